@@ -1,0 +1,67 @@
+"""asyncecto: Elixir's Ecto for Python's asyncio.
+
+A :class:`Repo` owns a pooled connection to PostgreSQL; schemas are plain frozen
+structs; changesets, queries and Multi are values composed with ``|``.
+"""
+
+from __future__ import annotations
+
+from . import errors as errors
+from . import types as types
+from .errors import (
+    AsyncEctoError as AsyncEctoError,
+)
+from .errors import (
+    CastError as CastError,
+)
+from .errors import (
+    ConstraintError as ConstraintError,
+)
+from .errors import (
+    InvalidChangesetError as InvalidChangesetError,
+)
+from .errors import (
+    MultipleResultsError as MultipleResultsError,
+)
+from .errors import (
+    NoResultsError as NoResultsError,
+)
+from .errors import (
+    StaleEntryError as StaleEntryError,
+)
+from .repo import QueryEvent as QueryEvent
+from .repo import QueryResult as QueryResult
+from .repo import Repo as Repo
+from .schema import Meta as Meta
+from .schema import Timestamps as Timestamps
+from .schema import embedded_schema as embedded_schema
+from .schema import field as field
+from .schema import meta as meta
+from .schema import put_meta as put_meta
+from .schema import replace as replace
+from .schema import schema as schema
+
+__all__ = (
+    "AsyncEctoError",
+    "CastError",
+    "ConstraintError",
+    "InvalidChangesetError",
+    "Meta",
+    "MultipleResultsError",
+    "NoResultsError",
+    "QueryEvent",
+    "QueryResult",
+    "Repo",
+    "StaleEntryError",
+    "Timestamps",
+    "embedded_schema",
+    "errors",
+    "field",
+    "meta",
+    "put_meta",
+    "replace",
+    "schema",
+    "types",
+)
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,97 @@
+"""Adapter contracts, split by capability (as Ecto's ``Ecto.Adapter.*`` behaviours).
+
+The Repo talks to a database only through these. A second database is added by
+implementing them under ``asyncecto/adapters/<name>/``; nothing above changes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, Protocol
+
+from asyncecto.errors import AsyncEctoError
+from asyncecto.query._planner import Planned
+
+__all__ = ("Adapter", "Connection", "QueryableAdapter", "SchemaAdapter", "StorageAdapter", "Worker")
+
+Worker = tuple[str, Callable[[], Awaitable[None]]]
+
+
+class Connection(Protocol):
+    """A checked-out connection. Every method raises :mod:`asyncecto.errors` only."""
+
+    dirty: bool
+
+    async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]: ...
+    async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any: ...
+    async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int: ...
+    async def query(
+        self, sql: str, params: Sequence[Any], timeout: float | None
+    ) -> tuple[list[str], list[Any], str]: ...
+    def in_transaction(self) -> bool: ...
+    def is_closed(self) -> bool: ...
+
+
+class Adapter(ABC):
+    """Connection lifecycle: start a pool, check connections out and in, stop."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open the pool's first connections; raise ``DatabaseUnavailableError`` if none can be opened."""
+
+    @abstractmethod
+    async def stop(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for checked-out connections, then close everything."""
+
+    @abstractmethod
+    async def checkout(self, timeout: float | None = None) -> Connection:
+        """A connection for the caller's exclusive use."""
+
+    @abstractmethod
+    async def checkin(self, conn: Connection) -> None:
+        """Give a connection back (it is reset only if its state needs it)."""
+
+    @abstractmethod
+    def workers(self) -> list[Worker]:
+        """Background loops the Repo's supervisor runs and restarts (pool upkeep …)."""
+
+    @abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Pool counters: size, idle, in use, checkouts, resets …"""
+
+
+class QueryableAdapter(ABC):
+    """Compiles planned queries (pure; cached by the Repo per plan)."""
+
+    @abstractmethod
+    def compile(self, planned: Planned) -> str: ...
+
+
+class SchemaAdapter(ABC):
+    """Single-row writes: SQL text and the constraint a failure violated."""
+
+    @abstractmethod
+    def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str: ...
+
+    @abstractmethod
+    def update_sql(
+        self, prefix: str | None, table: str, columns: Sequence[str], filters: Sequence[str], returning: Sequence[str]
+    ) -> str: ...
+
+    @abstractmethod
+    def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str: ...
+
+    @abstractmethod
+    def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
+        """``(kind, name)`` when ``exc`` is a constraint violation (kind: unique, foreign_key, check, exclusion)."""
+
+
+class StorageAdapter(ABC):
+    """Creating and dropping the database itself."""
+
+    @abstractmethod
+    async def storage_up(self) -> Literal["created", "already_up"]: ...
+
+    @abstractmethod
+    async def storage_down(self) -> Literal["dropped", "already_down"]: ...

@@ -1,0 +1,135 @@
+"""The PostgreSQL adapter: the only code that knows SQL text or imports asyncpg."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import asyncpg
+
+from asyncecto.adapters import Adapter, Connection, QueryableAdapter, SchemaAdapter, StorageAdapter, Worker
+from asyncecto.errors import AsyncEctoError, DatabaseError
+from asyncecto.query._planner import Planned
+from asyncecto.repo._config import RepoConfig
+
+from . import _sql
+from ._errors import CONSTRAINT_KINDS, translate
+from ._pool import PgConnection, Pool
+
+__all__ = ("PgConnection", "PostgresAdapter")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"cannot encode {value!r} as JSON")
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default)
+
+
+class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
+    """PostgreSQL through asyncpg, with asyncecto's own pool."""
+
+    def __init__(self, config: RepoConfig) -> None:
+        self.config = config
+        self.pool = Pool(
+            self._connect,
+            size=config.pool_size,
+            min_size=config.min_size,
+            timeout=config.pool_timeout,
+            max_idle_time=config.max_idle_time,
+        )
+
+    async def _connect(self, database: str | None = None) -> asyncpg.Connection:
+        kwargs = self.config.dsn_kwargs()
+        if database is not None:
+            kwargs["database"] = database
+        try:
+            raw = await asyncpg.connect(**kwargs)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, connecting=True) from exc
+        try:
+            for name in ("jsonb", "json"):
+                await raw.set_type_codec(name, encoder=_json_dumps, decoder=json.loads, schema="pg_catalog")
+        except BaseException:
+            raw.terminate()
+            raise
+        return raw
+
+    # -- Adapter ----------------------------------------------------------------
+    async def start(self) -> None:
+        await self.pool.fill()
+
+    async def stop(self, timeout: float) -> None:
+        await self.pool.close(timeout)
+
+    async def checkout(self, timeout: float | None = None) -> PgConnection:
+        return await self.pool.acquire(timeout)
+
+    async def checkin(self, conn: Connection) -> None:
+        assert isinstance(conn, PgConnection)
+        await self.pool.release(conn)
+
+    def workers(self) -> list[Worker]:
+        return [("pool_upkeep", self.pool.upkeep)]
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "size": self.pool.total,
+            "idle": self.pool.idle,
+            "in_use": self.pool.in_use,
+            **self.pool.stats.as_dict(),
+        }
+
+    # -- QueryableAdapter / SchemaAdapter ---------------------------------------
+    def compile(self, planned: Planned) -> str:
+        return _sql.all_sql(planned)
+
+    def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
+        return _sql.insert_sql(prefix, table, columns, returning)
+
+    def update_sql(
+        self, prefix: str | None, table: str, columns: Sequence[str], filters: Sequence[str], returning: Sequence[str]
+    ) -> str:
+        return _sql.update_sql(prefix, table, columns, filters, returning)
+
+    def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str:
+        return _sql.delete_sql(prefix, table, filters, returning)
+
+    def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
+        kind = CONSTRAINT_KINDS.get(type(exc))  # type: ignore[arg-type]
+        if kind is None or not isinstance(exc, DatabaseError):
+            return None
+        return kind, exc.constraint_name or ""
+
+    # -- StorageAdapter ---------------------------------------------------------
+    async def _maintenance(self, sql: str) -> bool:
+        """Run ``sql`` on the ``postgres`` database; ``False`` if it was already done."""
+        raw = await self._connect(database="postgres")
+        try:
+            await raw.execute(sql)
+            return True
+        except (asyncpg.DuplicateDatabaseError, asyncpg.InvalidCatalogNameError):
+            return False
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, sql) from exc
+        finally:
+            await raw.close()
+
+    async def storage_up(self) -> Literal["created", "already_up"]:
+        done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database)}")
+        return "created" if done else "already_up"
+
+    async def storage_down(self) -> Literal["dropped", "already_down"]:
+        done = await self._maintenance(f"DROP DATABASE {_sql.quote_name(self.config.database)}")
+        return "dropped" if done else "already_down"

@@ -1,0 +1,74 @@
+"""Translate asyncpg and socket errors into :mod:`asyncecto.errors`, keeping the cause."""
+
+from __future__ import annotations
+
+import asyncpg
+import asyncpg.exceptions as pgexc
+
+from asyncecto import errors
+
+__all__ = ("CONSTRAINT_KINDS", "translate")
+
+# Most specific first: the first matching class wins.
+_SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
+    (pgexc.UniqueViolationError, errors.UniqueViolationError),
+    (pgexc.ForeignKeyViolationError, errors.ForeignKeyViolationError),
+    (pgexc.RestrictViolationError, errors.ForeignKeyViolationError),
+    (pgexc.CheckViolationError, errors.CheckViolationError),
+    (pgexc.ExclusionViolationError, errors.ExclusionViolationError),
+    (pgexc.NotNullViolationError, errors.NotNullViolationError),
+    (pgexc.QueryCanceledError, errors.StatementTimeoutError),
+    (pgexc.CannotConnectNowError, errors.DatabaseUnavailableError),
+    (pgexc.TooManyConnectionsError, errors.DatabaseUnavailableError),
+    (pgexc.InvalidCatalogNameError, errors.DatabaseUnavailableError),
+    (pgexc.InvalidAuthorizationSpecificationError, errors.DatabaseUnavailableError),
+    (pgexc.AdminShutdownError, errors.ConnectionLostError),
+    (pgexc.ConnectionDoesNotExistError, errors.ConnectionLostError),
+    (pgexc.ConnectionFailureError, errors.ConnectionLostError),
+)
+
+#: database error class -> the changeset constraint kind Ecto names it by
+CONSTRAINT_KINDS: dict[type[errors.DatabaseError], str] = {
+    errors.UniqueViolationError: "unique",
+    errors.ForeignKeyViolationError: "foreign_key",
+    errors.CheckViolationError: "check",
+    errors.ExclusionViolationError: "exclusion",
+}
+
+
+def translate(exc: BaseException, query: str | None = None, *, connecting: bool = False) -> errors.AsyncEctoError:
+    """The asyncecto error for a driver or socket exception (raise it ``from exc``)."""
+    if isinstance(exc, errors.AsyncEctoError):
+        return exc
+    if isinstance(exc, asyncpg.PostgresError):
+        cls: type[errors.DatabaseError] = errors.DatabaseError
+        for driver_cls, mapped in _SQLSTATE_CLASSES:
+            if isinstance(exc, driver_cls):
+                cls = mapped
+                break
+        if connecting and cls is errors.DatabaseError:
+            cls = errors.DatabaseUnavailableError
+        return cls(
+            getattr(exc, "message", None) or str(exc),
+            sqlstate=getattr(exc, "sqlstate", None),
+            constraint_name=getattr(exc, "constraint_name", None),
+            table_name=getattr(exc, "table_name", None),
+            column_name=getattr(exc, "column_name", None),
+            detail=getattr(exc, "detail", None),
+            hint=getattr(exc, "hint", None),
+            query=query,
+        )
+    if isinstance(exc, TimeoutError):
+        if connecting:
+            return errors.DatabaseUnavailableError(f"cannot connect: timed out ({exc})")
+        return errors.StatementTimeoutError(f"query timed out on the client: {exc or 'timeout'}", query=query)
+    if isinstance(exc, OSError):
+        if connecting:
+            return errors.DatabaseUnavailableError(f"cannot connect: {exc}")
+        return errors.ConnectionLostError(f"connection lost: {exc}", query=query)
+    if isinstance(exc, asyncpg.InterfaceError):
+        text = str(exc)
+        if "closed" in text or "terminat" in text:
+            return errors.ConnectionLostError(f"connection lost: {text}", query=query)
+        return errors.DatabaseError(text, query=query)
+    return errors.DatabaseError(f"{type(exc).__name__}: {exc}", query=query)

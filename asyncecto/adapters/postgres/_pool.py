@@ -1,0 +1,329 @@
+"""A connection pool on asyncpg that resets a connection only when its state needs it.
+
+asyncpg's own pool sends a reset query on every release (a round trip). Here a
+connection goes straight back to the idle queue unless it is inside a transaction
+or was used for raw SQL that may have changed session state; then it is reset
+under a shield with a deadline, and terminated if the reset fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import asyncpg
+
+from asyncecto.errors import PoolTimeoutError, RepoStateError
+
+from ._errors import translate
+
+__all__ = ("PgConnection", "Pool", "PoolStats")
+
+logger = logging.getLogger("asyncecto.pool")
+
+
+class PgConnection:
+    """One pooled asyncpg connection; every driver error leaves it translated.
+
+    :ivar dirty: set when session state may have changed (raw SQL); forces a reset on release
+    """
+
+    __slots__ = ("dirty", "last_used", "pid", "raw")
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self.raw = raw
+        self.dirty = False
+        self.last_used = time.monotonic()
+        self.pid: int = raw.get_server_pid()
+
+    async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
+        try:
+            return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
+
+    async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
+        try:
+            return await self.raw.fetchrow(sql, *params, timeout=timeout)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
+
+    async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
+        """Run a statement returning no rows; the number of rows it affected."""
+        try:
+            status: str = await self.raw.execute(sql, *params, timeout=timeout)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def query(
+        self, sql: str, params: Sequence[Any], timeout: float | None
+    ) -> tuple[list[str], list[Any], str]:
+        """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
+        self.dirty = True
+        try:
+            stmt = await self.raw.prepare(sql, timeout=timeout)
+            rows = await stmt.fetch(*params, timeout=timeout)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
+        columns = [a.name for a in stmt.get_attributes()]
+        return columns, rows, stmt.get_statusmsg() or ""
+
+    def is_closed(self) -> bool:
+        return bool(self.raw.is_closed())
+
+    def in_transaction(self) -> bool:
+        return bool(self.raw.is_in_transaction())
+
+    def terminate(self) -> None:
+        self.raw.terminate()
+
+
+class PoolStats:
+    """Counters a test or a dashboard can read (``repo.pool_stats()``)."""
+
+    __slots__ = ("checkouts", "opened", "resets", "terminated", "timeouts")
+
+    def __init__(self) -> None:
+        self.checkouts = 0
+        self.opened = 0
+        self.resets = 0
+        self.terminated = 0
+        self.timeouts = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class Pool:
+    """A bounded FIFO pool of :class:`PgConnection`.
+
+    :param connect: opens a new raw connection (already set up)
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        size: int,
+        min_size: int,
+        timeout: float,
+        max_idle_time: float,
+        reset_timeout: float = 5.0,
+    ) -> None:
+        self._connect = connect
+        self.size = size
+        self.min_size = min_size
+        self.timeout = timeout
+        self.max_idle_time = max_idle_time
+        self.reset_timeout = reset_timeout
+        self._idle: deque[PgConnection] = deque()
+        self._all: set[PgConnection] = set()
+        self._opening = 0
+        self._waiters: deque[asyncio.Future[PgConnection | None]] = deque()
+        self._closed = False
+        self._released = asyncio.Event()
+        self.stats = PoolStats()
+
+    # -- checkout ---------------------------------------------------------------
+    @property
+    def in_use(self) -> int:
+        return len(self._all) - len(self._idle)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    @property
+    def total(self) -> int:
+        return len(self._all)
+
+    async def acquire(self, timeout: float | None = None) -> PgConnection:
+        """Check out a connection, waiting up to ``timeout`` (default: the pool timeout)."""
+        if self._closed:
+            raise RepoStateError("check out a connection", "closed")
+        idle = self._idle
+        while idle:
+            conn = idle.popleft()
+            if conn.raw.is_closed():
+                self._discard(conn)
+                continue
+            self.stats.checkouts += 1
+            return conn
+        if len(self._all) + self._opening < self.size:
+            conn = await self._open()
+            self.stats.checkouts += 1
+            return conn
+        return await self._wait(self.timeout if timeout is None else timeout)
+
+    async def _wait(self, timeout: float) -> PgConnection:
+        deadline = time.monotonic() + timeout
+        while True:
+            fut: asyncio.Future[PgConnection | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    conn = await fut
+            except TimeoutError:
+                self._drop_waiter(fut)
+                self.stats.timeouts += 1
+                raise PoolTimeoutError(timeout, self.size) from None
+            except BaseException:
+                self._drop_waiter(fut)
+                raise
+            if conn is not None:
+                self.stats.checkouts += 1
+                return conn
+            if self._closed:
+                raise RepoStateError("check out a connection", "closed")
+            # a slot was freed: open a connection in it, or take an idle one
+            if self._idle or len(self._all) + self._opening < self.size:
+                return await self.acquire(max(deadline - time.monotonic(), 0.0))
+
+    def _drop_waiter(self, fut: asyncio.Future[PgConnection | None]) -> None:
+        """Forget a waiter that gave up; a connection already handed to it goes back."""
+        if fut.done() and not fut.cancelled():
+            conn = fut.result()
+            if conn is not None:
+                self._put_back(conn)
+            elif self._waiters:
+                self._wake_one(None)
+        else:
+            fut.cancel()
+            try:
+                self._waiters.remove(fut)
+            except ValueError:
+                pass
+
+    async def _open(self) -> PgConnection:
+        self._opening += 1
+        try:
+            raw = await self._connect()
+        finally:
+            self._opening -= 1
+        conn = PgConnection(raw)
+        self._all.add(conn)
+        self.stats.opened += 1
+        return conn
+
+    # -- checkin ----------------------------------------------------------------
+    async def release(self, conn: PgConnection) -> None:
+        """Return a connection; reset it first only if its state needs it."""
+        if conn.raw.is_closed():
+            self._discard(conn)
+            return
+        if conn.dirty or conn.raw.is_in_transaction():
+            if not await self._reset(conn):
+                return
+        self._put_back(conn)
+
+    def _put_back(self, conn: PgConnection) -> None:
+        conn.last_used = time.monotonic()
+        if self._closed:
+            self._close_one(conn)
+            return
+        if not self._wake_one(conn):
+            self._idle.append(conn)
+        self._released.set()
+
+    def _wake_one(self, value: PgConnection | None) -> bool:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(value)
+                return True
+        return False
+
+    async def _reset(self, conn: PgConnection) -> bool:
+        """Roll back and reset session state, shielded, within ``reset_timeout``."""
+        self.stats.resets += 1
+        ok = False
+        with anyio.CancelScope(shield=True), anyio.move_on_after(self.reset_timeout):
+            try:
+                await conn.raw.reset(timeout=self.reset_timeout)
+                ok = True
+            except Exception:
+                logger.warning("resetting connection pid=%s failed; terminating it", conn.pid, exc_info=True)
+        if not ok:
+            self.terminate(conn)
+            return False
+        conn.dirty = False
+        return True
+
+    def terminate(self, conn: PgConnection) -> None:
+        """Close a connection at once and drop it from the pool (it is never reused)."""
+        self.stats.terminated += 1
+        conn.raw.terminate()
+        self._discard(conn)
+
+    def _discard(self, conn: PgConnection) -> None:
+        self._all.discard(conn)
+        try:
+            self._idle.remove(conn)
+        except ValueError:
+            pass
+        self._released.set()
+        if self._waiters:
+            self._wake_one(None)
+
+    # -- upkeep and shutdown ----------------------------------------------------
+    async def fill(self) -> None:
+        """Open connections until ``min_size`` are held."""
+        while not self._closed and len(self._all) + self._opening < self.min_size:
+            conn = await self._open()
+            self._put_back(conn)
+
+    async def upkeep(self, interval: float = 1.0) -> None:
+        """Forever: drop broken idle connections, close long-idle ones, keep ``min_size`` open."""
+        while True:
+            await anyio.sleep(interval)
+            now = time.monotonic()
+            for conn in list(self._idle):
+                if conn.raw.is_closed():
+                    self._discard(conn)
+                elif (
+                    self.max_idle_time
+                    and now - conn.last_used > self.max_idle_time
+                    and len(self._all) > self.min_size
+                ):
+                    self._idle.remove(conn)
+                    self._close_one(conn)
+            await self.fill()
+
+    def _close_one(self, conn: PgConnection) -> None:
+        self._all.discard(conn)
+        conn.raw.terminate()
+
+    async def close(self, timeout: float) -> None:
+        """Refuse new checkouts, wait up to ``timeout`` for checked-out connections, then close all."""
+        self._closed = True
+        while self._waiters:
+            self._wake_one(None)
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(timeout):
+                while self.in_use:
+                    self._released.clear()
+                    await self._released.wait()
+            if self.in_use:
+                logger.warning("closing pool with %d connection(s) still checked out; terminating them", self.in_use)
+            for conn in list(self._all):
+                in_idle = conn in self._idle
+                self._all.discard(conn)
+                if in_idle:
+                    with anyio.move_on_after(1.0):
+                        try:
+                            await conn.raw.close(timeout=1.0)
+                            continue
+                        except Exception:
+                            pass
+                conn.raw.terminate()
+            self._idle.clear()

@@ -1,0 +1,96 @@
+"""The ``Changeset`` value and ``change()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.errors import ArgumentError
+from asyncecto.schema import schema_info
+
+__all__ = ("Changeset", "ErrorInfo", "change")
+
+_T = TypeVar("_T")
+ErrorInfo = tuple[str, tuple[str, Mapping[str, Any]]]
+
+
+@attrs.frozen(kw_only=True)
+class Changeset(Generic[_T]):
+    """Changes to apply to ``data``, with the errors found while casting and validating them.
+
+    A changeset is a frozen value: every step returns a new one, and ``cs | step``
+    applies a step (a callable taking and returning a changeset).
+
+    :ivar data: the struct the changes apply to
+    :ivar changes: field name to new value
+    :ivar errors: ``(field, (message, metadata))`` pairs, newest first
+    :ivar valid: ``False`` once any error was added
+    :ivar action: set by the Repo (``"insert"``, ``"update"`` …) when it acts on the changeset
+    """
+
+    data: _T
+    changes: Mapping[str, Any] = attrs.field(factory=dict)
+    errors: tuple[ErrorInfo, ...] = ()
+    valid: bool = True
+    action: str | None = None
+    params: Mapping[str, Any] | None = None
+    required: tuple[str, ...] = ()
+    constraints: tuple[Any, ...] = ()
+    filters: Mapping[str, Any] = attrs.field(factory=dict)
+    prepare: tuple[Callable[[Changeset[_T]], Changeset[_T]], ...] = ()
+    repo_opts: Mapping[str, Any] = attrs.field(factory=dict)
+
+    def __or__(self, step: Callable[[Changeset[_T]], Changeset[_T]]) -> Changeset[_T]:
+        return step(self)
+
+    def __repr__(self) -> str:
+        info = schema_info(self.data)
+        changes = {
+            k: ("**redacted**" if k in info.fields and info.fields[k].redact else v) for k, v in self.changes.items()
+        }
+        errors = [(f, m) for f, (m, _meta) in self.errors]
+        return (
+            f"Changeset<action={self.action!r}, changes={changes!r}, errors={errors!r}, "
+            f"data={type(self.data).__name__}, valid={self.valid}>"
+        )
+
+
+def change(data: _T | Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]:
+    """A changeset of internal data: no casting, no validation.
+
+    Only values that differ from the struct's current ones become changes.
+
+    >>> from asyncecto import schema
+    >>> from asyncecto.changeset import change
+    >>> @schema("weather")
+    ... class Weather:
+    ...     temp_lo: int | None = None
+    >>> change(Weather(temp_lo=1), {"temp_lo": 5}).changes
+    {'temp_lo': 5}
+    >>> change(Weather(temp_lo=1), temp_lo=1).changes
+    {}
+    """
+    given = {**(changes or {}), **kwargs}
+    if isinstance(data, Changeset):
+        cs: Changeset[_T] = data
+    else:
+        schema_info(data)
+        cs = Changeset(data=data)
+    if not given:
+        return cs
+    info = schema_info(cs.data)
+    merged = dict(cs.changes)
+    for name, value in given.items():
+        if name not in info.fields:
+            raise ArgumentError(
+                f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}"
+            )
+        current = getattr(cs.data, name)
+        if t.equal(info.fields[name].type, current, value):
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return attrs.evolve(cs, changes=merged)

@@ -1,0 +1,348 @@
+"""Every exception asyncecto raises, in one place.
+
+The hierarchy::
+
+    AsyncEctoError
+    ├── ArgumentError (TypeError, ValueError)   a call was given a bad argument
+    │   ├── CastError                           a value does not fit a field's type
+    │   └── InvalidURLError                     a repo URL could not be parsed
+    ├── SchemaError (TypeError)                 a schema definition is wrong
+    ├── QueryError (ValueError)                 a query cannot be built or planned
+    ├── RepoStateError (RuntimeError)           the repo is not in a state that allows the call
+    ├── InvalidChangesetError                   a write was given an invalid changeset
+    ├── ConstraintError                         a database constraint the changeset did not declare
+    ├── NoResultsError                          a ``*_or_raise`` read found nothing
+    ├── MultipleResultsError                    a single-row read found several rows
+    ├── StaleEntryError                         an update or delete hit no row
+    ├── NoPrimaryKeyFieldError                  the schema has no primary key
+    ├── NoPrimaryKeyValueError                  the struct's primary key is unset
+    ├── MultiplePrimaryKeyError                 an update or delete hit several rows
+    ├── PoolTimeoutError (TimeoutError)         no connection became free in time
+    └── DatabaseError                           the database or the link to it failed
+        ├── ConnectionLostError                 the connection broke during the call
+        ├── DatabaseUnavailableError            no connection could be opened
+        ├── StatementTimeoutError (TimeoutError) the statement ran out of time
+        └── UniqueViolationError & co.          see ``DatabaseError`` subclasses below
+
+Messages start lowercase, say what could not be done and why, show the offending
+value, and end with how to fix it. Every piece of data in a message is also an
+attribute, so callers never parse text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = (
+    "ArgumentError",
+    "AsyncEctoError",
+    "CastError",
+    "CheckViolationError",
+    "ConnectionLostError",
+    "ConstraintError",
+    "DatabaseError",
+    "DatabaseUnavailableError",
+    "ExclusionViolationError",
+    "ForeignKeyViolationError",
+    "InvalidChangesetError",
+    "InvalidURLError",
+    "MultiplePrimaryKeyError",
+    "MultipleResultsError",
+    "NoPrimaryKeyFieldError",
+    "NoPrimaryKeyValueError",
+    "NoResultsError",
+    "NotNullViolationError",
+    "PoolTimeoutError",
+    "QueryError",
+    "RepoStateError",
+    "SchemaError",
+    "StaleEntryError",
+    "StatementTimeoutError",
+    "UniqueViolationError",
+)
+
+
+class AsyncEctoError(Exception):
+    """Base class of every asyncecto exception."""
+
+
+class ArgumentError(AsyncEctoError, TypeError, ValueError):
+    """A function was called with an argument it cannot use.
+
+    It is both a ``TypeError`` and a ``ValueError``, so either ``except`` clause
+    catches it.
+    """
+
+
+class CastError(ArgumentError):
+    """A value cannot be cast to (or dumped as) a field's type.
+
+    :ivar field: the field name, or ``None`` when the value is not tied to a field
+    :ivar value: the offending value
+    :ivar type: the type's name, e.g. ``"integer"``
+    :ivar schema: the schema's name, when known
+    :ivar reason: the type's own explanation, when it gave one
+    """
+
+    def __init__(
+        self,
+        *,
+        value: Any,
+        type: str,
+        field: str | None = None,
+        schema: str | None = None,
+        reason: str | None = None,
+        action: str = "cast",
+    ) -> None:
+        self.value = value
+        self.type = type
+        self.field = field
+        self.schema = schema
+        self.reason = reason
+        self.action = action
+        where = ""
+        if field is not None:
+            where = f" for field {schema + '.' if schema else ''}{field}"
+        msg = f"cannot {action} {value!r}{where}: expected a value of type {type}"
+        if reason:
+            msg += f" ({reason})"
+        msg += f"\n\nfix: pass a value that {type} accepts, or cast outside input with asyncecto.changeset.cast"
+        super().__init__(msg)
+
+
+class InvalidURLError(ArgumentError):
+    """A repo URL could not be parsed.
+
+    :ivar url: the URL with its password masked
+    :ivar part: the part that is wrong (``"scheme"``, ``"port"``, an option name, …)
+    """
+
+    def __init__(self, url: str, part: str, reason: str) -> None:
+        self.url = url
+        self.part = part
+        self.reason = reason
+        super().__init__(f"invalid URL {url!r}: bad {part}: {reason}")
+
+
+class SchemaError(AsyncEctoError, TypeError):
+    """A schema definition is invalid (raised when the class is decorated)."""
+
+
+class QueryError(AsyncEctoError, ValueError):
+    """A query cannot be built, planned or run as asked."""
+
+
+class RepoStateError(AsyncEctoError, RuntimeError):
+    """The repo's lifecycle state forbids the call.
+
+    :ivar state: the state that forbade it (``"new"``, ``"closing"``, ``"closed"``, …)
+    :ivar action: what was attempted
+    """
+
+    def __init__(self, action: str, state: str, hint: str = "") -> None:
+        self.action = action
+        self.state = state
+        msg = f"cannot {action}: repo is {state}"
+        if hint:
+            msg += f"\n\nfix: {hint}"
+        super().__init__(msg)
+
+
+class InvalidChangesetError(AsyncEctoError):
+    """A write was given an invalid changeset; nothing was sent to the database.
+
+    :ivar action: ``"insert"``, ``"update"``, ``"delete"`` …
+    :ivar changeset: the changeset, with its ``errors``
+    """
+
+    def __init__(self, action: str, changeset: Any) -> None:
+        self.action = action
+        self.changeset = changeset
+        errors = getattr(changeset, "errors", ())
+        lines = "\n".join(f"  {field}: {msg}" for field, (msg, _meta) in errors) or "  (none)"
+        super().__init__(
+            f"could not perform {action} because changeset is invalid\n\nerrors:\n{lines}\n\n"
+            f"changeset: {changeset!r}"
+        )
+
+
+class ConstraintError(AsyncEctoError):
+    """A database constraint fired that the changeset did not declare.
+
+    :ivar type: ``"unique"``, ``"foreign_key"``, ``"check"`` or ``"exclusion"``
+    :ivar constraint: the constraint's name
+    :ivar declared: the constraints the changeset did declare, as ``(type, name)``
+    """
+
+    def __init__(self, type: str, constraint: str, action: str, declared: list[tuple[str, str]]) -> None:
+        self.type = type
+        self.constraint = constraint
+        self.action = action
+        self.declared = declared
+        listed = "\n".join(f"  * {name} ({kind})" for kind, name in declared) or "  (none)"
+        func = {"foreign_key": "foreign_key_constraint"}.get(type, f"{type}_constraint")
+        super().__init__(
+            f"constraint error when attempting to {action} struct:\n\n  * {constraint} ({type})\n\n"
+            f"the changeset defined the following constraints:\n\n{listed}\n\n"
+            f"fix: to turn this violation into a changeset error instead of an exception, "
+            f"call {func}(...) on your changeset with name={constraint!r}"
+        )
+
+
+class NoResultsError(AsyncEctoError):
+    """A ``*_or_raise`` read found no row.
+
+    :ivar query: the query (or a description of the lookup) that found nothing
+    """
+
+    def __init__(self, query: Any) -> None:
+        self.query = query
+        super().__init__(f"expected at least one result but got none in query:\n\n{query}")
+
+
+class MultipleResultsError(AsyncEctoError):
+    """A read that expects at most one row found more.
+
+    :ivar query: the query; :ivar count: how many rows it found
+    """
+
+    def __init__(self, query: Any, count: int) -> None:
+        self.query = query
+        self.count = count
+        super().__init__(f"expected at most one result but got {count} in query:\n\n{query}")
+
+
+class StaleEntryError(AsyncEctoError):
+    """An update or delete matched no row.
+
+    :ivar action: ``"update"`` or ``"delete"``; :ivar struct: the struct given
+    """
+
+    def __init__(self, action: str, struct: Any) -> None:
+        self.action = action
+        self.struct = struct
+        super().__init__(
+            f"attempted to {action} a stale struct:\n\n{struct!r}\n\n"
+            "this typically happens when the struct no longer exists in the database, "
+            "or a database trigger or rule forbade the action"
+        )
+
+
+class NoPrimaryKeyFieldError(AsyncEctoError):
+    """The operation needs a primary key and the schema has none."""
+
+    def __init__(self, schema: str, action: str) -> None:
+        self.schema = schema
+        self.action = action
+        super().__init__(
+            f"cannot {action}: schema {schema} has no primary key\n\n"
+            "fix: declare one with field(primary_key=True) or keep the default id"
+        )
+
+
+class NoPrimaryKeyValueError(AsyncEctoError):
+    """The struct's primary key is ``None`` where a value is needed."""
+
+    def __init__(self, struct: Any, field: str, action: str) -> None:
+        self.struct = struct
+        self.field = field
+        self.action = action
+        super().__init__(f"cannot {action}: struct is missing primary key value {field!r}:\n\n{struct!r}")
+
+
+class MultiplePrimaryKeyError(AsyncEctoError):
+    """An update or delete by primary key affected more than one row."""
+
+    def __init__(self, action: str, struct: Any, count: int) -> None:
+        self.action = action
+        self.struct = struct
+        self.count = count
+        super().__init__(
+            f"expected {action} on {type(struct).__name__} to affect one row, but it affected {count}: "
+            "the primary key is not unique in the database"
+        )
+
+
+class PoolTimeoutError(AsyncEctoError, TimeoutError):
+    """No pooled connection became available within the pool timeout."""
+
+    def __init__(self, timeout: float, pool_size: int) -> None:
+        self.timeout = timeout
+        self.pool_size = pool_size
+        super().__init__(
+            f"cannot check out a connection: none became free within {timeout:g}s "
+            f"(pool_size={pool_size})\n\nfix: raise pool_size or pool_timeout, or hold connections for less time"
+        )
+
+
+class DatabaseError(AsyncEctoError):
+    """The database reported an error, or the link to it failed.
+
+    The driver's exception is kept as ``__cause__``.
+
+    :ivar sqlstate: the SQLSTATE code, when the server sent one
+    :ivar constraint_name, table_name, column_name, detail, hint: server fields, when sent
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        constraint_name: str | None = None,
+        table_name: str | None = None,
+        column_name: str | None = None,
+        detail: str | None = None,
+        hint: str | None = None,
+        query: str | None = None,
+    ) -> None:
+        self.message = message
+        self.sqlstate = sqlstate
+        self.constraint_name = constraint_name
+        self.table_name = table_name
+        self.column_name = column_name
+        self.detail = detail
+        self.hint = hint
+        self.query = query
+        text = message
+        if sqlstate:
+            text += f" (SQLSTATE {sqlstate})"
+        if detail:
+            text += f"\n\ndetail: {detail}"
+        if hint:
+            text += f"\n\nhint: {hint}"
+        if query:
+            text += f"\n\nquery: {query}"
+        super().__init__(text)
+
+
+class ConnectionLostError(DatabaseError):
+    """The connection to the database broke while it was in use."""
+
+
+class DatabaseUnavailableError(DatabaseError):
+    """No connection to the database could be opened."""
+
+
+class StatementTimeoutError(DatabaseError, TimeoutError):
+    """A statement did not finish within its timeout and was cancelled."""
+
+
+class UniqueViolationError(DatabaseError):
+    """A unique constraint was violated (SQLSTATE 23505)."""
+
+
+class ForeignKeyViolationError(DatabaseError):
+    """A foreign key constraint was violated (SQLSTATE 23503 or 23001)."""
+
+
+class CheckViolationError(DatabaseError):
+    """A check constraint was violated (SQLSTATE 23514)."""
+
+
+class ExclusionViolationError(DatabaseError):
+    """An exclusion constraint was violated (SQLSTATE 23P01)."""
+
+
+class NotNullViolationError(DatabaseError):
+    """A NOT NULL column was given no value (SQLSTATE 23502)."""

@@ -1,0 +1,42 @@
+"""Render a query back as the DSL that builds it (never as SQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._ast import Compare, Expr, FieldRef, IsNil, Param, Query
+
+__all__ = ("render",)
+
+
+def _expr(e: Expr) -> str:
+    if isinstance(e, FieldRef):
+        return f"b{e.binding}.{e.name}"
+    if isinstance(e, Param):
+        return repr(e.value)
+    if isinstance(e, IsNil):
+        return f"is_nil({_expr(e.arg)})"
+    return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
+
+
+def _filter(e: Expr) -> str:
+    if isinstance(e, Compare) and e.op == "==" and isinstance(e.left, FieldRef) and isinstance(e.right, Param):
+        return f"{e.left.name}={e.right.value!r}"
+    return f"lambda: {_expr(e)}"
+
+
+def render(q: Query[Any]) -> str:
+    src = q.source
+    head = src.schema.__name__ if src.schema is not None else repr(src.table)
+    if src.schema is not None and src.table != getattr(src.schema, "__schema__").source:
+        head = f"({src.table!r}, {head})"
+    parts = [f"from_({head}{f', prefix={src.prefix!r}' if src.prefix else ''})"]
+    for f in q.wheres:
+        parts.append(f"{'where' if f.op == 'and' else 'or_where'}({_filter(f.expr)})")
+    if q.order_bys:
+        parts.append("order_by(" + ", ".join(f"{o.direction}={_expr(o.expr).split('.', 1)[-1]!r}" for o in q.order_bys) + ")")
+    if q.limit is not None:
+        parts.append(f"limit({q.limit.value!r})")
+    if q.offset is not None:
+        parts.append(f"offset({q.offset.value!r})")
+    return " | ".join(parts)

@@ -1,0 +1,13 @@
+"""The Repo: a supervised pool of PostgreSQL connections and every operation that uses them."""
+
+from __future__ import annotations
+
+from ._config import RepoConfig as RepoConfig
+from ._config import build_config as build_config
+from ._core import RepoState as RepoState
+from ._repo import QueryResult as QueryResult
+from ._repo import Repo as Repo
+from ._telemetry import QueryEvent as QueryEvent
+from ._telemetry import Telemetry as Telemetry
+
+__all__ = ("QueryEvent", "QueryResult", "Repo", "RepoConfig", "RepoState", "Telemetry", "build_config")

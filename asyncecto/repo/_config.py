@@ -1,0 +1,420 @@
+"""Repo configuration: the :class:`RepoConfig` record, built from a URL and keyword options.
+
+Pure: no driver import and no I/O, apart from reading ``DATABASE_URL`` when no URL is given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import types
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import parse_qsl, quote, unquote, unquote_plus
+
+import attrs
+
+from asyncecto.errors import ArgumentError, InvalidURLError
+
+__all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
+
+_SCHEMES: Final = ("postgres", "postgresql", "ecto")
+_SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+_INVALID: Final[Any] = object()  # marks a value an option does not accept
+_INT_RE: Final = re.compile(r"[0-9]{1,18}")  # bounded: int() refuses very long digit strings
+_FLOAT_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+
+# option -> (lowest, highest or None) for integer options
+_INT_RANGES: Final[dict[str, tuple[int, int | None]]] = {
+    "port": (1, 65535),
+    "pool_size": (1, None),
+    "min_size": (0, None),
+    "statement_cache_size": (0, None),
+}
+_POSITIVE_FLOATS: Final = frozenset({"pool_timeout", "timeout", "connect_timeout", "shutdown_timeout"})
+
+# What each option accepts, as said in error messages.
+_EXPECTED: Final[dict[str, str]] = {
+    "database": "a non-empty string",
+    "host": "a non-empty string (a host name, an IP address or a unix-socket directory)",
+    "port": "an integer from 1 to 65535",
+    "user": "a string or None",
+    "password": "a string or None",
+    "pool_size": "an integer >= 1",
+    "min_size": "an integer >= 0",
+    "pool_timeout": "a positive number of seconds",
+    "timeout": "a positive number of seconds, or None for no limit",
+    "connect_timeout": "a positive number of seconds",
+    "shutdown_timeout": "a positive number of seconds",
+    "max_idle_time": "a number of seconds >= 0 (0 = never close idle connections)",
+    "ssl": f"True, False, None or an sslmode ({', '.join(_SSL_MODES)})",
+    "prefix": "a non-empty schema name or None",
+    "log": f"False or a log level name ({', '.join(_LOG_LEVELS)})",
+    "statement_cache_size": "an integer >= 0 (0 disables the cache)",
+    "server_settings": "a mapping of strings to strings",
+}
+_EXAMPLES: Final[dict[str, str]] = {
+    "database": "database='my_db'",
+    "host": "host='localhost'",
+    "port": "port=5432",
+    "user": "user='postgres'",
+    "password": "password=<a string>",
+    "pool_size": "pool_size=10",
+    "min_size": "min_size=1",
+    "pool_timeout": "pool_timeout=5.0",
+    "timeout": "timeout=15.0 or timeout=None",
+    "connect_timeout": "connect_timeout=5.0",
+    "shutdown_timeout": "shutdown_timeout=15.0",
+    "max_idle_time": "max_idle_time=300.0",
+    "ssl": "ssl='require'",
+    "prefix": "prefix='public'",
+    "log": "log='info' or log=False",
+    "statement_cache_size": "statement_cache_size=100",
+    "server_settings": "server_settings={'application_name': 'my_app'}",
+}
+# What each URL query option accepts, where it differs from the keyword option.
+_URL_EXPECTED: Final[dict[str, str]] = {
+    **_EXPECTED,
+    "timeout": "a positive number of seconds, or 'infinity' for no limit",
+    "ssl": "true, false, 1 or 0 (use sslmode=... to give a mode)",
+    "sslmode": f"one of {', '.join(_SSL_MODES)}",
+    "log": f"false or a log level name ({', '.join(_LOG_LEVELS)})",
+    "prefix": "a non-empty schema name",
+    "host": "a non-empty host name or unix-socket directory",
+}
+_URL_OPTIONS: Final = frozenset(
+    {
+        "pool_size",
+        "min_size",
+        "pool_timeout",
+        "timeout",
+        "connect_timeout",
+        "shutdown_timeout",
+        "max_idle_time",
+        "statement_cache_size",
+        "ssl",
+        "sslmode",
+        "prefix",
+        "log",
+        "application_name",
+        "host",
+        "port",
+        "user",
+        "password",
+    }
+)
+
+
+def _settings_repr(settings: Mapping[str, str]) -> str:
+    return repr(dict(settings))
+
+
+@attrs.frozen(kw_only=True)
+class RepoConfig:
+    """The validated settings of one repo; build it with :func:`build_config`."""
+
+    database: str
+    host: str = "localhost"  # a path starting with "/" is a unix-socket directory
+    port: int = 5432
+    user: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    pool_size: int = 10  # most connections open at once
+    min_size: int = 1  # connections opened at start
+    pool_timeout: float = 5.0  # seconds to wait for a free connection
+    timeout: float | None = 15.0  # default per-query timeout; None = no limit
+    connect_timeout: float = 5.0
+    shutdown_timeout: float = 15.0  # how long stop() waits for in-flight work
+    max_idle_time: float = 300.0  # idle connections older than this are closed (0 = never)
+    ssl: bool | str | None = None  # None = driver default; a bool; or an sslmode
+    prefix: str | None = None  # default schema prefix for queries
+    log: str | bool = "debug"  # query log level name, or False
+    statement_cache_size: int = 100
+    server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
+
+    def dsn_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``asyncpg.connect``."""
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "database": self.database,
+        }
+        if self.ssl is not None:
+            kwargs["ssl"] = self.ssl
+        kwargs["timeout"] = self.connect_timeout
+        kwargs["statement_cache_size"] = self.statement_cache_size
+        if self.server_settings:
+            kwargs["server_settings"] = dict(self.server_settings)
+        return kwargs
+
+    def masked_url(self) -> str:
+        """This config as a URL with the password shown as ``***``, for logs and errors."""
+        auth = ""
+        if self.user is not None or self.password is not None:
+            auth = quote(self.user or "", safe="") + (":***" if self.password is not None else "") + "@"
+        database = quote(self.database, safe="")
+        if self.host.startswith("/"):
+            return f"postgres://{auth}:{self.port}/{database}?host={quote(self.host, safe='/')}"
+        host = f"[{quote(self.host, safe=':')}]" if ":" in self.host else quote(self.host, safe="")
+        return f"postgres://{auth}{host}:{self.port}/{database}"
+
+
+def _split_rest(rest: str) -> tuple[str | None, str, str | None]:
+    """Split what follows ``scheme://`` into (userinfo, host[:port][/path], query); absent parts are None.
+
+    Userinfo ends at the last ``@`` before the query, so raw ``@``, ``:``, ``/`` and ``#``
+    in a password work; a raw ``?`` works too unless the rest of the password has ``=`` or ``&``.
+    """
+    pre, qmark, query = rest.partition("?")
+    userinfo, at, hostpath = pre.rpartition("@")
+    if at:
+        return userinfo, hostpath, query if qmark else None
+    match = re.match(r"[^=&]*@", rest)  # an "@" before any query pair: a raw "?" in the userinfo
+    if match is None:
+        return None, pre, query if qmark else None
+    hostpath, qmark, query = rest[match.end() :].partition("?")
+    return rest[: match.end() - 1], hostpath, query if qmark else None
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password (in the userinfo or the query) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, hostpath, query = _split_rest(rest)
+    out = scheme + sep
+    if userinfo is not None:
+        user, colon, password = userinfo.partition(":")
+        out += user + (":***" if password else colon) + "@"
+    out += hostpath
+    if query is not None:
+        pairs = []
+        for pair in query.split("&"):
+            key = pair.partition("=")[0]
+            pairs.append(f"{key}=***" if unquote_plus(key) == "password" else pair)
+        out += "?" + "&".join(pairs)
+    return out
+
+
+def _from_text(name: str, text: str) -> Any:
+    """Convert a URL query value to the option's Python type, or return ``_INVALID``."""
+    if name in _INT_RANGES:
+        return int(text) if _INT_RE.fullmatch(text) else _INVALID
+    if name in _POSITIVE_FLOATS or name == "max_idle_time":
+        if name == "timeout" and text.lower() == "infinity":
+            return None
+        return float(text) if _FLOAT_RE.fullmatch(text) else _INVALID
+    if name == "ssl":
+        return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), _INVALID)
+    if name == "sslmode":
+        return text.lower() if text.lower() in _SSL_MODES else _INVALID
+    if name == "log":
+        return False if text.lower() == "false" else text
+    return text
+
+
+def _normalize(name: str, value: Any) -> Any:
+    """Return ``value`` checked and normalized for option ``name``, or ``_INVALID``."""
+    if name in ("database", "host"):
+        return value if isinstance(value, str) and value else _INVALID
+    if name in ("user", "password"):
+        return value if value is None or isinstance(value, str) else _INVALID
+    if name == "prefix":
+        return value if value is None or (isinstance(value, str) and value) else _INVALID
+    if name in _INT_RANGES:
+        low, high = _INT_RANGES[name]
+        if isinstance(value, int) and not isinstance(value, bool) and value >= low:
+            return value if high is None or value <= high else _INVALID
+        return _INVALID
+    if name in _POSITIVE_FLOATS or name == "max_idle_time":
+        if value is None and name == "timeout":
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            ok = value >= 0 if name == "max_idle_time" else value > 0
+            return float(value) if ok else _INVALID
+        return _INVALID
+    if name == "ssl":
+        if value is None or isinstance(value, bool):
+            return value
+        return value.lower() if isinstance(value, str) and value.lower() in _SSL_MODES else _INVALID
+    if name == "log":
+        if value is False:
+            return False
+        return value.lower() if isinstance(value, str) and value.lower() in _LOG_LEVELS else _INVALID
+    if name == "server_settings":
+        if isinstance(value, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return types.MappingProxyType(dict(value))
+        return _INVALID
+    raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
+
+
+def _parse_host_port(hostport: str, masked: str) -> tuple[str | None, int | None]:
+    """Split ``host[:port]`` (or ``[ipv6][:port]``); empty parts are ``None``."""
+    port_text: str | None = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise InvalidURLError(masked, "host", "an IPv6 address opened with '[' has no ']'")
+        host, after = hostport[1:end], hostport[end + 1 :]
+        if not host:
+            raise InvalidURLError(
+                masked, "host", "'[]' holds no address; write e.g. postgres://[::1]:5432/my_db"
+            )
+        if after and not after.startswith(":"):
+            raise InvalidURLError(
+                masked, "host", f"unexpected {after!r} after the IPv6 address; write [addr]:port"
+            )
+        port_text = after[1:] if after else None
+    else:
+        if hostport.count(":") > 1:
+            raise InvalidURLError(
+                masked, "host", "an IPv6 address must be in brackets, e.g. postgres://[::1]:5432/my_db"
+            )
+        host, colon, port_text = hostport.partition(":")
+        port_text = port_text if colon else None
+    port: int | None = None
+    if port_text:  # an empty port ("host:") means the default
+        checked = _normalize("port", int(port_text)) if _INT_RE.fullmatch(port_text) else _INVALID
+        if checked is _INVALID:
+            raise InvalidURLError(masked, "port", f"expected an integer from 1 to 65535, got {port_text!r}")
+        port = checked
+    return (unquote(host) or None), port
+
+
+def _parse_query(query: str, masked: str) -> dict[str, Any]:
+    """Parse the URL query options into their typed values."""
+    result: dict[str, Any] = {}
+    seen: set[str] = set()
+    for name, text in parse_qsl(query, keep_blank_values=True):
+        part = f"option {name!r}"
+        if name not in _URL_OPTIONS:
+            known = ", ".join(sorted(_URL_OPTIONS))
+            raise InvalidURLError(masked, part, f"unknown option; the known options are {known}")
+        if name in seen:
+            raise InvalidURLError(masked, part, "given more than once; give it once")
+        other = {"ssl": "sslmode", "sslmode": "ssl"}.get(name)
+        if other in seen:
+            raise InvalidURLError(masked, part, f"conflicts with option {other!r}; give only one of them")
+        seen.add(name)
+        if name == "application_name":
+            result["server_settings"] = {"application_name": text}
+            continue
+        if name in ("user", "password") and not text:
+            continue  # blank: not set
+        key = "ssl" if name == "sslmode" else name
+        value = _from_text(name, text)
+        if value is not _INVALID and name != "sslmode":
+            value = _normalize(key, value)
+        if value is _INVALID:
+            raise InvalidURLError(masked, part, f"got {text!r}, expected {_URL_EXPECTED[name]}")
+        result[key] = value
+    return result
+
+
+def parse_url(url: str) -> dict[str, Any]:
+    """Parse a ``postgres://``, ``postgresql://`` or ``ecto://`` URL into typed repo options.
+
+    Only what the URL sets is returned. ``application_name`` is returned inside ``server_settings``.
+    """
+    if not isinstance(url, str):
+        raise ArgumentError(f"cannot parse repo URL: expected a string, got {type(url).__name__}")
+    url = url.strip()
+    masked = mask_url(url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidURLError(
+            masked,
+            "scheme",
+            "missing scheme; use postgres://, postgresql:// or ecto://, e.g. postgres://localhost/my_db",
+        )
+    if scheme.lower() not in _SCHEMES:
+        raise InvalidURLError(
+            masked, "scheme", f"unsupported scheme {scheme!r}; use postgres://, postgresql:// or ecto://"
+        )
+    userinfo, hostpath, query = _split_rest(rest)
+    result: dict[str, Any] = {}
+    if userinfo is not None:
+        user, _, password = userinfo.partition(":")
+        if user:
+            result["user"] = unquote(user)
+        if password:
+            result["password"] = unquote(password)
+    hostport, _, path = hostpath.partition("/")
+    host, port = _parse_host_port(hostport, masked)
+    if host is not None:
+        result["host"] = host
+    if port is not None:
+        result["port"] = port
+    if not path:
+        raise InvalidURLError(
+            masked, "database", "the path must name the database, e.g. postgres://localhost/my_db"
+        )
+    if "/" in path:
+        raise InvalidURLError(
+            masked, "database", f"the path must be one database name, got {path!r}; write a '/' in it as %2F"
+        )
+    result["database"] = unquote(path)
+    result.update(_parse_query(query or "", masked))
+    return result
+
+
+def _bad_option(name: str, value: Any) -> ArgumentError:
+    shown = f"a value of type {type(value).__name__}" if name == "password" else repr(value)
+    return ArgumentError(
+        f"cannot configure repo: {name} must be {_EXPECTED[name]}, got {shown}\n\nfix: pass {_EXAMPLES[name]}"
+    )
+
+
+def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
+    """Build a :class:`RepoConfig` from a URL (default: ``$DATABASE_URL``) and keyword options.
+
+    As in Ecto, what the URL sets (its parts and its query options) wins over keyword options.
+    """
+    fields = attrs.fields_dict(RepoConfig)
+    values: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in fields:
+            close = difflib.get_close_matches(name, fields, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ArgumentError(
+                f"cannot configure repo: unknown option {name!r}{hint}\n\n"
+                f"fix: use one of {', '.join(sorted(fields))}"
+            )
+        checked = _normalize(name, value)
+        if checked is _INVALID:
+            raise _bad_option(name, value)
+        values[name] = checked
+    from_env = False
+    if url is None:
+        url = os.environ.get("DATABASE_URL") or None
+        from_env = url is not None
+    if url is not None:
+        try:
+            from_url = parse_url(url)
+        except InvalidURLError as exc:
+            if not from_env:
+                raise
+            raise InvalidURLError(exc.url, exc.part, f"{exc.reason} (URL read from DATABASE_URL)") from None
+        settings = from_url.pop("server_settings", {})
+        values.update(from_url)
+        values["server_settings"] = {**values.get("server_settings", {}), **settings}
+    if "database" not in values:
+        raise ArgumentError(
+            "cannot configure repo: no database URL and no database option\n\n"
+            "fix: pass a URL such as Repo('postgres://user:pass@localhost/my_db'), "
+            "set the DATABASE_URL environment variable, or pass database='my_db'"
+        )
+    values["server_settings"] = types.MappingProxyType(dict(values.get("server_settings", {})))
+    config = RepoConfig(**values)
+    if config.min_size > config.pool_size:
+        raise ArgumentError(
+            f"cannot configure repo: min_size must be at most pool_size, got min_size={config.min_size} "
+            f"and pool_size={config.pool_size}\n\nfix: lower min_size or raise pool_size"
+        )
+    return config

@@ -1,0 +1,213 @@
+"""The Repo's lifecycle and its execution core: every statement goes through ``RepoCore.run``."""
+
+from __future__ import annotations
+
+import contextvars
+import enum
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from asyncecto.adapters import Connection
+from asyncecto.adapters.postgres import PostgresAdapter
+from asyncecto.errors import AsyncEctoError, RepoStateError
+
+from ._config import RepoConfig, build_config
+from ._supervisor import Supervisor
+from ._telemetry import QueryEvent, Telemetry
+
+__all__ = ("DEFAULT", "RepoCore", "RepoState", "current_connection")
+
+_R = TypeVar("_R")
+
+#: The connection bound to the current task (a transaction or checkout), if any.
+current_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+    "asyncecto_connection", default=None
+)
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+#: "use the repo's configured value" for options such as ``timeout``
+DEFAULT: Any = _Default()
+
+
+class RepoState(enum.Enum):
+    """The Repo's lifecycle: new → running → closing → closed (and back to running on restart)."""
+
+    NEW = "new"
+    STARTING = "starting"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_HINTS = {
+    RepoState.NEW: "start it first: `async with repo:` or `await repo.start()`",
+    RepoState.STARTING: "await repo.start() before using the repo",
+    RepoState.CLOSING: "the repo is shutting down; start a new one",
+    RepoState.CLOSED: "start it again with `await repo.start()` or `async with repo:`",
+}
+
+
+class RepoCore:
+    """Configuration, adapter, supervisor, telemetry and the plan/loader caches."""
+
+    def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
+        self.config: RepoConfig = build_config(url, **options)
+        self.name = name or f"{self.config.database}"
+        self.adapter = PostgresAdapter(self.config)
+        self.telemetry = Telemetry(self.name, self.config.log)
+        self._state = RepoState.NEW
+        self._supervisor: Supervisor | None = None
+        self._cache: dict[Hashable, Any] = {}
+        self._cache_hits = 0
+        self._cache_misses = 0
+
+    # -- lifecycle --------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """``"new"``, ``"starting"``, ``"running"``, ``"closing"`` or ``"closed"``."""
+        return self._state.value
+
+    def _check(self, action: str) -> None:
+        if self._state is not RepoState.RUNNING:
+            raise RepoStateError(action, self._state.value, _HINTS.get(self._state, ""))
+
+    async def start(self) -> None:
+        """Open the pool and start the supervisor; raises if the database cannot be reached.
+
+        :raises DatabaseUnavailableError: no connection could be opened
+        :raises RepoStateError: the repo is already running or starting
+        """
+        if self._state in (RepoState.RUNNING, RepoState.STARTING, RepoState.CLOSING):
+            raise RepoStateError("start repo", self._state.value)
+        if self._state is RepoState.CLOSED:
+            self.adapter = PostgresAdapter(self.config)
+        self._state = RepoState.STARTING
+        try:
+            await self.adapter.start()
+            supervisor = Supervisor(self.name)
+            await supervisor.start([*self.adapter.workers(), ("telemetry", self.telemetry.deliver)])
+        except BaseException:
+            await self.adapter.stop(0)
+            self._state = RepoState.NEW
+            raise
+        self._supervisor = supervisor
+        self._state = RepoState.RUNNING
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
+
+        Calling it on a repo that is not running does nothing.
+        """
+        if self._state is not RepoState.RUNNING:
+            return
+        self._state = RepoState.CLOSING
+        try:
+            await self.adapter.stop(self.config.shutdown_timeout if timeout is None else timeout)
+        finally:
+            await self.telemetry.flush()
+            if self._supervisor is not None:
+                await self._supervisor.stop()
+            self._supervisor = None
+            self._state = RepoState.CLOSED
+
+    async def __aenter__(self) -> Any:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def supervisor_restarts(self) -> dict[str, int]:
+        """How many times each background worker was restarted."""
+        return dict(self._supervisor.restarts) if self._supervisor else {}
+
+    def pool_stats(self) -> dict[str, int]:
+        """Pool counters: ``size``, ``idle``, ``in_use``, ``checkouts``, ``opened``, ``resets`` …"""
+        return self.adapter.stats()
+
+    def cache_stats(self) -> dict[str, int]:
+        """Plan cache counters: ``hits``, ``misses``, ``size``."""
+        return {"hits": self._cache_hits, "misses": self._cache_misses, "size": len(self._cache)}
+
+    def cached(self, key: Hashable, build: Callable[[], _R]) -> _R:
+        """The cached value for ``key``, built once."""
+        try:
+            value: _R = self._cache[key]
+        except KeyError:
+            self._cache_misses += 1
+            value = self._cache[key] = build()
+            return value
+        self._cache_hits += 1
+        return value
+
+    # -- execution --------------------------------------------------------------
+    async def run(
+        self,
+        kind: str,
+        sql: str,
+        params: list[Any] | tuple[Any, ...],
+        timeout: Any,
+        source: str | None,
+        decode: Callable[[Any], _R] | None = None,
+    ) -> tuple[Any, _R | None]:
+        """Run one statement on the task's bound connection or a pooled one.
+
+        ``kind`` is the connection method (``fetch``, ``fetchrow``, ``execute``, ``query``);
+        ``decode`` turns its result into structs and is timed as decode time.
+        Returns ``(raw result, decoded)``.
+        """
+        if self._state is not RepoState.RUNNING:
+            self._check("run query")
+        if timeout is DEFAULT:
+            timeout = self.config.timeout
+        bound = current_connection.get()
+        t0 = time.perf_counter()
+        if bound is None:
+            conn = await self.adapter.checkout()
+            queue: float | None = time.perf_counter() - t0
+        else:
+            conn, queue = bound, None
+        t1 = time.perf_counter()
+        try:
+            result = await getattr(conn, kind)(sql, params, timeout)
+        except AsyncEctoError as exc:
+            if self.telemetry.active:
+                now = time.perf_counter()
+                self.telemetry.emit(
+                    QueryEvent(self.name, sql, tuple(params), source, queue, now - t1, None, now - t0, None, "error", exc)
+                )
+            raise
+        finally:
+            if bound is None:
+                await self.adapter.checkin(conn)
+        t2 = time.perf_counter()
+        decoded = decode(result) if decode is not None else None
+        if self.telemetry.active:
+            t3 = time.perf_counter()
+            rows = result if isinstance(result, int) else (len(result) if isinstance(result, list) else None)
+            if kind == "fetchrow":
+                rows = 0 if result is None else 1
+            elif kind == "query":
+                rows = len(result[1])
+            self.telemetry.emit(
+                QueryEvent(
+                    self.name,
+                    sql,
+                    tuple(params),
+                    source,
+                    queue,
+                    t2 - t1,
+                    (t3 - t2) if decode is not None else None,
+                    t3 - t0,
+                    rows,
+                    "ok",
+                )
+            )
+        return result, decoded

@@ -1,0 +1,78 @@
+"""Loaders: rows into structs, with one function generated per result shape (not per row).
+
+A loader writes each slot through the slot's own descriptor, bypassing the frozen
+``__setattr__`` and ``__init__``, and calls a type's ``load`` only where the type
+needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from asyncecto import types as t
+from asyncecto.schema import Meta, schema_info
+
+__all__ = ("Loader", "build_loader", "load_struct")
+
+Loader = Callable[[Sequence[Any]], list[Any]]
+
+
+def build_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
+    """A function turning rows (one column per name in ``fields``, in order) into structs."""
+    info = schema_info(schema)
+    ns: dict[str, Any] = {"new": object.__new__, "cls": schema}
+    cols = [f"c{i}" for i in range(len(fields))]
+    body = [
+        "def load(rows):",
+        "    out = []",
+        "    app = out.append",
+        f"    for ({', '.join(cols)},) in rows:",
+        "        o = new(cls)",
+    ]
+    selected = set(fields)
+    for i, name in enumerate(fields):
+        f = info.fields[name]
+        ns[f"s{i}"] = getattr(schema, name).__set__
+        if getattr(f.type, "load_is_identity", False):
+            body.append(f"        s{i}(o, c{i})")
+        else:
+            ns[f"l{i}"] = f.type.load
+            body.append(f"        s{i}(o, None if c{i} is None else l{i}(c{i}))")
+    for j, f in enumerate(x for x in info.fields.values() if x.name not in selected):
+        ns[f"u{j}"] = getattr(schema, f.name).__set__
+        if f.default_factory is not None:
+            ns[f"d{j}"] = f.default_factory
+            body.append(f"        u{j}(o, d{j}())")
+        else:
+            ns[f"d{j}"] = f.default
+            body.append(f"        u{j}(o, d{j})")
+    if meta is not None:
+        ns["M"] = meta
+        ns["sm"] = schema.__meta__.__set__  # type: ignore[attr-defined]
+        body.append("        sm(o, M)")
+    body += ["        app(o)", "    return out"]
+    exec(compile("\n".join(body), f"<asyncecto loader {info.name}>", "exec"), ns)
+    loader: Loader = ns["load"]
+    return loader
+
+
+def load_struct(schema: type, data: Mapping[str, Any], meta: Meta | None) -> Any:
+    """A struct from a mapping of field names (or column names) to driver values.
+
+    Unknown keys are ignored; missing fields take their defaults.
+    """
+    info = schema_info(schema)
+    obj = object.__new__(schema)
+    for f in info.fields.values():
+        if f.name in data:
+            raw = data[f.name]
+        elif f.source in data:
+            raw = data[f.source]
+        else:
+            object.__setattr__(obj, f.name, f.default_factory() if f.default_factory else f.default)
+            continue
+        object.__setattr__(obj, f.name, t.load_value(f.type, raw))
+    if meta is not None:
+        object.__setattr__(obj, "__meta__", meta)
+    return obj

@@ -1,0 +1,291 @@
+"""``Repo``: the public API. Each method is a thin entry point into the read or write path.
+
+Shared options (keyword-only, on every call that talks to the database):
+
+- ``timeout``: seconds the statement may run (default: the repo's ``timeout``; ``None`` = no limit)
+- ``prefix``: the PostgreSQL schema to use instead of the struct's, schema's or repo's
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, overload
+
+import attrs
+
+from asyncecto.changeset import Changeset
+from asyncecto.errors import ArgumentError, NoResultsError
+from asyncecto.query import Query
+from asyncecto.query._ast import Compare, FieldRef, Filter, Param
+from asyncecto.query._build import to_query
+from asyncecto.schema import Meta, meta, schema_info
+
+from . import _read, _write
+from ._core import DEFAULT, RepoCore
+from ._loader import load_struct
+
+__all__ = ("QueryResult", "Repo")
+
+_T = TypeVar("_T")
+Queryable = type[_T] | Query[_T] | tuple[str, type[_T]]
+
+
+@attrs.frozen
+class QueryResult:
+    """The result of raw SQL run with :meth:`Repo.query`.
+
+    :ivar columns: column names; :ivar rows: rows as tuples
+    :ivar num_rows: rows returned, or affected for INSERT/UPDATE/DELETE
+    :ivar command: the command status, e.g. ``"INSERT 0 1"``
+    """
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    num_rows: int
+    command: str
+
+
+class Repo(RepoCore):
+    """A pooled connection to PostgreSQL, run by a supervisor task group.
+
+    .. code-block:: python
+
+        repo = Repo("postgres://postgres@localhost/ecto_simple", pool_size=10)
+        async with repo:
+            w = await repo.insert(Weather(temp_lo=0, temp_hi=23))
+            w = await repo.get(Weather, w.id)
+
+    :param url: ``postgres://``, ``postgresql://`` or ``ecto://`` URL (default: ``$DATABASE_URL``);
+        options may also be given as URL query parameters, which win over keyword options
+    :param name: a name for logs and telemetry (default: the database name)
+    :param options: ``pool_size``, ``pool_timeout``, ``timeout``, ``connect_timeout``,
+        ``shutdown_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
+        (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds
+    """
+
+    # -- reads --------------------------------------------------------------------
+    async def all(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> list[_T]:
+        """Every row the query matches, as structs."""
+        return await _read.all_(self, queryable, prefix, timeout)
+
+    async def one(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None:
+        """The single row the query matches, or ``None``.
+
+        :raises MultipleResultsError: more than one row matched (no implicit LIMIT is added)
+        """
+        return await _read.one(self, queryable, prefix, timeout)  # type: ignore[no-any-return]
+
+    async def one_or_raise(
+        self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> _T:
+        """Like :meth:`one`, but raises :class:`NoResultsError` when nothing matched."""
+        found = await _read.one(self, queryable, prefix, timeout)
+        if found is None:
+            raise NoResultsError(to_query(queryable))
+        return found  # type: ignore[no-any-return]
+
+    async def get(
+        self, queryable: Queryable[_T], id: Any, *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> _T | None:
+        """The struct whose primary key is ``id`` (cast to the key's type, so ``"42"`` works), or ``None``.
+
+        :raises ArgumentError: ``id`` is ``None``, or the schema has no single primary key
+        """
+        return await _read.get(self, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
+
+    async def get_or_raise(
+        self, queryable: Queryable[_T], id: Any, *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> _T:
+        """Like :meth:`get`, but raises :class:`NoResultsError` when no row has that key."""
+        found = await _read.get(self, queryable, id, prefix, timeout)
+        if found is None:
+            q = to_query(queryable)
+            raise NoResultsError(f"{q!r} with primary key {id!r}")
+        return found  # type: ignore[no-any-return]
+
+    async def get_by(
+        self,
+        queryable: Queryable[_T],
+        clauses: Mapping[str, Any] | None = None,
+        /,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        **fields: Any,
+    ) -> _T | None:
+        """The struct matching every ``field=value`` clause, or ``None``.
+
+        Clauses come as keywords (``get_by(User, email=e)``) or a mapping
+        (``get_by(User, {"email": e})``), the latter for fields named like an option.
+
+        :raises MultipleResultsError: more than one row matched
+        """
+        return await _read.get_by(self, queryable, {**(clauses or {}), **fields}, prefix, timeout)  # type: ignore[no-any-return]
+
+    async def get_by_or_raise(
+        self,
+        queryable: Queryable[_T],
+        clauses: Mapping[str, Any] | None = None,
+        /,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        **fields: Any,
+    ) -> _T:
+        """Like :meth:`get_by`, but raises :class:`NoResultsError` when nothing matched."""
+        given = {**(clauses or {}), **fields}
+        found = await _read.get_by(self, queryable, given, prefix, timeout)
+        if found is None:
+            raise NoResultsError(f"{to_query(queryable)!r} with {given!r}")
+        return found  # type: ignore[no-any-return]
+
+    def to_sql(self, queryable: Queryable[Any], *, prefix: str | None = None) -> tuple[str, list[Any]]:
+        """The SQL text and parameters the query would send (no database needed).
+
+        >>> from asyncecto import Repo, schema
+        >>> @schema("weather")
+        ... class Weather:
+        ...     city: str | None = None
+        >>> Repo("postgres://localhost/db").to_sql(Weather)
+        ('SELECT w0."id", w0."city" FROM "weather" AS w0', [])
+        """
+        return _read.to_sql(self, queryable, prefix)
+
+    # -- writes -------------------------------------------------------------------
+    async def insert(
+        self,
+        value: _T | Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Insert a struct or a changeset's data with its changes; returns the loaded struct.
+
+        Fields that are ``None`` are left to the database's defaults. The generated
+        primary key and ``read_after_writes`` fields come back via ``RETURNING``.
+
+        :param returning: ``True`` for every field, or field names to read back
+        :raises InvalidChangesetError: the changeset is invalid (nothing is sent)
+        :raises CastError: a value does not fit its field's type (nothing is sent)
+        :raises ConstraintError: a database constraint fired that the changeset did not declare
+        """
+        return await _write.insert(self, value, prefix, returning, timeout)  # type: ignore[no-any-return]
+
+    async def update(
+        self,
+        changeset: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        force: bool = False,
+        allow_stale: bool = False,
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Write a changeset's changes to its struct's row; with no changes nothing is sent.
+
+        :param force: update (and bump ``updated_at``) even with no changes
+        :param allow_stale: return the struct unchanged instead of raising when no row matched
+        :raises ArgumentError: given a struct instead of a changeset
+        :raises StaleEntryError: no row has the struct's primary key
+        """
+        return await _write.update(self, changeset, prefix, returning, force, allow_stale, timeout)  # type: ignore[no-any-return]
+
+    async def delete(
+        self,
+        value: _T | Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Delete a struct's row; returns the struct with state ``"deleted"``.
+
+        :raises StaleEntryError: no row has the struct's primary key
+        """
+        return await _write.delete(self, value, prefix, returning, allow_stale, timeout)  # type: ignore[no-any-return]
+
+    async def insert_or_update(
+        self,
+        changeset: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Insert when the changeset's struct is ``built``, update when it is ``loaded``."""
+        return await _write.insert_or_update(self, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
+
+    @overload
+    async def reload(self, structs: _T, *, timeout: Any = DEFAULT) -> _T | None: ...
+    @overload
+    async def reload(self, structs: list[_T], *, timeout: Any = DEFAULT) -> list[_T | None]: ...
+    async def reload(self, structs: Any, *, timeout: Any = DEFAULT) -> Any:
+        """Read structs again by primary key, from their own source and prefix.
+
+        A list keeps its order, with ``None`` where a row no longer exists.
+        """
+        many = isinstance(structs, list)
+        items: list[Any] = structs if many else [structs]
+        if not items:
+            return []
+        schema = type(items[0])
+        if any(type(s) is not schema for s in items):
+            raise ArgumentError(f"reload expects structs of one schema, got {sorted({type(s).__name__ for s in items})}")
+        pk = _read._single_pk(schema, "reload")
+        ids = [getattr(s, pk) for s in items]
+        if any(i is None for i in ids):
+            raise ArgumentError(f"cannot reload a struct whose primary key {pk!r} is None")
+        m: Meta = meta(items[0])
+        q: Query[Any] = to_query((m.source, schema))
+        q = attrs.evolve(
+            q,
+            source=attrs.evolve(q.source, prefix=m.prefix),
+            wheres=(Filter("and", Compare("in", FieldRef(0, pk), Param(ids))),),
+        )
+        found = {getattr(s, pk): s for s in await _read.all_(self, q, None, timeout)}
+        result = [found.get(i) for i in ids]
+        return result if many else result[0]
+
+    async def reload_or_raise(self, struct: _T, *, timeout: Any = DEFAULT) -> _T:
+        """Like :meth:`reload` for one struct, but raises when its row no longer exists."""
+        found = await self.reload(struct, timeout=timeout)
+        if found is None:
+            raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
+        return found
+
+    # -- raw SQL ------------------------------------------------------------------
+    async def query(self, sql: str, params: Sequence[Any] = (), /, *, timeout: Any = DEFAULT) -> QueryResult:
+        """Run raw SQL with ``$1``-style parameters (never format values into ``sql``).
+
+        The connection is reset before it is reused, since raw SQL may change session state.
+        """
+        (columns, rows, status), _ = await self.run("query", sql, list(params), timeout, None)
+        tail = status.rsplit(" ", 1)[-1]
+        verb = status.split(" ", 1)[0]
+        num = len(rows) if verb in ("SELECT", "FETCH", "SHOW") or not tail.isdigit() else int(tail)
+        return QueryResult(columns, [tuple(r) for r in rows], num, status)
+
+    def load(self, schema: type[_T], data: Mapping[str, Any] | tuple[Sequence[str], Sequence[Any]]) -> _T:
+        """A loaded struct from a row: a mapping (``dict``, a record) or ``(columns, values)``.
+
+        Unknown columns are ignored; values go through each type's ``load``.
+        """
+        info = schema_info(schema)
+        if isinstance(data, tuple):
+            columns, values = data
+            data = dict(zip(columns, values, strict=True))
+        if not isinstance(data, Mapping) and not hasattr(data, "keys"):
+            raise ArgumentError(f"load expects a mapping or (columns, values), got {data!r}")
+        m = None if info.embedded or info.source is None else Meta("loaded", info.source, info.prefix)
+        return load_struct(schema, data, m)  # type: ignore[no-any-return]
+
+    # -- storage ------------------------------------------------------------------
+    async def storage_up(self) -> str:
+        """Create the database (``"created"``, or ``"already_up"``); the repo need not be started."""
+        return await self.adapter.storage_up()
+
+    async def storage_down(self) -> str:
+        """Drop the database (``"dropped"``, or ``"already_down"``); the repo need not be started."""
+        return await self.adapter.storage_down()

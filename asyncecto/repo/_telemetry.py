@@ -1,0 +1,141 @@
+"""Query telemetry: one event per query, delivered to handlers by a background worker.
+
+The query path only appends the event to a bounded queue; a worker of the Repo's
+supervisor calls the handlers and writes the log line, so neither slows a query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+__all__ = ("QueryEvent", "Telemetry", "logger")
+
+logger = logging.getLogger("asyncecto")
+
+Handler = Callable[["QueryEvent"], Any]
+
+
+@attrs.frozen(slots=True)
+class QueryEvent:
+    """What happened in one query. Times are seconds (``None`` when not measured).
+
+    :ivar sql: the SQL text sent; :ivar params: the parameters sent with it
+    :ivar source: the table the query is about, when known
+    :ivar queue_time: time spent waiting for a pooled connection
+    :ivar query_time: time in the driver (execution, transfer and decoding of rows)
+    :ivar decode_time: time turning rows into structs
+    :ivar total_time: queue + query + decode
+    :ivar num_rows: rows returned or affected
+    :ivar result: ``"ok"`` or ``"error"``; :ivar error: the exception on error
+    """
+
+    repo: str
+    sql: str
+    params: tuple[Any, ...]
+    source: str | None
+    queue_time: float | None
+    query_time: float
+    decode_time: float | None
+    total_time: float
+    num_rows: int | None
+    result: str
+    error: BaseException | None = None
+
+
+def _ms(label: str, seconds: float | None, always: bool = False) -> str:
+    if seconds is None:
+        return ""
+    ms = seconds * 1000
+    if not always and ms < 0.1:
+        return ""
+    return f" {label}={ms:.1f}ms"
+
+
+def format_event(event: QueryEvent) -> str:
+    """The log line, in Ecto's format::
+
+    QUERY OK source="weather" db=1.2ms decode=0.1ms queue=0.3ms
+    SELECT w0."id" FROM "weather" AS w0 WHERE (w0."id" = $1) [42]
+    """
+    head = f"QUERY {'OK' if event.result == 'ok' else 'ERROR'}"
+    if event.source:
+        head += f' source="{event.source}"'
+    head += _ms("db", event.query_time, always=True) + _ms("decode", event.decode_time) + _ms("queue", event.queue_time)
+    return f"{head}\n{event.sql} {list(event.params)!r}"
+
+
+class Telemetry:
+    """Registered handlers and the queue of events waiting for them.
+
+    >>> t = Telemetry("repo", "debug")
+    >>> seen = []
+    >>> name = t.attach(seen.append)
+    >>> t.detach(name)
+    True
+    """
+
+    def __init__(self, repo: str, log: str | bool, max_pending: int = 10_000) -> None:
+        self.repo = repo
+        self.level = logging.getLevelName(log.upper()) if isinstance(log, str) else None
+        self._handlers: dict[str, Handler] = {}
+        self._pending: deque[QueryEvent] = deque()
+        self._max_pending = max_pending
+        self._wake: asyncio.Event | None = None
+        self.dropped = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether an event would reach anyone (a handler or an enabled log level)."""
+        return bool(self._handlers) or (self.level is not None and logger.isEnabledFor(self.level))
+
+    def attach(self, handler: Handler, *, name: str | None = None) -> str:
+        """Call ``handler(event)`` for every query from now on; returns the name to detach it by.
+
+        An async handler is awaited. A handler that raises is logged and detached.
+        """
+        key = name or f"{getattr(handler, '__qualname__', 'handler')}-{id(handler)}"
+        self._handlers[key] = handler
+        return key
+
+    def detach(self, name: str) -> bool:
+        """Stop calling the handler attached as ``name``; whether it was attached."""
+        return self._handlers.pop(name, None) is not None
+
+    def emit(self, event: QueryEvent) -> None:
+        if len(self._pending) >= self._max_pending:
+            self._pending.popleft()
+            self.dropped += 1
+        self._pending.append(event)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def deliver(self) -> None:
+        """The worker: forever wait for events and hand them out."""
+        self._wake = wake = asyncio.Event()
+        while True:
+            await wake.wait()
+            wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Deliver every pending event now."""
+        pending = self._pending
+        while pending:
+            event = pending.popleft()
+            if self.level is not None and logger.isEnabledFor(self.level):
+                logger.log(self.level, "%s", format_event(event))
+            for name, handler in list(self._handlers.items()):
+                try:
+                    result = handler(event)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception:
+                    logger.exception("telemetry handler %r failed and was detached", name)
+                    self._handlers.pop(name, None)

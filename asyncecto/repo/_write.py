@@ -1,0 +1,270 @@
+"""The write path: changeset → dumped values → one INSERT/UPDATE/DELETE → the resulting struct.
+
+Everything that can be refused is refused before any SQL is sent: an invalid
+changeset, a wrong-typed value, a missing primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from asyncecto import types as t
+from asyncecto.changeset import Changeset
+from asyncecto.errors import (
+    ArgumentError,
+    ConstraintError,
+    DatabaseError,
+    InvalidChangesetError,
+    MultiplePrimaryKeyError,
+    NoPrimaryKeyFieldError,
+    NoPrimaryKeyValueError,
+    StaleEntryError,
+)
+from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
+from asyncecto.schema._define import utc_now
+from asyncecto.schema._struct import copy_struct
+
+from ._core import RepoCore
+
+__all__ = ("delete", "insert", "insert_or_update", "update")
+
+_set = object.__setattr__
+
+
+def _changeset(value: Any, action: str) -> Changeset[Any]:
+    cs = value if isinstance(value, Changeset) else Changeset(data=value)
+    info = schema_info(cs.data)
+    if info.embedded:
+        raise ArgumentError(f"cannot {action} embedded schema {info.name}: embeds are stored inside their parent")
+    if cs.action is not None and cs.action != action:
+        raise ArgumentError(f"a changeset with action {cs.action!r} was given to Repo.{action}")
+    return cs
+
+
+def _check_valid(cs: Changeset[Any], action: str) -> None:
+    if not cs.valid:
+        raise InvalidChangesetError(action, _with_action(cs, action))
+
+
+def _with_action(cs: Changeset[Any], action: str) -> Changeset[Any]:
+    import attrs
+
+    return attrs.evolve(cs, action=action)
+
+
+def _where(struct: Any, opt_prefix: str | None, core: RepoCore) -> tuple[str, str | None]:
+    m = meta(struct)
+    return m.source, opt_prefix if opt_prefix is not None else (m.prefix or core.config.prefix)
+
+
+def _returning(info: SchemaInfo, returning: bool | Sequence[str] | None, extra: Sequence[str]) -> list[str]:
+    names = list(extra)
+    if returning is True:
+        names += [f.name for f in info.persisted]
+    elif returning:
+        for name in returning:
+            f = info.field(name)
+            if f.virtual:
+                raise ArgumentError(f"cannot return virtual field {name!r} of {info.name}")
+            names.append(name)
+    names += [n for n in info.read_after_writes]
+    return list(dict.fromkeys(names))
+
+
+def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:
+    return [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in values.items()]
+
+
+def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], action: str) -> Exception:
+    found = core.adapter.to_constraint(exc)
+    if found is None:
+        return exc
+    kind, name = found
+    declared = [(getattr(c, "type", "?"), getattr(c, "constraint", str(c))) for c in cs.constraints]
+    return ConstraintError(kind, name, action, declared)
+
+
+def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
+    for i, name in enumerate(names):
+        _set(struct, name, t.load_value(info.fields[name].type, row[i]))
+
+
+async def insert(
+    core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+) -> Any:
+    cs = _changeset(value, "insert")
+    _check_valid(cs, "insert")
+    struct, info = cs.data, schema_info(cs.data)
+    source, eff_prefix = _where(struct, prefix, core)
+
+    values: dict[str, Any] = {}
+    for f in info.persisted:
+        if f.name in cs.changes:
+            values[f.name] = cs.changes[f.name]
+            continue
+        v = getattr(struct, f.name)
+        if v is None and f.autogenerate is not None:
+            v = f.autogenerate()
+        if v is not None:
+            values[f.name] = v
+    ts_names = [n for n in (info.inserted_at, info.updated_at) if n is not None and values.get(n) is None]
+    if ts_names:
+        assert info.timestamp_type is not None
+        now = info.timestamp_type.cast(utc_now())
+        for n in ts_names:
+            values[n] = now
+    params = _dump(info, values)
+    db_id = info.autogenerate_id if info.autogenerate_id not in values else None
+    ret = _returning(info, returning, [db_id] if db_id else [])
+    columns = tuple(info.fields[n].source for n in values)
+    ret_cols = tuple(info.fields[n].source for n in ret)
+    sql = core.cached(
+        ("insert", source, eff_prefix, columns, ret_cols),
+        lambda: core.adapter.insert_sql(eff_prefix, source, columns, ret_cols),
+    )
+    try:
+        if ret:
+            row, _ = await core.run("fetchrow", sql, params, timeout, source)
+        else:
+            await core.run("execute", sql, params, timeout, source)
+            row = None
+    except DatabaseError as exc:
+        raise _constraint_error(core, exc, cs, "insert") from exc
+
+    result = copy_struct(struct, info)
+    for name, v in values.items():
+        _set(result, name, v)
+    if row is not None:
+        _apply_returned(info, result, ret, row)
+    _set(result, "__meta__", Meta("loaded", source, eff_prefix))
+    return result
+
+
+def _pk_filters(info: SchemaInfo, struct: Any, action: str) -> dict[str, Any]:
+    if not info.primary_key:
+        raise NoPrimaryKeyFieldError(info.name, action)
+    filters = {}
+    for name in info.primary_key:
+        v = getattr(struct, name)
+        if v is None:
+            raise NoPrimaryKeyValueError(struct, name, action)
+        filters[name] = v
+    return filters
+
+
+def _affected(count: int, action: str, struct: Any, allow_stale: bool) -> bool:
+    """Whether a row was hit; raises for 0 (unless ``allow_stale``) and for more than one."""
+    if count == 0:
+        if allow_stale:
+            return False
+        raise StaleEntryError(action, struct)
+    if count > 1:
+        raise MultiplePrimaryKeyError(action, struct, count)
+    return True
+
+
+async def update(
+    core: RepoCore,
+    value: Any,
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    force: bool,
+    allow_stale: bool,
+    timeout: Any,
+) -> Any:
+    if not isinstance(value, Changeset):
+        raise ArgumentError(
+            f"giving a struct to Repo.update is not supported: {value!r}\n\n"
+            "fix: update needs a changeset that says what changed, e.g. "
+            "repo.update(change(struct, field=new_value)) or a cast(...) changeset"
+        )
+    cs = _changeset(value, "update")
+    _check_valid(cs, "update")
+    struct, info = cs.data, schema_info(cs.data)
+    changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
+    if not changes and not force:
+        return struct
+    if info.updated_at is not None and info.updated_at not in changes:
+        assert info.timestamp_type is not None
+        changes[info.updated_at] = info.timestamp_type.cast(utc_now())
+    if not changes:
+        return struct
+    filters = {**_pk_filters(info, struct, "update"), **cs.filters}
+    source, eff_prefix = _where(struct, prefix, core)
+    params = _dump(info, changes) + _dump(info, filters)
+    ret = _returning(info, returning, [])
+    columns = tuple(info.fields[n].source for n in changes)
+    filter_cols = tuple(info.fields[n].source for n in filters)
+    ret_cols = tuple(info.fields[n].source for n in ret)
+    sql = core.cached(
+        ("update", source, eff_prefix, columns, filter_cols, ret_cols),
+        lambda: core.adapter.update_sql(eff_prefix, source, columns, filter_cols, ret_cols),
+    )
+    try:
+        if ret:
+            rows, _ = await core.run("fetch", sql, params, timeout, source)
+            count, row = len(rows), (rows[0] if rows else None)
+        else:
+            count, _ = await core.run("execute", sql, params, timeout, source)
+            row = None
+    except DatabaseError as exc:
+        raise _constraint_error(core, exc, cs, "update") from exc
+    if not _affected(count, "update", struct, allow_stale):
+        return struct
+    result = copy_struct(struct, info)
+    for name, v in changes.items():
+        _set(result, name, v)
+    if row is not None:
+        _apply_returned(info, result, ret, row)
+    _set(result, "__meta__", Meta("loaded", source, eff_prefix))
+    return result
+
+
+async def delete(
+    core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, allow_stale: bool, timeout: Any
+) -> Any:
+    cs = _changeset(value, "delete")
+    _check_valid(cs, "delete")
+    struct, info = cs.data, schema_info(cs.data)
+    filters = {**_pk_filters(info, struct, "delete"), **cs.filters}
+    source, eff_prefix = _where(struct, prefix, core)
+    params = _dump(info, filters)
+    ret = _returning(info, returning, [])
+    filter_cols = tuple(info.fields[n].source for n in filters)
+    ret_cols = tuple(info.fields[n].source for n in ret)
+    sql = core.cached(
+        ("delete", source, eff_prefix, filter_cols, ret_cols),
+        lambda: core.adapter.delete_sql(eff_prefix, source, filter_cols, ret_cols),
+    )
+    try:
+        if ret:
+            rows, _ = await core.run("fetch", sql, params, timeout, source)
+            count, row = len(rows), (rows[0] if rows else None)
+        else:
+            count, _ = await core.run("execute", sql, params, timeout, source)
+            row = None
+    except DatabaseError as exc:
+        raise _constraint_error(core, exc, cs, "delete") from exc
+    _affected(count, "delete", struct, allow_stale)
+    result = copy_struct(struct, info)
+    if row is not None:
+        _apply_returned(info, result, ret, row)
+    _set(result, "__meta__", Meta("deleted", source, eff_prefix))
+    return result
+
+
+async def insert_or_update(
+    core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+) -> Any:
+    if not isinstance(value, Changeset):
+        raise ArgumentError(
+            f"giving a struct to Repo.insert_or_update is not supported: {value!r}\n\n"
+            "fix: pass a changeset, e.g. repo.insert_or_update(change(struct, field=value))"
+        )
+    state = meta(value.data).state
+    if state == "built":
+        return await insert(core, value, prefix, returning, timeout)
+    if state == "loaded":
+        return await update(core, value, prefix, returning, False, False, timeout)
+    raise ArgumentError(f"the changeset has an invalid state for Repo.insert_or_update: {state}")

@@ -1,0 +1,36 @@
+"""Schemas: plain immutable structs mapped to tables.
+
+``@schema("weather")`` turns an annotated class into a frozen, slotted,
+keyword-only attrs class with a primary key and a hidden meta. A struct never
+talks to the database; only the Repo does.
+"""
+
+from __future__ import annotations
+
+from ._define import SchemaInfo as SchemaInfo
+from ._define import Timestamps as Timestamps
+from ._define import embedded_schema as embedded_schema
+from ._define import is_schema as is_schema
+from ._define import schema as schema
+from ._define import schema_info as schema_info
+from ._field import FieldInfo as FieldInfo
+from ._field import field as field
+from ._meta import Meta as Meta
+from ._struct import meta as meta
+from ._struct import put_meta as put_meta
+from ._struct import replace as replace
+
+__all__ = (
+    "FieldInfo",
+    "Meta",
+    "SchemaInfo",
+    "Timestamps",
+    "embedded_schema",
+    "field",
+    "is_schema",
+    "meta",
+    "put_meta",
+    "replace",
+    "schema",
+    "schema_info",
+)

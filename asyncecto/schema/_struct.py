@@ -1,0 +1,98 @@
+"""Working with structs: ``meta``, ``put_meta``, ``replace``."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from asyncecto.errors import ArgumentError
+
+from ._define import SchemaInfo, schema_info
+from ._meta import STATES, Meta
+
+__all__ = ("copy_struct", "meta", "put_meta", "replace")
+
+_S = TypeVar("_S")
+_UNSET: Any = object()
+_set = object.__setattr__
+
+
+def meta(struct: object) -> Meta:
+    """The :class:`Meta` of a struct: its state, source and prefix.
+
+    >>> from asyncecto import schema, meta
+    >>> @schema("posts")
+    ... class Post:
+    ...     title: str | None = None
+    >>> meta(Post()).state
+    'built'
+    """
+    try:
+        value = struct.__meta__  # type: ignore[attr-defined]
+    except AttributeError:
+        info = schema_info(struct)
+        raise ArgumentError(f"embedded schema {info.name} has no meta; only @schema structs do") from None
+    assert isinstance(value, Meta)
+    return value
+
+
+def copy_struct(struct: _S, info: SchemaInfo | None = None) -> _S:
+    """A shallow copy of a struct, meta included (the copy may then be changed in place)."""
+    cls = type(struct)
+    slots = (info or schema_info(cls)).slots
+    new: _S = object.__new__(cls)
+    for name in slots:
+        _set(new, name, getattr(struct, name))
+    return new
+
+
+def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: str | None = _UNSET) -> _S:
+    """A copy of ``struct`` with its meta changed.
+
+    >>> from asyncecto import schema, meta, put_meta
+    >>> @schema("posts")
+    ... class Post:
+    ...     title: str | None = None
+    >>> meta(put_meta(Post(), prefix="archive"))
+    Meta<built, 'archive.posts'>
+    """
+    current = meta(struct)
+    if state is not _UNSET and state not in STATES:
+        raise ArgumentError(f"invalid meta state {state!r}; expected one of {', '.join(STATES)}")
+    if source is not _UNSET and (not isinstance(source, str) or not source):
+        raise ArgumentError(f"invalid meta source {source!r}; expected a table name")
+    if prefix is not _UNSET and prefix is not None and not isinstance(prefix, str):
+        raise ArgumentError(f"invalid meta prefix {prefix!r}; expected a string or None")
+    new_meta = Meta(
+        current.state if state is _UNSET else state,  # type: ignore[arg-type]
+        current.source if source is _UNSET else source,
+        current.prefix if prefix is _UNSET else prefix,
+    )
+    if new_meta == current:
+        return struct
+    new = copy_struct(struct)
+    _set(new, "__meta__", new_meta)
+    return new
+
+
+def replace(struct: _S, /, **changes: Any) -> _S:
+    """A copy of ``struct`` with some fields changed; its meta is kept.
+
+    Values are not cast: use a changeset for outside input.
+
+    >>> from asyncecto import schema, replace
+    >>> @schema("weather")
+    ... class Weather:
+    ...     temp_lo: int | None = None
+    >>> replace(Weather(temp_lo=1), temp_lo=10)
+    Weather(id=None, temp_lo=10)
+    """
+    info = schema_info(struct)
+    for name in changes:
+        if name not in info.fields:
+            raise ArgumentError(
+                f"cannot replace unknown field {name!r} on {info.name}; known fields: {', '.join(info.fields)}"
+            )
+    new = copy_struct(struct, info)
+    for name, value in changes.items():
+        _set(new, name, value)
+    return new
