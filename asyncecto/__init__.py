@@ -6,6 +6,8 @@ structs; changesets, queries and Multi are values composed with ``|``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from . import errors as errors
 from . import types as types
 from .errors import (
@@ -29,9 +31,6 @@ from .errors import (
 from .errors import (
     StaleEntryError as StaleEntryError,
 )
-from .repo import QueryEvent as QueryEvent
-from .repo import QueryResult as QueryResult
-from .repo import Repo as Repo
 from .schema import Meta as Meta
 from .schema import Timestamps as Timestamps
 from .schema import embedded_schema as embedded_schema
@@ -65,3 +64,19 @@ __all__ = (
 )
 
 __version__ = "0.1.0.dev0"
+
+if TYPE_CHECKING:
+    from .repo import QueryEvent as QueryEvent
+    from .repo import QueryResult as QueryResult
+    from .repo import Repo as Repo
+
+_LAZY = {"QueryEvent", "QueryResult", "Repo"}
+
+
+def __getattr__(name: str) -> Any:
+    # The Repo (and with it asyncpg) loads on first use, so the pure core imports without the driver.
+    if name in _LAZY:
+        from . import repo
+
+        return getattr(repo, name)
+    raise AttributeError(f"module 'asyncecto' has no attribute {name!r}")

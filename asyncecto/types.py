@@ -704,7 +704,7 @@ class _UtcBase(BaseType[dt.datetime]):
             )
         if not self._usec and value.microsecond:
             raise ValueError(f"{self.name} expects microseconds to be empty, use UtcDatetimeUsec")
-        return value.astimezone(_UTC).replace(tzinfo=None)
+        return value.astimezone(_UTC)
 
     def load(self, value: t.Any) -> dt.datetime:
         if not isinstance(value, dt.datetime):
@@ -713,9 +713,10 @@ class _UtcBase(BaseType[dt.datetime]):
 
 
 class UtcDatetime(_UtcBase):
-    """A ``timestamp(0)`` holding an aware UTC datetime; drops microseconds on cast.
+    """A ``timestamptz(0)`` holding an aware UTC datetime; drops microseconds on cast.
 
-    Naive input is taken as UTC. ``dump`` returns a naive datetime in UTC.
+    Naive input is taken as UTC. ``dump`` returns an aware datetime in UTC, so the
+    column must be ``timestamptz`` (for ``timestamp`` columns use :class:`NaiveDatetime`).
 
     >>> UtcDatetime().cast("2024-05-01T12:30:00+02:00")
     datetime.datetime(2024, 5, 1, 10, 30, tzinfo=datetime.timezone.utc)
@@ -723,12 +724,12 @@ class UtcDatetime(_UtcBase):
 
     __slots__ = ()
     name = "utc_datetime"
-    db_type = "timestamp(0)"
+    db_type = "timestamptz(0)"
     _usec = False
 
 
 class UtcDatetimeUsec(_UtcBase):
-    """A ``timestamp`` holding an aware UTC datetime with microseconds.
+    """A ``timestamptz`` holding an aware UTC datetime with microseconds.
 
     >>> UtcDatetimeUsec().load(dt.datetime(2024, 1, 1, 0, 0, 0, 5))
     datetime.datetime(2024, 1, 1, 0, 0, 0, 5, tzinfo=datetime.timezone.utc)
@@ -736,7 +737,7 @@ class UtcDatetimeUsec(_UtcBase):
 
     __slots__ = ()
     name = "utc_datetime_usec"
-    db_type = "timestamp"
+    db_type = "timestamptz"
     _usec = True
 
 

@@ -81,7 +81,7 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
     def build() -> tuple[str, Loader, t.Type[Any], str, str]:
         pk = _single_pk(schema, "get")
         q = to_query(schema)
-        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(0))),))
+        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))
         planned, _ = plan(q, "all", prefix=eff)
         sql, loader = _compiled(core, planned)
         info = schema_info(schema)

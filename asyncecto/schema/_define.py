@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import sys
 import typing
 from collections.abc import Callable, Mapping
@@ -228,6 +229,7 @@ def _build(
     )
     type.__setattr__(new_cls, "__schema__", info)
     type.__setattr__(new_cls, "__repr__", _make_repr(name, infos))
+    type.__setattr__(new_cls, "__init__", _checked_init(new_cls.__init__, name, infos))
     return new_cls
 
 
@@ -406,6 +408,29 @@ def _check_sources(name: str, infos: Mapping[str, FieldInfo]) -> None:
                 f"schema {name}: fields {seen[info.source]!r} and {info.name!r} both map to column {info.source!r}"
             )
         seen[info.source] = info.name
+
+
+def _checked_init(init: Callable[..., None], name: str, infos: Mapping[str, FieldInfo]) -> Callable[..., None]:
+    """attrs' ``__init__``, with unknown keyword arguments reported by name with the known fields."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            unknown = [k for k in kwargs if k not in infos]
+            if args:
+                raise ArgumentError(
+                    f"{name}() takes keyword arguments only, got {len(args)} positional; "
+                    f"use {name}({', '.join(f'{n}=...' for n in list(infos)[: len(args)])})"
+                ) from None
+            if unknown:
+                raise ArgumentError(
+                    f"unknown field(s) {', '.join(map(repr, unknown))} for {name}; known fields: {', '.join(infos)}"
+                ) from None
+            raise
+
+    return __init__
 
 
 def _make_repr(name: str, infos: Mapping[str, FieldInfo]) -> Callable[[Any], str]:

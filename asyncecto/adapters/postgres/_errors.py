@@ -66,6 +66,15 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
         if connecting:
             return errors.DatabaseUnavailableError(f"cannot connect: {exc}")
         return errors.ConnectionLostError(f"connection lost: {exc}", query=query)
+    if isinstance(exc, asyncpg.DataError):
+        text = str(exc)
+        hint = None
+        if "offset-naive and offset-aware" in text:
+            hint = (
+                "a timezone-aware datetime was sent to a `timestamp without time zone` column; "
+                "store UTC types in timestamptz columns, or use NaiveDatetime for timestamp columns"
+            )
+        return errors.DatabaseError(f"invalid query argument: {text}", hint=hint, query=query)
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
         if "closed" in text or "terminat" in text:

@@ -1,0 +1,81 @@
+"""Find a PostgreSQL to talk to, starting an embedded one when none is around.
+
+Order: the ``DATABASE_URL`` environment variable; a server answering on
+``127.0.0.1:5432``; a real PostgreSQL started from the ``pgserver`` package
+(``pip install "asyncecto[embedded]"``) in a local folder. Used by the examples
+and the test suite; an application normally just passes its URL to ``Repo``.
+
+.. code-block:: python
+
+    url = asyncecto.embedded.database_url("weather_demo")
+    async with Repo(url) as repo: ...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from asyncecto.errors import DatabaseUnavailableError
+
+__all__ = ("database_url", "server_answers", "start_embedded")
+
+_servers: dict[Path, Any] = {}
+# A unix socket path must stay under ~107 bytes; pgserver puts the socket in its data folder.
+_MAX_SOCKET_DIR = 80
+
+
+def server_answers(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections at ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def start_embedded(folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:
+    """Start (or reuse) an embedded PostgreSQL keeping its data in ``folder``; its socket directory.
+
+    The server stops when the process exits.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pgserver
+    except ImportError as exc:
+        raise DatabaseUnavailableError(
+            "no PostgreSQL found: DATABASE_URL is not set, nothing answers on 127.0.0.1:5432, "
+            'and the embedded server is not installed; pip install "asyncecto[embedded]", '
+            "or start a server and set DATABASE_URL"
+        ) from exc
+    path = Path(folder).expanduser().resolve()
+    if len(str(path)) > _MAX_SOCKET_DIR:
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:12]
+        path = Path(tempfile.gettempdir()) / f"asyncecto-{digest}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path not in _servers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _servers[path] = pgserver.get_server(path, cleanup_mode="stop")
+    return str(path)
+
+
+def database_url(database: str = "asyncecto_dev", *, folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:
+    """A URL for ``database``: ``$DATABASE_URL``, the local server, or an embedded one.
+
+    The database itself is not created; ``await Repo(url).storage_up()`` does that.
+    """
+    env = os.environ.get("DATABASE_URL")
+    if env:
+        return env
+    if server_answers():
+        return f"postgres://postgres@127.0.0.1:5432/{quote(database)}"
+    socket_dir = start_embedded(folder)
+    return f"postgres://postgres@/{quote(database)}?host={quote(socket_dir)}"
