@@ -63,7 +63,7 @@ def start_embedded(folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:
     if path not in _servers:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _servers[path] = pgserver.get_server(path, cleanup_mode="stop")
+            _servers[path] = pgserver.get_server(path, cleanup_mode="stop")  # type: ignore[attr-defined]
     return str(path)
 
 

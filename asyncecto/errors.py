@@ -161,8 +161,7 @@ class InvalidChangesetError(AsyncEctoError):
         errors = getattr(changeset, "errors", ())
         lines = "\n".join(f"  {field}: {msg}" for field, (msg, _meta) in errors) or "  (none)"
         super().__init__(
-            f"could not perform {action} because changeset is invalid\n\nerrors:\n{lines}\n\n"
-            f"changeset: {changeset!r}"
+            f"could not perform {action} because changeset is invalid\n\nerrors:\n{lines}\n\nchangeset: {changeset!r}"
         )
 
 

@@ -33,34 +33,34 @@ from collections.abc import Callable, Mapping
 from asyncecto.errors import CastError, SchemaError
 
 __all__ = (
-    "Type",
-    "BaseType",
     "Any",
-    "Id",
-    "Integer",
-    "Float",
-    "Boolean",
-    "String",
-    "Binary",
-    "Decimal",
-    "Map",
     "Array",
-    "Date",
-    "Time",
-    "TimeUsec",
-    "NaiveDatetime",
-    "NaiveDatetimeUsec",
-    "UtcDatetime",
-    "UtcDatetimeUsec",
-    "UUID",
+    "BaseType",
+    "Binary",
     "BinaryId",
+    "Boolean",
+    "Date",
+    "Decimal",
     "Duration",
     "Enum",
-    "resolve",
+    "Float",
+    "Id",
+    "Integer",
+    "Map",
+    "NaiveDatetime",
+    "NaiveDatetimeUsec",
+    "String",
+    "Time",
+    "TimeUsec",
+    "Type",
+    "UUID",
+    "UtcDatetime",
+    "UtcDatetimeUsec",
     "cast_value",
     "dump_value",
-    "load_value",
     "equal",
+    "load_value",
+    "resolve",
 )
 
 T = t.TypeVar("T")
@@ -699,8 +699,7 @@ class _UtcBase(BaseType[dt.datetime]):
             raise _reject("a datetime", value)
         if value.utcoffset() is None:
             raise ValueError(
-                f"{self.name} expects a timezone-aware datetime; use NaiveDatetime for naive values, "
-                f"got {_show(value)}"
+                f"{self.name} expects a timezone-aware datetime; use NaiveDatetime for naive values, got {_show(value)}"
             )
         if not self._usec and value.microsecond:
             raise ValueError(f"{self.name} expects microseconds to be empty, use UtcDatetimeUsec")
@@ -855,7 +854,7 @@ class Map(_Frozen):
         for key, item in value.items():
             try:
                 result[key] = None if item is None else func(item)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise ValueError(f"value at key {key!r} {_show(item)}: {exc}") from exc
         return result
 
@@ -920,7 +919,7 @@ class Array(_Frozen):
         for index, item in enumerate(value):
             try:
                 result.append(None if item is None else func(item))
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, OverflowError) as exc:
                 raise ValueError(f"element {index} {_show(item)}: {exc}") from exc
         return result
 
@@ -1229,14 +1228,10 @@ def _cast_error(
     exc: Exception, type_: object, value: object, field: str | None, schema: str | None, action: str
 ) -> CastError:
     reason = (exc.reason or str(exc)) if isinstance(exc, CastError) else str(exc)
-    return CastError(
-        value=value, type=_type_name(type_), field=field, schema=schema, reason=reason, action=action
-    )
+    return CastError(value=value, type=_type_name(type_), field=field, schema=schema, reason=reason, action=action)
 
 
-def cast_value(
-    type_: Type[t.Any], value: object, *, field: str | None = None, schema: str | None = None
-) -> t.Any:
+def cast_value(type_: Type[t.Any], value: object, *, field: str | None = None, schema: str | None = None) -> t.Any:
     """Cast external input with ``type_``; ``None`` stays ``None``.
 
     :param type_: the field's type
@@ -1257,13 +1252,11 @@ def cast_value(
         return None
     try:
         return type_.cast(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _cast_error(exc, type_, value, field, schema, "cast") from exc
 
 
-def dump_value(
-    type_: Type[t.Any], value: object, *, field: str | None = None, schema: str | None = None
-) -> t.Any:
+def dump_value(type_: Type[t.Any], value: object, *, field: str | None = None, schema: str | None = None) -> t.Any:
     """Dump an internal value for the driver with ``type_``; ``None`` stays ``None``.
 
     :param type_: the field's type
@@ -1273,13 +1266,13 @@ def dump_value(
     :raises CastError: (with ``action="dump"``) when the value is not a proper internal value
 
     >>> dump_value(UtcDatetime(), dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc))
-    datetime.datetime(2024, 1, 1, 0, 0)
+    datetime.datetime(2024, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
     """
     if value is None:
         return None
     try:
         return type_.dump(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise _cast_error(exc, type_, value, field, schema, "dump") from exc
 
 

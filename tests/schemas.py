@@ -111,7 +111,17 @@ class Typed:
     any_json: object = field(type=t.Map())
 
 
-TABLES = ("weather", "posts", "users", "items", "post_tags", "events", "archive.notes", "archive.weather", "typed")
+TABLES = (
+    "weather",
+    "posts",
+    "users",
+    "items",
+    "post_tags",
+    "events",
+    "archive.notes",
+    "archive.weather",
+    "typed",
+)
 
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS archive",

@@ -76,7 +76,12 @@ class SchemaAdapter(ABC):
 
     @abstractmethod
     def update_sql(
-        self, prefix: str | None, table: str, columns: Sequence[str], filters: Sequence[str], returning: Sequence[str]
+        self,
+        prefix: str | None,
+        table: str,
+        columns: Sequence[str],
+        filters: Sequence[str],
+        returning: Sequence[str],
     ) -> str: ...
 
     @abstractmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import attrs
 
@@ -58,7 +58,11 @@ class Changeset(Generic[_T]):
         )
 
 
-def change(data: _T | Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]:
+@overload
+def change(data: Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def change(data: _T, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
+def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[Any]:
     """A changeset of internal data: no casting, no validation.
 
     Only values that differ from the struct's current ones become changes.
@@ -75,7 +79,7 @@ def change(data: _T | Changeset[_T], changes: Mapping[str, Any] | None = None, /
     """
     given = {**(changes or {}), **kwargs}
     if isinstance(data, Changeset):
-        cs: Changeset[_T] = data
+        cs: Changeset[Any] = data
     else:
         schema_info(data)
         cs = Changeset(data=data)
@@ -85,9 +89,7 @@ def change(data: _T | Changeset[_T], changes: Mapping[str, Any] | None = None, /
     merged = dict(cs.changes)
     for name, value in given.items():
         if name not in info.fields:
-            raise ArgumentError(
-                f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}"
-            )
+            raise ArgumentError(f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}")
         current = getattr(cs.data, name)
         if t.equal(info.fields[name].type, current, value):
             merged.pop(name, None)

@@ -19,11 +19,35 @@ Step = Callable[[Query[_T]], Query[_T]]
 
 
 @overload
-def from_(queryable: type[_T], **kw: Any) -> Query[_T]: ...
+def from_(
+    queryable: type[_T],
+    *,
+    prefix: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    order_by: Any = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Query[_T]: ...
 @overload
-def from_(queryable: tuple[str, type[_T]], **kw: Any) -> Query[_T]: ...
+def from_(
+    queryable: tuple[str, type[_T]],
+    *,
+    prefix: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    order_by: Any = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Query[_T]: ...
 @overload
-def from_(queryable: Query[_T], **kw: Any) -> Query[_T]: ...
+def from_(
+    queryable: Query[_T],
+    *,
+    prefix: str | None = None,
+    where: Mapping[str, Any] | None = None,
+    order_by: Any = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Query[_T]: ...
 def from_(
     queryable: Any,
     *,
@@ -69,6 +93,8 @@ def to_query(queryable: Any) -> Query[Any]:
         and isinstance(queryable[0], str)
         and is_schema(queryable[1])
     ):
+        if schema_info(queryable[1]).embedded:
+            raise QueryError(f"cannot query embedded schema {queryable[1].__name__}: it has no table")
         return Query(Source(queryable[0], queryable[1], None))
     raise QueryError(
         f"cannot build a query from {queryable!r}; expected a schema class, a (table, Schema) pair or a Query"
@@ -118,15 +144,23 @@ def or_where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step
     return _where("or", clauses, fields)
 
 
-def order_by(fields: str | Iterable[str] | None = None, /, *, asc: Any = None, desc: Any = None) -> Step[Any]:
-    """Order by fields: ``order_by("name")``, ``order_by(["a", "b"])``, ``order_by(desc="inserted_at")``."""
+def order_by(fields: str | Iterable[str] | None = None, /, **directions: str | Iterable[str]) -> Step[Any]:
+    """Order by fields: ``order_by("name")``, ``order_by(["a", "b"])``, ``order_by(desc="inserted_at")``.
+
+    Keyword directions (``asc=``, ``desc=``) apply in the order they are written.
+    """
 
     def names(v: Any) -> list[str]:
         if v is None:
             return []
         return [v] if isinstance(v, str) else list(v)
 
-    spec = [("asc", n) for n in names(fields)] + [("asc", n) for n in names(asc)] + [("desc", n) for n in names(desc)]
+    for direction in directions:
+        if direction not in ("asc", "desc"):
+            raise QueryError(f"order_by got unknown direction {direction!r}; use asc= or desc=")
+    spec = [("asc", n) for n in names(fields)]
+    for direction, value in directions.items():
+        spec += [(direction, n) for n in names(value)]
     if not spec:
         raise QueryError("order_by() needs at least one field")
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
+
+from asyncecto.schema import schema_info
 
 from ._ast import Compare, Expr, FieldRef, IsNil, Param, Query
 
@@ -28,13 +31,15 @@ def _filter(e: Expr) -> str:
 def render(q: Query[Any]) -> str:
     src = q.source
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
-    if src.schema is not None and src.table != getattr(src.schema, "__schema__").source:
+    if src.schema is not None and src.table != schema_info(src.schema).source:
         head = f"({src.table!r}, {head})"
     parts = [f"from_({head}{f', prefix={src.prefix!r}' if src.prefix else ''})"]
     for f in q.wheres:
         parts.append(f"{'where' if f.op == 'and' else 'or_where'}({_filter(f.expr)})")
-    if q.order_bys:
-        parts.append("order_by(" + ", ".join(f"{o.direction}={_expr(o.expr).split('.', 1)[-1]!r}" for o in q.order_bys) + ")")
+    for direction, run in itertools.groupby(q.order_bys, key=lambda o: o.direction):
+        names = [_expr(o.expr).split(".", 1)[-1] for o in run]
+        arg = names[0] if len(names) == 1 else names
+        parts.append(f"order_by({arg!r})" if direction == "asc" else f"order_by(desc={arg!r})")
     if q.limit is not None:
         parts.append(f"limit({q.limit.value!r})")
     if q.offset is not None:

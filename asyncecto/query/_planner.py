@@ -86,7 +86,9 @@ class _Planner:
     def param(self, value: Any, typ: t.Type[Any] | None, name: str | None) -> ParamRef:
         if typ is not None:
             schema_name = self.info.name if self.info else None
-            value = t.dump_value(typ, t.cast_value(typ, value, field=name, schema=schema_name), field=name, schema=schema_name)
+            value = t.dump_value(
+                typ, t.cast_value(typ, value, field=name, schema=schema_name), field=name, schema=schema_name
+            )
         self.params.append(value)
         return ParamRef(len(self.params))
 

@@ -246,9 +246,7 @@ def _normalize(name: str, value: Any) -> Any:
             return False
         return value.lower() if isinstance(value, str) and value.lower() in _LOG_LEVELS else _INVALID
     if name == "server_settings":
-        if isinstance(value, Mapping) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-        ):
+        if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return types.MappingProxyType(dict(value))
         return _INVALID
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
@@ -263,13 +261,9 @@ def _parse_host_port(hostport: str, masked: str) -> tuple[str | None, int | None
             raise InvalidURLError(masked, "host", "an IPv6 address opened with '[' has no ']'")
         host, after = hostport[1:end], hostport[end + 1 :]
         if not host:
-            raise InvalidURLError(
-                masked, "host", "'[]' holds no address; write e.g. postgres://[::1]:5432/my_db"
-            )
+            raise InvalidURLError(masked, "host", "'[]' holds no address; write e.g. postgres://[::1]:5432/my_db")
         if after and not after.startswith(":"):
-            raise InvalidURLError(
-                masked, "host", f"unexpected {after!r} after the IPv6 address; write [addr]:port"
-            )
+            raise InvalidURLError(masked, "host", f"unexpected {after!r} after the IPv6 address; write [addr]:port")
         port_text = after[1:] if after else None
     else:
         if hostport.count(":") > 1:
@@ -352,9 +346,7 @@ def parse_url(url: str) -> dict[str, Any]:
     if port is not None:
         result["port"] = port
     if not path:
-        raise InvalidURLError(
-            masked, "database", "the path must name the database, e.g. postgres://localhost/my_db"
-        )
+        raise InvalidURLError(masked, "database", "the path must name the database, e.g. postgres://localhost/my_db")
     if "/" in path:
         raise InvalidURLError(
             masked, "database", f"the path must be one database name, got {path!r}; write a '/' in it as %2F"
@@ -383,8 +375,7 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
             close = difflib.get_close_matches(name, fields, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ArgumentError(
-                f"cannot configure repo: unknown option {name!r}{hint}\n\n"
-                f"fix: use one of {', '.join(sorted(fields))}"
+                f"cannot configure repo: unknown option {name!r}{hint}\n\nfix: use one of {', '.join(sorted(fields))}"
             )
         checked = _normalize(name, value)
         if checked is _INVALID:

@@ -166,9 +166,10 @@ class RepoCore:
         if self._state is not RepoState.RUNNING:
             self._check("run query")
         if timeout is DEFAULT:
-            timeout = self.config.timeout
+            timeout = None  # the server enforces the configured default (statement_timeout)
         bound = current_connection.get()
         t0 = time.perf_counter()
+        conn: Connection
         if bound is None:
             conn = await self.adapter.checkout()
             queue: float | None = time.perf_counter() - t0
@@ -181,7 +182,19 @@ class RepoCore:
             if self.telemetry.active:
                 now = time.perf_counter()
                 self.telemetry.emit(
-                    QueryEvent(self.name, sql, tuple(params), source, queue, now - t1, None, now - t0, None, "error", exc)
+                    QueryEvent(
+                        self.name,
+                        sql,
+                        tuple(params),
+                        source,
+                        queue,
+                        now - t1,
+                        None,
+                        now - t0,
+                        None,
+                        "error",
+                        exc,
+                    )
                 )
             raise
         finally:

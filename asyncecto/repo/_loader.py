@@ -63,7 +63,7 @@ def load_struct(schema: type, data: Mapping[str, Any], meta: Meta | None) -> Any
     Unknown keys are ignored; missing fields take their defaults.
     """
     info = schema_info(schema)
-    obj = object.__new__(schema)
+    obj: Any = object.__new__(schema)
     for f in info.fields.values():
         if f.name in data:
             raw = data[f.name]

@@ -98,7 +98,11 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
 
 
 async def get_by(
-    core: RepoCore, queryable: Any, clauses: Mapping[str, Any] | Sequence[tuple[str, Any]], prefix: str | None, timeout: Any
+    core: RepoCore,
+    queryable: Any,
+    clauses: Mapping[str, Any] | Sequence[tuple[str, Any]],
+    prefix: str | None,
+    timeout: Any,
 ) -> Any:
     given = dict(clauses)
     if not given:

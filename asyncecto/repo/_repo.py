@@ -2,7 +2,9 @@
 
 Shared options (keyword-only, on every call that talks to the database):
 
-- ``timeout``: seconds the statement may run (default: the repo's ``timeout``; ``None`` = no limit)
+- ``timeout``: seconds this call may take; the client cancels the statement on the server when
+  it runs out. Without it the repo's ``timeout`` applies, enforced by the server itself
+  (``statement_timeout``, set when a connection opens) so that no timer is armed per query.
 - ``prefix``: the PostgreSQL schema to use instead of the struct's, schema's or repo's
 """
 
@@ -75,9 +77,7 @@ class Repo(RepoCore):
         """
         return await _read.one(self, queryable, prefix, timeout)  # type: ignore[no-any-return]
 
-    async def one_or_raise(
-        self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT
-    ) -> _T:
+    async def one_or_raise(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
         """Like :meth:`one`, but raises :class:`NoResultsError` when nothing matched."""
         found = await _read.one(self, queryable, prefix, timeout)
         if found is None:
@@ -218,9 +218,9 @@ class Repo(RepoCore):
         return await _write.insert_or_update(self, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
 
     @overload
-    async def reload(self, structs: _T, *, timeout: Any = DEFAULT) -> _T | None: ...
-    @overload
     async def reload(self, structs: list[_T], *, timeout: Any = DEFAULT) -> list[_T | None]: ...
+    @overload
+    async def reload(self, structs: _T, *, timeout: Any = DEFAULT) -> _T | None: ...
     async def reload(self, structs: Any, *, timeout: Any = DEFAULT) -> Any:
         """Read structs again by primary key, from their own source and prefix.
 
@@ -232,7 +232,9 @@ class Repo(RepoCore):
             return []
         schema = type(items[0])
         if any(type(s) is not schema for s in items):
-            raise ArgumentError(f"reload expects structs of one schema, got {sorted({type(s).__name__ for s in items})}")
+            raise ArgumentError(
+                f"reload expects structs of one schema, got {sorted({type(s).__name__ for s in items})}"
+            )
         pk = _read._single_pk(schema, "reload")
         ids = [getattr(s, pk) for s in items]
         if any(i is None for i in ids):
@@ -276,7 +278,7 @@ class Repo(RepoCore):
         if isinstance(data, tuple):
             columns, values = data
             data = dict(zip(columns, values, strict=True))
-        if not isinstance(data, Mapping) and not hasattr(data, "keys"):
+        if not hasattr(data, "keys"):
             raise ArgumentError(f"load expects a mapping or (columns, values), got {data!r}")
         m = None if info.embedded or info.source is None else Meta("loaded", info.source, info.prefix)
         return load_struct(schema, data, m)  # type: ignore[no-any-return]

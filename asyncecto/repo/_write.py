@@ -222,7 +222,12 @@ async def update(
 
 
 async def delete(
-    core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, allow_stale: bool, timeout: Any
+    core: RepoCore,
+    value: Any,
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    allow_stale: bool,
+    timeout: Any,
 ) -> Any:
     cs = _changeset(value, "delete")
     _check_valid(cs, "delete")

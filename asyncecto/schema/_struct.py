@@ -63,7 +63,7 @@ def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: s
     if prefix is not _UNSET and prefix is not None and not isinstance(prefix, str):
         raise ArgumentError(f"invalid meta prefix {prefix!r}; expected a string or None")
     new_meta = Meta(
-        current.state if state is _UNSET else state,  # type: ignore[arg-type]
+        current.state if state is _UNSET else state,
         current.source if source is _UNSET else source,
         current.prefix if prefix is _UNSET else prefix,
     )

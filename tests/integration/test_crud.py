@@ -144,7 +144,7 @@ async def test_invalid_changeset_sends_no_sql(repo: Repo, admin: asyncpg.Connect
 
 async def test_changeset_with_other_action_is_refused(repo: Repo) -> None:
     cs = Changeset(data=Weather(), action="update")
-    with pytest.raises(ArgumentError, match="action 'update' was given to Repo.insert"):
+    with pytest.raises(ArgumentError, match=r"action 'update' was given to Repo\.insert"):
         await repo.insert(cs)
 
 
@@ -336,7 +336,7 @@ async def test_insert_or_update_dispatches_on_state(repo: Repo) -> None:
     w2 = await repo.insert_or_update(change(w, city="Newer"))
     assert w2.id == w.id and w2.city == "Newer"
     d = await repo.delete(w2)
-    with pytest.raises(ArgumentError, match="invalid state for Repo.insert_or_update: deleted"):
+    with pytest.raises(ArgumentError, match=r"invalid state for Repo\.insert_or_update: deleted"):
         await repo.insert_or_update(change(d, city="x"))
     with pytest.raises(ArgumentError, match="giving a struct"):
         await repo.insert_or_update(w)  # type: ignore[arg-type]

@@ -384,9 +384,7 @@ def test_query_options_beat_keyword_options() -> None:
 
 
 def test_keyword_options_fill_what_the_url_lacks() -> None:
-    config = build_config(
-        "postgres://h/db", user="kw_user", password="kw_pw", port=7000, pool_size=4, prefix="p"
-    )
+    config = build_config("postgres://h/db", user="kw_user", password="kw_pw", port=7000, pool_size=4, prefix="p")
     assert (config.user, config.password, config.port, config.pool_size, config.prefix) == (
         "kw_user",
         "kw_pw",

@@ -364,9 +364,7 @@ def test_map_load() -> None:
     assert ty.Map().load('{"a": [1, 2]}') == {"a": [1, 2]}
     assert ty.Map().load(b'{"a": 1}') == {"a": 1}
     check_rejects(ty.Map().load, "[1, 2]")
-    assert ty.Map(ty.UtcDatetime()).load({"t": dt.datetime(2024, 1, 1)}) == {
-        "t": dt.datetime(2024, 1, 1, tzinfo=UTC)
-    }
+    assert ty.Map(ty.UtcDatetime()).load({"t": dt.datetime(2024, 1, 1)}) == {"t": dt.datetime(2024, 1, 1, tzinfo=UTC)}
 
 
 def test_map_metadata() -> None:
@@ -596,9 +594,7 @@ def test_naive_datetime_cast_truncates(value: object, expected: dt.datetime) -> 
     assert result.tzinfo is None
 
 
-@pytest.mark.parametrize(
-    "type_", [ty.NaiveDatetime(), ty.NaiveDatetimeUsec(), ty.UtcDatetime(), ty.UtcDatetimeUsec()]
-)
+@pytest.mark.parametrize("type_", [ty.NaiveDatetime(), ty.NaiveDatetimeUsec(), ty.UtcDatetime(), ty.UtcDatetimeUsec()])
 @pytest.mark.parametrize("value", DATETIME_BAD)
 def test_datetime_cast_rejects(type_: ty.Type[dt.datetime], value: object) -> None:
     check_rejects(type_.cast, value)
@@ -660,9 +656,7 @@ def test_utc_datetime_dump_returns_aware_utc() -> None:
     usec = ty.UtcDatetimeUsec().dump(dt.datetime(2024, 5, 1, 12, 30, 0, 9, tzinfo=UTC))
     assert usec == dt.datetime(2024, 5, 1, 12, 30, 0, 9, tzinfo=UTC)
     for type_ in (ty.UtcDatetime(), ty.UtcDatetimeUsec()):
-        with pytest.raises(
-            ValueError, match="expects a timezone-aware datetime; use NaiveDatetime for naive values"
-        ):
+        with pytest.raises(ValueError, match="expects a timezone-aware datetime; use NaiveDatetime for naive values"):
             type_.dump(dt.datetime(2024, 5, 1))
         check_rejects(type_.dump, "2024-05-01T12:30:00Z")
         check_rejects(type_.dump, dt.date(2024, 5, 1))

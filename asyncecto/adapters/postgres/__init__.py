@@ -7,18 +7,20 @@ import decimal
 import json
 import uuid
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
 from asyncecto.adapters import Adapter, Connection, QueryableAdapter, SchemaAdapter, StorageAdapter, Worker
 from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._planner import Planned
-from asyncecto.repo._config import RepoConfig
 
 from . import _sql
 from ._errors import CONSTRAINT_KINDS, translate
 from ._pool import PgConnection, Pool
+
+if TYPE_CHECKING:
+    from asyncecto.repo._config import RepoConfig
 
 __all__ = ("PgConnection", "PostgresAdapter")
 
@@ -54,6 +56,11 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         kwargs = self.config.dsn_kwargs()
         if database is not None:
             kwargs["database"] = database
+        settings = dict(kwargs.get("server_settings") or {})
+        if self.config.timeout is not None and "statement_timeout" not in settings:
+            # the default timeout is enforced by the server: no client timer per query
+            settings["statement_timeout"] = str(max(1, round(self.config.timeout * 1000)))
+            kwargs["server_settings"] = settings
         try:
             raw = await asyncpg.connect(**kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
@@ -99,7 +106,12 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         return _sql.insert_sql(prefix, table, columns, returning)
 
     def update_sql(
-        self, prefix: str | None, table: str, columns: Sequence[str], filters: Sequence[str], returning: Sequence[str]
+        self,
+        prefix: str | None,
+        table: str,
+        columns: Sequence[str],
+        filters: Sequence[str],
+        returning: Sequence[str],
     ) -> str:
         return _sql.update_sql(prefix, table, columns, filters, returning)
 

@@ -9,6 +9,7 @@ under a shield with a deadline, and terminated if the reset fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -62,9 +63,7 @@ class PgConnection:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
-    async def query(
-        self, sql: str, params: Sequence[Any], timeout: float | None
-    ) -> tuple[list[str], list[Any], str]:
+    async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
         self.dirty = True
         try:
@@ -199,10 +198,8 @@ class Pool:
                 self._wake_one(None)
         else:
             fut.cancel()
-            try:
+            with contextlib.suppress(ValueError):
                 self._waiters.remove(fut)
-            except ValueError:
-                pass
 
     async def _open(self) -> PgConnection:
         self._opening += 1
@@ -221,9 +218,8 @@ class Pool:
         if conn.raw.is_closed():
             self._discard(conn)
             return
-        if conn.dirty or conn.raw.is_in_transaction():
-            if not await self._reset(conn):
-                return
+        if (conn.dirty or conn.raw.is_in_transaction()) and not await self._reset(conn):
+            return
         self._put_back(conn)
 
     def _put_back(self, conn: PgConnection) -> None:
@@ -249,7 +245,12 @@ class Pool:
         ok = False
         with anyio.CancelScope(shield=True), anyio.move_on_after(self.reset_timeout):
             try:
-                await conn.raw.reset(timeout=self.reset_timeout)
+                raw = conn.raw
+                if raw.is_in_transaction():
+                    # roll back ourselves: asyncpg's reset() would warn about an active transaction
+                    await raw.execute("ROLLBACK", timeout=self.reset_timeout)
+                if conn.dirty:
+                    await raw.reset(timeout=self.reset_timeout)
                 ok = True
             except Exception:
                 logger.warning("resetting connection pid=%s failed; terminating it", conn.pid, exc_info=True)
@@ -267,10 +268,8 @@ class Pool:
 
     def _discard(self, conn: PgConnection) -> None:
         self._all.discard(conn)
-        try:
+        with contextlib.suppress(ValueError):
             self._idle.remove(conn)
-        except ValueError:
-            pass
         self._released.set()
         if self._waiters:
             self._wake_one(None)
@@ -291,9 +290,7 @@ class Pool:
                 if conn.raw.is_closed():
                     self._discard(conn)
                 elif (
-                    self.max_idle_time
-                    and now - conn.last_used > self.max_idle_time
-                    and len(self._all) > self.min_size
+                    self.max_idle_time and now - conn.last_used > self.max_idle_time and len(self._all) > self.min_size
                 ):
                     self._idle.remove(conn)
                     self._close_one(conn)

@@ -21,8 +21,8 @@ def quote_name(name: str) -> str:
     >>> quote_name('weird"name')
     '"weird""name"'
     """
-    if "\x00" in name:
-        raise ValueError(f"identifier {name!r} contains a NUL byte")
+    if not name or "\x00" in name:
+        raise ValueError(f"identifier {name!r} is empty or contains a NUL byte")
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -58,10 +58,7 @@ def _where(p: Planned, aliases: Sequence[str]) -> str:
     sql = ""
     for i, (op, e) in enumerate(p.wheres):
         part = _expr(e, aliases)
-        if i == 0:
-            sql = part
-        else:
-            sql = f"({sql} {'AND' if op == 'and' else 'OR'} {part})"
+        sql = part if i == 0 else f"({sql} {'AND' if op == 'and' else 'OR'} {part})"
     return sql
 
 
@@ -80,9 +77,7 @@ def all_sql(p: Planned) -> str:
     if p.wheres:
         sql += f" WHERE {_where(p, aliases)}"
     if p.order_bys:
-        sql += " ORDER BY " + ", ".join(
-            f"{_expr(e, aliases)}{' DESC' if d == 'desc' else ''}" for d, e in p.order_bys
-        )
+        sql += " ORDER BY " + ", ".join(f"{_expr(e, aliases)}{' DESC' if d == 'desc' else ''}" for d, e in p.order_bys)
     if p.limit is not None:
         sql += f" LIMIT {_expr(p.limit, aliases)}"
     if p.offset is not None:

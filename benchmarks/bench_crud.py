@@ -1,0 +1,122 @@
+"""asyncecto against raw asyncpg, in the same run, as throughput ratios (asyncecto / asyncpg).
+
+Workloads:
+- ``get``: one row by primary key, sequentially (``repo.get`` vs ``fetchrow``)
+- ``all_10k``: 10,000 rows into structs (``repo.all`` vs ``fetch`` returning records)
+
+Each raw side is measured two ways: through an asyncpg pool (what a service uses:
+acquire, query, release with its reset) and on one held connection (the driver's
+floor). Rounds are interleaved and the median is reported. A ratio of 1.0 means
+as fast as asyncpg; the target is at least 0.7.
+
+    python benchmarks/bench_crud.py [--rounds 7] [--gets 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from asyncecto import Repo, schema
+from asyncecto.embedded import database_url
+from asyncecto.repo import build_config
+
+
+@schema("bench_weather")
+class Weather:
+    id: int | None = None
+    city: str | None = None
+    temp_lo: int | None = None
+    temp_hi: int | None = None
+    prcp: float | None = 0.0
+
+
+ROWS = 10_000
+COLUMNS = 'id, city, temp_lo, temp_hi, prcp'
+GET_SQL = f"SELECT {COLUMNS} FROM bench_weather WHERE id = $1"
+ALL_SQL = f"SELECT {COLUMNS} FROM bench_weather"
+
+
+async def setup(repo: Repo) -> None:
+    await repo.query("DROP TABLE IF EXISTS bench_weather")
+    await repo.query(
+        "CREATE TABLE bench_weather (id bigserial PRIMARY KEY, city varchar(255), temp_lo integer, "
+        "temp_hi integer, prcp double precision)"
+    )
+    await repo.query(
+        "INSERT INTO bench_weather (city, temp_lo, temp_hi, prcp) "
+        "SELECT 'city ' || g, g % 40 - 10, g % 40, (g % 7) * 0.25 FROM generate_series(1, $1::int) g",
+        [ROWS],
+    )
+    await repo.query("ANALYZE bench_weather")
+
+
+async def timed(fn: Callable[[], Awaitable[object]], n: int) -> float:
+    """Operations per second of ``n`` sequential calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        await fn()
+    return n / (time.perf_counter() - start)
+
+
+async def main(rounds: int, gets: int) -> None:
+    url = database_url("asyncecto_bench")
+    repo = Repo(url, pool_size=4)
+    await repo.storage_up()
+    kwargs = build_config(url).dsn_kwargs()
+    pool = await asyncpg.create_pool(min_size=1, max_size=4, **kwargs)
+    conn = await asyncpg.connect(**kwargs)
+    ids = [random.randint(1, ROWS) for _ in range(gets)]
+    it = iter(ids * (rounds * 10))
+
+    async with repo:
+        await setup(repo)
+        # sanity: both sides see the same data
+        assert (await repo.get(Weather, 1)) is not None and await conn.fetchrow(GET_SQL, 1) is not None
+        assert len(await repo.all(Weather)) == len(await conn.fetch(ALL_SQL)) == ROWS
+
+        contenders: dict[str, dict[str, Callable[[], Awaitable[object]]]] = {
+            "get": {
+                "asyncecto": lambda: repo.get(Weather, next(it)),
+                "asyncpg pool": lambda: pool.fetchrow(GET_SQL, next(it)),
+                "asyncpg conn": lambda: conn.fetchrow(GET_SQL, next(it)),
+            },
+            "all_10k": {
+                "asyncecto": lambda: repo.all(Weather),
+                "asyncpg pool": lambda: pool.fetch(ALL_SQL),
+                "asyncpg conn": lambda: conn.fetch(ALL_SQL),
+            },
+        }
+        counts = {"get": gets, "all_10k": max(gets // 100, 10)}
+        results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in c} for w, c in contenders.items()}
+        for workload, fns in contenders.items():  # warm up caches and prepared statements
+            for fn in fns.values():
+                await timed(fn, counts[workload] // 4 + 1)
+        for _ in range(rounds):
+            for workload, fns in contenders.items():
+                for name, fn in fns.items():
+                    results[workload][name].append(await timed(fn, counts[workload]))
+
+    await pool.close()
+    await conn.close()
+
+    print(f"asyncecto vs raw asyncpg — median of {rounds} rounds, ops/s (higher is better)")
+    print(f"{'workload':<10} {'asyncecto':>11} {'pg pool':>11} {'pg conn':>11} {'ratio/pool':>11} {'ratio/conn':>11}")
+    for workload, by in results.items():
+        med = {k: statistics.median(v) for k, v in by.items()}
+        ours, p, c = med["asyncecto"], med["asyncpg pool"], med["asyncpg conn"]
+        print(f"{workload:<10} {ours:>11.0f} {p:>11.0f} {c:>11.0f} {ours / p:>11.2f} {ours / c:>11.2f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--gets", type=int, default=2000)
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.gets))

@@ -1,0 +1,126 @@
+"""The pool: no reset round trip for clean connections, resets when needed, timeouts, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from asyncecto import Repo
+from asyncecto.errors import PoolTimeoutError, StatementTimeoutError
+
+from ..schemas import Weather
+
+
+async def backend_query(admin: asyncpg.Connection, pid: int) -> str:
+    q: str = await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)
+    return q
+
+
+async def test_release_of_a_clean_connection_sends_nothing(database_url: str, admin: asyncpg.Connection) -> None:
+    async with Repo(database_url, pool_size=1) as repo:
+        w = await repo.insert(Weather(city="x"))
+        await repo.get(Weather, w.id)
+        pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
+        before = repo.pool_stats()["resets"]
+        await repo.get(Weather, w.id)
+        await repo.get(Weather, w.id)
+        # the last statement the backend saw is our SELECT: no reset query followed it
+        assert (await backend_query(admin, pid)).startswith('SELECT w0."id"')
+        assert repo.pool_stats()["resets"] == before
+        assert repo.pool_stats()["opened"] == 1
+
+
+async def test_raw_sql_session_state_is_reset_before_reuse(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1) as repo:
+        await repo.query("SET search_path TO archive")
+        assert repo.pool_stats()["resets"] == 1
+        r = await repo.query("SHOW search_path")
+        assert r.rows[0][0] != "archive"
+
+
+async def test_connection_left_in_a_transaction_is_rolled_back(database_url: str, admin: asyncpg.Connection) -> None:
+    loop = asyncio.get_running_loop()
+    loop_errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, ctx: loop_errors.append(ctx))
+    try:
+        async with Repo(database_url, pool_size=1) as repo:
+            await repo.query("BEGIN")
+            await repo.query("CREATE TEMP TABLE IF NOT EXISTS t_marker (x int)")
+            # BEGIN's connection was rolled back on release, so the next statement ran outside a transaction
+            r = await repo.query("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+            assert r.rows[0][0] == 0
+            assert repo.pool_stats()["in_use"] == 0
+    finally:
+        loop.set_exception_handler(None)
+    assert loop_errors == []  # asyncecto rolled back itself; asyncpg never had to
+
+
+async def test_pool_timeout_when_every_connection_is_busy(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1, pool_timeout=0.2) as repo:
+        busy = asyncio.create_task(repo.query("SELECT pg_sleep(0.6)"))
+        await asyncio.sleep(0.05)
+        with pytest.raises(PoolTimeoutError) as info:
+            await repo.all(Weather)
+        assert isinstance(info.value, TimeoutError) and info.value.pool_size == 1
+        await busy
+        assert (await repo.query("SELECT 1")).rows == [(1,)]  # a waiter succeeds once the holder is done
+        assert repo.pool_stats()["in_use"] == 0
+
+
+async def test_waiters_get_connections_in_turn(database_url: str) -> None:
+    async with Repo(database_url, pool_size=2, pool_timeout=5) as repo:
+        results = await asyncio.gather(*(repo.query("SELECT $1::int", [i]) for i in range(20)))
+        assert [r.rows[0][0] for r in results] == list(range(20))
+        stats = repo.pool_stats()
+        assert stats["size"] <= 2 and stats["in_use"] == 0
+
+
+async def test_killed_idle_connection_is_replaced_silently(database_url: str, admin: asyncpg.Connection) -> None:
+    async with Repo(database_url, pool_size=2) as repo:
+        await asyncio.gather(repo.query("SELECT pg_sleep(0.05)"), repo.query("SELECT pg_sleep(0.05)"))
+        pids = [
+            r["pid"]
+            for r in await admin.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+        ]
+        for pid in pids:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        await asyncio.sleep(0.2)
+        for i in range(5):
+            assert (await repo.query("SELECT $1::int", [i])).rows == [(i,)]
+
+
+async def test_cancelled_query_returns_its_connection(database_url: str, admin: asyncpg.Connection) -> None:
+    async with Repo(database_url, pool_size=1) as repo:
+        task = asyncio.create_task(repo.query("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert repo.pool_stats()["in_use"] == 0
+        assert (await repo.query("SELECT 1")).rows == [(1,)]
+        active = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active'"
+        )
+        assert active == 0
+
+
+async def test_repo_timeout_is_enforced_by_the_server(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1, timeout=0.2) as repo:
+        with pytest.raises(StatementTimeoutError) as info:
+            await repo.query("SELECT pg_sleep(2)")
+        assert info.value.sqlstate == "57014" and isinstance(info.value, TimeoutError)
+        assert (await repo.query("SELECT 1")).rows == [(1,)]  # the connection is still good
+
+
+async def test_per_call_timeout_cancels_on_the_client(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1) as repo:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(StatementTimeoutError):
+            await repo.query("SELECT pg_sleep(3)", timeout=0.2)
+        assert asyncio.get_running_loop().time() - started < 2
+        assert (await repo.query("SELECT 1")).rows == [(1,)]
