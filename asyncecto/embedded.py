@@ -2,7 +2,8 @@
 
 Order: the ``DATABASE_URL`` environment variable; a server answering on
 ``127.0.0.1:5432``; a real PostgreSQL started from the ``pgserver`` package
-(``pip install "asyncecto[embedded]"``) in a local folder. Used by the examples
+(``pip install "asyncecto[embedded]"``) in a local folder. ``ASYNCECTO_EMBEDDED=1``
+skips the first two and always uses the embedded server. Used by the examples
 and the test suite; an application normally just passes its URL to ``Repo``.
 
 .. code-block:: python
@@ -24,11 +25,16 @@ from urllib.parse import quote
 
 from asyncecto.errors import DatabaseUnavailableError
 
-__all__ = ("database_url", "server_answers", "start_embedded")
+__all__ = ("database_url", "force_embedded", "server_answers", "start_embedded")
 
 _servers: dict[Path, Any] = {}
 # A unix socket path must stay under ~107 bytes; pgserver puts the socket in its data folder.
 _MAX_SOCKET_DIR = 80
+
+
+def force_embedded() -> bool:
+    """Whether ``ASYNCECTO_EMBEDDED=1`` asks for the embedded server whatever else is around."""
+    return os.environ.get("ASYNCECTO_EMBEDDED") == "1"
 
 
 def server_answers(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0.5) -> bool:
@@ -72,10 +78,11 @@ def database_url(database: str = "asyncecto_dev", *, folder: str | os.PathLike[s
 
     The database itself is not created; ``await Repo(url).storage_up()`` does that.
     """
-    env = os.environ.get("DATABASE_URL")
-    if env:
-        return env
-    if server_answers():
-        return f"postgres://postgres@127.0.0.1:5432/{quote(database)}"
+    if not force_embedded():
+        env = os.environ.get("DATABASE_URL")
+        if env:
+            return env
+        if server_answers():
+            return f"postgres://postgres@127.0.0.1:5432/{quote(database)}"
     socket_dir = start_embedded(folder)
     return f"postgres://postgres@/{quote(database)}?host={quote(socket_dir)}"

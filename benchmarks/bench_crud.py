@@ -38,7 +38,7 @@ class Weather:
 
 
 ROWS = 10_000
-COLUMNS = 'id, city, temp_lo, temp_hi, prcp'
+COLUMNS = "id, city, temp_lo, temp_hi, prcp"
 GET_SQL = f"SELECT {COLUMNS} FROM bench_weather WHERE id = $1"
 ALL_SQL = f"SELECT {COLUMNS} FROM bench_weather"
 

@@ -1,7 +1,8 @@
 """Test harness: a real PostgreSQL for every integration test.
 
 The URL is ``$ASYNCECTO_TEST_URL``, else ``postgres://postgres@127.0.0.1:5432/asyncecto_test``
-when a server answers there, else an embedded server (pgserver) in ``.asyncecto/pgdata``.
+when a server answers there, else an embedded server (pgserver) in ``.asyncecto/pgdata``;
+``ASYNCECTO_EMBEDDED=1`` forces the embedded server.
 The database is created if missing. Never a mock.
 """
 
@@ -16,7 +17,7 @@ import asyncpg
 import pytest
 
 from asyncecto import Repo
-from asyncecto.embedded import server_answers, start_embedded
+from asyncecto.embedded import force_embedded, server_answers, start_embedded
 
 from .schemas import DDL, TABLES
 
@@ -26,9 +27,9 @@ APP_NAME = "asyncecto-tests"
 
 def _resolve_url() -> str:
     url = os.environ.get("ASYNCECTO_TEST_URL")
-    if url:
+    if url and not force_embedded():
         return url
-    if server_answers("127.0.0.1", 5432):
+    if not force_embedded() and server_answers("127.0.0.1", 5432):
         return "postgres://postgres@127.0.0.1:5432/asyncecto_test"
     socket_dir = start_embedded(ROOT / ".asyncecto" / "pgdata")
     return f"postgres://postgres@/asyncecto_test?host={socket_dir}"
