@@ -48,9 +48,17 @@ class Adapter(ABC):
     async def checkout(self, timeout: float | None = None) -> Connection:
         """A connection for the caller's exclusive use."""
 
+    def checkout_nowait(self) -> Connection | None:
+        """A connection at once if one is idle, else ``None`` (then ``await checkout()``)."""
+        return None
+
     @abstractmethod
     async def checkin(self, conn: Connection) -> None:
         """Give a connection back (it is reset only if its state needs it)."""
+
+    def checkin_nowait(self, conn: Connection) -> bool:
+        """Give back a connection that needs no reset; ``False`` means ``await checkin()`` instead."""
+        return False
 
     @abstractmethod
     def workers(self) -> list[Worker]:

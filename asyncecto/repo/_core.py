@@ -136,6 +136,13 @@ class RepoCore:
         """Plan cache counters: ``hits``, ``misses``, ``size``."""
         return {"hits": self._cache_hits, "misses": self._cache_misses, "size": len(self._cache)}
 
+    def cache_get(self, key: Hashable) -> Any:
+        """The cached value for ``key`` (counted as a hit), or ``None``."""
+        value = self._cache.get(key)
+        if value is not None:
+            self._cache_hits += 1
+        return value
+
     def cached(self, key: Hashable, build: Callable[[], _R]) -> _R:
         """The cached value for ``key``, built once."""
         try:
@@ -168,10 +175,13 @@ class RepoCore:
         if timeout is DEFAULT:
             timeout = None  # the server enforces the configured default (statement_timeout)
         bound = current_connection.get()
+        adapter = self.adapter
         t0 = time.perf_counter()
-        conn: Connection
+        conn: Connection | None
         if bound is None:
-            conn = await self.adapter.checkout()
+            conn = adapter.checkout_nowait()
+            if conn is None:
+                conn = await adapter.checkout()
             queue: float | None = time.perf_counter() - t0
         else:
             conn, queue = bound, None
@@ -198,8 +208,8 @@ class RepoCore:
                 )
             raise
         finally:
-            if bound is None:
-                await self.adapter.checkin(conn)
+            if bound is None and not adapter.checkin_nowait(conn):
+                await adapter.checkin(conn)
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
         if self.telemetry.active:

@@ -17,6 +17,8 @@ from ._loader import Loader, build_loader
 
 __all__ = ("all_", "get", "get_by", "one", "to_sql")
 
+_INT_TYPES = (t.Integer, t.Id)
+
 
 def _prefix(core: RepoCore, prefix: str | None) -> str | None:
     return prefix if prefix is not None else core.config.prefix
@@ -87,13 +89,18 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
         info = schema_info(schema)
         return sql, loader, info.fields[pk].type, pk, planned.table
 
-    sql, loader, pk_type, pk, table = core.cached(("get", schema, eff), build)
-    name = schema.__name__
-    value = t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=name), field=pk, schema=name)
+    key = ("get", schema, eff)
+    entry = core.cache_get(key)
+    sql, loader, pk_type, pk, table = entry if entry is not None else core.cached(key, build)
+    if type(id) is int and type(pk_type) in _INT_TYPES:
+        value = id  # cast and dump of an int by an integer type is the identity
+    else:
+        name = schema.__name__
+        value = t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=name), field=pk, schema=name)
     _, structs = await core.run("fetch", sql, [value], timeout, table, loader)
     assert structs is not None
     if len(structs) > 1:
-        raise MultipleResultsError(f"get({name}, {id!r})", len(structs))
+        raise MultipleResultsError(f"get({schema.__name__}, {id!r})", len(structs))
     return structs[0] if structs else None
 
 

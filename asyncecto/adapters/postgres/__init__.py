@@ -83,9 +83,15 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
     async def checkout(self, timeout: float | None = None) -> PgConnection:
         return await self.pool.acquire(timeout)
 
+    def checkout_nowait(self) -> PgConnection | None:
+        return self.pool.acquire_nowait()
+
     async def checkin(self, conn: Connection) -> None:
         assert isinstance(conn, PgConnection)
         await self.pool.release(conn)
+
+    def checkin_nowait(self, conn: Connection) -> bool:
+        return self.pool.release_nowait(conn)  # type: ignore[arg-type]
 
     def workers(self) -> list[Worker]:
         return [("pool_upkeep", self.pool.upkeep)]

@@ -143,8 +143,8 @@ class Pool:
     def total(self) -> int:
         return len(self._all)
 
-    async def acquire(self, timeout: float | None = None) -> PgConnection:
-        """Check out a connection, waiting up to ``timeout`` (default: the pool timeout)."""
+    def acquire_nowait(self) -> PgConnection | None:
+        """An idle connection at once, or ``None`` when one must be opened or waited for."""
         if self._closed:
             raise RepoStateError("check out a connection", "closed")
         idle = self._idle
@@ -154,6 +154,13 @@ class Pool:
                 self._discard(conn)
                 continue
             self.stats.checkouts += 1
+            return conn
+        return None
+
+    async def acquire(self, timeout: float | None = None) -> PgConnection:
+        """Check out a connection, waiting up to ``timeout`` (default: the pool timeout)."""
+        conn = self.acquire_nowait()
+        if conn is not None:
             return conn
         if len(self._all) + self._opening < self.size:
             conn = await self._open()
@@ -213,6 +220,17 @@ class Pool:
         return conn
 
     # -- checkin ----------------------------------------------------------------
+    def release_nowait(self, conn: PgConnection) -> bool:
+        """Return a connection that needs no reset; ``False`` (and nothing done) if it needs one."""
+        raw = conn.raw
+        if raw.is_closed():
+            self._discard(conn)
+            return True
+        if conn.dirty or raw.is_in_transaction():
+            return False
+        self._put_back(conn)
+        return True
+
     async def release(self, conn: PgConnection) -> None:
         """Return a connection; reset it first only if its state needs it."""
         if conn.raw.is_closed():
