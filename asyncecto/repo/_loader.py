@@ -1,25 +1,71 @@
-"""Loaders: rows into structs, with one function generated per result shape (not per row).
+"""Loaders: rows into structs, with one loader built per result shape (not per row).
 
-A loader writes each slot through the slot's own descriptor, bypassing the frozen
-``__setattr__`` and ``__init__``, and calls a type's ``load`` only where the type
-needs it.
+A loader writes each slot through the slot's own member definition, bypassing the
+frozen ``__setattr__`` and ``__init__``, and calls a type's ``load`` only where the
+type needs it. The C accelerator (``asyncecto._speedups``) does this without a
+Python call per slot; without it (no compiler at install, or
+``ASYNCECTO_NO_SPEEDUPS=1``) a Python function generated per shape does the same.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+try:
+    from asyncecto._speedups import load_rows as _c_load_rows
+except ImportError:  # pragma: no cover - built on every supported platform with a compiler
+    _c_load_rows = None  # type: ignore[assignment]
 
 from asyncecto import types as t
 from asyncecto.schema import Meta, schema_info
 
-__all__ = ("Loader", "build_loader", "load_struct")
+__all__ = ("Loader", "build_loader", "load_struct", "speedups_enabled")
 
 Loader = Callable[[Sequence[Any]], list[Any]]
 
 
-def build_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
-    """A function turning rows (one column per name in ``fields``, in order) into structs."""
+def speedups_enabled() -> bool:
+    """Whether loaders use the C accelerator."""
+    return _c_load_rows is not None and os.environ.get("ASYNCECTO_NO_SPEEDUPS") != "1"
+
+
+def build_loader(schema: type, fields: Sequence[str], meta: Meta | None, *, speedups: bool | None = None) -> Loader:
+    """A function turning rows (one column per name in ``fields``, in order) into structs.
+
+    :param speedups: force (``True``) or avoid (``False``) the C accelerator; default: use it when built
+    """
+    if speedups if speedups is not None else speedups_enabled():
+        return _c_loader(schema, fields, meta)
+    return _python_loader(schema, fields, meta)
+
+
+def _c_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
+    if _c_load_rows is None:
+        raise RuntimeError("asyncecto._speedups is not built")
+    info = schema_info(schema)
+    selected = set(fields)
+    slots = tuple(getattr(schema, name) for name in fields)
+    loaders = tuple(
+        None if getattr(info.fields[n].type, "load_is_identity", False) else info.fields[n].type.load for n in fields
+    )
+    consts: list[tuple[Any, Any, bool]] = []
+    for f in info.fields.values():
+        if f.name not in selected:
+            factory = f.default_factory
+            consts.append((getattr(schema, f.name), factory if factory is not None else f.default, factory is not None))
+    frozen = tuple(consts)
+    meta_slot = schema.__meta__ if meta is not None else None  # type: ignore[attr-defined]
+    load = _c_load_rows
+
+    def loader(rows: Sequence[Any]) -> list[Any]:
+        return load(schema, rows if type(rows) is list else list(rows), slots, loaders, frozen, meta_slot, meta)
+
+    return loader
+
+
+def _python_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
     info = schema_info(schema)
     ns: dict[str, Any] = {"new": object.__new__, "cls": schema}
     cols = [f"c{i}" for i in range(len(fields))]

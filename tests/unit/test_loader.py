@@ -1,0 +1,157 @@
+"""The row loader: the C accelerator and the generated Python loader must agree exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from asyncecto import field, meta, schema
+from asyncecto import types as t
+from asyncecto.repo._loader import build_loader, load_struct, speedups_enabled
+from asyncecto.schema import Meta
+
+UTC = dt.UTC
+
+
+class Color(enum.Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+@schema("things", timestamps={"type": "utc_datetime_usec"})
+class Thing:
+    id: int | None = None
+    name: str | None = None
+    color: Color | None = None
+    tags: list[str] | None = None
+    note: str | None = field(virtual=True, default="virtual default")
+    extra: list[int] | None = field(virtual=True, default_factory=list)
+
+
+FIELDS = ("id", "name", "color", "tags", "inserted_at", "updated_at")
+META = Meta("loaded", "things", "tenant")
+NOW = dt.datetime(2024, 5, 1, 12, 30, 0, 5)
+ROWS: list[tuple[Any, ...]] = [
+    (1, "a", "red", ["x", "y"], NOW, NOW),
+    (2, None, None, None, None, None),
+    (3, "c", "blue", [], NOW.replace(tzinfo=UTC), NOW),
+]
+
+needs_speedups = pytest.mark.skipif(not speedups_enabled(), reason="the C accelerator is not built here")
+
+
+@pytest.fixture(params=[False, pytest.param(True, marks=needs_speedups)], ids=["python", "c"])
+def speedups(request: pytest.FixtureRequest) -> Iterator[bool]:
+    yield request.param
+
+
+def test_loaders_agree(speedups: bool) -> None:
+    structs = build_loader(Thing, FIELDS, META, speedups=speedups)(ROWS)
+    assert structs == [
+        Thing(
+            id=1,
+            name="a",
+            color=Color.RED,
+            tags=["x", "y"],
+            inserted_at=NOW.replace(tzinfo=UTC),
+            updated_at=NOW.replace(tzinfo=UTC),
+        ),
+        Thing(id=2),
+        Thing(
+            id=3,
+            name="c",
+            color=Color.BLUE,
+            tags=[],
+            inserted_at=NOW.replace(tzinfo=UTC),
+            updated_at=NOW.replace(tzinfo=UTC),
+        ),
+    ]
+    for s in structs:
+        assert meta(s) is META
+        assert s.note == "virtual default"
+    # a default factory is called once per struct
+    assert structs[0].extra == [] and structs[0].extra is not structs[1].extra
+
+
+def test_partial_fields_take_defaults(speedups: bool) -> None:
+    (s,) = build_loader(Thing, ("name", "id"), META, speedups=speedups)([("n", 9)])
+    assert (s.id, s.name, s.color, s.tags, s.inserted_at) == (9, "n", None, None, None)
+
+
+def test_loaded_structs_are_frozen_and_equal_to_built_ones(speedups: bool) -> None:
+    (s,) = build_loader(Thing, FIELDS, META, speedups=speedups)(ROWS[1:2])
+    with pytest.raises(AttributeError):
+        s.name = "x"  # type: ignore[misc]
+    assert s == Thing(id=2) and hash(s.id) == hash(2)
+
+
+def test_a_failing_type_load_propagates(speedups: bool) -> None:
+    bad = [(1, "a", "green", None, None, None)]
+    with pytest.raises(ValueError, match="green"):
+        build_loader(Thing, FIELDS, META, speedups=speedups)(bad)
+
+
+def test_records_and_tuples_and_iterables_are_accepted(speedups: bool) -> None:
+    loader = build_loader(Thing, ("id",), None, speedups=speedups)
+    assert [s.id for s in loader([(1,), [2]])] == [1, 2]
+    assert [s.id for s in loader(iter([(3,)]))] == [3]  # type: ignore[arg-type]
+
+
+@needs_speedups
+def test_c_loader_keeps_structs_holding_containers_tracked() -> None:
+    structs = build_loader(Thing, FIELDS, META, speedups=True)(ROWS)
+    # row 1 holds a list (tags) and the factory-made list (extra): a cycle could pass through it
+    assert gc.is_tracked(structs[0])
+    plain = build_loader(Thing, ("id", "name"), META, speedups=True)
+    # extra's default_factory makes a fresh list: still tracked
+    assert gc.is_tracked(plain([(1, "x")])[0])
+
+
+@needs_speedups
+def test_c_loader_untracks_when_every_slot_is_atomic() -> None:
+    @schema("atoms")
+    class Atoms:
+        id: int | None = None
+        name: str | None = None
+        at: dt.datetime | None = field(type=t.UtcDatetimeUsec)
+
+    (s,) = build_loader(Atoms, ("id", "name", "at"), Meta("loaded", "atoms"), speedups=True)([(1, "x", NOW)])
+    assert not gc.is_tracked(s)
+    assert s == Atoms(id=1, name="x", at=NOW.replace(tzinfo=UTC))
+    gc.collect()  # collecting with untracked structs alive is fine
+    assert s.name == "x"
+
+
+@needs_speedups
+def test_c_loader_restores_the_collector_state() -> None:
+    loader = build_loader(Thing, FIELDS, META, speedups=True)
+    assert gc.isenabled()
+    loader(ROWS)
+    assert gc.isenabled()
+    with pytest.raises(ValueError):
+        loader([(1, "a", "green", None, None, None)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        loader(ROWS)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@needs_speedups
+def test_c_loader_refuses_rows_of_the_wrong_width() -> None:
+    with pytest.raises(ValueError, match="row 0 has 2 columns, expected 6"):
+        build_loader(Thing, FIELDS, META, speedups=True)([(1, "a")])
+    assert gc.isenabled()
+
+
+def test_load_struct_from_a_mapping() -> None:
+    s = load_struct(Thing, {"id": 1, "color": "blue", "unknown": 5}, META)
+    assert (s.id, s.color, s.note) == (1, Color.BLUE, "virtual default")
+    assert meta(s) is META
