@@ -67,6 +67,9 @@ class RepoCore:
         self._cache_hits = 0
         self._cache_misses = 0
 
+    def __repr__(self) -> str:
+        return f"Repo<{self._state.value} {self.config.masked_url()}>"
+
     # -- lifecycle --------------------------------------------------------------
     @property
     def state(self) -> str:

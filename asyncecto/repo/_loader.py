@@ -21,14 +21,19 @@ except ImportError:  # pragma: no cover - built on every supported platform with
 from asyncecto import types as t
 from asyncecto.schema import Meta, schema_info
 
-__all__ = ("Loader", "build_loader", "load_struct", "speedups_enabled")
+__all__ = ("Loader", "build_loader", "load_struct", "speedups_built", "speedups_enabled")
 
 Loader = Callable[[Sequence[Any]], list[Any]]
 
 
+def speedups_built() -> bool:
+    """Whether the C accelerator was compiled at install."""
+    return _c_load_rows is not None
+
+
 def speedups_enabled() -> bool:
-    """Whether loaders use the C accelerator."""
-    return _c_load_rows is not None and os.environ.get("ASYNCECTO_NO_SPEEDUPS") != "1"
+    """Whether loaders use the C accelerator (built, and not turned off by ``ASYNCECTO_NO_SPEEDUPS=1``)."""
+    return speedups_built() and os.environ.get("ASYNCECTO_NO_SPEEDUPS") != "1"
 
 
 def build_loader(schema: type, fields: Sequence[str], meta: Meta | None, *, speedups: bool | None = None) -> Loader:

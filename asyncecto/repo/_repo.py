@@ -5,6 +5,8 @@ Shared options (keyword-only, on every call that talks to the database):
 - ``timeout``: seconds this call may take; the client cancels the statement on the server when
   it runs out. Without it the repo's ``timeout`` applies, enforced by the server itself
   (``statement_timeout``, set when a connection opens) so that no timer is armed per query.
+  That server limit applies to every statement; create the Repo with ``timeout=None`` to
+  lift it.
 - ``prefix``: the PostgreSQL schema to use instead of the struct's, schema's or repo's
 """
 
