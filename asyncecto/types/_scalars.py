@@ -1,0 +1,319 @@
+"""Scalar types: numbers, booleans, strings, bytes, UUIDs and durations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import math
+import re
+import typing as t
+import uuid
+
+from ._base import _INT_RE, BaseType, _is_int, _reject, _show
+
+__all__ = (
+    "UUID",
+    "Any",
+    "Binary",
+    "BinaryId",
+    "Boolean",
+    "Decimal",
+    "Duration",
+    "Float",
+    "Id",
+    "Integer",
+    "String",
+)
+
+_FLOAT_RE = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_DECIMAL_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_UUID36_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID32_RE = re.compile(r"[0-9a-fA-F]{32}")
+
+
+class Any(BaseType[t.Any]):
+    """Any value, unchanged in every direction (Ecto's ``:any``); it has no ``db_type``.
+
+    >>> Any().cast([1, "a"])
+    [1, 'a']
+    """
+
+    __slots__ = ()
+    name = "any"
+
+
+class Integer(BaseType[int]):
+    """A PostgreSQL ``integer``; casts ints and strings of digits such as ``"-12"``.
+
+    >>> Integer().cast("-12")
+    -12
+    >>> Integer().cast("1.5")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected an integer, got str '1.5'
+    """
+
+    __slots__ = ()
+    name = "integer"
+    db_type = "integer"
+
+    def cast(self, value: t.Any) -> int:
+        if _is_int(value):
+            return int(value)
+        if isinstance(value, str) and len(value) < 32 and _INT_RE.fullmatch(value):
+            return int(value)
+        raise _reject("an integer", value)
+
+    def dump(self, value: t.Any) -> int:
+        if _is_int(value):
+            return int(value)
+        raise _reject("an integer", value)
+
+    def load(self, value: t.Any) -> int:
+        return t.cast(int, value)
+
+
+class Id(Integer):
+    """A ``bigint`` primary or foreign key; casts like :class:`Integer`."""
+
+    __slots__ = ()
+    name = "id"
+    db_type = "bigint"
+
+
+class Float(BaseType[float]):
+    """A ``double precision``; casts finite floats, ints, decimals and numeric strings.
+
+    >>> Float().cast("-3e2")
+    -300.0
+    """
+
+    __slots__ = ()
+    name = "float"
+    db_type = "double precision"
+
+    def cast(self, value: t.Any) -> float:
+        if isinstance(value, float):
+            result = float(value)
+        elif _is_int(value):
+            result = self.dump(value)
+        elif isinstance(value, decimal.Decimal):
+            if not value.is_finite():
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+            result = float(value)
+        elif isinstance(value, str) and _FLOAT_RE.fullmatch(value):
+            result = float(value)
+        else:
+            raise _reject("a float", value)
+        if not math.isfinite(result):
+            raise ValueError(f"expected a finite float, got {_show(value)}")
+        return result
+
+    def dump(self, value: t.Any) -> float:
+        if isinstance(value, float):
+            return value
+        if _is_int(value):
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValueError(f"integer too large for a float: {_show(value)}") from None
+        raise _reject("a float", value)
+
+    def load(self, value: t.Any) -> float:
+        return t.cast(float, value)
+
+
+class Boolean(BaseType[bool]):
+    """A ``boolean``; casts bools and the strings ``"true"``, ``"false"``, ``"1"``, ``"0"``.
+
+    >>> Boolean().cast("0")
+    False
+    """
+
+    __slots__ = ()
+    name = "boolean"
+    db_type = "boolean"
+
+    def cast(self, value: t.Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value in ("true", "1"):
+            return True
+        if isinstance(value, str) and value in ("false", "0"):
+            return False
+        raise _reject("a boolean", value)
+
+    def dump(self, value: t.Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        raise _reject("a boolean", value)
+
+    def load(self, value: t.Any) -> bool:
+        return t.cast(bool, value)
+
+
+class String(BaseType[str]):
+    """A ``varchar(255)``; casts strings only (``5`` is not ``"5"``).
+
+    >>> String().cast("hi")
+    'hi'
+    """
+
+    __slots__ = ()
+    name = "string"
+    db_type = "varchar(255)"
+
+    def cast(self, value: t.Any) -> str:
+        if isinstance(value, str):
+            return value if type(value) is str else str.__str__(value)
+        raise _reject("a string", value)
+
+    def dump(self, value: t.Any) -> str:
+        if isinstance(value, str):
+            return value
+        raise _reject("a string", value)
+
+    def load(self, value: t.Any) -> str:
+        return t.cast(str, value)
+
+
+class Binary(BaseType[bytes]):
+    """A ``bytea``; casts bytes, bytearray and memoryview to bytes.
+
+    >>> Binary().cast(bytearray(b"ab"))
+    b'ab'
+    """
+
+    __slots__ = ()
+    name = "binary"
+    db_type = "bytea"
+
+    def cast(self, value: t.Any) -> bytes:
+        if isinstance(value, bytes | bytearray | memoryview):
+            return bytes(value)
+        raise _reject("bytes", value)
+
+    def dump(self, value: t.Any) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        raise _reject("bytes", value)
+
+    def load(self, value: t.Any) -> bytes:
+        return t.cast(bytes, value)
+
+
+class Decimal(BaseType[decimal.Decimal]):
+    """A ``numeric``; casts decimals, ints, floats and numeric strings, never NaN or infinity.
+
+    >>> Decimal().cast(1.1)
+    Decimal('1.1')
+    """
+
+    __slots__ = ()
+    name = "decimal"
+    db_type = "numeric"
+
+    def cast(self, value: t.Any) -> decimal.Decimal:
+        if isinstance(value, decimal.Decimal) or _is_int(value):
+            return self.dump(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {_show(value)}")
+            return decimal.Decimal(repr(value))
+        if isinstance(value, str) and _DECIMAL_RE.fullmatch(value):
+            try:
+                result = decimal.Decimal(value)
+            except decimal.InvalidOperation:
+                raise ValueError(f"expected a decimal, got {_show(value)}") from None
+            if result.is_finite():
+                return result
+            raise ValueError(f"expected a finite decimal, got {_show(value)}")
+        raise _reject("a decimal", value)
+
+    def dump(self, value: t.Any) -> decimal.Decimal:
+        if _is_int(value):
+            return decimal.Decimal(value)
+        if isinstance(value, decimal.Decimal):
+            if value.is_finite():
+                return value
+            raise ValueError(f"expected a finite decimal, got {_show(value)}")
+        raise _reject("a decimal", value)
+
+    def load(self, value: t.Any) -> decimal.Decimal:
+        return t.cast(decimal.Decimal, value)
+
+
+class _UuidBase(BaseType[uuid.UUID]):
+    __slots__ = ()
+    db_type = "uuid"
+    load_is_identity = False
+
+    def cast(self, value: t.Any) -> uuid.UUID:
+        if isinstance(value, uuid.UUID):
+            return value
+        if isinstance(value, str) and (_UUID36_RE.fullmatch(value) or _UUID32_RE.fullmatch(value)):
+            return uuid.UUID(value)
+        if isinstance(value, bytes) and len(value) == 16:
+            return uuid.UUID(bytes=value)
+        raise _reject("a UUID", value)
+
+    def dump(self, value: t.Any) -> uuid.UUID:
+        if isinstance(value, uuid.UUID):
+            return value
+        raise _reject("a UUID", value)
+
+    def load(self, value: t.Any) -> uuid.UUID:
+        if isinstance(value, uuid.UUID):
+            return value
+        if isinstance(value, str):
+            return uuid.UUID(value)
+        raise _reject("a UUID", value)
+
+    def autogenerate(self) -> uuid.UUID:
+        """A new random UUID (version 4)."""
+        return uuid.uuid4()
+
+
+class UUID(_UuidBase):
+    """A ``uuid``; casts UUIDs, hex strings (with or without dashes) and 16 bytes.
+
+    >>> UUID().cast("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11")
+    UUID('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11')
+    """
+
+    __slots__ = ()
+    name = "uuid"
+
+
+class BinaryId(_UuidBase):
+    """A ``uuid`` primary or foreign key; casts like :class:`UUID`.
+
+    >>> BinaryId().autogenerate().version
+    4
+    """
+
+    __slots__ = ()
+    name = "binary_id"
+
+
+class Duration(BaseType[dt.timedelta]):
+    """An ``interval`` holding a :class:`datetime.timedelta`.
+
+    >>> Duration().cast(dt.timedelta(hours=1))
+    datetime.timedelta(seconds=3600)
+    """
+
+    __slots__ = ()
+    name = "duration"
+    db_type = "interval"
+
+    def cast(self, value: t.Any) -> dt.timedelta:
+        if isinstance(value, dt.timedelta):
+            return value
+        raise _reject("a timedelta", value)
+
+    def dump(self, value: t.Any) -> dt.timedelta:
+        return self.cast(value)
+
+    def load(self, value: t.Any) -> dt.timedelta:
+        return t.cast(dt.timedelta, value)
