@@ -15,11 +15,12 @@
  * descriptors' member definitions, which is what slot descriptors do on assignment,
  * without a Python-level call per slot. A loader is only called for non-None values.
  *
- * Like CPython's tuples, a struct whose every slot holds an object the cyclic garbage
- * collector does not track (ints, strings, floats, dates, None ...) is untracked: the
- * struct is frozen, so no reference cycle can ever pass through it, and ten thousand
- * fresh structs then cost the collector nothing. The meta is shared and holds only
- * strings, so it does not keep a struct tracked. The collector is paused for the loop
+ * Like CPython's tuples, a struct whose every slot holds an object of a type the cyclic
+ * garbage collector never handles (ints, strings, floats, dates, decimals, None ...) or an
+ * untracked (hence immutable and acyclic) tuple is untracked: the struct is frozen, so no
+ * reference cycle can pass through it, and ten thousand fresh structs then cost the
+ * collector nothing. Any other value (a list, a dict, even one the collector does not
+ * track yet) keeps the struct tracked. The meta is shared and holds only strings. The collector is paused for the loop
  * (and restored to the caller's setting): allocating the structs would otherwise trigger
  * collections that promote the still-referenced rows into older generations.
  * This module is optional: asyncecto falls back to a generated Python loader.
@@ -29,13 +30,27 @@
 #include <structmember.h>
 
 static PyMemberDef *
-member_of(PyObject *descr)
+member_of(PyObject *descr, PyTypeObject *cls)
 {
     if (!Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
         PyErr_Format(PyExc_TypeError, "expected a slot member descriptor, got %R", descr);
         return NULL;
     }
+    if (!PyType_IsSubtype(cls, PyDescr_TYPE(descr))) {
+        PyErr_Format(PyExc_TypeError, "descriptor %R does not belong to %s", descr, cls->tp_name);
+        return NULL;
+    }
     return ((PyMemberDescrObject *)descr)->d_member;
+}
+
+/* Whether a cycle could ever pass through value (so a struct holding it must stay tracked). */
+static int
+may_join_cycle(PyObject *value)
+{
+    if (!PyObject_IS_GC(value)) {
+        return 0;
+    }
+    return !(PyTuple_CheckExact(value) && !PyObject_GC_IsTracked(value));
 }
 
 static PyObject *
@@ -48,7 +63,7 @@ load_rows(PyObject *module, PyObject *args)
         return NULL;
     }
     PyMemberDef *meta_member = NULL;
-    if (meta_slot != Py_None && (meta_member = member_of(meta_slot)) == NULL) {
+    if (meta_slot != Py_None && (meta_member = member_of(meta_slot, (PyTypeObject *)cls_obj)) == NULL) {
         return NULL;
     }
     PyTypeObject *cls = (PyTypeObject *)cls_obj;
@@ -68,7 +83,7 @@ load_rows(PyObject *module, PyObject *args)
         return PyErr_NoMemory();
     }
     for (Py_ssize_t j = 0; j < ncols; j++) {
-        if ((members[j] = member_of(PyTuple_GET_ITEM(slots, j))) == NULL) {
+        if ((members[j] = member_of(PyTuple_GET_ITEM(slots, j), cls)) == NULL) {
             PyMem_Free(members);
             return NULL;
         }
@@ -80,7 +95,7 @@ load_rows(PyObject *module, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "consts must hold (descriptor, value, is_factory) tuples");
             return NULL;
         }
-        if ((members[ncols + k] = member_of(PyTuple_GET_ITEM(spec, 0))) == NULL) {
+        if ((members[ncols + k] = member_of(PyTuple_GET_ITEM(spec, 0), cls)) == NULL) {
             PyMem_Free(members);
             return NULL;
         }
@@ -122,7 +137,7 @@ load_rows(PyObject *module, PyObject *args)
                 }
                 value = loaded;
             }
-            if (untrack && PyObject_GC_IsTracked(value)) {
+            if (untrack && may_join_cycle(value)) {
                 untrack = 0;
             }
             int rc = PyMember_SetOne((char *)obj, members[j], value);
@@ -140,14 +155,14 @@ load_rows(PyObject *module, PyObject *args)
                 if (made == NULL) {
                     goto error;
                 }
-                if (PyObject_GC_IsTracked(made)) {
+                if (may_join_cycle(made)) {
                     untrack = 0;
                 }
                 rc = PyMember_SetOne((char *)obj, members[ncols + k], made);
                 Py_DECREF(made);
             }
             else {
-                if (PyObject_GC_IsTracked(value)) {
+                if (may_join_cycle(value)) {
                     untrack = 0;
                 }
                 rc = PyMember_SetOne((char *)obj, members[ncols + k], value);

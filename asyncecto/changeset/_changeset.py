@@ -10,6 +10,7 @@ import attrs
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
+from asyncecto.schema._define import struct_info
 
 __all__ = ("Changeset", "ErrorInfo", "change")
 
@@ -81,7 +82,7 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
     if isinstance(data, Changeset):
         cs: Changeset[Any] = data
     else:
-        schema_info(data)
+        struct_info(data, "build a changeset")
         cs = Changeset(data=data)
     if not given:
         return cs

@@ -7,7 +7,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-__all__ = ("Compare", "Expr", "FieldRef", "Filter", "IsNil", "OrderBy", "Param", "Query", "Source")
+__all__ = ("And", "Compare", "Expr", "FieldRef", "Filter", "IsNil", "OrderBy", "Param", "Query", "Source")
 
 _T = TypeVar("_T")
 
@@ -48,7 +48,14 @@ class IsNil:
     arg: Expr
 
 
-Expr = FieldRef | Param | Compare | IsNil
+@attrs.frozen
+class And:
+    """Every one of ``args`` (SQL ``AND``)."""
+
+    args: tuple[Expr, ...]
+
+
+Expr = FieldRef | Param | Compare | IsNil | And
 
 
 @attrs.frozen

@@ -10,7 +10,7 @@ import attrs
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
-from ._ast import Compare, FieldRef, Filter, OrderBy, Param, Query, Source
+from ._ast import And, Compare, Expr, FieldRef, Filter, OrderBy, Param, Query, Source
 
 __all__ = ("from_", "limit", "offset", "or_where", "order_by", "where")
 
@@ -117,7 +117,7 @@ def _where(op: str, clauses: Mapping[str, Any] | None, kw: Mapping[str, Any]) ->
         raise QueryError("where() needs at least one field=value filter")
 
     def step(q: Query[_T]) -> Query[_T]:
-        filters = list(q.wheres)
+        parts: list[Expr] = []
         for name, value in given.items():
             _check_field(q, name)
             if value is None:
@@ -125,14 +125,15 @@ def _where(op: str, clauses: Mapping[str, Any] | None, kw: Mapping[str, Any]) ->
                     f"comparing {name} with None is forbidden as it is unsafe; "
                     f"use is_nil() to check whether a field is NULL"
                 )
-            filters.append(Filter(op, Compare("==", FieldRef(0, name), Param(value))))  # type: ignore[arg-type]
-        return attrs.evolve(q, wheres=tuple(filters))
+            parts.append(Compare("==", FieldRef(0, name), Param(value)))
+        expr = parts[0] if len(parts) == 1 else And(tuple(parts))
+        return attrs.evolve(q, wheres=(*q.wheres, Filter(op, expr)))  # type: ignore[arg-type]
 
     return step
 
 
 def where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step[Any]:
-    """Keep rows whose fields equal the given values (ANDed with earlier filters).
+    """Keep rows whose fields all equal the given values (ANDed with earlier filters).
 
     Values are cast to each field's type and sent as parameters.
     """
@@ -140,7 +141,10 @@ def where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step[An
 
 
 def or_where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step[Any]:
-    """Like :func:`where`, but ORed with the filters before it."""
+    """Like :func:`where`, but ORed with the filters before it; its own fields are ANDed.
+
+    ``where(city="Kraków") | or_where(city="Oslo", temp_lo=0)`` keeps Kraków, and Oslo at 0.
+    """
     return _where("or", clauses, fields)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from asyncecto.schema import schema_info
 
-from ._ast import Compare, Expr, FieldRef, IsNil, Param, Query
+from ._ast import And, Compare, Expr, FieldRef, IsNil, Param, Query
 
 __all__ = ("render",)
 
@@ -19,12 +19,21 @@ def _expr(e: Expr) -> str:
         return repr(e.value)
     if isinstance(e, IsNil):
         return f"is_nil({_expr(e.arg)})"
+    if isinstance(e, And):
+        return " & ".join(f"({_expr(a)})" for a in e.args)
     return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
 
 
-def _filter(e: Expr) -> str:
+def _keyword(e: Expr) -> str | None:
     if isinstance(e, Compare) and e.op == "==" and isinstance(e.left, FieldRef) and isinstance(e.right, Param):
         return f"{e.left.name}={e.right.value!r}"
+    return None
+
+
+def _filter(e: Expr) -> str:
+    parts = [_keyword(a) for a in e.args] if isinstance(e, And) else [_keyword(e)]
+    if all(p is not None for p in parts):
+        return ", ".join(p for p in parts if p is not None)
     return f"lambda: {_expr(e)}"
 
 

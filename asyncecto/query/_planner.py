@@ -14,9 +14,9 @@ from asyncecto import types as t
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
-from ._ast import Compare, Expr, FieldRef, IsNil, Param, Query
+from ._ast import And, Compare, Expr, FieldRef, IsNil, Param, Query
 
-__all__ = ("Col", "PCompare", "PIsNil", "ParamRef", "Planned", "plan")
+__all__ = ("Col", "PAnd", "PCompare", "PIsNil", "ParamRef", "Planned", "plan")
 
 
 @attrs.frozen
@@ -46,7 +46,12 @@ class PIsNil:
     arg: PExpr
 
 
-PExpr = Col | ParamRef | PCompare | PIsNil
+@attrs.frozen
+class PAnd:
+    args: tuple[PExpr, ...]
+
+
+PExpr = Col | ParamRef | PCompare | PIsNil | PAnd
 
 
 @attrs.frozen
@@ -99,6 +104,8 @@ class _Planner:
             return self.param(e.value, None, None)
         if isinstance(e, IsNil):
             return PIsNil(self.expr(e.arg))
+        if isinstance(e, And):
+            return PAnd(tuple(self.expr(a) for a in e.args))
         if isinstance(e, Compare):
             if isinstance(e.left, FieldRef) and isinstance(e.right, Param):
                 col, typ = self.field(e.left)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import enum
 import time
@@ -63,6 +64,7 @@ class RepoCore:
         self.telemetry = Telemetry(self.name, self.config.log)
         self._state = RepoState.NEW
         self._supervisor: Supervisor | None = None
+        self._stopping: asyncio.Task[None] | None = None
         self._cache: dict[Hashable, Any] = {}
         self._cache_hits = 0
         self._cache_misses = 0
@@ -105,11 +107,19 @@ class RepoCore:
     async def stop(self, timeout: float | None = None) -> None:
         """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
 
-        Calling it on a repo that is not running does nothing.
+        Calling it on a repo that is not running does nothing. The shutdown runs in a task
+        of its own: cancelling the caller does not leave the repo half-closed.
         """
+        if self._state is RepoState.CLOSING and self._stopping is not None:
+            await asyncio.shield(self._stopping)
+            return
         if self._state is not RepoState.RUNNING:
             return
         self._state = RepoState.CLOSING
+        self._stopping = asyncio.get_running_loop().create_task(self._shutdown(timeout))
+        await asyncio.shield(self._stopping)
+
+    async def _shutdown(self, timeout: float | None) -> None:
         try:
             await self.adapter.stop(self.config.shutdown_timeout if timeout is None else timeout)
         finally:
@@ -175,8 +185,11 @@ class RepoCore:
         """
         if self._state is not RepoState.RUNNING:
             self._check("run query")
+        lift = False
         if timeout is DEFAULT:
             timeout = None  # the server enforces the configured default (statement_timeout)
+        elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
+            lift = True  # the server's default limit would cut this call short
         bound = current_connection.get()
         adapter = self.adapter
         t0 = time.perf_counter()
@@ -190,6 +203,8 @@ class RepoCore:
             conn, queue = bound, None
         t1 = time.perf_counter()
         try:
+            if lift:
+                await conn.set_statement_timeout(timeout)
             result = await getattr(conn, kind)(sql, params, timeout)
         except AsyncEctoError as exc:
             if self.telemetry.active:

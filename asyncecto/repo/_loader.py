@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - built on every supported platform with
     _c_load_rows = None  # type: ignore[assignment]
 
 from asyncecto import types as t
+from asyncecto.errors import CastError
 from asyncecto.schema import Meta, schema_info
 
 __all__ = ("Loader", "build_loader", "load_struct", "speedups_built", "speedups_enabled")
@@ -42,8 +43,41 @@ def build_loader(schema: type, fields: Sequence[str], meta: Meta | None, *, spee
     :param speedups: force (``True``) or avoid (``False``) the C accelerator; default: use it when built
     """
     if speedups if speedups is not None else speedups_enabled():
-        return _c_loader(schema, fields, meta)
-    return _python_loader(schema, fields, meta)
+        load = _c_loader(schema, fields, meta)
+    else:
+        load = _python_loader(schema, fields, meta)
+
+    def loader(rows: Sequence[Any]) -> list[Any]:
+        try:
+            return load(rows)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise _load_error(schema, fields, rows, exc) from exc
+
+    return loader
+
+
+def _load_error(schema: type, fields: Sequence[str], rows: Sequence[Any], exc: Exception) -> Exception:
+    """The ``CastError`` naming the field whose type could not load a row's value (found again, slowly)."""
+    info = schema_info(schema)
+    for row in rows:
+        if len(row) != len(fields):
+            return exc
+        for i, name in enumerate(fields):
+            value = row[i]
+            if value is None:
+                continue
+            try:
+                info.fields[name].type.load(value)
+            except (ValueError, TypeError, OverflowError) as field_exc:
+                return CastError(
+                    value=value,
+                    type=info.fields[name].type.name,
+                    field=name,
+                    schema=info.name,
+                    reason=str(field_exc),
+                    action="load",
+                )
+    return exc
 
 
 def _c_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
@@ -111,7 +145,8 @@ def _python_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Lo
 def load_struct(schema: type, data: Mapping[str, Any], meta: Meta | None) -> Any:
     """A struct from a mapping of field names (or column names) to driver values.
 
-    Unknown keys are ignored; missing fields take their defaults.
+    Unknown keys are ignored; missing fields take their defaults. A value the field's
+    type cannot load raises ``CastError`` naming the field.
     """
     info = schema_info(schema)
     obj: Any = object.__new__(schema)
@@ -123,7 +158,13 @@ def load_struct(schema: type, data: Mapping[str, Any], meta: Meta | None) -> Any
         else:
             object.__setattr__(obj, f.name, f.default_factory() if f.default_factory else f.default)
             continue
-        object.__setattr__(obj, f.name, t.load_value(f.type, raw))
+        try:
+            loaded = t.load_value(f.type, raw)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise CastError(
+                value=raw, type=f.type.name, field=f.name, schema=info.name, reason=str(exc), action="load"
+            ) from exc
+        object.__setattr__(obj, f.name, loaded)
     if meta is not None:
         object.__setattr__(obj, "__meta__", meta)
     return obj

@@ -22,7 +22,7 @@ from asyncecto.errors import (
     StaleEntryError,
 )
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
-from asyncecto.schema._define import utc_now
+from asyncecto.schema._define import struct_info, utc_now
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
@@ -34,7 +34,7 @@ _set = object.__setattr__
 
 def _changeset(value: Any, action: str) -> Changeset[Any]:
     cs = value if isinstance(value, Changeset) else Changeset(data=value)
-    info = schema_info(cs.data)
+    info = struct_info(cs.data, action)
     if info.embedded:
         raise ArgumentError(f"cannot {action} embedded schema {info.name}: embeds are stored inside their parent")
     if cs.action is not None and cs.action != action:
@@ -76,10 +76,11 @@ def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:
     return [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in values.items()]
 
 
-def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], action: str) -> Exception:
+def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], action: str) -> Exception | None:
+    """The ``ConstraintError`` for a constraint violation, or ``None`` for any other database error."""
     found = core.adapter.to_constraint(exc)
     if found is None:
-        return exc
+        return None
     kind, name = found
     declared = [(getattr(c, "type", "?"), getattr(c, "constraint", str(c))) for c in cs.constraints]
     return ConstraintError(kind, name, action, declared)
@@ -130,14 +131,30 @@ async def insert(
             await core.run("execute", sql, params, timeout, source)
             row = None
     except DatabaseError as exc:
-        raise _constraint_error(core, exc, cs, "insert") from exc
+        mapped = _constraint_error(core, exc, cs, "insert")
+        if mapped is None:
+            raise
+        raise mapped from exc
 
     result = copy_struct(struct, info)
     for name, v in values.items():
         _set(result, name, v)
+    for name, v in cs.changes.items():
+        if name in info.fields and info.fields[name].virtual:
+            _set(result, name, v)
     if row is not None:
         _apply_returned(info, result, ret, row)
     _set(result, "__meta__", Meta("loaded", source, eff_prefix))
+    return result
+
+
+def _with(struct: Any, info: SchemaInfo, values: dict[str, Any]) -> Any:
+    """``struct`` with ``values`` set (a copy), or ``struct`` itself when there are none."""
+    if not values:
+        return struct
+    result = copy_struct(struct, info)
+    for name, v in values.items():
+        _set(result, name, v)
     return result
 
 
@@ -183,13 +200,14 @@ async def update(
     _check_valid(cs, "update")
     struct, info = cs.data, schema_info(cs.data)
     changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
+    virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
     if not changes and not force:
-        return struct
+        return _with(struct, info, virtual)
     if info.updated_at is not None and info.updated_at not in changes:
         assert info.timestamp_type is not None
         changes[info.updated_at] = info.timestamp_type.cast(utc_now())
     if not changes:
-        return struct
+        return _with(struct, info, virtual)
     filters = {**_pk_filters(info, struct, "update"), **cs.filters}
     source, eff_prefix = _where(struct, prefix, core)
     params = _dump(info, changes) + _dump(info, filters)
@@ -209,11 +227,14 @@ async def update(
             count, _ = await core.run("execute", sql, params, timeout, source)
             row = None
     except DatabaseError as exc:
-        raise _constraint_error(core, exc, cs, "update") from exc
+        mapped = _constraint_error(core, exc, cs, "update")
+        if mapped is None:
+            raise
+        raise mapped from exc
     if not _affected(count, "update", struct, allow_stale):
         return struct
     result = copy_struct(struct, info)
-    for name, v in changes.items():
+    for name, v in {**changes, **virtual}.items():
         _set(result, name, v)
     if row is not None:
         _apply_returned(info, result, ret, row)
@@ -250,7 +271,10 @@ async def delete(
             count, _ = await core.run("execute", sql, params, timeout, source)
             row = None
     except DatabaseError as exc:
-        raise _constraint_error(core, exc, cs, "delete") from exc
+        mapped = _constraint_error(core, exc, cs, "delete")
+        if mapped is None:
+            raise
+        raise mapped from exc
     _affected(count, "delete", struct, allow_stale)
     result = copy_struct(struct, info)
     if row is not None:

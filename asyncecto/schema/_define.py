@@ -19,7 +19,7 @@ from asyncecto.errors import ArgumentError, SchemaError
 from ._field import FieldInfo, FieldSpec, field
 from ._meta import Meta
 
-__all__ = ("SchemaInfo", "Timestamps", "embedded_schema", "is_schema", "schema", "schema_info")
+__all__ = ("SchemaInfo", "Timestamps", "embedded_schema", "is_schema", "schema", "schema_info", "struct_info")
 
 _T = TypeVar("_T")
 _MISSING: Any = object()
@@ -86,6 +86,14 @@ class SchemaInfo:
 def is_schema(obj: object) -> bool:
     """Whether ``obj`` is a schema class (from ``@schema`` or ``@embedded_schema``)."""
     return isinstance(obj, type) and isinstance(obj.__dict__.get("__schema__"), SchemaInfo)
+
+
+def struct_info(obj: object, action: str) -> SchemaInfo:
+    """The :class:`SchemaInfo` of a struct; a schema class (not an instance) is refused with a hint."""
+    if isinstance(obj, type):
+        hint = f"pass a struct such as {obj.__name__}(...)" if is_schema(obj) else "pass a schema struct"
+        raise ArgumentError(f"cannot {action}: expected a struct, got the class {obj.__name__}; {hint}")
+    return schema_info(obj)
 
 
 def schema_info(obj: object) -> SchemaInfo:

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from asyncecto.errors import ArgumentError
 
-from ._define import SchemaInfo, schema_info
+from ._define import SchemaInfo, schema_info, struct_info
 from ._meta import STATES, Meta
 
 __all__ = ("copy_struct", "meta", "put_meta", "replace")
@@ -26,12 +26,10 @@ def meta(struct: object) -> Meta:
     >>> meta(Post()).state
     'built'
     """
-    try:
-        value = struct.__meta__  # type: ignore[attr-defined]
-    except AttributeError:
-        info = schema_info(struct)
-        raise ArgumentError(f"embedded schema {info.name} has no meta; only @schema structs do") from None
-    assert isinstance(value, Meta)
+    info = struct_info(struct, "read meta")
+    if info.embedded:
+        raise ArgumentError(f"embedded schema {info.name} has no meta; only @schema structs do")
+    value: Meta = struct.__meta__  # type: ignore[attr-defined]
     return value
 
 
@@ -86,7 +84,7 @@ def replace(struct: _S, /, **changes: Any) -> _S:
     >>> replace(Weather(temp_lo=1), temp_lo=10)
     Weather(id=None, temp_lo=10)
     """
-    info = schema_info(struct)
+    info = struct_info(struct, "replace fields")
     for name in changes:
         if name not in info.fields:
             raise ArgumentError(

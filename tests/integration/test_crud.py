@@ -22,7 +22,7 @@ from asyncecto.errors import (
     NoResultsError,
     StaleEntryError,
 )
-from asyncecto.query import from_, order_by, where
+from asyncecto.query import from_, or_where, order_by, where
 
 from ..schemas import ArchivedNote, Event, Item, Post, PostTag, User, Weather
 
@@ -416,3 +416,55 @@ async def test_load_turns_raw_rows_into_structs(repo: Repo) -> None:
     assert repo.load(Weather, {"id": 5, "city": "x", "unknown_column": 1}) == Weather(id=5, city="x", prcp=0.0)
     p = repo.load(Post, {"id": 1, "content": "from column name"})
     assert p.body == "from column name"
+
+
+# -- review regressions -----------------------------------------------------------------------
+
+
+async def test_database_errors_on_writes_keep_the_driver_cause(repo: Repo) -> None:
+    from asyncecto.errors import DatabaseError
+
+    with pytest.raises(DatabaseError) as info:
+        await repo.insert(Weather(city="x", temp_lo=2**40))
+    assert info.value.__cause__ is not None and info.value.__cause__ is not info.value
+    assert type(info.value.__cause__).__module__.startswith("asyncpg")
+
+
+async def test_or_where_ands_its_own_fields(repo: Repo) -> None:
+    await repo.insert(Weather(city="Kraków", temp_lo=5))
+    await repo.insert(Weather(city="Oslo", temp_lo=0))
+    await repo.insert(Weather(city="Oslo", temp_lo=7))
+    await repo.insert(Weather(city="Rome", temp_lo=0))
+    q = from_(Weather) | where(city="Kraków") | or_where(city="Oslo", temp_lo=0) | order_by("city")
+    assert [(w.city, w.temp_lo) for w in await repo.all(q)] == [("Kraków", 5), ("Oslo", 0)]
+
+
+async def test_virtual_changes_are_kept_on_the_returned_struct(repo: Repo) -> None:
+    p = await repo.insert(change(Post(title="t"), draft_notes="on insert"))
+    assert p.draft_notes == "on insert"
+    p2 = await repo.update(change(p, title="u", draft_notes="on update"))
+    assert (p2.title, p2.draft_notes) == ("u", "on update")
+    p3 = await repo.update(change(p2, draft_notes="only virtual"))
+    assert p3.draft_notes == "only virtual"
+
+
+async def test_a_value_the_type_cannot_load_names_the_field(repo: Repo, admin: asyncpg.Connection) -> None:
+    from ..schemas import Typed
+
+    await admin.execute("INSERT INTO typed (status) VALUES ('archived')")
+    with pytest.raises(CastError) as info:
+        await repo.all(Typed)
+    assert (info.value.field, info.value.action, info.value.value) == ("status", "load", "archived")
+    assert "Typed.status" in str(info.value)
+
+
+async def test_a_schema_class_where_a_struct_belongs_is_refused(repo: Repo) -> None:
+    for call in (lambda: repo.insert(Weather), lambda: repo.delete(Weather)):
+        with pytest.raises(ArgumentError, match="got the class Weather; pass a struct such as Weather"):
+            await call()  # type: ignore[no-untyped-call]
+    with pytest.raises(ArgumentError, match="got the class Weather"):
+        meta(Weather)
+    with pytest.raises(ArgumentError, match="got the class Weather"):
+        change(Weather, city="x")
+    with pytest.raises(ArgumentError, match="got the class Weather"):
+        replace(Weather, city="x")

@@ -152,3 +152,40 @@ async def test_supervisor_backs_off_between_restarts() -> None:
     assert len(gaps) >= 3
     assert gaps[0] >= 0.04 and gaps[1] >= 0.09  # 0.05, then 0.1 …
     assert max(gaps) < 0.35  # … capped at 0.2
+
+
+async def test_stop_returns_as_soon_as_in_flight_work_is_done(database_url: str) -> None:
+    repo = Repo(database_url)
+    await repo.start()
+    slow = asyncio.create_task(repo.query("SELECT pg_sleep(0.3)"))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await repo.stop(timeout=10)
+    assert time.monotonic() - started < 2  # not the 10 s timeout
+    await slow
+
+
+async def test_cancelling_stop_still_closes_every_connection(database_url: str) -> None:
+    import asyncpg
+
+    from asyncecto.repo import build_config
+
+    repo = Repo(database_url, server_settings={"application_name": "ae-cancel-stop"})
+    await repo.start()
+    slow = asyncio.create_task(repo.query("SELECT pg_sleep(0.4)"))
+    await asyncio.sleep(0.05)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(repo.stop(timeout=5), 0.1)
+    await slow  # the in-flight query was allowed to finish
+    await repo.stop()  # waits for the shutdown already under way
+    assert repo.state == "closed"
+    admin = await asyncpg.connect(**build_config(database_url).dsn_kwargs())
+    try:
+        for _ in range(50):
+            n = await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ae-cancel-stop'")
+            if n == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert n == 0
+    finally:
+        await admin.close()

@@ -124,3 +124,64 @@ async def test_per_call_timeout_cancels_on_the_client(database_url: str) -> None
             await repo.query("SELECT pg_sleep(3)", timeout=0.2)
         assert asyncio.get_running_loop().time() - started < 2
         assert (await repo.query("SELECT 1")).rows == [(1,)]
+
+
+async def test_caller_cancelled_during_reset_loses_no_connection(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_reset = asyncpg.Connection.reset
+    resetting = asyncio.Event()
+
+    async def slow_reset(self: asyncpg.Connection, *, timeout: float | None = None) -> None:
+        resetting.set()
+        await asyncio.sleep(0.3)
+        await real_reset(self, timeout=timeout)
+
+    monkeypatch.setattr(asyncpg.Connection, "reset", slow_reset)
+    async with Repo(database_url, pool_size=1, pool_timeout=3) as repo:
+        task = asyncio.create_task(repo.query("SELECT 1"))  # raw SQL: reset on release
+        await resetting.wait()
+        task.cancel()  # the caller gives up while its connection is being reset
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await repo.query("SELECT 2")).rows == [(2,)]  # the reset finished and the slot came back
+        stats = repo.pool_stats()
+        assert stats["terminated"] == 0 and stats["size"] == 1
+
+
+async def test_a_failed_open_wakes_a_waiter(database_url: str) -> None:
+    async with Repo(database_url, pool_size=2, pool_timeout=3) as repo:
+        pool = repo.adapter.pool
+        real_connect = pool._connect
+        calls = 0
+
+        async def flaky_connect() -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                await asyncio.sleep(0.2)
+                raise OSError("connection refused (simulated)")
+            return await real_connect()
+
+        pool._connect = flaky_connect  # type: ignore[method-assign]
+        held = await pool.acquire()  # the one already open
+        failing = asyncio.create_task(pool.acquire())  # opens the second: fails after 0.2 s
+        await asyncio.sleep(0.05)
+        started = asyncio.get_running_loop().time()
+        waiter = asyncio.create_task(pool.acquire())  # pool full (1 held + 1 opening): waits
+        with pytest.raises(OSError):
+            await failing
+        conn = await waiter
+        assert asyncio.get_running_loop().time() - started < 1.5  # woken, not timed out after 3 s
+        await pool.release(conn)
+        await pool.release(held)
+
+
+async def test_per_call_timeout_longer_than_the_repo_default(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1, timeout=0.3) as repo:
+        assert (await repo.query("SELECT pg_sleep(0.6), 1", timeout=2)).rows[0][1] == 1
+        assert (await repo.query("SELECT pg_sleep(0.6), 2", timeout=None)).rows[0][1] == 2
+        # the connection's own default came back after the call
+        assert (await repo.query("SHOW statement_timeout")).rows == [("300ms",)]
+        with pytest.raises(StatementTimeoutError):
+            await repo.query("SELECT pg_sleep(0.6)")

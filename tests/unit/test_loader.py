@@ -156,3 +156,47 @@ def test_load_struct_from_a_mapping() -> None:
     s = load_struct(Thing, {"id": 1, "color": "blue", "unknown": 5}, META)
     assert (s.id, s.color, s.note) == (1, Color.BLUE, "virtual default")
     assert meta(s) is META
+
+
+@needs_speedups
+def test_c_loader_keeps_structs_holding_a_dict_tracked() -> None:
+    @schema("docs")
+    class Doc:
+        id: int | None = None
+        data: dict[str, object] | None = None
+
+    (s,) = build_loader(Doc, ("id", "data"), Meta("loaded", "docs"), speedups=True)([(1, {"a": 1})])
+    assert not gc.is_tracked(s.data)  # CPython itself untracks a dict of atomic values...
+    assert gc.is_tracked(s)  # ...but the dict is mutable, so the struct must stay tracked
+    assert s.data is not None
+    s.data["self"] = s  # a cycle through the struct and its dict
+    sentinel = object()
+    s.data["sentinel"] = sentinel
+    del s
+    gc.collect()
+    assert not any(isinstance(r, dict) and "sentinel" in r for r in gc.get_referrers(sentinel))
+
+
+@needs_speedups
+def test_c_loader_refuses_a_descriptor_of_another_class() -> None:
+    from asyncecto._speedups import load_rows
+
+    @schema("big")
+    class Big:
+        a: int | None = None
+        b: int | None = None
+
+    @schema("small", primary_key=False)
+    class Small:
+        a: int | None = None
+
+    with pytest.raises(TypeError, match="does not belong to"):
+        load_rows(Small, [(1,)], (Big.b,), (None,), (), None, None)  # type: ignore[attr-defined]
+
+
+def test_load_failure_names_the_field(speedups: bool) -> None:
+    from asyncecto.errors import CastError
+
+    with pytest.raises(CastError) as info:
+        build_loader(Thing, FIELDS, META, speedups=speedups)([(1, "a", "green", None, None, None)])
+    assert (info.value.field, info.value.schema, info.value.action) == ("color", "Thing", "load")

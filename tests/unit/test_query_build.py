@@ -7,9 +7,10 @@ from typing import Any
 import attrs
 import pytest
 
+from asyncecto.adapters.postgres._sql import all_sql
 from asyncecto.errors import CastError, QueryError
 from asyncecto.query import Query, from_, limit, offset, or_where, order_by, where
-from asyncecto.query._ast import Compare, FieldRef, Filter, OrderBy, Param, Source
+from asyncecto.query._ast import And, Compare, FieldRef, Filter, OrderBy, Param, Source
 from asyncecto.query._planner import Col, ParamRef, PCompare, Planned, plan
 from asyncecto.schema import embedded_schema, field, schema
 
@@ -110,9 +111,21 @@ def test_where_builds_and_filters() -> None:
     q = from_(Weather) | where(city="x") | where({"temp_lo": 1}, temp_hi=2)
     assert q.wheres == (
         Filter("and", Compare("==", FieldRef(0, "city"), Param("x"))),
-        Filter("and", Compare("==", FieldRef(0, "temp_lo"), Param(1))),
-        Filter("and", Compare("==", FieldRef(0, "temp_hi"), Param(2))),
+        Filter(
+            "and",
+            And((Compare("==", FieldRef(0, "temp_lo"), Param(1)), Compare("==", FieldRef(0, "temp_hi"), Param(2)))),
+        ),
     )
+
+
+def test_or_where_ands_its_own_fields() -> None:
+    # Ecto: an interpolated keyword list in or_where is ANDed internally
+    q = from_(Weather) | where(city="Kraków") | or_where(city="Oslo", temp_lo=0)
+    assert q.wheres[1] == Filter(
+        "or", And((Compare("==", FieldRef(0, "city"), Param("Oslo")), Compare("==", FieldRef(0, "temp_lo"), Param(0))))
+    )
+    sql = all_sql(plan(q)[0])
+    assert sql.endswith('WHERE ((w0."city" = $1) OR ((w0."city" = $2) AND (w0."temp_lo" = $3)))')
 
 
 def test_or_where_builds_or_filters() -> None:
@@ -247,7 +260,7 @@ def test_repr_reads_as_the_dsl() -> None:
         | offset(20)
     )
     assert repr(q) == (
-        "Query<from_(('weather_2024', Weather), prefix='archive') | where(city='x') | where(temp_lo=1) "
+        "Query<from_(('weather_2024', Weather), prefix='archive') | where(city='x', temp_lo=1) "
         "| or_where(temp_hi=30) | order_by(desc='temp_lo') | limit(10) | offset(20)>"
     )
 

@@ -2,8 +2,13 @@
 
 asyncpg's own pool sends a reset query on every release (a round trip). Here a
 connection goes straight back to the idle queue unless it is inside a transaction
-or was used for raw SQL that may have changed session state; then it is reset
-under a shield with a deadline, and terminated if the reset fails.
+or was used for raw SQL that may have changed session state; then it is reset with
+a deadline, and terminated if the reset fails or is interrupted.
+
+Resets and closing run in tasks of their own, awaited through ``asyncio.shield``:
+a caller cancelled meanwhile (by ``task.cancel()``, ``asyncio.timeout`` or an anyio
+cancel scope) stops waiting, but the cleanup runs to its end, so no connection is
+ever left neither returned nor terminated.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
@@ -74,6 +79,15 @@ class PgConnection:
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
+    async def set_statement_timeout(self, seconds: float | None) -> None:
+        """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""
+        self.dirty = True  # the reset on release restores the connection's default
+        ms = "0" if seconds is None else str(max(1, round(seconds * 1000)))
+        try:
+            await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc) from exc
+
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
 
@@ -128,6 +142,7 @@ class Pool:
         self._waiters: deque[asyncio.Future[PgConnection | None]] = deque()
         self._closed = False
         self._released = asyncio.Event()
+        self._cleanups: set[asyncio.Task[None]] = set()
         self.stats = PoolStats()
 
     # -- checkout ---------------------------------------------------------------
@@ -212,8 +227,12 @@ class Pool:
         self._opening += 1
         try:
             raw = await self._connect()
-        finally:
+        except BaseException:
             self._opening -= 1
+            if self._waiters:
+                self._wake_one(None)  # the slot is free again: let a waiter try it
+            raise
+        self._opening -= 1
         conn = PgConnection(raw)
         self._all.add(conn)
         self.stats.opened += 1
@@ -236,14 +255,23 @@ class Pool:
         if conn.raw.is_closed():
             self._discard(conn)
             return
-        if (conn.dirty or conn.raw.is_in_transaction()) and not await self._reset(conn):
+        if conn.dirty or conn.raw.is_in_transaction():
+            await self._shielded(self._reset_and_put_back(conn))
             return
         self._put_back(conn)
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in its own task; a cancelled caller stops waiting, the work does not stop."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        await asyncio.shield(task)
 
     def _put_back(self, conn: PgConnection) -> None:
         conn.last_used = time.monotonic()
         if self._closed:
             self._close_one(conn)
+            self._released.set()
             return
         if not self._wake_one(conn):
             self._idle.append(conn)
@@ -257,26 +285,26 @@ class Pool:
                 return True
         return False
 
-    async def _reset(self, conn: PgConnection) -> bool:
-        """Roll back and reset session state, shielded, within ``reset_timeout``."""
+    async def _reset_and_put_back(self, conn: PgConnection) -> None:
+        """Roll back and reset session state within ``reset_timeout``; on any failure, terminate."""
         self.stats.resets += 1
-        ok = False
-        with anyio.CancelScope(shield=True), anyio.move_on_after(self.reset_timeout):
-            try:
+        try:
+            async with asyncio.timeout(self.reset_timeout):
                 raw = conn.raw
                 if raw.is_in_transaction():
                     # roll back ourselves: asyncpg's reset() would warn about an active transaction
-                    await raw.execute("ROLLBACK", timeout=self.reset_timeout)
+                    await raw.execute("ROLLBACK")
                 if conn.dirty:
-                    await raw.reset(timeout=self.reset_timeout)
-                ok = True
-            except Exception:
+                    await raw.reset()
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
                 logger.warning("resetting connection pid=%s failed; terminating it", conn.pid, exc_info=True)
-        if not ok:
             self.terminate(conn)
-            return False
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return
         conn.dirty = False
-        return True
+        self._put_back(conn)
 
     def terminate(self, conn: PgConnection) -> None:
         """Close a connection at once and drop it from the pool (it is never reused)."""
@@ -319,26 +347,32 @@ class Pool:
         conn.raw.terminate()
 
     async def close(self, timeout: float) -> None:
-        """Refuse new checkouts, wait up to ``timeout`` for checked-out connections, then close all."""
+        """Refuse new checkouts, wait up to ``timeout`` for checked-out connections, then close all.
+
+        Cancelling the caller does not interrupt the closing.
+        """
         self._closed = True
         while self._waiters:
             self._wake_one(None)
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(timeout):
+        await self._shielded(self._close(timeout))
+
+    async def _close(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
                 while self.in_use:
                     self._released.clear()
                     await self._released.wait()
-            if self.in_use:
-                logger.warning("closing pool with %d connection(s) still checked out; terminating them", self.in_use)
-            for conn in list(self._all):
-                in_idle = conn in self._idle
-                self._all.discard(conn)
-                if in_idle:
-                    with anyio.move_on_after(1.0):
-                        try:
-                            await conn.raw.close(timeout=1.0)
-                            continue
-                        except Exception:
-                            pass
-                conn.raw.terminate()
-            self._idle.clear()
+        except TimeoutError:
+            logger.warning("closing pool with %d connection(s) still checked out; terminating them", self.in_use)
+        idle = list(self._idle)
+        self._idle.clear()
+        for conn in list(self._all):
+            self._all.discard(conn)
+            if conn in idle:
+                try:
+                    async with asyncio.timeout(1.0):
+                        await conn.raw.close()
+                    continue
+                except BaseException:
+                    pass
+            conn.raw.terminate()

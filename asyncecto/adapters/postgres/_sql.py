@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from asyncecto.query._planner import Col, ParamRef, PCompare, PExpr, PIsNil, Planned
+from asyncecto.query._planner import Col, PAnd, ParamRef, PCompare, PExpr, PIsNil, Planned
 
 __all__ = ("all_sql", "delete_sql", "insert_sql", "quote_name", "quote_table", "update_sql")
 
@@ -47,6 +47,8 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"${e.index}"
     if isinstance(e, PIsNil):
         return f"{_expr(e.arg, aliases)} IS NULL"
+    if isinstance(e, PAnd):
+        return "(" + " AND ".join(_expr(a, aliases) for a in e.args) + ")"
     if isinstance(e, PCompare) and e.op == "in":
         return f"({_expr(e.left, aliases)} = ANY({_expr(e.right, aliases)}))"
     if isinstance(e, PCompare):
