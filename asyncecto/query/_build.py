@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import attrs
 
@@ -18,45 +18,15 @@ _T = TypeVar("_T")
 Step = Callable[[Query[_T]], Query[_T]]
 
 
-@overload
 def from_(
-    queryable: type[_T],
+    queryable: type[_T] | tuple[str, type[_T]] | Query[_T],
     *,
     prefix: str | None = None,
     where: Mapping[str, Any] | None = None,
     order_by: Any = None,
     limit: int | None = None,
     offset: int | None = None,
-) -> Query[_T]: ...
-@overload
-def from_(
-    queryable: tuple[str, type[_T]],
-    *,
-    prefix: str | None = None,
-    where: Mapping[str, Any] | None = None,
-    order_by: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Query[_T]: ...
-@overload
-def from_(
-    queryable: Query[_T],
-    *,
-    prefix: str | None = None,
-    where: Mapping[str, Any] | None = None,
-    order_by: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Query[_T]: ...
-def from_(
-    queryable: Any,
-    *,
-    prefix: str | None = None,
-    where: Mapping[str, Any] | None = None,
-    order_by: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
-) -> Query[Any]:
+) -> Query[_T]:
     """Start a query from a schema, a ``(table, Schema)`` pair, or an existing query.
 
     The keyword form gives the same query as the pipe form::

@@ -168,6 +168,34 @@ class RepoCore:
         return value
 
     # -- execution --------------------------------------------------------------
+    def _emit(
+        self,
+        sql: str,
+        params: list[Any] | tuple[Any, ...],
+        source: str | None,
+        queue: float | None,
+        query: float,
+        decode: float | None,
+        total: float,
+        rows: int | None,
+        error: AsyncEctoError | None,
+    ) -> None:
+        self.telemetry.emit(
+            QueryEvent(
+                self.name,
+                sql,
+                tuple(params),
+                source,
+                queue,
+                query,
+                decode,
+                total,
+                rows,
+                "ok" if error is None else "error",
+                error,
+            )
+        )
+
     async def run(
         self,
         kind: str,
@@ -209,21 +237,7 @@ class RepoCore:
         except AsyncEctoError as exc:
             if self.telemetry.active:
                 now = time.perf_counter()
-                self.telemetry.emit(
-                    QueryEvent(
-                        self.name,
-                        sql,
-                        tuple(params),
-                        source,
-                        queue,
-                        now - t1,
-                        None,
-                        now - t0,
-                        None,
-                        "error",
-                        exc,
-                    )
-                )
+                self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
             if bound is None and not adapter.checkin_nowait(conn):
@@ -237,18 +251,7 @@ class RepoCore:
                 rows = 0 if result is None else 1
             elif kind == "query":
                 rows = len(result[1])
-            self.telemetry.emit(
-                QueryEvent(
-                    self.name,
-                    sql,
-                    tuple(params),
-                    source,
-                    queue,
-                    t2 - t1,
-                    (t3 - t2) if decode is not None else None,
-                    t3 - t0,
-                    rows,
-                    "ok",
-                )
+            self._emit(
+                sql, params, source, queue, t2 - t1, (t3 - t2) if decode is not None else None, t3 - t0, rows, None
             )
         return result, decoded
