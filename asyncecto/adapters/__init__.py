@@ -74,7 +74,12 @@ class QueryableAdapter(ABC):
     """Compiles planned queries (pure; cached by the Repo per plan)."""
 
     @abstractmethod
-    def compile(self, planned: Planned) -> str: ...
+    def compile(self, planned: Planned) -> str:
+        """SQL for a planned ``all``, ``exists``, ``update_all`` or ``delete_all``."""
+
+    @abstractmethod
+    def compile_aggregate(self, planned: Planned, func: str, wrap: bool) -> str:
+        """SQL applying ``func`` to the plan's one column (or ``*``), wrapped in a subquery if ``wrap``."""
 
 
 class SchemaAdapter(ABC):

@@ -1,8 +1,8 @@
-"""Pipe steps that build a :class:`Query`: ``from_``, ``where``, ``order_by``, ``limit``, ``offset``."""
+"""Pipe steps that build a :class:`Query`, and ``from_`` with its keyword form."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -10,41 +10,86 @@ import attrs
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
-from ._ast import And, Compare, Expr, FieldRef, Filter, OrderBy, Param, Query, Source
+from . import _expr
+from ._ast import And, Compare, Expr, FieldRef, Filter, Join, OrderBy, Param, Query, Source
 
-__all__ = ("from_", "limit", "offset", "or_where", "order_by", "where")
+__all__ = (
+    "asc",
+    "asc_nulls_first",
+    "asc_nulls_last",
+    "desc",
+    "desc_nulls_first",
+    "desc_nulls_last",
+    "distinct",
+    "exclude",
+    "first",
+    "from_",
+    "group_by",
+    "having",
+    "join",
+    "last",
+    "limit",
+    "lock",
+    "offset",
+    "or_having",
+    "or_where",
+    "order_by",
+    "select",
+    "update",
+    "where",
+)
 
 _T = TypeVar("_T")
 Step = Callable[[Query[_T]], Query[_T]]
+
+DIRECTIONS = ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
+_KEYWORDS = (
+    "as_",
+    "prefix",
+    "where",
+    "or_where",
+    "select",
+    "order_by",
+    "group_by",
+    "having",
+    "distinct",
+    "limit",
+    "offset",
+    "lock",
+    "join",
+)
 
 
 def from_(
     queryable: type[_T] | tuple[str, type[_T]] | Query[_T],
     *,
+    as_: str | None = None,
     prefix: str | None = None,
-    where: Mapping[str, Any] | None = None,
-    order_by: Any = None,
-    limit: int | None = None,
-    offset: int | None = None,
+    **clauses: Any,
 ) -> Query[_T]:
     """Start a query from a schema, a ``(table, Schema)`` pair, or an existing query.
 
     The keyword form gives the same query as the pipe form::
 
-        from_(Weather, where={"city": "Kraków"}, limit=5)
-        from_(Weather) | where(city="Kraków") | limit(5)
+        from_(Weather, where=lambda w: w.prcp > 0, order_by="city", limit=5)
+        from_(Weather) | where(lambda w: w.prcp > 0) | order_by("city") | limit(5)
+
+    Keywords: ``where``, ``or_where``, ``select``, ``order_by``, ``group_by``, ``having``,
+    ``distinct``, ``limit``, ``offset``, ``lock``, ``join`` (a ``join(...)`` step or a list of them).
     """
     q = to_query(queryable)
     if prefix is not None:
         q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=prefix))
-    if where is not None:
-        q = _where("and", where, {})(q)
-    if order_by is not None:
-        q = globals()["order_by"](order_by)(q)
-    if limit is not None:
-        q = globals()["limit"](limit)(q)
-    if offset is not None:
-        q = globals()["offset"](offset)(q)
+    if as_ is not None:
+        q = _name(q, as_, 0)
+    for key, value in clauses.items():
+        if key not in _KEYWORDS:
+            raise QueryError(f"unsupported {key!r} in keyword query expression; known keywords: {', '.join(_KEYWORDS)}")
+        if key == "join":
+            for step in value if isinstance(value, list | tuple) else [value]:
+                q = step(q)
+            continue
+        q = _STEPS[key](value)(q)
     return q
 
 
@@ -52,11 +97,15 @@ def to_query(queryable: Any) -> Query[Any]:
     """A :class:`Query` for any queryable (schema, ``(table, Schema)``, query)."""
     if isinstance(queryable, Query):
         return queryable
+    return Query(_source(queryable))
+
+
+def _source(queryable: Any) -> Source:
     if is_schema(queryable):
         info = schema_info(queryable)
         if info.source is None:
             raise QueryError(f"cannot query embedded schema {info.name}: it has no table")
-        return Query(Source(info.source, queryable, None))
+        return Source(info.source, queryable, None)
     if (
         isinstance(queryable, tuple)
         and len(queryable) == 2
@@ -65,14 +114,20 @@ def to_query(queryable: Any) -> Query[Any]:
     ):
         if schema_info(queryable[1]).embedded:
             raise QueryError(f"cannot query embedded schema {queryable[1].__name__}: it has no table")
-        return Query(Source(queryable[0], queryable[1], None))
+        return Source(queryable[0], queryable[1], None)
     raise QueryError(
         f"cannot build a query from {queryable!r}; expected a schema class, a (table, Schema) pair or a Query"
     )
 
 
-def _check_field(q: Query[Any], name: str) -> None:
-    schema = q.source.schema
+def _name(q: Query[_T], name: str, index: int) -> Query[_T]:
+    if name in q.aliases:
+        raise QueryError(f"alias {name!r} is already taken in query {q!r}; named bindings must be unique")
+    return attrs.evolve(q, aliases={**q.aliases, name: index})
+
+
+def _check_field(q: Query[Any], name: str, binding: int = 0) -> None:
+    schema = q.sources[binding].schema
     if schema is None:
         return
     info = schema_info(schema)
@@ -81,68 +136,168 @@ def _check_field(q: Query[Any], name: str) -> None:
         raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}")
 
 
-def _where(op: str, clauses: Mapping[str, Any] | None, kw: Mapping[str, Any]) -> Step[Any]:
-    given = {**(clauses or {}), **kw}
-    if not given:
-        raise QueryError("where() needs at least one field=value filter")
+def _keyword_expr(q: Query[Any], given: Mapping[str, Any]) -> Expr:
+    parts: list[Expr] = []
+    for name, value in given.items():
+        _check_field(q, name)
+        if value is None:
+            raise QueryError(
+                f"comparing {name} with None is forbidden as it is unsafe; "
+                "use is_nil() to check whether a field is NULL"
+            )
+        parts.append(Compare("==", FieldRef(0, name), _expr.node(value)))
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+def _filter_step(attr: str, op: str, expr: Any, kw: Mapping[str, Any], what: str) -> Step[Any]:
+    if isinstance(expr, Mapping):
+        kw, expr = {**expr, **kw}, None
+    if expr is not None and kw:
+        raise QueryError(f"{what}() takes an expression or field=value filters, not both")
+    if expr is None and not kw:
+        raise QueryError(f"{what}() needs an expression or at least one field=value filter")
 
     def step(q: Query[_T]) -> Query[_T]:
-        parts: list[Expr] = []
-        for name, value in given.items():
-            _check_field(q, name)
-            if value is None:
-                raise QueryError(
-                    f"comparing {name} with None is forbidden as it is unsafe; "
-                    f"use is_nil() to check whether a field is NULL"
-                )
-            parts.append(Compare("==", FieldRef(0, name), Param(value)))
-        expr = parts[0] if len(parts) == 1 else And(tuple(parts))
-        return attrs.evolve(q, wheres=(*q.wheres, Filter(op, expr)))  # type: ignore[arg-type]
+        node = _keyword_expr(q, kw) if expr is None else _expr.to_expr(q, expr, what)
+        return attrs.evolve(q, **{attr: (*getattr(q, attr), Filter(op, node))})  # type: ignore[arg-type]
 
     return step
 
 
-def where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step[Any]:
-    """Keep rows whose fields all equal the given values (ANDed with earlier filters).
+def where(expr: Any = None, /, **fields: Any) -> Step[Any]:
+    """Keep rows matching an expression, or whose fields all equal the given values (ANDed with earlier filters).
 
+    ``where(lambda p: p.visits > 10)``, ``where(city="Kraków")``, ``where({"city": "Kraków"})``.
     Values are cast to each field's type and sent as parameters.
     """
-    return _where("and", clauses, fields)
+    return _filter_step("wheres", "and", expr, fields, "where")
 
 
-def or_where(clauses: Mapping[str, Any] | None = None, /, **fields: Any) -> Step[Any]:
+def or_where(expr: Any = None, /, **fields: Any) -> Step[Any]:
     """Like :func:`where`, but ORed with the filters before it; its own fields are ANDed.
 
     ``where(city="Kraków") | or_where(city="Oslo", temp_lo=0)`` keeps Kraków, and Oslo at 0.
     """
-    return _where("or", clauses, fields)
+    return _filter_step("wheres", "or", expr, fields, "or_where")
 
 
-def order_by(fields: str | Iterable[str] | None = None, /, **directions: str | Iterable[str]) -> Step[Any]:
-    """Order by fields: ``order_by("name")``, ``order_by(["a", "b"])``, ``order_by(desc="inserted_at")``.
+def having(expr: Any = None, /, **fields: Any) -> Step[Any]:
+    """Filter groups (after ``group_by``); ANDed with earlier ``having`` filters."""
+    return _filter_step("havings", "and", expr, fields, "having")
 
-    Keyword directions (``asc=``, ``desc=``) apply in the order they are written.
+
+def or_having(expr: Any = None, /, **fields: Any) -> Step[Any]:
+    """Like :func:`having`, but ORed with the filters before it."""
+    return _filter_step("havings", "or", expr, fields, "or_having")
+
+
+class _Directed:
+    __slots__ = ("direction", "value")
+
+    def __init__(self, direction: str, value: Any) -> None:
+        self.direction = direction
+        self.value = value
+
+
+def _direction(name: str) -> Callable[[Any], _Directed]:
+    def make(value: Any) -> _Directed:
+        return _Directed(name, value)
+
+    make.__name__ = name
+    make.__doc__ = f"Order by ``value`` {name.replace('_', ' ').upper()}: ``order_by(lambda p: {name}(p.x))``."
+    return make
+
+
+asc = _direction("asc")
+desc = _direction("desc")
+asc_nulls_first = _direction("asc_nulls_first")
+asc_nulls_last = _direction("asc_nulls_last")
+desc_nulls_first = _direction("desc_nulls_first")
+desc_nulls_last = _direction("desc_nulls_last")
+
+
+def _order_terms(q: Query[Any], value: Any, direction: str, what: str) -> list[OrderBy]:
+    if callable(value) and not isinstance(value, _expr.E | _Directed):
+        value = _expr.apply(q, value, what)
+    items = value if isinstance(value, list | tuple) else [value]
+    terms: list[OrderBy] = []
+    for item in items:
+        d = direction
+        if isinstance(item, _Directed):
+            d, item = item.direction, item.value
+        if isinstance(item, str):
+            _check_field(q, item)
+            terms.append(OrderBy(d, FieldRef(0, item)))
+        elif isinstance(item, _expr.E):
+            terms.append(OrderBy(d, item.node))
+        else:
+            raise QueryError(f"{what} expects field names or expressions, got {item!r}")
+    return terms
+
+
+def order_by(fields: Any = None, /, **directions: Any) -> Step[Any]:
+    """Order by fields or expressions; repeated calls append.
+
+    ``order_by("name")``, ``order_by(["a", "b"])``, ``order_by(desc="inserted_at")``,
+    ``order_by(lambda p: [desc(p.inserted_at), p.id])``. Directions: asc, desc and their
+    ``_nulls_first``/``_nulls_last`` forms; keyword directions apply in the order written.
     """
-
-    def names(v: Any) -> list[str]:
-        if v is None:
-            return []
-        return [v] if isinstance(v, str) else list(v)
-
-    for direction in directions:
-        if direction not in ("asc", "desc"):
-            raise QueryError(f"order_by got unknown direction {direction!r}; use asc= or desc=")
-    spec = [("asc", n) for n in names(fields)]
-    for direction, value in directions.items():
-        spec += [(direction, n) for n in names(value)]
-    if not spec:
+    for d in directions:
+        if d not in DIRECTIONS:
+            raise QueryError(f"order_by got unknown direction {d!r}; use one of {', '.join(DIRECTIONS)}")
+    if (fields is None or (isinstance(fields, list | tuple) and not fields)) and not directions:
         raise QueryError("order_by() needs at least one field")
 
     def step(q: Query[_T]) -> Query[_T]:
-        for _d, n in spec:
-            _check_field(q, n)
-        extra = tuple(OrderBy(d, FieldRef(0, n)) for d, n in spec)  # type: ignore[arg-type]
-        return attrs.evolve(q, order_bys=q.order_bys + extra)
+        terms = _order_terms(q, fields, "asc", "order_by") if fields is not None else []
+        for d, value in directions.items():
+            terms += _order_terms(q, value, d, "order_by")
+        return attrs.evolve(q, order_bys=q.order_bys + tuple(terms))
+
+    return step
+
+
+def group_by(fields: Any, /) -> Step[Any]:
+    """Group rows: ``group_by("city")``, ``group_by(["a", "b"])``, ``group_by(lambda p: p.city)``."""
+
+    def step(q: Query[_T]) -> Query[_T]:
+        terms = _order_terms(q, fields, "asc", "group_by")
+        return attrs.evolve(q, group_bys=q.group_bys + tuple(t.expr for t in terms))
+
+    return step
+
+
+def distinct(value: Any = True, /) -> Step[Any]:
+    """``distinct(True)`` for ``SELECT DISTINCT``; fields or expressions for ``DISTINCT ON (...)``.
+
+    As in Ecto, ``DISTINCT ON`` expressions are also put first in ``ORDER BY``.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if isinstance(value, bool):
+            return attrs.evolve(q, distinct=value)
+        return attrs.evolve(q, distinct=tuple(_order_terms(q, value, "asc", "distinct")))
+
+    return step
+
+
+def select(value: Any, /) -> Step[Any]:
+    """What each row becomes: ``select(lambda p: p)``, ``select(lambda p: (p.id, p.title))``,
+    ``select(lambda p: {"id": p.id})``, or field names ``select(["id", "title"])`` for a partial struct.
+
+    A query has one select; a second raises (use ``exclude("select")`` first).
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if q.select is not None:
+            raise QueryError(
+                f"only one select expression is allowed in query {q!r}; use exclude('select') before selecting again"
+            )
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            shape: Any = _expr.select_fields(q, value)
+        else:
+            shape = _expr.to_select(q, value)
+        return attrs.evolve(q, select=shape)
 
     return step
 
@@ -163,3 +318,174 @@ def offset(n: int, /) -> Step[Any]:
     """Skip the first ``n`` rows (the last ``offset`` wins)."""
     p = _count("offset", n)
     return lambda q: attrs.evolve(q, offset=p)
+
+
+def lock(clause: str, /) -> Step[Any]:
+    """A row lock such as ``lock("FOR UPDATE")`` (the last ``lock`` wins). Written as given: no values."""
+    if not isinstance(clause, str) or not clause.strip():
+        raise QueryError(f"lock() expects SQL such as 'FOR UPDATE', got {clause!r}")
+    return lambda q: attrs.evolve(q, lock=clause)
+
+
+_JOIN_KINDS = ("inner", "left", "right", "full", "cross")
+
+
+def join(
+    kind: str,
+    target: Any,
+    /,
+    *,
+    on: Any = None,
+    as_: str | None = None,
+    prefix: str | None = None,
+) -> Step[Any]:
+    """Join another source: ``join("left", Comment, on=lambda p, c: c.post_id == p.id, as_="c")``.
+
+    ``kind`` is inner, left, right, full or cross. ``on`` is a function of every binding
+    so far plus the new one (or ``field=other_field`` pairs are not supported: use a lambda).
+    Rows of a left-joined source that matched nothing load as ``None``.
+    """
+    if kind not in _JOIN_KINDS:
+        raise QueryError(f"unknown join kind {kind!r}; use one of {', '.join(_JOIN_KINDS)}")
+    if kind == "cross" and on is not None:
+        raise QueryError("a cross join takes no on= condition")
+    if kind != "cross" and on is None:
+        raise QueryError(f"a {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if callable(target) and not isinstance(target, type):
+            raise QueryError("joins on associations need associations, which asyncecto does not have yet; use on=")
+        src = _source(target)
+        if prefix is not None:
+            src = attrs.evolve(src, prefix=prefix)
+        index = len(q.sources)
+        joined = attrs.evolve(q, joins=(*q.joins, Join(kind, src, None, as_)))
+        if as_ is not None:
+            joined = _name(joined, as_, index)
+        cond = _expr.to_expr(joined, on, "join on") if on is not None else None
+        last = attrs.evolve(joined.joins[-1], on=cond)
+        return attrs.evolve(joined, joins=(*joined.joins[:-1], last))
+
+    return step
+
+
+_EXCLUDABLE = {
+    "where": ("wheres", ()),
+    "order_by": ("order_bys", ()),
+    "group_by": ("group_bys", ()),
+    "having": ("havings", ()),
+    "select": ("select", None),
+    "distinct": ("distinct", False),
+    "limit": ("limit", None),
+    "offset": ("offset", None),
+    "lock": ("lock", None),
+    "update": ("updates", ()),
+}
+
+
+def exclude(*clauses: str) -> Step[Any]:
+    """Remove clauses: ``exclude("order_by", "limit")``; ``"join"`` removes every join and its alias."""
+    for c in clauses:
+        if c not in _EXCLUDABLE and c != "join":
+            raise QueryError(f"cannot exclude {c!r}; use one of {', '.join([*_EXCLUDABLE, 'join'])}")
+
+    def step(q: Query[_T]) -> Query[_T]:
+        changes: dict[str, Any] = {}
+        for c in clauses:
+            if c == "join":
+                changes["joins"] = ()
+                changes["aliases"] = {k: v for k, v in q.aliases.items() if v == 0}
+            else:
+                attr, empty = _EXCLUDABLE[c]
+                changes[attr] = empty
+        return attrs.evolve(q, **changes)
+
+    return step
+
+
+def _pk_order(q: Query[Any], what: str) -> list[str]:
+    schema = q.source.schema
+    if schema is None or not schema_info(schema).primary_key:
+        raise QueryError(f"{what}() needs an order_by or a schema with a primary key: {q!r}")
+    return list(schema_info(schema).primary_key)
+
+
+_REVERSE = {
+    "asc": "desc",
+    "desc": "asc",
+    "asc_nulls_first": "desc_nulls_last",
+    "asc_nulls_last": "desc_nulls_first",
+    "desc_nulls_first": "asc_nulls_last",
+    "desc_nulls_last": "asc_nulls_first",
+}
+
+
+def first(order: Any = None, /) -> Step[Any]:
+    """Limit to one row, ordered by ``order``, else the query's order, else the primary key."""
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if order is not None:
+            q = order_by(order)(q)
+        elif not q.order_bys:
+            q = order_by(_pk_order(q, "first"))(q)
+        return attrs.evolve(q, limit=Param(1))
+
+    return step
+
+
+def last(order: Any = None, /) -> Step[Any]:
+    """Limit to one row, ordered the reverse way of ``order``, the query's order, or the primary key."""
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if order is not None:
+            q = order_by(order)(attrs.evolve(q, order_bys=()))
+        elif not q.order_bys:
+            q = order_by(_pk_order(q, "last"))(q)
+        reversed_ = tuple(OrderBy(_REVERSE[o.direction], o.expr) for o in q.order_bys)
+        return attrs.evolve(q, order_bys=reversed_, limit=Param(1))
+
+    return step
+
+
+_UPDATE_OPS = ("set", "inc", "push", "pull")
+
+
+def update(**ops: Mapping[str, Any]) -> Step[Any]:
+    """The changes for ``repo.update_all``: ``update(set={"title": "x"}, inc={"visits": 1})``.
+
+    Values may be plain values (sent as parameters) or functions of the bindings
+    (``set={"visits": lambda p: p.visits * 2}``). Also ``push``/``pull`` for array fields.
+    """
+    for op in ops:
+        if op not in _UPDATE_OPS:
+            raise QueryError(f"unknown update operation {op!r}; use one of {', '.join(_UPDATE_OPS)}")
+
+    def step(q: Query[_T]) -> Query[_T]:
+        items: list[tuple[str, str, Expr]] = list(q.updates)
+        for op, values in ops.items():
+            for name, value in values.items():
+                _check_field(q, name)
+                if any(n == name for _o, n, _v in items):
+                    raise QueryError(f"field {name!r} is updated twice in {q!r}")
+                if callable(value) and not isinstance(value, _expr.E):
+                    node = _expr.to_expr(q, value, "update")
+                else:
+                    node = _expr.node(value)
+                items.append((op, name, node))
+        return attrs.evolve(q, updates=tuple(items))
+
+    return step
+
+
+_STEPS: dict[str, Callable[[Any], Step[Any]]] = {
+    "where": where,
+    "or_where": or_where,
+    "select": select,
+    "order_by": order_by,
+    "group_by": group_by,
+    "having": having,
+    "distinct": distinct,
+    "limit": limit,
+    "offset": offset,
+    "lock": lock,
+}

@@ -7,26 +7,81 @@ from typing import Any
 
 from asyncecto.schema import schema_info
 
-from ._ast import And, Compare, Expr, FieldRef, IsNil, Param, Query
+from ._ast import (
+    And,
+    Arith,
+    Compare,
+    Expr,
+    FieldRef,
+    Fragment,
+    Func,
+    In,
+    IsNil,
+    Like,
+    Neg,
+    Not,
+    Or,
+    Param,
+    Query,
+    SelectFields,
+    Shape,
+    Source,
+    SourceRef,
+    TypeCast,
+)
 
-__all__ = ("render",)
+__all__ = ("render", "render_expr")
 
 
-def _expr(e: Expr) -> str:
+def render_expr(e: Any) -> str:
+    """An expression as the Python that builds it (bindings shown as ``b0``, ``b1`` …)."""
     if isinstance(e, FieldRef):
         return f"b{e.binding}.{e.name}"
+    if isinstance(e, SourceRef):
+        return f"b{e.binding}"
+    if isinstance(e, SelectFields):
+        return repr(list(e.fields))
     if isinstance(e, Param):
         return repr(e.value)
     if isinstance(e, IsNil):
-        return f"is_nil({_expr(e.arg)})"
+        return f"is_nil({render_expr(e.arg)})"
     if isinstance(e, And):
-        return " & ".join(f"({_expr(a)})" for a in e.args)
-    return f"{_expr(e.left)} {e.op} {_expr(e.right)}"
+        return " & ".join(f"({render_expr(a)})" for a in e.args)
+    if isinstance(e, Or):
+        return " | ".join(f"({render_expr(a)})" for a in e.args)
+    if isinstance(e, Not):
+        return f"~({render_expr(e.arg)})"
+    if isinstance(e, Compare | Arith):
+        return f"{render_expr(e.left)} {e.op} {render_expr(e.right)}"
+    if isinstance(e, Neg):
+        return f"-({render_expr(e.arg)})"
+    if isinstance(e, In):
+        return f"{render_expr(e.left)}.in_({render_expr(e.right)})"
+    if isinstance(e, Like):
+        return f"{render_expr(e.left)}.{e.op}({render_expr(e.right)})"
+    if isinstance(e, Fragment):
+        sql = "?".join(p.replace("?", "\\\\?") for p in e.parts)
+        return f"fragment({', '.join([repr(sql), *(render_expr(a) for a in e.args)])})"
+    if isinstance(e, Func):
+        name = {"sum": "sum_", "min": "min_", "max": "max_"}.get(e.name, e.name)
+        args = [render_expr(a) for a in e.args] + (["distinct=True"] if e.distinct else [])
+        return f"{name}({', '.join(args)})"
+    if isinstance(e, TypeCast):
+        return f"type_({render_expr(e.arg)}, {e.type!r})"
+    if isinstance(e, Shape):
+        items = [render_expr(i) for i in e.items]
+        if e.kind == "dict":
+            return "{" + ", ".join(f"{k!r}: {v}" for k, v in zip(e.keys, items, strict=True)) + "}"
+        if e.kind == "list":
+            return "[" + ", ".join(items) + "]"
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return repr(e)
 
 
 def _keyword(e: Expr) -> str | None:
-    if isinstance(e, Compare) and e.op == "==" and isinstance(e.left, FieldRef) and isinstance(e.right, Param):
-        return f"{e.left.name}={e.right.value!r}"
+    keyword = isinstance(e, Compare) and e.op == "==" and isinstance(e.left, FieldRef) and e.left.binding == 0
+    if keyword and isinstance(e.right, Param):  # type: ignore[union-attr]
+        return f"{e.left.name}={e.right.value!r}"  # type: ignore[union-attr]
     return None
 
 
@@ -34,23 +89,53 @@ def _filter(e: Expr) -> str:
     parts = [_keyword(a) for a in e.args] if isinstance(e, And) else [_keyword(e)]
     if all(p is not None for p in parts):
         return ", ".join(p for p in parts if p is not None)
-    return f"lambda: {_expr(e)}"
+    return f"lambda: {render_expr(e)}"
 
 
-def render(q: Query[Any]) -> str:
-    src = q.source
+def _source(src: Source) -> str:
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
     if src.schema is not None and src.table != schema_info(src.schema).source:
         head = f"({src.table!r}, {head})"
-    parts = [f"from_({head}{f', prefix={src.prefix!r}' if src.prefix else ''})"]
+    return head + (f", prefix={src.prefix!r}" if src.prefix else "")
+
+
+def render(q: Query[Any]) -> str:
+    names = {i: n for n, i in q.aliases.items()}
+    parts = [f"from_({_source(q.source)}{f', as_={names[0]!r}' if 0 in names else ''})"]
+    for j in q.joins:
+        on = f", on=lambda: {render_expr(j.on)}" if j.on is not None else ""
+        alias = f", as_={j.name!r}" if j.name else ""
+        parts.append(f"join({j.kind!r}, {_source(j.source)}{on}{alias})")
     for f in q.wheres:
         parts.append(f"{'where' if f.op == 'and' else 'or_where'}({_filter(f.expr)})")
+    if q.group_bys:
+        parts.append(f"group_by(lambda: [{', '.join(render_expr(g) for g in q.group_bys)}])")
+    for f in q.havings:
+        parts.append(f"{'having' if f.op == 'and' else 'or_having'}(lambda: {render_expr(f.expr)})")
+    if q.distinct is True:
+        parts.append("distinct(True)")
+    elif isinstance(q.distinct, tuple) and q.distinct:
+        parts.append(f"distinct(lambda: [{', '.join(render_expr(d.expr) for d in q.distinct)}])")
+    if q.select is not None:
+        sel = q.select
+        parts.append(
+            f"select({render_expr(sel)})" if isinstance(sel, SelectFields) else f"select(lambda: {render_expr(sel)})"
+        )
     for direction, run in itertools.groupby(q.order_bys, key=lambda o: o.direction):
-        names = [_expr(o.expr).split(".", 1)[-1] for o in run]
-        arg = names[0] if len(names) == 1 else names
-        parts.append(f"order_by({arg!r})" if direction == "asc" else f"order_by(desc={arg!r})")
+        items = list(run)
+        if all(isinstance(o.expr, FieldRef) and o.expr.binding == 0 for o in items):
+            names_ = [o.expr.name for o in items]  # type: ignore[union-attr]
+            arg = names_[0] if len(names_) == 1 else names_
+            parts.append(f"order_by({arg!r})" if direction == "asc" else f"order_by({direction}={arg!r})")
+        else:
+            exprs = ", ".join(render_expr(o.expr) for o in items)
+            parts.append(f"order_by({direction}=lambda: [{exprs}])")
     if q.limit is not None:
         parts.append(f"limit({q.limit.value!r})")
     if q.offset is not None:
         parts.append(f"offset({q.offset.value!r})")
+    if q.lock is not None:
+        parts.append(f"lock({q.lock!r})")
+    if q.updates:
+        parts.append("update(" + ", ".join(f"{op}={{{n!r}: {render_expr(v)}}}" for op, n, v in q.updates) + ")")
     return " | ".join(parts)

@@ -1,49 +1,61 @@
-"""The read path: plan (cached) → SQL (cached per plan) → rows → structs (loader cached per shape)."""
+"""The read path: plan → SQL (cached per plan) → rows → results (loader cached per shape).
+
+Also the bulk operations that are planned like queries: ``exists``, ``aggregate``,
+``update_all`` and ``delete_all``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
-from asyncecto.query._ast import Compare, FieldRef, Filter, Param, Query
-from asyncecto.query._build import to_query, where
-from asyncecto.query._planner import Planned, plan
-from asyncecto.schema import Meta, is_schema, schema_info
+from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
+from asyncecto.query._build import _check_field, to_query, update, where
+from asyncecto.query._planner import Planned, ReadValue, plan
+from asyncecto.schema import is_schema, schema_info
 
 from ._core import RepoCore
-from ._loader import Loader, build_loader
+from ._loader import Loader
+from ._shapes import build_result_loader
 
-__all__ = ("all_", "get", "get_by", "one", "to_sql")
+__all__ = ("aggregate", "all_", "delete_all", "exists", "get", "get_by", "one", "to_sql", "update_all")
 
 _INT_TYPES = (t.Integer, t.Id)
+_AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
 def _prefix(core: RepoCore, prefix: str | None) -> str | None:
     return prefix if prefix is not None else core.config.prefix
 
 
-def _compiled(core: RepoCore, planned: Planned) -> tuple[str, Loader]:
-    def build() -> tuple[str, Loader]:
-        assert planned.schema is not None
-        meta = Meta("loaded", planned.table, planned.prefix)
-        return core.adapter.compile(planned), build_loader(planned.schema, planned.fields, meta)
+def _compiled(core: RepoCore, planned: Planned) -> tuple[str, Loader | None]:
+    def build() -> tuple[str, Loader | None]:
+        loader = build_result_loader(planned.reader) if planned.reader is not None else None
+        return core.adapter.compile(planned), loader
 
     return core.cached(planned, build)
 
 
-def to_sql(core: RepoCore, queryable: Any, prefix: str | None = None) -> tuple[str, list[Any]]:
-    planned, params = plan(to_query(queryable), "all", prefix=_prefix(core, prefix))
+def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -> tuple[str, list[Any]]:
+    if op not in ("all", "update_all", "delete_all"):
+        raise ArgumentError(f"to_sql operation must be 'all', 'update_all' or 'delete_all', got {op!r}")
+    q = to_query(queryable)
+    if op != "all":
+        _check_bulk(q, op)
+    planned, params = plan(q, op, prefix=_prefix(core, prefix))
     return _compiled(core, planned)[0], params
 
 
 async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> list[Any]:
     planned, params = plan(to_query(queryable), "all", prefix=_prefix(core, prefix))
     sql, loader = _compiled(core, planned)
-    _, structs = await core.run("fetch", sql, params, timeout, planned.table, loader)
-    assert structs is not None
-    return structs
+    _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
+    assert results is not None
+    return results
 
 
 async def one(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> Any:
@@ -86,6 +98,7 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
         q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))
         planned, _ = plan(q, "all", prefix=eff)
         sql, loader = _compiled(core, planned)
+        assert loader is not None
         info = schema_info(schema)
         return sql, loader, info.fields[pk].type, pk, planned.table
 
@@ -115,3 +128,88 @@ async def get_by(
     if not given:
         raise ArgumentError("get_by needs at least one field=value clause")
     return await one(core, to_query(queryable) | where(given), prefix, timeout)
+
+
+async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
+    q = attrs.evolve(to_query(queryable), select=None, order_bys=(), distinct=False)
+    planned, params = plan(q, "exists", prefix=_prefix(core, prefix))
+    sql = core.cached(planned, lambda: core.adapter.compile(planned))
+    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
+    return row is not None
+
+
+async def aggregate(
+    core: RepoCore, queryable: Any, func: str, field_name: str | None, prefix: str | None, timeout: Any
+) -> Any:
+    """``func`` over the query's rows; wrapped in a subquery when it has limit, offset or distinct (as Ecto)."""
+    if func not in _AGGREGATES:
+        raise ArgumentError(f"unknown aggregate {func!r}; use one of {', '.join(_AGGREGATES)}")
+    if field_name is None and func != "count":
+        raise ArgumentError(f"aggregate {func!r} needs a field, e.g. aggregate(q, {func!r}, 'visits')")
+    q = to_query(queryable)
+    if q.group_bys:
+        raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
+    wrap = q.limit is not None or q.offset is not None or q.distinct is not False
+    if field_name is not None:
+        _check_field(q, field_name)
+        selected: Any = FieldRef(0, field_name)
+    else:
+        selected = Fragment(("TRUE",), ()) if wrap else None
+    q = attrs.evolve(q, select=selected, order_bys=q.order_bys if wrap else ())
+    planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix))
+    sql = core.cached(("aggregate", func, wrap, planned), lambda: core.adapter.compile_aggregate(planned, func, wrap))
+    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
+    value = row[0] if row is not None else None
+    if func == "count":
+        return value or 0
+    reader = planned.reader
+    if value is not None and func in ("min", "max") and isinstance(reader, ReadValue) and reader.type is not None:
+        return reader.type.load(value)
+    return value
+
+
+def _check_bulk(q: Query[Any], op: str) -> None:
+    bad = [
+        name
+        for name, present in (
+            ("order_by", bool(q.order_bys)),
+            ("group_by", bool(q.group_bys)),
+            ("having", bool(q.havings)),
+            ("limit", q.limit is not None),
+            ("offset", q.offset is not None),
+            ("distinct", q.distinct is not False),
+            ("lock", q.lock is not None),
+        )
+        if present
+    ]
+    if op == "delete_all" and q.updates:
+        bad.append("update")
+    if bad:
+        raise QueryError(
+            f"`{op}` allows only `where` and `join` expressions (and select for RETURNING), got {', '.join(bad)}; "
+            f"remove them with exclude({', '.join(map(repr, bad))}): {q!r}"
+        )
+
+
+async def _bulk(core: RepoCore, q: Query[Any], op: str, prefix: str | None, timeout: Any) -> tuple[int, Any]:
+    _check_bulk(q, op)
+    planned, params = plan(q, op, prefix=_prefix(core, prefix))
+    sql, loader = _compiled(core, planned)
+    if q.select is None:
+        count, _ = await core.run("execute", sql, params, timeout, planned.table)
+        return count, None
+    _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
+    return len(results or []), results
+
+
+async def update_all(
+    core: RepoCore, queryable: Any, ops: Mapping[str, Mapping[str, Any]], prefix: str | None, timeout: Any
+) -> tuple[int, Any]:
+    q = to_query(queryable)
+    if ops:
+        q = update(**ops)(q)
+    return await _bulk(core, q, "update_all", prefix, timeout)
+
+
+async def delete_all(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> tuple[int, Any]:
+    return await _bulk(core, to_query(queryable), "delete_all", prefix, timeout)

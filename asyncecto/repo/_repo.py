@@ -20,7 +20,7 @@ import attrs
 from asyncecto.changeset import Changeset
 from asyncecto.errors import ArgumentError, NoResultsError
 from asyncecto.query import Query
-from asyncecto.query._ast import Compare, FieldRef, Filter, Param
+from asyncecto.query._ast import FieldRef, Filter, In, Param
 from asyncecto.query._build import to_query
 from asyncecto.schema import Meta, meta, schema_info
 
@@ -141,8 +141,10 @@ class Repo(RepoCore):
             raise NoResultsError(f"{to_query(queryable)!r} with {given!r}")
         return found  # type: ignore[no-any-return]
 
-    def to_sql(self, queryable: Queryable[Any], *, prefix: str | None = None) -> tuple[str, list[Any]]:
-        """The SQL text and parameters the query would send (no database needed).
+    def to_sql(self, *args: Any, prefix: str | None = None) -> tuple[str, list[Any]]:
+        """The SQL text and parameters a query would send (no database needed).
+
+        ``to_sql(query)`` for ``all``; ``to_sql("update_all", query)`` or ``to_sql("delete_all", query)``.
 
         >>> from asyncecto import Repo, schema
         >>> @schema("weather")
@@ -151,7 +153,59 @@ class Repo(RepoCore):
         >>> Repo("postgres://localhost/db").to_sql(Weather)
         ('SELECT w0."id", w0."city" FROM "weather" AS w0', [])
         """
-        return _read.to_sql(self, queryable, prefix)
+        if len(args) == 2 and isinstance(args[0], str):
+            op, queryable = args
+        elif len(args) == 1:
+            op, queryable = "all", args[0]
+        else:
+            raise ArgumentError("to_sql takes a query, or an operation and a query: to_sql('update_all', q)")
+        return _read.to_sql(self, queryable, op, prefix)
+
+    async def exists(self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT) -> bool:
+        """Whether the query matches any row (``SELECT TRUE … LIMIT 1``; select and order are dropped)."""
+        return await _read.exists(self, queryable, prefix, timeout)
+
+    async def aggregate(
+        self,
+        queryable: Queryable[Any],
+        func: str,
+        field: str | None = None,
+        /,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> Any:
+        """``count`` (of rows, or of a field's non-NULL values), ``sum``, ``avg``, ``min`` or ``max``.
+
+        A query with ``limit``, ``offset`` or ``distinct`` is wrapped in a subquery first;
+        ``group_by`` is refused. ``count`` of no rows is 0; the others are ``None``.
+        """
+        return await _read.aggregate(self, queryable, func, field, prefix, timeout)
+
+    async def update_all(
+        self,
+        queryable: Queryable[Any],
+        *,
+        set: Mapping[str, Any] | None = None,
+        inc: Mapping[str, Any] | None = None,
+        push: Mapping[str, Any] | None = None,
+        pull: Mapping[str, Any] | None = None,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> tuple[int, list[Any] | None]:
+        """Update every matching row; ``(count, returned)`` where returned comes from the query's select.
+
+        Changes merge with any ``update(...)`` step in the query. Values may be functions of
+        the bindings (``set={"visits": lambda p: p.visits * 2}``). Timestamps are not touched.
+        """
+        ops = {k: v for k, v in (("set", set), ("inc", inc), ("push", push), ("pull", pull)) if v}
+        return await _read.update_all(self, queryable, ops, prefix, timeout)
+
+    async def delete_all(
+        self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> tuple[int, list[Any] | None]:
+        """Delete every matching row; ``(count, returned)`` where returned comes from the query's select."""
+        return await _read.delete_all(self, queryable, prefix, timeout)
 
     # -- writes -------------------------------------------------------------------
     async def insert(
@@ -246,7 +300,7 @@ class Repo(RepoCore):
         q = attrs.evolve(
             q,
             source=attrs.evolve(q.source, prefix=m.prefix),
-            wheres=(Filter("and", Compare("in", FieldRef(0, pk), Param(ids))),),
+            wheres=(Filter("and", In(FieldRef(0, pk), Param(ids))),),
         )
         found = {getattr(s, pk): s for s in await _read.all_(self, q, None, timeout)}
         result = [found.get(i) for i in ids]

@@ -11,7 +11,7 @@ from asyncecto.adapters.postgres._sql import all_sql
 from asyncecto.errors import CastError, QueryError
 from asyncecto.query import Query, from_, limit, offset, or_where, order_by, where
 from asyncecto.query._ast import And, Compare, FieldRef, Filter, OrderBy, Param, Source
-from asyncecto.query._planner import Col, ParamRef, PCompare, Planned, plan
+from asyncecto.query._planner import Col, ParamRef, PCompare, PIn, Planned, PSource, ReadStruct, plan
 from asyncecto.schema import embedded_schema, field, schema
 
 
@@ -311,11 +311,9 @@ def test_plan_of_a_plain_query() -> None:
     p, ps = plan(from_(User))
     assert p == Planned(
         "all",
-        "users",
-        "accounts",
-        User,
-        ("id", "email", "age"),
-        ("id", "email_address", "age"),
+        (PSource("users", "accounts"),),
+        (Col(0, "id"), Col(0, "email_address"), Col(0, "age")),
+        ReadStruct(User, ("id", "email", "age"), "users", "accounts", False),
     )
     assert ps == []
 
@@ -399,7 +397,7 @@ def test_bad_param_value_raises_cast_error_naming_the_field(name: str, value: ob
 def test_in_params_are_cast_as_a_list() -> None:
     q = attrs.evolve(from_(Weather), wheres=(Filter("and", Compare("in", FieldRef(0, "temp_lo"), Param([1, "2"]))),))
     p, ps = plan(q)
-    assert p.wheres == (("and", PCompare("in", Col(0, "temp_lo"), ParamRef(1))),)
+    assert p.wheres == (("and", PIn(Col(0, "temp_lo"), ParamRef(1))),)
     assert ps == [[1, 2]]
     other = attrs.evolve(
         from_(Weather), wheres=(Filter("and", Compare("in", FieldRef(0, "temp_lo"), Param((7, 8, 9)))),)
@@ -433,15 +431,15 @@ def test_plan_of_a_query_without_schema_raises() -> None:
 
 def test_plan_columns_skip_virtual_fields() -> None:
     p = planned(from_(Weather))
-    assert p.fields == ("id", "city", "temp_lo", "temp_hi", "prcp")
-    assert p.columns == p.fields
+    assert p.reader.fields == ("id", "city", "temp_lo", "temp_hi", "prcp")
+    assert p.columns == tuple(Col(0, c) for c in p.reader.fields)
 
 
 def test_plan_of_a_table_and_schema_pair_uses_the_table() -> None:
     p = planned(from_(("users_old", User)))
     assert p.table == "users_old"
-    assert p.schema is User
-    assert p.columns == ("id", "email_address", "age")
+    assert p.reader.schema is User
+    assert p.columns == (Col(0, "id"), Col(0, "email_address"), Col(0, "age"))
 
 
 # --- prefix precedence -------------------------------------------------------------------------

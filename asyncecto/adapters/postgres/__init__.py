@@ -106,7 +106,16 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
 
     # -- QueryableAdapter / SchemaAdapter ---------------------------------------
     def compile(self, planned: Planned) -> str:
+        if planned.op == "update_all":
+            return _sql.update_all_sql(planned)
+        if planned.op == "delete_all":
+            return _sql.delete_all_sql(planned)
+        if planned.op == "exists":
+            return _sql.exists_sql(planned)
         return _sql.all_sql(planned)
+
+    def compile_aggregate(self, planned: Planned, func: str, wrap: bool) -> str:
+        return _sql.aggregate_sql(planned, func, wrap)
 
     def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.insert_sql(prefix, table, columns, returning)

@@ -8,11 +8,50 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from asyncecto.query._planner import Col, PAnd, ParamRef, PCompare, PExpr, PIsNil, Planned
+from asyncecto.errors import QueryError
+from asyncecto.query._planner import (
+    Col,
+    PAnd,
+    ParamRef,
+    PArith,
+    PCast,
+    PCompare,
+    PExpr,
+    PFragment,
+    PFunc,
+    PIn,
+    PIsNil,
+    Planned,
+    PLike,
+    PNeg,
+    PNot,
+    POr,
+)
 
-__all__ = ("all_sql", "delete_sql", "insert_sql", "quote_name", "quote_table", "update_sql")
+__all__ = (
+    "aggregate_sql",
+    "all_sql",
+    "delete_all_sql",
+    "delete_sql",
+    "exists_sql",
+    "insert_sql",
+    "quote_name",
+    "quote_table",
+    "update_all_sql",
+    "update_sql",
+)
 
 _OPS = {"==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_DIRECTIONS = {
+    "asc": "",
+    "desc": " DESC",
+    "asc_nulls_first": " ASC NULLS FIRST",
+    "asc_nulls_last": " ASC NULLS LAST",
+    "desc_nulls_first": " DESC NULLS FIRST",
+    "desc_nulls_last": " DESC NULLS LAST",
+}
+_JOINS = {"inner": "INNER JOIN", "left": "LEFT OUTER JOIN", "right": "RIGHT OUTER JOIN", "full": "FULL OUTER JOIN"}
+_FUNCS = ("count", "sum", "avg", "min", "max", "coalesce")
 
 
 def quote_name(name: str) -> str:
@@ -40,51 +79,190 @@ def _alias(table: str, index: int) -> str:
     return f"{first if first.isascii() and first.isalpha() else 't'}{index}"
 
 
+def _aliases(p: Planned) -> list[str]:
+    return [_alias(s.table, i) for i, s in enumerate(p.sources)]
+
+
 def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, Col):
         return f"{aliases[e.binding]}.{quote_name(e.column)}"
     if isinstance(e, ParamRef):
         return f"${e.index}"
+    if isinstance(e, PCast):
+        return f"{_expr(e.arg, aliases)}::{e.db_type}"
+    if isinstance(e, PCompare):
+        return f"({_expr(e.left, aliases)} {_OPS[e.op]} {_expr(e.right, aliases)})"
+    if isinstance(e, PIn):
+        return f"({_expr(e.left, aliases)} = ANY({_expr(e.right, aliases)}))"
     if isinstance(e, PIsNil):
         return f"{_expr(e.arg, aliases)} IS NULL"
     if isinstance(e, PAnd):
         return "(" + " AND ".join(_expr(a, aliases) for a in e.args) + ")"
-    if isinstance(e, PCompare) and e.op == "in":
-        return f"({_expr(e.left, aliases)} = ANY({_expr(e.right, aliases)}))"
-    if isinstance(e, PCompare):
-        return f"({_expr(e.left, aliases)} {_OPS[e.op]} {_expr(e.right, aliases)})"
+    if isinstance(e, POr):
+        return "(" + " OR ".join(_expr(a, aliases) for a in e.args) + ")"
+    if isinstance(e, PNot):
+        return f"NOT ({_expr(e.arg, aliases)})"
+    if isinstance(e, PArith):
+        return f"({_expr(e.left, aliases)} {e.op} {_expr(e.right, aliases)})"
+    if isinstance(e, PNeg):
+        return f"-({_expr(e.arg, aliases)})"
+    if isinstance(e, PLike):
+        return f"({_expr(e.left, aliases)} {e.op.upper()} {_expr(e.right, aliases)})"
+    if isinstance(e, PFragment):
+        out = e.parts[0]
+        for arg, part in zip(e.args, e.parts[1:], strict=True):
+            out += _expr(arg, aliases) + part
+        return out
+    if isinstance(e, PFunc):
+        if e.name not in _FUNCS:
+            raise QueryError(f"unknown function {e.name!r}")
+        if e.star:
+            return f"{e.name}(*)"
+        inner = ", ".join(_expr(a, aliases) for a in e.args)
+        return f"{e.name}({'DISTINCT ' if e.distinct else ''}{inner})"
     raise TypeError(f"cannot compile {e!r}")
 
 
-def _where(p: Planned, aliases: Sequence[str]) -> str:
+def _filters(filters: Sequence[tuple[str, PExpr]], aliases: Sequence[str]) -> str:
     sql = ""
-    for i, (op, e) in enumerate(p.wheres):
+    for i, (op, e) in enumerate(filters):
         part = _expr(e, aliases)
         sql = part if i == 0 else f"({sql} {'AND' if op == 'and' else 'OR'} {part})"
     return sql
 
 
-def all_sql(p: Planned) -> str:
-    """``SELECT`` for a planned ``all`` query.
+def _from_and_joins(p: Planned, aliases: Sequence[str]) -> str:
+    src = p.sources[0]
+    sql = f" FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
+    for i, (kind, on) in enumerate(p.joins, 1):
+        s = p.sources[i]
+        target = f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
+        if kind == "cross":
+            sql += f" CROSS JOIN {target}"
+        else:
+            assert on is not None
+            sql += f" {_JOINS[kind]} {target} ON {_expr(on, aliases)}"
+    return sql
 
-    >>> from asyncecto.query._planner import Planned, PCompare, Col, ParamRef
-    >>> all_sql(Planned("all", "weather", None, None, ("id", "city"), ("id", "city"),
-    ...                 (("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
-    'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'
-    """
-    aliases = [_alias(p.table, 0)]
-    a = aliases[0]
-    cols = ", ".join(f"{a}.{quote_name(c)}" for c in p.columns)
-    sql = f"SELECT {cols} FROM {quote_table(p.prefix, p.table)} AS {a}"
+
+def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
+    sql = ""
     if p.wheres:
-        sql += f" WHERE {_where(p, aliases)}"
-    if p.order_bys:
-        sql += " ORDER BY " + ", ".join(f"{_expr(e, aliases)}{' DESC' if d == 'desc' else ''}" for d, e in p.order_bys)
+        sql += f" WHERE {_filters(p.wheres, aliases)}"
+    if p.group_bys:
+        sql += " GROUP BY " + ", ".join(_expr(g, aliases) for g in p.group_bys)
+    if p.havings:
+        sql += f" HAVING {_filters(p.havings, aliases)}"
+    orders = list(p.distinct) if isinstance(p.distinct, tuple) else []
+    if order:
+        orders += list(p.order_bys)
+    if orders:
+        sql += " ORDER BY " + ", ".join(f"{_expr(e, aliases)}{_DIRECTIONS[d]}" for d, e in orders)
     if p.limit is not None:
         sql += f" LIMIT {_expr(p.limit, aliases)}"
     if p.offset is not None:
         sql += f" OFFSET {_expr(p.offset, aliases)}"
+    if p.lock:
+        sql += f" {p.lock}"
     return sql
+
+
+def _distinct(p: Planned, aliases: Sequence[str]) -> str:
+    if p.distinct is True:
+        return "DISTINCT "
+    if isinstance(p.distinct, tuple) and p.distinct:
+        return "DISTINCT ON (" + ", ".join(_expr(e, aliases) for _d, e in p.distinct) + ") "
+    return ""
+
+
+def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
+    """``SELECT`` for a planned ``all`` query.
+
+    >>> from asyncecto.query._planner import Planned, PCompare, Col, ParamRef, PSource, ReadValue
+    >>> all_sql(Planned("all", (PSource("weather", None),), (Col(0, "id"), Col(0, "city")), ReadValue(None),
+    ...                 wheres=(("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
+    'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'
+    """
+    aliases = _aliases(p)
+    if column_aliases:
+        cols = ", ".join(f"{_expr(c, aliases)} AS f{i}" for i, c in enumerate(p.columns))
+    else:
+        cols = ", ".join(_expr(c, aliases) for c in p.columns)
+    return f"SELECT {_distinct(p, aliases)}{cols}{_from_and_joins(p, aliases)}{_tail(p, aliases)}"
+
+
+def exists_sql(p: Planned) -> str:
+    """``SELECT TRUE … LIMIT 1`` for ``repo.exists`` (select and order dropped, as in Ecto)."""
+    aliases = _aliases(p)
+    return f"SELECT TRUE{_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)} LIMIT 1"
+
+
+def aggregate_sql(p: Planned, func: str, wrap: bool) -> str:
+    """``SELECT func(col)`` over the query; wrapped in a subquery when it has limit/offset/distinct."""
+    if func not in _FUNCS:
+        raise QueryError(f"unknown aggregate {func!r}")
+    if not wrap:
+        aliases = _aliases(p)
+        inner = "*" if not p.columns else _expr(p.columns[0], aliases)
+        return f"SELECT {func}({inner}){_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)}"
+    target = "*" if not p.columns else "s0.f0"
+    return f"SELECT {func}({target}) FROM ({all_sql(p, column_aliases=True)}) AS s0"
+
+
+def _single_source_joins(p: Planned, what: str) -> None:
+    for kind, _on in p.joins:
+        if kind != "inner":
+            raise QueryError(f"{what} allows only inner joins, got a {kind} join")
+
+
+def update_all_sql(p: Planned) -> str:
+    """``UPDATE … SET … [FROM joins] WHERE … [RETURNING …]`` (inner joins become ``FROM`` plus conditions)."""
+    _single_source_joins(p, "update_all")
+    aliases = _aliases(p)
+    a = aliases[0]
+    sets = []
+    for op, column, value in p.updates:
+        col, v = quote_name(column), _expr(value, aliases)
+        if op == "set":
+            sets.append(f"{col} = {v}")
+        elif op == "inc":
+            sets.append(f"{col} = {a}.{col} + {v}")
+        elif op == "push":
+            sets.append(f"{col} = array_append({a}.{col}, {v})")
+        elif op == "pull":
+            sets.append(f"{col} = array_remove({a}.{col}, {v})")
+    src = p.sources[0]
+    sql = f"UPDATE {quote_table(src.prefix, src.table)} AS {a} SET {', '.join(sets)}"
+    sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
+    return sql
+
+
+def delete_all_sql(p: Planned) -> str:
+    """``DELETE FROM … [USING joins] WHERE … [RETURNING …]``."""
+    _single_source_joins(p, "delete_all")
+    aliases = _aliases(p)
+    src = p.sources[0]
+    sql = f"DELETE FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
+    sql += _join_sources(p, aliases, "USING") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
+    return sql
+
+
+def _join_sources(p: Planned, aliases: Sequence[str], keyword: str) -> str:
+    if not p.joins:
+        return ""
+    targets = [f"{quote_table(s.prefix, s.table)} AS {aliases[i]}" for i, s in enumerate(p.sources) if i > 0]
+    return f" {keyword} {', '.join(targets)}"
+
+
+def _where_with_joins(p: Planned, aliases: Sequence[str]) -> str:
+    conditions = [_expr(on, aliases) for _k, on in p.joins if on is not None]
+    if p.wheres:
+        conditions.append(_filters(p.wheres, aliases))
+    return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+def _returning_exprs(p: Planned, aliases: Sequence[str]) -> str:
+    return f" RETURNING {', '.join(_expr(c, aliases) for c in p.columns)}" if p.columns else ""
 
 
 def _returning(columns: Sequence[str]) -> str:
@@ -107,7 +285,7 @@ def insert_sql(prefix: str | None, table: str, columns: Sequence[str], returning
     return f"INSERT INTO {target} ({names}) VALUES ({values}){_returning(returning)}"
 
 
-def _filters(filters: Sequence[str], start: int) -> str:
+def _pk_filters(filters: Sequence[str], start: int) -> str:
     return " AND ".join(f"{quote_name(c)} = ${i}" for i, c in enumerate(filters, start))
 
 
@@ -120,7 +298,7 @@ def update_sql(
     'UPDATE "weather" SET "temp_lo" = $1 WHERE "id" = $2'
     """
     sets = ", ".join(f"{quote_name(c)} = ${i}" for i, c in enumerate(columns, 1))
-    where = _filters(filters, len(columns) + 1)
+    where = _pk_filters(filters, len(columns) + 1)
     return f"UPDATE {quote_table(prefix, table)} SET {sets} WHERE {where}{_returning(returning)}"
 
 
@@ -130,4 +308,4 @@ def delete_sql(prefix: str | None, table: str, filters: Sequence[str], returning
     >>> delete_sql("archive", "weather", ["id"], [])
     'DELETE FROM "archive"."weather" WHERE "id" = $1'
     """
-    return f"DELETE FROM {quote_table(prefix, table)} WHERE {_filters(filters, 1)}{_returning(returning)}"
+    return f"DELETE FROM {quote_table(prefix, table)} WHERE {_pk_filters(filters, 1)}{_returning(returning)}"

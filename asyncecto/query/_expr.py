@@ -1,0 +1,371 @@
+"""Building expressions: binding proxies, operator overloading, and the query API functions.
+
+A lambda's positional parameters are the query's bindings in order (the ``from``,
+then each join); its keyword-only parameters are named bindings (``as_=``). Python
+values inside an expression become parameters: Ecto's ``^`` is implicit.
+
+>>> from asyncecto import schema
+>>> from asyncecto.query import from_, where
+>>> @schema("weather")
+... class Weather:
+...     city: str | None = None
+...     prcp: float | None = None
+>>> from_(Weather) | where(lambda w: (w.prcp > 0.5) | is_nil(w.prcp))
+Query<from_(Weather) | where(lambda: (b0.prcp > 0.5) | (is_nil(b0.prcp)))>
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from asyncecto.errors import QueryError
+from asyncecto.schema import schema_info
+
+from ._ast import (
+    And,
+    Arith,
+    Compare,
+    Expr,
+    FieldRef,
+    Fragment,
+    Func,
+    In,
+    IsNil,
+    Like,
+    Neg,
+    Not,
+    Or,
+    Param,
+    Query,
+    SelectFields,
+    Shape,
+    SourceRef,
+    TypeCast,
+)
+
+__all__ = (
+    "E",
+    "avg",
+    "coalesce",
+    "count",
+    "field",
+    "fragment",
+    "is_nil",
+    "max_",
+    "min_",
+    "node",
+    "sum_",
+    "type_",
+)
+
+
+class E:
+    """An expression under construction: Python operators build SQL, not Python values.
+
+    ``&``, ``|`` and ``~`` are SQL ``AND``, ``OR`` and ``NOT``; ``and``/``or``/``not``
+    cannot be overloaded and raise, as does comparing with ``None`` (use :func:`is_nil`).
+    """
+
+    __slots__ = ("node",)
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, node: Expr) -> None:
+        self.node = node
+
+    def __repr__(self) -> str:
+        from ._inspect import render_expr
+
+        return f"E<{render_expr(self.node)}>"
+
+    def __bool__(self) -> bool:
+        raise QueryError(
+            f"cannot use the query expression {self!r} as a Python bool; "
+            "use & | ~ instead of and/or/not, and split chained comparisons (a < b < c) with &"
+        )
+
+    def _cmp(self, op: str, other: object) -> E:
+        if other is None:
+            raise QueryError(
+                f"comparing {self!r} with None is forbidden as it is unsafe; "
+                "use is_nil() to check whether a value is NULL"
+            )
+        return E(Compare(op, self.node, node(other)))  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> E:  # type: ignore[override]
+        return self._cmp("==", other)
+
+    def __ne__(self, other: object) -> E:  # type: ignore[override]
+        return self._cmp("!=", other)
+
+    def __lt__(self, other: object) -> E:
+        return self._cmp("<", other)
+
+    def __le__(self, other: object) -> E:
+        return self._cmp("<=", other)
+
+    def __gt__(self, other: object) -> E:
+        return self._cmp(">", other)
+
+    def __ge__(self, other: object) -> E:
+        return self._cmp(">=", other)
+
+    def __and__(self, other: object) -> E:
+        return E(_flat(And, self.node, node(other)))
+
+    def __rand__(self, other: object) -> E:
+        return E(_flat(And, node(other), self.node))
+
+    def __or__(self, other: object) -> E:
+        return E(_flat(Or, self.node, node(other)))
+
+    def __ror__(self, other: object) -> E:
+        return E(_flat(Or, node(other), self.node))
+
+    def __invert__(self) -> E:
+        return E(Not(self.node))
+
+    def _arith(self, op: str, other: object, reverse: bool = False) -> E:
+        left, right = (node(other), self.node) if reverse else (self.node, node(other))
+        return E(Arith(op, left, right))  # type: ignore[arg-type]
+
+    def __add__(self, other: object) -> E:
+        return self._arith("+", other)
+
+    def __radd__(self, other: object) -> E:
+        return self._arith("+", other, True)
+
+    def __sub__(self, other: object) -> E:
+        return self._arith("-", other)
+
+    def __rsub__(self, other: object) -> E:
+        return self._arith("-", other, True)
+
+    def __mul__(self, other: object) -> E:
+        return self._arith("*", other)
+
+    def __rmul__(self, other: object) -> E:
+        return self._arith("*", other, True)
+
+    def __truediv__(self, other: object) -> E:
+        return self._arith("/", other)
+
+    def __rtruediv__(self, other: object) -> E:
+        return self._arith("/", other, True)
+
+    def __neg__(self) -> E:
+        return E(Neg(self.node))
+
+    def in_(self, values: object) -> E:
+        """``x IN values``: a list (sent as one array parameter, ``= ANY($1)``) or an array field."""
+        if isinstance(values, Query):
+            raise QueryError("in_ got a query; did you mean to write x.in_(subquery(query))?")
+        if isinstance(values, E):
+            return E(In(self.node, values.node))
+        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+            raise QueryError(f"in_ expects a list of values or an array field, got {values!r}")
+        return E(In(self.node, Param(list(values))))
+
+    def like(self, pattern: object) -> E:
+        """``x LIKE pattern`` (case-sensitive)."""
+        return E(Like("like", self.node, node(pattern)))
+
+    def ilike(self, pattern: object) -> E:
+        """``x ILIKE pattern`` (case-insensitive)."""
+        return E(Like("ilike", self.node, node(pattern)))
+
+
+def _flat(cls: type[And] | type[Or], left: Expr, right: Expr) -> Expr:
+    args: list[Expr] = []
+    for side in (left, right):
+        args.extend(side.args if isinstance(side, cls) else (side,))
+    return cls(tuple(args))
+
+
+def node(value: object) -> Expr:
+    """The AST node for an expression, a binding, or a Python value (which becomes a parameter)."""
+    if isinstance(value, E):
+        return value.node
+    if isinstance(value, Binding):
+        return SourceRef(value._index)
+    return Param(value)
+
+
+class Binding:
+    """A query source seen from inside a lambda: ``p.title`` is the field ``title`` of that source."""
+
+    __slots__ = ("_index", "_schema")
+
+    def __init__(self, index: int, schema: type | None) -> None:
+        self._index = index
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> E:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._schema is not None:
+            info = schema_info(self._schema)
+            f = info.fields.get(name)
+            if f is None or f.virtual:
+                known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
+                raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}")
+        return E(FieldRef(self._index, name))
+
+    def __repr__(self) -> str:
+        return f"b{self._index}"
+
+
+def bindings(q: Query[Any]) -> list[Binding]:
+    return [Binding(i, s.schema) for i, s in enumerate(q.sources)]
+
+
+_SIGNATURES: dict[Any, tuple[int, tuple[str, ...]]] = {}
+
+
+def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:
+    """Call ``fn`` with the query's bindings: positional in order, keyword-only by ``as_`` name."""
+    code = getattr(fn, "__code__", fn)
+    shape = _SIGNATURES.get(code)
+    if shape is None:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError) as exc:
+            raise QueryError(f"{what} expects a function of the query's bindings, got {fn!r}") from exc
+        positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        if any(p.kind is p.VAR_POSITIONAL for p in params):
+            positional = -1
+        named = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+        shape = _SIGNATURES[code] = (positional, named)
+    positional, named = shape
+    bound = bindings(q)
+    if positional > len(bound):
+        raise QueryError(f"{what} takes {positional} binding(s) but the query has {len(bound)} source(s): {q!r}")
+    args = bound if positional < 0 else bound[:positional]
+    kwargs = {}
+    for name in named:
+        if name not in q.aliases:
+            known = ", ".join(q.aliases) or "none"
+            raise QueryError(f"could not find named binding {name!r} in query {q!r}; named bindings: {known}")
+        kwargs[name] = bound[q.aliases[name]]
+    return fn(*args, **kwargs)
+
+
+def to_expr(q: Query[Any], value: Any, what: str) -> Expr:
+    """A filter-like argument (a lambda, an expression, a node) as an AST node."""
+    if callable(value) and not isinstance(value, E | Binding):
+        value = apply(q, value, what)
+    if isinstance(value, E | Binding):
+        return node(value)
+    raise QueryError(f"{what} expects an expression or a function of the bindings, got {value!r}")
+
+
+def to_select(q: Query[Any], value: Any) -> Any:
+    """A select's shape: a source, an expression, or tuples/lists/dicts of them."""
+    if callable(value) and not isinstance(value, E | Binding):
+        value = apply(q, value, "select")
+    return _shape(value)
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, E | Binding):
+        return node(value)
+    if isinstance(value, tuple):
+        return Shape("tuple", tuple(_shape(v) for v in value))
+    if isinstance(value, list):
+        return Shape("list", tuple(_shape(v) for v in value))
+    if isinstance(value, Mapping):
+        return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(map(str, value)))
+    return Param(value)
+
+
+# -- the query API -------------------------------------------------------------------------
+
+
+def is_nil(value: object) -> E:
+    """``value IS NULL``."""
+    return E(IsNil(node(value)))
+
+
+def field(binding: Any, name: str) -> E:
+    """A field chosen at run time: ``field(p, name)``."""
+    if not isinstance(binding, Binding):
+        raise QueryError(f"field() expects a binding as first argument, got {binding!r}")
+    return getattr(binding, name)  # type: ignore[no-any-return]
+
+
+def fragment(sql: str, *args: object) -> E:
+    """Raw SQL with ``?`` placeholders: ``fragment("lower(?)", p.title)``; values become parameters.
+
+    ``\\?`` is a literal question mark. The SQL text itself is never built from values.
+    """
+    parts: list[str] = []
+    current = ""
+    i = 0
+    while i < len(sql):
+        if sql.startswith("\\?", i):
+            current += "?"
+            i += 2
+            continue
+        if sql[i] == "?":
+            parts.append(current)
+            current = ""
+        else:
+            current += sql[i]
+        i += 1
+    parts.append(current)
+    if len(parts) - 1 != len(args):
+        raise QueryError(f"fragment {sql!r} has {len(parts) - 1} placeholder(s) but got {len(args)} argument(s)")
+    return E(Fragment(tuple(parts), tuple(node(a) for a in args)))
+
+
+def type_(value: object, type: Any) -> E:
+    """``value`` with a known type, used to cast its parameter and load its result."""
+    return E(TypeCast(node(value), type))
+
+
+def count(value: object = None, *, distinct: bool = False) -> E:
+    """``count(*)`` with no argument, ``count(x)``, or ``count(DISTINCT x)``."""
+    if value is None:
+        return E(Func("count", (), star=True))
+    return E(Func("count", (node(value),), distinct=distinct))
+
+
+def sum_(value: object) -> E:
+    """``sum(x)``; ``None`` over no rows."""
+    return E(Func("sum", (node(value),)))
+
+
+def avg(value: object) -> E:
+    """``avg(x)``; ``None`` over no rows."""
+    return E(Func("avg", (node(value),)))
+
+
+def min_(value: object) -> E:
+    """``min(x)``."""
+    return E(Func("min", (node(value),)))
+
+
+def max_(value: object) -> E:
+    """``max(x)``."""
+    return E(Func("max", (node(value),)))
+
+
+def coalesce(first: object, second: object) -> E:
+    """``coalesce(first, second)``: the first that is not NULL."""
+    return E(Func("coalesce", (node(first), node(second))))
+
+
+def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:
+    """``select(["id", "title"])``: a partial struct of the ``from`` source."""
+    schema = q.source.schema
+    if schema is None:
+        raise QueryError(f"select of field names needs a schema source: {q!r}")
+    info = schema_info(schema)
+    for name in fields:
+        f = info.fields.get(name)
+        if f is None or f.virtual:
+            raise QueryError(
+                f"field {name!r} does not exist in schema {info.name}; fields are: {', '.join(info.fields)}"
+            )
+    return SelectFields(0, tuple(fields))
