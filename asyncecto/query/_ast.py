@@ -11,25 +11,35 @@ __all__ = (
     "And",
     "Arith",
     "Compare",
+    "Const",
+    "Exists",
     "Expr",
     "FieldRef",
     "Filter",
+    "FilterAgg",
     "Fragment",
     "Func",
+    "Ident",
     "In",
+    "IntervalAdd",
     "IsNil",
     "Join",
+    "JsonPath",
     "Like",
     "Neg",
     "Not",
+    "Now",
     "Or",
     "OrderBy",
+    "Over",
     "Param",
     "Query",
     "SelectFields",
     "Shape",
     "Source",
     "SourceRef",
+    "Splice",
+    "Subquery",
     "TypeCast",
 )
 
@@ -155,6 +165,84 @@ class Func:
 
 
 @attrs.frozen
+class JsonPath:
+    """``x["a"][0]``: a path into a JSON value (PostgreSQL ``#>``); the path is one parameter."""
+
+    arg: Expr
+    path: tuple[str | int, ...]
+
+
+@attrs.frozen
+class Now:
+    """The application's current time shifted by ``amount`` ``unit``s (``ago``/``from_now``), taken at planning."""
+
+    amount: Any
+    unit: str
+
+
+@attrs.frozen
+class IntervalAdd:
+    """``datetime_add``/``date_add``: ``arg + amount * interval '1 unit'`` in the database."""
+
+    arg: Expr
+    amount: Expr
+    unit: str
+    date: bool = False
+
+
+@attrs.frozen
+class Ident:
+    """``identifier(name)`` inside a fragment: a quoted identifier, written into the SQL."""
+
+    name: str
+
+
+@attrs.frozen
+class Const:
+    """``constant(value)`` inside a fragment: a literal written into the SQL (each value is a new plan)."""
+
+    value: Any
+
+
+@attrs.frozen
+class Splice:
+    """``splice(values)`` inside a fragment: one parameter per value, separated by commas."""
+
+    values: tuple[Any, ...]
+
+
+@attrs.frozen
+class Subquery:
+    """A query used as a value: ``x.in_(subquery(q))``, ``exists(subquery(q))``, or a scalar."""
+
+    query: Any
+
+
+@attrs.frozen
+class Exists:
+    arg: Subquery
+
+
+@attrs.frozen
+class FilterAgg:
+    """``filter_(agg, cond)``: ``agg FILTER (WHERE cond)``."""
+
+    agg: Expr
+    cond: Expr
+
+
+@attrs.frozen
+class Over:
+    """``over(func, window)``: a window function over a named window or an inline one."""
+
+    func: Expr
+    window: str | None = None
+    partition_by: tuple[Expr, ...] = ()
+    order_by: tuple[Any, ...] = ()
+    frame: Expr | None = None
+
+
+@attrs.frozen
 class TypeCast:
     """``type_(expr, T)``: the expression's type, for casting its parameters and loading its value."""
 
@@ -179,14 +267,25 @@ Expr = (
     | Fragment
     | Func
     | TypeCast
+    | JsonPath
+    | Now
+    | IntervalAdd
+    | Ident
+    | Const
+    | Splice
+    | Subquery
+    | Exists
+    | FilterAgg
+    | Over
 )
 
 
 @attrs.frozen
 class Shape:
-    """A select's result shape: ``kind`` is ``"tuple"``, ``"list"`` or ``"dict"`` (``keys`` set)."""
+    """A select's result shape: ``kind`` is ``"tuple"``, ``"list"``, ``"dict"`` (``keys`` set) or
+    ``"merge"`` (``items[0]`` merged with the dict ``items[1]``: ``select_merge``)."""
 
-    kind: Literal["tuple", "list", "dict"]
+    kind: Literal["tuple", "list", "dict", "merge"]
     items: tuple[Any, ...]
     keys: tuple[str, ...] = ()
 
@@ -243,6 +342,11 @@ class Query(Generic[_T]):
     distinct: tuple[OrderBy, ...] | bool = False
     lock: str | None = None
     updates: tuple[tuple[str, str, Expr], ...] = ()
+    with_ties: bool = False
+    combinations: tuple[tuple[str, Any], ...] = ()
+    windows: tuple[tuple[str, Over], ...] = ()
+    ctes: tuple[tuple[str, Any], ...] = ()
+    recursive_ctes: bool = False
 
     def __or__(self, step: Callable[[Query[_T]], Query[_T]]) -> Query[_T]:
         return step(self)

@@ -11,7 +11,22 @@ from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
 from . import _expr
-from ._ast import And, Compare, Expr, FieldRef, Filter, Join, OrderBy, Param, Query, Source
+from ._ast import (
+    And,
+    Compare,
+    Expr,
+    FieldRef,
+    Filter,
+    Join,
+    OrderBy,
+    Over,
+    Param,
+    Query,
+    SelectFields,
+    Shape,
+    Source,
+    SourceRef,
+)
 
 __all__ = (
     "asc",
@@ -21,11 +36,15 @@ __all__ = (
     "desc_nulls_first",
     "desc_nulls_last",
     "distinct",
+    "except_",
+    "except_all",
     "exclude",
     "first",
     "from_",
     "group_by",
     "having",
+    "intersect",
+    "intersect_all",
     "join",
     "last",
     "limit",
@@ -35,8 +54,14 @@ __all__ = (
     "or_where",
     "order_by",
     "select",
+    "select_merge",
+    "union",
+    "union_all",
     "update",
     "where",
+    "windows",
+    "with_cte",
+    "with_ties",
 )
 
 _T = TypeVar("_T")
@@ -101,6 +126,10 @@ def to_query(queryable: Any) -> Query[Any]:
 
 
 def _source(queryable: Any) -> Source:
+    if isinstance(queryable, str):
+        if not queryable:
+            raise QueryError("a table name cannot be empty")
+        return Source(queryable, None, None)  # schemaless: needs a select
     if is_schema(queryable):
         info = schema_info(queryable)
         if info.source is None:
@@ -308,10 +337,121 @@ def _count(name: str, n: Any) -> Param:
     return Param(n)
 
 
-def limit(n: int, /) -> Step[Any]:
-    """Return at most ``n`` rows (the last ``limit`` wins)."""
+def limit(n: int, /, *, with_ties: bool = False) -> Step[Any]:
+    """Return at most ``n`` rows (the last ``limit`` wins; it drops an earlier ``with_ties``).
+
+    ``with_ties=True`` also returns the rows tied with the last one (``FETCH FIRST n ROWS WITH TIES``;
+    needs an ``order_by``).
+    """
     p = _count("limit", n)
-    return lambda q: attrs.evolve(q, limit=p)
+    return lambda q: attrs.evolve(q, limit=p, with_ties=with_ties)
+
+
+def with_ties(value: bool = True, /) -> Step[Any]:
+    """Turn ``with_ties`` on (or off) for the query's ``limit``."""
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if q.limit is None:
+            raise QueryError(f"with_ties needs a limit: {q!r}")
+        return attrs.evolve(q, with_ties=value)
+
+    return step
+
+
+def select_merge(value: Any, /) -> Step[Any]:
+    """Merge a dict of expressions into the select: into the struct (its fields, e.g. virtual ones) or a dict.
+
+    ``select_merge(lambda p: {"comment_count": count(c.id)})``; with no select it merges into the ``from`` struct.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        extra = _expr.to_select(q, value)
+        if not (isinstance(extra, Shape) and extra.kind == "dict"):
+            raise QueryError(f"select_merge expects a dict of expressions, got {value!r}")
+        base = q.select if q.select is not None else SourceRef(0)
+        target = base.items[0] if isinstance(base, Shape) and base.kind == "merge" else base
+        if isinstance(target, SourceRef | SelectFields):
+            schema = q.sources[target.binding].schema
+            if schema is not None:
+                info = schema_info(schema)
+                for key in extra.keys:
+                    if key not in info.fields:
+                        raise QueryError(
+                            f"select_merge cannot set {key!r}: {info.name} has no such field; known fields: "
+                            f"{', '.join(info.fields)} (declare a virtual field to hold computed values)"
+                        )
+        elif not (isinstance(target, Shape) and target.kind == "dict"):
+            raise QueryError(f"select_merge can merge into a struct or a dict select, not {q.select!r}")
+        if isinstance(base, Shape) and base.kind == "merge":
+            merged = Shape("dict", base.items[1].items + extra.items, base.items[1].keys + extra.keys)
+            return attrs.evolve(q, select=Shape("merge", (base.items[0], merged)))
+        return attrs.evolve(q, select=Shape("merge", (base, extra)))
+
+    return step
+
+
+def windows(**definitions: Mapping[str, Any]) -> Step[Any]:
+    """Name windows for :func:`over`: ``windows(w={"partition_by": lambda p: p.city, "order_by": ...})``."""
+
+    def step(q: Query[_T]) -> Query[_T]:
+        defs = list(q.windows)
+        for name, spec in definitions.items():
+            if any(n == name for n, _ in defs):
+                raise QueryError(f"window {name!r} is defined twice in {q!r}")
+            unknown = set(spec) - {"partition_by", "order_by"}
+            if unknown:
+                raise QueryError(f"unknown window options {sorted(unknown)}; use partition_by and order_by")
+            parts = spec.get("partition_by")
+            orders = spec.get("order_by")
+            if callable(parts):
+                parts = _expr.apply(q, parts, "windows")
+            if callable(orders):
+                orders = _expr.apply(q, orders, "windows")
+            over = _expr.over(_expr.count(), partition_by=parts, order_by=orders).node
+            assert isinstance(over, Over)
+            defs.append((name, over))
+        return attrs.evolve(q, windows=tuple(defs))
+
+    return step
+
+
+def _combine(kind: str) -> Callable[[Any], Step[Any]]:
+    def combinator(other: Any, /) -> Step[Any]:
+        def step(q: Query[_T]) -> Query[_T]:
+            return attrs.evolve(q, combinations=(*q.combinations, (kind, to_query(other))))
+
+        return step
+
+    combinator.__name__ = kind
+    combinator.__doc__ = (
+        f"``{kind.upper().replace('_', ' ')}`` with another query (same select shape); the outer order_by, "
+        "limit and offset apply to the combined rows."
+    )
+    return combinator
+
+
+union = _combine("union")
+union_all = _combine("union_all")
+except_ = _combine("except")
+except_all = _combine("except_all")
+intersect = _combine("intersect")
+intersect_all = _combine("intersect_all")
+
+
+def with_cte(name: str, /, *, as_: Any, recursive: bool | None = None) -> Step[Any]:
+    """A common table expression: ``with_cte("tree", as_=query)``; read it with ``from_(("tree", Schema))``
+    or ``join(..., ("tree", Schema), ...)``. ``recursive=True`` makes every CTE of the query recursive.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if any(n == name for n, _ in q.ctes):
+            raise QueryError(f"CTE {name!r} is defined twice in {q!r}")
+        changes: dict[str, Any] = {"ctes": (*q.ctes, (name, to_query(as_)))}
+        if recursive is not None:
+            changes["recursive_ctes"] = recursive
+        return attrs.evolve(q, **changes)
+
+    return step
 
 
 def offset(n: int, /) -> Step[Any]:
@@ -380,6 +520,9 @@ _EXCLUDABLE = {
     "offset": ("offset", None),
     "lock": ("lock", None),
     "update": ("updates", ()),
+    "combinations": ("combinations", ()),
+    "windows": ("windows", ()),
+    "with_ctes": ("ctes", ()),
 }
 
 

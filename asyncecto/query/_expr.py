@@ -16,6 +16,7 @@ Query<from_(Weather) | where(lambda: (b0.prcp > 0.5) | (is_nil(b0.prcp)))>
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -27,35 +28,70 @@ from ._ast import (
     And,
     Arith,
     Compare,
+    Const,
+    Exists,
     Expr,
     FieldRef,
+    FilterAgg,
     Fragment,
     Func,
+    Ident,
     In,
+    IntervalAdd,
     IsNil,
+    JsonPath,
     Like,
     Neg,
     Not,
+    Now,
     Or,
+    OrderBy,
+    Over,
     Param,
     Query,
     SelectFields,
     Shape,
     SourceRef,
+    Splice,
+    Subquery,
     TypeCast,
 )
 
 __all__ = (
+    "Dynamic",
     "E",
+    "ago",
     "avg",
     "coalesce",
+    "constant",
     "count",
+    "cume_dist",
+    "date_add",
+    "datetime_add",
+    "dense_rank",
+    "dynamic",
+    "exists",
     "field",
+    "filter_",
+    "first_value",
     "fragment",
+    "from_now",
+    "identifier",
     "is_nil",
+    "lag",
+    "last_value",
+    "lead",
     "max_",
     "min_",
     "node",
+    "nth_value",
+    "ntile",
+    "over",
+    "percent_rank",
+    "rank",
+    "row_number",
+    "splice",
+    "subquery",
     "sum_",
     "type_",
 )
@@ -157,10 +193,20 @@ class E:
     def __neg__(self) -> E:
         return E(Neg(self.node))
 
+    def __getitem__(self, key: str | int) -> E:
+        """A path into a JSON (map) value: ``p.meta["tags"][0]`` (PostgreSQL ``#>``)."""
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise QueryError(f"a JSON path element must be a string or an integer, got {key!r}")
+        if isinstance(self.node, JsonPath):
+            return E(JsonPath(self.node.arg, (*self.node.path, key)))
+        return E(JsonPath(self.node, (key,)))
+
     def in_(self, values: object) -> E:
-        """``x IN values``: a list (sent as one array parameter, ``= ANY($1)``) or an array field."""
+        """``x IN values``: a list (one array parameter, ``= ANY($1)``), an array field, or ``subquery(q)``."""
         if isinstance(values, Query):
             raise QueryError("in_ got a query; did you mean to write x.in_(subquery(query))?")
+        if isinstance(values, Subquery):
+            return E(In(self.node, values))
         if isinstance(values, E):
             return E(In(self.node, values.node))
         if isinstance(values, str | bytes) or not isinstance(values, Iterable):
@@ -189,7 +235,41 @@ def node(value: object) -> Expr:
         return value.node
     if isinstance(value, Binding):
         return SourceRef(value._index)
+    if isinstance(value, Ident | Const | Splice | Subquery | Now):
+        return value
+    if isinstance(value, Dynamic):
+        q = _CURRENT.get()
+        if q is None:
+            raise QueryError("a dynamic expression can only be used inside a query clause")
+        return to_expr(q, value.fn, "dynamic")
     return Param(value)
+
+
+_CURRENT: contextvars.ContextVar[Query[Any] | None] = contextvars.ContextVar("asyncecto_query", default=None)
+
+
+class Dynamic:
+    """An expression built later, against the bindings of the query it is used in.
+
+    >>> from asyncecto.query import dynamic
+    >>> cold = dynamic(lambda w: w.temp_hi < 5)
+    >>> either = dynamic(lambda w: cold | (w.prcp > 1.0))   # dynamics compose
+    """
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __repr__(self) -> str:
+        return "Dynamic<...>"
+
+
+def dynamic(fn: Callable[..., Any]) -> Dynamic:
+    """A reusable expression: a function of the bindings, evaluated where it is used (Ecto's ``dynamic``)."""
+    if not callable(fn):
+        raise QueryError(f"dynamic expects a function of the bindings, got {fn!r}")
+    return Dynamic(fn)
 
 
 class Binding:
@@ -248,12 +328,18 @@ def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:
             known = ", ".join(q.aliases) or "none"
             raise QueryError(f"could not find named binding {name!r} in query {q!r}; named bindings: {known}")
         kwargs[name] = bound[q.aliases[name]]
-    return fn(*args, **kwargs)
+    token = _CURRENT.set(q)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        _CURRENT.reset(token)
 
 
 def to_expr(q: Query[Any], value: Any, what: str) -> Expr:
-    """A filter-like argument (a lambda, an expression, a node) as an AST node."""
-    if callable(value) and not isinstance(value, E | Binding):
+    """A filter-like argument (a lambda, a dynamic, an expression) as an AST node."""
+    if isinstance(value, Dynamic):
+        value = apply(q, value.fn, what)
+    elif callable(value) and not isinstance(value, E | Binding):
         value = apply(q, value, what)
     if isinstance(value, E | Binding):
         return node(value)
@@ -268,7 +354,7 @@ def to_select(q: Query[Any], value: Any) -> Any:
 
 
 def _shape(value: Any) -> Any:
-    if isinstance(value, E | Binding):
+    if isinstance(value, E | Binding | Subquery):
         return node(value)
     if isinstance(value, tuple):
         return Shape("tuple", tuple(_shape(v) for v in value))
@@ -354,6 +440,163 @@ def max_(value: object) -> E:
 def coalesce(first: object, second: object) -> E:
     """``coalesce(first, second)``: the first that is not NULL."""
     return E(Func("coalesce", (node(first), node(second))))
+
+
+_UNITS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond")
+
+
+def _unit(unit: str) -> str:
+    if unit not in _UNITS:
+        raise QueryError(f"unknown interval unit {unit!r}; use one of {', '.join(_UNITS)}")
+    return unit
+
+
+def ago(amount: int | float, unit: str) -> E:
+    """The application's current time minus ``amount`` ``unit``s, taken when the query is planned."""
+    return E(Now(-amount, _unit(unit)))
+
+
+def from_now(amount: int | float, unit: str) -> E:
+    """The application's current time plus ``amount`` ``unit``s, taken when the query is planned."""
+    return E(Now(amount, _unit(unit)))
+
+
+def datetime_add(value: object, amount: object, unit: str) -> E:
+    """``value + amount * interval '1 unit'``, computed by the database."""
+    return E(IntervalAdd(node(value), node(amount), _unit(unit)))
+
+
+def date_add(value: object, amount: object, unit: str) -> E:
+    """Like :func:`datetime_add`, for dates (the result is a date)."""
+    return E(IntervalAdd(node(value), node(amount), _unit(unit), date=True))
+
+
+def identifier(name: str) -> Ident:
+    """A quoted identifier inside a fragment: ``fragment("? IS NOT NULL", identifier(col))``."""
+    if not isinstance(name, str) or not name:
+        raise QueryError(f"identifier expects a non-empty string, got {name!r}")
+    return Ident(name)
+
+
+def constant(value: int | float | str | bool) -> Const:
+    """A literal written into a fragment's SQL (each different value compiles a new statement)."""
+    if isinstance(value, bool | int | float):
+        return Const(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return Const(value)
+    raise QueryError(f"constant expects a number, a bool or a string, got {value!r}")
+
+
+def splice(values: Iterable[Any]) -> Splice:
+    """Values spliced into a fragment as ``?, ?, ?``: ``fragment("? IN (?)", p.x, splice([1, 2]))``."""
+    items = tuple(values)
+    if not items:
+        raise QueryError("splice expects at least one value")
+    return Splice(items)
+
+
+def subquery(query: Any) -> Subquery:
+    """A query used as a value: ``p.id.in_(subquery(q))``, ``exists(subquery(q))``, or a scalar in a select."""
+    from ._build import to_query
+
+    return Subquery(to_query(query))
+
+
+def exists(sub: Subquery) -> E:
+    """``EXISTS (subquery)``."""
+    if not isinstance(sub, Subquery):
+        raise QueryError(f"exists expects subquery(query), got {sub!r}")
+    return E(Exists(sub))
+
+
+def filter_(aggregate: object, condition: object) -> E:
+    """``aggregate FILTER (WHERE condition)``: ``filter_(count(), p.visits > 10)``."""
+    return E(FilterAgg(node(aggregate), node(condition)))
+
+
+def _window_func(name: str, *args: object) -> E:
+    return E(Func(name, tuple(node(a) for a in args)))
+
+
+def row_number() -> E:
+    """Window function ``row_number()``; use with :func:`over`."""
+    return _window_func("row_number")
+
+
+def rank() -> E:
+    """Window function ``rank()``."""
+    return _window_func("rank")
+
+
+def dense_rank() -> E:
+    """Window function ``dense_rank()``."""
+    return _window_func("dense_rank")
+
+
+def percent_rank() -> E:
+    """Window function ``percent_rank()``."""
+    return _window_func("percent_rank")
+
+
+def cume_dist() -> E:
+    """Window function ``cume_dist()``."""
+    return _window_func("cume_dist")
+
+
+def ntile(buckets: object) -> E:
+    """Window function ``ntile(buckets)``."""
+    return _window_func("ntile", buckets)
+
+
+def first_value(value: object) -> E:
+    """Window function ``first_value(value)``."""
+    return _window_func("first_value", value)
+
+
+def last_value(value: object) -> E:
+    """Window function ``last_value(value)``."""
+    return _window_func("last_value", value)
+
+
+def nth_value(value: object, n: object) -> E:
+    """Window function ``nth_value(value, n)``."""
+    return _window_func("nth_value", value, n)
+
+
+def lag(value: object, offset: object = 1, default: object = None) -> E:
+    """Window function ``lag(value, offset, default)``."""
+    return _window_func("lag", value, offset, default) if default is not None else _window_func("lag", value, offset)
+
+
+def lead(value: object, offset: object = 1, default: object = None) -> E:
+    """Window function ``lead(value, offset, default)``."""
+    return _window_func("lead", value, offset, default) if default is not None else _window_func("lead", value, offset)
+
+
+def over(function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None) -> E:
+    """A window function or aggregate over a named window (``windows(...)``) or an inline one.
+
+    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``
+    """
+    if window is not None and (partition_by is not None or order_by is not None):
+        raise QueryError("over() takes a window name or partition_by/order_by, not both")
+    parts = tuple(node(x) for x in _listify(partition_by))
+    orders = tuple(order_term(x) for x in _listify(order_by))
+    return E(Over(node(function), window, parts, orders))
+
+
+def _listify(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def order_term(value: Any) -> OrderBy:
+    """An order term from an expression or a ``desc(...)``-style wrapper."""
+    direction = getattr(value, "direction", None)
+    if direction is not None:
+        return OrderBy(direction, node(value.value))
+    return OrderBy("asc", node(value))
 
 
 def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:

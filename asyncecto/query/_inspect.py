@@ -11,22 +11,32 @@ from ._ast import (
     And,
     Arith,
     Compare,
+    Const,
+    Exists,
     Expr,
     FieldRef,
+    FilterAgg,
     Fragment,
     Func,
+    Ident,
     In,
+    IntervalAdd,
     IsNil,
+    JsonPath,
     Like,
     Neg,
     Not,
+    Now,
     Or,
+    Over,
     Param,
     Query,
     SelectFields,
     Shape,
     Source,
     SourceRef,
+    Splice,
+    Subquery,
     TypeCast,
 )
 
@@ -68,6 +78,34 @@ def render_expr(e: Any) -> str:
         return f"{name}({', '.join(args)})"
     if isinstance(e, TypeCast):
         return f"type_({render_expr(e.arg)}, {e.type!r})"
+    if isinstance(e, Subquery):
+        return f"subquery({render(e.query)})"
+    if isinstance(e, Exists):
+        return f"exists({render_expr(e.arg)})"
+    if isinstance(e, JsonPath):
+        return render_expr(e.arg) + "".join(f"[{k!r}]" for k in e.path)
+    if isinstance(e, Now):
+        return f"{'ago' if e.amount < 0 else 'from_now'}({abs(e.amount)!r}, {e.unit!r})"
+    if isinstance(e, IntervalAdd):
+        fn = "date_add" if e.date else "datetime_add"
+        return f"{fn}({render_expr(e.arg)}, {render_expr(e.amount)}, {e.unit!r})"
+    if isinstance(e, Ident):
+        return f"identifier({e.name!r})"
+    if isinstance(e, Const):
+        return f"constant({e.value!r})"
+    if isinstance(e, Splice):
+        return f"splice({list(e.values)!r})"
+    if isinstance(e, FilterAgg):
+        return f"filter_({render_expr(e.agg)}, {render_expr(e.cond)})"
+    if isinstance(e, Over):
+        if e.window is not None:
+            return f"over({render_expr(e.func)}, {e.window!r})"
+        opts = []
+        if e.partition_by:
+            opts.append(f"partition_by=[{', '.join(render_expr(x) for x in e.partition_by)}]")
+        if e.order_by:
+            opts.append(f"order_by=[{', '.join(f'{o.direction}({render_expr(o.expr)})' for o in e.order_by)}]")
+        return f"over({', '.join([render_expr(e.func), *opts])})"
     if isinstance(e, Shape):
         items = [render_expr(i) for i in e.items]
         if e.kind == "dict":
@@ -136,6 +174,15 @@ def render(q: Query[Any]) -> str:
         parts.append(f"offset({q.offset.value!r})")
     if q.lock is not None:
         parts.append(f"lock({q.lock!r})")
+    for name, over in q.windows:
+        parts.append(f"windows({name}={render_expr(over)})")
+    for kind, other in q.combinations:
+        fn = {"except": "except_"}.get(kind, kind)
+        parts.append(f"{fn}({render(other)})")
+    for name, cte in q.ctes:
+        parts.append(f"with_cte({name!r}, as_={render(cte)}{', recursive=True' if q.recursive_ctes else ''})")
+    if q.with_ties:
+        parts.append("with_ties()")
     if q.updates:
         parts.append("update(" + ", ".join(f"{op}={{{n!r}: {render_expr(v)}}}" for op, n, v in q.updates) + ")")
     return " | ".join(parts)

@@ -8,6 +8,7 @@ sends 3) and dumped; a bad value raises ``CastError`` before any I/O.
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 import attrs
@@ -20,21 +21,31 @@ from ._ast import (
     And,
     Arith,
     Compare,
+    Const,
+    Exists,
     Expr,
     FieldRef,
+    FilterAgg,
     Fragment,
     Func,
+    Ident,
     In,
+    IntervalAdd,
     IsNil,
+    JsonPath,
     Like,
     Neg,
     Not,
+    Now,
     Or,
+    Over,
     Param,
     Query,
     SelectFields,
     Shape,
     SourceRef,
+    Splice,
+    Subquery,
     TypeCast,
 )
 
@@ -151,7 +162,88 @@ class PCast:
     db_type: str
 
 
-PExpr = Col | ParamRef | PCompare | PIsNil | PAnd | POr | PNot | PArith | PNeg | PIn | PLike | PFragment | PFunc | PCast
+@attrs.frozen
+class PJsonPath:
+    arg: PExpr
+    path: ParamRef
+
+
+@attrs.frozen
+class PInterval:
+    arg: PExpr
+    amount: PExpr
+    unit: str
+    date: bool
+
+
+@attrs.frozen
+class PIdent:
+    name: str
+
+
+@attrs.frozen
+class PConst:
+    value: Any
+
+
+@attrs.frozen
+class PSplice:
+    args: tuple[ParamRef, ...]
+
+
+@attrs.frozen
+class PSubquery:
+    planned: Planned
+
+
+@attrs.frozen
+class PExists:
+    arg: PSubquery
+
+
+@attrs.frozen
+class PFilter:
+    agg: PExpr
+    cond: PExpr
+
+
+@attrs.frozen
+class PWindow:
+    partition_by: tuple[PExpr, ...]
+    order_by: tuple[tuple[str, PExpr], ...]
+
+
+@attrs.frozen
+class POver:
+    func: PExpr
+    window: str | PWindow
+
+
+PExpr = (
+    Col
+    | ParamRef
+    | PCompare
+    | PIsNil
+    | PAnd
+    | POr
+    | PNot
+    | PArith
+    | PNeg
+    | PIn
+    | PLike
+    | PFragment
+    | PFunc
+    | PCast
+    | PJsonPath
+    | PInterval
+    | PIdent
+    | PConst
+    | PSplice
+    | PSubquery
+    | PExists
+    | PFilter
+    | POver
+)
 
 
 @attrs.frozen
@@ -174,6 +266,8 @@ class ReadValue:
 
 @attrs.frozen
 class ReadShape:
+    """``kind`` tuple, list, dict, or merge (``items`` = struct-or-dict reader, dict reader)."""
+
     kind: str
     items: tuple[Any, ...]
     keys: tuple[str, ...] = ()
@@ -207,6 +301,12 @@ class Planned:
     offset: ParamRef | None = None
     lock: str | None = None
     updates: tuple[tuple[str, str, PExpr], ...] = ()
+    with_ties: bool = False
+    combinations: tuple[tuple[str, Planned], ...] = ()
+    windows: tuple[tuple[str, PWindow], ...] = ()
+    ctes: tuple[tuple[str, Planned], ...] = ()
+    recursive_ctes: bool = False
+    depth: int = 0
 
     # kept for the adapter's single-source fast paths and for loaders
     @property
@@ -222,10 +322,50 @@ def _numeric(typ: t.Type[Any] | None) -> bool:
     return isinstance(typ, t.Integer | t.Id | t.Float | t.Decimal)
 
 
+_UNIT_DELTAS = {
+    "week": _dt.timedelta(weeks=1),
+    "day": _dt.timedelta(days=1),
+    "hour": _dt.timedelta(hours=1),
+    "minute": _dt.timedelta(minutes=1),
+    "second": _dt.timedelta(seconds=1),
+    "millisecond": _dt.timedelta(milliseconds=1),
+    "microsecond": _dt.timedelta(microseconds=1),
+}
+
+
+def _shift(now: _dt.datetime, amount: Any, unit: str) -> _dt.datetime:
+    """``now`` moved by ``amount`` units; months and years keep the day, clamped to the month's end."""
+    if unit in _UNIT_DELTAS:
+        shifted: _dt.datetime = now + _UNIT_DELTAS[unit] * amount
+        return shifted
+    months = int(amount) * (12 if unit == "year" else 1)
+    if months != amount * (12 if unit == "year" else 1):
+        raise QueryError(f"ago/from_now take whole {unit}s, got {amount!r}")
+    y, m = divmod(now.month - 1 + months, 12)
+    year, month = now.year + y, m + 1
+    days = [
+        31,
+        29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ]
+    return now.replace(year=year, month=month, day=min(now.day, days[month - 1]))
+
+
 class _Planner:
-    def __init__(self, q: Query[Any], prefix: str | None) -> None:
+    def __init__(self, q: Query[Any], prefix: str | None, params: list[Any] | None = None, depth: int = 0) -> None:
         self.q = q
-        self.params: list[Any] = []
+        self.prefix = prefix
+        self.depth = depth
+        self.params: list[Any] = [] if params is None else params
         self.sources = q.sources
         self.infos = [schema_info(s.schema) if s.schema is not None else None for s in self.sources]
         self.prefixes = [
@@ -271,14 +411,50 @@ class _Planner:
         if isinstance(e, Arith):
             left = self.type_of(e.left)
             return left if left[0] is not None else self.type_of(e.right)
-        if isinstance(e, Neg):
+        if isinstance(e, Neg | IntervalAdd):
             return self.type_of(e.arg)
+        if isinstance(e, FilterAgg):
+            return self.type_of(e.agg)
+        if isinstance(e, Over):
+            return self.type_of(e.func)
+        if isinstance(e, Subquery):
+            inner = e.query.select
+            if inner is not None and not isinstance(inner, Shape | SourceRef | SelectFields):
+                return _Planner(e.query, self.prefix, [], self.depth + 1).type_of(inner)
         return None, None
 
     # -- expressions ----------------------------------------------------------------------
     def expr(self, e: Expr, expected: tuple[t.Type[Any] | None, str | None] = (None, None)) -> PExpr:
         if isinstance(e, Param):
             return self.param(e.value, *expected)
+        if isinstance(e, Now):
+            now = _shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
+            return self.param(now, expected[0] or t.UtcDatetimeUsec(), expected[1])
+        if isinstance(e, JsonPath):
+            return PJsonPath(self.expr(e.arg), self.param([str(k) for k in e.path], None, None))
+        if isinstance(e, IntervalAdd):
+            return PInterval(self.expr(e.arg), self.expr(e.amount), e.unit, e.date)
+        if isinstance(e, Ident):
+            return PIdent(e.name)
+        if isinstance(e, Const):
+            return PConst(e.value)
+        if isinstance(e, Splice):
+            return PSplice(tuple(self.param(v, None, None) for v in e.values))
+        if isinstance(e, Subquery):
+            return PSubquery(self.nested(e.query))
+        if isinstance(e, Exists):
+            return PExists(PSubquery(self.nested(e.arg.query, exists=True)))
+        if isinstance(e, FilterAgg):
+            return PFilter(self.expr(e.agg), self.expr(e.cond))
+        if isinstance(e, Over):
+            window: str | PWindow
+            if e.window is not None:
+                if not any(n == e.window for n, _ in self.q.windows):
+                    raise QueryError(f"unknown window {e.window!r} in {self.q!r}; define it with windows(...)")
+                window = e.window
+            else:
+                window = self.window(e)
+            return POver(self.expr(e.func), window)
         if isinstance(e, FieldRef):
             return self.field(e)[0]
         if isinstance(e, TypeCast):
@@ -314,15 +490,34 @@ class _Planner:
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
 
+    def plan_query(self, op: str) -> Planned:
+        return _plan_query(self, op)
+
+    def window(self, over: Over) -> PWindow:
+        return PWindow(
+            tuple(self.expr(p) for p in over.partition_by),
+            tuple((o.direction, self.expr(o.expr)) for o in over.order_by),
+        )
+
+    def nested(self, q: Query[Any], exists: bool = False) -> Planned:
+        """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
+        child = _Planner(q, self.prefix, self.params, self.depth + 1)
+        op = "exists" if exists else "all"
+        if not exists and q.select is None and q.sources[0].schema is not None:
+            raise QueryError(f"a subquery used as a value needs a select of one column: {q!r}")
+        return child.plan_query(op)
+
     def _binary(self, op: str, left: Expr, right: Expr, cls: type[PCompare] | type[PArith]) -> PExpr:
-        # a parameter takes the type of the other side
-        lt = self.type_of(left) if isinstance(right, Param) else (None, None)
-        rt = self.type_of(right) if isinstance(left, Param) else (None, None)
+        # a parameter (or ago/from_now) takes the type of the other side
+        lt = self.type_of(left) if isinstance(right, Param | Now) else (None, None)
+        rt = self.type_of(right) if isinstance(left, Param | Now) else (None, None)
         if cls is PArith and op in ("*", "/") and not _numeric(lt[0]):
             lt = (None, None)
         return cls(op, self.expr(left, rt), self.expr(right, lt))
 
     def _in(self, e: In) -> PExpr:
+        if isinstance(e.right, Subquery):
+            return PIn(self.expr(e.left), PSubquery(self.nested(e.right.query)))
         if isinstance(e.right, Param):
             values = e.right.value
             typ, name = self.type_of(e.left)
@@ -356,37 +551,58 @@ class _Planner:
         if isinstance(shape, Shape):
             items = tuple(self.select(i, columns) for i in shape.items)
             return ReadShape(shape.kind, items, shape.keys)
+        if isinstance(shape, SourceRef) and self.infos[shape.binding] is None:
+            raise QueryError(
+                f"cannot select the whole schemaless source {self.sources[shape.binding].table!r}: {self.q!r}"
+            )
         typ, _name = self.type_of(shape)
         columns.append(self.expr(shape))
         return ReadValue(typ)
 
 
 def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[Planned, list[Any]]:
-    """Plan ``q`` for ``op`` (``all``, ``update_all``, ``delete_all``); ``prefix`` is the call's or repo's.
+    """Plan ``q`` for ``op`` (``all``, ``exists``, ``aggregate``, ``update_all``, ``delete_all``).
 
-    Prefix precedence: the source's own (``from_(..., prefix=)``), then its schema's, then ``prefix``.
-    Parameters are numbered in the order clauses appear in the SQL.
+    ``prefix`` is the call's or repo's; precedence: the source's own (``from_(..., prefix=)``),
+    then its schema's, then ``prefix``. Parameters are numbered as the SQL text meets them.
     """
     p = _Planner(q, prefix)
+    return p.plan_query(op), p.params
+
+
+def _plan_query(p: _Planner, op: str) -> Planned:
+    q = p.q
+    ctes = tuple((name, _Planner(cq, p.prefix, p.params, p.depth).plan_query("all")) for name, cq in q.ctes)
     columns: list[PExpr] = []
     updates: tuple[tuple[str, str, PExpr], ...] = ()
     if op == "update_all":  # planned first: SET comes before WHERE in the SQL text
         updates = tuple(_plan_update(p, o, name, value) for o, name, value in q.updates)
         if not updates:
             raise QueryError(f"update_all needs at least one field to update: {q!r}")
-    reader = p.select(q.select, columns) if q.select is not None or op == "all" else None
     distinct: tuple[tuple[str, PExpr], ...] | bool = (
         q.distinct if isinstance(q.distinct, bool) else tuple((d.direction, p.expr(d.expr)) for d in q.distinct)
     )
+    reader = p.select(q.select, columns) if q.select is not None or op == "all" else None
     joins = tuple((j.kind, p.expr(j.on) if j.on is not None else None) for j in q.joins)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
     group_bys = tuple(p.expr(g) for g in q.group_bys)
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
+    windows = tuple((name, p.window(over)) for name, over in q.windows)
+    combinations = tuple(
+        (kind, _Planner(other, p.prefix, p.params, p.depth).plan_query("all")) for kind, other in q.combinations
+    )
     orders = tuple((o.direction, p.expr(o.expr)) for o in q.order_bys)
-    lim = p.param(q.limit.value, None, None) if q.limit is not None else None
-    off = p.param(q.offset.value, None, None) if q.offset is not None else None
+    lim = off = None
+    if q.with_ties:  # OFFSET … FETCH FIRST … WITH TIES: the offset comes first in the text
+        off = p.param(q.offset.value, None, None) if q.offset is not None else None
+        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
+    else:
+        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
+        off = p.param(q.offset.value, None, None) if q.offset is not None else None
+    if q.with_ties and not q.order_bys:
+        raise QueryError(f"with_ties needs an order_by: {q!r}")
     sources = tuple(PSource(s.table, pre) for s, pre in zip(q.sources, p.prefixes, strict=True))
-    planned = Planned(
+    return Planned(
         op,
         sources,
         tuple(columns),
@@ -401,8 +617,13 @@ def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[
         off,
         q.lock,
         updates,
+        q.with_ties,
+        combinations,
+        windows,
+        ctes,
+        q.recursive_ctes,
+        p.depth,
     )
-    return planned, p.params
 
 
 def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str, PExpr]:

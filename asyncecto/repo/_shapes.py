@@ -11,6 +11,7 @@ from typing import Any
 
 from asyncecto.query._planner import ReadShape, ReadStruct, ReadValue
 from asyncecto.schema import Meta
+from asyncecto.schema._struct import copy_struct
 
 from ._loader import Loader, build_loader
 
@@ -63,6 +64,23 @@ def _compile(reader: Any, start: int) -> tuple[Read, int]:
         fn, width = _compile(item, pos)
         parts.append(fn)
         pos += width
+    if reader.kind == "merge":
+        base, extra = parts
+        extra_keys = reader.items[1].keys
+
+        def read_merge(row: tuple[Any, ...]) -> Any:
+            left = base(row)
+            if left is None:
+                return None  # merging into a left-joined source that matched nothing leaves it as is
+            values = extra(row)
+            if isinstance(left, dict):
+                return {**left, **values}
+            merged = copy_struct(left)
+            for k in extra_keys:
+                object.__setattr__(merged, k, values[k])
+            return merged
+
+        return read_merge, pos - start
     if reader.kind == "dict":
         keys = reader.keys
         return (lambda row: {k: fn(row) for k, fn in zip(keys, parts, strict=True)}), pos - start

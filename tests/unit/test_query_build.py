@@ -9,7 +9,7 @@ import pytest
 
 from asyncecto.adapters.postgres._sql import all_sql
 from asyncecto.errors import CastError, QueryError
-from asyncecto.query import Query, from_, limit, offset, or_where, order_by, where
+from asyncecto.query import Query, from_, limit, offset, or_where, order_by, select, where
 from asyncecto.query._ast import And, Compare, FieldRef, Filter, OrderBy, Param, Source
 from asyncecto.query._planner import Col, ParamRef, PCompare, PIn, Planned, PSource, ReadStruct, plan
 from asyncecto.schema import embedded_schema, field, schema
@@ -73,11 +73,20 @@ def test_from_with_prefix() -> None:
     assert from_(Weather, prefix="archive").source == Source("weather", Weather, "archive")
 
 
-@pytest.mark.parametrize("bad", [Weather(note=None), "weather", ("weather",), ("weather", object), 3, None, Address()])
+@pytest.mark.parametrize("bad", [Weather(note=None), ("weather",), ("weather", object), 3, None, Address()])
 def test_from_a_non_queryable_raises(bad: object) -> None:
     with pytest.raises(QueryError) as info:
         from_(bad)  # type: ignore[call-overload]
     assert "cannot build a query" in str(info.value)
+
+
+def test_from_a_table_name_is_schemaless_and_needs_a_select() -> None:
+    q = from_("weather")
+    assert q.source == Source("weather", None, None)
+    with pytest.raises(QueryError, match="need a select clause"):
+        plan(q)
+    text = all_sql(plan(q | select(lambda w: (w.city, w.anything)))[0])
+    assert text == 'SELECT w0."city", w0."anything" FROM "weather" AS w0'
 
 
 def test_from_an_embedded_schema_raises() -> None:

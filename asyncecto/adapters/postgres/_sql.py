@@ -16,16 +16,26 @@ from asyncecto.query._planner import (
     PArith,
     PCast,
     PCompare,
+    PConst,
+    PExists,
     PExpr,
+    PFilter,
     PFragment,
     PFunc,
+    PIdent,
     PIn,
+    PInterval,
     PIsNil,
+    PJsonPath,
     Planned,
     PLike,
     PNeg,
     PNot,
     POr,
+    POver,
+    PSplice,
+    PSubquery,
+    PWindow,
 )
 
 __all__ = (
@@ -51,7 +61,33 @@ _DIRECTIONS = {
     "desc_nulls_last": " DESC NULLS LAST",
 }
 _JOINS = {"inner": "INNER JOIN", "left": "LEFT OUTER JOIN", "right": "RIGHT OUTER JOIN", "full": "FULL OUTER JOIN"}
-_FUNCS = ("count", "sum", "avg", "min", "max", "coalesce")
+_FUNCS = (
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "coalesce",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "percent_rank",
+    "cume_dist",
+    "ntile",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "lag",
+    "lead",
+)
+_COMBINATIONS = {
+    "union": "UNION",
+    "union_all": "UNION ALL",
+    "except": "EXCEPT",
+    "except_all": "EXCEPT ALL",
+    "intersect": "INTERSECT",
+    "intersect_all": "INTERSECT ALL",
+}
 
 
 def quote_name(name: str) -> str:
@@ -74,13 +110,29 @@ def quote_table(prefix: str | None, table: str) -> str:
     return f"{quote_name(prefix)}.{quote_name(table)}" if prefix else quote_name(table)
 
 
-def _alias(table: str, index: int) -> str:
+def _alias(table: str, index: int, depth: int = 0) -> str:
     first = table[:1].lower()
-    return f"{first if first.isascii() and first.isalpha() else 't'}{index}"
+    name = f"{first if first.isascii() and first.isalpha() else 't'}{index}"
+    return f"s{depth}{name}" if depth else name
 
 
 def _aliases(p: Planned) -> list[str]:
-    return [_alias(s.table, i) for i, s in enumerate(p.sources)]
+    return [_alias(s.table, i, p.depth) for i, s in enumerate(p.sources)]
+
+
+def literal(value: object) -> str:
+    """A constant as SQL text (``constant()`` in fragments): numbers, booleans and quoted strings.
+
+    >>> literal("it's"), literal(3), literal(True)
+    ("'it''s'", '3', 'TRUE')
+    """
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise QueryError(f"cannot write {value!r} as a SQL literal")
 
 
 def _expr(e: PExpr, aliases: Sequence[str]) -> str:
@@ -120,7 +172,36 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
             return f"{e.name}(*)"
         inner = ", ".join(_expr(a, aliases) for a in e.args)
         return f"{e.name}({'DISTINCT ' if e.distinct else ''}{inner})"
+    if isinstance(e, PJsonPath):
+        return f"({_expr(e.arg, aliases)} #> {_expr(e.path, aliases)})"
+    if isinstance(e, PInterval):
+        sql = f"({_expr(e.arg, aliases)} + ({_expr(e.amount, aliases)}::numeric * interval '1 {e.unit}'))"
+        return f"{sql}::date" if e.date else sql
+    if isinstance(e, PIdent):
+        return quote_name(e.name)
+    if isinstance(e, PConst):
+        return literal(e.value)
+    if isinstance(e, PSplice):
+        return ", ".join(_expr(a, aliases) for a in e.args)
+    if isinstance(e, PSubquery):
+        return f"({_select_sql(e.planned)})"
+    if isinstance(e, PExists):
+        return f"EXISTS ({exists_sql(e.arg.planned, limit=False)})"
+    if isinstance(e, PFilter):
+        return f"{_expr(e.agg, aliases)} FILTER (WHERE {_expr(e.cond, aliases)})"
+    if isinstance(e, POver):
+        window = quote_name(e.window) if isinstance(e.window, str) else f"({_window(e.window, aliases)})"
+        return f"{_expr(e.func, aliases)} OVER {window}"
     raise TypeError(f"cannot compile {e!r}")
+
+
+def _window(w: PWindow, aliases: Sequence[str]) -> str:
+    parts = []
+    if w.partition_by:
+        parts.append("PARTITION BY " + ", ".join(_expr(x, aliases) for x in w.partition_by))
+    if w.order_by:
+        parts.append("ORDER BY " + ", ".join(f"{_expr(x, aliases)}{_DIRECTIONS[d]}" for d, x in w.order_by))
+    return " ".join(parts)
 
 
 def _filters(filters: Sequence[tuple[str, PExpr]], aliases: Sequence[str]) -> str:
@@ -145,7 +226,7 @@ def _from_and_joins(p: Planned, aliases: Sequence[str]) -> str:
     return sql
 
 
-def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
+def _middle(p: Planned, aliases: Sequence[str]) -> str:
     sql = ""
     if p.wheres:
         sql += f" WHERE {_filters(p.wheres, aliases)}"
@@ -153,18 +234,44 @@ def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
         sql += " GROUP BY " + ", ".join(_expr(g, aliases) for g in p.group_bys)
     if p.havings:
         sql += f" HAVING {_filters(p.havings, aliases)}"
+    if p.windows:
+        sql += " WINDOW " + ", ".join(f"{quote_name(n)} AS ({_window(w, aliases)})" for n, w in p.windows)
+    for kind, other in p.combinations:
+        sql += f" {_COMBINATIONS[kind]} ({all_sql(other)})"
+    return sql
+
+
+def _end(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
+    sql = ""
     orders = list(p.distinct) if isinstance(p.distinct, tuple) else []
     if order:
         orders += list(p.order_bys)
     if orders:
         sql += " ORDER BY " + ", ".join(f"{_expr(e, aliases)}{_DIRECTIONS[d]}" for d, e in orders)
-    if p.limit is not None:
-        sql += f" LIMIT {_expr(p.limit, aliases)}"
-    if p.offset is not None:
-        sql += f" OFFSET {_expr(p.offset, aliases)}"
+    if p.with_ties:
+        if p.offset is not None:
+            sql += f" OFFSET {_expr(p.offset, aliases)} ROWS"
+        if p.limit is not None:
+            sql += f" FETCH FIRST {_expr(p.limit, aliases)} ROWS WITH TIES"
+    else:
+        if p.limit is not None:
+            sql += f" LIMIT {_expr(p.limit, aliases)}"
+        if p.offset is not None:
+            sql += f" OFFSET {_expr(p.offset, aliases)}"
     if p.lock:
         sql += f" {p.lock}"
     return sql
+
+
+def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
+    return _middle(p, aliases) + _end(p, aliases, order=order)
+
+
+def _with(p: Planned) -> str:
+    if not p.ctes:
+        return ""
+    ctes = ", ".join(f"{quote_name(name)} AS ({all_sql(c)})" for name, c in p.ctes)
+    return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{ctes} "
 
 
 def _distinct(p: Planned, aliases: Sequence[str]) -> str:
@@ -183,18 +290,27 @@ def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
     ...                 wheres=(("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
     'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'
     """
+    return _with(p) + _select_sql(p, column_aliases=column_aliases)
+
+
+def _select_sql(p: Planned, *, column_aliases: bool = False) -> str:
     aliases = _aliases(p)
     if column_aliases:
         cols = ", ".join(f"{_expr(c, aliases)} AS f{i}" for i, c in enumerate(p.columns))
     else:
         cols = ", ".join(_expr(c, aliases) for c in p.columns)
+    if not cols:
+        raise QueryError("the query selects nothing")
     return f"SELECT {_distinct(p, aliases)}{cols}{_from_and_joins(p, aliases)}{_tail(p, aliases)}"
 
 
-def exists_sql(p: Planned) -> str:
+def exists_sql(p: Planned, *, limit: bool = True) -> str:
     """``SELECT TRUE … LIMIT 1`` for ``repo.exists`` (select and order dropped, as in Ecto)."""
     aliases = _aliases(p)
-    return f"SELECT TRUE{_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)} LIMIT 1"
+    sql = f"SELECT TRUE{_from_and_joins(p, aliases)}{_middle(p, aliases)}"
+    if not limit:
+        return sql
+    return f"{_with(p)}{sql} LIMIT 1"
 
 
 def aggregate_sql(p: Planned, func: str, wrap: bool) -> str:
@@ -204,7 +320,7 @@ def aggregate_sql(p: Planned, func: str, wrap: bool) -> str:
     if not wrap:
         aliases = _aliases(p)
         inner = "*" if not p.columns else _expr(p.columns[0], aliases)
-        return f"SELECT {func}({inner}){_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)}"
+        return f"{_with(p)}SELECT {func}({inner}){_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)}"
     target = "*" if not p.columns else "s0.f0"
     return f"SELECT {func}({target}) FROM ({all_sql(p, column_aliases=True)}) AS s0"
 
