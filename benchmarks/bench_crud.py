@@ -3,6 +3,8 @@
 Workloads:
 - ``get``: one row by primary key, sequentially (``repo.get`` vs ``fetchrow``)
 - ``all_10k``: 10,000 rows into structs (``repo.all`` vs ``fetch`` returning records)
+- ``filtered``: a query built each time (``where`` with two conditions, ``order_by``, ``limit 10``)
+  vs ``fetch`` of the same SQL text
 
 Each raw side is measured two ways: through an asyncpg pool (what a service uses:
 acquire, query, release with its reset) and on one held connection (the driver's
@@ -25,6 +27,7 @@ import asyncpg
 
 from asyncecto import Repo, schema
 from asyncecto.embedded import database_url
+from asyncecto.query import from_, limit, order_by, where
 from asyncecto.repo import build_config
 
 
@@ -41,6 +44,16 @@ ROWS = 10_000
 COLUMNS = "id, city, temp_lo, temp_hi, prcp"
 GET_SQL = f"SELECT {COLUMNS} FROM bench_weather WHERE id = $1"
 ALL_SQL = f"SELECT {COLUMNS} FROM bench_weather"
+FILTER_SQL = f"SELECT {COLUMNS} FROM bench_weather WHERE temp_lo > $1 AND prcp < $2 ORDER BY temp_hi DESC, id LIMIT 10"
+
+
+def filtered(lo: int, wet: float) -> object:
+    return (
+        from_(Weather)
+        | where(lambda w: (w.temp_lo > lo) & (w.prcp < wet))
+        | order_by(desc="temp_hi", asc="id")
+        | limit(10)
+    )
 
 
 async def setup(repo: Repo) -> None:
@@ -80,6 +93,10 @@ async def main(rounds: int, gets: int) -> None:
         # sanity: both sides see the same data
         assert (await repo.get(Weather, 1)) is not None and await conn.fetchrow(GET_SQL, 1) is not None
         assert len(await repo.all(Weather)) == len(await conn.fetch(ALL_SQL)) == ROWS
+        ours = [w.id for w in await repo.all(filtered(5, 1.0))]  # type: ignore[arg-type]
+        assert ours == [r["id"] for r in await conn.fetch(FILTER_SQL, 5, 1.0)] and len(ours) == 10
+        los = [random.randint(-10, 20) for _ in range(gets)]
+        lo_it = iter(los * (rounds * 10))
 
         contenders: dict[str, dict[str, Callable[[], Awaitable[object]]]] = {
             "get": {
@@ -92,8 +109,13 @@ async def main(rounds: int, gets: int) -> None:
                 "asyncpg pool": lambda: pool.fetch(ALL_SQL),
                 "asyncpg conn": lambda: conn.fetch(ALL_SQL),
             },
+            "filtered": {
+                "asyncecto": lambda: repo.all(filtered(next(lo_it), 1.0)),  # type: ignore[arg-type]
+                "asyncpg pool": lambda: pool.fetch(FILTER_SQL, next(lo_it), 1.0),
+                "asyncpg conn": lambda: conn.fetch(FILTER_SQL, next(lo_it), 1.0),
+            },
         }
-        counts = {"get": gets, "all_10k": max(gets // 100, 10)}
+        counts = {"get": gets, "all_10k": max(gets // 100, 10), "filtered": gets // 2}
         results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in c} for w, c in contenders.items()}
         for workload, fns in contenders.items():  # warm up caches and prepared statements
             for fn in fns.values():

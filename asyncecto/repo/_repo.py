@@ -161,6 +161,38 @@ class Repo(RepoCore):
             raise ArgumentError("to_sql takes a query, or an operation and a query: to_sql('update_all', q)")
         return _read.to_sql(self, queryable, op, prefix)
 
+    async def explain(
+        self,
+        queryable: Queryable[Any],
+        op: str = "all",
+        /,
+        *,
+        analyze: bool = False,
+        verbose: bool = False,
+        costs: bool = True,
+        buffers: bool = False,
+        format: str = "text",
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> Any:
+        """PostgreSQL's plan for a query: text (one string) or ``format="json"`` (parsed).
+
+        ``analyze=True`` runs the statement; it is refused for ``update_all``/``delete_all``,
+        which would change rows.
+        """
+        if format not in ("text", "json", "yaml", "xml"):
+            raise ArgumentError(f"explain format must be text, json, yaml or xml, got {format!r}")
+        if analyze and op != "all":
+            raise ArgumentError(f"explain(analyze=True) would run {op} and change rows; explain it without analyze")
+        sql, params = _read.to_sql(self, queryable, op, prefix)
+        options = f"ANALYZE {analyze}, VERBOSE {verbose}, COSTS {costs}, BUFFERS {buffers}, FORMAT {format}"
+        (_columns, rows, _status), _ = await self.run(
+            "query", f"EXPLAIN ({options.upper()}) {sql}", params, timeout, None
+        )
+        if format == "json":
+            return rows[0][0]
+        return "\n".join(r[0] for r in rows)
+
     async def exists(self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT) -> bool:
         """Whether the query matches any row (``SELECT TRUE … LIMIT 1``; select and order are dropped)."""
         return await _read.exists(self, queryable, prefix, timeout)
