@@ -78,8 +78,8 @@ class QueryableAdapter(ABC):
         """SQL for a planned ``all``, ``exists``, ``update_all`` or ``delete_all``."""
 
     @abstractmethod
-    def compile_aggregate(self, planned: Planned, func: str, wrap: bool) -> str:
-        """SQL applying ``func`` to the plan's one column (or ``*``), wrapped in a subquery if ``wrap``."""
+    def compile_aggregate(self, planned: Planned, func: str, column: int | None, wrap: bool) -> str:
+        """SQL applying ``func`` to the plan's ``column``-th column (``*`` for ``None``); a subquery if ``wrap``."""
 
 
 class SchemaAdapter(ABC):

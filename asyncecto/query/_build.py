@@ -490,7 +490,8 @@ def join(
     if kind == "cross" and on is not None:
         raise QueryError("a cross join takes no on= condition")
     if kind != "cross" and on is None:
-        raise QueryError(f"a {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
+        article = "an" if kind == "inner" else "a"
+        raise QueryError(f"{article} {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
 
     def step(q: Query[_T]) -> Query[_T]:
         if callable(target) and not isinstance(target, type):

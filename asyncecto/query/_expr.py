@@ -305,8 +305,10 @@ _SIGNATURES: dict[Any, tuple[int, tuple[str, ...]]] = {}
 
 def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:
     """Call ``fn`` with the query's bindings: positional in order, keyword-only by ``as_`` name."""
-    code = getattr(fn, "__code__", fn)
-    shape = _SIGNATURES.get(code)
+    # keyed by code object (a lambda is a new function each call); a decorated function is not
+    # cached, since every function wrapped by one decorator shares the wrapper's code
+    code = fn if hasattr(fn, "__wrapped__") else getattr(fn, "__code__", fn)
+    shape = _SIGNATURES.get(code) if code is not fn else None
     if shape is None:
         try:
             params = inspect.signature(fn).parameters.values()
@@ -316,7 +318,9 @@ def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:
         if any(p.kind is p.VAR_POSITIONAL for p in params):
             positional = -1
         named = tuple(p.name for p in params if p.kind is p.KEYWORD_ONLY)
-        shape = _SIGNATURES[code] = (positional, named)
+        shape = (positional, named)
+        if code is not fn:
+            _SIGNATURES[code] = shape
     positional, named = shape
     bound = bindings(q)
     if positional > len(bound):

@@ -70,14 +70,14 @@ def render_expr(e: Any) -> str:
     if isinstance(e, Like):
         return f"{render_expr(e.left)}.{e.op}({render_expr(e.right)})"
     if isinstance(e, Fragment):
-        sql = "?".join(p.replace("?", "\\\\?") for p in e.parts)
+        sql = "?".join(p.replace("?", "\\?") for p in e.parts)
         return f"fragment({', '.join([repr(sql), *(render_expr(a) for a in e.args)])})"
     if isinstance(e, Func):
         name = {"sum": "sum_", "min": "min_", "max": "max_"}.get(e.name, e.name)
         args = [render_expr(a) for a in e.args] + (["distinct=True"] if e.distinct else [])
         return f"{name}({', '.join(args)})"
     if isinstance(e, TypeCast):
-        return f"type_({render_expr(e.arg)}, {e.type!r})"
+        return f"type_({render_expr(e.arg)}, {getattr(e.type, '__name__', None) or repr(e.type)})"
     if isinstance(e, Subquery):
         return f"subquery({render(e.query)})"
     if isinstance(e, Exists):

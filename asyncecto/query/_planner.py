@@ -9,6 +9,7 @@ sends 3) and dumped; a bad value raises ``CastError`` before any I/O.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 import attrs
@@ -318,6 +319,18 @@ class Planned:
         return self.sources[0].prefix
 
 
+def _cast_type(typ: t.Type[Any]) -> str | None:
+    """The SQL type a ``type_`` cast uses: the column type, widened (bigint, unsized varchar)."""
+    if isinstance(typ, t.Array):
+        inner = _cast_type(typ.of)
+        return f"{inner}[]" if inner else None
+    db_type: str | None = getattr(typ, "db_type", None)
+    if db_type is None:
+        return None
+    base = re.sub(r"\(\d+(,\s*\d+)?\)", "", db_type)
+    return "bigint" if base == "integer" else base
+
+
 def _numeric(typ: t.Type[Any] | None) -> bool:
     return isinstance(typ, t.Integer | t.Id | t.Float | t.Decimal)
 
@@ -460,7 +473,7 @@ class _Planner:
         if isinstance(e, TypeCast):
             typ = t.resolve(e.type)
             inner = self.expr(e.arg, (typ, None))
-            db_type = getattr(typ, "db_type", None)
+            db_type = _cast_type(typ)
             return PCast(inner, db_type) if isinstance(inner, ParamRef) and db_type else inner
         if isinstance(e, Compare):
             if e.op == "in":
@@ -582,9 +595,12 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     distinct: tuple[tuple[str, PExpr], ...] | bool = (
         q.distinct if isinstance(q.distinct, bool) else tuple((d.direction, p.expr(d.expr)) for d in q.distinct)
     )
-    reader = p.select(q.select, columns) if q.select is not None or op == "all" else None
+    bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
+    reader = p.select(q.select, columns) if not bulk and (q.select is not None or op == "all") else None
     joins = tuple((j.kind, p.expr(j.on) if j.on is not None else None) for j in q.joins)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
+    if bulk and q.select is not None:
+        reader = p.select(q.select, columns)
     group_bys = tuple(p.expr(g) for g in q.group_bys)
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
     windows = tuple((name, p.window(over)) for name, over in q.windows)

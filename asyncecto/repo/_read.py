@@ -13,9 +13,9 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
-from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
+from asyncecto.query._ast import Compare, FieldRef, Filter, Param, Query
 from asyncecto.query._build import _check_field, to_query, update, where
-from asyncecto.query._planner import Planned, ReadValue, plan
+from asyncecto.query._planner import Col, Planned, ReadValue, plan
 from asyncecto.schema import is_schema, schema_info
 
 from ._core import RepoCore
@@ -131,7 +131,7 @@ async def get_by(
 
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
-    q = attrs.evolve(to_query(queryable), select=None, order_bys=(), distinct=False)
+    q = attrs.evolve(to_query(queryable), select=None, order_bys=(), distinct=False, limit=None, with_ties=False)
     planned, params = plan(q, "exists", prefix=_prefix(core, prefix))
     sql = core.cached(planned, lambda: core.adapter.compile(planned))
     row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
@@ -149,23 +149,52 @@ async def aggregate(
     q = to_query(queryable)
     if q.group_bys:
         raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
-    wrap = q.limit is not None or q.offset is not None or q.distinct is not False
-    if field_name is not None:
-        _check_field(q, field_name)
-        selected: Any = FieldRef(0, field_name)
+    wrap = q.limit is not None or q.offset is not None or q.distinct is not False or bool(q.combinations)
+    column: int | None = None
+    typ: t.Type[Any] | None = None
+    if not wrap:
+        # aggregate in place: the field (or *) is the only column
+        if field_name is not None:
+            _check_field(q, field_name)
+            q = attrs.evolve(q, select=FieldRef(0, field_name), order_bys=())
+            column = 0
+        else:
+            q = attrs.evolve(q, select=None, order_bys=())
+        planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix))
+        if column is not None:
+            assert isinstance(planned.reader, ReadValue)
+            typ = planned.reader.type
     else:
-        selected = Fragment(("TRUE",), ()) if wrap else None
-    q = attrs.evolve(q, select=selected, order_bys=q.order_bys if wrap else ())
-    planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix))
-    sql = core.cached(("aggregate", func, wrap, planned), lambda: core.adapter.compile_aggregate(planned, func, wrap))
+        # the query as it is (its select, distinct, limit) becomes a subquery; aggregate one of its columns
+        planned, params = plan(q, "all", prefix=_prefix(core, prefix))
+        if field_name is not None:
+            column, typ = _subquery_column(q, planned, field_name)
+    sql = core.cached(
+        ("aggregate", func, column, wrap, planned),
+        lambda: core.adapter.compile_aggregate(planned, func, column, wrap),
+    )
     row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
     value = row[0] if row is not None else None
     if func == "count":
         return value or 0
-    reader = planned.reader
-    if value is not None and func in ("min", "max") and isinstance(reader, ReadValue) and reader.type is not None:
-        return reader.type.load(value)
+    if value is not None and func in ("min", "max") and typ is not None and not getattr(typ, "load_is_identity", False):
+        return typ.load(value)
     return value
+
+
+def _subquery_column(q: Query[Any], planned: Planned, field_name: str) -> tuple[int, t.Type[Any] | None]:
+    """Which of the wrapped query's columns holds ``field_name`` of the ``from`` source, and its type."""
+    _check_field(q, field_name)
+    schema = q.source.schema
+    source_name = schema_info(schema).fields[field_name].source if schema is not None else field_name
+    typ = schema_info(schema).fields[field_name].type if schema is not None else None
+    for i, col in enumerate(planned.columns):
+        if isinstance(col, Col) and col.binding == 0 and col.column == source_name:
+            return i, typ
+    raise QueryError(
+        f"cannot aggregate {field_name!r}: the query's select does not include it, and a query with "
+        f"limit, offset or distinct is aggregated over what it selects: {q!r}"
+    )
 
 
 def _check_bulk(q: Query[Any], op: str) -> None:

@@ -114,8 +114,8 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
             return _sql.exists_sql(planned)
         return _sql.all_sql(planned)
 
-    def compile_aggregate(self, planned: Planned, func: str, wrap: bool) -> str:
-        return _sql.aggregate_sql(planned, func, wrap)
+    def compile_aggregate(self, planned: Planned, func: str, column: int | None, wrap: bool) -> str:
+        return _sql.aggregate_sql(planned, func, column, wrap)
 
     def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.insert_sql(prefix, table, columns, returning)

@@ -305,24 +305,33 @@ def _select_sql(p: Planned, *, column_aliases: bool = False) -> str:
 
 
 def exists_sql(p: Planned, *, limit: bool = True) -> str:
-    """``SELECT TRUE … LIMIT 1`` for ``repo.exists`` (select and order dropped, as in Ecto)."""
+    """``SELECT TRUE … [OFFSET n] LIMIT 1`` for ``repo.exists`` (select, order and limit replaced, as in Ecto).
+
+    With ``limit=False`` (inside ``EXISTS (…)``) the query's own limit and offset are kept.
+    """
     aliases = _aliases(p)
     sql = f"SELECT TRUE{_from_and_joins(p, aliases)}{_middle(p, aliases)}"
     if not limit:
-        return sql
+        return sql + _end(p, aliases, order=False)
+    if p.offset is not None:
+        sql += f" OFFSET {_expr(p.offset, aliases)}"
     return f"{_with(p)}{sql} LIMIT 1"
 
 
-def aggregate_sql(p: Planned, func: str, wrap: bool) -> str:
-    """``SELECT func(col)`` over the query; wrapped in a subquery when it has limit/offset/distinct."""
+def aggregate_sql(p: Planned, func: str, column: int | None, wrap: bool) -> str:
+    """``SELECT func(col)`` over the query (``count(*)`` when ``column`` is ``None``).
+
+    With ``wrap`` the query (its own select, limit, offset, distinct) becomes a subquery and
+    ``column`` is the index of the aggregated one among its columns.
+    """
     if func not in _FUNCS:
         raise QueryError(f"unknown aggregate {func!r}")
+    target = "*" if column is None else None
     if not wrap:
         aliases = _aliases(p)
-        inner = "*" if not p.columns else _expr(p.columns[0], aliases)
+        inner = target or _expr(p.columns[column or 0], aliases)
         return f"{_with(p)}SELECT {func}({inner}){_from_and_joins(p, aliases)}{_tail(p, aliases, order=False)}"
-    target = "*" if not p.columns else "s0.f0"
-    return f"SELECT {func}({target}) FROM ({all_sql(p, column_aliases=True)}) AS s0"
+    return f"SELECT {func}({target or f's0.f{column}'}) FROM ({all_sql(p, column_aliases=True)}) AS s0"
 
 
 def _single_source_joins(p: Planned, what: str) -> None:
