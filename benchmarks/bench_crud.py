@@ -8,7 +8,9 @@ Workloads:
 
 Each raw side is measured two ways: through an asyncpg pool (what a service uses:
 acquire, query, release with its reset) and on one held connection (the driver's
-floor). Rounds are interleaved and the median is reported. A ratio of 1.0 means
+floor). In each round the contenders run back to back, in alternating order, and
+the round's ratio is taken; the median ratio over the rounds is reported, so a
+machine whose speed drifts during the run does not skew it. A ratio of 1.0 means
 as fast as asyncpg; the target is at least 0.7.
 
     python benchmarks/bench_crud.py [--rounds 7] [--gets 2000]
@@ -120,20 +122,26 @@ async def main(rounds: int, gets: int) -> None:
         for workload, fns in contenders.items():  # warm up caches and prepared statements
             for fn in fns.values():
                 await timed(fn, counts[workload] // 4 + 1)
-        for _ in range(rounds):
+        for r in range(rounds):
             for workload, fns in contenders.items():
-                for name, fn in fns.items():
+                order = list(fns.items())
+                for name, fn in order if r % 2 == 0 else reversed(order):
                     results[workload][name].append(await timed(fn, counts[workload]))
 
     await pool.close()
     await conn.close()
 
-    print(f"asyncecto vs raw asyncpg — median of {rounds} rounds, ops/s (higher is better)")
+    print(f"asyncecto vs raw asyncpg — {rounds} rounds: median ops/s, and median of per-round ratios")
     print(f"{'workload':<10} {'asyncecto':>11} {'pg pool':>11} {'pg conn':>11} {'ratio/pool':>11} {'ratio/conn':>11}")
     for workload, by in results.items():
         med = {k: statistics.median(v) for k, v in by.items()}
-        ours, p, c = med["asyncecto"], med["asyncpg pool"], med["asyncpg conn"]
-        print(f"{workload:<10} {ours:>11.0f} {p:>11.0f} {c:>11.0f} {ours / p:>11.2f} {ours / c:>11.2f}")
+        ours = by["asyncecto"]
+        per_pool = statistics.median(o / p for o, p in zip(ours, by["asyncpg pool"], strict=True))
+        per_conn = statistics.median(o / c for o, c in zip(ours, by["asyncpg conn"], strict=True))
+        print(
+            f"{workload:<10} {med['asyncecto']:>11.0f} {med['asyncpg pool']:>11.0f} {med['asyncpg conn']:>11.0f} "
+            f"{per_pool:>11.2f} {per_conn:>11.2f}"
+        )
 
 
 if __name__ == "__main__":
