@@ -48,11 +48,15 @@ _T = TypeVar("_T")
 
 @attrs.frozen
 class Source:
-    """What a query reads from: a table, optionally mapped onto a schema."""
+    """What a query reads from: a table, optionally mapped onto a schema, or a subquery (``query``).
+
+    A subquery source exposes what its query selects: its struct's fields, or a dict's keys.
+    """
 
     table: str
     schema: type | None = None
     prefix: str | None = None
+    query: Any = None
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ from ._ast import (
     Shape,
     Source,
     SourceRef,
+    Subquery,
 )
 
 __all__ = (
@@ -126,6 +127,15 @@ def to_query(queryable: Any) -> Query[Any]:
 
 
 def _source(queryable: Any) -> Source:
+    if isinstance(queryable, Subquery):
+        inner = queryable.query
+        sel = inner.select
+        schema = None
+        if sel is None or (isinstance(sel, SourceRef | SelectFields) and sel.binding == 0):
+            schema = inner.source.schema
+        elif not (isinstance(sel, Shape) and sel.kind == "dict"):
+            raise QueryError(f"a subquery used as a source must select a struct or a dict of values, got {inner!r}")
+        return Source("subquery", schema, None, inner)
     if isinstance(queryable, str):
         if not queryable:
             raise QueryError("a table name cannot be empty")
@@ -494,7 +504,7 @@ def join(
         raise QueryError(f"{article} {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
 
     def step(q: Query[_T]) -> Query[_T]:
-        if callable(target) and not isinstance(target, type):
+        if callable(target) and not isinstance(target, type | Subquery):
             raise QueryError("joins on associations need associations, which asyncecto does not have yet; use on=")
         src = _source(target)
         if prefix is not None:

@@ -131,6 +131,8 @@ def _filter(e: Expr) -> str:
 
 
 def _source(src: Source) -> str:
+    if src.query is not None:
+        return f"subquery({render(src.query)})"
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
     if src.schema is not None and src.table != schema_info(src.schema).source:
         head = f"({src.table!r}, {head})"

@@ -278,6 +278,7 @@ class ReadShape:
 class PSource:
     table: str
     prefix: str | None
+    subquery: Planned | None = None
 
 
 @attrs.frozen
@@ -381,6 +382,11 @@ class _Planner:
         self.params: list[Any] = [] if params is None else params
         self.sources = q.sources
         self.infos = [schema_info(s.schema) if s.schema is not None else None for s in self.sources]
+        self.subquery_keys: dict[int, tuple[str, ...]] = {
+            i: s.query.select.keys
+            for i, s in enumerate(self.sources)
+            if s.query is not None and isinstance(s.query.select, Shape)
+        }
         self.prefixes = [
             s.prefix or (info.prefix if info is not None else None) or prefix
             for s, info in zip(self.sources, self.infos, strict=True)
@@ -391,6 +397,9 @@ class _Planner:
         if not 0 <= ref.binding < len(self.sources):
             raise QueryError(f"unknown binding {ref.binding} in query {self.q!r}")
         info = self.infos[ref.binding]
+        keys = self.subquery_keys.get(ref.binding)
+        if keys is not None and ref.name not in keys:
+            raise QueryError(f"field {ref.name!r} is not available in the subquery, which selects: {', '.join(keys)}")
         if info is None:
             return Col(ref.binding, ref.name), None, ref.name
         f = info.fields.get(ref.name)
@@ -512,10 +521,12 @@ class _Planner:
             tuple((o.direction, self.expr(o.expr)) for o in over.order_by),
         )
 
-    def nested(self, q: Query[Any], exists: bool = False) -> Planned:
+    def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
         child = _Planner(q, self.prefix, self.params, self.depth + 1)
         op = "exists" if exists else "all"
+        if source:
+            return child.plan_query("subquery")
         if not exists and q.select is None and q.sources[0].schema is not None:
             raise QueryError(f"a subquery used as a value needs a select of one column: {q!r}")
         return child.plan_query(op)
@@ -560,7 +571,8 @@ class _Planner:
             if binding == 0 and any(j.kind in ("right", "full") for j in self.q.joins):
                 nullable = True
             src = self.sources[binding]
-            return ReadStruct(src.schema, tuple(names), src.table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
+            table = info.source if src.query is not None and info.source else src.table
+            return ReadStruct(src.schema, tuple(names), table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
         if isinstance(shape, Shape):
             items = tuple(self.select(i, columns) for i in shape.items)
             return ReadShape(shape.kind, items, shape.keys)
@@ -596,8 +608,17 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         q.distinct if isinstance(q.distinct, bool) else tuple((d.direction, p.expr(d.expr)) for d in q.distinct)
     )
     bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
-    reader = p.select(q.select, columns) if not bulk and (q.select is not None or op == "all") else None
-    joins = tuple((j.kind, p.expr(j.on) if j.on is not None else None) for j in q.joins)
+    selects = op in ("all", "subquery")
+    reader = p.select(q.select, columns) if not bulk and (q.select is not None or selects) else None
+    subqueries: dict[int, Planned] = {}
+    if q.source.query is not None:
+        subqueries[0] = p.nested(q.source.query, source=True)
+    join_list = []
+    for i, j in enumerate(q.joins, 1):
+        if j.source.query is not None:
+            subqueries[i] = p.nested(j.source.query, source=True)
+        join_list.append((j.kind, p.expr(j.on) if j.on is not None else None))
+    joins = tuple(join_list)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
     if bulk and q.select is not None:
         reader = p.select(q.select, columns)
@@ -617,7 +638,10 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         off = p.param(q.offset.value, None, None) if q.offset is not None else None
     if q.with_ties and not q.order_bys:
         raise QueryError(f"with_ties needs an order_by: {q!r}")
-    sources = tuple(PSource(s.table, pre) for s, pre in zip(q.sources, p.prefixes, strict=True))
+    sources = tuple(
+        PSource(s.table, pre if s.query is None else None, subqueries.get(i))
+        for i, (s, pre) in enumerate(zip(q.sources, p.prefixes, strict=True))
+    )
     return Planned(
         op,
         sources,

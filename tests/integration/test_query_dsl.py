@@ -937,3 +937,45 @@ async def test_keyword_form_with_select_group_by_having(repo: Repo, weather: lis
         order_by=lambda w: [desc(sum_(w.temp_hi)), w.city],
     )
     assert await repo.all(q) == [("Kraków", 25), ("Lima", 25)]
+
+
+# -- subqueries as sources ----------------------------------------------------------------------
+
+
+async def test_from_a_subquery_of_structs(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import subquery
+
+    warm = from_(Weather) | where(lambda w: w.temp_lo > 4)  # ids 2, 4, 5
+    q = from_(subquery(warm)) | where(lambda s: s.temp_hi > 10) | order_by("id")
+    result = await repo.all(q)
+    assert [(w.id, w.city) for w in result] == [(2, "Kraków"), (4, "Lima")]
+    assert all(isinstance(w, Weather) for w in result)
+    sql, params = repo.to_sql(q)
+    assert sql.startswith('SELECT s0."id"') and ') AS s0 WHERE (s0."temp_hi" > $2)' in sql
+    assert params == [4, 10]
+
+
+async def test_join_a_subquery_of_a_dict(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import count, subquery
+
+    per_city = from_(Weather) | group_by("city") | select(lambda w: {"city": w.city, "n": count()})
+    q = (
+        from_(Weather)
+        | join("inner", subquery(per_city), on=lambda w, s: s.city == w.city)
+        | where(lambda w: w.temp_lo > 0)
+        | select(lambda w, s: (w.city, s.n))
+        | order_by("city")
+    )
+    # the NULL city joins nothing; Kraków has two rows, each seeing the count 2
+    assert await repo.all(q) == [("Kraków", 2), ("Kraków", 2), ("Lima", 1)]
+    assert 'AS "n" FROM "weather" AS s1w0 GROUP BY s1w0."city") AS s1' in repo.to_sql(q)[0]
+
+
+async def test_a_subquery_source_only_exposes_what_it_selects(repo: Repo) -> None:
+    from asyncecto.query import subquery
+
+    per_city = from_(Weather) | select(lambda w: {"city": w.city})
+    with pytest.raises(QueryError, match="field 'temp_lo' is not available in the subquery, which selects: city"):
+        repo.to_sql(from_(subquery(per_city)) | select(lambda s: s.temp_lo))
+    with pytest.raises(QueryError, match="must select a struct or a dict"):
+        from_(subquery(from_(Weather) | select(lambda w: w.city)))

@@ -36,6 +36,8 @@ from asyncecto.query._planner import (
     PSplice,
     PSubquery,
     PWindow,
+    ReadShape,
+    ReadValue,
 )
 
 __all__ = (
@@ -212,12 +214,17 @@ def _filters(filters: Sequence[tuple[str, PExpr]], aliases: Sequence[str]) -> st
     return sql
 
 
+def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
+    s = p.sources[i]
+    if s.subquery is not None:
+        return f"({_select_sql(s.subquery, named=True)}) AS {aliases[i]}"
+    return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
+
+
 def _from_and_joins(p: Planned, aliases: Sequence[str]) -> str:
-    src = p.sources[0]
-    sql = f" FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
+    sql = f" FROM {_target(p, 0, aliases)}"
     for i, (kind, on) in enumerate(p.joins, 1):
-        s = p.sources[i]
-        target = f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
+        target = _target(p, i, aliases)
         if kind == "cross":
             sql += f" CROSS JOIN {target}"
         else:
@@ -293,15 +300,26 @@ def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
     return _with(p) + _select_sql(p, column_aliases=column_aliases)
 
 
-def _select_sql(p: Planned, *, column_aliases: bool = False) -> str:
+def _select_sql(p: Planned, *, column_aliases: bool = False, named: bool = False) -> str:
     aliases = _aliases(p)
-    if column_aliases:
+    keys = _dict_keys(p) if named else None
+    if keys is not None:
+        cols = ", ".join(f"{_expr(c, aliases)} AS {quote_name(k)}" for c, k in zip(p.columns, keys, strict=True))
+    elif column_aliases:
         cols = ", ".join(f"{_expr(c, aliases)} AS f{i}" for i, c in enumerate(p.columns))
     else:
         cols = ", ".join(_expr(c, aliases) for c in p.columns)
     if not cols:
         raise QueryError("the query selects nothing")
     return f"SELECT {_distinct(p, aliases)}{cols}{_from_and_joins(p, aliases)}{_tail(p, aliases)}"
+
+
+def _dict_keys(p: Planned) -> tuple[str, ...] | None:
+    """Column names for a subquery source that selects a dict of values (its keys)."""
+    reader = p.reader
+    if isinstance(reader, ReadShape) and reader.kind == "dict" and all(isinstance(i, ReadValue) for i in reader.items):
+        return reader.keys
+    return None
 
 
 def exists_sql(p: Planned, *, limit: bool = True) -> str:
