@@ -33,6 +33,7 @@ from ._build import offset as offset
 from ._build import or_having as or_having
 from ._build import or_where as or_where
 from ._build import order_by as order_by
+from ._build import preload as preload
 from ._build import select as select
 from ._build import select_merge as select_merge
 from ._build import union as union
@@ -70,9 +71,11 @@ from ._expr import min_ as min_
 from ._expr import nth_value as nth_value
 from ._expr import ntile as ntile
 from ._expr import over as over
+from ._expr import parent_as as parent_as
 from ._expr import percent_rank as percent_rank
 from ._expr import rank as rank
 from ._expr import row_number as row_number
+from ._expr import selected_as as selected_as
 from ._expr import splice as splice
 from ._expr import subquery as subquery
 from ._expr import sum_ as sum_
@@ -132,11 +135,14 @@ __all__ = (
     "or_where",
     "order_by",
     "over",
+    "parent_as",
     "percent_rank",
+    "preload",
     "rank",
     "row_number",
     "select",
     "select_merge",
+    "selected_as",
     "splice",
     "subquery",
     "sum_",

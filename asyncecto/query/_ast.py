@@ -33,8 +33,10 @@ __all__ = (
     "OrderBy",
     "Over",
     "Param",
+    "ParentRef",
     "Query",
     "SelectFields",
+    "SelectedAs",
     "Shape",
     "Source",
     "SourceRef",
@@ -247,6 +249,22 @@ class Over:
 
 
 @attrs.frozen
+class ParentRef:
+    """``parent_as("p").field`` inside a subquery: a field of the enclosing query's named binding."""
+
+    name: str
+    field: str
+
+
+@attrs.frozen
+class SelectedAs:
+    """``selected_as(expr, "alias")`` in a select (``expr AS "alias"``), or a reference to the alias (``expr=None``)."""
+
+    expr: Expr | None
+    alias: str
+
+
+@attrs.frozen
 class TypeCast:
     """``type_(expr, T)``: the expression's type, for casting its parameters and loading its value."""
 
@@ -281,6 +299,8 @@ Expr = (
     | Exists
     | FilterAgg
     | Over
+    | ParentRef
+    | SelectedAs
 )
 
 
@@ -348,6 +368,7 @@ class Query(Generic[_T]):
     updates: tuple[tuple[str, str, Expr], ...] = ()
     with_ties: bool = False
     combinations: tuple[tuple[str, Any], ...] = ()
+    preloads: tuple[Any, ...] = ()
     windows: tuple[tuple[str, Over], ...] = ()
     ctes: tuple[tuple[str, Any], ...] = ()
     recursive_ctes: bool = False

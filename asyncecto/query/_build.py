@@ -54,6 +54,7 @@ __all__ = (
     "or_having",
     "or_where",
     "order_by",
+    "preload",
     "select",
     "select_merge",
     "union",
@@ -477,7 +478,7 @@ def lock(clause: str, /) -> Step[Any]:
     return lambda q: attrs.evolve(q, lock=clause)
 
 
-_JOIN_KINDS = ("inner", "left", "right", "full", "cross")
+_JOIN_KINDS = ("inner", "left", "right", "full", "cross", "inner_lateral", "left_lateral", "cross_lateral")
 
 
 def join(
@@ -497,13 +498,15 @@ def join(
     """
     if kind not in _JOIN_KINDS:
         raise QueryError(f"unknown join kind {kind!r}; use one of {', '.join(_JOIN_KINDS)}")
-    if kind == "cross" and on is not None:
-        raise QueryError("a cross join takes no on= condition")
-    if kind != "cross" and on is None:
+    if kind.startswith("cross") and on is not None:
+        raise QueryError(f"a {kind} join takes no on= condition")
+    if not kind.startswith("cross") and on is None:
         article = "an" if kind == "inner" else "a"
         raise QueryError(f"{article} {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
 
     def step(q: Query[_T]) -> Query[_T]:
+        if kind.endswith("_lateral") and not isinstance(target, Subquery):
+            raise QueryError(f"an {kind} join needs subquery(query) as its target (use parent_as inside it)")
         if callable(target) and not isinstance(target, type | Subquery):
             raise QueryError("joins on associations need associations, which asyncecto does not have yet; use on=")
         src = _source(target)
@@ -534,7 +537,38 @@ _EXCLUDABLE = {
     "combinations": ("combinations", ()),
     "windows": ("windows", ()),
     "with_ctes": ("ctes", ()),
+    "preload": ("preloads", ()),
 }
+
+
+def preload(*assocs: Any) -> Step[Any]:
+    """Associations to load with the results (``preload("comments")``, ``preload({"comments": "author"})``).
+
+    Names are checked against the schema when the query is built.
+    """
+
+    def names(spec: Any) -> list[str]:
+        if isinstance(spec, str):
+            return [spec]
+        if isinstance(spec, Mapping):
+            return [str(k) for k in spec]
+        if isinstance(spec, list | tuple):
+            return [n for item in spec for n in names(item)]
+        raise QueryError(f"preload expects association names, lists or dicts of them, got {spec!r}")
+
+    def step(q: Query[_T]) -> Query[_T]:
+        schema = q.source.schema
+        known = tuple(getattr(schema_info(schema), "associations", {}) or ()) if schema is not None else ()
+        for name in names(list(assocs)):
+            if name not in known:
+                owner = schema.__name__ if schema is not None else repr(q.source.table)
+                raise QueryError(
+                    f"schema {owner} has no association {name!r} to preload; "
+                    f"associations: {', '.join(known) or 'none declared'}"
+                )
+        return attrs.evolve(q, preloads=(*q.preloads, *assocs))
+
+    return step
 
 
 def exclude(*clauses: str) -> Step[Any]:

@@ -48,7 +48,9 @@ from ._ast import (
     OrderBy,
     Over,
     Param,
+    ParentRef,
     Query,
+    SelectedAs,
     SelectFields,
     Shape,
     SourceRef,
@@ -87,9 +89,11 @@ __all__ = (
     "nth_value",
     "ntile",
     "over",
+    "parent_as",
     "percent_rank",
     "rank",
     "row_number",
+    "selected_as",
     "splice",
     "subquery",
     "sum_",
@@ -347,6 +351,8 @@ def to_expr(q: Query[Any], value: Any, what: str) -> Expr:
         value = apply(q, value, what)
     if isinstance(value, E | Binding):
         return node(value)
+    if value is True:
+        return Const(True)  # Ecto's `on: true` (a cross-like join condition)
     raise QueryError(f"{what} expects an expression or a function of the bindings, got {value!r}")
 
 
@@ -601,6 +607,42 @@ def order_term(value: Any) -> OrderBy:
     if direction is not None:
         return OrderBy(direction, node(value.value))
     return OrderBy("asc", node(value))
+
+
+class _Parent:
+    """``parent_as("name")``: the enclosing query's named binding, inside a subquery."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, field: str) -> E:
+        if field.startswith("__"):
+            raise AttributeError(field)
+        return E(ParentRef(self._name, field))
+
+
+def parent_as(name: str) -> Any:
+    """The enclosing query's binding named ``name`` (``as_=``), for correlated and lateral subqueries.
+
+    ``from_(Comment) | where(lambda c: c.post_id == parent_as("p").id)``
+    """
+    if not isinstance(name, str) or not name:
+        raise QueryError(f"parent_as expects a binding name, got {name!r}")
+    return _Parent(name)
+
+
+def selected_as(value: object, alias: str | None = None) -> E:
+    """Name a selected value (``selected_as(count(), "n")``) or refer to that name
+    in ``group_by``/``order_by``/``having`` (``selected_as("n")``)."""
+    if alias is None:
+        if not isinstance(value, str):
+            raise QueryError(f"selected_as(name) expects the alias name, got {value!r}")
+        return E(SelectedAs(None, value))
+    if not isinstance(alias, str) or not alias:
+        raise QueryError(f"selected_as expects a non-empty alias, got {alias!r}")
+    return E(SelectedAs(node(value), alias))
 
 
 def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:

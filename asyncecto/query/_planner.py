@@ -41,7 +41,9 @@ from ._ast import (
     Or,
     Over,
     Param,
+    ParentRef,
     Query,
+    SelectedAs,
     SelectFields,
     Shape,
     SourceRef,
@@ -209,6 +211,27 @@ class PFilter:
 
 
 @attrs.frozen
+class PParentCol:
+    """A column of an enclosing query's source (``parent_as``): aliased at that query's depth."""
+
+    depth: int
+    binding: int
+    table: str
+    column: str
+
+
+@attrs.frozen
+class PSelectedAs:
+    arg: PExpr
+    alias: str
+
+
+@attrs.frozen
+class PAliasRef:
+    alias: str
+
+
+@attrs.frozen
 class PWindow:
     partition_by: tuple[PExpr, ...]
     order_by: tuple[tuple[str, PExpr], ...]
@@ -244,6 +267,9 @@ PExpr = (
     | PExists
     | PFilter
     | POver
+    | PParentCol
+    | PSelectedAs
+    | PAliasRef
 )
 
 
@@ -380,6 +406,8 @@ class _Planner:
         self.prefix = prefix
         self.depth = depth
         self.params: list[Any] = [] if params is None else params
+        self.parent: _Planner | None = None
+        self.selected_aliases: set[str] = set()
         self.sources = q.sources
         self.infos = [schema_info(s.schema) if s.schema is not None else None for s in self.sources]
         self.subquery_keys: dict[int, tuple[str, ...]] = {
@@ -439,6 +467,15 @@ class _Planner:
             return self.type_of(e.agg)
         if isinstance(e, Over):
             return self.type_of(e.func)
+        if isinstance(e, SelectedAs) and e.expr is not None:
+            return self.type_of(e.expr)
+        if isinstance(e, ParentRef):
+            planner = self.parent
+            while planner is not None:
+                ref_binding = planner.q.aliases.get(e.name)
+                if ref_binding is not None:
+                    return planner.type_of(FieldRef(ref_binding, e.field))
+                planner = planner.parent
         if isinstance(e, Subquery):
             inner = e.query.select
             if inner is not None and not isinstance(inner, Shape | SourceRef | SelectFields):
@@ -468,6 +505,17 @@ class _Planner:
             return PExists(PSubquery(self.nested(e.arg.query, exists=True)))
         if isinstance(e, FilterAgg):
             return PFilter(self.expr(e.agg), self.expr(e.cond))
+        if isinstance(e, ParentRef):
+            return self.parent_col(e)
+        if isinstance(e, SelectedAs):
+            if e.expr is None:
+                if e.alias not in self.selected_aliases:
+                    raise QueryError(
+                        f"selected_as({e.alias!r}) refers to an alias the select does not define: {self.q!r}"
+                    )
+                return PAliasRef(e.alias)
+            self.selected_aliases.add(e.alias)
+            return PSelectedAs(self.expr(e.expr, expected), e.alias)
         if isinstance(e, Over):
             window: str | PWindow
             if e.window is not None:
@@ -512,6 +560,16 @@ class _Planner:
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
 
+    def parent_col(self, ref: ParentRef) -> PParentCol:
+        planner = self.parent
+        while planner is not None:
+            binding = planner.q.aliases.get(ref.name)
+            if binding is not None:
+                col, _typ, _name = planner.field(FieldRef(binding, ref.field))
+                return PParentCol(planner.depth, binding, planner.sources[binding].table, col.column)
+            planner = planner.parent
+        raise QueryError(f"could not find named binding parent_as({ref.name!r}) in any enclosing query of {self.q!r}")
+
     def plan_query(self, op: str) -> Planned:
         return _plan_query(self, op)
 
@@ -524,6 +582,7 @@ class _Planner:
     def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
         child = _Planner(q, self.prefix, self.params, self.depth + 1)
+        child.parent = self
         op = "exists" if exists else "all"
         if source:
             return child.plan_query("subquery")
@@ -565,7 +624,7 @@ class _Planner:
             names = shape.fields if isinstance(shape, SelectFields) else tuple(f.name for f in info.persisted)
             for n in names:
                 columns.append(Col(binding, info.fields[n].source))
-            nullable = binding > 0 and self.q.joins[binding - 1].kind in ("left", "full")
+            nullable = binding > 0 and self.q.joins[binding - 1].kind in ("left", "full", "left_lateral")
             if binding > 0 and self.q.joins[binding - 1].kind == "right":
                 nullable = False
             if binding == 0 and any(j.kind in ("right", "full") for j in self.q.joins):

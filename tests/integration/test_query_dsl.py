@@ -979,3 +979,72 @@ async def test_a_subquery_source_only_exposes_what_it_selects(repo: Repo) -> Non
         repo.to_sql(from_(subquery(per_city)) | select(lambda s: s.temp_lo))
     with pytest.raises(QueryError, match="must select a struct or a dict"):
         from_(subquery(from_(Weather) | select(lambda w: w.city)))
+
+
+# -- lateral joins, parent_as, selected_as, preload -------------------------------------------
+
+
+async def test_lateral_join_gives_top_n_per_parent(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
+    from asyncecto.query import parent_as, subquery
+
+    # for each post, the two warmest weather rows whose temp_lo is at most the post's visits
+    top = (
+        from_(Weather)
+        | where(lambda w: w.temp_lo <= parent_as("p").visits)
+        | order_by(desc="temp_hi")
+        | limit(2)
+        | select(lambda w: {"id": w.id})
+    )
+    q = (
+        from_(Post, as_="p")
+        | join("inner_lateral", subquery(top), on=True)
+        | select(lambda p, t: (p.title, t.id))
+        | order_by(lambda p, t: [p.title, t.id])
+    )
+    # visits: a=1 (rows with temp_lo <= 1: ids 1, 3), b=5 (ids 1, 2, 3 → warmest 2, 1), c=0 (id 3)
+    assert await repo.all(q) == [("a", 1), ("a", 3), ("b", 1), ("b", 2), ("c", 3)]
+    assert "INNER JOIN LATERAL (SELECT" in repo.to_sql(q)[0]
+
+
+async def test_left_lateral_join_loads_none_for_parents_without_rows(
+    repo: Repo, weather: list[Weather], posts: list[Post]
+) -> None:
+    from asyncecto.query import parent_as, subquery
+
+    hot = from_(Weather) | where(lambda w: w.temp_hi > parent_as("p").visits * 100) | select(lambda w: {"id": w.id})
+    q = from_(Post, as_="p") | join("left_lateral", subquery(hot), on=True) | select(lambda p, h: (p.title, h.id))
+    assert sorted(await repo.all(q)) == [("a", None), ("b", None), ("c", 1), ("c", 2), ("c", 3), ("c", 4), ("c", 5)]
+
+
+async def test_correlated_exists_with_parent_as(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
+    from asyncecto.query import exists, parent_as, subquery
+
+    q = (
+        from_(Post, as_="p")
+        | where(lambda p: exists(subquery(from_(Weather) | where(lambda w: w.temp_lo == parent_as("p").visits))))
+        | select(lambda p: p.title)
+    )
+    assert await repo.all(q) == ["a", "b"]  # temp_lo 1 and 5 exist; 0 does not
+
+
+async def test_selected_as_in_group_by_and_order_by(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import count, selected_as
+
+    q = (
+        from_(Weather)
+        | select(lambda w: (selected_as(w.temp_lo > 0, "warm"), count()))
+        | group_by(lambda w: selected_as("warm"))
+        | order_by(lambda w: selected_as("warm"))
+    )
+    assert await repo.all(q) == [(False, 1), (True, 4)]
+    with pytest.raises(QueryError, match="selected_as\\('nope'\\) refers to an alias"):
+        repo.to_sql(from_(Weather) | select(lambda w: w.id) | order_by(lambda w: selected_as("nope")))
+
+
+def test_preload_names_are_checked_against_the_schema() -> None:
+    from asyncecto.query import preload
+
+    with pytest.raises(QueryError, match="schema Weather has no association 'comments' to preload"):
+        from_(Weather) | preload("comments")
+    with pytest.raises(QueryError, match="an inner_lateral join needs subquery"):
+        from_(Weather) | join("inner_lateral", Post, on=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from asyncecto.errors import QueryError
 from asyncecto.query._planner import (
     Col,
+    PAliasRef,
     PAnd,
     ParamRef,
     PArith,
@@ -33,6 +34,8 @@ from asyncecto.query._planner import (
     PNot,
     POr,
     POver,
+    PParentCol,
+    PSelectedAs,
     PSplice,
     PSubquery,
     PWindow,
@@ -62,7 +65,14 @@ _DIRECTIONS = {
     "desc_nulls_first": " DESC NULLS FIRST",
     "desc_nulls_last": " DESC NULLS LAST",
 }
-_JOINS = {"inner": "INNER JOIN", "left": "LEFT OUTER JOIN", "right": "RIGHT OUTER JOIN", "full": "FULL OUTER JOIN"}
+_JOINS = {
+    "inner": "INNER JOIN",
+    "left": "LEFT OUTER JOIN",
+    "right": "RIGHT OUTER JOIN",
+    "full": "FULL OUTER JOIN",
+    "inner_lateral": "INNER JOIN LATERAL",
+    "left_lateral": "LEFT OUTER JOIN LATERAL",
+}
 _FUNCS = (
     "count",
     "sum",
@@ -191,6 +201,12 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"EXISTS ({exists_sql(e.arg.planned, limit=False)})"
     if isinstance(e, PFilter):
         return f"{_expr(e.agg, aliases)} FILTER (WHERE {_expr(e.cond, aliases)})"
+    if isinstance(e, PParentCol):
+        return f"{_alias(e.table, e.binding, e.depth)}.{quote_name(e.column)}"
+    if isinstance(e, PSelectedAs):
+        return f"{_expr(e.arg, aliases)} AS {quote_name(e.alias)}"
+    if isinstance(e, PAliasRef):
+        return quote_name(e.alias)
     if isinstance(e, POver):
         window = quote_name(e.window) if isinstance(e.window, str) else f"({_window(e.window, aliases)})"
         return f"{_expr(e.func, aliases)} OVER {window}"
@@ -225,8 +241,8 @@ def _from_and_joins(p: Planned, aliases: Sequence[str]) -> str:
     sql = f" FROM {_target(p, 0, aliases)}"
     for i, (kind, on) in enumerate(p.joins, 1):
         target = _target(p, i, aliases)
-        if kind == "cross":
-            sql += f" CROSS JOIN {target}"
+        if kind in ("cross", "cross_lateral"):
+            sql += f" CROSS JOIN {'LATERAL ' if kind == 'cross_lateral' else ''}{target}"
         else:
             assert on is not None
             sql += f" {_JOINS[kind]} {target} ON {_expr(on, aliases)}"
