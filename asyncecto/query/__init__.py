@@ -39,6 +39,7 @@ from ._build import select_merge as select_merge
 from ._build import union as union
 from ._build import union_all as union_all
 from ._build import update as update
+from ._build import values as values
 from ._build import where as where
 from ._build import windows as windows
 from ._build import with_cte as with_cte
@@ -150,6 +151,7 @@ __all__ = (
     "union",
     "union_all",
     "update",
+    "values",
     "where",
     "windows",
     "with_cte",

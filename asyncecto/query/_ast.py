@@ -43,6 +43,7 @@ __all__ = (
     "Splice",
     "Subquery",
     "TypeCast",
+    "Values",
 )
 
 _T = TypeVar("_T")
@@ -59,6 +60,16 @@ class Source:
     schema: type | None = None
     prefix: str | None = None
     query: Any = None
+    values: Any = None  # Values, for a values(...) source
+
+
+@attrs.frozen
+class Values:
+    """``values(rows, types)``: a constant table; every cell is a parameter of its column's type."""
+
+    fields: tuple[str, ...]
+    types: tuple[Any, ...]
+    rows: tuple[tuple[Any, ...], ...]
 
 
 @attrs.frozen

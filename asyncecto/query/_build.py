@@ -27,6 +27,7 @@ from ._ast import (
     Source,
     SourceRef,
     Subquery,
+    Values,
 )
 
 __all__ = (
@@ -60,6 +61,7 @@ __all__ = (
     "union",
     "union_all",
     "update",
+    "values",
     "where",
     "windows",
     "with_cte",
@@ -127,7 +129,44 @@ def to_query(queryable: Any) -> Query[Any]:
     return Query(_source(queryable))
 
 
+def values(rows: Any, types: Any, /) -> Source:
+    """A constant table to query or join: ``from_(values([{"id": 1, "n": "a"}], {"id": int, "n": str}))``.
+
+    ``types`` is a schema (the rows then load as its structs) or a mapping of field to type.
+    Every value is a parameter; the SQL depends on the number of rows.
+    """
+    from asyncecto import types as t
+
+    rows = list(rows)
+    if not rows:
+        raise QueryError("values() needs at least one row")
+    schema = types if is_schema(types) else None
+    if schema is not None:
+        info = schema_info(schema)
+        fields = tuple(f.name for f in info.persisted)  # fields a row leaves out are NULL
+        typed = tuple(info.fields[n].type for n in fields)
+    elif isinstance(types, Mapping):
+        fields = tuple(types)
+        typed = tuple(t.resolve(types[n]) for n in fields)
+    else:
+        raise QueryError(f"values() expects a schema or a mapping of field to type, got {types!r}")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise QueryError(f"values() row {i} is not a mapping: {row!r}")
+        extra = set(row) - set(fields)
+        missing = set() if schema is not None else set(fields) - set(row)
+        if missing or extra:
+            raise QueryError(
+                f"values() rows must have the fields {list(fields)}; row {i} "
+                f"{'lacks ' + str(sorted(missing)) if missing else 'has unknown ' + str(sorted(extra))}"
+            )
+    data = tuple(tuple(row.get(n) for n in fields) for row in rows)
+    return Source("values", schema, None, None, Values(fields, typed, data))
+
+
 def _source(queryable: Any) -> Source:
+    if isinstance(queryable, Source) and queryable.values is not None:
+        return queryable
     if isinstance(queryable, Subquery):
         inner = queryable.query
         sel = inner.select

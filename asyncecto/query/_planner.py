@@ -305,6 +305,7 @@ class PSource:
     table: str
     prefix: str | None
     subquery: Planned | None = None
+    values: tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]] | None = None
 
 
 @attrs.frozen
@@ -415,6 +416,13 @@ class _Planner:
             for i, s in enumerate(self.sources)
             if s.query is not None and isinstance(s.query.select, Shape)
         }
+        self.value_types: dict[int, dict[str, t.Type[Any]]] = {
+            i: dict(zip(s.values.fields, s.values.types, strict=True))
+            for i, s in enumerate(self.sources)
+            if s.values is not None and s.schema is None
+        }
+        for i in self.value_types:
+            self.subquery_keys[i] = tuple(self.value_types[i])
         self.prefixes = [
             s.prefix or (info.prefix if info is not None else None) or prefix
             for s, info in zip(self.sources, self.infos, strict=True)
@@ -429,7 +437,8 @@ class _Planner:
         if keys is not None and ref.name not in keys:
             raise QueryError(f"field {ref.name!r} is not available in the subquery, which selects: {', '.join(keys)}")
         if info is None:
-            return Col(ref.binding, ref.name), None, ref.name
+            typ = self.value_types.get(ref.binding, {}).get(ref.name)
+            return Col(ref.binding, ref.name), typ, ref.name
         f = info.fields.get(ref.name)
         if f is None or f.virtual:
             known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
@@ -560,6 +569,20 @@ class _Planner:
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
 
+    def values(self, v: Any, binding: int) -> tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]:
+        """A values source: each cell a parameter cast to its column's SQL type."""
+        rows = []
+        for row in v.rows:
+            cells: list[PExpr] = []
+            for name, typ, value in zip(v.fields, v.types, row, strict=True):
+                ref = self.param(value, typ, f"values.{name}")
+                cast = _cast_type(typ)
+                cells.append(PCast(ref, cast) if cast else ref)
+            rows.append(tuple(cells))
+        info = self.infos[binding]
+        columns = tuple(info.fields[n].source for n in v.fields) if info is not None else v.fields
+        return columns, tuple(rows)
+
     def parent_col(self, ref: ParentRef) -> PParentCol:
         planner = self.parent
         while planner is not None:
@@ -630,7 +653,8 @@ class _Planner:
             if binding == 0 and any(j.kind in ("right", "full") for j in self.q.joins):
                 nullable = True
             src = self.sources[binding]
-            table = info.source if src.query is not None and info.source else src.table
+            derived = src.query is not None or src.values is not None
+            table = info.source if derived and info.source else src.table
             return ReadStruct(src.schema, tuple(names), table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
         if isinstance(shape, Shape):
             items = tuple(self.select(i, columns) for i in shape.items)
@@ -670,12 +694,17 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     selects = op in ("all", "subquery")
     reader = p.select(q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}
+    value_sources: dict[int, tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]] = {}
     if q.source.query is not None:
         subqueries[0] = p.nested(q.source.query, source=True)
+    if q.source.values is not None:
+        value_sources[0] = p.values(q.source.values, 0)
     join_list = []
     for i, j in enumerate(q.joins, 1):
         if j.source.query is not None:
             subqueries[i] = p.nested(j.source.query, source=True)
+        if j.source.values is not None:
+            value_sources[i] = p.values(j.source.values, i)
         join_list.append((j.kind, p.expr(j.on) if j.on is not None else None))
     joins = tuple(join_list)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
@@ -698,7 +727,12 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     if q.with_ties and not q.order_bys:
         raise QueryError(f"with_ties needs an order_by: {q!r}")
     sources = tuple(
-        PSource(s.table, pre if s.query is None else None, subqueries.get(i))
+        PSource(
+            s.table,
+            pre if s.query is None and s.values is None else None,
+            subqueries.get(i),
+            value_sources.get(i),
+        )
         for i, (s, pre) in enumerate(zip(q.sources, p.prefixes, strict=True))
     )
     return Planned(

@@ -1048,3 +1048,60 @@ def test_preload_names_are_checked_against_the_schema() -> None:
         from_(Weather) | preload("comments")
     with pytest.raises(QueryError, match="an inner_lateral join needs subquery"):
         from_(Weather) | join("inner_lateral", Post, on=True)
+
+
+# -- values and recursive CTEs --------------------------------------------------------------------
+
+
+async def test_join_a_values_table(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import values
+
+    ranks = values([{"city": "Oslo", "rank": 1}, {"city": "Lima", "rank": 2}], {"city": str, "rank": int})
+    q = (
+        from_(Weather)
+        | join("inner", ranks, on=lambda w, r: r.city == w.city)
+        | select(lambda w, r: (w.city, r.rank))
+        | order_by(lambda w, r: r.rank)
+    )
+    assert await repo.all(q) == [("Oslo", 1), ("Lima", 2)]
+    sql, params = repo.to_sql(q)
+    assert '(VALUES ($1::varchar, $2::bigint), ($3::varchar, $4::bigint)) AS v1 ("city", "rank")' in sql
+    assert params == ["Oslo", 1, "Lima", 2]
+
+
+async def test_values_typed_by_a_schema_load_as_structs(repo: Repo) -> None:
+    from asyncecto import meta
+    from asyncecto.query import values
+
+    q = from_(values([{"id": 7, "city": "X", "temp_lo": "3"}], Weather)) | where(lambda w: w.temp_lo > 1)
+    (w,) = await repo.all(q)
+    assert w == Weather(id=7, city="X", temp_lo=3, temp_hi=None, prcp=None)
+    assert meta(w).source == "weather"
+
+
+def test_values_refuses_bad_rows() -> None:
+    from asyncecto.query import values
+
+    with pytest.raises(QueryError, match="at least one row"):
+        values([], {"a": int})
+    with pytest.raises(QueryError, match="row 1 lacks \\['a'\\]"):
+        values([{"a": 1}, {}], {"a": int})
+    with pytest.raises(QueryError, match="row 0 has unknown \\['nope'\\]"):
+        values([{"nope": 1}], Weather)
+    with pytest.raises(CastError, match="temp_lo"):
+        Repo("postgres://localhost/x").to_sql(from_(values([{"temp_lo": "warm"}], Weather)))
+
+
+async def test_recursive_cte(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import union_all, with_cte
+
+    initial = from_(Weather) | where(lambda w: w.id == 1)
+    step = from_(Weather) | join("inner", ("chain", Weather), on=lambda w, c: w.id == c.id + 1)
+    q = (
+        from_(("chain", Weather))
+        | with_cte("chain", as_=initial | union_all(step), recursive=True)
+        | select(lambda c: c.id)
+        | order_by("id")
+    )
+    assert await repo.all(q) == [1, 2, 3, 4, 5]
+    assert repo.to_sql(q)[0].startswith('WITH RECURSIVE "chain" AS (SELECT w0."id"')

@@ -232,6 +232,10 @@ def _filters(filters: Sequence[tuple[str, PExpr]], aliases: Sequence[str]) -> st
 
 def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
     s = p.sources[i]
+    if s.values is not None:
+        names, rows = s.values
+        body = ", ".join("(" + ", ".join(_expr(c, aliases) for c in row) + ")" for row in rows)
+        return f"(VALUES {body}) AS {aliases[i]} ({', '.join(quote_name(n) for n in names)})"
     if s.subquery is not None:
         return f"({_select_sql(s.subquery, named=True)}) AS {aliases[i]}"
     return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
