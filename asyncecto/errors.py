@@ -18,6 +18,7 @@ The hierarchy::
     ├── NoPrimaryKeyValueError                  the struct's primary key is unset
     ├── MultiplePrimaryKeyError                 an update or delete hit several rows
     ├── PoolTimeoutError (TimeoutError)         no connection became free in time
+    ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
         ├── DatabaseUnavailableError            no connection could be opened
@@ -55,6 +56,7 @@ __all__ = (
     "PoolTimeoutError",
     "QueryError",
     "RepoStateError",
+    "Rollback",
     "SchemaError",
     "StaleEntryError",
     "StatementTimeoutError",
@@ -272,6 +274,17 @@ class PoolTimeoutError(AsyncEctoError, TimeoutError):
             f"cannot check out a connection: none became free within {timeout:g}s "
             f"(pool_size={pool_size})\n\nfix: raise pool_size or pool_timeout, or hold connections for less time"
         )
+
+
+class Rollback(AsyncEctoError):
+    """Raised by ``repo.rollback(value)`` to roll back the innermost transaction; caught by it.
+
+    :ivar value: what the rolled-back ``repo.transaction(fn)`` call returns
+    """
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+        super().__init__(f"rollback requested with value {value!r} (raised outside a transaction?)")
 
 
 class DatabaseError(AsyncEctoError):

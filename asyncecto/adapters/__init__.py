@@ -7,7 +7,7 @@ implementing them under ``asyncecto/adapters/<name>/``; nothing above changes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol
 
 from asyncecto.errors import AsyncEctoError
@@ -30,6 +30,7 @@ class Connection(Protocol):
         self, sql: str, params: Sequence[Any], timeout: float | None
     ) -> tuple[list[str], list[Any], str]: ...
     async def set_statement_timeout(self, seconds: float | None) -> None: ...
+    def batches(self, sql: str, params: Sequence[Any], size: int) -> AsyncGenerator[list[Any], None]: ...
     def in_transaction(self) -> bool: ...
     def is_closed(self) -> bool: ...
 

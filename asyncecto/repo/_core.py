@@ -17,14 +17,31 @@ from ._config import RepoConfig, build_config
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
-__all__ = ("DEFAULT", "RepoCore", "RepoState", "current_connection")
+__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "current_connection")
 
 _R = TypeVar("_R")
 
+
+class Bound:
+    """A connection pinned to a task by a transaction or a checkout.
+
+    :ivar owner: the task that pinned it; another task using it concurrently is refused
+    :ivar depth: transactions open on it (0 for a plain checkout); nested ones are savepoints
+    :ivar active: ``False`` once released (a stream built on it then refuses to go on)
+    """
+
+    __slots__ = ("active", "conn", "depth", "owner", "repo")
+
+    def __init__(self, repo: object, conn: Connection, owner: object, depth: int) -> None:
+        self.repo = repo
+        self.conn = conn
+        self.owner = owner
+        self.depth = depth
+        self.active = True
+
+
 #: The connection bound to the current task (a transaction or checkout), if any.
-current_connection: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
-    "asyncecto_connection", default=None
-)
+current_connection: contextvars.ContextVar[Bound | None] = contextvars.ContextVar("asyncecto_connection", default=None)
 
 
 class _Default:
@@ -167,6 +184,28 @@ class RepoCore:
         self._cache_hits += 1
         return value
 
+    def bound(self) -> Bound | None:
+        """The connection this task has pinned on this repo (transaction or checkout), if any."""
+        b = current_connection.get()
+        return b if b is not None and b.repo is self and b.active else None
+
+    @staticmethod
+    def _check_owner(bound: Bound) -> None:
+        if not bound.active:
+            raise RepoStateError(
+                "use the transaction's connection",
+                "past that transaction",
+                "the transaction (or checkout) this code ran in has ended; run it inside a new one",
+            )
+        task = asyncio.current_task()
+        if bound.owner is not task:
+            raise RepoStateError(
+                "use the transaction's connection from another task concurrently",
+                "inside a transaction owned by another task",
+                "one connection runs one statement at a time: await the work in the transaction's own task, "
+                "or give the child task its own transaction",
+            )
+
     # -- execution --------------------------------------------------------------
     def _emit(
         self,
@@ -204,12 +243,13 @@ class RepoCore:
         timeout: Any,
         source: str | None,
         decode: Callable[[Any], _R] | None = None,
+        pinned: Connection | None = None,
     ) -> tuple[Any, _R | None]:
         """Run one statement on the task's bound connection or a pooled one.
 
         ``kind`` is the connection method (``fetch``, ``fetchrow``, ``execute``, ``query``);
-        ``decode`` turns its result into structs and is timed as decode time.
-        Returns ``(raw result, decoded)``.
+        ``decode`` turns its result into structs and is timed as decode time; ``pinned``
+        runs on that connection (transaction bookkeeping). Returns ``(raw result, decoded)``.
         """
         if self._state is not RepoState.RUNNING:
             self._check("run query")
@@ -218,17 +258,23 @@ class RepoCore:
             timeout = None  # the server enforces the configured default (statement_timeout)
         elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
             lift = True  # the server's default limit would cut this call short
-        bound = current_connection.get()
+        bound = current_connection.get() if pinned is None else None
+        if bound is not None and bound.repo is not self:
+            bound = None  # pinned to another repo: this one uses its own pool
         adapter = self.adapter
         t0 = time.perf_counter()
         conn: Connection | None
-        if bound is None:
+        queue: float | None = None
+        if pinned is not None:
+            conn = pinned
+        elif bound is None:
             conn = adapter.checkout_nowait()
             if conn is None:
                 conn = await adapter.checkout()
-            queue: float | None = time.perf_counter() - t0
+            queue = time.perf_counter() - t0
         else:
-            conn, queue = bound, None
+            self._check_owner(bound)
+            conn = bound.conn
         t1 = time.perf_counter()
         try:
             if lift:
@@ -240,7 +286,7 @@ class RepoCore:
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
-            if bound is None and not adapter.checkin_nowait(conn):
+            if bound is None and pinned is None and not adapter.checkin_nowait(conn):
                 await adapter.checkin(conn)
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None

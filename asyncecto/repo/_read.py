@@ -50,6 +50,13 @@ def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -
     return _compiled(core, planned)[0], params
 
 
+def prepared_all(core: RepoCore, q: Query[Any], prefix: str | None) -> tuple[str, Loader | None, list[Any]]:
+    """SQL, loader and parameters for ``q`` as an ``all`` (used by streams)."""
+    planned, params = plan(q, "all", prefix=_prefix(core, prefix))
+    sql, loader = _compiled(core, planned)
+    return sql, loader, params
+
+
 async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> list[Any]:
     planned, params = plan(to_query(queryable), "all", prefix=_prefix(core, prefix))
     sql, loader = _compiled(core, planned)

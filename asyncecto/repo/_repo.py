@@ -12,13 +12,13 @@ Shared options (keyword-only, on every call that talks to the database):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, NoReturn, TypeVar, overload
 
 import attrs
 
 from asyncecto.changeset import Changeset
-from asyncecto.errors import ArgumentError, NoResultsError
+from asyncecto.errors import ArgumentError, NoResultsError, QueryError, RepoStateError, Rollback
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
 from asyncecto.query._build import to_query
@@ -27,6 +27,7 @@ from asyncecto.schema import Meta, meta, schema_info
 from . import _read, _write
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
+from ._transaction import Checkout, Transaction
 
 __all__ = ("QueryResult", "Repo")
 
@@ -345,7 +346,102 @@ class Repo(RepoCore):
             raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
         return found
 
-    # -- raw SQL ------------------------------------------------------------------
+    # -- transactions -------------------------------------------------------------
+    @overload
+    def transaction(
+        self, fn: None = None, /, *, isolation: str | None = None, read_only: bool = False
+    ) -> Transaction: ...
+    @overload
+    def transaction(
+        self, fn: Callable[..., Awaitable[_T]], /, *, isolation: str | None = None, read_only: bool = False
+    ) -> Awaitable[_T]: ...
+    def transaction(
+        self,
+        fn: Callable[..., Awaitable[Any]] | None = None,
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+    ) -> Any:
+        """A transaction: ``async with repo.transaction():`` or ``await repo.transaction(fn)``.
+
+        Every repo call in the block, from this task, uses its connection. An exception rolls
+        back and propagates; ``repo.rollback(value)`` rolls back and ends the block quietly
+        (``await repo.transaction(fn)`` then returns ``value``). A transaction inside another
+        is a savepoint: its failure rolls back only its own work.
+
+        :param fn: an async function taking the repo (or nothing); its result is returned
+        :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
+        :param read_only: ``BEGIN … READ ONLY``
+        """
+        tx = Transaction(self, isolation, read_only)
+        return tx if fn is None else tx.run(fn)
+
+    def rollback(self, value: Any = None) -> NoReturn:
+        """Roll back the innermost transaction of this task; ``transaction(fn)`` returns ``value``.
+
+        :raises RepoStateError: outside of a transaction
+        """
+        bound = self.bound()
+        if bound is None or bound.depth == 0:
+            raise RepoStateError("call rollback", "outside of a transaction", "call it inside repo.transaction()")
+        raise Rollback(value)
+
+    def in_transaction(self) -> bool:
+        """Whether this task is inside a transaction of this repo."""
+        bound = self.bound()
+        return bound is not None and bound.depth > 0
+
+    def checkout(self) -> Checkout:
+        """``async with repo.checkout():`` pins one connection to this task (no transaction)."""
+        return Checkout(self)
+
+    async def stream(
+        self,
+        queryable: Queryable[_T],
+        *,
+        max_rows: int = 500,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> AsyncIterator[_T]:
+        """Rows of a query through a server-side cursor, ``max_rows`` at a time, inside a transaction.
+
+        .. code-block:: python
+
+            async with repo.transaction():
+                async for post in repo.stream(from_(Post)):
+                    ...
+
+        :raises RepoStateError: outside of a transaction, or iterated after it ended
+        """
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ArgumentError(f"max_rows must be a positive integer, got {max_rows!r}")
+        bound = self.bound()
+        if bound is None or bound.depth == 0:
+            raise RepoStateError(
+                "stream", "outside of a transaction", "iterate the stream inside `async with repo.transaction():`"
+            )
+        q = to_query(queryable)
+        if q.preloads:
+            raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
+        sql, loader, params = _read.prepared_all(self, q, prefix)
+        self._check_owner(bound)
+        batches = bound.conn.batches(sql, params, max_rows)
+        try:
+            while True:
+                if not bound.active:
+                    raise RepoStateError(
+                        "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
+                    )
+                try:
+                    rows = await batches.__anext__()
+                except StopAsyncIteration:
+                    return
+                for item in loader(rows) if loader is not None else rows:
+                    yield item
+        finally:
+            await batches.aclose()
+
     async def query(self, sql: str, params: Sequence[Any] = (), /, *, timeout: Any = DEFAULT) -> QueryResult:
         """Run raw SQL with ``$1``-style parameters (never format values into ``sql``).
 

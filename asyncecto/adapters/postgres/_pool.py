@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
@@ -78,6 +78,19 @@ class PgConnection:
             raise translate(exc, sql) from exc
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
+
+    async def batches(self, sql: str, params: Sequence[Any], size: int) -> AsyncGenerator[list[Any], None]:
+        """Rows of a server-side cursor, ``size`` at a time (the connection must be in a transaction)."""
+        try:
+            cursor = await self.raw.cursor(sql, *params)
+            while True:
+                rows = await cursor.fetch(size)
+                if rows:
+                    yield rows
+                if len(rows) < size:
+                    return
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
 
     async def set_statement_timeout(self, seconds: float | None) -> None:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""

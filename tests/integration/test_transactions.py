@@ -1,0 +1,200 @@
+"""Transactions (savepoints when nested), rollback, checkout, and streams inside transactions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from asyncecto import QueryEvent, Repo
+from asyncecto.errors import DatabaseError, RepoStateError
+from asyncecto.query import from_, order_by
+
+from ..schemas import Weather
+
+pytestmark = pytest.mark.usefixtures("repo")
+
+
+async def count(admin: asyncpg.Connection) -> int:
+    n: int = await admin.fetchval("SELECT count(*) FROM weather")
+    return n
+
+
+async def test_commit_is_visible_and_an_exception_rolls_back(repo: Repo, admin: asyncpg.Connection) -> None:
+    async with repo.transaction():
+        await repo.insert(Weather(city="kept"))
+        assert await count(admin) == 0  # not visible before commit
+    assert await count(admin) == 1
+    with pytest.raises(ValueError, match="boom"):
+        async with repo.transaction():
+            await repo.insert(Weather(city="lost"))
+            raise ValueError("boom")
+    assert [c for (c,) in await admin.fetch("SELECT city FROM weather")] == ["kept"]
+
+
+async def test_transaction_of_a_function_returns_its_result(repo: Repo, admin: asyncpg.Connection) -> None:
+    async def work(r: Repo) -> int:
+        w = await r.insert(Weather(city="fn"))
+        assert w.id is not None
+        return w.id
+
+    new_id = await repo.transaction(work)
+    assert await admin.fetchval("SELECT city FROM weather WHERE id = $1", new_id) == "fn"
+
+    async def no_args() -> str:
+        return "done"
+
+    assert await repo.transaction(no_args) == "done"
+
+
+async def test_rollback_returns_its_value_and_writes_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+    async def work(r: Repo) -> str:
+        await r.insert(Weather(city="never"))
+        r.rollback("changed my mind")
+        return "unreachable"  # pragma: no cover
+
+    assert await repo.transaction(work) == "changed my mind"
+    assert await count(admin) == 0
+    async with repo.transaction() as tx:
+        await repo.insert(Weather(city="never either"))
+        repo.rollback(42)
+    assert (tx.rolled_back, tx.value) == (True, 42)
+    assert await count(admin) == 0
+
+
+async def test_rollback_outside_a_transaction_raises(repo: Repo) -> None:
+    with pytest.raises(RepoStateError, match="cannot call rollback: repo is outside of a transaction"):
+        repo.rollback()
+
+
+async def test_nested_transaction_is_a_savepoint(repo: Repo, admin: asyncpg.Connection) -> None:
+    async with repo.transaction():
+        await repo.insert(Weather(city="outer"))
+        with pytest.raises(DatabaseError):
+            async with repo.transaction():
+                await repo.insert(Weather(city="inner"))
+                await repo.query("SELECT 1/0")
+        # the failure did not poison the outer transaction
+        await repo.insert(Weather(city="after"))
+        async with repo.transaction():
+            await repo.insert(Weather(city="inner rolled back"))
+            repo.rollback()
+    cities = sorted(c for (c,) in await admin.fetch("SELECT city FROM weather"))
+    assert cities == ["after", "outer"]
+
+
+async def test_in_transaction(repo: Repo) -> None:
+    assert repo.in_transaction() is False
+    async with repo.transaction():
+        assert repo.in_transaction() is True
+        async with repo.transaction():
+            assert repo.in_transaction() is True
+    assert repo.in_transaction() is False
+
+
+async def test_every_call_in_the_block_uses_one_connection(repo: Repo) -> None:
+    async with repo.transaction():
+        pids = {(await repo.query("SELECT pg_backend_pid()")).rows[0][0] for _ in range(5)}
+        assert len(pids) == 1
+        assert (await repo.query("SELECT txid_current_if_assigned() IS NULL OR true")).rows == [(True,)]
+
+
+async def test_checkout_pins_one_connection_without_a_transaction(repo: Repo, admin: asyncpg.Connection) -> None:
+    async with repo.checkout():
+        pids = {(await repo.query("SELECT pg_backend_pid()")).rows[0][0] for _ in range(3)}
+        assert len(pids) == 1
+        assert repo.in_transaction() is False
+        await repo.insert(Weather(city="autocommitted"))
+        assert await count(admin) == 1
+        async with repo.transaction():
+            assert (await repo.query("SELECT pg_backend_pid()")).rows[0][0] in pids
+
+
+async def test_another_task_cannot_use_the_transaction_connection(repo: Repo) -> None:
+    async with repo.transaction():
+        child = asyncio.create_task(repo.all(Weather))  # the child copies the context
+        with pytest.raises(RepoStateError, match="from another task concurrently"):
+            await child
+        assert await repo.all(Weather) == []  # the owner is unaffected
+
+
+async def test_isolation_and_read_only(repo: Repo) -> None:
+    async with repo.transaction(isolation="serializable"):
+        assert (await repo.query("SHOW transaction_isolation")).rows == [("serializable",)]
+    with pytest.raises(DatabaseError) as info:
+        async with repo.transaction(read_only=True):
+            await repo.insert(Weather(city="x"))
+    assert info.value.sqlstate == "25006"
+    from asyncecto.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="unknown isolation level"):
+        repo.transaction(isolation="chaotic")
+
+
+async def test_cancelled_transaction_leaves_nothing_behind(
+    repo: Repo, admin: asyncpg.Connection, database_url: str
+) -> None:
+    started = asyncio.Event()
+
+    async def work() -> None:
+        async with repo.transaction():
+            await repo.insert(Weather(city="cancelled"))
+            started.set()
+            await repo.query("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(work())
+    await started.wait()
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(50):
+        if repo.pool_stats()["in_use"] == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert repo.pool_stats()["in_use"] == 0
+    assert await count(admin) == 0
+    idle = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    assert idle == 0
+
+
+async def test_begin_commit_and_savepoints_are_reported_to_telemetry(repo: Repo) -> None:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    async with repo.transaction(), repo.transaction():
+        await repo.all(Weather)
+    await repo.telemetry.flush()
+    sqls = [e.sql.split(" ")[0] for e in events]
+    assert sqls == ["BEGIN", "SAVEPOINT", "SELECT", "RELEASE", "COMMIT"]
+
+
+async def test_stream_in_batches_inside_a_transaction(repo: Repo) -> None:
+    for i in range(5):
+        await repo.insert(Weather(city=f"c{i}", temp_lo=i))
+    seen: list[str | None] = []
+    async with repo.transaction():
+        async for w in repo.stream(from_(Weather) | order_by("temp_lo"), max_rows=2):
+            assert isinstance(w, Weather)
+            seen.append(w.city)
+    assert seen == ["c0", "c1", "c2", "c3", "c4"]
+
+
+async def test_stream_outside_a_transaction_raises(repo: Repo) -> None:
+    with pytest.raises(RepoStateError, match="cannot stream: repo is outside of a transaction"):
+        async for _ in repo.stream(Weather):
+            pass
+
+
+async def test_stream_cannot_outlive_its_transaction(repo: Repo) -> None:
+    for i in range(3):
+        await repo.insert(Weather(city=f"c{i}"))
+    async with repo.transaction():
+        stream = repo.stream(Weather, max_rows=1)
+        first = await stream.__anext__()
+        assert isinstance(first, Weather)
+    with pytest.raises(RepoStateError):
+        await stream.__anext__()
+    await stream.aclose()
