@@ -47,6 +47,8 @@ from ._build import with_ties as with_ties
 from ._expr import Dynamic as Dynamic
 from ._expr import E as E
 from ._expr import ago as ago
+from ._expr import all_ as all_
+from ._expr import any_ as any_
 from ._expr import avg as avg
 from ._expr import coalesce as coalesce
 from ._expr import constant as constant
@@ -87,6 +89,8 @@ __all__ = (
     "E",
     "Query",
     "ago",
+    "all_",
+    "any_",
     "asc",
     "asc_nulls_first",
     "asc_nulls_last",

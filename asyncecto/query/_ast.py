@@ -34,6 +34,7 @@ __all__ = (
     "Over",
     "Param",
     "ParentRef",
+    "Quantified",
     "Query",
     "SelectFields",
     "SelectedAs",
@@ -241,6 +242,14 @@ class Exists:
 
 
 @attrs.frozen
+class Quantified:
+    """``any_(subquery(q))`` / ``all_(subquery(q))`` on the right of a comparison."""
+
+    quantifier: Literal["ANY", "ALL"]
+    arg: Subquery
+
+
+@attrs.frozen
 class FilterAgg:
     """``filter_(agg, cond)``: ``agg FILTER (WHERE cond)``."""
 
@@ -308,6 +317,7 @@ Expr = (
     | Splice
     | Subquery
     | Exists
+    | Quantified
     | FilterAgg
     | Over
     | ParentRef

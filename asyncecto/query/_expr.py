@@ -49,6 +49,7 @@ from ._ast import (
     Over,
     Param,
     ParentRef,
+    Quantified,
     Query,
     SelectedAs,
     SelectFields,
@@ -63,6 +64,8 @@ __all__ = (
     "Dynamic",
     "E",
     "ago",
+    "all_",
+    "any_",
     "avg",
     "coalesce",
     "constant",
@@ -517,6 +520,20 @@ def exists(sub: Subquery) -> E:
     if not isinstance(sub, Subquery):
         raise QueryError(f"exists expects subquery(query), got {sub!r}")
     return E(Exists(sub))
+
+
+def any_(sub: Subquery) -> E:
+    """``x > any_(subquery(q))``: compare with ANY value the subquery returns."""
+    if not isinstance(sub, Subquery):
+        raise QueryError(f"any_ expects subquery(query), got {sub!r}")
+    return E(Quantified("ANY", sub))
+
+
+def all_(sub: Subquery) -> E:
+    """``x > all_(subquery(q))``: compare with ALL values the subquery returns."""
+    if not isinstance(sub, Subquery):
+        raise QueryError(f"all_ expects subquery(query), got {sub!r}")
+    return E(Quantified("ALL", sub))
 
 
 def filter_(aggregate: object, condition: object) -> E:

@@ -30,6 +30,7 @@ from ._ast import (
     Or,
     Over,
     Param,
+    Quantified,
     Query,
     SelectFields,
     Shape,
@@ -80,6 +81,8 @@ def render_expr(e: Any) -> str:
         return f"type_({render_expr(e.arg)}, {getattr(e.type, '__name__', None) or repr(e.type)})"
     if isinstance(e, Subquery):
         return f"subquery({render(e.query)})"
+    if isinstance(e, Quantified):
+        return f"{e.quantifier.lower()}_({render_expr(e.arg)})"
     if isinstance(e, Exists):
         return f"exists({render_expr(e.arg)})"
     if isinstance(e, JsonPath):

@@ -42,6 +42,7 @@ from ._ast import (
     Over,
     Param,
     ParentRef,
+    Quantified,
     Query,
     SelectedAs,
     SelectFields,
@@ -205,6 +206,12 @@ class PExists:
 
 
 @attrs.frozen
+class PQuantified:
+    quantifier: str
+    arg: PSubquery
+
+
+@attrs.frozen
 class PFilter:
     agg: PExpr
     cond: PExpr
@@ -265,6 +272,7 @@ PExpr = (
     | PSplice
     | PSubquery
     | PExists
+    | PQuantified
     | PFilter
     | POver
     | PParentCol
@@ -512,6 +520,8 @@ class _Planner:
             return PSubquery(self.nested(e.query))
         if isinstance(e, Exists):
             return PExists(PSubquery(self.nested(e.arg.query, exists=True)))
+        if isinstance(e, Quantified):
+            return PQuantified(e.quantifier, PSubquery(self.nested(e.arg.query)))
         if isinstance(e, FilterAgg):
             return PFilter(self.expr(e.agg), self.expr(e.cond))
         if isinstance(e, ParentRef):

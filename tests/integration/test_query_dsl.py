@@ -1105,3 +1105,18 @@ async def test_recursive_cte(repo: Repo, weather: list[Weather]) -> None:
     )
     assert await repo.all(q) == [1, 2, 3, 4, 5]
     assert repo.to_sql(q)[0].startswith('WITH RECURSIVE "chain" AS (SELECT w0."id"')
+
+
+async def test_any_and_all_over_a_subquery(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import all_, any_, subquery
+
+    oslo = from_(Weather) | where(city="Oslo") | select(lambda w: w.temp_hi)  # 2
+    krakow = from_(Weather) | where(city="Kraków") | select(lambda w: w.temp_hi)  # 10, 15
+    q1 = from_(Weather) | where(lambda w: w.temp_hi > any_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
+    q2 = from_(Weather) | where(lambda w: w.temp_hi > all_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
+    q3 = from_(Weather) | where(lambda w: w.temp_hi == any_(subquery(oslo))) | select(lambda w: w.id)
+    assert await repo.all(q1) == [2, 4]  # above 10: 15 and 25
+    assert await repo.all(q2) == [4]  # above 15
+    assert await repo.all(q3) == [3]
+    assert '(w0."temp_hi" > ANY (SELECT s1w0."temp_hi"' in repo.to_sql(q1)[0]
+    assert repr(q2).count("all_(subquery(") == 1

@@ -35,6 +35,7 @@ from asyncecto.query._planner import (
     POr,
     POver,
     PParentCol,
+    PQuantified,
     PSelectedAs,
     PSplice,
     PSubquery,
@@ -197,6 +198,8 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return ", ".join(_expr(a, aliases) for a in e.args)
     if isinstance(e, PSubquery):
         return f"({_select_sql(e.planned)})"
+    if isinstance(e, PQuantified):
+        return f"{e.quantifier} ({_select_sql(e.arg.planned)})"
     if isinstance(e, PExists):
         return f"EXISTS ({exists_sql(e.arg.planned, limit=False)})"
     if isinstance(e, PFilter):
