@@ -1,11 +1,46 @@
 """Changesets: filter, cast and validate changes before they reach the database.
 
-A :class:`Changeset` is a frozen value; steps compose with ``|``.
+A :class:`Changeset` is a frozen value; steps compose with ``|``::
+
+    cs = cast(User(), params, ["name", "email"]) | validate_required(["name"])
 """
 
 from __future__ import annotations
 
+from ._cast import add_error as add_error
+from ._cast import apply_action as apply_action
+from ._cast import apply_changes as apply_changes
+from ._cast import cast as cast
+from ._cast import changed as changed
+from ._cast import delete_change as delete_change
+from ._cast import fetch_change as fetch_change
+from ._cast import fetch_field as fetch_field
+from ._cast import field_missing as field_missing
+from ._cast import force_change as force_change
+from ._cast import get_change as get_change
+from ._cast import get_field as get_field
+from ._cast import put_change as put_change
+from ._cast import traverse_errors as traverse_errors
+from ._cast import update_change as update_change
 from ._changeset import Changeset as Changeset
 from ._changeset import change as change
 
-__all__ = ("Changeset", "change")
+__all__ = (
+    "Changeset",
+    "add_error",
+    "apply_action",
+    "apply_changes",
+    "cast",
+    "change",
+    "changed",
+    "delete_change",
+    "fetch_change",
+    "fetch_field",
+    "field_missing",
+    "force_change",
+    "get_change",
+    "get_field",
+    "put_change",
+    "traverse_errors",
+    "update_change",
+)

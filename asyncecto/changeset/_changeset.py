@@ -43,20 +43,31 @@ class Changeset(Generic[_T]):
     filters: Mapping[str, Any] = attrs.field(factory=dict)
     prepare: tuple[Callable[[Changeset[_T]], Changeset[_T]], ...] = ()
     repo_opts: Mapping[str, Any] = attrs.field(factory=dict)
+    types: Mapping[str, Any] | None = None
+    empty_values: tuple[Any, ...] = ("",)
+    validations: tuple[tuple[str, Any], ...] = ()
 
     def __or__(self, step: Callable[[Changeset[_T]], Changeset[_T]]) -> Changeset[_T]:
         return step(self)
 
     def __repr__(self) -> str:
-        info = schema_info(self.data)
-        changes = {
-            k: ("**redacted**" if k in info.fields and info.fields[k].redact else v) for k, v in self.changes.items()
-        }
+        redacted: set[str] = set()
+        if not isinstance(self.data, dict):
+            info = schema_info(self.data)
+            redacted = {n for n, f in info.fields.items() if f.redact}
+        changes = {k: ("**redacted**" if k in redacted else v) for k, v in self.changes.items()}
         errors = [(f, m) for f, (m, _meta) in self.errors]
         return (
             f"Changeset<action={self.action!r}, changes={changes!r}, errors={errors!r}, "
             f"data={type(self.data).__name__}, valid={self.valid}>"
         )
+
+    def field_types(self) -> Mapping[str, Any]:
+        """Field name to type: the schema's fields, or the ``types`` of a schemaless changeset."""
+        if self.types is not None:
+            return self.types
+        info = schema_info(self.data)
+        return {n: f.type for n, f in info.fields.items()}
 
 
 @overload

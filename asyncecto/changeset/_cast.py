@@ -1,0 +1,270 @@
+"""``cast`` (outside input into changes) and the functions that read and write a changeset."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.errors import ArgumentError, CastError, InvalidChangesetError
+from asyncecto.schema import schema_info
+from asyncecto.schema._define import struct_info
+
+from ._changeset import Changeset
+
+__all__ = (
+    "add_error",
+    "apply_action",
+    "apply_changes",
+    "cast",
+    "changed",
+    "delete_change",
+    "fetch_change",
+    "fetch_field",
+    "field_missing",
+    "force_change",
+    "get_change",
+    "get_field",
+    "put_change",
+    "traverse_errors",
+    "update_change",
+)
+
+_T = TypeVar("_T")
+_MISSING: Any = object()
+
+
+def _start(data: Any) -> Changeset[Any]:
+    """A changeset for a struct, a ``(data, types)`` pair (schemaless), or a changeset itself."""
+    if isinstance(data, Changeset):
+        return data
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict) and isinstance(data[1], Mapping):
+        types = {k: t.resolve(v) for k, v in data[1].items()}
+        return Changeset(data=dict(data[0]), types=types)
+    struct_info(data, "build a changeset")
+    return Changeset(data=data)
+
+
+def _default(cs: Changeset[Any], name: str) -> Any:
+    if isinstance(cs.data, dict):
+        return None
+    f = schema_info(cs.data).fields[name]
+    return f.default_factory() if f.default_factory is not None else f.default
+
+
+def _current(cs: Changeset[Any], name: str) -> Any:
+    if name in cs.changes:
+        return cs.changes[name]
+    return cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+
+
+def _empty(value: Any, empty_values: tuple[Any, ...]) -> bool:
+    probe = value.strip() if isinstance(value, str) else value
+    return any(probe == e and type(probe) is type(e) for e in empty_values)
+
+
+def cast(
+    data: Any,
+    params: Any,
+    permitted: Iterable[str],
+    /,
+    *,
+    empty_values: Iterable[Any] | None = None,
+    force_changes: bool = False,
+    message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+) -> Changeset[Any]:
+    """Cast outside ``params`` into changes for the ``permitted`` fields.
+
+    Each permitted key present in ``params`` is checked for emptiness (``""`` after
+    stripping, by default: it becomes the field's default), cast to the field's type
+    (an error ``"is invalid"`` when it cannot be), and recorded as a change when it
+    differs from the current value. ``data`` is a struct, a changeset (params merge,
+    new ones win) or a ``(dict, types)`` pair for schemaless data.
+
+    >>> from asyncecto import schema
+    >>> @schema("users")
+    ... class User:
+    ...     name: str | None = None
+    ...     age: int | None = None
+    >>> cs = cast(User(), {"name": "Ada", "age": "36", "admin": "yes"}, ["name", "age"])
+    >>> cs.changes, cs.valid
+    ({'name': 'Ada', 'age': 36}, True)
+    >>> cast(User(), {"age": "old"}, ["age"]).errors
+    (('age', ('is invalid', {'type': 'integer', 'validation': 'cast'})),)
+    """
+    cs = _start(data)
+    if not isinstance(params, Mapping):
+        raise CastError(value=params, type="map", reason="expected params to be a mapping of field names to values")
+    if params and not all(isinstance(k, str) for k in params):
+        raise CastError(value=params, type="map", reason="expected params to have string keys")
+    types = cs.field_types()
+    empties = tuple(empty_values) if empty_values is not None else cs.empty_values
+    changes = dict(cs.changes)
+    errors = list(cs.errors)
+    for name in permitted:
+        typ = types.get(name)
+        if typ is None:
+            raise ArgumentError(
+                f"unknown field {name!r} given to cast. Either the field does not exist or it is an association "
+                f"(cast those with cast_assoc). The known fields are: {', '.join(types)}"
+            )
+        if name not in params:
+            continue
+        value = params[name]
+        if isinstance(value, list) and isinstance(typ, t.Array):
+            value = [v for v in value if not _empty(v, empties)]
+        if _empty(value, empties):
+            value = _default(cs, name)
+        try:
+            value = t.cast_value(typ, value, field=name)
+        except CastError:
+            meta = {"type": typ.name, "validation": "cast"}
+            text = (message(name, meta) if message is not None else None) or "is invalid"
+            errors.insert(0, (name, (text, meta)))
+            changes.pop(name, None)
+            continue
+        original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+        if not force_changes and t.equal(typ, original, value):
+            changes.pop(name, None)
+        else:
+            changes[name] = value
+    merged_params = {**(cs.params or {}), **dict(params)}
+    return attrs.evolve(
+        cs,
+        changes=changes,
+        errors=tuple(errors),
+        valid=cs.valid and len(errors) == len(cs.errors),
+        params=merged_params,
+        empty_values=empties,
+    )
+
+
+def _known(cs: Changeset[Any], name: str) -> Any:
+    types = cs.field_types()
+    if name not in types:
+        raise ArgumentError(f"unknown field {name!r}; the known fields are: {', '.join(types)}")
+    return types[name]
+
+
+def get_field(cs: Changeset[Any], name: str, default: Any = None) -> Any:
+    """The field's value: the change if there is one, else the data's (``default`` if that is ``None``)."""
+    _known(cs, name)
+    value = _current(cs, name)
+    return default if value is None else value
+
+
+def fetch_field(cs: Changeset[Any], name: str) -> tuple[str, Any]:
+    """``("changes", value)`` or ``("data", value)``; an unknown field raises ``KeyError``."""
+    if name not in cs.field_types():
+        raise KeyError(name)
+    if name in cs.changes:
+        return "changes", cs.changes[name]
+    return "data", cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+
+
+def get_change(cs: Changeset[Any], name: str, default: Any = None) -> Any:
+    """The change to ``name``, or ``default`` when there is none."""
+    return cs.changes.get(name, default)
+
+
+def fetch_change(cs: Changeset[Any], name: str) -> Any:
+    """The change to ``name``; ``KeyError`` when there is none."""
+    return cs.changes[name]
+
+
+def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
+    """Record ``value`` as a change (no casting); a value equal to the data's removes the change."""
+    typ = _known(cs, name)
+    original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    changes = dict(cs.changes)
+    if t.equal(typ, original, value):
+        changes.pop(name, None)
+    else:
+        changes[name] = value
+    return attrs.evolve(cs, changes=changes)
+
+
+def force_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
+    """Record ``value`` as a change even when it equals the data's."""
+    _known(cs, name)
+    return attrs.evolve(cs, changes={**cs.changes, name: value})
+
+
+def delete_change(cs: Changeset[_T], name: str) -> Changeset[_T]:
+    """Drop the change to ``name``, if any."""
+    return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k != name})
+
+
+def update_change(cs: Changeset[_T], name: str, fn: Callable[[Any], Any]) -> Changeset[_T]:
+    """Replace the change to ``name`` by ``fn(change)`` (as :func:`put_change`); nothing without a change."""
+    if name not in cs.changes:
+        return cs
+    return put_change(cs, name, fn(cs.changes[name]))
+
+
+def add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Changeset[_T]:
+    """Add an error (newest first) and mark the changeset invalid; ``%{key}`` in the message reads ``keys``."""
+    return attrs.evolve(cs, errors=((name, (message, dict(keys))), *cs.errors), valid=False)
+
+
+def apply_changes(cs: Changeset[_T]) -> _T:
+    """The data with the changes applied, whether or not the changeset is valid."""
+    if isinstance(cs.data, dict):
+        return {**cs.data, **cs.changes}  # type: ignore[return-value]
+    from asyncecto.schema import replace
+
+    return replace(cs.data, **cs.changes)
+
+
+def apply_action(cs: Changeset[_T], action: str) -> _T:
+    """The changes applied, when valid; otherwise ``InvalidChangesetError`` with ``action`` set.
+
+    For validating input that is never written (a search form, say).
+    """
+    if not isinstance(action, str):
+        raise ArgumentError(f"apply_action expects the action's name, got {action!r}")
+    if not cs.valid:
+        raise InvalidChangesetError(action, attrs.evolve(cs, action=action))
+    return apply_changes(cs)
+
+
+def changed(cs: Changeset[Any], name: str, *, from_: Any = _MISSING, to: Any = _MISSING) -> bool:
+    """Whether ``name`` has a change (optionally from a given data value, to a given new value)."""
+    _known(cs, name)
+    if name not in cs.changes:
+        return False
+    if to is not _MISSING and cs.changes[name] != to:
+        return False
+    original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    return from_ is _MISSING or original == from_
+
+
+def field_missing(cs: Changeset[Any], name: str) -> bool:
+    """Whether the field's value (change or data) is ``None`` or one of the empty values."""
+    _known(cs, name)
+    value = _current(cs, name)
+    return value is None or _empty(value, cs.empty_values)
+
+
+_INTERPOLATION = re.compile(r"%\{(\w+)\}")
+
+
+def _interpolate(message: str, keys: Mapping[str, Any]) -> str:
+    return _INTERPOLATION.sub(lambda m: str(keys.get(m.group(1), m.group(0))), message)
+
+
+def traverse_errors(
+    cs: Changeset[Any], fn: Callable[[str, Mapping[str, Any]], Any] | None = None
+) -> dict[str, list[Any]]:
+    """Errors by field, oldest first: ``{"email": ["can't be blank"]}``.
+
+    ``fn(message, keys)`` turns each error into what is listed; by default ``%{key}``
+    placeholders are filled from the keys (``"should be at least %{count} character(s)"``).
+    """
+    out: dict[str, list[Any]] = {}
+    for name, (message, keys) in reversed(cs.errors):
+        out.setdefault(name, []).append(fn(message, keys) if fn is not None else _interpolate(message, keys))
+    return out
