@@ -24,6 +24,17 @@ from ._cast import traverse_errors as traverse_errors
 from ._cast import update_change as update_change
 from ._changeset import Changeset as Changeset
 from ._changeset import change as change
+from ._validations import validate_acceptance as validate_acceptance
+from ._validations import validate_change as validate_change
+from ._validations import validate_confirmation as validate_confirmation
+from ._validations import validate_exclusion as validate_exclusion
+from ._validations import validate_format as validate_format
+from ._validations import validate_inclusion as validate_inclusion
+from ._validations import validate_length as validate_length
+from ._validations import validate_number as validate_number
+from ._validations import validate_required as validate_required
+from ._validations import validate_subset as validate_subset
+from ._validations import validations as validations
 
 __all__ = (
     "Changeset",
@@ -43,4 +54,15 @@ __all__ = (
     "put_change",
     "traverse_errors",
     "update_change",
+    "validate_acceptance",
+    "validate_change",
+    "validate_confirmation",
+    "validate_exclusion",
+    "validate_format",
+    "validate_inclusion",
+    "validate_length",
+    "validate_number",
+    "validate_required",
+    "validate_subset",
+    "validations",
 )
