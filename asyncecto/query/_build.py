@@ -296,7 +296,9 @@ desc_nulls_last = _direction("desc_nulls_last")
 
 
 def _order_terms(q: Query[Any], value: Any, direction: str, what: str) -> list[OrderBy]:
-    if callable(value) and not isinstance(value, _expr.E | _Directed):
+    if isinstance(value, _expr.Dynamic):
+        value = _expr.E(_expr.to_expr(q, value, what))
+    elif callable(value) and not isinstance(value, _expr.E | _Directed):
         value = _expr.apply(q, value, what)
     items = value if isinstance(value, list | tuple) else [value]
     terms: list[OrderBy] = []
@@ -304,6 +306,8 @@ def _order_terms(q: Query[Any], value: Any, direction: str, what: str) -> list[O
         d = direction
         if isinstance(item, _Directed):
             d, item = item.direction, item.value
+        if isinstance(item, _expr.Dynamic):
+            item = _expr.E(_expr.to_expr(q, item, what))
         if isinstance(item, str):
             _check_field(q, item)
             terms.append(OrderBy(d, FieldRef(0, item)))

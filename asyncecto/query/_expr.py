@@ -271,6 +271,28 @@ class Dynamic:
     def __repr__(self) -> str:
         return "Dynamic<...>"
 
+    def __bool__(self) -> bool:
+        raise QueryError("cannot use a dynamic as a Python bool; combine dynamics with & | ~")
+
+    # Inside a clause (a query is current) combining evaluates at once; outside, it makes a new dynamic.
+    def _combine(self, make: Callable[[], Any]) -> Any:
+        return make() if _CURRENT.get() is not None else Dynamic(lambda *_a, **_k: make())
+
+    def __and__(self, other: object) -> Any:
+        return self._combine(lambda: E(node(self)) & other)
+
+    def __rand__(self, other: object) -> Any:
+        return self._combine(lambda: E(node(other)) & E(node(self)))
+
+    def __or__(self, other: object) -> Any:
+        return self._combine(lambda: E(node(self)) | other)
+
+    def __ror__(self, other: object) -> Any:
+        return self._combine(lambda: E(node(other)) | E(node(self)))
+
+    def __invert__(self) -> Any:
+        return self._combine(lambda: ~E(node(self)))
+
 
 def dynamic(fn: Callable[..., Any]) -> Dynamic:
     """A reusable expression: a function of the bindings, evaluated where it is used (Ecto's ``dynamic``)."""
@@ -352,6 +374,8 @@ def to_expr(q: Query[Any], value: Any, what: str) -> Expr:
         value = apply(q, value.fn, what)
     elif callable(value) and not isinstance(value, E | Binding):
         value = apply(q, value, what)
+    while isinstance(value, Dynamic):  # a lambda (or dynamic) that returned a dynamic
+        value = apply(q, value.fn, what)
     if isinstance(value, E | Binding):
         return node(value)
     if value is True:
@@ -360,14 +384,18 @@ def to_expr(q: Query[Any], value: Any, what: str) -> Expr:
 
 
 def to_select(q: Query[Any], value: Any) -> Any:
-    """A select's shape: a source, an expression, or tuples/lists/dicts of them."""
+    """A select's shape: a source, an expression, or tuples/lists/dicts of them (dynamics included)."""
     if callable(value) and not isinstance(value, E | Binding):
         value = apply(q, value, "select")
-    return _shape(value)
+    token = _CURRENT.set(q)
+    try:
+        return _shape(value)
+    finally:
+        _CURRENT.reset(token)
 
 
 def _shape(value: Any) -> Any:
-    if isinstance(value, E | Binding | Subquery):
+    if isinstance(value, E | Binding | Subquery | Dynamic):
         return node(value)
     if isinstance(value, tuple):
         return Shape("tuple", tuple(_shape(v) for v in value))
@@ -493,6 +521,8 @@ def identifier(name: str) -> Ident:
 
 def constant(value: int | float | str | bool) -> Const:
     """A literal written into a fragment's SQL (each different value compiles a new statement)."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise QueryError(f"constant cannot write the non-finite number {value!r}; pass it as a parameter instead")
     if isinstance(value, bool | int | float):
         return Const(value)
     if isinstance(value, str) and "\x00" not in value:

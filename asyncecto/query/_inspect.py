@@ -30,6 +30,7 @@ from ._ast import (
     Or,
     Over,
     Param,
+    ParentRef,
     Quantified,
     Query,
     SelectFields,
@@ -81,6 +82,8 @@ def render_expr(e: Any) -> str:
         return f"type_({render_expr(e.arg)}, {getattr(e.type, '__name__', None) or repr(e.type)})"
     if isinstance(e, Subquery):
         return f"subquery({render(e.query)})"
+    if isinstance(e, ParentRef):
+        return f"parent_as({e.name!r}).{e.field}"
     if isinstance(e, Quantified):
         return f"{e.quantifier.lower()}_({render_expr(e.arg)})"
     if isinstance(e, Exists):
@@ -109,6 +112,8 @@ def render_expr(e: Any) -> str:
         if e.order_by:
             opts.append(f"order_by=[{', '.join(f'{o.direction}({render_expr(o.expr)})' for o in e.order_by)}]")
         return f"over({', '.join([render_expr(e.func), *opts])})"
+    if isinstance(e, Shape) and e.kind == "merge":
+        return f"{render_expr(e.items[0])} merged with {render_expr(e.items[1])}"
     if isinstance(e, Shape):
         items = [render_expr(i) for i in e.items]
         if e.kind == "dict":
@@ -159,7 +164,16 @@ def render(q: Query[Any]) -> str:
         parts.append("distinct(True)")
     elif isinstance(q.distinct, tuple) and q.distinct:
         parts.append(f"distinct(lambda: [{', '.join(render_expr(d.expr) for d in q.distinct)}])")
-    if q.select is not None:
+    if isinstance(q.select, Shape) and q.select.kind == "merge":
+        base, extra = q.select.items
+        if not (isinstance(base, SourceRef) and base.binding == 0):
+            parts.append(
+                f"select({render_expr(base)})"
+                if isinstance(base, SelectFields)
+                else f"select(lambda: {render_expr(base)})"
+            )
+        parts.append(f"select_merge(lambda: {render_expr(extra)})")
+    elif q.select is not None:
         sel = q.select
         parts.append(
             f"select({render_expr(sel)})" if isinstance(sel, SelectFields) else f"select(lambda: {render_expr(sel)})"
@@ -180,7 +194,14 @@ def render(q: Query[Any]) -> str:
     if q.lock is not None:
         parts.append(f"lock({q.lock!r})")
     for name, over in q.windows:
-        parts.append(f"windows({name}={render_expr(over)})")
+        spec = []
+        if over.partition_by:
+            spec.append(f"'partition_by': lambda: [{', '.join(render_expr(x) for x in over.partition_by)}]")
+        if over.order_by:
+            spec.append(
+                f"'order_by': lambda: [{', '.join(f'{o.direction}({render_expr(o.expr)})' for o in over.order_by)}]"
+            )
+        parts.append(f"windows({name}={{{', '.join(spec)}}})")
     for kind, other in q.combinations:
         fn = {"except": "except_"}.get(kind, kind)
         parts.append(f"{fn}({render(other)})")

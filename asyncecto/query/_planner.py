@@ -187,7 +187,10 @@ class PIdent:
 
 @attrs.frozen
 class PConst:
+    """A literal; ``kind`` keeps ``1``, ``1.0`` and ``True`` apart (they compare equal in Python)."""
+
     value: Any
+    kind: str
 
 
 @attrs.frozen
@@ -410,8 +413,16 @@ def _shift(now: _dt.datetime, amount: Any, unit: str) -> _dt.datetime:
 
 
 class _Planner:
-    def __init__(self, q: Query[Any], prefix: str | None, params: list[Any] | None = None, depth: int = 0) -> None:
+    def __init__(
+        self,
+        q: Query[Any],
+        prefix: str | None,
+        params: list[Any] | None = None,
+        depth: int = 0,
+        cte_names: frozenset[str] = frozenset(),
+    ) -> None:
         self.q = q
+        self.cte_names = cte_names | {name for name, _ in q.ctes}
         self.prefix = prefix
         self.depth = depth
         self.params: list[Any] = [] if params is None else params
@@ -432,7 +443,9 @@ class _Planner:
         for i in self.value_types:
             self.subquery_keys[i] = tuple(self.value_types[i])
         self.prefixes = [
-            s.prefix or (info.prefix if info is not None else None) or prefix
+            None
+            if s.table in self.cte_names and s.query is None and s.values is None
+            else s.prefix or (info.prefix if info is not None else None) or prefix
             for s, info in zip(self.sources, self.infos, strict=True)
         ]
 
@@ -505,7 +518,9 @@ class _Planner:
             return self.param(e.value, *expected)
         if isinstance(e, Now):
             now = _shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
-            return self.param(now, expected[0] or t.UtcDatetimeUsec(), expected[1])
+            if expected[0] is None:  # nothing typed to compare with: say what the value is
+                return PCast(self.param(now, t.UtcDatetimeUsec(), None), "timestamptz")
+            return self.param(now, expected[0], expected[1])
         if isinstance(e, JsonPath):
             return PJsonPath(self.expr(e.arg), self.param([str(k) for k in e.path], None, None))
         if isinstance(e, IntervalAdd):
@@ -513,13 +528,13 @@ class _Planner:
         if isinstance(e, Ident):
             return PIdent(e.name)
         if isinstance(e, Const):
-            return PConst(e.value)
+            return PConst(e.value, type(e.value).__name__)
         if isinstance(e, Splice):
             return PSplice(tuple(self.param(v, None, None) for v in e.values))
         if isinstance(e, Subquery):
             return PSubquery(self.nested(e.query))
         if isinstance(e, Exists):
-            return PExists(PSubquery(self.nested(e.arg.query, exists=True)))
+            return PExists(PSubquery(self.nested(e.arg.query, exists=True)))  # the subquery as written
         if isinstance(e, Quantified):
             return PQuantified(e.quantifier, PSubquery(self.nested(e.arg.query)))
         if isinstance(e, FilterAgg):
@@ -614,11 +629,13 @@ class _Planner:
 
     def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
-        child = _Planner(q, self.prefix, self.params, self.depth + 1)
+        if exists and q.select is None:
+            q = attrs.evolve(q, select=Fragment(("TRUE",), ()))  # EXISTS (SELECT TRUE …)
+        child = _Planner(q, self.prefix, self.params, self.depth + 1, self.cte_names)
         child.parent = self
-        op = "exists" if exists else "all"
-        if source:
+        if source or exists:
             return child.plan_query("subquery")
+        op = "all"
         if not exists and q.select is None and q.sources[0].schema is not None:
             raise QueryError(f"a subquery used as a value needs a select of one column: {q!r}")
         return child.plan_query(op)
@@ -690,7 +707,9 @@ def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[
 
 def _plan_query(p: _Planner, op: str) -> Planned:
     q = p.q
-    ctes = tuple((name, _Planner(cq, p.prefix, p.params, p.depth).plan_query("all")) for name, cq in q.ctes)
+    ctes = tuple(
+        (name, _Planner(cq, p.prefix, p.params, p.depth, p.cte_names).plan_query("all")) for name, cq in q.ctes
+    )
     columns: list[PExpr] = []
     updates: tuple[tuple[str, str, PExpr], ...] = ()
     if op == "update_all":  # planned first: SET comes before WHERE in the SQL text
@@ -724,7 +743,8 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
     windows = tuple((name, p.window(over)) for name, over in q.windows)
     combinations = tuple(
-        (kind, _Planner(other, p.prefix, p.params, p.depth).plan_query("all")) for kind, other in q.combinations
+        (kind, _Planner(other, p.prefix, p.params, p.depth, p.cte_names).plan_query("all"))
+        for kind, other in q.combinations
     )
     orders = tuple((o.direction, p.expr(o.expr)) for o in q.order_bys)
     lim = off = None

@@ -17,7 +17,7 @@ from ._config import RepoConfig, build_config
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
-__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "current_connection")
+__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState")
 
 _R = TypeVar("_R")
 
@@ -38,10 +38,6 @@ class Bound:
         self.owner = owner
         self.depth = depth
         self.active = True
-
-
-#: The connection bound to the current task (a transaction or checkout), if any.
-current_connection: contextvars.ContextVar[Bound | None] = contextvars.ContextVar("asyncecto_connection", default=None)
 
 
 class _Default:
@@ -80,6 +76,10 @@ class RepoCore:
         self.adapter = PostgresAdapter(self.config)
         self.telemetry = Telemetry(self.name, self.config.log)
         self._state = RepoState.NEW
+        #: this repo's connection pinned to the current task (each repo has its own)
+        self.bound_var: contextvars.ContextVar[Bound | None] = contextvars.ContextVar(
+            f"asyncecto_pinned_{id(self):x}", default=None
+        )
         self._supervisor: Supervisor | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._cache: dict[Hashable, Any] = {}
@@ -186,8 +186,8 @@ class RepoCore:
 
     def bound(self) -> Bound | None:
         """The connection this task has pinned on this repo (transaction or checkout), if any."""
-        b = current_connection.get()
-        return b if b is not None and b.repo is self and b.active else None
+        b = self.bound_var.get()
+        return b if b is not None and b.active else None
 
     @staticmethod
     def _check_owner(bound: Bound) -> None:
@@ -258,9 +258,7 @@ class RepoCore:
             timeout = None  # the server enforces the configured default (statement_timeout)
         elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
             lift = True  # the server's default limit would cut this call short
-        bound = current_connection.get() if pinned is None else None
-        if bound is not None and bound.repo is not self:
-            bound = None  # pinned to another repo: this one uses its own pool
+        bound = self.bound_var.get() if pinned is None else None
         adapter = self.adapter
         t0 = time.perf_counter()
         conn: Connection | None

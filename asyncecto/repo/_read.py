@@ -13,7 +13,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
-from asyncecto.query._ast import Compare, FieldRef, Filter, Param, Query
+from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
 from asyncecto.query._build import _check_field, to_query, update, where
 from asyncecto.query._planner import Col, Planned, ReadValue, plan
 from asyncecto.schema import is_schema, schema_info
@@ -138,7 +138,18 @@ async def get_by(
 
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
-    q = attrs.evolve(to_query(queryable), select=None, order_bys=(), distinct=False, limit=None, with_ties=False)
+    q = to_query(queryable)
+    true = Fragment(("TRUE",), ())
+    q = attrs.evolve(
+        q,
+        select=None,
+        order_bys=(),
+        distinct=False,
+        limit=None,
+        with_ties=False,
+        # every combined query selects TRUE too, as Ecto's exists? rewrites them
+        combinations=tuple((k, attrs.evolve(o, select=true, order_bys=())) for k, o in q.combinations),
+    )
     planned, params = plan(q, "exists", prefix=_prefix(core, prefix))
     sql = core.cached(planned, lambda: core.adapter.compile(planned))
     row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)

@@ -1,23 +1,26 @@
 """Transactions and checkouts: a connection pinned to the task for a block of work.
 
 ``async with repo.transaction():`` checks a connection out, sends ``BEGIN``, and binds the
-connection to the current task (a context variable), so every repo call in the block
-uses it. A nested block is a ``SAVEPOINT``: a failure inside it rolls back to the
-savepoint only, and the outer transaction goes on. Commit, rollback and the release of
-the connection run in a task of their own behind ``asyncio.shield``: cancelling the
-caller cannot leave a connection idle in a transaction.
+connection to the current task (the repo's own context variable), so every call to that
+repo in the block uses it. A nested block is a ``SAVEPOINT``: a failure inside it rolls
+back to the savepoint only, and the outer transaction goes on. Commit, rollback and the
+release of the connection run to their end even if the caller is cancelled (the caller
+waits for them, then is cancelled); a ``BEGIN`` or ``SAVEPOINT`` that fails or is
+interrupted is undone the same way before the error propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+import contextlib
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+from asyncecto._aio import finish
 from asyncecto.errors import ArgumentError, Rollback
 
-from ._core import DEFAULT, Bound, RepoCore, current_connection
+from ._core import DEFAULT, Bound, RepoCore
 
 __all__ = ("Checkout", "Transaction")
 
@@ -27,12 +30,6 @@ _ISOLATION = {
     "serializable": "SERIALIZABLE",
     "read_uncommitted": "READ UNCOMMITTED",
 }
-
-
-async def _shielded(work: Coroutine[Any, Any, None]) -> None:
-    """Run ``work`` to its end even if the caller is cancelled meanwhile."""
-    task = asyncio.get_running_loop().create_task(work)
-    await asyncio.shield(task)
 
 
 class Transaction:
@@ -62,6 +59,9 @@ class Transaction:
             sql += " READ ONLY"
         return sql
 
+    async def _exec(self, bound: Bound, sql: str) -> None:
+        await self.core.run("execute", sql, (), DEFAULT, None, pinned=bound.conn)
+
     async def __aenter__(self) -> Transaction:
         core = self.core
         core._check("begin a transaction")
@@ -70,27 +70,39 @@ class Transaction:
             core._check_owner(bound)
             if self.isolation or self.read_only:
                 raise ArgumentError("isolation and read_only apply to the outermost transaction only")
+            name = f"asyncecto_{bound.depth + 1}"
+            await self._exec(bound, f"SAVEPOINT {name}")  # on failure nothing changed
             bound.depth += 1
-            self._bound = bound
-            self._savepoint = f"asyncecto_{bound.depth}"
-            await core.run("execute", f"SAVEPOINT {self._savepoint}", (), DEFAULT, None, pinned=bound.conn)
+            self._bound, self._savepoint = bound, name
             return self
         if bound is not None:  # inside a checkout: begin on its connection
             core._check_owner(bound)
+            try:
+                await self._exec(bound, self._begin_sql())
+            except BaseException:
+                # the server may have begun: roll back (or leave the reset to the checkout's release)
+                bound.conn.dirty = True
+                await finish(self._quiet(bound, "ROLLBACK"))
+                raise
             bound.depth = 1
             self._bound = bound
-            await core.run("execute", self._begin_sql(), (), DEFAULT, None, pinned=bound.conn)
             return self
         conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
-        self._bound = Bound(core, conn, asyncio.current_task(), 1)
+        new = Bound(core, conn, asyncio.current_task(), 1)
         try:
-            await core.run("execute", self._begin_sql(), (), DEFAULT, None, pinned=conn)
+            await self._exec(new, self._begin_sql())
         except BaseException:
-            self._bound.active = False
-            await _shielded(core.adapter.checkin(conn))
+            new.active = False
+            await finish(core.adapter.checkin(conn))  # a connection left in a transaction is reset
             raise
-        self._token = current_connection.set(self._bound)
+        self._bound = new
+        self._token = core.bound_var.set(new)
         return self
+
+    async def _quiet(self, bound: Bound, sql: str) -> None:
+        # on failure the connection is marked dirty: its release resets or terminates it
+        with contextlib.suppress(Exception):
+            await self._exec(bound, sql)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -101,32 +113,36 @@ class Transaction:
             self.rolled_back, self.value = True, exc.value
         failed = exc is not None
         if self._savepoint is not None:
-            await _shielded(self._end_savepoint(bound, failed))
-        else:
+            await finish(self._end_savepoint(bound, failed))
+            return isinstance(exc, Rollback)
+        try:
+            await finish(self._end(bound, failed))
+        finally:
             if self._token is not None:
-                current_connection.reset(self._token)
-            await _shielded(self._end(bound, failed))
+                try:
+                    self.core.bound_var.reset(self._token)
+                except ValueError:  # exited in another context (e.g. a generator finished elsewhere)
+                    self.core.bound_var.set(None)
         return isinstance(exc, Rollback)
 
     async def _end_savepoint(self, bound: Bound, failed: bool) -> None:
         name = self._savepoint
         try:
             if failed:
-                await self.core.run("execute", f"ROLLBACK TO SAVEPOINT {name}", (), DEFAULT, None, pinned=bound.conn)
-            await self.core.run("execute", f"RELEASE SAVEPOINT {name}", (), DEFAULT, None, pinned=bound.conn)
+                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}")
+            await self._exec(bound, f"RELEASE SAVEPOINT {name}")
         finally:
             bound.depth -= 1
 
     async def _end(self, bound: Bound, failed: bool) -> None:
-        core = self.core
         owns_connection = self._token is not None
         try:
-            await core.run("execute", "ROLLBACK" if failed else "COMMIT", (), DEFAULT, None, pinned=bound.conn)
+            await self._exec(bound, "ROLLBACK" if failed else "COMMIT")
         finally:
             bound.depth = 0
             if owns_connection:
                 bound.active = False
-                await core.adapter.checkin(bound.conn)  # a connection still in a transaction is reset
+                await self.core.adapter.checkin(bound.conn)  # a connection still in a transaction is reset
 
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""
@@ -161,12 +177,17 @@ class Checkout:
             return self  # nested: reuse the pinned connection
         conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
         self._bound = Bound(core, conn, asyncio.current_task(), 0)
-        self._token = current_connection.set(self._bound)
+        self._token = core.bound_var.set(self._bound)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._bound is None:
             return
-        current_connection.reset(self._token)
         self._bound.active = False
-        await _shielded(self.core.adapter.checkin(self._bound.conn))
+        try:
+            await finish(self.core.adapter.checkin(self._bound.conn))
+        finally:
+            try:
+                self.core.bound_var.reset(self._token)
+            except ValueError:  # exited in another context
+                self.core.bound_var.set(None)

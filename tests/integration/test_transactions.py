@@ -198,3 +198,48 @@ async def test_stream_cannot_outlive_its_transaction(repo: Repo) -> None:
     with pytest.raises(RepoStateError):
         await stream.__anext__()
     await stream.aclose()
+
+
+# -- review regressions -------------------------------------------------------------------------
+
+
+async def test_two_repos_in_one_task_keep_their_own_transactions(
+    repo: Repo, database_url: str, admin: asyncpg.Connection
+) -> None:
+    other = Repo(database_url, pool_size=2)
+    async with other, repo.transaction():
+        async with other.transaction():
+            await repo.insert(Weather(city="A inside B"))
+            assert repo.in_transaction() and other.in_transaction()
+            async with repo.transaction():  # a savepoint of repo's transaction, not a new one
+                await repo.insert(Weather(city="A nested"))
+        repo.rollback()
+    assert await count(admin) == 0
+
+
+async def test_a_failed_begin_inside_a_checkout_changes_nothing(
+    repo: Repo, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncecto.repo._transaction import Transaction
+
+    monkeypatch.setattr(Transaction, "_begin_sql", lambda self: "BEGIN NONSENSE")
+    async with repo.checkout():
+        with pytest.raises(DatabaseError):
+            async with repo.transaction():
+                pass  # pragma: no cover
+        assert repo.in_transaction() is False
+        await repo.insert(Weather(city="after the failed begin"))
+    assert await count(admin) == 1
+
+
+async def test_a_transaction_exited_in_another_task_still_cleans_up(repo: Repo, admin: asyncpg.Connection) -> None:
+    tx = repo.transaction()
+    await tx.__aenter__()
+    await repo.insert(Weather(city="committed elsewhere"))
+    await asyncio.create_task(tx.__aexit__(None, None, None))  # another context: reset() cannot be used
+    assert repo.pool_stats()["in_use"] == 0
+    assert await count(admin) == 1
+    idle = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    assert idle == 0

@@ -5,10 +5,10 @@ connection goes straight back to the idle queue unless it is inside a transactio
 or was used for raw SQL that may have changed session state; then it is reset with
 a deadline, and terminated if the reset fails or is interrupted.
 
-Resets and closing run in tasks of their own, awaited through ``asyncio.shield``:
-a caller cancelled meanwhile (by ``task.cancel()``, ``asyncio.timeout`` or an anyio
-cancel scope) stops waiting, but the cleanup runs to its end, so no connection is
-ever left neither returned nor terminated.
+Resets and closing run in tasks of their own (``asyncecto._aio.finish``): a caller
+cancelled meanwhile (by ``task.cancel()``, ``asyncio.timeout`` or an anyio cancel scope)
+waits for the cleanup to end and is then cancelled, so no connection is ever left
+neither returned nor terminated, nor used while its cleanup still runs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 import asyncpg
 
+from asyncecto._aio import finish
 from asyncecto.errors import PoolTimeoutError, RepoStateError
 
 from ._errors import translate
@@ -155,7 +156,6 @@ class Pool:
         self._waiters: deque[asyncio.Future[PgConnection | None]] = deque()
         self._closed = False
         self._released = asyncio.Event()
-        self._cleanups: set[asyncio.Task[None]] = set()
         self.stats = PoolStats()
 
     # -- checkout ---------------------------------------------------------------
@@ -274,11 +274,8 @@ class Pool:
         self._put_back(conn)
 
     async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in its own task; a cancelled caller stops waiting, the work does not stop."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
-        await asyncio.shield(task)
+        """Run ``work`` to its end; a caller cancelled meanwhile waits for it, then is cancelled."""
+        await finish(work)
 
     def _put_back(self, conn: PgConnection) -> None:
         conn.last_used = time.monotonic()

@@ -142,7 +142,9 @@ def literal(value: object) -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int | float):
-        return repr(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise QueryError(f"cannot write the non-finite number {value!r} as a SQL literal")
+        return f"({value!r})" if value < 0 else repr(value)
     if isinstance(value, str) and "\x00" not in value:
         return "'" + value.replace("'", "''") + "'"
     raise QueryError(f"cannot write {value!r} as a SQL literal")
@@ -201,7 +203,7 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, PQuantified):
         return f"{e.quantifier} ({_select_sql(e.arg.planned)})"
     if isinstance(e, PExists):
-        return f"EXISTS ({exists_sql(e.arg.planned, limit=False)})"
+        return f"EXISTS ({_select_sql(e.arg.planned)})"
     if isinstance(e, PFilter):
         return f"{_expr(e.agg, aliases)} FILTER (WHERE {_expr(e.cond, aliases)})"
     if isinstance(e, PParentCol):
@@ -277,7 +279,13 @@ def _end(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
     if order:
         orders += list(p.order_bys)
     if orders:
-        sql += " ORDER BY " + ", ".join(f"{_expr(e, aliases)}{_DIRECTIONS[d]}" for d, e in orders)
+        # after UNION & co. only output columns can be named: a field of the first source by its name
+        def term(e: PExpr) -> str:
+            if p.combinations and isinstance(e, Col) and e.binding == 0:
+                return quote_name(e.column)
+            return _expr(e, aliases)
+
+        sql += " ORDER BY " + ", ".join(f"{term(e)}{_DIRECTIONS[d]}" for d, e in orders)
     if p.with_ties:
         if p.offset is not None:
             sql += f" OFFSET {_expr(p.offset, aliases)} ROWS"
@@ -345,15 +353,10 @@ def _dict_keys(p: Planned) -> tuple[str, ...] | None:
     return None
 
 
-def exists_sql(p: Planned, *, limit: bool = True) -> str:
-    """``SELECT TRUE … [OFFSET n] LIMIT 1`` for ``repo.exists`` (select, order and limit replaced, as in Ecto).
-
-    With ``limit=False`` (inside ``EXISTS (…)``) the query's own limit and offset are kept.
-    """
+def exists_sql(p: Planned) -> str:
+    """``SELECT TRUE … [OFFSET n] LIMIT 1`` for ``repo.exists`` (select, order and limit replaced, as in Ecto)."""
     aliases = _aliases(p)
     sql = f"SELECT TRUE{_from_and_joins(p, aliases)}{_middle(p, aliases)}"
-    if not limit:
-        return sql + _end(p, aliases, order=False)
     if p.offset is not None:
         sql += f" OFFSET {_expr(p.offset, aliases)}"
     return f"{_with(p)}{sql} LIMIT 1"
