@@ -674,11 +674,9 @@ class _Planner:
             names = shape.fields if isinstance(shape, SelectFields) else tuple(f.name for f in info.persisted)
             for n in names:
                 columns.append(Col(binding, info.fields[n].source))
-            nullable = binding > 0 and self.q.joins[binding - 1].kind in ("left", "full", "left_lateral")
-            if binding > 0 and self.q.joins[binding - 1].kind == "right":
-                nullable = False
-            if binding == 0 and any(j.kind in ("right", "full") for j in self.q.joins):
-                nullable = True
+            own = self.q.joins[binding - 1].kind if binding > 0 else None
+            later = self.q.joins[binding:]  # joins after this source (binding i is followed by joins[i:])
+            nullable = own in ("left", "full", "left_lateral") or any(j.kind in ("right", "full") for j in later)
             src = self.sources[binding]
             derived = src.query is not None or src.values is not None
             table = info.source if derived and info.source else src.table

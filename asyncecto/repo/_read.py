@@ -226,6 +226,8 @@ def _check_bulk(q: Query[Any], op: str) -> None:
             ("offset", q.offset is not None),
             ("distinct", q.distinct is not False),
             ("lock", q.lock is not None),
+            ("combinations", bool(q.combinations)),
+            ("windows", bool(q.windows)),
         )
         if present
     ]

@@ -1120,3 +1120,59 @@ async def test_any_and_all_over_a_subquery(repo: Repo, weather: list[Weather]) -
     assert await repo.all(q3) == [3]
     assert '(w0."temp_hi" > ANY (SELECT s1w0."temp_hi"' in repo.to_sql(q1)[0]
     assert repr(q2).count("all_(subquery(") == 1
+
+
+# -- review regressions (query SQL) ---------------------------------------------------------------
+
+
+async def test_delete_all_refuses_combinations_instead_of_dropping_them(
+    repo: Repo, weather: list[Weather], admin: asyncpg.Connection
+) -> None:
+    from asyncecto.query import except_
+
+    q = from_(Weather) | except_(from_(Weather) | where(lambda w: is_nil(w.prcp)))
+    with pytest.raises(QueryError, match=r"allows only `where` and `join`.*combinations"):
+        await repo.delete_all(q)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 5
+
+
+async def test_each_where_clause_keeps_its_own_precedence(repo: Repo, weather: list[Weather]) -> None:
+    q = (
+        from_(Weather)
+        | where(lambda w: fragment("? = 'Oslo' OR ? = 'Lima'", w.city, w.city))
+        | where(lambda w: w.temp_lo > 100)
+        | select(lambda w: w.id)
+    )
+    assert await repo.all(q) == []
+    assert 'WHERE ((w0."city" = \'Oslo\' OR w0."city" = \'Lima\') AND (w0."temp_lo" > $1))' in repo.to_sql(q)[0]
+
+
+async def test_sources_before_a_right_join_load_as_none(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
+    q = (
+        from_(Post)
+        | join("inner", User, on=lambda p, u: u.id == p.visits)
+        | join("right", Weather, on=lambda p, u, w: w.id == p.visits)
+        | select(lambda p, u, w: (p, u, w.id))
+        | order_by(lambda p, u, w: w.id)
+    )
+    rows = await repo.all(q)
+    assert [r[2] for r in rows] == [1, 2, 3, 4, 5]
+    assert all(p is None and u is None for p, u, _ in rows)  # no users: nothing matched the inner join
+
+
+async def test_a_cte_inside_a_subquery_is_written(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.query import subquery, with_cte
+
+    hot = from_(Weather) | where(lambda w: w.temp_hi > 9)
+    inner = from_(("hot", Weather)) | with_cte("hot", as_=hot) | select(lambda h: h.id)
+    q = from_(Weather) | where(lambda w: w.id.in_(subquery(inner))) | select(lambda w: w.id) | order_by("id")
+    assert await repo.all(q) == [1, 2, 4]
+
+
+async def test_update_all_joined_to_a_subquery(repo: Repo, weather: list[Weather], admin: asyncpg.Connection) -> None:
+    from asyncecto.query import subquery
+
+    cold = from_(Weather) | where(lambda w: w.temp_hi < 5) | select(lambda w: {"id": w.id})
+    q = from_(Weather) | join("inner", subquery(cold), on=lambda w, c: c.id == w.id)
+    assert await repo.update_all(q, set={"city": "cold"}) == (1, None)
+    assert await admin.fetchval("SELECT id FROM weather WHERE city = 'cold'") == 3

@@ -266,12 +266,12 @@ def test_is_nil_of_an_expression() -> None:
 
 def test_fragment_with_fields_and_values() -> None:
     q = from_(Weather) | where(lambda w: fragment("lower(?) = ?", w.city, "kraków"))
-    assert REPO.to_sql(q) == (f'{W} WHERE lower(w0."city") = $1', ["kraków"])
+    assert REPO.to_sql(q) == (f'{W} WHERE (lower(w0."city") = $1)', ["kraków"])
 
 
 def test_fragment_escaped_question_mark_is_literal() -> None:
     q = from_(Typed) | where(lambda t: fragment("? \\? ?", t.m, "key")) | select(lambda t: t.id)
-    assert REPO.to_sql(q) == ('SELECT t0."id" FROM "typed" AS t0 WHERE t0."m" ? $1', ["key"])
+    assert REPO.to_sql(q) == ('SELECT t0."id" FROM "typed" AS t0 WHERE (t0."m" ? $1)', ["key"])
 
 
 def test_fragment_without_placeholders() -> None:

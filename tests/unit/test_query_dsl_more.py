@@ -432,7 +432,7 @@ def test_repr_of_with_ties() -> None:
 
 def test_identifier_is_quoted() -> None:
     q = from_(Weather) | where(lambda w: fragment("? IS NOT NULL", identifier("city"))) | select(lambda w: w.id)
-    assert REPO.to_sql(q) == ('SELECT w0."id" FROM "weather" AS w0 WHERE "city" IS NOT NULL', [])
+    assert REPO.to_sql(q) == ('SELECT w0."id" FROM "weather" AS w0 WHERE ("city" IS NOT NULL)', [])
 
 
 def test_identifier_with_a_double_quote_is_escaped() -> None:
@@ -468,7 +468,7 @@ def test_constant_with_a_quote_cannot_escape_its_literal() -> None:
     nasty = "x'); DROP TABLE weather; --"
     q = from_(Weather) | where(lambda w: fragment("? = ?", w.city, constant(nasty))) | select(lambda w: w.id)
     assert fresh_sql(q) == (
-        """SELECT w0."id" FROM "weather" AS w0 WHERE w0."city" = 'x''); DROP TABLE weather; --'""",
+        """SELECT w0."id" FROM "weather" AS w0 WHERE (w0."city" = 'x''); DROP TABLE weather; --')""",
         [],
     )
 
@@ -520,7 +520,7 @@ def test_constant_refuses_other_values(bad: Any) -> None:
 def test_splice_is_one_parameter_per_element() -> None:
     q = from_(Weather) | where(lambda w: fragment("? IN (?)", w.city, splice(["a", "it's", "$1"]))) | select(["id"])
     assert REPO.to_sql(q) == (
-        'SELECT w0."id" FROM "weather" AS w0 WHERE w0."city" IN ($1, $2, $3)',
+        'SELECT w0."id" FROM "weather" AS w0 WHERE (w0."city" IN ($1, $2, $3))',
         ["a", "it's", "$1"],
     )
 
@@ -533,7 +533,7 @@ def test_splice_parameters_are_numbered_with_the_others() -> None:
         | limit(4)
     )
     assert REPO.to_sql(q) == (
-        f'{W} WHERE ((w0."temp_lo" > $1) AND w0."temp_hi" IN ($2, $3) AND w0."prcp" > $4) LIMIT $5',
+        f'{W} WHERE ((w0."temp_lo" > $1) AND (w0."temp_hi" IN ($2, $3) AND w0."prcp" > $4)) LIMIT $5',
         [1, 2, 3, 0.5, 4],
     )
 
@@ -544,7 +544,7 @@ def test_splice_of_the_same_length_shares_a_plan_and_another_length_does_not() -
 
     assert plan(q([1, 2]))[0] == plan(q([7, 8]))[0]
     assert plan(q([1, 2]))[0] != plan(q([1, 2, 3]))[0]
-    assert sql(q([1])).endswith('WHERE w0."temp_lo" IN ($1)')
+    assert sql(q([1])).endswith('WHERE (w0."temp_lo" IN ($1))')
 
 
 def test_splice_accepts_any_iterable_and_refuses_an_empty_one() -> None:
@@ -559,7 +559,7 @@ def test_escaped_question_mark_next_to_modifiers() -> None:
         lambda t: fragment("? \\?| ? AND ? \\? ?", identifier("m"), ["a", "b"], t.m, constant("k"))
     )
     assert REPO.to_sql(q | select(lambda t: t.id)) == (
-        """SELECT t0."id" FROM "typed" AS t0 WHERE "m" ?| $1 AND t0."m" ? 'k'""",
+        """SELECT t0."id" FROM "typed" AS t0 WHERE ("m" ?| $1 AND t0."m" ? 'k')""",
         [["a", "b"]],
     )
 

@@ -227,10 +227,17 @@ def _window(w: PWindow, aliases: Sequence[str]) -> str:
     return " ".join(parts)
 
 
+def _clause(e: PExpr, aliases: Sequence[str]) -> str:
+    """An expression standing alone between AND/OR: parenthesised unless it already binds tightly."""
+    text = _expr(e, aliases)
+    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, ParamRef)
+    return text if isinstance(e, tight) else f"({text})"
+
+
 def _filters(filters: Sequence[tuple[str, PExpr]], aliases: Sequence[str]) -> str:
     sql = ""
     for i, (op, e) in enumerate(filters):
-        part = _expr(e, aliases)
+        part = _clause(e, aliases)
         sql = part if i == 0 else f"({sql} {'AND' if op == 'and' else 'OR'} {part})"
     return sql
 
@@ -328,10 +335,11 @@ def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
     ...                 wheres=(("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
     'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'
     """
-    return _with(p) + _select_sql(p, column_aliases=column_aliases)
+    return _select_sql(p, column_aliases=column_aliases)
 
 
 def _select_sql(p: Planned, *, column_aliases: bool = False, named: bool = False) -> str:
+    """A whole ``SELECT`` (its ``WITH`` included), for a top-level query or a nested one."""
     aliases = _aliases(p)
     keys = _dict_keys(p) if named else None
     if keys is not None:
@@ -342,7 +350,7 @@ def _select_sql(p: Planned, *, column_aliases: bool = False, named: bool = False
         cols = ", ".join(_expr(c, aliases) for c in p.columns)
     if not cols:
         raise QueryError("the query selects nothing")
-    return f"SELECT {_distinct(p, aliases)}{cols}{_from_and_joins(p, aliases)}{_tail(p, aliases)}"
+    return f"{_with(p)}SELECT {_distinct(p, aliases)}{cols}{_from_and_joins(p, aliases)}{_tail(p, aliases)}"
 
 
 def _dict_keys(p: Planned) -> tuple[str, ...] | None:
@@ -401,7 +409,7 @@ def update_all_sql(p: Planned) -> str:
         elif op == "pull":
             sets.append(f"{col} = array_remove({a}.{col}, {v})")
     src = p.sources[0]
-    sql = f"UPDATE {quote_table(src.prefix, src.table)} AS {a} SET {', '.join(sets)}"
+    sql = f"{_with(p)}UPDATE {quote_table(src.prefix, src.table)} AS {a} SET {', '.join(sets)}"
     sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
     return sql
 
@@ -411,7 +419,7 @@ def delete_all_sql(p: Planned) -> str:
     _single_source_joins(p, "delete_all")
     aliases = _aliases(p)
     src = p.sources[0]
-    sql = f"DELETE FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
+    sql = f"{_with(p)}DELETE FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
     sql += _join_sources(p, aliases, "USING") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
     return sql
 
@@ -419,14 +427,15 @@ def delete_all_sql(p: Planned) -> str:
 def _join_sources(p: Planned, aliases: Sequence[str], keyword: str) -> str:
     if not p.joins:
         return ""
-    targets = [f"{quote_table(s.prefix, s.table)} AS {aliases[i]}" for i, s in enumerate(p.sources) if i > 0]
+    targets = [_target(p, i, aliases) for i in range(1, len(p.sources))]
     return f" {keyword} {', '.join(targets)}"
 
 
 def _where_with_joins(p: Planned, aliases: Sequence[str]) -> str:
-    conditions = [_expr(on, aliases) for _k, on in p.joins if on is not None]
+    conditions = [_clause(on, aliases) for _k, on in p.joins if on is not None]
     if p.wheres:
-        conditions.append(_filters(p.wheres, aliases))
+        where = _filters(p.wheres, aliases)
+        conditions.append(f"({where})" if conditions and len(p.wheres) > 1 else where)
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
