@@ -332,7 +332,7 @@ class Shape:
 
     kind: Literal["tuple", "list", "dict", "merge"]
     items: tuple[Any, ...]
-    keys: tuple[str, ...] = ()
+    keys: tuple[Any, ...] = ()
 
 
 @attrs.frozen

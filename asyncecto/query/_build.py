@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -173,8 +174,10 @@ def _source(queryable: Any) -> Source:
         schema = None
         if sel is None or (isinstance(sel, SourceRef | SelectFields) and sel.binding == 0):
             schema = inner.source.schema
-        elif not (isinstance(sel, Shape) and sel.kind == "dict"):
-            raise QueryError(f"a subquery used as a source must select a struct or a dict of values, got {inner!r}")
+        elif not (isinstance(sel, Shape) and sel.kind == "dict" and all(isinstance(k, str) for k in sel.keys)):
+            raise QueryError(
+                f"a subquery used as a source must select a struct or a dict of values with string keys, got {inner!r}"
+            )
         return Source("subquery", schema, None, inner)
     if isinstance(queryable, str):
         if not queryable:
@@ -479,7 +482,8 @@ def _combine(kind: str) -> Callable[[Any], Step[Any]]:
     combinator.__name__ = kind
     combinator.__doc__ = (
         f"``{kind.upper().replace('_', ' ')}`` with another query (same select shape); the outer order_by, "
-        "limit and offset apply to the combined rows."
+        "limit and offset apply to the combined rows (an order_by field of the first source is written as "
+        "its output column name)."
     )
     return combinator
 
@@ -514,11 +518,23 @@ def offset(n: int, /) -> Step[Any]:
     return lambda q: attrs.evolve(q, offset=p)
 
 
+_LOCK = re.compile(
+    r"FOR (UPDATE|NO KEY UPDATE|SHARE|KEY SHARE)"
+    r'( OF ("[^"]+"|\w+)(, ?("[^"]+"|\w+))*)?'
+    r"( NOWAIT| SKIP LOCKED)?",
+    re.IGNORECASE,
+)
+
+
 def lock(clause: str, /) -> Step[Any]:
-    """A row lock such as ``lock("FOR UPDATE")`` (the last ``lock`` wins). Written as given: no values."""
-    if not isinstance(clause, str) or not clause.strip():
-        raise QueryError(f"lock() expects SQL such as 'FOR UPDATE', got {clause!r}")
-    return lambda q: attrs.evolve(q, lock=clause)
+    """A row lock (the last ``lock`` wins): ``FOR UPDATE``, ``FOR NO KEY UPDATE``, ``FOR SHARE`` or
+    ``FOR KEY SHARE``, optionally ``OF`` aliases and ``NOWAIT`` or ``SKIP LOCKED``.
+    """
+    if not isinstance(clause, str) or not _LOCK.fullmatch(clause.strip()):
+        raise QueryError(
+            f"lock() expects SQL for a row lock such as 'FOR UPDATE' or 'FOR SHARE SKIP LOCKED', got {clause!r}"
+        )
+    return lambda q: attrs.evolve(q, lock=clause.strip())
 
 
 _JOIN_KINDS = ("inner", "left", "right", "full", "cross", "inner_lateral", "left_lateral", "cross_lateral")
@@ -659,7 +675,7 @@ def first(order: Any = None, /) -> Step[Any]:
             q = order_by(order)(q)
         elif not q.order_bys:
             q = order_by(_pk_order(q, "first"))(q)
-        return attrs.evolve(q, limit=Param(1))
+        return attrs.evolve(q, limit=Param(1), with_ties=False)
 
     return step
 
@@ -669,11 +685,11 @@ def last(order: Any = None, /) -> Step[Any]:
 
     def step(q: Query[_T]) -> Query[_T]:
         if order is not None:
-            q = order_by(order)(attrs.evolve(q, order_bys=()))
+            q = order_by(order)(q)  # appended to the existing order, then everything reversed (Ecto)
         elif not q.order_bys:
             q = order_by(_pk_order(q, "last"))(q)
         reversed_ = tuple(OrderBy(_REVERSE[o.direction], o.expr) for o in q.order_bys)
-        return attrs.evolve(q, order_bys=reversed_, limit=Param(1))
+        return attrs.evolve(q, order_bys=reversed_, limit=Param(1), with_ties=False)
 
     return step
 

@@ -402,7 +402,7 @@ def _shape(value: Any) -> Any:
     if isinstance(value, list):
         return Shape("list", tuple(_shape(v) for v in value))
     if isinstance(value, Mapping):
-        return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(map(str, value)))
+        return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(value))
     return Param(value)
 
 

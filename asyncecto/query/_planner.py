@@ -9,6 +9,7 @@ sends 3) and dumped; a bad value raises ``CastError`` before any I/O.
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import re
 from typing import Any
 
@@ -308,7 +309,7 @@ class ReadShape:
 
     kind: str
     items: tuple[Any, ...]
-    keys: tuple[str, ...] = ()
+    keys: tuple[Any, ...] = ()
 
 
 @attrs.frozen
@@ -368,6 +369,16 @@ def _cast_type(typ: t.Type[Any]) -> str | None:
         return None
     base = re.sub(r"\(\d+(,\s*\d+)?\)", "", db_type)
     return "bigint" if base == "integer" else base
+
+
+def _fits(typ: t.Type[Any] | None, operand: Expr) -> bool:
+    """Whether a parameter operand of arithmetic may take ``typ`` (the other operand's type)."""
+    if typ is None or not isinstance(operand, Param):
+        return typ is not None
+    value = operand.value
+    if isinstance(typ, t.Integer | t.Id):
+        return not isinstance(value, float | decimal.Decimal)  # a fraction is not narrowed to an integer
+    return True
 
 
 def _numeric(typ: t.Type[Any] | None) -> bool:
@@ -489,10 +500,16 @@ class _Planner:
                 return self.type_of(e.args[0])
             return None, None
         if isinstance(e, Arith):
-            left = self.type_of(e.left)
-            return left if left[0] is not None else self.type_of(e.right)
+            # only a fractional operand types arithmetic: an integer result compares with 1.5 as well as with 2
+            sides = [self.type_of(e.left), self.type_of(e.right)]
+            for side_type in sides:
+                if isinstance(side_type[0], t.Float | t.Decimal):
+                    return side_type
+            return next((s for s in sides if s[0] is not None), (None, None))
         if isinstance(e, Neg | IntervalAdd):
             return self.type_of(e.arg)
+        if isinstance(e, JsonPath):
+            return t.Any(), None  # a value compared with a JSON path is sent as JSON
         if isinstance(e, FilterAgg):
             return self.type_of(e.agg)
         if isinstance(e, Over):
@@ -515,7 +532,14 @@ class _Planner:
     # -- expressions ----------------------------------------------------------------------
     def expr(self, e: Expr, expected: tuple[t.Type[Any] | None, str | None] = (None, None)) -> PExpr:
         if isinstance(e, Param):
-            return self.param(e.value, *expected)
+            ref = self.param(e.value, *expected)
+            if expected[0] is None:
+                # PostgreSQL cannot tell a fractional number from context: say what it is
+                if isinstance(e.value, float):
+                    return PCast(ref, "double precision")
+                if isinstance(e.value, decimal.Decimal):
+                    return PCast(ref, "numeric")
+            return ref
         if isinstance(e, Now):
             now = _shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
             if expected[0] is None:  # nothing typed to compare with: say what the value is
@@ -565,7 +589,7 @@ class _Planner:
             typ = t.resolve(e.type)
             inner = self.expr(e.arg, (typ, None))
             db_type = _cast_type(typ)
-            return PCast(inner, db_type) if isinstance(inner, ParamRef) and db_type else inner
+            return PCast(inner, db_type) if db_type else inner
         if isinstance(e, Compare):
             if e.op == "in":
                 return self._in(In(e.left, e.right))
@@ -644,8 +668,13 @@ class _Planner:
         # a parameter (or ago/from_now) takes the type of the other side
         lt = self.type_of(left) if isinstance(right, Param | Now) else (None, None)
         rt = self.type_of(right) if isinstance(left, Param | Now) else (None, None)
-        if cls is PArith and op in ("*", "/") and not _numeric(lt[0]):
-            lt = (None, None)
+        if cls is PArith or isinstance(left, Arith) or isinstance(right, Arith):
+            # arithmetic: a parameter takes the other operand's type only if it fits it (1.5 next to an integer
+            # field stays a float); otherwise it is typed by its own value
+            if not _fits(lt[0], right):
+                lt = (None, None)
+            if not _fits(rt[0], left):
+                rt = (None, None)
         return cls(op, self.expr(left, rt), self.expr(right, lt))
 
     def _in(self, e: In) -> PExpr:

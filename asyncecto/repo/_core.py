@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from asyncecto.adapters import Connection
 from asyncecto.adapters.postgres import PostgresAdapter
-from asyncecto.errors import AsyncEctoError, RepoStateError
+from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError
 
 from ._config import RepoConfig, build_config
 from ._supervisor import Supervisor
@@ -166,6 +166,9 @@ class RepoCore:
         """Plan cache counters: ``hits``, ``misses``, ``size``."""
         return {"hits": self._cache_hits, "misses": self._cache_misses, "size": len(self._cache)}
 
+    #: plans kept at most; the least recently used is dropped first
+    cache_size = 4096
+
     def cache_get(self, key: Hashable) -> Any:
         """The cached value for ``key`` (counted as a hit), or ``None``."""
         value = self._cache.get(key)
@@ -174,14 +177,25 @@ class RepoCore:
         return value
 
     def cached(self, key: Hashable, build: Callable[[], _R]) -> _R:
-        """The cached value for ``key``, built once."""
+        """The cached value for ``key``, built once; the cache keeps the most recently used plans."""
+        cache = self._cache
         try:
-            value: _R = self._cache[key]
+            hash(key)
+        except TypeError as exc:
+            raise QueryError(
+                f"cannot cache this query's plan: {exc}; a custom type used in a query must be hashable "
+                "(an attrs or dataclass type with frozen=True, or define __hash__)"
+            ) from exc
+        try:
+            value: _R = cache.pop(key)
         except KeyError:
             self._cache_misses += 1
-            value = self._cache[key] = build()
-            return value
-        self._cache_hits += 1
+            value = build()
+            if len(cache) >= self.cache_size:
+                cache.pop(next(iter(cache)))
+        else:
+            self._cache_hits += 1
+        cache[key] = value
         return value
 
     def bound(self) -> Bound | None:

@@ -181,6 +181,9 @@ class Repo(RepoCore):
         ``analyze=True`` runs the statement; it is refused for ``update_all``/``delete_all``,
         which would change rows.
         """
+        for name, flag in (("analyze", analyze), ("verbose", verbose), ("costs", costs), ("buffers", buffers)):
+            if not isinstance(flag, bool):
+                raise ArgumentError(f"explain option {name} must be True or False, got {flag!r}")
         if format not in ("text", "json", "yaml", "xml"):
             raise ArgumentError(f"explain format must be text, json, yaml or xml, got {format!r}")
         if analyze and op != "all":
@@ -406,6 +409,8 @@ class Repo(RepoCore):
     ) -> AsyncIterator[_T]:
         """Rows of a query through a server-side cursor, ``max_rows`` at a time, inside a transaction.
 
+        ``timeout`` bounds each batch's fetch (the repo's server-side limit applies otherwise).
+
         .. code-block:: python
 
             async with repo.transaction():
@@ -421,18 +426,20 @@ class Repo(RepoCore):
             raise RepoStateError(
                 "stream", "outside of a transaction", "iterate the stream inside `async with repo.transaction():`"
             )
+
         q = to_query(queryable)
         if q.preloads:
             raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
         sql, loader, params = _read.prepared_all(self, q, prefix)
         self._check_owner(bound)
-        batches = bound.conn.batches(sql, params, max_rows)
+        batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
         try:
             while True:
                 if not bound.active:
                     raise RepoStateError(
                         "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
                     )
+                self._check_owner(bound)  # every batch: a child task must not take over the cursor
                 try:
                     rows = await batches.__anext__()
                 except StopAsyncIteration:

@@ -124,10 +124,18 @@ class BaseType(t.Generic[T]):
         """Whether two internal values are the same (``==`` by default)."""
         return bool(a == b)
 
+    def _state(self) -> dict[str, t.Any]:
+        state = dict(getattr(self, "__dict__", {}))
+        for klass in type(self).__mro__:
+            for name in getattr(klass, "__slots__", ()):
+                if name not in ("__dict__", "__weakref__") and hasattr(self, name):
+                    state[name] = getattr(self, name)
+        return state
+
     def __eq__(self, other: object) -> bool:
         if type(self) is not type(other):
             return NotImplemented
-        return bool(getattr(self, "__dict__", {}) == getattr(other, "__dict__", {}))
+        return bool(self._state() == other._state())
 
     def __hash__(self) -> int:
         return hash(type(self))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import decimal
 from typing import Any
@@ -1176,3 +1177,111 @@ async def test_update_all_joined_to_a_subquery(repo: Repo, weather: list[Weather
     q = from_(Weather) | join("inner", subquery(cold), on=lambda w, c: c.id == w.id)
     assert await repo.update_all(q, set={"city": "cold"}) == (1, None)
     assert await admin.fetchval("SELECT id FROM weather WHERE city = 'cold'") == 3
+
+
+async def test_fractional_values_in_integer_arithmetic(repo: Repo, weather: list[Weather]) -> None:
+    q = (
+        from_(Weather)
+        | where(lambda w: w.temp_lo / 2 > 1.5)
+        | select(lambda w: (w.id, w.temp_lo * 1.5))
+        | order_by("id")
+    )
+    assert await repo.all(q) == [(2, 7.5), (4, 27.0), (5, 10.5)]
+    with pytest.raises(CastError, match="temp_lo"):
+        repo.to_sql(from_(Weather) | where(lambda w: w.temp_lo > 1.5))  # a direct comparison still casts strictly
+
+
+async def test_type_casts_expressions_and_loads_their_type(repo: Repo, weather: list[Weather]) -> None:
+    q = from_(Weather) | select(lambda w: type_(w.temp_lo / 2, float)) | where(lambda w: w.id == 2)
+    assert await repo.all(q) == [2.0]  # integer division happened before the cast, as the SQL says
+
+
+async def test_constant_strings_are_safe_whatever_the_string_setting(database_url: str) -> None:
+    from asyncecto.query import constant
+
+    settings = {"standard_conforming_strings": "off", "application_name": "asyncecto-tests"}
+    async with Repo(database_url, pool_size=1, server_settings=settings) as r:
+        q = from_(Weather) | select(lambda w: fragment("?", constant("\\' OR TRUE) --"))) | limit(1)
+        await r.query("INSERT INTO weather (city) VALUES ('one row')")
+        try:
+            assert await r.all(q) == ["\\' OR TRUE) --"]
+        finally:
+            await r.query("DELETE FROM weather WHERE city = 'one row'")
+
+
+async def test_explain_options_must_be_booleans(repo: Repo) -> None:
+    from asyncecto.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="costs must be True or False"):
+        await repo.explain(from_(Weather), "delete_all", costs="TRUE, ANALYZE TRUE")  # type: ignore[arg-type]
+
+
+def test_lock_accepts_row_locks_only() -> None:
+    for clause in ("FOR UPDATE", "for share skip locked", 'FOR NO KEY UPDATE OF w0, "x" NOWAIT', "FOR KEY SHARE"):
+        assert (from_(Weather) | lock(clause)).lock == clause
+    for bad in ("FOR UPDATE; DROP TABLE weather", "FOR UPDATE --", "LOCK weather"):
+        with pytest.raises(QueryError, match="row lock"):
+            lock(bad)
+
+
+def test_last_appends_its_key_then_reverses_and_first_drops_with_ties() -> None:
+    from asyncecto.query import first, last
+
+    q = from_(Weather) | order_by(desc="temp_hi") | last("id")
+    assert [(o.direction, o.expr.name) for o in q.order_bys] == [("asc", "temp_hi"), ("desc", "id")]  # type: ignore[union-attr]
+    q2 = from_(Weather) | order_by("city") | limit(3, with_ties=True) | first()
+    assert q2.with_ties is False and q2.limit == Param(1)
+
+
+async def test_dict_select_keys_keep_their_type(repo: Repo, weather: list[Weather]) -> None:
+    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: {1: w.city, "lo": w.temp_lo})
+    assert await repo.all(q) == [{1: "Kraków", "lo": 1}]
+
+
+async def test_a_plan_with_an_unhashable_type_fails_clearly(repo: Repo) -> None:
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Money:  # eq without frozen: unhashable
+        name: str = "money"
+
+        def cast(self, v: object) -> object:
+            return v
+
+        def dump(self, v: object) -> object:
+            return v
+
+        def load(self, v: object) -> object:
+            return v
+
+        def equal(self, a: object, b: object) -> bool:
+            return a == b
+
+    with pytest.raises(QueryError, match="must be hashable"):
+        repo.to_sql(from_(Weather) | select(lambda w: type_(w.temp_lo, Money())))
+
+
+def test_slotted_user_types_compare_by_their_slots() -> None:
+    class Scaled(t.BaseType[int]):
+        __slots__ = ("factor",)
+        name = "scaled"
+
+        def __init__(self, factor: int) -> None:
+            self.factor = factor
+
+    assert Scaled(10) != Scaled(1000) and Scaled(10) == Scaled(10)
+
+
+async def test_stream_checks_the_owner_every_batch(repo: Repo, weather: list[Weather]) -> None:
+    from asyncecto.errors import RepoStateError
+
+    async with repo.transaction():
+        stream = repo.stream(from_(Weather) | order_by("id"), max_rows=1)
+        assert isinstance(await stream.__anext__(), Weather)
+
+        async def steal() -> object:
+            return await stream.__anext__()
+
+        with pytest.raises(RepoStateError, match="another task"):
+            await asyncio.create_task(steal())
+        await stream.aclose()

@@ -352,9 +352,12 @@ def test_type_str_casts_without_a_length() -> None:
     assert sql(q) == 'SELECT $1::varchar FROM "weather" AS w0'
 
 
-def test_type_of_a_field_is_not_cast_in_sql() -> None:
+def test_type_of_a_field_is_cast_in_sql() -> None:
+    # as Ecto writes type(p.x, :integer): the expression itself is cast
     q = from_(Weather) | select(lambda w: type_(w.temp_lo, int))
-    assert REPO.to_sql(q) == ('SELECT w0."temp_lo" FROM "weather" AS w0', [])
+    assert REPO.to_sql(q) == ('SELECT w0."temp_lo"::bigint FROM "weather" AS w0', [])
+    q = from_(Weather) | select(lambda w: type_(w.temp_lo / 2, float))
+    assert REPO.to_sql(q) == ('SELECT ((w0."temp_lo" / $1))::double precision FROM "weather" AS w0', [2])
 
 
 def test_type_casts_a_compared_value_when_the_other_side_is_a_fragment() -> None:

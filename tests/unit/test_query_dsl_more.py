@@ -452,9 +452,9 @@ def test_identifier_refuses_empty_or_non_strings(bad: Any) -> None:
         (3, "3"),
         (0, "0"),
         (2.5, "2.5"),
-        ("abc", "'abc'"),
-        ("it's", "'it''s'"),
-        ("", "''"),
+        ("abc", "E'abc'"),
+        ("it's", "E'it''s'"),
+        ("", "E''"),
         (True, "TRUE"),
         (False, "FALSE"),
     ],
@@ -468,7 +468,7 @@ def test_constant_with_a_quote_cannot_escape_its_literal() -> None:
     nasty = "x'); DROP TABLE weather; --"
     q = from_(Weather) | where(lambda w: fragment("? = ?", w.city, constant(nasty))) | select(lambda w: w.id)
     assert fresh_sql(q) == (
-        """SELECT w0."id" FROM "weather" AS w0 WHERE (w0."city" = 'x''); DROP TABLE weather; --')""",
+        """SELECT w0."id" FROM "weather" AS w0 WHERE (w0."city" = E'x''); DROP TABLE weather; --')""",
         [],
     )
 
@@ -477,7 +477,7 @@ def test_different_string_constants_give_different_sql() -> None:
     a = from_(Weather) | select(lambda w: fragment("?", constant("a")))
     b = from_(Weather) | select(lambda w: fragment("?", constant("b")))
     assert plan(a)[0] != plan(b)[0]
-    assert (sql(a), sql(b)) == ("SELECT 'a' FROM \"weather\" AS w0", "SELECT 'b' FROM \"weather\" AS w0")
+    assert (sql(a), sql(b)) == ("SELECT E'a' FROM \"weather\" AS w0", "SELECT E'b' FROM \"weather\" AS w0")
 
 
 def test_different_numeric_constants_give_different_sql() -> None:
@@ -533,7 +533,7 @@ def test_splice_parameters_are_numbered_with_the_others() -> None:
         | limit(4)
     )
     assert REPO.to_sql(q) == (
-        f'{W} WHERE ((w0."temp_lo" > $1) AND (w0."temp_hi" IN ($2, $3) AND w0."prcp" > $4)) LIMIT $5',
+        f'{W} WHERE ((w0."temp_lo" > $1) AND (w0."temp_hi" IN ($2, $3) AND w0."prcp" > $4::double precision)) LIMIT $5',
         [1, 2, 3, 0.5, 4],
     )
 
@@ -559,7 +559,7 @@ def test_escaped_question_mark_next_to_modifiers() -> None:
         lambda t: fragment("? \\?| ? AND ? \\? ?", identifier("m"), ["a", "b"], t.m, constant("k"))
     )
     assert REPO.to_sql(q | select(lambda t: t.id)) == (
-        """SELECT t0."id" FROM "typed" AS t0 WHERE ("m" ?| $1 AND t0."m" ? 'k')""",
+        """SELECT t0."id" FROM "typed" AS t0 WHERE ("m" ?| $1 AND t0."m" ? E'k')""",
         [["a", "b"]],
     )
 

@@ -80,12 +80,14 @@ class PgConnection:
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
-    async def batches(self, sql: str, params: Sequence[Any], size: int) -> AsyncGenerator[list[Any], None]:
+    async def batches(
+        self, sql: str, params: Sequence[Any], size: int, timeout: float | None = None
+    ) -> AsyncGenerator[list[Any], None]:
         """Rows of a server-side cursor, ``size`` at a time (the connection must be in a transaction)."""
         try:
-            cursor = await self.raw.cursor(sql, *params)
+            cursor = await self.raw.cursor(sql, *params, timeout=timeout)
             while True:
-                rows = await cursor.fetch(size)
+                rows = await cursor.fetch(size, timeout=timeout)
                 if rows:
                     yield rows
                 if len(rows) < size:

@@ -136,8 +136,8 @@ def _aliases(p: Planned) -> list[str]:
 def literal(value: object) -> str:
     """A constant as SQL text (``constant()`` in fragments): numbers, booleans and quoted strings.
 
-    >>> literal("it's"), literal(3), literal(True)
-    ("'it''s'", '3', 'TRUE')
+    >>> literal("it's"), literal(3), literal(-1), literal(True)
+    ("E'it''s'", '3', '(-1)', 'TRUE')
     """
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -146,7 +146,8 @@ def literal(value: object) -> str:
             raise QueryError(f"cannot write the non-finite number {value!r} as a SQL literal")
         return f"({value!r})" if value < 0 else repr(value)
     if isinstance(value, str) and "\x00" not in value:
-        return "'" + value.replace("'", "''") + "'"
+        # E'…' with backslashes doubled is the same text whatever standard_conforming_strings says
+        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
     raise QueryError(f"cannot write {value!r} as a SQL literal")
 
 
@@ -156,7 +157,9 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, ParamRef):
         return f"${e.index}"
     if isinstance(e, PCast):
-        return f"{_expr(e.arg, aliases)}::{e.db_type}"
+        inner = _expr(e.arg, aliases)
+        tight = isinstance(e.arg, ParamRef | Col | PFunc | PCast)
+        return f"{inner}::{e.db_type}" if tight else f"({inner})::{e.db_type}"
     if isinstance(e, PCompare):
         return f"({_expr(e.left, aliases)} {_OPS[e.op]} {_expr(e.right, aliases)})"
     if isinstance(e, PIn):
@@ -190,7 +193,8 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, PJsonPath):
         return f"({_expr(e.arg, aliases)} #> {_expr(e.path, aliases)})"
     if isinstance(e, PInterval):
-        sql = f"({_expr(e.arg, aliases)} + ({_expr(e.amount, aliases)}::numeric * interval '1 {e.unit}'))"
+        amount = e.amount.arg if isinstance(e.amount, PCast) and isinstance(e.amount.arg, ParamRef) else e.amount
+        sql = f"({_expr(e.arg, aliases)} + ({_expr(amount, aliases)}::numeric * interval '1 {e.unit}'))"
         return f"{sql}::date" if e.date else sql
     if isinstance(e, PIdent):
         return quote_name(e.name)
