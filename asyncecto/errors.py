@@ -151,7 +151,8 @@ class RepoStateError(AsyncEctoError, RuntimeError):
 
 
 class InvalidChangesetError(AsyncEctoError):
-    """A write was given an invalid changeset; nothing was sent to the database.
+    """A write was given an invalid changeset (nothing was sent to the database), or a constraint
+    the changeset declared fired (the statement failed; the violation is one of ``changeset.errors``).
 
     :ivar action: ``"insert"``, ``"update"``, ``"delete"`` …
     :ivar changeset: the changeset, with its ``errors``

@@ -111,6 +111,20 @@ class Typed:
     any_json: object = field(type=t.Map())
 
 
+@schema("accounts")
+class Account:
+    id: int | None = None
+    owner_id: int | None = None
+    balance: int | None = 0
+    lock_version: int | None = 1
+
+
+@schema("bookings")
+class Booking:
+    id: int | None = None
+    room: int | None = None
+
+
 TABLES = (
     "weather",
     "posts",
@@ -121,12 +135,14 @@ TABLES = (
     "archive.notes",
     "archive.weather",
     "typed",
+    "accounts",
+    "bookings",
 )
 
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS archive",
     "DROP TABLE IF EXISTS weather, posts, users, items, post_tags, events, typed, archive.notes, "
-    "archive.weather CASCADE",
+    "archive.weather, accounts, bookings CASCADE",
     "CREATE TABLE weather (id bigserial PRIMARY KEY, city varchar(255), temp_lo integer, "
     "temp_hi integer, prcp double precision)",
     "CREATE TABLE posts (id bigserial PRIMARY KEY, title varchar(255) NOT NULL DEFAULT 'untitled', "
@@ -134,6 +150,10 @@ DDL = (
     "updated_at timestamp(0) NOT NULL)",
     "CREATE TABLE users (id bigserial PRIMARY KEY, email varchar(255) UNIQUE, password_hash text, "
     "score integer NOT NULL DEFAULT 42, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)",
+    "CREATE TABLE accounts (id bigserial PRIMARY KEY, owner_id bigint REFERENCES users(id), "
+    "balance integer CONSTRAINT accounts_balance_check CHECK (balance >= 0), lock_version integer)",
+    "CREATE TABLE bookings (id bigserial PRIMARY KEY, room integer, "
+    "CONSTRAINT bookings_room_exclusion EXCLUDE USING btree (room WITH =))",
     "CREATE TABLE items (uuid uuid PRIMARY KEY, name text)",
     "CREATE TABLE post_tags (post_id bigint, tag text, weight integer, PRIMARY KEY (post_id, tag))",
     "CREATE TABLE events (kind text)",

@@ -24,6 +24,13 @@ from ._cast import traverse_errors as traverse_errors
 from ._cast import update_change as update_change
 from ._changeset import Changeset as Changeset
 from ._changeset import change as change
+from ._constraints import Constraint as Constraint
+from ._constraints import check_constraint as check_constraint
+from ._constraints import exclusion_constraint as exclusion_constraint
+from ._constraints import foreign_key_constraint as foreign_key_constraint
+from ._constraints import optimistic_lock as optimistic_lock
+from ._constraints import prepare_changes as prepare_changes
+from ._constraints import unique_constraint as unique_constraint
 from ._validations import validate_acceptance as validate_acceptance
 from ._validations import validate_change as validate_change
 from ._validations import validate_confirmation as validate_confirmation
@@ -38,21 +45,28 @@ from ._validations import validations as validations
 
 __all__ = (
     "Changeset",
+    "Constraint",
     "add_error",
     "apply_action",
     "apply_changes",
     "cast",
     "change",
     "changed",
+    "check_constraint",
     "delete_change",
+    "exclusion_constraint",
     "fetch_change",
     "fetch_field",
     "field_missing",
     "force_change",
+    "foreign_key_constraint",
     "get_change",
     "get_field",
+    "optimistic_lock",
+    "prepare_changes",
     "put_change",
     "traverse_errors",
+    "unique_constraint",
     "update_change",
     "validate_acceptance",
     "validate_change",

@@ -44,6 +44,7 @@ class Changeset(Generic[_T]):
     prepare: tuple[Callable[[Changeset[_T]], Changeset[_T]], ...] = ()
     repo_opts: Mapping[str, Any] = attrs.field(factory=dict)
     types: Mapping[str, Any] | None = None
+    repo: Any = None
     empty_values: tuple[Any, ...] = ("",)
     validations: tuple[tuple[str, Any], ...] = ()
 

@@ -6,11 +6,15 @@ changeset, a wrong-typed value, a missing primary key.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+
+import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset
+from asyncecto.changeset._constraints import match_constraint
 from asyncecto.errors import (
     ArgumentError,
     ConstraintError,
@@ -77,13 +81,43 @@ def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:
 
 
 def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], action: str) -> Exception | None:
-    """The ``ConstraintError`` for a constraint violation, or ``None`` for any other database error."""
+    """For a constraint violation: ``InvalidChangesetError`` when the changeset declared the constraint
+    (the violation becomes one of its errors), else ``ConstraintError``. ``None`` for other errors.
+    """
     found = core.adapter.to_constraint(exc)
     if found is None:
         return None
     kind, name = found
-    declared = [(getattr(c, "type", "?"), getattr(c, "constraint", str(c))) for c in cs.constraints]
+    matched = match_constraint(cs, kind, name)
+    if matched is not None:
+        return InvalidChangesetError(action, attrs.evolve(matched, action=action))
+    declared = [(c.type, str(getattr(c.constraint, "pattern", c.constraint))) for c in cs.constraints]
     return ConstraintError(kind, name, action, declared)
+
+
+async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
+    """Run the changeset's ``prepare_changes`` functions in order (inside the write's transaction)."""
+    cs = attrs.evolve(cs, repo=core)
+    for fn in cs.prepare:
+        result = fn(cs)
+        if inspect.isawaitable(result):
+            result = await result
+        if not isinstance(result, Changeset):
+            raise RuntimeError(f"prepare_changes function {fn!r} must return a changeset, got {result!r}")
+        cs = result
+    return cs
+
+
+async def _in_transaction_if_prepared(
+    core: RepoCore, cs: Changeset[Any], write: Callable[[Changeset[Any]], Awaitable[Any]]
+) -> Any:
+    """Run ``write(cs)``; with ``prepare_changes`` functions, run them and the write in one transaction."""
+    if not cs.prepare:
+        return await write(cs)
+    from ._transaction import Transaction
+
+    async with Transaction(core):
+        return await write(await _prepared(core, cs))
 
 
 def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
@@ -96,6 +130,16 @@ async def insert(
 ) -> Any:
     cs = _changeset(value, "insert")
     _check_valid(cs, "insert")
+
+    async def write(cs: Changeset[Any]) -> Any:
+        return await _insert(core, cs, prefix, returning, timeout)
+
+    return await _in_transaction_if_prepared(core, cs, write)
+
+
+async def _insert(
+    core: RepoCore, cs: Changeset[Any], prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+) -> Any:
     struct, info = cs.data, schema_info(cs.data)
     source, eff_prefix = _where(struct, prefix, core)
 
@@ -203,6 +247,24 @@ async def update(
     virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
     if not changes and not force:
         return _with(struct, info, virtual)
+
+    async def write(cs: Changeset[Any]) -> Any:
+        return await _update(core, cs, prefix, returning, allow_stale, timeout)
+
+    return await _in_transaction_if_prepared(core, cs, write)
+
+
+async def _update(
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    allow_stale: bool,
+    timeout: Any,
+) -> Any:
+    struct, info = cs.data, schema_info(cs.data)
+    changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
+    virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
     if info.updated_at is not None and info.updated_at not in changes:
         assert info.timestamp_type is not None
         changes[info.updated_at] = info.timestamp_type.cast(utc_now())
@@ -252,6 +314,21 @@ async def delete(
 ) -> Any:
     cs = _changeset(value, "delete")
     _check_valid(cs, "delete")
+
+    async def write(cs: Changeset[Any]) -> Any:
+        return await _delete(core, cs, prefix, returning, allow_stale, timeout)
+
+    return await _in_transaction_if_prepared(core, cs, write)
+
+
+async def _delete(
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    allow_stale: bool,
+    timeout: Any,
+) -> Any:
     struct, info = cs.data, schema_info(cs.data)
     filters = {**_pk_filters(info, struct, "delete"), **cs.filters}
     source, eff_prefix = _where(struct, prefix, core)

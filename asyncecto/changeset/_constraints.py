@@ -1,0 +1,232 @@
+"""Constraints declared on a changeset, optimistic locking, and ``prepare_changes``.
+
+A declared constraint is checked only when the database reports its violation: the
+Repo then turns the violation into an error on the changeset (``constraint``,
+``constraint_name`` in the metadata) instead of raising ``ConstraintError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
+
+import attrs
+
+from asyncecto.errors import ArgumentError
+from asyncecto.schema import schema_info
+
+from ._changeset import Changeset
+
+__all__ = (
+    "Constraint",
+    "check_constraint",
+    "exclusion_constraint",
+    "foreign_key_constraint",
+    "match_constraint",
+    "optimistic_lock",
+    "prepare_changes",
+    "unique_constraint",
+)
+
+Match = Literal["exact", "suffix", "prefix"]
+
+
+@attrs.frozen
+class Constraint:
+    """A constraint the changeset expects the database may report.
+
+    :ivar type: ``unique``, ``foreign_key``, ``check`` or ``exclusion`` (the database's kind)
+    :ivar constraint: its name, or a compiled regex (``match="exact"`` only)
+    :ivar error_type: the ``constraint`` value in the error's metadata (``foreign`` for foreign keys)
+    """
+
+    type: str
+    constraint: str | re.Pattern[str]
+    match: Match
+    field: str
+    error_message: str
+    error_type: str
+
+    def matches(self, kind: str, name: str) -> bool:
+        if kind != self.type:
+            return False
+        if isinstance(self.constraint, re.Pattern):
+            return self.constraint.fullmatch(name) is not None
+        if self.match == "exact":
+            return name == self.constraint
+        if self.match == "suffix":
+            return name.endswith(self.constraint)
+        return name.startswith(self.constraint)
+
+
+def _table_and_columns(cs: Changeset[Any], fields: list[str]) -> tuple[str, list[str]]:
+    if isinstance(cs.data, dict):
+        raise ArgumentError("constraints need a schema changeset: the table name comes from the schema")
+    info = schema_info(cs.data)
+    if info.source is None:
+        raise ArgumentError(f"cannot add a constraint to embedded schema {info.name}: it has no table")
+    columns = [info.field(f).source for f in fields]
+    from asyncecto.schema import meta
+
+    return meta(cs.data).source, columns
+
+
+def _add(
+    cs: Changeset[Any],
+    kind: str,
+    field: str,
+    name: str | re.Pattern[str],
+    match: str,
+    message: str,
+    error_type: str,
+) -> Changeset[Any]:
+    if match not in ("exact", "suffix", "prefix"):
+        raise ArgumentError(f"invalid match {match!r}; use exact, suffix or prefix")
+    if isinstance(name, re.Pattern) and match != "exact":
+        raise ArgumentError("a regex constraint name works with match='exact' only")
+    c = Constraint(kind, name, match, field, message, error_type)  # type: ignore[arg-type]
+    return attrs.evolve(cs, constraints=(*cs.constraints, c))
+
+
+def _step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if args and isinstance(args[0], Changeset):
+        return fn(*args, **kwargs)
+    return lambda cs: fn(cs, *args, **kwargs)
+
+
+def unique_constraint(*args: Any, **kwargs: Any) -> Any:
+    """Declare a unique constraint on ``field`` (or fields): ``"has already been taken"``.
+
+    ``unique_constraint(cs, "email", name=None, match="exact", message=..., error_key=None)``;
+    the default name is ``{table}_{col1}_{col2}_index`` (Ecto's index name).
+    """
+    return _step(_unique, args, kwargs)
+
+
+def _unique(
+    cs: Changeset[Any],
+    fields: str | Iterable[str],
+    *,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "has already been taken",
+    error_key: str | None = None,
+) -> Changeset[Any]:
+    names = [fields] if isinstance(fields, str) else list(fields)
+    table, columns = _table_and_columns(cs, names)
+    return _add(
+        cs, "unique", error_key or names[0], name or f"{table}_{'_'.join(columns)}_index", match, message, "unique"
+    )
+
+
+def foreign_key_constraint(*args: Any, **kwargs: Any) -> Any:
+    """Declare a foreign key on ``field``: ``"does not exist"`` (default name ``{table}_{col}_fkey``)."""
+    return _step(_foreign_key, args, kwargs)
+
+
+def _foreign_key(
+    cs: Changeset[Any],
+    field: str,
+    *,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "does not exist",
+) -> Changeset[Any]:
+    table, (column,) = _table_and_columns(cs, [field])
+    return _add(cs, "foreign_key", field, name or f"{table}_{column}_fkey", match, message, "foreign")
+
+
+def check_constraint(*args: Any, **kwargs: Any) -> Any:
+    """Declare a check constraint for ``field``; ``name=`` is required: ``"is invalid"``."""
+    return _step(_check, args, kwargs)
+
+
+def _check(
+    cs: Changeset[Any],
+    field: str,
+    *,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "is invalid",
+) -> Changeset[Any]:
+    if name is None:
+        raise ArgumentError("check_constraint needs name=: you must supply the name of the constraint")
+    _table_and_columns(cs, [field])
+    return _add(cs, "check", field, name, match, message, "check")
+
+
+def exclusion_constraint(*args: Any, **kwargs: Any) -> Any:
+    """Declare an exclusion constraint on ``field``: ``"violates an exclusion constraint"``
+    (default name ``{table}_{col}_exclusion``).
+    """
+    return _step(_exclusion, args, kwargs)
+
+
+def _exclusion(
+    cs: Changeset[Any],
+    field: str,
+    *,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "violates an exclusion constraint",
+) -> Changeset[Any]:
+    table, (column,) = _table_and_columns(cs, [field])
+    return _add(cs, "exclusion", field, name or f"{table}_{column}_exclusion", match, message, "exclusion")
+
+
+def match_constraint(cs: Changeset[Any], kind: str, name: str) -> Changeset[Any] | None:
+    """The changeset with the violation as an error, if a declared constraint matches it."""
+    for c in cs.constraints:
+        if isinstance(c, Constraint) and c.matches(kind, name):
+            keys = {"constraint": c.error_type, "constraint_name": name}
+            return attrs.evolve(cs, errors=((c.field, (c.error_message, keys)), *cs.errors), valid=False)
+    return None
+
+
+def _increment(value: int) -> int:
+    return 1 if value >= 2_147_483_647 else value + 1
+
+
+def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
+    """Optimistic locking on an integer version ``field``: the update (or delete) matches only the row
+    still at the struct's version, and writes the next one; a stale struct raises ``StaleEntryError``.
+
+    ``optimistic_lock(cs_or_struct, "lock_version", incrementer=None)`` (default: +1, wrapping to 1).
+    """
+    if args and not isinstance(args[0], Changeset) and not isinstance(args[0], str):
+        from ._changeset import change
+
+        args = (change(args[0]), *args[1:])
+    return _step(_optimistic_lock, args, kwargs)
+
+
+def _optimistic_lock(
+    cs: Changeset[Any], field: str, *, incrementer: Callable[[Any], Any] | None = None
+) -> Changeset[Any]:
+    current = getattr(cs.data, field)
+    bump = incrementer or _increment
+    filters = dict(cs.filters)
+    if current is not None:
+        filters[field] = current
+
+    def write_next(c: Changeset[Any]) -> Changeset[Any]:
+        return attrs.evolve(c, changes={**c.changes, field: bump(current if current is not None else 0)})
+
+    return attrs.evolve(cs, filters=filters, prepare=(*cs.prepare, write_next))
+
+
+def prepare_changes(*args: Any, **kwargs: Any) -> Any:
+    """Run ``fn(changeset)`` inside the write's transaction, just before it, when the changeset is valid.
+
+    ``fn`` returns the changeset to write (it may be async and use ``changeset.repo``).
+    """
+    return _step(_prepare, args, kwargs)
+
+
+def _prepare(
+    cs: Changeset[Any], fn: Callable[[Changeset[Any]], Changeset[Any] | Awaitable[Changeset[Any]]]
+) -> Changeset[Any]:
+    if not callable(fn):
+        raise ArgumentError(f"prepare_changes expects a function of the changeset, got {fn!r}")
+    return attrs.evolve(cs, prepare=(*cs.prepare, fn))  # type: ignore[arg-type]
