@@ -23,6 +23,7 @@ from ._cast import put_change as put_change
 from ._cast import traverse_errors as traverse_errors
 from ._cast import update_change as update_change
 from ._changeset import Changeset as Changeset
+from ._changeset import Step as Step
 from ._changeset import change as change
 from ._constraints import Constraint as Constraint
 from ._constraints import check_constraint as check_constraint
@@ -31,6 +32,7 @@ from ._constraints import foreign_key_constraint as foreign_key_constraint
 from ._constraints import optimistic_lock as optimistic_lock
 from ._constraints import prepare_changes as prepare_changes
 from ._constraints import unique_constraint as unique_constraint
+from ._unsafe_unique import unsafe_validate_unique as unsafe_validate_unique
 from ._validations import validate_acceptance as validate_acceptance
 from ._validations import validate_change as validate_change
 from ._validations import validate_confirmation as validate_confirmation
@@ -46,6 +48,7 @@ from ._validations import validations as validations
 __all__ = (
     "Changeset",
     "Constraint",
+    "Step",
     "add_error",
     "apply_action",
     "apply_changes",
@@ -67,6 +70,7 @@ __all__ = (
     "put_change",
     "traverse_errors",
     "unique_constraint",
+    "unsafe_validate_unique",
     "update_change",
     "validate_acceptance",
     "validate_change",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import attrs
 
@@ -66,6 +66,39 @@ def _empty(value: Any, empty_values: tuple[Any, ...]) -> bool:
     return any(probe == e and type(probe) is type(e) for e in empty_values)
 
 
+@overload
+def cast(
+    data: Changeset[_T],
+    params: Any,
+    permitted: Iterable[str],
+    /,
+    *,
+    empty_values: Iterable[Any] | None = None,
+    force_changes: bool = False,
+    message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+) -> Changeset[_T]: ...
+@overload
+def cast(
+    data: tuple[dict[str, Any], Mapping[str, Any]],
+    params: Any,
+    permitted: Iterable[str],
+    /,
+    *,
+    empty_values: Iterable[Any] | None = None,
+    force_changes: bool = False,
+    message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+) -> Changeset[dict[str, Any]]: ...
+@overload
+def cast(
+    data: _T,
+    params: Any,
+    permitted: Iterable[str],
+    /,
+    *,
+    empty_values: Iterable[Any] | None = None,
+    force_changes: bool = False,
+    message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
+) -> Changeset[_T]: ...
 def cast(
     data: Any,
     params: Any,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import attrs
 
@@ -12,10 +12,17 @@ from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 from asyncecto.schema._define import struct_info
 
-__all__ = ("Changeset", "ErrorInfo", "change")
+__all__ = ("Changeset", "ErrorInfo", "Step", "change")
 
 _T = TypeVar("_T")
+_S = TypeVar("_S")
 ErrorInfo = tuple[str, tuple[str, Mapping[str, Any]]]
+
+
+class Step(Protocol):
+    """A pipe step: ``cs | validate_required("name")`` calls it with the changeset."""
+
+    def __call__(self, cs: Changeset[_S], /) -> Changeset[_S]: ...
 
 
 @attrs.frozen(kw_only=True)

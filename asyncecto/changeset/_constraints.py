@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 import attrs
 
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 
-from ._changeset import Changeset
+from ._changeset import Changeset, Step
+
+_T = TypeVar("_T")
 
 __all__ = (
     "Constraint",
@@ -95,6 +97,10 @@ def _step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict
     return lambda cs: fn(cs, *args, **kwargs)
 
 
+@overload
+def unique_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def unique_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def unique_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare a unique constraint on ``field`` (or fields): ``"has already been taken"``.
 
@@ -120,6 +126,10 @@ def _unique(
     )
 
 
+@overload
+def foreign_key_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def foreign_key_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def foreign_key_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare a foreign key on ``field``: ``"does not exist"`` (default name ``{table}_{col}_fkey``)."""
     return _step(_foreign_key, args, kwargs)
@@ -137,6 +147,10 @@ def _foreign_key(
     return _add(cs, "foreign_key", field, name or f"{table}_{column}_fkey", match, message, "foreign")
 
 
+@overload
+def check_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def check_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def check_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare a check constraint for ``field``; ``name=`` is required: ``"is invalid"``."""
     return _step(_check, args, kwargs)
@@ -156,6 +170,10 @@ def _check(
     return _add(cs, "check", field, name, match, message, "check")
 
 
+@overload
+def exclusion_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def exclusion_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def exclusion_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare an exclusion constraint on ``field``: ``"violates an exclusion constraint"``
     (default name ``{table}_{col}_exclusion``).
@@ -188,6 +206,10 @@ def _increment(value: int) -> int:
     return 1 if value >= 2_147_483_647 else value + 1
 
 
+@overload
+def optimistic_lock(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def optimistic_lock(*args: Any, **kwargs: Any) -> Step: ...
 def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
     """Optimistic locking on an integer version ``field``: the update (or delete) matches only the row
     still at the struct's version, and writes the next one; a stale struct raises ``StaleEntryError``.
@@ -216,6 +238,10 @@ def _optimistic_lock(
     return attrs.evolve(cs, filters=filters, prepare=(*cs.prepare, write_next))
 
 
+@overload
+def prepare_changes(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def prepare_changes(*args: Any, **kwargs: Any) -> Step: ...
 def prepare_changes(*args: Any, **kwargs: Any) -> Any:
     """Run ``fn(changeset)`` inside the write's transaction, just before it, when the changeset is valid.
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import attrs
 
 from asyncecto.errors import ArgumentError
 
 from ._cast import _known, field_missing
-from ._changeset import Changeset
+from ._changeset import Changeset, Step
+
+_T = TypeVar("_T")
 
 __all__ = (
     "validate_acceptance",
@@ -32,8 +34,6 @@ __all__ = (
     "validate_subset",
     "validations",
 )
-
-Step = Callable[[Changeset[Any]], Changeset[Any]]
 
 
 def _step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -59,6 +59,10 @@ def _names(fields: str | Iterable[str]) -> list[str]:
     return [fields] if isinstance(fields, str) else list(fields)
 
 
+@overload
+def validate_required(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_required(*args: Any, **kwargs: Any) -> Step: ...
 def validate_required(*args: Any, **kwargs: Any) -> Any:
     """Fields must be present and not blank: ``"can't be blank"`` (``validation: required``).
 
@@ -86,6 +90,10 @@ def _changed_value(cs: Changeset[Any], name: str) -> Any:
     return cs.changes.get(name)
 
 
+@overload
+def validate_format(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_format(*args: Any, **kwargs: Any) -> Step: ...
 def validate_format(*args: Any, **kwargs: Any) -> Any:
     """A string change must match ``pattern``: ``"has invalid format"`` (``validation: format``).
 
@@ -107,6 +115,10 @@ def _format(
     return cs if regex.search(value) else _error(cs, name, message, {"validation": "format"})
 
 
+@overload
+def validate_inclusion(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_inclusion(*args: Any, **kwargs: Any) -> Step: ...
 def validate_inclusion(*args: Any, **kwargs: Any) -> Any:
     """The change must be one of ``values``: ``"is invalid"`` (``validation: inclusion, enum``)."""
     return _step(_inclusion, args, kwargs)
@@ -122,6 +134,10 @@ def _inclusion(
     return _error(cs, name, message, {"validation": "inclusion", "enum": list(values)})
 
 
+@overload
+def validate_exclusion(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_exclusion(*args: Any, **kwargs: Any) -> Step: ...
 def validate_exclusion(*args: Any, **kwargs: Any) -> Any:
     """The change must not be one of ``values``: ``"is reserved"`` (``validation: exclusion, enum``)."""
     return _step(_exclusion, args, kwargs)
@@ -137,6 +153,10 @@ def _exclusion(
     return _error(cs, name, message, {"validation": "exclusion", "enum": list(values)})
 
 
+@overload
+def validate_subset(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_subset(*args: Any, **kwargs: Any) -> Step: ...
 def validate_subset(*args: Any, **kwargs: Any) -> Any:
     """Every element of a list change must be in ``values``: ``"has an invalid entry"``."""
     return _step(_subset, args, kwargs)
@@ -156,6 +176,10 @@ def _subset(
     return _error(cs, name, message, {"validation": "subset", "enum": list(values)})
 
 
+@overload
+def validate_length(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_length(*args: Any, **kwargs: Any) -> Step: ...
 def validate_length(*args: Any, **kwargs: Any) -> Any:
     """Length of a string, bytes, list or dict change: ``is_=``, ``min=``, ``max=``.
 
@@ -223,6 +247,10 @@ _NUMBER_CHECKS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
 }
 
 
+@overload
+def validate_number(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_number(*args: Any, **kwargs: Any) -> Step: ...
 def validate_number(*args: Any, **kwargs: Any) -> Any:
     """A numeric change compared with bounds: ``less_than=``, ``greater_than=``, ``less_than_or_equal_to=``,
     ``greater_than_or_equal_to=``, ``equal_to=``, ``not_equal_to=``; the first failing one gives the error
@@ -250,6 +278,10 @@ def _number(cs: Changeset[Any], name: str, *, message: str | None = None, **chec
     return cs
 
 
+@overload
+def validate_confirmation(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_confirmation(*args: Any, **kwargs: Any) -> Step: ...
 def validate_confirmation(*args: Any, **kwargs: Any) -> Any:
     """``params[f"{field}_confirmation"]`` must equal ``params[field]``: ``"does not match confirmation"``
     on ``{field}_confirmation``; with ``required=True`` a missing confirmation is ``"can't be blank"``.
@@ -278,6 +310,10 @@ def _confirmation(
 _TRUE = (True, "true", "1", 1)
 
 
+@overload
+def validate_acceptance(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_acceptance(*args: Any, **kwargs: Any) -> Step: ...
 def validate_acceptance(*args: Any, **kwargs: Any) -> Any:
     """``params[field]`` must be true (``True``, ``"true"``, ``"1"``): ``"must be accepted"``."""
     return _step(_acceptance, args, kwargs)
@@ -294,6 +330,10 @@ def _acceptance(cs: Changeset[Any], name: str, *, message: str = "must be accept
     return _error(cs, name, message, {"validation": "acceptance"})
 
 
+@overload
+def validate_change(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def validate_change(*args: Any, **kwargs: Any) -> Step: ...
 def validate_change(*args: Any, **kwargs: Any) -> Any:
     """A custom check: ``fn(field, value)`` returns errors as ``[(field, message)]`` or
     ``[(field, (message, keys))]``; run only when the field has a non-``None`` change.

@@ -244,14 +244,32 @@ class Repo(RepoCore):
         return await _read.delete_all(self, queryable, prefix, timeout)
 
     # -- writes -------------------------------------------------------------------
+    @overload
     async def insert(
         self,
-        value: _T | Changeset[_T],
+        value: Changeset[_T],
         *,
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
         timeout: Any = DEFAULT,
-    ) -> _T:
+    ) -> _T: ...
+    @overload
+    async def insert(
+        self,
+        value: _T,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    async def insert(
+        self,
+        value: Any,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        timeout: Any = DEFAULT,
+    ) -> Any:
         """Insert a struct or a changeset's data with its changes; returns the loaded struct.
 
         Fields that are ``None`` are left to the database's defaults. The generated
@@ -262,7 +280,7 @@ class Repo(RepoCore):
         :raises CastError: a value does not fit its field's type (nothing is sent)
         :raises ConstraintError: a database constraint fired that the changeset did not declare
         """
-        return await _write.insert(self, value, prefix, returning, timeout)  # type: ignore[no-any-return]
+        return await _write.insert(self, value, prefix, returning, timeout)
 
     async def update(
         self,
@@ -272,31 +290,64 @@ class Repo(RepoCore):
         returning: bool | Sequence[str] | None = None,
         force: bool = False,
         allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
     ) -> _T:
         """Write a changeset's changes to its struct's row; with no changes nothing is sent.
 
         :param force: update (and bump ``updated_at``) even with no changes
         :param allow_stale: return the struct unchanged instead of raising when no row matched
+        :param stale_error_field: when no row matched, raise ``InvalidChangesetError`` with this
+            field's error ``stale_error_message`` (metadata ``stale: True``) instead
         :raises ArgumentError: given a struct instead of a changeset
-        :raises StaleEntryError: no row has the struct's primary key
+        :raises StaleEntryError: no row has the struct's primary key (or the lock version moved on)
         """
-        return await _write.update(self, changeset, prefix, returning, force, allow_stale, timeout)  # type: ignore[no-any-return]
+        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        return await _write.update(self, changeset, prefix, returning, force, stale, timeout)  # type: ignore[no-any-return]
 
+    @overload
     async def delete(
         self,
-        value: _T | Changeset[_T],
+        value: Changeset[_T],
         *,
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
         allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
-    ) -> _T:
+    ) -> _T: ...
+    @overload
+    async def delete(
+        self,
+        value: _T,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    async def delete(
+        self,
+        value: Any,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> Any:
         """Delete a struct's row; returns the struct with state ``"deleted"``.
 
+        :param stale_error_field: as for :meth:`update`
         :raises StaleEntryError: no row has the struct's primary key
         """
-        return await _write.delete(self, value, prefix, returning, allow_stale, timeout)  # type: ignore[no-any-return]
+        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        return await _write.delete(self, value, prefix, returning, stale, timeout)
 
     async def insert_or_update(
         self,

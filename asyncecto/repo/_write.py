@@ -214,11 +214,30 @@ def _pk_filters(info: SchemaInfo, struct: Any, action: str) -> dict[str, Any]:
     return filters
 
 
-def _affected(count: int, action: str, struct: Any, allow_stale: bool) -> bool:
-    """Whether a row was hit; raises for 0 (unless ``allow_stale``) and for more than one."""
+@attrs.frozen
+class Stale:
+    """What a write does when no row matched: return as is, raise ``StaleEntryError``, or
+    raise ``InvalidChangesetError`` with an error on ``field`` (from the call or the
+    changeset's ``repo_opts``).
+    """
+
+    allow: bool = False
+    field: str | None = None
+    message: str = "is stale"
+
+
+def _affected(count: int, action: str, cs: Changeset[Any], stale: Stale) -> bool:
+    """Whether a row was hit; raises for 0 (unless ``stale.allow``) and for more than one."""
+    struct = cs.data
     if count == 0:
-        if allow_stale:
+        if stale.allow or cs.repo_opts.get("allow_stale"):
             return False
+        name = stale.field or cs.repo_opts.get("stale_error_field")
+        if name is not None:
+            message = stale.message if stale.field else cs.repo_opts.get("stale_error_message", stale.message)
+            error = (name, (message, {"stale": True}))
+            bad = attrs.evolve(cs, errors=(error, *cs.errors), valid=False, action=action)
+            raise InvalidChangesetError(action, bad)
         raise StaleEntryError(action, struct)
     if count > 1:
         raise MultiplePrimaryKeyError(action, struct, count)
@@ -231,7 +250,7 @@ async def update(
     prefix: str | None,
     returning: bool | Sequence[str] | None,
     force: bool,
-    allow_stale: bool,
+    stale: Stale,
     timeout: Any,
 ) -> Any:
     if not isinstance(value, Changeset):
@@ -249,7 +268,7 @@ async def update(
         return _with(struct, info, virtual)
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await _update(core, cs, prefix, returning, allow_stale, timeout)
+        return await _update(core, cs, prefix, returning, stale, timeout)
 
     return await _in_transaction_if_prepared(core, cs, write)
 
@@ -259,7 +278,7 @@ async def _update(
     cs: Changeset[Any],
     prefix: str | None,
     returning: bool | Sequence[str] | None,
-    allow_stale: bool,
+    stale: Stale,
     timeout: Any,
 ) -> Any:
     struct, info = cs.data, schema_info(cs.data)
@@ -293,7 +312,7 @@ async def _update(
         if mapped is None:
             raise
         raise mapped from exc
-    if not _affected(count, "update", struct, allow_stale):
+    if not _affected(count, "update", cs, stale):
         return struct
     result = copy_struct(struct, info)
     for name, v in {**changes, **virtual}.items():
@@ -309,14 +328,14 @@ async def delete(
     value: Any,
     prefix: str | None,
     returning: bool | Sequence[str] | None,
-    allow_stale: bool,
+    stale: Stale,
     timeout: Any,
 ) -> Any:
     cs = _changeset(value, "delete")
     _check_valid(cs, "delete")
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await _delete(core, cs, prefix, returning, allow_stale, timeout)
+        return await _delete(core, cs, prefix, returning, stale, timeout)
 
     return await _in_transaction_if_prepared(core, cs, write)
 
@@ -326,7 +345,7 @@ async def _delete(
     cs: Changeset[Any],
     prefix: str | None,
     returning: bool | Sequence[str] | None,
-    allow_stale: bool,
+    stale: Stale,
     timeout: Any,
 ) -> Any:
     struct, info = cs.data, schema_info(cs.data)
@@ -352,7 +371,7 @@ async def _delete(
         if mapped is None:
             raise
         raise mapped from exc
-    _affected(count, "delete", struct, allow_stale)
+    _affected(count, "delete", cs, stale)
     result = copy_struct(struct, info)
     if row is not None:
         _apply_returned(info, result, ret, row)
@@ -372,5 +391,5 @@ async def insert_or_update(
     if state == "built":
         return await insert(core, value, prefix, returning, timeout)
     if state == "loaded":
-        return await update(core, value, prefix, returning, False, False, timeout)
+        return await update(core, value, prefix, returning, False, Stale(), timeout)
     raise ArgumentError(f"the changeset has an invalid state for Repo.insert_or_update: {state}")

@@ -6,11 +6,13 @@ import re
 from typing import Any
 
 import asyncpg
+import attrs
 import pytest
 
 from asyncecto import Repo
 from asyncecto.changeset import (
     Changeset,
+    add_error,
     cast,
     change,
     check_constraint,
@@ -20,6 +22,7 @@ from asyncecto.changeset import (
     prepare_changes,
     put_change,
     unique_constraint,
+    unsafe_validate_unique,
 )
 from asyncecto.errors import ArgumentError, ConstraintError, InvalidChangesetError, StaleEntryError
 
@@ -238,3 +241,71 @@ async def test_prepare_changes_not_run_for_invalid_or_empty_changesets(repo: Rep
 def test_prepare_changes_refuses_a_non_callable() -> None:
     with pytest.raises(ArgumentError, match="function of the changeset"):
         change(Weather()) | prepare_changes(42)
+
+
+async def test_stale_error_field_turns_a_stale_write_into_a_changeset_error(repo: Repo) -> None:
+    acc = await repo.insert(Account(balance=10, lock_version=1))
+    await repo.update(change(acc, balance=20) | optimistic_lock("lock_version"))
+    stale = change(acc, balance=30) | optimistic_lock("lock_version")
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.update(stale, stale_error_field="lock_version")
+    assert info.value.changeset.errors == (("lock_version", ("is stale", {"stale": True})),)
+    assert info.value.action == "update"
+
+    with_opts = attrs.evolve(stale, repo_opts={"stale_error_field": "balance", "stale_error_message": "moved on"})
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.update(with_opts)
+    assert info.value.changeset.errors == (("balance", ("moved on", {"stale": True})),)
+
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.delete(optimistic_lock(acc, "lock_version"), stale_error_field="id", stale_error_message="gone")
+    assert info.value.changeset.errors == (("id", ("gone", {"stale": True})),)
+
+
+# -- unsafe_validate_unique -----------------------------------------------------------------
+
+
+async def test_unsafe_validate_unique_queries_only_when_it_must(repo: Repo) -> None:
+    sent: list[str] = []
+    repo.telemetry.attach(lambda e: sent.append(e.sql), name="unsafe-unique")
+    taken = await repo.insert(User(email="a@example.com"))
+
+    cs = await unsafe_validate_unique(cast(User(), {"email": "a@example.com"}, ["email"]), "email", repo)
+    assert cs.valid is False
+    assert cs.errors == (("email", ("has already been taken", {"validation": "unsafe_unique", "fields": ["email"]})),)
+    assert ("email", ("unsafe_unique", {"fields": ["email"]})) in cs.validations
+
+    free = await unsafe_validate_unique(change(User(), email="b@example.com"), ["email"], repo, message="taken")
+    assert free.valid and free.errors == ()
+
+    # the loaded struct itself does not count as a duplicate
+    itself = await unsafe_validate_unique(change(taken, email="a@example.com", score=1), "email", repo)
+    assert itself.valid
+    mine = await unsafe_validate_unique(
+        attrs.evolve(change(taken, score=1), changes={"email": "a@example.com"}), "email", repo
+    )
+    assert mine.valid
+
+    await repo.telemetry.flush()
+    before = len(sent)
+    # no change to the field, a None value, or a prior error: no query at all
+    assert (await unsafe_validate_unique(change(taken, score=3), "email", repo)).valid
+    assert (await unsafe_validate_unique(change(User(), email=None), "email", repo)).valid
+    prior = cast(User(), {"email": "a@example.com", "score": "x"}, ["email", "score"])
+    prior = add_error(prior, "email", "is bad")
+    assert [f for f, _ in (await unsafe_validate_unique(prior, "email", repo)).errors].count("email") == 1
+    await repo.telemetry.flush()
+    assert len(sent) == before
+
+
+async def test_unsafe_validate_unique_with_error_key_and_query(repo: Repo) -> None:
+    await repo.insert(User(email="a@example.com", score=1))
+    from asyncecto.query import from_, where
+
+    scoped = from_(User) | where(score=2)
+    cs = await unsafe_validate_unique(change(User(), email="a@example.com"), "email", repo, query=scoped)
+    assert cs.valid
+    cs = await unsafe_validate_unique(change(User(), email="a@example.com"), "email", repo, error_key="login")
+    assert cs.errors[0][0] == "login"
+    with pytest.raises(ArgumentError, match="unknown field 'nope'"):
+        await unsafe_validate_unique(change(User()), "nope", repo)
