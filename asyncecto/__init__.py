@@ -34,6 +34,8 @@ from .errors import (
 from .schema import Meta as Meta
 from .schema import Timestamps as Timestamps
 from .schema import embedded_schema as embedded_schema
+from .schema import embeds_many as embeds_many
+from .schema import embeds_one as embeds_one
 from .schema import field as field
 from .schema import meta as meta
 from .schema import put_meta as put_meta
@@ -54,6 +56,8 @@ __all__ = (
     "StaleEntryError",
     "Timestamps",
     "embedded_schema",
+    "embeds_many",
+    "embeds_one",
     "errors",
     "field",
     "meta",

@@ -7,7 +7,7 @@ import decimal
 import enum
 import uuid
 
-from asyncecto import Timestamps, embedded_schema, field, schema
+from asyncecto import Timestamps, embedded_schema, embeds_many, embeds_one, field, schema
 from asyncecto import types as t
 
 
@@ -125,6 +125,35 @@ class Booking:
     room: int | None = None
 
 
+@embedded_schema
+class Geo:
+    lat: float | None = None
+    lng: float | None = None
+
+
+@embedded_schema(timestamps=True)
+class Location:
+    label: str | None = None
+    since: dt.date | None = None
+    price: decimal.Decimal | None = None
+    geo: Geo | None = embeds_one(Geo)
+
+
+@embedded_schema(primary_key=False)
+class Link:
+    url: str | None = None
+    rank: int | None = None
+
+
+@schema("profiles")
+class Profile:
+    id: int | None = None
+    name: str | None = None
+    home: Location | None = embeds_one(Location, on_replace="update")
+    places: list[Location] = embeds_many(Location, on_replace="delete")
+    links: list[Link] = embeds_many(Link, source="link_list")
+
+
 TABLES = (
     "weather",
     "posts",
@@ -137,12 +166,13 @@ TABLES = (
     "typed",
     "accounts",
     "bookings",
+    "profiles",
 )
 
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS archive",
     "DROP TABLE IF EXISTS weather, posts, users, items, post_tags, events, typed, archive.notes, "
-    "archive.weather, accounts, bookings CASCADE",
+    "archive.weather, accounts, bookings, profiles CASCADE",
     "CREATE TABLE weather (id bigserial PRIMARY KEY, city varchar(255), temp_lo integer, "
     "temp_hi integer, prcp double precision)",
     "CREATE TABLE posts (id bigserial PRIMARY KEY, title varchar(255) NOT NULL DEFAULT 'untitled', "
@@ -154,6 +184,7 @@ DDL = (
     "balance integer CONSTRAINT accounts_balance_check CHECK (balance >= 0), lock_version integer)",
     "CREATE TABLE bookings (id bigserial PRIMARY KEY, room integer, "
     "CONSTRAINT bookings_room_exclusion EXCLUDE USING btree (room WITH =))",
+    "CREATE TABLE profiles (id bigserial PRIMARY KEY, name text, home jsonb, places jsonb, link_list jsonb)",
     "CREATE TABLE items (uuid uuid PRIMARY KEY, name text)",
     "CREATE TABLE post_tags (post_id bigint, tag text, weight integer, PRIMARY KEY (post_id, tag))",
     "CREATE TABLE events (kind text)",

@@ -13,6 +13,10 @@ from ._define import embedded_schema as embedded_schema
 from ._define import is_schema as is_schema
 from ._define import schema as schema
 from ._define import schema_info as schema_info
+from ._embeds import EmbedMany as EmbedMany
+from ._embeds import EmbedOne as EmbedOne
+from ._embeds import embeds_many as embeds_many
+from ._embeds import embeds_one as embeds_one
 from ._field import FieldInfo as FieldInfo
 from ._field import field as field
 from ._meta import Meta as Meta
@@ -21,11 +25,15 @@ from ._struct import put_meta as put_meta
 from ._struct import replace as replace
 
 __all__ = (
+    "EmbedMany",
+    "EmbedOne",
     "FieldInfo",
     "Meta",
     "SchemaInfo",
     "Timestamps",
     "embedded_schema",
+    "embeds_many",
+    "embeds_one",
     "field",
     "is_schema",
     "meta",

@@ -1,0 +1,81 @@
+"""embeds_one / embeds_many stored as jsonb: writes, reads, ids and timestamps."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import uuid
+
+import asyncpg
+import pytest
+
+from asyncecto import Repo
+from asyncecto.changeset import change
+from asyncecto.query import from_, select, where
+
+from ..schemas import Geo, Link, Location, Profile
+
+pytestmark = pytest.mark.usefixtures("repo")
+
+
+async def raw(admin: asyncpg.Connection, column: str) -> object:
+    return json.loads(await admin.fetchval(f"SELECT {column}::text FROM profiles"))
+
+
+async def test_insert_generates_embed_ids_and_timestamps_and_reads_back(repo: Repo, admin: asyncpg.Connection) -> None:
+    home = Location(label="home", since=dt.date(2020, 5, 1), price=decimal.Decimal("12.50"), geo=Geo(lat=1.5, lng=2))
+    p = await repo.insert(Profile(name="ada", home=home, places=[Location(label="a"), Location(label="b")]))
+    assert p.home is not None and isinstance(p.home.id, uuid.UUID)
+    assert p.home.inserted_at is not None and p.home.inserted_at == p.home.updated_at
+    assert [loc.label for loc in p.places] == ["a", "b"]
+    assert all(isinstance(loc.id, uuid.UUID) for loc in p.places)
+    assert p.places[0].id != p.places[1].id
+    assert p.links == []
+
+    stored = await raw(admin, "home")
+    assert isinstance(stored, dict)
+    assert stored["label"] == "home" and stored["id"] == str(p.home.id)
+    assert p.home.geo is not None and isinstance(p.home.geo.id, uuid.UUID)  # nested embeds get ids too
+    assert stored["geo"] == {"id": str(p.home.geo.id), "lat": 1.5, "lng": 2.0}
+    assert stored["since"] == "2020-05-01"
+
+    loaded = await repo.get(Profile, p.id)
+    assert loaded == p
+    assert loaded is not None and loaded.home is not None
+    assert loaded.home.price == decimal.Decimal("12.50") and loaded.home.since == dt.date(2020, 5, 1)
+    assert loaded.home.geo == Geo(id=p.home.geo.id, lat=1.5, lng=2.0)
+
+
+async def test_embeds_through_queries_and_select(repo: Repo) -> None:
+    await repo.insert(Profile(name="ada", links=[Link(url="https://a", rank=1), Link(url="https://b", rank=2)]))
+    await repo.insert(Profile(name="bob"))
+    links = await repo.all(from_(Profile) | where(name="ada") | select(lambda p: p.links))
+    assert links == [[Link(url="https://a", rank=1), Link(url="https://b", rank=2)]]
+    nobody = await repo.one(from_(Profile) | where(name="bob") | select(lambda p: (p.home, p.places)))
+    assert nobody == (None, [])
+    urls = await repo.all(from_(Profile) | where(lambda p: p.links[0]["url"] == "https://a") | select(lambda p: p.name))
+    assert urls == ["ada"]
+
+
+async def test_update_replaces_the_embed_and_keeps_given_ids(repo: Repo, admin: asyncpg.Connection) -> None:
+    p = await repo.insert(Profile(name="ada", places=[Location(label="a")]))
+    kept = p.places[0]
+    updated = await repo.update(change(p, places=[kept, Location(label="new")], home=Location(label="h")))
+    assert updated.places[0] == kept
+    assert updated.places[1].id is not None and updated.home is not None and updated.home.id is not None
+    assert [x["label"] for x in await raw(admin, "places")] == ["a", "new"]  # type: ignore[union-attr, index]
+    cleared = await repo.update(change(updated, home=None, places=[]))
+    assert (cleared.home, cleared.places) == (None, [])
+    assert await admin.fetchval("SELECT home IS NULL AND places = '[]'::jsonb FROM profiles")
+
+
+async def test_loading_ignores_unknown_keys_and_defaults_missing_ones(repo: Repo, admin: asyncpg.Connection) -> None:
+    await admin.execute(
+        "INSERT INTO profiles (name, home, places, link_list) VALUES "
+        """('x', '{"label": "h", "extra": 1}', '[]', '[{"url": "u"}]')"""
+    )
+    p = await repo.get_by(Profile, name="x")
+    assert p is not None and p.home is not None
+    assert (p.home.label, p.home.geo, p.home.id) == ("h", None, None)
+    assert p.links == [Link(url="u", rank=None)]
