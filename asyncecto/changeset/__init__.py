@@ -32,6 +32,8 @@ from ._constraints import foreign_key_constraint as foreign_key_constraint
 from ._constraints import optimistic_lock as optimistic_lock
 from ._constraints import prepare_changes as prepare_changes
 from ._constraints import unique_constraint as unique_constraint
+from ._embeds import cast_embed as cast_embed
+from ._embeds import put_embed as put_embed
 from ._unsafe_unique import unsafe_validate_unique as unsafe_validate_unique
 from ._validations import validate_acceptance as validate_acceptance
 from ._validations import validate_change as validate_change
@@ -53,6 +55,7 @@ __all__ = (
     "apply_action",
     "apply_changes",
     "cast",
+    "cast_embed",
     "change",
     "changed",
     "check_constraint",
@@ -68,6 +71,7 @@ __all__ = (
     "optimistic_lock",
     "prepare_changes",
     "put_change",
+    "put_embed",
     "traverse_errors",
     "unique_constraint",
     "unsafe_validate_unique",

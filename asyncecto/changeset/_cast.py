@@ -12,6 +12,7 @@ from asyncecto import types as t
 from asyncecto.errors import ArgumentError, CastError, InvalidChangesetError
 from asyncecto.schema import schema_info
 from asyncecto.schema._define import struct_info
+from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
 from ._changeset import Changeset
 
@@ -144,6 +145,11 @@ def cast(
                 f"unknown field {name!r} given to cast. Either the field does not exist or it is an association "
                 f"(cast those with cast_assoc). The known fields are: {', '.join(types)}"
             )
+        if isinstance(typ, EmbedOne | EmbedMany):
+            raise ArgumentError(
+                f"casting embeds with cast() is not supported for field {name!r}; "
+                f"use cast_embed(cs, {name!r}) after cast() instead"
+            )
         if name not in params:
             continue
         value = params[name]
@@ -245,11 +251,14 @@ def add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Cha
 
 def apply_changes(cs: Changeset[_T]) -> _T:
     """The data with the changes applied, whether or not the changeset is valid."""
+    from ._embeds import applied
+
+    changes = {k: applied(v) for k, v in cs.changes.items()}
     if isinstance(cs.data, dict):
-        return {**cs.data, **cs.changes}  # type: ignore[return-value]
+        return {**cs.data, **changes}  # type: ignore[return-value]
     from asyncecto.schema import replace
 
-    return replace(cs.data, **cs.changes)
+    return replace(cs.data, **changes)
 
 
 def apply_action(cs: Changeset[_T], action: str) -> _T:
@@ -289,15 +298,23 @@ def _interpolate(message: str, keys: Mapping[str, Any]) -> str:
     return _INTERPOLATION.sub(lambda m: str(keys.get(m.group(1), m.group(0))), message)
 
 
-def traverse_errors(
-    cs: Changeset[Any], fn: Callable[[str, Mapping[str, Any]], Any] | None = None
-) -> dict[str, list[Any]]:
+def traverse_errors(cs: Changeset[Any], fn: Callable[[str, Mapping[str, Any]], Any] | None = None) -> dict[str, Any]:
     """Errors by field, oldest first: ``{"email": ["can't be blank"]}``.
 
     ``fn(message, keys)`` turns each error into what is listed; by default ``%{key}``
     placeholders are filled from the keys (``"should be at least %{count} character(s)"``).
     """
-    out: dict[str, list[Any]] = {}
+    out: dict[str, Any] = {}
     for name, (message, keys) in reversed(cs.errors):
         out.setdefault(name, []).append(fn(message, keys) if fn is not None else _interpolate(message, keys))
+    for name, value in cs.changes.items():  # embedded changesets: their errors nest under the field
+        if isinstance(value, Changeset):
+            nested = traverse_errors(value, fn)
+            if nested:
+                out[name] = nested
+        elif isinstance(value, list) and any(isinstance(v, Changeset) for v in value):
+            kept = [v for v in value if isinstance(v, Changeset) and v.action != "replace"]
+            each = [traverse_errors(v, fn) for v in kept]
+            if any(each):
+                out[name] = each
     return out

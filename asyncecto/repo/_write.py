@@ -15,6 +15,7 @@ import attrs
 from asyncecto import types as t
 from asyncecto.changeset import Changeset
 from asyncecto.changeset._constraints import match_constraint
+from asyncecto.changeset._embeds import applied
 from asyncecto.errors import (
     ArgumentError,
     ConstraintError,
@@ -85,7 +86,7 @@ def _with_generated_embeds(info: SchemaInfo, values: dict[str, Any]) -> None:
     now = utc_now()
     for name, typ in found.items():
         if values.get(name) is not None:
-            values[name] = typ.autogenerate(values[name], now)
+            values[name] = typ.autogenerate(applied(values[name], now), now)
 
 
 def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:

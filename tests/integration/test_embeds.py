@@ -11,7 +11,8 @@ import asyncpg
 import pytest
 
 from asyncecto import Repo
-from asyncecto.changeset import change
+from asyncecto.changeset import Changeset, cast, cast_embed, change, traverse_errors, validate_required
+from asyncecto.errors import InvalidChangesetError
 from asyncecto.query import from_, select, where
 
 from ..schemas import Geo, Link, Location, Profile
@@ -79,3 +80,54 @@ async def test_loading_ignores_unknown_keys_and_defaults_missing_ones(repo: Repo
     assert p is not None and p.home is not None
     assert (p.home.label, p.home.geo, p.home.id) == ("h", None, None)
     assert p.links == [Link(url="u", rank=None)]
+
+
+async def test_writing_cast_embed_changesets(repo: Repo, admin: asyncpg.Connection) -> None:
+    params = {"name": "ada", "home": {"label": "h", "geo": {"lat": "1.5"}}, "places": [{"label": "a"}]}
+    cs = cast(Profile(), params, ["name"]) | (lambda c: cast_embed(c, "home")) | (lambda c: cast_embed(c, "places"))
+    p = await repo.insert(cs)
+    assert p.home is not None and p.home.label == "h" and p.home.id is not None
+    assert p.home.geo is None  # Location's default changeset casts its own fields only
+    assert [x.label for x in p.places] == ["a"]
+    assert await repo.get(Profile, p.id) == p
+
+    first = p.places[0]
+    again = cast(p, {"places": [{"id": str(first.id), "label": "a2"}, {"label": "b"}], "home": {"label": "h2"}}, [])
+    again = cast_embed(cast_embed(again, "places"), "home")
+    updated = await repo.update(again)
+    assert [(x.id == first.id, x.label) for x in updated.places] == [(True, "a2"), (False, "b")]
+    assert updated.home is not None and (updated.home.id, updated.home.label) == (p.home.id, "h2")  # on_replace=update
+    assert await repo.get(Profile, p.id) == updated
+    assert [x["label"] for x in await raw(admin, "places")] == ["a2", "b"]  # type: ignore[union-attr, index]
+
+
+async def test_an_invalid_embed_sends_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+    def strict(loc: Location, params: dict[str, object]) -> Changeset[Location]:
+        return cast(loc, params, ["label"]) | validate_required("label")
+
+    cs = cast_embed(cast(Profile(), {"name": "x", "places": [{"label": ""}]}, ["name"]), "places", with_=strict)
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.insert(cs)
+    assert traverse_errors(info.value.changeset) == {"places": [{"label": ["can't be blank"]}]}
+    assert await admin.fetchval("SELECT count(*) FROM profiles") == 0
+
+
+async def test_updated_embeds_get_a_new_updated_at_untouched_ones_keep_theirs(repo: Repo) -> None:
+    old = dt.datetime(2020, 1, 1)
+    p = await repo.insert(
+        Profile(
+            name="ada",
+            places=[
+                Location(label="a", inserted_at=old, updated_at=old),
+                Location(label="b", inserted_at=old, updated_at=old),
+            ],
+        )
+    )
+    a, b = p.places
+    cs = cast_embed(
+        cast(p, {"places": [{"id": str(a.id), "label": "a2"}, {"id": str(b.id), "label": "b"}]}, []), "places"
+    )
+    updated = await repo.update(cs)
+    assert updated.places[0].updated_at is not None and updated.places[0].updated_at > old
+    assert updated.places[0].inserted_at == old
+    assert updated.places[1].updated_at == old

@@ -432,7 +432,10 @@ JSON_VALUES = st.recursive(
     s=st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=255),
     bin=st.binary(max_size=64),
     dec=st.decimals(allow_nan=False, allow_infinity=False, places=None),
-    texts=st.lists(st.none() | st.text(st.characters(blacklist_characters="\x00"), max_size=8), max_size=5),
+    texts=st.lists(
+        st.none() | st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8),
+        max_size=5,
+    ),
     tmu=st.times(),
     udz=st.datetimes(
         min_value=dt.datetime(1900, 1, 1),
