@@ -26,9 +26,11 @@ from ._changeset import Changeset as Changeset
 from ._changeset import Step as Step
 from ._changeset import change as change
 from ._constraints import Constraint as Constraint
+from ._constraints import assoc_constraint as assoc_constraint
 from ._constraints import check_constraint as check_constraint
 from ._constraints import exclusion_constraint as exclusion_constraint
 from ._constraints import foreign_key_constraint as foreign_key_constraint
+from ._constraints import no_assoc_constraint as no_assoc_constraint
 from ._constraints import optimistic_lock as optimistic_lock
 from ._constraints import prepare_changes as prepare_changes
 from ._constraints import unique_constraint as unique_constraint
@@ -54,6 +56,7 @@ __all__ = (
     "add_error",
     "apply_action",
     "apply_changes",
+    "assoc_constraint",
     "cast",
     "cast_embed",
     "change",
@@ -68,6 +71,7 @@ __all__ = (
     "foreign_key_constraint",
     "get_change",
     "get_field",
+    "no_assoc_constraint",
     "optimistic_lock",
     "prepare_changes",
     "put_change",

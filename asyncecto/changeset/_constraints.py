@@ -22,10 +22,12 @@ _T = TypeVar("_T")
 
 __all__ = (
     "Constraint",
+    "assoc_constraint",
     "check_constraint",
     "exclusion_constraint",
     "foreign_key_constraint",
     "match_constraint",
+    "no_assoc_constraint",
     "optimistic_lock",
     "prepare_changes",
     "unique_constraint",
@@ -168,6 +170,69 @@ def _check(
         raise ArgumentError("check_constraint needs name=: you must supply the name of the constraint")
     _table_and_columns(cs, [field])
     return _add(cs, "check", field, name, match, message, "check")
+
+
+@overload
+def assoc_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def assoc_constraint(*args: Any, **kwargs: Any) -> Step: ...
+def assoc_constraint(*args: Any, **kwargs: Any) -> Any:
+    """The row ``assoc`` points to must exist: ``"does not exist"`` (``constraint: assoc``).
+
+    The foreign key is the ``{assoc}_id`` field (what ``belongs_to`` defines) unless
+    ``foreign_key=`` names it; the default constraint name is ``{table}_{column}_fkey``.
+    """
+    return _step(_assoc, args, kwargs)
+
+
+def _assoc(
+    cs: Changeset[Any],
+    assoc: str,
+    *,
+    foreign_key: str | None = None,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "does not exist",
+) -> Changeset[Any]:
+    fk = foreign_key or f"{assoc}_id"
+    if not isinstance(cs.data, dict) and fk not in schema_info(cs.data).fields:
+        raise ArgumentError(
+            f"assoc_constraint({assoc!r}) needs the foreign key field {fk!r} on {type(cs.data).__name__}; "
+            "pass foreign_key= to name it"
+        )
+    table, (column,) = _table_and_columns(cs, [fk])
+    return _add(cs, "foreign_key", assoc, name or f"{table}_{column}_fkey", match, message, "assoc")
+
+
+@overload
+def no_assoc_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def no_assoc_constraint(*args: Any, **kwargs: Any) -> Step: ...
+def no_assoc_constraint(*args: Any, **kwargs: Any) -> Any:
+    """Deleting the row must not leave ``assoc`` rows pointing to it:
+    ``"are still associated with this entry"`` (``constraint: no_assoc``).
+
+    ``name=`` is the child table's foreign key constraint (``{child_table}_{column}_fkey``);
+    for a ``has_one`` pass ``message="is still associated with this entry"``.
+    """
+    return _step(_no_assoc, args, kwargs)
+
+
+def _no_assoc(
+    cs: Changeset[Any],
+    assoc: str,
+    *,
+    name: str | re.Pattern[str] | None = None,
+    match: str = "exact",
+    message: str = "are still associated with this entry",
+) -> Changeset[Any]:
+    if name is None:
+        raise ArgumentError(
+            f"no_assoc_constraint({assoc!r}) needs name=: the foreign key constraint on the associated table, "
+            'e.g. name="comments_post_id_fkey"'
+        )
+    _table_and_columns(cs, [])
+    return _add(cs, "foreign_key", assoc, name, match, message, "no_assoc")
 
 
 @overload

@@ -13,11 +13,13 @@ from asyncecto import Repo
 from asyncecto.changeset import (
     Changeset,
     add_error,
+    assoc_constraint,
     cast,
     change,
     check_constraint,
     exclusion_constraint,
     foreign_key_constraint,
+    no_assoc_constraint,
     optimistic_lock,
     prepare_changes,
     put_change,
@@ -309,3 +311,34 @@ async def test_unsafe_validate_unique_with_error_key_and_query(repo: Repo) -> No
     assert cs.errors[0][0] == "login"
     with pytest.raises(ArgumentError, match="unknown field 'nope'"):
         await unsafe_validate_unique(change(User()), "nope", repo)
+
+
+async def test_assoc_and_no_assoc_constraints(repo: Repo, admin: asyncpg.Connection) -> None:
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.insert(change(Account(), owner_id=999) | assoc_constraint("owner"))
+    assert info.value.changeset.errors == (
+        ("owner", ("does not exist", {"constraint": "assoc", "constraint_name": "accounts_owner_id_fkey"})),
+    )
+
+    owner = await repo.insert(User(email="o@example.com"))
+    await repo.insert(Account(owner_id=owner.id))
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.delete(change(owner) | no_assoc_constraint("accounts", name="accounts_owner_id_fkey"))
+    assert info.value.action == "delete"
+    assert info.value.changeset.errors == (
+        (
+            "accounts",
+            (
+                "are still associated with this entry",
+                {"constraint": "no_assoc", "constraint_name": "accounts_owner_id_fkey"},
+            ),
+        ),
+    )
+    assert await admin.fetchval("SELECT count(*) FROM users") == 1
+
+    with pytest.raises(ArgumentError, match="needs name="):
+        change(owner) | no_assoc_constraint("accounts")
+    with pytest.raises(ArgumentError, match="foreign key field 'author_id'"):
+        change(Account()) | assoc_constraint("author")
+    custom = change(Account()) | assoc_constraint("holder", foreign_key="owner_id")
+    assert custom.constraints[-1].constraint == "accounts_owner_id_fkey"
