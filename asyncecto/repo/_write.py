@@ -108,6 +108,25 @@ def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], ac
     return ConstraintError(kind, name, action, declared)
 
 
+async def _run_rows(
+    core: RepoCore, cs: Changeset[Any], action: str, sql: str, params: list[Any], ret: bool, timeout: Any, source: str
+) -> tuple[int, Any]:
+    """Run a single-struct write: ``(rows hit, first returned row or None)``; constraint
+    violations become ``InvalidChangesetError`` (declared) or ``ConstraintError``.
+    """
+    try:
+        if ret:
+            rows, _ = await core.run("fetch", sql, params, timeout, source)
+            return len(rows), (rows[0] if rows else None)
+        count, _ = await core.run("execute", sql, params, timeout, source)
+        return count, None
+    except DatabaseError as exc:
+        mapped = _constraint_error(core, exc, cs, action)
+        if mapped is None:
+            raise
+        raise mapped from exc
+
+
 async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
     """Run the changeset's ``prepare_changes`` functions in order (inside the write's transaction)."""
     cs = attrs.evolve(cs, repo=core)
@@ -182,17 +201,7 @@ async def _insert(
         ("insert", source, eff_prefix, columns, ret_cols),
         lambda: core.adapter.insert_sql(eff_prefix, source, columns, ret_cols),
     )
-    try:
-        if ret:
-            row, _ = await core.run("fetchrow", sql, params, timeout, source)
-        else:
-            await core.run("execute", sql, params, timeout, source)
-            row = None
-    except DatabaseError as exc:
-        mapped = _constraint_error(core, exc, cs, "insert")
-        if mapped is None:
-            raise
-        raise mapped from exc
+    _, row = await _run_rows(core, cs, "insert", sql, params, bool(ret), timeout, source)
 
     result = copy_struct(struct, info)
     for name, v in values.items():
@@ -315,18 +324,7 @@ async def _update(
         ("update", source, eff_prefix, columns, filter_cols, ret_cols),
         lambda: core.adapter.update_sql(eff_prefix, source, columns, filter_cols, ret_cols),
     )
-    try:
-        if ret:
-            rows, _ = await core.run("fetch", sql, params, timeout, source)
-            count, row = len(rows), (rows[0] if rows else None)
-        else:
-            count, _ = await core.run("execute", sql, params, timeout, source)
-            row = None
-    except DatabaseError as exc:
-        mapped = _constraint_error(core, exc, cs, "update")
-        if mapped is None:
-            raise
-        raise mapped from exc
+    count, row = await _run_rows(core, cs, "update", sql, params, bool(ret), timeout, source)
     if not _affected(count, "update", cs, stale):
         return struct
     result = copy_struct(struct, info)
@@ -374,18 +372,7 @@ async def _delete(
         ("delete", source, eff_prefix, filter_cols, ret_cols),
         lambda: core.adapter.delete_sql(eff_prefix, source, filter_cols, ret_cols),
     )
-    try:
-        if ret:
-            rows, _ = await core.run("fetch", sql, params, timeout, source)
-            count, row = len(rows), (rows[0] if rows else None)
-        else:
-            count, _ = await core.run("execute", sql, params, timeout, source)
-            row = None
-    except DatabaseError as exc:
-        mapped = _constraint_error(core, exc, cs, "delete")
-        if mapped is None:
-            raise
-        raise mapped from exc
+    count, row = await _run_rows(core, cs, "delete", sql, params, bool(ret), timeout, source)
     _affected(count, "delete", cs, stale)
     result = copy_struct(struct, info)
     if row is not None:
