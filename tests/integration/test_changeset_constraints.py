@@ -47,7 +47,9 @@ async def test_declared_unique_constraint_becomes_a_changeset_error(repo: Repo, 
     assert await admin.fetchval("SELECT count(*) FROM users") == 1
 
 
-async def test_undeclared_constraint_raises_constraint_error_naming_the_fix(repo: Repo) -> None:
+async def test_undeclared_constraint_raises_constraint_error_naming_the_fix(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
     await repo.insert(User(email="a@example.com"))
     # declared under Ecto's default name (users_email_index), but PostgreSQL named it users_email_key
     cs = cast(User(), {"email": "a@example.com"}, ["email"]) | unique_constraint("email")
@@ -55,6 +57,7 @@ async def test_undeclared_constraint_raises_constraint_error_naming_the_fix(repo
         await repo.insert(cs)
     text = str(info.value)
     assert "users_email_key" in text and "users_email_index" in text
+    assert await admin.fetchval("SELECT count(*) FROM users") == 1
 
 
 async def test_constraint_matching_by_suffix_prefix_and_regex(repo: Repo) -> None:
