@@ -136,6 +136,10 @@ class Location:
     label: str | None = None
     since: dt.date | None = None
     price: decimal.Decimal | None = None
+    stay: dt.timedelta | None = None
+    opens: dt.time | None = None
+    size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
+    level: Level | None = None
     geo: Geo | None = embeds_one(Geo)
 
 

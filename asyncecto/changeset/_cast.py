@@ -215,8 +215,15 @@ def fetch_change(cs: Changeset[Any], name: str) -> Any:
 
 
 def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
-    """Record ``value`` as a change (no casting); a value equal to the data's removes the change."""
+    """Record ``value`` as a change (no casting); a value equal to the data's removes the change.
+
+    On an embed field this is :func:`put_embed`.
+    """
     typ = _known(cs, name)
+    if isinstance(typ, EmbedOne | EmbedMany):
+        from ._embeds import put_embed
+
+        return put_embed(cs, name, value)
     original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
     changes = dict(cs.changes)
     if t.equal(typ, original, value):
@@ -228,7 +235,8 @@ def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
 
 def force_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     """Record ``value`` as a change even when it equals the data's."""
-    _known(cs, name)
+    if isinstance(_known(cs, name), EmbedOne | EmbedMany):
+        raise ArgumentError(f"force_change cannot change embed {name!r}; use put_embed(cs, {name!r}, value)")
     return attrs.evolve(cs, changes={**cs.changes, name: value})
 
 

@@ -11,6 +11,7 @@ from asyncecto import types as t
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 from asyncecto.schema._define import struct_info
+from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
 __all__ = ("Changeset", "ErrorInfo", "Step", "change")
 
@@ -107,12 +108,23 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
         return cs
     info = schema_info(cs.data)
     merged = dict(cs.changes)
+    embeds: dict[str, Any] = {}
     for name, value in given.items():
         if name not in info.fields:
             raise ArgumentError(f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}")
+        typ = info.fields[name].type
+        if isinstance(typ, EmbedOne | EmbedMany):  # an embed: put_embed's rules
+            embeds[name] = value
+            continue
         current = getattr(cs.data, name)
-        if t.equal(info.fields[name].type, current, value):
+        if t.equal(typ, current, value):
             merged.pop(name, None)
         else:
             merged[name] = value
-    return attrs.evolve(cs, changes=merged)
+    cs = attrs.evolve(cs, changes=merged)
+    if embeds:
+        from ._embeds import put_embed
+
+        for name, value in embeds.items():
+            cs = put_embed(cs, name, value)
+    return cs

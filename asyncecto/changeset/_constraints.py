@@ -56,7 +56,7 @@ class Constraint:
         if kind != self.type:
             return False
         if isinstance(self.constraint, re.Pattern):
-            return self.constraint.fullmatch(name) is not None
+            return self.constraint.search(name) is not None
         if self.match == "exact":
             return name == self.constraint
         if self.match == "suffix":

@@ -56,7 +56,7 @@ def _child(fn: With, struct: Any, params: Mapping[str, Any], action: str) -> Cha
     result = fn(struct, params)
     if not isinstance(result, Changeset):
         raise ArgumentError(f"the with_ function of an embed must return a changeset, got {result!r}")
-    return attrs.evolve(result, action=action)
+    return result if result.action is not None else attrs.evolve(result, action=action)
 
 
 def _pk(typ: Embed, struct: Any) -> tuple[Any, ...] | None:
@@ -109,11 +109,14 @@ def _finish(cs: Changeset[_T], name: str, value: Any, current: Any) -> Changeset
         unchanged = (
             isinstance(current, list)
             and len(value) == len(current)
-            and all(c.action == "update" and not c.changes and c.data is d for c, d in zip(value, current, strict=True))
+            and all(
+                c.action == "update" and c.valid and not c.changes and c.data is d
+                for c, d in zip(value, current, strict=True)
+            )
         )
         valid = all(c.valid for c in value)
     elif isinstance(value, Changeset):
-        unchanged = value.action == "update" and not value.changes and value.data is current
+        unchanged = value.action == "update" and value.valid and not value.changes and value.data is current
         valid = value.valid
     else:
         unchanged, valid = value is None and current is None, True
@@ -170,11 +173,12 @@ def cast_embed(
         else:
             change = _cast_many(typ, name, _parent(cs), fn, current or [], value)
     except _Invalid:
-        return add_error(cs, name, invalid_message, **_type_meta(typ))
+        return add_error(cs, name, invalid_message, validation="embed", **_type_meta(typ))
     if change is _BAD:
         return add_error(cs, name, invalid_message, validation="embed", **_type_meta(typ))
     out = _finish(cs, name, change, current)
-    if required and (change is None or change == []):
+    emptied = isinstance(change, list) and all(c.action in ("replace", "ignore") for c in change)
+    if required and (change is None or emptied):
         out = add_error(out, name, required_message, validation="required")
     return out
 
@@ -191,14 +195,15 @@ def _cast_one(typ: EmbedOne, name: str, parent: str, fn: With, current: Any, val
         return _BAD
     params = {str(k): v for k, v in value.items()}
     if current is None:
-        return _child(fn, typ.schema(), params, "insert")
-    if typ.on_replace == "update":
-        return _child(fn, current, params, "update")
-    key = _pk(typ, current)
-    if key is not None and _param_pk(typ, params) == key:
-        return _child(fn, current, params, "update")
-    _on_replace(typ, name, parent)
-    return _child(fn, typ.schema(), params, "insert")
+        child = _child(fn, typ.schema(), params, "insert")
+    elif typ.on_replace == "update" or ((key := _pk(typ, current)) is not None and _param_pk(typ, params) == key):
+        child = _child(fn, current, params, "update")
+    else:
+        _on_replace(typ, name, parent)
+        child = _child(fn, typ.schema(), params, "insert")
+    if child.action == "ignore":  # the with_ function chose to skip it: keep what is there
+        return None if current is None else Changeset(data=current, action="update")
+    return child
 
 
 def _entries(value: Any) -> list[Any] | None:
@@ -224,9 +229,12 @@ def _cast_many(typ: EmbedMany, name: str, parent: str, fn: With, current: list[A
         key = _param_pk(typ, params)
         if key is not None and key in by_key and key not in used:
             used.add(key)
-            out.append(_child(fn, by_key[key], params, "update"))
+            child = _child(fn, by_key[key], params, "update")
+            out.append(child if child.action != "ignore" else Changeset(data=by_key[key], action="update"))
         else:
-            out.append(_child(fn, typ.schema(), params, "insert"))
+            child = _child(fn, typ.schema(), params, "insert")
+            if child.action != "ignore":  # the with_ function chose to skip it
+                out.append(child)
     return _replaced(typ, name, parent, current, used, out)
 
 
@@ -243,8 +251,9 @@ def put_embed(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
     """Put structs, changesets or field mappings (or ``None`` / ``[]``) as the embed's new value.
 
     Structs and mappings are not validated. Entries are matched by primary key as in
-    :func:`cast_embed`. With ``on_replace="update"`` (``embeds_one``) only a mapping of
-    fields is accepted: it updates the current entry in place.
+    :func:`cast_embed`. With ``on_replace="update"`` (``embeds_one``) a mapping of fields
+    updates the current entry in place; a struct or changeset must carry its primary key.
+    ``change(cs, field=...)`` and ``put_change`` on an embed field come here too.
     """
     typ = _embed(cs, name, "put_embed")
     current = _original(cs, name)
@@ -253,15 +262,31 @@ def put_embed(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
             change = _put_one(typ, name, _parent(cs), current, value)
         else:
             if not isinstance(value, list | tuple):
-                raise ArgumentError(f"put_embed on embeds_many {name!r} expects a list, got {value!r}")
+                return add_error(cs, name, "is invalid", **_type_meta(typ))
             change = _put_many(typ, name, _parent(cs), current or [], list(value))
     except _Invalid:
         return add_error(cs, name, "is invalid", **_type_meta(typ))
     return _finish(cs, name, change, current)
 
 
-def _as_changeset(typ: Embed, name: str, value: Any, current: Any) -> tuple[Changeset[Any], tuple[Any, ...] | None]:
-    """A changeset for one given entry and the primary key it carries."""
+def _from_mapping(typ: Embed, base: Any, value: Mapping[Any, Any]) -> Changeset[Any]:
+    """``change(base, fields)``; nested embed fields go through :func:`put_embed`."""
+    from ._changeset import change
+
+    params = {str(k): v for k, v in value.items() if str(k) in typ.info.fields}
+    nested = {k: v for k, v in params.items() if isinstance(typ.info.fields[k].type, EmbedOne | EmbedMany)}
+    cs = change(base, {k: v for k, v in params.items() if k not in nested})
+    for k, v in nested.items():
+        cs = put_embed(cs, k, v)
+    return cs
+
+
+def _as_changeset(
+    typ: Embed, name: str, value: Any, candidates: Mapping[tuple[Any, ...], Any]
+) -> tuple[Changeset[Any], tuple[Any, ...] | None]:
+    """A changeset for one given entry and the primary key it carries; a mapping whose key is
+    one of ``candidates`` changes that entry.
+    """
     if isinstance(value, Changeset):
         if not isinstance(value.data, typ.schema):
             raise ArgumentError(f"expected changesets of {typ.schema.__name__} for {name!r}, got one of {value.data!r}")
@@ -269,16 +294,16 @@ def _as_changeset(typ: Embed, name: str, value: Any, current: Any) -> tuple[Chan
     if isinstance(value, typ.schema):
         return Changeset(data=value), _pk(typ, value)
     if isinstance(value, Mapping):
-        params = {str(k): v for k, v in value.items()}
-        key = _param_pk(typ, params)
-        from ._changeset import change
-
-        fields = {k: v for k, v in params.items() if k in typ.info.fields}
-        base = current if current is not None and key is not None and _pk(typ, current) == key else typ.schema()
-        return change(base, fields), key
+        key = _param_pk(typ, {str(k): v for k, v in value.items()})
+        base = candidates.get(key) if key is not None else None
+        return _from_mapping(typ, base if base is not None else typ.schema(), value), key
     raise ArgumentError(
         f"expected a {typ.schema.__name__}, a changeset of one or a mapping of its fields for {name!r}, got {value!r}"
     )
+
+
+def _put_action(child: Changeset[Any], action: str) -> Changeset[Any]:
+    return child if child.action is not None else attrs.evolve(child, action=action)
 
 
 def _put_one(typ: EmbedOne, name: str, parent: str, current: Any, value: Any) -> Any:
@@ -286,22 +311,27 @@ def _put_one(typ: EmbedOne, name: str, parent: str, current: Any, value: Any) ->
         if current is not None and typ.on_replace != "update":
             _on_replace(typ, name, parent)
         return None
+    own = _pk(typ, current) if current is not None else None
+    candidates = {own: current} if own is not None else {}
     if typ.on_replace == "update" and current is not None:
-        if not isinstance(value, Mapping):
+        if isinstance(value, Mapping):
+            return attrs.evolve(_from_mapping(typ, current, value), action="update")
+        child, key = _as_changeset(typ, name, value, candidates)
+        if key is None or key != own:
             raise ArgumentError(
-                f"you are attempting to update relation {name!r} of {parent} by giving a struct or changeset: "
-                'with on_replace="update" the value is applied to the current entry, so only a mapping of '
-                f"fields is accepted.\n\nfix: put_embed(cs, {name!r}, {{...fields...}})"
+                f"you are attempting to update relation {name!r} of {parent} with a struct or changeset of "
+                'another entry: with on_replace="update" the value is applied to the current entry, so give '
+                f"a mapping of fields (or the current entry changed).\n\nfix: put_embed(cs, {name!r}, {{...fields...}})"
             )
-        return attrs.evolve(_as_changeset(typ, name, {**value}, None)[0], data=current, action="update")
-    child, key = _as_changeset(typ, name, value, current)
-    if current is not None and key is not None and key == _pk(typ, current):
         return attrs.evolve(child, action="update")
-    if current is not None and child.data is not current:
+    child, key = _as_changeset(typ, name, value, candidates)
+    if current is not None and key is not None and key == own:
+        return attrs.evolve(child, action="update")
+    if current is not None:
         if isinstance(value, typ.schema) and value == current:
             return Changeset(data=current, action="update")
         _on_replace(typ, name, parent)
-    return attrs.evolve(child, action="insert")
+    return _put_action(child, "insert")
 
 
 def _put_many(typ: EmbedMany, name: str, parent: str, current: list[Any], values: list[Any]) -> Any:
@@ -309,20 +339,14 @@ def _put_many(typ: EmbedMany, name: str, parent: str, current: list[Any], values
     used: set[tuple[Any, ...]] = set()
     out: list[Changeset[Any]] = []
     for value in values:
-        child, key = _as_changeset(typ, name, value, None)
-        if key is not None and key in by_key and key not in used:
+        free = {k: s for k, s in by_key.items() if k not in used}
+        child, key = _as_changeset(typ, name, value, free)
+        if key is not None and key in free:
             used.add(key)
-            if isinstance(value, Mapping):
-                child = attrs.evolve(child, data=by_key[key], changes=_diff(typ, by_key[key], child.changes))
             out.append(attrs.evolve(child, action="update"))
         else:
-            out.append(attrs.evolve(child, action="insert"))
+            out.append(_put_action(child, "insert"))
     return _replaced(typ, name, parent, current, used, out)
-
-
-def _diff(typ: Embed, struct: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
-    fields = typ.info.fields
-    return {k: v for k, v in changes.items() if not t.equal(fields[k].type, getattr(struct, k), v)}
 
 
 def applied(value: Any, now: Any = None) -> Any:

@@ -141,7 +141,7 @@ async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
 
 
 async def _in_transaction_if_prepared(
-    core: RepoCore, cs: Changeset[Any], write: Callable[[Changeset[Any]], Awaitable[Any]]
+    core: RepoCore, cs: Changeset[Any], action: str, write: Callable[[Changeset[Any]], Awaitable[Any]]
 ) -> Any:
     """Run ``write(cs)``; with ``prepare_changes`` functions, run them and the write in one transaction."""
     if not cs.prepare:
@@ -149,7 +149,10 @@ async def _in_transaction_if_prepared(
     from ._transaction import Transaction
 
     async with Transaction(core):
-        return await write(await _prepared(core, cs))
+        prepared = await _prepared(core, cs)
+        if not prepared.valid:  # a prepare function added an error: roll back, send nothing more
+            raise InvalidChangesetError(action, attrs.evolve(prepared, action=action))
+        return await write(prepared)
 
 
 def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
@@ -166,7 +169,7 @@ async def insert(
     async def write(cs: Changeset[Any]) -> Any:
         return await _insert(core, cs, prefix, returning, timeout)
 
-    return await _in_transaction_if_prepared(core, cs, write)
+    return await _in_transaction_if_prepared(core, cs, "insert", write)
 
 
 async def _insert(
@@ -293,7 +296,7 @@ async def update(
     async def write(cs: Changeset[Any]) -> Any:
         return await _update(core, cs, prefix, returning, stale, timeout)
 
-    return await _in_transaction_if_prepared(core, cs, write)
+    return await _in_transaction_if_prepared(core, cs, "update", write)
 
 
 async def _update(
@@ -350,7 +353,7 @@ async def delete(
     async def write(cs: Changeset[Any]) -> Any:
         return await _delete(core, cs, prefix, returning, stale, timeout)
 
-    return await _in_transaction_if_prepared(core, cs, write)
+    return await _in_transaction_if_prepared(core, cs, "delete", write)
 
 
 async def _delete(

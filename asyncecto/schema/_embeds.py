@@ -11,6 +11,7 @@ import datetime as dt
 import json
 from typing import Any, ClassVar, Literal
 
+from asyncecto import types as t
 from asyncecto.errors import SchemaError
 
 from ._define import SchemaInfo, is_schema, schema_info
@@ -39,12 +40,19 @@ def _check_on_replace(on_replace: str, kind: str) -> None:
 
 
 def _json_load(type_: Any, value: Any) -> Any:
-    """A field value read back from JSON: embeds load, everything else casts (dates are strings)."""
+    """A field value read back from JSON: embeds load; other values cast (dates come back as
+    strings), else load (a mapped enum's stored integer); durations were stored as seconds.
+    """
     if value is None:
         return None
     if isinstance(type_, EmbedOne | EmbedMany):
         return type_.load(value)
-    return type_.cast(value)
+    if isinstance(type_, t.Duration) and isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.timedelta(seconds=value)
+    try:
+        return type_.cast(value)
+    except (ValueError, TypeError):
+        return type_.load(value)
 
 
 def _json_dump(type_: Any, value: Any) -> Any:

@@ -11,11 +11,20 @@ import asyncpg
 import pytest
 
 from asyncecto import Repo
-from asyncecto.changeset import Changeset, cast, cast_embed, change, traverse_errors, validate_required
+from asyncecto.changeset import (
+    Changeset,
+    add_error,
+    cast,
+    cast_embed,
+    change,
+    prepare_changes,
+    traverse_errors,
+    validate_required,
+)
 from asyncecto.errors import InvalidChangesetError
 from asyncecto.query import from_, select, where
 
-from ..schemas import Geo, Link, Location, Profile
+from ..schemas import Geo, Level, Link, Location, Profile
 
 pytestmark = pytest.mark.usefixtures("repo")
 
@@ -131,3 +140,40 @@ async def test_updated_embeds_get_a_new_updated_at_untouched_ones_keep_theirs(re
     assert updated.places[0].updated_at is not None and updated.places[0].updated_at > old
     assert updated.places[0].inserted_at == old
     assert updated.places[1].updated_at == old
+
+
+async def test_every_scalar_kind_inside_an_embed_reads_back(repo: Repo) -> None:
+    home = Location(
+        label="h",
+        since=dt.date(2020, 5, 1),
+        price=decimal.Decimal("0.10"),
+        stay=dt.timedelta(hours=1, seconds=3, microseconds=5),
+        opens=dt.time(8, 30),
+        size="large",
+        level=Level.HIGH,
+    )
+    p = await repo.insert(Profile(name="ada", home=home))
+    loaded = await repo.get(Profile, p.id)
+    assert loaded == p
+    assert loaded is not None and loaded.home is not None
+    assert (loaded.home.stay, loaded.home.opens, loaded.home.size, loaded.home.level) == (
+        dt.timedelta(hours=1, seconds=3, microseconds=5),
+        dt.time(8, 30),
+        "large",
+        Level.HIGH,
+    )
+
+
+async def test_change_with_a_mapping_for_an_embed_is_written(repo: Repo) -> None:
+    p = await repo.insert(change(Profile(name="a"), home={"label": "x", "geo": {"lat": 1.0}}))
+    assert p.home is not None and p.home.geo is not None and p.home.geo.lat == 1.0
+    assert await repo.get(Profile, p.id) == p
+
+
+async def test_a_prepare_function_that_adds_an_error_writes_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+    cs = prepare_changes(change(Profile(name="d")), lambda c: add_error(c, "name", "bad"))
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.insert(cs)
+    assert info.value.changeset.errors == (("name", ("bad", {})),)
+    assert await admin.fetchval("SELECT count(*) FROM profiles") == 0
+    assert not repo.in_transaction()

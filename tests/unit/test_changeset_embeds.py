@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import attrs
 import pytest
 
 from asyncecto import embedded_schema, embeds_many, embeds_one, schema
@@ -13,6 +14,9 @@ from asyncecto.changeset import (
     apply_changes,
     cast,
     cast_embed,
+    change,
+    force_change,
+    put_change,
     put_embed,
     traverse_errors,
     validate_required,
@@ -127,7 +131,7 @@ def test_cast_embed_one_matches_the_current_by_primary_key_and_replaces_per_on_r
     assert apply_changes(cast_embed(casted(person, {"work": None}), "work")).work is None
 
     invalid = cast_embed(casted(person, {"old": {"city": "x"}}), "old")
-    assert invalid.errors == (("old", ("is invalid", {"type": "map"})),)
+    assert invalid.errors == (("old", ("is invalid", {"validation": "embed", "type": "map"})),)
 
 
 def test_no_change_when_params_repeat_the_current_values() -> None:
@@ -203,13 +207,17 @@ def test_put_embed_with_structs_mappings_changesets_and_none() -> None:
     assert unchanged.changes == {}
 
 
-def test_put_embed_update_accepts_only_a_mapping() -> None:
+def test_put_embed_update_takes_a_mapping_or_the_current_entry_changed() -> None:
     current = Address(id=A1, city="Old")
     cs = put_embed(Changeset(data=Person(home=current)), "home", {"city": "New"})
     assert apply_changes(cs).home == Address(id=A1, city="New")
-    with pytest.raises(ArgumentError, match="only a mapping of fields is accepted"):
+    back_to_default = put_embed(Changeset(data=Person(home=current)), "home", {"city": None})
+    assert back_to_default.changes["home"].changes == {"city": None}
+    same_entry = put_embed(Changeset(data=Person(home=current)), "home", cast(current, {"city": "Newer"}, ["city"]))
+    assert apply_changes(same_entry).home == Address(id=A1, city="Newer")
+    with pytest.raises(ArgumentError, match="give a mapping of fields"):
         put_embed(Changeset(data=Person(home=current)), "home", Address(city="New"))
-    with pytest.raises(ArgumentError, match="only a mapping of fields is accepted"):
+    with pytest.raises(ArgumentError, match="give a mapping of fields"):
         put_embed(Changeset(data=Person(home=current)), "home", cast(Address(), {"city": "x"}, ["city"]))
 
 
@@ -217,8 +225,11 @@ def test_put_embed_many() -> None:
     person = Person(spare=[Address(id=A1, city="One"), Address(id=A2, city="Two")])
     cs = put_embed(Changeset(data=person), "spare", [{"id": A1, "city": "Uno"}, Address(city="Three")])
     assert apply_changes(cs).spare == [Address(id=A1, city="Uno"), Address(city="Three")]
-    with pytest.raises(ArgumentError, match="expects a list"):
-        put_embed(Changeset(data=person), "spare", Address())
+    assert put_embed(Changeset(data=person), "spare", None).errors == (
+        ("spare", ("is invalid", {"type": "array(map)"})),
+    )
+    back_to_default = put_embed(Changeset(data=person), "spare", [{"id": A1, "city": None}, {"id": A2}])
+    assert [c.changes for c in back_to_default.changes["spare"]] == [{"city": None}, {}]
     with pytest.raises(ArgumentError, match="expected a Address"):
         put_embed(Changeset(data=person), "spare", [42])
 
@@ -228,3 +239,42 @@ def test_embed_declarations_are_checked() -> None:
         embeds_many(Address, on_replace="update")  # type: ignore[arg-type]
     with pytest.raises(SchemaError, match="expects an @embedded_schema class"):
         embeds_one(Person)
+
+
+# -- regressions from review ----------------------------------------------------------------
+
+
+def test_an_invalid_child_without_changes_is_kept_and_invalidates_the_parent() -> None:
+    def strict(address: Any, params: Any) -> Changeset[Any]:
+        return cast(address, params, ["city"]) | validate_required("city")
+
+    person = Person(spare=[Address(id=A1, city=None)])
+    cs = cast_embed(casted(person, {"spare": [{"id": str(A1)}]}), "spare", with_=strict)
+    assert cs.valid is False
+    assert traverse_errors(cs) == {"spare": [{"city": ["can't be blank"]}]}
+
+
+def test_change_and_put_change_on_an_embed_follow_put_embed() -> None:
+    cs = change(Person(), address={"city": "Oslo", "street": {"name": "Main"}})
+    assert apply_changes(cs).address == Address(city="Oslo", street=Street(name="Main"))
+    child = cast(Address(), {"city": ""}, ["city"]) | validate_required("city")
+    assert put_change(Changeset(data=Person()), "address", child).valid is False
+    with pytest.raises(ArgumentError, match="use put_embed"):
+        force_change(Changeset(data=Person()), "address", Address())
+
+
+def test_required_counts_an_emptied_list_as_missing() -> None:
+    person = Person(spare=[Address(id=A1, city="One")])
+    cs = cast_embed(casted(person, {"spare": []}), "spare", required=True)
+    assert ("spare", ("can't be blank", {"validation": "required"})) in cs.errors
+
+
+def test_with_function_may_ignore_entries() -> None:
+    def skip_blank(address: Any, params: Any) -> Changeset[Any]:
+        cs = cast(address, params, ["city"])
+        return attrs.evolve(cs, action="ignore") if not params.get("city") else cs
+
+    person = Person(spare=[Address(id=A1, city="One")])
+    params = {"spare": [{"id": str(A1), "city": ""}, {"city": ""}, {"city": "Two"}]}
+    cs = cast_embed(casted(person, params), "spare", with_=skip_blank)
+    assert apply_changes(cs).spare == [Address(id=A1, city="One"), Address(city="Two")]
