@@ -23,6 +23,9 @@ from .errors import (
     InvalidChangesetError as InvalidChangesetError,
 )
 from .errors import (
+    MultiError as MultiError,
+)
+from .errors import (
     MultipleResultsError as MultipleResultsError,
 )
 from .errors import (
@@ -31,6 +34,7 @@ from .errors import (
 from .errors import (
     StaleEntryError as StaleEntryError,
 )
+from .multi import Multi as Multi
 from .schema import Meta as Meta
 from .schema import Timestamps as Timestamps
 from .schema import embedded_schema as embedded_schema
@@ -48,6 +52,8 @@ __all__ = (
     "ConstraintError",
     "InvalidChangesetError",
     "Meta",
+    "Multi",
+    "MultiError",
     "MultipleResultsError",
     "NoResultsError",
     "QueryEvent",

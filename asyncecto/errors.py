@@ -18,6 +18,7 @@ The hierarchy::
     ├── NoPrimaryKeyValueError                  the struct's primary key is unset
     ├── MultiplePrimaryKeyError                 an update or delete hit several rows
     ├── PoolTimeoutError (TimeoutError)         no connection became free in time
+    ├── MultiError                              a Multi operation failed; everything was rolled back
     ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
@@ -47,6 +48,7 @@ __all__ = (
     "ForeignKeyViolationError",
     "InvalidChangesetError",
     "InvalidURLError",
+    "MultiError",
     "MultiplePrimaryKeyError",
     "MultipleResultsError",
     "NoPrimaryKeyFieldError",
@@ -275,6 +277,28 @@ class PoolTimeoutError(AsyncEctoError, TimeoutError):
             f"cannot check out a connection: none became free within {timeout:g}s "
             f"(pool_size={pool_size})\n\nfix: raise pool_size or pool_timeout, or hold connections for less time"
         )
+
+
+class MultiError(AsyncEctoError):
+    """A Multi failed at ``operation``; the transaction was rolled back (or never began).
+
+    :ivar operation: the failed operation's name
+    :ivar value: why: the invalid changeset, the ``error`` value, or the ``repo.rollback`` value
+    :ivar changes: the results of the operations before it (rolled back too)
+    """
+
+    def __init__(self, operation: Any, value: Any, changes: dict[Any, Any]) -> None:
+        self.operation = operation
+        self.value = value
+        self.changes = changes
+        done = ", ".join(map(repr, changes)) or "none"
+        super().__init__(
+            f"Multi operation {operation!r} failed with {value!r}; nothing was committed "
+            f"(operations that had run: {done})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.operation, self.value, self.changes))
 
 
 class Rollback(AsyncEctoError):

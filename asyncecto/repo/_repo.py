@@ -19,6 +19,7 @@ import attrs
 
 from asyncecto.changeset import Changeset
 from asyncecto.errors import ArgumentError, NoResultsError, QueryError, RepoStateError, Rollback
+from asyncecto.multi import Multi
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
 from asyncecto.query._build import to_query
@@ -27,6 +28,7 @@ from asyncecto.schema import Meta, meta, schema_info
 from . import _read, _write
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
+from ._multi import run_multi
 from ._transaction import Checkout, Transaction
 
 __all__ = ("QueryResult", "Repo")
@@ -407,17 +409,22 @@ class Repo(RepoCore):
     ) -> Transaction: ...
     @overload
     def transaction(
+        self, fn: Multi, /, *, isolation: str | None = None, read_only: bool = False
+    ) -> Awaitable[dict[Any, Any]]: ...
+    @overload
+    def transaction(
         self, fn: Callable[..., Awaitable[_T]], /, *, isolation: str | None = None, read_only: bool = False
     ) -> Awaitable[_T]: ...
     def transaction(
         self,
-        fn: Callable[..., Awaitable[Any]] | None = None,
+        fn: Callable[..., Awaitable[Any]] | Multi | None = None,
         /,
         *,
         isolation: str | None = None,
         read_only: bool = False,
     ) -> Any:
-        """A transaction: ``async with repo.transaction():`` or ``await repo.transaction(fn)``.
+        """A transaction: ``async with repo.transaction():``, ``await repo.transaction(fn)`` or
+        ``await repo.transaction(multi)`` (the Multi's changes dict, or ``MultiError``).
 
         Every repo call in the block, from this task, uses its connection. An exception rolls
         back and propagates; ``repo.rollback(value)`` rolls back and ends the block quietly
@@ -428,6 +435,8 @@ class Repo(RepoCore):
         :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
         :param read_only: ``BEGIN … READ ONLY``
         """
+        if isinstance(fn, Multi):
+            return run_multi(self, fn, isolation, read_only)
         tx = Transaction(self, isolation, read_only)
         return tx if fn is None else tx.run(fn)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncecto
 
 PACKAGE = Path(asyncecto.__file__).parent
-PURE = ("types", "errors", "schema", "changeset", "query")
+PURE = ("types", "errors", "schema", "changeset", "query", "multi")
 
 
 def test_pure_core_never_imports_asyncpg() -> None:

@@ -1,0 +1,100 @@
+"""Running a :class:`~asyncecto.multi.Multi` inside one transaction."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from asyncecto.changeset import Changeset
+from asyncecto.errors import ArgumentError, InvalidChangesetError, MultiError, Rollback
+from asyncecto.multi import WRITES, Multi, Operation
+
+from ._transaction import Transaction
+
+if TYPE_CHECKING:
+    from ._repo import Repo
+
+__all__ = ("run_multi",)
+
+
+def _preflight(multi: Multi) -> None:
+    """Fail before BEGIN: an ``error`` operation or an invalid changeset given as data."""
+    for name, op in multi.operations:
+        if op.kind == "error":
+            raise MultiError(name, op.payload, {})
+        if op.kind in WRITES and isinstance(op.payload, Changeset) and not op.payload.valid:
+            action = "update" if op.kind == "insert_or_update" else op.kind
+            raise MultiError(name, attrs.evolve(op.payload, action=action), {})
+
+
+async def _resolve(payload: Any, changes: dict[Hashable, Any]) -> Any:
+    if callable(payload) and not isinstance(payload, Changeset):
+        payload = payload(dict(changes))
+        if inspect.isawaitable(payload):
+            payload = await payload
+    return payload
+
+
+class _Failed(Exception):
+    def __init__(self, name: Hashable, value: Any) -> None:
+        self.name, self.value = name, value
+
+
+async def _step(repo: Repo, name: Hashable, op: Operation, changes: dict[Hashable, Any]) -> Any:
+    kind, opts = op.kind, op.opts
+    if kind == "put":
+        return op.payload
+    if kind == "run":
+        try:
+            result = op.payload(repo, dict(changes))
+            return await result if inspect.isawaitable(result) else result
+        except Rollback as signal:  # repo.rollback(value) inside the callback fails the Multi
+            raise _Failed(name, signal.value) from None
+    if kind == "error":  # reached only through a merged Multi
+        raise _Failed(name, op.payload)
+    target = await _resolve(op.payload, changes)
+    if kind in WRITES:
+        try:
+            return await getattr(repo, kind)(target, **opts)
+        except InvalidChangesetError as exc:
+            raise _Failed(name, exc.changeset) from None
+    method = {"update_all": repo.update_all, "delete_all": repo.delete_all, "one": repo.one, "all": repo.all}
+    if kind == "exists":
+        return await repo.exists(target, **opts)
+    return await method[kind](target, **opts)
+
+
+async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any]) -> None:
+    for name, op in multi.operations:
+        if op.kind == "inspect":
+            only = op.opts.get("only")
+            op.payload({k: v for k, v in changes.items() if only is None or k in only})
+        elif op.kind == "merge":
+            sub = await _resolve(op.payload, changes)
+            if not isinstance(sub, Multi):
+                raise ArgumentError(f"Multi.merge expects its function to return a Multi, got {sub!r}")
+            clash = [n for n in sub.names if n in changes or n in {m for m, _ in multi.operations}]
+            if clash:
+                raise ArgumentError(
+                    f"cannot merge Multi; the following operations were found in both: {', '.join(map(repr, clash))}"
+                )
+            await _run_ops(repo, sub, changes)
+        else:
+            changes[name] = await _step(repo, name, op, changes)
+
+
+async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:
+    """The changes of a Multi run in one transaction, or ``MultiError`` after rolling back."""
+    _preflight(multi)
+    if not multi.operations:
+        return {}
+    changes: dict[Hashable, Any] = {}
+    try:
+        async with Transaction(repo, isolation, read_only):
+            await _run_ops(repo, multi, changes)
+    except _Failed as failed:
+        raise MultiError(failed.name, failed.value, dict(changes)) from None
+    return changes

@@ -1,0 +1,171 @@
+"""Multi: named operations in one transaction; failures roll everything back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+
+from asyncecto import Multi, Repo
+from asyncecto.changeset import Changeset, cast, change, unique_constraint, validate_required
+from asyncecto.errors import ArgumentError, MultiError
+from asyncecto.query import from_, select, where
+
+from ..schemas import Post, User, Weather
+
+pytestmark = pytest.mark.usefixtures("repo")
+
+
+def weather_cs(params: dict[str, Any]) -> Changeset[Weather]:
+    return cast(Weather(), params, ["city", "temp_lo"]) | validate_required("city")
+
+
+async def test_every_operation_kind_and_the_changes_dict(repo: Repo, admin: asyncpg.Connection) -> None:
+    printed: list[Any] = []
+    m = (
+        Multi.new()
+        | Multi.insert("krakow", weather_cs({"city": "Kraków", "temp_lo": "1"}))
+        | Multi.insert("oslo", Weather(city="Oslo", temp_lo=-5))
+        | Multi.update("warmer", lambda ch: change(ch["krakow"], temp_lo=3))
+        | Multi.put("limit", 0)
+        | Multi.all("cold", lambda ch: from_(Weather) | where(lambda w: w.temp_lo < ch["limit"]))
+        | Multi.one("one", from_(Weather) | where(city="Kraków"))
+        | Multi.exists("any_lisbon", from_(Weather) | where(city="Lisbon"))
+        | Multi.update_all("bump", from_(Weather), inc={"temp_lo": 1})
+        | Multi.inspect(only=["limit"], printer=printed.append)
+        | Multi.run("count", lambda r, ch: r.aggregate(from_(Weather), "count"))
+        | Multi.insert_or_update("upsert", lambda ch: change(ch["oslo"], city="Bergen"))
+        | Multi.delete("gone", lambda ch: ch["upsert"])
+        | Multi.delete_all("rest", from_(Weather) | where(city="Nowhere"))
+    )
+    changes = await repo.transaction(m)
+    assert list(changes) == [
+        "krakow", "oslo", "warmer", "limit", "cold", "one", "any_lisbon", "bump", "count", "upsert", "gone", "rest",
+    ]  # fmt: skip
+    assert changes["warmer"].temp_lo == 3
+    assert [w.city for w in changes["cold"]] == ["Oslo"]
+    assert changes["one"].temp_lo == 3
+    assert changes["any_lisbon"] is False
+    assert changes["bump"] == (2, None)
+    assert changes["count"] == 2
+    assert changes["upsert"].city == "Bergen"
+    assert changes["rest"] == (0, None)
+    assert printed == [{"limit": 0}]
+    assert [tuple(r) for r in await admin.fetch("SELECT city, temp_lo FROM weather")] == [("Kraków", 4)]
+
+
+async def test_an_invalid_changeset_fails_before_begin(repo: Repo, admin: asyncpg.Connection) -> None:
+    sent: list[str] = []
+    repo.telemetry.attach(lambda e: sent.append(e.sql), name="multi-preflight")
+    m = Multi.new() | Multi.insert("ok", Weather(city="a")) | Multi.insert("bad", weather_cs({"temp_lo": "2"}))
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(m)
+    err = info.value
+    assert err.operation == "bad" and err.changes == {}
+    assert isinstance(err.value, Changeset) and err.value.action == "insert"
+    assert err.value.errors == (("city", ("can't be blank", {"validation": "required"})),)
+    await repo.telemetry.flush()
+    assert sent == []
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+
+async def test_error_operation_fails_before_anything_runs(repo: Repo) -> None:
+    m = Multi.new() | Multi.put("a", 1) | Multi.error("stop", {"reason": "no"})
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(m)
+    assert (info.value.operation, info.value.value, info.value.changes) == ("stop", {"reason": "no"}, {})
+
+
+async def test_a_failure_midway_rolls_back_what_ran_and_reports_it(repo: Repo, admin: asyncpg.Connection) -> None:
+    await repo.insert(User(email="taken@example.com"))
+
+    def duplicate(changes: dict[str, Any]) -> Changeset[User]:
+        return change(User(), email="taken@example.com") | unique_constraint("email", name="users_email_key")
+
+    m = (
+        Multi.new()
+        | Multi.insert("w", Weather(city="kept?"))
+        | Multi.insert("user", duplicate)
+        | Multi.insert("never", Weather(city="never"))
+    )
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(m)
+    err = info.value
+    assert err.operation == "user"
+    assert err.value.errors[0][1][0] == "has already been taken"
+    assert list(err.changes) == ["w"] and err.changes["w"].city == "kept?"
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    assert not repo.in_transaction()
+
+
+async def test_run_fails_the_multi_with_repo_rollback_and_exceptions_propagate(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    async def refuse(r: Repo, changes: dict[str, Any]) -> None:
+        r.rollback({"why": "refused", "saw": sorted(changes)})
+
+    m = Multi.new() | Multi.insert("w", Weather(city="x")) | Multi.run("check", refuse)
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(m)
+    assert info.value.operation == "check"
+    assert info.value.value == {"why": "refused", "saw": ["w"]}
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+    def boom(r: Repo, changes: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await repo.transaction(Multi.new() | Multi.insert("w", Weather(city="y")) | Multi.run("boom", boom))
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+
+async def test_merge_builds_operations_at_run_time(repo: Repo) -> None:
+    def more(changes: dict[str, Any]) -> Multi:
+        return Multi.new() | Multi.insert("child", Post(title=f"about {changes['w'].city}"))
+
+    changes = await repo.transaction(Multi.new() | Multi.insert("w", Weather(city="Oslo")) | Multi.merge(more))
+    assert changes["child"].title == "about Oslo"
+
+    clash = Multi.new() | Multi.put("w", 1) | Multi.merge(lambda ch: Multi.new() | Multi.put("w", 2))
+    with pytest.raises(ArgumentError, match="found in both: 'w'"):
+        await repo.transaction(clash)
+
+
+async def test_empty_multi_and_multi_inside_a_transaction(repo: Repo, admin: asyncpg.Connection) -> None:
+    assert await repo.transaction(Multi.new()) == {}
+    async with repo.transaction():
+        await repo.insert(Weather(city="outer"))
+        with pytest.raises(MultiError):
+            await repo.transaction(Multi.new() | Multi.insert("a", Weather(city="inner")) | Multi.run("x", _refuse))
+        await repo.insert(Weather(city="outer 2"))
+    assert sorted(r[0] for r in await admin.fetch("SELECT city FROM weather")) == ["outer", "outer 2"]
+
+
+def _refuse(r: Repo, changes: dict[str, Any]) -> None:
+    r.rollback("no")
+
+
+def test_building_refuses_duplicates_and_conflicting_actions() -> None:
+    m = Multi.new() | Multi.put("a", 1)
+    with pytest.raises(ArgumentError, match="'a' is already a member of the Multi"):
+        m | Multi.put("a", 2)
+    loaded_cs = Changeset(data=Weather(), action="update")
+    with pytest.raises(ArgumentError, match="action already set to 'update' when trying to insert"):
+        Multi.insert("x", loaded_cs)
+    with pytest.raises(ArgumentError, match="expects a changeset"):
+        Multi.update(Multi.new(), "x", Weather())
+    with pytest.raises(ArgumentError, match="cannot merge Multi; the following operations were found in both: 'a'"):
+        Multi.append(m, Multi.new() | Multi.put("a", 3))
+    both = Multi.prepend(m, Multi.new() | Multi.put("b", 2))
+    assert both.names == ["b", "a"]
+    assert [(n, k) for n, (k, *_r) in both.to_list()] == [("b", "put"), ("a", "put")]
+    assert Multi.put(Multi.new(), "direct", 1).names == ["direct"]
+    with pytest.raises(ArgumentError, match="expects a function"):
+        Multi.run("r", 42)
+
+
+async def test_reads_via_select(repo: Repo) -> None:
+    await repo.insert(Weather(city="a", temp_lo=1))
+    changes = await repo.transaction(Multi.new() | Multi.all("cities", from_(Weather) | select(lambda w: w.city)))
+    assert changes == {"cities": ["a"]}
