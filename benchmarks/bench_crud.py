@@ -42,7 +42,22 @@ class Weather:
     prcp: float | None = 0.0
 
 
+@schema("bench_posts")
+class Post:
+    id: int | None = None
+    title: str | None = None
+
+
+@schema("bench_comments")
+class Comment:
+    id: int | None = None
+    post_id: int | None = None
+    body: str | None = None
+
+
 ROWS = 10_000
+POST_SQL = "INSERT INTO bench_posts (title) VALUES ($1) RETURNING id"
+COMMENT_SQL = "INSERT INTO bench_comments (post_id, body) VALUES ($1, $2) RETURNING id"
 COLUMNS = "id, city, temp_lo, temp_hi, prcp"
 GET_SQL = f"SELECT {COLUMNS} FROM bench_weather WHERE id = $1"
 ALL_SQL = f"SELECT {COLUMNS} FROM bench_weather"
@@ -70,6 +85,31 @@ async def setup(repo: Repo) -> None:
         [ROWS],
     )
     await repo.query("ANALYZE bench_weather")
+    await repo.query("DROP TABLE IF EXISTS bench_comments, bench_posts")
+    await repo.query("CREATE TABLE bench_posts (id bigserial PRIMARY KEY, title text)")
+    await repo.query(
+        "CREATE TABLE bench_comments (id bigserial PRIMARY KEY, post_id bigint REFERENCES bench_posts(id), body text)"
+    )
+
+
+async def parent_and_children(repo: Repo) -> None:
+    """One transaction: a post and three comments (the issue's transaction workload)."""
+    async with repo.transaction():
+        post = await repo.insert(Post(title="hello"))
+        for i in range(3):
+            await repo.insert(Comment(post_id=post.id, body=f"comment {i}"))
+
+
+async def parent_and_children_raw(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> None:
+    async with conn.transaction():
+        post_id = await conn.fetchval(POST_SQL, "hello")
+        for i in range(3):
+            await conn.fetchval(COMMENT_SQL, post_id, f"comment {i}")
+
+
+async def parent_and_children_pool(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await parent_and_children_raw(conn)
 
 
 async def timed(fn: Callable[[], Awaitable[object]], n: int) -> float:
@@ -116,8 +156,13 @@ async def main(rounds: int, gets: int) -> None:
                 "asyncpg pool": lambda: pool.fetch(FILTER_SQL, next(lo_it), 1.0),
                 "asyncpg conn": lambda: conn.fetch(FILTER_SQL, next(lo_it), 1.0),
             },
+            "tx_1p3c": {
+                "asyncecto": lambda: parent_and_children(repo),
+                "asyncpg pool": lambda: parent_and_children_pool(pool),
+                "asyncpg conn": lambda: parent_and_children_raw(conn),
+            },
         }
-        counts = {"get": gets, "all_10k": max(gets // 100, 10), "filtered": gets // 2}
+        counts = {"get": gets, "all_10k": max(gets // 100, 10), "filtered": gets // 2, "tx_1p3c": gets // 4}
         results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in c} for w, c in contenders.items()}
         for workload, fns in contenders.items():  # warm up caches and prepared statements
             for fn in fns.values():
