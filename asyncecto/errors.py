@@ -24,6 +24,8 @@ The hierarchy::
         ├── ConnectionLostError                 the connection broke during the call
         ├── DatabaseUnavailableError            no connection could be opened
         ├── StatementTimeoutError (TimeoutError) the statement ran out of time
+        ├── TransactionAbortedError             an earlier statement failed; the transaction refuses more
+        ├── TransactionConflictError            retryable: SerializationError, DeadlockError
         └── UniqueViolationError & co.          see ``DatabaseError`` subclasses below
 
 Messages start lowercase, say what could not be done and why, show the offending
@@ -44,6 +46,7 @@ __all__ = (
     "ConstraintError",
     "DatabaseError",
     "DatabaseUnavailableError",
+    "DeadlockError",
     "ExclusionViolationError",
     "ForeignKeyViolationError",
     "InvalidChangesetError",
@@ -60,8 +63,11 @@ __all__ = (
     "RepoStateError",
     "Rollback",
     "SchemaError",
+    "SerializationError",
     "StaleEntryError",
     "StatementTimeoutError",
+    "TransactionAbortedError",
+    "TransactionConflictError",
     "UniqueViolationError",
 )
 
@@ -363,6 +369,29 @@ class DatabaseUnavailableError(DatabaseError):
 
 class StatementTimeoutError(DatabaseError, TimeoutError):
     """A statement did not finish within its timeout and was cancelled."""
+
+
+class TransactionAbortedError(DatabaseError):
+    """A statement was sent after an earlier one failed in the same transaction (SQLSTATE 25P02).
+
+    PostgreSQL refuses everything until the transaction ends. Run the statement that may fail
+    in a nested ``async with repo.transaction():`` (a savepoint) to carry on after its error.
+    """
+
+
+class TransactionConflictError(DatabaseError):
+    """The transaction lost a race with another one; running it again may succeed.
+
+    ``repo.transaction(fn, retry=n)`` re-runs ``fn`` on these.
+    """
+
+
+class SerializationError(TransactionConflictError):
+    """A serializable or repeatable-read transaction could not be serialized (SQLSTATE 40001)."""
+
+
+class DeadlockError(TransactionConflictError):
+    """The transaction was chosen to break a deadlock (SQLSTATE 40P01)."""
 
 
 class UniqueViolationError(DatabaseError):

@@ -12,13 +12,22 @@ Shared options (keyword-only, on every call that talks to the database):
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, overload
 
 import attrs
 
 from asyncecto.changeset import Changeset
-from asyncecto.errors import ArgumentError, NoResultsError, QueryError, RepoStateError, Rollback
+from asyncecto.errors import (
+    ArgumentError,
+    NoResultsError,
+    QueryError,
+    RepoStateError,
+    Rollback,
+    TransactionConflictError,
+)
 from asyncecto.multi import Multi
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
@@ -50,6 +59,18 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
     num_rows: int
     command: str
+
+
+async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> Any:
+    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock."""
+    for n in range(retries + 1):
+        try:
+            return await attempt()
+        except TransactionConflictError:
+            if n == retries:
+                raise
+            await asyncio.sleep(0.005 * 2**n * (1 + random.random()))
+    raise AssertionError("unreachable")
 
 
 class Repo(RepoCore):
@@ -405,15 +426,21 @@ class Repo(RepoCore):
     # -- transactions -------------------------------------------------------------
     @overload
     def transaction(
-        self, fn: None = None, /, *, isolation: str | None = None, read_only: bool = False
+        self, fn: None = None, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
     ) -> Transaction: ...
     @overload
     def transaction(
-        self, fn: Multi, /, *, isolation: str | None = None, read_only: bool = False
+        self, fn: Multi, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
     ) -> Awaitable[dict[Any, Any]]: ...
     @overload
     def transaction(
-        self, fn: Callable[..., Awaitable[_T]], /, *, isolation: str | None = None, read_only: bool = False
+        self,
+        fn: Callable[..., Awaitable[_T]],
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
     ) -> Awaitable[_T]: ...
     def transaction(
         self,
@@ -422,6 +449,7 @@ class Repo(RepoCore):
         *,
         isolation: str | None = None,
         read_only: bool = False,
+        retry: int = 0,
     ) -> Any:
         """A transaction: ``async with repo.transaction():``, ``await repo.transaction(fn)`` or
         ``await repo.transaction(multi)`` (the Multi's changes dict, or ``MultiError``).
@@ -434,7 +462,20 @@ class Repo(RepoCore):
         :param fn: an async function taking the repo (or nothing); its result is returned
         :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
         :param read_only: ``BEGIN … READ ONLY``
+        :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
+            fails with a serialization failure or a deadlock (``TransactionConflictError``)
         """
+        if retry:
+            if fn is None:
+                raise ArgumentError(
+                    "retry= needs a function (or Multi) to run again: await repo.transaction(fn, retry=3)"
+                )
+            if self.in_transaction():
+                raise ArgumentError(
+                    "retry= works on the outermost transaction only: inside another one, the conflict has "
+                    "already aborted the outer transaction; put retry= on the outermost repo.transaction(...)"
+                )
+            return _with_retry(lambda: self.transaction(fn, isolation=isolation, read_only=read_only), retry)
         if isinstance(fn, Multi):
             return run_multi(self, fn, isolation, read_only)
         tx = Transaction(self, isolation, read_only)

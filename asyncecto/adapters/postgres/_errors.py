@@ -18,6 +18,9 @@ _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]],
     (pgexc.ExclusionViolationError, errors.ExclusionViolationError),
     (pgexc.NotNullViolationError, errors.NotNullViolationError),
     (pgexc.QueryCanceledError, errors.StatementTimeoutError),
+    (pgexc.InFailedSQLTransactionError, errors.TransactionAbortedError),
+    (pgexc.SerializationError, errors.SerializationError),
+    (pgexc.DeadlockDetectedError, errors.DeadlockError),
     (pgexc.CannotConnectNowError, errors.DatabaseUnavailableError),
     (pgexc.TooManyConnectionsError, errors.DatabaseUnavailableError),
     (pgexc.InvalidCatalogNameError, errors.DatabaseUnavailableError),
@@ -48,6 +51,15 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
                 break
         if connecting and cls is errors.DatabaseError:
             cls = errors.DatabaseUnavailableError
+        hint = getattr(exc, "hint", None)
+        if cls is errors.TransactionAbortedError:
+            hint = (
+                "an earlier statement in this transaction failed, so PostgreSQL refuses the rest of it; "
+                "run the statement that may fail in a nested `async with repo.transaction():` (a savepoint) "
+                "and handle its error there"
+            )
+        elif issubclass(cls, errors.TransactionConflictError):
+            hint = "another transaction won the race; run the whole transaction again: repo.transaction(fn, retry=3)"
         return cls(
             getattr(exc, "message", None) or str(exc),
             sqlstate=getattr(exc, "sqlstate", None),
@@ -55,7 +67,7 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
             table_name=getattr(exc, "table_name", None),
             column_name=getattr(exc, "column_name", None),
             detail=getattr(exc, "detail", None),
-            hint=getattr(exc, "hint", None),
+            hint=hint,
             query=query,
         )
     if isinstance(exc, TimeoutError):
