@@ -93,7 +93,8 @@ class Transaction:
             await self._exec(new, self._begin_sql())
         except BaseException:
             new.active = False
-            await finish(core.adapter.checkin(conn))  # a connection left in a transaction is reset
+            conn.dirty = True  # BEGIN may have reached the server: the release rolls back and resets
+            await finish(core.adapter.checkin(conn))
             raise
         self._bound = new
         self._token = core.bound_var.set(new)

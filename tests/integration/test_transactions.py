@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import asyncpg
 import pytest
@@ -243,3 +244,42 @@ async def test_a_transaction_exited_in_another_task_still_cleans_up(repo: Repo, 
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
     )
     assert idle == 0
+
+
+async def test_cancelling_at_every_point_leaves_all_or_nothing_and_no_open_transaction(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    """Cancel after 0, 1, 2 … loop iterations: at checkout, BEGIN, a statement, a SAVEPOINT,
+    its RELEASE, or COMMIT. Each run writes three rows or none, and leaves no session idle
+    in a transaction and no connection checked out.
+    """
+    outcomes: set[int] = set()
+    for n in range(0, 80, 2):
+        city = f"run {n}"
+
+        async def work(city: str) -> None:
+            async with repo.transaction():
+                await repo.insert(Weather(city=city, temp_lo=1))
+                async with repo.transaction():
+                    await repo.insert(Weather(city=city, temp_lo=2))
+                await repo.insert(Weather(city=city, temp_lo=3))
+
+        task = asyncio.create_task(work(city))
+        for _ in range(n):
+            await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if repo.pool_stats()["in_use"] == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert repo.pool_stats()["in_use"] == 0, n
+        written = await admin.fetchval("SELECT count(*) FROM weather WHERE city = $1", city)
+        assert written in (0, 3), (n, written)
+        outcomes.add(written)
+        idle = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        )
+        assert idle == 0, n
+    assert outcomes == {0, 3}  # the loop reached both early cancellations and finished runs
