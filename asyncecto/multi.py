@@ -154,8 +154,9 @@ class Multi:
     def run(*args: Any) -> Any:
         """Call ``fn(repo, changes)`` (sync or async) and store its result.
 
-        To fail the Multi with a value, call ``repo.rollback(value)`` in it: the Multi
-        raises ``MultiError(name, value, changes_so_far)``. Other exceptions propagate.
+        To fail the Multi with a value, call ``repo.rollback(value)`` in it; an exception it
+        raises fails the Multi too (the exception is the value). Either way the Multi raises
+        ``MultiError(name, value, changes_so_far)`` after rolling back.
         """
         if args:
             _callable(args[-1], "run")

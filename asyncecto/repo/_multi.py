@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from asyncecto.changeset import Changeset
-from asyncecto.errors import ArgumentError, InvalidChangesetError, MultiError, Rollback
+from asyncecto.errors import (
+    ArgumentError,
+    ConnectionLostError,
+    DatabaseUnavailableError,
+    InvalidChangesetError,
+    MultiError,
+    Rollback,
+    TransactionConflictError,
+)
 from asyncecto.multi import WRITES, Multi, Operation
 
 from ._transaction import Transaction
@@ -83,7 +91,12 @@ async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any]) -> No
                 )
             await _run_ops(repo, sub, changes)
         else:
-            changes[name] = await _step(repo, name, op, changes)
+            try:
+                changes[name] = await _step(repo, name, op, changes)
+            except (_Failed, ConnectionLostError, DatabaseUnavailableError, TransactionConflictError):
+                raise  # a lost link is not the operation's failure; conflicts stay retryable
+            except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
+                raise _Failed(name, exc) from exc
 
 
 async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:
@@ -96,5 +109,5 @@ async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: 
         async with Transaction(repo, isolation, read_only):
             await _run_ops(repo, multi, changes)
     except _Failed as failed:
-        raise MultiError(failed.name, failed.value, dict(changes)) from None
+        raise MultiError(failed.name, failed.value, dict(changes)) from failed.__cause__
     return changes

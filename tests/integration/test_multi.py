@@ -9,7 +9,7 @@ import pytest
 
 from asyncecto import Multi, Repo
 from asyncecto.changeset import Changeset, cast, change, unique_constraint, validate_required
-from asyncecto.errors import ArgumentError, MultiError
+from asyncecto.errors import ArgumentError, ConstraintError, MultiError
 from asyncecto.query import from_, select, where
 
 from ..schemas import Post, User, Weather
@@ -99,9 +99,7 @@ async def test_a_failure_midway_rolls_back_what_ran_and_reports_it(repo: Repo, a
     assert not repo.in_transaction()
 
 
-async def test_run_fails_the_multi_with_repo_rollback_and_exceptions_propagate(
-    repo: Repo, admin: asyncpg.Connection
-) -> None:
+async def test_run_fails_the_multi_with_repo_rollback_or_an_exception(repo: Repo, admin: asyncpg.Connection) -> None:
     async def refuse(r: Repo, changes: dict[str, Any]) -> None:
         r.rollback({"why": "refused", "saw": sorted(changes)})
 
@@ -115,8 +113,25 @@ async def test_run_fails_the_multi_with_repo_rollback_and_exceptions_propagate(
     def boom(r: Repo, changes: dict[str, Any]) -> None:
         raise RuntimeError("boom")
 
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(MultiError) as raised:
         await repo.transaction(Multi.new() | Multi.insert("w", Weather(city="y")) | Multi.run("boom", boom))
+    assert raised.value.operation == "boom" and isinstance(raised.value.value, RuntimeError)
+    assert raised.value.__cause__ is raised.value.value and list(raised.value.changes) == ["w"]
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+
+async def test_an_undeclared_constraint_fails_the_multi_with_the_error(repo: Repo, admin: asyncpg.Connection) -> None:
+    await repo.insert(User(email="a@example.com"))
+    m = (
+        Multi.new()
+        | Multi.insert("w", Weather(city="x"))
+        | Multi.insert("dup", User(email="a@example.com"))
+        | Multi.insert("never", Weather(city="never"))
+    )
+    with pytest.raises(MultiError) as raised:
+        await repo.transaction(m)
+    assert raised.value.operation == "dup" and isinstance(raised.value.value, ConstraintError)
+    assert list(raised.value.changes) == ["w"]
     assert await admin.fetchval("SELECT count(*) FROM weather") == 0
 
 
