@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 import asyncpg
 import pytest
 
 from asyncecto import Multi, Repo
 from asyncecto.changeset import Changeset, cast, change, unique_constraint, validate_required
-from asyncecto.errors import ArgumentError, ConstraintError, MultiError
+from asyncecto.errors import ArgumentError, ConnectionLostError, ConstraintError, MultiError
 from asyncecto.query import from_, select, where
 
 from ..schemas import Post, User, Weather
@@ -184,3 +185,44 @@ async def test_reads_via_select(repo: Repo) -> None:
     await repo.insert(Weather(city="a", temp_lo=1))
     changes = await repo.transaction(Multi.new() | Multi.all("cities", from_(Weather) | select(lambda w: w.city)))
     assert changes == {"cities": ["a"]}
+
+
+async def test_backend_killed_midway_raises_connection_lost_and_nothing_is_visible(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    async def kill_own_backend(r: Repo, changes: dict[str, Any]) -> None:
+        pid = (await r.query("SELECT pg_backend_pid()")).rows[0][0]
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        await r.query("SELECT 1")
+
+    m = (
+        Multi.new()
+        | Multi.insert("a", Weather(city="a"))
+        | Multi.insert("b", Weather(city="b"))
+        | Multi.run("kill", kill_own_backend)
+        | Multi.insert("d", Weather(city="d"))
+    )
+    with pytest.raises(ConnectionLostError):
+        await repo.transaction(m)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    assert repo.pool_stats()["in_use"] == 0
+    assert (await repo.transaction(Multi.new() | Multi.insert("again", Weather(city="ok"))))["again"].id
+
+
+async def test_cancelled_by_an_anyio_scope_midway_writes_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+    async def slow(r: Repo, changes: dict[str, Any]) -> None:
+        await r.query("SELECT pg_sleep(5)")
+
+    m = Multi.new() | Multi.insert("a", Weather(city="a")) | Multi.run("slow", slow)
+    with anyio.move_on_after(0.2) as scope:
+        await repo.transaction(m)
+    assert scope.cancelled_caught
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    for _ in range(100):
+        if repo.pool_stats()["in_use"] == 0:
+            break
+        await anyio.sleep(0.01)
+    idle = await admin.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+    )
+    assert idle == 0
