@@ -13,6 +13,7 @@ from asyncecto.errors import (
     DatabaseError,
     DeadlockError,
     SerializationError,
+    StatementTimeoutError,
     TransactionAbortedError,
     TransactionConflictError,
 )
@@ -129,3 +130,15 @@ async def test_retry_reruns_a_multi(repo: Repo, admin: asyncpg.Connection) -> No
     )
     assert changes["f"] == 2
     assert await admin.fetchval("SELECT count(*) FROM weather") == 1
+
+
+async def test_a_statement_timeout_inside_a_transaction_rolls_it_all_back(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    with pytest.raises(StatementTimeoutError):
+        async with repo.transaction():
+            await repo.insert(Weather(city="lost"))
+            await repo.query("SELECT pg_sleep(2)", timeout=0.1)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    assert repo.pool_stats()["in_use"] == 0
+    assert (await repo.query("SELECT 1")).rows[0][0] == 1
