@@ -22,6 +22,7 @@ The hierarchy::
     ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
+        │   └── CommitOutcomeUnknownError       ... during COMMIT: it may or may not have committed
         ├── DatabaseUnavailableError            no connection could be opened
         ├── StatementTimeoutError (TimeoutError) the statement ran out of time
         ├── TransactionAbortedError             an earlier statement failed; the transaction refuses more
@@ -42,6 +43,7 @@ __all__ = (
     "AsyncEctoError",
     "CastError",
     "CheckViolationError",
+    "CommitOutcomeUnknownError",
     "ConnectionLostError",
     "ConstraintError",
     "DatabaseError",
@@ -361,6 +363,13 @@ class DatabaseError(AsyncEctoError):
 
 class ConnectionLostError(DatabaseError):
     """The connection to the database broke while it was in use."""
+
+
+class CommitOutcomeUnknownError(ConnectionLostError):
+    """The connection broke while COMMIT was in flight: the transaction may have committed or not.
+
+    Nothing is retried. Read the data back (by a key you chose) to learn what happened.
+    """
 
 
 class DatabaseUnavailableError(DatabaseError):

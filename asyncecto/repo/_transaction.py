@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from asyncecto._aio import finish
-from asyncecto.errors import ArgumentError, Rollback
+from asyncecto.errors import ArgumentError, CommitOutcomeUnknownError, ConnectionLostError, Rollback
 
 from ._core import DEFAULT, Bound, RepoCore
 
@@ -138,7 +138,17 @@ class Transaction:
     async def _end(self, bound: Bound, failed: bool) -> None:
         owns_connection = self._token is not None
         try:
-            await self._exec(bound, "ROLLBACK" if failed else "COMMIT")
+            if failed:
+                await self._exec(bound, "ROLLBACK")
+            else:
+                try:
+                    await self._exec(bound, "COMMIT")
+                except ConnectionLostError as exc:
+                    raise CommitOutcomeUnknownError(
+                        "the connection was lost while COMMIT was in flight: the transaction may or may not "
+                        "have committed; nothing was retried. Read the data back to find out",
+                        sqlstate=exc.sqlstate,
+                    ) from exc
         finally:
             bound.depth = 0
             if owns_connection:

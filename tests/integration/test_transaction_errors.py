@@ -10,6 +10,8 @@ import pytest
 from asyncecto import Multi, Repo
 from asyncecto.errors import (
     ArgumentError,
+    CommitOutcomeUnknownError,
+    ConnectionLostError,
     DatabaseError,
     DeadlockError,
     SerializationError,
@@ -140,5 +142,19 @@ async def test_a_statement_timeout_inside_a_transaction_rolls_it_all_back(
             await repo.insert(Weather(city="lost"))
             await repo.query("SELECT pg_sleep(2)", timeout=0.1)
     assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    assert repo.pool_stats()["in_use"] == 0
+    assert (await repo.query("SELECT 1")).rows[0][0] == 1
+
+
+async def test_a_link_lost_at_commit_is_reported_as_unknown_outcome(repo: Repo, admin: asyncpg.Connection) -> None:
+    with pytest.raises(CommitOutcomeUnknownError) as info:
+        async with repo.transaction():
+            await repo.insert(Weather(city="maybe"))
+            pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+            await asyncio.sleep(0.05)  # the backend is gone before COMMIT is sent
+    assert isinstance(info.value, ConnectionLostError)
+    assert "may or may not have committed" in str(info.value)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0  # here it did not: read back to know
     assert repo.pool_stats()["in_use"] == 0
     assert (await repo.query("SELECT 1")).rows[0][0] == 1
