@@ -13,6 +13,7 @@ from asyncecto.changeset import Changeset, cast, change, unique_constraint, vali
 from asyncecto.errors import ArgumentError, ConnectionLostError, ConstraintError, MultiError
 from asyncecto.query import from_, select, where
 
+from ..conftest import APP_NAME
 from ..schemas import Post, User, Weather
 
 pytestmark = pytest.mark.usefixtures("repo")
@@ -223,6 +224,8 @@ async def test_cancelled_by_an_anyio_scope_midway_writes_nothing(repo: Repo, adm
             break
         await anyio.sleep(0.01)
     idle = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        APP_NAME,
     )
     assert idle == 0

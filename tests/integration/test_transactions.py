@@ -12,6 +12,7 @@ from asyncecto import QueryEvent, Repo
 from asyncecto.errors import DatabaseError, RepoStateError
 from asyncecto.query import from_, order_by
 
+from ..conftest import APP_NAME
 from ..schemas import Weather
 
 pytestmark = pytest.mark.usefixtures("repo")
@@ -157,7 +158,9 @@ async def test_cancelled_transaction_leaves_nothing_behind(
     assert repo.pool_stats()["in_use"] == 0
     assert await count(admin) == 0
     idle = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        APP_NAME,
     )
     assert idle == 0
 
@@ -241,7 +244,9 @@ async def test_a_transaction_exited_in_another_task_still_cleans_up(repo: Repo, 
     assert repo.pool_stats()["in_use"] == 0
     assert await count(admin) == 1
     idle = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        APP_NAME,
     )
     assert idle == 0
 
@@ -279,7 +284,9 @@ async def test_cancelling_at_every_point_leaves_all_or_nothing_and_no_open_trans
         assert written in (0, 3), (n, written)
         outcomes.add(written)
         idle = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+            "AND application_name = $1 AND pid <> pg_backend_pid()",
+            APP_NAME,
         )
         assert idle == 0, n
     assert outcomes == {0, 3}  # the loop reached both early cancellations and finished runs
