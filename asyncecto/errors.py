@@ -313,10 +313,12 @@ class Rollback(AsyncEctoError):
     """Raised by ``repo.rollback(value)`` to roll back the innermost transaction; caught by it.
 
     :ivar value: what the rolled-back ``repo.transaction(fn)`` call returns
+    :ivar repo: the repo whose transaction rolls back (another repo's transactions let it pass)
     """
 
-    def __init__(self, value: Any = None) -> None:
+    def __init__(self, value: Any = None, repo: Any = None) -> None:
         self.value = value
+        self.repo = repo
         super().__init__(f"rollback requested with value {value!r} (raised outside a transaction?)")
 
 

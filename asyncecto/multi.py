@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from asyncecto.changeset import Changeset, change
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, AsyncEctoError
 
 __all__ = ("Multi", "Operation")
 
@@ -175,7 +175,9 @@ class Multi:
     @staticmethod
     def inspect(*args: Any, only: Iterable[Hashable] | None = None, printer: Callable[[Any], Any] = print) -> Any:
         """Print the changes so far (``only`` some names) when the Multi reaches this point."""
-        keep = None if only is None else list(only)
+        keep = (
+            None if only is None else [only] if isinstance(only, str) or not isinstance(only, Iterable) else list(only)
+        )
         return _apply(args, 0, lambda m: m._add(_Anonymous("inspect"), Operation("inspect", printer, {"only": keep})))
 
 
@@ -202,6 +204,8 @@ def _callable(fn: Any, what: str) -> Any:
 
 
 def _write(kind: str, name: Hashable, value: Any, opts: dict[str, Any]) -> Operation:
+    if isinstance(value, type):
+        raise ArgumentError(f"Multi.{kind}({name!r}, ...) expects a changeset or struct, got the class {value!r}")
     if callable(value) and not isinstance(value, Changeset):
         return Operation(kind, value, opts)
     if not isinstance(value, Changeset):
@@ -211,13 +215,23 @@ def _write(kind: str, name: Hashable, value: Any, opts: dict[str, Any]) -> Opera
                 f"e.g. change(struct, field=value)"
             )
         value = change(value)
-    expected = "update" if kind == "insert_or_update" else kind
-    if value.action is not None and kind != "insert_or_update" and value.action != expected:
+    expected = upsert_action(value) if kind == "insert_or_update" else kind
+    if value.action is not None and value.action != expected:
         raise ArgumentError(
             f"you provided a changeset with an action already set to {value.action!r} "
             f"when trying to {kind} it (operation {name!r})"
         )
     return Operation(kind, value, opts)
+
+
+def upsert_action(cs: Changeset[Any]) -> str:
+    """What ``insert_or_update`` will do with the changeset: its data's state decides."""
+    from asyncecto.schema import meta
+
+    try:
+        return "insert" if meta(cs.data).state == "built" else "update"
+    except AsyncEctoError:  # not a schema struct: the Repo refuses it when the Multi runs
+        return "update"
 
 
 def _no_clash(first: Multi, second: Multi) -> None:

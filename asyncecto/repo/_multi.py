@@ -18,7 +18,7 @@ from asyncecto.errors import (
     Rollback,
     TransactionConflictError,
 )
-from asyncecto.multi import WRITES, Multi, Operation
+from asyncecto.multi import WRITES, Multi, Operation, upsert_action
 
 from ._transaction import Transaction
 
@@ -34,12 +34,17 @@ def _preflight(multi: Multi) -> None:
         if op.kind == "error":
             raise MultiError(name, op.payload, {})
         if op.kind in WRITES and isinstance(op.payload, Changeset) and not op.payload.valid:
-            action = "update" if op.kind == "insert_or_update" else op.kind
+            action = upsert_action(op.payload) if op.kind == "insert_or_update" else op.kind
             raise MultiError(name, attrs.evolve(op.payload, action=action), {})
 
 
+def is_function(payload: Any) -> bool:
+    """Whether an operation's payload is a function of the changes (a class is a queryable)."""
+    return callable(payload) and not isinstance(payload, type | Changeset)
+
+
 async def _resolve(payload: Any, changes: dict[Hashable, Any]) -> Any:
-    if callable(payload) and not isinstance(payload, Changeset):
+    if is_function(payload):
         payload = payload(dict(changes))
         if inspect.isawaitable(payload):
             payload = await payload
@@ -56,11 +61,8 @@ async def _step(repo: Repo, name: Hashable, op: Operation, changes: dict[Hashabl
     if kind == "put":
         return op.payload
     if kind == "run":
-        try:
-            result = op.payload(repo, dict(changes))
-            return await result if inspect.isawaitable(result) else result
-        except Rollback as signal:  # repo.rollback(value) inside the callback fails the Multi
-            raise _Failed(name, signal.value) from None
+        result = op.payload(repo, dict(changes))
+        return await result if inspect.isawaitable(result) else result
     if kind == "error":  # reached only through a merged Multi
         raise _Failed(name, op.payload)
     target = await _resolve(op.payload, changes)
@@ -75,28 +77,41 @@ async def _step(repo: Repo, name: Hashable, op: Operation, changes: dict[Hashabl
     return await method[kind](target, **opts)
 
 
-async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any]) -> None:
+async def _merge(repo: Repo, op: Operation, changes: dict[Hashable, Any], reserved: set[Hashable]) -> None:
+    sub = await _resolve(op.payload, changes)
+    if not isinstance(sub, Multi):
+        raise ArgumentError(f"Multi.merge expects its function to return a Multi, got {sub!r}")
+    clash = [n for n in sub.names if n in changes or n in reserved]
+    if clash:
+        raise ArgumentError(
+            f"cannot merge Multi; the following operations were found in both: {', '.join(map(repr, clash))}"
+        )
+    _preflight(sub)
+    await _run_ops(repo, sub, changes, reserved)
+
+
+async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any], reserved: set[Hashable]) -> None:
+    """Run each operation, recording its result; ``reserved`` holds the names of every enclosing Multi."""
+    reserved = reserved | set(multi.names)
     for name, op in multi.operations:
-        if op.kind == "inspect":
-            only = op.opts.get("only")
-            op.payload({k: v for k, v in changes.items() if only is None or k in only})
-        elif op.kind == "merge":
-            sub = await _resolve(op.payload, changes)
-            if not isinstance(sub, Multi):
-                raise ArgumentError(f"Multi.merge expects its function to return a Multi, got {sub!r}")
-            clash = [n for n in sub.names if n in changes or n in {m for m, _ in multi.operations}]
-            if clash:
-                raise ArgumentError(
-                    f"cannot merge Multi; the following operations were found in both: {', '.join(map(repr, clash))}"
-                )
-            await _run_ops(repo, sub, changes)
-        else:
-            try:
+        try:
+            if op.kind == "inspect":
+                only = op.opts.get("only")
+                op.payload({k: v for k, v in changes.items() if only is None or k in only})
+            elif op.kind == "merge":
+                await _merge(repo, op, changes, reserved)
+            else:
                 changes[name] = await _step(repo, name, op, changes)
-            except (_Failed, ConnectionLostError, DatabaseUnavailableError, TransactionConflictError):
-                raise  # a lost link is not the operation's failure; conflicts stay retryable
-            except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
-                raise _Failed(name, exc) from exc
+        except Rollback as signal:
+            if signal.repo is not None and signal.repo is not repo:
+                raise  # another repo's transaction is rolling back: not ours to catch
+            raise _Failed(name, signal.value) from None  # repo.rollback(value) fails the Multi
+        except (_Failed, ArgumentError, ConnectionLostError, DatabaseUnavailableError, TransactionConflictError):
+            raise  # misuse raises; a lost link is not the operation's failure; conflicts stay retryable
+        except MultiError:
+            raise  # from a merged Multi's pre-flight
+        except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
+            raise _Failed(name, exc) from exc
 
 
 async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:
@@ -107,7 +122,7 @@ async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: 
     changes: dict[Hashable, Any] = {}
     try:
         async with Transaction(repo, isolation, read_only):
-            await _run_ops(repo, multi, changes)
+            await _run_ops(repo, multi, changes, set())
     except _Failed as failed:
         raise MultiError(failed.name, failed.value, dict(changes)) from failed.__cause__
     return changes

@@ -465,6 +465,8 @@ class Repo(RepoCore):
         :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
             fails with a serialization failure or a deadlock (``TransactionConflictError``)
         """
+        if retry < 0:
+            raise ArgumentError(f"retry= is how many more times to run the transaction, got {retry!r}; use 0 or more")
         if retry:
             if fn is None:
                 raise ArgumentError(
@@ -489,7 +491,7 @@ class Repo(RepoCore):
         bound = self.bound()
         if bound is None or bound.depth == 0:
             raise RepoStateError("call rollback", "outside of a transaction", "call it inside repo.transaction()")
-        raise Rollback(value)
+        raise Rollback(value, self)
 
     def in_transaction(self) -> bool:
         """Whether this task is inside a transaction of this repo."""

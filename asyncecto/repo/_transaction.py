@@ -110,12 +110,14 @@ class Transaction:
     ) -> bool:
         bound = self._bound
         assert bound is not None
-        if isinstance(exc, Rollback):
+        ours = isinstance(exc, Rollback) and exc.repo in (None, self.core)
+        if ours:
+            assert isinstance(exc, Rollback)
             self.rolled_back, self.value = True, exc.value
         failed = exc is not None
         if self._savepoint is not None:
             await finish(self._end_savepoint(bound, failed))
-            return isinstance(exc, Rollback)
+            return ours
         try:
             await finish(self._end(bound, failed))
         finally:
@@ -124,7 +126,7 @@ class Transaction:
                     self.core.bound_var.reset(self._token)
                 except ValueError:  # exited in another context (e.g. a generator finished elsewhere)
                     self.core.bound_var.set(None)
-        return isinstance(exc, Rollback)
+        return ours
 
     async def _end_savepoint(self, bound: Bound, failed: bool) -> None:
         name = self._savepoint

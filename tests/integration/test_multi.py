@@ -10,7 +10,7 @@ import pytest
 
 from asyncecto import Multi, Repo
 from asyncecto.changeset import Changeset, cast, change, unique_constraint, validate_required
-from asyncecto.errors import ArgumentError, ConnectionLostError, ConstraintError, MultiError
+from asyncecto.errors import ArgumentError, ConnectionLostError, ConstraintError, MultiError, Rollback
 from asyncecto.query import from_, select, where
 
 from ..conftest import APP_NAME
@@ -229,3 +229,79 @@ async def test_cancelled_by_an_anyio_scope_midway_writes_nothing(repo: Repo, adm
         APP_NAME,
     )
     assert idle == 0
+
+
+# -- regressions from review ----------------------------------------------------------------
+
+
+async def test_rollback_or_an_exception_in_merge_or_inspect_fails_the_multi(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    def refuse(changes: dict[str, Any]) -> Multi:
+        repo.rollback("nope")
+
+    m = Multi.new() | Multi.insert("a", Weather(city="A")) | Multi.merge(refuse)
+    with pytest.raises(MultiError) as raised:
+        await repo.transaction(m)
+    assert raised.value.value == "nope" and list(raised.value.changes) == ["a"]
+
+    def crash(changes: dict[str, Any]) -> None:
+        raise ZeroDivisionError
+
+    with pytest.raises(MultiError) as raised:
+        await repo.transaction(Multi.new() | Multi.insert("a", Weather(city="A")) | Multi.inspect(printer=crash))
+    assert isinstance(raised.value.value, ZeroDivisionError)
+
+    with pytest.raises(MultiError) as raised:
+        await repo.transaction(Multi.new() | Multi.insert("w", lambda ch: repo.rollback("in a function")))
+    assert (raised.value.operation, raised.value.value) == ("w", "in a function")
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+
+async def test_schema_classes_are_queryables_not_functions(repo: Repo) -> None:
+    await repo.insert(Weather(city="a"))
+    changes = await repo.transaction(
+        Multi.new() | Multi.all("all", Weather) | Multi.exists("any", Weather) | Multi.delete_all("gone", Weather)
+    )
+    assert [w.city for w in changes["all"]] == ["a"] and changes["any"] is True and changes["gone"] == (1, None)
+    with pytest.raises(ArgumentError, match="the class"):
+        Multi.insert("w", Weather)
+
+
+async def test_another_repos_rollback_is_not_caught(repo: Repo, database_url: str, admin: asyncpg.Connection) -> None:
+    other = Repo(database_url, pool_size=2)
+    async with other:
+        async with other.transaction() as tx:
+            await other.insert(Weather(city="other"))
+            with pytest.raises(Rollback):
+                await repo.transaction(Multi.new() | Multi.run("x", lambda r, ch: other.rollback(5)))
+            with pytest.raises(Rollback):
+                await repo.transaction(lambda: other.rollback(6))
+            other.rollback(7)
+        assert tx.rolled_back and tx.value == 7
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+
+
+async def test_nested_merges_cannot_reuse_a_name(repo: Repo) -> None:
+    def inner(changes: dict[str, Any]) -> Multi:
+        return Multi.new() | Multi.merge(lambda c: Multi.new() | Multi.put("x", "nested"))
+
+    with pytest.raises(ArgumentError, match="found in both: 'x'"):
+        await repo.transaction(Multi.new() | Multi.merge(inner) | Multi.put("x", "outer"))
+
+
+async def test_inspect_only_a_single_name_and_retry_must_not_be_negative(repo: Repo) -> None:
+    printed: list[Any] = []
+    await repo.transaction(Multi.new() | Multi.put("answer", 42) | Multi.inspect(only="answer", printer=printed.append))
+    assert printed == [{"answer": 42}]
+    with pytest.raises(ArgumentError, match="use 0 or more"):
+        repo.transaction(Multi.new(), retry=-1)
+
+
+async def test_insert_or_update_follows_the_struct_state(repo: Repo) -> None:
+    with pytest.raises(ArgumentError, match="action already set to 'delete' when trying to insert_or_update"):
+        Multi.insert_or_update("x", Changeset(data=Weather(), action="delete"))
+    bad = cast(Weather(), {"temp_lo": "x"}, ["temp_lo"])
+    with pytest.raises(MultiError) as raised:
+        await repo.transaction(Multi.new() | Multi.insert_or_update("x", bad))
+    assert raised.value.value.action == "insert"
