@@ -128,27 +128,27 @@ class Multi:
     @staticmethod
     def update_all(*args: Any, **opts: Any) -> Any:
         """``repo.update_all(query, **opts)`` (query or ``fn(changes)``); stores ``(count, returned)``."""
-        return _apply(args, 2, lambda m, name, q: m._add(name, Operation("update_all", q, opts)))
+        return _query_step("update_all", args, opts)
 
     @staticmethod
     def delete_all(*args: Any, **opts: Any) -> Any:
         """``repo.delete_all(query)`` (query or ``fn(changes)``); stores ``(count, returned)``."""
-        return _apply(args, 2, lambda m, name, q: m._add(name, Operation("delete_all", q, opts)))
+        return _query_step("delete_all", args, opts)
 
     @staticmethod
     def one(*args: Any, **opts: Any) -> Any:
         """``repo.one(query)`` (query or ``fn(changes)``); stores the struct or ``None``."""
-        return _apply(args, 2, lambda m, name, q: m._add(name, Operation("one", q, opts)))
+        return _query_step("one", args, opts)
 
     @staticmethod
     def all(*args: Any, **opts: Any) -> Any:
         """``repo.all(query)`` (query or ``fn(changes)``); stores the list."""
-        return _apply(args, 2, lambda m, name, q: m._add(name, Operation("all", q, opts)))
+        return _query_step("all", args, opts)
 
     @staticmethod
     def exists(*args: Any, **opts: Any) -> Any:
         """``repo.exists(query)`` (query or ``fn(changes)``); stores the boolean."""
-        return _apply(args, 2, lambda m, name, q: m._add(name, Operation("exists", q, opts)))
+        return _query_step("exists", args, opts)
 
     @staticmethod
     def run(*args: Any) -> Any:
@@ -189,6 +189,10 @@ def _apply(args: tuple[Any, ...], arity: int, build: Callable[..., Multi]) -> An
     if len(args) != arity:
         raise ArgumentError(f"expected {arity} argument(s) (or a Multi and {arity}), got {len(args)}")
     return lambda m: build(m, *args)
+
+
+def _query_step(kind: str, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
+    return _apply(args, 2, lambda m, name, q: m._add(name, Operation(kind, q, opts)))
 
 
 def _write_step(kind: str, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
