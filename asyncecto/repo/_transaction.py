@@ -92,8 +92,10 @@ class Transaction:
         try:
             await self._exec(new, self._begin_sql())
         except BaseException:
+            # BEGIN may have reached the server though the call failed (cancelled in flight, say):
+            # roll back, as inside a checkout, before the connection goes back to the pool
+            await finish(self._quiet(new, "ROLLBACK"))
             new.active = False
-            conn.dirty = True  # BEGIN may have reached the server: the release rolls back and resets
             await finish(core.adapter.checkin(conn))
             raise
         self._bound = new

@@ -303,11 +303,8 @@ class Pool:
         try:
             async with asyncio.timeout(self.reset_timeout):
                 raw = conn.raw
-                if conn.dirty or raw.is_in_transaction():
-                    # Roll back ourselves: asyncpg's reset() would warn about an active transaction.
-                    # A dirty connection may have had a statement cancelled mid-flight (BEGIN, say):
-                    # its transaction status is only known once the server answers, so roll back
-                    # anyway (outside a transaction ROLLBACK is a harmless no-op).
+                if raw.is_in_transaction():
+                    # roll back ourselves: asyncpg's reset() would warn about an active transaction
                     await raw.execute("ROLLBACK")
                 if conn.dirty:
                     await raw.reset()
