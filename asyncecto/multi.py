@@ -195,6 +195,11 @@ def _query_step(kind: str, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
     return _apply(args, 2, lambda m, name, q: m._add(name, Operation(kind, q, opts)))
 
 
+def is_function(payload: Any) -> bool:
+    """Whether an operation's payload is a function of the changes (a class is a queryable)."""
+    return callable(payload) and not isinstance(payload, type | Changeset)
+
+
 def _write_step(kind: str, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
     """Check the changeset when the step is built, not when it is applied."""
     op = _write(kind, args[-2], args[-1], opts) if len(args) >= 2 else None
@@ -210,7 +215,7 @@ def _callable(fn: Any, what: str) -> Any:
 def _write(kind: str, name: Hashable, value: Any, opts: dict[str, Any]) -> Operation:
     if isinstance(value, type):
         raise ArgumentError(f"Multi.{kind}({name!r}, ...) expects a changeset or struct, got the class {value!r}")
-    if callable(value) and not isinstance(value, Changeset):
+    if is_function(value):
         return Operation(kind, value, opts)
     if not isinstance(value, Changeset):
         if kind in ("update", "insert_or_update"):

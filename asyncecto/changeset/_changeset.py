@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 import attrs
@@ -24,6 +24,18 @@ class Step(Protocol):
     """A pipe step: ``cs | validate_required("name")`` calls it with the changeset."""
 
     def __call__(self, cs: Changeset[_S], /) -> Changeset[_S]: ...
+
+
+def field_names(fields: str | Iterable[str]) -> list[str]:
+    """One field name or several, as a list."""
+    return [fields] if isinstance(fields, str) else list(fields)
+
+
+def dual_step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Apply ``fn`` at once when the first argument is a changeset, else return a step for ``|``."""
+    if args and isinstance(args[0], Changeset):
+        return fn(*args, **kwargs)
+    return lambda cs: fn(cs, *args, **kwargs)
 
 
 @attrs.frozen(kw_only=True)

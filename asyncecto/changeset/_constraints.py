@@ -16,7 +16,7 @@ import attrs
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 
-from ._changeset import Changeset, Step
+from ._changeset import Changeset, Step, dual_step, field_names
 
 _T = TypeVar("_T")
 
@@ -93,12 +93,6 @@ def _add(
     return attrs.evolve(cs, constraints=(*cs.constraints, c))
 
 
-def _step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    if args and isinstance(args[0], Changeset):
-        return fn(*args, **kwargs)
-    return lambda cs: fn(cs, *args, **kwargs)
-
-
 @overload
 def unique_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
 @overload
@@ -109,7 +103,7 @@ def unique_constraint(*args: Any, **kwargs: Any) -> Any:
     ``unique_constraint(cs, "email", name=None, match="exact", message=..., error_key=None)``;
     the default name is ``{table}_{col1}_{col2}_index`` (Ecto's index name).
     """
-    return _step(_unique, args, kwargs)
+    return dual_step(_unique, args, kwargs)
 
 
 def _unique(
@@ -121,7 +115,7 @@ def _unique(
     message: str = "has already been taken",
     error_key: str | None = None,
 ) -> Changeset[Any]:
-    names = [fields] if isinstance(fields, str) else list(fields)
+    names = field_names(fields)
     table, columns = _table_and_columns(cs, names)
     return _add(
         cs, "unique", error_key or names[0], name or f"{table}_{'_'.join(columns)}_index", match, message, "unique"
@@ -134,7 +128,7 @@ def foreign_key_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> C
 def foreign_key_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def foreign_key_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare a foreign key on ``field``: ``"does not exist"`` (default name ``{table}_{col}_fkey``)."""
-    return _step(_foreign_key, args, kwargs)
+    return dual_step(_foreign_key, args, kwargs)
 
 
 def _foreign_key(
@@ -155,7 +149,7 @@ def check_constraint(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changes
 def check_constraint(*args: Any, **kwargs: Any) -> Step: ...
 def check_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare a check constraint for ``field``; ``name=`` is required: ``"is invalid"``."""
-    return _step(_check, args, kwargs)
+    return dual_step(_check, args, kwargs)
 
 
 def _check(
@@ -182,7 +176,7 @@ def assoc_constraint(*args: Any, **kwargs: Any) -> Any:
     The foreign key is the ``{assoc}_id`` field (what ``belongs_to`` defines) unless
     ``foreign_key=`` names it; the default constraint name is ``{table}_{column}_fkey``.
     """
-    return _step(_assoc, args, kwargs)
+    return dual_step(_assoc, args, kwargs)
 
 
 def _assoc(
@@ -215,7 +209,7 @@ def no_assoc_constraint(*args: Any, **kwargs: Any) -> Any:
     ``name=`` is the child table's foreign key constraint (``{child_table}_{column}_fkey``);
     for a ``has_one`` pass ``message="is still associated with this entry"``.
     """
-    return _step(_no_assoc, args, kwargs)
+    return dual_step(_no_assoc, args, kwargs)
 
 
 def _no_assoc(
@@ -243,7 +237,7 @@ def exclusion_constraint(*args: Any, **kwargs: Any) -> Any:
     """Declare an exclusion constraint on ``field``: ``"violates an exclusion constraint"``
     (default name ``{table}_{col}_exclusion``).
     """
-    return _step(_exclusion, args, kwargs)
+    return dual_step(_exclusion, args, kwargs)
 
 
 def _exclusion(
@@ -285,7 +279,7 @@ def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
         from ._changeset import change
 
         args = (change(args[0]), *args[1:])
-    return _step(_optimistic_lock, args, kwargs)
+    return dual_step(_optimistic_lock, args, kwargs)
 
 
 def _optimistic_lock(
@@ -312,7 +306,7 @@ def prepare_changes(*args: Any, **kwargs: Any) -> Any:
 
     ``fn`` returns the changeset to write (it may be async and use ``changeset.repo``).
     """
-    return _step(_prepare, args, kwargs)
+    return dual_step(_prepare, args, kwargs)
 
 
 def _prepare(

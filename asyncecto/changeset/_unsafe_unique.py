@@ -18,7 +18,7 @@ from asyncecto.query import field as field_ref
 from asyncecto.query import from_, where
 from asyncecto.schema import meta, schema_info
 
-from ._changeset import Changeset
+from ._changeset import Changeset, field_names
 
 __all__ = ("unsafe_validate_unique",)
 
@@ -56,7 +56,7 @@ def unsafe_validate_unique(
 
     ``cs = await unsafe_validate_unique(cs, ["email"], repo)``
     """
-    names = [fields] if isinstance(fields, str) else list(fields)
+    names = field_names(fields)
     if not names:
         raise ArgumentError("unsafe_validate_unique needs at least one field")
     if isinstance(cs.data, dict):

@@ -17,7 +17,7 @@ import attrs
 from asyncecto.errors import ArgumentError
 
 from ._cast import _known, field_missing
-from ._changeset import Changeset, Step
+from ._changeset import Changeset, Step, dual_step, field_names
 
 _T = TypeVar("_T")
 
@@ -36,13 +36,6 @@ __all__ = (
 )
 
 
-def _step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Apply at once when the first argument is a changeset, else return a step for ``|``."""
-    if args and isinstance(args[0], Changeset):
-        return fn(*args, **kwargs)
-    return lambda cs: fn(cs, *args, **kwargs)
-
-
 def _error(cs: Changeset[Any], name: str, message: str, keys: Mapping[str, Any]) -> Changeset[Any]:
     return attrs.evolve(cs, errors=((name, (message, dict(keys))), *cs.errors), valid=False)
 
@@ -55,10 +48,6 @@ def _has_error(cs: Changeset[Any], name: str) -> bool:
     return any(f == name for f, _ in cs.errors)
 
 
-def _names(fields: str | Iterable[str]) -> list[str]:
-    return [fields] if isinstance(fields, str) else list(fields)
-
-
 @overload
 def validate_required(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
 @overload
@@ -69,11 +58,11 @@ def validate_required(*args: Any, **kwargs: Any) -> Any:
     ``validate_required(cs, fields, message=...)``. A blank change is removed; a field
     that already has an error gets no second one.
     """
-    return _step(_required, args, kwargs)
+    return dual_step(_required, args, kwargs)
 
 
 def _required(cs: Changeset[Any], fields: str | Iterable[str], *, message: str = "can't be blank") -> Changeset[Any]:
-    names = _names(fields)
+    names = field_names(fields)
     for name in names:
         _known(cs, name)
     for name in names:
@@ -99,7 +88,7 @@ def validate_format(*args: Any, **kwargs: Any) -> Any:
 
     ``validate_format(cs, field, pattern, message=...)``; ``pattern`` is a regex or a string.
     """
-    return _step(_format, args, kwargs)
+    return dual_step(_format, args, kwargs)
 
 
 def _format(
@@ -121,7 +110,7 @@ def validate_inclusion(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Chang
 def validate_inclusion(*args: Any, **kwargs: Any) -> Step: ...
 def validate_inclusion(*args: Any, **kwargs: Any) -> Any:
     """The change must be one of ``values``: ``"is invalid"`` (``validation: inclusion, enum``)."""
-    return _step(_inclusion, args, kwargs)
+    return dual_step(_inclusion, args, kwargs)
 
 
 def _inclusion(
@@ -140,7 +129,7 @@ def validate_exclusion(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Chang
 def validate_exclusion(*args: Any, **kwargs: Any) -> Step: ...
 def validate_exclusion(*args: Any, **kwargs: Any) -> Any:
     """The change must not be one of ``values``: ``"is reserved"`` (``validation: exclusion, enum``)."""
-    return _step(_exclusion, args, kwargs)
+    return dual_step(_exclusion, args, kwargs)
 
 
 def _exclusion(
@@ -159,7 +148,7 @@ def validate_subset(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changese
 def validate_subset(*args: Any, **kwargs: Any) -> Step: ...
 def validate_subset(*args: Any, **kwargs: Any) -> Any:
     """Every element of a list change must be in ``values``: ``"has an invalid entry"``."""
-    return _step(_subset, args, kwargs)
+    return dual_step(_subset, args, kwargs)
 
 
 def _subset(
@@ -187,7 +176,7 @@ def validate_length(*args: Any, **kwargs: Any) -> Any:
     (``byte(s)`` with ``count="bytes"`` or bytes values; ``"should have … item(s)"`` for lists and dicts).
     Metadata: ``count``, ``validation: length``, ``kind: is|min|max``, ``type: string|binary|list|map``.
     """
-    return _step(_length, args, kwargs)
+    return dual_step(_length, args, kwargs)
 
 
 def _length(
@@ -256,7 +245,7 @@ def validate_number(*args: Any, **kwargs: Any) -> Any:
     ``greater_than_or_equal_to=``, ``equal_to=``, ``not_equal_to=``; the first failing one gives the error
     (``"must be less than %{number}"`` …, metadata ``validation: number, kind, number``).
     """
-    return _step(_number, args, kwargs)
+    return dual_step(_number, args, kwargs)
 
 
 def _number(cs: Changeset[Any], name: str, *, message: str | None = None, **checks: Any) -> Changeset[Any]:
@@ -286,7 +275,7 @@ def validate_confirmation(*args: Any, **kwargs: Any) -> Any:
     """``params[f"{field}_confirmation"]`` must equal ``params[field]``: ``"does not match confirmation"``
     on ``{field}_confirmation``; with ``required=True`` a missing confirmation is ``"can't be blank"``.
     """
-    return _step(_confirmation, args, kwargs)
+    return dual_step(_confirmation, args, kwargs)
 
 
 def _confirmation(
@@ -316,7 +305,7 @@ def validate_acceptance(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Chan
 def validate_acceptance(*args: Any, **kwargs: Any) -> Step: ...
 def validate_acceptance(*args: Any, **kwargs: Any) -> Any:
     """``params[field]`` must be true (``True``, ``"true"``, ``"1"``): ``"must be accepted"``."""
-    return _step(_acceptance, args, kwargs)
+    return dual_step(_acceptance, args, kwargs)
 
 
 def _acceptance(cs: Changeset[Any], name: str, *, message: str = "must be accepted") -> Changeset[Any]:
@@ -338,7 +327,7 @@ def validate_change(*args: Any, **kwargs: Any) -> Any:
     """A custom check: ``fn(field, value)`` returns errors as ``[(field, message)]`` or
     ``[(field, (message, keys))]``; run only when the field has a non-``None`` change.
     """
-    return _step(_custom, args, kwargs)
+    return dual_step(_custom, args, kwargs)
 
 
 def _custom(

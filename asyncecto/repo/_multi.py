@@ -18,7 +18,7 @@ from asyncecto.errors import (
     Rollback,
     TransactionConflictError,
 )
-from asyncecto.multi import WRITES, Multi, Operation, upsert_action
+from asyncecto.multi import WRITES, Multi, Operation, is_function, upsert_action
 
 from ._transaction import Transaction
 
@@ -36,11 +36,6 @@ def _preflight(multi: Multi) -> None:
         if op.kind in WRITES and isinstance(op.payload, Changeset) and not op.payload.valid:
             action = upsert_action(op.payload) if op.kind == "insert_or_update" else op.kind
             raise MultiError(name, attrs.evolve(op.payload, action=action), {})
-
-
-def is_function(payload: Any) -> bool:
-    """Whether an operation's payload is a function of the changes (a class is a queryable)."""
-    return callable(payload) and not isinstance(payload, type | Changeset)
 
 
 async def _resolve(payload: Any, changes: dict[Hashable, Any]) -> Any:
@@ -71,10 +66,7 @@ async def _step(repo: Repo, name: Hashable, op: Operation, changes: dict[Hashabl
             return await getattr(repo, kind)(target, **opts)
         except InvalidChangesetError as exc:
             raise _Failed(name, exc.changeset) from None
-    method = {"update_all": repo.update_all, "delete_all": repo.delete_all, "one": repo.one, "all": repo.all}
-    if kind == "exists":
-        return await repo.exists(target, **opts)
-    return await method[kind](target, **opts)
+    return await getattr(repo, kind)(target, **opts)  # one, all, exists, update_all, delete_all
 
 
 async def _merge(repo: Repo, op: Operation, changes: dict[Hashable, Any], reserved: set[Hashable]) -> None:
