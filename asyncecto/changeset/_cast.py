@@ -56,10 +56,15 @@ def _default(cs: Changeset[Any], name: str) -> Any:
     return f.default_factory() if f.default_factory is not None else f.default
 
 
+def _original(cs: Changeset[Any], name: str) -> Any:
+    """The data's value of ``name`` (a struct field or a schemaless key), ignoring changes."""
+    return cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+
+
 def _current(cs: Changeset[Any], name: str) -> Any:
     if name in cs.changes:
         return cs.changes[name]
-    return cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    return _original(cs, name)
 
 
 def _empty(value: Any, empty_values: tuple[Any, ...]) -> bool:
@@ -165,7 +170,7 @@ def cast(
             errors.insert(0, (name, (text, meta)))
             changes.pop(name, None)
             continue
-        original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+        original = _original(cs, name)
         if not force_changes and t.equal(typ, original, value):
             changes.pop(name, None)
         else:
@@ -201,7 +206,7 @@ def fetch_field(cs: Changeset[Any], name: str) -> tuple[str, Any]:
         raise KeyError(name)
     if name in cs.changes:
         return "changes", cs.changes[name]
-    return "data", cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    return "data", _original(cs, name)
 
 
 def get_change(cs: Changeset[Any], name: str, default: Any = None) -> Any:
@@ -224,7 +229,7 @@ def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
         from ._embeds import put_embed
 
         return put_embed(cs, name, value)
-    original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    original = _original(cs, name)
     changes = dict(cs.changes)
     if t.equal(typ, original, value):
         changes.pop(name, None)
@@ -288,7 +293,7 @@ def changed(cs: Changeset[Any], name: str, *, from_: Any = _MISSING, to: Any = _
         return False
     if to is not _MISSING and cs.changes[name] != to:
         return False
-    original = cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
+    original = _original(cs, name)
     return from_ is _MISSING or original == from_
 
 

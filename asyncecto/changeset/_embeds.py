@@ -14,10 +14,10 @@ from typing import Any, TypeVar
 import attrs
 
 from asyncecto import types as t
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, CastError
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
-from ._cast import _current, add_error, cast
+from ._cast import _current, _known, _original, add_error, cast
 from ._changeset import Changeset
 
 __all__ = ("applied", "cast_embed", "put_embed")
@@ -28,11 +28,7 @@ With = Callable[[Any, Mapping[str, Any]], Changeset[Any]]
 
 
 def _embed(cs: Changeset[Any], name: str, fn: str) -> Embed:
-    typ = cs.field_types().get(name)
-    if typ is None:
-        raise ArgumentError(
-            f"unknown field {name!r} given to {fn}; the known fields are: {', '.join(cs.field_types())}"
-        )
+    typ = _known(cs, name)
     if not isinstance(typ, EmbedOne | EmbedMany):
         raise ArgumentError(f"{fn} expects an embeds_one or embeds_many field, {name!r} is a {typ.name}")
     return typ
@@ -73,7 +69,7 @@ def _param_pk(typ: Embed, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         return None
     try:
         return tuple(t.cast_value(typ.info.fields[n].type, params[n], field=n) for n in names)
-    except Exception:
+    except CastError:  # a key that cannot be one matches no current entry
         return None
 
 
@@ -123,10 +119,6 @@ def _finish(cs: Changeset[_T], name: str, value: Any, current: Any) -> Changeset
     if unchanged:
         return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k != name})
     return attrs.evolve(cs, changes={**cs.changes, name: value}, valid=cs.valid and valid)
-
-
-def _original(cs: Changeset[Any], name: str) -> Any:
-    return cs.data.get(name) if isinstance(cs.data, dict) else getattr(cs.data, name)
 
 
 def cast_embed(
