@@ -63,14 +63,12 @@ class QueryResult:
 
 async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> Any:
     """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock."""
-    for n in range(retries + 1):
+    for n in range(retries):
         try:
             return await attempt()
         except TransactionConflictError:
-            if n == retries:
-                raise
             await asyncio.sleep(0.005 * 2**n * (1 + random.random()))
-    raise AssertionError("unreachable")
+    return await attempt()  # the last try: its conflict propagates
 
 
 class Repo(RepoCore):
