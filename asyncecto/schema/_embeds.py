@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 
 from asyncecto import types as t
 from asyncecto.errors import SchemaError
+from asyncecto.types._base import _Frozen
 
 from ._define import SchemaInfo, is_schema, schema_info
 from ._field import field
@@ -64,28 +65,27 @@ def _json_dump(type_: Any, value: Any) -> Any:
     return dumped
 
 
-class _Embed:
-    """What :class:`EmbedOne` and :class:`EmbedMany` share: the embedded schema and ``on_replace``."""
+class _Embed(_Frozen):
+    """What :class:`EmbedOne` and :class:`EmbedMany` share: the embedded schema and ``on_replace``
+    (an immutable value, equal by both, like the other composite types).
+    """
 
     __slots__ = ("info", "on_replace", "schema")
     db_type: ClassVar[str] = "jsonb"
     load_is_identity: ClassVar[bool] = False
     cardinality: ClassVar[str]
+    info: SchemaInfo
+    on_replace: str
+    schema: Any
 
     def __init__(self, schema: Any, on_replace: str = "raise") -> None:
-        self.schema = schema
-        self.info = _embedded_info(schema, self.cardinality)
+        object.__setattr__(self, "info", _embedded_info(schema, self.cardinality))
         _check_on_replace(on_replace, self.cardinality)
-        self.on_replace = on_replace
+        object.__setattr__(self, "schema", schema)
+        object.__setattr__(self, "on_replace", on_replace)
 
-    def __eq__(self, other: object) -> bool:
-        if type(self) is not type(other):
-            return NotImplemented
-        assert isinstance(other, _Embed)
-        return (self.schema, self.on_replace) == (other.schema, other.on_replace)
-
-    def __hash__(self) -> int:
-        return hash((type(self), self.schema, self.on_replace))
+    def _args(self) -> tuple[Any, ...]:
+        return (self.schema, self.on_replace)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.schema.__name__}, on_replace={self.on_replace!r})"
