@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from . import errors as errors
 from . import types as types
 from .errors import (
+    AssociationNotLoadedError as AssociationNotLoadedError,
+)
+from .errors import (
     AsyncEctoError as AsyncEctoError,
 )
 from .errors import (
@@ -35,18 +38,27 @@ from .errors import (
     StaleEntryError as StaleEntryError,
 )
 from .multi import Multi as Multi
+from .query._assoc import assoc as assoc
 from .schema import Meta as Meta
+from .schema import NotLoaded as NotLoaded
 from .schema import Timestamps as Timestamps
+from .schema import assoc_loaded as assoc_loaded
+from .schema import belongs_to as belongs_to
+from .schema import build_assoc as build_assoc
 from .schema import embedded_schema as embedded_schema
 from .schema import embeds_many as embeds_many
 from .schema import embeds_one as embeds_one
 from .schema import field as field
+from .schema import has_many as has_many
+from .schema import has_one as has_one
+from .schema import many_to_many as many_to_many
 from .schema import meta as meta
 from .schema import put_meta as put_meta
 from .schema import replace as replace
 from .schema import schema as schema
 
 __all__ = (
+    "AssociationNotLoadedError",
     "AsyncEctoError",
     "CastError",
     "ConstraintError",
@@ -56,16 +68,24 @@ __all__ = (
     "MultiError",
     "MultipleResultsError",
     "NoResultsError",
+    "NotLoaded",
     "QueryEvent",
     "QueryResult",
     "Repo",
     "StaleEntryError",
     "Timestamps",
+    "assoc",
+    "assoc_loaded",
+    "belongs_to",
+    "build_assoc",
     "embedded_schema",
     "embeds_many",
     "embeds_one",
     "errors",
     "field",
+    "has_many",
+    "has_one",
+    "many_to_many",
     "meta",
     "put_meta",
     "replace",

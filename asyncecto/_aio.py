@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-__all__ = ("finish",)
+import anyio
+
+__all__ = ("finish", "run_all")
+
+
+async def run_all(jobs: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+    """Run ``jobs`` as concurrent child tasks; the first failure cancels the rest and is raised
+    as itself (not wrapped in an exception group)."""
+    try:
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                tg.start_soon(job)
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        first = next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
+        raise first from None
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
 
 
 async def finish(work: Coroutine[Any, Any, None]) -> None:

@@ -8,6 +8,7 @@ The hierarchy::
     │   └── InvalidURLError                     a repo URL could not be parsed
     ├── SchemaError (TypeError)                 a schema definition is wrong
     ├── QueryError (ValueError)                 a query cannot be built or planned
+    ├── AssociationNotLoadedError               an association was used as data before being preloaded
     ├── RepoStateError (RuntimeError)           the repo is not in a state that allows the call
     ├── InvalidChangesetError                   a write was given an invalid changeset
     ├── ConstraintError                         a database constraint the changeset did not declare
@@ -40,6 +41,7 @@ from typing import Any
 
 __all__ = (
     "ArgumentError",
+    "AssociationNotLoadedError",
     "AsyncEctoError",
     "CastError",
     "CheckViolationError",
@@ -142,6 +144,22 @@ class SchemaError(AsyncEctoError, TypeError):
 
 class QueryError(AsyncEctoError, ValueError):
     """A query cannot be built, planned or run as asked."""
+
+
+class AssociationNotLoadedError(AsyncEctoError):
+    """An association that was never loaded (it holds ``NotLoaded``) was used as data.
+
+    Nothing is loaded lazily: preload it with ``repo.preload(struct, name)`` or a query's
+    ``preload(name)``.
+    """
+
+    def __init__(self, schema: str, association: str) -> None:
+        self.schema = schema
+        self.association = association
+        super().__init__(
+            f"association {association!r} of {schema} is not loaded; preload it first: "
+            f"await repo.preload(struct, {association!r}) or from_({schema}) | preload({association!r})"
+        )
 
 
 class RepoStateError(AsyncEctoError, RuntimeError):

@@ -84,6 +84,11 @@ class QueryableAdapter(ABC):
     def compile_aggregate(self, planned: Planned, func: str, column: int | None, wrap: bool) -> str:
         """SQL applying ``func`` to the plan's ``column``-th column (``*`` for ``None``); a subquery if ``wrap``."""
 
+    @abstractmethod
+    def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
+        """SQL running the query ``inner`` once per key of the array parameter ``key_param``
+        (a lateral join); ``inner`` reads the current key as ``"<alias>"."k"``."""
+
 
 class SchemaAdapter(ABC):
     """Single-row writes: SQL text and the constraint a failure violated."""

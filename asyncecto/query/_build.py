@@ -557,25 +557,41 @@ def join(
     """
     if kind not in _JOIN_KINDS:
         raise QueryError(f"unknown join kind {kind!r}; use one of {', '.join(_JOIN_KINDS)}")
+    is_assoc = callable(target) and not isinstance(target, type | Subquery | Source)
     if kind.startswith("cross") and on is not None:
         raise QueryError(f"a {kind} join takes no on= condition")
-    if not kind.startswith("cross") and on is None:
+    if not kind.startswith("cross") and on is None and not is_assoc:
         article = "an" if kind == "inner" else "a"
         raise QueryError(f"{article} {kind} join needs on=, e.g. on=lambda p, c: c.post_id == p.id")
 
     def step(q: Query[_T]) -> Query[_T]:
+        cond_fn = on
         if kind.endswith("_lateral") and not isinstance(target, Subquery):
             raise QueryError(f"an {kind} join needs subquery(query) as its target (use parent_as inside it)")
-        if callable(target) and not isinstance(target, type | Subquery):
-            raise QueryError("joins on associations need associations, which asyncecto does not have yet; use on=")
-        src = _source(target)
+        if is_assoc:
+            ref = _expr.apply(q, target, "join")
+            if not isinstance(ref, _expr.AssocRef):
+                raise QueryError(
+                    "a join on an association takes a function returning one, "
+                    f"such as lambda p: p.comments; got {ref!r}"
+                )
+            if kind.startswith("cross"):
+                raise QueryError(f"a {kind} join cannot join an association; use inner or left")
+            from ._assoc import assoc_join_on
+
+            src = Source(ref.assoc.related.__schema__.source, ref.assoc.related)
+            cond_fn = assoc_join_on(q, ref, len(q.sources))
+        else:
+            src = _source(target)
         if prefix is not None:
             src = attrs.evolve(src, prefix=prefix)
         index = len(q.sources)
         joined = attrs.evolve(q, joins=(*q.joins, Join(kind, src, None, as_)))
         if as_ is not None:
             joined = _name(joined, as_, index)
-        cond = _expr.to_expr(joined, on, "join on") if on is not None else None
+        cond = _expr.to_expr(joined, cond_fn, "join on") if cond_fn is not None else None
+        if is_assoc and on is not None and cond is not None:  # extra conditions on an association join
+            cond = _expr.node(_expr.E(cond) & _expr.E(_expr.to_expr(joined, on, "join on")))
         last = attrs.evolve(joined.joins[-1], on=cond)
         return attrs.evolve(joined, joins=(*joined.joins[:-1], last))
 
@@ -601,31 +617,26 @@ _EXCLUDABLE = {
 
 
 def preload(*assocs: Any) -> Step[Any]:
-    """Associations to load with the results (``preload("comments")``, ``preload({"comments": "author"})``).
+    """Associations to load with the results.
 
-    Names are checked against the schema when the query is built.
+    ``preload("comments")``, ``preload("comments", "author")``, nested
+    ``preload({"comments": "author"})``, a custom query ``preload({"comments": query})`` or
+    ``{"comments": (query, "author")}``, and join preloads that reuse a joined binding:
+    ``preload(lambda p, c: {"comments": c})``. A custom query with ``limit``/``offset``
+    applies them per parent. Names are checked against the schema when the query is built.
     """
 
-    def names(spec: Any) -> list[str]:
-        if isinstance(spec, str):
-            return [spec]
-        if isinstance(spec, Mapping):
-            return [str(k) for k in spec]
-        if isinstance(spec, list | tuple):
-            return [n for item in spec for n in names(item)]
-        raise QueryError(f"preload expects association names, lists or dicts of them, got {spec!r}")
-
     def step(q: Query[_T]) -> Query[_T]:
+        from ._preloads import merge_preloads, normalize_preloads
+
         schema = q.source.schema
-        known = tuple(getattr(schema_info(schema), "associations", {}) or ()) if schema is not None else ()
-        for name in names(list(assocs)):
-            if name not in known:
-                owner = schema.__name__ if schema is not None else repr(q.source.table)
-                raise QueryError(
-                    f"schema {owner} has no association {name!r} to preload; "
-                    f"associations: {', '.join(known) or 'none declared'}"
-                )
-        return attrs.evolve(q, preloads=(*q.preloads, *assocs))
+        nodes: list[Any] = []
+        for spec in assocs:
+            if callable(spec) and not isinstance(spec, type | Query):
+                nodes.extend(normalize_preloads(_expr.apply(q, spec, "preload"), schema, bindings=True))
+            else:
+                nodes.extend(normalize_preloads(spec, schema))
+        return attrs.evolve(q, preloads=merge_preloads([*q.preloads, *nodes]))
 
     return step
 

@@ -316,6 +316,8 @@ class Binding:
         if self._schema is not None:
             info = schema_info(self._schema)
             f = info.fields.get(name)
+            if f is None and name in info.associations:
+                return AssocRef(self._index, info.associations[name])  # type: ignore[return-value]
             if f is None or f.virtual:
                 known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
                 raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}")
@@ -330,6 +332,24 @@ def bindings(q: Query[Any]) -> list[Binding]:
 
 
 _SIGNATURES: dict[Any, tuple[int, tuple[str, ...]]] = {}
+
+
+class AssocRef:
+    """``p.comments`` inside a lambda: an association of a binding (a join target, not a value)."""
+
+    __slots__ = ("assoc", "binding")
+
+    def __init__(self, binding: int, assoc: Any) -> None:
+        self.binding = binding
+        self.assoc = assoc
+
+    def __repr__(self) -> str:
+        return f"b{self.binding}.{self.assoc.name}"
+
+    def __bool__(self) -> bool:
+        raise QueryError(
+            f"association {self.assoc.name!r} is not a value; join it (join('inner', lambda p: p.{self.assoc.name}))"
+        )
 
 
 def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:

@@ -20,7 +20,8 @@ except ImportError:  # pragma: no cover - built on every supported platform with
 
 from asyncecto import types as t
 from asyncecto.errors import CastError
-from asyncecto.schema import Meta, schema_info
+from asyncecto.schema import Meta, SchemaInfo, schema_info
+from asyncecto.schema._assocs import NotLoaded
 
 __all__ = ("Loader", "build_loader", "load_struct", "speedups_built", "speedups_enabled")
 
@@ -80,6 +81,11 @@ def _load_error(schema: type, fields: Sequence[str], rows: Sequence[Any], exc: E
     return exc
 
 
+def not_loaded(info: SchemaInfo) -> dict[str, NotLoaded]:
+    """The :class:`NotLoaded` value of each association slot (shared by every struct: it is immutable)."""
+    return {name: NotLoaded(name, info.name, a.cardinality) for name, a in info.associations.items()}
+
+
 def _c_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
     if _c_load_rows is None:
         raise RuntimeError("asyncecto._speedups is not built")
@@ -94,6 +100,8 @@ def _c_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
         if f.name not in selected:
             factory = f.default_factory
             consts.append((getattr(schema, f.name), factory if factory is not None else f.default, factory is not None))
+    for name, value in not_loaded(info).items():
+        consts.append((getattr(schema, name), value, False))
     frozen = tuple(consts)
     meta_slot = schema.__meta__ if meta is not None else None  # type: ignore[attr-defined]
     load = _c_load_rows
@@ -132,6 +140,10 @@ def _python_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Lo
         else:
             ns[f"d{j}"] = f.default
             body.append(f"        u{j}(o, d{j})")
+    for j, (name, value) in enumerate(not_loaded(info).items()):
+        ns[f"a{j}"] = getattr(schema, name).__set__
+        ns[f"n{j}"] = value
+        body.append(f"        a{j}(o, n{j})")
     if meta is not None:
         ns["M"] = meta
         ns["sm"] = schema.__meta__.__set__  # type: ignore[attr-defined]
@@ -165,6 +177,8 @@ def load_struct(schema: type, data: Mapping[str, Any], meta: Meta | None) -> Any
                 value=raw, type=f.type.name, field=f.name, schema=info.name, reason=str(exc), action="load"
             ) from exc
         object.__setattr__(obj, f.name, loaded)
+    for name, value in not_loaded(info).items():
+        object.__setattr__(obj, name, value)
     if meta is not None:
         object.__setattr__(obj, "__meta__", meta)
     return obj

@@ -58,7 +58,12 @@ def prepared_all(core: RepoCore, q: Query[Any], prefix: str | None) -> tuple[str
 
 
 async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> list[Any]:
-    planned, params = plan(to_query(queryable), "all", prefix=_prefix(core, prefix))
+    q = to_query(queryable)
+    if q.preloads:
+        from ._preload import run_with_preloads
+
+        return await run_with_preloads(core, q, prefix, timeout)
+    planned, params = plan(q, "all", prefix=_prefix(core, prefix))
     sql, loader = _compiled(core, planned)
     _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
     assert results is not None

@@ -94,6 +94,48 @@ class Repo(RepoCore):
         """Every row the query matches, as structs."""
         return await _read.all_(self, queryable, prefix, timeout)
 
+    @overload
+    async def preload(
+        self,
+        structs: list[_T],
+        *preloads: Any,
+        force: bool = ...,
+        prefix: str | None = ...,
+        timeout: Any = ...,
+        in_parallel: bool = ...,
+    ) -> list[_T]: ...
+    @overload
+    async def preload(
+        self,
+        structs: _T,
+        *preloads: Any,
+        force: bool = ...,
+        prefix: str | None = ...,
+        timeout: Any = ...,
+        in_parallel: bool = ...,
+    ) -> _T: ...
+    async def preload(
+        self,
+        structs: Any,
+        *preloads: Any,
+        force: bool = False,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        in_parallel: bool = True,
+    ) -> Any:
+        """``structs`` (a struct, a list or ``None``) with associations loaded; copies, never in place.
+
+        ``await repo.preload(post, "comments")``, ``repo.preload(posts, "comments", "author")``,
+        nested ``{"comments": "author"}``, custom queries ``{"comments": query}``. Loaded
+        associations are skipped unless ``force=True``. Sibling associations load in parallel
+        outside a transaction (``in_parallel=False`` turns that off) and in turn inside one.
+        """
+        from ._preload import preload
+
+        return await preload(
+            self, structs, preloads, force=force, prefix=prefix, timeout=timeout, in_parallel=in_parallel
+        )
+
     async def one(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None:
         """The single row the query matches, or ``None``.
 

@@ -7,6 +7,14 @@ talks to the database; only the Repo does.
 
 from __future__ import annotations
 
+from ._assocs import Association as Association
+from ._assocs import NotLoaded as NotLoaded
+from ._assocs import assoc_loaded as assoc_loaded
+from ._assocs import belongs_to as belongs_to
+from ._assocs import build_assoc as build_assoc
+from ._assocs import has_many as has_many
+from ._assocs import has_one as has_one
+from ._assocs import many_to_many as many_to_many
 from ._define import SchemaInfo as SchemaInfo
 from ._define import Timestamps as Timestamps
 from ._define import embedded_schema as embedded_schema
@@ -25,17 +33,25 @@ from ._struct import put_meta as put_meta
 from ._struct import replace as replace
 
 __all__ = (
+    "Association",
     "EmbedMany",
     "EmbedOne",
     "FieldInfo",
     "Meta",
+    "NotLoaded",
     "SchemaInfo",
     "Timestamps",
+    "assoc_loaded",
+    "belongs_to",
+    "build_assoc",
     "embedded_schema",
     "embeds_many",
     "embeds_one",
     "field",
+    "has_many",
+    "has_one",
     "is_schema",
+    "many_to_many",
     "meta",
     "put_meta",
     "replace",

@@ -7,7 +7,7 @@ import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 import attrs
@@ -16,6 +16,7 @@ from typing_extensions import dataclass_transform
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, SchemaError
 
+from ._assocs import Association, AssocSpec, NotLoaded, register, resolve_spec
 from ._field import FieldInfo, FieldSpec, field
 from ._meta import Meta
 
@@ -57,6 +58,7 @@ class SchemaInfo:
     timestamp_type: t.Type[Any] | None
     embedded: bool
     built_meta: Meta | None
+    associations: Mapping[str, Association] = attrs.field(factory=dict)
 
     @property
     def persisted(self) -> tuple[FieldInfo, ...]:
@@ -69,9 +71,19 @@ class SchemaInfo:
 
     @property
     def slots(self) -> tuple[str, ...]:
-        """Every slot of a struct: the fields, then the meta (regular schemas only)."""
-        names = tuple(self.fields)
+        """Every slot of a struct: the fields, the associations, then the meta (regular schemas only)."""
+        names = (*self.fields, *self.associations)
         return names if self.embedded else (*names, "__meta__")
+
+    def association(self, name: str) -> Association:
+        """The association called ``name``; an unknown name raises, listing the known ones."""
+        try:
+            return self.associations[name]
+        except KeyError:
+            raise ArgumentError(
+                f"schema {self.name} has no association {name!r}; "
+                f"associations: {', '.join(self.associations) or 'none declared'}"
+            ) from None
 
     def field(self, name: str) -> FieldInfo:
         """The field called ``name``; an unknown name raises, listing the known ones."""
@@ -188,7 +200,12 @@ def _build(
     if not isinstance(cls, type):
         raise SchemaError(f"@schema decorates a class, got {cls!r}")
     name = cls.__qualname__
-    specs = _collect(cls, name, caller)
+    specs, assoc_specs = _collect(cls, name, caller)
+    if assoc_specs and embedded:
+        raise SchemaError(
+            f"embedded schema {name} cannot declare associations ({', '.join(assoc_specs)}); "
+            "keep related rows in the parent schema"
+        )
     specs = _with_primary_key(specs, name, primary_key, embedded)
     inserted_at, updated_at, ts_type = _with_timestamps(specs, name, timestamps)
 
@@ -214,6 +231,9 @@ def _build(
             these[info.name] = attrs.field(factory=info.default_factory, kw_only=True)
         else:
             these[info.name] = attrs.field(default=info.default, kw_only=True)
+    for aname, aspec in assoc_specs.items():
+        card = "many" if aspec.kind in ("has_many", "many_to_many") else "one"
+        these[aname] = attrs.field(default=NotLoaded(aname, name, card), kw_only=True, eq=False, hash=False)
     if built_meta is not None:
         these["__meta__"] = attrs.field(default=built_meta, init=False, eq=False, repr=False, hash=False)
     for attr in these:
@@ -223,42 +243,67 @@ def _build(
     new_cls: type[_T] = attrs.define(
         cls, these=these, frozen=True, slots=True, kw_only=True, repr=False, weakref_slot=False
     )
+    pk = tuple(n for n, f in infos.items() if f.primary_key)
+    associations = {a: resolve_spec(sp, a, new_cls, name, pk) for a, sp in assoc_specs.items()}
+    for a in associations.values():
+        if a.kind == "belongs_to" and a.owner_key not in infos:
+            raise SchemaError(
+                f"schema {name}, association {a.name!r}: the foreign key field {a.owner_key!r} is not defined; "
+                "declare it or leave define_field=True"
+            )
     schema_meta = SchemaInfo(
         name=name,
         source=source,
         prefix=prefix,
         fields=infos,
-        primary_key=tuple(n for n, f in infos.items() if f.primary_key),
+        primary_key=pk,
         autogenerate_id=autogenerate_id,
         inserted_at=inserted_at,
         updated_at=updated_at,
         timestamp_type=ts_type,
         embedded=embedded,
         built_meta=built_meta,
+        associations=associations,
     )
     type.__setattr__(new_cls, "__schema__", schema_meta)
-    type.__setattr__(new_cls, "__repr__", _make_repr(name, infos))
-    type.__setattr__(new_cls, "__init__", _checked_init(new_cls.__init__, name, infos))
+    type.__setattr__(new_cls, "__repr__", _make_repr(name, infos, associations))
+    type.__setattr__(new_cls, "__init__", _checked_init(new_cls.__init__, name, (*infos, *associations)))
+    if not embedded:
+        register(new_cls)
     return new_cls
 
 
-def _collect(cls: type, name: str, caller: dict[str, Any]) -> dict[str, FieldSpec]:
+def _hints(cls: type, name: str, caller: dict[str, Any], skip: set[str]) -> dict[str, Any]:
+    """The class's resolved annotations; an association's annotation is never needed (it may name
+    a schema defined later), so it is left unresolved when it cannot be resolved."""
     own: dict[str, Any] = inspect.get_annotations(cls)
     try:
-        hints = typing.get_type_hints(cls, localns=caller, include_extras=True)
+        return typing.get_type_hints(cls, localns=caller, include_extras=True)
     except NameError as exc:
         module = sys.modules.get(cls.__module__)
         globalns = vars(module) if module else {}
+        hints: dict[str, Any] = {}
         for fname, ann in own.items():
+            if fname in skip or not isinstance(ann, str):
+                hints[fname] = ann
+                continue
             try:
-                if isinstance(ann, str):
-                    eval(ann, globalns, {**caller, **vars(cls)})
+                hints[fname] = eval(ann, globalns, {**caller, **vars(cls)})
             except NameError as field_exc:
                 raise SchemaError(
                     f"schema {name}, field {fname!r}: cannot resolve annotation {ann!r} ({field_exc}); "
                     "define or import that name where the schema is defined"
                 ) from exc
-        raise SchemaError(f"schema {name}: cannot resolve an annotation ({exc})") from exc
+        return hints
+
+
+def _collect(cls: type, name: str, caller: dict[str, Any]) -> tuple[dict[str, FieldSpec], dict[str, AssocSpec]]:
+    own: dict[str, Any] = inspect.get_annotations(cls)
+    assoc_specs = {n: v for n, v in cls.__dict__.items() if isinstance(v, AssocSpec)}
+    for aname in assoc_specs:
+        if aname not in own:
+            raise SchemaError(f"schema {name}: association {aname!r} has no annotation; add one (e.g. list[Comment])")
+    hints = _hints(cls, name, caller, set(assoc_specs))
     specs: dict[str, FieldSpec] = {}
     for fname in own:
         hint = hints.get(fname)
@@ -269,6 +314,12 @@ def _collect(cls: type, name: str, caller: dict[str, Any]) -> dict[str, FieldSpe
             shown = "__" + fname[len(mangled) :] if fname.startswith(mangled) else fname
             raise SchemaError(f"schema {name}: field names cannot start with '__', got {shown!r}")
         raw = cls.__dict__.get(fname, _MISSING)
+        if isinstance(raw, AssocSpec):
+            if raw.kind == "belongs_to" and raw.define_field:
+                fk = raw.foreign_key or f"{fname}_id"
+                if fk not in own:
+                    specs[fk] = FieldSpec(type=raw.type if raw.type is not None else _fk_type(raw.related))
+            continue
         if isinstance(raw, FieldSpec):
             spec = raw
         elif raw is _MISSING:
@@ -281,7 +332,16 @@ def _collect(cls: type, name: str, caller: dict[str, Any]) -> dict[str, FieldSpe
     for attr, value in cls.__dict__.items():
         if isinstance(value, FieldSpec) and attr not in specs:
             raise SchemaError(f"schema {name}: field {attr!r} uses field() but has no annotation; add one")
-    return specs
+    return specs, assoc_specs
+
+
+def _fk_type(related: Any) -> Any:
+    """A belongs_to key's type: the related class's primary key type when it is known now, else an id."""
+    if is_schema(related):
+        info = schema_info(related)
+        if len(info.primary_key) == 1:
+            return info.fields[info.primary_key[0]].type
+    return t.Id()
 
 
 def _with_primary_key(
@@ -429,7 +489,7 @@ def _check_sources(name: str, infos: Mapping[str, FieldInfo]) -> None:
         seen[info.source] = info.name
 
 
-def _checked_init(init: Callable[..., None], name: str, infos: Mapping[str, FieldInfo]) -> Callable[..., None]:
+def _checked_init(init: Callable[..., None], name: str, infos: Sequence[str]) -> Callable[..., None]:
     """attrs' ``__init__``, with unknown keyword arguments reported by name with the known fields."""
 
     @functools.wraps(init)
@@ -452,8 +512,8 @@ def _checked_init(init: Callable[..., None], name: str, infos: Mapping[str, Fiel
     return __init__
 
 
-def _make_repr(name: str, infos: Mapping[str, FieldInfo]) -> Callable[[Any], str]:
-    shown = tuple((f.name, f.redact) for f in infos.values())
+def _make_repr(name: str, infos: Mapping[str, FieldInfo], assocs: Mapping[str, Association]) -> Callable[[Any], str]:
+    shown = (*((f.name, f.redact) for f in infos.values()), *((a, False) for a in assocs))
 
     def __repr__(self: Any) -> str:
         parts = [f"{n}=**redacted**" if redact else f"{n}={getattr(self, n)!r}" for n, redact in shown]

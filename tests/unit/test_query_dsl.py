@@ -1456,9 +1456,9 @@ def test_cross_join_with_on_raises() -> None:
         join("cross", Post, on=lambda w, p: w.id == p.id)
 
 
-def test_join_on_an_association_function_raises() -> None:
-    with pytest.raises(QueryError, match="use on="):
-        from_(Weather) | join("inner", lambda w: w.city, on=lambda w, p: w.id == p.id)
+def test_join_on_a_function_that_is_not_an_association_raises() -> None:
+    with pytest.raises(QueryError, match="a join on an association takes a function returning one"):
+        from_(Weather) | join("inner", lambda w: w.city)
 
 
 def test_update_of_an_unknown_field() -> None:

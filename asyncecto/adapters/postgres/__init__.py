@@ -117,6 +117,9 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
     def compile_aggregate(self, planned: Planned, func: str, column: int | None, wrap: bool) -> str:
         return _sql.aggregate_sql(planned, func, column, wrap)
 
+    def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
+        return _sql.per_parent_sql(inner, key_param, key_type, alias)
+
     def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.insert_sql(prefix, table, columns, returning)
 

@@ -7,6 +7,7 @@ letter and position (``w0``), double-quoted identifiers, ``$n`` parameters.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from asyncecto.errors import QueryError
 from asyncecto.query._planner import (
@@ -112,6 +113,15 @@ def quote_name(name: str) -> str:
     if not name or "\x00" in name:
         raise ValueError(f"identifier {name!r} is empty or contains a NUL byte")
     return '"' + name.replace('"', '""') + '"'
+
+
+def per_parent_sql(inner: str, key_param: int, key_type: Any, alias: str) -> str:
+    """``inner`` run for each key of an array parameter (LATERAL), as a preload with a per-parent limit."""
+    db_type = getattr(key_type, "db_type", None) or "bigint"
+    return (
+        f'SELECT "__rows".* FROM unnest(${key_param}::{db_type}[]) AS {quote_name(alias)}("k") '
+        f'CROSS JOIN LATERAL ({inner}) AS "__rows"'
+    )
 
 
 def quote_table(prefix: str | None, table: str) -> str:

@@ -1,0 +1,194 @@
+"""Queries over associations: ``assoc(struct, "comments")``, joins on associations, and the
+queries the preloader runs (related rows whose key is in a list, sent as one array parameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from asyncecto.errors import ArgumentError, QueryError
+from asyncecto.schema import meta, schema_info
+from asyncecto.schema._assocs import Association
+
+from . import _expr
+from ._ast import Query
+from ._build import from_, join, select, to_query, where
+
+__all__ = ("assoc", "assoc_join_on", "hops", "related_query")
+
+JOIN_ALIAS = "assoc_join"
+
+
+def hops(schema: type, path: str | Sequence[str]) -> list[Association]:
+    """The plain associations walked by ``path`` (``through`` ones expanded), from ``schema`` on."""
+    names = [path] if isinstance(path, str) else list(path)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ArgumentError(f"expected an association name or a list of names, got {path!r}")
+    out: list[Association] = []
+    current = schema
+    for name in names:
+        a = schema_info(current).association(name)
+        out.extend(a.chain() if a.through is not None else (a,))
+        current = a.related
+    return out
+
+
+def conditions(b: Any, conds: tuple[tuple[str, Any], ...]) -> Any:
+    """An association's ``where=`` (or ``join_where=``) as an expression on binding ``b``, or ``None``."""
+    expr: Any = None
+    for name, value in conds:
+        f = getattr(b, name)
+        if value is None:
+            term = _expr.is_nil(f)
+        elif isinstance(value, tuple) and value[0] == "not":
+            term = ~_expr.is_nil(f)
+        elif isinstance(value, tuple) and value[0] == "in":
+            term = f.in_(list(value[1]))
+        elif isinstance(value, tuple) and value[0] == "fragment":
+            term = _expr.fragment(value[1], f)
+        else:
+            term = f == value
+        expr = term if expr is None else expr & term
+    return expr
+
+
+def _matches(f: Any, keys: Any) -> Any:
+    """``f`` is one of ``keys`` (a list or a subquery), or equals ``keys`` (an expression)."""
+    return f == keys if isinstance(keys, _expr.E) else f.in_(keys)
+
+
+def related_query(a: Association, keys: Any, base: Any = None, *, with_owner_key: bool = False) -> Query[Any]:
+    """Rows of ``a.related`` belonging to owners whose ``a.owner_key`` is in ``keys`` (a list, sent
+    as one array parameter, or a subquery) or equals ``keys`` (an expression: one owner's key, as
+    in a per-parent lateral query). ``with_owner_key`` selects ``(owner key, struct)``
+    (many_to_many, where the key is in the join table).
+    """
+    q = to_query(base) if base is not None else from_(a.related)
+    if q.source.schema is not a.related:
+        raise QueryError(f"the query given for association {a.name!r} must read from {a.related.__name__}, got {q!r}")
+    rkey = a.related_key
+    assert rkey is not None
+    if a.kind == "many_to_many":
+        (jo, _), (jr, _) = a.join_keys
+        q = q | join("inner", a.join_table, on=lambda *b: getattr(b[-1], jr) == getattr(b[0], rkey), as_=JOIN_ALIAS)
+        q = q | where(lambda *b, assoc_join: _matches(getattr(assoc_join, jo), keys))
+        jconds = a.join_where
+        if jconds:
+            q = q | where(lambda *b, assoc_join: conditions(assoc_join, jconds))
+        if with_owner_key:
+            q = q | select(lambda *b, assoc_join: (getattr(assoc_join, jo), b[0]))
+    else:
+        q = q | where(lambda *b: _matches(getattr(b[0], rkey), keys))
+    if a.where:
+        conds = a.where
+        q = q | where(lambda *b: conditions(b[0], conds))
+    return q
+
+
+def assoc(structs: Any, path: str | Sequence[str], *, prefix: str | None = None) -> Query[Any]:
+    """A query for the rows associated with ``structs`` (one struct or a list) along ``path``.
+
+    >>> from asyncecto import schema, has_many, belongs_to
+    >>> @schema("posts")
+    ... class Post:
+    ...     comments: list = has_many("Comment")
+    >>> @schema("comments")
+    ... class Comment:
+    ...     post: Post | None = belongs_to(Post)
+    >>> assoc(Post(id=1), "comments")
+    Query<from_(Comment) | where(lambda: b0.post_id.in_([1]))>
+    """
+    items = structs if isinstance(structs, list | tuple) else [structs]
+    name = path if isinstance(path, str) else ".".join(map(str, path))
+    if structs is None or not items or any(s is None for s in items):
+        raise ArgumentError(f"cannot retrieve association {name!r} for None (or an empty list)")
+    schema = type(items[0])
+    if any(type(s) is not schema for s in items):
+        raise ArgumentError(f"cannot retrieve association {name!r} for structs of different schemas")
+    chain = hops(schema, path)
+    first = chain[0]
+    assert first.owner_key is not None
+    keys: Any = list(dict.fromkeys(k for s in items if (k := getattr(s, first.owner_key)) is not None))
+    q: Query[Any] | None = None
+    for i, hop in enumerate(chain):
+        if i:
+            assert hop.owner_key is not None and q is not None
+            keys = _expr.subquery(q | select(lambda *b, k=hop.owner_key: getattr(b[0], k)))
+        q = related_query(hop, keys)
+    assert q is not None
+    pre = prefix if prefix is not None else meta(items[0]).prefix
+    if pre is not None and schema_info(chain[-1].related).prefix is None:
+        q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=pre))
+    return q
+
+
+def assoc_join_on(q: Query[Any], ref: Any, new: int) -> Any:
+    """The ``on`` condition joining ``ref`` (an association of a binding) as binding ``new``."""
+    chain = ref.assoc.chain() if ref.assoc.through is not None else (ref.assoc,)
+    if len(chain) == 1 and chain[0].kind != "many_to_many":
+        a = chain[0]
+        owner_key, rkey, conds = a.owner_key, a.related_key, a.where
+
+        def on(*b: Any) -> Any:
+            cond = getattr(b[new], rkey) == getattr(b[ref.binding], owner_key)
+            extra = conditions(b[new], conds)
+            return cond if extra is None else cond & extra
+
+        return on
+    sql, outer = _path_sql(chain)
+
+    def on_path(*b: Any) -> Any:
+        cond = _expr.fragment(sql, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]))
+        extra = conditions(b[new], chain[-1].where)
+        return cond if extra is None else cond & extra
+
+    return on_path
+
+
+def _col(schema: type, field: str) -> str:
+    return '"' + schema_info(schema).fields[field].source.replace('"', '""') + '"'
+
+
+def _table(schema_or_name: Any) -> str:
+    if isinstance(schema_or_name, str):
+        return '"' + schema_or_name.replace('"', '""') + '"'
+    info = schema_info(schema_or_name)
+    assert info.source is not None
+    name = '"' + info.source.replace('"', '""') + '"'
+    return f'"{info.prefix}".{name}' if info.prefix else name
+
+
+def _path_sql(chain: Sequence[Association]) -> tuple[str, tuple[str, str]]:
+    """``EXISTS (...)`` linking the first hop's owner (``?`` 1) to the last hop's related row (``?`` 2)
+    through the intermediate tables; returns the SQL and the (owner field, related field) compared."""
+    froms: list[str] = []
+    links: list[str] = []
+    prev = "?"  # the owner's key value, an outer reference
+    first_owner_key = chain[0].owner_key
+    assert first_owner_key is not None
+    last_key = ""
+    for i, a in enumerate(chain):
+        assert a.owner_key is not None and a.related_key is not None
+        last = i == len(chain) - 1
+        if i:
+            prev = f"__h{i - 1}.{_col(a.owner, a.owner_key)}"
+        if a.kind == "many_to_many":
+            (jo, _), (jr, _) = a.join_keys
+            froms.append(f"{_table(a.join_through)} AS __j{i}")
+            links.append(f'__j{i}."{jo}" = {prev}')
+            here = f'__j{i}."{jr}"'
+        else:
+            here = prev
+        if last:
+            links.append(f"{here} = ?")
+            last_key = a.related_key
+        else:
+            froms.append(f"{_table(a.related)} AS __h{i}")
+            links.append(f"__h{i}.{_col(a.related, a.related_key)} = {here}")
+    if not froms:
+        raise QueryError("an association path needs at least one intermediate table")
+    sql = f"EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {' AND '.join(links)})"
+    return sql, (first_owner_key, last_key)

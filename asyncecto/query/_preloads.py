@@ -1,0 +1,122 @@
+"""Preload specifications: every accepted shape normalised into a tree of :class:`Preload` nodes.
+
+Shapes: ``"comments"``; lists of them; ``{"comments": "author"}`` (nested);
+``{"comments": query}`` and ``{"comments": (query, nested)}`` (a custom query);
+and, in a query, bindings of its joins (``lambda p, c: {"comments": c}``): a join preload,
+nested as ``{"comments": (c, {"author": a})}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from asyncecto.errors import QueryError
+from asyncecto.schema import schema_info
+
+from ._ast import Query
+
+__all__ = ("Preload", "merge_preloads", "normalize_preloads")
+
+
+@attrs.frozen
+class Preload:
+    """One association to load: its custom query, or the join binding it comes from, and what to
+    load beneath it."""
+
+    name: str
+    query: Any = None
+    binding: int | None = None
+    children: tuple[Preload, ...] = ()
+
+    def __repr__(self) -> str:
+        inner = f", {list(self.children)!r}" if self.children else ""
+        src = f" from binding {self.binding}" if self.binding is not None else ""
+        return f"{self.name}{src}{' (query)' if self.query is not None else ''}{inner}"
+
+
+def normalize_preloads(spec: Any, schema: type | None, *, bindings: bool = False) -> tuple[Preload, ...]:
+    """The tree for ``spec`` on ``schema``, names checked; ``bindings`` allows join preloads."""
+    nodes: list[Preload] = []
+    _collect(spec, schema, nodes, bindings)
+    return merge_preloads(nodes)
+
+
+def merge_preloads(nodes: list[Preload] | tuple[Preload, ...]) -> tuple[Preload, ...]:
+    """Nodes with the same name merged (their children too); a second custom query is refused."""
+    out: dict[str, Preload] = {}
+    for n in nodes:
+        prev = out.get(n.name)
+        if prev is None:
+            out[n.name] = n
+            continue
+        if prev.query is not None and n.query is not None and prev.query is not n.query:
+            raise QueryError(f"association {n.name!r} is preloaded twice with a custom query; give one")
+        if prev.binding is not None and n.binding is not None and prev.binding != n.binding:
+            raise QueryError(f"association {n.name!r} is preloaded from two different join bindings")
+        out[n.name] = Preload(
+            n.name,
+            prev.query if prev.query is not None else n.query,
+            prev.binding if prev.binding is not None else n.binding,
+            merge_preloads([*prev.children, *n.children]),
+        )
+    return tuple(out.values())
+
+
+def _related(schema: type | None, name: str) -> type | None:
+    if schema is None:
+        raise QueryError(f"cannot preload {name!r}: the query has no schema (preload needs associations)")
+    info = schema_info(schema)
+    if name not in info.associations:
+        raise QueryError(
+            f"schema {info.name} has no association {name!r} to preload; "
+            f"associations: {', '.join(info.associations) or 'none declared'}"
+        )
+    return info.associations[name].related
+
+
+def _collect(spec: Any, schema: type | None, out: list[Preload], bindings: bool) -> None:
+    if isinstance(spec, str):
+        _related(schema, spec)
+        out.append(Preload(spec))
+    elif isinstance(spec, Preload):
+        out.append(spec)
+    elif isinstance(spec, list | tuple):
+        for item in spec:
+            _collect(item, schema, out, bindings)
+    elif isinstance(spec, Mapping):
+        for name, sub in spec.items():
+            if not isinstance(name, str):
+                raise QueryError(f"preload keys are association names, got {name!r}")
+            related = _related(schema, name)
+            out.append(_node(name, sub, related, bindings))
+    else:
+        raise QueryError(
+            f"preload expects association names, lists or dicts of them (values: nested preloads, a query, "
+            f"or (query, nested)), got {spec!r}"
+        )
+
+
+def _node(name: str, sub: Any, related: type | None, bindings: bool) -> Preload:
+    from ._expr import Binding
+
+    query: Any = None
+    binding: int | None = None
+    nested: Any = ()
+    if isinstance(sub, tuple) and len(sub) == 2 and isinstance(sub[0], Query | Binding):
+        head, nested = sub
+    elif isinstance(sub, Query | Binding):
+        head = sub
+    else:
+        head, nested = None, sub
+    if isinstance(head, Binding):
+        if not bindings:
+            raise QueryError(f"preload of {name!r} from a join binding is only possible inside a query")
+        binding = head._index
+    elif isinstance(head, Query):
+        query = head
+    children: list[Preload] = []
+    _collect(nested, related, children, bindings)
+    return Preload(name, query, binding, merge_preloads(children))
