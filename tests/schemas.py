@@ -199,3 +199,8 @@ DDL = (
     "tmu time, nd timestamp(0), ndu timestamp, ud timestamptz(0), udu timestamptz, udz timestamptz, u uuid, "
     "dur interval, status varchar(255), level integer, mood varchar(255), size integer, any_json jsonb)",
 )
+
+from .assoc_schemas import ASSOC_DDL, ASSOC_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *ASSOC_TABLES)
+DDL = (*DDL, *ASSOC_DDL)
