@@ -7,6 +7,8 @@ A :class:`Changeset` is a frozen value; steps compose with ``|``::
 
 from __future__ import annotations
 
+from ._assocs import cast_assoc as cast_assoc
+from ._assocs import put_assoc as put_assoc
 from ._cast import add_error as add_error
 from ._cast import apply_action as apply_action
 from ._cast import apply_changes as apply_changes
@@ -58,6 +60,7 @@ __all__ = (
     "apply_changes",
     "assoc_constraint",
     "cast",
+    "cast_assoc",
     "cast_embed",
     "change",
     "changed",
@@ -74,6 +77,7 @@ __all__ = (
     "no_assoc_constraint",
     "optimistic_lock",
     "prepare_changes",
+    "put_assoc",
     "put_change",
     "put_embed",
     "traverse_errors",

@@ -222,8 +222,12 @@ def fetch_change(cs: Changeset[Any], name: str) -> Any:
 def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     """Record ``value`` as a change (no casting); a value equal to the data's removes the change.
 
-    On an embed field this is :func:`put_embed`.
+    On an embed field this is :func:`put_embed`, on an association :func:`put_assoc`.
     """
+    if not isinstance(cs.data, dict) and name in schema_info(cs.data).associations:
+        from ._assocs import put_assoc
+
+        return put_assoc(cs, name, value)
     typ = _known(cs, name)
     if isinstance(typ, EmbedOne | EmbedMany):
         from ._embeds import put_embed

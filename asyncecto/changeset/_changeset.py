@@ -121,7 +121,11 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
     info = schema_info(cs.data)
     merged = dict(cs.changes)
     embeds: dict[str, Any] = {}
+    assocs: dict[str, Any] = {}
     for name, value in given.items():
+        if name in info.associations:  # an association: put_assoc's rules
+            assocs[name] = value
+            continue
         if name not in info.fields:
             raise ArgumentError(f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}")
         typ = info.fields[name].type
@@ -139,4 +143,9 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
 
         for name, value in embeds.items():
             cs = put_embed(cs, name, value)
+    if assocs:
+        from ._assocs import put_assoc
+
+        for name, value in assocs.items():
+            cs = put_assoc(cs, name, value)
     return cs

@@ -188,6 +188,9 @@ def _assoc(
     match: str = "exact",
     message: str = "does not exist",
 ) -> Changeset[Any]:
+    declared = None if isinstance(cs.data, dict) else schema_info(cs.data).associations.get(assoc)
+    if declared is not None and declared.kind == "belongs_to" and foreign_key is None:
+        foreign_key = declared.owner_key
     fk = foreign_key or f"{assoc}_id"
     if not isinstance(cs.data, dict) and fk not in schema_info(cs.data).fields:
         raise ArgumentError(
@@ -206,8 +209,9 @@ def no_assoc_constraint(*args: Any, **kwargs: Any) -> Any:
     """Deleting the row must not leave ``assoc`` rows pointing to it:
     ``"are still associated with this entry"`` (``constraint: no_assoc``).
 
-    ``name=`` is the child table's foreign key constraint (``{child_table}_{column}_fkey``);
-    for a ``has_one`` pass ``message="is still associated with this entry"``.
+    For a declared ``has_one``/``has_many`` the default name is the associated table's foreign
+    key constraint (``{child_table}_{foreign_key}_fkey``) and a ``has_one`` says
+    ``"is still associated with this entry"``; otherwise pass ``name=``.
     """
     return dual_step(_no_assoc, args, kwargs)
 
@@ -218,8 +222,16 @@ def _no_assoc(
     *,
     name: str | re.Pattern[str] | None = None,
     match: str = "exact",
-    message: str = "are still associated with this entry",
+    message: str | None = None,
 ) -> Changeset[Any]:
+    declared = None if isinstance(cs.data, dict) else schema_info(cs.data).associations.get(assoc)
+    if declared is not None and declared.kind in ("has_one", "has_many") and declared.through is None:
+        if name is None:
+            table = schema_info(declared.related).source
+            name = f"{table}_{schema_info(declared.related).fields[declared.related_key or ''].source}_fkey"
+        if message is None and declared.kind == "has_one":
+            message = "is still associated with this entry"
+    message = message if message is not None else "are still associated with this entry"
     if name is None:
         raise ArgumentError(
             f"no_assoc_constraint({assoc!r}) needs name=: the foreign key constraint on the associated table, "

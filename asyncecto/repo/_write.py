@@ -1,7 +1,9 @@
 """The write path: changeset → dumped values → one INSERT/UPDATE/DELETE → the resulting struct.
 
 Everything that can be refused is refused before any SQL is sent: an invalid
-changeset, a wrong-typed value, a missing primary key.
+changeset, a wrong-typed value, a missing primary key. A write with ``prepare_changes``,
+association changes or ``on_delete`` dependents runs in one transaction
+(``_assoc_write`` writes the associations around the parent's row).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset
+from asyncecto.changeset._assocs import surface_assocs
 from asyncecto.changeset._constraints import match_constraint
-from asyncecto.changeset._embeds import applied
+from asyncecto.changeset._relations import applied
 from asyncecto.errors import (
     ArgumentError,
     ConstraintError,
@@ -31,9 +34,10 @@ from asyncecto.schema._define import struct_info, utc_now
 from asyncecto.schema._embeds import embeds
 from asyncecto.schema._struct import copy_struct
 
+from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents
 from ._core import RepoCore
 
-__all__ = ("delete", "insert", "insert_or_update", "update")
+__all__ = ("delete", "delete_tree", "insert", "insert_or_update", "insert_tree", "update", "update_tree")
 
 _set = object.__setattr__
 
@@ -140,19 +144,29 @@ async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
     return cs
 
 
-async def _in_transaction_if_prepared(
-    core: RepoCore, cs: Changeset[Any], action: str, write: Callable[[Changeset[Any]], Awaitable[Any]]
+async def prepared_or_raise(core: RepoCore, cs: Changeset[Any], action: str) -> Changeset[Any]:
+    """The changeset after its ``prepare_changes`` functions; one that added an error raises."""
+    prepared = await _prepared(core, cs)
+    if not prepared.valid:  # a prepare function added an error: roll back, send nothing more
+        raise InvalidChangesetError(action, attrs.evolve(prepared, action=action))
+    return prepared
+
+
+async def _in_transaction_if_needed(
+    core: RepoCore,
+    cs: Changeset[Any],
+    action: str,
+    write: Callable[[Changeset[Any]], Awaitable[Any]],
+    needed: bool = False,
 ) -> Any:
-    """Run ``write(cs)``; with ``prepare_changes`` functions, run them and the write in one transaction."""
-    if not cs.prepare:
+    """Run ``write(cs)``; with ``prepare_changes`` functions (or ``needed``: associations to write),
+    run them and the write in one transaction."""
+    if not cs.prepare and not needed:
         return await write(cs)
     from ._transaction import Transaction
 
     async with Transaction(core):
-        prepared = await _prepared(core, cs)
-        if not prepared.valid:  # a prepare function added an error: roll back, send nothing more
-            raise InvalidChangesetError(action, attrs.evolve(prepared, action=action))
-        return await write(prepared)
+        return await write(await prepared_or_raise(core, cs, action) if cs.prepare else cs)
 
 
 def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
@@ -163,13 +177,25 @@ def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: An
 async def insert(
     core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
 ) -> Any:
-    cs = _changeset(value, "insert")
+    cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await _insert(core, cs, prefix, returning, timeout)
+        return await insert_tree(core, cs, prefix, returning, timeout)
 
-    return await _in_transaction_if_prepared(core, cs, "insert", write)
+    return await _in_transaction_if_needed(core, cs, "insert", write, relation_changes(cs))
+
+
+async def insert_tree(
+    core: RepoCore, cs: Changeset[Any], prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+) -> Any:
+    """Insert a valid changeset and its associations (already inside a transaction when it has any)."""
+    if not relation_changes(cs):
+        return await _insert(core, cs, prefix, returning, timeout)
+    _, eff_prefix = _where(cs.data, prefix, core)
+    cs, parents, after = await write_parents(core, cs, "insert", eff_prefix, timeout)
+    own = await _insert(core, cs, prefix, returning, timeout)
+    return await write_children(core, cs, own, "insert", eff_prefix, timeout, parents, after)
 
 
 async def _insert(
@@ -290,13 +316,41 @@ async def update(
     struct, info = cs.data, schema_info(cs.data)
     changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
     virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
-    if not changes and not force:
+    relations = relation_changes(cs)
+    if not changes and not force and not relations:
         return _with(struct, info, virtual)
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await _update(core, cs, prefix, returning, stale, timeout)
+        return await update_tree(core, cs, prefix, returning, stale, timeout, force=True)
 
-    return await _in_transaction_if_prepared(core, cs, "update", write)
+    return await _in_transaction_if_needed(core, cs, "update", write, relations)
+
+
+async def update_tree(
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    stale: Stale,
+    timeout: Any,
+    *,
+    force: bool = False,
+) -> Any:
+    """Update a valid changeset and its associations; without changes (and ``force``) nothing is sent.
+
+    Association changes alone still update the parent (its ``updated_at``), as Ecto does.
+    """
+    info = schema_info(cs.data)
+    relations = relation_changes(cs)
+    if not force and not relations and not any(n in info.fields and not info.fields[n].virtual for n in cs.changes):
+        virtual = {n: v for n, v in cs.changes.items() if n in info.fields}
+        return _with(cs.data, info, virtual)
+    if not relations:
+        return await _update(core, cs, prefix, returning, stale, timeout)
+    _, eff_prefix = _where(cs.data, prefix, core)
+    cs, parents, after = await write_parents(core, cs, "update", eff_prefix, timeout)
+    own = await _update(core, cs, prefix, returning, stale, timeout)
+    return await write_children(core, cs, own, "update", eff_prefix, timeout, parents, after)
 
 
 async def _update(
@@ -351,9 +405,23 @@ async def delete(
     _check_valid(cs, "delete")
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await _delete(core, cs, prefix, returning, stale, timeout)
+        return await delete_tree(core, cs, prefix, returning, stale, timeout)
 
-    return await _in_transaction_if_prepared(core, cs, "delete", write)
+    return await _in_transaction_if_needed(core, cs, "delete", write, has_dependents(schema_info(cs.data)))
+
+
+async def delete_tree(
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    stale: Stale,
+    timeout: Any,
+) -> Any:
+    """Delete a valid changeset's row after applying its schema's ``on_delete`` to associated rows."""
+    if has_dependents(schema_info(cs.data)):
+        await delete_dependents(core, cs.data, _where(cs.data, prefix, core)[1], timeout)
+    return await _delete(core, cs, prefix, returning, stale, timeout)
 
 
 async def _delete(

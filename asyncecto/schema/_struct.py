@@ -86,7 +86,7 @@ def replace(struct: _S, /, **changes: Any) -> _S:
     """
     info = struct_info(struct, "replace fields")
     for name in changes:
-        if name not in info.fields:
+        if name not in info.fields and name not in info.associations:
             raise ArgumentError(
                 f"cannot replace unknown field {name!r} on {info.name}; known fields: {', '.join(info.fields)}"
             )

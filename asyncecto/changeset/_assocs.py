@@ -1,0 +1,138 @@
+"""``cast_assoc`` and ``put_assoc``: changes to associations, written by the Repo with the parent.
+
+Children are matched to the association's current (preloaded) entries by primary key:
+a match is updated, anything else inserted, and an entry left out is handled by the
+association's ``on_replace``: ``"raise"`` (the default), ``"mark_as_invalid"``, or a
+``"replace"`` child that the Repo deletes (``"delete"``, ``"delete_if_exists"``) or
+detaches (``"nilify"``). ``"update"`` (``has_one``/``belongs_to``) applies the new
+values to the current entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from asyncecto.errors import ArgumentError
+from asyncecto.schema import schema_info
+from asyncecto.schema._assocs import Association, NotLoaded
+
+from ._changeset import Changeset
+from ._relations import Rel, With, cast_relation, put_relation
+
+__all__ = ("cast_assoc", "current_assoc", "put_assoc", "surface_assocs")
+
+_T = TypeVar("_T")
+
+
+def _association(cs: Changeset[Any], name: str, fn: str) -> Association:
+    if isinstance(cs.data, dict):
+        raise ArgumentError(f"{fn} needs a schema's struct; a schemaless changeset has no associations")
+    info = schema_info(cs.data)
+    if name not in info.associations:
+        hint = f"; {name!r} is a field, use cast/put_change" if name in info.fields else ""
+        raise ArgumentError(
+            f"{fn}: schema {info.name} has no association {name!r}{hint}; "
+            f"associations: {', '.join(info.associations) or 'none declared'}"
+        )
+    a = info.associations[name]
+    if a.through is not None:
+        raise ArgumentError(
+            f"{fn}: association {name!r} of {info.name} goes through {list(a.through)} and is read-only; "
+            f"change the associations it goes through instead"
+        )
+    return a
+
+
+def current_assoc(cs: Changeset[Any], a: Association) -> Any:
+    """The association's current value in the data: a built struct's unloaded one is empty; a
+    loaded struct's must have been preloaded."""
+    value = getattr(cs.data, a.name)
+    if not isinstance(value, NotLoaded):
+        return value
+    if cs.data.__meta__.state == "built":
+        return [] if a.cardinality == "many" else None
+    raise ArgumentError(
+        f"attempting to cast or change association {a.name!r} of {type(cs.data).__name__} that was not loaded. "
+        "Please preload your associations before manipulating them through changesets: "
+        f"struct = await repo.preload(struct, {a.name!r})"
+    )
+
+
+def _rel(cs: Changeset[Any], a: Association) -> Rel:
+    decl = {"has_many": "has_many", "has_one": "has_one", "belongs_to": "belongs_to", "many_to_many": "many_to_many"}
+    example = '"delete"' if a.kind != "belongs_to" else '"update"'
+    skip = frozenset({a.related_key} if a.kind in ("has_one", "has_many") and a.related_key else ())
+    return Rel(
+        name=a.name,
+        parent=type(cs.data).__name__,
+        schema=a.related,
+        many=a.cardinality == "many",
+        on_replace=a.on_replace,
+        kind="assoc",
+        declaration=f"{a.name}: ... = {decl[a.kind]}({a.related.__name__}, on_replace={example})",
+        skip=skip,
+    )
+
+
+def cast_assoc(
+    cs: Changeset[_T],
+    name: str,
+    /,
+    *,
+    with_: With | None = None,
+    required: bool = False,
+    required_message: str = "can't be blank",
+    invalid_message: str = "is invalid",
+) -> Changeset[_T]:
+    """Cast ``params[name]`` into the association with ``with_(struct, params)`` (default: the
+    related schema's ``changeset`` function, or a ``cast`` of its fields but the keys).
+
+    The association must be preloaded on a loaded struct. The Repo writes the children in
+    the parent's transaction and reports their errors on the parent changeset.
+
+    >>> from asyncecto import schema, has_many, belongs_to
+    >>> from asyncecto.changeset import cast
+    >>> @schema("posts")
+    ... class Post:
+    ...     title: str | None = None
+    ...     comments: list = has_many("Comment")
+    >>> @schema("comments")
+    ... class Comment:
+    ...     text: str | None = None
+    ...     post: Post | None = belongs_to(Post)
+    >>> cs = cast_assoc(cast(Post(), {"title": "t", "comments": [{"text": "hi"}]}, ["title"]), "comments")
+    >>> [(c.action, c.changes) for c in cs.changes["comments"]]
+    [('insert', {'text': 'hi'})]
+    """
+    a = _association(cs, name, "cast_assoc")
+    return cast_relation(cs, _rel(cs, a), current_assoc(cs, a), with_, required, required_message, invalid_message)
+
+
+def put_assoc(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
+    """Put structs, changesets or field mappings (or ``None`` / ``[]``) as the association's value.
+
+    Loaded structs not yet associated are linked (their foreign key set, or a join row
+    added for ``many_to_many``); built ones and mappings are inserted. Entries are matched
+    to the current ones by primary key as in :func:`cast_assoc`.
+    ``change(cs, comments=[...])`` and ``put_change`` on an association come here too.
+    """
+    a = _association(cs, name, "put_assoc")
+    return put_relation(cs, _rel(cs, a), current_assoc(cs, a), value)
+
+
+def surface_assocs(cs: Changeset[_T]) -> Changeset[_T]:
+    """For an insert: associations loaded in the struct become changes, as if put (Ecto's "insert
+    writes the whole struct"); ``None``, ``[]`` and unloaded ones are left alone."""
+    if isinstance(cs.data, dict):
+        return cs
+    info = schema_info(cs.data)
+    if not info.associations:
+        return cs
+    for name, a in info.associations.items():
+        if a.through is not None or name in cs.changes:
+            continue
+        value = getattr(cs.data, name)
+        if isinstance(value, NotLoaded) or value is None or (isinstance(value, list) and not value):
+            continue
+        cs = put_relation(cs, _rel(cs, a), [] if a.cardinality == "many" else None, value)
+    return cs

@@ -1,0 +1,373 @@
+"""What embeds and associations share: child changesets matched to the current entries.
+
+The change recorded for a relation is a child changeset (or a list of them, for a
+"many" relation) with ``action`` ``insert``, ``update`` or ``replace`` (an entry being
+removed), or ``None``. A "one" relation's replaced entry is not recorded: it is the
+data's current value. The parent is invalid when a child is. ``cast_embed``/``put_embed`` and
+``cast_assoc``/``put_assoc`` describe their relation as a :class:`Rel` and share the
+matching below; :func:`applied` turns the children back into structs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.errors import ArgumentError, CastError
+from asyncecto.schema import SchemaInfo, schema_info
+from asyncecto.schema._embeds import EmbedMany, EmbedOne
+
+from ._cast import _current, add_error, cast
+from ._changeset import Changeset
+
+__all__ = ("Rel", "applied", "cast_relation", "put_relation")
+
+_T = TypeVar("_T")
+With = Callable[[Any, Mapping[str, Any]], Changeset[Any]]
+
+
+@attrs.frozen
+class Rel:
+    """One relation of a parent changeset, as the shared code needs it.
+
+    :ivar kind: ``"embed"`` or ``"assoc"`` (names the functions in messages)
+    :ivar skip: fields the default ``with_`` does not cast (keys, timestamps, foreign keys)
+    :ivar declaration: the declaration that allows replacing, shown in the ``raise`` message
+    """
+
+    name: str
+    parent: str
+    schema: type
+    many: bool
+    on_replace: str
+    kind: str
+    declaration: str
+    skip: frozenset[str] = frozenset()
+
+    @property
+    def info(self) -> SchemaInfo:
+        return schema_info(self.schema)
+
+
+def _default_with(rel: Rel) -> With:
+    own = getattr(rel.schema, "changeset", None)
+    if callable(own):
+        return own  # type: ignore[no-any-return]
+    info = rel.info
+    skip = {*info.primary_key, info.inserted_at, info.updated_at, *rel.skip}
+    fields = [n for n, f in info.fields.items() if n not in skip and not isinstance(f.type, EmbedOne | EmbedMany)]
+    return lambda struct, params: cast(struct, params, fields)
+
+
+def _child(rel: Rel, fn: With, struct: Any, params: Mapping[str, Any], action: str) -> Changeset[Any]:
+    result = fn(struct, params)
+    if not isinstance(result, Changeset):
+        raise ArgumentError(f"the with_ function of {rel.kind} {rel.name!r} must return a changeset, got {result!r}")
+    return result if result.action is not None else attrs.evolve(result, action=action)
+
+
+def _pk(rel: Rel, struct: Any) -> tuple[Any, ...] | None:
+    names = rel.info.primary_key
+    if not names:
+        return None
+    key = tuple(getattr(struct, n) for n in names)
+    return None if any(v is None for v in key) else key
+
+
+def _param_pk(rel: Rel, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    names = rel.info.primary_key
+    if not names or any(params.get(n) is None for n in names):
+        return None
+    try:
+        return tuple(t.cast_value(rel.info.fields[n].type, params[n], field=n) for n in names)
+    except CastError:  # a key that cannot be one matches no current entry
+        return None
+
+
+def _replace_message(rel: Rel) -> str:
+    what = "embeds" if rel.kind == "embed" else "associations"
+    fns = "cast_embed/put_embed" if rel.kind == "embed" else "cast_assoc/put_assoc"
+    return (
+        f"you are attempting to change relation {rel.name!r} of {rel.parent} but the on_replace option of this "
+        f"relation is set to 'raise'.\n\nBy default it is not possible to replace or delete {what} during "
+        f"{fns}. The parameters must carry the primary keys of the entries currently in {rel.name!r}; "
+        "an entry whose key is not given would be replaced or deleted, which is refused.\n\n"
+        f"fix: declare the relation with another on_replace, e.g. {rel.declaration}"
+    )
+
+
+class _Invalid(Exception):
+    """An entry was replaced under ``on_replace="mark_as_invalid"``."""
+
+
+def _on_replace(rel: Rel) -> None:
+    if rel.on_replace == "raise":
+        raise ArgumentError(_replace_message(rel))
+    if rel.on_replace == "mark_as_invalid":
+        raise _Invalid
+
+
+def _type_meta(rel: Rel) -> dict[str, Any]:
+    return {"type": "array(map)" if rel.many else "map"}
+
+
+def _finish(cs: Changeset[_T], name: str, value: Any, current: Any) -> Changeset[_T]:
+    if isinstance(value, list):
+        unchanged = (
+            isinstance(current, list)
+            and len(value) == len(current)
+            and all(
+                c.action == "update" and c.valid and not c.changes and c.data is d
+                for c, d in zip(value, current, strict=True)
+            )
+        )
+        valid = all(c.valid for c in value)
+    elif isinstance(value, Changeset):
+        unchanged = value.action == "update" and value.valid and not value.changes and value.data is current
+        valid = value.valid
+    else:
+        unchanged, valid = value is None and current is None, True
+    if unchanged:
+        return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k != name})
+    return attrs.evolve(cs, changes={**cs.changes, name: value}, valid=cs.valid and valid)
+
+
+_BAD: Any = object()
+
+
+def cast_relation(
+    cs: Changeset[_T],
+    rel: Rel,
+    current: Any,
+    with_: With | None,
+    required: bool,
+    required_message: str,
+    invalid_message: str,
+) -> Changeset[_T]:
+    """``cast_embed``/``cast_assoc``: ``params[rel.name]`` cast into child changesets."""
+    name = rel.name
+    if cs.params is None:
+        fn_name = "cast_embed" if rel.kind == "embed" else "cast_assoc"
+        raise ArgumentError(f"{fn_name} expects the changeset to be cast; call cast(...) before {fn_name}(...)")
+    fn = with_ or _default_with(rel)
+    if name not in cs.params:
+        if required and not _current(cs, name):
+            return add_error(cs, name, required_message, validation="required")
+        return cs
+    value = cs.params[name]
+    try:
+        change = _cast_many(rel, fn, current or [], value) if rel.many else _cast_one(rel, fn, current, value)
+    except _Invalid:
+        return add_error(cs, name, invalid_message, validation=rel.kind, **_type_meta(rel))
+    if change is _BAD:
+        return add_error(cs, name, invalid_message, validation=rel.kind, **_type_meta(rel))
+    out = _finish(cs, name, change, current)
+    emptied = isinstance(change, list) and all(c.action in ("replace", "ignore") for c in change)
+    if required and (change is None or emptied):
+        out = add_error(out, name, required_message, validation="required")
+    return out
+
+
+def _cast_one(rel: Rel, fn: With, current: Any, value: Any) -> Any:
+    if value is None:
+        if current is not None and rel.on_replace != "update":
+            _on_replace(rel)
+        return None
+    if not isinstance(value, Mapping):
+        return _BAD
+    params = {str(k): v for k, v in value.items()}
+    if current is None:
+        child = _child(rel, fn, rel.schema(), params, "insert")
+    elif rel.on_replace == "update" or ((key := _pk(rel, current)) is not None and _param_pk(rel, params) == key):
+        child = _child(rel, fn, current, params, "update")
+    else:
+        _on_replace(rel)
+        child = _child(rel, fn, rel.schema(), params, "insert")
+    if child.action == "ignore":  # the with_ function chose to skip it: keep what is there
+        return None if current is None else Changeset(data=current, action="update")
+    return child
+
+
+def _entries(value: Any) -> list[Any] | None:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, Mapping):  # {"0": {...}, "1": {...}}: form-encoded lists, ordered by index
+        try:
+            return [v for _, v in sorted(value.items(), key=lambda kv: int(kv[0]))]
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _cast_many(rel: Rel, fn: With, current: list[Any], value: Any) -> Any:
+    entries = _entries(value)
+    if entries is None or not all(isinstance(e, Mapping) for e in entries):
+        return _BAD
+    by_key = {k: s for s in current if (k := _pk(rel, s)) is not None}
+    used: set[tuple[Any, ...]] = set()
+    out: list[Changeset[Any]] = []
+    for entry in entries:
+        params = {str(k): v for k, v in entry.items()}
+        key = _param_pk(rel, params)
+        if key is not None and key in by_key and key not in used:
+            used.add(key)
+            child = _child(rel, fn, by_key[key], params, "update")
+            out.append(child if child.action != "ignore" else Changeset(data=by_key[key], action="update"))
+        else:
+            child = _child(rel, fn, rel.schema(), params, "insert")
+            if child.action != "ignore":  # the with_ function chose to skip it
+                out.append(child)
+    return _replaced(rel, current, used, out)
+
+
+def _replaced(rel: Rel, current: list[Any], used: set[tuple[Any, ...]], out: list[Changeset[Any]]) -> list[Any]:
+    left = [s for s in current if _pk(rel, s) not in used or _pk(rel, s) is None]
+    if left:
+        _on_replace(rel)
+    return [Changeset(data=s, action="replace") for s in left] + out
+
+
+def put_relation(cs: Changeset[_T], rel: Rel, current: Any, value: Any) -> Changeset[_T]:
+    """``put_embed``/``put_assoc``: structs, changesets or mappings as the relation's new value."""
+    try:
+        if rel.many:
+            if not isinstance(value, list | tuple):
+                return add_error(cs, rel.name, "is invalid", **_type_meta(rel))
+            change = _put_many(rel, current or [], list(value))
+        else:
+            change = _put_one(rel, current, value)
+    except _Invalid:
+        return add_error(cs, rel.name, "is invalid", **_type_meta(rel))
+    return _finish(cs, rel.name, change, current)
+
+
+def _from_mapping(rel: Rel, base: Any, value: Mapping[Any, Any]) -> Changeset[Any]:
+    """``change(base, fields)``; nested embeds and associations go through their ``put_*``."""
+    from ._changeset import change
+
+    info = rel.info
+    params = {str(k): v for k, v in value.items() if str(k) in info.fields or str(k) in info.associations}
+    nested = {
+        k: v
+        for k, v in params.items()
+        if k in info.associations or isinstance(info.fields[k].type, EmbedOne | EmbedMany)
+    }
+    cs = change(base, {k: v for k, v in params.items() if k not in nested})
+    for k, v in nested.items():
+        cs = change(cs, {k: v})
+    return cs
+
+
+def _as_changeset(
+    rel: Rel, value: Any, candidates: Mapping[tuple[Any, ...], Any]
+) -> tuple[Changeset[Any], tuple[Any, ...] | None]:
+    """A changeset for one given entry and the primary key it carries; a mapping whose key is
+    one of ``candidates`` changes that entry.
+    """
+    if isinstance(value, Changeset):
+        if not isinstance(value.data, rel.schema):
+            raise ArgumentError(
+                f"expected changesets of {rel.schema.__name__} for {rel.name!r}, got one of {value.data!r}"
+            )
+        return value, _pk(rel, value.data)
+    if isinstance(value, rel.schema):
+        return Changeset(data=value), _pk(rel, value)
+    if isinstance(value, Mapping):
+        key = _param_pk(rel, {str(k): v for k, v in value.items()})
+        base = candidates.get(key) if key is not None else None
+        return _from_mapping(rel, base if base is not None else rel.schema(), value), key
+    raise ArgumentError(
+        f"expected a {rel.schema.__name__}, a changeset of one or a mapping of its fields for {rel.name!r}, "
+        f"got {value!r}"
+    )
+
+
+def _put_action(rel: Rel, child: Changeset[Any], action: str) -> Changeset[Any]:
+    """``action`` unless the child has one; a loaded struct given for an association is updated
+    (Ecto's action from the struct's state), a deleted one refused."""
+    if child.action is not None:
+        return child
+    if rel.kind == "assoc" and action == "insert":
+        state = child.data.__meta__.state
+        if state == "loaded":
+            action = "update"
+        elif state == "deleted":
+            raise ArgumentError(f"cannot put a deleted {rel.schema.__name__} in association {rel.name!r}")
+    return attrs.evolve(child, action=action)
+
+
+def _put_one(rel: Rel, current: Any, value: Any) -> Any:
+    if value is None:
+        if current is not None and rel.on_replace != "update":
+            _on_replace(rel)
+        return None
+    own = _pk(rel, current) if current is not None else None
+    candidates = {own: current} if own is not None else {}
+    if rel.on_replace == "update" and current is not None:
+        if isinstance(value, Mapping):
+            return attrs.evolve(_from_mapping(rel, current, value), action="update")
+        child, key = _as_changeset(rel, value, candidates)
+        if key is None or key != own:
+            put = "put_embed" if rel.kind == "embed" else "put_assoc"
+            raise ArgumentError(
+                f"you are attempting to update relation {rel.name!r} of {rel.parent} with a struct or changeset of "
+                'another entry: with on_replace="update" the value is applied to the current entry, so give '
+                f"a mapping of fields (or the current entry changed).\n\nfix: {put}(cs, {rel.name!r}, {{...fields...}})"
+            )
+        return attrs.evolve(child, action="update")
+    child, key = _as_changeset(rel, value, candidates)
+    if current is not None and key is not None and key == own:
+        return attrs.evolve(child, action="update")
+    if current is not None:
+        if isinstance(value, rel.schema) and value == current:
+            return Changeset(data=current, action="update")
+        _on_replace(rel)
+    return _put_action(rel, child, "insert")
+
+
+def _put_many(rel: Rel, current: list[Any], values: list[Any]) -> Any:
+    by_key = {k: s for s in current if (k := _pk(rel, s)) is not None}
+    used: set[tuple[Any, ...]] = set()
+    out: list[Changeset[Any]] = []
+    for value in values:
+        free = {k: s for k, s in by_key.items() if k not in used}
+        child, key = _as_changeset(rel, value, free)
+        if key is not None and key in free:
+            used.add(key)
+            out.append(attrs.evolve(child, action="update"))
+        else:
+            out.append(_put_action(rel, child, "insert"))
+    return _replaced(rel, current, used, out)
+
+
+def applied(value: Any, now: Any = None) -> Any:
+    """A relation change as structs: child changesets applied, replaced entries dropped.
+
+    With ``now`` (the write's time), an updated entry with changes gets a new ``updated_at``.
+    """
+    if isinstance(value, Changeset):
+        return _apply(value, now)
+    if isinstance(value, list) and any(isinstance(v, Changeset) for v in value):
+        kept = [
+            _apply(v, now) if isinstance(v, Changeset) else v
+            for v in value
+            if not (isinstance(v, Changeset) and v.action == "replace")
+        ]
+        return kept
+    return value
+
+
+def _apply(cs: Changeset[Any], now: Any) -> Any:
+    from asyncecto.schema import replace
+
+    changes = {k: applied(v, now) for k, v in cs.changes.items()}
+    info = schema_info(cs.data)
+    if now is not None and changes and cs.action == "update" and info.updated_at and info.updated_at not in changes:
+        assert info.timestamp_type is not None
+        changes[info.updated_at] = info.timestamp_type.cast(now)
+    if not changes:
+        return cs.data
+    return replace(cs.data, **changes)

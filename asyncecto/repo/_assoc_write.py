@@ -1,0 +1,264 @@
+"""Association changes written with their parent, inside the parent's transaction.
+
+Ecto's order: ``belongs_to`` parents first (their keys copied into the changeset), the
+parent's own row, then ``has_one``/``has_many`` children (foreign key set from the
+parent) and ``many_to_many`` rows with their join rows. Entries left out are deleted,
+or detached (``nilify``), as the association's ``on_replace`` says. A child's failure
+is reported on the parent changeset, and the transaction rolls back. Children inherit
+the parent's prefix unless their own struct has one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.changeset import Changeset, change
+from asyncecto.errors import InvalidChangesetError
+from asyncecto.query._assoc import assoc
+from asyncecto.schema import meta, schema_info
+from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._struct import copy_struct
+
+from ._core import RepoCore
+
+__all__ = ("delete_dependents", "has_dependents", "relation_changes", "write_children", "write_parents")
+
+_set = object.__setattr__
+
+
+def relation_changes(cs: Changeset[Any]) -> bool:
+    """Whether the changeset changes any association."""
+    if isinstance(cs.data, dict):
+        return False
+    assocs = schema_info(cs.data).associations
+    return bool(assocs) and any(name in assocs for name in cs.changes)
+
+
+def has_dependents(info: Any) -> bool:
+    """Whether deleting a struct of this schema touches other rows (``on_delete``)."""
+    return any(a.on_delete != "nothing" and a.through is None for a in info.associations.values())
+
+
+def _original(data: Any, name: str) -> Any:
+    value = getattr(data, name)
+    return None if isinstance(value, NotLoaded) else value
+
+
+def _pk(struct: Any) -> tuple[Any, ...]:
+    return tuple(getattr(struct, k) for k in schema_info(struct).primary_key)
+
+
+def _prefix(child: Changeset[Any] | Any, parent_prefix: str | None) -> str | None:
+    data = child.data if isinstance(child, Changeset) else child
+    own = meta(data).prefix
+    return own if own is not None else parent_prefix
+
+
+def _bubble(cs: Changeset[Any], action: str, name: str, child: Changeset[Any], failed: Changeset[Any]) -> Exception:
+    """The parent's ``InvalidChangesetError`` carrying the failed child in place of ``child``."""
+    value = cs.changes[name]
+    value = [failed if c is child else c for c in value] if isinstance(value, list) else failed
+    bad = attrs.evolve(cs, changes={**cs.changes, name: value}, valid=False, action=action)
+    return InvalidChangesetError(action, bad)
+
+
+async def _write(core: RepoCore, child: Changeset[Any], prefix: str | None, timeout: Any) -> Any:
+    """Insert or update one child changeset (its own relations included); ``ignore`` keeps its data."""
+    from . import _write
+
+    if child.action == "ignore":
+        return child.data
+    if child.prepare:
+        child = await _write.prepared_or_raise(core, child, child.action or "insert")
+    if child.action == "insert":
+        return await _write.insert_tree(core, child, prefix, None, timeout)
+    return await _write.update_tree(core, child, prefix, None, _write.Stale(), timeout)
+
+
+async def write_parents(
+    core: RepoCore, cs: Changeset[Any], action: str, prefix: str | None, timeout: Any
+) -> tuple[Changeset[Any], dict[str, Any], list[tuple[Association, Any]]]:
+    """Write the ``belongs_to`` changes first. Returns the changeset with their keys set, the
+    association values to put on the result, and replaced parents to delete after the write."""
+    info = schema_info(cs.data)
+    values: dict[str, Any] = {}
+    after: list[tuple[Association, Any]] = []
+    for name, a in info.associations.items():
+        if a.kind != "belongs_to" or name not in cs.changes:
+            continue
+        assert a.owner_key is not None and a.related_key is not None
+        child = cs.changes[name]
+        original = _original(cs.data, name)
+        if child is None:
+            key = None
+            values[name] = None
+        else:
+            try:
+                written = await _write(core, child, _prefix(child, prefix), timeout)
+            except InvalidChangesetError as exc:
+                raise _bubble(cs, action, name, child, exc.changeset) from exc
+            key = getattr(written, a.related_key)
+            values[name] = written
+        replaced = original is not None and (child is None or _pk(child.data) != _pk(original))
+        if replaced and a.on_replace in ("delete", "delete_if_exists"):
+            after.append((a, original))
+        cs = attrs.evolve(cs, changes={**cs.changes, a.owner_key: key})
+    return cs, values, after
+
+
+async def write_children(
+    core: RepoCore,
+    cs: Changeset[Any],
+    own: Any,
+    action: str,
+    prefix: str | None,
+    timeout: Any,
+    parents: dict[str, Any],
+    after: list[tuple[Association, Any]],
+) -> Any:
+    """Write ``has_*``/``many_to_many`` changes after the parent's row; the result struct holds
+    every changed association's new value."""
+    info = schema_info(own)
+    result = copy_struct(own, info)
+    for name, value in parents.items():
+        _set(result, name, value)
+    for a, original in after:
+        await _replace(core, a, original, None, prefix, timeout)
+    for name, a in info.associations.items():
+        if a.kind == "belongs_to" or name not in cs.changes:
+            continue
+        assert a.owner_key is not None
+        owner_value = getattr(own, a.owner_key)
+        value = cs.changes[name]
+        if a.cardinality == "one":
+            original = _original(cs.data, name)
+            if original is not None and (value is None or _pk(value.data) != _pk(original)):
+                await _replace(core, a, original, owner_value, prefix, timeout)
+            written = None if value is None else await _child(core, cs, action, a, value, owner_value, prefix, timeout)
+            _set(result, name, written)
+            continue
+        linked = {_pk(s) for s in _original(cs.data, name) or ()} if a.kind == "many_to_many" else set()
+        out = []
+        for child in value:
+            if child.action == "replace":
+                await _replace(core, a, child.data, owner_value, prefix, timeout)
+            elif child.action != "ignore":
+                out.append(await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked))
+        _set(result, name, out)
+    return result
+
+
+async def _child(
+    core: RepoCore,
+    cs: Changeset[Any],
+    action: str,
+    a: Association,
+    child: Changeset[Any],
+    owner_value: Any,
+    prefix: str | None,
+    timeout: Any,
+    linked: set[tuple[Any, ...]] | None = None,
+) -> Any:
+    """Write one child of ``cs`` (linked to ``owner_value``); its failure fails the parent."""
+    sent = child
+    if a.kind in ("has_one", "has_many"):
+        assert a.related_key is not None
+        if child.action == "insert" or getattr(child.data, a.related_key) != owner_value:
+            sent = attrs.evolve(child, changes={**child.changes, a.related_key: owner_value})
+    child_prefix = _prefix(child, prefix)
+    try:
+        written = await _write(core, sent, child_prefix, timeout)
+    except InvalidChangesetError as exc:
+        raise _bubble(cs, action, a.name, child, exc.changeset) from exc
+    if a.kind == "many_to_many" and (child.action == "insert" or _pk(written) not in (linked or set())):
+        await _join_rows(core, a, "insert", owner_value, written, prefix, timeout)
+    return written
+
+
+async def _replace(
+    core: RepoCore, a: Association, struct: Any, owner_value: Any, prefix: str | None, timeout: Any
+) -> None:
+    """Apply ``on_replace`` to an entry that is no longer associated."""
+    from . import _write
+
+    if a.kind == "many_to_many":  # only the join row goes
+        await _join_rows(core, a, "delete", owner_value, struct, prefix, timeout)
+        return
+    struct_prefix = _prefix(struct, prefix)
+    if a.on_replace == "nilify":
+        assert a.related_key is not None
+        await _write.update_tree(
+            core, change(struct, {a.related_key: None}), struct_prefix, None, _write.Stale(), timeout
+        )
+    elif a.on_replace in ("delete", "delete_if_exists"):
+        stale = _write.Stale(allow=a.on_replace == "delete_if_exists")
+        await _write.delete_tree(core, change(struct), struct_prefix, None, stale, timeout)
+
+
+def _join_columns(a: Association) -> tuple[str, str]:
+    (jo, _), (jr, _) = a.join_keys
+    if isinstance(a.join_through, type):
+        fields = schema_info(a.join_through).fields
+        return fields[jo].source, fields[jr].source
+    return jo, jr
+
+
+async def _join_rows(
+    core: RepoCore, a: Association, op: str, owner_value: Any, related: Any, prefix: str | None, timeout: Any
+) -> None:
+    """Insert or delete the join row linking ``owner_value`` and ``related``."""
+    (_, okey), (_, rkey) = a.join_keys
+    jo, jr = _join_columns(a)
+    if op == "insert" and isinstance(a.join_through, type):  # a join schema: a real insert (timestamps ...)
+        from . import _write
+
+        row = a.join_through(**{a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)})
+        await _write.insert_tree(core, Changeset(data=row, action="insert"), prefix, None, timeout)
+        return
+    owner_type = schema_info(a.owner).fields[okey].type
+    related_type = schema_info(a.related).fields[rkey].type
+    params = [t.dump_value(owner_type, owner_value, field=okey), t.dump_value(related_type, getattr(related, rkey))]
+    table = a.join_table
+    if op == "insert":
+        sql = core.cached(
+            ("join_insert", table, prefix, jo, jr), lambda: core.adapter.insert_sql(prefix, table, (jo, jr), ())
+        )
+    else:
+        sql = core.cached(
+            ("join_delete", table, prefix, jo, jr), lambda: core.adapter.delete_sql(prefix, table, (jo, jr), ())
+        )
+    await core.run("execute", sql, params, timeout, table)
+
+
+async def delete_dependents(core: RepoCore, struct: Any, prefix: str | None, timeout: Any) -> None:
+    """Schema-level ``on_delete``: children deleted or detached, join rows deleted, before the parent."""
+    from ._read import delete_all, update_all
+
+    info = schema_info(struct)
+    for name, a in info.associations.items():
+        if a.on_delete == "nothing" or a.through is not None:
+            continue
+        assert a.owner_key is not None
+        owner_value = getattr(struct, a.owner_key)
+        if owner_value is None:
+            continue
+        if a.kind == "many_to_many":
+            jo, _ = _join_columns(a)
+            okey = a.join_keys[0][1]
+            dumped = t.dump_value(info.fields[okey].type, owner_value, field=okey)
+            table = a.join_table
+            sql = core.cached(
+                ("join_delete_all", table, prefix, jo),
+                lambda table=table, jo=jo: core.adapter.delete_sql(prefix, table, (jo,), ()),  # type: ignore[misc]
+            )
+            await core.run("execute", sql, [dumped], timeout, table)
+            continue
+        q = assoc(struct, name, prefix=prefix)
+        if a.on_delete == "delete_all":
+            await delete_all(core, q, None, timeout)
+        else:
+            assert a.related_key is not None
+            await update_all(core, q, {"set": {a.related_key: None}}, None, timeout)
