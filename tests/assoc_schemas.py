@@ -83,11 +83,16 @@ ASSOC_TABLES = (
     "archive.bl_users",
     "archive.bl_posts",
     "archive.bl_comments",
+    "archive.bl_profiles",
+    "archive.bl_permalinks",
+    "archive.bl_tags",
+    "archive.bl_posts_tags",
 )
 
 ASSOC_DDL = (
     "DROP TABLE IF EXISTS bl_posts_tags, bl_tags, bl_permalinks, bl_comments, bl_posts, bl_profiles, bl_users, "
-    "archive.bl_users, archive.bl_posts, archive.bl_comments CASCADE",
+    "archive.bl_users, archive.bl_posts, archive.bl_comments, archive.bl_profiles, archive.bl_permalinks, "
+    "archive.bl_tags, archive.bl_posts_tags CASCADE",
     "CREATE TABLE bl_users (id bigserial PRIMARY KEY, name text)",
     "CREATE TABLE bl_profiles (id bigserial PRIMARY KEY, bio text, user_id bigint REFERENCES bl_users(id))",
     "CREATE TABLE bl_posts (id bigserial PRIMARY KEY, title text, visits integer, "
@@ -101,4 +106,8 @@ ASSOC_DDL = (
     "CREATE TABLE archive.bl_users (LIKE bl_users INCLUDING ALL)",
     "CREATE TABLE archive.bl_posts (LIKE bl_posts INCLUDING ALL)",
     "CREATE TABLE archive.bl_comments (LIKE bl_comments INCLUDING ALL)",
+    "CREATE TABLE archive.bl_profiles (LIKE bl_profiles INCLUDING ALL)",
+    "CREATE TABLE archive.bl_permalinks (LIKE bl_permalinks INCLUDING ALL)",
+    "CREATE TABLE archive.bl_tags (LIKE bl_tags INCLUDING ALL)",
+    "CREATE TABLE archive.bl_posts_tags (LIKE bl_posts_tags INCLUDING ALL)",
 )

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import attrs
+
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._struct import copy_struct
 
 from ._changeset import Changeset
 from ._relations import Rel, With, cast_relation, put_relation
@@ -128,11 +131,22 @@ def surface_assocs(cs: Changeset[_T]) -> Changeset[_T]:
     info = schema_info(cs.data)
     if not info.associations:
         return cs
-    for name, a in info.associations.items():
-        if a.through is not None or name in cs.changes:
-            continue
-        value = getattr(cs.data, name)
-        if isinstance(value, NotLoaded) or value is None or (isinstance(value, list) and not value):
-            continue
+    given = {
+        name: value
+        for name, a in info.associations.items()
+        if a.through is None
+        and name not in cs.changes
+        and not isinstance(value := getattr(cs.data, name), NotLoaded)
+        and value is not None
+        and not (isinstance(value, list) and not value)
+    }
+    if not given:
+        return cs
+    data = copy_struct(cs.data, info)  # the given values are the changes; nothing is there yet
+    for name in given:
+        object.__setattr__(data, name, attrs.fields_dict(type(data))[name].default)  # type: ignore[arg-type]
+    cs = attrs.evolve(cs, data=data)
+    for name, value in given.items():
+        a = info.associations[name]
         cs = put_relation(cs, _rel(cs, a), [] if a.cardinality == "many" else None, value)
     return cs

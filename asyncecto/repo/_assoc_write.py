@@ -16,6 +16,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset, change
+from asyncecto.changeset._assocs import surface_assocs
 from asyncecto.errors import InvalidChangesetError
 from asyncecto.query._assoc import assoc
 from asyncecto.schema import meta, schema_info
@@ -74,7 +75,7 @@ async def _write(core: RepoCore, child: Changeset[Any], prefix: str | None, time
     if child.prepare:
         child = await _write.prepared_or_raise(core, child, child.action or "insert")
     if child.action == "insert":
-        return await _write.insert_tree(core, child, prefix, None, timeout)
+        return await _write.insert_tree(core, surface_assocs(child), prefix, None, timeout)
     return await _write.update_tree(core, child, prefix, None, _write.Stale(), timeout)
 
 
