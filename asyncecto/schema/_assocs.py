@@ -549,8 +549,9 @@ def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = N
     """A new struct of the association ``name``'s schema, linked to ``struct``.
 
     For ``has_one``/``has_many`` the foreign key is set from ``struct`` (attributes cannot
-    override it); ``defaults=`` of the association apply first. The struct's prefix is not
-    copied (as in Ecto).
+    override it); ``defaults=`` of the association apply first. A struct loaded from a prefix
+    builds in that prefix unless the related schema declares its own (Ecto does not copy it;
+    multi-tenant code expects it to follow).
 
     >>> from asyncecto import schema, has_many, belongs_to
     >>> @schema("posts")
@@ -576,4 +577,10 @@ def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = N
     if a.kind in ("has_one", "has_many"):
         assert a.owner_key is not None and a.related_key is not None
         values[a.related_key] = getattr(struct, a.owner_key)
-    return a.related(**values)
+    built = a.related(**values)
+    prefix = struct.__meta__.prefix
+    if prefix is not None and built.__meta__.prefix is None:
+        from ._struct import put_meta
+
+        built = put_meta(built, prefix=prefix)
+    return built
