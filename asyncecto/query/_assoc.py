@@ -4,7 +4,9 @@ queries the preloader runs (related rows whose key is in a list, sent as one arr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -73,7 +75,8 @@ def related_query(a: Association, keys: Any, base: Any = None, *, with_owner_key
     assert rkey is not None
     if a.kind == "many_to_many":
         (jo, _), (jr, _) = a.join_keys
-        q = q | join("inner", a.join_table, on=lambda *b: getattr(b[-1], jr) == getattr(b[0], rkey), as_=JOIN_ALIAS)
+        through = a.join_through if isinstance(a.join_through, type) else a.join_table  # a schema keeps its prefix
+        q = q | join("inner", through, on=lambda *b: getattr(b[-1], jr) == getattr(b[0], rkey), as_=JOIN_ALIAS)
         q = q | where(lambda *b, assoc_join: _matches(getattr(assoc_join, jo), keys))
         jconds = a.join_where
         if jconds:
@@ -106,23 +109,45 @@ def assoc(structs: Any, path: str | Sequence[str], *, prefix: str | None = None)
     if structs is None or not items or any(s is None for s in items):
         raise ArgumentError(f"cannot retrieve association {name!r} for None (or an empty list)")
     schema = type(items[0])
+    if isinstance(items[0], type):
+        raise ArgumentError(
+            f"cannot retrieve association {name!r} for the class {items[0].__name__}; "
+            "pass a struct (or a list of structs) loaded from the database"
+        )
     if any(type(s) is not schema for s in items):
         raise ArgumentError(f"cannot retrieve association {name!r} for structs of different schemas")
     chain = hops(schema, path)
     first = chain[0]
     assert first.owner_key is not None
     keys: Any = list(dict.fromkeys(k for s in items if (k := getattr(s, first.owner_key)) is not None))
+    pre = prefix if prefix is not None else meta(items[0]).prefix
     q: Query[Any] | None = None
     for i, hop in enumerate(chain):
         if i:
             assert hop.owner_key is not None and q is not None
-            keys = _expr.subquery(q | select(lambda *b, k=hop.owner_key: getattr(b[0], k)))
-        q = related_query(hop, keys)
+            keys = _expr.subquery(q | select(_field_of_first(hop.owner_key)))
+        q = _prefixed(related_query(hop, keys), pre)
     assert q is not None
-    pre = prefix if prefix is not None else meta(items[0]).prefix
-    if pre is not None and schema_info(chain[-1].related).prefix is None:
-        q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=pre))
     return q
+
+
+def _prefixed(q: Query[Any], prefix: str | None) -> Query[Any]:
+    """``q`` with ``prefix`` on its sources (the hop's table, a join table) that have none of their
+    own or of their schema: every table of an ``assoc`` query follows the first struct's prefix."""
+    if prefix is None:
+        return q
+
+    def put(src: Any) -> Any:
+        own = src.schema is not None and schema_info(src.schema).prefix is not None
+        return src if src.prefix is not None or own or src.query is not None else attrs.evolve(src, prefix=prefix)
+
+    joins = tuple(attrs.evolve(j, source=put(j.source)) for j in q.joins)
+    return attrs.evolve(q, source=put(q.source), joins=joins)
+
+
+def _field_of_first(name: str) -> Any:
+    """``lambda b0: b0.<name>`` (a default argument would be read as a named binding)."""
+    return lambda *b: getattr(b[0], name)
 
 
 def assoc_join_on(q: Query[Any], ref: Any, new: int) -> Any:
@@ -138,10 +163,11 @@ def assoc_join_on(q: Query[Any], ref: Any, new: int) -> Any:
             return cond if extra is None else cond & extra
 
         return on
-    sql, outer = _path_sql(chain)
+    # the intermediate tables follow the owner's explicit prefix (from_(Post, prefix=...))
+    sql, outer, values = _path_sql(chain, q.sources[ref.binding].prefix)
 
     def on_path(*b: Any) -> Any:
-        cond = _expr.fragment(sql, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]))
+        cond = _expr.fragment(sql, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]), *values)
         extra = conditions(b[new], chain[-1].where)
         return cond if extra is None else cond & extra
 
@@ -152,20 +178,56 @@ def _col(schema: type, field: str) -> str:
     return '"' + schema_info(schema).fields[field].source.replace('"', '""') + '"'
 
 
-def _table(schema_or_name: Any) -> str:
+def _table(schema_or_name: Any, prefix: str | None) -> str:
+    """The quoted table, under its schema's prefix, else ``prefix``."""
     if isinstance(schema_or_name, str):
-        return '"' + schema_or_name.replace('"', '""') + '"'
-    info = schema_info(schema_or_name)
-    assert info.source is not None
-    name = '"' + info.source.replace('"', '""') + '"'
-    return f'"{info.prefix}".{name}' if info.prefix else name
+        name, own = '"' + schema_or_name.replace('"', '""') + '"', None
+    else:
+        info = schema_info(schema_or_name)
+        assert info.source is not None
+        name, own = '"' + info.source.replace('"', '""') + '"', info.prefix
+    pre = own or prefix
+    return '"' + pre.replace('"', '""') + '".' + name if pre else name
 
 
-def _path_sql(chain: Sequence[Association]) -> tuple[str, tuple[str, str]]:
+def _join_col(alias: str, column: str) -> str:
+    return f'{alias}."{column}"'
+
+
+def _hop_col(alias: str, schema: type, field: str) -> str:
+    return f"{alias}.{_col(schema, field)}"
+
+
+def _cond_sql(column: Callable[[str], str], conds: Sequence[tuple[str, Any]], values: list[Any]) -> list[str]:
+    """An association's ``where=``/``join_where=`` on ``column(field)`` as SQL with ``?`` for values."""
+    out: list[str] = []
+    for name, value in conds:
+        col = column(name)
+        if value is None:
+            out.append(f"{col} IS NULL")
+        elif isinstance(value, tuple) and value[0] == "not":
+            out.append(f"{col} IS NOT NULL")
+        elif isinstance(value, tuple) and value[0] == "in":
+            out.append(f"{col} = ANY(?)")
+            values.append(list(value[1]))
+        elif isinstance(value, tuple) and value[0] == "fragment":
+            out.append("(" + col.join(re.split(r"(?<!\\)\?", value[1])) + ")")
+        else:
+            out.append(f"{col} = ?")
+            values.append(value)
+    return out
+
+
+def _path_sql(chain: Sequence[Association], prefix: str | None) -> tuple[str, tuple[str, str], list[Any]]:
     """``EXISTS (...)`` linking the first hop's owner (``?`` 1) to the last hop's related row (``?`` 2)
-    through the intermediate tables; returns the SQL and the (owner field, related field) compared."""
+    through the intermediate tables, with each hop's ``where=`` on its intermediate rows and each
+    many_to_many's ``join_where=`` (their values follow, in order); returns the SQL, the (owner
+    field, related field) compared and those values. The last hop's ``where=`` is the caller's
+    (it is about the joined binding)."""
     froms: list[str] = []
     links: list[str] = []
+    extra: list[str] = []
+    values: list[Any] = []
     prev = "?"  # the owner's key value, an outer reference
     first_owner_key = chain[0].owner_key
     assert first_owner_key is not None
@@ -177,18 +239,20 @@ def _path_sql(chain: Sequence[Association]) -> tuple[str, tuple[str, str]]:
             prev = f"__h{i - 1}.{_col(a.owner, a.owner_key)}"
         if a.kind == "many_to_many":
             (jo, _), (jr, _) = a.join_keys
-            froms.append(f"{_table(a.join_through)} AS __j{i}")
+            froms.append(f"{_table(a.join_through, prefix)} AS __j{i}")
             links.append(f'__j{i}."{jo}" = {prev}')
             here = f'__j{i}."{jr}"'
+            extra.extend(_cond_sql(functools.partial(_join_col, f"__j{i}"), a.join_where, values))
         else:
             here = prev
         if last:
             links.append(f"{here} = ?")
             last_key = a.related_key
         else:
-            froms.append(f"{_table(a.related)} AS __h{i}")
+            froms.append(f"{_table(a.related, prefix)} AS __h{i}")
             links.append(f"__h{i}.{_col(a.related, a.related_key)} = {here}")
+            extra.extend(_cond_sql(functools.partial(_hop_col, f"__h{i}", a.related), a.where, values))
     if not froms:
         raise QueryError("an association path needs at least one intermediate table")
-    sql = f"EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {' AND '.join(links)})"
-    return sql, (first_owner_key, last_key)
+    sql = f"EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {' AND '.join([*links, *extra])})"
+    return sql, (first_owner_key, last_key), values
