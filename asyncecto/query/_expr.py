@@ -320,7 +320,8 @@ class Binding:
                 return AssocRef(self._index, info.associations[name])  # type: ignore[return-value]
             if f is None or f.virtual:
                 known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
-                raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}")
+                assocs = f"; associations: {', '.join(info.associations)}" if info.associations else ""
+                raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}{assocs}")
         return E(FieldRef(self._index, name))
 
     def __repr__(self) -> str:
@@ -346,10 +347,20 @@ class AssocRef:
     def __repr__(self) -> str:
         return f"b{self.binding}.{self.assoc.name}"
 
-    def __bool__(self) -> bool:
+    def _refuse(self, *_: Any) -> Any:
+        n = self.assoc.name
         raise QueryError(
-            f"association {self.assoc.name!r} is not a value; join it (join('inner', lambda p: p.{self.assoc.name}))"
+            f"association {n!r} is not a value; join it and use the joined binding: "
+            f"join('inner', lambda p: p.{n}, as_={n!r}) | where(lambda *, {n}: ...)"
         )
+
+    __bool__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __and__ = __or__ = __invert__ = _refuse
+    __hash__ = object.__hash__
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        self._refuse()
 
 
 def apply(q: Query[Any], fn: Callable[..., Any], what: str) -> Any:
@@ -562,7 +573,10 @@ def subquery(query: Any) -> Subquery:
     """A query used as a value: ``p.id.in_(subquery(q))``, ``exists(subquery(q))``, or a scalar in a select."""
     from ._build import to_query
 
-    return Subquery(to_query(query))
+    q = to_query(query)
+    if q.preloads:
+        raise QueryError(f"cannot preload associations in a subquery; preload in the outer query: {q!r}")
+    return Subquery(q)
 
 
 def exists(sub: Subquery) -> E:

@@ -114,6 +114,13 @@ def _node(name: str, sub: Any, related: type | None, bindings: bool) -> Preload:
     if isinstance(head, Binding):
         if not bindings:
             raise QueryError(f"preload of {name!r} from a join binding is only possible inside a query")
+        if head._index == 0:
+            raise QueryError(f"preload of {name!r} from binding 0, the query's own source; give a joined binding")
+        if head._schema is not None and related is not None and head._schema is not related:
+            raise QueryError(
+                f"cannot preload {name!r} (a {related.__name__}) from join binding {head._index}, "
+                f"which reads {head._schema.__name__}; give the binding joined on {name!r}"
+            )
         binding = head._index
     elif isinstance(head, Query):
         query = head
