@@ -211,4 +211,23 @@ def render(q: Query[Any]) -> str:
         parts.append("with_ties()")
     if q.updates:
         parts.append("update(" + ", ".join(f"{op}={{{n!r}: {render_expr(v)}}}" for op, n, v in q.updates) + ")")
+    if q.preloads:
+        joined = _has_binding(q.preloads)
+        parts.append(f"preload({'lambda: ' if joined else ''}{', '.join(_preload(n) for n in q.preloads)})")
     return " | ".join(parts)
+
+
+def _has_binding(nodes: Any) -> bool:
+    return any(n.binding is not None or _has_binding(n.children) for n in nodes)
+
+
+def _preload(n: Any) -> str:
+    """One preload node as the spec that builds it: ``'comments'``, ``{'comments': 'author'}``,
+    ``{'comments': (Query<...>, 'author')}``, ``{'comments': b1}``."""
+    inner = None
+    if n.children:
+        items = [_preload(c) for c in n.children]
+        inner = items[0] if len(items) == 1 else "[" + ", ".join(items) + "]"
+    head = f"b{n.binding}" if n.binding is not None else (repr(n.query) if n.query is not None else None)
+    value = inner if head is None else (head if inner is None else f"({head}, {inner})")
+    return repr(n.name) if value is None else f"{{{n.name!r}: {value}}}"
