@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from asyncecto import types as t
 from asyncecto._aio import run_all
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import _build, _expr
@@ -232,7 +233,9 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         planned, params = plan(q, "all", prefix=ctx.prefix if ctx.prefix is not None else ctx.core.config.prefix)
         inner, loader = _compiled(ctx.core, planned)
         sql = ctx.core.adapter.per_parent_sql(inner, len(params) + 1, key_type, _KEY_ALIAS)
-        _, rows = await ctx.core.run("fetch", sql, [*params, keys], ctx.timeout, planned.table, loader)
+        owner = a.owner.__name__
+        dumped = [t.dump_value(key_type, k, field=owner_key, schema=owner) for k in keys]  # as the planner would
+        _, rows = await ctx.core.run("fetch", sql, [*params, dumped], ctx.timeout, planned.table, loader)
         assert rows is not None
     else:
         rows = await all_(ctx.core, q, ctx.prefix, ctx.timeout)
