@@ -334,8 +334,24 @@ class Association:
         hit: type | None = self._cache.get("related")
         if hit is None:
             hit = self.chain()[-1].related if self.through is not None else _resolve(self.target, self.owner, self.name)
+            self._check_keys(hit)
             self._cache["related"] = hit
         return hit
+
+    def _check_keys(self, related: type) -> None:
+        """The keys must be fields: a wrong default foreign key is named with its fix."""
+        from ._define import schema_info
+
+        if self.through is not None or self._related_key is None:
+            return
+        fields = schema_info(related).fields
+        if self._related_key not in fields:
+            option = "foreign_key" if self.kind in ("has_one", "has_many") else "references"
+            raise SchemaError(
+                f"association {self.name!r} of {self.owner.__name__} expects {related.__name__} to have the field "
+                f"{self._related_key!r}; declare it (a belongs_to defines it) or give {option}=; "
+                f"{related.__name__} has: {', '.join(fields)}"
+            )
 
     @property
     def related_key(self) -> str | None:
