@@ -249,6 +249,8 @@ def node(value: object) -> Expr:
         if q is None:
             raise QueryError("a dynamic expression can only be used inside a query clause")
         return to_expr(q, value.fn, "dynamic")
+    if isinstance(value, AssocRef):
+        value._refuse()
     return Param(value)
 
 
@@ -434,6 +436,8 @@ def _shape(value: Any) -> Any:
         return Shape("list", tuple(_shape(v) for v in value))
     if isinstance(value, Mapping):
         return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(value))
+    if isinstance(value, AssocRef):
+        value._refuse()
     return Param(value)
 
 
