@@ -319,9 +319,7 @@ async def test_belongs_to_put_nil_clears_the_key(repo: Repo, admin: asyncpg.Conn
 # -- many_to_many -----------------------------------------------------------------------------
 
 
-async def test_many_to_many_put_assoc_links_and_unlinks_join_rows_only(
-    repo: Repo, admin: asyncpg.Connection
-) -> None:
+async def test_many_to_many_put_assoc_links_and_unlinks_join_rows_only(repo: Repo, admin: asyncpg.Connection) -> None:
     x, y = await repo.insert(Tag(name="x")), await repo.insert(Tag(name="y"))
     post = await loaded_post(repo, [])
     linked = await repo.update(put_assoc(change(post), "tags", [x, y]))
@@ -441,3 +439,34 @@ async def test_no_assoc_constraint_on_has_one_says_is(repo: Repo) -> None:
     with pytest.raises(InvalidChangesetError) as info:
         await repo.delete(change(post) | no_assoc_constraint("permalink"))
     assert traverse_errors(info.value.changeset) == {"permalink": ["is still associated with this entry"]}
+
+
+@schema("bl_comments")
+class EditingReply:
+    id: int | None = None
+    text: str | None = None
+    post: Post | None = belongs_to(Post, on_replace="update")
+
+
+async def test_belongs_to_on_replace_update_changes_the_current_parent(repo: Repo, admin: asyncpg.Connection) -> None:
+    reply = await repo.insert(EditingReply(text="r", post=Post(title="before")))
+    loaded = await repo.preload(await repo.get_or_raise(EditingReply, reply.id), "post")
+    updated = await repo.update(cast_assoc(cast(loaded, {"post": {"title": "after"}}, []), "post"))
+    assert updated.post is not None and updated.post.id == reply.post_id
+    assert await rows(admin, "SELECT id, title FROM bl_posts") == [(reply.post_id, "after")]
+
+
+async def test_a_multi_writes_associations_in_its_transaction(repo: Repo, admin: asyncpg.Connection) -> None:
+    from asyncecto import Multi, MultiError
+
+    await repo.insert(Tag(name="taken"))
+    good = cast_assoc(cast(Post(), {"title": "ok", "comments": [{"text": "c"}]}, ["title"]), "comments")
+    bad = cast_assoc(cast(Post(), {"title": "no", "tags": [{"name": "taken"}]}, ["title"]), "tags", with_=tag_cs)
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(Multi.new() | Multi.insert("good", good) | Multi.insert("bad", bad))
+    assert info.value.operation == "bad"
+    assert traverse_errors(info.value.value) == {"tags": [{"name": ["has already been taken"]}]}
+    assert await rows(admin, "SELECT count(*) FROM bl_posts") == [(0,)]
+    assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
+    changes = await repo.transaction(Multi.new() | Multi.insert("good", good))
+    assert [c.text for c in changes["good"].comments] == ["c"]
