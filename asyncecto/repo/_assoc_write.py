@@ -106,7 +106,8 @@ async def write_parents(
         replaced = original is not None and (child is None or _pk(child.data) != _pk(original))
         if replaced and a.on_replace in ("delete", "delete_if_exists"):
             after.append((a, original))
-        cs = attrs.evolve(cs, changes={**cs.changes, a.owner_key: key})
+        if action == "insert" or getattr(cs.data, a.owner_key) != key:
+            cs = attrs.evolve(cs, changes={**cs.changes, a.owner_key: key})
     return cs, values, after
 
 
