@@ -16,7 +16,7 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._assocs import Association
 
 from . import _expr
-from ._ast import Query
+from ._ast import Ident, Query
 from ._build import from_, join, select, to_query, where
 
 __all__ = ("assoc", "assoc_join_on", "hops", "related_query")
@@ -163,11 +163,11 @@ def assoc_join_on(q: Query[Any], ref: Any, new: int) -> Any:
             return cond if extra is None else cond & extra
 
         return on
-    # the intermediate tables follow the owner's explicit prefix (from_(Post, prefix=...))
-    sql, outer, values = _path_sql(chain, q.sources[ref.binding].prefix)
+    # the intermediate tables follow the owner binding's effective prefix, resolved when planned
+    sql, tables, outer, values = _path_sql(chain, ref.binding)
 
     def on_path(*b: Any) -> Any:
-        cond = _expr.fragment(sql, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]), *values)
+        cond = _expr.fragment(sql, *tables, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]), *values)
         extra = conditions(b[new], chain[-1].where)
         return cond if extra is None else cond & extra
 
@@ -178,16 +178,14 @@ def _col(schema: type, field: str) -> str:
     return '"' + schema_info(schema).fields[field].source.replace('"', '""') + '"'
 
 
-def _table(schema_or_name: Any, prefix: str | None) -> str:
-    """The quoted table, under its schema's prefix, else ``prefix``."""
+def _table(schema_or_name: Any, binding: int) -> Ident:
+    """The table as a fragment argument: under its schema's prefix, else the effective prefix of
+    the owner's binding (the source's, its schema's, the call's or the repo's: known when planned)."""
     if isinstance(schema_or_name, str):
-        name, own = '"' + schema_or_name.replace('"', '""') + '"', None
-    else:
-        info = schema_info(schema_or_name)
-        assert info.source is not None
-        name, own = '"' + info.source.replace('"', '""') + '"', info.prefix
-    pre = own or prefix
-    return '"' + pre.replace('"', '""') + '".' + name if pre else name
+        return Ident(schema_or_name, table=True, binding=binding)
+    info = schema_info(schema_or_name)
+    assert info.source is not None
+    return Ident(info.source, table=True, prefix=info.prefix, binding=binding)
 
 
 def _join_col(alias: str, column: str) -> str:
@@ -218,13 +216,14 @@ def _cond_sql(column: Callable[[str], str], conds: Sequence[tuple[str, Any]], va
     return out
 
 
-def _path_sql(chain: Sequence[Association], prefix: str | None) -> tuple[str, tuple[str, str], list[Any]]:
+def _path_sql(chain: Sequence[Association], binding: int) -> tuple[str, list[Ident], tuple[str, str], list[Any]]:
     """``EXISTS (...)`` linking the first hop's owner (``?`` 1) to the last hop's related row (``?`` 2)
     through the intermediate tables, with each hop's ``where=`` on its intermediate rows and each
-    many_to_many's ``join_where=`` (their values follow, in order); returns the SQL, the (owner
-    field, related field) compared and those values. The last hop's ``where=`` is the caller's
-    (it is about the joined binding)."""
+    many_to_many's ``join_where=`` (their values follow, in order); returns the SQL, the tables
+    (its first placeholders), the (owner field, related field) compared and those values. The last
+    hop's ``where=`` is the caller's (it is about the joined binding)."""
     froms: list[str] = []
+    tables: list[Ident] = []
     links: list[str] = []
     extra: list[str] = []
     values: list[Any] = []
@@ -239,7 +238,8 @@ def _path_sql(chain: Sequence[Association], prefix: str | None) -> tuple[str, tu
             prev = f"__h{i - 1}.{_col(a.owner, a.owner_key)}"
         if a.kind == "many_to_many":
             (jo, _), (jr, _) = a.join_keys
-            froms.append(f"{_table(a.join_through, prefix)} AS __j{i}")
+            froms.append(f"? AS __j{i}")
+            tables.append(_table(a.join_through, binding))
             links.append(f'__j{i}."{jo}" = {prev}')
             here = f'__j{i}."{jr}"'
             extra.extend(_cond_sql(functools.partial(_join_col, f"__j{i}"), a.join_where, values))
@@ -249,10 +249,11 @@ def _path_sql(chain: Sequence[Association], prefix: str | None) -> tuple[str, tu
             links.append(f"{here} = ?")
             last_key = a.related_key
         else:
-            froms.append(f"{_table(a.related, prefix)} AS __h{i}")
+            froms.append(f"? AS __h{i}")
+            tables.append(_table(a.related, binding))
             links.append(f"__h{i}.{_col(a.related, a.related_key)} = {here}")
             extra.extend(_cond_sql(functools.partial(_hop_col, f"__h{i}", a.related), a.where, values))
     if not froms:
         raise QueryError("an association path needs at least one intermediate table")
     sql = f"EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {' AND '.join([*links, *extra])})"
-    return sql, (first_owner_key, last_key), values
+    return sql, tables, (first_owner_key, last_key), values

@@ -210,9 +210,16 @@ class IntervalAdd:
 
 @attrs.frozen
 class Ident:
-    """``identifier(name)`` inside a fragment: a quoted identifier, written into the SQL."""
+    """``identifier(name)`` inside a fragment: a quoted identifier, written into the SQL.
+
+    A ``table`` identifier (an association path's intermediate table) is written under its
+    own ``prefix``, else the effective prefix of binding ``binding``, known when planned.
+    """
 
     name: str
+    table: bool = False
+    prefix: str | None = None
+    binding: int = 0
 
 
 @attrs.frozen

@@ -96,7 +96,7 @@ def render_expr(e: Any) -> str:
         fn = "date_add" if e.date else "datetime_add"
         return f"{fn}({render_expr(e.arg)}, {render_expr(e.amount)}, {e.unit!r})"
     if isinstance(e, Ident):
-        return f"identifier({e.name!r})"
+        return f"table({e.name!r})" if e.table else f"identifier({e.name!r})"
     if isinstance(e, Const):
         return f"constant({e.value!r})"
     if isinstance(e, Splice):

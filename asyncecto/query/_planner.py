@@ -184,6 +184,7 @@ class PInterval:
 @attrs.frozen
 class PIdent:
     name: str
+    prefix: str | None = None
 
 
 @attrs.frozen
@@ -550,6 +551,8 @@ class _Planner:
         if isinstance(e, IntervalAdd):
             return PInterval(self.expr(e.arg), self.expr(e.amount), e.unit, e.date)
         if isinstance(e, Ident):
+            if e.table:
+                return PIdent(e.name, e.prefix or self.prefixes[e.binding])
             return PIdent(e.name)
         if isinstance(e, Const):
             return PConst(e.value, type(e.value).__name__)

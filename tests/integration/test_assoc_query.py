@@ -306,6 +306,12 @@ async def test_join_on_an_association_under_a_prefix(repo: Repo) -> None:
     rows = await repo.all(through | select(lambda p, u: (p.title, u.name)))
     # archive p1 has one comment, by archive user 1 ("old ann"); p7's are by users 2 and 1
     assert sorted(rows) == [("old p1", "old ann"), ("old p7", "old ann"), ("old p7", "old bob")]
+    # the call's prefix reaches the path's intermediate tables too (they are resolved when planned)
+    plain = from_(Post) | join("inner", lambda p: p.commenters, as_="u") | select(lambda p, u: (p.title, u.name))
+    assert sorted(await repo.all(plain, prefix="archive")) == sorted(rows)
+    sql, _ = repo.to_sql(plain, prefix="archive")
+    assert '"archive"."bl_comments" AS __h0' in sql
+    assert '"bl_comments"' not in sql.replace('"archive"."bl_comments"', "")
 
 
 async def test_join_sql_for_paths_is_an_exists_with_its_conditions_as_parameters(blog: Repo) -> None:

@@ -207,7 +207,7 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         sql = f"({_expr(e.arg, aliases)} + ({_expr(amount, aliases)}::numeric * interval '1 {e.unit}'))"
         return f"{sql}::date" if e.date else sql
     if isinstance(e, PIdent):
-        return quote_name(e.name)
+        return quote_name(e.name) if e.prefix is None else f"{quote_name(e.prefix)}.{quote_name(e.name)}"
     if isinstance(e, PConst):
         return literal(e.value)
     if isinstance(e, PSplice):
