@@ -200,3 +200,19 @@ def test_load_failure_names_the_field(speedups: bool) -> None:
     with pytest.raises(CastError) as info:
         build_loader(Thing, FIELDS, META, speedups=speedups)([(1, "a", "green", None, None, None)])
     assert (info.value.field, info.value.schema, info.value.action) == ("color", "Thing", "load")
+
+
+def test_copier_makes_shallow_copies_that_stay_tracked(speedups: bool) -> None:
+    from operator import attrgetter
+
+    from asyncecto.repo._loader import build_copier
+    from asyncecto.schema import schema_info
+
+    (s,) = build_loader(Thing, FIELDS, META, speedups=speedups)(ROWS[:1])
+    slots = schema_info(Thing).slots
+    (c,) = build_copier(Thing, speedups=speedups)([attrgetter(*slots)(s)])
+    assert c is not s and type(c) is Thing and c == s
+    assert meta(c) is META and c.tags is s.tags and c.extra is s.extra  # shallow: the same values
+    assert gc.is_tracked(c)  # its meta is an object the collector handles, so it stays tracked
+    with pytest.raises(ValueError):
+        build_copier(Thing, speedups=speedups)([attrgetter(*slots[:-1])(s)])  # a slot short
