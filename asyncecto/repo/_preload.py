@@ -2,14 +2,21 @@
 
 Keys are sent as one array parameter (``= ANY($1)``). Sibling associations load in parallel
 child tasks (each on its own pooled connection) outside a transaction or checkout, and one
-after another on the task's connection inside one. Structs are never changed in place: the
-preloader returns copies with the associations set.
+after another on the task's connection inside one. A caller's structs are never changed in
+place: the preloader returns copies with the associations set (structs it loaded itself, which
+nobody else has seen yet, are filled in place).
+
+The hot path: an association's own query (no custom query, integer keys) is planned once per
+association and prefix; copies are made column-wise by the loader's copier; and rows are
+grouped with no Python call per row beyond the append.
 """
 
 from __future__ import annotations
 
 import functools
+from collections import defaultdict
 from collections.abc import Sequence
+from operator import attrgetter, is_not, or_
 from typing import Any
 
 import attrs
@@ -28,10 +35,12 @@ from asyncecto.schema._assocs import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
+from ._loader import build_copier
 
 __all__ = ("preload", "run_with_preloads")
 
 _set = object.__setattr__
+_INT_TYPES = (t.Integer, t.Id)
 _KEY_ALIAS = "__preload_keys"
 _DIRECTIONS = {
     d: getattr(_build, d)
@@ -80,8 +89,14 @@ async def preload(
     return out[0] if single else out
 
 
-async def _level(ctx: _Ctx, structs: list[Any], schema: type, nodes: Sequence[Preload]) -> list[Any]:
-    """``structs`` (``None`` allowed) with every node loaded; copies where something changed."""
+async def _level(
+    ctx: _Ctx, structs: list[Any], schema: type, nodes: Sequence[Preload], owned: bool = False
+) -> list[Any]:
+    """``structs`` (``None`` allowed) with every node loaded; copies where something changed.
+
+    ``owned`` structs were made by this very call (rows it loaded), so nobody else holds them
+    yet: they are filled in place instead of copied, which no caller can tell apart.
+    """
     parents = list({id(s): s for s in structs if s is not None}.values())
     if not parents or not nodes:
         return structs
@@ -90,21 +105,23 @@ async def _level(ctx: _Ctx, structs: list[Any], schema: type, nodes: Sequence[Pr
     results: dict[str, list[Any]] = {}
 
     async def load(node: Preload) -> None:
-        results[node.name] = await _node(ctx, parents, info.associations[node.name], node)
+        results[node.name] = await _node(ctx, parents, info.associations[node.name], node, owned)
 
     if ctx.parallel and len(plain) > 1 and ctx.core.bound() is None:
         await run_all([functools.partial(load, node) for node in plain])
     else:
         for node in plain:
             await load(node)
-    replaced: dict[int, Any] = {}
-    for i, p in enumerate(parents):
-        changes = {name: values[i] for name, values in results.items() if values[i] is not getattr(p, name)}
-        if changes:
-            new = copy_struct(p, info)
-            for name, value in changes.items():
-                _set(new, name, value)
-            replaced[id(p)] = new
+    filled = list(results.items())
+    if owned:
+        for i, p in enumerate(parents):
+            for name, values in filled:
+                _set(p, name, values[i])
+            for a in through:
+                if ctx.force or isinstance(getattr(p, a.name), NotLoaded):
+                    _set(p, a.name, _walk(p, a))
+        return structs
+    replaced = _copies(schema, info, parents, filled)
     if through:
         for p in parents:
             current = replaced.get(id(p), p)
@@ -114,6 +131,32 @@ async def _level(ctx: _Ctx, structs: list[Any], schema: type, nodes: Sequence[Pr
                     _set(new, a.name, _walk(new, a))
             replaced[id(p)] = new
     return [replaced.get(id(s), s) if s is not None else None for s in structs]
+
+
+def _copies(schema: type, info: Any, parents: list[Any], filled: list[tuple[str, list[Any]]]) -> dict[int, Any]:
+    """A copy (by ``id``) of each parent that any of ``filled`` changes, with the new values set.
+
+    Column-wise, so no Python code runs per slot: each slot's values are read off the parents
+    (or taken from ``filled``), zipped into rows and made into structs by the copier.
+    """
+    flags: list[bool] | None = None
+    for name, values in filled:
+        differs = map(is_not, values, map(attrgetter(name), parents))
+        flags = list(differs) if flags is None else list(map(or_, flags, differs))
+    if not flags or not any(flags):
+        return {}
+    picked = [p for p, f in zip(parents, flags, strict=True) if f]
+    chosen = None if len(picked) == len(parents) else [i for i, f in enumerate(flags) if f]
+    new_values = dict(filled)
+    columns: list[Any] = []
+    for slot in info.slots:
+        given = new_values.get(slot)
+        if given is None:
+            columns.append(map(attrgetter(slot), picked))
+        else:
+            columns.append(given if chosen is None else [given[i] for i in chosen])
+    copies = build_copier(schema)(list(zip(*columns, strict=True)))
+    return {id(p): c for p, c in zip(picked, copies, strict=True)}
 
 
 def _expand_through(info: Any, nodes: Sequence[Preload]) -> tuple[list[Preload], list[Association]]:
@@ -163,20 +206,23 @@ def _identity(struct: Any) -> Any:
     return key if pk and None not in key else id(struct)
 
 
-async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload) -> list[Any]:
-    """The association's value for each parent (aligned with ``parents``)."""
+async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, owned: bool) -> list[Any]:
+    """The association's value for each parent (aligned with ``parents``); ``owned``: the
+    parents were made by this call (see :func:`_level`)."""
     owner_key = a.owner_key
     assert owner_key is not None
     values: list[Any] = [getattr(p, a.name) for p in parents]
     need = [i for i, v in enumerate(values) if ctx.force or isinstance(v, NotLoaded)]
     if need:
-        keys = list(dict.fromkeys(k for i in need if (k := getattr(parents[i], owner_key)) is not None))
+        owners = [(i, getattr(parents[i], owner_key)) for i in need]
+        keyed = [k for _, k in owners if k is not None]
+        keys = list(dict.fromkeys(keyed))
         found = await _fetch(ctx, a, keys, node.query) if keys else {}
-        for i in need:
-            key = getattr(parents[i], owner_key)
+        shared = len(keys) != len(keyed)  # parents with the same key each get a list of their own
+        for i, key in owners:
             got = found.get(key) if key is not None else None
             if a.cardinality == "many":
-                values[i] = list(got) if got else []
+                values[i] = (list(got) if shared else got) if got else []
             else:
                 values[i] = got[0] if got else None
     if node.children:
@@ -189,7 +235,8 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload) ->
             elif v is not None:
                 children.append(v)
         if children:
-            loaded = await _level(ctx, children, a.related, node.children)
+            fresh = owned or len(need) == len(values)  # no child came from the caller's structs
+            loaded = await _level(ctx, children, a.related, node.children, fresh)
             swap = {id(old): new for old, new in zip(children, loaded, strict=True)}
             values = [
                 v
@@ -204,6 +251,17 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     """Related rows grouped by the owner key they belong to."""
     from ._read import _compiled, all_
 
+    fast = _plain(ctx, a, keys) if custom is None else None
+    if fast is not None:
+        sql, loader, table, params = fast
+        records, rows = await ctx.core.run("fetch", sql, params, ctx.timeout, table, loader)
+        assert rows is not None
+        # The driver's finished future holds its list of records until this task next waits.
+        # Loading the structs has primed the garbage collector; grouping's first allocations
+        # would run it over every record still alive, aging them all (and making the older,
+        # costlier collections come sooner). The records are done with: let them go now.
+        records.clear()
+        return _group(a, rows)
     base = to_query(custom) if custom is not None else None
     if (
         base is not None
@@ -239,16 +297,56 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         assert rows is not None
     else:
         rows = await all_(ctx.core, q, ctx.prefix, ctx.timeout)
-    grouped: dict[Any, list[Any]] = {}
-    if m2m:
+    return _group(a, rows)
+
+
+def _group(a: Association, rows: list[Any]) -> dict[Any, list[Any]]:
+    """Related rows (``(key, struct)`` pairs for many_to_many) grouped by their owner's key."""
+    grouped: defaultdict[Any, list[Any]] = defaultdict(list)
+    if a.kind == "many_to_many":
         for key, struct in rows:
-            grouped.setdefault(key, []).append(struct)
+            grouped[key].append(struct)
     else:
         rkey = a.related_key
         assert rkey is not None
-        for struct in rows:
-            grouped.setdefault(getattr(struct, rkey), []).append(struct)
+        for key, struct in zip(map(attrgetter(rkey), rows), rows, strict=True):
+            grouped[key].append(struct)
     return grouped
+
+
+def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, list[Any]] | None:
+    """SQL, loader, table and parameters of an association's own preload query for integer
+    ``keys``, planned once per association and prefix (``None`` for any other kind of key or
+    association: those are planned each time). An integer type casts and dumps an int as
+    itself, and the association's other parameters (its ``where``) are constants."""
+    from ._read import _compiled
+
+    rkey = a.related_key
+    if a.kind == "many_to_many" or rkey is None:
+        return None
+    prefix = ctx.prefix if ctx.prefix is not None else ctx.core.config.prefix
+    cache_key = ("preload", a, prefix)
+    entry = ctx.core.cache_get(cache_key)
+    if entry is None:
+
+        def build() -> tuple[Any, ...]:
+            if type(schema_info(a.related).fields[rkey].type) not in _INT_TYPES:
+                return (None,)
+            q = related_query(a, keys, None)
+            if a.preload_order:
+                order = a.preload_order
+                q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
+            planned, params = plan(q, "all", prefix=prefix)
+            if not params or params[0] != keys:  # the keys are not the first parameter: plan each time
+                return (None,)
+            sql, loader = _compiled(ctx.core, planned)
+            return (sql, loader, planned.table, params[1:])
+
+        entry = ctx.core.cached(cache_key, build)
+    if entry[0] is None or not all(type(k) is int for k in keys):
+        return None
+    sql, loader, table, rest = entry
+    return sql, loader, table, [keys, *rest]
 
 
 # -- preloads written on a query ------------------------------------------------------------
@@ -283,7 +381,7 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
     assert schema is not None
     pre = prefix if prefix is not None else meta(results[0]).prefix
     ctx = _Ctx(core, pre, timeout, False, True)
-    return await _level(ctx, results, schema, nodes)
+    return await _level(ctx, results, schema, nodes, owned=True)
 
 
 def _bindings(nodes: Sequence[Preload], out: list[int]) -> None:
