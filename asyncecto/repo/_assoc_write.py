@@ -190,7 +190,7 @@ async def _replace(
         await _join_rows(core, a, "delete", owner_value, struct, prefix, timeout)
         return
     struct_prefix = _prefix(struct, prefix)
-    if a.on_replace == "nilify":
+    if a.on_replace in ("nilify", "update"):  # "update" given None: the entry is detached, as in Ecto
         assert a.related_key is not None
         await _write.update_tree(
             core, change(struct, {a.related_key: None}), struct_prefix, None, _write.Stale(), timeout

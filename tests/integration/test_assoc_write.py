@@ -470,3 +470,16 @@ async def test_a_multi_writes_associations_in_its_transaction(repo: Repo, admin:
     assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
     changes = await repo.transaction(Multi.new() | Multi.insert("good", good))
     assert [c.text for c in changes["good"].comments] == ["c"]
+
+
+# -- review regressions -----------------------------------------------------------------------
+
+
+async def test_has_one_on_replace_update_put_none_detaches_the_entry(repo: Repo, admin: asyncpg.Connection) -> None:
+    user = await repo.insert(UpdatingUser(name="u", profile=Profile(bio="old")))
+    loaded = await repo.preload(await repo.get_or_raise(UpdatingUser, user.id), "profile")
+    cleared = await repo.update(put_assoc(change(loaded), "profile", None))
+    assert cleared.profile is None
+    assert await rows(admin, "SELECT bio, user_id FROM bl_profiles") == [("old", None)]
+    again = await repo.preload(await repo.get_or_raise(UpdatingUser, user.id), "profile")
+    assert again.profile is None
