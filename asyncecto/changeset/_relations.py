@@ -165,7 +165,7 @@ def cast_relation(
     if change is _BAD:
         return add_error(cs, name, invalid_message, validation=rel.kind, **_type_meta(rel))
     out = _finish(cs, name, change, current)
-    emptied = isinstance(change, list) and all(c.action in ("replace", "ignore") for c in change)
+    emptied = isinstance(change, list) and all(c.action in ("replace", "delete", "ignore") for c in change)
     if required and (change is None or emptied):
         out = add_error(out, name, required_message, validation="required")
     return out
@@ -349,12 +349,12 @@ def applied(value: Any, now: Any = None) -> Any:
     With ``now`` (the write's time), an updated entry with changes gets a new ``updated_at``.
     """
     if isinstance(value, Changeset):
-        return _apply(value, now)
+        return None if value.action in ("replace", "delete") else _apply(value, now)
     if isinstance(value, list) and any(isinstance(v, Changeset) for v in value):
         kept = [
             _apply(v, now) if isinstance(v, Changeset) else v
             for v in value
-            if not (isinstance(v, Changeset) and v.action == "replace")
+            if not (isinstance(v, Changeset) and v.action in ("replace", "delete"))
         ]
         return kept
     return value

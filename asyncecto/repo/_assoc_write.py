@@ -67,11 +67,15 @@ def _bubble(cs: Changeset[Any], action: str, name: str, child: Changeset[Any], f
 
 
 async def _write(core: RepoCore, child: Changeset[Any], prefix: str | None, timeout: Any) -> Any:
-    """Insert or update one child changeset (its own relations included); ``ignore`` keeps its data."""
+    """Insert, update or delete one child changeset (its own relations included); ``ignore`` keeps
+    its data, ``delete`` (set by a ``with_`` function) deletes the row and gives ``None``."""
     from . import _write
 
     if child.action == "ignore":
         return child.data
+    if child.action == "delete":
+        await _write.delete_tree(core, child, prefix, None, _write.Stale(), timeout)
+        return None
     if child.prepare:
         child = await _write.prepared_or_raise(core, child, child.action or "insert")
     if child.action == "insert":
@@ -101,7 +105,7 @@ async def write_parents(
                 written = await _write(core, child, _prefix(child, prefix), timeout)
             except InvalidChangesetError as exc:
                 raise _bubble(cs, action, name, child, exc.changeset) from exc
-            key = getattr(written, a.related_key)
+            key = None if written is None else getattr(written, a.related_key)
             values[name] = written
         replaced = original is not None and (child is None or _pk(child.data) != _pk(original))
         if replaced and a.on_replace in ("delete", "delete_if_exists"):
@@ -148,7 +152,9 @@ async def write_children(
             if child.action == "replace":
                 await _replace(core, a, child.data, owner_value, prefix, timeout)
             elif child.action != "ignore":
-                out.append(await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked))
+                written = await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked)
+                if written is not None:  # None: deleted
+                    out.append(written)
         _set(result, name, out)
     return result
 
@@ -165,6 +171,9 @@ async def _child(
     linked: set[tuple[Any, ...]] | None = None,
 ) -> Any:
     """Write one child of ``cs`` (linked to ``owner_value``); its failure fails the parent."""
+    if a.kind == "many_to_many" and child.action == "delete":  # as Ecto: only the join row goes
+        await _join_rows(core, a, "delete", owner_value, child.data, prefix, timeout)
+        return None
     sent = child
     if a.kind in ("has_one", "has_many"):
         assert a.related_key is not None
@@ -175,6 +184,8 @@ async def _child(
         written = await _write(core, sent, child_prefix, timeout)
     except InvalidChangesetError as exc:
         raise _bubble(cs, action, a.name, child, exc.changeset) from exc
+    if written is None:
+        return None
     if a.kind == "many_to_many" and (child.action == "insert" or _pk(written) not in (linked or set())):
         await _join_rows(core, a, "insert", owner_value, written, prefix, timeout)
     return written

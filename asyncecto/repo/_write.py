@@ -90,7 +90,8 @@ def _with_generated_embeds(info: SchemaInfo, values: dict[str, Any]) -> None:
     now = utc_now()
     for name, typ in found.items():
         if values.get(name) is not None:
-            values[name] = typ.autogenerate(applied(values[name], now), now)
+            value = applied(values[name], now)
+            values[name] = None if value is None else typ.autogenerate(value, now)
 
 
 def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:

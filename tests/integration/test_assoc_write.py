@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import attrs
 import pytest
 
 from asyncecto import (
@@ -21,6 +22,7 @@ from asyncecto import (
 )
 from asyncecto.changeset import (
     Changeset,
+    apply_changes,
     cast,
     cast_assoc,
     change,
@@ -483,3 +485,37 @@ async def test_has_one_on_replace_update_put_none_detaches_the_entry(repo: Repo,
     assert await rows(admin, "SELECT bio, user_id FROM bl_profiles") == [("old", None)]
     again = await repo.preload(await repo.get_or_raise(UpdatingUser, user.id), "profile")
     assert again.profile is None
+
+
+def deletable_comment(comment: Comment, params: dict[str, Any]) -> Changeset[Comment]:
+    cs = cast(comment, params, ["text"])
+    return attrs.evolve(cs, action="delete") if params.get("delete") else cs
+
+
+async def test_a_child_with_action_delete_is_deleted_not_updated(repo: Repo, admin: asyncpg.Connection) -> None:
+    post = await loaded_post(repo, ["a", "b"])
+    a, b = post.comments
+    params = {"comments": [{"id": a.id, "delete": True}, {"id": b.id, "text": "b2"}]}
+    cs = cast_assoc(cast(post, params, []), "comments", with_=deletable_comment)
+    assert [c.text for c in apply_changes(cs).comments] == ["b2"]
+    updated = await repo.update(cs)
+    assert [c.text for c in updated.comments] == ["b2"]
+    assert await rows(admin, "SELECT text, post_id FROM bl_comments") == [("b2", post.id)]
+
+
+async def test_a_many_to_many_child_with_action_delete_loses_only_its_join_row(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    post = await repo.insert(Post(title="p", tags=[Tag(name="x"), Tag(name="y")]))
+    loaded = await repo.preload(await repo.get_or_raise(Post, post.id), "tags")
+    x, y = loaded.tags
+
+    def tag_with(tag: Tag, params: dict[str, Any]) -> Changeset[Tag]:
+        cs = cast(tag, params, ["name"])
+        return attrs.evolve(cs, action="delete") if params.get("delete") else cs
+
+    params = {"tags": [{"id": x.id, "delete": True}, {"id": y.id}]}
+    updated = await repo.update(cast_assoc(cast(loaded, params, []), "tags", with_=tag_with))
+    assert [t.name for t in updated.tags] == ["y"]
+    assert await rows(admin, "SELECT tag_id FROM bl_posts_tags") == [(y.id,)]
+    assert await rows(admin, "SELECT name FROM bl_tags ORDER BY name") == [("x",), ("y",)]
