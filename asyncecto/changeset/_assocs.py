@@ -74,6 +74,7 @@ def _rel(cs: Changeset[Any], a: Association) -> Rel:
         kind="assoc",
         declaration=f"{a.name}: ... = {decl[a.kind]}({a.related.__name__}, on_replace={example})",
         skip=skip,
+        defaults=a.defaults,
     )
 
 

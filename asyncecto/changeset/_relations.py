@@ -36,6 +36,7 @@ class Rel:
     :ivar kind: ``"embed"`` or ``"assoc"`` (names the functions in messages)
     :ivar skip: fields the default ``with_`` does not cast (keys, timestamps, foreign keys)
     :ivar declaration: the declaration that allows replacing, shown in the ``raise`` message
+    :ivar defaults: field values of a new entry (an association's ``defaults=``)
     """
 
     name: str
@@ -46,10 +47,15 @@ class Rel:
     kind: str
     declaration: str
     skip: frozenset[str] = frozenset()
+    defaults: Mapping[str, Any] = attrs.field(factory=dict)
 
     @property
     def info(self) -> SchemaInfo:
         return schema_info(self.schema)
+
+    def new(self) -> Any:
+        """A new entry, built with the relation's defaults."""
+        return self.schema(**self.defaults)
 
 
 def _default_with(rel: Rel) -> With:
@@ -180,12 +186,12 @@ def _cast_one(rel: Rel, fn: With, current: Any, value: Any) -> Any:
         return _BAD
     params = {str(k): v for k, v in value.items()}
     if current is None:
-        child = _child(rel, fn, rel.schema(), params, "insert")
+        child = _child(rel, fn, rel.new(), params, "insert")
     elif rel.on_replace == "update" or ((key := _pk(rel, current)) is not None and _param_pk(rel, params) == key):
         child = _child(rel, fn, current, params, "update")
     else:
         _on_replace(rel)
-        child = _child(rel, fn, rel.schema(), params, "insert")
+        child = _child(rel, fn, rel.new(), params, "insert")
     if child.action == "ignore":  # the with_ function chose to skip it: keep what is there
         return None if current is None else Changeset(data=current, action="update")
     return child
@@ -217,7 +223,7 @@ def _cast_many(rel: Rel, fn: With, current: list[Any], value: Any) -> Any:
             child = _child(rel, fn, by_key[key], params, "update")
             out.append(child if child.action != "ignore" else Changeset(data=by_key[key], action="update"))
         else:
-            child = _child(rel, fn, rel.schema(), params, "insert")
+            child = _child(rel, fn, rel.new(), params, "insert")
             if child.action != "ignore":  # the with_ function chose to skip it
                 out.append(child)
     return _replaced(rel, current, used, out)
@@ -278,7 +284,7 @@ def _as_changeset(
     if isinstance(value, Mapping):
         key = _param_pk(rel, {str(k): v for k, v in value.items()})
         base = candidates.get(key) if key is not None else None
-        return _from_mapping(rel, base if base is not None else rel.schema(), value), key
+        return _from_mapping(rel, base if base is not None else rel.new(), value), key
     raise ArgumentError(
         f"expected a {rel.schema.__name__}, a changeset of one or a mapping of its fields for {rel.name!r}, "
         f"got {value!r}"

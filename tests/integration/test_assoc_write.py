@@ -519,3 +519,19 @@ async def test_a_many_to_many_child_with_action_delete_loses_only_its_join_row(
     assert [t.name for t in updated.tags] == ["y"]
     assert await rows(admin, "SELECT tag_id FROM bl_posts_tags") == [(y.id,)]
     assert await rows(admin, "SELECT name FROM bl_tags ORDER BY name") == [("x",), ("y",)]
+
+
+@schema("bl_posts")
+class ModeratedPost:
+    id: int | None = None
+    title: str | None = None
+    comments: list[Comment] = has_many(Comment, foreign_key="post_id", defaults={"approved": True})
+
+
+async def test_cast_assoc_and_put_assoc_build_new_children_with_the_association_defaults(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    cs = cast_assoc(cast(ModeratedPost(), {"title": "t", "comments": [{"text": "cast"}]}, ["title"]), "comments")
+    await repo.insert(cs)
+    await repo.insert(put_assoc(change(ModeratedPost(title="u")), "comments", [{"text": "put"}]))
+    assert await rows(admin, "SELECT text, approved FROM bl_comments ORDER BY id") == [("cast", True), ("put", True)]
