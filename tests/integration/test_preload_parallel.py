@@ -65,8 +65,9 @@ Log = list[tuple[str, int, Any, Any]]
 
 
 @pytest.fixture
-async def blog(repo: Repo, admin: asyncpg.Connection) -> dict[str, Any]:
-    """Two posts, each with comments, a permalink and a tag; the probe function and its log."""
+async def blog(repo: Repo, admin: asyncpg.Connection) -> AsyncIterator[dict[str, Any]]:
+    """Two posts, each with comments, a permalink and a tag; the probe function and its log
+    (this test's rows are deleted afterwards)."""
     for statement in PROBE_DDL:
         await admin.execute(statement)
     users = await repo.query("INSERT INTO bl_users (name) VALUES ('ann') RETURNING id")
@@ -81,7 +82,9 @@ async def blog(repo: Repo, admin: asyncpg.Connection) -> dict[str, Any]:
     tag = await repo.query("INSERT INTO bl_tags (name) VALUES ('t') RETURNING id")
     for pid in ids:
         await repo.query("INSERT INTO bl_posts_tags (post_id, tag_id) VALUES ($1, $2)", [pid, tag.rows[0][0]])
-    return {"post_ids": ids, "token": uuid.uuid4().hex}
+    token = uuid.uuid4().hex
+    yield {"post_ids": ids, "token": token}
+    await admin.execute("DELETE FROM pl_probe_log WHERE token = $1", token)
 
 
 def probed(token: str, keys: Mapping[str, int] | None = None, fail: str | None = None) -> dict[str, Any]:
