@@ -10,7 +10,7 @@ the parent's prefix unless their own struct has one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -24,6 +24,9 @@ from asyncecto.schema._assocs import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
+
+if TYPE_CHECKING:
+    from ._write import Stale
 
 __all__ = ("delete_dependents", "has_dependents", "relation_changes", "write_children", "write_parents")
 
@@ -66,25 +69,29 @@ def _bubble(cs: Changeset[Any], action: str, name: str, child: Changeset[Any], f
     return InvalidChangesetError(action, bad)
 
 
-async def _write(core: RepoCore, child: Changeset[Any], prefix: str | None, timeout: Any) -> Any:
+async def _write(
+    core: RepoCore, child: Changeset[Any], prefix: str | None, timeout: Any, stale: Stale | None = None
+) -> Any:
     """Insert, update or delete one child changeset (its own relations included); ``ignore`` keeps
-    its data, ``delete`` (set by a ``with_`` function) deletes the row and gives ``None``."""
+    its data, ``delete`` (set by a ``with_`` function) deletes the row and gives ``None``.
+    ``stale`` is the parent's update options (``allow_stale`` ...), which cascade as in Ecto."""
     from . import _write
 
+    stale = stale or _write.Stale()
     if child.action == "ignore":
         return child.data
     if child.action == "delete":
-        await _write.delete_tree(core, child, prefix, None, _write.Stale(), timeout)
+        await _write.delete_tree(core, child, prefix, None, stale, timeout)
         return None
     if child.prepare:
         child = await _write.prepared_or_raise(core, child, child.action or "insert")
     if child.action == "insert":
         return await _write.insert_tree(core, surface_assocs(child), prefix, None, timeout)
-    return await _write.update_tree(core, child, prefix, None, _write.Stale(), timeout)
+    return await _write.update_tree(core, child, prefix, None, stale, timeout)
 
 
 async def write_parents(
-    core: RepoCore, cs: Changeset[Any], action: str, prefix: str | None, timeout: Any
+    core: RepoCore, cs: Changeset[Any], action: str, prefix: str | None, timeout: Any, stale: Stale | None = None
 ) -> tuple[Changeset[Any], dict[str, Any], list[tuple[Association, Any]]]:
     """Write the ``belongs_to`` changes first. Returns the changeset with their keys set, the
     association values to put on the result, and replaced parents to delete after the write."""
@@ -102,7 +109,7 @@ async def write_parents(
             values[name] = None
         else:
             try:
-                written = await _write(core, child, _prefix(child, prefix), timeout)
+                written = await _write(core, child, _prefix(child, prefix), timeout, stale)
             except InvalidChangesetError as exc:
                 raise _bubble(cs, action, name, child, exc.changeset) from exc
             key = None if written is None else getattr(written, a.related_key)
@@ -124,6 +131,7 @@ async def write_children(
     timeout: Any,
     parents: dict[str, Any],
     after: list[tuple[Association, Any]],
+    stale: Stale | None = None,
 ) -> Any:
     """Write ``has_*``/``many_to_many`` changes after the parent's row; the result struct holds
     every changed association's new value."""
@@ -132,7 +140,7 @@ async def write_children(
     for name, value in parents.items():
         _set(result, name, value)
     for a, original in after:
-        await _replace(core, a, original, None, prefix, timeout)
+        await _replace(core, a, original, None, prefix, timeout, stale)
     for name, a in info.associations.items():
         if a.kind == "belongs_to" or name not in cs.changes:
             continue
@@ -142,17 +150,21 @@ async def write_children(
         if a.cardinality == "one":
             original = _original(cs.data, name)
             if original is not None and (value is None or _pk(value.data) != _pk(original)):
-                await _replace(core, a, original, owner_value, prefix, timeout)
-            written = None if value is None else await _child(core, cs, action, a, value, owner_value, prefix, timeout)
+                await _replace(core, a, original, owner_value, prefix, timeout, stale)
+            written = (
+                None
+                if value is None
+                else await _child(core, cs, action, a, value, owner_value, prefix, timeout, stale=stale)
+            )
             _set(result, name, written)
             continue
         linked = {_pk(s) for s in _original(cs.data, name) or ()} if a.kind == "many_to_many" else set()
         out = []
         for child in value:
             if child.action == "replace":
-                await _replace(core, a, child.data, owner_value, prefix, timeout)
+                await _replace(core, a, child.data, owner_value, prefix, timeout, stale)
             elif child.action != "ignore":
-                written = await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked)
+                written = await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked, stale)
                 if written is not None:  # None: deleted
                     out.append(written)
         _set(result, name, out)
@@ -169,6 +181,7 @@ async def _child(
     prefix: str | None,
     timeout: Any,
     linked: set[tuple[Any, ...]] | None = None,
+    stale: Stale | None = None,
 ) -> Any:
     """Write one child of ``cs`` (linked to ``owner_value``); its failure fails the parent."""
     if a.kind == "many_to_many" and child.action == "delete":  # as Ecto: only the join row goes
@@ -181,7 +194,7 @@ async def _child(
             sent = attrs.evolve(child, changes={**child.changes, a.related_key: owner_value})
     child_prefix = _prefix(child, prefix)
     try:
-        written = await _write(core, sent, child_prefix, timeout)
+        written = await _write(core, sent, child_prefix, timeout, stale)
     except InvalidChangesetError as exc:
         raise _bubble(cs, action, a.name, child, exc.changeset) from exc
     if written is None:
@@ -192,7 +205,13 @@ async def _child(
 
 
 async def _replace(
-    core: RepoCore, a: Association, struct: Any, owner_value: Any, prefix: str | None, timeout: Any
+    core: RepoCore,
+    a: Association,
+    struct: Any,
+    owner_value: Any,
+    prefix: str | None,
+    timeout: Any,
+    stale: Stale | None = None,
 ) -> None:
     """Apply ``on_replace`` to an entry that is no longer associated."""
     from . import _write
@@ -204,11 +223,12 @@ async def _replace(
     if a.on_replace in ("nilify", "update"):  # "update" given None: the entry is detached, as in Ecto
         assert a.related_key is not None
         await _write.update_tree(
-            core, change(struct, {a.related_key: None}), struct_prefix, None, _write.Stale(), timeout
+            core, change(struct, {a.related_key: None}), struct_prefix, None, stale or _write.Stale(), timeout
         )
     elif a.on_replace in ("delete", "delete_if_exists"):
-        stale = _write.Stale(allow=a.on_replace == "delete_if_exists")
-        await _write.delete_tree(core, change(struct), struct_prefix, None, stale, timeout)
+        if a.on_replace == "delete_if_exists":
+            stale = _write.Stale(allow=True)
+        await _write.delete_tree(core, change(struct), struct_prefix, None, stale or _write.Stale(), timeout)
 
 
 def _join_columns(a: Association) -> tuple[str, str]:

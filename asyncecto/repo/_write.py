@@ -349,9 +349,9 @@ async def update_tree(
     if not relations:
         return await _update(core, cs, prefix, returning, stale, timeout)
     _, eff_prefix = _where(cs.data, prefix, core)
-    cs, parents, after = await write_parents(core, cs, "update", eff_prefix, timeout)
+    cs, parents, after = await write_parents(core, cs, "update", eff_prefix, timeout, stale)
     own = await _update(core, cs, prefix, returning, stale, timeout)
-    return await write_children(core, cs, own, "update", eff_prefix, timeout, parents, after)
+    return await write_children(core, cs, own, "update", eff_prefix, timeout, parents, after, stale)
 
 
 async def _update(

@@ -535,3 +535,16 @@ async def test_cast_assoc_and_put_assoc_build_new_children_with_the_association_
     await repo.insert(cs)
     await repo.insert(put_assoc(change(ModeratedPost(title="u")), "comments", [{"text": "put"}]))
     assert await rows(admin, "SELECT text, approved FROM bl_comments ORDER BY id") == [("cast", True), ("put", True)]
+
+
+async def test_allow_stale_cascades_to_the_children(repo: Repo, admin: asyncpg.Connection) -> None:
+    post = await loaded_post(repo, ["a", "b"])
+    a, b = post.comments
+    await admin.execute("DELETE FROM bl_comments")
+    params = {"title": "t2", "comments": [{"id": a.id, "text": "a2"}]}  # a: stale update; b: stale delete
+    cs = cast(post, params, ["title"]) | (lambda cs: cast_assoc(cs, "comments", with_=comment_cs))
+    updated = await repo.update(cs, allow_stale=True)
+    assert updated.title == "t2"
+    assert await rows(admin, "SELECT title FROM bl_posts") == [("t2",)]
+    assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
+    assert b.id is not None
