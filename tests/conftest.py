@@ -60,7 +60,7 @@ async def repo(database_url: str) -> AsyncIterator[Repo]:
         stats = r.pool_stats()
         assert stats["in_use"] == 0, f"connections left checked out: {stats}"
         leftover = await r.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
             "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
             [APP_NAME],
         )

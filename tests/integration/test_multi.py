@@ -225,7 +225,7 @@ async def test_cancelled_by_an_anyio_scope_midway_writes_nothing(repo: Repo, adm
         await anyio.sleep(0.01)
     idle = await admin.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
-        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        "AND application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
         APP_NAME,
     )
     assert idle == 0

@@ -49,7 +49,10 @@ async def test_connection_left_in_a_transaction_is_rolled_back(database_url: str
             await repo.query("BEGIN")
             await repo.query("CREATE TEMP TABLE IF NOT EXISTS t_marker (x int)")
             # BEGIN's connection was rolled back on release, so the next statement ran outside a transaction
-            r = await repo.query("SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'")
+            r = await repo.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
+                "AND datname = current_database()"
+            )
             assert r.rows[0][0] == 0
             assert repo.pool_stats()["in_use"] == 0
     finally:

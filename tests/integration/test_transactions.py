@@ -159,7 +159,7 @@ async def test_cancelled_transaction_leaves_nothing_behind(
     assert await count(admin) == 0
     idle = await admin.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
-        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        "AND application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
         APP_NAME,
     )
     assert idle == 0
@@ -245,7 +245,7 @@ async def test_a_transaction_exited_in_another_task_still_cleans_up(repo: Repo, 
     assert await count(admin) == 1
     idle = await admin.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
-        "AND application_name = $1 AND pid <> pg_backend_pid()",
+        "AND application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
         APP_NAME,
     )
     assert idle == 0
@@ -285,7 +285,7 @@ async def test_cancelling_at_every_point_leaves_all_or_nothing_and_no_open_trans
         outcomes.add(written)
         idle = await admin.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
-            "AND application_name = $1 AND pid <> pg_backend_pid()",
+            "AND application_name = $1 AND datname = current_database() AND pid <> pg_backend_pid()",
             APP_NAME,
         )
         assert idle == 0, n
