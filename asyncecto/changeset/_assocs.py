@@ -89,7 +89,8 @@ def cast_assoc(
     invalid_message: str = "is invalid",
 ) -> Changeset[_T]:
     """Cast ``params[name]`` into the association with ``with_(struct, params)`` (default: the
-    related schema's ``changeset`` function, or a ``cast`` of its fields but the keys).
+    related schema's ``changeset`` function, or a ``cast`` of its fields but generated keys,
+    timestamps and the foreign key).
 
     The association must be preloaded on a loaded struct. The Repo writes the children in
     the parent's transaction and reports their errors on the parent changeset.

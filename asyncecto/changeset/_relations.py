@@ -63,7 +63,8 @@ def _default_with(rel: Rel) -> With:
     if callable(own):
         return own  # type: ignore[no-any-return]
     info = rel.info
-    skip = {*info.primary_key, info.inserted_at, info.updated_at, *rel.skip}
+    generated = {k for k in info.primary_key if k == info.autogenerate_id or info.fields[k].autogenerate is not None}
+    skip = {*generated, info.inserted_at, info.updated_at, *rel.skip}  # a natural key is cast: it names the row
     fields = [n for n, f in info.fields.items() if n not in skip and not isinstance(f.type, EmbedOne | EmbedMany)]
     return lambda struct, params: cast(struct, params, fields)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from asyncecto import belongs_to, has_many, has_one, many_to_many, put_meta, schema
+from asyncecto import belongs_to, field, has_many, has_one, many_to_many, put_meta, schema
 from asyncecto.changeset import (
     Changeset,
     apply_changes,
@@ -195,3 +195,24 @@ def test_build_assoc_follows_the_parent_prefix() -> None:
     child = build_assoc(parent, "comments", {"text": "hi"})
     assert (child.post_id, child.text, meta(child).prefix, meta(child).state) == (9, "hi", "tenant_a", "built")
     assert meta(build_assoc(UPost(id=1), "comments")).prefix is None
+
+
+@schema("u_codes", primary_key=False)
+class UCode:
+    code: str | None = field(primary_key=True)
+    label: str | None = None
+
+
+@schema("u_catalogs")
+class UCatalog:
+    id: int | None = None
+    codes: list[UCode] = many_to_many(
+        UCode, join_through="u_catalogs_codes", join_keys=[("catalog_id", "id"), ("code", "code")]
+    )
+
+
+def test_the_default_with_casts_a_natural_primary_key_but_not_a_generated_one() -> None:
+    cs = cast_assoc(cast(UCatalog(), {"codes": [{"code": "eu", "label": "Europe"}]}, []), "codes")
+    assert [c.changes for c in cs.changes["codes"]] == [{"code": "eu", "label": "Europe"}]
+    posts = cast_assoc(cast(UPost(), {"comments": [{"id": 9, "text": "t"}]}, []), "comments")
+    assert [c.changes for c in posts.changes["comments"]] == [{"text": "t"}]
