@@ -21,11 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
-import time
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+from _measure import measure, report
 
 from asyncecto import Repo, schema
 from asyncecto.embedded import database_url
@@ -112,14 +111,6 @@ async def parent_and_children_pool(pool: asyncpg.Pool) -> None:
         await parent_and_children_raw(conn)
 
 
-async def timed(fn: Callable[[], Awaitable[object]], n: int) -> float:
-    """Operations per second of ``n`` sequential calls."""
-    start = time.perf_counter()
-    for _ in range(n):
-        await fn()
-    return n / (time.perf_counter() - start)
-
-
 async def main(rounds: int, gets: int) -> None:
     url = database_url("asyncecto_bench")
     repo = Repo(url, pool_size=4)
@@ -163,30 +154,12 @@ async def main(rounds: int, gets: int) -> None:
             },
         }
         counts = {"get": gets, "all_10k": max(gets // 100, 10), "filtered": gets // 2, "tx_1p3c": gets // 4}
-        results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in c} for w, c in contenders.items()}
-        for workload, fns in contenders.items():  # warm up caches and prepared statements
-            for fn in fns.values():
-                await timed(fn, counts[workload] // 4 + 1)
-        for r in range(rounds):
-            for workload, fns in contenders.items():
-                order = list(fns.items())
-                for name, fn in order if r % 2 == 0 else reversed(order):
-                    results[workload][name].append(await timed(fn, counts[workload]))
+        results = await measure(contenders, counts, rounds)
 
     await pool.close()
     await conn.close()
 
-    print(f"asyncecto vs raw asyncpg — {rounds} rounds: median ops/s, and median of per-round ratios")
-    print(f"{'workload':<10} {'asyncecto':>11} {'pg pool':>11} {'pg conn':>11} {'ratio/pool':>11} {'ratio/conn':>11}")
-    for workload, by in results.items():
-        med = {k: statistics.median(v) for k, v in by.items()}
-        ours = by["asyncecto"]
-        per_pool = statistics.median(o / p for o, p in zip(ours, by["asyncpg pool"], strict=True))
-        per_conn = statistics.median(o / c for o, c in zip(ours, by["asyncpg conn"], strict=True))
-        print(
-            f"{workload:<10} {med['asyncecto']:>11.0f} {med['asyncpg pool']:>11.0f} {med['asyncpg conn']:>11.0f} "
-            f"{per_pool:>11.2f} {per_conn:>11.2f}"
-        )
+    report("asyncecto vs raw asyncpg", rounds, results)
 
 
 if __name__ == "__main__":

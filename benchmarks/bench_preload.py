@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
+from _measure import measure, report
 
 from asyncecto import Repo, has_many, schema
 from asyncecto.embedded import database_url
@@ -102,14 +101,6 @@ async def loaded_pool(pool: asyncpg.Pool, posts: list[asyncpg.Record]) -> list[d
     return group(posts, await pool.fetch(COMMENTS_SQL, [p["id"] for p in posts]))
 
 
-async def timed(fn: Callable[[], Awaitable[object]], n: int) -> float:
-    """Operations per second of ``n`` sequential calls."""
-    start = time.perf_counter()
-    for _ in range(n):
-        await fn()
-    return n / (time.perf_counter() - start)
-
-
 async def main(rounds: int, runs: int) -> None:
     url = database_url("asyncecto_bench")
     repo = Repo(url, pool_size=4)
@@ -142,33 +133,12 @@ async def main(rounds: int, runs: int) -> None:
                 "asyncpg conn": lambda: loaded_raw(conn, raw_posts),
             },
         }
-        results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in c} for w, c in contenders.items()}
-        for fns in contenders.values():  # warm up caches and prepared statements
-            for fn in fns.values():
-                await timed(fn, runs // 4 + 1)
-        for r in range(rounds):
-            for workload, fns in contenders.items():
-                order = list(fns.items())
-                for name, fn in order if r % 2 == 0 else reversed(order):
-                    results[workload][name].append(await timed(fn, runs))
+        results = await measure(contenders, dict.fromkeys(contenders, runs), rounds)
 
     await pool.close()
     await conn.close()
 
-    print(
-        f"asyncecto preload ({POSTS} posts x {PER_POST} comments) vs raw asyncpg — {rounds} rounds: "
-        "median ops/s, and median of per-round ratios"
-    )
-    print(f"{'workload':<10} {'asyncecto':>11} {'pg pool':>11} {'pg conn':>11} {'ratio/pool':>11} {'ratio/conn':>11}")
-    for workload, by in results.items():
-        med = {k: statistics.median(v) for k, v in by.items()}
-        ours_ = by["asyncecto"]
-        per_pool = statistics.median(o / p for o, p in zip(ours_, by["asyncpg pool"], strict=True))
-        per_conn = statistics.median(o / c for o, c in zip(ours_, by["asyncpg conn"], strict=True))
-        print(
-            f"{workload:<10} {med['asyncecto']:>11.0f} {med['asyncpg pool']:>11.0f} {med['asyncpg conn']:>11.0f} "
-            f"{per_pool:>11.2f} {per_conn:>11.2f}"
-        )
+    report(f"asyncecto preload ({POSTS} posts x {PER_POST} comments) vs raw asyncpg", rounds, results)
 
 
 if __name__ == "__main__":
