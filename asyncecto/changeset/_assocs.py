@@ -62,7 +62,6 @@ def current_assoc(cs: Changeset[Any], a: Association) -> Any:
 
 
 def _rel(cs: Changeset[Any], a: Association) -> Rel:
-    decl = {"has_many": "has_many", "has_one": "has_one", "belongs_to": "belongs_to", "many_to_many": "many_to_many"}
     example = '"delete"' if a.kind != "belongs_to" else '"update"'
     skip = frozenset({a.related_key} if a.kind in ("has_one", "has_many") and a.related_key else ())
     return Rel(
@@ -72,7 +71,7 @@ def _rel(cs: Changeset[Any], a: Association) -> Rel:
         many=a.cardinality == "many",
         on_replace=a.on_replace,
         kind="assoc",
-        declaration=f"{a.name}: ... = {decl[a.kind]}({a.related.__name__}, on_replace={example})",
+        declaration=f"{a.name}: ... = {a.kind}({a.related.__name__}, on_replace={example})",
         skip=skip,
         defaults=a.defaults,
     )
