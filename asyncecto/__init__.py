@@ -39,6 +39,8 @@ from .errors import (
 )
 from .multi import Multi as Multi
 from .query._assoc import assoc as assoc
+from .query._insert import placeholder as placeholder
+from .query._insert import unsafe_fragment as unsafe_fragment
 from .schema import Meta as Meta
 from .schema import NotLoaded as NotLoaded
 from .schema import Timestamps as Timestamps
@@ -78,6 +80,8 @@ __all__ = (
     "assoc_loaded",
     "belongs_to",
     "build_assoc",
+    "placeholder",
+    "unsafe_fragment",
     "embedded_schema",
     "embeds_many",
     "embeds_one",

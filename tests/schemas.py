@@ -204,3 +204,8 @@ from .assoc_schemas import ASSOC_DDL, ASSOC_TABLES  # noqa: E402
 
 TABLES = (*TABLES, *ASSOC_TABLES)
 DDL = (*DDL, *ASSOC_DDL)
+
+from .upsert_schemas import UPSERT_DDL, UPSERT_TABLES  # noqa: E402
+
+TABLES = (*TABLES, *UPSERT_TABLES)
+DDL = (*DDL, *UPSERT_DDL)

@@ -10,12 +10,28 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any, Literal, Protocol
 
+import attrs
+
 from asyncecto.errors import AsyncEctoError
+from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
-__all__ = ("Adapter", "Connection", "QueryableAdapter", "SchemaAdapter", "StorageAdapter", "Worker")
+__all__ = ("Adapter", "Connection", "CopyIn", "QueryableAdapter", "SchemaAdapter", "StorageAdapter", "Worker")
 
 Worker = tuple[str, Callable[[], Awaitable[None]]]
+
+
+@attrs.frozen(repr=False)
+class CopyIn:
+    """Rows for :meth:`Connection.copy`: tuples of driver values, one per column."""
+
+    prefix: str | None
+    table: str
+    columns: tuple[str, ...]
+    records: Sequence[tuple[Any, ...]]
+
+    def __repr__(self) -> str:  # what telemetry and logs show instead of every row
+        return f"<{len(self.records)} rows>"
 
 
 class Connection(Protocol):
@@ -33,6 +49,10 @@ class Connection(Protocol):
     def batches(
         self, sql: str, params: Sequence[Any], size: int, timeout: float | None = None
     ) -> AsyncGenerator[list[Any], None]: ...
+    async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
+        """Bulk-load ``params[0]`` (a :class:`CopyIn`); ``sql`` is the statement's text for telemetry."""
+        ...
+
     def in_transaction(self) -> bool: ...
     def is_closed(self) -> bool: ...
 
@@ -108,6 +128,43 @@ class SchemaAdapter(ABC):
 
     @abstractmethod
     def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str: ...
+
+    max_params: int = 32767
+    """The most parameters one statement may carry."""
+
+    @abstractmethod
+    def insert_rows_sql(
+        self,
+        prefix: str | None,
+        table: str,
+        columns: Sequence[str],
+        body: str,
+        returning: Sequence[str],
+        conflict: ConflictPlan | None,
+        inserted_flag: bool,
+    ) -> str:
+        """An ``INSERT`` of ``body`` (from the ``*_body`` methods or :meth:`select_sql`) with its upsert
+        clause; ``inserted_flag`` returns a last column telling a new row from an updated one."""
+
+    @abstractmethod
+    def values_body(self, start: int, width: int, count: int) -> str:
+        """``count`` rows of ``width`` parameters numbered from ``start``."""
+
+    @abstractmethod
+    def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
+        """Rows whose cells are parameter numbers or SQL text (subqueries)."""
+
+    @abstractmethod
+    def unnest_body(self, start: int, types: Sequence[Any]) -> str | None:
+        """Every row from one array parameter per column, or ``None`` when a type cannot be sent so."""
+
+    @abstractmethod
+    def select_sql(self, planned: Planned) -> str:
+        """A planned query's ``SELECT`` for embedding in an insert."""
+
+    @abstractmethod
+    def copy_sql(self, prefix: str | None, table: str, columns: Sequence[str]) -> str:
+        """The text of a bulk load (for telemetry); the load itself is :meth:`Connection.copy`."""
 
     @abstractmethod
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:

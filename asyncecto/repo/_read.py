@@ -17,6 +17,7 @@ from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Que
 from asyncecto.query._build import _check_field, to_query, update, where
 from asyncecto.query._planner import Col, Planned, ReadValue, plan
 from asyncecto.schema import is_schema, schema_info
+from asyncecto.schema._define import utc_now
 
 from ._core import RepoCore
 from ._loader import Loader
@@ -257,13 +258,36 @@ async def _bulk(core: RepoCore, q: Query[Any], op: str, prefix: str | None, time
 
 
 async def update_all(
-    core: RepoCore, queryable: Any, ops: Mapping[str, Mapping[str, Any]], prefix: str | None, timeout: Any
+    core: RepoCore,
+    queryable: Any,
+    ops: Mapping[str, Mapping[str, Any]],
+    prefix: str | None,
+    timeout: Any,
+    timestamps: bool = False,
 ) -> tuple[int, Any]:
     q = to_query(queryable)
     if ops:
         q = update(**ops)(q)
+    if timestamps:
+        q = _with_updated_at(q)
     return await _bulk(core, q, "update_all", prefix, timeout)
 
 
 async def delete_all(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> tuple[int, Any]:
     return await _bulk(core, to_query(queryable), "delete_all", prefix, timeout)
+
+
+def _with_updated_at(q: Query[Any]) -> Query[Any]:
+    """``q`` also setting its schema's ``updated_at`` to now (``update_all(..., timestamps=True)``)."""
+    schema = q.source.schema
+    info = schema_info(schema) if schema is not None else None
+    if info is None or info.updated_at is None:
+        name = info.name if info is not None else f"table {q.source.table!r}"
+        raise ArgumentError(
+            f"update_all(timestamps=True) needs a schema with an updated_at timestamp, and {name} has none; "
+            "fix: declare timestamps() on the schema, or set the column yourself"
+        )
+    if any(name == info.updated_at for _op, name, _v in q.updates):
+        return q
+    assert info.timestamp_type is not None
+    return update(set={info.updated_at: info.timestamp_type.cast(utc_now())})(q)

@@ -32,9 +32,10 @@ from asyncecto.multi import Multi
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
 from asyncecto.query._build import to_query
+from asyncecto.query._insert import ConflictTarget, OnConflict
 from asyncecto.schema import Meta, meta, schema_info
 
-from . import _read, _write
+from . import _insert_all, _read, _write
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
 from ._multi import run_multi
@@ -289,16 +290,18 @@ class Repo(RepoCore):
         inc: Mapping[str, Any] | None = None,
         push: Mapping[str, Any] | None = None,
         pull: Mapping[str, Any] | None = None,
+        timestamps: bool = False,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
     ) -> tuple[int, list[Any] | None]:
         """Update every matching row; ``(count, returned)`` where returned comes from the query's select.
 
         Changes merge with any ``update(...)`` step in the query. Values may be functions of
-        the bindings (``set={"visits": lambda p: p.visits * 2}``). Timestamps are not touched.
+        the bindings (``set={"visits": lambda p: p.visits * 2}``). Timestamps are not touched
+        unless ``timestamps=True``, which sets the schema's ``updated_at`` to now.
         """
         ops = {k: v for k, v in (("set", set), ("inc", inc), ("push", push), ("pull", pull)) if v}
-        return await _read.update_all(self, queryable, ops, prefix, timeout)
+        return await _read.update_all(self, queryable, ops, prefix, timeout, timestamps)
 
     async def delete_all(
         self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT
@@ -314,6 +317,11 @@ class Repo(RepoCore):
         *,
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
     ) -> _T: ...
     @overload
@@ -323,6 +331,11 @@ class Repo(RepoCore):
         *,
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
     ) -> _T: ...
     async def insert(
@@ -331,6 +344,11 @@ class Repo(RepoCore):
         *,
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
     ) -> Any:
         """Insert a struct or a changeset's data with its changes; returns the loaded struct.
@@ -338,12 +356,69 @@ class Repo(RepoCore):
         Fields that are ``None`` are left to the database's defaults. The generated
         primary key and ``read_after_writes`` fields come back via ``RETURNING``.
 
+        An upsert (``on_conflict=``, as in :meth:`insert_all`) returns the given values with
+        the stored primary key, and ``meta(result).inserted`` tells a new row (``True``) from
+        a conflicting one that was updated or kept (``False``); ``returning=True`` reads the
+        row as stored. A conflict query whose ``where`` matched nothing is stale (see :meth:`update`).
+
         :param returning: ``True`` for every field, or field names to read back
         :raises InvalidChangesetError: the changeset is invalid (nothing is sent)
         :raises CastError: a value does not fit its field's type (nothing is sent)
         :raises ConstraintError: a database constraint fired that the changeset did not declare
         """
-        return await _write.insert(self, value, prefix, returning, timeout)
+        upsert = None
+        if on_conflict not in (None, "raise") or conflict_target is not None:
+            stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+            upsert = _write.Upsert(on_conflict, conflict_target, stale)
+        return await _write.insert(self, value, prefix, returning, timeout, upsert)
+
+    async def insert_all(
+        self,
+        target: type[Any] | str | tuple[str, type[Any]],
+        entries: Sequence[Mapping[str, Any]] | Query[Any],
+        *,
+        returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        placeholders: Mapping[str, Any] | None = None,
+        timestamps: bool = False,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> tuple[int, list[Any] | None]:
+        """Insert many rows at once; ``(count, returned)`` (``returned`` is ``None`` without ``returning``).
+
+        ``target`` is a schema (values are dumped by field type, names mapped to columns), a
+        table name (values sent as they are), or ``(table, Schema)``. ``entries`` is a list of
+        dicts with the same keys, or a query selecting a dict (``INSERT … SELECT``). No
+        changesets, validations or associations; only a UUID primary key is generated, and
+        timestamps only with ``timestamps=True``. An empty list sends nothing.
+
+        ``on_conflict``: ``"raise"`` (default), ``"nothing"``, ``"replace_all"``,
+        ``("replace", fields)``, ``("replace_all_except", fields)``, an update dict
+        (``{"set": {...}, "inc": {...}}``) or an update query; all but ``"nothing"`` need
+        ``conflict_target`` (fields, or :func:`asyncecto.unsafe_fragment`). The stored row keeps
+        its primary key (and ``inserted_at``). Returned structs say ``meta(s).inserted``.
+
+        >>> await repo.insert_all(Post, [{"title": "a"}, {"title": "b"}], returning=["id"])  # doctest: +SKIP
+        (2, [Post(id=1, ...), Post(id=2, ...)])
+
+        :param placeholders: values sent once and used in rows as ``placeholder(key)``
+        :param timestamps: fill the schema's ``inserted_at``/``updated_at`` (and set ``updated_at``
+            when an upsert updates)
+        :raises ArgumentError: bad options or rows (nothing is sent)
+        """
+        return await _insert_all.insert_all(
+            self,
+            target,
+            entries,
+            returning=returning,
+            on_conflict=on_conflict,
+            conflict_target=conflict_target,
+            placeholders=placeholders,
+            timestamps=timestamps,
+            prefix=prefix,
+            timeout=timeout,
+        )
 
     async def update(
         self,

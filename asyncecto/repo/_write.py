@@ -29,6 +29,7 @@ from asyncecto.errors import (
     NoPrimaryKeyValueError,
     StaleEntryError,
 )
+from asyncecto.query._insert import plan_conflict
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
 from asyncecto.schema._define import struct_info, utc_now
 from asyncecto.schema._embeds import embeds
@@ -175,32 +176,65 @@ def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: An
         _set(struct, name, t.load_value(info.fields[name].type, row[i]))
 
 
+@attrs.frozen
+class Upsert:
+    """``insert``'s ``on_conflict``/``conflict_target``, and what to do when a conflict query matched nothing."""
+
+    on_conflict: Any = "raise"
+    conflict_target: Any = None
+    stale: Stale = attrs.field(factory=lambda: Stale())
+
+
 async def insert(
-    core: RepoCore, value: Any, prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+    core: RepoCore,
+    value: Any,
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    timeout: Any,
+    upsert: Upsert | None = None,
 ) -> Any:
     cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
+    if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
+        plan_conflict(
+            type(cs.data),
+            meta(cs.data).source,
+            upsert.on_conflict,
+            upsert.conflict_target,
+            prefix=None,
+            params=[],
+        )
 
     async def write(cs: Changeset[Any]) -> Any:
-        return await insert_tree(core, cs, prefix, returning, timeout)
+        return await insert_tree(core, cs, prefix, returning, timeout, upsert)
 
     return await _in_transaction_if_needed(core, cs, "insert", write, relation_changes(cs))
 
 
 async def insert_tree(
-    core: RepoCore, cs: Changeset[Any], prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    timeout: Any,
+    upsert: Upsert | None = None,
 ) -> Any:
     """Insert a valid changeset and its associations (already inside a transaction when it has any)."""
     if not relation_changes(cs):
-        return await _insert(core, cs, prefix, returning, timeout)
+        return await _insert(core, cs, prefix, returning, timeout, upsert)
     _, eff_prefix = _where(cs.data, prefix, core)
     cs, parents, after = await write_parents(core, cs, "insert", eff_prefix, timeout)
-    own = await _insert(core, cs, prefix, returning, timeout)
+    own = await _insert(core, cs, prefix, returning, timeout, upsert)
     return await write_children(core, cs, own, "insert", eff_prefix, timeout, parents, after)
 
 
 async def _insert(
-    core: RepoCore, cs: Changeset[Any], prefix: str | None, returning: bool | Sequence[str] | None, timeout: Any
+    core: RepoCore,
+    cs: Changeset[Any],
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    timeout: Any,
+    upsert: Upsert | None = None,
 ) -> Any:
     struct, info = cs.data, schema_info(cs.data)
     source, eff_prefix = _where(struct, prefix, core)
@@ -224,6 +258,8 @@ async def _insert(
     _with_generated_embeds(info, values)
     params = _dump(info, values)
     db_id = info.autogenerate_id if info.autogenerate_id not in values else None
+    if upsert is not None and upsert.on_conflict not in (None, "raise"):
+        return await _upsert(core, cs, info, values, params, source, eff_prefix, returning, timeout, upsert)
     ret = _returning(info, returning, [db_id] if db_id else [])
     columns = tuple(info.fields[n].source for n in values)
     ret_cols = tuple(info.fields[n].source for n in ret)
@@ -232,7 +268,21 @@ async def _insert(
         lambda: core.adapter.insert_sql(eff_prefix, source, columns, ret_cols),
     )
     _, row = await _run_rows(core, cs, "insert", sql, params, bool(ret), timeout, source)
+    return _inserted(cs, info, values, ret, row, source, eff_prefix, True)
 
+
+def _inserted(
+    cs: Changeset[Any],
+    info: SchemaInfo,
+    values: dict[str, Any],
+    ret: Sequence[str],
+    row: Any,
+    source: str,
+    prefix: str | None,
+    inserted: bool,
+) -> Any:
+    """The struct an insert gives back: the written values, then what ``RETURNING`` read."""
+    struct = cs.data
     result = copy_struct(struct, info)
     for name, v in values.items():
         _set(result, name, v)
@@ -241,8 +291,47 @@ async def _insert(
             _set(result, name, v)
     if row is not None:
         _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("loaded", source, eff_prefix))
+    _set(result, "__meta__", Meta("loaded", source, prefix, inserted))
     return result
+
+
+async def _upsert(
+    core: RepoCore,
+    cs: Changeset[Any],
+    info: SchemaInfo,
+    values: dict[str, Any],
+    params: list[Any],
+    source: str,
+    prefix: str | None,
+    returning: bool | Sequence[str] | None,
+    timeout: Any,
+    upsert: Upsert,
+) -> Any:
+    """``INSERT … ON CONFLICT``: the primary key always comes back (an update keeps the stored one),
+    with a flag telling a new row from a conflicting one."""
+    fixed: list[Any] = []
+    conflict = plan_conflict(
+        type(cs.data), source, upsert.on_conflict, upsert.conflict_target, prefix=prefix, params=fixed
+    )
+    assert conflict is not None
+    flag = conflict.action != "nothing"
+    ret = _returning(info, returning, list(info.primary_key))
+    columns = tuple(info.fields[n].source for n in values)
+    ret_cols = tuple(info.fields[n].source for n in ret)
+    adapter = core.adapter
+    body = adapter.values_body(len(fixed) + 1, len(columns), 1)
+    sql = adapter.insert_rows_sql(prefix, source, columns, body, ret_cols, conflict, flag)
+    if not ret_cols and not flag:
+        count, _ = await _run_rows(core, cs, "insert", sql, [*fixed, *params], False, timeout, source)
+        return _inserted(cs, info, values, (), None, source, prefix, count == 1)
+    _, row = await _run_rows(core, cs, "insert", sql, [*fixed, *params], True, timeout, source)
+    if row is None:
+        if conflict.action == "nothing":  # ignored: the struct as given, a database-made key left unset
+            return _inserted(cs, info, values, (), None, source, prefix, False)
+        _affected(0, "insert", cs, upsert.stale)  # the conflict query's where matched nothing
+        return cs.data
+    inserted = bool(row[-1]) if flag else True
+    return _inserted(cs, info, values, ret, row, source, prefix, inserted)
 
 
 def _with(struct: Any, info: SchemaInfo, values: dict[str, Any]) -> Any:

@@ -20,12 +20,16 @@ class Meta:
         the database) or ``"deleted"``
     :ivar source: the table
     :ivar prefix: the PostgreSQL schema, or ``None`` for the search path
+    :ivar inserted: after an insert, whether it added the row (``False`` when an upsert found a
+        conflicting row and updated or kept it); ``None`` on structs that were not just inserted
     """
 
     state: State
     source: str
     prefix: str | None = None
+    inserted: bool | None = attrs.field(default=None, eq=False)
 
     def __repr__(self) -> str:
         where = f"{self.prefix}.{self.source}" if self.prefix else self.source
-        return f"Meta<{self.state}, {where!r}>"
+        flag = "" if self.inserted is None else f", inserted={self.inserted}"
+        return f"Meta<{self.state}, {where!r}{flag}>"

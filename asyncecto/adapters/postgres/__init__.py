@@ -13,9 +13,10 @@ import asyncpg
 
 from asyncecto.adapters import Adapter, Connection, QueryableAdapter, SchemaAdapter, StorageAdapter, Worker
 from asyncecto.errors import AsyncEctoError, DatabaseError
+from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
-from . import _sql
+from . import _insert, _sql
 from ._errors import CONSTRAINT_KINDS, translate
 from ._pool import PgConnection, Pool
 
@@ -135,6 +136,40 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
 
     def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.delete_sql(prefix, table, filters, returning)
+
+    def insert_rows_sql(
+        self,
+        prefix: str | None,
+        table: str,
+        columns: Sequence[str],
+        body: str,
+        returning: Sequence[str],
+        conflict: ConflictPlan | None,
+        inserted_flag: bool,
+    ) -> str:
+        return _insert.insert_sql(prefix, table, columns, body, returning, conflict, inserted_flag)
+
+    def values_body(self, start: int, width: int, count: int) -> str:
+        return _insert.param_rows(start, width, count)
+
+    def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
+        return _insert.values_body(rows)
+
+    def unnest_body(self, start: int, types: Sequence[Any]) -> str | None:
+        db_types = []
+        for typ in types:
+            db_type = getattr(typ, "db_type", None)
+            # an array column would be flattened by unnest; a type without db_type has no array cast
+            if not isinstance(db_type, str) or db_type.endswith("]") or getattr(typ, "of", None) is not None:
+                return None
+            db_types.append(db_type)
+        return _insert.unnest_body(start, db_types)
+
+    def select_sql(self, planned: Planned) -> str:
+        return _sql.select_sql(planned)
+
+    def copy_sql(self, prefix: str | None, table: str, columns: Sequence[str]) -> str:
+        return _insert.copy_sql(prefix, table, columns)
 
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
         kind = CONSTRAINT_KINDS.get(type(exc))  # type: ignore[arg-type]

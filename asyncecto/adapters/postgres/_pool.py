@@ -25,6 +25,7 @@ import anyio
 import asyncpg
 
 from asyncecto._aio import finish
+from asyncecto.adapters import CopyIn
 from asyncecto.errors import PoolTimeoutError, RepoStateError
 
 from ._errors import translate
@@ -94,6 +95,18 @@ class PgConnection:
                     return
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise translate(exc, sql) from exc
+
+    async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
+        """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
+        rows: CopyIn = params[0]
+        try:
+            status: str = await self.raw.copy_records_to_table(
+                rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise translate(exc, sql) from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else len(rows.records)
 
     async def set_statement_timeout(self, seconds: float | None) -> None:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""

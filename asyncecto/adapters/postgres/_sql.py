@@ -410,6 +410,14 @@ def update_all_sql(p: Planned) -> str:
     """``UPDATE … SET … [FROM joins] WHERE … [RETURNING …]`` (inner joins become ``FROM`` plus conditions)."""
     _single_source_joins(p, "update_all")
     aliases = _aliases(p)
+    src = p.sources[0]
+    sql = f"{_with(p)}UPDATE {quote_table(src.prefix, src.table)} AS {aliases[0]} SET {set_clauses(p, aliases)}"
+    sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
+    return sql
+
+
+def set_clauses(p: Planned, aliases: Sequence[str]) -> str:
+    """The ``SET`` list of an update (``update_all``, or an upsert's ``DO UPDATE``)."""
     a = aliases[0]
     sets = []
     for op, column, value in p.updates:
@@ -422,10 +430,22 @@ def update_all_sql(p: Planned) -> str:
             sets.append(f"{col} = array_append({a}.{col}, {v})")
         elif op == "pull":
             sets.append(f"{col} = array_remove({a}.{col}, {v})")
-    src = p.sources[0]
-    sql = f"{_with(p)}UPDATE {quote_table(src.prefix, src.table)} AS {a} SET {', '.join(sets)}"
-    sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
-    return sql
+    return ", ".join(sets)
+
+
+def aliases_of(p: Planned) -> list[str]:
+    """The table aliases a planned query's SQL uses (``p0`` for ``posts``)."""
+    return _aliases(p)
+
+
+def where_sql(p: Planned, aliases: Sequence[str]) -> str:
+    """`` WHERE …`` of a planned query's filters, or ``""``."""
+    return f" WHERE {_filters(p.wheres, aliases)}" if p.wheres else ""
+
+
+def select_sql(p: Planned) -> str:
+    """A planned query's ``SELECT``, for embedding (``INSERT … SELECT``, a subquery value)."""
+    return _select_sql(p)
 
 
 def delete_all_sql(p: Planned) -> str:

@@ -1,0 +1,428 @@
+"""``repo.insert_all``: many rows in as few statements as PostgreSQL allows.
+
+Rows are checked and dumped before any SQL is sent. Then one of three paths:
+
+- ``COPY`` (binary) when nothing is returned, there is no upsert and the list is long;
+- one ``INSERT … SELECT * FROM unnest(...)`` (one array parameter per column) when every
+  column's type can travel as an array;
+- ``INSERT … VALUES`` in batches that stay under the parameter limit (placeholders,
+  subquery values, schemaless rows, array columns).
+
+Several statements run in one transaction, so a failure leaves no row behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from asyncecto import types as t
+from asyncecto.adapters import CopyIn
+from asyncecto.errors import ArgumentError
+from asyncecto.query import Query
+from asyncecto.query._insert import ConflictPlan, Placeholder, plan_conflict
+from asyncecto.query._planner import _Planner
+from asyncecto.schema import Meta, SchemaInfo, schema_info
+from asyncecto.schema._define import is_schema, utc_now
+
+from ._core import RepoCore
+from ._loader import build_loader
+
+__all__ = ("COPY_MIN_ROWS", "insert_all", "resolve_target")
+
+COPY_MIN_ROWS = 64
+"""From this many rows, an insert that returns nothing and has no upsert uses ``COPY``."""
+
+
+def resolve_target(target: Any) -> tuple[str, type | None]:
+    """``(table, schema)`` of ``insert_all``'s first argument: a schema, ``"table"`` or ``(table, Schema)``."""
+    if isinstance(target, str):
+        return target, None
+    if isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], str) and is_schema(target[1]):
+        return target[0], target[1]
+    if is_schema(target):
+        info = schema_info(target)
+        if info.embedded or info.source is None:
+            raise ArgumentError(f"cannot insert_all into embedded schema {info.name}: embeds live in their parent")
+        return info.source, target
+    raise ArgumentError(
+        f"insert_all needs a schema, a table name or (table, Schema), got {target!r}; "
+        "fix: e.g. repo.insert_all(Post, rows) or repo.insert_all('posts', rows)"
+    )
+
+
+def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list[str]]:
+    """``(names, columns)`` to read back: field names (for structs) and their columns."""
+    if returning is None or returning is False:
+        return [], []
+    if returning is True:
+        if info is None:
+            raise ArgumentError(
+                "returning=True needs a schema to know the columns; fix: name them, e.g. returning=['id']"
+            )
+        return [f.name for f in info.persisted], [f.source for f in info.persisted]
+    names = [returning] if isinstance(returning, str) else list(returning)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ArgumentError(f"returning= must be True or a list of field names, got {returning!r}")
+    if info is None:
+        return names, names
+    cols = []
+    for name in names:
+        f = info.field(name)
+        if f.virtual:
+            raise ArgumentError(f"cannot return virtual field {name!r} of {info.name}")
+        cols.append(f.source)
+    return names, cols
+
+
+def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
+    """The keys every row has; a row that is not a mapping or has other keys raises, naming it."""
+    first = rows[0]
+    if not isinstance(first, Mapping):
+        raise ArgumentError(
+            f"insert_all rows must be mappings of field to value, got {first!r} at row 0; "
+            "fix: pass dicts, e.g. [{'title': 'a'}], or use repo.insert for a struct"
+        )
+    header = list(first)
+    keys = set(header)
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise ArgumentError(f"insert_all rows must be mappings of field to value, got {row!r} at row {i}")
+        if row.keys() != keys:
+            missing = sorted(keys - set(row), key=str)
+            extra = sorted(set(row) - keys, key=str)
+            raise ArgumentError(
+                f"insert_all row {i} has different keys from row 0 (missing: {missing or 'none'}, "
+                f"extra: {extra or 'none'}); every row must give the same fields. "
+                "fix: give each row every field (None for NULL), or insert the groups separately"
+            )
+    for name in header:
+        if not isinstance(name, str):
+            raise ArgumentError(f"insert_all field names must be strings, got {name!r}")
+        if info is not None:
+            f = info.fields.get(name)
+            if f is None:
+                raise ArgumentError(
+                    f"unknown field {name!r} in insert_all rows for schema {info.name}; "
+                    f"known fields: {', '.join(x.name for x in info.persisted)}"
+                )
+            if f.virtual:
+                raise ArgumentError(
+                    f"field {name!r} is virtual: {info.name} does not store it, so it cannot be inserted"
+                )
+    return header
+
+
+def _dump_column(info: SchemaInfo | None, name: str, values: list[Any]) -> list[Any]:
+    if info is None:
+        return values
+    typ = info.fields[name].type
+    dump = typ.dump
+    try:
+        return [None if v is None else dump(v) for v in values]
+    except (ValueError, TypeError, OverflowError):
+        for v in values:  # find the value again for the error that names it
+            t.dump_value(typ, v, field=name, schema=info.name)
+        raise
+
+
+class _Cells:
+    """Rows holding placeholders or subqueries: cells are parameter numbers or SQL text."""
+
+    def __init__(self, core: RepoCore, info: SchemaInfo | None, prefix: str | None, params: list[Any]) -> None:
+        self.core, self.info, self.prefix, self.params = core, info, prefix, params
+        self.placeholder_params: dict[str, tuple[int, Any]] = {}
+
+    def placeholder(self, p: Placeholder, name: str, placeholders: Mapping[str, Any] | None) -> int:
+        if placeholders is None or p.key not in placeholders:
+            known = ", ".join(map(repr, placeholders or {})) or "none given"
+            raise ArgumentError(
+                f"insert_all row uses placeholder({p.key!r}) for field {name!r}, but placeholders= has no such key "
+                f"(keys: {known}); fix: pass placeholders={{{p.key!r}: value}}"
+            )
+        typ = self.info.fields[name].type if self.info is not None else None
+        found = self.placeholder_params.get(p.key)
+        if found is not None:
+            index, seen = found
+            if self.info is not None and seen is not None and type(seen) is not type(typ):
+                raise ArgumentError(
+                    f"placeholder({p.key!r}) is used for fields of different types ({seen.name} and "
+                    f"{typ.name if typ is not None else 'untyped'}); fix: use one placeholder per column type"
+                )
+            return index
+        value = placeholders[p.key]
+        if typ is not None and self.info is not None:
+            value = t.dump_value(typ, value, field=name, schema=self.info.name)
+        self.params.append(value)
+        self.placeholder_params[p.key] = (len(self.params), typ)
+        return len(self.params)
+
+    def subquery(self, q: Query[Any], name: str, row: int) -> str:
+        planned = _Planner(q, self.prefix, self.params).plan_query("all")
+        if len(planned.columns) != 1:
+            raise ArgumentError(
+                f"the query given for field {name!r} in insert_all row {row} must select one value, "
+                f"it selects {len(planned.columns)}: {q!r}"
+            )
+        return f"({self.core.adapter.select_sql(planned)})"
+
+    def value(self, name: str, value: Any) -> int:
+        if self.info is not None:
+            value = t.dump_value(self.info.fields[name].type, value, field=name, schema=self.info.name)
+        self.params.append(value)
+        return len(self.params)
+
+
+async def insert_all(
+    core: RepoCore,
+    target: Any,
+    entries: Any,
+    *,
+    returning: Any,
+    on_conflict: Any,
+    conflict_target: Any,
+    placeholders: Mapping[str, Any] | None,
+    timestamps: bool,
+    prefix: str | None,
+    timeout: Any,
+) -> tuple[int, list[Any] | None]:
+    table, schema = resolve_target(target)
+    info = schema_info(schema) if schema is not None else None
+    eff_prefix = prefix if prefix is not None else ((info.prefix if info is not None else None) or core.config.prefix)
+    names, ret_cols = _returning(info, returning)
+    now = _timestamps(info, timestamps)
+    updated = (info.updated_at, now) if now is not None and info is not None and info.updated_at else None
+    fixed: list[Any] = []
+    conflict = plan_conflict(
+        schema, table, on_conflict, conflict_target, prefix=eff_prefix, params=fixed, updated_at=updated
+    )
+    flag = conflict is not None and conflict.action != "nothing"
+    if placeholders is not None and not isinstance(placeholders, Mapping):
+        raise ArgumentError(f"placeholders= must be a mapping of key to value, got {placeholders!r}")
+    if isinstance(entries, Query):
+        if placeholders:
+            raise ArgumentError("placeholders= applies to rows, not to insert_all from a query")
+        return await _from_query(
+            core, table, schema, info, entries, eff_prefix, names, ret_cols, conflict, fixed, timeout
+        )
+    if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
+        raise ArgumentError(
+            f"insert_all needs a list of rows (mappings) or a query, got {entries!r}; fix: wrap one row in a list"
+        )
+    if not entries:
+        return 0, ([] if names else None)
+    header = _header(info, entries)
+    columns = {name: [row[name] for row in entries] for name in header}
+    if info is not None:
+        _autogenerate(info, columns, len(entries), now)
+    cols = [info.fields[n].source for n in columns] if info is not None else list(columns)
+    special = any(isinstance(v, Placeholder | Query) for values in columns.values() for v in values)
+    if placeholders and not special:
+        raise ArgumentError(
+            f"placeholders= was given ({', '.join(map(repr, placeholders))}) but no row uses placeholder(key)"
+        )
+    adapter = core.adapter
+    run = _Run(core, table, schema, info, eff_prefix, names, ret_cols, flag, timeout)
+    if special:
+        statements = _cell_statements(core, info, eff_prefix, columns, cols, fixed, placeholders, conflict, run)
+        return await run.all(statements)
+    dumped = [_dump_column(info, name, values) for name, values in columns.items()]
+    if not ret_cols and conflict is None and len(entries) >= COPY_MIN_ROWS:
+        records = list(zip(*dumped, strict=True))
+        sql = adapter.copy_sql(eff_prefix, table, cols)
+        count, _ = await core.run("copy", sql, [CopyIn(eff_prefix, table, tuple(cols), records)], timeout, table)
+        return count, None
+    body = adapter.unnest_body(len(fixed) + 1, [info.fields[n].type for n in columns]) if info is not None else None
+    if body is not None:
+        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, flag)
+        return await run.all([(sql, [*fixed, *dumped])])
+    width = len(cols)
+    per = max(1, (adapter.max_params - len(fixed)) // width)
+    statements = []
+    rows = list(zip(*dumped, strict=True))
+    for start in range(0, len(rows), per):
+        batch = rows[start : start + per]
+        body = adapter.values_body(len(fixed) + 1, width, len(batch))
+        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, flag)
+        statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
+    return await run.all(statements)
+
+
+def _timestamps(info: SchemaInfo | None, timestamps: bool) -> Any:
+    """The timestamp ``timestamps=True`` writes (``None`` when not asked for)."""
+    if not timestamps:
+        return None
+    if info is None or (info.inserted_at is None and info.updated_at is None):
+        name = info.name if info is not None else "a table without a schema"
+        raise ArgumentError(
+            f"timestamps=True needs a schema with timestamps(), and {name} has none; "
+            "fix: declare timestamps on the schema, or set the columns in each row"
+        )
+    assert info.timestamp_type is not None
+    return info.timestamp_type.cast(utc_now())
+
+
+def _autogenerate(info: SchemaInfo, columns: dict[str, list[Any]], count: int, now: Any) -> None:
+    """Add generated primary keys (UUIDs) and, with ``timestamps=True``, timestamps the rows leave out."""
+    for name in info.primary_key:
+        f = info.fields[name]
+        if name not in columns and f.autogenerate is not None and name != info.autogenerate_id:
+            columns[name] = [f.autogenerate() for _ in range(count)]
+    if now is not None:
+        for stamp in (info.inserted_at, info.updated_at):
+            if stamp is not None and stamp not in columns:
+                columns[stamp] = [now] * count
+
+
+def _cell_statements(
+    core: RepoCore,
+    info: SchemaInfo | None,
+    prefix: str | None,
+    columns: dict[str, list[Any]],
+    cols: list[str],
+    fixed: list[Any],
+    placeholders: Mapping[str, Any] | None,
+    conflict: ConflictPlan | None,
+    run: _Run,
+) -> list[tuple[str, list[Any]]]:
+    """Statements for rows with placeholders or subqueries, each under the parameter limit."""
+    limit = core.adapter.max_params
+    names = list(columns)
+    count = len(columns[names[0]])
+    shared = _Cells(core, info, prefix, list(fixed))
+    for name in names:  # placeholders first: every statement sends them once
+        for v in columns[name]:
+            if isinstance(v, Placeholder):
+                shared.placeholder(v, name, placeholders)
+    base = shared.params
+
+    def fresh() -> _Cells:
+        cells = _Cells(core, info, prefix, list(base))
+        cells.placeholder_params = shared.placeholder_params
+        return cells
+
+    def build(cells: _Cells, i: int) -> list[int | str]:
+        row: list[int | str] = []
+        for name in names:
+            v = columns[name][i]
+            if isinstance(v, Placeholder):
+                row.append(cells.placeholder(v, name, placeholders))
+            elif isinstance(v, Query):
+                row.append(cells.subquery(v, name, i))
+            else:
+                row.append(cells.value(name, v))
+        return row
+
+    statements: list[tuple[str, list[Any]]] = []
+    rows: list[list[int | str]] = []
+    cells = fresh()
+    for i in range(count):
+        mark = len(cells.params)
+        row = build(cells, i)
+        if len(cells.params) > limit and rows:  # this row starts the next statement
+            del cells.params[mark:]
+            statements.append(_cell_statement(core, run, cols, rows, cells.params, conflict))
+            cells, rows = fresh(), []
+            row = build(cells, i)
+        rows.append(row)
+    statements.append(_cell_statement(core, run, cols, rows, cells.params, conflict))
+    return statements
+
+
+def _cell_statement(
+    core: RepoCore,
+    run: _Run,
+    cols: list[str],
+    rows: list[list[int | str]],
+    params: list[Any],
+    conflict: ConflictPlan | None,
+) -> tuple[str, list[Any]]:
+    body = core.adapter.cells_body(rows)
+    return core.adapter.insert_rows_sql(run.prefix, run.table, cols, body, run.ret_cols, conflict, run.flag), params
+
+
+async def _from_query(
+    core: RepoCore,
+    table: str,
+    schema: type | None,
+    info: SchemaInfo | None,
+    q: Query[Any],
+    prefix: str | None,
+    names: list[str],
+    ret_cols: list[str],
+    conflict: ConflictPlan | None,
+    params: list[Any],
+    timeout: Any,
+) -> tuple[int, list[Any] | None]:
+    """``INSERT … SELECT``: the query selects a dict whose keys are the fields to fill."""
+    planned = _Planner(q, prefix, params).plan_query("all")
+    reader = planned.reader
+    keys = getattr(reader, "keys", None)
+    if getattr(reader, "kind", None) != "dict" or not keys:
+        raise ArgumentError(
+            "insert_all from a query needs the query to select a dict of field to value, "
+            f"e.g. select(lambda p: {{'title': p.title}}); got {q!r}"
+        )
+    header = _header(info, [dict.fromkeys(keys)])
+    cols = [info.fields[n].source for n in header] if info is not None else header
+    sql = core.adapter.insert_rows_sql(
+        prefix, table, cols, core.adapter.select_sql(planned), ret_cols, conflict, _flag(conflict)
+    )
+    run = _Run(core, table, schema, info, prefix, names, ret_cols, _flag(conflict), timeout)
+    return await run.all([(sql, params)])
+
+
+def _flag(conflict: ConflictPlan | None) -> bool:
+    return conflict is not None and conflict.action != "nothing"
+
+
+class _Run:
+    """Runs the statements (in one transaction when there are several) and shapes the result."""
+
+    def __init__(
+        self,
+        core: RepoCore,
+        table: str,
+        schema: type | None,
+        info: SchemaInfo | None,
+        prefix: str | None,
+        names: list[str],
+        ret_cols: list[str],
+        flag: bool,
+        timeout: Any,
+    ) -> None:
+        self.core, self.table, self.schema, self.info, self.prefix = core, table, schema, info, prefix
+        self.names, self.ret_cols, self.flag, self.timeout = names, ret_cols, flag, timeout
+
+    async def all(self, statements: list[tuple[str, list[Any]]]) -> tuple[int, list[Any] | None]:
+        if len(statements) == 1:
+            return await self._one(*statements[0])
+        from ._transaction import Transaction
+
+        count, results = 0, list[Any]()
+        async with Transaction(self.core):
+            for sql, params in statements:
+                n, got = await self._one(sql, params)
+                count += n
+                results.extend(got or ())
+        return count, (results if self.ret_cols else None)
+
+    async def _one(self, sql: str, params: list[Any]) -> tuple[int, list[Any] | None]:
+        if not self.ret_cols:
+            count, _ = await self.core.run("execute", sql, params, self.timeout, self.table)
+            return count, None
+        rows, _ = await self.core.run("fetch", sql, params, self.timeout, self.table)
+        return len(rows), self._shape(rows)
+
+    def _shape(self, rows: list[Any]) -> list[Any]:
+        flags = [r[-1] for r in rows] if self.flag else None
+        data = [tuple(r)[:-1] for r in rows] if self.flag else rows
+        if self.schema is None:
+            return [dict(zip(self.names, r, strict=True)) for r in data]
+        loaded = build_loader(self.schema, self.names, Meta("loaded", self.table, self.prefix, True))(data)
+        if flags is not None:
+            kept = Meta("loaded", self.table, self.prefix, False)
+            for s, new in zip(loaded, flags, strict=True):
+                if not new:
+                    object.__setattr__(s, "__meta__", kept)
+        return loaded
