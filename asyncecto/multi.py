@@ -126,6 +126,17 @@ class Multi:
         return _write_step("insert_or_update", args, opts)
 
     @staticmethod
+    def insert_all(*args: Any, **opts: Any) -> Any:
+        """``repo.insert_all(target, entries, **opts)``; ``entries`` may be ``fn(changes)``.
+        Stores ``(count, returned)``.
+
+        ``Multi.new() | Multi.insert_all("tags", Tag, lambda ch: [{"post_id": ch["post"].id, "name": "x"}])``
+        """
+        return _apply(
+            args, 3, lambda m, name, target, entries: m._add(name, Operation("insert_all", (target, entries), opts))
+        )
+
+    @staticmethod
     def update_all(*args: Any, **opts: Any) -> Any:
         """``repo.update_all(query, **opts)`` (query or ``fn(changes)``); stores ``(count, returned)``."""
         return _query_step("update_all", args, opts)

@@ -60,6 +60,9 @@ async def _step(repo: Repo, name: Hashable, op: Operation, changes: dict[Hashabl
         return await result if inspect.isawaitable(result) else result
     if kind == "error":  # reached only through a merged Multi
         raise _Failed(name, op.payload)
+    if kind == "insert_all":
+        table, entries = op.payload
+        return await repo.insert_all(table, await _resolve(entries, changes), **opts)
     target = await _resolve(op.payload, changes)
     if kind in WRITES:
         try:

@@ -305,3 +305,40 @@ async def test_insert_or_update_follows_the_struct_state(repo: Repo) -> None:
     with pytest.raises(MultiError) as raised:
         await repo.transaction(Multi.new() | Multi.insert_or_update("x", bad))
     assert raised.value.value.action == "insert"
+
+
+async def test_insert_all_with_rows_or_a_function_of_the_changes(repo: Repo, admin: asyncpg.Connection) -> None:
+    m = (
+        Multi.new()
+        | Multi.insert("post", Post(title="parent"))
+        | Multi.insert_all("cities", Weather, [{"city": "A"}, {"city": "B"}])
+        | Multi.insert_all(
+            "named",
+            Weather,
+            lambda ch: [{"city": f"{ch['post'].title}-{i}"} for i in range(2)],
+            returning=["city"],
+        )
+        | Multi.insert_all("raw", "weather", [{"city": "C", "temp_lo": 1}], on_conflict="nothing")
+    )
+    changes = await repo.transaction(m)
+    assert changes["cities"] == (2, None)
+    count, returned = changes["named"]
+    assert count == 2 and [w.city for w in returned] == ["parent-0", "parent-1"]
+    assert changes["raw"] == (1, None)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 5
+
+
+async def test_a_failing_insert_all_rolls_back_the_multi(repo: Repo, admin: asyncpg.Connection) -> None:
+    m = (
+        Multi.new()
+        | Multi.insert_all("first", User, [{"email": "a@x"}, {"email": "b@x"}], timestamps=True)
+        | Multi.insert_all("dup", User, [{"email": "a@x"}], timestamps=True)
+    )
+    with pytest.raises(MultiError) as info:
+        await repo.transaction(m)
+    assert info.value.operation == "dup" and info.value.changes == {"first": (2, None)}
+    assert await admin.fetchval("SELECT count(*) FROM users") == 0
+    with pytest.raises(ArgumentError, match="has different keys"):  # bad rows: refused, the Multi raises
+        await repo.transaction(Multi.new() | Multi.insert_all("bad", Weather, [{"city": "a"}, {}]))
+    with pytest.raises(ArgumentError, match="expected 3 argument"):
+        Multi.new() | Multi.insert_all("missing", Weather)
