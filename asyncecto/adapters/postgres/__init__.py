@@ -40,6 +40,20 @@ def _json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+def _json_encode(value: Any) -> bytes:
+    return _json_dumps(value).encode()
+
+
+def _jsonb_encode(value: Any) -> bytes:
+    return b"\x01" + _json_dumps(value).encode()  # jsonb's binary format: a version byte, then the text
+
+
+def _jsonb_decode(data: bytes) -> Any:
+    if data[:1] != b"\x01":
+        raise ValueError(f"unsupported jsonb binary format version {data[:1]!r}")
+    return json.loads(data[1:])
+
+
 class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
@@ -67,8 +81,13 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise translate(exc, connecting=True) from exc
         try:
-            for name in ("jsonb", "json"):
-                await raw.set_type_codec(name, encoder=_json_dumps, decoder=json.loads, schema="pg_catalog")
+            # binary codecs: COPY (insert_all) has no text fallback
+            await raw.set_type_codec(
+                "jsonb", encoder=_jsonb_encode, decoder=_jsonb_decode, schema="pg_catalog", format="binary"
+            )
+            await raw.set_type_codec(
+                "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
+            )
         except BaseException:
             raw.terminate()
             raise
