@@ -50,11 +50,16 @@ _DIRECTIONS = {
 
 @attrs.define
 class _Ctx:
+    """``prefix`` is the level's: the ``prefix=`` option (``fixed``) at every level, else the
+    meta prefix of the first struct of each level (as Ecto's preloader: children that came
+    from another schema, by their schema's prefix, have their own children read from it)."""
+
     core: RepoCore
     prefix: str | None
     timeout: Any
     force: bool
     parallel: bool
+    fixed: bool = False
 
 
 async def preload(
@@ -84,7 +89,7 @@ async def preload(
         raise ArgumentError(f"cannot preload on the embedded schema {info.name}; it has no associations")
     nodes = normalize_preloads(list(spec), schema)
     pre = prefix if prefix is not None else meta(present[0]).prefix
-    ctx = _Ctx(core, pre, timeout, force, in_parallel)
+    ctx = _Ctx(core, pre, timeout, force, in_parallel, prefix is not None)
     out = await _level(ctx, items, schema, nodes)
     return out[0] if single else out
 
@@ -100,6 +105,8 @@ async def _level(
     parents = list({id(s): s for s in structs if s is not None}.values())
     if not parents or not nodes:
         return structs
+    if not ctx.fixed and (own := meta(parents[0]).prefix) != ctx.prefix:
+        ctx = attrs.evolve(ctx, prefix=own)
     info = schema_info(schema)
     plain, through = _expand_through(info, nodes)
     results: dict[str, list[Any]] = {}
@@ -380,7 +387,7 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
     schema = q.source.schema
     assert schema is not None
     pre = prefix if prefix is not None else meta(results[0]).prefix
-    ctx = _Ctx(core, pre, timeout, False, True)
+    ctx = _Ctx(core, pre, timeout, False, True, prefix is not None)
     return await _level(ctx, results, schema, nodes, owned=True)
 
 
