@@ -183,6 +183,8 @@ def _replace(
     info: SchemaInfo | None, on_conflict: Any, target: tuple[str, ...], updated_at: tuple[str, Any] | None
 ) -> tuple[str, ...]:
     kind = on_conflict if isinstance(on_conflict, str) else on_conflict[0]
+    if on_conflict == "replace" or on_conflict == "replace_all_except":  # the field list is missing
+        raise ArgumentError(_unknown(on_conflict))
     if kind == "replace":
         names = _names(on_conflict[1], "on_conflict=('replace', ...)") if isinstance(on_conflict, tuple) else None
         if not names:
