@@ -80,8 +80,6 @@ __all__ = (
     "assoc_loaded",
     "belongs_to",
     "build_assoc",
-    "placeholder",
-    "unsafe_fragment",
     "embedded_schema",
     "embeds_many",
     "embeds_one",
@@ -91,10 +89,12 @@ __all__ = (
     "has_one",
     "many_to_many",
     "meta",
+    "placeholder",
     "put_meta",
     "replace",
     "schema",
     "types",
+    "unsafe_fragment",
 )
 
 __version__ = "0.1.0.dev0"

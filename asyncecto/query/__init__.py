@@ -83,6 +83,8 @@ from ._expr import splice as splice
 from ._expr import subquery as subquery
 from ._expr import sum_ as sum_
 from ._expr import type_ as type_
+from ._insert import placeholder as placeholder
+from ._insert import unsafe_fragment as unsafe_fragment
 
 __all__ = (
     "Dynamic",
@@ -142,6 +144,7 @@ __all__ = (
     "over",
     "parent_as",
     "percent_rank",
+    "placeholder",
     "preload",
     "rank",
     "row_number",
@@ -154,6 +157,7 @@ __all__ = (
     "type_",
     "union",
     "union_all",
+    "unsafe_fragment",
     "update",
     "values",
     "where",
