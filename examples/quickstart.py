@@ -64,6 +64,14 @@ async def main() -> None:
         print(f"dry:      {[w.city for w in dry]}")
         print(f"sql:      {repo.to_sql(from_(Weather) | where(city='Kraków'))}")
 
+        # 7. Many rows in one statement, and an upsert that says what it did.
+        count, _ = await repo.insert_all(Weather, [{"city": "Porto", "temp_lo": 9}, {"city": "Riga", "temp_lo": -4}])
+        print(f"insert_all: {count} rows")
+        again = await repo.insert(
+            Weather(id=krakow.id, city="Kraków", temp_lo=-1, temp_hi=5), on_conflict="replace_all", conflict_target="id"
+        )
+        print(f"upsert:   {again!r}  inserted={meta(again).inserted}")
+
 
 if __name__ == "__main__":
     asyncio.run(main())

@@ -138,6 +138,8 @@ def plan_conflict(
     ``(field, now)``, is set on the update path too (``timestamps=True`` on ``insert_all``).
     """
     info = schema_info(schema) if schema is not None else None
+    if isinstance(on_conflict, list) and len(on_conflict) == 2 and isinstance(on_conflict[0], str):
+        on_conflict = tuple(on_conflict)  # ["replace", [...]] as ("replace", [...])
     if on_conflict is None or on_conflict == "raise":
         if conflict_target is not None:
             raise ArgumentError(
