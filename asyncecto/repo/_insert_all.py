@@ -30,6 +30,8 @@ from ._loader import build_loader
 
 __all__ = ("COPY_MIN_ROWS", "insert_all", "resolve_target")
 
+_SPECIAL = (Placeholder, Query)
+
 COPY_MIN_ROWS = 64
 """From this many rows, an insert that returns nothing and has no upsert uses ``COPY``."""
 
@@ -84,7 +86,15 @@ def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
             "fix: pass dicts, e.g. [{'title': 'a'}], or use repo.insert for a struct"
         )
     header = list(first)
-    keys = set(header)
+    keys = first.keys()
+    if not all(type(row) is dict and row.keys() == keys for row in rows):
+        _check_rows(rows, set(header))
+    _check_names(info, header)
+    return header
+
+
+def _check_rows(rows: Sequence[Any], keys: set[Any]) -> None:
+    """Raise for the first row that is not a mapping or has other keys than row 0."""
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ArgumentError(f"insert_all rows must be mappings of field to value, got {row!r} at row {i}")
@@ -96,6 +106,9 @@ def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
                 f"extra: {extra or 'none'}); every row must give the same fields. "
                 "fix: give each row every field (None for NULL), or insert the groups separately"
             )
+
+
+def _check_names(info: SchemaInfo | None, header: list[Any]) -> None:
     for name in header:
         if not isinstance(name, str):
             raise ArgumentError(f"insert_all field names must be strings, got {name!r}")
@@ -110,13 +123,18 @@ def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
                 raise ArgumentError(
                     f"field {name!r} is virtual: {info.name} does not store it, so it cannot be inserted"
                 )
-    return header
 
 
-def _dump_column(info: SchemaInfo | None, name: str, values: list[Any]) -> list[Any]:
+_NONE = type(None)
+
+
+def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: set[type]) -> list[Any]:
+    """``values`` dumped by the field's type; ``kinds`` are the classes of the values."""
     if info is None:
         return values
     typ = info.fields[name].type
+    if kinds - {_NONE} <= t.dump_passes(typ):
+        return values  # already what the driver takes (str for a string field, ...)
     dump = typ.dump
     try:
         return [None if v is None else dump(v) for v in values]
@@ -216,7 +234,8 @@ async def insert_all(
     if info is not None:
         _autogenerate(info, columns, len(entries), now)
     cols = [info.fields[n].source for n in columns] if info is not None else list(columns)
-    special = any(isinstance(v, Placeholder | Query) for values in columns.values() for v in values)
+    kinds = {name: set(map(type, values)) for name, values in columns.items()}
+    special = any(issubclass(k, _SPECIAL) for ks in kinds.values() for k in ks)
     if placeholders and not special:
         raise ArgumentError(
             f"placeholders= was given ({', '.join(map(repr, placeholders))}) but no row uses placeholder(key)"
@@ -226,7 +245,7 @@ async def insert_all(
     if special:
         statements = _cell_statements(core, info, eff_prefix, columns, cols, fixed, placeholders, conflict, run)
         return await run.all(statements)
-    dumped = [_dump_column(info, name, values) for name, values in columns.items()]
+    dumped = [_dump_column(info, name, values, kinds[name]) for name, values in columns.items()]
     if not ret_cols and conflict is None and len(entries) >= COPY_MIN_ROWS:
         records = list(zip(*dumped, strict=True))
         sql = adapter.copy_sql(eff_prefix, table, cols)

@@ -45,6 +45,7 @@ from ._temporal import TimeUsec as TimeUsec
 from ._temporal import UtcDatetime as UtcDatetime
 from ._temporal import UtcDatetimeUsec as UtcDatetimeUsec
 from ._values import cast_value as cast_value
+from ._values import dump_passes as dump_passes
 from ._values import dump_value as dump_value
 from ._values import equal as equal
 from ._values import load_value as load_value
@@ -74,6 +75,7 @@ __all__ = (
     "UtcDatetime",
     "UtcDatetimeUsec",
     "cast_value",
+    "dump_passes",
     "dump_value",
     "equal",
     "load_value",

@@ -98,6 +98,8 @@ class BaseType(t.Generic[T]):
     name: t.ClassVar[str]
     db_type: t.ClassVar[str]
     load_is_identity: t.ClassVar[bool] = True
+    dump_passes: t.ClassVar[tuple[type, ...]] = ()
+    """Python classes whose instances ``dump`` returns unchanged (bulk inserts skip the call)."""
 
     def cast(self, value: t.Any) -> T:
         """Turn external input into an internal value (identity by default).

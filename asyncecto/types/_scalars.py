@@ -55,6 +55,7 @@ class Integer(BaseType[int]):
 
     __slots__ = ()
     name = "integer"
+    dump_passes = (int,)
     db_type = "integer"
 
     def cast(self, value: t.Any) -> int:
@@ -90,6 +91,7 @@ class Float(BaseType[float]):
 
     __slots__ = ()
     name = "float"
+    dump_passes = (float,)
     db_type = "double precision"
 
     def cast(self, value: t.Any) -> float:
@@ -132,6 +134,7 @@ class Boolean(BaseType[bool]):
 
     __slots__ = ()
     name = "boolean"
+    dump_passes = (bool,)
     db_type = "boolean"
 
     def cast(self, value: t.Any) -> bool:
@@ -161,6 +164,7 @@ class String(BaseType[str]):
 
     __slots__ = ()
     name = "string"
+    dump_passes = (str,)
     db_type = "varchar(255)"
 
     def cast(self, value: t.Any) -> str:
@@ -186,6 +190,7 @@ class Binary(BaseType[bytes]):
 
     __slots__ = ()
     name = "binary"
+    dump_passes = (bytes,)
     db_type = "bytea"
 
     def cast(self, value: t.Any) -> bytes:
@@ -247,6 +252,7 @@ class _UuidBase(BaseType[uuid.UUID]):
     __slots__ = ()
     db_type = "uuid"
     load_is_identity = False
+    dump_passes = (uuid.UUID,)
 
     def cast(self, value: t.Any) -> uuid.UUID:
         if isinstance(value, uuid.UUID):

@@ -8,7 +8,7 @@ from asyncecto.errors import CastError
 
 from ._base import Type, _type_name
 
-__all__ = ("cast_value", "dump_value", "equal", "load_value")
+__all__ = ("cast_value", "dump_passes", "dump_value", "equal", "load_value")
 
 
 def _cast_error(
@@ -64,6 +64,26 @@ def dump_value(type_: Type[t.Any], value: object, *, field: str | None = None, s
         return type_.dump(value)
     except (ValueError, TypeError, OverflowError) as exc:
         raise _cast_error(exc, type_, value, field, schema, "dump") from exc
+
+
+def dump_passes(type_: object) -> frozenset[type]:
+    """Classes whose values ``type_.dump`` returns unchanged; empty when a subclass overrides ``dump``.
+
+    >>> from asyncecto.types import String
+    >>> dump_passes(String()) == {str}
+    True
+    """
+    owner = None
+    for cls in type(type_).__mro__:
+        if "dump_passes" in cls.__dict__:
+            owner = cls
+            break
+    if owner is None:
+        return frozenset()
+    for cls in type(type_).__mro__:
+        if "dump" in cls.__dict__:
+            return frozenset(owner.__dict__["dump_passes"]) if cls is owner else frozenset()
+    return frozenset()
 
 
 def load_value(type_: Type[t.Any], value: object) -> t.Any:
