@@ -32,7 +32,7 @@ __all__ = ("COPY_MIN_ROWS", "insert_all", "resolve_target")
 
 _SPECIAL = (Placeholder, Query)
 
-COPY_MIN_ROWS = 64
+COPY_MIN_ROWS = 200
 """From this many rows, an insert that returns nothing and has no upsert uses ``COPY``."""
 
 

@@ -499,11 +499,13 @@ class Repo(RepoCore):
         return await _write.insert_or_update(self, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
 
     @overload
-    async def reload(self, structs: list[_T], *, timeout: Any = DEFAULT) -> list[_T | None]: ...
+    async def reload(
+        self, structs: list[_T], *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> list[_T | None]: ...
     @overload
-    async def reload(self, structs: _T, *, timeout: Any = DEFAULT) -> _T | None: ...
-    async def reload(self, structs: Any, *, timeout: Any = DEFAULT) -> Any:
-        """Read structs again by primary key, from their own source and prefix.
+    async def reload(self, structs: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None: ...
+    async def reload(self, structs: Any, *, prefix: str | None = None, timeout: Any = DEFAULT) -> Any:
+        """Read structs again by primary key, from their own source and prefix (or ``prefix=``).
 
         A list keeps its order, with ``None`` where a row no longer exists.
         """
@@ -524,16 +526,16 @@ class Repo(RepoCore):
         q: Query[Any] = to_query((m.source, schema))
         q = attrs.evolve(
             q,
-            source=attrs.evolve(q.source, prefix=m.prefix),
+            source=attrs.evolve(q.source, prefix=prefix if prefix is not None else m.prefix),
             wheres=(Filter("and", In(FieldRef(0, pk), Param(ids))),),
         )
         found = {getattr(s, pk): s for s in await _read.all_(self, q, None, timeout)}
         result = [found.get(i) for i in ids]
         return result if many else result[0]
 
-    async def reload_or_raise(self, struct: _T, *, timeout: Any = DEFAULT) -> _T:
+    async def reload_or_raise(self, struct: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
         """Like :meth:`reload` for one struct, but raises when its row no longer exists."""
-        found = await self.reload(struct, timeout=timeout)
+        found = await self.reload(struct, prefix=prefix, timeout=timeout)
         if found is None:
             raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
         return found

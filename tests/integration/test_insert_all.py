@@ -197,6 +197,13 @@ async def test_long_list_without_returning_uses_copy(repo: Repo, admin: asyncpg.
     assert await admin.fetchval("SELECT sum(hits) FROM counters") == sum(range(5000))
 
 
+async def test_short_list_is_one_unnest_statement(repo: Repo) -> None:
+    sent = Sent(repo)
+    assert await repo.insert_all(Counter, [{"name": f"n{i}"} for i in range(10)]) == (10, None)
+    [statement] = await sent.sql()
+    assert statement.startswith('INSERT INTO "counters" ("name") SELECT * FROM unnest($1::')
+
+
 async def test_copy_inside_a_rolled_back_transaction_leaves_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
     async with repo.transaction():
         await repo.insert_all(Counter, [{"name": f"n{i}"} for i in range(1000)])
@@ -304,9 +311,9 @@ async def test_every_type_round_trips_through_each_path(repo: Repo) -> None:
     _, got = await repo.insert_all(Typed, [FULL], returning=True)
     assert got is not None and {k: getattr(got[0], k) for k in FULL} == FULL
     # COPY: nothing returned, a long list
-    count, _ = await repo.insert_all(Typed, [FULL] * 70)
-    assert count == 70
+    count, _ = await repo.insert_all(Typed, [FULL] * 250)
+    assert count == 250
     statements = await sent.sql()
     assert "unnest(" in statements[0] and "VALUES" in statements[1] and statements[2].startswith("COPY")
     copied = await repo.all(from_(Typed) | where(lambda x: x.id > 3))
-    assert len(copied) == 70 and all({k: getattr(s, k) for k in FULL} == FULL for s in copied)
+    assert len(copied) == 250 and all({k: getattr(s, k) for k in FULL} == FULL for s in copied)

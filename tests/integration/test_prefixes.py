@@ -361,17 +361,13 @@ async def test_reload_reads_from_the_struct_prefix(repo: Repo, admin: asyncpg.Co
     assert meta(reloaded).prefix == "archive"
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="Repo.reload/reload_or_raise take no prefix= option yet (Ecto's reload passes its opts, prefix "
-    "included, to the query); see asyncecto/repo/_repo.py reload",
-)
 async def test_reload_with_a_call_prefix(repo: Repo, admin: asyncpg.Connection) -> None:
     await seed_weather(admin)
     pub = await repo.get_or_raise(Weather, 1)
-    found = await repo.reload(pub, prefix="archive")  # type: ignore[call-overload]
-    assert found is not None and found.city == "arc one"
+    found = await repo.reload(pub, prefix="archive")
+    assert found is not None and found.city == "arc one" and meta(found).prefix == "archive"
+    again = await repo.reload_or_raise(pub, prefix="archive")
+    assert again.city == "arc one"
 
 
 # -- a struct's meta prefix ----------------------------------------------------------------------
