@@ -34,6 +34,7 @@ from ._build import or_having as or_having
 from ._build import or_where as or_where
 from ._build import order_by as order_by
 from ._build import preload as preload
+from ._build import put_query_prefix as put_query_prefix
 from ._build import select as select
 from ._build import select_merge as select_merge
 from ._build import union as union
@@ -146,6 +147,7 @@ __all__ = (
     "percent_rank",
     "placeholder",
     "preload",
+    "put_query_prefix",
     "rank",
     "row_number",
     "select",

@@ -126,23 +126,11 @@ def assoc(structs: Any, path: str | Sequence[str], *, prefix: str | None = None)
         if i:
             assert hop.owner_key is not None and q is not None
             keys = _expr.subquery(q | select(_field_of_first(hop.owner_key)))
-        q = _prefixed(related_query(hop, keys), pre)
+        q = related_query(hop, keys)
     assert q is not None
-    return q
-
-
-def _prefixed(q: Query[Any], prefix: str | None) -> Query[Any]:
-    """``q`` with ``prefix`` on its sources (the hop's table, a join table) that have none of their
-    own or of their schema: every table of an ``assoc`` query follows the first struct's prefix."""
-    if prefix is None:
-        return q
-
-    def put(src: Any) -> Any:
-        own = src.schema is not None and schema_info(src.schema).prefix is not None
-        return src if src.prefix is not None or own or src.query is not None else attrs.evolve(src, prefix=prefix)
-
-    joins = tuple(attrs.evolve(j, source=put(j.source)) for j in q.joins)
-    return attrs.evolve(q, source=put(q.source), joins=joins)
+    # a query prefix, as Ecto's: every table without its own (or its schema's) follows the first
+    # struct's prefix, the earlier hops' subqueries included, and a call's prefix= still wins
+    return q if pre is None else attrs.evolve(q, prefix=pre)
 
 
 def _field_of_first(name: str) -> Any:

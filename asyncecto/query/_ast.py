@@ -400,6 +400,7 @@ class Query(Generic[_T]):
     windows: tuple[tuple[str, Over], ...] = ()
     ctes: tuple[tuple[str, Any], ...] = ()
     recursive_ctes: bool = False
+    prefix: str | None = None  # put_query_prefix: under from_/join and schema prefixes, replaced by a call's
 
     def __or__(self, step: Callable[[Query[_T]], Query[_T]]) -> Query[_T]:
         return step(self)

@@ -641,6 +641,27 @@ def preload(*assocs: Any) -> Step[Any]:
     return step
 
 
+def put_query_prefix(prefix: str | None) -> Step[Any]:
+    """The PostgreSQL schema for every table of the query that has none of its own (Ecto's
+    ``put_query_prefix``): below ``from_``/``join`` ``prefix=`` and a schema's ``prefix``, and
+    replaced by a call's ``prefix=``. ``None`` removes it.
+
+    >>> from asyncecto import schema
+    >>> @schema("notes")
+    ... class Note:
+    ...     text: str | None = None
+    >>> from_(Note) | put_query_prefix("archive")
+    Query<from_(Note) | put_query_prefix('archive')>
+    """
+    if prefix is not None and (not isinstance(prefix, str) or not prefix):
+        raise QueryError(f"put_query_prefix expects a schema name or None, got {prefix!r}")
+
+    def step(q: Query[_T]) -> Query[_T]:
+        return attrs.evolve(q, prefix=prefix)
+
+    return step
+
+
 def exclude(*clauses: str) -> Step[Any]:
     """Remove clauses: ``exclude("order_by", "limit")``; ``"join"`` removes every join and its alias."""
     for c in clauses:

@@ -214,6 +214,8 @@ def render(q: Query[Any]) -> str:
     if q.preloads:
         joined = _has_binding(q.preloads)
         parts.append(f"preload({'lambda: ' if joined else ''}{', '.join(_preload(n) for n in q.preloads)})")
+    if q.prefix is not None:
+        parts.append(f"put_query_prefix({q.prefix!r})")
     return " | ".join(parts)
 
 

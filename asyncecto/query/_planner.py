@@ -461,6 +461,10 @@ class _Planner:
             for s, info in zip(self.sources, self.infos, strict=True)
         ]
 
+    def sub_prefix(self, q: Query[Any]) -> str | None:
+        """A nested query's prefix: its own ``put_query_prefix``, else the enclosing query's."""
+        return q.prefix if q.prefix is not None else self.prefix
+
     # -- fields and parameters -------------------------------------------------------------
     def field(self, ref: FieldRef) -> tuple[Col, t.Type[Any] | None, str]:
         if not 0 <= ref.binding < len(self.sources):
@@ -527,7 +531,7 @@ class _Planner:
         if isinstance(e, Subquery):
             inner = e.query.select
             if inner is not None and not isinstance(inner, Shape | SourceRef | SelectFields):
-                return _Planner(e.query, self.prefix, [], self.depth + 1).type_of(inner)
+                return _Planner(e.query, self.sub_prefix(e.query), [], self.depth + 1).type_of(inner)
         return None, None
 
     # -- expressions ----------------------------------------------------------------------
@@ -658,7 +662,7 @@ class _Planner:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
         if exists and q.select is None:
             q = attrs.evolve(q, select=Fragment(("TRUE",), ()))  # EXISTS (SELECT TRUE …)
-        child = _Planner(q, self.prefix, self.params, self.depth + 1, self.cte_names)
+        child = _Planner(q, self.sub_prefix(q), self.params, self.depth + 1, self.cte_names)
         child.parent = self
         if source or exists:
             return child.plan_query("subquery")
@@ -728,17 +732,20 @@ class _Planner:
 def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[Planned, list[Any]]:
     """Plan ``q`` for ``op`` (``all``, ``exists``, ``aggregate``, ``update_all``, ``delete_all``).
 
-    ``prefix`` is the call's or repo's; precedence: the source's own (``from_(..., prefix=)``),
-    then its schema's, then ``prefix``. Parameters are numbered as the SQL text meets them.
+    ``prefix`` is the call's (or the repo's, which the Repo passes when neither the call nor
+    the query has one); without it, the query's own (``put_query_prefix``). A source's
+    ``from_(..., prefix=)`` comes first, then its schema's, then that prefix. Nested queries
+    (subqueries, CTEs, combinations) use their own query prefix, else the enclosing one.
+    Parameters are numbered as the SQL text meets them.
     """
-    p = _Planner(q, prefix)
+    p = _Planner(q, prefix if prefix is not None else q.prefix)
     return p.plan_query(op), p.params
 
 
 def _plan_query(p: _Planner, op: str) -> Planned:
     q = p.q
     ctes = tuple(
-        (name, _Planner(cq, p.prefix, p.params, p.depth, p.cte_names).plan_query("all")) for name, cq in q.ctes
+        (name, _Planner(cq, p.sub_prefix(cq), p.params, p.depth, p.cte_names).plan_query("all")) for name, cq in q.ctes
     )
     columns: list[PExpr] = []
     updates: tuple[tuple[str, str, PExpr], ...] = ()
@@ -773,7 +780,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
     windows = tuple((name, p.window(over)) for name, over in q.windows)
     combinations = tuple(
-        (kind, _Planner(other, p.prefix, p.params, p.depth, p.cte_names).plan_query("all"))
+        (kind, _Planner(other, p.sub_prefix(other), p.params, p.depth, p.cte_names).plan_query("all"))
         for kind, other in q.combinations
     )
     orders = tuple((o.direction, p.expr(o.expr)) for o in q.order_bys)

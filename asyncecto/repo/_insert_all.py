@@ -27,6 +27,7 @@ from asyncecto.schema._define import is_schema, utc_now
 
 from ._core import RepoCore
 from ._loader import build_loader
+from ._read import _prefix as query_prefix
 
 __all__ = ("COPY_MIN_ROWS", "insert_all", "resolve_target")
 
@@ -176,7 +177,8 @@ class _Cells:
         return len(self.params)
 
     def subquery(self, q: Query[Any], name: str, row: int) -> str:
-        planned = _Planner(q, self.prefix, self.params).plan_query("all")
+        # a value's query follows the call's prefix, else its own, else the repo's (not the target's)
+        planned = _Planner(q, query_prefix(self.core, self.prefix, q), self.params).plan_query("all")
         if len(planned.columns) != 1:
             raise ArgumentError(
                 f"the query given for field {name!r} in insert_all row {row} must select one value, "
@@ -221,7 +223,7 @@ async def insert_all(
         if placeholders:
             raise ArgumentError("placeholders= applies to rows, not to insert_all from a query")
         return await _from_query(
-            core, table, schema, info, entries, eff_prefix, names, ret_cols, conflict, fixed, timeout
+            core, table, schema, info, entries, eff_prefix, prefix, names, ret_cols, conflict, fixed, timeout
         )
     if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
         raise ArgumentError(
@@ -243,7 +245,7 @@ async def insert_all(
     adapter = core.adapter
     run = _Run(core, table, schema, info, eff_prefix, names, ret_cols, flag, timeout)
     if special:
-        statements = _cell_statements(core, info, eff_prefix, columns, cols, fixed, placeholders, conflict, run)
+        statements = _cell_statements(core, info, prefix, columns, cols, fixed, placeholders, conflict, run)
         return await run.all(statements)
     dumped = [_dump_column(info, name, values, kinds[name]) for name, values in columns.items()]
     if not ret_cols and conflict is None and len(entries) >= COPY_MIN_ROWS:
@@ -367,6 +369,7 @@ async def _from_query(
     info: SchemaInfo | None,
     q: Query[Any],
     prefix: str | None,
+    call_prefix: str | None,
     names: list[str],
     ret_cols: list[str],
     conflict: ConflictPlan | None,
@@ -374,7 +377,7 @@ async def _from_query(
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
     """``INSERT … SELECT``: the query selects a dict whose keys are the fields to fill."""
-    planned = _Planner(q, prefix, params).plan_query("all")
+    planned = _Planner(q, query_prefix(core, call_prefix, q), params).plan_query("all")
     reader = planned.reader
     keys = getattr(reader, "keys", None)
     if getattr(reader, "kind", None) != "dict" or not keys:

@@ -256,7 +256,7 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
 
 async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dict[Any, list[Any]]:
     """Related rows grouped by the owner key they belong to."""
-    from ._read import _compiled, all_
+    from ._read import _compiled, _prefix, all_
 
     fast = _plain(ctx, a, keys) if custom is None else None
     if fast is not None:
@@ -295,7 +295,7 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         owner_key = a.owner_key
         assert owner_key is not None
         key_type = schema_info(a.owner).fields[owner_key].type
-        planned, params = plan(q, "all", prefix=ctx.prefix if ctx.prefix is not None else ctx.core.config.prefix)
+        planned, params = plan(q, "all", prefix=_prefix(ctx.core, ctx.prefix, q))
         inner, loader = _compiled(ctx.core, planned)
         sql = ctx.core.adapter.per_parent_sql(inner, len(params) + 1, key_type, _KEY_ALIAS)
         owner = a.owner.__name__

@@ -29,8 +29,13 @@ _INT_TYPES = (t.Integer, t.Id)
 _AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
-def _prefix(core: RepoCore, prefix: str | None) -> str | None:
-    return prefix if prefix is not None else core.config.prefix
+def _prefix(core: RepoCore, prefix: str | None, q: Query[Any] | None = None) -> str | None:
+    """The prefix a query is planned with: the call's, else the query's (``put_query_prefix``), else the repo's."""
+    if prefix is not None:
+        return prefix
+    if q is not None and q.prefix is not None:
+        return q.prefix
+    return core.config.prefix
 
 
 def _compiled(core: RepoCore, planned: Planned) -> tuple[str, Loader | None]:
@@ -47,13 +52,13 @@ def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -
     q = to_query(queryable)
     if op != "all":
         _check_bulk(q, op)
-    planned, params = plan(q, op, prefix=_prefix(core, prefix))
+    planned, params = plan(q, op, prefix=_prefix(core, prefix, q))
     return _compiled(core, planned)[0], params
 
 
 def prepared_all(core: RepoCore, q: Query[Any], prefix: str | None) -> tuple[str, Loader | None, list[Any]]:
     """SQL, loader and parameters for ``q`` as an ``all`` (used by streams)."""
-    planned, params = plan(q, "all", prefix=_prefix(core, prefix))
+    planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
     sql, loader = _compiled(core, planned)
     return sql, loader, params
 
@@ -64,7 +69,7 @@ async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any)
         from ._preload import run_with_preloads
 
         return await run_with_preloads(core, q, prefix, timeout)
-    planned, params = plan(q, "all", prefix=_prefix(core, prefix))
+    planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
     sql, loader = _compiled(core, planned)
     _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
     assert results is not None
@@ -156,7 +161,7 @@ async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: An
         # every combined query selects TRUE too, as Ecto's exists? rewrites them
         combinations=tuple((k, attrs.evolve(o, select=true, order_bys=())) for k, o in q.combinations),
     )
-    planned, params = plan(q, "exists", prefix=_prefix(core, prefix))
+    planned, params = plan(q, "exists", prefix=_prefix(core, prefix, q))
     sql = core.cached(planned, lambda: core.adapter.compile(planned))
     row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
     return row is not None
@@ -184,13 +189,13 @@ async def aggregate(
             column = 0
         else:
             q = attrs.evolve(q, select=None, order_bys=())
-        planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix))
+        planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix, q))
         if column is not None:
             assert isinstance(planned.reader, ReadValue)
             typ = planned.reader.type
     else:
         # the query as it is (its select, distinct, limit) becomes a subquery; aggregate one of its columns
-        planned, params = plan(q, "all", prefix=_prefix(core, prefix))
+        planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
         if field_name is not None:
             column, typ = _subquery_column(q, planned, field_name)
     sql = core.cached(
@@ -248,7 +253,7 @@ def _check_bulk(q: Query[Any], op: str) -> None:
 
 async def _bulk(core: RepoCore, q: Query[Any], op: str, prefix: str | None, timeout: Any) -> tuple[int, Any]:
     _check_bulk(q, op)
-    planned, params = plan(q, op, prefix=_prefix(core, prefix))
+    planned, params = plan(q, op, prefix=_prefix(core, prefix, q))
     sql, loader = _compiled(core, planned)
     if q.select is None:
         count, _ = await core.run("execute", sql, params, timeout, planned.table)

@@ -8,7 +8,8 @@ of the two schemas holds, so it is the row's schema that is checked, not the lib
 
 Precedence (Ecto's, with its asymmetry):
 
-* queries: ``from_``/``join`` ``prefix=`` > the schema's ``prefix=`` > the call's ``prefix=`` > the repo's;
+* queries: ``from_``/``join`` ``prefix=`` > the schema's ``prefix=`` > the call's ``prefix=`` > the
+  query's ``put_query_prefix`` > the repo's;
 * struct writes: the call's ``prefix=`` > the struct's meta prefix (a built struct starts with its
   schema's) > the repo's.
 """
@@ -23,7 +24,7 @@ import pytest
 
 from asyncecto import Repo, assoc, belongs_to, build_assoc, has_many, meta, put_meta, schema
 from asyncecto.changeset import cast, cast_assoc, change, put_assoc
-from asyncecto.query import from_, join, order_by, preload, select, subquery, where
+from asyncecto.query import from_, join, order_by, preload, put_query_prefix, select, subquery, where
 
 from ..assoc_schemas import Comment, Permalink, Post, Tag, User
 from ..schemas import Weather
@@ -557,6 +558,52 @@ async def test_preload_takes_the_repo_prefix_and_loaded_meta(
     assert titles((await archive_repo.preload(pub, "posts")).posts) == ["p1", "p4"]
 
 
+# -- put_query_prefix ----------------------------------------------------------------------------
+
+
+async def test_query_prefix_sits_between_the_schema_and_the_call(repo: Repo, admin: asyncpg.Connection) -> None:
+    await seed_weather(admin)
+    q = from_(Weather) | put_query_prefix("archive")
+    assert cities(await repo.all(q)) == ["arc one", "arc three", "arc two"]
+    assert {meta(w).prefix for w in await repo.all(q)} == {"archive"}
+    assert cities(await repo.all(q, prefix="public")) == ["pub one", "pub two"]  # the call's wins
+    assert cities(await repo.all(q | put_query_prefix(None))) == ["pub one", "pub two"]
+    # a source's own prefix and a schema's prefix beat it
+    assert cities(await repo.all(from_(Weather, prefix="public") | put_query_prefix("archive"))) == [
+        "pub one",
+        "pub two",
+    ]
+    public_view = from_(ArchivedWeather) | put_query_prefix("public")
+    assert len(await repo.all(public_view)) == 3
+    assert await repo.aggregate(q, "count") == 3 and await repo.exists(q | where(city="arc two"))
+    # bulk operations follow it too
+    assert await repo.update_all(q | where(id=1), set={"temp_lo": 99}) == (1, None)
+    assert await rows(admin, "SELECT temp_lo FROM archive.weather WHERE id = 1") == [(99,)]
+    assert await rows(admin, "SELECT temp_lo FROM weather WHERE id = 1") == [(1,)]
+    async with repo.transaction():
+        assert len([w async for w in repo.stream(q)]) == 3
+
+
+async def test_a_subquery_keeps_its_own_query_prefix(repo: Repo, admin: asyncpg.Connection) -> None:
+    await seed_weather(admin)
+    archived_ids = (
+        from_(Weather) | put_query_prefix("archive") | where(lambda w: w.temp_lo >= 20) | select(lambda w: w.id)
+    )
+    q = from_(Weather) | where(lambda w: w.id.in_(subquery(archived_ids)))
+    assert cities(await repo.all(q)) == ["pub two"]  # ids 2 and 3 from archive; public has only 2
+    inherited = from_(Weather) | where(lambda w: w.temp_lo >= 20) | select(lambda w: w.id)
+    outer = from_(Weather) | put_query_prefix("archive") | where(lambda w: w.id.in_(subquery(inherited)))
+    assert cities(await repo.all(outer)) == ["arc three", "arc two"]
+
+
+async def test_insert_all_from_a_query_with_a_query_prefix(repo: Repo, admin: asyncpg.Connection) -> None:
+    await seed_weather(admin)
+    source = from_(Weather) | put_query_prefix("archive") | select(lambda w: {"city": w.city, "temp_lo": w.temp_lo})
+    count, _ = await repo.insert_all(Weather, source)
+    assert count == 3
+    assert await rows(admin, "SELECT count(*) FROM weather") == [(5,)]
+
+
 # -- assoc() queries -----------------------------------------------------------------------------
 
 
@@ -574,8 +621,10 @@ async def test_assoc_queries_follow_the_struct_prefix(repo: Repo, admin: asyncpg
     assert texts(await repo.all(assoc(p1, "comments"))) == ["c1", "c2", "c3"]
     assert texts(await repo.all(assoc(p1, "comments", prefix="archive"))) == ["old c1"]
     assert [t.name for t in await repo.all(assoc(p1, "tags", prefix="archive"))] == ["old sql"]
-    # a public struct's assoc query takes the call's prefix
+    # a public struct's assoc query takes the call's prefix, and so does an archived one's
     assert texts(await repo.all(assoc(p1, "comments"), prefix="archive")) == ["old c1"]
+    assert texts(await repo.all(assoc(old_p1, "comments"), prefix="public")) == ["c1", "c2", "c3"]
+    assert sorted(t.name for t in await repo.all(assoc(old_p1, "tags"), prefix="public")) == ["elixir", "python"]
     # bulk operations on an assoc query write the struct's schema
     assert await repo.update_all(assoc(old_p1, "comments"), set={"approved": True}) == (1, None)
     assert await rows(admin, "SELECT id FROM archive.bl_comments WHERE approved") == [(1,)]
