@@ -5,7 +5,7 @@ parent's own row, then ``has_one``/``has_many`` children (foreign key set from t
 parent) and ``many_to_many`` rows with their join rows. Entries left out are deleted,
 or detached (``nilify``), as the association's ``on_replace`` says. A child's failure
 is reported on the parent changeset, and the transaction rolls back. Children inherit
-the parent's prefix unless their own struct has one.
+the parent's prefix unless their own struct has one; a call's ``prefix=`` beats both.
 """
 
 from __future__ import annotations
@@ -56,6 +56,12 @@ def _pk(struct: Any) -> tuple[Any, ...]:
 
 
 def _prefix(child: Changeset[Any] | Any, parent_prefix: str | None) -> str | None:
+    """A child's prefix: the call's ``prefix=`` when one was given (forced down, as Ecto passes its
+    options), else the child struct's own, else the parent's."""
+    from ._write import Forced
+
+    if isinstance(parent_prefix, Forced):
+        return parent_prefix
     data = child.data if isinstance(child, Changeset) else child
     own = meta(data).prefix
     return own if own is not None else parent_prefix

@@ -66,7 +66,22 @@ def _with_action(cs: Changeset[Any], action: str) -> Changeset[Any]:
 
 def _where(struct: Any, opt_prefix: str | None, core: RepoCore) -> tuple[str, str | None]:
     m = meta(struct)
-    return m.source, opt_prefix if opt_prefix is not None else (m.prefix or core.config.prefix)
+    if opt_prefix is not None:
+        return m.source, str(opt_prefix)  # a plain str, even when it was handed down Forced
+    return m.source, m.prefix or core.config.prefix
+
+
+class Forced(str):
+    """A call's ``prefix=``, handed down to associations: it beats their own struct's prefix (Ecto)."""
+
+    __slots__ = ()
+
+
+def _tree_prefix(struct: Any, opt_prefix: str | None, core: RepoCore) -> str | None:
+    """The prefix a write passes to its associations: the call's (forced on them), else its own."""
+    if opt_prefix is not None:
+        return opt_prefix if isinstance(opt_prefix, Forced) else Forced(opt_prefix)
+    return _where(struct, None, core)[1]
 
 
 def _returning(info: SchemaInfo, returning: bool | Sequence[str] | None, extra: Sequence[str]) -> list[str]:
@@ -222,7 +237,7 @@ async def insert_tree(
     """Insert a valid changeset and its associations (already inside a transaction when it has any)."""
     if not relation_changes(cs):
         return await _insert(core, cs, prefix, returning, timeout, upsert)
-    _, eff_prefix = _where(cs.data, prefix, core)
+    eff_prefix = _tree_prefix(cs.data, prefix, core)
     cs, parents, after = await write_parents(core, cs, "insert", eff_prefix, timeout)
     own = await _insert(core, cs, prefix, returning, timeout, upsert)
     return await write_children(core, cs, own, "insert", eff_prefix, timeout, parents, after)
@@ -437,7 +452,7 @@ async def update_tree(
         return _with(cs.data, info, virtual)
     if not relations:
         return await _update(core, cs, prefix, returning, stale, timeout)
-    _, eff_prefix = _where(cs.data, prefix, core)
+    eff_prefix = _tree_prefix(cs.data, prefix, core)
     cs, parents, after = await write_parents(core, cs, "update", eff_prefix, timeout, stale)
     own = await _update(core, cs, prefix, returning, stale, timeout)
     return await write_children(core, cs, own, "update", eff_prefix, timeout, parents, after, stale)
@@ -510,7 +525,7 @@ async def delete_tree(
 ) -> Any:
     """Delete a valid changeset's row after applying its schema's ``on_delete`` to associated rows."""
     if has_dependents(schema_info(cs.data)):
-        await delete_dependents(core, cs.data, _where(cs.data, prefix, core)[1], timeout)
+        await delete_dependents(core, cs.data, _tree_prefix(cs.data, prefix, core), timeout)
     return await _delete(core, cs, prefix, returning, stale, timeout)
 
 

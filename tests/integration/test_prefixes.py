@@ -710,6 +710,16 @@ async def test_nested_insert_follows_the_parent_meta_prefix(repo: Repo, admin: a
     assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
 
 
+async def test_a_call_prefix_beats_a_childs_own_prefix(repo: Repo, admin: asyncpg.Connection) -> None:
+    child = put_meta(Comment(text="forced"), prefix="public")
+    post = await repo.insert(Post(title="p", comments=[child]), prefix="archive")
+    assert await rows(admin, "SELECT post_id FROM archive.bl_comments WHERE text = 'forced'") == [(post.id,)]
+    assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
+    assert {meta(c).prefix for c in post.comments} == {"archive"}
+    # the handed-down prefix is kept as a plain prefix: a later write without prefix= is not forced
+    assert all(type(meta(c).prefix) is str for c in post.comments)
+
+
 async def test_cast_assoc_on_an_archived_parent_writes_the_archive(repo: Repo, admin: asyncpg.Connection) -> None:
     await seed_archive_blog(repo, admin)
     old_p7 = await repo.preload(await repo.get_or_raise(Post, 7, prefix="archive"), ["comments", "permalink"])
