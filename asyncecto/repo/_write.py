@@ -211,6 +211,12 @@ async def insert(
     cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
     if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
+        if upsert.on_conflict == "nothing" and relation_changes(cs):
+            raise ArgumentError(
+                "on_conflict='nothing' cannot be combined with association changes: an ignored row has no "
+                "key to give its associations; fix: insert the associations separately, or use an on_conflict "
+                "that updates the existing row"
+            )
         plan_conflict(
             type(cs.data),
             meta(cs.data).source,

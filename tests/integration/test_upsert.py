@@ -312,3 +312,22 @@ async def test_upserts_follow_the_prefix(repo: Repo, admin: asyncpg.Connection) 
     )
     assert [tuple(r) for r in await admin.fetch("SELECT name, hits FROM archive.counters")] == [("a", 1)]
     assert await admin.fetchval("SELECT count(*) FROM public.counters") == 0
+
+
+async def test_upserts_with_associations(repo: Repo, admin: asyncpg.Connection) -> None:
+    from ..assoc_schemas import Comment, Post
+
+    post = await repo.insert(Post(title="t", comments=[Comment(text="one")]))
+    again = await repo.insert(
+        Post(id=post.id, title="t2", comments=[Comment(text="two")]), on_conflict=("replace", ["title"]),
+        conflict_target="id",
+    )  # fmt: skip
+    assert again.id == post.id and meta(again).inserted is False
+    assert [tuple(r) for r in await admin.fetch("SELECT text, post_id FROM bl_comments ORDER BY id")] == [
+        ("one", post.id),
+        ("two", post.id),
+    ]
+    sent = Sent(repo)
+    with pytest.raises(ArgumentError, match="cannot be combined with association changes"):
+        await repo.insert(Post(id=post.id, comments=[Comment(text="orphan")]), on_conflict="nothing")
+    assert await sent.statements() == []
