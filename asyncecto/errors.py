@@ -20,6 +20,7 @@ The hierarchy::
     ├── MultiplePrimaryKeyError                 an update or delete hit several rows
     ├── PoolTimeoutError (TimeoutError)         no connection became free in time
     ├── MultiError                              a Multi operation failed; everything was rolled back
+    ├── MigrationError                          a migration cannot be loaded, reversed or run
     ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
@@ -55,6 +56,7 @@ __all__ = (
     "ForeignKeyViolationError",
     "InvalidChangesetError",
     "InvalidURLError",
+    "MigrationError",
     "MultiError",
     "MultiplePrimaryKeyError",
     "MultipleResultsError",
@@ -325,6 +327,20 @@ class MultiError(AsyncEctoError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.operation, self.value, self.changes))
+
+
+class MigrationError(AsyncEctoError):
+    """A migration cannot be loaded, reversed or run (Ecto's ``Ecto.MigrationError``).
+
+    :ivar migration: the file or ``version_name`` concerned, when there is one
+    """
+
+    def __init__(self, message: str, migration: str | None = None) -> None:
+        self.migration = migration
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.migration))
 
 
 class Rollback(AsyncEctoError):
