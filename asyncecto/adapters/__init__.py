@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
 from asyncecto.errors import AsyncEctoError
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
+
+if TYPE_CHECKING:
+    from asyncecto.migration._dsl import Command
 
 __all__ = ("Adapter", "Connection", "CopyIn", "QueryableAdapter", "SchemaAdapter", "StorageAdapter", "Worker")
 
@@ -169,6 +172,14 @@ class SchemaAdapter(ABC):
     @abstractmethod
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
         """``(kind, name)`` when ``exc`` is a constraint violation (kind: unique, foreign_key, check, exclusion)."""
+
+    @abstractmethod
+    def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
+        """The statements for one migration command; ``prefix`` (the migrator's) applies to objects without one."""
+
+    @abstractmethod
+    def ddl_log(self, command: Command, prefix: str | None = None) -> str:
+        """The line the migrator logs for ``command``, in the DSL's form (``create table posts``)."""
 
 
 class StorageAdapter(ABC):

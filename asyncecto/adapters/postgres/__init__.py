@@ -21,6 +21,7 @@ from ._errors import CONSTRAINT_KINDS, translate
 from ._pool import PgConnection, Pool
 
 if TYPE_CHECKING:
+    from asyncecto.migration._dsl import Command
     from asyncecto.repo._config import RepoConfig
 
 __all__ = ("PgConnection", "PostgresAdapter")
@@ -195,6 +196,16 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         if kind is None or not isinstance(exc, DatabaseError):
             return None
         return kind, exc.constraint_name or ""
+
+    def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
+        from ._ddl import ddl_sql  # imported late: asyncecto.migration imports the repo, which imports this
+
+        return ddl_sql(command, prefix)
+
+    def ddl_log(self, command: Command, prefix: str | None = None) -> str:
+        from ._ddl import ddl_log
+
+        return ddl_log(command, prefix)
 
     # -- StorageAdapter ---------------------------------------------------------
     async def _maintenance(self, sql: str) -> bool:
