@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
@@ -30,9 +31,28 @@ from asyncecto.errors import PoolTimeoutError, RepoStateError
 
 from ._errors import translate
 
-__all__ = ("PgConnection", "Pool", "PoolStats")
+__all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
 logger = logging.getLogger("asyncecto.pool")
+
+#: every live pool of this process (the migrator expires their statement caches after DDL)
+_live_pools: weakref.WeakSet[Pool] = weakref.WeakSet()
+
+
+async def expire_statement_caches() -> int:
+    """Drop asyncpg's prepared-statement and type caches on every connection of every live pool.
+
+    Called after migrations: a statement prepared before an ``ALTER`` would otherwise fail
+    inside a transaction with "cached plan must not change result type". This is what
+    asyncpg's own pool does on that error (in use or idle, statements in flight keep their
+    reference); no I/O. Returns how many connections were expired.
+    """
+    count = 0
+    for pool in list(_live_pools):
+        for conn in list(pool._all):
+            await conn.raw.reload_schema_state()
+            count += 1
+    return count
 
 
 class PgConnection:
@@ -172,6 +192,7 @@ class Pool:
         self._closed = False
         self._released = asyncio.Event()
         self.stats = PoolStats()
+        _live_pools.add(self)
 
     # -- checkout ---------------------------------------------------------------
     @property

@@ -1,0 +1,479 @@
+"""The migrator: ``schema_migrations``, the migration lock, and running migrations up and down.
+
+Each migration runs on one connection (a checkout), in a transaction of its own that also
+inserts (up) or deletes (down) its row in ``schema_migrations``: a migration that fails half-way
+leaves neither its DDL nor its row. ``disable_ddl_transaction = True`` runs the statements one by
+one outside a transaction (``CREATE INDEX CONCURRENTLY``) and records the row after the last.
+
+While migrations run, a PostgreSQL session advisory lock is held on a second connection of the
+pool (hence ``pool_size >= 2``); the key derives from the ``schema_migrations`` table's schema,
+so two migrators of one database and prefix never run at once. After taking the lock the
+migrator reads the applied versions again: what the other migrator applied is not run twice.
+
+After each migration, the prepared-statement caches of every live pool of the process are
+expired, so a statement prepared before an ``ALTER`` does not fail with "cached plan must not
+change result type".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import inspect
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
+
+from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
+
+from ._files import Migration, MigrationFile, find_migrations, from_module, load_file
+
+if TYPE_CHECKING:
+    from asyncecto.adapters import Connection
+    from asyncecto.repo import Repo
+
+__all__ = ("FILE_NOT_FOUND", "down", "migrated_versions", "migrations", "run", "up")
+
+logger = logging.getLogger("asyncecto.migration")
+
+#: the name ``migrations()`` shows for an applied version whose file is gone
+FILE_NOT_FOUND = "** FILE NOT FOUND **"
+
+_SOURCE = "schema_migrations"
+
+Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
+LogOption = str | int | bool
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+
+
+def _default() -> Any:
+    from asyncecto.repo._core import DEFAULT  # lazily: importing the DSL must not load the driver
+
+    return DEFAULT
+
+
+def _quote(name: str) -> str:
+    from asyncecto.adapters.postgres._sql import quote_name
+
+    return quote_name(name)
+
+
+def _table(prefix: str | None) -> str:
+    return f"{_quote(prefix)}.{_quote(_SOURCE)}" if prefix else _quote(_SOURCE)
+
+
+class _Log:
+    """Migration log lines at the level of ``log=`` (``"info"`` by default; ``False`` for none)."""
+
+    def __init__(self, log: LogOption) -> None:
+        if log is False:
+            self.level: int | None = None
+        elif log is True:
+            self.level = logging.INFO
+        elif isinstance(log, int):
+            self.level = log
+        elif isinstance(log, str) and isinstance(logging.getLevelName(log.upper()), int):
+            self.level = logging.getLevelName(log.upper())
+        else:
+            raise ArgumentError(f"log= must be a level name such as 'info', a level number or False, got {log!r}")
+
+    def __call__(self, message: str) -> None:
+        if self.level is not None:
+            logger.log(self.level, "%s", message)
+
+
+def _check_repo(repo: Repo) -> None:
+    if repo.in_transaction():
+        raise MigrationError(
+            "cannot run migrations inside a transaction: each migration runs in a transaction of its own\n\n"
+            "fix: call the migrator outside `async with repo.transaction():`"
+        )
+
+
+async def _ensure_table(repo: Repo, prefix: str | None) -> None:
+    sql = f"CREATE TABLE IF NOT EXISTS {_table(prefix)} (version bigint PRIMARY KEY, inserted_at timestamp(0))"
+    try:
+        await repo.run("execute", sql, (), _default(), _SOURCE)
+    except DatabaseError as exc:
+        # two migrators creating it at once: one of them loses on the catalog's unique index
+        if exc.sqlstate not in ("23505", "42P07"):
+            raise
+
+
+async def _versions(repo: Repo, prefix: str | None, conn: Connection | None = None) -> list[int]:
+    rows, _ = await repo.run(
+        "fetch", f"SELECT version FROM {_table(prefix)} ORDER BY version", (), _default(), _SOURCE, pinned=conn
+    )
+    return [int(row[0]) for row in rows]
+
+
+def _lock_key(schema: str) -> int:
+    digest = hashlib.blake2b(f"asyncecto.migrator:{schema}.{_SOURCE}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _pool_size_error() -> MigrationError:
+    return MigrationError(
+        "migrations failed to run because the connection pool size is less than 2\n\n"
+        "the migrator holds a lock on one connection while it runs the migrations on another, so "
+        "that two migrators never apply the same migration\n\n"
+        "fix: start the repo with pool_size=2 or more (the CLI's --pool-size), or set "
+        "disable_migration_lock = True in the migrations"
+    )
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bool) -> AsyncIterator[Connection | None]:
+    """Hold the advisory lock on a connection of its own for the block; yield that connection."""
+    if not enabled:
+        yield None
+        return
+    if repo.config.pool_size < 2:
+        raise _pool_size_error()
+    from asyncecto._aio import finish
+
+    adapter = repo.adapter
+    default = _default()
+    conn = adapter.checkout_nowait() or await adapter.checkout()
+    try:
+        # "query" marks the connection for a reset on release, which also drops any advisory lock left
+        if prefix is None:
+            (_, rows, _), _ = await repo.run("query", "SELECT current_schema()", [], default, _SOURCE, pinned=conn)
+            schema = str(rows[0][0])
+        else:
+            schema = prefix
+        key = _lock_key(schema)
+        (_, rows, _), _ = await repo.run(
+            "query", "SELECT pg_try_advisory_lock($1)", [key], default, _SOURCE, pinned=conn
+        )
+        if not rows[0][0]:
+            log(f"waiting for the migration lock on {schema}.{_SOURCE}: another migrator is running")
+            await repo.run("query", "SELECT pg_advisory_lock($1)", [key], None, _SOURCE, pinned=conn)
+        try:
+            yield conn
+        finally:
+
+            async def unlock() -> None:
+                with contextlib.suppress(Exception):  # on failure the reset on release unlocks
+                    await repo.run("query", "SELECT pg_advisory_unlock($1)", [key], default, _SOURCE, pinned=conn)
+
+            await finish(unlock())
+    finally:
+        await finish(adapter.checkin(conn))
+
+
+# -- running one migration ----------------------------------------------------------------------------
+
+
+def _dsl() -> Any:
+    """The DSL module, or ``None`` while it is not there yet (plain-SQL migrations only)."""
+    try:
+        return importlib.import_module("asyncecto.migration._dsl")
+    except ModuleNotFoundError:
+        return None
+
+
+async def _call(fn: Callable[..., Any]) -> Any:
+    result = fn()
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _plain_sql(result: Any, source: str) -> list[str]:
+    if result is None:
+        return []
+    if isinstance(result, str):
+        return [result]
+    if isinstance(result, list | tuple) and all(isinstance(s, str) for s in result):
+        return list(result)
+    raise MigrationError(
+        f"migration {source} returned {result!r}; a migration callback returns None (DSL commands), "
+        "a SQL string or a list of SQL strings",
+        source,
+    )
+
+
+async def _run_callback(
+    repo: Repo, fn: Callable[..., Any], reverse: bool, prefix: str | None, log: _Log, source: str
+) -> None:
+    dsl = _dsl()
+    if dsl is None:  # until the DSL lands: plain SQL only
+        if reverse:
+            raise MigrationError(f"cannot reverse migration {source}: define up() and down()", source)
+        for sql in _plain_sql(await _call(fn), source):
+            log(f"execute {json.dumps(sql, ensure_ascii=False)}")
+            await repo.run("execute", sql, (), _default(), None)
+        return
+    commands = dsl.collect(fn)
+    if reverse:
+        commands = importlib.import_module("asyncecto.migration._reverse").reverse(commands)
+    await _execute(repo, dsl, commands, prefix, log, source)
+
+
+async def _execute(repo: Repo, dsl: Any, commands: Sequence[Any], prefix: str | None, log: _Log, source: str) -> None:
+    """Run the commands in order: SQL from the adapter, data migrations (``execute(async fn)``) awaited."""
+    adapter: Any = repo.adapter
+    default = _default()
+    ddl_log = getattr(adapter, "ddl_log", None)
+    for command in commands:
+        if isinstance(command, dsl.Flush):
+            continue  # commands already run in order, each to its end
+        log(ddl_log(command) if ddl_log is not None else dsl.describe(command, prefix))
+        if isinstance(command, dsl.Execute):
+            if callable(command.up):
+                result = command.up(repo)  # a data migration, run at its turn
+                if inspect.isawaitable(result):
+                    await result
+                continue
+            statements = [command.up] if isinstance(command.up, str) else list(command.up)
+        elif hasattr(adapter, "ddl_sql"):
+            statements = adapter.ddl_sql(command, prefix)
+        else:
+            raise MigrationError(f"cannot run migration {source}: the adapter does not generate DDL yet", source)
+        for sql in statements:
+            await repo.run("execute", sql, (), default, None)
+
+
+def _operation(migration: Migration, direction: str) -> tuple[str, Callable[..., Any], bool]:
+    """The callback to run: ``(name, fn, reverse)``; ``up``/``down`` win over ``change``."""
+    fn = migration.callback(direction)
+    if fn is not None:
+        return direction, fn, False
+    change = migration.callback("change")
+    if change is not None:
+        return "change", change, direction == "down"
+    raise MigrationError(
+        f"migration {migration.version}_{migration.name} ({migration.source}) defines up() but no down(), "
+        "so it cannot be rolled back\n\nfix: add a down() that undoes up()",
+        f"{migration.version}_{migration.name}",
+    )
+
+
+async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None, log: _Log, source: str) -> None:
+    """``after_begin()`` / ``before_commit()``: inside the migration's transaction, both directions."""
+    callback = migration.callback(name)
+    if callback is not None:
+        await _run_callback(repo, callback, False, prefix, log, source)
+
+
+async def _record(repo: Repo, version: int, direction: str, prefix: str | None) -> None:
+    if direction == "up":
+        sql = f"INSERT INTO {_table(prefix)} (version, inserted_at) VALUES ($1, timezone('UTC', now()))"
+    else:
+        sql = f"DELETE FROM {_table(prefix)} WHERE version = $1"
+    await repo.run("execute", sql, [version], _default(), _SOURCE)
+
+
+async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str | None, log: _Log) -> None:
+    from asyncecto.adapters.postgres._pool import expire_statement_caches
+
+    op, fn, reverse = _operation(migration, direction)
+    version, source = migration.version, f"{migration.version}_{migration.name}"
+    shown = f" {'backward' if reverse else 'forward'}" if op == "change" else ""
+    log(f"== Running {version} {migration.name}.{op}/0{shown}")
+    dsl = _dsl()
+    context: Any = dsl.running(direction, repo, prefix) if dsl is not None else contextlib.nullcontext()
+    started = time.perf_counter()
+    try:
+        async with repo.checkout():
+            # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
+            # the "query" kind marks the connection, so its release resets the session
+            await repo.run("query", "SELECT set_config('statement_timeout', '0', false)", [], _default(), _SOURCE)
+            with context:
+                if migration.disable_ddl_transaction:
+                    await _run_callback(repo, fn, reverse, prefix, log, source)
+                    await _record(repo, version, direction, prefix)
+                else:
+                    async with repo.transaction():
+                        await _hook(repo, migration, "after_begin", prefix, log, source)
+                        await _run_callback(repo, fn, reverse, prefix, log, source)
+                        await _hook(repo, migration, "before_commit", prefix, log, source)
+                        await _record(repo, version, direction, prefix)
+    except BaseException as exc:
+        exc.add_note(f"while running migration {source} ({migration.source}) {direction}")
+        raise
+    finally:
+        await expire_statement_caches()
+    elapsed = math.floor((time.perf_counter() - started) * 10) / 10
+    log(f"== Migrated {version} in {elapsed}s")
+
+
+# -- public API ---------------------------------------------------------------------------------------
+
+
+def _strategy(all: bool, step: int | None, to: int | None, to_exclusive: int | None) -> tuple[str, int | None]:
+    given = [
+        (name, value)
+        for name, value in (("all", True if all else None), ("to", to), ("to_exclusive", to_exclusive), ("step", step))
+        if value is not None
+    ]
+    if not given:
+        raise ArgumentError("expected one of all, to, to_exclusive, or step strategies")
+    if len(given) > 1:
+        raise ArgumentError(
+            f"expected one of all, to, to_exclusive, or step strategies, got {' and '.join(n for n, _ in given)}"
+        )
+    name, value = given[0]
+    if name != "all" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ArgumentError(f"{name}= must be a non-negative integer, got {value!r}")
+    return name, None if name == "all" else value
+
+
+def _pending(
+    files: Sequence[MigrationFile], applied: Iterable[int], direction: str, strategy: tuple[str, int | None]
+) -> list[MigrationFile]:
+    done = set(applied)
+    name, value = strategy
+    if direction == "up":
+        todo = [mf for mf in files if mf.version not in done]
+        if name == "to":
+            todo = [mf for mf in todo if mf.version <= value]  # type: ignore[operator]
+        elif name == "to_exclusive":
+            todo = [mf for mf in todo if mf.version < value]  # type: ignore[operator]
+    else:
+        todo = [mf for mf in reversed(files) if mf.version in done]
+        if name == "to":
+            todo = [mf for mf in todo if mf.version >= value]  # type: ignore[operator]
+        elif name == "to_exclusive":
+            todo = [mf for mf in todo if mf.version > value]  # type: ignore[operator]
+    if name == "step":
+        todo = todo[:value]
+    return todo
+
+
+def _direction(direction: str) -> str:
+    if direction not in ("up", "down"):
+        raise ArgumentError(f"direction must be 'up' or 'down', got {direction!r}")
+    return direction
+
+
+async def run(
+    repo: Repo,
+    path: Paths,
+    direction: Literal["up", "down"] = "up",
+    *,
+    all: bool = False,
+    step: int | None = None,
+    to: int | None = None,
+    to_exclusive: int | None = None,
+    prefix: str | None = None,
+    log: LogOption = "info",
+) -> list[int]:
+    """Run the pending migrations of ``path`` (a folder or several) in ``direction``.
+
+    Exactly one strategy: ``all=True``; ``step=n`` (the next ``n``); ``to=v`` (up to and including
+    version ``v``; going down, back to and including it); ``to_exclusive=v`` (the same, without ``v``).
+    Up runs in ascending version order, down in descending order, and only applied versions.
+
+    :return: the versions run, in the order they ran (empty when none was pending: "Migrations already up")
+    :raises ArgumentError: no strategy, or more than one
+    :raises MigrationError: a file is malformed, duplicated or defines no migration; pool_size < 2
+    """
+    direction = _direction(direction)  # type: ignore[assignment]
+    strategy = _strategy(all, step, to, to_exclusive)
+    logline = _Log(log)
+    files = find_migrations(path)
+    _check_repo(repo)
+    await _ensure_table(repo, prefix)
+    pending = _pending(files, await _versions(repo, prefix), direction, strategy)
+    if not pending:
+        logline(f"Migrations already {direction}")
+        return []
+    loaded = {mf.version: mf.load() for mf in pending}  # every file loads before anything runs
+    lock = any(not m.disable_migration_lock for m in loaded.values())
+    ran: list[int] = []
+    async with _migration_lock(repo, prefix, logline, lock) as conn:
+        if conn is not None:  # another migrator may have run some meanwhile
+            pending = _pending(files, await _versions(repo, prefix, conn), direction, strategy)
+            if not pending:
+                logline(f"Migrations already {direction}")
+                return []
+        for mf in pending:
+            migration = loaded.get(mf.version) or mf.load()
+            await _run_one(repo, migration, direction, prefix, logline)
+            ran.append(mf.version)
+    return ran
+
+
+def _single(version: int, path_or_module: str | os.PathLike[str] | ModuleType) -> Migration:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ArgumentError(f"version must be an integer, got {version!r}")
+    if isinstance(path_or_module, ModuleType):
+        return from_module(version, path_or_module)
+    from ._files import FILE_NAME
+
+    name = os.path.basename(os.fspath(path_or_module))
+    match = FILE_NAME.match(name)
+    return load_file(path_or_module, version, match["name"] if match else name.removesuffix(".py"))
+
+
+async def _one(
+    repo: Repo,
+    version: int,
+    path_or_module: str | os.PathLike[str] | ModuleType,
+    direction: str,
+    prefix: str | None,
+    log: LogOption,
+) -> bool:
+    migration = _single(version, path_or_module)
+    logline = _Log(log)
+    _check_repo(repo)
+    await _ensure_table(repo, prefix)
+    async with _migration_lock(repo, prefix, logline, not migration.disable_migration_lock) as conn:
+        applied = version in await _versions(repo, prefix, conn)
+        if applied == (direction == "up"):
+            return False
+        await _run_one(repo, migration, direction, prefix, logline)
+    return True
+
+
+async def up(
+    repo: Repo,
+    version: int,
+    path_or_module: str | os.PathLike[str] | ModuleType,
+    *,
+    prefix: str | None = None,
+    log: LogOption = "info",
+) -> Literal["ok", "already_up"]:
+    """Run one migration (a file or a module) up as ``version``, unless that version is applied."""
+    return "ok" if await _one(repo, version, path_or_module, "up", prefix, log) else "already_up"
+
+
+async def down(
+    repo: Repo,
+    version: int,
+    path_or_module: str | os.PathLike[str] | ModuleType,
+    *,
+    prefix: str | None = None,
+    log: LogOption = "info",
+) -> Literal["ok", "already_down"]:
+    """Roll one migration (a file or a module) back as ``version``, if that version is applied."""
+    return "ok" if await _one(repo, version, path_or_module, "down", prefix, log) else "already_down"
+
+
+async def migrated_versions(repo: Repo, *, prefix: str | None = None) -> list[int]:
+    """The applied versions, ascending (``schema_migrations`` is created if missing)."""
+    await _ensure_table(repo, prefix)
+    return await _versions(repo, prefix)
+
+
+async def migrations(repo: Repo, path: Paths, *, prefix: str | None = None) -> list[tuple[str, int, str]]:
+    """``(status, version, name)`` for every migration, by version; status is ``"up"`` or ``"down"``.
+
+    An applied version whose file is missing is listed with the name ``"** FILE NOT FOUND **"``.
+    """
+    files = find_migrations(path)
+    applied = set(await migrated_versions(repo, prefix=prefix))
+    rows = [("up" if mf.version in applied else "down", mf.version, mf.name) for mf in files]
+    known = {mf.version for mf in files}
+    rows += [("up", version, FILE_NOT_FOUND) for version in applied - known]
+    return sorted(rows, key=lambda row: row[1])
