@@ -20,6 +20,34 @@ those off for that migration (``CREATE INDEX CONCURRENTLY`` needs the first).
 from __future__ import annotations
 
 # -- the DSL (asyncecto/migration/_dsl.py) --------------------------------------------------------
+from ._dsl import add as add
+from ._dsl import add_if_not_exists as add_if_not_exists
+from ._dsl import alter as alter
+from ._dsl import collect as collect
+from ._dsl import constraint as constraint
+from ._dsl import create as create
+from ._dsl import create_if_not_exists as create_if_not_exists
+from ._dsl import direction as direction
+from ._dsl import drop as drop
+from ._dsl import drop_if_exists as drop_if_exists
+from ._dsl import execute as execute
+from ._dsl import flush as flush
+from ._dsl import fragment as fragment
+from ._dsl import index as index
+from ._dsl import modify as modify
+from ._dsl import prefix as prefix
+from ._dsl import references as references
+from ._dsl import remove as remove
+from ._dsl import remove_if_exists as remove_if_exists
+from ._dsl import rename as rename
+from ._dsl import repo as repo
+from ._dsl import running as running
+from ._dsl import table as table
+from ._dsl import timestamps as timestamps
+from ._dsl import unique_index as unique_index
+from ._reverse import reverse as reverse
+
+# isort: split
 # -- the migrator (asyncecto/migration/_migrator.py) ----------------------------------------------
 from ._migrator import FILE_NOT_FOUND as FILE_NOT_FOUND
 from ._migrator import down as down
