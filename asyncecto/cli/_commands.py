@@ -1,0 +1,306 @@
+"""The subcommands: each takes the parsed arguments and the project, prints, and returns an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from asyncecto.errors import AsyncEctoError, DatabaseError
+from asyncecto.repo import Repo, RepoConfig
+
+from . import _generate, _structure
+from ._config import CliError, Project, Target, maintenance_url, resolve_target
+from ._output import confirm, display_path, info, setup_logging, status_table
+
+__all__ = ("COMMANDS",)
+
+_IN_USE = "55006"  # object_in_use: other sessions are connected to the database
+_NO_DATABASE = "3D000"  # invalid_catalog_name
+_NO_TABLE = "42P01"  # undefined_table
+
+
+def _target(ns: argparse.Namespace, project: Project, pool_size: int | None = None) -> Target:
+    return resolve_target(project, url=ns.url, repo=ns.repo, pool_size=pool_size)
+
+
+def _migrations_path(ns: argparse.Namespace, project: Project) -> Path:
+    """The migrations folder: the (first) ``--migrations-path``, else the project's."""
+    given = getattr(ns, "migrations_path", None)
+    if isinstance(given, list):
+        given = given[0] if given else None
+    return Path(given).resolve() if given else project.migrations
+
+
+def _migrations_paths(ns: argparse.Namespace, project: Project) -> list[Path]:
+    """Every ``--migrations-path`` (their migrations merged and sorted), else the project's folder; all must exist."""
+    given: list[str] = ns.migrations_path or []
+    return [_existing_folder(p) for p in ([Path(g).resolve() for g in given] or [project.migrations])]
+
+
+def _migrator() -> Any:
+    """``asyncecto.migration``, checked to carry the migrator's functions."""
+    module = importlib.import_module("asyncecto.migration")
+    if not all(hasattr(module, name) for name in ("run", "migrations")):
+        raise CliError("cannot run migrations: this asyncecto has no migrator (asyncecto.migration.run is missing)")
+    return module
+
+
+# -- create / drop ----------------------------------------------------------------------------------
+
+
+def create(ns: argparse.Namespace, project: Project) -> int:
+    target = _target(ns, project)
+    try:
+        result = asyncio.run(target.repo.storage_up())
+    except AsyncEctoError as exc:
+        raise CliError(f"The database for {target.database} couldn't be created: {exc}") from exc
+    if not ns.quiet:
+        done = "has been created" if result == "created" else "has already been created"
+        info(f"The database for {target.database} {done}")
+    return 0
+
+
+async def _force_drop(config: RepoConfig) -> str:
+    """Drop ``config``'s database, ending other sessions first; ``"dropped"`` or ``"already_down"``."""
+    maintenance = Repo(
+        maintenance_url(config, "postgres"),
+        pool_size=1,
+        min_size=1,
+        ssl=config.ssl,
+        connect_timeout=config.connect_timeout,
+        server_settings=config.server_settings,
+        timeout=None,
+        log=False,
+    )
+    name = _structure.quote_name(config.database)
+    async with maintenance:
+        found = await maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [config.database])
+        if not found.rows:
+            return "already_down"
+        version = int((await maintenance.query("SHOW server_version_num")).rows[0][0])
+        try:
+            if version >= 130000:
+                await maintenance.query(f"DROP DATABASE {name} WITH (FORCE)")
+            else:  # before PostgreSQL 13: end the other sessions, then drop
+                await maintenance.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    [config.database],
+                )
+                await maintenance.query(f"DROP DATABASE {name}")
+        except DatabaseError as exc:
+            if exc.sqlstate == _NO_DATABASE:
+                return "already_down"
+            raise
+    return "dropped"
+
+
+def _confirmed(question: str, refusal: str) -> bool:
+    """Ask ``question`` on a terminal; without one, refuse with ``refusal`` (a usage error)."""
+    if not sys.stdin.isatty():
+        raise CliError(refusal, 2)
+    return confirm(question)
+
+
+def drop(ns: argparse.Namespace, project: Project) -> int:
+    target = _target(ns, project)
+    db = target.database
+    if not ns.force and not _confirmed(
+        f"Are you sure you want to drop the database for {db}?",
+        f"cannot drop the database for {db} without confirmation: stdin is not a terminal\n\n"
+        "fix: pass --force to drop it without asking",
+    ):
+        info(f"The database for {db} has not been dropped")
+        return 1
+    try:
+        result = asyncio.run(_force_drop(target.repo.config) if ns.force_drop else target.repo.storage_down())
+    except AsyncEctoError as exc:
+        hint = ""
+        if isinstance(exc, DatabaseError) and exc.sqlstate == _IN_USE:
+            hint = "\n\nfix: close the other sessions, or pass --force-drop to end them"
+        raise CliError(f"The database for {db} couldn't be dropped: {exc}{hint}") from exc
+    if not ns.quiet:
+        done = "has been dropped" if result == "dropped" else "has already been dropped"
+        info(f"The database for {db} {done}")
+    return 0
+
+
+# -- migrate / rollback / migrations ------------------------------------------------------------------
+
+
+def _existing_folder(path: Path) -> Path:
+    if not path.is_dir():
+        raise CliError(
+            f"cannot run migrations: the migrations folder {display_path(path)} does not exist\n\n"
+            "fix: create a migration with `asyncecto gen.migration NAME`, set [tool.asyncecto] migrations "
+            "in pyproject.toml, or pass --migrations-path"
+        )
+    return path
+
+
+def _run_migrations(ns: argparse.Namespace, project: Project, direction: str) -> int:
+    migrator = _migrator()
+    target = _target(ns, project, pool_size=ns.pool_size)
+    paths = _migrations_paths(ns, project)
+    setup_logging(ns.log_level)
+    strategy: dict[str, Any] = {"all": ns.all, "step": ns.step, "to": ns.to, "to_exclusive": ns.to_exclusive}
+    if not any(v for v in strategy.values()):
+        strategy = {"all": True} if direction == "up" else {"step": 1}
+    strategy.setdefault("all", False)
+
+    async def go() -> list[int]:
+        async with target.repo:
+            result: list[int] = await migrator.run(
+                target.repo, paths, direction, prefix=ns.prefix, log=not ns.quiet and "info", **strategy
+            )
+            return result
+
+    asyncio.run(go())
+    return 0
+
+
+def migrate(ns: argparse.Namespace, project: Project) -> int:
+    return _run_migrations(ns, project, "up")
+
+
+def rollback(ns: argparse.Namespace, project: Project) -> int:
+    return _run_migrations(ns, project, "down")
+
+
+def migrations(ns: argparse.Namespace, project: Project) -> int:
+    migrator = _migrator()
+    target = _target(ns, project, pool_size=ns.pool_size)
+    paths = _migrations_paths(ns, project)
+
+    async def go() -> list[tuple[str, int, str]]:
+        async with target.repo:
+            rows: list[tuple[str, int, str]] = await migrator.migrations(target.repo, paths, prefix=ns.prefix)
+            return rows
+
+    info(status_table(target.label, asyncio.run(go())))
+    return 0
+
+
+# -- generators ----------------------------------------------------------------------------------------
+
+
+def gen_migration(ns: argparse.Namespace, project: Project) -> int:
+    editor = os.environ.get("ASYNCECTO_EDITOR") or None
+    _generate.gen_migration(ns.name, _migrations_path(ns, project), ns.change, editor)
+    return 0
+
+
+def gen_repo(ns: argparse.Namespace, project: Project) -> int:
+    repo_path = ns.repo or project.settings.get("repo")
+    if not repo_path:
+        raise CliError(
+            "cannot generate a repo: no -r/--repo given and no [tool.asyncecto] repo in pyproject.toml\n\n"
+            "fix: asyncecto gen.repo -r myapp.repo:repo",
+            2,
+        )
+    _generate.gen_repo(str(repo_path), project.root, str(project.settings.get("migrations", "migrations")))
+    return 0
+
+
+# -- dump / load -----------------------------------------------------------------------------------------
+
+
+def _dump_path(ns: argparse.Namespace, project: Project) -> Path:
+    if ns.dump_path:
+        return Path(ns.dump_path).resolve()
+    return _migrations_path(ns, project).parent / "structure.sql"
+
+
+async def _versions(repo: Repo, prefixes: list[str]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    async with repo:
+        for prefix in prefixes:
+            table = f"{_structure.quote_name(prefix)}.{_structure.quote_name('schema_migrations')}"
+            try:
+                result = await repo.query(f"SELECT version FROM {table} ORDER BY version")
+            except DatabaseError as exc:
+                if exc.sqlstate == _NO_TABLE:
+                    continue
+                raise
+            found[prefix] = [int(row[0]) for row in result.rows]
+    return found
+
+
+def dump(ns: argparse.Namespace, project: Project) -> int:
+    _structure.find_program("pg_dump", "dump the structure")
+    target = _target(ns, project, pool_size=1)
+    path = _dump_path(ns, project)
+    prefixes: list[str] = ns.prefix or []
+    try:
+        versions = asyncio.run(_versions(target.repo, prefixes or ["public"]))
+        _structure.pg_dump(target.repo.config, path, prefixes, versions)
+    except (AsyncEctoError, CliError) as exc:
+        raise CliError(f"The structure for {target.label} couldn't be dumped: {exc}") from exc
+    if not ns.quiet:
+        info(f"The structure for {target.label} has been dumped to {display_path(path)}")
+    return 0
+
+
+async def _loaded(repo: Repo) -> bool:
+    async with repo:
+        result = await repo.query("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        return bool(result.rows[0][0])
+
+
+def load(ns: argparse.Namespace, project: Project) -> int:
+    _structure.find_program("psql", "load the structure")
+    target = _target(ns, project, pool_size=1)
+    path = _dump_path(ns, project)
+    if not path.is_file():
+        raise CliError(
+            f"The structure for {target.label} couldn't be loaded: {display_path(path)} does not exist\n\n"
+            "fix: write it with `asyncecto dump`, or pass --dump-path"
+        )
+    try:
+        loaded = asyncio.run(_loaded(target.repo))
+    except AsyncEctoError as exc:
+        raise CliError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
+    if loaded and ns.skip_if_loaded:
+        if not ns.quiet:
+            info(f"The structure for {target.label} is already loaded (schema_migrations exists); skipped")
+        return 0
+    if (
+        loaded
+        and not ns.force
+        and not _confirmed(
+            f"It looks like a structure was already loaded for {target.label}. Any attempt to load it again "
+            "might fail. Are you sure you want to proceed?",
+            f"cannot load the structure for {target.label}: it looks like one was already loaded "
+            "(the database has a schema_migrations table)\n\n"
+            "fix: pass --force to load it anyway, or --skip-if-loaded to skip it",
+        )
+    ):
+        return 1
+    started = time.monotonic()
+    try:
+        _structure.psql_load(target.repo.config, path)
+    except CliError as exc:
+        raise CliError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
+    if not ns.quiet:
+        ms = round((time.monotonic() - started) * 1000)
+        info(f"The structure for {target.label} has been loaded from {display_path(path)} in {ms}ms")
+    return 0
+
+
+COMMANDS = {
+    "create": create,
+    "drop": drop,
+    "migrate": migrate,
+    "rollback": rollback,
+    "migrations": migrations,
+    "gen.migration": gen_migration,
+    "gen.repo": gen_repo,
+    "dump": dump,
+    "load": load,
+}

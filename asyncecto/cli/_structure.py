@@ -1,0 +1,103 @@
+"""``dump`` and ``load``: the database structure through PostgreSQL's own ``pg_dump`` and ``psql``.
+
+As ecto_sql does: ``pg_dump --schema-only --no-acl --no-owner`` (one ``--schema`` per prefix),
+followed by ``INSERT INTO "<prefix>"."schema_migrations" (version) VALUES …`` for the applied
+versions; ``psql --file … -v ON_ERROR_STOP=1 --single-transaction`` loads it back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from asyncecto.repo import RepoConfig
+
+from ._config import CliError
+
+__all__ = ("client_env", "find_program", "pg_dump", "psql_load", "quote_name", "versions_sql")
+
+
+def quote_name(name: str) -> str:
+    """A PostgreSQL identifier in double quotes.
+
+    >>> quote_name('schema"migrations')
+    '"schema""migrations"'
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
+def find_program(name: str, action: str) -> str:
+    """The full path of the PostgreSQL client program ``name``, or a :class:`CliError` saying how to get it."""
+    found = shutil.which(name)
+    if found is None:
+        raise CliError(
+            f"cannot {action}: {name} was not found on PATH\n\n"
+            f"fix: install the PostgreSQL client programs (Debian/Ubuntu: apt-get install postgresql-client; "
+            f"macOS: brew install libpq) and put the folder holding {name} on PATH"
+        )
+    return found
+
+
+def client_env(config: RepoConfig) -> dict[str, str]:
+    """The environment for libpq programs: the connection settings as ``PG*`` variables."""
+    env = dict(os.environ)
+    env["PGHOST"] = config.host
+    env["PGPORT"] = str(config.port)
+    env["PGDATABASE"] = config.database
+    env["PGCONNECT_TIMEOUT"] = str(max(1, round(config.connect_timeout)))
+    if config.user is not None:
+        env["PGUSER"] = config.user
+    if config.password is not None:
+        env["PGPASSWORD"] = config.password
+    if isinstance(config.ssl, str):
+        env["PGSSLMODE"] = config.ssl
+    elif config.ssl is not None:
+        env["PGSSLMODE"] = "require" if config.ssl else "disable"
+    if "application_name" in config.server_settings:
+        env["PGAPPNAME"] = config.server_settings["application_name"]
+    return env
+
+
+def versions_sql(prefix: str, versions: Sequence[int]) -> str:
+    """The statement that records ``versions`` in ``prefix``'s schema_migrations, or ``""``.
+
+    >>> versions_sql("public", [20240101000000, 20240102000000])
+    'INSERT INTO "public"."schema_migrations" (version) VALUES (20240101000000), (20240102000000);\\n'
+    """
+    if not versions:
+        return ""
+    values = ", ".join(f"({int(v)})" for v in versions)
+    return f"INSERT INTO {quote_name(prefix)}.{quote_name('schema_migrations')} (version) VALUES {values};\n"
+
+
+def _run(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise CliError(
+            (result.stderr or result.stdout).strip() or f"{Path(args[0]).name} exited with {result.returncode}"
+        )
+
+
+def pg_dump(config: RepoConfig, path: Path, prefixes: Sequence[str], versions: dict[str, list[int]]) -> None:
+    """Dump the schema of ``config``'s database to ``path``, then append the applied ``versions`` per prefix."""
+    program = find_program("pg_dump", "dump the structure")
+    args = [program, "--file", str(path), "--schema-only", "--no-acl", "--no-owner", "--no-password"]
+    for prefix in prefixes:
+        args += ["--schema", prefix]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _run(args, client_env(config))  # the database comes from PGDATABASE
+    inserts = "".join(versions_sql(prefix, found) for prefix, found in versions.items())
+    if inserts:
+        with path.open("a", encoding="utf-8") as file:
+            file.write("\n" + inserts)
+
+
+def psql_load(config: RepoConfig, path: Path) -> None:
+    """Run the SQL file ``path`` in ``config``'s database in one transaction, stopping at the first error."""
+    program = find_program("psql", "load the structure")
+    args = [program, "--quiet", "--no-psqlrc", "--no-password", "--file", str(path)]
+    args += ["-v", "ON_ERROR_STOP=1", "--single-transaction"]  # the database comes from PGDATABASE
+    _run(args, client_env(config))
