@@ -31,6 +31,7 @@ from ._dsl import direction as direction
 from ._dsl import drop as drop
 from ._dsl import drop_if_exists as drop_if_exists
 from ._dsl import execute as execute
+from ._dsl import execute_file as execute_file
 from ._dsl import flush as flush
 from ._dsl import fragment as fragment
 from ._dsl import index as index

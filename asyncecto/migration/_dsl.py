@@ -19,6 +19,8 @@ import contextlib
 import enum
 import inspect
 import json
+import os
+import pathlib
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -46,6 +48,7 @@ __all__ = (
     "Flush",
     "Fragment",
     "Index",
+    "IndexOpts",
     "Modify",
     "NO_DEFAULT",
     "Reference",
@@ -56,6 +59,7 @@ __all__ = (
     "RenameTable",
     "Table",
     "TableBlock",
+    "TypeSpec",
     "add",
     "add_if_not_exists",
     "alter",
@@ -68,6 +72,7 @@ __all__ = (
     "drop",
     "drop_if_exists",
     "execute",
+    "execute_file",
     "flush",
     "fragment",
     "index",
@@ -144,6 +149,9 @@ ColumnType: TypeAlias = "str | tuple[str, ColumnType] | Reference"
 """A column's type once read: a name, ``("array", t)``/``("map", t)``, or a :class:`Reference`."""
 
 IndexColumn: TypeAlias = "str | Fragment | tuple[str, str | Fragment]"
+
+TypeSpec: TypeAlias = "str | tuple[str, TypeSpec] | list[TypeSpec] | Reference"
+"""A column type as written: ``"string"``, ``("array", "integer")``, ``["integer"]``, ``references("users")``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -722,10 +730,25 @@ def index(
     )
 
 
+class IndexOpts(TypedDict, total=False):
+    """The keyword options of :func:`index` but ``unique`` (for :func:`unique_index`)."""
+
+    name: str | None
+    prefix: str | None
+    concurrently: bool
+    using: str | None
+    include: Sequence[str | Fragment]
+    where: str | None
+    nulls_distinct: bool | None
+    only: bool
+    options: str | None
+    comment: str | None
+
+
 def unique_index(
     table: str,
     columns: str | Sequence[str | Fragment | tuple[str, str | Fragment]],
-    **opts: Any,
+    **opts: Unpack[IndexOpts],
 ) -> Index:
     """:func:`index` with ``unique=True``."""
     return index(table, columns, unique=True, **opts)
@@ -805,7 +828,7 @@ def _options(column: str, opts: Mapping[str, Any]) -> ColumnOptions:
     return ColumnOptions(**opts)
 
 
-def add(column: str, type: object, **opts: Unpack[ColumnOpts]) -> None:
+def add(column: str, type: TypeSpec, **opts: Unpack[ColumnOpts]) -> None:
     """Add a column (in a ``create`` or ``alter`` block).
 
     :param type: ``"string"`` (``varchar(255)``), ``"text"``, ``"integer"``, ``"map"`` (``jsonb``),
@@ -817,13 +840,19 @@ def add(column: str, type: object, **opts: Unpack[ColumnOpts]) -> None:
     _subcommand(Add(column=column, type=_column_type(type), opts=_options(column, opts)))
 
 
-def add_if_not_exists(column: str, type: object, **opts: Unpack[ColumnOpts]) -> None:
+def add_if_not_exists(column: str, type: TypeSpec, **opts: Unpack[ColumnOpts]) -> None:
     """Add a column unless it exists (``alter`` blocks only; cannot be reversed)."""
     _name("column", column)
     _subcommand(Add(column=column, type=_column_type(type), opts=_options(column, opts), if_not_exists=True))
 
 
-def modify(column: str, type: object, *, from_: object = None, **opts: Unpack[ColumnOpts]) -> None:
+def modify(
+    column: str,
+    type: TypeSpec,
+    *,
+    from_: TypeSpec | tuple[TypeSpec, ColumnOpts] | None = None,
+    **opts: Unpack[ColumnOpts],
+) -> None:
     """Change a column's type and options (``alter`` blocks). Reversible only with ``from_``: the old
     type, or ``(type, {options})``; a :func:`references` ``from_`` drops the old foreign key first."""
     _name("column", column)
@@ -835,7 +864,7 @@ def modify(column: str, type: object, *, from_: object = None, **opts: Unpack[Co
     _subcommand(Modify(column=column, type=_column_type(type), opts=_options(column, opts), from_=old))
 
 
-def remove(column: str, type: object = None, **opts: Unpack[ColumnOpts]) -> None:
+def remove(column: str, type: TypeSpec | None = None, **opts: Unpack[ColumnOpts]) -> None:
     """Drop a column (``alter`` blocks). With its ``type`` (and options) it can be reversed; a
     :func:`references` type drops the foreign key first."""
     _name("column", column)
@@ -845,7 +874,7 @@ def remove(column: str, type: object = None, **opts: Unpack[ColumnOpts]) -> None
     _subcommand(Remove(column=column, type=read, opts=_options(column, opts)))
 
 
-def remove_if_exists(column: str, type: object = None) -> None:
+def remove_if_exists(column: str, type: TypeSpec | None = None) -> None:
     """Drop a column if it exists (``alter`` blocks; cannot be reversed)."""
     _name("column", column)
     _subcommand(RemoveIfExists(column=column, type=None if type is None else _column_type(type)))
@@ -1011,6 +1040,13 @@ def _execute_side(side: object) -> ExecuteSide:
 def execute(up: str | list[str] | Callable[[Any], Awaitable[None]], down: object = None) -> None:
     """Run SQL (or ``async def fn(repo)``) at its turn; with ``down`` it can be reversed."""
     _push(Execute(_execute_side(up), None if down is None else _execute_side(down)))
+
+
+def execute_file(up_path: str | os.PathLike[str], down_path: str | os.PathLike[str] | None = None) -> None:
+    """:func:`execute` the SQL in a file (read now); with ``down_path`` it can be reversed."""
+    up = pathlib.Path(up_path).read_text(encoding="utf-8")
+    down = None if down_path is None else pathlib.Path(down_path).read_text(encoding="utf-8")
+    _push(Execute(up, down))
 
 
 def flush() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from asyncecto.migration import (
     drop,
     drop_if_exists,
     execute,
+    execute_file,
     flush,
     fragment,
     index,
@@ -414,7 +416,7 @@ def test_type_and_option_errors() -> None:
 
     def class_type() -> None:
         with create(table("t")):
-            add("at", int)
+            add("at", int)  # type: ignore[arg-type]
 
     with pytest.raises(ArgumentError, match=r"invalid migration type: <class 'int'>\. Expected one of"):
         collect(class_type)
@@ -632,6 +634,24 @@ def test_constraints() -> None:
         collect(lambda: create(constraint("t", "c", check="x > 0", exclude="gist (x WITH =)")))
     with pytest.raises(ArgumentError, match="cannot create_if_not_exists"):
         collect(lambda: create_if_not_exists(constraint("t", "c", check="x")))  # type: ignore[call-overload]
+
+
+def test_execute_file_reads_the_sql_now(tmp_path: Path) -> None:
+    (tmp_path / "up.sql").write_text("CREATE TABLE a (x int);\n")
+    (tmp_path / "down.sql").write_text("DROP TABLE a;\n")
+
+    def change() -> None:
+        execute_file(tmp_path / "up.sql", tmp_path / "down.sql")
+        execute_file(str(tmp_path / "up.sql"))
+
+    commands = collect(change)
+    assert commands == [
+        Execute("CREATE TABLE a (x int);\n", "DROP TABLE a;\n"),
+        Execute("CREATE TABLE a (x int);\n"),
+    ]
+    assert reverse(commands[:1]) == [Execute("DROP TABLE a;\n", "CREATE TABLE a (x int);\n")]
+    with pytest.raises(FileNotFoundError):
+        collect(lambda: execute_file(tmp_path / "missing.sql"))
 
 
 def test_execute_and_flush_sql() -> None:
