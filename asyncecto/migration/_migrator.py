@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
-import inspect
-import json
 import logging
 import math
 import os
@@ -32,7 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
+from ._dsl import Execute, Flush, collect, running
 from ._files import Migration, MigrationFile, find_migrations, from_module, load_file
+from ._reverse import reverse
 
 if TYPE_CHECKING:
     from asyncecto.adapters import Connection
@@ -173,73 +172,22 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
 # -- running one migration ----------------------------------------------------------------------------
 
 
-def _dsl() -> Any:
-    """The DSL module, or ``None`` while it is not there yet (plain-SQL migrations only)."""
-    try:
-        return importlib.import_module("asyncecto.migration._dsl")
-    except ModuleNotFoundError:
-        return None
-
-
-async def _call(fn: Callable[..., Any]) -> Any:
-    result = fn()
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
-def _plain_sql(result: Any, source: str) -> list[str]:
-    if result is None:
-        return []
-    if isinstance(result, str):
-        return [result]
-    if isinstance(result, list | tuple) and all(isinstance(s, str) for s in result):
-        return list(result)
-    raise MigrationError(
-        f"migration {source} returned {result!r}; a migration callback returns None (DSL commands), "
-        "a SQL string or a list of SQL strings",
-        source,
-    )
-
-
-async def _run_callback(
-    repo: Repo, fn: Callable[..., Any], reverse: bool, prefix: str | None, log: _Log, source: str
-) -> None:
-    dsl = _dsl()
-    if dsl is None:  # until the DSL lands: plain SQL only
-        if reverse:
-            raise MigrationError(f"cannot reverse migration {source}: define up() and down()", source)
-        for sql in _plain_sql(await _call(fn), source):
-            log(f"execute {json.dumps(sql, ensure_ascii=False)}")
-            await repo.run("execute", sql, (), _default(), None)
-        return
-    commands = dsl.collect(fn)
-    if reverse:
-        commands = importlib.import_module("asyncecto.migration._reverse").reverse(commands)
-    await _execute(repo, dsl, commands, prefix, log, source)
-
-
-async def _execute(repo: Repo, dsl: Any, commands: Sequence[Any], prefix: str | None, log: _Log, source: str) -> None:
-    """Run the commands in order: SQL from the adapter, data migrations (``execute(async fn)``) awaited."""
-    adapter: Any = repo.adapter
+async def _run_callback(repo: Repo, fn: Callable[[], object], reverse_it: bool, prefix: str | None, log: _Log) -> None:
+    """Collect the commands ``fn`` issues (or the SQL it returns), reversed for ``change()`` going
+    down, and run them in order."""
+    commands = collect(fn)
+    if reverse_it:
+        commands = reverse(commands)
+    adapter = repo.adapter
     default = _default()
-    ddl_log = getattr(adapter, "ddl_log", None)
     for command in commands:
-        if isinstance(command, dsl.Flush):
-            continue  # commands already run in order, each to its end
-        log(ddl_log(command) if ddl_log is not None else dsl.describe(command, prefix))
-        if isinstance(command, dsl.Execute):
-            if callable(command.up):
-                result = command.up(repo)  # a data migration, run at its turn
-                if inspect.isawaitable(result):
-                    await result
-                continue
-            statements = [command.up] if isinstance(command.up, str) else list(command.up)
-        elif hasattr(adapter, "ddl_sql"):
-            statements = adapter.ddl_sql(command, prefix)
-        else:
-            raise MigrationError(f"cannot run migration {source}: the adapter does not generate DDL yet", source)
-        for sql in statements:
+        if isinstance(command, Flush):
+            continue  # commands run in order, each to its end: everything before it is done
+        log(adapter.ddl_log(command, prefix))
+        if isinstance(command, Execute) and callable(command.up):
+            await command.up(repo)  # a data migration, run at its turn
+            continue
+        for sql in adapter.ddl_sql(command, prefix):
             await repo.run("execute", sql, (), default, None)
 
 
@@ -258,11 +206,11 @@ def _operation(migration: Migration, direction: str) -> tuple[str, Callable[...,
     )
 
 
-async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None, log: _Log, source: str) -> None:
+async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None, log: _Log) -> None:
     """``after_begin()`` / ``before_commit()``: inside the migration's transaction, both directions."""
     callback = migration.callback(name)
     if callback is not None:
-        await _run_callback(repo, callback, False, prefix, log, source)
+        await _run_callback(repo, callback, False, prefix, log)
 
 
 async def _record(repo: Repo, version: int, direction: str, prefix: str | None) -> None:
@@ -276,27 +224,25 @@ async def _record(repo: Repo, version: int, direction: str, prefix: str | None) 
 async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str | None, log: _Log) -> None:
     from asyncecto.adapters.postgres._pool import expire_statement_caches
 
-    op, fn, reverse = _operation(migration, direction)
+    op, fn, reverse_it = _operation(migration, direction)
     version, source = migration.version, f"{migration.version}_{migration.name}"
-    shown = f" {'backward' if reverse else 'forward'}" if op == "change" else ""
+    shown = f" {'backward' if reverse_it else 'forward'}" if op == "change" else ""
     log(f"== Running {version} {migration.name}.{op}/0{shown}")
-    dsl = _dsl()
-    context: Any = dsl.running(direction, repo, prefix) if dsl is not None else contextlib.nullcontext()
     started = time.perf_counter()
     try:
         async with repo.checkout():
             # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
             # the "query" kind marks the connection, so its release resets the session
             await repo.run("query", "SELECT set_config('statement_timeout', '0', false)", [], _default(), _SOURCE)
-            with context:
+            with running(direction, repo, prefix):  # type: ignore[arg-type]
                 if migration.disable_ddl_transaction:
-                    await _run_callback(repo, fn, reverse, prefix, log, source)
+                    await _run_callback(repo, fn, reverse_it, prefix, log)
                     await _record(repo, version, direction, prefix)
                 else:
                     async with repo.transaction():
-                        await _hook(repo, migration, "after_begin", prefix, log, source)
-                        await _run_callback(repo, fn, reverse, prefix, log, source)
-                        await _hook(repo, migration, "before_commit", prefix, log, source)
+                        await _hook(repo, migration, "after_begin", prefix, log)
+                        await _run_callback(repo, fn, reverse_it, prefix, log)
+                        await _hook(repo, migration, "before_commit", prefix, log)
                         await _record(repo, version, direction, prefix)
     except BaseException as exc:
         exc.add_note(f"while running migration {source} ({migration.source}) {direction}")

@@ -518,3 +518,95 @@ async def test_a_live_repos_cached_statements_survive_the_migration(
         )
         == "integer"
     )
+
+
+# -- DSL migrations -------------------------------------------------------------------------------
+
+DSL_MIGRATION = """
+from asyncecto.migration import add, create, direction, execute, prefix, table, timestamps, unique_index
+
+
+async def seed(repo):
+    assert direction() == "up"
+    await repo.query(f"INSERT INTO {prefix()}.mgr_posts (title, inserted_at, updated_at) VALUES ('hi', now(), now())")
+
+
+async def unseed(repo):
+    assert direction() == "down"
+    await repo.query(f"DELETE FROM {prefix()}.mgr_posts")
+
+
+def change():
+    with create(table("mgr_posts")):
+        add("title", "string", null=False)
+        timestamps()
+    create(unique_index("mgr_posts", ["title"]))
+    execute(seed, unseed)
+"""
+
+
+async def test_dsl_change_forward_and_backward_in_a_prefix(
+    repo: Repo, tmp_path: Path, tenant: str, admin: asyncpg.Connection, space: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "m"
+    write(folder, f"{V1}_create_posts.py", DSL_MIGRATION)
+    with caplog.at_level(logging.INFO, logger="asyncecto.migration"):
+        assert await run(repo, folder, all=True, prefix=tenant) == [V1]
+    lines = [r.getMessage() for r in caplog.records if r.name == "asyncecto.migration"]
+    assert lines[0] == f"== Running {V1} create_posts.change/0 forward"
+    assert "create table mig_tenant2.mgr_posts" in lines
+    assert await tables_in(admin, tenant) == {"mgr_posts"}
+    assert await tables_in(admin, space) == set()
+    assert [r[0] for r in await admin.fetch("SELECT title FROM mig_tenant2.mgr_posts")] == ["hi"]
+    assert await rows_of(admin, tenant) == [V1]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="asyncecto.migration"):
+        assert await run(repo, folder, "down", step=1, prefix=tenant) == [V1]
+    assert caplog.records[0].getMessage() == f"== Running {V1} create_posts.change/0 backward"
+    assert await tables_in(admin, tenant) == set()
+    assert await rows_of(admin, tenant) == []
+
+
+async def test_dsl_irreversible_change_keeps_its_row(
+    repo: Repo, tmp_path: Path, admin: asyncpg.Connection, space: str
+) -> None:
+    folder = tmp_path / "m"
+    write(
+        folder,
+        f"{V1}_irreversible.py",
+        """
+        from asyncecto.migration import add, create, execute, table
+
+        def change():
+            with create(table("mgr_irr")):
+                add("n", "integer")
+            execute("INSERT INTO mgr_irr (n) VALUES (1)")
+        """,
+    )
+    assert await run(repo, folder, all=True) == [V1]
+    with pytest.raises(MigrationError, match="cannot reverse migration command"):
+        await run(repo, folder, "down", all=True)
+    assert await rows_of(admin, space) == [V1]
+    assert await admin.fetchval(f'SELECT count(*) FROM "{space}".mgr_irr') == 1
+
+
+async def test_dsl_failure_half_way_rolls_back_every_command(
+    repo: Repo, tmp_path: Path, admin: asyncpg.Connection, space: str
+) -> None:
+    folder = tmp_path / "m"
+    write(
+        folder,
+        f"{V1}_half.py",
+        """
+        from asyncecto.migration import add, create, index, table
+
+        def change():
+            with create(table("mgr_half_dsl")):
+                add("n", "integer")
+            create(index("mgr_half_dsl", ["no_such_column"]))
+        """,
+    )
+    with pytest.raises(DatabaseError, match="no_such_column"):
+        await run(repo, folder, all=True)
+    assert await rows_of(admin, space) == []
+    assert await tables_in(admin, space) == set()
