@@ -188,3 +188,16 @@ async def test_per_call_timeout_longer_than_the_repo_default(database_url: str) 
         assert (await repo.query("SHOW statement_timeout")).rows == [("300ms",)]
         with pytest.raises(StatementTimeoutError):
             await repo.query("SELECT pg_sleep(0.6)")
+
+
+async def test_a_connection_released_mid_transaction_is_rolled_back_and_counted(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    """The positive control for the cancellation tests' ``rollbacks == 0``: raw SQL that leaves
+    a transaction open is rolled back by the pool on release, and counted."""
+    assert repo.pool_stats()["rollbacks"] == 0
+    async with repo.checkout():
+        await repo.query("BEGIN")
+        await repo.query("INSERT INTO weather (city) VALUES ('left open')")
+    assert repo.pool_stats()["rollbacks"] == 1
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0

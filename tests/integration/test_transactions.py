@@ -156,6 +156,7 @@ async def test_cancelled_transaction_leaves_nothing_behind(
             break
         await asyncio.sleep(0.02)
     assert repo.pool_stats()["in_use"] == 0
+    assert repo.pool_stats()["rollbacks"] == 0  # the transaction rolled back itself; the pool had nothing to undo
     assert await count(admin) == 0
     idle = await admin.fetchval(
         "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' "
@@ -293,3 +294,6 @@ async def test_cancelling_at_every_point_leaves_all_or_nothing_and_no_open_trans
         )
         assert idle == 0, n
     assert outcomes == {0, 3}  # the loop reached both early cancellations and a finished run
+    # at every point (checkout, BEGIN, a statement, SAVEPOINT, RELEASE, COMMIT) the transaction
+    # cleaned up itself: no release ever found a transaction left open for the pool to roll back
+    assert repo.pool_stats()["rollbacks"] == 0

@@ -150,12 +150,13 @@ class PgConnection:
 class PoolStats:
     """Counters a test or a dashboard can read (``repo.pool_stats()``)."""
 
-    __slots__ = ("checkouts", "opened", "resets", "terminated", "timeouts")
+    __slots__ = ("checkouts", "opened", "resets", "rollbacks", "terminated", "timeouts")
 
     def __init__(self) -> None:
         self.checkouts = 0
         self.opened = 0
         self.resets = 0
+        self.rollbacks = 0  # releases that found a transaction still open (the pool rolled it back)
         self.terminated = 0
         self.timeouts = 0
 
@@ -339,6 +340,7 @@ class Pool:
                 raw = conn.raw
                 if raw.is_in_transaction():
                     # roll back ourselves: asyncpg's reset() would warn about an active transaction
+                    self.stats.rollbacks += 1
                     await raw.execute("ROLLBACK")
                 if conn.dirty:
                     await raw.reset()
