@@ -229,6 +229,7 @@ async def test_cancelled_by_an_anyio_scope_midway_writes_nothing(repo: Repo, adm
         APP_NAME,
     )
     assert idle == 0
+    assert repo.pool_stats()["rollbacks"] == 0  # the transaction rolled back itself, not the pool
 
 
 # -- regressions from review ----------------------------------------------------------------
