@@ -12,6 +12,7 @@ from asyncecto import Repo
 from asyncecto.adapters.postgres._ddl import ddl_sql
 from asyncecto.errors import (
     CheckViolationError,
+    DatabaseError,
     ExclusionViolationError,
     ForeignKeyViolationError,
     NotNullViolationError,
@@ -396,8 +397,19 @@ async def test_add_if_not_exists_and_remove_if_exists(repo: Repo) -> None:
             add_if_not_exists("ref_id", references("mig_t"))
 
     await apply(repo, collect(up))
-    await apply(repo, collect(lambda: None))
-    assert set(cols(await catalog(repo), "mig_t")) == {"id", "x", "ref_id"}
+    cat = await catalog(repo)
+    assert set(cols(cat, "mig_t")) == {"id", "x", "ref_id"}
+    assert "mig_t_ref_id_fkey" in cons(cat, "mig_t")
+
+    def again() -> None:
+        with alter(table("mig_t")):
+            add_if_not_exists("x", "integer")
+
+    await apply(repo, collect(again))  # the column exists: no error, nothing changes
+    assert await catalog(repo) == cat
+    # as in Ecto, the foreign key of add_if_not_exists has no IF NOT EXISTS (PostgreSQL has none)
+    with pytest.raises(DatabaseError, match="already exists"):
+        await apply(repo, collect(up))
 
     def down_fn() -> None:
         with alter(table("mig_t")):
