@@ -4,6 +4,7 @@ and checked back to the catalog it started from. Tables are ``mig_*``; the secon
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +30,7 @@ from asyncecto.migration import (
     drop,
     drop_if_exists,
     execute,
+    execute_file,
     flush,
     fragment,
     index,
@@ -694,3 +696,38 @@ async def test_modify_type_of_a_column_with_rows(repo: Repo) -> None:
     after = cols(await catalog(repo), "mig_nums")
     assert after["n"] == cols(before, "mig_nums")["n"]
     assert after["label"]["length"] == 10
+
+
+async def test_set_default_actions_only_index_on_partitioned_table_and_execute_file(repo: Repo, tmp_path: Path) -> None:
+    (tmp_path / "up.sql").write_text("CREATE TABLE mig_from_file (id int);")
+    (tmp_path / "down.sql").write_text("DROP TABLE mig_from_file;")
+    await apply(repo, collect(lambda: create(table("mig_users"))))
+    await repo.query("INSERT INTO mig_users (id) VALUES (1), (2)")
+    before = await catalog(repo)
+
+    def change() -> None:
+        with create(table("mig_posts")):
+            add("author_id", references("mig_users", on_delete="default_all", on_update="nilify_all"), default=1)
+            add("editor_id", references("mig_users", on_delete=("default", ["editor_id"])), default=1)
+        with create(table("mig_events", primary_key=False, options="PARTITION BY RANGE (day)")):
+            add("day", "date")
+        create(index("mig_events", ["day"], only=True))
+        execute_file(tmp_path / "up.sql", tmp_path / "down.sql")
+
+    cat = await up_and_down(repo, change)
+    fks = cons(cat, "mig_posts")
+    assert fks["mig_posts_author_id_fkey"][1] == (
+        "FOREIGN KEY (author_id) REFERENCES mig_users(id) ON UPDATE SET NULL ON DELETE SET DEFAULT"
+    )
+    assert fks["mig_posts_editor_id_fkey"][1] == (
+        "FOREIGN KEY (editor_id) REFERENCES mig_users(id) ON DELETE SET DEFAULT (editor_id)"
+    )
+    assert idx(cat, "mig_events")["mig_events_day_index"][0] == (
+        "CREATE INDEX mig_events_day_index ON ONLY public.mig_events USING btree (day)"
+    )
+    assert "mig_from_file" in [t[1] for t in cat["tables"]]
+    await repo.query("INSERT INTO mig_posts (author_id, editor_id) VALUES (2, 2)")
+    await repo.query("DELETE FROM mig_users WHERE id = 2")
+    assert (await repo.query("SELECT author_id, editor_id FROM mig_posts")).rows == [(1, 1)]
+    await repo.query("DELETE FROM mig_posts")
+    await down(repo, change, before)
