@@ -469,7 +469,6 @@ class TableBlock:
     table: Table
     _buffer: _Buffer
     _position: int
-    _kind: Literal["create", "alter"]
     changes: list[Change] = attrs.Factory(list)
     _state: Literal["new", "open", "closed"] = "new"
 
@@ -915,7 +914,7 @@ def _create_table(tbl: Table, if_not_exists: bool) -> TableBlock:
     _check_prefix(tbl.prefix)
     buffer = _buffer()
     position = _push(CreateTable(table=tbl, columns=_primary_key(tbl), if_not_exists=if_not_exists))
-    return TableBlock(tbl, buffer, position, "create")
+    return TableBlock(tbl, buffer, position)
 
 
 @overload
@@ -965,7 +964,7 @@ def alter(tbl: Table) -> TableBlock:
     _check_prefix(tbl.prefix)
     buffer = _buffer()
     position = _push(AlterTable(table=tbl))
-    block = TableBlock(tbl, buffer, position, "alter")
+    block = TableBlock(tbl, buffer, position)
     buffer.unentered.append(block)
     return block
 
