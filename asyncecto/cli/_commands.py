@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
+from asyncecto import migration
 from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.repo import Repo, RepoConfig
 
@@ -41,14 +41,6 @@ def _migrations_paths(ns: argparse.Namespace, project: Project) -> list[Path]:
     """Every ``--migrations-path`` (their migrations merged and sorted), else the project's folder; all must exist."""
     given: list[str] = ns.migrations_path or []
     return [_existing_folder(p) for p in ([Path(g).resolve() for g in given] or [project.migrations])]
-
-
-def _migrator() -> Any:
-    """``asyncecto.migration``, checked to carry the migrator's functions."""
-    module = importlib.import_module("asyncecto.migration")
-    if not all(hasattr(module, name) for name in ("run", "migrations")):
-        raise CliError("cannot run migrations: this asyncecto has no migrator (asyncecto.migration.run is missing)")
-    return module
 
 
 # -- create / drop ----------------------------------------------------------------------------------
@@ -144,22 +136,27 @@ def _existing_folder(path: Path) -> Path:
     return path
 
 
-def _run_migrations(ns: argparse.Namespace, project: Project, direction: str) -> int:
-    migrator = _migrator()
+def _run_migrations(ns: argparse.Namespace, project: Project, direction: Literal["up", "down"]) -> int:
     target = _target(ns, project, pool_size=ns.pool_size)
     paths = _migrations_paths(ns, project)
     setup_logging(ns.log_level)
-    strategy: dict[str, Any] = {"all": ns.all, "step": ns.step, "to": ns.to, "to_exclusive": ns.to_exclusive}
-    if not any(v for v in strategy.values()):
-        strategy = {"all": True} if direction == "up" else {"step": 1}
-    strategy.setdefault("all", False)
+    everything, step = bool(ns.all), ns.step
+    if not (everything or step or ns.to or ns.to_exclusive):  # Ecto's defaults: migrate --all, rollback --step 1
+        everything, step = direction == "up", None if direction == "up" else 1
 
     async def go() -> list[int]:
         async with target.repo:
-            result: list[int] = await migrator.run(
-                target.repo, paths, direction, prefix=ns.prefix, log=not ns.quiet and "info", **strategy
+            return await migration.run(
+                target.repo,
+                paths,
+                direction,
+                all=everything,
+                step=step,
+                to=ns.to,
+                to_exclusive=ns.to_exclusive,
+                prefix=ns.prefix,
+                log=False if ns.quiet else "info",
             )
-            return result
 
     asyncio.run(go())
     return 0
@@ -174,14 +171,12 @@ def rollback(ns: argparse.Namespace, project: Project) -> int:
 
 
 def migrations(ns: argparse.Namespace, project: Project) -> int:
-    migrator = _migrator()
     target = _target(ns, project, pool_size=ns.pool_size)
     paths = _migrations_paths(ns, project)
 
     async def go() -> list[tuple[str, int, str]]:
         async with target.repo:
-            rows: list[tuple[str, int, str]] = await migrator.migrations(target.repo, paths, prefix=ns.prefix)
-            return rows
+            return await migration.migrations(target.repo, paths, prefix=ns.prefix)
 
     info(status_table(target.label, asyncio.run(go())))
     return 0

@@ -20,14 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import asyncecto.migration
 from asyncecto.cli import main
 from asyncecto.cli._config import maintenance_url
 from asyncecto.repo import Repo, build_config
 
 pytestmark = pytest.mark.timeout(120)
-# the migrator (asyncecto/migration/_migrator.py) is written beside the command
-needs_migrator = pytest.mark.skipif(not hasattr(asyncecto.migration, "run"), reason="no migrator yet")
 
 SQL_MIGRATION = """\
 def up():
@@ -130,7 +127,6 @@ def _version(path: Path) -> int:
     return int(path.name.partition("_")[0])
 
 
-@needs_migrator
 def test_create_migrate_rollback_status_drop(project: Project) -> None:
     assert project.ok("create") == f"The database for {project.database} has been created\n"
     assert project.exists(project.database)
@@ -197,7 +193,6 @@ def test_create_migrate_rollback_status_drop(project: Project) -> None:
     assert project.ok("drop", "-f") == f"The database for {project.database} has already been dropped\n"
 
 
-@needs_migrator
 def test_failures_exit_1_with_the_message_and_no_traceback(project: Project) -> None:
     project.ok("create", "-q")
     project.migrations.mkdir(parents=True)
@@ -219,6 +214,23 @@ def test_failures_exit_1_with_the_message_and_no_traceback(project: Project) -> 
     broken = project.run("migrate")
     assert broken.returncode == 1
     assert "RuntimeError" in broken.stderr and "broken file" in broken.stderr and "--traceback" in broken.stderr
+
+    # --prefix: the migrations and their schema_migrations rows go to another PostgreSQL schema
+    tenant = project.root / "tenant_migrations"
+    tenant.mkdir()
+    (tenant / "20240301000000_notes.py").write_text(
+        "from asyncecto.migration import add, create, table\n\n\n"
+        'def change():\n    with create(table("notes")):\n        add("text", "string")\n'
+    )
+    project.query("CREATE SCHEMA tenant")
+    tenant_flags = ("--prefix", "tenant", "--migrations-path", "tenant_migrations")
+    small = project.run("migrate", *tenant_flags, "--pool-size", "1")
+    assert small.returncode == 1 and "connection pool size is less than 2" in small.stderr
+    project.ok("migrate", *tenant_flags, "-q")
+    assert project.query("SELECT version FROM tenant.schema_migrations") == [(20240301000000,)]
+    assert project.query("SELECT to_regclass('tenant.notes') IS NOT NULL") == [(True,)]
+    status = project.ok("migrations", *tenant_flags)
+    assert "  up        20240301000000  notes\n" in status
 
     missing = project.run("migrate", "--migrations-path", "nowhere")
     assert missing.returncode == 1 and "the migrations folder nowhere does not exist" in missing.stderr
@@ -242,7 +254,6 @@ def test_usage_and_configuration_errors_exit_2(project: Project, tmp_path: Path)
     assert typo.returncode == 2 and "unknown key(s) in [tool.asyncecto]: migration" in typo.stderr
 
 
-@needs_migrator
 def test_configuration_precedence(project: Project) -> None:
     # `drop -f` of a database that does not exist names its target without creating anything
     own, from_env, from_flag = project.new_database(), project.new_database(), project.new_database()
@@ -310,7 +321,6 @@ def test_gen_repo_writes_a_module_the_command_can_use(project: Project) -> None:
     assert again.returncode == 1 and "shop/repo.py already exists" in again.stderr
 
 
-@needs_migrator
 def test_dump_and_load_the_structure(project: Project) -> None:
     project.ok("create", "-q")
     project.migrations.mkdir(parents=True)
