@@ -7,9 +7,10 @@ ever loaded lazily: associations are preloaded, or joined, when the code asks fo
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from asyncecto import Repo, assoc, belongs_to, build_assoc, has_many, many_to_many, schema
+from asyncecto import Repo, assoc, belongs_to, build_assoc, has_many, many_to_many, migration, schema
 from asyncecto.changeset import Changeset, cast, cast_assoc, validate_required
 from asyncecto.embedded import database_url
 from asyncecto.query import desc, from_, join, limit, order_by, preload, select, where
@@ -54,25 +55,17 @@ class Tag:
     name: str | None = None
 
 
-TABLES = (
-    "CREATE TABLE IF NOT EXISTS blog_authors (id bigserial PRIMARY KEY, name text)",
-    "CREATE TABLE IF NOT EXISTS blog_posts (id bigserial PRIMARY KEY, title text, "
-    "author_id bigint REFERENCES blog_authors(id))",
-    "CREATE TABLE IF NOT EXISTS blog_comments (id bigserial PRIMARY KEY, body text, "
-    "post_id bigint REFERENCES blog_posts(id))",
-    "CREATE TABLE IF NOT EXISTS blog_tags (id bigserial PRIMARY KEY, name text UNIQUE)",
-    "CREATE TABLE IF NOT EXISTS blog_posts_tags (post_id bigint REFERENCES blog_posts(id), "
-    "tag_id bigint REFERENCES blog_tags(id))",
-    "TRUNCATE blog_posts_tags, blog_tags, blog_comments, blog_posts, blog_authors RESTART IDENTITY",
-)
+MIGRATIONS = Path(__file__).parent / "migrations"  # the tables: examples/migrations/*_create_blog.py
 
 
 async def main() -> None:
     repo = Repo(database_url("asyncecto_quickstart"), pool_size=3)
     await repo.storage_up()
     async with repo:
-        for statement in TABLES:
-            await repo.query(statement)
+        await migration.run(repo, MIGRATIONS, all=True)  # applies what is pending, once
+        await repo.query(
+            "TRUNCATE blog_posts_tags, blog_tags, blog_comments, blog_posts, blog_authors RESTART IDENTITY"
+        )
 
         # 1. A struct with loaded associations is inserted whole, in one transaction:
         #    the author first, then the post, then its comments and tags (with join rows).

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
-from asyncecto import Repo, schema
+from asyncecto import Repo, migration, schema
 from asyncecto.changeset import (
     Changeset,
     cast,
@@ -42,7 +43,9 @@ def registration(user: User, params: dict[str, Any]) -> Changeset[User]:
         | validate_format("email", r"@")
         | validate_length("name", min=2, max=80)
         | validate_number("age", greater_than_or_equal_to=13)
-        | unique_constraint("email", name="example_users_email_key")
+        # the migration's unique index is example_users_email_index (a database made by an older
+        # version of this example has example_users_email_key): match both by their common prefix
+        | unique_constraint("email", name="example_users_email", match="prefix")
     )
 
 
@@ -59,10 +62,7 @@ async def main() -> None:
     repo = Repo(database_url("asyncecto_quickstart"), pool_size=2)
     await repo.storage_up()
     async with repo:
-        await repo.query(
-            "CREATE TABLE IF NOT EXISTS example_users (id bigserial PRIMARY KEY, "
-            "email varchar(255) UNIQUE, name varchar(255), age integer)"
-        )
+        await migration.run(repo, Path(__file__).parent / "migrations", all=True)
         await repo.query("TRUNCATE example_users RESTART IDENTITY")
         for params in (
             {"email": "ada@example.com", "name": "Ada", "age": "36"},  # 201

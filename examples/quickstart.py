@@ -8,8 +8,9 @@ else a PostgreSQL answering on 127.0.0.1:5432, else starts an embedded one
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from asyncecto import Repo, meta, schema
+from asyncecto import Repo, meta, migration, schema
 from asyncecto.changeset import change
 from asyncecto.embedded import database_url
 from asyncecto.query import from_, order_by, where
@@ -31,10 +32,9 @@ async def main() -> None:
     print(f"database: {repo.config.masked_url()} ({await repo.storage_up()})")
 
     async with repo:  # starts the pool and its supervisor; stops them on exit
-        await repo.query(
-            "CREATE TABLE IF NOT EXISTS weather (id bigserial PRIMARY KEY, city varchar(255), "
-            "temp_lo integer, temp_hi integer, prcp double precision)"
-        )
+        # the table comes from examples/migrations/ (asyncecto migrate does the same from a terminal)
+        applied = await migration.run(repo, Path(__file__).parent / "migrations", all=True)
+        print(f"migrated: {applied or 'nothing pending'}")
         await repo.query("TRUNCATE weather RESTART IDENTITY")
 
         # 2. Insert structs: the database generates the id.
