@@ -21,6 +21,7 @@ The hierarchy::
     ├── PoolTimeoutError (TimeoutError)         no connection became free in time
     ├── MultiError                              a Multi operation failed; everything was rolled back
     ├── MigrationError                          a migration cannot be loaded, reversed or run
+    ├── CommandError                            the ``asyncecto`` command cannot go on (its exit code)
     ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
@@ -46,6 +47,7 @@ __all__ = (
     "AsyncEctoError",
     "CastError",
     "CheckViolationError",
+    "CommandError",
     "CommitOutcomeUnknownError",
     "ConnectionLostError",
     "ConstraintError",
@@ -341,6 +343,20 @@ class MigrationError(AsyncEctoError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (str(self), self.migration))
+
+
+class CommandError(AsyncEctoError):
+    """The ``asyncecto`` command reports this on stderr and exits with ``code``; it never leaves
+    ``asyncecto.cli.main``. Code 2 is a usage or configuration problem, code 1 a database or
+    migration failure.
+    """
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        self.code = code
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.code))
 
 
 class Rollback(AsyncEctoError):

@@ -28,10 +28,10 @@ import argparse
 import traceback
 from collections.abc import Sequence
 
-from asyncecto.errors import AsyncEctoError
+from asyncecto.errors import AsyncEctoError, CommandError
 
 from ._commands import COMMANDS
-from ._config import CliError, find_project
+from ._config import find_project
 from ._output import error
 
 __all__ = ("build_parser", "main")
@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(ns, name, False if name == "traceback" else None)
     try:
         return COMMANDS[ns.command](ns, find_project())
-    except CliError as exc:
+    except CommandError as exc:
         if ns.traceback:
             traceback.print_exception(exc)
         prefix = "asyncecto: error: " if exc.code == 2 else ""

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Literal
 
 from asyncecto import migration
-from asyncecto.errors import AsyncEctoError, DatabaseError
+from asyncecto.errors import AsyncEctoError, CommandError, DatabaseError
 from asyncecto.repo import Repo, RepoConfig
 
 from . import _generate, _structure
-from ._config import CliError, Project, Target, maintenance_url, resolve_target
+from ._config import Project, Target, maintenance_url, resolve_target
 from ._output import confirm, display_path, info, setup_logging, status_table
 
 __all__ = ("COMMANDS",)
@@ -51,7 +51,7 @@ def create(ns: argparse.Namespace, project: Project) -> int:
     try:
         result = asyncio.run(target.repo.storage_up())
     except AsyncEctoError as exc:
-        raise CliError(f"The database for {target.database} couldn't be created: {exc}") from exc
+        raise CommandError(f"The database for {target.database} couldn't be created: {exc}") from exc
     if not ns.quiet:
         done = "has been created" if result == "created" else "has already been created"
         info(f"The database for {target.database} {done}")
@@ -96,7 +96,7 @@ async def _force_drop(config: RepoConfig) -> str:
 def _confirmed(question: str, refusal: str) -> bool:
     """Ask ``question`` on a terminal; without one, refuse with ``refusal`` (a usage error)."""
     if not sys.stdin.isatty():
-        raise CliError(refusal, 2)
+        raise CommandError(refusal, 2)
     return confirm(question)
 
 
@@ -116,7 +116,7 @@ def drop(ns: argparse.Namespace, project: Project) -> int:
         hint = ""
         if isinstance(exc, DatabaseError) and exc.sqlstate == _IN_USE:
             hint = "\n\nfix: close the other sessions, or pass --force-drop to end them"
-        raise CliError(f"The database for {db} couldn't be dropped: {exc}{hint}") from exc
+        raise CommandError(f"The database for {db} couldn't be dropped: {exc}{hint}") from exc
     if not ns.quiet:
         done = "has been dropped" if result == "dropped" else "has already been dropped"
         info(f"The database for {db} {done}")
@@ -128,7 +128,7 @@ def drop(ns: argparse.Namespace, project: Project) -> int:
 
 def _existing_folder(path: Path) -> Path:
     if not path.is_dir():
-        raise CliError(
+        raise CommandError(
             f"cannot run migrations: the migrations folder {display_path(path)} does not exist\n\n"
             "fix: create a migration with `asyncecto gen.migration NAME`, set [tool.asyncecto] migrations "
             "in pyproject.toml, or pass --migrations-path"
@@ -194,7 +194,7 @@ def gen_migration(ns: argparse.Namespace, project: Project) -> int:
 def gen_repo(ns: argparse.Namespace, project: Project) -> int:
     repo_path = ns.repo or project.settings.get("repo")
     if not repo_path:
-        raise CliError(
+        raise CommandError(
             "cannot generate a repo: no -r/--repo given and no [tool.asyncecto] repo in pyproject.toml\n\n"
             "fix: asyncecto gen.repo -r myapp.repo:repo",
             2,
@@ -235,8 +235,8 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
     try:
         versions = asyncio.run(_versions(target.repo, prefixes or ["public"]))
         _structure.pg_dump(target.repo.config, path, prefixes, versions)
-    except (AsyncEctoError, CliError) as exc:
-        raise CliError(f"The structure for {target.label} couldn't be dumped: {exc}") from exc
+    except (AsyncEctoError, CommandError) as exc:
+        raise CommandError(f"The structure for {target.label} couldn't be dumped: {exc}") from exc
     if not ns.quiet:
         info(f"The structure for {target.label} has been dumped to {display_path(path)}")
     return 0
@@ -253,14 +253,14 @@ def load(ns: argparse.Namespace, project: Project) -> int:
     target = _target(ns, project, pool_size=1)
     path = _dump_path(ns, project)
     if not path.is_file():
-        raise CliError(
+        raise CommandError(
             f"The structure for {target.label} couldn't be loaded: {display_path(path)} does not exist\n\n"
             "fix: write it with `asyncecto dump`, or pass --dump-path"
         )
     try:
         loaded = asyncio.run(_loaded(target.repo))
     except AsyncEctoError as exc:
-        raise CliError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
+        raise CommandError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
     if loaded and ns.skip_if_loaded:
         if not ns.quiet:
             info(f"The structure for {target.label} is already loaded (schema_migrations exists); skipped")
@@ -280,8 +280,8 @@ def load(ns: argparse.Namespace, project: Project) -> int:
     started = time.monotonic()
     try:
         _structure.psql_load(target.repo.config, path)
-    except CliError as exc:
-        raise CliError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
+    except CommandError as exc:
+        raise CommandError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
     if not ns.quiet:
         ms = round((time.monotonic() - started) * 1000)
         info(f"The structure for {target.label} has been loaded from {display_path(path)} in {ms}ms")

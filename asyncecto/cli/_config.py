@@ -20,23 +20,12 @@ from urllib.parse import quote
 
 import attrs
 
-from asyncecto.errors import AsyncEctoError
+from asyncecto.errors import AsyncEctoError, CommandError
 from asyncecto.repo import Repo, RepoConfig
 
-__all__ = ("CliError", "Project", "Target", "find_project", "maintenance_url", "resolve_target")
+__all__ = ("Project", "Target", "find_project", "maintenance_url", "resolve_target")
 
 _KEYS = frozenset({"repo", "url", "migrations"})
-
-
-class CliError(Exception):
-    """A failure the command reports on stderr, then exits with ``code``; never escapes ``main()``.
-
-    Code 2 is a usage or configuration problem, code 1 a database or migration failure.
-    """
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        self.code = code
-        super().__init__(message)
 
 
 @attrs.frozen
@@ -74,20 +63,20 @@ def find_project(start: Path | None = None) -> Project:
             try:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise CliError(f"cannot read {candidate}: {exc}", 2) from exc
+                raise CommandError(f"cannot read {candidate}: {exc}", 2) from exc
             table = data.get("tool", {}).get("asyncecto", {})
             if not isinstance(table, dict):
-                raise CliError(f"cannot read {candidate}: [tool.asyncecto] must be a table", 2)
+                raise CommandError(f"cannot read {candidate}: [tool.asyncecto] must be a table", 2)
             unknown = sorted(set(table) - _KEYS)
             if unknown:
-                raise CliError(
+                raise CommandError(
                     f"cannot read {candidate}: unknown key(s) in [tool.asyncecto]: {', '.join(unknown)}\n\n"
                     f"fix: use {', '.join(sorted(_KEYS))}",
                     2,
                 )
             for key, value in table.items():
                 if not isinstance(value, str) or not value:
-                    raise CliError(f"cannot read {candidate}: [tool.asyncecto] {key} must be a non-empty string", 2)
+                    raise CommandError(f"cannot read {candidate}: [tool.asyncecto] {key} must be a non-empty string", 2)
             return Project(folder, candidate, table)
     return Project(here, None, {})
 
@@ -98,19 +87,19 @@ def import_object(path: str, root: Path) -> Any:
     if not colon:
         module_name, _, attribute = path.rpartition(".")
     if not module_name or not attribute:
-        raise CliError(f"cannot import repo {path!r}: expected an import path such as 'myapp.repo:repo'", 2)
+        raise CommandError(f"cannot import repo {path!r}: expected an import path such as 'myapp.repo:repo'", 2)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise CliError(f"cannot import repo {path!r}: {exc}", 2) from exc
+        raise CommandError(f"cannot import repo {path!r}: {exc}", 2) from exc
     for part in attribute.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
             message = f"cannot import repo {path!r}: module {module_name!r} has no attribute {attribute!r}"
-            raise CliError(message, 2) from exc
+            raise CommandError(message, 2) from exc
     return obj
 
 
@@ -139,11 +128,13 @@ def resolve_target(
     if repo_path:
         found = import_object(str(repo_path), project.root)
         if not isinstance(found, Repo):
-            raise CliError(f"cannot use repo {repo_path!r}: expected an asyncecto Repo, got {type(found).__name__}", 2)
+            raise CommandError(
+                f"cannot use repo {repo_path!r}: expected an asyncecto Repo, got {type(found).__name__}", 2
+            )
         options = _options(found.config)
         name = found.name
     elif not chosen_url:
-        raise CliError(
+        raise CommandError(
             "no repo configured: no --url or -r/--repo flag, no DATABASE_URL, and no [tool.asyncecto] "
             "repo or url in pyproject.toml\n\n"
             'fix: pass --url postgres://user:pass@localhost/my_db, or add repo = "myapp.repo:repo" '
@@ -157,7 +148,7 @@ def resolve_target(
         built = Repo(chosen_url, name=name, **options)
     except AsyncEctoError as exc:
         where = f" (URL from {source})" if chosen_url else ""
-        raise CliError(f"{exc}{where}", 2) from exc
+        raise CommandError(f"{exc}{where}", 2) from exc
     return Target(built, str(repo_path) if repo_path else built.config.database)
 
 

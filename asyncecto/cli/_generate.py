@@ -9,7 +9,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from ._config import CliError
+from asyncecto.errors import CommandError
+
 from ._output import display_path, error, info
 
 __all__ = ("MIGRATION_TEMPLATE", "gen_migration", "gen_repo", "underscore")
@@ -72,11 +73,11 @@ def gen_migration(name: str, folder: Path, change: str | None, editor: str | Non
     """Write ``<folder>/<UTC timestamp>_<name>.py`` with an empty ``change()``; its path."""
     base = underscore(name)
     if not _NAME.fullmatch(base):
-        raise CliError(
+        raise CommandError(
             f"cannot create migration {name!r}: a name is letters, digits and underscores (e.g. create_posts)", 2
         )
     if folder.is_dir() and any(folder.glob(f"*_{base}.py")):
-        raise CliError(f"migration can't be created, there is already a migration file with name {name}.")
+        raise CommandError(f"migration can't be created, there is already a migration file with name {name}.")
     if not folder.is_dir():
         folder.mkdir(parents=True)
         info(f"* creating {display_path(folder)}")
@@ -99,10 +100,10 @@ def gen_repo(repo_path: str, root: Path, migrations: str) -> Path:
         module, _, attribute = repo_path.rpartition(".")
     parts = module.split(".")
     if not module or not attribute.isidentifier() or not all(p.isidentifier() for p in parts):
-        raise CliError(f"cannot generate repo {repo_path!r}: expected an import path such as 'myapp.repo:repo'", 2)
+        raise CommandError(f"cannot generate repo {repo_path!r}: expected an import path such as 'myapp.repo:repo'", 2)
     path = root.joinpath(*parts).with_suffix(".py")
     if path.exists():
-        raise CliError(f"cannot generate repo {repo_path!r}: {display_path(path)} already exists")
+        raise CommandError(f"cannot generate repo {repo_path!r}: {display_path(path)} already exists")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = REPO_TEMPLATE.format(database=f"{parts[0]}_dev")
     if attribute != "repo":

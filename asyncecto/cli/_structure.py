@@ -13,9 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from asyncecto.errors import CommandError
 from asyncecto.repo import RepoConfig
-
-from ._config import CliError
 
 __all__ = ("client_env", "find_program", "pg_dump", "psql_load", "quote_name", "versions_sql")
 
@@ -30,10 +29,10 @@ def quote_name(name: str) -> str:
 
 
 def find_program(name: str, action: str) -> str:
-    """The full path of the PostgreSQL client program ``name``, or a :class:`CliError` saying how to get it."""
+    """The full path of the PostgreSQL client program ``name``, or a :class:`CommandError` saying how to get it."""
     found = shutil.which(name)
     if found is None:
-        raise CliError(
+        raise CommandError(
             f"cannot {action}: {name} was not found on PATH\n\n"
             f"fix: install the PostgreSQL client programs (Debian/Ubuntu: apt-get install postgresql-client; "
             f"macOS: brew install libpq) and put the folder holding {name} on PATH"
@@ -76,7 +75,7 @@ def versions_sql(prefix: str, versions: Sequence[int]) -> str:
 def _run(args: list[str], env: dict[str, str]) -> None:
     result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise CliError(
+        raise CommandError(
             (result.stderr or result.stdout).strip() or f"{Path(args[0]).name} exited with {result.returncode}"
         )
 
