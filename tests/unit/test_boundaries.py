@@ -70,6 +70,7 @@ def test_public_all_is_a_sorted_tuple_of_real_names() -> None:
         "asyncecto.changeset",
         "asyncecto.repo",
         "asyncecto.embedded",
+        "asyncecto.migration",
     ):
         module = importlib.import_module(name)
         names = module.__all__
