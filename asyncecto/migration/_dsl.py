@@ -1,4 +1,4 @@
-"""The migration DSL: commands as frozen values, the functions that buffer them, and ``collect``.
+"""The migration DSL: the functions that buffer commands, ``collect``, and the running context.
 
 A migration's ``change()``/``up()``/``down()`` calls these functions; they know no SQL. Each call
 appends a command to the buffer that :func:`collect` opened (a ``ContextVar``), and the migrator
@@ -11,25 +11,69 @@ first on the way down. The shapes follow ``Ecto.Migration``; see ``docs/architec
 ...     create(index("posts", ["title"]))
 >>> [describe(c) for c in collect(change)]
 ['create table posts', 'create index posts_title_index']
+
+The commands themselves are in :mod:`~asyncecto.migration._commands`, the objects they act on
+(``table``, ``index`` ...) in :mod:`~asyncecto.migration._objects` and the reading of column types
+in :mod:`~asyncecto.migration._types`; every name stays importable from here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import inspect
-import json
 import os
 import pathlib
-import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, Literal, TypeAlias, TypedDict, overload
+from typing import Any, Literal, overload
 
 import attrs
 from typing_extensions import Unpack
 
 from asyncecto.errors import ArgumentError, MigrationError
+
+from ._commands import NO_DEFAULT as NO_DEFAULT
+from ._commands import Add as Add
+from ._commands import AlterTable as AlterTable
+from ._commands import Change as Change
+from ._commands import ColumnOptions as ColumnOptions
+from ._commands import ColumnOpts as ColumnOpts
+from ._commands import ColumnType as ColumnType
+from ._commands import Command as Command
+from ._commands import Constraint as Constraint
+from ._commands import CreateConstraint as CreateConstraint
+from ._commands import CreateIndex as CreateIndex
+from ._commands import CreateTable as CreateTable
+from ._commands import DropConstraint as DropConstraint
+from ._commands import DropIndex as DropIndex
+from ._commands import DropTable as DropTable
+from ._commands import Execute as Execute
+from ._commands import ExecuteSide as ExecuteSide
+from ._commands import Flush as Flush
+from ._commands import Fragment as Fragment
+from ._commands import Index as Index
+from ._commands import IndexColumn as IndexColumn
+from ._commands import Modify as Modify
+from ._commands import OnDelete as OnDelete
+from ._commands import OnUpdate as OnUpdate
+from ._commands import Reference as Reference
+from ._commands import Remove as Remove
+from ._commands import RemoveIfExists as RemoveIfExists
+from ._commands import RenameColumn as RenameColumn
+from ._commands import RenameIndex as RenameIndex
+from ._commands import RenameTable as RenameTable
+from ._commands import Table as Table
+from ._commands import TypeSpec as TypeSpec
+from ._commands import describe as describe
+from ._objects import IndexOpts as IndexOpts
+from ._objects import _name
+from ._objects import constraint as constraint
+from ._objects import fragment as fragment
+from ._objects import index as index
+from ._objects import references as references
+from ._objects import table as table
+from ._objects import unique_index as unique_index
+from ._types import _column_type, _options
 
 __all__ = (
     "Add",
@@ -87,283 +131,6 @@ __all__ = (
     "table",
     "timestamps",
     "unique_index",
-)
-
-# -- values ---------------------------------------------------------------------------------------
-
-
-class _Unset(enum.Enum):
-    NO_DEFAULT = "NO_DEFAULT"
-
-    def __repr__(self) -> str:
-        return "NO_DEFAULT"
-
-
-NO_DEFAULT = _Unset.NO_DEFAULT
-"""A column option ``default`` that was not given (``None`` means ``DEFAULT NULL``)."""
-
-
-@attrs.frozen
-class Fragment:
-    """SQL sent as written, from :func:`fragment` (a default such as ``now()``, an index expression)."""
-
-    sql: str
-
-
-@attrs.frozen(kw_only=True)
-class Table:
-    """A table, from :func:`table`."""
-
-    name: str
-    prefix: str | None = None
-    comment: str | None = None
-    primary_key: bool | Mapping[str, Any] = True
-    options: str | None = None
-    modifiers: str | None = None
-
-
-OnDelete: TypeAlias = (
-    Literal["nothing", "delete_all", "nilify_all", "default_all", "restrict"]
-    | tuple[Literal["nilify", "default"], Sequence[str]]
-)
-OnUpdate: TypeAlias = Literal["nothing", "update_all", "nilify_all", "restrict"]
-
-
-@attrs.frozen(kw_only=True)
-class Reference:
-    """A foreign key column type, from :func:`references`."""
-
-    table: str
-    column: str = "id"
-    type: str = "bigserial"
-    name: str | None = None
-    prefix: str | None = None
-    on_delete: OnDelete = "nothing"
-    on_update: OnUpdate = "nothing"
-    validate: bool = True
-    with_: tuple[tuple[str, str], ...] = ()
-    match: Literal["simple", "partial", "full"] | None = None
-
-
-ColumnType: TypeAlias = "str | tuple[str, ColumnType] | Reference"
-"""A column's type once read: a name, ``("array", t)``/``("map", t)``, or a :class:`Reference`."""
-
-IndexColumn: TypeAlias = "str | Fragment | tuple[str, str | Fragment]"
-
-TypeSpec: TypeAlias = "str | tuple[str, TypeSpec] | list[TypeSpec] | Reference"
-"""A column type as written: ``"string"``, ``("array", "integer")``, ``["integer"]``, ``references("users")``."""
-
-
-@attrs.frozen(kw_only=True)
-class Index:
-    """An index, from :func:`index` or :func:`unique_index`."""
-
-    table: str
-    columns: tuple[IndexColumn, ...]
-    name: str
-    unique: bool = False
-    prefix: str | None = None
-    concurrently: bool = False
-    using: str | None = None
-    include: tuple[str | Fragment, ...] = ()
-    where: str | None = None
-    nulls_distinct: bool | None = None
-    only: bool = False
-    options: str | None = None
-    comment: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Constraint:
-    """A check or exclusion constraint, from :func:`constraint`."""
-
-    table: str
-    name: str
-    check: str | None = None
-    exclude: str | None = None
-    prefix: str | None = None
-    validate: bool = True
-    comment: str | None = None
-
-
-class ColumnOpts(TypedDict, total=False):
-    """The keyword options of :func:`add`, :func:`modify` and :func:`remove` (as Ecto's ``add/3``)."""
-
-    primary_key: bool
-    default: Any
-    null: bool
-    size: int
-    precision: int
-    scale: int
-    comment: str
-    collation: str
-    generated: str
-    start_value: int
-    increment: int
-    fields: str
-
-
-@attrs.frozen(kw_only=True)
-class ColumnOptions:
-    """:class:`ColumnOpts` once read; ``default`` is :data:`NO_DEFAULT` when not given."""
-
-    primary_key: bool = False
-    default: Any = NO_DEFAULT
-    null: bool | None = None
-    size: int | None = None
-    precision: int | None = None
-    scale: int | None = None
-    comment: str | None = None
-    collation: str | None = None
-    generated: str | None = None
-    start_value: int | None = None
-    increment: int | None = None
-    fields: str | None = None
-
-
-# -- column subcommands (inside a create/alter block) -----------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class Add:
-    """``add`` (or ``add_if_not_exists``) a column."""
-
-    column: str
-    type: ColumnType
-    opts: ColumnOptions = ColumnOptions()
-    if_not_exists: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class Modify:
-    """``modify`` a column; ``from_`` is the old ``(type, options)``, options ``None`` for a bare type."""
-
-    column: str
-    type: ColumnType
-    opts: ColumnOptions = ColumnOptions()
-    from_: tuple[ColumnType, ColumnOptions | None] | None = None
-
-
-@attrs.frozen(kw_only=True)
-class Remove:
-    """``remove`` a column; ``type`` ``None`` (``remove(col)``) cannot be reversed."""
-
-    column: str
-    type: ColumnType | None = None
-    opts: ColumnOptions = ColumnOptions()
-
-
-@attrs.frozen(kw_only=True)
-class RemoveIfExists:
-    """``remove_if_exists`` a column (a reference type also drops its foreign key if it exists)."""
-
-    column: str
-    type: ColumnType | None = None
-
-
-Change: TypeAlias = Add | Modify | Remove | RemoveIfExists
-
-# -- commands ---------------------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class CreateTable:
-    """``create``/``create_if_not_exists`` a table with its columns (the primary key first)."""
-
-    table: Table
-    columns: tuple[Add, ...] = ()
-    if_not_exists: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class AlterTable:
-    """``alter`` a table: its column changes in order."""
-
-    table: Table
-    changes: tuple[Change, ...] = ()
-
-
-@attrs.frozen(kw_only=True)
-class DropTable:
-    table: Table
-    mode: Literal["restrict", "cascade"] = "restrict"
-    if_exists: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class RenameTable:
-    table: Table
-    to: Table
-
-
-@attrs.frozen(kw_only=True)
-class RenameColumn:
-    table: Table
-    column: str
-    to: str
-
-
-@attrs.frozen(kw_only=True)
-class CreateIndex:
-    index: Index
-    if_not_exists: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class DropIndex:
-    index: Index
-    mode: Literal["restrict", "cascade"] = "restrict"
-    if_exists: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class RenameIndex:
-    index: Index
-    to: str
-
-
-@attrs.frozen(kw_only=True)
-class CreateConstraint:
-    constraint: Constraint
-
-
-@attrs.frozen(kw_only=True)
-class DropConstraint:
-    constraint: Constraint
-    mode: Literal["restrict", "cascade"] = "restrict"
-    if_exists: bool = False
-
-
-ExecuteSide: TypeAlias = "str | list[str] | Callable[[Any], Awaitable[None]]"
-
-
-@attrs.frozen
-class Execute:
-    """SQL text, a list of SQL texts, or ``async def fn(repo) -> None`` run at its turn;
-    ``down`` is what reverses it (``None``: it cannot be reversed)."""
-
-    up: ExecuteSide
-    down: ExecuteSide | None = None
-
-
-@attrs.frozen
-class Flush:
-    """``flush()``: run every command buffered so far before going on (no SQL of its own)."""
-
-
-Command: TypeAlias = (
-    CreateTable
-    | AlterTable
-    | DropTable
-    | RenameTable
-    | RenameColumn
-    | CreateIndex
-    | DropIndex
-    | RenameIndex
-    | CreateConstraint
-    | DropConstraint
-    | Execute
-    | Flush
 )
 
 # -- the migrator's context: direction(), repo(), prefix() ----------------------------------------------
@@ -554,277 +321,7 @@ def _fn_name(fn: Callable[..., object]) -> str:
     return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}()"
 
 
-# -- builders ---------------------------------------------------------------------------------------------
-
-
-def table(
-    name: str,
-    *,
-    primary_key: bool | Mapping[str, Any] = True,
-    prefix: str | None = None,
-    comment: str | None = None,
-    options: str | None = None,
-    modifiers: str | None = None,
-) -> Table:
-    """A table for :func:`create`, :func:`alter`, :func:`drop` and :func:`rename`.
-
-    :param primary_key: ``True`` adds ``id bigserial PRIMARY KEY``; ``False`` none; a dict of
-        column options with ``name`` and ``type`` (``{"name": "uuid", "type": "binary_id"}``) another one
-    :param options: SQL appended to ``CREATE TABLE`` (``"PARTITION BY RANGE (day)"``, ``"WITH (...)"``)
-    :param modifiers: SQL between ``CREATE`` and ``TABLE`` (``"UNLOGGED"``, ``"TEMPORARY"``)
-    """
-    _name("table", name)
-    if not isinstance(primary_key, bool | Mapping):
-        raise ArgumentError(
-            f"primary_key must be True, False or a dict of column options (name=, type=, ...), got: {primary_key!r}"
-        )
-    return Table(
-        name=name, prefix=prefix, comment=comment, primary_key=primary_key, options=options, modifiers=modifiers
-    )
-
-
-def _name(what: str, value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ArgumentError(f"expected the {what} name as a non-empty string, got: {value!r}")
-
-
-_ON_DELETE = ("nothing", "delete_all", "nilify_all", "default_all", "restrict")
-_ON_UPDATE = ("nothing", "update_all", "nilify_all", "restrict")
-
-
-def references(
-    table: str,
-    *,
-    column: str = "id",
-    type: str = "bigserial",
-    name: str | None = None,
-    prefix: str | None = None,
-    on_delete: OnDelete = "nothing",
-    on_update: OnUpdate = "nothing",
-    validate: bool = True,
-    with_: Mapping[str, str] | None = None,
-    match: Literal["simple", "partial", "full"] | None = None,
-) -> Reference:
-    """A foreign key to ``table(column)``, as a column type for :func:`add`/:func:`modify`/:func:`remove`.
-
-    :param type: the referenced column's type; ``bigserial``/``serial``/``identity`` become
-        ``bigint``/``integer``/``bigint`` here
-    :param name: the constraint's name, ``<table>_<column>_fkey`` by default
-    :param prefix: the referenced table's prefix (the altered table's by default)
-    :param on_delete: ``"nothing"``, ``"delete_all"``, ``"nilify_all"``, ``("nilify", [cols])``,
-        ``"default_all"``, ``("default", [cols])`` or ``"restrict"``
-    :param on_update: ``"nothing"``, ``"update_all"``, ``"nilify_all"`` or ``"restrict"``
-    :param validate: ``False`` adds the key ``NOT VALID`` (existing rows are not checked)
-    :param with_: more column pairs of a composite key, ``{"group_id": "group_id"}``
-    :param match: ``"simple"``, ``"partial"`` or ``"full"``
-    """
-    _name("referenced table", table)
-    if isinstance(on_delete, tuple | list):
-        if (
-            len(on_delete) != 2
-            or on_delete[0] not in ("nilify", "default")
-            or not isinstance(on_delete[1], list | tuple)
-            or not all(isinstance(c, str) for c in on_delete[1])
-        ):
-            raise ArgumentError(f"unknown on_delete value: {on_delete!r}")
-        on_delete = (on_delete[0], tuple(on_delete[1]))
-    elif on_delete not in _ON_DELETE:
-        raise ArgumentError(f"unknown on_delete value: {on_delete!r}")
-    if on_update not in _ON_UPDATE:
-        raise ArgumentError(f"unknown on_update value: {on_update!r}")
-    if match not in (None, "simple", "partial", "full"):
-        raise ArgumentError(f"unknown match value: {match!r}")
-    return Reference(
-        table=table,
-        column=column,
-        type=type,
-        name=name,
-        prefix=prefix,
-        on_delete=on_delete,
-        on_update=on_update,
-        validate=validate,
-        with_=tuple((with_ or {}).items()),
-        match=match,
-    )
-
-
-def _word(part: str) -> str:
-    return re.sub(r"\W", "_", part).rstrip("_")
-
-
-def _column_word(column: object) -> str:
-    if isinstance(column, tuple):
-        return _column_word(column[1])
-    if isinstance(column, Fragment):
-        return _word(column.sql)
-    return _word(str(column))
-
-
-_DIRECTIONS = ("asc", "asc_nulls_first", "asc_nulls_last", "desc", "desc_nulls_first", "desc_nulls_last")
-
-
-def _index_column(column: object) -> IndexColumn:
-    if isinstance(column, str | Fragment) and (not isinstance(column, str) or column):
-        return column
-    if (
-        isinstance(column, tuple)
-        and len(column) == 2
-        and column[0] in _DIRECTIONS
-        and isinstance(column[1], str | Fragment)
-    ):
-        return (column[0], column[1])
-    raise ArgumentError(
-        f"expected an index column as a name, an expression, fragment(sql) or (direction, column) with a "
-        f"direction among {', '.join(_DIRECTIONS)}, got: {column!r}"
-    )
-
-
-def index(
-    table: str,
-    columns: str | Sequence[str | Fragment | tuple[str, str | Fragment]],
-    *,
-    name: str | None = None,
-    unique: bool = False,
-    prefix: str | None = None,
-    concurrently: bool = False,
-    using: str | None = None,
-    include: Sequence[str | Fragment] = (),
-    where: str | None = None,
-    nulls_distinct: bool | None = None,
-    only: bool = False,
-    options: str | None = None,
-    comment: str | None = None,
-) -> Index:
-    """An index on ``columns`` of ``table``, named ``<table>_<columns>_index`` unless ``name`` is given.
-
-    A column that is a plain name (``"title"``) is quoted; anything else (``"lower(title)"``) or
-    ``fragment(sql)`` is sent as written; ``("desc", "title")`` sets the order.
-
-    >>> index("posts", ["author_id", ("desc", "inserted_at")]).name
-    'posts_author_id_inserted_at_index'
-    """
-    _name("table", table)
-    cols = (columns,) if isinstance(columns, str) else tuple(columns)
-    if not cols:
-        raise ArgumentError(f"cannot index no columns of table {table!r}")
-    read = tuple(_index_column(c) for c in cols)
-    if nulls_distinct is not None and not unique:
-        raise ArgumentError("the `nulls_distinct` option can only be used with unique indexes")
-    if name is None:
-        name = "_".join([_word(table), *(_column_word(c) for c in read), "index"])
-    return Index(
-        table=table,
-        columns=read,
-        name=name,
-        unique=unique,
-        prefix=prefix,
-        concurrently=concurrently,
-        using=using,
-        include=tuple(include),
-        where=where,
-        nulls_distinct=nulls_distinct,
-        only=only,
-        options=options,
-        comment=comment,
-    )
-
-
-class IndexOpts(TypedDict, total=False):
-    """The keyword options of :func:`index` but ``unique`` (for :func:`unique_index`)."""
-
-    name: str | None
-    prefix: str | None
-    concurrently: bool
-    using: str | None
-    include: Sequence[str | Fragment]
-    where: str | None
-    nulls_distinct: bool | None
-    only: bool
-    options: str | None
-    comment: str | None
-
-
-def unique_index(
-    table: str,
-    columns: str | Sequence[str | Fragment | tuple[str, str | Fragment]],
-    **opts: Unpack[IndexOpts],
-) -> Index:
-    """:func:`index` with ``unique=True``."""
-    return index(table, columns, unique=True, **opts)
-
-
-def constraint(
-    table: str,
-    name: str,
-    *,
-    check: str | None = None,
-    exclude: str | None = None,
-    prefix: str | None = None,
-    validate: bool = True,
-    comment: str | None = None,
-) -> Constraint:
-    """A check (``check="price > 0"``) or exclusion (``exclude="gist (room WITH =, during WITH &&)"``)
-    constraint; ``create`` needs exactly one of them, ``drop`` neither."""
-    _name("table", table)
-    _name("constraint", name)
-    return Constraint(
-        table=table, name=name, check=check, exclude=exclude, prefix=prefix, validate=validate, comment=comment
-    )
-
-
-def fragment(sql: str) -> Fragment:
-    """SQL used as written: a column default (``default=fragment("now()")``) or an index expression."""
-    if not isinstance(sql, str):
-        raise ArgumentError(f"expected fragment SQL as a string, got: {sql!r}")
-    return Fragment(sql)
-
-
-# -- column types and options ----------------------------------------------------------------------------------
-
-
-def _invalid_type(type: object) -> ArgumentError:
-    return ArgumentError(
-        f"invalid migration type: {type!r}. Expected one of:\n\n"
-        '  * a string, such as "string" or "integer unsigned"\n'
-        '  * a tuple for a composite type, such as ("array", "integer") or ("map", "string"),\n'
-        '    or a one-element list for an array: ["integer"]\n'
-        '  * a reference, such as references("users")\n\n'
-        "Strings other than Ecto's type names are sent to the database as is. "
-        "asyncecto field types (asyncecto.types) are not migration types: use their database types instead"
-    )
-
-
-def _column_type(type: object, top: bool = True) -> ColumnType:
-    if isinstance(type, str):
-        if type == "datetime":
-            raise ArgumentError(
-                'the "datetime" type in migrations is not supported, please use "utc_datetime" or '
-                '"naive_datetime" instead'
-            )
-        if not type:
-            raise _invalid_type(type)
-        return type
-    if isinstance(type, Reference) and top:
-        return type
-    if isinstance(type, list) and len(type) == 1:
-        return ("array", _column_type(type[0], False))
-    if isinstance(type, tuple) and len(type) == 2 and isinstance(type[0], str) and type[0]:
-        return (type[0], _column_type(type[1], False))
-    raise _invalid_type(type)
-
-
-_OPTION_NAMES = tuple(a.name for a in attrs.fields(ColumnOptions))
-
-
-def _options(column: str, opts: Mapping[str, Any]) -> ColumnOptions:
-    unknown = sorted(set(opts) - set(_OPTION_NAMES))
-    if unknown:
-        raise ArgumentError(
-            f"unknown option {unknown[0]!r} for column {column!r}; expected some of: {', '.join(_OPTION_NAMES)}"
-        )
-    if opts.get("scale") is not None and opts.get("precision") is None:
-        raise ArgumentError(f"column {column} is missing precision option")
-    return ColumnOptions(**opts)
+# -- column changes (inside a create/alter block) -----------------------------------------------------------
 
 
 def add(column: str, type: TypeSpec, **opts: Unpack[ColumnOpts]) -> None:
@@ -1051,60 +548,3 @@ def execute_file(up_path: str | os.PathLike[str], down_path: str | os.PathLike[s
 def flush() -> None:
     """Run every command buffered so far before the next ones (not allowed in ``change()`` rolled back)."""
     _push(Flush())
-
-
-# -- the DSL-form description (log lines, errors) -------------------------------------------------------------------
-
-
-def _qualified(prefix: str | None, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
-
-
-def _inspect(value: object) -> str:
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, list):
-        return "[" + ", ".join(_inspect(v) for v in value) + "]"
-    return f"fn {getattr(value, '__qualname__', repr(value))}"
-
-
-def describe(command: Command, prefix: str | None = None) -> str:
-    """The command as Ecto logs it (``create table posts``); ``prefix`` applies to objects without one.
-
-    >>> describe(DropTable(table=table("posts"), if_exists=True, mode="cascade"), "tenant")
-    'drop table if exists tenant.posts cascade'
-    """
-    match command:
-        case Execute(up=up):
-            return f"execute {_inspect(up)}"
-        case Flush():
-            return "flush"
-        case CreateTable(table=t, if_not_exists=ine):
-            kind = f"{t.modifiers} table" if t.modifiers else "table"
-            return f"create {kind} {'if not exists ' if ine else ''}{_qualified(t.prefix or prefix, t.name)}"
-        case AlterTable(table=t):
-            return f"alter table {_qualified(t.prefix or prefix, t.name)}"
-        case DropTable(table=t, mode=mode, if_exists=ie):
-            cascade = " cascade" if mode == "cascade" else ""
-            return f"drop table {'if exists ' if ie else ''}{_qualified(t.prefix or prefix, t.name)}{cascade}"
-        case CreateIndex(index=i, if_not_exists=ine):
-            return f"create index {'if not exists ' if ine else ''}{_qualified(i.prefix or prefix, i.name)}"
-        case DropIndex(index=i, mode=mode, if_exists=ie):
-            cascade = " cascade" if mode == "cascade" else ""
-            return f"drop index {'if exists ' if ie else ''}{_qualified(i.prefix or prefix, i.name)}{cascade}"
-        case RenameIndex(index=i, to=to):
-            return f"rename index {_qualified(i.prefix or prefix, i.name)} to {to}"
-        case RenameTable(table=t, to=to):
-            p = t.prefix or prefix
-            return f"rename table {_qualified(p, t.name)} to {_qualified(to.prefix or p, to.name)}"
-        case RenameColumn(table=t, column=c, to=to):
-            return f"rename column {c} to {to} on table {_qualified(t.prefix or prefix, t.name)}"
-        case CreateConstraint(constraint=c):
-            kind = "check" if c.check is not None else "exclude"
-            return f"create {kind} constraint {c.name} on table {_qualified(c.prefix or prefix, c.table)}"
-        case DropConstraint(constraint=c, if_exists=ie):
-            return (
-                f"drop constraint {'if exists ' if ie else ''}{c.name} from table "
-                f"{_qualified(c.prefix or prefix, c.table)}"
-            )
-    raise ArgumentError(f"not a migration command: {command!r}")

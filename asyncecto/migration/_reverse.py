@@ -13,7 +13,7 @@ import attrs
 
 from asyncecto.errors import MigrationError
 
-from ._dsl import (
+from ._commands import (
     Add,
     AlterTable,
     Change,
