@@ -19,7 +19,16 @@ from asyncecto.query._planner import Planned
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
 
-__all__ = ("Adapter", "Connection", "CopyIn", "QueryableAdapter", "SchemaAdapter", "StorageAdapter", "Worker")
+__all__ = (
+    "Adapter",
+    "Connection",
+    "CopyIn",
+    "MigrationAdapter",
+    "QueryableAdapter",
+    "SchemaAdapter",
+    "StorageAdapter",
+    "Worker",
+)
 
 Worker = tuple[str, Callable[[], Awaitable[None]]]
 
@@ -173,6 +182,13 @@ class SchemaAdapter(ABC):
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
         """``(kind, name)`` when ``exc`` is a constraint violation (kind: unique, foreign_key, check, exclusion)."""
 
+
+class MigrationAdapter(ABC):
+    """What the migrator runs: the migrations' DDL, the versions table, the migration lock.
+
+    The ``*_sql`` methods are pure (SQL text); the migrator runs it through the Repo.
+    """
+
     @abstractmethod
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
         """The statements for one migration command; ``prefix`` (the migrator's) applies to objects without one."""
@@ -180,6 +196,54 @@ class SchemaAdapter(ABC):
     @abstractmethod
     def ddl_log(self, command: Command, prefix: str | None = None) -> str:
         """The line the migrator logs for ``command``, in the DSL's form (``create table posts``)."""
+
+    @abstractmethod
+    def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
+        """Create the versions table (``version``, ``inserted_at``) unless it exists."""
+
+    @abstractmethod
+    def versions_sql(self, prefix: str | None, table: str) -> str:
+        """The applied versions, ascending: rows of one integer column."""
+
+    @abstractmethod
+    def insert_version_sql(self, prefix: str | None, table: str) -> str:
+        """Record the version of parameter 1 as applied, now."""
+
+    @abstractmethod
+    def delete_version_sql(self, prefix: str | None, table: str) -> str:
+        """Forget the version of parameter 1."""
+
+    @abstractmethod
+    def dump_versions_sql(self, prefix: str | None, table: str, versions: Sequence[int]) -> str:
+        """The statement a structure dump ends with to record ``versions`` (literals, no parameters), or ``""``."""
+
+    @abstractmethod
+    def table_exists_sql(self, prefix: str | None, table: str) -> str:
+        """One row, one boolean column: whether ``table`` exists."""
+
+    @abstractmethod
+    def no_statement_timeout_sql(self) -> str:
+        """Lift the statement timeout for the rest of the session (DDL runs unbounded)."""
+
+    @abstractmethod
+    def current_schema_sql(self) -> str:
+        """One row, one text column: the schema names without a prefix resolve to (it keys the lock)."""
+
+    @abstractmethod
+    def try_lock_sql(self) -> str:
+        """Take the session lock of the integer key of parameter 1 if free: one row, one boolean column."""
+
+    @abstractmethod
+    def lock_sql(self) -> str:
+        """Wait for the session lock of the integer key of parameter 1."""
+
+    @abstractmethod
+    def unlock_sql(self) -> str:
+        """Release the session lock of the integer key of parameter 1."""
+
+    @abstractmethod
+    async def expire_statement_caches(self) -> int:
+        """Forget prepared statements on every connection of the process (after DDL); how many were expired."""
 
 
 class StorageAdapter(ABC):
@@ -189,4 +253,5 @@ class StorageAdapter(ABC):
     async def storage_up(self) -> Literal["created", "already_up"]: ...
 
     @abstractmethod
-    async def storage_down(self) -> Literal["dropped", "already_down"]: ...
+    async def storage_down(self, *, force: bool = False) -> Literal["dropped", "already_down"]:
+        """Drop the database; ``force`` ends the other sessions connected to it first."""

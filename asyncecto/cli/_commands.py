@@ -12,17 +12,17 @@ from typing import Literal
 
 from asyncecto import migration
 from asyncecto.errors import AsyncEctoError, CommandError, DatabaseError
-from asyncecto.repo import Repo, RepoConfig
+from asyncecto.repo import Repo
 
 from . import _generate, _structure
-from ._config import Project, Target, maintenance_url, resolve_target
+from ._config import Project, Target, resolve_target
 from ._output import confirm, display_path, info, setup_logging, status_table
 
 __all__ = ("COMMANDS",)
 
 _IN_USE = "55006"  # object_in_use: other sessions are connected to the database
-_NO_DATABASE = "3D000"  # invalid_catalog_name
 _NO_TABLE = "42P01"  # undefined_table
+_VERSIONS_TABLE = "schema_migrations"
 
 
 def _target(ns: argparse.Namespace, project: Project, pool_size: int | None = None) -> Target:
@@ -58,41 +58,6 @@ def create(ns: argparse.Namespace, project: Project) -> int:
     return 0
 
 
-async def _force_drop(config: RepoConfig) -> str:
-    """Drop ``config``'s database, ending other sessions first; ``"dropped"`` or ``"already_down"``."""
-    maintenance = Repo(
-        maintenance_url(config, "postgres"),
-        pool_size=1,
-        min_size=1,
-        ssl=config.ssl,
-        connect_timeout=config.connect_timeout,
-        server_settings=config.server_settings,
-        timeout=None,
-        log=False,
-    )
-    name = _structure.quote_name(config.database)
-    async with maintenance:
-        found = await maintenance.query("SELECT 1 FROM pg_database WHERE datname = $1", [config.database])
-        if not found.rows:
-            return "already_down"
-        version = int((await maintenance.query("SHOW server_version_num")).rows[0][0])
-        try:
-            if version >= 130000:
-                await maintenance.query(f"DROP DATABASE {name} WITH (FORCE)")
-            else:  # before PostgreSQL 13: end the other sessions, then drop
-                await maintenance.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    [config.database],
-                )
-                await maintenance.query(f"DROP DATABASE {name}")
-        except DatabaseError as exc:
-            if exc.sqlstate == _NO_DATABASE:
-                return "already_down"
-            raise
-    return "dropped"
-
-
 def _confirmed(question: str, refusal: str) -> bool:
     """Ask ``question`` on a terminal; without one, refuse with ``refusal`` (a usage error)."""
     if not sys.stdin.isatty():
@@ -111,7 +76,7 @@ def drop(ns: argparse.Namespace, project: Project) -> int:
         info(f"The database for {db} has not been dropped")
         return 1
     try:
-        result = asyncio.run(_force_drop(target.repo.config) if ns.force_drop else target.repo.storage_down())
+        result = asyncio.run(target.repo.adapter.storage_down(force=ns.force_drop))
     except AsyncEctoError as exc:
         hint = ""
         if isinstance(exc, DatabaseError) and exc.sqlstate == _IN_USE:
@@ -216,9 +181,8 @@ async def _versions(repo: Repo, prefixes: list[str]) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     async with repo:
         for prefix in prefixes:
-            table = f"{_structure.quote_name(prefix)}.{_structure.quote_name('schema_migrations')}"
             try:
-                result = await repo.query(f"SELECT version FROM {table} ORDER BY version")
+                result = await repo.query(repo.adapter.versions_sql(prefix, _VERSIONS_TABLE))
             except DatabaseError as exc:
                 if exc.sqlstate == _NO_TABLE:
                     continue
@@ -234,7 +198,10 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
     prefixes: list[str] = ns.prefix or []
     try:
         versions = asyncio.run(_versions(target.repo, prefixes or ["public"]))
-        _structure.pg_dump(target.repo.config, path, prefixes, versions)
+        inserts = "".join(
+            target.repo.adapter.dump_versions_sql(prefix, _VERSIONS_TABLE, found) for prefix, found in versions.items()
+        )
+        _structure.pg_dump(target.repo.config, path, prefixes, inserts)
     except (AsyncEctoError, CommandError) as exc:
         raise CommandError(f"The structure for {target.label} couldn't be dumped: {exc}") from exc
     if not ns.quiet:
@@ -244,7 +211,7 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
 
 async def _loaded(repo: Repo) -> bool:
     async with repo:
-        result = await repo.query("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        result = await repo.query(repo.adapter.table_exists_sql(None, _VERSIONS_TABLE))
         return bool(result.rows[0][0])
 
 

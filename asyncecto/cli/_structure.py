@@ -1,8 +1,9 @@
 """``dump`` and ``load``: the database structure through PostgreSQL's own ``pg_dump`` and ``psql``.
 
 As ecto_sql does: ``pg_dump --schema-only --no-acl --no-owner`` (one ``--schema`` per prefix),
-followed by ``INSERT INTO "<prefix>"."schema_migrations" (version) VALUES …`` for the applied
-versions; ``psql --file … -v ON_ERROR_STOP=1 --single-transaction`` loads it back.
+followed by the statements recording the applied versions (the adapter's ``dump_versions_sql``:
+``INSERT INTO "<prefix>"."schema_migrations" (version) VALUES …``); ``psql --file … -v
+ON_ERROR_STOP=1 --single-transaction`` loads it back.
 """
 
 from __future__ import annotations
@@ -16,16 +17,7 @@ from pathlib import Path
 from asyncecto.errors import CommandError
 from asyncecto.repo import RepoConfig
 
-__all__ = ("client_env", "find_program", "pg_dump", "psql_load", "quote_name", "versions_sql")
-
-
-def quote_name(name: str) -> str:
-    """A PostgreSQL identifier in double quotes.
-
-    >>> quote_name('schema"migrations')
-    '"schema""migrations"'
-    """
-    return '"' + name.replace('"', '""') + '"'
+__all__ = ("client_env", "find_program", "pg_dump", "psql_load")
 
 
 def find_program(name: str, action: str) -> str:
@@ -60,18 +52,6 @@ def client_env(config: RepoConfig) -> dict[str, str]:
     return env
 
 
-def versions_sql(prefix: str, versions: Sequence[int]) -> str:
-    """The statement that records ``versions`` in ``prefix``'s schema_migrations, or ``""``.
-
-    >>> versions_sql("public", [20240101000000, 20240102000000])
-    'INSERT INTO "public"."schema_migrations" (version) VALUES (20240101000000), (20240102000000);\\n'
-    """
-    if not versions:
-        return ""
-    values = ", ".join(f"({int(v)})" for v in versions)
-    return f"INSERT INTO {quote_name(prefix)}.{quote_name('schema_migrations')} (version) VALUES {values};\n"
-
-
 def _run(args: list[str], env: dict[str, str]) -> None:
     result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -80,15 +60,14 @@ def _run(args: list[str], env: dict[str, str]) -> None:
         )
 
 
-def pg_dump(config: RepoConfig, path: Path, prefixes: Sequence[str], versions: dict[str, list[int]]) -> None:
-    """Dump the schema of ``config``'s database to ``path``, then append the applied ``versions`` per prefix."""
+def pg_dump(config: RepoConfig, path: Path, prefixes: Sequence[str], inserts: str) -> None:
+    """Dump the schema of ``config``'s database to ``path``, then append ``inserts`` (the applied versions)."""
     program = find_program("pg_dump", "dump the structure")
     args = [program, "--file", str(path), "--schema-only", "--no-acl", "--no-owner", "--no-password"]
     for prefix in prefixes:
         args += ["--schema", prefix]
     path.parent.mkdir(parents=True, exist_ok=True)
     _run(args, client_env(config))  # the database comes from PGDATABASE
-    inserts = "".join(versions_sql(prefix, found) for prefix, found in versions.items())
     if inserts:
         with path.open("a", encoding="utf-8") as file:
             file.write("\n" + inserts)

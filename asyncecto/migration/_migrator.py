@@ -59,16 +59,6 @@ def _default() -> Any:
     return DEFAULT
 
 
-def _quote(name: str) -> str:
-    from asyncecto.adapters.postgres._sql import quote_name
-
-    return quote_name(name)
-
-
-def _table(prefix: str | None) -> str:
-    return f"{_quote(prefix)}.{_quote(_SOURCE)}" if prefix else _quote(_SOURCE)
-
-
 class _Log:
     """Migration log lines at the level of ``log=`` (``"info"`` by default; ``False`` for none)."""
 
@@ -98,7 +88,7 @@ def _check_repo(repo: Repo) -> None:
 
 
 async def _ensure_table(repo: Repo, prefix: str | None) -> None:
-    sql = f"CREATE TABLE IF NOT EXISTS {_table(prefix)} (version bigint PRIMARY KEY, inserted_at timestamp(0))"
+    sql = repo.adapter.create_versions_table_sql(prefix, _SOURCE)
     try:
         await repo.run("execute", sql, (), _default(), _SOURCE)
     except DatabaseError as exc:
@@ -108,9 +98,8 @@ async def _ensure_table(repo: Repo, prefix: str | None) -> None:
 
 
 async def _versions(repo: Repo, prefix: str | None, conn: Connection | None = None) -> list[int]:
-    rows, _ = await repo.run(
-        "fetch", f"SELECT version FROM {_table(prefix)} ORDER BY version", (), _default(), _SOURCE, pinned=conn
-    )
+    sql = repo.adapter.versions_sql(prefix, _SOURCE)
+    rows, _ = await repo.run("fetch", sql, (), _default(), _SOURCE, pinned=conn)
     return [int(row[0]) for row in rows]
 
 
@@ -145,24 +134,23 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
     try:
         # "query" marks the connection for a reset on release, which also drops any advisory lock left
         if prefix is None:
-            (_, rows, _), _ = await repo.run("query", "SELECT current_schema()", [], default, _SOURCE, pinned=conn)
+            sql = adapter.current_schema_sql()
+            (_, rows, _), _ = await repo.run("query", sql, [], default, _SOURCE, pinned=conn)
             schema = str(rows[0][0])
         else:
             schema = prefix
         key = _lock_key(schema)
-        (_, rows, _), _ = await repo.run(
-            "query", "SELECT pg_try_advisory_lock($1)", [key], default, _SOURCE, pinned=conn
-        )
+        (_, rows, _), _ = await repo.run("query", adapter.try_lock_sql(), [key], default, _SOURCE, pinned=conn)
         if not rows[0][0]:
             log(f"waiting for the migration lock on {schema}.{_SOURCE}: another migrator is running")
-            await repo.run("query", "SELECT pg_advisory_lock($1)", [key], None, _SOURCE, pinned=conn)
+            await repo.run("query", adapter.lock_sql(), [key], None, _SOURCE, pinned=conn)
         try:
             yield conn
         finally:
 
             async def unlock() -> None:
                 with contextlib.suppress(Exception):  # on failure the reset on release unlocks
-                    await repo.run("query", "SELECT pg_advisory_unlock($1)", [key], default, _SOURCE, pinned=conn)
+                    await repo.run("query", adapter.unlock_sql(), [key], default, _SOURCE, pinned=conn)
 
             await finish(unlock())
     finally:
@@ -215,15 +203,13 @@ async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None,
 
 async def _record(repo: Repo, version: int, direction: str, prefix: str | None) -> None:
     if direction == "up":
-        sql = f"INSERT INTO {_table(prefix)} (version, inserted_at) VALUES ($1, timezone('UTC', now()))"
+        sql = repo.adapter.insert_version_sql(prefix, _SOURCE)
     else:
-        sql = f"DELETE FROM {_table(prefix)} WHERE version = $1"
+        sql = repo.adapter.delete_version_sql(prefix, _SOURCE)
     await repo.run("execute", sql, [version], _default(), _SOURCE)
 
 
 async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str | None, log: _Log) -> None:
-    from asyncecto.adapters.postgres._pool import expire_statement_caches
-
     op, fn, reverse_it = _operation(migration, direction)
     version, source = migration.version, f"{migration.version}_{migration.name}"
     shown = f" {'backward' if reverse_it else 'forward'}" if op == "change" else ""
@@ -233,7 +219,8 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str
         async with repo.checkout():
             # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
             # the "query" kind marks the connection, so its release resets the session
-            await repo.run("query", "SELECT set_config('statement_timeout', '0', false)", [], _default(), _SOURCE)
+            sql = repo.adapter.no_statement_timeout_sql()
+            await repo.run("query", sql, [], _default(), _SOURCE)
             with running(direction, repo, prefix):  # type: ignore[arg-type]
                 if migration.disable_ddl_transaction:
                     await _run_callback(repo, fn, reverse_it, prefix, log)
@@ -248,7 +235,7 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str
         exc.add_note(f"while running migration {source} ({migration.source}) {direction}")
         raise
     finally:
-        await expire_statement_caches()
+        await repo.adapter.expire_statement_caches()
     elapsed = math.floor((time.perf_counter() - started) * 10) / 10
     log(f"== Migrated {version} in {elapsed}s")
 

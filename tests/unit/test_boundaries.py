@@ -60,6 +60,21 @@ def test_only_the_postgres_adapter_imports_asyncpg() -> None:
     assert offenders == []
 
 
+def test_the_migrator_and_the_cli_reach_postgres_only_through_the_adapter() -> None:
+    offenders = []
+    for folder in ("migration", "cli"):
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [node.module]
+                if any(f"{n}.".startswith("asyncecto.adapters.postgres.") for n in names):
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
+
+
 def test_public_all_is_a_sorted_tuple_of_real_names() -> None:
     for name in (
         "asyncecto",

@@ -11,14 +11,22 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
-from asyncecto.adapters import Adapter, Connection, QueryableAdapter, SchemaAdapter, StorageAdapter, Worker
+from asyncecto.adapters import (
+    Adapter,
+    Connection,
+    MigrationAdapter,
+    QueryableAdapter,
+    SchemaAdapter,
+    StorageAdapter,
+    Worker,
+)
 from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
-from . import _insert, _sql
+from . import _insert, _migration, _sql
 from ._errors import CONSTRAINT_KINDS, translate
-from ._pool import PgConnection, Pool
+from ._pool import PgConnection, Pool, expire_statement_caches
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
@@ -55,7 +63,7 @@ def _jsonb_decode(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
-class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
+class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
     def __init__(self, config: RepoConfig) -> None:
@@ -197,6 +205,7 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
             return None
         return kind, exc.constraint_name or ""
 
+    # -- MigrationAdapter -------------------------------------------------------
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
         from ._ddl import ddl_sql  # imported late: asyncecto.migration imports the repo, which imports this
 
@@ -206,6 +215,42 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         from ._ddl import ddl_log
 
         return ddl_log(command, prefix)
+
+    def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
+        return _migration.create_versions_table_sql(prefix, table)
+
+    def versions_sql(self, prefix: str | None, table: str) -> str:
+        return _migration.versions_sql(prefix, table)
+
+    def insert_version_sql(self, prefix: str | None, table: str) -> str:
+        return _migration.insert_version_sql(prefix, table)
+
+    def delete_version_sql(self, prefix: str | None, table: str) -> str:
+        return _migration.delete_version_sql(prefix, table)
+
+    def dump_versions_sql(self, prefix: str | None, table: str, versions: Sequence[int]) -> str:
+        return _migration.dump_versions_sql(prefix, table, versions)
+
+    def table_exists_sql(self, prefix: str | None, table: str) -> str:
+        return _migration.table_exists_sql(prefix, table)
+
+    def no_statement_timeout_sql(self) -> str:
+        return _migration.no_statement_timeout_sql()
+
+    def current_schema_sql(self) -> str:
+        return _migration.current_schema_sql()
+
+    def try_lock_sql(self) -> str:
+        return _migration.try_lock_sql()
+
+    def lock_sql(self) -> str:
+        return _migration.lock_sql()
+
+    def unlock_sql(self) -> str:
+        return _migration.unlock_sql()
+
+    async def expire_statement_caches(self) -> int:
+        return await expire_statement_caches()  # every live pool of the process, not only this one
 
     # -- StorageAdapter ---------------------------------------------------------
     async def _maintenance(self, sql: str) -> bool:
@@ -225,6 +270,38 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, StorageAdapter):
         done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database)}")
         return "created" if done else "already_up"
 
-    async def storage_down(self) -> Literal["dropped", "already_down"]:
+    async def storage_down(self, *, force: bool = False) -> Literal["dropped", "already_down"]:
+        if force:
+            return await self._force_drop()
         done = await self._maintenance(f"DROP DATABASE {_sql.quote_name(self.config.database)}")
         return "dropped" if done else "already_down"
+
+    async def _force_drop(self) -> Literal["dropped", "already_down"]:
+        """Drop the database, ending the other sessions connected to it (PostgreSQL 13+: ``WITH (FORCE)``)."""
+        database = self.config.database
+        name = _sql.quote_name(database)
+        raw = await self._connect(database="postgres")
+        sql = "SELECT 1 FROM pg_database WHERE datname = $1"
+        try:
+            if await raw.fetchval(sql, database) is None:
+                return "already_down"
+            sql = "SHOW server_version_num"
+            version = int(await raw.fetchval(sql))
+            if version >= 130000:
+                sql = f"DROP DATABASE {name} WITH (FORCE)"
+                await raw.execute(sql)
+            else:  # before PostgreSQL 13: end the other sessions, then drop
+                sql = (
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = $1 AND pid <> pg_backend_pid()"
+                )
+                await raw.fetch(sql, database)
+                sql = f"DROP DATABASE {name}"
+                await raw.execute(sql)
+            return "dropped"
+        except asyncpg.InvalidCatalogNameError:
+            return "already_down"  # dropped by someone else meanwhile
+        except asyncpg.PostgresError as exc:
+            raise translate(exc, sql) from exc
+        finally:
+            await raw.close()
