@@ -106,7 +106,8 @@ def _run_migrations(ns: argparse.Namespace, project: Project, direction: Literal
     paths = _migrations_paths(ns, project)
     setup_logging(ns.log_level)
     everything, step = bool(ns.all), ns.step
-    if not (everything or step or ns.to or ns.to_exclusive):  # Ecto's defaults: migrate --all, rollback --step 1
+    no_strategy = not everything and step is None and ns.to is None and ns.to_exclusive is None
+    if no_strategy:  # Ecto's defaults: migrate --all, rollback --step 1 (0 is a given strategy)
         everything, step = direction == "up", None if direction == "up" else 1
 
     async def go() -> list[int]:

@@ -534,7 +534,8 @@ def _execute_side(side: object) -> ExecuteSide:
 
 
 def execute(up: str | list[str] | Callable[[Any], Awaitable[None]], down: object = None) -> None:
-    """Run SQL (or ``async def fn(repo)``) at its turn; with ``down`` it can be reversed."""
+    """Run SQL, or a function of the repo (``async def fn(repo)`` or a plain one), at its turn;
+    with ``down`` it can be reversed."""
     _push(Execute(_execute_side(up), None if down is None else _execute_side(down)))
 
 

@@ -67,8 +67,12 @@ class Migration:
         return bool(getattr(self.module, "disable_migration_lock", False))
 
     def callback(self, name: str) -> Callable[..., Any] | None:
-        fn = getattr(self.module, name, None)
-        return fn if callable(fn) else None
+        """The migration's own ``up``/``down``/``change``/hook: a function defined in its file, not
+        one it imported (``from asyncecto.migration import *`` brings the migrator's ``up``/``down``)."""
+        fn: Callable[..., Any] | None = getattr(self.module, name, None)
+        if not callable(fn) or getattr(fn, "__module__", None) != self.module.__name__:
+            return None
+        return fn
 
     def __repr__(self) -> str:
         return f"<Migration {self.version} {self.name} from {self.source}>"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import math
 import os
@@ -143,6 +144,9 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
         (_, rows, _), _ = await repo.run("query", adapter.try_lock_sql(), [key], default, _SOURCE, pinned=conn)
         if not rows[0][0]:
             log(f"waiting for the migration lock on {schema}.{_SOURCE}: another migrator is running")
+            # wait as long as the other migrator runs: no server-side statement_timeout (the
+            # repo's, a role's or a database's) may cancel the wait; the reset on release restores it
+            await repo.run("query", adapter.no_statement_timeout_sql(), [], default, _SOURCE, pinned=conn)
             await repo.run("query", adapter.lock_sql(), [key], None, _SOURCE, pinned=conn)
         try:
             yield conn
@@ -173,7 +177,9 @@ async def _run_callback(repo: Repo, fn: Callable[[], object], reverse_it: bool, 
             continue  # commands run in order, each to its end: everything before it is done
         log(adapter.ddl_log(command, prefix))
         if isinstance(command, Execute) and callable(command.up):
-            await command.up(repo)  # a data migration, run at its turn
+            result = command.up(repo)  # a data migration, run at its turn (async, or a plain function)
+            if inspect.isawaitable(result):
+                await result
             continue
         for sql in adapter.ddl_sql(command, prefix):
             await repo.run("execute", sql, (), default, None)

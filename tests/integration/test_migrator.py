@@ -399,7 +399,10 @@ async def test_the_lock_needs_two_connections(make_repo: MakeRepo, tmp_path: Pat
 
 async def test_the_lock_is_released(repo: Repo, three: Path, admin: asyncpg.Connection) -> None:
     await run(repo, three, step=1)
-    held = await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+    held = await admin.fetchval(  # this database's advisory locks only: other suites may run beside this one
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     assert held == 0
     with pytest.raises(MigrationError):
         async with repo.transaction():
@@ -610,3 +613,94 @@ async def test_dsl_failure_half_way_rolls_back_every_command(
         await run(repo, folder, all=True)
     assert await rows_of(admin, space) == []
     assert await tables_in(admin, space) == set()
+
+
+# -- regressions from review --------------------------------------------------------------------
+
+
+async def test_a_star_import_of_the_dsl_does_not_shadow_change(
+    repo: Repo, tmp_path: Path, admin: asyncpg.Connection, space: str
+) -> None:
+    # the star import brings the migrator's up/down into the file: only functions defined there count
+    folder = tmp_path / "m"
+    write(
+        folder,
+        f"{V1}_star.py",
+        """
+        from asyncecto.migration import *
+
+        def change():
+            with create(table("mgr_star")):
+                add("name", "text")
+        """,
+    )
+    assert await run(repo, folder, all=True) == [V1]
+    assert await tables_in(admin, space) == {"mgr_star"}
+    assert await run(repo, folder, "down", step=1) == [V1]
+    assert await tables_in(admin, space) == set()
+    write(folder, f"{V2}_nothing.py", "from asyncecto.migration import *\n")
+    with pytest.raises(MigrationError, match="does not implement an up"):
+        await run(repo, folder, all=True)
+
+
+async def test_step_zero_runs_nothing(repo: Repo, three: Path, admin: asyncpg.Connection, space: str) -> None:
+    assert await run(repo, three, step=0) == []
+    assert await run(repo, three, all=True) == [V1, V2, V3]
+    assert await run(repo, three, "down", step=0) == []
+    assert await run(repo, three, "down", to=0) == [V3, V2, V1]  # to is inclusive: back past every version
+    assert await rows_of(admin, space) == []
+
+
+async def test_a_plain_function_data_migration(
+    repo: Repo, tmp_path: Path, admin: asyncpg.Connection, space: str
+) -> None:
+    folder = tmp_path / "m"
+    marker = tmp_path / "ran.txt"
+    sql_migration(folder, V1, "create_a", "CREATE TABLE mgr_a (id int)", "DROP TABLE mgr_a")
+    write(
+        folder,
+        f"{V2}_data.py",
+        f"""
+        import pathlib
+
+        from asyncecto.migration import execute
+
+        def note(repo):
+            pathlib.Path({str(marker)!r}).write_text("ran")
+
+        async def seed(repo):
+            await repo.query("INSERT INTO mgr_a VALUES (7)")
+
+        def up():
+            execute(note)
+            execute(seed)
+
+        def down():
+            execute("DELETE FROM mgr_a")
+        """,
+    )
+    assert await run(repo, folder, all=True) == [V1, V2]
+    assert marker.read_text() == "ran"
+    assert [r[0] for r in await admin.fetch(f'SELECT id FROM "{space}".mgr_a')] == [7]
+
+
+async def test_a_waiting_migrator_is_not_cut_off_by_a_server_statement_timeout(
+    three: Path, admin: asyncpg.Connection, space: str, database_url: str
+) -> None:
+    from asyncecto.migration._migrator import _lock_key
+
+    holder = await asyncpg.connect(**build_config(database_url).dsn_kwargs())
+    waiting = Repo(
+        database_url, pool_size=2, timeout=None, server_settings={"search_path": space, "statement_timeout": "300"}
+    )
+    try:
+        async with waiting:
+            await holder.execute("SELECT pg_advisory_lock($1)", _lock_key(space))
+            task = asyncio.create_task(run(waiting, three, all=True))
+            await asyncio.sleep(1.0)  # well past the server's 300 ms statement_timeout, still waiting
+            assert not task.done()
+            await holder.execute("SELECT pg_advisory_unlock($1)", _lock_key(space))
+            assert await asyncio.wait_for(task, 10) == [V1, V2, V3]
+    finally:
+        await holder.close()
+    assert await rows_of(admin, space) == [V1, V2, V3]
