@@ -78,10 +78,14 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
 
     async def _connect(self, database: str | None = None) -> asyncpg.Connection:
         kwargs = self.config.dsn_kwargs()
-        if database is not None:
-            kwargs["database"] = database
         settings = dict(kwargs.get("server_settings") or {})
-        if self.config.timeout is not None and "statement_timeout" not in settings:
+        if database is not None:
+            # maintenance (CREATE/DROP DATABASE) has no statement timeout: it waits for a
+            # checkpoint, which on a busy server outlasts any query's limit
+            kwargs["database"] = database
+            settings["statement_timeout"] = "0"
+            kwargs["server_settings"] = settings
+        elif self.config.timeout is not None and "statement_timeout" not in settings:
             # the default timeout is enforced by the server: no client timer per query
             settings["statement_timeout"] = str(max(1, round(self.config.timeout * 1000)))
             kwargs["server_settings"] = settings
