@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 from asyncecto.errors import DatabaseUnavailableError
 
-__all__ = ("database_url", "force_embedded", "server_answers", "start_embedded")
+__all__ = ("bundled_bin", "database_url", "force_embedded", "server_answers", "start_embedded")
 
 _servers: dict[Path, Any] = {}
 # A unix socket path must stay under ~107 bytes; pgserver puts the socket in its data folder.
@@ -44,6 +44,18 @@ def server_answers(host: str = "127.0.0.1", port: int = 5432, timeout: float = 0
             return True
     except OSError:
         return False
+
+
+def bundled_bin() -> Path | None:
+    """The folder of the PostgreSQL programs that the embedded server ships (``pg_dump``, ``psql``),
+    or ``None`` when it is not installed. Nothing is started."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return folder if folder.is_dir() else None
 
 
 def start_embedded(folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from asyncecto.embedded import bundled_bin
 from asyncecto.errors import CommandError
 from asyncecto.repo import RepoConfig
 
@@ -67,7 +68,14 @@ def pg_dump(config: RepoConfig, path: Path, prefixes: Sequence[str], inserts: st
     for prefix in prefixes:
         args += ["--schema", prefix]
     path.parent.mkdir(parents=True, exist_ok=True)
-    _run(args, client_env(config))  # the database comes from PGDATABASE
+    try:
+        _run(args, client_env(config))  # the database comes from PGDATABASE
+    except CommandError as exc:
+        # pg_dump refuses a newer server; the embedded server ships a pg_dump of its own version
+        bundled = bundled_bin()
+        if "server version mismatch" not in str(exc) or bundled is None or not (bundled / "pg_dump").is_file():
+            raise
+        _run([str(bundled / "pg_dump"), *args[1:]], client_env(config))
     if inserts:
         with path.open("a", encoding="utf-8") as file:
             file.write("\n" + inserts)
