@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -614,6 +614,30 @@ _EXCLUDABLE = {
     "with_ctes": ("ctes", ()),
     "preload": ("preloads", ()),
 }
+
+
+def used_clauses(q: Query[Any], names: Sequence[str]) -> list[str]:
+    """Which of the clauses ``names`` (``exclude()``'s names, and ``"join"``) ``q`` has, in that order.
+
+    >>> from asyncecto import schema
+    >>> @schema("notes")
+    ... class Note:
+    ...     text: str | None = None
+    >>> used_clauses(from_(Note) | limit(1), ["join", "limit", "order_by"])
+    ['limit']
+    """
+    used = []
+    for name in names:
+        if name == "join":
+            present = bool(q.joins)
+        else:
+            attr, empty = _EXCLUDABLE[name]
+            value = getattr(q, attr)
+            # identity for None/False: a select may be an expression whose == builds SQL
+            present = value is not empty if empty is None or empty is False else bool(value)
+        if present:
+            used.append(name)
+    return used
 
 
 def preload(*assocs: Any) -> Step[Any]:

@@ -16,7 +16,7 @@ from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import SchemaInfo, schema_info
 
 from ._ast import Query
-from ._build import from_, update
+from ._build import from_, update, used_clauses
 from ._planner import Planned, _Planner
 
 __all__ = (
@@ -25,6 +25,7 @@ __all__ = (
     "OnConflict",
     "Placeholder",
     "UnsafeFragment",
+    "columns_of",
     "placeholder",
     "plan_conflict",
     "unsafe_fragment",
@@ -80,13 +81,20 @@ class ConflictPlan:
     replace: tuple[str, ...] = ()
     update: Planned | None = None
 
+    @property
+    def updates(self) -> bool:
+        """Whether a conflicting row may be updated (every action but ``"nothing"``): the insert then
+        returns a flag telling a new row from an updated one."""
+        return self.action != "nothing"
+
 
 OnConflict = str | tuple[str, Sequence[str]] | Mapping[str, Mapping[str, Any]] | Query[Any] | None
 ConflictTarget = str | Sequence[str] | UnsafeFragment | None
 
 
-def _columns(info: SchemaInfo | None, names: Sequence[str], option: str) -> tuple[str, ...]:
-    """Field names to column names (``source``); unknown or virtual fields raise naming ``option``."""
+def columns_of(info: SchemaInfo | None, names: Sequence[str], option: str) -> tuple[str, ...]:
+    """Field names to column names (``source``); an unknown or virtual field raises naming ``option``
+    (``"conflict_target"``, ``"insert_all rows"``, ...). Without a schema, names are columns."""
     if info is None:
         return tuple(names)
     out = []
@@ -98,7 +106,9 @@ def _columns(info: SchemaInfo | None, names: Sequence[str], option: str) -> tupl
                 f"{', '.join(x.name for x in info.persisted)}"
             )
         if f.virtual:
-            raise ArgumentError(f"field {name!r} in {option} is virtual: {info.name} does not store it")
+            raise ArgumentError(
+                f"field {name!r} is virtual: {info.name} does not store it, so it cannot be in {option}"
+            )
         out.append(f.source)
     return tuple(out)
 
@@ -119,7 +129,7 @@ def _target(info: SchemaInfo | None, conflict_target: Any) -> tuple[tuple[str, .
     names = _names(conflict_target, "conflict_target")
     if not names:
         raise ArgumentError("conflict_target= is an empty list; give the columns of a unique index, or leave it out")
-    return _columns(info, names, "conflict_target"), None
+    return columns_of(info, names, "conflict_target"), None
 
 
 def plan_conflict(
@@ -196,7 +206,7 @@ def _replace(
             )
         if updated_at is not None and updated_at[0] not in names:
             names.append(updated_at[0])
-        return _columns(info, names, "on_conflict=('replace', ...)")
+        return columns_of(info, names, "on_conflict=('replace', ...)")
     if kind not in ("replace_all", "replace_all_except") or (kind == "replace_all") != isinstance(on_conflict, str):
         raise ArgumentError(_unknown(on_conflict))
     if info is None:
@@ -207,7 +217,7 @@ def _replace(
     skip: set[str] = set()
     if isinstance(on_conflict, tuple):
         skip = set(_names(on_conflict[1], "on_conflict=('replace_all_except', ...)"))
-        _columns(info, sorted(skip), "on_conflict=('replace_all_except', ...)")
+        columns_of(info, sorted(skip), "on_conflict=('replace_all_except', ...)")
     # the existing row keeps its primary key and its inserted_at (see docs/architecture.md)
     skip.update(info.primary_key)
     if info.inserted_at is not None:
@@ -242,20 +252,7 @@ def _check_query(schema: type | None, info: SchemaInfo | None, table: str, q: Qu
             f"the on_conflict query must be on the table being inserted into ({table!r}"
             f"{', schema ' + info.name if info is not None else ''}), got {q!r}"
         )
-    bad = [
-        name
-        for name, present in (
-            ("join", bool(q.joins)),
-            ("select", q.select is not None),
-            ("order_by", bool(q.order_bys)),
-            ("group_by", bool(q.group_bys)),
-            ("limit", q.limit is not None),
-            ("offset", q.offset is not None),
-            ("combinations", bool(q.combinations)),
-            ("with_cte", bool(q.ctes)),
-        )
-        if present
-    ]
+    bad = used_clauses(q, ["join", "select", "order_by", "group_by", "limit", "offset", "combinations", "with_ctes"])
     if bad:
         raise ArgumentError(f"an on_conflict query may only have where and update steps, got {', '.join(bad)}: {q!r}")
     return q

@@ -20,7 +20,7 @@ from asyncecto import types as t
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
-from asyncecto.query._insert import ConflictPlan, Placeholder, plan_conflict
+from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, plan_conflict
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
 from asyncecto.schema._define import is_schema, utc_now
@@ -90,7 +90,7 @@ def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
     keys = first.keys()
     if not all(type(row) is dict and row.keys() == keys for row in rows):
         _check_rows(rows, set(header))
-    _check_names(info, header)
+    _columns(info, header)
     return header
 
 
@@ -109,21 +109,12 @@ def _check_rows(rows: Sequence[Any], keys: set[Any]) -> None:
             )
 
 
-def _check_names(info: SchemaInfo | None, header: list[Any]) -> None:
+def _columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
+    """The columns of the fields ``header`` names; a name that is not a stored field raises."""
     for name in header:
         if not isinstance(name, str):
             raise ArgumentError(f"insert_all field names must be strings, got {name!r}")
-        if info is not None:
-            f = info.fields.get(name)
-            if f is None:
-                raise ArgumentError(
-                    f"unknown field {name!r} in insert_all rows for schema {info.name}; "
-                    f"known fields: {', '.join(x.name for x in info.persisted)}"
-                )
-            if f.virtual:
-                raise ArgumentError(
-                    f"field {name!r} is virtual: {info.name} does not store it, so it cannot be inserted"
-                )
+    return list(columns_of(info, header, "insert_all rows"))
 
 
 _NONE = type(None)
@@ -216,7 +207,7 @@ async def insert_all(
     conflict = plan_conflict(
         schema, table, on_conflict, conflict_target, prefix=eff_prefix, params=fixed, updated_at=updated
     )
-    flag = conflict is not None and conflict.action != "nothing"
+    flag = conflict is not None and conflict.updates
     if placeholders is not None and not isinstance(placeholders, Mapping):
         raise ArgumentError(f"placeholders= must be a mapping of key to value, got {placeholders!r}")
     if isinstance(entries, Query):
@@ -377,6 +368,7 @@ async def _from_query(
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
     """``INSERT … SELECT``: the query selects a dict whose keys are the fields to fill."""
+    flag = conflict is not None and conflict.updates
     planned = _Planner(q, query_prefix(core, call_prefix, q), params).plan_query("all")
     reader = planned.reader
     keys = getattr(reader, "keys", None)
@@ -385,17 +377,10 @@ async def _from_query(
             "insert_all from a query needs the query to select a dict of field to value, "
             f"e.g. select(lambda p: {{'title': p.title}}); got {q!r}"
         )
-    header = _header(info, [dict.fromkeys(keys)])
-    cols = [info.fields[n].source for n in header] if info is not None else header
-    sql = core.adapter.insert_rows_sql(
-        prefix, table, cols, core.adapter.select_sql(planned), ret_cols, conflict, _flag(conflict)
-    )
-    run = _Run(core, table, schema, info, prefix, names, ret_cols, _flag(conflict), timeout)
+    cols = _columns(info, list(keys))
+    sql = core.adapter.insert_rows_sql(prefix, table, cols, core.adapter.select_sql(planned), ret_cols, conflict, flag)
+    run = _Run(core, table, schema, info, prefix, names, ret_cols, flag, timeout)
     return await run.all([(sql, params)])
-
-
-def _flag(conflict: ConflictPlan | None) -> bool:
-    return conflict is not None and conflict.action != "nothing"
 
 
 class _Run:

@@ -14,7 +14,7 @@ import attrs
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
 from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
-from asyncecto.query._build import _check_field, to_query, update, where
+from asyncecto.query._build import _check_field, to_query, update, used_clauses, where
 from asyncecto.query._planner import Col, Planned, ReadValue, plan
 from asyncecto.schema import is_schema, schema_info
 from asyncecto.schema._define import utc_now
@@ -227,21 +227,9 @@ def _subquery_column(q: Query[Any], planned: Planned, field_name: str) -> tuple[
 
 
 def _check_bulk(q: Query[Any], op: str) -> None:
-    bad = [
-        name
-        for name, present in (
-            ("order_by", bool(q.order_bys)),
-            ("group_by", bool(q.group_bys)),
-            ("having", bool(q.havings)),
-            ("limit", q.limit is not None),
-            ("offset", q.offset is not None),
-            ("distinct", q.distinct is not False),
-            ("lock", q.lock is not None),
-            ("combinations", bool(q.combinations)),
-            ("windows", bool(q.windows)),
-        )
-        if present
-    ]
+    bad = used_clauses(
+        q, ["order_by", "group_by", "having", "limit", "offset", "distinct", "lock", "combinations", "windows"]
+    )
     if op == "delete_all" and q.updates:
         bad.append("update")
     if bad:

@@ -335,7 +335,7 @@ async def _upsert(
         type(cs.data), source, upsert.on_conflict, upsert.conflict_target, prefix=prefix, params=fixed
     )
     assert conflict is not None
-    flag = conflict.action != "nothing"
+    flag = conflict.updates
     ret = _returning(info, returning, list(info.primary_key))
     columns = tuple(info.fields[n].source for n in values)
     ret_cols = tuple(info.fields[n].source for n in ret)
