@@ -67,15 +67,7 @@ def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list
     names = [returning] if isinstance(returning, str) else list(returning)
     if not names or not all(isinstance(n, str) for n in names):
         raise ArgumentError(f"returning= must be True or a list of field names, got {returning!r}")
-    if info is None:
-        return names, names
-    cols = []
-    for name in names:
-        f = info.field(name)
-        if f.virtual:
-            raise ArgumentError(f"cannot return virtual field {name!r} of {info.name}")
-        cols.append(f.source)
-    return names, cols
+    return names, list(columns_of(info, names, "returning="))
 
 
 def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
