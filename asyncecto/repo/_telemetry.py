@@ -88,6 +88,8 @@ class Telemetry:
         self._pending: deque[QueryEvent] = deque()
         self._max_pending = max_pending
         self._wake: asyncio.Event | None = None
+        self._delivering: asyncio.Lock | None = None  # held while events are handed out
+        self._deliverer: asyncio.Task[Any] | None = None
         self.dropped = 0
 
     @property
@@ -119,13 +121,32 @@ class Telemetry:
     async def deliver(self) -> None:
         """The worker: forever wait for events and hand them out."""
         self._wake = wake = asyncio.Event()
+        self._delivering = asyncio.Lock()  # made here, in the loop the repo runs in
+        if self._pending:
+            wake.set()  # events queued while no worker ran (before a restart)
         while True:
             await wake.wait()
             wake.clear()
             await self.flush()
 
     async def flush(self) -> None:
-        """Deliver every pending event now."""
+        """Deliver every pending event now; also waits for a delivery the worker has in progress.
+
+        Called from inside a handler it delivers what is pending without waiting.
+        """
+        lock = self._delivering
+        task = asyncio.current_task()
+        if lock is None or self._deliverer is task:
+            await self._drain()
+            return
+        async with lock:
+            self._deliverer = task
+            try:
+                await self._drain()
+            finally:
+                self._deliverer = None
+
+    async def _drain(self) -> None:
         pending = self._pending
         while pending:
             event = pending.popleft()

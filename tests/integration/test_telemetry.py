@@ -97,3 +97,37 @@ async def test_log_false_disables_the_log_line(database_url: str, caplog: pytest
             await repo.all(Weather)
             await repo.telemetry.flush()
     assert not [r for r in caplog.records if r.getMessage().startswith("QUERY")]
+
+
+async def test_flush_waits_for_the_workers_delivery_in_progress(repo: Repo) -> None:
+    await repo.telemetry.flush()
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(e: QueryEvent) -> None:
+        if e.sql == "SELECT 1":
+            started.set()
+            await asyncio.sleep(0.2)
+        seen.append(e.sql)
+
+    repo.telemetry.attach(slow)
+    await repo.query("SELECT 1")
+    await asyncio.wait_for(started.wait(), 5)  # the worker is inside the handler
+    await repo.query("SELECT 2")
+    await repo.telemetry.flush()
+    assert seen == ["SELECT 1", "SELECT 2"]  # in order, and none still in flight
+
+
+async def test_a_handler_may_flush_without_deadlock(repo: Repo) -> None:
+    await repo.telemetry.flush()
+    seen: list[str] = []
+
+    async def flushing(e: QueryEvent) -> None:
+        seen.append(e.sql)
+        await repo.telemetry.flush()
+
+    repo.telemetry.attach(flushing)
+    await repo.query("SELECT 1")
+    await repo.query("SELECT 2")
+    await asyncio.wait_for(repo.telemetry.flush(), 5)
+    assert seen == ["SELECT 1", "SELECT 2"]
