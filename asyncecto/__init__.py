@@ -71,6 +71,7 @@ __all__ = (
     "MultipleResultsError",
     "NoResultsError",
     "NotLoaded",
+    "Notification",
     "QueryEvent",
     "QueryResult",
     "Repo",
@@ -100,11 +101,12 @@ __all__ = (
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
+    from .repo import Notification as Notification
     from .repo import QueryEvent as QueryEvent
     from .repo import QueryResult as QueryResult
     from .repo import Repo as Repo
 
-_LAZY = {"QueryEvent", "QueryResult", "Repo"}
+_LAZY = {"Notification", "QueryEvent", "QueryResult", "Repo"}
 
 
 def __getattr__(name: str) -> Any:

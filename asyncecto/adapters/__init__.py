@@ -23,7 +23,10 @@ __all__ = (
     "Adapter",
     "Connection",
     "CopyIn",
+    "ListenConnection",
     "MigrationAdapter",
+    "NotificationAdapter",
+    "NotificationCallback",
     "QueryableAdapter",
     "SchemaAdapter",
     "StorageAdapter",
@@ -31,6 +34,9 @@ __all__ = (
 )
 
 Worker = tuple[str, Callable[[], Awaitable[None]]]
+
+#: called with ``(channel, payload, sender pid)`` for every notification a listener receives
+NotificationCallback = Callable[[str, str, int], None]
 
 
 @attrs.frozen(repr=False)
@@ -67,6 +73,7 @@ class Connection(Protocol):
 
     def in_transaction(self) -> bool: ...
     def is_closed(self) -> bool: ...
+    def terminate(self) -> None: ...
 
 
 class Adapter(ABC):
@@ -255,3 +262,50 @@ class StorageAdapter(ABC):
     @abstractmethod
     async def storage_down(self, *, force: bool = False) -> Literal["dropped", "already_down"]:
         """Drop the database; ``force`` ends the other sessions connected to it first."""
+
+
+class ListenConnection(Protocol):
+    """A dedicated connection that receives notifications. Every method raises :mod:`asyncecto.errors` only.
+
+    :ivar pid: the server process serving it
+    """
+
+    pid: int
+
+    async def listen(self, channel: str, timeout: float) -> None:
+        """Start receiving ``channel``'s notifications (the name is matched exactly, case included)."""
+
+    async def unlisten(self, channel: str, timeout: float) -> None:
+        """Stop receiving ``channel``'s notifications."""
+
+    async def ping(self, timeout: float) -> None:
+        """A round trip to the server; raises if it does not answer within ``timeout``."""
+
+    async def close(self, timeout: float) -> None:
+        """Close politely within ``timeout``, else terminate."""
+
+    def terminate(self) -> None:
+        """Close at once, sending nothing (the link may be dead)."""
+
+    def is_closed(self) -> bool: ...
+
+
+class NotificationAdapter(ABC):
+    """Publish/subscribe on the database (PostgreSQL's ``LISTEN``/``NOTIFY``)."""
+
+    max_channel_bytes: int = 63
+    """The longest channel name, in bytes (UTF-8)."""
+
+    max_payload_bytes: int = 7999
+    """The longest payload, in bytes (UTF-8)."""
+
+    @abstractmethod
+    def notify_sql(self) -> str:
+        """Send the payload of parameter 2 on the channel of parameter 1 (delivered at commit)."""
+
+    @abstractmethod
+    async def open_listener(
+        self, on_notification: NotificationCallback, on_lost: Callable[[], None]
+    ) -> ListenConnection:
+        """A new connection outside the pool for receiving notifications; ``on_lost`` is called once
+        when it closes for any reason."""

@@ -14,6 +14,7 @@ from asyncecto.adapters.postgres import PostgresAdapter
 from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError
 
 from ._config import RepoConfig, build_config
+from ._notifications import start_listener
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
@@ -113,7 +114,13 @@ class RepoCore:
         try:
             await self.adapter.start()
             supervisor = Supervisor(self.name)
-            await supervisor.start([*self.adapter.workers(), ("telemetry", self.telemetry.deliver)])
+            await supervisor.start(
+                [
+                    *self.adapter.workers(),
+                    ("telemetry", self.telemetry.deliver),
+                    ("notifications", start_listener(self)),
+                ]
+            )
         except BaseException:
             await self.adapter.stop(0)
             self._state = RepoState.NEW

@@ -6,7 +6,7 @@ import datetime as _dt
 import decimal
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
@@ -14,7 +14,10 @@ import asyncpg
 from asyncecto.adapters import (
     Adapter,
     Connection,
+    ListenConnection,
     MigrationAdapter,
+    NotificationAdapter,
+    NotificationCallback,
     QueryableAdapter,
     SchemaAdapter,
     StorageAdapter,
@@ -26,6 +29,7 @@ from asyncecto.query._planner import Planned
 
 from . import _insert, _migration, _sql
 from ._errors import CONSTRAINT_KINDS, translate
+from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
 
 if TYPE_CHECKING:
@@ -63,7 +67,7 @@ def _jsonb_decode(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
-class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter):
+class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter, NotificationAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
     def __init__(self, config: RepoConfig) -> None:
@@ -255,6 +259,16 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
 
     async def expire_statement_caches(self) -> int:
         return await expire_statement_caches()  # every live pool of the process, not only this one
+
+    # -- NotificationAdapter ----------------------------------------------------
+    def notify_sql(self) -> str:
+        return "SELECT pg_notify($1, $2)"
+
+    async def open_listener(
+        self, on_notification: NotificationCallback, on_lost: Callable[[], None]
+    ) -> ListenConnection:
+        raw = await self._connect()  # the pool's settings (server_settings, statement_timeout, codecs)
+        return PgListenConnection(raw, on_notification, on_lost)
 
     # -- StorageAdapter ---------------------------------------------------------
     async def _maintenance(self, sql: str) -> bool:

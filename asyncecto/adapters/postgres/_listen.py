@@ -1,0 +1,94 @@
+"""The connection behind ``repo.listen``: one asyncpg connection outside the pool, kept for LISTEN.
+
+asyncpg issues ``LISTEN "<channel>"`` (a quoted identifier, so the name matches ``pg_notify``'s text
+exactly) when the first callback is added for a channel and ``UNLISTEN`` when the last is removed;
+its termination listener tells us when the link closes for any reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+
+from asyncecto.adapters import NotificationCallback
+
+from ._errors import translate
+from ._sql import quote_name
+
+__all__ = ("PgListenConnection",)
+
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+class PgListenConnection:
+    """A connection that only listens; every failure leaves it translated to :mod:`asyncecto.errors`.
+
+    A command that times out or loses the link terminates the connection (its protocol state is
+    unknown); an error the server answered with (the connection still works) only propagates.
+    """
+
+    __slots__ = ("_deliver", "_lost", "_on_lost", "_on_notification", "pid", "raw")
+
+    def __init__(self, raw: asyncpg.Connection, on_notification: NotificationCallback, on_lost: Callable[[], None]):
+        self.raw = raw
+        self.pid: int = raw.get_server_pid()
+        self._on_notification = on_notification
+        self._on_lost = on_lost
+        self._lost = False
+        self._deliver = self._notified  # one bound method: asyncpg removes a callback by equality
+        raw.add_termination_listener(self._terminated)
+
+    def _notified(self, _conn: Any, pid: int, channel: str, payload: str) -> None:
+        self._on_notification(channel, payload, pid)
+
+    def _terminated(self, _conn: Any) -> None:
+        if not self._lost:
+            self._lost = True
+            self._on_lost()
+
+    async def _command(self, sql: str, timeout: float, work: Callable[[], Any]) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await work()
+        except _DRIVER_ERRORS as exc:
+            if not isinstance(exc, asyncpg.PostgresError) or self.raw.is_closed():
+                self.terminate()
+            raise translate(exc, sql) from exc
+        except BaseException:
+            self.terminate()  # interrupted mid-command: the protocol state is unknown
+            raise
+
+    async def listen(self, channel: str, timeout: float) -> None:
+        await self._command(
+            f"LISTEN {quote_name(channel)}", timeout, lambda: self.raw.add_listener(channel, self._deliver)
+        )
+
+    async def unlisten(self, channel: str, timeout: float) -> None:
+        await self._command(
+            f"UNLISTEN {quote_name(channel)}", timeout, lambda: self.raw.remove_listener(channel, self._deliver)
+        )
+
+    async def ping(self, timeout: float) -> None:
+        await self._command("SELECT 1", timeout, lambda: self.raw.execute("SELECT 1"))
+
+    async def close(self, timeout: float) -> None:
+        if self.raw.is_closed():
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self.raw.close()
+        except Exception:
+            self.terminate()  # best effort: a link that does not answer in time is cut
+        except BaseException:
+            self.terminate()
+            raise
+
+    def terminate(self) -> None:
+        if not self.raw.is_closed():
+            self.raw.terminate()
+
+    def is_closed(self) -> bool:
+        return bool(self.raw.is_closed())
