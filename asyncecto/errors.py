@@ -19,6 +19,7 @@ The hierarchy::
     ├── NoPrimaryKeyValueError                  the struct's primary key is unset
     ├── MultiplePrimaryKeyError                 an update or delete hit several rows
     ├── PoolTimeoutError (TimeoutError)         no connection became free in time
+    ├── SandboxError (RuntimeError)             the test sandbox was misused
     ├── MultiError                              a Multi operation failed; everything was rolled back
     ├── MigrationError                          a migration cannot be loaded, reversed or run
     ├── CommandError                            the ``asyncecto`` command cannot go on (its exit code)
@@ -70,6 +71,7 @@ __all__ = (
     "QueryError",
     "RepoStateError",
     "Rollback",
+    "SandboxError",
     "SchemaError",
     "SerializationError",
     "StaleEntryError",
@@ -307,6 +309,19 @@ class PoolTimeoutError(AsyncEctoError, TimeoutError):
             f"cannot check out a connection: none became free within {timeout:g}s "
             f"(pool_size={pool_size})\n\nfix: raise pool_size or pool_timeout, or hold connections for less time"
         )
+
+
+class SandboxError(AsyncEctoError, RuntimeError):
+    """The test sandbox (``asyncecto.testing``) was misused: no sandbox for this task in manual
+    mode, a second sandbox, a sandbox used after it ended, or its connection held too long.
+
+    :ivar repo: the repo's name
+    """
+
+    def __init__(self, repo: str, problem: str, fix: str) -> None:
+        self.repo = repo
+        self.problem = problem
+        super().__init__(f"{problem} (repo {repo})\n\nfix: {fix}\n\nsee docs/testing.md")
 
 
 class MultiError(AsyncEctoError):

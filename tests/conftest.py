@@ -12,17 +12,21 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from asyncecto import Repo
 from asyncecto.embedded import force_embedded, server_answers, start_embedded
+from asyncecto.testing import Sandbox
 
 from .schemas import DDL, TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_NAME = "asyncecto-tests"
+
+pytest_plugins = ["pytester"]
 
 
 def _resolve_url() -> str:
@@ -50,26 +54,105 @@ def database_url() -> Iterator[str]:
     yield url
 
 
-@pytest.fixture
-async def repo(database_url: str) -> AsyncIterator[Repo]:
-    """A started Repo on clean tables; at teardown, no connection may be left checked out or mid-transaction."""
-    r = Repo(database_url, pool_size=5, server_settings={"application_name": APP_NAME})
-    async with r:
-        await r.query(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
-        yield r
-        stats = r.pool_stats()
-        assert stats["in_use"] == 0, f"connections left checked out: {stats}"
-        leftover = await r.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
-            "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
-            [APP_NAME],
-        )
-        assert leftover.rows[0][0] == 0, "a session was left idle in transaction"
+#: ids start at 1 in every test (tests compare ids). The sandbox rolls rows back but not
+#: sequences; ``setval`` takes no lock that outlives it (``ALTER SEQUENCE … RESTART`` would hold
+#: one to the sandbox's end and block other sessions' inserts), and the tables are empty here
+RESTART_SEQUENCES = """
+SELECT count(setval(c.oid, 1, false)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'S' AND n.nspname IN ('public', 'archive')
+"""
 
 
 @pytest.fixture
-async def admin(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A plain asyncpg connection beside the repo, to check what was really committed."""
+def asyncecto_repo(database_url: str) -> Repo:
+    """The Repo asyncecto's pytest plugin wraps in a sandbox (see asyncecto.testing.plugin)."""
+    return Repo(database_url, pool_size=5, server_settings={"application_name": APP_NAME})
+
+
+@pytest.fixture
+async def repo(asyncecto_repo: Repo, sandbox: Sandbox | None) -> AsyncIterator[Repo]:
+    """A started Repo whose test runs in the sandbox: a transaction rolled back at the end.
+
+    Under ``@pytest.mark.no_sandbox`` it commits for real, on tables truncated before and after.
+    At teardown, no connection may be left checked out or mid-transaction.
+    """
+    r = asyncecto_repo
+    truncate = f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+    if sandbox is None:
+        await r.query(truncate)
+    else:
+        await r.query(RESTART_SEQUENCES)  # inside the sandbox: undone with the rest at its end
+    yield r
+    stats = r.pool_stats()
+    held = 0 if sandbox is None else 1  # the sandbox's own connection, until its fixture ends
+    assert stats["in_use"] == held, f"connections left checked out: {stats}"
+    leftover = await r.query(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
+        "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()",
+        [APP_NAME],
+    )
+    assert leftover.rows[0][0] == 0, "a session was left idle in transaction"
+    if sandbox is None:
+        await r.query(truncate)
+
+
+class SandboxPeer:
+    """``admin`` inside a sandboxed test: the asyncpg calls the tests use, run on the sandbox's
+    connection (another session could not see the test's uncommitted rows), one at a time and
+    behind the sandbox's statement savepoint, as the repo's own statements are."""
+
+    def __init__(self, sb: Sandbox) -> None:
+        self._sb = sb
+
+    async def _run(self, method: str, sql: str, args: tuple[Any, ...]) -> Any:
+        sb = self._sb
+        conn = await sb.acquire()
+        try:
+            await sb.before_statement(conn)
+            try:
+                return await getattr(conn.raw, method)(sql, *args)  # type: ignore[attr-defined]
+            except BaseException:
+                await sb.undo_statement(conn)
+                raise
+        finally:
+            sb.release()
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._run("execute", sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetch", sql, args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchrow", sql, args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._run("fetchval", sql, args)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_after_real_commits(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test that commits for real (``no_sandbox``) and touches the database leaves the tables
+    empty: the sandboxed tests after it count on that (their sandboxes roll back, never truncate)."""
+    yield
+    if request.node.get_closest_marker("no_sandbox") is None or "database_url" not in request.fixturenames:
+        return
+    from asyncecto.repo import build_config
+
+    conn = await asyncpg.connect(**build_config(request.getfixturevalue("database_url")).dsn_kwargs())
+    try:
+        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def admin(database_url: str, sandbox: Sandbox | None) -> AsyncIterator[Any]:
+    """Raw SQL beside the repo, to check what was really written: a plain asyncpg connection,
+    or, in a sandboxed test, the same calls on the sandbox's connection."""
+    if sandbox is not None:
+        yield SandboxPeer(sandbox)
+        return
     from asyncecto.repo import build_config
 
     conn = await asyncpg.connect(**build_config(database_url).dsn_kwargs())

@@ -9,12 +9,14 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
+from asyncecto._aio import finish
 from asyncecto.adapters import Connection
 from asyncecto.adapters.postgres import PostgresAdapter
-from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError
+from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import start_listener
+from ._sandbox import UNBOXED, Sandbox
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
@@ -29,16 +31,20 @@ class Bound:
     :ivar owner: the task that pinned it; another task using it concurrently is refused
     :ivar depth: transactions open on it (0 for a plain checkout); nested ones are savepoints
     :ivar active: ``False`` once released (a stream built on it then refuses to go on)
+    :ivar sandbox: the test sandbox the connection belongs to, if any
     """
 
-    __slots__ = ("active", "conn", "depth", "owner", "repo")
+    __slots__ = ("active", "conn", "depth", "owner", "repo", "sandbox")
 
-    def __init__(self, repo: object, conn: Connection, owner: object, depth: int) -> None:
+    def __init__(
+        self, repo: object, conn: Connection, owner: object, depth: int, sandbox: Sandbox | None = None
+    ) -> None:
         self.repo = repo
         self.conn = conn
         self.owner = owner
         self.depth = depth
         self.active = True
+        self.sandbox = sandbox
 
 
 class _Default:
@@ -81,6 +87,15 @@ class RepoCore:
         self.bound_var: contextvars.ContextVar[Bound | None] = contextvars.ContextVar(
             f"asyncecto_pinned_{id(self):x}", default=None
         )
+        #: the test sandbox: shared by every task, or per context (``asyncecto.testing``)
+        self.shared_sandbox: Sandbox | None = None
+        self.sandbox_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+            f"asyncecto_sandbox_{id(self):x}", default=None
+        )
+        #: ``"manual"``: a statement outside any sandbox is refused (``asyncecto.testing.mode``)
+        self.sandbox_mode = "auto"
+        #: whether a sandbox or manual mode was ever set up (keeps the statement path cheap otherwise)
+        self.sandboxing = False
         self._supervisor: Supervisor | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._cache: dict[Hashable, Any] = {}
@@ -210,6 +225,32 @@ class RepoCore:
         b = self.bound_var.get()
         return b if b is not None and b.active else None
 
+    def sandbox_for_task(self) -> Sandbox | None:
+        """The sandbox this task's statements run in, if any.
+
+        :raises SandboxError: in manual mode with no sandbox for this task, or its sandbox has ended
+        """
+        sb = self.sandbox_var.get()
+        if sb is UNBOXED:
+            return None
+        if sb is None:
+            sb = self.shared_sandbox
+        if sb is None:
+            if self.sandbox_mode == "manual":
+                task = asyncio.current_task()
+                raise SandboxError(
+                    self.name,
+                    f"cannot find a sandbox for task {task.get_name() if task else None!r}: "
+                    "the repo is in manual sandbox mode",
+                    "open one for the test (the `sandbox` pytest fixture, or `async with sandbox(repo):`), "
+                    "share one with every task (`sandbox(repo, shared=True)`), or let this task use an open "
+                    "one (`with sb.allow():`); `unboxed(repo)` runs outside the sandbox",
+                )
+            return None
+        if sb.state != "open":
+            sb._check_open()
+        return sb  # type: ignore[no-any-return]
+
     @staticmethod
     def _check_owner(bound: Bound) -> None:
         if not bound.active:
@@ -284,29 +325,51 @@ class RepoCore:
         t0 = time.perf_counter()
         conn: Connection | None
         queue: float | None = None
+        sandbox: Sandbox | None = None  # the statement runs behind the sandbox's savepoint
+        pooled = False
         if pinned is not None:
             conn = pinned
         elif bound is None:
-            conn = adapter.checkout_nowait()
-            if conn is None:
-                conn = await adapter.checkout()
+            if self.sandboxing:
+                sandbox = self.sandbox_for_task()
+            if sandbox is not None and kind == "query":
+                sandbox.check_sql(sql)
+            if sandbox is None:
+                pooled = True
+                conn = adapter.checkout_nowait()
+                if conn is None:
+                    conn = await adapter.checkout()
+            else:
+                conn = await sandbox.acquire()
             queue = time.perf_counter() - t0
         else:
             self._check_owner(bound)
             conn = bound.conn
+            if bound.sandbox is not None:
+                if kind == "query":
+                    bound.sandbox.check_sql(sql)
+                if bound.depth == 0:
+                    sandbox = bound.sandbox  # a checkout in the sandbox: its lock is held already
         t1 = time.perf_counter()
         try:
+            if sandbox is not None:
+                await sandbox.before_statement(conn)
             if lift:
                 await conn.set_statement_timeout(timeout)
             result = await getattr(conn, kind)(sql, params, timeout)
-        except AsyncEctoError as exc:
-            if self.telemetry.active:
+        except BaseException as exc:
+            if sandbox is not None:
+                await finish(sandbox.undo_statement(conn))
+            if isinstance(exc, AsyncEctoError) and self.telemetry.active:
                 now = time.perf_counter()
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
-            if bound is None and pinned is None and not adapter.checkin_nowait(conn):
-                await adapter.checkin(conn)
+            if pooled:
+                if not adapter.checkin_nowait(conn):
+                    await adapter.checkin(conn)
+            elif sandbox is not None and bound is None:
+                sandbox.release()
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
         if self.telemetry.active:

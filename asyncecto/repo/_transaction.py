@@ -21,6 +21,7 @@ from asyncecto._aio import finish
 from asyncecto.errors import ArgumentError, CommitOutcomeUnknownError, ConnectionLostError, Rollback
 
 from ._core import DEFAULT, Bound, RepoCore
+from ._sandbox import Sandbox
 
 __all__ = ("Checkout", "Transaction")
 
@@ -50,6 +51,7 @@ class Transaction:
         self._bound: Bound | None = None
         self._savepoint: str | None = None
         self._token: Any = None
+        self._sandbox: Sandbox | None = None  # whose connection this transaction holds
 
     def _begin_sql(self) -> str:
         sql = "BEGIN"
@@ -75,6 +77,12 @@ class Transaction:
             bound.depth += 1
             self._bound, self._savepoint = bound, name
             return self
+        if bound is not None and bound.sandbox is not None:  # a checkout in the sandbox: a savepoint
+            core._check_owner(bound)
+            await self._exec(bound, "SAVEPOINT asyncecto_1")
+            bound.depth = 1
+            self._bound, self._savepoint = bound, "asyncecto_1"
+            return self
         if bound is not None:  # inside a checkout: begin on its connection
             core._check_owner(bound)
             try:
@@ -87,6 +95,9 @@ class Transaction:
             bound.depth = 1
             self._bound = bound
             return self
+        sandbox = core.sandbox_for_task() if core.sandboxing else None
+        if sandbox is not None:
+            return await self._enter_sandbox(sandbox)
         conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
         new = Bound(core, conn, asyncio.current_task(), 1)
         try:
@@ -100,6 +111,21 @@ class Transaction:
             raise
         self._bound = new
         self._token = core.bound_var.set(new)
+        return self
+
+    async def _enter_sandbox(self, sandbox: Sandbox) -> Transaction:
+        # the outermost transaction in a test sandbox is a savepoint; isolation and read_only
+        # cannot apply to one and are ignored (the sandbox's own transaction has them)
+        conn = await sandbox.acquire("a transaction")
+        new = Bound(self.core, conn, asyncio.current_task(), 1, sandbox)
+        try:
+            await self._exec(new, "SAVEPOINT asyncecto_1")
+        except BaseException:
+            new.active = False
+            sandbox.release()
+            raise
+        self._bound, self._savepoint, self._sandbox = new, "asyncecto_1", sandbox
+        self._token = self.core.bound_var.set(new)
         return self
 
     async def _quiet(self, bound: Bound, sql: str) -> None:
@@ -118,17 +144,26 @@ class Transaction:
             self.rolled_back, self.value = True, exc.value
         failed = exc is not None
         if self._savepoint is not None:
-            await finish(self._end_savepoint(bound, failed))
+            try:
+                await finish(self._end_savepoint(bound, failed))
+            finally:
+                if self._sandbox is not None:
+                    bound.active = False
+                    self._sandbox.release()
+                    self._reset_token()
             return ours
         try:
             await finish(self._end(bound, failed))
         finally:
-            if self._token is not None:
-                try:
-                    self.core.bound_var.reset(self._token)
-                except ValueError:  # exited in another context (e.g. a generator finished elsewhere)
-                    self.core.bound_var.set(None)
+            self._reset_token()
         return ours
+
+    def _reset_token(self) -> None:
+        if self._token is not None:
+            try:
+                self.core.bound_var.reset(self._token)
+            except ValueError:  # exited in another context (e.g. a generator finished elsewhere)
+                self.core.bound_var.set(None)
 
     async def _end_savepoint(self, bound: Bound, failed: bool) -> None:
         name = self._savepoint
@@ -190,8 +225,12 @@ class Checkout:
         core._check("check out a connection")
         if core.bound() is not None:
             return self  # nested: reuse the pinned connection
-        conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
-        self._bound = Bound(core, conn, asyncio.current_task(), 0)
+        sandbox = core.sandbox_for_task() if core.sandboxing else None
+        if sandbox is not None:
+            conn = await sandbox.acquire("a checkout")
+        else:
+            conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
+        self._bound = Bound(core, conn, asyncio.current_task(), 0, sandbox)
         self._token = core.bound_var.set(self._bound)
         return self
 
@@ -200,7 +239,10 @@ class Checkout:
             return
         self._bound.active = False
         try:
-            await finish(self.core.adapter.checkin(self._bound.conn))
+            if self._bound.sandbox is not None:
+                self._bound.sandbox.release()
+            else:
+                await finish(self.core.adapter.checkin(self._bound.conn))
         finally:
             try:
                 self.core.bound_var.reset(self._token)

@@ -24,7 +24,7 @@ from asyncecto.cli import main
 from asyncecto.cli._config import maintenance_url
 from asyncecto.repo import Repo, build_config
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.no_sandbox]  # real commits and connections
 
 SQL_MIGRATION = """\
 def up():

@@ -24,6 +24,8 @@ from .._proxy import PgProxy, sql_matches
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
+pytestmark = pytest.mark.no_sandbox  # real commits and connections
+
 APP = f"{APP_NAME}-r04"
 
 

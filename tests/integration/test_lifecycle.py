@@ -16,6 +16,8 @@ from asyncecto.repo._supervisor import Supervisor
 
 from ..schemas import Weather
 
+pytestmark = pytest.mark.no_sandbox  # real commits and connections
+
 
 async def test_states_new_running_closed_and_restart(database_url: str) -> None:
     repo = Repo(database_url)

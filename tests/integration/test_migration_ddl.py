@@ -46,6 +46,8 @@ from asyncecto.migration import (
 )
 from asyncecto.migration._dsl import Command, Execute, Flush
 
+pytestmark = pytest.mark.no_sandbox  # real commits and connections
+
 TENANT = "mig_tenant"
 
 

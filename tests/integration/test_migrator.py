@@ -25,7 +25,7 @@ from asyncecto.migration import FILE_NOT_FOUND, down, migrated_versions, migrati
 from asyncecto.query import from_
 from asyncecto.repo import build_config
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [pytest.mark.asyncio, pytest.mark.no_sandbox]  # real commits and connections
 
 V1, V2, V3, V4 = 20240101120000, 20240102120000, 20240103120000, 20240104120000
 

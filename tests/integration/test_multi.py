@@ -188,6 +188,7 @@ async def test_reads_via_select(repo: Repo) -> None:
     assert changes == {"cities": ["a"]}
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_backend_killed_midway_raises_connection_lost_and_nothing_is_visible(
     repo: Repo, admin: asyncpg.Connection
 ) -> None:

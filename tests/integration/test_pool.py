@@ -12,6 +12,8 @@ from asyncecto.errors import PoolTimeoutError, StatementTimeoutError
 
 from ..schemas import Weather
 
+pytestmark = pytest.mark.no_sandbox  # real commits and connections
+
 
 async def backend_query(admin: asyncpg.Connection, pid: int) -> str:
     q: str = await admin.fetchval("SELECT query FROM pg_stat_activity WHERE pid = $1", pid)

@@ -140,6 +140,7 @@ async def public_repo(repo: Repo, database_url: str) -> AsyncIterator[Repo]:
 # -- the repo's default --------------------------------------------------------------------------
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_repo_prefix_option_is_the_default_for_reads_and_writes(
     archive_repo: Repo, admin: asyncpg.Connection
 ) -> None:
@@ -161,6 +162,7 @@ async def test_repo_prefix_option_is_the_default_for_reads_and_writes(
     assert await rows(admin, "SELECT id FROM weather ORDER BY id") == [(1,), (2,)]  # public untouched
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_repo_prefix_from_the_url(repo: Repo, database_url: str, admin: asyncpg.Connection) -> None:
     await seed_weather(admin)
     async with Repo(with_option(database_url, "prefix=archive"), pool_size=1) as r:
@@ -170,6 +172,7 @@ async def test_repo_prefix_from_the_url(repo: Repo, database_url: str, admin: as
     assert await rows(admin, "SELECT city FROM archive.weather WHERE id = $1", w.id) == [("via url",)]
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_repo_search_path_puts_unqualified_tables_in_the_second_schema(
     repo: Repo, database_url: str, admin: asyncpg.Connection
 ) -> None:
@@ -190,6 +193,7 @@ async def test_repo_search_path_puts_unqualified_tables_in_the_second_schema(
     assert await rows(admin, "SELECT count(*) FROM weather") == [(2,)]
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_search_path_repo_preloads_and_nested_writes_in_that_schema(
     repo: Repo, database_url: str, admin: asyncpg.Connection
 ) -> None:
@@ -415,6 +419,7 @@ async def test_loaded_structs_remember_their_prefix_for_later_writes(repo: Repo,
 # -- precedence ----------------------------------------------------------------------------------
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_query_precedence_from_beats_schema_beats_call_beats_repo(
     repo: Repo, public_repo: Repo, archive_repo: Repo, admin: asyncpg.Connection
 ) -> None:
@@ -443,6 +448,7 @@ async def test_query_precedence_from_beats_schema_beats_call_beats_repo(
     assert await rows(admin, "SELECT id, temp_hi FROM weather ORDER BY id") == [(2, None)]
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_struct_write_precedence_call_beats_meta_beats_repo(
     repo: Repo, public_repo: Repo, archive_repo: Repo, admin: asyncpg.Connection
 ) -> None:
@@ -540,6 +546,7 @@ async def test_nested_preloads_below_a_schema_prefix_follow_that_prefix(repo: Re
     assert texts(ann.archived_posts[0].comments) == ["old c2", "old c3"]
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_preload_takes_the_repo_prefix_and_loaded_meta(
     repo: Repo, archive_repo: Repo, admin: asyncpg.Connection
 ) -> None:
@@ -640,6 +647,7 @@ async def test_assoc_of_a_schema_with_its_own_prefix(repo: Repo, admin: asyncpg.
     assert titles(await repo.all(assoc(old_ann, "posts"))) == ["old p7"]
 
 
+@pytest.mark.no_sandbox  # a repo of its own commits beside the sandboxed one
 async def test_assoc_from_a_repo_prefix(repo: Repo, archive_repo: Repo, admin: asyncpg.Connection) -> None:
     await seed_archive_blog(repo, admin)
     old_p7 = await archive_repo.get_or_raise(Post, 7)

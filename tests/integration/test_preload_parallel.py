@@ -35,6 +35,8 @@ from asyncecto.query import fragment, from_, preload, where
 
 from ..assoc_schemas import Comment, Permalink, Post, Tag, User
 
+pytestmark = pytest.mark.no_sandbox  # real commits and connections
+
 PROBE_DDL = (
     "CREATE TABLE IF NOT EXISTS pl_probe_log (token text NOT NULL, tag text NOT NULL, pid integer NOT NULL, "
     "started timestamptz NOT NULL, finished timestamptz NOT NULL)",

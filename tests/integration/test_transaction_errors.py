@@ -22,7 +22,9 @@ from asyncecto.errors import (
 
 from ..schemas import Weather
 
-pytestmark = pytest.mark.usefixtures("repo")
+# the transaction machinery itself (BEGIN/COMMIT on pooled connections, isolation, cancellation):
+# the sandbox would replace it with savepoints
+pytestmark = [pytest.mark.usefixtures("repo"), pytest.mark.no_sandbox]
 
 
 async def test_a_statement_after_a_failed_one_names_the_fix(repo: Repo, admin: asyncpg.Connection) -> None:

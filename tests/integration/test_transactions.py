@@ -15,7 +15,9 @@ from asyncecto.query import from_, order_by
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
-pytestmark = pytest.mark.usefixtures("repo")
+# the transaction machinery itself (BEGIN/COMMIT on pooled connections, isolation, cancellation):
+# the sandbox would replace it with savepoints
+pytestmark = [pytest.mark.usefixtures("repo"), pytest.mark.no_sandbox]
 
 
 async def count(admin: asyncpg.Connection) -> int:

@@ -7,7 +7,7 @@ import asyncpg.exceptions as pgexc
 
 from asyncecto import errors
 
-__all__ = ("CONSTRAINT_KINDS", "translate")
+__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "translate")
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -37,6 +37,10 @@ CONSTRAINT_KINDS: dict[type[errors.DatabaseError], str] = {
     errors.CheckViolationError: "check",
     errors.ExclusionViolationError: "exclusion",
 }
+
+
+#: what a driver call may raise; ``translate`` turns each into an asyncecto error
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
 
 def translate(exc: BaseException, query: str | None = None, *, connecting: bool = False) -> errors.AsyncEctoError:
@@ -92,4 +96,7 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
         if "closed" in text or "terminat" in text:
             return errors.ConnectionLostError(f"connection lost: {text}", query=query)
         return errors.DatabaseError(text, query=query)
+    if isinstance(exc, asyncpg.InternalClientError):
+        # the protocol met a message it did not expect (a backend's FATAL racing the next query)
+        return errors.ConnectionLostError(f"connection unusable: {exc}", query=query)
     return errors.DatabaseError(f"{type(exc).__name__}: {exc}", query=query)

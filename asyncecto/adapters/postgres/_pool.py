@@ -29,7 +29,7 @@ from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import PoolTimeoutError, RepoStateError
 
-from ._errors import translate
+from ._errors import DRIVER_ERRORS, translate
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -72,20 +72,20 @@ class PgConnection:
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -96,7 +96,7 @@ class PgConnection:
         try:
             stmt = await self.raw.prepare(sql, timeout=timeout)
             rows = await stmt.fetch(*params, timeout=timeout)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
@@ -113,7 +113,7 @@ class PgConnection:
                     yield rows
                 if len(rows) < size:
                     return
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
 
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
@@ -123,7 +123,7 @@ class PgConnection:
             status: str = await self.raw.copy_records_to_table(
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
             )
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else len(rows.records)
@@ -134,7 +134,7 @@ class PgConnection:
         ms = "0" if seconds is None else str(max(1, round(seconds * 1000)))
         try:
             await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
     def is_closed(self) -> bool:

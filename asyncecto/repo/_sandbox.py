@@ -1,0 +1,293 @@
+"""The test sandbox: one connection in a transaction that is rolled back at the end.
+
+Ecto's ``Ecto.Adapters.SQL.Sandbox``. While a sandbox is open on a repo, the repo's
+statements run on the sandbox's connection instead of the pool: from every task when
+the sandbox is *shared* (the default), else from the task that opened it and the tasks it
+spawns (they inherit its context). Tasks take turns on the connection, one statement
+(or one transaction, or one checkout) at a time. A statement outside a transaction runs
+behind a savepoint, so a failed statement leaves the test's transaction usable; a
+``repo.transaction()`` becomes a savepoint. Nothing is ever committed.
+
+The public entry points are in :mod:`asyncecto.testing`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from asyncecto._aio import finish
+from asyncecto.errors import ArgumentError, AsyncEctoError, SandboxError
+
+if TYPE_CHECKING:
+    from asyncecto.adapters import Connection
+
+    from ._core import RepoCore
+
+__all__ = ("UNBOXED", "Sandbox")
+
+logger = logging.getLogger("asyncecto")
+
+_ISOLATION = {
+    "read_committed": "READ COMMITTED",
+    "repeatable_read": "REPEATABLE READ",
+    "serializable": "SERIALIZABLE",
+}
+
+#: raw statements that would end the sandbox's transaction
+_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+
+#: the statement-level savepoint's name
+_SAVEPOINT = "asyncecto_sandbox"
+
+
+class _Unboxed:
+    def __repr__(self) -> str:
+        return "UNBOXED"
+
+
+#: a context marked with it runs on the pool, outside any sandbox (``asyncecto.testing.unboxed``)
+UNBOXED: Any = _Unboxed()
+
+
+class Sandbox:
+    """One connection in a transaction, shared by the tasks of a test, rolled back at the end.
+
+    :ivar shared: whether every task uses it (else this context and the tasks it spawns)
+    :ivar state: ``"new"``, ``"open"`` or ``"closed"``
+    :ivar statements: statements run behind the per-statement savepoint
+    """
+
+    def __init__(
+        self,
+        core: RepoCore,
+        *,
+        shared: bool = True,
+        isolation: str | None = None,
+        wait_timeout: float | None = None,
+    ) -> None:
+        if isolation is not None and isolation not in _ISOLATION:
+            raise ArgumentError(f"unknown isolation level {isolation!r}; use one of {', '.join(_ISOLATION)}")
+        if wait_timeout is not None and (isinstance(wait_timeout, bool) or not wait_timeout > 0):
+            raise ArgumentError(f"wait_timeout must be a positive number of seconds, got {wait_timeout!r}")
+        self.core = core
+        self.shared = shared
+        self.isolation = isolation
+        self.wait_timeout = core.config.pool_timeout if wait_timeout is None else float(wait_timeout)
+        self.state = "new"
+        self.statements = 0
+        self.conn: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._holder: asyncio.Task[Any] | None = None
+        self._holding = "a statement"
+        self._savepoint_open = False
+        self._token: Any = None
+
+    def __repr__(self) -> str:
+        mode = "shared" if self.shared else "private"
+        return f"Sandbox<{self.state} {mode} repo={self.core.name}>"
+
+    @property
+    def repo(self) -> Any:
+        """The repo this sandbox is open on."""
+        return self.core
+
+    # -- opening and closing --------------------------------------------------------
+    def _fail(self, problem: str, fix: str) -> SandboxError:
+        return SandboxError(self.core.name, problem, fix)
+
+    async def __aenter__(self) -> Sandbox:
+        core = self.core
+        if self.state != "new":
+            raise self._fail(f"cannot open a sandbox that is {self.state}", "create a new one: sandbox(repo)")
+        if core.state != "running":
+            raise self._fail(
+                f"cannot open a sandbox: the repo is {core.state}",
+                "start the repo first (`async with repo:` or `await repo.start()`), then open the sandbox",
+            )
+        if core.bound() is not None:
+            raise self._fail(
+                "cannot open a sandbox inside a transaction or checkout",
+                "open the sandbox first, then begin transactions inside it",
+            )
+        current = core.sandbox_var.get()
+        if isinstance(current, Sandbox) and current.state == "open":
+            raise self._fail("this task is already in a sandbox", "use the sandbox you have (one per test)")
+        if self.shared and core.shared_sandbox is not None:
+            raise self._fail(
+                "the repo already has a shared sandbox",
+                "close it before opening another; only one shared sandbox may be open per repo at a time "
+                "(use sandbox(repo, shared=False) for per-task sandboxes)",
+            )
+        conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
+        begin = "BEGIN" + (f" ISOLATION LEVEL {_ISOLATION[self.isolation]}" if self.isolation else "")
+        try:
+            await conn.execute(begin, (), None)
+        except BaseException:
+            conn.dirty = True
+            await finish(core.adapter.checkin(conn))
+            raise
+        self.conn = conn
+        self.state = "open"
+        if self.shared:
+            core.shared_sandbox = self
+        else:
+            self._token = core.sandbox_var.set(self)
+        core.sandboxing = True
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            await finish(self._close(exc is None))
+        finally:
+            self._unbind()
+
+    def _unbind(self) -> None:
+        # in the caller's context: the close itself runs in a task of its own
+        if self._token is not None:
+            with contextlib.suppress(ValueError):
+                self.core.sandbox_var.reset(self._token)
+            self._token = None
+
+    async def close(self) -> None:
+        """Roll back everything and give the connection back (``async with`` does it for you)."""
+        try:
+            await finish(self._close(True))
+        finally:
+            self._unbind()
+
+    async def _close(self, report: bool) -> None:
+        if self.state != "open":
+            return
+        core, conn = self.core, self.conn
+        assert conn is not None
+        held_by: str | None = None
+        try:
+            async with asyncio.timeout(self.wait_timeout):
+                await self._lock.acquire()  # statements of other tasks in flight end first
+        except TimeoutError:
+            held_by = self._describe_holder()
+        self.state = "closed"
+        if self.shared and core.shared_sandbox is self:
+            core.shared_sandbox = None
+        try:
+            if held_by is not None:
+                conn.terminate()  # in use by another task: it can be neither rolled back nor reused
+            else:
+                try:
+                    await conn.execute("ROLLBACK", (), None)
+                except AsyncEctoError:
+                    conn.dirty = True  # the release resets or terminates it
+            await core.adapter.checkin(conn)
+        finally:
+            if held_by is None:
+                self._lock.release()
+        if held_by is not None and report:
+            raise self._fail(
+                f"the sandbox was closed while {held_by} still used its connection "
+                f"(waited {self.wait_timeout:g}s); the connection was terminated, nothing was committed",
+                "await (or cancel) the tasks your test starts before the test ends",
+            )
+
+    def _describe_holder(self) -> str:
+        task = self._holder
+        name = task.get_name() if task is not None else "another task"
+        return f"task {name!r} (in {self._holding})"
+
+    @contextlib.contextmanager
+    def allow(self) -> Iterator[None]:
+        """Let the current task (and the tasks it spawns) use this sandbox, like Ecto's ``allow/3``.
+
+        A private sandbox (``shared=False``) is seen by the task that opened it and its child
+        tasks; a task started elsewhere (a worker pool, a server) enters it with::
+
+            with sb.allow():
+                await repo.all(Post)
+        """
+        self._check_open()
+        core = self.core
+        token = core.sandbox_var.set(self)
+        core.sandboxing = True
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                core.sandbox_var.reset(token)
+
+    # -- taking turns on the connection -------------------------------------------
+    async def acquire(self, what: str = "a statement") -> Connection:
+        """Wait for the connection (another task may be using it); release it with :meth:`release`.
+
+        :raises SandboxError: the sandbox has ended, or the connection stayed busy for ``wait_timeout``
+        """
+        self._check_open()
+        try:
+            async with asyncio.timeout(self.wait_timeout):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise self._fail(
+                f"waited {self.wait_timeout:g}s for the sandbox's connection, held by {self._describe_holder()}",
+                "a task that holds a transaction or checkout open must not wait for another task's queries "
+                "(they queue behind it): end the transaction before awaiting them, or run that work in the "
+                "same task",
+            ) from None
+        if self.state != "open":
+            self._lock.release()
+            self._check_open()
+        self._holder = asyncio.current_task()
+        self._holding = what
+        assert self.conn is not None
+        return self.conn
+
+    def release(self) -> None:
+        """Let the next task use the connection."""
+        self._holder = None
+        self._lock.release()
+
+    def _check_open(self) -> None:
+        if self.state != "open":
+            raise self._fail(
+                "the sandbox has ended: its transaction was rolled back and its connection returned",
+                "run queries only while the sandbox is open; await the tasks a test starts before it ends",
+            )
+
+    def check_sql(self, sql: str) -> None:
+        """Refuse raw transaction control, which would end (or commit) the sandbox's transaction."""
+        words = sql.lstrip().split(None, 2)
+        first = words[0].upper().rstrip(";") if words else ""
+        if first in _TX_CONTROL or (first == "PREPARE" and len(words) > 1 and words[1].upper() == "TRANSACTION"):
+            raise self._fail(
+                f"raw {first} cannot run in the sandbox: it would end the sandbox's transaction "
+                f"(statement: {sql.strip()[:80]!r})",
+                "use `async with repo.transaction():` (a savepoint in the sandbox), or run the test "
+                "without the sandbox (@pytest.mark.no_sandbox)",
+            )
+
+    # -- the per-statement savepoint ------------------------------------------------
+    async def before_statement(self, conn: Connection) -> None:
+        """Mark the point a failing statement rolls back to (one round trip)."""
+        sql = (
+            f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}"
+            if self._savepoint_open
+            else f"SAVEPOINT {_SAVEPOINT}"
+        )
+        self._savepoint_open = False
+        await conn.execute(sql, (), None)
+        self._savepoint_open = True
+        self.statements += 1
+
+    async def undo_statement(self, conn: Connection) -> None:
+        """Roll back the failed statement only; the test's earlier work stays."""
+        if not self._savepoint_open:
+            return
+        try:
+            await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", (), None)
+        except Exception:  # the statement's own error is the one to report; the next one meets this
+            self._savepoint_open = False
+            logger.warning("sandbox %r: rolling back a failed statement failed", self, exc_info=True)

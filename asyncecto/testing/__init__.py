@@ -1,0 +1,77 @@
+"""Tests in a transaction that is rolled back: Ecto's SQL sandbox, and a pytest plugin.
+
+.. code-block:: python
+
+    from asyncecto.testing import sandbox
+
+    async with repo:
+        async with sandbox(repo):            # every task's queries on this repo run in it
+            await repo.insert(Post(title="hello"))
+            assert await repo.aggregate(Post, "count") == 1
+        # rolled back: nothing was committed
+
+With pytest, the plugin (registered through the ``pytest11`` entry point) gives each test
+a sandbox through the ``sandbox`` fixture; see ``docs/testing.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from asyncecto.errors import ArgumentError
+from asyncecto.repo._core import RepoCore
+from asyncecto.repo._sandbox import UNBOXED, Sandbox
+
+__all__ = ("Sandbox", "mode", "sandbox", "unboxed")
+
+
+def _core(repo: Any) -> RepoCore:
+    if not isinstance(repo, RepoCore):
+        raise ArgumentError(f"expected a Repo, got {repo!r}")
+    return repo
+
+
+def sandbox(
+    repo: Any, *, shared: bool = True, isolation: str | None = None, wait_timeout: float | None = None
+) -> Sandbox:
+    """A sandbox on ``repo``: ``async with sandbox(repo) as sb:`` — rolled back at the end.
+
+    :param shared: every task's statements on the repo run in it (Ecto's shared mode); with
+        ``False`` only this task and the tasks it spawns do (others enter with ``sb.allow()``)
+    :param isolation: the sandbox transaction's isolation level (``repeatable_read``, ``serializable``)
+    :param wait_timeout: seconds a task waits for the connection while another task holds it
+        (default: the repo's ``pool_timeout``); then :class:`~asyncecto.errors.SandboxError`
+    """
+    return Sandbox(_core(repo), shared=shared, isolation=isolation, wait_timeout=wait_timeout)
+
+
+def mode(repo: Any, value: str) -> None:
+    """``"manual"``: a statement from a task with no sandbox raises ``SandboxError`` (Ecto's
+    ``:manual``); ``"auto"`` (the default): such a statement runs on the pool and commits."""
+    core = _core(repo)
+    if value not in ("auto", "manual"):
+        raise ArgumentError(f"sandbox mode must be 'auto' or 'manual', got {value!r}")
+    core.sandbox_mode = value
+    if value == "manual":
+        core.sandboxing = True
+
+
+@contextlib.contextmanager
+def unboxed(repo: Any) -> Iterator[None]:
+    """Run the block's statements outside any sandbox, on the pool, committing (Ecto's ``unboxed_run``).
+
+    .. code-block:: python
+
+        with unboxed(repo):
+            await repo.insert(Setting(key="seeded"))   # committed: clean it up yourself
+    """
+    core = _core(repo)
+    token = core.sandbox_var.set(UNBOXED)
+    core.sandboxing = True
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            core.sandbox_var.reset(token)
