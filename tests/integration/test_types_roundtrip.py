@@ -561,6 +561,7 @@ async def test_postgres_stores_the_dumped_value(
     assert text == stored
 
 
+@pytest.mark.no_sandbox  # reads with a plain asyncpg connection (no asyncecto codecs)
 async def test_jsonb_holds_the_same_document(repo: Repo, admin: asyncpg.Connection) -> None:
     doc = {"a": {"b": [1, 2.5, None, "x", {"c": False}]}, "ü": "🦀"}
     inserted = await repo.insert(Typed(m=doc, any_json={"n": None}))
@@ -845,6 +846,7 @@ async def test_load_from_query_result_equals_get(repo: Repo) -> None:
     assert_same_struct(repo.load(Typed, (result.columns, row)), got)
 
 
+@pytest.mark.no_sandbox  # reads with a plain asyncpg connection (no asyncecto codecs)
 async def test_load_from_raw_asyncpg_record_equals_get(repo: Repo, admin: asyncpg.Connection) -> None:
     # The raw connection has no JSON codec: jsonb arrives as text and Map.load decodes it.
     inserted = await repo.insert(Typed(**FULL))
