@@ -155,6 +155,8 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Notification:
+        if self._waiter is not None:
+            raise ArgumentError(f"{self!r} is already being read by another task; give each task its own")
         try:
             if self._state == "new":
                 await self._start()
@@ -164,8 +166,6 @@ class Subscription:
                     if error is not None:
                         raise error
                     raise StopAsyncIteration
-                if self._waiter is not None:
-                    raise ArgumentError(f"{self!r} is already being read by another task; give each task its own")
                 waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 self._waiter = waiter
                 try:
@@ -193,8 +193,8 @@ class Subscription:
         self._wake()
 
     async def _start(self) -> None:
+        ready = self._listener.subscribe(self)  # raises if the repo is not running
         self._state = "active"
-        ready = self._ready = self._listener.subscribe(self)
         try:
             await ready
         except BaseException:

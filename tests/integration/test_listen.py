@@ -436,6 +436,14 @@ async def test_bad_options_and_states(repo: Repo, database_url: str) -> None:
         repo.listen("events", max_queue=0)
     with pytest.raises(RepoStateError, match=r"cannot listen: repo is new\n\nfix: start it first"):
         Repo(database_url).listen("events")
-    async with repo.listen(_channel("twice")) as feed:
+    ch = _channel("twice")
+    async with repo.listen(ch) as feed:
         with pytest.raises(ArgumentError, match="was already started"):
             await feed.__aenter__()
+        first = asyncio.create_task(anext(feed))
+        await asyncio.sleep(0)  # the task's first step runs now: it waits on the empty feed
+        with pytest.raises(ArgumentError, match="is already being read by another task"):
+            await anext(feed)
+        await repo.notify(ch, "to the first reader")
+        async with asyncio.timeout(WAIT):
+            assert (await first).payload == "to the first reader"
