@@ -17,14 +17,14 @@ a sandbox through the ``sandbox`` fixture; see ``docs/testing.md``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from asyncecto.errors import ArgumentError
 from asyncecto.repo._core import RepoCore
 from asyncecto.repo._sandbox import UNBOXED, Sandbox
 
-__all__ = ("Sandbox", "mode", "sandbox", "unboxed")
+__all__ = ("Sandbox", "mode", "sandbox", "unboxed", "unboxed_run")
 
 
 def _core(repo: Any) -> RepoCore:
@@ -75,3 +75,9 @@ def unboxed(repo: Any) -> Iterator[None]:
     finally:
         with contextlib.suppress(ValueError):
             core.sandbox_var.reset(token)
+
+
+async def unboxed_run(repo: Any, fn: Callable[[Any], Awaitable[Any]]) -> Any:
+    """``await fn(repo)`` outside any sandbox, committing; its result (Ecto's ``unboxed_run/2``)."""
+    with unboxed(repo):
+        return await fn(repo)

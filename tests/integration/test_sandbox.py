@@ -25,7 +25,7 @@ from asyncecto.errors import (
 )
 from asyncecto.multi import Multi
 from asyncecto.query import from_, preload
-from asyncecto.testing import mode, sandbox, unboxed
+from asyncecto.testing import mode, sandbox, unboxed, unboxed_run
 
 from ..assoc_schemas import Post as BlogPost
 from ..schemas import User, Weather
@@ -177,6 +177,10 @@ async def test_a_timed_out_or_cancelled_statement_leaves_the_sandbox_usable(db: 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        with pytest.raises(StatementTimeoutError):
+            async with db.transaction():
+                await db.insert(Weather(city="in the timed-out transaction"))
+                await db.query("SELECT pg_sleep(5)", timeout=0.2)
         assert [w.city for w in await db.all(Weather)] == ["before"]
 
 
@@ -205,7 +209,9 @@ async def test_unboxed_commits_for_real(db: Repo, admin: asyncpg.Connection) -> 
         with unboxed(db):
             await db.insert(Weather(city="unboxed"))
         assert await committed(admin) == 1
-    assert [r["city"] for r in await admin.fetch("SELECT city FROM weather")] == ["unboxed"]
+        again = await unboxed_run(db, lambda r: r.insert(Weather(city="run")))
+        assert again.city == "run" and await committed(admin) == 2
+    assert sorted(r["city"] for r in await admin.fetch("SELECT city FROM weather")) == ["run", "unboxed"]
 
 
 async def test_private_sandbox_manual_mode_and_allow(db: Repo) -> None:
