@@ -34,7 +34,13 @@ __all__ = ("PgProxy", "sql_matches")
 _SSL_REQUEST = 80877103
 _GSSENC_REQUEST = 80877104
 _ANSWER_TIMEOUT = 5.0  # forward=True: how long to wait for the server's answer before dropping anyway
-_LINK_ERRORS = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
+_LINK_ERRORS = (
+    anyio.EndOfStream,
+    anyio.IncompleteRead,  # receive_exactly met EOF: the client aborted mid-message
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    OSError,
+)
 
 Predicate = Callable[[str], bool]
 Mode = Literal["pass", "blackhole", "drop_after"]
