@@ -18,15 +18,16 @@ change result type".
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
@@ -37,6 +38,9 @@ from ._reverse import reverse
 if TYPE_CHECKING:
     from asyncecto.adapters import Connection
     from asyncecto.repo import Repo
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 __all__ = ("FILE_NOT_FOUND", "down", "migrated_versions", "migrations", "run", "up")
 
@@ -296,6 +300,20 @@ def _direction(direction: str) -> str:
     return direction
 
 
+def _outside_sandbox(
+    fn: Callable[Concatenate[Repo, _P], Awaitable[_T]],
+) -> Callable[Concatenate[Repo, _P], Awaitable[_T]]:
+    """Migrations commit: in a test sandbox they still run on the pool, outside its transaction."""
+
+    @functools.wraps(fn)
+    async def unboxed(repo: Repo, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        with repo.outside_sandbox():
+            return await fn(repo, *args, **kwargs)
+
+    return unboxed
+
+
+@_outside_sandbox
 async def run(
     repo: Repo,
     path: Paths,
@@ -376,6 +394,7 @@ async def _one(
     return True
 
 
+@_outside_sandbox
 async def up(
     repo: Repo,
     version: int,
@@ -388,6 +407,7 @@ async def up(
     return "ok" if await _one(repo, version, path_or_module, "up", prefix, log) else "already_up"
 
 
+@_outside_sandbox
 async def down(
     repo: Repo,
     version: int,
@@ -400,12 +420,14 @@ async def down(
     return "ok" if await _one(repo, version, path_or_module, "down", prefix, log) else "already_down"
 
 
+@_outside_sandbox
 async def migrated_versions(repo: Repo, *, prefix: str | None = None) -> list[int]:
     """The applied versions, ascending (``schema_migrations`` is created if missing)."""
     await _ensure_table(repo, prefix)
     return await _versions(repo, prefix)
 
 
+@_outside_sandbox
 async def migrations(repo: Repo, path: Paths, *, prefix: str | None = None) -> list[tuple[str, int, str]]:
     """``(status, version, name)`` for every migration, by version; status is ``"up"`` or ``"down"``.
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import enum
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeVar
 
 from asyncecto._aio import finish
@@ -89,6 +90,7 @@ class RepoCore:
         )
         #: the test sandbox: shared by every task, or per context (``asyncecto.testing``)
         self.shared_sandbox: Sandbox | None = None
+        self.shared_sandbox_opening = False
         self.sandbox_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
             f"asyncecto_sandbox_{id(self):x}", default=None
         )
@@ -138,6 +140,7 @@ class RepoCore:
             )
         except BaseException:
             await self.adapter.stop(0)
+            self.adapter = PostgresAdapter(self.config)  # a stopped pool never reopens: start afresh
             self._state = RepoState.NEW
             raise
         self._supervisor = supervisor
@@ -224,6 +227,28 @@ class RepoCore:
         """The connection this task has pinned on this repo (transaction or checkout), if any."""
         b = self.bound_var.get()
         return b if b is not None and b.active else None
+
+    @property
+    def running_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the repo was started on (``None`` unless running)."""
+        sup = self._supervisor
+        task = sup._task if sup is not None else None
+        return task.get_loop() if task is not None and self._state is RepoState.RUNNING else None
+
+    @contextlib.contextmanager
+    def outside_sandbox(self) -> Iterator[None]:
+        """Statements in the block run on the pool, outside any test sandbox (and its transaction)."""
+        token = self.sandbox_var.set(UNBOXED)
+        bound = self.bound_var.get()
+        bound_token = self.bound_var.set(None) if bound is not None and bound.sandbox is not None else None
+        self.sandboxing = True
+        try:
+            yield
+        finally:
+            with contextlib.suppress(ValueError):
+                if bound_token is not None:
+                    self.bound_var.reset(bound_token)
+                self.sandbox_var.reset(token)
 
     def sandbox_for_task(self) -> Sandbox | None:
         """The sandbox this task's statements run in, if any.
@@ -357,6 +382,9 @@ class RepoCore:
             if lift:
                 await conn.set_statement_timeout(timeout)
             result = await getattr(conn, kind)(sql, params, timeout)
+            if lift and (sandbox is not None or (bound is not None and bound.sandbox is not None)):
+                # the sandbox's connection is not released (and reset) until the test ends
+                await conn.set_statement_timeout(self.config.timeout)
         except BaseException as exc:
             if sandbox is not None:
                 await finish(sandbox.undo_statement(conn))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,9 @@ _ISOLATION = {
 
 #: raw statements that would end the sandbox's transaction
 _TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+#: a statement's first two words, past blanks and ``--``/``/* */`` comments
+_GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)"
+_FIRST_WORDS = re.compile(rf"{_GAP}*([A-Za-z_]+)(?:{_GAP}+([A-Za-z_]+))?", re.S)
 
 #: the statement-level savepoint's name
 _SAVEPOINT = "asyncecto_sandbox"
@@ -77,7 +81,9 @@ class Sandbox:
         self.core = core
         self.shared = shared
         self.isolation = isolation
-        self.wait_timeout = core.config.pool_timeout if wait_timeout is None else float(wait_timeout)
+        if wait_timeout is None:  # long enough for a statement the server lets run its full time
+            wait_timeout = core.config.pool_timeout + (core.config.timeout or 0)
+        self.wait_timeout = float(wait_timeout)
         self.state = "new"
         self.statements = 0
         self.conn: Connection | None = None
@@ -115,22 +121,34 @@ class Sandbox:
                 "open the sandbox first, then begin transactions inside it",
             )
         current = core.sandbox_var.get()
-        if isinstance(current, Sandbox) and current.state == "open":
-            raise self._fail("this task is already in a sandbox", "use the sandbox you have (one per test)")
-        if self.shared and core.shared_sandbox is not None:
+        inside = current if isinstance(current, Sandbox) else None
+        if current is None and core.shared_sandbox is not None:
+            inside = core.shared_sandbox
+        if inside is not None and inside.state == "open":
+            raise self._fail(
+                "this task is already in a sandbox",
+                "use the sandbox you have (one per test); `unboxed(repo)` runs outside it",
+            )
+        if self.shared and (core.shared_sandbox is not None or core.shared_sandbox_opening):
             raise self._fail(
                 "the repo already has a shared sandbox",
                 "close it before opening another; only one shared sandbox may be open per repo at a time "
                 "(use sandbox(repo, shared=False) for per-task sandboxes)",
             )
-        conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
-        begin = "BEGIN" + (f" ISOLATION LEVEL {_ISOLATION[self.isolation]}" if self.isolation else "")
+        if self.shared:
+            core.shared_sandbox_opening = True  # a second shared sandbox opening meanwhile is refused
         try:
-            await conn.execute(begin, (), None)
-        except BaseException:
-            conn.dirty = True
-            await finish(core.adapter.checkin(conn))
-            raise
+            conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
+            begin = "BEGIN" + (f" ISOLATION LEVEL {_ISOLATION[self.isolation]}" if self.isolation else "")
+            try:
+                await conn.execute(begin, (), None)
+            except BaseException:
+                conn.dirty = True
+                await finish(core.adapter.checkin(conn))
+                raise
+        finally:
+            if self.shared:
+                core.shared_sandbox_opening = False
         self.conn = conn
         self.state = "open"
         if self.shared:
@@ -231,11 +249,19 @@ class Sandbox:
             async with asyncio.timeout(self.wait_timeout):
                 await self._lock.acquire()
         except TimeoutError:
+            if self._holding == "a statement":
+                fix = (
+                    "a statement of another task ran longer than wait_timeout: make it faster, or raise "
+                    "the wait with sandbox(repo, wait_timeout=...)"
+                )
+            else:
+                fix = (
+                    "a task that holds a transaction or checkout open must not wait for another task's queries "
+                    "(they queue behind it): end the transaction before awaiting them, or run that work in the "
+                    "same task"
+                )
             raise self._fail(
-                f"waited {self.wait_timeout:g}s for the sandbox's connection, held by {self._describe_holder()}",
-                "a task that holds a transaction or checkout open must not wait for another task's queries "
-                "(they queue behind it): end the transaction before awaiting them, or run that work in the "
-                "same task",
+                f"waited {self.wait_timeout:g}s for the sandbox's connection, held by {self._describe_holder()}", fix
             ) from None
         if self.state != "open":
             self._lock.release()
@@ -259,9 +285,10 @@ class Sandbox:
 
     def check_sql(self, sql: str) -> None:
         """Refuse raw transaction control, which would end (or commit) the sandbox's transaction."""
-        words = sql.lstrip().split(None, 2)
-        first = words[0].upper().rstrip(";") if words else ""
-        if first in _TX_CONTROL or (first == "PREPARE" and len(words) > 1 and words[1].upper() == "TRANSACTION"):
+        m = _FIRST_WORDS.match(sql)
+        first = m.group(1).upper() if m else ""
+        second = (m.group(2) or "").upper() if m else ""
+        if first in _TX_CONTROL or (first == "PREPARE" and second == "TRANSACTION"):
             raise self._fail(
                 f"raw {first} cannot run in the sandbox: it would end the sandbox's transaction "
                 f"(statement: {sql.strip()[:80]!r})",
@@ -271,7 +298,14 @@ class Sandbox:
 
     # -- the per-statement savepoint ------------------------------------------------
     async def before_statement(self, conn: Connection) -> None:
-        """Mark the point a failing statement rolls back to (one round trip)."""
+        """Mark the point a failing statement rolls back to (one round trip).
+
+        It runs to its end even if the caller is cancelled: a savepoint command interrupted
+        in flight would abort the sandbox's transaction with nothing to roll back to.
+        """
+        await finish(self._mark(conn))
+
+    async def _mark(self, conn: Connection) -> None:
         sql = (
             f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}"
             if self._savepoint_open

@@ -18,7 +18,13 @@ from types import TracebackType
 from typing import Any
 
 from asyncecto._aio import finish
-from asyncecto.errors import ArgumentError, CommitOutcomeUnknownError, ConnectionLostError, Rollback
+from asyncecto.errors import (
+    ArgumentError,
+    CommitOutcomeUnknownError,
+    ConnectionLostError,
+    Rollback,
+    TransactionAbortedError,
+)
 
 from ._core import DEFAULT, Bound, RepoCore
 from ._sandbox import Sandbox
@@ -79,7 +85,7 @@ class Transaction:
             return self
         if bound is not None and bound.sandbox is not None:  # a checkout in the sandbox: a savepoint
             core._check_owner(bound)
-            await self._exec(bound, "SAVEPOINT asyncecto_1")
+            await self._open_savepoint(bound, "asyncecto_1")
             bound.depth = 1
             self._bound, self._savepoint = bound, "asyncecto_1"
             return self
@@ -119,7 +125,7 @@ class Transaction:
         conn = await sandbox.acquire("a transaction")
         new = Bound(self.core, conn, asyncio.current_task(), 1, sandbox)
         try:
-            await self._exec(new, "SAVEPOINT asyncecto_1")
+            await self._open_savepoint(new, "asyncecto_1")
         except BaseException:
             new.active = False
             sandbox.release()
@@ -127,6 +133,23 @@ class Transaction:
         self._bound, self._savepoint, self._sandbox = new, "asyncecto_1", sandbox
         self._token = self.core.bound_var.set(new)
         return self
+
+    async def _open_savepoint(self, bound: Bound, name: str) -> None:
+        # in the sandbox, a SAVEPOINT interrupted in flight would abort its transaction with nothing
+        # to roll back to: it runs to its end, and a caller cancelled meanwhile releases it
+        made = False
+
+        async def work() -> None:
+            nonlocal made
+            await self._exec(bound, f"SAVEPOINT {name}")
+            made = True
+
+        try:
+            await finish(work())
+        except asyncio.CancelledError:
+            if made:
+                await finish(self._quiet(bound, f"RELEASE SAVEPOINT {name}"))
+            raise
 
     async def _quiet(self, bound: Bound, sql: str) -> None:
         # on failure the connection is marked dirty: its release resets or terminates it
@@ -170,7 +193,15 @@ class Transaction:
         try:
             if failed:
                 await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}")
-            await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                return
+            try:
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+            except TransactionAbortedError as exc:
+                # a statement in the block failed and its error was caught: undo the block, not more
+                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}")
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                raise _rolled_back("the transaction's savepoint") from exc
         finally:
             bound.depth -= 1
 
@@ -181,7 +212,9 @@ class Transaction:
                 await self._exec(bound, "ROLLBACK")
             else:
                 try:
-                    await self._exec(bound, "COMMIT")
+                    (tag, _) = await self.core.run("command", "COMMIT", (), DEFAULT, None, pinned=bound.conn)
+                    if tag == "ROLLBACK":  # PostgreSQL's answer to COMMIT in a failed transaction
+                        raise _rolled_back("COMMIT")
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(
                         "the connection was lost while COMMIT was in flight: the transaction may or may not "
@@ -200,6 +233,15 @@ class Transaction:
             result = fn(self.core) if _takes_repo(fn) else fn()
             return await result
         return self.value
+
+
+def _rolled_back(at: str) -> TransactionAbortedError:
+    return TransactionAbortedError(
+        f"the transaction was rolled back at {at}, not committed: a statement in it failed and its error "
+        "was caught inside the block; nothing of the block was kept\n\nfix: let the error end the block, or "
+        "run the statement that may fail in a nested `async with repo.transaction():` (a savepoint)",
+        sqlstate="25P02",
+    )
 
 
 def _takes_repo(fn: Callable[..., Any]) -> bool:

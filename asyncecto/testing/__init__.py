@@ -22,7 +22,7 @@ from typing import Any
 
 from asyncecto.errors import ArgumentError
 from asyncecto.repo._core import RepoCore
-from asyncecto.repo._sandbox import UNBOXED, Sandbox
+from asyncecto.repo._sandbox import Sandbox
 
 __all__ = ("Sandbox", "mode", "sandbox", "unboxed", "unboxed_run")
 
@@ -60,21 +60,16 @@ def mode(repo: Any, value: str) -> None:
 
 @contextlib.contextmanager
 def unboxed(repo: Any) -> Iterator[None]:
-    """Run the block's statements outside any sandbox, on the pool, committing (Ecto's ``unboxed_run``).
+    """Run the block's statements outside any sandbox, on the pool, committing (Ecto's ``unboxed_run``);
+    inside a sandboxed transaction too (the block does not see that transaction's writes).
 
     .. code-block:: python
 
         with unboxed(repo):
             await repo.insert(Setting(key="seeded"))   # committed: clean it up yourself
     """
-    core = _core(repo)
-    token = core.sandbox_var.set(UNBOXED)
-    core.sandboxing = True
-    try:
+    with _core(repo).outside_sandbox():
         yield
-    finally:
-        with contextlib.suppress(ValueError):
-            core.sandbox_var.reset(token)
 
 
 async def unboxed_run(repo: Any, fn: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -20,6 +20,7 @@ test) and needs pytest-asyncio.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -78,9 +79,21 @@ async def _sandbox(asyncecto_repo: Any, request: pytest.FixtureRequest) -> Async
     started = repo.state != "running"
     if started:
         await repo.start()
+    elif repo.running_loop is not asyncio.get_running_loop():
+        raise SandboxError(
+            repo.name,
+            "the repo runs on another event loop than this test's `sandbox` fixture",
+            "run the fixture on the repo's loop: with a session-scoped loop, also set "
+            'asyncio_default_fixture_loop_scope = "session" (or leave starting the repo to the fixture)',
+        )
     try:
         if request.node.get_closest_marker("no_sandbox") is not None:
-            yield None
+            mode = repo.sandbox_mode
+            repo.sandbox_mode = "auto"  # real commits, even when the repo is in manual mode
+            try:
+                yield None
+            finally:
+                repo.sandbox_mode = mode
         else:
             async with _open_sandbox(repo) as sb:
                 yield sb

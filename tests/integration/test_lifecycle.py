@@ -67,6 +67,23 @@ async def test_missing_database_fails_start_clearly(database_url: str) -> None:
         await repo.start()
 
 
+async def test_a_repo_whose_start_failed_starts_cleanly_later(database_url: str) -> None:
+    from asyncecto.repo import build_config
+
+    cfg = build_config(database_url)
+    repo = Repo(database_url.replace(f"/{cfg.database}", "/asyncecto_created_later"), pool_size=1)
+    await repo.storage_down()
+    with pytest.raises(DatabaseUnavailableError):
+        await repo.start()
+    assert repo.state == "new"
+    try:
+        assert await repo.storage_up() == "created"
+        async with repo:
+            assert (await repo.query("SELECT 1")).rows == [(1,)]
+    finally:
+        await repo.storage_down()
+
+
 def test_invalid_url_names_the_bad_part() -> None:
     with pytest.raises(InvalidURLError, match="scheme"):
         Repo("mysql://root@localhost/db")

@@ -21,6 +21,10 @@ class Weather:
 
 
 repo = Repo(os.environ["PLUGIN_TEST_URL"], pool_size=2)
+if os.environ.get("PLUGIN_MANUAL"):
+    from asyncecto.testing import mode
+
+    mode(repo, "manual")  # as Ecto's test_helper does: a query outside a sandbox is an error
 """
 
 TESTS = """
@@ -87,6 +91,70 @@ async def test_each_test_runs_in_a_sandbox_of_the_ini_named_repo(
     # only the no_sandbox test committed
     assert [r["city"] for r in await admin.fetch("SELECT city FROM weather")] == ["committed"]
     await admin.execute("TRUNCATE weather RESTART IDENTITY CASCADE")
+
+
+async def test_manual_mode_still_lets_no_sandbox_tests_commit(
+    project: pytest.Pytester, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await admin.execute("TRUNCATE weather RESTART IDENTITY CASCADE")
+    monkeypatch.setenv("PLUGIN_MANUAL", "1")
+    project.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nasyncecto_repo = appdb:repo\n"
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 1
+    await admin.execute("TRUNCATE weather RESTART IDENTITY CASCADE")
+
+
+SESSION_CONFTEST = """
+import pytest
+import pytest_asyncio
+
+import appdb
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def started():
+    async with appdb.repo:
+        yield appdb.repo
+
+
+@pytest.fixture
+def asyncecto_repo(started):
+    return started
+"""
+
+SESSION_TESTS = """
+import pytest
+
+from appdb import Weather, repo
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+async def test_one(sandbox):
+    await repo.insert(Weather(city="one"))
+    assert await repo.aggregate(Weather, "count") == 1
+
+
+async def test_two(sandbox):
+    assert await repo.aggregate(Weather, "count") == 0
+"""
+
+
+def test_a_repo_on_a_session_loop_needs_the_fixtures_there_too(project: pytest.Pytester) -> None:
+    project.makeconftest(SESSION_CONFTEST)
+    project.makepyfile(test_app=SESSION_TESTS)
+    project.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(["*the repo runs on another event loop than this test's `sandbox` fixture*"])
+    result.stdout.fnmatch_lines(['*asyncio_default_fixture_loop_scope = "session"*'])
+
+    project.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n")
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
 
 
 async def test_a_conftest_fixture_names_the_repo(project: pytest.Pytester, admin: asyncpg.Connection) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,6 +22,7 @@ from asyncecto.errors import (
     MultiError,
     SandboxError,
     StatementTimeoutError,
+    TransactionAbortedError,
     UniqueViolationError,
 )
 from asyncecto.multi import Multi
@@ -187,7 +189,18 @@ async def test_a_timed_out_or_cancelled_statement_leaves_the_sandbox_usable(db: 
 async def test_raw_transaction_control_is_refused(db: Repo, admin: asyncpg.Connection) -> None:
     async with sandbox(db):
         await db.insert(Weather(city="x"))
-        for sql in ("COMMIT", "  commit;", "BEGIN", "ROLLBACK", "end", "START TRANSACTION", "PREPARE TRANSACTION 'a'"):
+        for sql in (
+            "COMMIT",
+            "  commit;",
+            "/* c */ COMMIT",
+            "-- c\nCOMMIT",
+            "COMMIT/**/",
+            "BEGIN",
+            "ROLLBACK",
+            "end",
+            "START TRANSACTION",
+            "PREPARE /* x */ TRANSACTION 'a'",
+        ):
             with pytest.raises(SandboxError, match="cannot run in the sandbox"):
                 await db.query(sql)
         async with db.transaction():
@@ -263,13 +276,25 @@ async def test_misuse_is_refused_with_a_reason(db: Repo, database_url: str) -> N
             pass
     assert "start the repo first" in str(err.value)
     async with sandbox(db):
-        with pytest.raises(SandboxError, match="already has a shared sandbox"):
+        with pytest.raises(SandboxError, match="already in a sandbox"):
+            async with sandbox(db):
+                pass
+        with pytest.raises(SandboxError, match="already in a sandbox"):  # a private one inside it too
+            async with sandbox(db, shared=False):
+                pass
+        with unboxed(db), pytest.raises(SandboxError, match="already has a shared sandbox"):
             async with sandbox(db):
                 pass
     async with sandbox(db, shared=False):
         with pytest.raises(SandboxError, match="already in a sandbox"):
             async with sandbox(db, shared=False):
                 pass
+    # two shared sandboxes opening at once: one of them is refused
+    first, second = sandbox(db), sandbox(db)
+    opened = await asyncio.gather(first.__aenter__(), second.__aenter__(), return_exceptions=True)
+    assert sorted(type(o).__name__ for o in opened) == ["Sandbox", "SandboxError"]
+    for sb in (first, second):
+        await sb.close()
     async with db.transaction():
         with pytest.raises(SandboxError, match="inside a transaction or checkout"):
             async with sandbox(db):
@@ -336,3 +361,83 @@ async def test_a_lost_sandbox_connection_fails_its_statements_and_closes_cleanly
             await db.all(Weather)
     assert await committed(admin) == 0
     assert await db.aggregate(Weather, "count") == 0
+
+
+async def test_an_error_caught_inside_a_transaction_undoes_that_transaction_only(db: Repo) -> None:
+    async with sandbox(db):
+        await db.insert(Weather(city="before"))
+        with pytest.raises(TransactionAbortedError, match="rolled back at the transaction's savepoint") as err:
+            async with db.transaction():
+                await db.insert(Weather(city="lost"))
+                with pytest.raises(UniqueViolationError):
+                    await db.query("INSERT INTO weather (id, city) SELECT id, city FROM weather")
+        assert "nested `async with repo.transaction():`" in str(err.value)
+        assert [w.city for w in await db.all(Weather)] == ["before"]  # the sandbox goes on
+
+
+async def test_cancelling_at_every_point_leaves_the_sandbox_usable(db: Repo) -> None:
+    async with sandbox(db):
+        kept = 0
+        for n in range(160):
+
+            async def work(i: int = n) -> None:
+                if i % 3 == 0:
+                    await db.insert(Weather(city=f"plain {i}"))
+                elif i % 3 == 1:
+                    async with db.transaction():
+                        await db.insert(Weather(city=f"tx {i}"))
+                else:
+                    async with db.checkout(), db.transaction():
+                        await db.insert(Weather(city=f"checkout {i}"))
+
+            task = asyncio.create_task(work())
+            if n % 2:
+                for _ in range(n % 20):  # at each await point before the I/O
+                    await asyncio.sleep(0)
+            else:
+                await asyncio.sleep((n % 8) * 0.0005)  # with a command in flight
+            task.cancel()
+            try:
+                await task
+                finished = True
+            except asyncio.CancelledError:
+                finished = False  # a cancel that met the commit (RELEASE) waited for it: the row may stay
+            # whatever was interrupted, the sandbox answers, and holds the row or not: never half of one
+            count = await db.aggregate(Weather, "count")
+            assert count - kept == 1 if finished else count - kept in (0, 1)
+            kept = count
+        assert db.pool_stats()["in_use"] == 1
+
+
+async def test_a_lifted_statement_timeout_does_not_outlive_its_call(database_url: str) -> None:
+    async with Repo(database_url, pool_size=1, timeout=1.0) as r, sandbox(r):
+        await r.query("SELECT pg_sleep(0.01)", timeout=None)
+        assert (await r.query("SHOW statement_timeout")).rows[0][0] == "1s"
+        async with r.transaction():
+            await r.query("SELECT pg_sleep(0.01)", timeout=30)
+            assert (await r.query("SHOW statement_timeout")).rows[0][0] == "1s"
+
+
+async def test_migrations_and_unboxed_blocks_commit_even_inside_a_sandboxed_transaction(
+    db: Repo, admin: asyncpg.Connection, tmp_path: Path
+) -> None:
+    from asyncecto.migration import down, up
+
+    migration = tmp_path / "20990101000001_sandbox_probe.py"
+    migration.write_text(
+        "from asyncecto.migration import execute\n\n"
+        "def up():\n    execute('CREATE TABLE sandbox_probe (id int)')\n\n"
+        "def down():\n    execute('DROP TABLE sandbox_probe')\n"
+    )
+    try:
+        async with sandbox(db):
+            assert await up(db, 20990101000001, migration) == "ok"
+            async with db.transaction():
+                await db.insert(Weather(city="rolled back"))
+                with unboxed(db):
+                    await db.insert(Weather(city="committed"))
+        assert await admin.fetchval("SELECT to_regclass('sandbox_probe') IS NOT NULL")
+        assert [r["city"] for r in await admin.fetch("SELECT city FROM weather")] == ["committed"]
+    finally:
+        if await admin.fetchval("SELECT to_regclass('sandbox_probe') IS NOT NULL"):
+            assert await down(db, 20990101000001, migration) == "ok"

@@ -160,3 +160,23 @@ async def test_a_link_lost_at_commit_is_reported_as_unknown_outcome(repo: Repo, 
     assert await admin.fetchval("SELECT count(*) FROM weather") == 0  # here it did not: read back to know
     assert repo.pool_stats()["in_use"] == 0
     assert (await repo.query("SELECT 1")).rows[0][0] == 1
+
+
+async def test_an_error_caught_inside_a_transaction_fails_its_commit(repo: Repo, admin: asyncpg.Connection) -> None:
+    # PostgreSQL answers COMMIT in a failed transaction with ROLLBACK: that is not a success
+    with pytest.raises(TransactionAbortedError, match="rolled back at COMMIT, not committed"):
+        async with repo.transaction():
+            await repo.insert(Weather(city="lost"))
+            with pytest.raises(DatabaseError):
+                await repo.query("SELECT 1 / 0")
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    with pytest.raises(TransactionAbortedError, match="rolled back at the transaction's savepoint"):
+        async with repo.transaction():
+            await repo.insert(Weather(city="kept"))
+            async with repo.transaction():
+                await repo.insert(Weather(city="inner"))
+                with pytest.raises(DatabaseError):
+                    await repo.query("SELECT 1 / 0")
+            raise AssertionError("not reached: the inner block raises")  # pragma: no cover
+    assert await admin.fetchval("SELECT count(*) FROM weather") == 0
+    assert repo.pool_stats()["in_use"] == 0

@@ -90,6 +90,14 @@ class PgConnection:
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
+    async def command(self, sql: str, params: Sequence[Any], timeout: float | None) -> str:
+        """Run a statement; its command tag (``"COMMIT"``, or ``"ROLLBACK"`` for a failed transaction)."""
+        try:
+            tag: str = await self.raw.execute(sql, *params, timeout=timeout)
+        except DRIVER_ERRORS as exc:
+            raise translate(exc, sql) from exc
+        return tag
+
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
         self.dirty = True
