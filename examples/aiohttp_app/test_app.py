@@ -66,6 +66,17 @@ async def test_show_and_missing_post_is_404(client: Client) -> None:
 
     response = await client.get(f"/posts/{post['id'] + 1000}")
     assert (response.status, await response.json()) == (404, {"errors": {"detail": "Not Found"}})
+    response = await client.get("/posts/99999999999999999999999")  # past bigint: no such row either
+    assert (response.status, await response.json()) == (404, {"errors": {"detail": "Not Found"}})
+
+
+async def test_text_postgresql_cannot_store_is_422(client: Client) -> None:
+    response = await client.post("/posts", json={"title": "abc", "body": "a\u0000b"})
+    assert (response.status, await response.json()) == (422, {"errors": {"body": ["is invalid"]}})
+    response = await client.post(
+        "/posts", data=b'{"title": "ab\\ud800c", "body": "ok"}', headers={"content-type": "application/json"}
+    )
+    assert (response.status, await response.json()) == (422, {"errors": {"title": ["is invalid"]}})
 
 
 async def test_update(client: Client) -> None:

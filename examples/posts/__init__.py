@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from asyncecto import Repo, belongs_to, build_assoc, has_many, migration, schema
-from asyncecto.changeset import Changeset, cast, validate_length, validate_required
+from asyncecto.changeset import Changeset, cast, validate_change, validate_length, validate_required
 from asyncecto.embedded import database_url
+from asyncecto.errors import NoResultsError
 from asyncecto.query import from_, order_by, preload
 
 __all__ = (
+    "MAX_ID",
     "MIGRATIONS",
     "Comment",
     "Post",
@@ -31,6 +33,7 @@ __all__ = (
     "new_repo",
     "post_changeset",
     "post_json",
+    "storable_text",
     "update_post",
 )
 
@@ -53,16 +56,38 @@ class Comment:
     post: Post | None = belongs_to(Post)
 
 
+#: the largest id a bigserial column holds
+MAX_ID = 2**63 - 1
+
+
+def storable_text(field: str, value: Any) -> list[tuple[str, str]]:
+    """PostgreSQL text holds neither NUL characters nor lone surrogates: refuse them as data errors."""
+    if not isinstance(value, str):
+        return []
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return [(field, "is invalid")]
+    return [(field, "is invalid")] if "\x00" in value else []
+
+
 def post_changeset(post: Post, params: dict[str, Any]) -> Changeset[Post]:
     return (
         cast(post, params, ["title", "body"])
         | validate_required(["title", "body"])
         | validate_length("title", min=3, max=120)
+        | validate_change("title", storable_text)
+        | validate_change("body", storable_text)
     )
 
 
 def comment_changeset(comment: Comment, params: dict[str, Any]) -> Changeset[Comment]:
-    return cast(comment, params, ["body"]) | validate_required("body") | validate_length("body", max=2000)
+    return (
+        cast(comment, params, ["body"])
+        | validate_required("body")
+        | validate_length("body", max=2000)
+        | validate_change("body", storable_text)
+    )
 
 
 def new_repo(url: str | None = None) -> Repo:
@@ -79,9 +104,15 @@ async def list_posts(repo: Repo) -> list[Post]:
     return await repo.all(from_(Post) | order_by("id") | preload("comments"))
 
 
+async def _post_or_raise(repo: Repo, post_id: int) -> Post:
+    if not 1 <= post_id <= MAX_ID:  # no such row can exist (and the driver would refuse the value)
+        raise NoResultsError(f"Post with primary key {post_id!r}")
+    return await repo.get_or_raise(Post, post_id)
+
+
 async def get_post(repo: Repo, post_id: int) -> Post:
     """The post with its comments; ``NoResultsError`` when there is none."""
-    return await repo.preload(await repo.get_or_raise(Post, post_id), "comments")
+    return await repo.preload(await _post_or_raise(repo, post_id), "comments")
 
 
 async def create_post(repo: Repo, params: dict[str, Any]) -> Post:
@@ -94,11 +125,11 @@ async def update_post(repo: Repo, post_id: int, params: dict[str, Any]) -> Post:
 
 
 async def delete_post(repo: Repo, post_id: int) -> None:
-    await repo.delete(await repo.get_or_raise(Post, post_id))  # its comments go too (on_delete)
+    await repo.delete(await _post_or_raise(repo, post_id))  # its comments go too (on_delete)
 
 
 async def add_comment(repo: Repo, post_id: int, params: dict[str, Any]) -> Comment:
-    post = await repo.get_or_raise(Post, post_id)
+    post = await _post_or_raise(repo, post_id)
     comment: Comment = build_assoc(post, "comments")
     return await repo.insert(comment_changeset(comment, params))
 
