@@ -20,11 +20,11 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, SandboxError
 from asyncecto.repo._core import RepoCore
 from asyncecto.repo._sandbox import Sandbox
 
-__all__ = ("Sandbox", "mode", "sandbox", "unboxed", "unboxed_run")
+__all__ = ("Sandbox", "checkin", "checkout", "mode", "sandbox", "unboxed", "unboxed_run")
 
 
 def _core(repo: Any) -> RepoCore:
@@ -45,6 +45,32 @@ def sandbox(
         (default: the repo's ``pool_timeout``); then :class:`~asyncecto.errors.SandboxError`
     """
     return Sandbox(_core(repo), shared=shared, isolation=isolation, wait_timeout=wait_timeout)
+
+
+async def checkout(
+    repo: Any, *, shared: bool = True, isolation: str | None = None, wait_timeout: float | None = None
+) -> Sandbox:
+    """Open a sandbox without a block (Ecto's ``Sandbox.checkout/2``); end it with :func:`checkin`.
+
+    For setup/teardown hooks that cannot wrap the test in ``async with sandbox(repo):``. A private
+    one (``shared=False``) is seen only in the context that called ``checkout``.
+    """
+    sb = sandbox(repo, shared=shared, isolation=isolation, wait_timeout=wait_timeout)
+    await sb.__aenter__()
+    return sb
+
+
+async def checkin(repo: Any) -> None:
+    """Roll back and end this task's sandbox on ``repo`` (Ecto's ``Sandbox.checkin/1``).
+
+    :raises SandboxError: no sandbox is open for this task
+    """
+    core = _core(repo)
+    current = core.sandbox_var.get()
+    sb = current if isinstance(current, Sandbox) else (core.shared_sandbox if current is None else None)
+    if sb is None or sb.state != "open":
+        raise SandboxError(core.name, "there is no open sandbox to check in", "call checkout(repo) first")
+    await sb.close()
 
 
 def mode(repo: Any, value: str) -> None:

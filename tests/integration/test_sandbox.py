@@ -27,7 +27,7 @@ from asyncecto.errors import (
 )
 from asyncecto.multi import Multi
 from asyncecto.query import from_, preload
-from asyncecto.testing import mode, sandbox, unboxed, unboxed_run
+from asyncecto.testing import checkin, checkout, mode, sandbox, unboxed, unboxed_run
 
 from ..assoc_schemas import Post as BlogPost
 from ..schemas import User, Weather
@@ -441,3 +441,18 @@ async def test_migrations_and_unboxed_blocks_commit_even_inside_a_sandboxed_tran
     finally:
         if await admin.fetchval("SELECT to_regclass('sandbox_probe') IS NOT NULL"):
             assert await down(db, 20990101000001, migration) == "ok"
+
+
+async def test_checkout_and_checkin_without_a_block(db: Repo, admin: asyncpg.Connection) -> None:
+    with pytest.raises(SandboxError, match="no open sandbox to check in"):
+        await checkin(db)
+    sb = await checkout(db)
+    assert sb.state == "open"
+    await db.insert(Weather(city="x"))
+    assert await db.aggregate(Weather, "count") == 1
+    await checkin(db)
+    assert sb.state == "closed" and await committed(admin) == 0
+    private = await checkout(db, shared=False)
+    await db.insert(Weather(city="y"))
+    await checkin(db)
+    assert private.state == "closed" and await committed(admin) == 0
