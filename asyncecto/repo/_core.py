@@ -16,7 +16,7 @@ from asyncecto.adapters.postgres import PostgresAdapter
 from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
-from ._notifications import start_listener
+from ._notifications import Listener, start_listener
 from ._sandbox import UNBOXED, Sandbox
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
@@ -99,6 +99,7 @@ class RepoCore:
         #: whether a sandbox or manual mode was ever set up (keeps the statement path cheap otherwise)
         self.sandboxing = False
         self._supervisor: Supervisor | None = None
+        self._listener: Listener | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._cache: dict[Hashable, Any] = {}
         self._cache_hits = 0
@@ -128,22 +129,27 @@ class RepoCore:
         if self._state is RepoState.CLOSED:
             self.adapter = PostgresAdapter(self.config)
         self._state = RepoState.STARTING
+        listener: Listener | None = None
         try:
             await self.adapter.start()
             supervisor = Supervisor(self.name)
+            listener = start_listener(self)
             await supervisor.start(
                 [
                     *self.adapter.workers(),
                     ("telemetry", self.telemetry.deliver),
-                    ("notifications", start_listener(self)),
+                    ("notifications", listener.run),
                 ]
             )
         except BaseException:
+            if listener is not None:
+                listener.close()
             await self.adapter.stop(0)
             self.adapter = PostgresAdapter(self.config)  # a stopped pool never reopens: start afresh
             self._state = RepoState.NEW
             raise
         self._supervisor = supervisor
+        self._listener = listener
         self._state = RepoState.RUNNING
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -169,6 +175,10 @@ class RepoCore:
             if self._supervisor is not None:
                 await self._supervisor.stop()
             self._supervisor = None
+            if self._listener is not None:
+                # here, not in the worker's cancellation: the worker may be between a crash and its restart
+                self._listener.close()
+            self._listener = None
             self._state = RepoState.CLOSED
 
     async def __aenter__(self) -> Any:

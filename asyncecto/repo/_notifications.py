@@ -27,7 +27,7 @@ import attrs
 from asyncecto.errors import ArgumentError, AsyncEctoError, ConnectionLostError, DatabaseError, RepoStateError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Callable
 
     from asyncecto.adapters import ListenConnection, NotificationAdapter
 
@@ -113,6 +113,7 @@ class Subscription:
         "_listener",
         "_managed",
         "_queue",
+        "_reading",
         "_ready",
         "_state",
         "_waiter",
@@ -130,6 +131,7 @@ class Subscription:
         self._queue: deque[Notification] = deque()
         self._state: _State = "new"
         self._managed = False
+        self._reading = False  # a task is inside __anext__ (starting the feed or waiting on it)
         self._ready: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
@@ -155,8 +157,9 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Notification:
-        if self._waiter is not None:
+        if self._reading:  # also while the first reader still waits for LISTEN in _start
             raise ArgumentError(f"{self!r} is already being read by another task; give each task its own")
+        self._reading = True
         try:
             if self._state == "new":
                 await self._start()
@@ -176,6 +179,8 @@ class Subscription:
             if not self._managed:
                 self.close()  # a plain `async for` that stops (cancelled, failed) leaves nothing behind
             raise
+        finally:
+            self._reading = False
         item = self._queue.popleft()
         if not self._queue:
             self._warned = False  # the backlog is gone: warn again if it builds up anew
@@ -193,6 +198,8 @@ class Subscription:
         self._wake()
 
     async def _start(self) -> None:
+        if self._listener.closed:  # made before the repo was stopped: start on its current listener
+            self._listener = self._listener.successor()
         ready = self._listener.subscribe(self)  # raises if the repo is not running
         self._state = "active"
         try:
@@ -256,11 +263,12 @@ class Subscription:
 _listeners: weakref.WeakKeyDictionary[RepoCore, Listener] = weakref.WeakKeyDictionary()
 
 
-def start_listener(core: RepoCore) -> Callable[[], Awaitable[None]]:
-    """A fresh :class:`Listener` for ``core`` (one per start); its worker function for the supervisor."""
+def start_listener(core: RepoCore) -> Listener:
+    """A fresh :class:`Listener` for ``core`` (one per start): the supervisor runs its ``run``, the core's
+    shutdown calls its ``close``."""
     listener = Listener(core)
     _listeners[core] = listener
-    return listener.run
+    return listener
 
 
 def listener_of(core: RepoCore) -> Listener | None:
@@ -274,8 +282,8 @@ class Listener:
     The timing attributes may be changed on an instance (tests shorten them):
 
     :ivar health_interval: seconds between health checks (``SELECT 1``) of the connection
-    :ivar health_timeout: seconds a health check, LISTEN or UNLISTEN may take before the link is
-        considered dead and replaced
+    :ivar health_timeout: seconds a health check, LISTEN or UNLISTEN may wait without receiving
+        anything (each notification restarts the wait) before the link is considered dead and replaced
     :ivar min_backoff: the pause after the first failed reconnect, doubling up to ``max_backoff``;
         a connection lost within ``stable_after`` seconds of opening counts as a failure, so a
         link that keeps dropping is not reopened in a tight loop
@@ -304,13 +312,24 @@ class Listener:
         self.reconnects = 0
         self.dropped = 0
 
+    @property
+    def closed(self) -> bool:
+        """Whether the repo stopped this listener (its feeds ended; it takes no subscriber)."""
+        return self._closed
+
+    def successor(self) -> Listener:
+        """The listener of the repo's latest start (this one if the repo was not started again)."""
+        core = self._core()
+        latest = listener_of(core) if core is not None else None
+        return latest if latest is not None else self
+
     # -- subscribers --------------------------------------------------------------
     def subscribe(self, sub: Subscription) -> asyncio.Future[None]:
         """Register ``sub``; the future completes once its channels are LISTENed."""
         core = self._core()
         if core is not None:
             core._check("listen")  # e.g. entered after the repo began to stop
-        if self._closed:
+        if self._closed:  # a stopped listener whose repo is gone
             raise RepoStateError("listen", "closed", "start the repo again, then call repo.listen(...)")
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         sub._ready = ready
@@ -424,9 +443,6 @@ class Listener:
                         conn.terminate()
                     self._lost = True
                     logger.warning("repo %s: listener health check failed (%s); reconnecting", self.name, exc)
-        except anyio.get_cancelled_exc_class():
-            self._close_all()
-            raise
         finally:
             conn, self._conn = self._conn, None
             self._listening.clear()
@@ -497,8 +513,9 @@ class Listener:
             self.unsubscribe(sub)
             sub._end(exc)
 
-    def _close_all(self) -> None:
-        """The repo stops: refuse new subscribers, end every feed (each stops iterating)."""
+    def close(self) -> None:
+        """The repo stops (called by its shutdown, whatever the worker's state, e.g. crashed and
+        waiting to be restarted): refuse new subscribers, end every feed (each stops iterating)."""
         self._closed = True
         subs = self._subscribers() | set(self._pending)
         self._subs.clear()

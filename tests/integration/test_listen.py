@@ -11,13 +11,15 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 import asyncpg
 import pytest
 
 from asyncecto import Notification, Repo
-from asyncecto.errors import ArgumentError, DatabaseUnavailableError, RepoStateError
+from asyncecto.adapters.postgres._listen import PgListenConnection
+from asyncecto.errors import ArgumentError, ConnectionLostError, DatabaseUnavailableError, RepoStateError
 from asyncecto.repo import RepoConfig, Subscription, build_config
 from asyncecto.repo._notifications import listener_of
 
@@ -219,6 +221,8 @@ class _Forwarder:
         self.config = config
         self.silent = False
         self.refuse = False  # new links are closed at once (the server is down)
+        #: when set, server-to-client bytes go 8 KiB per this many seconds (a slow client link)
+        self.throttle: float | None = None
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -250,14 +254,19 @@ class _Forwarder:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer, downstream=True))
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, downstream: bool = False) -> None:
         try:
             while data := await src.read(65536):
-                if not self.silent:
-                    dst.write(data)
+                while data and not self.silent:
+                    throttle = self.throttle if downstream else None
+                    size = 8192 if throttle is not None else len(data)
+                    dst.write(data[:size])
+                    data = data[size:]
                     await dst.drain()
+                    if throttle is not None:
+                        await asyncio.sleep(throttle)  # the link's pace, not a wait for a condition
         except OSError:
             pass
         finally:
@@ -447,3 +456,157 @@ async def test_bad_options_and_states(repo: Repo, database_url: str) -> None:
         await repo.notify(ch, "to the first reader")
         async with asyncio.timeout(WAIT):
             assert (await first).payload == "to the first reader"
+
+
+async def test_stop_ends_the_feeds_while_a_crashed_listener_waits_to_restart(database_url: str) -> None:
+    r = Repo(database_url, pool_size=1)
+    await r.start()
+    ch = _channel("crashed")
+    ended = asyncio.Event()
+
+    async def reader() -> None:
+        async for _ in r.listen(ch):
+            pass
+        ended.set()
+
+    task = asyncio.create_task(reader())
+    try:
+        await _until(lambda: r.listener_stats()["channels"] == [ch], "LISTEN")
+        supervisor, listener = r._supervisor, listener_of(r)
+        assert supervisor is not None and listener is not None
+        supervisor.min_backoff = supervisor.max_backoff = 3600.0  # its restart would come long after the test
+
+        async def crash(conn: object, wanted: set[str]) -> bool:
+            raise RuntimeError("the worker crashes")
+
+        listener._sync = crash  # type: ignore[method-assign]
+        listener._changed.set()  # the worker wakes and crashes; the supervisor sleeps before restarting it
+        await _until(lambda: r.supervisor_restarts.get("notifications") == 1, "the worker to crash")
+        async with asyncio.timeout(WAIT):
+            await r.stop()
+            await task  # the iteration ended, without an error
+        assert ended.is_set()
+        assert r.listener_stats()["subscribers"] == 0
+    finally:
+        task.cancel()
+        await r.stop()
+
+
+class _DiesMidCommand:
+    """An asyncpg connection whose backend died as LISTEN/UNLISTEN began: asyncpg has read the
+    backend's FATAL (it waits for a ReadyForQuery that never comes) and refuses the next command
+    with ``InternalClientError``; the socket then closes."""
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    async def _dies(self, channel: str, callback: object) -> None:
+        self._raw.terminate()
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+
+    add_listener = remove_listener = _dies
+
+
+async def test_a_backend_dying_mid_command_is_a_lost_link_not_a_crash(repo: Repo) -> None:
+    conn = await repo.adapter.open_listener(lambda channel, payload, pid: None, lambda: None)
+    assert isinstance(conn, PgListenConnection)
+    conn.raw = _DiesMidCommand(conn.raw)  # type: ignore[assignment]
+    with pytest.raises(ConnectionLostError, match="connection unusable"):
+        await conn.listen("events", WAIT)
+    assert conn.is_closed()
+
+    listener = listener_of(repo)
+    assert listener is not None
+    ch, other = _channel("dies"), _channel("dies_new")
+    async with repo.listen(ch) as feed:
+
+        def wound() -> None:  # the next LISTEN or UNLISTEN meets the dead backend
+            assert isinstance(listener._conn, PgListenConnection)
+            listener._conn.raw = _DiesMidCommand(listener._conn.raw)  # type: ignore[assignment]
+
+        wound()
+        async with repo.listen(other) as second:  # LISTEN fails: the worker reconnects, LISTENs both
+            assert repo.listener_stats()["reconnects"] == 1
+            await repo.notify(other, "to the second")
+            assert (await _next(second)).payload == "to the second"
+            wound()
+        await _until(  # UNLISTEN failed: reconnected again, listening only to what is still wanted
+            lambda: repo.listener_stats()["reconnects"] == 2 and repo.listener_stats()["channels"] == [ch],
+            "the listener to reconnect after the failed UNLISTEN",
+        )
+        await repo.notify(ch, "still here")
+        assert (await _next(feed)).payload == "still here"
+    assert repo.supervisor_restarts["notifications"] == 0  # the worker never crashed
+
+
+async def test_two_tasks_starting_one_plain_feed_the_second_is_refused(repo: Repo) -> None:
+    ch = _channel("two_starts")
+    feed = repo.listen(ch)
+    first = asyncio.create_task(anext(feed))  # runs first: it waits for LISTEN inside its first step
+    second = asyncio.create_task(anext(feed))
+    try:
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(ArgumentError, match="is already being read by another task"):
+                await second
+        await _until(lambda: repo.listener_stats()["channels"] == [ch], "LISTEN for the first reader")
+        await repo.notify(ch, "to the first reader")
+        async with asyncio.timeout(WAIT):
+            assert (await first).payload == "to the first reader"
+        assert repo.listener_stats()["subscribers"] == 1
+    finally:
+        first.cancel()
+        feed.close()
+    assert repo.listener_stats()["subscribers"] == 0
+
+
+async def test_a_burst_of_notifications_does_not_fail_the_health_check(
+    database_url: str, repo: Repo, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = build_config(database_url)
+    ch, count = _channel("burst"), 500
+    async with (
+        _Forwarder(config) as proxy,
+        Repo(_url_via(config, proxy.port), pool_size=1) as proxied,
+    ):
+        listener = listener_of(proxied)
+        assert listener is not None
+        listener.health_interval = 0.05  # a health check is in flight during the whole burst
+        listener.health_timeout = 1.0
+        async with proxied.listen(ch, max_queue=count) as feed:
+            # ~1 MB behind a ~400 KB/s link: every SELECT 1 reply waits seconds behind notifications
+            proxy.throttle = 0.02
+            await repo.query(
+                "SELECT count(pg_notify($1, lpad(g::text, 2000, '.'))) FROM generate_series(1, $2) g", [ch, count]
+            )
+            await _until(
+                lambda: feed.pending() == count or proxied.listener_stats()["reconnects"] > 0,
+                "the burst to arrive",
+            )
+            assert proxied.listener_stats()["reconnects"] == 0
+            assert feed.pending() == count and feed.dropped == 0
+    assert not [r for r in caplog.records if "health check failed" in r.getMessage()]
+
+
+async def test_a_feed_made_before_a_restart_starts_on_the_restarted_repo(database_url: str) -> None:
+    r = Repo(database_url, pool_size=1)
+    ch = _channel("before_restart")
+    await r.start()
+    try:
+        plain, managed, early = r.listen(ch), r.listen(ch), r.listen(ch)
+        await r.stop()
+        with pytest.raises(RepoStateError, match="cannot listen: repo is closed"):
+            await anext(early)  # true: it is
+        await r.start()
+        async with managed:
+            nxt = asyncio.create_task(anext(plain))
+            await _until(lambda: r.listener_stats()["subscribers"] == 2, "both feeds to subscribe")
+            await r.notify(ch, "after the restart")
+            assert (await _next(managed)).payload == "after the restart"
+            async with asyncio.timeout(WAIT):
+                assert (await nxt).payload == "after the restart"
+        plain.close()
+    finally:
+        await r.stop()

@@ -3,6 +3,9 @@
 asyncpg issues ``LISTEN "<channel>"`` (a quoted identifier, so the name matches ``pg_notify``'s text
 exactly) when the first callback is added for a channel and ``UNLISTEN`` when the last is removed;
 its termination listener tells us when the link closes for any reason.
+
+A command's deadline restarts with every notification received while it waits: its reply queues
+behind notifications already in the socket (a burst), and traffic is proof that the link lives.
 """
 
 from __future__ import annotations
@@ -15,12 +18,10 @@ import asyncpg
 
 from asyncecto.adapters import NotificationCallback
 
-from ._errors import translate
+from ._errors import DRIVER_ERRORS, translate
 from ._sql import quote_name
 
 __all__ = ("PgListenConnection",)
-
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class PgListenConnection:
@@ -28,9 +29,11 @@ class PgListenConnection:
 
     A command that times out or loses the link terminates the connection (its protocol state is
     unknown); an error the server answered with (the connection still works) only propagates.
+    A driver error that is no server answer (e.g. asyncpg's ``InternalClientError`` when the
+    backend died mid-command) becomes :class:`~asyncecto.errors.ConnectionLostError`.
     """
 
-    __slots__ = ("_deliver", "_lost", "_on_lost", "_on_notification", "pid", "raw")
+    __slots__ = ("_deadline", "_deliver", "_lost", "_on_lost", "_on_notification", "_timeout", "pid", "raw")
 
     def __init__(self, raw: asyncpg.Connection, on_notification: NotificationCallback, on_lost: Callable[[], None]):
         self.raw = raw
@@ -38,10 +41,15 @@ class PgListenConnection:
         self._on_notification = on_notification
         self._on_lost = on_lost
         self._lost = False
+        self._deadline: asyncio.Timeout | None = None  # the command in flight's, if any
+        self._timeout = 0.0
         self._deliver = self._notified  # one bound method: asyncpg removes a callback by equality
         raw.add_termination_listener(self._terminated)
 
     def _notified(self, _conn: Any, pid: int, channel: str, payload: str) -> None:
+        deadline = self._deadline
+        if deadline is not None and not deadline.expired():  # the link lives: give the reply its time anew
+            deadline.reschedule(asyncio.get_running_loop().time() + self._timeout)
         self._on_notification(channel, payload, pid)
 
     def _terminated(self, _conn: Any) -> None:
@@ -51,15 +59,18 @@ class PgListenConnection:
 
     async def _command(self, sql: str, timeout: float, work: Callable[[], Any]) -> None:
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as deadline:
+                self._deadline, self._timeout = deadline, timeout
                 await work()
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             if not isinstance(exc, asyncpg.PostgresError) or self.raw.is_closed():
                 self.terminate()
             raise translate(exc, sql) from exc
         except BaseException:
             self.terminate()  # interrupted mid-command: the protocol state is unknown
             raise
+        finally:
+            self._deadline = None
 
     async def listen(self, channel: str, timeout: float) -> None:
         await self._command(
