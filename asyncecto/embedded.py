@@ -85,15 +85,18 @@ def start_embedded(folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:
     return str(path)
 
 
-def database_url(database: str = "asyncecto_dev", *, folder: str | os.PathLike[str] = ".asyncecto/pgdata") -> str:
-    """A URL for ``database``: ``$DATABASE_URL``, the local server, or an embedded one.
+def database_url(
+    database: str = "asyncecto_dev", *, folder: str | os.PathLike[str] = ".asyncecto/pgdata", env: str = "DATABASE_URL"
+) -> str:
+    """A URL for ``database``: ``$DATABASE_URL`` (or the variable ``env`` names), the local server,
+    or an embedded one keeping its data in ``folder``.
 
     The database itself is not created; ``await Repo(url).storage_up()`` does that.
     """
     if not force_embedded():
-        env = os.environ.get("DATABASE_URL")
-        if env:
-            return env
+        given = os.environ.get(env)
+        if given:
+            return given
         if server_answers():
             return f"postgres://postgres@127.0.0.1:5432/{quote(database)}"
     socket_dir = start_embedded(folder)

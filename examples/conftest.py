@@ -9,13 +9,12 @@ The database is the test suite's (``$ASYNCECTO_TEST_URL``, else ``asyncecto_test
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import pytest
 
 from asyncecto import Repo
-from asyncecto.embedded import force_embedded, server_answers, start_embedded
+from asyncecto.embedded import database_url
 
 from . import posts
 
@@ -23,12 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _test_url() -> str:
-    url = os.environ.get("ASYNCECTO_TEST_URL")
-    if url and not force_embedded():
-        return url
-    if not force_embedded() and server_answers("127.0.0.1", 5432):
-        return "postgres://postgres@127.0.0.1:5432/asyncecto_test"
-    return f"postgres://postgres@/asyncecto_test?host={start_embedded(ROOT / '.asyncecto' / 'pgdata')}"
+    return database_url("asyncecto_test", env="ASYNCECTO_TEST_URL", folder=ROOT / ".asyncecto" / "pgdata")
 
 
 async def _migrate(url: str) -> None:

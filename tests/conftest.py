@@ -9,7 +9,6 @@ The database is created if missing. Never a mock.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from asyncecto import Repo
-from asyncecto.embedded import force_embedded, server_answers, start_embedded
+from asyncecto import Repo, embedded
 from asyncecto.testing import Sandbox
 
 from .schemas import DDL, TABLES
@@ -30,13 +28,7 @@ pytest_plugins = ["pytester"]
 
 
 def _resolve_url() -> str:
-    url = os.environ.get("ASYNCECTO_TEST_URL")
-    if url and not force_embedded():
-        return url
-    if not force_embedded() and server_answers("127.0.0.1", 5432):
-        return "postgres://postgres@127.0.0.1:5432/asyncecto_test"
-    socket_dir = start_embedded(ROOT / ".asyncecto" / "pgdata")
-    return f"postgres://postgres@/asyncecto_test?host={socket_dir}"
+    return embedded.database_url("asyncecto_test", env="ASYNCECTO_TEST_URL", folder=ROOT / ".asyncecto" / "pgdata")
 
 
 async def _prepare(url: str) -> None:
@@ -57,6 +49,8 @@ def database_url() -> Iterator[str]:
 #: ids start at 1 in every test (tests compare ids). The sandbox rolls rows back but not
 #: sequences; ``setval`` takes no lock that outlives it (``ALTER SEQUENCE … RESTART`` would hold
 #: one to the sandbox's end and block other sessions' inserts), and the tables are empty here
+TRUNCATE = f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+
 RESTART_SEQUENCES = """
 SELECT count(setval(c.oid, 1, false)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind = 'S' AND n.nspname IN ('public', 'archive')
@@ -73,13 +67,13 @@ def asyncecto_repo(database_url: str) -> Repo:
 async def repo(asyncecto_repo: Repo, sandbox: Sandbox | None) -> AsyncIterator[Repo]:
     """A started Repo whose test runs in the sandbox: a transaction rolled back at the end.
 
-    Under ``@pytest.mark.no_sandbox`` it commits for real, on tables truncated before and after.
-    At teardown, no connection may be left checked out or mid-transaction.
+    Under ``@pytest.mark.no_sandbox`` it commits for real, on tables truncated before (and after,
+    by ``_clean_after_real_commits``). At teardown, no connection may be left checked out or
+    mid-transaction.
     """
     r = asyncecto_repo
-    truncate = f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
     if sandbox is None:
-        await r.query(truncate)
+        await r.query(TRUNCATE)
     else:
         await r.query(RESTART_SEQUENCES)  # inside the sandbox: undone with the rest at its end
     yield r
@@ -92,8 +86,6 @@ async def repo(asyncecto_repo: Repo, sandbox: Sandbox | None) -> AsyncIterator[R
         [APP_NAME],
     )
     assert leftover.rows[0][0] == 0, "a session was left idle in transaction"
-    if sandbox is None:
-        await r.query(truncate)
 
 
 class SandboxPeer:
@@ -130,6 +122,12 @@ class SandboxPeer:
         return await self._run("fetchval", sql, args)
 
 
+async def _connect(database_url: str) -> asyncpg.Connection:
+    from asyncecto.repo import build_config
+
+    return await asyncpg.connect(**build_config(database_url).dsn_kwargs())
+
+
 @pytest.fixture(autouse=True)
 async def _clean_after_real_commits(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """A test that commits for real (``no_sandbox``) and touches the database leaves the tables
@@ -137,11 +135,9 @@ async def _clean_after_real_commits(request: pytest.FixtureRequest) -> AsyncIter
     yield
     if request.node.get_closest_marker("no_sandbox") is None or "database_url" not in request.fixturenames:
         return
-    from asyncecto.repo import build_config
-
-    conn = await asyncpg.connect(**build_config(request.getfixturevalue("database_url")).dsn_kwargs())
+    conn = await _connect(request.getfixturevalue("database_url"))
     try:
-        await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+        await conn.execute(TRUNCATE)
     finally:
         await conn.close()
 
@@ -153,9 +149,7 @@ async def admin(database_url: str, sandbox: Sandbox | None) -> AsyncIterator[Any
     if sandbox is not None:
         yield SandboxPeer(sandbox)
         return
-    from asyncecto.repo import build_config
-
-    conn = await asyncpg.connect(**build_config(database_url).dsn_kwargs())
+    conn = await _connect(database_url)
     try:
         yield conn
     finally:
