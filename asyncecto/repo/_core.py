@@ -255,23 +255,28 @@ class RepoCore:
         try:
             yield
         finally:
-            with contextlib.suppress(ValueError):
-                if bound_token is not None:
+            if bound_token is not None:
+                with contextlib.suppress(ValueError):
                     self.bound_var.reset(bound_token)
+            with contextlib.suppress(ValueError):
                 self.sandbox_var.reset(token)
+
+    def current_sandbox(self) -> Sandbox | None:
+        """The sandbox this context would use, open or ended: its own (``shared=False``), else the
+        repo's shared one; ``None`` in an ``unboxed`` block or when there is none."""
+        sb = self.sandbox_var.get()
+        if sb is UNBOXED:
+            return None
+        return self.shared_sandbox if sb is None else sb
 
     def sandbox_for_task(self) -> Sandbox | None:
         """The sandbox this task's statements run in, if any.
 
         :raises SandboxError: in manual mode with no sandbox for this task, or its sandbox has ended
         """
-        sb = self.sandbox_var.get()
-        if sb is UNBOXED:
-            return None
+        sb = self.current_sandbox()
         if sb is None:
-            sb = self.shared_sandbox
-        if sb is None:
-            if self.sandbox_mode == "manual":
+            if self.sandbox_mode == "manual" and self.sandbox_var.get() is not UNBOXED:
                 task = asyncio.current_task()
                 raise SandboxError(
                     self.name,
@@ -284,7 +289,7 @@ class RepoCore:
             return None
         if sb.state != "open":
             sb._check_open()
-        return sb  # type: ignore[no-any-return]
+        return sb
 
     @staticmethod
     def _check_owner(bound: Bound) -> None:

@@ -120,10 +120,7 @@ class Sandbox:
                 "cannot open a sandbox inside a transaction or checkout",
                 "open the sandbox first, then begin transactions inside it",
             )
-        current = core.sandbox_var.get()
-        inside = current if isinstance(current, Sandbox) else None
-        if current is None and core.shared_sandbox is not None:
-            inside = core.shared_sandbox
+        inside = core.current_sandbox()
         if inside is not None and inside.state == "open":
             raise self._fail(
                 "this task is already in a sandbox",

@@ -66,8 +66,7 @@ async def checkin(repo: Any) -> None:
     :raises SandboxError: no sandbox is open for this task
     """
     core = _core(repo)
-    current = core.sandbox_var.get()
-    sb = current if isinstance(current, Sandbox) else (core.shared_sandbox if current is None else None)
+    sb = core.current_sandbox()
     if sb is None or sb.state != "open":
         raise SandboxError(core.name, "there is no open sandbox to check in", "call checkout(repo) first")
     await sb.close()
