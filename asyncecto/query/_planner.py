@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-import re
 from typing import Any
 
 import attrs
@@ -161,7 +160,8 @@ class PFunc:
 
 @attrs.frozen
 class PCast:
-    """A parameter with an explicit SQL type (``$1::bigint``)."""
+    """A parameter with an explicit SQL type (``$1::bigint``); the adapter casts to the type's
+    unconstrained base (``varchar(255)`` → ``varchar``), never narrower than the value."""
 
     arg: PExpr
     db_type: str
@@ -361,15 +361,13 @@ class Planned:
 
 
 def _cast_type(typ: t.Type[Any]) -> str | None:
-    """The SQL type a ``type_`` cast uses: the column type, widened (bigint, unsized varchar)."""
+    """The SQL type a ``type_`` cast names: the column type (the adapter widens it to its
+    unconstrained base, bigint or unsized varchar, so a cast never cuts a value)."""
     if isinstance(typ, t.Array):
         inner = _cast_type(typ.of)
         return f"{inner}[]" if inner else None
     db_type: str | None = getattr(typ, "db_type", None)
-    if db_type is None:
-        return None
-    base = re.sub(r"\(\d+(,\s*\d+)?\)", "", db_type)
-    return "bigint" if base == "integer" else base
+    return db_type
 
 
 def _fits(typ: t.Type[Any] | None, operand: Expr) -> bool:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from asyncecto.query._insert import ConflictPlan
 
-from ._sql import aliases_of, quote_name, quote_table, set_clauses, where_sql
+from ._sql import aliases_of, cast_type, quote_name, quote_table, set_clauses, where_sql
 
 __all__ = ("copy_sql", "insert_sql", "param_rows", "unnest_body", "values_body")
 
@@ -39,12 +39,14 @@ def param_rows(start: int, width: int, count: int) -> str:
 
 
 def unnest_body(start: int, db_types: Sequence[str]) -> str:
-    """Every row in one parameter per column: an array each, unnested side by side.
+    """Every row in one parameter per column: an array each, unnested side by side. Each array is
+    cast to its column type's unconstrained base (:func:`cast_type`): a value too long or too large
+    for the column fails there, as in a one-row insert, never silently cut to fit the cast.
 
-    >>> unnest_body(1, ["bigint", "varchar(255)"])
-    'SELECT * FROM unnest($1::bigint[], $2::varchar(255)[])'
+    >>> unnest_body(1, ["integer", "varchar(255)", "numeric(5,2)"])
+    'SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::numeric[])'
     """
-    arrays = ", ".join(f"${i}::{t}[]" for i, t in enumerate(db_types, start))
+    arrays = ", ".join(f"${i}::{cast_type(t)}[]" for i, t in enumerate(db_types, start))
     return f"SELECT * FROM unnest({arrays})"
 
 

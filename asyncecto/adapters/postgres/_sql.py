@@ -6,6 +6,7 @@ letter and position (``w0``), double-quoted identifiers, ``$n`` parameters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ from asyncecto.query._planner import (
 __all__ = (
     "aggregate_sql",
     "all_sql",
+    "cast_type",
     "delete_all_sql",
     "delete_sql",
     "exists_sql",
@@ -115,9 +117,51 @@ def quote_name(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_MODIFIER = re.compile(r"\s*\(\s*\d+\s*(?:,\s*-?\d+\s*)?\)")
+_WIDER = {
+    "smallint": "bigint",
+    "integer": "bigint",
+    "int": "bigint",
+    "int2": "bigint",
+    "int4": "bigint",
+    "real": "double precision",
+    "float4": "double precision",
+    "float": "double precision",
+    "char": "text",
+    "character": "text",
+    "bpchar": "text",
+    "character varying": "varchar",
+    "bit": "varbit",
+    "bit varying": "varbit",
+    "decimal": "numeric",
+}
+
+
+def cast_type(db_type: str) -> str:
+    """The type a value is cast to for a column of ``db_type``: its base type without a length,
+    precision or scale, never narrower than the column, so the column's own check applies.
+
+    >>> cast_type("varchar(255)"), cast_type("numeric(10, 2)[]"), cast_type("integer"), cast_type("char(3)")
+    ('varchar', 'numeric[]', 'bigint', 'text')
+    >>> cast_type("timestamp(0) without time zone"), cast_type("interval day to second(3)")
+    ('timestamp without time zone', 'interval')
+    """
+    base = db_type.strip()
+    dims = ""
+    while base.endswith("]"):
+        base, _, _ = base.rpartition("[")
+        base = base.rstrip()
+        dims += "[]"
+    base = _MODIFIER.sub("", base)
+    key = " ".join(base.lower().split())
+    if key.startswith("interval"):
+        return "interval" + dims
+    return _WIDER.get(key, base) + dims
+
+
 def per_parent_sql(inner: str, key_param: int, key_type: Any, alias: str) -> str:
     """``inner`` run for each key of an array parameter (LATERAL), as a preload with a per-parent limit."""
-    db_type = getattr(key_type, "db_type", None) or "bigint"
+    db_type = cast_type(getattr(key_type, "db_type", None) or "bigint")
     return (
         f'SELECT "__rows".* FROM unnest(${key_param}::{db_type}[]) AS {quote_name(alias)}("k") '
         f'CROSS JOIN LATERAL ({inner}) AS "__rows"'
@@ -167,9 +211,9 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, ParamRef):
         return f"${e.index}"
     if isinstance(e, PCast):
-        inner = _expr(e.arg, aliases)
+        inner, to = _expr(e.arg, aliases), cast_type(e.db_type)
         tight = isinstance(e.arg, ParamRef | Col | PFunc | PCast)
-        return f"{inner}::{e.db_type}" if tight else f"({inner})::{e.db_type}"
+        return f"{inner}::{to}" if tight else f"({inner})::{to}"
     if isinstance(e, PCompare):
         return f"({_expr(e.left, aliases)} {_OPS[e.op]} {_expr(e.right, aliases)})"
     if isinstance(e, PIn):
