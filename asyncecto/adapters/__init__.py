@@ -161,10 +161,11 @@ class SchemaAdapter(ABC):
         body: str,
         returning: Sequence[str],
         conflict: ConflictPlan | None,
-        inserted_flag: bool,
+        inserted_key: Sequence[str] | None,
     ) -> str:
         """An ``INSERT`` of ``body`` (from the ``*_body`` methods or :meth:`select_sql`) with its upsert
-        clause; ``inserted_flag`` returns a last column telling a new row from an updated one."""
+        clause; with ``inserted_key`` (columns identifying a row, maybe empty) it returns a last column
+        telling a new row from an updated one, also on partitioned tables."""
 
     @abstractmethod
     def values_body(self, start: int, width: int, count: int) -> str:

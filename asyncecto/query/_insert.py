@@ -26,6 +26,7 @@ __all__ = (
     "Placeholder",
     "UnsafeFragment",
     "columns_of",
+    "inserted_key",
     "placeholder",
     "plan_conflict",
     "unsafe_fragment",
@@ -86,6 +87,16 @@ class ConflictPlan:
         """Whether a conflicting row may be updated (every action but ``"nothing"``): the insert then
         returns a flag telling a new row from an updated one."""
         return self.action != "nothing"
+
+
+def inserted_key(info: SchemaInfo | None, conflict: ConflictPlan | None) -> tuple[str, ...] | None:
+    """Columns telling a row an upsert inserted from one it updated (``meta(s).inserted``): the primary
+    key, else the conflict target's columns, else ``()``; ``None`` when no row can be updated."""
+    if conflict is None or not conflict.updates:
+        return None
+    if info is not None and info.primary_key:
+        return tuple(info.fields[n].source for n in info.primary_key)
+    return conflict.target
 
 
 OnConflict = str | tuple[str, Sequence[str]] | Mapping[str, Mapping[str, Any]] | Query[Any] | None

@@ -20,7 +20,7 @@ from asyncecto import types as t
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
-from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, plan_conflict
+from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
 from asyncecto.schema._define import is_schema, utc_now
@@ -199,14 +199,15 @@ async def insert_all(
     conflict = plan_conflict(
         schema, table, on_conflict, conflict_target, prefix=eff_prefix, params=fixed, updated_at=updated
     )
-    flag = conflict is not None and conflict.updates
+    # the inserted flag only when structs come back to carry it (meta(s).inserted)
+    key = inserted_key(info, conflict) if ret_cols and info is not None else None
     if placeholders is not None and not isinstance(placeholders, Mapping):
         raise ArgumentError(f"placeholders= must be a mapping of key to value, got {placeholders!r}")
     if isinstance(entries, Query):
         if placeholders:
             raise ArgumentError("placeholders= applies to rows, not to insert_all from a query")
         return await _from_query(
-            core, table, schema, info, entries, eff_prefix, prefix, names, ret_cols, conflict, fixed, timeout
+            core, table, schema, info, entries, eff_prefix, prefix, names, ret_cols, conflict, key, fixed, timeout
         )
     if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
         raise ArgumentError(
@@ -226,7 +227,7 @@ async def insert_all(
             f"placeholders= was given ({', '.join(map(repr, placeholders))}) but no row uses placeholder(key)"
         )
     adapter = core.adapter
-    run = _Run(core, table, schema, info, eff_prefix, names, ret_cols, flag, timeout)
+    run = _Run(core, table, schema, info, eff_prefix, names, ret_cols, key, timeout)
     if special:
         statements = _cell_statements(core, info, prefix, columns, cols, fixed, placeholders, conflict, run)
         return await run.all(statements)
@@ -238,7 +239,7 @@ async def insert_all(
         return count, None
     body = adapter.unnest_body(len(fixed) + 1, [info.fields[n].type for n in columns]) if info is not None else None
     if body is not None:
-        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, flag)
+        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
         return await run.all([(sql, [*fixed, *dumped])])
     width = len(cols)
     per = max(1, (adapter.max_params - len(fixed)) // width)
@@ -247,7 +248,7 @@ async def insert_all(
     for start in range(0, len(rows), per):
         batch = rows[start : start + per]
         body = adapter.values_body(len(fixed) + 1, width, len(batch))
-        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, flag)
+        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
         statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
     return await run.all(statements)
 
@@ -342,7 +343,7 @@ def _cell_statement(
     conflict: ConflictPlan | None,
 ) -> tuple[str, list[Any]]:
     body = core.adapter.cells_body(rows)
-    return core.adapter.insert_rows_sql(run.prefix, run.table, cols, body, run.ret_cols, conflict, run.flag), params
+    return core.adapter.insert_rows_sql(run.prefix, run.table, cols, body, run.ret_cols, conflict, run.key), params
 
 
 async def _from_query(
@@ -356,11 +357,11 @@ async def _from_query(
     names: list[str],
     ret_cols: list[str],
     conflict: ConflictPlan | None,
+    key: tuple[str, ...] | None,
     params: list[Any],
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
     """``INSERT … SELECT``: the query selects a dict whose keys are the fields to fill."""
-    flag = conflict is not None and conflict.updates
     planned = _Planner(q, query_prefix(core, call_prefix, q), params).plan_query("all")
     reader = planned.reader
     keys = getattr(reader, "keys", None)
@@ -370,8 +371,8 @@ async def _from_query(
             f"e.g. select(lambda p: {{'title': p.title}}); got {q!r}"
         )
     cols = _columns(info, list(keys))
-    sql = core.adapter.insert_rows_sql(prefix, table, cols, core.adapter.select_sql(planned), ret_cols, conflict, flag)
-    run = _Run(core, table, schema, info, prefix, names, ret_cols, flag, timeout)
+    sql = core.adapter.insert_rows_sql(prefix, table, cols, core.adapter.select_sql(planned), ret_cols, conflict, key)
+    run = _Run(core, table, schema, info, prefix, names, ret_cols, key, timeout)
     return await run.all([(sql, params)])
 
 
@@ -387,11 +388,12 @@ class _Run:
         prefix: str | None,
         names: list[str],
         ret_cols: list[str],
-        flag: bool,
+        key: tuple[str, ...] | None,
         timeout: Any,
     ) -> None:
         self.core, self.table, self.schema, self.info, self.prefix = core, table, schema, info, prefix
-        self.names, self.ret_cols, self.flag, self.timeout = names, ret_cols, flag, timeout
+        self.names, self.ret_cols, self.key, self.timeout = names, ret_cols, key, timeout
+        self.flag = key is not None  # rows end with the inserted flag
 
     async def all(self, statements: list[tuple[str, list[Any]]]) -> tuple[int, list[Any] | None]:
         if len(statements) == 1:

@@ -29,7 +29,7 @@ from asyncecto.errors import (
     NoPrimaryKeyValueError,
     StaleEntryError,
 )
-from asyncecto.query._insert import plan_conflict
+from asyncecto.query._insert import inserted_key, plan_conflict
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
 from asyncecto.schema._define import struct_info, utc_now
 from asyncecto.schema._embeds import embeds
@@ -335,13 +335,14 @@ async def _upsert(
         type(cs.data), source, upsert.on_conflict, upsert.conflict_target, prefix=prefix, params=fixed
     )
     assert conflict is not None
-    flag = conflict.updates
+    key = inserted_key(info, conflict)
+    flag = key is not None
     ret = _returning(info, returning, list(info.primary_key))
     columns = tuple(info.fields[n].source for n in values)
     ret_cols = tuple(info.fields[n].source for n in ret)
     adapter = core.adapter
     body = adapter.values_body(len(fixed) + 1, len(columns), 1)
-    sql = adapter.insert_rows_sql(prefix, source, columns, body, ret_cols, conflict, flag)
+    sql = adapter.insert_rows_sql(prefix, source, columns, body, ret_cols, conflict, key)
     if not ret_cols and not flag:
         count, _ = await _run_rows(core, cs, "insert", sql, [*fixed, *params], False, timeout, source)
         return _inserted(cs, info, values, (), None, source, prefix, count == 1)

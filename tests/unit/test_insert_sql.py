@@ -13,11 +13,11 @@ from asyncecto.query._insert import plan_conflict
 from ..upsert_schemas import Counter
 
 
-def sql(on_conflict: object, target: object = None, flag: bool = False) -> tuple[str, list[object]]:
+def sql(on_conflict: object, target: object = None, key: list[str] | None = None) -> tuple[str, list[object]]:
     params: list[object] = []
     plan = plan_conflict(Counter, "counters", on_conflict, target, prefix=None, params=params)
     body = _insert.param_rows(len(params) + 1, 2, 1)
-    return _insert.insert_sql(None, "counters", ["name", "hits"], body, ["id"], plan, flag), params
+    return _insert.insert_sql(None, "counters", ["name", "hits"], body, ["id"], plan, key), params
 
 
 def test_raise_is_a_plain_insert() -> None:
@@ -32,12 +32,16 @@ def test_nothing_with_and_without_target() -> None:
 
 
 def test_replace_all_leaves_out_the_key_inserted_at_and_target() -> None:
-    text = sql("replace_all", ["name"], flag=True)[0]
+    text = sql("replace_all", ["name"], key=["id"])[0]
     assert text.endswith(
         'ON CONFLICT ("name") DO UPDATE SET "hits" = EXCLUDED."hits", "code" = EXCLUDED."code", '
         '"tags" = EXCLUDED."tags", "label_text" = EXCLUDED."label_text", '
-        '"updated_at" = EXCLUDED."updated_at" RETURNING "id", (xmax = 0)'
+        '"updated_at" = EXCLUDED."updated_at" RETURNING "id" AS "r0", "id" AS "k0") SELECT "__upsert"."r0", '
+        'NOT EXISTS (SELECT 1 FROM "counters" AS "__before" WHERE "__before"."id" = "__upsert"."k0") '
+        'FROM "__upsert"'
     )
+    assert text.startswith('WITH "__upsert" AS (INSERT INTO "counters" ("name", "hits") VALUES ($1, $2)')
+    assert sql("replace_all", ["name"], key=[])[0].endswith('RETURNING "id", (xmax = 0)')  # no key known
     text = sql(("replace_all_except", ["code", "tags"]), "name")[0]
     assert 'SET "hits" = EXCLUDED."hits", "label_text" = EXCLUDED."label_text", "updated_at"' in text
     assert 'DO UPDATE SET "label_text" = EXCLUDED."label_text" RETURNING' in sql(("replace", ["label"]), "name")[0]

@@ -181,9 +181,9 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         body: str,
         returning: Sequence[str],
         conflict: ConflictPlan | None,
-        inserted_flag: bool,
+        inserted_key: Sequence[str] | None,
     ) -> str:
-        return _insert.insert_sql(prefix, table, columns, body, returning, conflict, inserted_flag)
+        return _insert.insert_sql(prefix, table, columns, body, returning, conflict, inserted_key)
 
     def values_body(self, start: int, width: int, count: int) -> str:
         return _insert.param_rows(start, width, count)

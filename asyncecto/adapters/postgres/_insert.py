@@ -73,12 +73,12 @@ def insert_sql(
     body: str,
     returning: Sequence[str],
     conflict: ConflictPlan | None = None,
-    inserted_flag: bool = False,
+    inserted_key: Sequence[str] | None = None,
 ) -> str:
     """An ``INSERT`` of ``body`` (``VALUES …`` or a ``SELECT``) with its upsert clause and ``RETURNING``.
 
-    ``inserted_flag`` adds a last returned column that is true for a new row and false for
-    one the upsert updated (``xmax = 0``).
+    ``inserted_key`` (columns identifying a row) adds a last returned column, true for a new row
+    and false for one the upsert updated: see :func:`_with_inserted_flag`.
 
     >>> insert_sql(None, "weather", ["city"], "VALUES ($1)", ["id"])
     'INSERT INTO "weather" ("city") VALUES ($1) RETURNING "id"'
@@ -96,10 +96,43 @@ def insert_sql(
         sql = f"INSERT INTO {target} DEFAULT VALUES"
     if conflict is not None:
         sql += _conflict(conflict, aliases)
+    if inserted_key is not None:
+        return _with_inserted_flag(sql, prefix, table, returning, inserted_key)
     ret = [quote_name(c) for c in returning]
-    if inserted_flag:
-        ret.append("(xmax = 0)")
     return f"{sql} RETURNING {', '.join(ret)}" if ret else sql
+
+
+def _with_inserted_flag(
+    insert: str, prefix: str | None, table: str, returning: Sequence[str], key: Sequence[str]
+) -> str:
+    """``insert`` returning ``returning`` and a last column: whether the row is new.
+
+    A row is new when no row with its key was visible before the statement: every part of a
+    statement reads the snapshot it started with, so the outer ``SELECT`` still sees the row
+    an ``ON CONFLICT … DO UPDATE`` changed. No system column is read, so this works on
+    partitioned tables (which refuse ``RETURNING xmax``). Without a key (no primary key and no
+    conflict columns) the flag falls back to ``xmax = 0``, which ordinary tables allow.
+    A row that a concurrent transaction inserted after the statement's snapshot and the upsert
+    then updated is reported as new.
+
+    >>> sql = _with_inserted_flag('INSERT INTO "t" ("a") VALUES ($1)', None, "t", ["a"], ["id"])
+    >>> print(sql.replace(") SELECT", ")\\n SELECT").replace(") FROM", ")\\n FROM"))
+    WITH "__upsert" AS (INSERT INTO "t" ("a") VALUES ($1) RETURNING "a" AS "r0", "id" AS "k0")
+     SELECT "__upsert"."r0", NOT EXISTS (SELECT 1 FROM "t" AS "__before" WHERE "__before"."id" = "__upsert"."k0")
+     FROM "__upsert"
+    """
+    if not key:
+        ret = [*(quote_name(c) for c in returning), "(xmax = 0)"]
+        return f"{insert} RETURNING {', '.join(ret)}"
+    inner = [f"{quote_name(c)} AS {quote_name(f'r{i}')}" for i, c in enumerate(returning)]
+    inner += [f"{quote_name(c)} AS {quote_name(f'k{i}')}" for i, c in enumerate(key)]
+    outer = [f'"__upsert".{quote_name(f"r{i}")}' for i in range(len(returning))]
+    match = " AND ".join(f'"__before".{quote_name(c)} = "__upsert".{quote_name(f"k{i}")}' for i, c in enumerate(key))
+    before = f'NOT EXISTS (SELECT 1 FROM {quote_table(prefix, table)} AS "__before" WHERE {match})'
+    return (
+        f'WITH "__upsert" AS ({insert} RETURNING {", ".join(inner)}) '
+        f'SELECT {", ".join([*outer, before])} FROM "__upsert"'
+    )
 
 
 def copy_sql(prefix: str | None, table: str, columns: Sequence[str]) -> str:
