@@ -7,7 +7,7 @@ implementing them under ``asyncecto/adapters/<name>/``; nothing above changes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sequence, Sized
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
@@ -23,6 +23,7 @@ __all__ = (
     "Adapter",
     "Connection",
     "CopyIn",
+    "CopyOut",
     "ListenConnection",
     "MigrationAdapter",
     "NotificationAdapter",
@@ -41,15 +42,30 @@ NotificationCallback = Callable[[str, str, int], None]
 
 @attrs.frozen(repr=False)
 class CopyIn:
-    """Rows for :meth:`Connection.copy`: tuples of driver values, one per column."""
+    """Rows for :meth:`Connection.copy`: tuples of driver values, one per column (a list, or an
+    iterable or async iterable read as the load goes)."""
 
     prefix: str | None
     table: str
     columns: tuple[str, ...]
-    records: Sequence[tuple[Any, ...]]
+    records: Iterable[tuple[Any, ...]] | AsyncIterable[tuple[Any, ...]]
 
     def __repr__(self) -> str:  # what telemetry and logs show instead of every row
-        return f"<{len(self.records)} rows>"
+        return f"<{len(self.records)} rows>" if isinstance(self.records, Sized) else "<rows>"
+
+
+@attrs.frozen(repr=False)
+class CopyOut:
+    """What :meth:`Connection.copy_out` runs: a query's rows written to ``sink`` in ``format``."""
+
+    query: str
+    params: tuple[Any, ...]
+    sink: Callable[[bytes], Awaitable[None]]
+    format: str
+    header: bool
+
+    def __repr__(self) -> str:
+        return f"<copy out, parameters {list(self.params)!r}>"
 
 
 class Connection(Protocol):
@@ -70,6 +86,10 @@ class Connection(Protocol):
     ) -> AsyncGenerator[list[Any], None]: ...
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load ``params[0]`` (a :class:`CopyIn`); ``sql`` is the statement's text for telemetry."""
+        ...
+
+    async def copy_out(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
+        """Write ``params[0]``'s (a :class:`CopyOut`) rows to its sink; the number of rows."""
         ...
 
     def in_transaction(self) -> bool: ...
@@ -123,6 +143,15 @@ class QueryableAdapter(ABC):
     @abstractmethod
     def compile_aggregate(self, planned: Planned, func: str, column: int | None, wrap: bool) -> str:
         """SQL applying ``func`` to the plan's ``column``-th column (``*`` for ``None``); a subquery if ``wrap``."""
+
+    @abstractmethod
+    def copy_stdio(self, sql: str) -> Literal["in", "out"] | None:
+        """Whether raw ``sql`` is a ``COPY`` streaming rows in from or out to the client (which
+        :meth:`Connection.query` cannot carry)."""
+
+    @abstractmethod
+    def copy_out_sql(self, query: str, format: str, header: bool) -> str:
+        """The text of a copy of ``query``'s rows to the client (for telemetry)."""
 
     @abstractmethod
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:

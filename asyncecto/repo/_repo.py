@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, NoReturn, TypeVar, overload
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import attrs
 
@@ -35,7 +35,7 @@ from asyncecto.query._build import to_query
 from asyncecto.query._insert import ConflictTarget, OnConflict
 from asyncecto.schema import Meta, meta, schema_info
 
-from . import _insert_all, _read, _write
+from . import _copy, _insert_all, _read, _write
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
 from ._multi import run_multi
@@ -674,12 +674,111 @@ class Repo(RepoCore):
         """Run raw SQL with ``$1``-style parameters (never format values into ``sql``).
 
         The connection is reset before it is reused, since raw SQL may change session state.
+
+        :raises ArgumentError: ``sql`` is a ``COPY … TO STDOUT``/``FROM STDIN``, whose rows this
+            call cannot carry: use :meth:`copy_to` / :meth:`copy_from`
         """
+        direction = self.adapter.copy_stdio(sql) if isinstance(sql, str) else None
+        if direction is not None:
+            fix = (
+                "repo.copy_to(query_or_sql, format='csv') returns the rows as bytes (or writes them to output=)"
+                if direction == "out"
+                else "repo.copy_from(Schema_or_table, rows) loads rows with COPY"
+            )
+            raise ArgumentError(
+                f"repo.query cannot run {sql.strip()[:60]!r}: a COPY {'to' if direction == 'out' else 'from'} "
+                f"the client streams rows that query() would drop; fix: {fix}"
+            )
         (columns, rows, status), _ = await self.run("query", sql, list(params), timeout, None)
         tail = status.rsplit(" ", 1)[-1]
         verb = status.split(" ", 1)[0]
         num = len(rows) if verb in ("SELECT", "FETCH", "SHOW") or not tail.isdigit() else int(tail)
         return QueryResult(columns, [tuple(r) for r in rows], num, status)
+
+    @overload
+    async def copy_to(
+        self,
+        source: Queryable[Any] | str,
+        params: Sequence[Any] = (),
+        /,
+        *,
+        format: Literal["text", "csv", "binary"] = "text",
+        header: bool = False,
+        output: None = None,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> bytes: ...
+
+    @overload
+    async def copy_to(
+        self,
+        source: Queryable[Any] | str,
+        params: Sequence[Any] = (),
+        /,
+        *,
+        format: Literal["text", "csv", "binary"] = "text",
+        header: bool = False,
+        output: Any,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> int: ...
+
+    async def copy_to(
+        self,
+        source: Queryable[Any] | str,
+        params: Sequence[Any] = (),
+        /,
+        *,
+        format: Literal["text", "csv", "binary"] = "text",
+        header: bool = False,
+        output: Any = None,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> bytes | int:
+        """Copy a query's rows out with ``COPY … TO STDOUT``, in PostgreSQL's ``format``.
+
+        ``source`` is a query, a schema (its table's rows) or SQL text (a ``SELECT``; its ``$1``
+        parameters are ``params``, quoted into the statement by the server since COPY takes
+        none). Without ``output`` the data comes back as ``bytes``; with it, each chunk goes to
+        ``output.write`` or ``output(chunk)`` (either may be async) as it arrives, and the row
+        count is returned. ``header=True`` starts CSV with the column names. For structs, use
+        :meth:`stream`.
+
+        .. code-block:: python
+
+            csv = await repo.copy_to(from_(Post) | where(lambda p: p.draft == False), format="csv")
+            with open("posts.copy", "wb") as f:
+                await repo.copy_to(Post, format="binary", output=f)
+
+        :raises ArgumentError: an unknown format, ``header`` without CSV, or a COPY statement as ``source``
+        """
+        return await _copy.copy_to(
+            self, source, params, format=format, header=header, output=output, prefix=prefix, timeout=timeout
+        )
+
+    async def copy_from(
+        self,
+        target: type[Any] | str | tuple[str, type[Any]],
+        rows: Iterable[Mapping[str, Any]] | AsyncIterable[Mapping[str, Any]],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> int:
+        """Load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded.
+
+        ``target`` and ``rows`` are as for :meth:`insert_all` (a schema dumps each value by its
+        field's type and fills a generated UUID key; a table name sends values as they are), but
+        ``rows`` may also be any iterable or async iterable, read as the load goes. A value the
+        column cannot hold or a violated constraint fails the whole load (nothing is written) with
+        the mapped :class:`~asyncecto.errors.DatabaseError`, naming the row and column.
+
+        .. code-block:: python
+
+            await repo.copy_from(Post, ({"title": t} for t in titles))
+
+        :raises CastError: a value does not fit its field's type (before it is sent)
+        """
+        return await _copy.copy_from(self, target, rows, prefix=prefix, timeout=timeout)
 
     def load(self, schema: type[_T], data: Mapping[str, Any] | tuple[Sequence[str], Sequence[Any]]) -> _T:
         """A loaded struct from a row: a mapping (``dict``, a record) or ``(columns, values)``.

@@ -5,17 +5,29 @@ Every table here is created inside the test's sandbox and goes with its rollback
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import decimal
-from collections.abc import Awaitable, Callable
+import io
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import pytest
 
-from asyncecto import Repo, field, meta, placeholder, schema, unsafe_fragment
+from asyncecto import QueryEvent, Repo, field, meta, placeholder, schema, unsafe_fragment
 from asyncecto import types as t
-from asyncecto.errors import AsyncEctoError, DatabaseError
-from asyncecto.query import from_, select, type_, update, values, where
+from asyncecto.errors import (
+    ArgumentError,
+    AsyncEctoError,
+    CastError,
+    DatabaseError,
+    NotNullViolationError,
+    StatementTimeoutError,
+    UniqueViolationError,
+)
+from asyncecto.query import from_, order_by, select, type_, update, values, where
 
 pytestmark = pytest.mark.usefixtures("repo")
 
@@ -266,3 +278,176 @@ async def test_upsert_flag_sees_rows_written_earlier_in_the_transaction(repo: Re
         await repo.insert(Visit(region="eu", name="a"))
         again = await repo.insert(Visit(region="eu", name="a"), on_conflict="replace_all", conflict_target=TARGET)
         assert meta(again).inserted is False
+
+
+# -- defect 11: COPY through query() drops the data; copy_to / copy_from ----------------------
+
+
+@schema("integrity_copies", primary_key=("uuid", t.BinaryId))
+class Copied:
+    uuid: uuid.UUID | None = None
+    title: str | None = None  # varchar(20), NOT NULL
+    n: int | None = None
+    at: dt.datetime | None = field(type=t.UtcDatetimeUsec)
+    mood: str | None = field(type=t.Enum(["happy", "sad"]))
+    meta_: dict[str, Any] | None = field(type=t.Map(), source="meta")
+    tags: list[str] | None = field(type=t.Array(t.String))
+
+
+COPIES_DDL = (
+    "CREATE TABLE integrity_copies (uuid uuid PRIMARY KEY, title varchar(20) NOT NULL UNIQUE, n integer, "
+    "at timestamptz, mood varchar(255), meta jsonb, tags text[])"
+)
+AT = dt.datetime(2024, 2, 29, 12, 30, 1, 123456, tzinfo=dt.UTC)
+
+
+async def _copies(repo: Repo, count: int = 0) -> None:
+    await repo.query(COPIES_DDL)
+    if count:
+        await repo.query(
+            "INSERT INTO integrity_copies (uuid, title, n) "
+            "SELECT gen_random_uuid(), 'row ' || i, i FROM generate_series(1, $1::int) AS i",
+            [count],
+        )
+
+
+async def test_query_refuses_copy_to_stdout_and_points_to_copy_api(repo: Repo) -> None:
+    await _copies(repo, 5002)
+    sent: list[QueryEvent] = []
+    repo.telemetry.attach(sent.append, name="copy-refused")
+    with pytest.raises(ArgumentError, match=r"copy_to") as out:
+        await repo.query("COPY integrity_copies TO STDOUT")
+    assert "would drop" in str(out.value)
+    with pytest.raises(ArgumentError, match=r"copy_from"):
+        await repo.query("  -- load\n copy integrity_copies (title) from stdin with (format csv)")
+    await repo.telemetry.flush()
+    assert sent == []  # refused before any statement
+    data = await repo.copy_to("TABLE integrity_copies")
+    assert data.count(b"\n") == 5002  # what query() used to drop
+
+
+async def test_copy_to_gives_every_row_in_each_format(repo: Repo) -> None:
+    await _copies(repo, 3)
+    text = await repo.copy_to(from_(Copied) | where(lambda c: c.n >= 2) | select(lambda c: (c.n, c.title)))
+    assert text == b"2\trow 2\n3\trow 3\n"
+    csv = await repo.copy_to(
+        "SELECT n, title || $1 FROM integrity_copies WHERE n < $2 ORDER BY n", ["'\",x", 3], format="csv", header=True
+    )
+    assert csv.decode().splitlines() == ["n,?column?", '1,"row 1\'"",x"', '2,"row 2\'"",x"']
+    whole = await repo.copy_to(Copied, format="csv")
+    assert len(whole.splitlines()) == 3 and whole.count(b",row ") == 3
+    binary = io.BytesIO()
+    assert await repo.copy_to(Copied, format="binary", output=binary) == 3
+    assert binary.getvalue().startswith(b"PGCOPY\n\xff\r\n\x00")
+    chunks: list[bytes] = []
+
+    async def collect(chunk: bytes) -> None:
+        chunks.append(chunk)
+
+    assert await repo.copy_to(Copied, output=collect) == 3 and b"".join(chunks).count(b"\n") == 3
+    with pytest.raises(ArgumentError, match="header=True needs format='csv'"):
+        await repo.copy_to(Copied, header=True)
+    with pytest.raises(ArgumentError, match="format="):
+        await repo.copy_to(Copied, format="xml")  # type: ignore[call-overload]
+    with pytest.raises(ArgumentError, match="not a COPY statement"):
+        await repo.copy_to("COPY integrity_copies TO STDOUT")
+
+
+async def test_copy_from_dumps_rows_through_the_schema_types(repo: Repo) -> None:
+    await _copies(repo)
+
+    async def rows() -> AsyncIterator[dict[str, Any]]:
+        for i in range(3):
+            yield {"title": f"t{i}", "n": i, "at": AT, "mood": "sad", "meta_": {"ключ": [1, None]}, "tags": ["a", None]}
+
+    assert await repo.copy_from(Copied, rows()) == 3
+    got = await repo.all(from_(Copied) | order_by(lambda c: c.n))
+    assert [(c.title, c.n, c.at, c.mood, c.meta_, c.tags) for c in got] == [
+        (f"t{i}", i, AT, "sad", {"ключ": [1, None]}, ["a", None]) for i in range(3)
+    ]
+    assert all(isinstance(c.uuid, uuid.UUID) for c in got)  # generated, as insert_all does
+    assert await repo.copy_from("integrity_copies", iter([{"uuid": uuid.uuid4(), "title": "plain"}])) == 1
+    assert await repo.copy_from(Copied, []) == 0
+
+
+async def test_copy_from_errors_name_the_column_and_write_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+    await _copies(repo)
+    sent: list[QueryEvent] = []
+    repo.telemetry.attach(sent.append, name="copy-errors")
+    with pytest.raises(CastError, match=r"Copied\.n"):
+        await repo.copy_from(Copied, [{"title": "a", "n": 1}, {"title": "b", "n": "two"}])
+    with pytest.raises(ArgumentError, match=r"row 1 has different keys.*missing: \['n'\]"):
+        await repo.copy_from(Copied, [{"title": "a", "n": 1}, {"title": "b"}])
+    with pytest.raises(DatabaseError) as too_long:
+        await repo.copy_from(Copied, [{"title": "ok"}, {"title": "x" * 21}])
+    assert (too_long.value.sqlstate, too_long.value.column_name) == ("22001", "title")
+    assert "row 2" in str(too_long.value) and "title" in str(too_long.value)
+    with pytest.raises(NotNullViolationError) as null:
+        await repo.copy_from(Copied, [{"title": None, "n": 1}])
+    assert null.value.column_name == "title"
+    with pytest.raises(UniqueViolationError) as dup:
+        await repo.copy_from(Copied, [{"title": "same"}, {"title": "same"}])
+    assert dup.value.constraint_name == "integrity_copies_title_key"
+    assert await admin.fetchval("SELECT count(*) FROM integrity_copies") == 0
+    await repo.telemetry.flush()
+    assert [e.result for e in sent] == ["error"] * 3  # the cast and key errors sent nothing
+    assert all(e.sql.startswith('COPY "integrity_copies"') for e in sent)
+    # a generator is read as the load goes: a bad row aborts the COPY, and nothing is written
+    lazy = ({"title": f"t{i}", "n": i if i < 500 else "bad"} for i in range(1000))
+    with pytest.raises(CastError, match=r"Copied\.n"):
+        await repo.copy_from(Copied, lazy)
+    assert await admin.fetchval("SELECT count(*) FROM integrity_copies") == 0
+    assert await repo.copy_from(Copied, ({"title": f"t{i}"} for i in range(1000))) == 1000
+
+
+async def test_copy_runs_on_the_statement_path(repo: Repo, admin: asyncpg.Connection) -> None:
+    await _copies(repo, 2)
+    sent: list[QueryEvent] = []
+    repo.telemetry.attach(sent.append, name="copy-path")
+    await repo.copy_to(Copied, format="csv")
+    async with repo.transaction():
+        assert await repo.copy_from(Copied, [{"title": "in tx"}]) == 1
+        assert (await repo.copy_to("SELECT title FROM integrity_copies WHERE title = 'in tx'")) == b"in tx\n"
+        repo.rollback()
+    assert await admin.fetchval("SELECT count(*) FROM integrity_copies") == 2
+    await repo.telemetry.flush()
+    out = sent[0]
+    assert out.sql.startswith("COPY (SELECT") and out.sql.endswith("TO STDOUT (FORMAT csv)")
+    assert (out.result, out.num_rows, out.source) == ("ok", 2, "integrity_copies")
+    with pytest.raises(StatementTimeoutError):
+        await repo.copy_to("SELECT pg_sleep(5)", timeout=0.2)
+    assert await repo.copy_to("SELECT 1") == b"1\n"  # the connection is still usable
+
+
+@pytest.mark.no_sandbox
+async def test_copy_cancelled_leaves_no_connection_checked_out(repo: Repo, admin: asyncpg.Connection) -> None:
+    await repo.query("DROP TABLE IF EXISTS integrity_copies")
+    await repo.query(COPIES_DDL)
+    try:
+
+        async def slow(chunk: bytes) -> None:
+            await asyncio.sleep(0.05)
+
+        out = asyncio.ensure_future(repo.copy_to("SELECT generate_series(1, 500000)", output=slow))
+        await asyncio.sleep(0.3)
+        assert repo.pool_stats()["in_use"] == 1  # the copy is running
+        out.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await out
+        assert repo.pool_stats()["in_use"] == 0
+
+        async def stalls() -> AsyncIterator[dict[str, Any]]:
+            for i in range(100):
+                yield {"title": f"t{i}"}
+            await asyncio.sleep(30)
+            yield {"title": "never"}
+
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await repo.copy_from(Copied, stalls())
+        assert repo.pool_stats()["in_use"] == 0
+        assert await admin.fetchval("SELECT count(*) FROM integrity_copies") == 0
+        assert await repo.copy_from(Copied, [{"title": "after"}]) == 1
+        assert await repo.copy_to("SELECT title FROM integrity_copies") == b"after\n"
+    finally:
+        await repo.query("DROP TABLE integrity_copies")

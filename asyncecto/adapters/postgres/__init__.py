@@ -207,6 +207,12 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
     def copy_sql(self, prefix: str | None, table: str, columns: Sequence[str]) -> str:
         return _insert.copy_sql(prefix, table, columns)
 
+    def copy_out_sql(self, query: str, format: str, header: bool) -> str:
+        return _insert.copy_out_sql(query, format, header)
+
+    def copy_stdio(self, sql: str) -> Literal["in", "out"] | None:
+        return _insert.copy_stdio(sql)
+
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
         kind = CONSTRAINT_KINDS.get(type(exc))  # type: ignore[arg-type]
         if kind is None or not isinstance(exc, DatabaseError):

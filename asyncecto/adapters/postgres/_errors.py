@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 import asyncpg.exceptions as pgexc
 
 from asyncecto import errors
 
-__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "translate")
+__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "translate", "translate_copy")
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -100,3 +102,32 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
         # the protocol met a message it did not expect (a backend's FATAL racing the next query)
         return errors.ConnectionLostError(f"connection unusable: {exc}", query=query)
     return errors.DatabaseError(f"{type(exc).__name__}: {exc}", query=query)
+
+
+#: where the server says a COPY failed: ``COPY notes, line 3, column body: "…"``
+_COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
+
+
+def translate_copy(exc: BaseException, query: str) -> errors.AsyncEctoError:
+    """:func:`translate` for a ``COPY``: the message also says in which row and column it failed
+    (``column_name`` is set from the server's context when the error itself names none)."""
+    err = translate(exc, query)
+    m = _COPY_CONTEXT.search(getattr(exc, "context", None) or "")
+    if (
+        not isinstance(err, errors.DatabaseError)
+        or m is None
+        or type(err).__init__ is not errors.DatabaseError.__init__
+    ):
+        return err
+    column = err.column_name or (m.group(2) or "").strip() or None
+    where = f"row {m.group(1)}" + (f", column {column!r}" if column else "")
+    return type(err)(
+        f"{err.message} (COPY {where})",
+        sqlstate=err.sqlstate,
+        constraint_name=err.constraint_name,
+        table_name=err.table_name,
+        column_name=column,
+        detail=err.detail,
+        hint=err.hint,
+        query=query,
+    )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Literal
 
 from asyncecto.query._insert import ConflictPlan
 
 from ._sql import aliases_of, cast_type, quote_name, quote_table, set_clauses, where_sql
 
-__all__ = ("copy_sql", "insert_sql", "param_rows", "unnest_body", "values_body")
+__all__ = ("copy_out_sql", "copy_sql", "copy_stdio", "insert_sql", "param_rows", "unnest_body", "values_body")
 
 Cell = int | str  # a parameter number, or SQL text such as a subquery
 
@@ -142,3 +144,35 @@ def copy_sql(prefix: str | None, table: str, columns: Sequence[str]) -> str:
     'COPY "archive"."posts" ("title") FROM STDIN (FORMAT binary)'
     """
     return f"COPY {quote_table(prefix, table)} ({', '.join(quote_name(c) for c in columns)}) FROM STDIN (FORMAT binary)"
+
+
+def copy_out_sql(query: str, format: str, header: bool) -> str:
+    """The ``COPY`` that sends ``query``'s rows to the client.
+
+    >>> copy_out_sql('SELECT p0."id" FROM "posts" AS p0', "csv", True)
+    'COPY (SELECT p0."id" FROM "posts" AS p0) TO STDOUT (FORMAT csv, HEADER)'
+    """
+    return f"COPY ({query}) TO STDOUT (FORMAT {format}{', HEADER' if header else ''})"
+
+
+_LEADING = re.compile(r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*", re.S)
+_COPY = re.compile(r"COPY\b", re.I)
+_STDIO = re.compile(r"\b(?:(FROM)\s+STDIN|(TO)\s+STDOUT)\b", re.I)
+
+
+def copy_stdio(sql: str) -> Literal["in", "out"] | None:
+    """``"in"``/``"out"`` for a ``COPY … FROM STDIN``/``TO STDOUT``, else ``None``.
+
+    >>> copy_stdio("  copy t TO stdout"), copy_stdio("/* x */ COPY t FROM STDIN (FORMAT csv)")
+    ('out', 'in')
+    >>> copy_stdio("COPY t TO '/tmp/t.csv'"), copy_stdio("SELECT 'COPY t TO STDOUT'")
+    (None, None)
+    """
+    start = _LEADING.match(sql)
+    rest = sql[start.end() if start else 0 :]
+    if not _COPY.match(rest):
+        return None
+    m = _STDIO.search(rest)
+    if m is None:
+        return None
+    return "in" if m.group(1) else "out"

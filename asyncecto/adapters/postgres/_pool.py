@@ -26,10 +26,10 @@ import anyio
 import asyncpg
 
 from asyncecto._aio import finish
-from asyncecto.adapters import CopyIn
+from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import PoolTimeoutError, RepoStateError
 
-from ._errors import DRIVER_ERRORS, translate
+from ._errors import DRIVER_ERRORS, translate, translate_copy
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -132,9 +132,26 @@ class PgConnection:
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
             )
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate_copy(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else len(rows.records)
+        return int(tail) if tail.isdigit() else 0
+
+    async def copy_out(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
+        """Write a query's rows to a sink with ``COPY … TO STDOUT``; the number of rows."""
+        out: CopyOut = params[0]
+        try:
+            status: str = await self.raw.copy_from_query(
+                out.query,
+                *out.params,
+                output=out.sink,
+                timeout=timeout,
+                format=out.format,
+                header=True if out.header else None,
+            )
+        except DRIVER_ERRORS as exc:
+            raise translate_copy(exc, sql) from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
 
     async def set_statement_timeout(self, seconds: float | None) -> None:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""
