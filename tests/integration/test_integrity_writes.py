@@ -47,8 +47,8 @@ class Note:
     id: int | None = None
     body: str | None = None  # a String field (varchar(255) in the DSL) on a text column
     short: str | None = None  # varchar(255) column
-    tags: list[str] | None = field(type=t.Array(t.String))  # an array column: forces the VALUES path
-    exact: decimal.Decimal | None = field(type=Numeric41())  # numeric column
+    tags: list[str] | None = field(type=t.Array(t.String), default=None)  # an array column: the VALUES path
+    exact: decimal.Decimal | None = field(type=Numeric41(), default=None)  # numeric column
     price: decimal.Decimal | None = None  # numeric(5,2) column
 
 
@@ -117,11 +117,12 @@ async def test_insert_all_never_rounds_numeric_to_the_type_precision(
 
 async def test_query_casts_never_truncate_parameters(repo: Repo) -> None:
     await _notes(repo)
-    q = from_("integrity_notes") | select(lambda n: type_(LONG, t.String))
+    q: Any = from_(Note) | select(lambda n: type_(LONG, t.String))
     await repo.insert(Note(body="x"))
     assert await repo.all(q) == [LONG]
     rows = values([{"s": LONG, "n": 3_000_000_000}], {"s": t.String, "n": t.Integer})
-    assert await repo.all(from_(rows) | select(lambda v: (v.s, v.n))) == [(LONG, 3_000_000_000)]
+    query: Any = from_(rows) | select(lambda v: (v.s, v.n))  # type: ignore[arg-type]  # from_ takes values() too
+    assert await repo.all(query) == [(LONG, 3_000_000_000)]
 
 
 async def test_update_all_and_upserts_never_truncate(repo: Repo, admin: asyncpg.Connection) -> None:
@@ -288,10 +289,10 @@ class Copied:
     uuid: uuid.UUID | None = None
     title: str | None = None  # varchar(20), NOT NULL
     n: int | None = None
-    at: dt.datetime | None = field(type=t.UtcDatetimeUsec)
-    mood: str | None = field(type=t.Enum(["happy", "sad"]))
-    meta_: dict[str, Any] | None = field(type=t.Map(), source="meta")
-    tags: list[str] | None = field(type=t.Array(t.String))
+    at: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
+    mood: str | None = field(type=t.Enum(["happy", "sad"]), default=None)
+    meta_: dict[str, Any] | None = field(type=t.Map(), source="meta", default=None)
+    tags: list[str] | None = field(type=t.Array(t.String), default=None)
 
 
 COPIES_DDL = (
