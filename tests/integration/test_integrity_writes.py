@@ -27,7 +27,7 @@ from asyncecto.errors import (
     StatementTimeoutError,
     UniqueViolationError,
 )
-from asyncecto.query import from_, order_by, select, type_, update, values, where
+from asyncecto.query import fragment, from_, order_by, select, type_, update, values, where
 
 pytestmark = pytest.mark.usefixtures("repo")
 
@@ -335,6 +335,14 @@ async def test_copy_to_gives_every_row_in_each_format(repo: Repo) -> None:
         "SELECT n, title || $1 FROM integrity_copies WHERE n < $2 ORDER BY n", ["'\",x", 3], format="csv", header=True
     )
     assert csv.decode().splitlines() == ["n,?column?", '1,"row 1\'"",x"', '2,"row 2\'"",x"']
+    # COPY takes no parameters: they are quoted in by the server, never into a string that says $1
+    tricky = await repo.copy_to(
+        from_(Copied) | where(lambda c: c.title == "row 1") | select(lambda c: fragment("? || ' $1 ''$2'''", c.title))
+    )
+    assert tricky == b"row 1 $1 '$2'\n"
+    hostile = "'); DROP TABLE integrity_copies; --"
+    got = await repo.copy_to("SELECT $1::text, '$1', E'\\' $1'", [hostile])
+    assert got == (hostile + "\t$1\t' $1\n").encode()
     whole = await repo.copy_to(Copied, format="csv")
     assert len(whole.splitlines()) == 3 and whole.count(b",row ") == 3
     binary = io.BytesIO()

@@ -83,3 +83,20 @@ def test_upsert_inserted_flag_reads_no_system_column() -> None:
 )
 def test_query_refuses_copy_to_stdout_detection(sql: str, direction: str | None) -> None:
     assert _insert.copy_stdio(sql) == direction
+
+
+@pytest.mark.parametrize(
+    ("sql", "inlined"),
+    [
+        ("SELECT $1, $2", "SELECT 'a', 2"),
+        ("SELECT '$1', $2", "SELECT '$1', 2"),
+        ("SELECT 'it''s $1', $1", "SELECT 'it''s $1', 'a'"),
+        (r"SELECT E'\' $1', $1", r"SELECT E'\' $1', 'a'"),
+        ('SELECT "$1"."x""$1", $1', 'SELECT "$1"."x""$1", \'a\''),
+        ("SELECT $1 -- $1\n, $2 /* $1 */", "SELECT 'a' -- $1\n, 2 /* $1 */"),
+        ("SELECT $$ $1 $$, $tag$ $1 $tag$, $1", "SELECT $$ $1 $$, $tag$ $1 $tag$, 'a'"),
+        ("SELECT a$1, $1", "SELECT a$1, 'a'"),
+    ],
+)
+def test_copy_to_inlines_parameters_only_outside_strings(sql: str, inlined: str) -> None:
+    assert _insert.inline_params(sql, ["'a'", "2"]) == inlined

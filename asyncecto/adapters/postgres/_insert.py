@@ -10,7 +10,16 @@ from asyncecto.query._insert import ConflictPlan
 
 from ._sql import aliases_of, cast_type, quote_name, quote_table, set_clauses, where_sql
 
-__all__ = ("copy_out_sql", "copy_sql", "copy_stdio", "insert_sql", "param_rows", "unnest_body", "values_body")
+__all__ = (
+    "copy_out_sql",
+    "copy_sql",
+    "copy_stdio",
+    "inline_params",
+    "insert_sql",
+    "param_rows",
+    "unnest_body",
+    "values_body",
+)
 
 Cell = int | str  # a parameter number, or SQL text such as a subquery
 
@@ -176,3 +185,58 @@ def copy_stdio(sql: str) -> Literal["in", "out"] | None:
     if m is None:
         return None
     return "in" if m.group(1) else "out"
+
+
+_DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
+_PARAM = re.compile(r"\$(\d+)")
+
+
+def inline_params(sql: str, literals: Sequence[str]) -> str:
+    """``sql`` with each ``$n`` outside strings, quoted names and comments replaced by
+    ``literals[n - 1]`` (SQL text the server quoted): ``COPY`` takes no parameters.
+
+    >>> inline_params("SELECT $1, '$1' -- $1", ["'a'"])
+    "SELECT 'a', '$1' -- $1"
+    >>> inline_params("SELECT $q$ $1 $q$, $10", [str(i) for i in range(1, 11)])
+    'SELECT $q$ $1 $q$, 10'
+    """
+    out: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        end = i + 1
+        if c == "'":
+            escapes = i > 0 and sql[i - 1] in "eE" and (i < 2 or not (sql[i - 2].isalnum() or sql[i - 2] == "_"))
+            while end < n:
+                if escapes and sql[end] == "\\":
+                    end += 2
+                elif sql[end] == "'":
+                    if end + 1 < n and sql[end + 1] == "'":
+                        end += 2
+                    else:
+                        end += 1
+                        break
+                else:
+                    end += 1
+        elif c == '"':
+            close = sql.find('"', end)
+            end = n if close < 0 else close + 1
+        elif sql.startswith("--", i):
+            close = sql.find("\n", i)
+            end = n if close < 0 else close + 1
+        elif sql.startswith("/*", i):
+            close = sql.find("*/", i + 2)
+            end = n if close < 0 else close + 2
+        elif c == "$" and not (i > 0 and (sql[i - 1].isalnum() or sql[i - 1] == "_")):  # not in a name (a$1)
+            param = _PARAM.match(sql, i)
+            tag = _DOLLAR_TAG.match(sql, i)
+            if param is not None:
+                out.append(literals[int(param.group(1)) - 1])
+                i = param.end()
+                continue
+            if tag is not None:
+                close = sql.find(tag.group(0), tag.end())
+                end = n if close < 0 else close + len(tag.group(0))
+        out.append(sql[i:end])
+        i = end
+    return "".join(out)

@@ -30,6 +30,8 @@ from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import PoolTimeoutError, RepoStateError
 
 from ._errors import DRIVER_ERRORS, translate, translate_copy
+from ._insert import inline_params
+from ._sql import quote_name
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -140,9 +142,9 @@ class PgConnection:
         """Write a query's rows to a sink with ``COPY … TO STDOUT``; the number of rows."""
         out: CopyOut = params[0]
         try:
+            query = await self._inline(out.query, out.params, timeout) if out.params else out.query
             status: str = await self.raw.copy_from_query(
-                out.query,
-                *out.params,
+                query,
                 output=out.sink,
                 timeout=timeout,
                 format=out.format,
@@ -152,6 +154,20 @@ class PgConnection:
             raise translate_copy(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def _inline(self, query: str, params: Sequence[Any], timeout: float | None) -> str:
+        """``query`` with its parameters written in as literals the server quoted, each cast to the
+        type the server gives the parameter (COPY takes no parameters)."""
+        stmt = await self.raw.prepare(query, timeout=timeout)
+        types = []
+        for typ in stmt.get_parameters():
+            name = "_" + typ.name[:-2] if typ.name.endswith("[]") else typ.name
+            types.append(f"{quote_name(typ.schema)}.{quote_name(name)}")
+        if not types:
+            return query
+        cols = ", ".join(f"quote_nullable(${i}::{typ}::text)" for i, typ in enumerate(types, 1))
+        quoted = await self.raw.fetchrow(f"SELECT {cols}", *params, timeout=timeout)
+        return inline_params(query, [f"{text}::{typ}" for text, typ in zip(quoted, types, strict=True)])
 
     async def set_statement_timeout(self, seconds: float | None) -> None:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""
