@@ -288,6 +288,13 @@ def collect(fn: Callable[[], object]) -> list[Command]:
     When ``fn`` returns SQL (a string or a list of strings, as plain-SQL migrations do), each string
     becomes an :class:`Execute` after the buffered commands.
     """
+    return collect_result(fn)[0]
+
+
+def collect_result(fn: Callable[[], object]) -> tuple[list[Command], bool]:
+    """:func:`collect`, and whether ``fn`` did nothing it was written to do: it issued no command
+    and returned ``None`` from a body that is more than ``pass`` or ``...`` (a plain-SQL function
+    that forgot its ``return``)."""
     buffer = _Buffer()
     token = _BUFFER.set(buffer)
     try:
@@ -306,14 +313,31 @@ def collect(fn: Callable[[], object]) -> list[Command]:
             "write `with alter(table(...)):` and the column changes inside it"
         )
     commands = list(buffer.commands)
-    if result is None or isinstance(result, Table | Index | Constraint | TableBlock):
-        return commands  # what create()/rename() return, when fn returns their value
+    if result is None:
+        return commands, not commands and not _empty_body(fn)
+    if isinstance(result, Table | Index | Constraint | TableBlock):
+        return commands, False  # what create()/rename() return, when fn returns their value
     if isinstance(result, str):
-        return [*commands, Execute(result)]
+        return [*commands, Execute(result)], False
     if isinstance(result, list | tuple) and all(isinstance(s, str) for s in result):
-        return [*commands, *(Execute(s) for s in result)]
+        return [*commands, *(Execute(s) for s in result)], False
     raise MigrationError(
         f"cannot run {_fn_name(fn)}: expected it to return None, SQL text or a list of SQL texts, got: {result!r}"
+    )
+
+
+def _empty() -> None:
+    pass
+
+
+def _empty_body(fn: Callable[..., object]) -> bool:
+    """``fn``'s body is only ``pass`` or ``...``, without a docstring (a generated, empty ``change()``)."""
+    code = getattr(fn, "__code__", None)
+    return (
+        code is not None
+        and getattr(fn, "__doc__", None) is None
+        and code.co_code == _empty.__code__.co_code
+        and code.co_consts == _empty.__code__.co_consts
     )
 
 
@@ -328,7 +352,8 @@ def add(column: str, type: TypeSpec, **opts: Unpack[ColumnOpts]) -> None:
     """Add a column (in a ``create`` or ``alter`` block).
 
     :param type: ``"string"`` (``varchar(255)``), ``"text"``, ``"integer"``, ``"map"`` (``jsonb``),
-        ``("array", t)`` or ``[t]``, ``"utc_datetime"``, :func:`references` ... (any other string as is)
+        ``("array", t)`` or ``[t]``, ``"utc_datetime"`` (``timestamptz(0)``; ``_usec``: ``timestamptz``),
+        ``"naive_datetime"`` (``timestamp(0)``), :func:`references` ... (any other string as is)
     :param opts: ``primary_key``, ``default`` (a literal or :func:`fragment`), ``null``, ``size``,
         ``precision``, ``scale``, ``comment``, ``collation``, ``generated``, ``start_value``, ``increment``
     """
@@ -383,8 +408,9 @@ def timestamps(
     updated_at: str | Literal[False] = "updated_at",
     **opts: Unpack[ColumnOpts],
 ) -> None:
-    """Add ``inserted_at`` and ``updated_at`` (``timestamp(0) NOT NULL`` unless told otherwise);
-    ``False`` for a name leaves that column out."""
+    """Add ``inserted_at`` and ``updated_at``, ``NOT NULL`` unless told otherwise, of ``type`` as :func:`add`
+    reads it (``timestamp(0)`` by default, ``timestamptz`` for the ``utc_*`` types); ``False`` for a name
+    leaves that column out."""
     opts.setdefault("null", False)
     for column in (inserted_at, updated_at):
         if column is not False:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
-from ._dsl import Execute, Flush, collect, running
+from ._dsl import Execute, Flush, collect_result, running
 from ._files import Migration, MigrationFile, find_migrations, from_module, load_file
 from ._reverse import reverse
 
@@ -169,10 +169,27 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
 # -- running one migration ----------------------------------------------------------------------------
 
 
-async def _run_callback(repo: Repo, fn: Callable[[], object], reverse_it: bool, prefix: str | None, log: _Log) -> None:
+async def _run_callback(
+    repo: Repo,
+    fn: Callable[[], object],
+    reverse_it: bool,
+    prefix: str | None,
+    log: _Log,
+    migration: Migration | None = None,
+    op: str = "",
+) -> None:
     """Collect the commands ``fn`` issues (or the SQL it returns), reversed for ``change()`` going
-    down, and run them in order."""
-    commands = collect(fn)
+    down, and run them in order. For a ``migration``'s own ``up``/``down``/``change``, a function
+    that issued nothing and returned ``None`` is refused: it forgot its ``return``."""
+    commands, did_nothing = collect_result(fn)
+    if did_nothing and migration is not None:
+        raise MigrationError(
+            f"migration {migration.version}_{migration.name} ({migration.source}): {op}() returned nothing; "
+            "return the SQL string or a list of strings\n\n"
+            f"fix: `return` the SQL from {op}(), or issue migration commands in it (create(...), execute(...)); "
+            "`return []` for a migration that does nothing on purpose",
+            f"{migration.version}_{migration.name}",
+        )
     if reverse_it:
         commands = reverse(commands)
     adapter = repo.adapter
@@ -234,12 +251,12 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str
             await repo.run("query", sql, [], _default(), _SOURCE)
             with running(direction, repo, prefix):  # type: ignore[arg-type]
                 if migration.disable_ddl_transaction:
-                    await _run_callback(repo, fn, reverse_it, prefix, log)
+                    await _run_callback(repo, fn, reverse_it, prefix, log, migration, op)
                     await _record(repo, version, direction, prefix)
                 else:
                     async with repo.transaction():
                         await _hook(repo, migration, "after_begin", prefix, log)
-                        await _run_callback(repo, fn, reverse_it, prefix, log)
+                        await _run_callback(repo, fn, reverse_it, prefix, log, migration, op)
                         await _hook(repo, migration, "before_commit", prefix, log)
                         await _record(repo, version, direction, prefix)
     except BaseException as exc:

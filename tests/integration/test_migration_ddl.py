@@ -226,9 +226,9 @@ async def test_create_table_columns_types_defaults_nullability_comments(repo: Re
     assert c["tags"]["default"] == "ARRAY['x'::character varying, 'y'::character varying]"
     assert c["uid"]["type"] == "uuid"
     assert c["published"]["default"] == "false"
-    assert c["at"]["type"] == "timestamp without time zone" and c["at"]["dt_precision"] == 0
+    assert c["at"]["type"] == "timestamp with time zone" and c["at"]["dt_precision"] == 0
     assert c["at"]["default"] == "now()"
-    assert c["at_usec"]["dt_precision"] == 6
+    assert c["at_usec"]["type"] == "timestamp with time zone" and c["at_usec"]["dt_precision"] == 6
     assert c["span"]["type"] == "interval"
     assert c["double_views"]["generated"] == "ALWAYS" and c["double_views"]["expression"] == "(views * 2)"
     assert c["inserted_at"]["nullable"] == "NO" and c["inserted_at"]["dt_precision"] == 0

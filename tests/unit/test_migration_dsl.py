@@ -286,8 +286,8 @@ def test_create_table_columns_types_and_options() -> None:
         '"blob" bytea, '
         '"uid" uuid, '
         '"ref" integer, '
-        '"at" timestamp(0) DEFAULT now(), '
-        '"at_usec" timestamp, '
+        '"at" timestamptz(0) DEFAULT now(), '
+        '"at_usec" timestamptz, '
         '"naive" timestamp(3), '
         '"t" time(0), '
         '"t_usec" time, '
@@ -358,7 +358,7 @@ def test_timestamps() -> None:
         with create(table("t", primary_key=False)):
             timestamps(type="utc_datetime_usec", inserted_at="created_at", updated_at=False, default=fragment("now()"))
 
-    assert one(custom) == 'CREATE TABLE "t" ("created_at" timestamp DEFAULT now() NOT NULL)'
+    assert one(custom) == 'CREATE TABLE "t" ("created_at" timestamptz DEFAULT now() NOT NULL)'
 
     def nullable() -> None:
         with create(table("t", primary_key=False)):

@@ -239,8 +239,8 @@ _DB_TYPES = {
     "binary": "bytea",
     "map": "jsonb",
     "time_usec": "time",
-    "utc_datetime": "timestamp",
-    "utc_datetime_usec": "timestamp",
+    "utc_datetime": "timestamptz",  # Ecto: timestamp; the UTC types send aware datetimes (docs/architecture.md)
+    "utc_datetime_usec": "timestamptz",
     "naive_datetime": "timestamp",
     "naive_datetime_usec": "timestamp",
     "duration": "interval",
@@ -287,7 +287,7 @@ def column_type(type: ColumnType, opts: ColumnOptions) -> str:
     >>> column_type("string", ColumnOptions())
     'varchar(255)'
     >>> column_type(("array", "utc_datetime"), ColumnOptions())
-    'timestamp(0)[]'
+    'timestamptz(0)[]'
     """
     name = _type_name(type, opts)
     if opts.generated is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 import asyncpg
 import asyncpg.exceptions as pgexc
@@ -45,10 +47,15 @@ CONSTRAINT_KINDS: dict[type[errors.DatabaseError], str] = {
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
 
-def translate(exc: BaseException, query: str | None = None, *, connecting: bool = False) -> errors.AsyncEctoError:
-    """The asyncecto error for a driver or socket exception (raise it ``from exc``)."""
+def translate(
+    exc: BaseException, query: str | None = None, params: Sequence[Any] = (), *, connecting: bool = False
+) -> errors.AsyncEctoError:
+    """The asyncecto error for a driver or socket exception (raise it ``from exc``); ``params`` are the
+    statement's arguments, to show the one the driver could not encode."""
     if isinstance(exc, errors.AsyncEctoError):
         return exc
+    if isinstance(exc, asyncpg.DataError | TypeError) and _NAIVE_AWARE in str(exc):
+        return _aware_to_naive(exc, query, params)
     if isinstance(exc, asyncpg.PostgresError):
         cls: type[errors.DatabaseError] = errors.DatabaseError
         for driver_cls, mapped in _SQLSTATE_CLASSES:
@@ -84,15 +91,6 @@ def translate(exc: BaseException, query: str | None = None, *, connecting: bool 
         if connecting:
             return errors.DatabaseUnavailableError(f"cannot connect: {exc}")
         return errors.ConnectionLostError(f"connection lost: {exc}", query=query)
-    if isinstance(exc, asyncpg.DataError):
-        text = str(exc)
-        hint = None
-        if "offset-naive and offset-aware" in text:
-            hint = (
-                "a timezone-aware datetime was sent to a `timestamp without time zone` column; "
-                "store UTC types in timestamptz columns, or use NaiveDatetime for timestamp columns"
-            )
-        return errors.DatabaseError(f"invalid query argument: {text}", hint=hint, query=query)
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
         if "closed" in text or "terminat" in text:
@@ -131,3 +129,61 @@ def translate_copy(exc: BaseException, query: str) -> errors.AsyncEctoError:
         hint=err.hint,
         query=query,
     )
+
+
+# asyncpg encoding an aware datetime for a `timestamp` parameter (a DataError raised before sending)
+_NAIVE_AWARE = "can't subtract offset-naive and offset-aware datetimes"
+_ARGUMENT = re.compile(r"invalid input for query argument \$([0-9]+)")
+_NAME = r'"(?:[^"]|"")+"'
+
+
+def _aware_to_naive(exc: BaseException, query: str | None, params: Sequence[Any]) -> errors.DatabaseError:
+    """A timezone-aware datetime sent for a `timestamp without time zone` column or parameter."""
+    match = _ARGUMENT.match(str(exc))
+    number = int(match[1]) if match else None
+    column = _argument_column(query, number) if number is not None else None
+    where = f"column {column!r}" if column is not None else "a parameter"
+    value = params[number - 1] if number is not None and 0 < number <= len(params) else None
+    shown = repr(value) if value is not None else str(exc).split(": ", 1)[-1]
+    fix = (
+        f'make the column timestamptz: in a migration, modify("{column}", "utc_datetime_usec") '
+        f'(ALTER COLUMN "{column}" TYPE timestamptz)'
+        if column is not None
+        else "make the column timestamptz (a migration's utc_datetime types create it)"
+    )
+    return errors.DatabaseError(
+        f"cannot write a timezone-aware datetime to {where}: it is `timestamp without time zone`",
+        sqlstate=getattr(exc, "sqlstate", None),
+        column_name=column,
+        detail=f"query argument ${number} is {shown}" if number is not None else shown,
+        hint=(
+            f"UtcDatetime and UtcDatetimeUsec fields send aware UTC datetimes; {fix}, "
+            "or declare the field NaiveDatetime/NaiveDatetimeUsec to keep the `timestamp` column"
+        ),
+        query=query,
+    )
+
+
+def _argument_column(sql: str | None, number: int) -> str | None:
+    """The column that parameter ``$number`` is written to or compared with, in the SQL this adapter
+    writes (``"col" = $n``, or the ``VALUES`` of an ``INSERT``); ``None`` when it cannot tell."""
+    if not sql:
+        return None
+    param = rf"\${number}(?![0-9])"
+    found = re.search(rf"({_NAME}) = {param}", sql)
+    if found is not None:
+        return _unquote(found[1])
+    insert = re.match(rf"INSERT INTO .*? \(((?:{_NAME}(?:, )?)+)\) VALUES ", sql)
+    if insert is None:
+        return None
+    row = re.search(rf"\(([^()]*{param}[^()]*)\)", sql[insert.end() :])
+    if row is None:
+        return None
+    columns = re.findall(_NAME, insert[1])
+    cells = row[1].split(", ")
+    position = cells.index(f"${number}") if f"${number}" in cells else -1
+    return _unquote(columns[position]) if 0 <= position < len(columns) and len(cells) == len(columns) else None
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace('""', '"')

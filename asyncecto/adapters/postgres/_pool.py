@@ -75,20 +75,20 @@ class PgConnection:
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -97,7 +97,7 @@ class PgConnection:
         try:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
         return tag
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
@@ -107,7 +107,7 @@ class PgConnection:
             stmt = await self.raw.prepare(sql, timeout=timeout)
             rows = await stmt.fetch(*params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
@@ -124,7 +124,7 @@ class PgConnection:
                 if len(rows) < size:
                     return
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise translate(exc, sql, params) from exc
 
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
