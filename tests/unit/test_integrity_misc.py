@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from asyncecto import schema
+from asyncecto import Repo, schema
 from asyncecto.changeset import Changeset, change, traverse_errors, validate_length, validate_required
-from asyncecto.errors import InvalidChangesetError, MultiError, NoResultsError, StaleEntryError
+from asyncecto.errors import (
+    AsyncEctoError,
+    InvalidChangesetError,
+    InvalidURLError,
+    MultiError,
+    NoResultsError,
+    StaleEntryError,
+)
 from asyncecto.integrations import error_response
 
 
@@ -121,3 +129,52 @@ def test_multi_error_maps_like_its_value() -> None:
 def test_validate_length_refuses_an_unknown_count(count: str) -> None:
     with pytest.raises(ValueError, match="codepoints, graphemes or bytes"):
         change(Person(), name="x") | validate_length("name", max=1, count=count)
+
+
+# -- defect 15: a URL's password never shows, even when the URL cannot be parsed ----------------------
+
+_URL_TEMPLATES = (
+    "postgres://u:{pw}@h:5432/db",
+    "postgres://u:{pw}@h:bad/db",
+    "postgres://u:{pw}@h/db?pool_size=x",
+    "postgres://u:{pw}@h/db?nope=1",
+    "postgres://u:{pw}@[::1/db",
+    "postgres://u:{pw}@h",
+    "postgres://u:{pw}@h/a/b",
+    "postgres://u:{pw}@h:1:2/db",
+    "postgres://h/db?password={pw}&pool_size=x",
+    "postgres://h/db?password={pw}",
+    "postgres://h/db?pool_size=x&password={pw}",
+    "postgresx://u:{pw}@h/db",
+    "u:{pw}@h/db",
+)
+_PASSWORDS = st.text(st.sampled_from(list("abcXYZ019@:/?#&=%[]+ ;!$'\"\\")), min_size=1, max_size=12).map(
+    lambda s: "Zq" + s + "Qz"
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_PASSWORDS, st.sampled_from(_URL_TEMPLATES), st.booleans())
+def test_url_parse_errors_never_show_the_password(password: str, template: str, encode: bool) -> None:
+    written = quote(password, safe="") if encode else password
+    url = template.format(pw=written)
+    try:
+        repo = Repo(url)
+    except AsyncEctoError as exc:
+        shown = [str(exc), repr(exc), getattr(exc, "url", "")]
+    else:
+        shown = [repr(repo), repr(repo.config), repo.config.masked_url()]
+    for text in shown:
+        for secret in {password, written, password[:-2], written[2:]}:
+            assert secret not in text, (url, text)
+
+
+def test_an_unparsable_url_with_a_raw_special_character_in_its_password_says_to_percent_encode_it() -> None:
+    with pytest.raises(InvalidURLError) as info:
+        Repo("postgres://app:se?cr=et@db.example:5432/shop")
+    assert info.value.part == "password" and "percent-encode the password" in str(info.value)
+    assert info.value.url == "postgres://app:***@db.example:5432/shop"
+    assert not any(part in str(info.value) for part in ("se?cr", "cr=et", "'se'", "'et'"))
+    # a well-formed URL keeps its precise message
+    with pytest.raises(InvalidURLError, match="bad port"):
+        Repo("postgres://app:secret@db.example:bad/shop")
