@@ -243,7 +243,8 @@ def mask_url(url: str) -> str:
     'postgres://me:***@db.example/app'
     """
     spans = sorted(span for span in _secret_spans(url) if span[1] > span[0])
-    out, pos = [], 0
+    out: list[str] = []
+    pos = 0
     for start, end in spans:
         if out and start <= pos:  # overlaps the stretch masked last: one mask for both
             pos = max(pos, end)
