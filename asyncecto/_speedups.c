@@ -101,33 +101,59 @@ load_rows(PyObject *module, PyObject *args)
         }
     }
 
+    /* Python code runs in the loop (loaders, factories, a row's __len__/__getitem__) and may do
+     * anything, the rows list included: every row and value is held by a strong reference while
+     * used, the list's size is read again for each row (as a list iterator does), and a list whose
+     * size changed by the end raises RuntimeError, as the Python loader does. */
     Py_ssize_t nrows = PyList_GET_SIZE(rows);
-    PyObject *result = PyList_New(nrows);
+    PyObject **values = PyMem_Calloc((size_t)(ncols + 1), sizeof(PyObject *));
+    PyObject *result = values == NULL ? NULL : PyList_New(nrows);
     if (result == NULL) {
         PyMem_Free(members);
-        return NULL;
+        PyMem_Free(values);
+        return values == NULL ? PyErr_NoMemory() : NULL;
     }
+    /* unset items are NULL until filled: keep the list out of the collector's (and gc.get_objects') view */
+    PyObject_GC_UnTrack(result);
     int gc_was_enabled = PyGC_Disable();
-    for (Py_ssize_t i = 0; i < nrows; i++) {
+    Py_ssize_t i = 0;
+    for (; i < PyList_GET_SIZE(rows); i++) {
         PyObject *row = PyList_GET_ITEM(rows, i);
-        if (PySequence_Size(row) != ncols) {
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_ValueError, "row %zd has %zd columns, expected %zd", i,
-                             PySequence_Size(row), ncols);
+        Py_INCREF(row);
+        Py_ssize_t width = PySequence_Size(row);
+        if (width != ncols) {
+            if (width >= 0) {
+                PyErr_Format(PyExc_ValueError, "row %zd has %zd columns, expected %zd", i, width, ncols);
             }
+            Py_DECREF(row);
             goto error;
         }
+        /* every value first, like the Python loader's unpacking: loaders never see a half-read row */
+        for (Py_ssize_t j = 0; j < ncols; j++) {
+            if ((values[j] = PySequence_GetItem(row, j)) == NULL) {
+                Py_DECREF(row);
+                goto error;
+            }
+        }
+        Py_DECREF(row);
         PyObject *obj = cls->tp_alloc(cls, 0);
         if (obj == NULL) {
             goto error;
         }
-        PyList_SET_ITEM(result, i, obj); /* the list owns it from here on */
-        int untrack = 1;
-        for (Py_ssize_t j = 0; j < ncols; j++) {
-            PyObject *value = PySequence_GetItem(row, j);
-            if (value == NULL) {
+        if (i < nrows) {
+            PyList_SET_ITEM(result, i, obj); /* the list owns it from here on */
+        }
+        else { /* the list grew: the Python loader goes on too, and the size check below decides */
+            int rc = PyList_Append(result, obj);
+            Py_DECREF(obj);
+            if (rc < 0) {
                 goto error;
             }
+        }
+        int untrack = 1;
+        for (Py_ssize_t j = 0; j < ncols; j++) {
+            PyObject *value = values[j];
+            values[j] = NULL;
             PyObject *loader = PyTuple_GET_ITEM(loaders, j);
             if (loader != Py_None && value != Py_None) {
                 PyObject *loaded = PyObject_CallOneArg(loader, value);
@@ -149,24 +175,24 @@ load_rows(PyObject *module, PyObject *args)
         for (Py_ssize_t k = 0; k < nconsts; k++) {
             PyObject *spec = PyTuple_GET_ITEM(consts, k);
             PyObject *value = PyTuple_GET_ITEM(spec, 1);
-            int rc;
-            if (PyObject_IsTrue(PyTuple_GET_ITEM(spec, 2))) {
-                PyObject *made = PyObject_CallNoArgs(value);
-                if (made == NULL) {
+            int is_factory = PyObject_IsTrue(PyTuple_GET_ITEM(spec, 2));
+            if (is_factory < 0) {
+                goto error;
+            }
+            if (is_factory) {
+                value = PyObject_CallNoArgs(value);
+                if (value == NULL) {
                     goto error;
                 }
-                if (may_join_cycle(made)) {
-                    untrack = 0;
-                }
-                rc = PyMember_SetOne((char *)obj, members[ncols + k], made);
-                Py_DECREF(made);
             }
             else {
-                if (may_join_cycle(value)) {
-                    untrack = 0;
-                }
-                rc = PyMember_SetOne((char *)obj, members[ncols + k], value);
+                Py_INCREF(value);
             }
+            if (may_join_cycle(value)) {
+                untrack = 0;
+            }
+            int rc = PyMember_SetOne((char *)obj, members[ncols + k], value);
+            Py_DECREF(value);
             if (rc < 0) {
                 goto error;
             }
@@ -178,17 +204,31 @@ load_rows(PyObject *module, PyObject *args)
             PyObject_GC_UnTrack(obj);
         }
     }
+    if (PyList_GET_SIZE(rows) != nrows) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "the rows changed size during loading (%zd rows, then %zd): a type's load() "
+                     "or a default factory modified the list being loaded",
+                     nrows, PyList_GET_SIZE(rows));
+        goto error;
+    }
     PyMem_Free(members);
+    PyMem_Free(values);
     if (gc_was_enabled) {
         PyGC_Enable();
     }
+    PyObject_GC_Track(result);
     return result;
 
 error:
+    for (Py_ssize_t j = 0; j < ncols; j++) {
+        Py_XDECREF(values[j]);
+    }
     PyMem_Free(members);
+    PyMem_Free(values);
     if (gc_was_enabled) {
         PyGC_Enable();
     }
+    PyObject_GC_Track(result);
     Py_DECREF(result); /* unset items are NULL, which list dealloc skips */
     return NULL;
 }

@@ -394,6 +394,7 @@ class DatabaseError(AsyncEctoError):
 
     :ivar sqlstate: the SQLSTATE code, when the server sent one
     :ivar constraint_name, table_name, column_name, detail, hint: server fields, when sent
+    :ivar fix: what to do about it, when the library knows
     """
 
     def __init__(
@@ -407,6 +408,7 @@ class DatabaseError(AsyncEctoError):
         detail: str | None = None,
         hint: str | None = None,
         query: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.message = message
         self.sqlstate = sqlstate
@@ -416,6 +418,7 @@ class DatabaseError(AsyncEctoError):
         self.detail = detail
         self.hint = hint
         self.query = query
+        self.fix = fix
         text = message
         if sqlstate:
             text += f" (SQLSTATE {sqlstate})"
@@ -425,6 +428,8 @@ class DatabaseError(AsyncEctoError):
             text += f"\n\nhint: {hint}"
         if query:
             text += f"\n\nquery: {query}"
+        if fix:
+            text += f"\n\nfix: {fix}"
         super().__init__(text)
 
 
@@ -440,7 +445,28 @@ class CommitOutcomeUnknownError(ConnectionLostError):
 
 
 class DatabaseUnavailableError(DatabaseError):
-    """No connection to the database could be opened."""
+    """No connection to the database could be opened.
+
+    The message names where (host:port, database, user; never the password) and the fix.
+
+    :ivar host, port, database, user: what the connection was opened to, when known
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        database: str | None = None,
+        user: str | None = None,
+        **fields: Any,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.database = database
+        self.user = user
+        super().__init__(message, **fields)
 
 
 class StatementTimeoutError(DatabaseError, TimeoutError):

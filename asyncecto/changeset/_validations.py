@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
 import attrs
+import regex
 
 from asyncecto.errors import ArgumentError
 
@@ -172,6 +173,8 @@ def validate_length(*args: Any, **kwargs: Any) -> Step: ...
 def validate_length(*args: Any, **kwargs: Any) -> Any:
     """Length of a string, bytes, list or dict change: ``is_=``, ``min=``, ``max=``.
 
+    A string's length counts grapheme clusters (what a reader sees as one character: ``"e\\u0301"`` is 1)
+    as Ecto does; ``count="codepoints"`` counts code points, ``count="bytes"`` UTF-8 bytes.
     Messages: ``"should be %{count} character(s)"``, ``"should be at least …"``, ``"should be at most …"``
     (``byte(s)`` with ``count="bytes"`` or bytes values; ``"should have … item(s)"`` for lists and dicts).
     Metadata: ``count``, ``validation: length``, ``kind: is|min|max``, ``type: string|binary|list|map``.
@@ -186,7 +189,7 @@ def _length(
     is_: int | None = None,
     min: int | None = None,
     max: int | None = None,
-    count: str = "codepoints",
+    count: str = "graphemes",
     message: str | None = None,
 ) -> Changeset[Any]:
     if is_ is None and min is None and max is None:
@@ -198,7 +201,10 @@ def _length(
     if value is None:
         return cs
     if isinstance(value, str):
-        kind, size = ("binary", len(value.encode())) if count == "bytes" else ("string", len(value))
+        if count == "bytes":
+            kind, size = "binary", len(value.encode("utf-8", "surrogatepass"))
+        else:
+            kind, size = "string", len(value) if count == "codepoints" else _grapheme_count(value)
     elif isinstance(value, bytes | bytearray):
         kind, size = "binary", len(value)
     elif isinstance(value, list | tuple):
@@ -224,6 +230,21 @@ def _length(
             keys = {"count": bound, "validation": "length", "kind": check, "type": kind}
             return _error(cs, name, message or text, keys)
     return cs
+
+
+#: one extended grapheme cluster (Unicode UAX #29: combining marks, ZWJ emoji sequences, flags, CRLF)
+_GRAPHEME = regex.compile(r"\X")
+
+
+def _grapheme_count(text: str) -> int:
+    """How many grapheme clusters ``text`` holds (Elixir's ``String.length``).
+
+    >>> _grapheme_count("e\\u0301"), _grapheme_count("\\U0001f1eb\\U0001f1f7"), _grapheme_count("a\\r\\n")
+    (1, 1, 2)
+    """
+    if text.isascii():  # every ASCII character is its own cluster, except CR LF
+        return len(text) - text.count("\r\n")
+    return sum(1 for _ in _GRAPHEME.finditer(text))
 
 
 _NUMBER_CHECKS: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {

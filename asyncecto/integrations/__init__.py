@@ -9,7 +9,9 @@ and :mod:`asyncecto.integrations.aiohttp`; each imports its framework, this modu
 - :func:`error_response` maps the errors a handler lets through to a status and a JSON body in
   Phoenix's shape: ``NoResultsError`` → 404 ``{"errors": {"detail": "Not Found"}}``,
   ``StaleEntryError`` → 409, ``InvalidChangesetError`` → 422 with
-  ``{"errors": traverse_errors(changeset)}``.
+  ``{"errors": traverse_errors(changeset)}``. A ``MultiError`` answers as its value would: an
+  invalid changeset → 422, a mapped error (``NoResultsError`` …) → that error's answer; any
+  other value is not mapped (the framework answers 500).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from asyncecto.changeset import Changeset, traverse_errors
-from asyncecto.errors import InvalidChangesetError, NoResultsError, StaleEntryError
+from asyncecto.errors import InvalidChangesetError, MultiError, NoResultsError, StaleEntryError
 
 if TYPE_CHECKING:
     from asyncecto.repo import Repo
@@ -52,6 +54,12 @@ def error_response(exc: BaseException) -> tuple[int, dict[str, Any]] | None:
         changeset = exc.changeset
         errors = traverse_errors(changeset) if isinstance(changeset, Changeset) else {}
         return 422, {"errors": errors}
+    if isinstance(exc, MultiError):  # answer as the failed operation's value would
+        if isinstance(exc.value, Changeset):
+            return 422, {"errors": traverse_errors(exc.value)}
+        if isinstance(exc.value, BaseException) and exc.value is not exc:
+            return error_response(exc.value)
+        return None
     if isinstance(exc, NoResultsError):
         return 404, {"errors": {"detail": "Not Found"}}
     if isinstance(exc, StaleEntryError):

@@ -45,7 +45,8 @@ def repo_context(repo: Repo) -> Callable[[web.Application], AsyncIterator[None]]
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Answer ``NoResultsError`` with 404, ``StaleEntryError`` with 409 and ``InvalidChangesetError``
-    with 422 and the changeset's errors, as JSON; anything else passes through."""
+    with 422 and the changeset's errors, as JSON (a ``MultiError`` as its value would); anything
+    else passes through."""
     try:
         return await handler(request)
     except Exception as exc:

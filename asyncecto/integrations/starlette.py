@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from asyncecto.errors import InvalidChangesetError, NoResultsError, StaleEntryError
+from asyncecto.errors import InvalidChangesetError, MultiError, NoResultsError, StaleEntryError
 
 from . import error_response, repo_running
 
@@ -46,8 +46,9 @@ def lifespan(repo: Repo) -> Callable[[Any], AbstractAsyncContextManager[None]]:
 
 
 async def _handle_error(request: Request, exc: Exception) -> Response:
-    """The JSON response for ``NoResultsError`` (404), ``StaleEntryError`` (409) and
-    ``InvalidChangesetError`` (422); any other exception is raised again."""
+    """The JSON response for ``NoResultsError`` (404), ``StaleEntryError`` (409),
+    ``InvalidChangesetError`` (422) and a ``MultiError`` whose value is one of these or an invalid
+    changeset; any other exception is raised again."""
     mapped = error_response(exc)
     if mapped is None:
         raise exc
@@ -60,6 +61,7 @@ exception_handlers: dict[int | type[Exception], Callable[[Request, Any], Corouti
     NoResultsError: _handle_error,
     StaleEntryError: _handle_error,
     InvalidChangesetError: _handle_error,
+    MultiError: _handle_error,
 }
 
 

@@ -180,8 +180,8 @@ def _split_rest(rest: str) -> tuple[str | None, str, str | None]:
     return rest[: match.end() - 1], hostpath, query if qmark else None
 
 
-def mask_url(url: str) -> str:
-    """Return ``url`` with its password (in the userinfo or the query) replaced by ``***``."""
+def _mask_parsed(url: str) -> str:
+    """``url`` with the password masked where the parser finds it (exact for a well-formed URL)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
@@ -192,12 +192,66 @@ def mask_url(url: str) -> str:
         out += user + (":***" if password else colon) + "@"
     out += hostpath
     if query is not None:
-        pairs = []
-        for pair in query.split("&"):
-            key = pair.partition("=")[0]
-            pairs.append(f"{key}=***" if unquote_plus(key) == "password" else pair)
-        out += "?" + "&".join(pairs)
+        out += "?" + _mask_query(query)
     return out
+
+
+def _mask_query(query: str) -> str:
+    """The query with its ``password=`` values masked."""
+    pairs = query.split("&")
+    for i, pair in enumerate(pairs):
+        key, eq, _ = pair.partition("=")
+        if eq and unquote_plus(key) == "password":
+            pairs[i] = key + "=***"
+    return "&".join(pairs)
+
+
+def _secret_spans(url: str) -> list[tuple[int, int]]:
+    """Every stretch of ``url`` that may be (part of) a password, read as loosely as possible."""
+    spans: list[tuple[int, int]] = []
+    scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url)
+    begin = scheme.end() if scheme else 0
+    last_at = url.rfind("@")
+    colon = url.find(":", begin, last_at) if last_at > begin else -1
+    if colon >= 0:  # "user:password@": the password may hold "?", "/", "#", "=", "&" or "@"
+        spans.append((colon + 1, last_at))
+    for i, char in enumerate(url):
+        if char not in "?&":
+            continue
+        key_end = url.find("=", i + 1)
+        if key_end < 0 or unquote_plus(url[i + 1 : key_end]) != "password":
+            continue
+        end = len(url)  # a raw "&" may be part of the password: it ends before the next known option
+        for j in range(key_end + 1, len(url)):
+            if url[j] == "&":
+                next_key, eq, _ = url[j + 1 :].partition("=")
+                if eq and unquote_plus(next_key) in _URL_OPTIONS:
+                    end = j
+                    break
+        spans.append((key_end + 1, end))
+    return spans
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its password (in the userinfo or the query) replaced by ``***``.
+
+    When in doubt it masks more: a password holding a raw ``?``, ``&``, ``=`` or ``@`` makes the URL
+    ambiguous, so everything between the user name and the last ``@``, and what follows a
+    ``password=`` up to the next known option, is masked.
+
+    >>> mask_url("postgres://me:pa?ss=w@db.example/app")
+    'postgres://me:***@db.example/app'
+    """
+    spans = sorted(span for span in _secret_spans(url) if span[1] > span[0])
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        if out and start <= pos:  # overlaps the stretch masked last: one mask for both
+            pos = max(pos, end)
+            continue
+        out.append(url[pos:start] + "***")
+        pos = end
+    return "".join(out) + url[pos:]
 
 
 def _from_text(name: str, text: str) -> Any:
@@ -320,6 +374,22 @@ def parse_url(url: str) -> dict[str, Any]:
         raise ArgumentError(f"cannot parse repo URL: expected a string, got {type(url).__name__}")
     url = url.strip()
     masked = mask_url(url)
+    try:
+        return _parse_url(url, masked)
+    except InvalidURLError:
+        if masked == _mask_parsed(url):
+            raise
+        # the password may hold a character that splits the URL elsewhere: what the parser saw as
+        # a port, a path or an option may be part of it, so nothing it read is shown
+        raise InvalidURLError(
+            masked,
+            "password",
+            "the URL cannot be parsed, and its password may hold a character with a meaning in URLs "
+            "(? & = # / @ % or a space); percent-encode the password: urllib.parse.quote(password, safe='')",
+        ) from None
+
+
+def _parse_url(url: str, masked: str) -> dict[str, Any]:
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise InvalidURLError(

@@ -112,14 +112,23 @@ def _c_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
     return loader
 
 
+def _rows_changed(before: int, after: int) -> RuntimeError:
+    """What both loaders raise when the list of rows changed size while they loaded it (as the C one words it)."""
+    return RuntimeError(
+        f"the rows changed size during loading ({before} rows, then {after}): "
+        "a type's load() or a default factory modified the list being loaded"
+    )
+
+
 def _python_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Loader:
     info = schema_info(schema)
-    ns: dict[str, Any] = {"new": object.__new__, "cls": schema}
+    ns: dict[str, Any] = {"new": object.__new__, "cls": schema, "changed": _rows_changed}
     cols = [f"c{i}" for i in range(len(fields))]
     body = [
         "def load(rows):",
         "    out = []",
         "    app = out.append",
+        "    n = len(rows) if type(rows) is list else -1",
         f"    for ({', '.join(cols)},) in rows:",
         "        o = new(cls)",
     ]
@@ -148,7 +157,12 @@ def _python_loader(schema: type, fields: Sequence[str], meta: Meta | None) -> Lo
         ns["M"] = meta
         ns["sm"] = schema.__meta__.__set__  # type: ignore[attr-defined]
         body.append("        sm(o, M)")
-    body += ["        app(o)", "    return out"]
+    body += [
+        "        app(o)",
+        "    if n >= 0 and len(rows) != n:",
+        "        raise changed(n, len(rows))",
+        "    return out",
+    ]
     exec(compile("\n".join(body), f"<asyncecto loader {info.name}>", "exec"), ns)
     loader: Loader = ns["load"]
     return loader

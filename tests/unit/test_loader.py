@@ -216,3 +216,110 @@ def test_copier_makes_shallow_copies_that_stay_tracked(speedups: bool) -> None:
     assert gc.is_tracked(c)  # its meta is an object the collector handles, so it stays tracked
     with pytest.raises(ValueError):
         build_copier(Thing, speedups=speedups)([attrgetter(*slots[:-1])(s)])  # a slot short
+
+
+# -- issue 16 defect 14: Python code run by the loader may do anything, and never crashes it --------
+
+#: Run in a child interpreter (``-X dev``: debug allocator and fault handler) so a crash shows as an exit
+#: code, not a dead test run. Each scenario prints what the loader returned or raised.
+MISBEHAVING = """
+import gc, sys
+from asyncecto import field, schema
+from asyncecto.types import BaseType
+from asyncecto.repo._loader import build_loader, speedups_enabled
+
+scenario = sys.argv[1]
+rows = [[i, f"n{i}"] for i in range(50)]
+calls = [0]
+
+class Hostile(BaseType[object]):
+    name = "hostile"
+    db_type = "text"
+    load_is_identity = False
+
+    def load(self, value):
+        calls[0] += 1
+        if scenario == "clear":
+            rows.clear()
+        elif scenario == "shrink" and calls[0] == 10:
+            del rows[20:]
+        elif scenario == "grow" and calls[0] == 1:
+            rows.extend([[100, "late"], [101, "later"]])
+        elif scenario == "replace":  # same size: every row from here on is a new one
+            for k in range(len(rows)):
+                rows[k] = (k * 10, f"r{k}")
+        elif scenario == "row_shrinks" and calls[0] == 1:
+            rows[1].pop()
+        elif scenario == "raises" and calls[0] == 5:
+            raise LookupError("load failed on purpose")
+        elif scenario == "raises_value" and calls[0] == 5:
+            raise ValueError("bad value on purpose")
+        elif scenario == "garbage":
+            return rows if calls[0] % 2 else object
+        elif scenario == "gc":
+            gc.enable()
+            gc.collect()
+            [repr(o) for o in gc.get_objects() if type(o) is list and len(o) == 50]
+        return value
+
+def factory():
+    if scenario == "factory_clears":
+        rows.clear()
+    return []
+
+@schema("hostile")
+class H:
+    id: int | None = None
+    name: object = field(type=Hostile())
+    extra: list[int] | None = field(virtual=True, default_factory=factory)
+
+try:
+    out = build_loader(H, ("id", "name"), None)(rows)
+    shown = [(s.id, "<rows>" if s.name is rows else s.name) for s in out]
+    print("returned", len(out), shown[:3], shown[-1:])
+except Exception as exc:
+    print("raised", type(exc).__name__, exc)
+print("c" if speedups_enabled() else "python", file=sys.stderr)
+"""
+
+SCENARIOS = {
+    "clear": "raised RuntimeError the rows changed size during loading (50 rows, then 0)",
+    "shrink": "raised RuntimeError the rows changed size during loading (50 rows, then 20)",
+    "grow": "raised RuntimeError the rows changed size during loading (50 rows, then 52)",
+    "factory_clears": "raised RuntimeError the rows changed size during loading (50 rows, then 0)",
+    "replace": "returned 50 [(0, 'n0'), (10, 'r1'), (20, 'r2')] [(490, 'r49')]",
+    "row_shrinks": "raised ValueError",
+    "raises": "raised LookupError load failed on purpose",
+    "raises_value": "raised ValueError bad value on purpose",  # a stateful load: the search for the field finds none
+    "garbage": "returned 50 [(0, '<rows>'), (1, <class 'object'>), (2, '<rows>')] [(49, <class 'object'>)]",
+    "gc": "returned 50 [(0, 'n0'), (1, 'n1'), (2, 'n2')] [(49, 'n49')]",
+}
+
+
+def run_misbehaving(scenario: str, speedups: bool) -> str:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "ASYNCECTO_NO_SPEEDUPS": "0" if speedups else "1"}
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-c", MISBEHAVING, scenario],
+        cwd=Path(__file__).resolve().parents[2],  # this checkout's asyncecto, and its built extension
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"the interpreter died (exit {done.returncode}):\n{done.stderr[-3000:]}"
+    assert done.stderr.strip().splitlines()[-1] == ("c" if speedups else "python"), done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_c_loader_never_crashes_on_a_misbehaving_loader(speedups: bool, scenario: str) -> None:
+    outcome = run_misbehaving(scenario, speedups)
+    assert outcome.startswith(SCENARIOS[scenario]), outcome
+    if speedups:  # the C loader and the pure-Python loader agree (word for word but for unpacking's own message)
+        python = run_misbehaving(scenario, False)
+        assert outcome == python if scenario != "row_shrinks" else python.startswith(SCENARIOS[scenario])

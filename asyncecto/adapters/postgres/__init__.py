@@ -28,7 +28,7 @@ from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
 from . import _insert, _migration, _sql
-from ._errors import CONSTRAINT_KINDS, translate
+from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
 
@@ -96,7 +96,7 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         try:
             raw = await asyncpg.connect(**kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise translate(exc, connecting=True) from exc
+            raise connect_error(exc, self.config, kwargs["database"]) from exc
         try:
             # binary codecs: COPY (insert_all) has no text fallback
             await raw.set_type_codec(

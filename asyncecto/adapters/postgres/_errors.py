@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import asyncpg.exceptions as pgexc
 
 from asyncecto import errors
 
-__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "translate", "translate_copy")
+if TYPE_CHECKING:
+    from asyncecto.repo._config import RepoConfig
+
+__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "connect_error", "translate", "translate_copy")
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -47,11 +52,12 @@ CONSTRAINT_KINDS: dict[type[errors.DatabaseError], str] = {
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
 
-def translate(
-    exc: BaseException, query: str | None = None, params: Sequence[Any] = (), *, connecting: bool = False
-) -> errors.AsyncEctoError:
+def translate(exc: BaseException, query: str | None = None, params: Sequence[Any] = ()) -> errors.AsyncEctoError:
     """The asyncecto error for a driver or socket exception (raise it ``from exc``); ``params`` are the
-    statement's arguments, to show the one the driver could not encode."""
+    statement's arguments, to show the one the driver could not encode.
+
+    Opening a connection has its own: :func:`connect_error`.
+    """
     if isinstance(exc, errors.AsyncEctoError):
         return exc
     if isinstance(exc, asyncpg.DataError | TypeError) and _NAIVE_AWARE in str(exc):
@@ -62,8 +68,6 @@ def translate(
             if isinstance(exc, driver_cls):
                 cls = mapped
                 break
-        if connecting and cls is errors.DatabaseError:
-            cls = errors.DatabaseUnavailableError
         hint = getattr(exc, "hint", None)
         if cls is errors.TransactionAbortedError:
             hint = (
@@ -84,12 +88,8 @@ def translate(
             query=query,
         )
     if isinstance(exc, TimeoutError):
-        if connecting:
-            return errors.DatabaseUnavailableError(f"cannot connect: timed out ({exc})")
         return errors.StatementTimeoutError(f"query timed out on the client: {exc or 'timeout'}", query=query)
     if isinstance(exc, OSError):
-        if connecting:
-            return errors.DatabaseUnavailableError(f"cannot connect: {exc}")
         return errors.ConnectionLostError(f"connection lost: {exc}", query=query)
     if isinstance(exc, asyncpg.InterfaceError):
         text = str(exc)
@@ -187,3 +187,85 @@ def _argument_column(sql: str | None, number: int) -> str | None:
 
 def _unquote(name: str) -> str:
     return name[1:-1].replace('""', '"')
+
+
+_CHECK_SERVER = "check that the server is running and that host and port name it (pg_isready -h {host} -p {port})"
+
+
+def _server_fix(exc: asyncpg.PostgresError, database: str, maintenance: bool) -> str:
+    """How to fix a refusal the server sent while the connection was opened."""
+    if isinstance(exc, pgexc.InvalidCatalogNameError):
+        if maintenance:
+            return (
+                f'the server has no "{database}" database, which create and drop connect to; '
+                "create it with a superuser (createdb postgres)"
+            )
+        return (
+            "create it: run `asyncecto create` (or `await repo.storage_up()`), or correct the database name in the URL"
+        )
+    if isinstance(exc, pgexc.InvalidPasswordError):
+        return (
+            "check the user and password: the URL's user:password@ part (percent-encode special characters) "
+            "or the user=/password= options"
+        )
+    if isinstance(exc, pgexc.InvalidAuthorizationSpecificationError):
+        return (
+            "check the user name, and that the server's pg_hba.conf lets this user reach this database from this host"
+        )
+    if isinstance(exc, pgexc.TooManyConnectionsError):
+        return (
+            "lower pool_size (every process and repo counts against max_connections), "
+            "or raise the server's max_connections"
+        )
+    if isinstance(exc, pgexc.CannotConnectNowError):
+        return "the server is starting up, shutting down or recovering: wait for it and try again"
+    return "the server refused the connection; its log says why"
+
+
+def connect_error(exc: BaseException, config: RepoConfig, database: str) -> errors.AsyncEctoError:
+    """The error for a connection that could not be opened: where to (host:port, database, user; never
+    the password), why, and the fix (raise it ``from exc``)."""
+    if isinstance(exc, errors.AsyncEctoError):
+        return exc
+    host, port = config.host, config.port
+    socket_path = host.startswith("/")
+    where = f"{host}/.s.PGSQL.{port}" if socket_path else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    whom = f'database "{database}"' + (f', user "{config.user}"' if config.user else "")
+    head = f"cannot connect to PostgreSQL at {where} ({whom})"
+    check = _CHECK_SERVER.format(host=host, port=port)
+    if isinstance(exc, asyncpg.PostgresError):
+        return errors.DatabaseUnavailableError(
+            f"{head}: {getattr(exc, 'message', None) or exc}",
+            sqlstate=getattr(exc, "sqlstate", None),
+            detail=getattr(exc, "detail", None),
+            hint=getattr(exc, "hint", None),
+            fix=_server_fix(exc, database, maintenance=database != config.database),
+            host=host,
+            port=port,
+            database=database,
+            user=config.user,
+        )
+    if isinstance(exc, TimeoutError):
+        why = f"no answer within connect_timeout={config.connect_timeout:g}s"
+        fix = f"{check}; that no firewall drops the packets; or raise connect_timeout"
+    elif isinstance(exc, socket.gaierror):
+        why = f'the host name "{host}" could not be resolved ({exc.strerror or exc})'
+        fix = "check the host name in the URL (a typo? a name only another network or container knows?)"
+    elif isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        why = f"connection refused (nothing listens on port {port})"
+        fix = check
+    elif socket_path and isinstance(exc, FileNotFoundError):
+        why = f"no server socket {where}"
+        fix = f"check that the server is running and that host names its socket directory and port ({port})"
+    elif "SSL" in str(exc):
+        why = str(exc)
+        fix = "the server and the client disagree on SSL: set sslmode= in the URL (or ssl=) to what the server allows"
+    elif isinstance(exc, OSError) and "refused" in str(exc):  # every address refused (localhost: ::1, 127.0.0.1)
+        why = f"connection refused ({exc})"
+        fix = check
+    else:
+        why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        fix = check
+    return errors.DatabaseUnavailableError(
+        f"{head}: {why}", fix=fix, host=host, port=port, database=database, user=config.user
+    )
