@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
+import re
 import uuid
 from collections.abc import Callable
 from typing import Any, cast
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncecto import Repo
+from asyncecto.errors import QueryError
 from asyncecto.query import (
     Query,
     coalesce,
@@ -23,10 +25,13 @@ from asyncecto.query import (
     group_by,
     having,
     is_nil,
+    join,
     lag,
+    limit,
     ntile,
     order_by,
     over,
+    preload,
     select,
     select_merge,
     subquery,
@@ -35,7 +40,11 @@ from asyncecto.query import (
     with_cte,
 )
 
+from ..assoc_schemas import Comment as BlogComment
+from ..assoc_schemas import Post as BlogPost
+from ..assoc_schemas import Tag as BlogTag
 from ..schemas import Post
+from .blog_data import names, seed_blog, texts
 
 pytestmark = pytest.mark.usefixtures("repo")
 
@@ -269,3 +278,76 @@ async def test_literals_typed_by_their_context_still_work(repo: Repo) -> None:
     tsv = await fetch(repo, from_(Post) | select(lambda p: fragment("to_tsvector(?, ?)::text", "simple", p.title)))
     assert tsv == ["'hello':1"]
     assert await fetch(repo, from_(Post) | where(lambda p: p.id == post.id) | select(lambda p: p.visits * 1.5)) == [4.5]
+
+
+# -- defect 5: preload with select_merge --------------------------------------------------------
+
+
+@pytest.fixture
+async def blog(repo: Repo) -> Repo:
+    await seed_blog(repo)
+    return repo
+
+
+def upper_title(p: Any) -> dict[str, Any]:
+    return {"title": fragment("upper(?)", p.title)}
+
+
+async def test_preload_with_select_merge_into_the_source_struct(blog: Repo) -> None:
+    q = from_(BlogPost) | where(lambda p: p.id <= 2) | order_by("id") | select_merge(upper_title) | preload("comments")
+    p1, p2 = await fetch(blog, q)
+    assert (p1.title, p2.title) == ("P1", "P2")  # the merged values stay
+    assert (texts(p1.comments), texts(p2.comments)) == (["c1", "c2", "c3"], ["c4", "c5"])
+    # nested, many_to_many and belongs_to preloads from the same merged query
+    q2 = from_(BlogPost) | where(id=1) | select_merge(upper_title) | preload("tags", "author", {"comments": "author"})
+    (p,) = await fetch(blog, q2)
+    assert p.title == "P1" and names(p.tags) == ["elixir", "python"] and p.author.name == "ann"
+    assert sorted(c.author.name for c in p.comments if c.author is not None) == ["bob", "bob", "cid"]
+
+
+async def test_preload_with_select_merge_and_a_join_preload(blog: Repo) -> None:
+    q = (
+        from_(BlogPost)
+        | join("left", lambda p: p.comments, as_="c")
+        | where(lambda p: p.id <= 2)
+        | order_by("id")
+        | select_merge(lambda p, c: {"title": fragment("upper(?)", p.title), "visits": p.visits + 1})
+        | preload(lambda p, *, c: {"comments": c})
+        | preload("tags")
+    )
+    p1, p2 = await fetch(blog, q)
+    assert (p1.title, p1.visits, p2.title, p2.visits) == ("P1", 11, "P2", 21)
+    assert (texts(p1.comments), texts(p2.comments)) == (["c1", "c2", "c3"], ["c4", "c5"])
+    assert (names(p1.tags), names(p2.tags)) == (["elixir", "python"], ["python"])
+
+
+async def test_custom_preload_query_with_select_merge(blog: Repo) -> None:
+    shout = from_(BlogComment) | select_merge(lambda c: {"text": fragment("upper(?)", c.text)})
+    (p1,) = await fetch(blog, from_(BlogPost) | where(id=1) | preload({"comments": shout}))
+    assert texts(p1.comments) == ["C1", "C2", "C3"]
+    p2: Any = await blog.preload(await blog.get(BlogPost, 2), {"comments": shout})
+    assert texts(p2.comments) == ["C4", "C5"]
+    # per parent (limit) and many_to_many (the join table's key selected beside the merged struct)
+    top = shout | order_by("id") | limit(1)
+    p1, p2 = await fetch(
+        blog, from_(BlogPost) | where(lambda p: p.id <= 2) | order_by("id") | preload({"comments": top})
+    )
+    assert (texts(p1.comments), texts(p2.comments)) == (["C1"], ["C4"])
+    loud = from_(BlogTag) | select_merge(lambda t: {"name": fragment("upper(?)", t.name)})
+    (p1,) = await fetch(blog, from_(BlogPost) | where(id=1) | preload({"tags": loud}))
+    assert names(p1.tags) == ["ELIXIR", "PYTHON"]
+
+
+async def test_preload_into_something_else_than_the_source_struct_is_refused(blog: Repo) -> None:
+    ecto = "the binding used in `from` must be selected in `select` when using `preload`"
+    for q in (
+        from_(BlogPost) | select(lambda p: (p.id, p.title)) | preload("comments"),
+        from_(BlogPost) | select(lambda p: {"id": p.id}) | select_merge(lambda p: {"n": 1}) | preload("comments"),
+        from_(BlogPost) | select(lambda p: (p, 1)) | preload("comments"),
+        from_(BlogPost) | join("inner", lambda p: p.comments) | select(lambda p, c: c) | preload("comments"),
+    ):
+        with pytest.raises(QueryError, match=re.escape(ecto)):
+            await fetch(blog, q)
+    p1 = await blog.get(BlogPost, 1)
+    with pytest.raises(QueryError, match=re.escape(ecto) + r" \(the preload query for 'comments' must give Comment"):
+        await blog.preload(p1, {"comments": from_(BlogComment) | select(lambda c: {"t": c.text})})
