@@ -16,7 +16,7 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._assocs import Association
 
 from . import _expr
-from ._ast import Ident, Query
+from ._ast import Ident, Query, Shape
 from ._build import from_, join, select, to_query, where
 
 __all__ = ("assoc", "assoc_join_on", "hops", "related_query")
@@ -82,7 +82,11 @@ def related_query(a: Association, keys: Any, base: Any = None, *, with_owner_key
         if jconds:
             q = q | where(lambda *b, assoc_join: conditions(assoc_join, jconds))
         if with_owner_key:
-            q = q | select(lambda *b, assoc_join: (getattr(assoc_join, jo), b[0]))
+            merged = q.select  # a select_merge into the struct stays around it
+            q = attrs.evolve(q, select=None) | select(lambda *b, assoc_join: (getattr(assoc_join, jo), b[0]))
+            if merged is not None:
+                assert isinstance(q.select, Shape)
+                q = attrs.evolve(q, select=Shape("tuple", (q.select.items[0], merged)))
     else:
         q = q | where(lambda *b: _matches(getattr(b[0], rkey), keys))
     if a.where:

@@ -428,7 +428,7 @@ def to_select(q: Query[Any], value: Any) -> Any:
 
 
 def _shape(value: Any) -> Any:
-    if isinstance(value, E | Binding | Subquery | Dynamic):
+    if isinstance(value, E | Binding | Subquery | Dynamic | Const):
         return node(value)
     if isinstance(value, tuple):
         return Shape("tuple", tuple(_shape(v) for v in value))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from typing import Any
+import uuid
+from typing import Any, Literal
 
 import attrs
 
@@ -197,7 +198,7 @@ class PConst:
 
 @attrs.frozen
 class PSplice:
-    args: tuple[ParamRef, ...]
+    args: tuple[PExpr, ...]
 
 
 @attrs.frozen
@@ -384,6 +385,72 @@ def _numeric(typ: t.Type[Any] | None) -> bool:
     return isinstance(typ, t.Integer | t.Id | t.Float | t.Decimal)
 
 
+LiteralMode = Literal["own", "inferred", "fragment"]
+"""Where a parameter with no type from the query stands: ``own`` (nothing around it gives it a type:
+a selected value, an order or group term, a function argument), ``inferred`` (beside a column or
+expression PostgreSQL types it from, or assigned to a column), ``fragment`` (an argument of raw SQL)."""
+
+_INT4 = 2**31
+_INT8 = 2**63
+
+
+def literal_db_type(value: Any, mode: LiteralMode = "own") -> str | None:
+    """The SQL type a parameter with no type from the query is cast to, from its Python value.
+
+    Integers take PostgreSQL's own rule for an integer literal: ``integer``, else ``bigint``, else
+    ``numeric`` (never wrapped). Beside a typed expression (``inferred``) only what PostgreSQL would
+    mistype is cast (fractions, integers beyond ``integer``); in a fragment strings, lists and dicts
+    stay untyped, for the SQL around them to type.
+
+    >>> literal_db_type(1), literal_db_type(2**40), literal_db_type(2**70), literal_db_type(True)
+    ('integer', 'bigint', 'numeric', 'boolean')
+    >>> literal_db_type("a"), literal_db_type("a", "fragment"), literal_db_type(1, "inferred")
+    ('text', None, None)
+    """
+    if isinstance(value, bool):
+        db_type: str | None = "boolean"
+    elif isinstance(value, int):
+        db_type = "integer" if -_INT4 <= value < _INT4 else "bigint" if -_INT8 <= value < _INT8 else "numeric"
+        # beside a typed expression an int4-sized value is left to PostgreSQL (an int2 or jsonb column types
+        # it); a larger one is cast, for an integer column would not take it (``int4col + 3000000000`` is bigint)
+        return None if mode == "inferred" and db_type == "integer" else db_type
+    elif isinstance(value, float):
+        return "double precision"  # every mode: next to an integer column PostgreSQL would expect an integer
+    elif isinstance(value, decimal.Decimal):
+        return "numeric"
+    elif isinstance(value, str):
+        db_type = "text" if mode == "own" else None
+    elif isinstance(value, _dt.datetime):
+        db_type = "timestamp" if value.tzinfo is None else "timestamptz"
+    elif isinstance(value, _dt.date):
+        db_type = "date"
+    elif isinstance(value, _dt.time):
+        db_type = "time" if value.tzinfo is None else "timetz"
+    elif isinstance(value, _dt.timedelta):
+        db_type = "interval"
+    elif isinstance(value, uuid.UUID):
+        db_type = "uuid"
+    elif isinstance(value, bytes | bytearray | memoryview):
+        db_type = "bytea"
+    else:
+        db_type = None  # None (NULL), lists, dicts: typed by what surrounds them
+    return None if mode == "inferred" else db_type
+
+
+#: (function, argument index) PostgreSQL types as ``integer`` from the function's signature
+_INTEGER_ARGS = frozenset({("ntile", 0), ("nth_value", 1), ("lag", 1), ("lead", 1)})
+
+
+class _WholeNumber(t.Integer):
+    """How a selected integer literal beyond bigint (sent as ``numeric``) is read back: an ``int``."""
+
+    __slots__ = ()
+    load_is_identity = False
+
+    def load(self, value: Any) -> int:
+        return int(value)
+
+
 _UNIT_DELTAS = {
     "week": _dt.timedelta(weeks=1),
     "day": _dt.timedelta(days=1),
@@ -438,6 +505,8 @@ class _Planner:
         self.params: list[Any] = [] if params is None else params
         self.parent: _Planner | None = None
         self.selected_aliases: set[str] = set()
+        #: for ``INSERT … SELECT``: the type (and name for errors) of the field each selected key fills
+        self.insert_target: dict[Any, tuple[t.Type[Any] | None, str | None]] | None = None
         self.sources = q.sources
         self.infos = [schema_info(s.schema) if s.schema is not None else None for s in self.sources]
         self.subquery_keys: dict[int, tuple[str, ...]] = {
@@ -489,6 +558,12 @@ class _Planner:
         self.params.append(value)
         return ParamRef(len(self.params))
 
+    def literal(self, value: Any, mode: LiteralMode) -> PExpr:
+        """A parameter nothing in the query types: cast to its value's own SQL type (part of the plan)."""
+        db_type = literal_db_type(value, mode)
+        ref = self.param(value, None, None)
+        return PCast(ref, db_type) if db_type else ref
+
     def type_of(self, e: Expr) -> tuple[t.Type[Any] | None, str | None]:
         """The type an expression has (for casting what it is compared with), and a name for errors."""
         if isinstance(e, FieldRef):
@@ -499,8 +574,10 @@ class _Planner:
         if isinstance(e, Func):
             if e.name == "count":
                 return t.Integer(), None
-            if e.name in ("min", "max", "sum", "coalesce") and e.args:
+            if e.name in ("min", "max", "sum") and e.args:
                 return self.type_of(e.args[0])
+            if e.name == "coalesce":
+                return next((x for x in map(self.type_of, e.args) if x[0] is not None), (None, None))
             return None, None
         if isinstance(e, Arith):
             # only a fractional operand types arithmetic: an integer result compares with 1.5 as well as with 2
@@ -533,16 +610,16 @@ class _Planner:
         return None, None
 
     # -- expressions ----------------------------------------------------------------------
-    def expr(self, e: Expr, expected: tuple[t.Type[Any] | None, str | None] = (None, None)) -> PExpr:
+    def expr(
+        self,
+        e: Expr,
+        expected: tuple[t.Type[Any] | None, str | None] = (None, None),
+        literal: LiteralMode = "own",
+    ) -> PExpr:
         if isinstance(e, Param):
-            ref = self.param(e.value, *expected)
-            if expected[0] is None:
-                # PostgreSQL cannot tell a fractional number from context: say what it is
-                if isinstance(e.value, float):
-                    return PCast(ref, "double precision")
-                if isinstance(e.value, decimal.Decimal):
-                    return PCast(ref, "numeric")
-            return ref
+            if expected[0] is not None:
+                return self.param(e.value, *expected)
+            return self.literal(e.value, literal)
         if isinstance(e, Now):
             now = _shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
             if expected[0] is None:  # nothing typed to compare with: say what the value is
@@ -559,7 +636,7 @@ class _Planner:
         if isinstance(e, Const):
             return PConst(e.value, type(e.value).__name__)
         if isinstance(e, Splice):
-            return PSplice(tuple(self.param(v, None, None) for v in e.values))
+            return PSplice(tuple(self.literal(v, "fragment") for v in e.values))
         if isinstance(e, Subquery):
             return PSubquery(self.nested(e.query))
         if isinstance(e, Exists):
@@ -616,9 +693,9 @@ class _Planner:
         if isinstance(e, Neg):
             return PNeg(self.expr(e.arg, expected))
         if isinstance(e, Fragment):
-            return PFragment(e.parts, tuple(self.expr(a) for a in e.args))
+            return PFragment(e.parts, tuple(self.expr(a, literal="fragment") for a in e.args))
         if isinstance(e, Func):
-            return PFunc(e.name, tuple(self.expr(a) for a in e.args), e.distinct, e.star)
+            return self.func(e)
         if isinstance(e, SourceRef | SelectFields):
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
@@ -669,6 +746,26 @@ class _Planner:
             raise QueryError(f"a subquery used as a value needs a select of one column: {q!r}")
         return child.plan_query(op)
 
+    def func(self, e: Func) -> PFunc:
+        """A call; a value in ``coalesce`` (or ``lag``/``lead``'s default) takes its first typed argument's type."""
+        typed = e.args if e.name == "coalesce" else e.args[:1] if e.name in ("lag", "lead") else ()
+        typ: tuple[t.Type[Any] | None, str | None] = (None, None)
+        for a in typed:
+            if not isinstance(a, Param):
+                typ = self.type_of(a)
+                if typ[0] is not None:
+                    break
+        mode: LiteralMode = "inferred" if any(not isinstance(a, Param) for a in typed) else "own"
+        args = []
+        for i, a in enumerate(e.args):
+            if isinstance(a, Param) and (e.name == "coalesce" or (e.name in ("lag", "lead") and i == 2)):
+                args.append(self.expr(a, typ if _fits(typ[0], a) else (None, None), mode))
+            elif (e.name, i) in _INTEGER_ARGS:
+                args.append(self.expr(a, literal="inferred"))  # the function's signature types it
+            else:
+                args.append(self.expr(a))
+        return PFunc(e.name, tuple(args), e.distinct, e.star)
+
     def _binary(self, op: str, left: Expr, right: Expr, cls: type[PCompare] | type[PArith]) -> PExpr:
         # a parameter (or ago/from_now) takes the type of the other side
         lt = self.type_of(left) if isinstance(right, Param | Now) else (None, None)
@@ -680,7 +777,10 @@ class _Planner:
                 lt = (None, None)
             if not _fits(rt[0], left):
                 rt = (None, None)
-        return cls(op, self.expr(left, rt), self.expr(right, lt))
+        # a parameter beside an expression is typed by PostgreSQL from it (a schemaless column's own type)
+        left_mode: LiteralMode = "own" if isinstance(right, Param) else "inferred"
+        right_mode: LiteralMode = "own" if isinstance(left, Param) else "inferred"
+        return cls(op, self.expr(left, rt, left_mode), self.expr(right, lt, right_mode))
 
     def _in(self, e: In) -> PExpr:
         if isinstance(e.right, Subquery):
@@ -694,7 +794,7 @@ class _Planner:
             return PIn(self.expr(e.left), right)
         arr, name = self.type_of(e.right)
         elem = arr.of if isinstance(arr, t.Array) else None
-        return PIn(self.expr(e.left, (elem, name)), self.expr(e.right))
+        return PIn(self.expr(e.left, (elem, name), "inferred"), self.expr(e.right))
 
     # -- select ---------------------------------------------------------------------------
     def select(self, shape: Any, columns: list[PExpr]) -> Any:
@@ -716,6 +816,17 @@ class _Planner:
             table = info.source if derived and info.source else src.table
             return ReadStruct(src.schema, tuple(names), table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
         if isinstance(shape, Shape):
+            target, self.insert_target = self.insert_target, None
+            if target is not None and shape.kind == "dict":
+                # INSERT … SELECT: a value is typed by the field it fills (or, schemaless, by its column)
+                readers = []
+                for key, item in zip(shape.keys, shape.items, strict=True):
+                    if isinstance(item, Param):
+                        columns.append(self.expr(item, target.get(key, (None, None)), "inferred"))
+                        readers.append(ReadValue(None))
+                    else:
+                        readers.append(self.select(item, columns))
+                return ReadShape(shape.kind, tuple(readers), shape.keys)
             items = tuple(self.select(i, columns) for i in shape.items)
             return ReadShape(shape.kind, items, shape.keys)
         if isinstance(shape, SourceRef) and self.infos[shape.binding] is None:
@@ -723,6 +834,8 @@ class _Planner:
                 f"cannot select the whole schemaless source {self.sources[shape.binding].table!r}: {self.q!r}"
             )
         typ, _name = self.type_of(shape)
+        if isinstance(shape, Param) and isinstance(shape.value, int) and literal_db_type(shape.value) == "numeric":
+            typ = _WholeNumber()  # an int beyond bigint, sent as numeric: read back as an int
         columns.append(self.expr(shape))
         return ReadValue(typ)
 
@@ -828,4 +941,4 @@ def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str
     col, typ, full = p.field(FieldRef(0, name))
     if op in ("push", "pull"):
         typ = typ.of if isinstance(typ, t.Array) else None
-    return op, col.column, p.expr(value, (typ, full))
+    return op, col.column, p.expr(value, (typ, full), "inferred")  # untyped: the column types it

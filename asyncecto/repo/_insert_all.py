@@ -20,6 +20,7 @@ from asyncecto import types as t
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
+from asyncecto.query._ast import Shape
 from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
@@ -362,7 +363,13 @@ async def _from_query(
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
     """``INSERT … SELECT``: the query selects a dict whose keys are the fields to fill."""
-    planned = _Planner(q, query_prefix(core, call_prefix, q), params).plan_query("all")
+    planner = _Planner(q, query_prefix(core, call_prefix, q), params)
+    if isinstance(q.select, Shape) and q.select.kind == "dict":
+        planner.insert_target = {
+            k: (info.fields[k].type, f"{info.name}.{k}") if info is not None and k in info.fields else (None, None)
+            for k in q.select.keys
+        }
+    planned = planner.plan_query("all")
     reader = planned.reader
     keys = getattr(reader, "keys", None)
     if getattr(reader, "kind", None) != "dict" or not keys:

@@ -270,12 +270,8 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         records.clear()
         return _group(a, rows)
     base = to_query(custom) if custom is not None else None
-    if (
-        base is not None
-        and base.select is not None
-        and not (isinstance(base.select, SourceRef) and base.select.binding == 0)
-    ):
-        raise QueryError(f"a preload query for {a.name!r} must select the {a.related.__name__} struct, got {base!r}")
+    if base is not None and not selects_source_struct(base.select):
+        raise _not_source_struct(base, f" (the preload query for {a.name!r} must give {a.related.__name__} structs)")
     if base is not None and base.preloads:
         raise QueryError(f"nest preloads of {a.name!r} as (query, nested), not inside the preload query")
     m2m = a.kind == "many_to_many"
@@ -305,6 +301,23 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     else:
         rows = await all_(ctx.core, q, ctx.prefix, ctx.timeout)
     return _group(a, rows)
+
+
+def selects_source_struct(select: Any) -> bool:
+    """Whether a query's rows are its ``from`` struct: no select, ``select(lambda p: p)``, or a
+    ``select_merge`` into that struct (its merged values are kept, associations preloaded into it)."""
+    if isinstance(select, Shape) and select.kind == "merge":
+        select = select.items[0]
+    return select is None or (isinstance(select, SourceRef) and select.binding == 0)
+
+
+def _not_source_struct(q: Any, what: str) -> QueryError:
+    # Ecto's message (Ecto.Query.Planner), with the fix
+    return QueryError(
+        f"the binding used in `from` must be selected in `select` when using `preload`{what}: select the "
+        f"struct itself (select_merge adds computed values to it), or preload after the query with "
+        f"repo.preload; got {q!r}"
+    )
 
 
 def _group(a: Association, rows: list[Any]) -> dict[Any, list[Any]]:
@@ -365,8 +378,8 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
     from ._read import all_
 
     nodes = q.preloads
-    if q.select is not None and not (isinstance(q.select, SourceRef) and q.select.binding == 0):
-        raise QueryError(f"preload needs the query to select its first source's struct, got {q!r}")
+    if not selects_source_struct(q.select):
+        raise _not_source_struct(q, "")
     bindings: list[int] = []
     _bindings(nodes, bindings)
     bare = attrs.evolve(q, preloads=())
@@ -378,7 +391,8 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
             if kind not in ("inner", "left", "inner_lateral", "left_lateral"):
                 raise QueryError(f"a join preload requires an inner, left or lateral join, got {kind} join: {q!r}")
         used = [0, *bindings]
-        sel = Shape("tuple", tuple(SourceRef(b) for b in used))
+        head = q.select if q.select is not None else SourceRef(0)  # the struct, with any select_merge
+        sel = Shape("tuple", tuple(head if b == 0 else SourceRef(b) for b in used))
         rows = await all_(core, attrs.evolve(bare, select=sel), prefix, timeout)
         pos = {b: i for i, b in enumerate(used)}
         results = _stitch(rows, pos, 0, q.source.schema, nodes)

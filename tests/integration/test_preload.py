@@ -391,7 +391,7 @@ async def test_custom_query_must_read_the_related_schema_and_select_its_struct(b
     p1 = await blog.get(Post, 1)
     with pytest.raises(QueryError, match=r"association 'comments' must read from Comment, got Query<from_\(User\)>"):
         await blog.preload(p1, {"comments": from_(User)})
-    with pytest.raises(QueryError, match="preload query for 'comments' must select the Comment struct"):
+    with pytest.raises(QueryError, match="preload query for 'comments' must give Comment structs"):
         await blog.preload(p1, {"comments": from_(Comment) | select(lambda c: c.text)})
     with pytest.raises(QueryError, match=r"nest preloads of 'comments' as \(query, nested\)"):
         await blog.preload(p1, {"comments": from_(Comment) | preload("author")})
@@ -658,10 +658,10 @@ async def test_heterogeneous_lists_are_refused(blog: Repo) -> None:
 
 async def test_preload_on_a_query_selecting_something_else_is_refused(blog: Repo) -> None:
     q = from_(Post) | select(lambda p: p.title) | preload("comments")
-    with pytest.raises(QueryError, match="preload needs the query to select its first source's struct"):
+    with pytest.raises(QueryError, match="binding used in `from` must be selected in `select` when using `preload`"):
         await blog.all(q)
     q2 = from_(Post) | join("inner", lambda p: p.comments) | select(lambda p, c: c) | preload("comments")
-    with pytest.raises(QueryError, match="preload needs the query to select its first source's struct"):
+    with pytest.raises(QueryError, match="binding used in `from` must be selected in `select` when using `preload`"):
         await blog.all(q2)
 
 

@@ -458,7 +458,8 @@ def test_select_partial_struct_with_an_unknown_field_raises() -> None:
 
 def test_select_a_literal_value_is_a_parameter() -> None:
     q = from_(Post) | select(lambda p: (p.id, "label", 3))
-    assert REPO.to_sql(q) == ('SELECT p0."id", $1, $2 FROM "posts" AS p0', ["label", 3])
+    # typed by their own values: nothing in the query gives PostgreSQL a type for them
+    assert REPO.to_sql(q) == ('SELECT p0."id", $1::text, $2::integer FROM "posts" AS p0', ["label", 3])
 
 
 def test_select_a_joined_source() -> None:

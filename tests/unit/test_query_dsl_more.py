@@ -533,7 +533,8 @@ def test_splice_parameters_are_numbered_with_the_others() -> None:
         | limit(4)
     )
     assert REPO.to_sql(q) == (
-        f'{W} WHERE ((w0."temp_lo" > $1) AND (w0."temp_hi" IN ($2, $3) AND w0."prcp" > $4::double precision)) LIMIT $5',
+        f'{W} WHERE ((w0."temp_lo" > $1) AND (w0."temp_hi" IN ($2::integer, $3::integer) '
+        'AND w0."prcp" > $4::double precision)) LIMIT $5',
         [1, 2, 3, 0.5, 4],
     )
 
@@ -544,7 +545,7 @@ def test_splice_of_the_same_length_shares_a_plan_and_another_length_does_not() -
 
     assert plan(q([1, 2]))[0] == plan(q([7, 8]))[0]
     assert plan(q([1, 2]))[0] != plan(q([1, 2, 3]))[0]
-    assert sql(q([1])).endswith('WHERE (w0."temp_lo" IN ($1))')
+    assert sql(q([1])).endswith('WHERE (w0."temp_lo" IN ($1::integer))')
 
 
 def test_splice_accepts_any_iterable_and_refuses_an_empty_one() -> None:

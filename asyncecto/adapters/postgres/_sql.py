@@ -373,7 +373,8 @@ def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
 def _with(p: Planned) -> str:
     if not p.ctes:
         return ""
-    ctes = ", ".join(f"{quote_name(name)} AS ({all_sql(c)})" for name, c in p.ctes)
+    # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
+    ctes = ", ".join(f"{quote_name(name)} AS ({_select_sql(c, named=True)})" for name, c in p.ctes)
     return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{ctes} "
 
 
