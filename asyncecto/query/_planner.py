@@ -162,10 +162,12 @@ class PFunc:
 @attrs.frozen
 class PCast:
     """A parameter with an explicit SQL type (``$1::bigint``); the adapter casts to the type's
-    unconstrained base (``varchar(255)`` → ``varchar``), never narrower than the value."""
+    unconstrained base (``varchar(255)`` → ``varchar``), never narrower than the value. ``exact``: the
+    type is already a literal's own (``integer`` for ``1``, as PostgreSQL types it) and is written as is."""
 
     arg: PExpr
     db_type: str
+    exact: bool = False
 
 
 @attrs.frozen
@@ -562,7 +564,7 @@ class _Planner:
         """A parameter nothing in the query types: cast to its value's own SQL type (part of the plan)."""
         db_type = literal_db_type(value, mode)
         ref = self.param(value, None, None)
-        return PCast(ref, db_type) if db_type else ref
+        return PCast(ref, db_type, exact=True) if db_type else ref
 
     def type_of(self, e: Expr) -> tuple[t.Type[Any] | None, str | None]:
         """The type an expression has (for casting what it is compared with), and a name for errors."""

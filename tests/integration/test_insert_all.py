@@ -247,6 +247,7 @@ async def test_a_failing_batch_leaves_no_row_from_earlier_batches(repo: Repo, ad
 # -- prefixes ----------------------------------------------------------------------------------
 
 
+@pytest.mark.no_sandbox  # its own repos commit for real: the tables are truncated after it
 async def test_prefix_levels(database_url: str, admin: asyncpg.Connection) -> None:
     repo = Repo(database_url, prefix="archive")
     async with repo:

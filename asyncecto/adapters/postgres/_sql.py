@@ -211,7 +211,7 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, ParamRef):
         return f"${e.index}"
     if isinstance(e, PCast):
-        inner, to = _expr(e.arg, aliases), cast_type(e.db_type)
+        inner, to = _expr(e.arg, aliases), e.db_type if e.exact else cast_type(e.db_type)
         tight = isinstance(e.arg, ParamRef | Col | PFunc | PCast)
         return f"{inner}::{to}" if tight else f"({inner})::{to}"
     if isinstance(e, PCompare):
