@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -29,7 +30,9 @@ from asyncecto.errors import (
 from ._core import DEFAULT, Bound, RepoCore
 from ._sandbox import Sandbox
 
-__all__ = ("Checkout", "Transaction")
+__all__ = ("Checkout", "Transaction", "own_rollback")
+
+logger = logging.getLogger("asyncecto.transaction")
 
 _ISOLATION = {
     "read_committed": "READ COMMITTED",
@@ -161,25 +164,64 @@ class Transaction:
     ) -> bool:
         bound = self._bound
         assert bound is not None
-        ours = isinstance(exc, Rollback) and exc.repo in (None, self.core)
-        if ours:
-            assert isinstance(exc, Rollback)
-            self.rolled_back, self.value = True, exc.value
+        signal, rest = own_rollback(exc, self.core)
+        if signal is not None:
+            self.rolled_back, self.value = True, signal.value
         failed = exc is not None
         if self._savepoint is not None:
             try:
-                await finish(self._end_savepoint(bound, failed))
+                await self._cleanup(self._end_savepoint(bound, failed), exc)
             finally:
                 if self._sandbox is not None:
                     bound.active = False
                     self._sandbox.release()
                     self._reset_token()
-            return ours
+        else:
+            try:
+                await self._cleanup(self._end(bound, failed), exc)
+            finally:
+                self._reset_token()
+        if signal is None:
+            return False
+        if rest is None:
+            return True
+        # a task group's exception group: the rollback was ours, its other errors go on
+        context = rest.__context__
         try:
-            await finish(self._end(bound, failed))
+            raise rest
         finally:
-            self._reset_token()
-        return ours
+            rest.__context__ = context
+
+    async def _cleanup(self, work: Coroutine[Any, Any, None], exc: BaseException | None) -> None:
+        """Run the block's end (``work``). If it fails while ``exc`` leaves the block, ``exc`` still does
+        (also when the caller is cancelled meanwhile): the failure is logged and noted on ``exc``."""
+        if exc is None:
+            await finish(work)
+            return
+        leaving = exc
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as failure:  # reported here: a cancellation of the caller must not drop it
+                self._cleanup_failed(failure, leaving)
+
+        await finish(guarded())
+
+    def _cleanup_failed(self, failure: Exception, exc: BaseException) -> None:
+        what = "ROLLBACK TO SAVEPOINT" if self._savepoint is not None else "ROLLBACK"
+        logger.warning(
+            "repo %s: the transaction's %s failed while %s left the block, which goes on",
+            self.core.name,
+            what,
+            type(exc).__name__,
+            exc_info=failure,
+        )
+        exc.add_note(f"asyncecto: the transaction's {what} failed as well: {failure}")
+        bound = self._bound
+        if self._savepoint is not None and bound is not None and not bound.conn.is_closed():
+            # the savepoint's work may still be in the outer transaction, which must never commit it
+            bound.conn.terminate()
 
     def _reset_token(self) -> None:
         if self._token is not None:
@@ -233,6 +275,25 @@ class Transaction:
             result = fn(self.core) if _takes_repo(fn) else fn()
             return await result
         return self.value
+
+
+def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | None, BaseException | None]:
+    """``(the Rollback of core's repo.rollback() that exc carries, what is left of exc to raise)``.
+
+    The Rollback may be ``exc`` itself, or inside the exception group a task group raises when
+    ``repo.rollback()`` is called in its body; another repo's Rollback is not ``core``'s.
+    """
+    if isinstance(exc, Rollback):
+        return (exc, None) if exc.repo is None or exc.repo is core else (None, exc)
+    if isinstance(exc, BaseExceptionGroup):
+        match, rest = exc.split(lambda e: isinstance(e, Rollback) and (e.repo is None or e.repo is core))
+        if match is not None:
+            first: BaseException = match
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            assert isinstance(first, Rollback)
+            return first, rest
+    return None, exc
 
 
 def _rolled_back(at: str) -> TransactionAbortedError:

@@ -27,9 +27,10 @@ import asyncpg
 
 from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn
-from asyncecto.errors import PoolTimeoutError, RepoStateError
+from asyncecto.errors import AsyncEctoError, ConnectionLostError, PoolTimeoutError, RepoStateError
 
-from ._errors import DRIVER_ERRORS, translate
+from ._errors import DRIVER_ERRORS, server_ended, translate
+from ._tap import Tap
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -61,32 +62,42 @@ class PgConnection:
     :ivar dirty: set when session state may have changed (raw SQL); forces a reset on release
     """
 
-    __slots__ = ("dirty", "last_used", "pid", "raw")
+    __slots__ = ("dirty", "last_used", "pid", "raw", "tap")
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
         self.dirty = False
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
+        self.tap = Tap.install(raw)
+
+    def _error(self, exc: BaseException, sql: str | None = None) -> AsyncEctoError:
+        """The asyncecto error for a driver error; a lost connection says why the server ended it."""
+        error = translate(exc, sql)
+        if isinstance(error, ConnectionLostError) and error.sqlstate is None and self.tap is not None:
+            said = self.tap.last_words
+            if said is not None:
+                return server_ended(said[0], said[1], sql)
+        return error
 
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -95,7 +106,7 @@ class PgConnection:
         try:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
         return tag
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
@@ -105,7 +116,7 @@ class PgConnection:
             stmt = await self.raw.prepare(sql, timeout=timeout)
             rows = await stmt.fetch(*params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
@@ -122,7 +133,7 @@ class PgConnection:
                 if len(rows) < size:
                     return
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
 
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
@@ -132,7 +143,7 @@ class PgConnection:
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
             )
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql) from exc
+            raise self._error(exc, sql) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else len(rows.records)
 
@@ -143,7 +154,7 @@ class PgConnection:
         try:
             await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
         except DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
+            raise self._error(exc) from exc
 
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
