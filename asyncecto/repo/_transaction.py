@@ -76,6 +76,7 @@ class Transaction:
     async def __aenter__(self) -> Transaction:
         core = self.core
         core._check("begin a transaction")
+        core._check_loop("begin a transaction")
         bound = core.bound()
         if bound is not None and bound.depth > 0:
             core._check_owner(bound)
@@ -260,8 +261,9 @@ class Transaction:
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(
                         "the connection was lost while COMMIT was in flight: the transaction may or may not "
-                        "have committed; nothing was retried. Read the data back to find out",
+                        f"have committed; nothing was retried. Read the data back to find out ({exc.message})",
                         sqlstate=exc.sqlstate,
+                        hint=exc.hint,
                     ) from exc
         finally:
             bound.depth = 0
@@ -326,6 +328,7 @@ class Checkout:
     async def __aenter__(self) -> Checkout:
         core = self.core
         core._check("check out a connection")
+        core._check_loop("check out a connection")
         if core.bound() is not None:
             return self  # nested: reuse the pinned connection
         sandbox = core.sandbox_for_task() if core.sandboxing else None

@@ -13,7 +13,9 @@ from typing import Any
 
 import anyio
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from asyncecto import Multi, Repo
 from asyncecto.errors import (
@@ -22,7 +24,10 @@ from asyncecto.errors import (
     MultiError,
     RepoStateError,
     Rollback,
+    SandboxError,
 )
+from asyncecto.integrations.starlette import exception_handlers
+from asyncecto.testing import Sandbox
 
 from ..schemas import Weather
 
@@ -317,3 +322,95 @@ async def test_a_killed_backend_names_the_servers_reason_at_the_next_statement(
     assert info.value.sqlstate == "57P01"
     assert "terminating connection due to administrator command" in str(info.value)
     assert repo.pool_stats()["in_use"] == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# defect 16: a statement from another event loop (Starlette's synchronous TestClient)
+# ------------------------------------------------------------------------------------------------
+
+
+def _weather_app(repo: Repo) -> FastAPI:
+    app = FastAPI(exception_handlers=exception_handlers)
+
+    @app.get("/weather")
+    async def cities() -> list[str | None]:
+        return [w.city for w in await repo.all(Weather)]
+
+    @app.post("/weather")
+    async def add() -> dict[str, int | None]:
+        async with repo.transaction():
+            w = await repo.insert(Weather(city="from the app"))
+        return {"id": w.id}
+
+    @app.get("/checkout")
+    async def checkout() -> int:
+        async with repo.checkout():
+            return len(await repo.all(Weather))
+
+    return app
+
+
+# Starlette's TestClient warns that it would rather run on httpx2 (not installed)
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
+async def test_starlette_testclient_inside_the_sandbox_raises_sandbox_error_naming_the_async_client(
+    repo: Repo, sandbox: Sandbox | None
+) -> None:
+    from starlette.testclient import TestClient
+
+    assert sandbox is not None
+    await repo.insert(Weather(city="the test's"))
+    with TestClient(_weather_app(repo)) as client:  # runs the app in a thread, on an event loop of its own
+        for method, path in [("GET", "/weather"), ("POST", "/weather"), ("GET", "/checkout")]:
+            with pytest.raises(SandboxError) as info:
+                client.request(method, path)
+            message = str(info.value)
+            assert "another event loop than the sandbox's" in message and "TestClient" in message
+            assert "transport = httpx.ASGITransport(app=app)" in message
+            assert 'async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:' in message
+    # the sandbox is untouched: the test goes on in its own loop, and the async client works
+    assert [w.city for w in await repo.all(Weather)] == ["the test's"]
+    transport = httpx.ASGITransport(app=_weather_app(repo))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        assert (await client.post("/weather")).status_code == 200
+        assert (await client.get("/weather")).json() == ["the test's", "from the app"]
+
+
+@pytest.mark.no_sandbox
+async def test_the_repo_used_from_another_event_loop_raises_a_library_error(repo: Repo) -> None:
+    def elsewhere(call: Callable[[], Awaitable[Any]]) -> BaseException | None:
+        async def attempt() -> BaseException | None:
+            try:
+                await call()
+            except BaseException as exc:  # returned to the test's loop to be checked there
+                return exc
+            return None
+
+        return asyncio.run(attempt())
+
+    async def in_transaction() -> None:
+        async with repo.transaction():
+            pass  # pragma: no cover - refused on entry
+
+    for call in (lambda: repo.all(Weather), in_transaction):
+        error = await asyncio.to_thread(elsewhere, call)
+        assert isinstance(error, RepoStateError), repr(error)
+        assert "repo is running on another event loop" in str(error)
+        assert "httpx.ASGITransport(app=app)" in str(error)
+    assert repo.pool_stats()["in_use"] == 0
+    assert await repo.all(Weather) == []
+
+
+@pytest.mark.no_sandbox
+async def test_idle_in_transaction_timeout_before_commit_names_the_servers_reason(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
+    with pytest.raises(ConnectionLostError) as info:
+        async with repo.transaction():
+            await repo.query("SET idle_in_transaction_session_timeout = '150ms'")
+            await repo.insert(Weather(city="lost"))
+            await asyncio.sleep(0.6)  # the server ends the session; the block's end is the next statement
+    assert info.value.sqlstate == "25P03"
+    assert "terminating connection due to idle-in-transaction timeout" in str(info.value)
+    assert "idle_in_transaction_session_timeout" in str(info.value)  # the hint
+    assert repo.pool_stats()["in_use"] == 0
+    assert await _count(admin) == 0
