@@ -414,3 +414,20 @@ async def test_idle_in_transaction_timeout_before_commit_names_the_servers_reaso
     assert "idle_in_transaction_session_timeout" in str(info.value)  # the hint
     assert repo.pool_stats()["in_use"] == 0
     assert await _count(admin) == 0
+
+
+async def test_a_telemetry_handler_raising_rollback_is_detached_like_a_failing_one(
+    repo: Repo, caplog: pytest.LogCaptureFixture
+) -> None:
+    def rolls_back(event: Any) -> None:
+        raise Rollback("not a handler's business")
+
+    name = repo.telemetry.attach(rolls_back, name="rolls_back")
+    with caplog.at_level(logging.ERROR, logger="asyncecto"):
+        await repo.all(Weather)
+        await repo.telemetry.flush()
+        await asyncio.sleep(0.05)  # the delivery worker may have met it first
+    assert sum("telemetry handler 'rolls_back' failed" in r.getMessage() for r in caplog.records) == 1
+    assert repo.telemetry.detach(name) is False  # already detached
+    assert repo.state == "running" and repo.supervisor_restarts.get("telemetry") == 0
+    assert await repo.all(Weather) == []
