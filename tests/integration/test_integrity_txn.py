@@ -47,7 +47,15 @@ async def _count(admin: Any) -> int:
     return n
 
 
-async def test_rollback_is_not_caught_by_except_asyncectoerror_and_rolls_back(repo: Repo, admin: Any) -> None:
+BOTH_WAYS = pytest.mark.parametrize(
+    "where", ["sandbox", pytest.param("database", marks=pytest.mark.no_sandbox)]
+)  # savepoints in the test sandbox, and real BEGIN/ROLLBACK
+
+
+@BOTH_WAYS
+async def test_rollback_is_not_caught_by_except_asyncectoerror_and_rolls_back(
+    repo: Repo, admin: Any, where: str
+) -> None:
     async def work(r: Repo) -> str:
         await r.insert(Weather(city="never"))
         try:
@@ -66,7 +74,8 @@ async def test_rollback_is_not_caught_by_except_asyncectoerror_and_rolls_back(re
     assert await _count(admin) == 0
 
 
-async def test_rollback_in_nested_blocks_rolls_back_its_own_level(repo: Repo, admin: Any) -> None:
+@BOTH_WAYS
+async def test_rollback_in_nested_blocks_rolls_back_its_own_level(repo: Repo, admin: Any, where: str) -> None:
     async with repo.transaction() as outer:
         await repo.insert(Weather(city="outer"))
         async with repo.transaction() as inner:
@@ -86,7 +95,10 @@ async def test_rollback_in_nested_blocks_rolls_back_its_own_level(repo: Repo, ad
     assert sorted(c for (c,) in await admin.fetch("SELECT city FROM weather")) == ["after", "outer"]
 
 
-async def test_rollback_inside_a_multi_step_with_a_catch_all_fails_the_multi(repo: Repo, admin: Any) -> None:
+@BOTH_WAYS
+async def test_rollback_inside_a_multi_step_with_a_catch_all_fails_the_multi(
+    repo: Repo, admin: Any, where: str
+) -> None:
     def step(r: Repo, changes: dict[Any, Any]) -> str:
         try:
             r.rollback("refused")
@@ -99,8 +111,11 @@ async def test_rollback_inside_a_multi_step_with_a_catch_all_fails_the_multi(rep
     assert await _count(admin) == 0
 
 
+@BOTH_WAYS
 @pytest.mark.parametrize("group", ["anyio", "asyncio"])
-async def test_rollback_inside_a_task_group_body_rolls_back_quietly(repo: Repo, admin: Any, group: str) -> None:
+async def test_rollback_inside_a_task_group_body_rolls_back_quietly(
+    repo: Repo, admin: Any, group: str, where: str
+) -> None:
     """The task group wraps the host's Rollback in a BaseExceptionGroup: still a rollback, not a leak."""
 
     async def sleeper() -> None:
