@@ -101,8 +101,6 @@ async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any], reser
         except MultiError:
             raise  # from a merged Multi's pre-flight
         except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
-            if isinstance(exc, BaseExceptionGroup):
-                _raise_rollback(exc, repo, name)
             raise _Failed(name, exc) from exc
         except BaseException as exc:  # Rollback (alone, or in a task group's group); cancellation goes on
             _raise_rollback(exc, repo, name)
