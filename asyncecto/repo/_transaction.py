@@ -6,7 +6,10 @@ repo in the block uses it. A nested block is a ``SAVEPOINT``: a failure inside i
 back to the savepoint only, and the outer transaction goes on. Commit, rollback and the
 release of the connection run to their end even if the caller is cancelled (the caller
 waits for them, then is cancelled); a ``BEGIN`` or ``SAVEPOINT`` that fails or is
-interrupted is undone the same way before the error propagates.
+interrupted is undone the same way before the error propagates. A ROLLBACK that fails while
+an exception or a cancellation leaves the block (the connection died, say) never replaces it:
+the failure is logged and noted on it. ``repo.rollback(value)`` raises :class:`Rollback`, a
+``BaseException``, which the block catches, also inside a task group's exception group.
 """
 
 from __future__ import annotations

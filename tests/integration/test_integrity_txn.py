@@ -406,7 +406,11 @@ async def test_the_repo_used_from_another_event_loop_raises_a_library_error(repo
         async with repo.transaction():
             pass  # pragma: no cover - refused on entry
 
-    for call in (lambda: repo.all(Weather), in_transaction):
+    async def listen() -> None:
+        async with repo.listen("integrity_txn"):
+            pass  # pragma: no cover - refused on entry
+
+    for call in (lambda: repo.all(Weather), in_transaction, listen):
         error = await asyncio.to_thread(elsewhere, call)
         assert isinstance(error, RepoStateError), repr(error)
         assert "repo is running on another event loop" in str(error)
