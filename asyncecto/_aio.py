@@ -39,16 +39,18 @@ async def finish(work: Coroutine[Any, Any, None]) -> None:
     can meet the connection the work is still using.
     """
     task = asyncio.get_running_loop().create_task(work)
-    cancelled = False
+    cancelled: asyncio.CancelledError | None = None
     while True:
         try:
             await asyncio.shield(task)
             break
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            # kept to be raised again as itself: anyio knows its own cancellations by their message
+            cancelled = exc
             if task.done():
                 break
-            cancelled = True  # anyio cancels again at every await: keep waiting for the work
-    if cancelled:
+            # anyio cancels again at every await: keep waiting for the work
+    if cancelled is not None:
         if task.done() and not task.cancelled() and task.exception() is not None:
             task.exception()  # retrieved; the cancellation wins
-        raise asyncio.CancelledError
+        raise cancelled

@@ -23,7 +23,6 @@ The hierarchy::
     ├── MultiError                              a Multi operation failed; everything was rolled back
     ├── MigrationError                          a migration cannot be loaded, reversed or run
     ├── CommandError                            the ``asyncecto`` command cannot go on (its exit code)
-    ├── Rollback                                control signal: repo.rollback(value) (not an error)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
         │   └── CommitOutcomeUnknownError       ... during COMMIT: it may or may not have committed
@@ -32,6 +31,10 @@ The hierarchy::
         ├── TransactionAbortedError             an earlier statement failed; the transaction refuses more
         ├── TransactionConflictError            retryable: SerializationError, DeadlockError
         └── UniqueViolationError & co.          see ``DatabaseError`` subclasses below
+
+    BaseException
+    └── Rollback                                control signal of repo.rollback(value), not an error:
+                                                ``except Exception`` lets it pass (as CancelledError)
 
 Messages start lowercase, say what could not be done and why, show the offending
 value, and end with how to fix it. Every piece of data in a message is also an
@@ -374,8 +377,12 @@ class CommandError(AsyncEctoError):
         return (type(self), (str(self), self.code))
 
 
-class Rollback(AsyncEctoError):
+class Rollback(BaseException):
     """Raised by ``repo.rollback(value)`` to roll back the innermost transaction; caught by it.
+
+    A control-flow signal, not an error: like ``asyncio.CancelledError`` it derives from
+    ``BaseException``, so ``except Exception`` (or ``except AsyncEctoError``) around code that
+    rolls back cannot swallow it and let the transaction commit.
 
     :ivar value: what the rolled-back ``repo.transaction(fn)`` call returns
     :ivar repo: the repo whose transaction rolls back (another repo's transactions let it pass)
@@ -385,6 +392,9 @@ class Rollback(AsyncEctoError):
         self.value = value
         self.repo = repo
         super().__init__(f"rollback requested with value {value!r} (raised outside a transaction?)")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.value, self.repo))
 
 
 class DatabaseError(AsyncEctoError):

@@ -98,6 +98,10 @@ class RepoCore:
         self.sandbox_mode = "auto"
         #: whether a sandbox or manual mode was ever set up (keeps the statement path cheap otherwise)
         self.sandboxing = False
+        #: sandboxes open on this repo
+        self.open_sandboxes = 0
+        #: the event loop the repo was started on: its connections belong to it
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: Supervisor | None = None
         self._listener: Listener | None = None
         self._stopping: asyncio.Task[None] | None = None
@@ -129,6 +133,7 @@ class RepoCore:
         if self._state is RepoState.CLOSED:
             self.adapter = PostgresAdapter(self.config)
         self._state = RepoState.STARTING
+        self._loop = asyncio.get_running_loop()
         listener: Listener | None = None
         try:
             await self.adapter.start()
@@ -241,9 +246,7 @@ class RepoCore:
     @property
     def running_loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the repo was started on (``None`` unless running)."""
-        sup = self._supervisor
-        task = sup._task if sup is not None else None
-        return task.get_loop() if task is not None and self._state is RepoState.RUNNING else None
+        return self._loop if self._state is RepoState.RUNNING else None
 
     @contextlib.contextmanager
     def outside_sandbox(self) -> Iterator[None]:
@@ -290,6 +293,32 @@ class RepoCore:
         if sb.state != "open":
             sb._check_open()
         return sb
+
+    def _check_loop(self, action: str) -> None:
+        """Refuse a call made on another event loop than the repo's (whose connections belong to it)."""
+        if asyncio.get_running_loop() is not self._loop:
+            raise self._other_loop(action)
+
+    def _other_loop(self, action: str) -> AsyncEctoError:
+        client = (
+            "    transport = httpx.ASGITransport(app=app)\n"
+            '    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:'
+        )
+        if self.open_sandboxes:
+            return SandboxError(
+                self.name,
+                f"cannot {action} from another event loop than the sandbox's (the test's): a test client that "
+                "runs the app on an event loop of its own, such as Starlette's synchronous TestClient (a thread "
+                "with its own loop), cannot use the sandbox's connection",
+                f"drive the app in the test's own loop with httpx.AsyncClient and ASGITransport:\n\n{client}",
+            )
+        return RepoStateError(
+            action,
+            "running on another event loop",
+            "a repo's connections belong to the event loop that started it: use the repo from that loop only "
+            "(start one repo per loop otherwise); to test a web app, drive it in the test's own loop with "
+            f"httpx.AsyncClient and ASGITransport, not Starlette's synchronous TestClient:\n\n{client}",
+        )
 
     @staticmethod
     def _check_owner(bound: Bound) -> None:
@@ -355,6 +384,8 @@ class RepoCore:
         """
         if self._state is not RepoState.RUNNING:
             self._check("run query")
+        if asyncio.get_running_loop() is not self._loop:
+            raise self._other_loop("run a statement")
         lift = False
         if timeout is DEFAULT:
             timeout = None  # the server enforces the configured default (statement_timeout)

@@ -15,12 +15,11 @@ from asyncecto.errors import (
     DatabaseUnavailableError,
     InvalidChangesetError,
     MultiError,
-    Rollback,
     TransactionConflictError,
 )
 from asyncecto.multi import WRITES, Multi, Operation, is_function, upsert_action
 
-from ._transaction import Transaction
+from ._transaction import Transaction, own_rollback
 
 if TYPE_CHECKING:
     from ._repo import Repo
@@ -97,16 +96,22 @@ async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any], reser
                 await _merge(repo, op, changes, reserved)
             else:
                 changes[name] = await _step(repo, name, op, changes)
-        except Rollback as signal:
-            if signal.repo is not None and signal.repo is not repo:
-                raise  # another repo's transaction is rolling back: not ours to catch
-            raise _Failed(name, signal.value) from None  # repo.rollback(value) fails the Multi
         except (_Failed, ArgumentError, ConnectionLostError, DatabaseUnavailableError, TransactionConflictError):
             raise  # misuse raises; a lost link is not the operation's failure; conflicts stay retryable
         except MultiError:
             raise  # from a merged Multi's pre-flight
         except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
             raise _Failed(name, exc) from exc
+        except BaseException as exc:  # Rollback (alone, or in a task group's group); cancellation goes on
+            _raise_rollback(exc, repo, name)
+            raise
+
+
+def _raise_rollback(exc: BaseException, repo: Repo, name: Hashable) -> None:
+    """``repo.rollback(value)`` in an operation fails the Multi with ``value``; another repo's passes."""
+    signal, rest = own_rollback(exc, repo)
+    if signal is not None and rest is None:
+        raise _Failed(name, signal.value) from None
 
 
 async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:

@@ -329,6 +329,7 @@ class Listener:
         core = self._core()
         if core is not None:
             core._check("listen")  # e.g. entered after the repo began to stop
+            core._check_loop("listen")
         if self._closed:  # a stopped listener whose repo is gone
             raise RepoStateError("listen", "closed", "start the repo again, then call repo.listen(...)")
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()

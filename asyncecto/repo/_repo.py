@@ -604,11 +604,15 @@ class Repo(RepoCore):
     def rollback(self, value: Any = None) -> NoReturn:
         """Roll back the innermost transaction of this task; ``transaction(fn)`` returns ``value``.
 
-        :raises RepoStateError: outside of a transaction
+        It raises :class:`~asyncecto.errors.Rollback`, a ``BaseException`` (as ``CancelledError`` is):
+        ``except Exception`` between here and the block lets it pass.
+
+        :raises RepoStateError: outside of a transaction, or in a task other than the transaction's
         """
         bound = self.bound()
         if bound is None or bound.depth == 0:
             raise RepoStateError("call rollback", "outside of a transaction", "call it inside repo.transaction()")
+        self._check_owner(bound)  # a child task's Rollback would end the child, not the block
         raise Rollback(value, self)
 
     def in_transaction(self) -> bool:

@@ -148,6 +148,7 @@ class Sandbox:
                 core.shared_sandbox_opening = False
         self.conn = conn
         self.state = "open"
+        core.open_sandboxes += 1
         if self.shared:
             core.shared_sandbox = self
         else:
@@ -189,6 +190,7 @@ class Sandbox:
         except TimeoutError:
             held_by = self._describe_holder()
         self.state = "closed"
+        core.open_sandboxes -= 1
         if self.shared and core.shared_sandbox is self:
             core.shared_sandbox = None
         try:

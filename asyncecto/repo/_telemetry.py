@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from asyncecto.errors import Rollback
+
 __all__ = ("QueryEvent", "Telemetry", "logger")
 
 logger = logging.getLogger("asyncecto")
@@ -157,6 +159,6 @@ class Telemetry:
                     result = handler(event)
                     if inspect.isawaitable(result):
                         await result
-                except Exception:
+                except (Exception, Rollback):  # a handler rolling back a transaction is as wrong as a failing one
                     logger.exception("telemetry handler %r failed and was detached", name)
                     self._handlers.pop(name, None)

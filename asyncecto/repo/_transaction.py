@@ -6,14 +6,18 @@ repo in the block uses it. A nested block is a ``SAVEPOINT``: a failure inside i
 back to the savepoint only, and the outer transaction goes on. Commit, rollback and the
 release of the connection run to their end even if the caller is cancelled (the caller
 waits for them, then is cancelled); a ``BEGIN`` or ``SAVEPOINT`` that fails or is
-interrupted is undone the same way before the error propagates.
+interrupted is undone the same way before the error propagates. A ROLLBACK that fails while
+an exception or a cancellation leaves the block (the connection died, say) never replaces it:
+the failure is logged and noted on it. ``repo.rollback(value)`` raises :class:`Rollback`, a
+``BaseException``, which the block catches, also inside a task group's exception group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
 
@@ -29,7 +33,9 @@ from asyncecto.errors import (
 from ._core import DEFAULT, Bound, RepoCore
 from ._sandbox import Sandbox
 
-__all__ = ("Checkout", "Transaction")
+__all__ = ("Checkout", "Transaction", "own_rollback")
+
+logger = logging.getLogger("asyncecto.transaction")
 
 _ISOLATION = {
     "read_committed": "READ COMMITTED",
@@ -73,6 +79,7 @@ class Transaction:
     async def __aenter__(self) -> Transaction:
         core = self.core
         core._check("begin a transaction")
+        core._check_loop("begin a transaction")
         bound = core.bound()
         if bound is not None and bound.depth > 0:
             core._check_owner(bound)
@@ -161,25 +168,64 @@ class Transaction:
     ) -> bool:
         bound = self._bound
         assert bound is not None
-        ours = isinstance(exc, Rollback) and exc.repo in (None, self.core)
-        if ours:
-            assert isinstance(exc, Rollback)
-            self.rolled_back, self.value = True, exc.value
+        signal, rest = own_rollback(exc, self.core)
+        if signal is not None:
+            self.rolled_back, self.value = True, signal.value
         failed = exc is not None
         if self._savepoint is not None:
             try:
-                await finish(self._end_savepoint(bound, failed))
+                await self._cleanup(self._end_savepoint(bound, failed), exc)
             finally:
                 if self._sandbox is not None:
                     bound.active = False
                     self._sandbox.release()
                     self._reset_token()
-            return ours
+        else:
+            try:
+                await self._cleanup(self._end(bound, failed), exc)
+            finally:
+                self._reset_token()
+        if signal is None:
+            return False
+        if rest is None:
+            return True
+        # a task group's exception group: the rollback was ours, its other errors go on
+        context = rest.__context__
         try:
-            await finish(self._end(bound, failed))
+            raise rest
         finally:
-            self._reset_token()
-        return ours
+            rest.__context__ = context
+
+    async def _cleanup(self, work: Coroutine[Any, Any, None], exc: BaseException | None) -> None:
+        """Run the block's end (``work``). If it fails while ``exc`` leaves the block, ``exc`` still does
+        (also when the caller is cancelled meanwhile): the failure is logged and noted on ``exc``."""
+        if exc is None:
+            await finish(work)
+            return
+        leaving = exc
+
+        async def guarded() -> None:
+            try:
+                await work
+            except Exception as failure:  # reported here: a cancellation of the caller must not drop it
+                self._cleanup_failed(failure, leaving)
+
+        await finish(guarded())
+
+    def _cleanup_failed(self, failure: Exception, exc: BaseException) -> None:
+        what = "ROLLBACK TO SAVEPOINT" if self._savepoint is not None else "ROLLBACK"
+        logger.warning(
+            "repo %s: the transaction's %s failed while %s left the block, which goes on",
+            self.core.name,
+            what,
+            type(exc).__name__,
+            exc_info=failure,
+        )
+        exc.add_note(f"asyncecto: the transaction's {what} failed as well: {failure}")
+        bound = self._bound
+        if self._savepoint is not None and bound is not None and not bound.conn.is_closed():
+            # the savepoint's work may still be in the outer transaction, which must never commit it
+            bound.conn.terminate()
 
     def _reset_token(self) -> None:
         if self._token is not None:
@@ -218,8 +264,9 @@ class Transaction:
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(
                         "the connection was lost while COMMIT was in flight: the transaction may or may not "
-                        "have committed; nothing was retried. Read the data back to find out",
+                        f"have committed; nothing was retried. Read the data back to find out ({exc.message})",
                         sqlstate=exc.sqlstate,
+                        hint=exc.hint,
                     ) from exc
         finally:
             bound.depth = 0
@@ -233,6 +280,25 @@ class Transaction:
             result = fn(self.core) if _takes_repo(fn) else fn()
             return await result
         return self.value
+
+
+def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | None, BaseException | None]:
+    """``(the Rollback of core's repo.rollback() that exc carries, what is left of exc to raise)``.
+
+    The Rollback may be ``exc`` itself, or inside the exception group a task group raises when
+    ``repo.rollback()`` is called in its body; another repo's Rollback is not ``core``'s.
+    """
+    if isinstance(exc, Rollback):
+        return (exc, None) if exc.repo is None or exc.repo is core else (None, exc)
+    if isinstance(exc, BaseExceptionGroup):
+        match, rest = exc.split(lambda e: isinstance(e, Rollback) and (e.repo is None or e.repo is core))
+        if match is not None:
+            first: BaseException = match
+            while isinstance(first, BaseExceptionGroup):
+                first = first.exceptions[0]
+            assert isinstance(first, Rollback)
+            return first, rest
+    return None, exc
 
 
 def _rolled_back(at: str) -> TransactionAbortedError:
@@ -265,6 +331,7 @@ class Checkout:
     async def __aenter__(self) -> Checkout:
         core = self.core
         core._check("check out a connection")
+        core._check_loop("check out a connection")
         if core.bound() is not None:
             return self  # nested: reuse the pinned connection
         sandbox = core.sandbox_for_task() if core.sandboxing else None

@@ -16,7 +16,7 @@ from asyncecto import errors
 if TYPE_CHECKING:
     from asyncecto.repo._config import RepoConfig
 
-__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "connect_error", "translate", "translate_copy")
+__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "connect_error", "server_ended", "translate", "translate_copy")
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -35,6 +35,10 @@ _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]],
     (pgexc.InvalidCatalogNameError, errors.DatabaseUnavailableError),
     (pgexc.InvalidAuthorizationSpecificationError, errors.DatabaseUnavailableError),
     (pgexc.AdminShutdownError, errors.ConnectionLostError),
+    (pgexc.CrashShutdownError, errors.ConnectionLostError),
+    (pgexc.DatabaseDroppedError, errors.ConnectionLostError),
+    (pgexc.IdleInTransactionSessionTimeoutError, errors.ConnectionLostError),
+    (pgexc.IdleSessionTimeoutError, errors.ConnectionLostError),
     (pgexc.ConnectionDoesNotExistError, errors.ConnectionLostError),
     (pgexc.ConnectionFailureError, errors.ConnectionLostError),
 )
@@ -46,6 +50,27 @@ CONSTRAINT_KINDS: dict[type[errors.DatabaseError], str] = {
     errors.CheckViolationError: "check",
     errors.ExclusionViolationError: "exclusion",
 }
+
+
+#: why the server ends a session, for the errors that say so (by SQLSTATE)
+_ENDED_HINTS = {
+    "25P03": (
+        "the transaction stayed idle between two statements longer than the server's "
+        "idle_in_transaction_session_timeout, which ended the session and rolled the transaction back; keep "
+        "slow work (network calls, sleeps, user input) out of transactions, or raise that setting"
+    ),
+    "57P05": "the session stayed idle longer than the server's idle_session_timeout; the next checkout reconnects",
+}
+
+
+def server_ended(sqlstate: str | None, message: str, query: str | None = None) -> errors.ConnectionLostError:
+    """The error for a connection the server ended, with the reason it sent before closing it."""
+    return errors.ConnectionLostError(
+        f"connection lost: the server ended the session: {message}",
+        sqlstate=sqlstate,
+        hint=_ENDED_HINTS.get(sqlstate or ""),
+        query=query,
+    )
 
 
 #: what a driver call may raise; ``translate`` turns each into an asyncecto error
@@ -75,6 +100,8 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
                 "run the statement that may fail in a nested `async with repo.transaction():` (a savepoint) "
                 "and handle its error there"
             )
+        elif cls is errors.ConnectionLostError and not hint:
+            hint = _ENDED_HINTS.get(getattr(exc, "sqlstate", None) or "")
         elif issubclass(cls, errors.TransactionConflictError):
             hint = "another transaction won the race; run the whole transaction again: repo.transaction(fn, retry=3)"
         return cls(

@@ -27,11 +27,12 @@ import asyncpg
 
 from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn, CopyOut
-from asyncecto.errors import PoolTimeoutError, RepoStateError
+from asyncecto.errors import AsyncEctoError, ConnectionLostError, PoolTimeoutError, RepoStateError
 
-from ._errors import DRIVER_ERRORS, translate, translate_copy
+from ._errors import DRIVER_ERRORS, server_ended, translate, translate_copy
 from ._insert import inline_params
 from ._sql import quote_name
+from ._tap import Tap
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -63,32 +64,44 @@ class PgConnection:
     :ivar dirty: set when session state may have changed (raw SQL); forces a reset on release
     """
 
-    __slots__ = ("dirty", "last_used", "pid", "raw")
+    __slots__ = ("dirty", "last_used", "pid", "raw", "tap")
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
         self.dirty = False
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
+        self.tap = Tap.install(raw)
+
+    def _error(
+        self, exc: BaseException, sql: str | None = None, params: Sequence[Any] = (), *, copy: bool = False
+    ) -> AsyncEctoError:
+        """The asyncecto error for a driver error; a lost connection says why the server ended it."""
+        error = translate_copy(exc, sql or "") if copy else translate(exc, sql, params)
+        if isinstance(error, ConnectionLostError) and error.sqlstate is None and self.tap is not None:
+            said = self.tap.last_words
+            if said is not None:
+                return server_ended(said[0], said[1], sql)
+        return error
 
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -97,7 +110,7 @@ class PgConnection:
         try:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
         return tag
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
@@ -107,7 +120,7 @@ class PgConnection:
             stmt = await self.raw.prepare(sql, timeout=timeout)
             rows = await stmt.fetch(*params, timeout=timeout)
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
@@ -124,7 +137,7 @@ class PgConnection:
                 if len(rows) < size:
                     return
         except DRIVER_ERRORS as exc:
-            raise translate(exc, sql, params) from exc
+            raise self._error(exc, sql, params) from exc
 
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
@@ -134,7 +147,7 @@ class PgConnection:
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
             )
         except DRIVER_ERRORS as exc:
-            raise translate_copy(exc, sql) from exc
+            raise self._error(exc, sql, copy=True) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -151,7 +164,7 @@ class PgConnection:
                 header=True if out.header else None,
             )
         except DRIVER_ERRORS as exc:
-            raise translate_copy(exc, sql) from exc
+            raise self._error(exc, sql, copy=True) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
@@ -176,7 +189,7 @@ class PgConnection:
         try:
             await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
         except DRIVER_ERRORS as exc:
-            raise translate(exc) from exc
+            raise self._error(exc) from exc
 
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
