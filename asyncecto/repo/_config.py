@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
 import attrs
 
+from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, InvalidURLError
 
 __all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
@@ -273,12 +274,18 @@ def _from_text(name: str, text: str) -> Any:
 
 def _normalize(name: str, value: Any) -> Any:
     """Return ``value`` checked and normalized for option ``name``, or ``_INVALID``."""
+    if name == "database" and isinstance(value, str) and value:
+        return check_name(value, "database name")  # PostgreSQL cuts a longer one to 63 bytes
     if name in ("database", "host"):
         return value if isinstance(value, str) and value else _INVALID
+    if name == "user" and isinstance(value, str) and value:
+        return check_name(value, "user name")
     if name in ("user", "password"):
         return value if value is None or isinstance(value, str) else _INVALID
+    if name == "prefix" and isinstance(value, str) and value:
+        return check_name(value, "repo prefix")
     if name == "prefix":
-        return value if value is None or (isinstance(value, str) and value) else _INVALID
+        return None if value is None else _INVALID
     if name in _INT_RANGES:
         low, high = _INT_RANGES[name]
         if isinstance(value, int) and not isinstance(value, bool) and value >= low:

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asyncecto import types as t
+from asyncecto._names import check_optional_name
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
@@ -190,6 +191,7 @@ async def insert_all(
     prefix: str | None,
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
+    check_optional_name(prefix, "prefix")
     table, schema = resolve_target(target)
     info = schema_info(schema) if schema is not None else None
     eff_prefix = prefix if prefix is not None else ((info.prefix if info is not None else None) or core.config.prefix)
