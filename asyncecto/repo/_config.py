@@ -413,7 +413,7 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
     if userinfo is not None:
         user, _, password = userinfo.partition(":")
         if user:
-            result["user"] = unquote(user)
+            result["user"] = check_name(unquote(user), "user name")
         if password:
             result["password"] = unquote(password)
     hostport, _, path = hostpath.partition("/")
@@ -428,7 +428,7 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
         raise InvalidURLError(
             masked, "database", f"the path must be one database name, got {path!r}; write a '/' in it as %2F"
         )
-    result["database"] = unquote(path)
+    result["database"] = check_name(unquote(path), "database name")  # PostgreSQL cuts a longer one
     result.update(_parse_query(query or "", masked))
     return result
 
