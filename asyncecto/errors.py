@@ -5,6 +5,7 @@ The hierarchy::
     AsyncEctoError
     ├── ArgumentError (TypeError, ValueError)   a call was given a bad argument
     │   ├── CastError                           a value does not fit a field's type
+    │   ├── IdentifierError                     a name cannot be written into SQL unchanged (too long, NUL, …)
     │   └── InvalidURLError                     a repo URL could not be parsed
     ├── SchemaError (TypeError)                 a schema definition is wrong
     ├── QueryError (ValueError)                 a query cannot be built or planned
@@ -60,6 +61,7 @@ __all__ = (
     "DeadlockError",
     "ExclusionViolationError",
     "ForeignKeyViolationError",
+    "IdentifierError",
     "InvalidChangesetError",
     "InvalidURLError",
     "MigrationError",
@@ -131,6 +133,48 @@ class CastError(ArgumentError):
             msg += f" ({reason})"
         msg += f"\n\nfix: pass a value that {type} accepts, or cast outside input with asyncecto.changeset.cast"
         super().__init__(msg)
+
+
+def _shown(name: str) -> str:
+    """``name`` as the message shows it: its repr, its middle elided when it is long."""
+    if len(name) <= 48:
+        return repr(name)
+    return f"{name[:28]!r}…{name[-14:]!r} ({len(name)} characters)"
+
+
+class IdentifierError(ArgumentError):
+    """A name asyncecto would write into SQL as an identifier (a prefix, table, column, index,
+    constraint or channel name …) cannot be written unchanged: it is not a non-empty ``str``, holds
+    a NUL or a lone surrogate, or is longer than the database keeps. PostgreSQL keeps the first 63
+    bytes of a name and silently drops the rest, so a longer prefix could read another schema:
+    such a name is refused, never truncated, before any SQL is sent.
+
+    :ivar kind: what the name is for: ``"prefix"``, ``"table"``, ``"column"``, ``"index name"`` …
+    :ivar name: the name given
+    :ivar size: its length in UTF-8 bytes, or ``None`` when it cannot be encoded (or is no ``str``)
+    :ivar limit: the most bytes a name may have
+    :ivar reason: what is wrong with it
+    :ivar fix: how to fix it
+    """
+
+    def __init__(
+        self, kind: str, name: Any, reason: str, fix: str, *, size: int | None = None, limit: int = 63
+    ) -> None:
+        self.kind = kind
+        self.name = name
+        self.size = size
+        self.limit = limit
+        self.reason = reason
+        self.fix = fix
+        shown = _shown(name) if isinstance(name, str) else repr(name)
+        super().__init__(f"invalid {kind} {shown}: {reason}\n\nfix: {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_identifier_error, (self.kind, self.name, self.reason, self.fix, self.size, self.limit))
+
+
+def _identifier_error(kind: str, name: Any, reason: str, fix: str, size: int | None, limit: int) -> IdentifierError:
+    return IdentifierError(kind, name, reason, fix, size=size, limit=limit)
 
 
 class InvalidURLError(ArgumentError):

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import attrs
 
+from asyncecto._names import check_generated_name, check_name
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 
@@ -76,6 +77,12 @@ def _table_and_columns(cs: Changeset[Any], fields: list[str]) -> tuple[str, list
     return meta(cs.data).source, columns
 
 
+def _default_name(name: str, function: str) -> str:
+    """A constraint name derived from the table and columns, refused (with the fix of passing
+    ``name=``) when PostgreSQL could not have kept it: its index or key has another name."""
+    return check_generated_name(name, "constraint name", f"{function}(..., name=)")
+
+
 def _add(
     cs: Changeset[Any],
     kind: str,
@@ -89,6 +96,8 @@ def _add(
         raise ArgumentError(f"invalid match {match!r}; use exact, suffix or prefix")
     if isinstance(name, re.Pattern) and match != "exact":
         raise ArgumentError("a regex constraint name works with match='exact' only")
+    if not isinstance(name, re.Pattern):  # PostgreSQL reports at most 63 bytes: a longer name never matches
+        check_name(name, f"{kind} constraint name")
     c = Constraint(kind, name, match, field, message, error_type)  # type: ignore[arg-type]
     return attrs.evolve(cs, constraints=(*cs.constraints, c))
 
@@ -117,9 +126,8 @@ def _unique(
 ) -> Changeset[Any]:
     names = field_names(fields)
     table, columns = _table_and_columns(cs, names)
-    return _add(
-        cs, "unique", error_key or names[0], name or f"{table}_{'_'.join(columns)}_index", match, message, "unique"
-    )
+    name = name or _default_name(f"{table}_{'_'.join(columns)}_index", "unique_constraint")
+    return _add(cs, "unique", error_key or names[0], name, match, message, "unique")
 
 
 @overload
@@ -140,7 +148,8 @@ def _foreign_key(
     message: str = "does not exist",
 ) -> Changeset[Any]:
     table, (column,) = _table_and_columns(cs, [field])
-    return _add(cs, "foreign_key", field, name or f"{table}_{column}_fkey", match, message, "foreign")
+    name = name or _default_name(f"{table}_{column}_fkey", "foreign_key_constraint")
+    return _add(cs, "foreign_key", field, name, match, message, "foreign")
 
 
 @overload
@@ -198,7 +207,8 @@ def _assoc(
             "pass foreign_key= to name it"
         )
     table, (column,) = _table_and_columns(cs, [fk])
-    return _add(cs, "foreign_key", assoc, name or f"{table}_{column}_fkey", match, message, "assoc")
+    name = name or _default_name(f"{table}_{column}_fkey", "assoc_constraint")
+    return _add(cs, "foreign_key", assoc, name, match, message, "assoc")
 
 
 @overload
@@ -228,7 +238,8 @@ def _no_assoc(
     if declared is not None and declared.kind in ("has_one", "has_many") and declared.through is None:
         if name is None:
             table = schema_info(declared.related).source
-            name = f"{table}_{schema_info(declared.related).fields[declared.related_key or ''].source}_fkey"
+            column = schema_info(declared.related).fields[declared.related_key or ""].source
+            name = _default_name(f"{table}_{column}_fkey", "no_assoc_constraint")
         if message is None and declared.kind == "has_one":
             message = "is still associated with this entry"
     message = message if message is not None else "are still associated with this entry"
@@ -261,7 +272,8 @@ def _exclusion(
     message: str = "violates an exclusion constraint",
 ) -> Changeset[Any]:
     table, (column,) = _table_and_columns(cs, [field])
-    return _add(cs, "exclusion", field, name or f"{table}_{column}_exclusion", match, message, "exclusion")
+    name = name or _default_name(f"{table}_{column}_exclusion", "exclusion_constraint")
+    return _add(cs, "exclusion", field, name, match, message, "exclusion")
 
 
 def match_constraint(cs: Changeset[Any], kind: str, name: str) -> Changeset[Any] | None:

@@ -30,6 +30,7 @@ from typing import Any, Literal, overload
 import attrs
 from typing_extensions import Unpack
 
+from asyncecto._names import check_generated_name
 from asyncecto.errors import ArgumentError, MigrationError
 
 from ._commands import NO_DEFAULT as NO_DEFAULT
@@ -223,7 +224,21 @@ def _subcommand(change: Change) -> None:
     block = buffer.block
     if block is None:
         raise MigrationError("cannot execute command outside of block")
+    _check_fkey_names(block.table, change)
     block.changes.append(change)
+
+
+def _check_fkey_names(tbl: Table, change: Change) -> None:
+    """A foreign key without ``name=`` is named ``<table>_<column>_fkey``: refused when PostgreSQL
+    would cut that name (it must match what ``foreign_key_constraint`` declares), never truncated."""
+    refs = [change.type]
+    if isinstance(change, Modify) and change.from_ is not None:
+        refs.append(change.from_[0])
+    for ref in refs:
+        if isinstance(ref, Reference) and ref.name is None:
+            check_generated_name(
+                f"{tbl.name}_{change.column}_fkey", "foreign key constraint name", "references(..., name=)"
+            )
 
 
 @attrs.define(eq=False)
@@ -428,6 +443,7 @@ def _primary_key(tbl: Table) -> tuple[Add, ...]:
         return (Add(column="id", type="bigserial", opts=ColumnOptions(primary_key=True)),)
     rest = dict(pk)
     column = rest.pop("name", "id")
+    _name("primary key column", column)
     type = rest.pop("type", "bigserial")
     rest["primary_key"] = True
     return (Add(column=column, type=_column_type(type), opts=_options(column, rest)),)
@@ -539,10 +555,13 @@ def rename(obj: Table | Index, column: str | None = None, *, to: Table | str) ->
         return to
     if isinstance(obj, Table) and isinstance(column, str) and isinstance(to, str):
         _check_prefix(obj.prefix)
+        _name("column", column)
+        _name("column", to)
         _push(RenameColumn(table=obj, column=column, to=to))
         return obj
     if isinstance(obj, Index) and column is None and isinstance(to, str):
         _check_prefix(obj.prefix)
+        _name("index", to)
         _push(RenameIndex(index=obj, to=to))
         return attrs.evolve(obj, name=to)
     raise ArgumentError(

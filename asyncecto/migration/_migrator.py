@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
+from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
 from ._dsl import Execute, Flush, collect_result, running
@@ -93,6 +94,7 @@ def _check_repo(repo: Repo) -> None:
 
 
 async def _ensure_table(repo: Repo, prefix: str | None) -> None:
+    check_optional_name(prefix, "migration prefix")  # before the first statement
     sql = repo.adapter.create_versions_table_sql(prefix, _SOURCE)
     try:
         await repo.run("execute", sql, (), _default(), _SOURCE)
@@ -194,7 +196,13 @@ async def _run_callback(
         commands = reverse(commands)
     adapter = repo.adapter
     default = _default()
-    for command in commands:
+    # every statement is written before the first runs: a name the adapter refuses (too long for
+    # PostgreSQL, say) stops the migration before any DDL, not halfway through it
+    statements = [
+        [] if isinstance(command, Flush) or callable(getattr(command, "up", None)) else adapter.ddl_sql(command, prefix)
+        for command in commands
+    ]
+    for command, sqls in zip(commands, statements, strict=True):
         if isinstance(command, Flush):
             continue  # commands run in order, each to its end: everything before it is done
         log(adapter.ddl_log(command, prefix))
@@ -203,7 +211,7 @@ async def _run_callback(
             if inspect.isawaitable(result):
                 await result
             continue
-        for sql in adapter.ddl_sql(command, prefix):
+        for sql in sqls:
             await repo.run("execute", sql, (), default, None)
 
 

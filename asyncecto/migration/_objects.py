@@ -16,6 +16,7 @@ from typing import Any, Literal, TypedDict
 
 from typing_extensions import Unpack
 
+from asyncecto._names import check_generated_name, check_name, check_optional_name
 from asyncecto.errors import ArgumentError
 
 from ._commands import Constraint, Fragment, Index, IndexColumn, OnDelete, OnUpdate, Reference, Table
@@ -48,6 +49,7 @@ def table(
     :param modifiers: SQL between ``CREATE`` and ``TABLE`` (``"UNLOGGED"``, ``"TEMPORARY"``)
     """
     _name("table", name)
+    check_optional_name(prefix, "table prefix")
     if not isinstance(primary_key, bool | Mapping):
         raise ArgumentError(
             f"primary_key must be True, False or a dict of column options (name=, type=, ...), got: {primary_key!r}"
@@ -60,6 +62,7 @@ def table(
 def _name(what: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ArgumentError(f"expected the {what} name as a non-empty string, got: {value!r}")
+    check_name(value, f"{what} name")
 
 
 _ON_DELETE = ("nothing", "delete_all", "nilify_all", "default_all", "restrict")
@@ -93,6 +96,12 @@ def references(
     :param match: ``"simple"``, ``"partial"`` or ``"full"``
     """
     _name("referenced table", table)
+    _name("referenced column", column)
+    check_optional_name(name, "foreign key constraint name")
+    check_optional_name(prefix, "referenced table prefix")
+    for own, target in (with_ or {}).items():
+        _name("column", own)
+        _name("referenced column", target)
     if isinstance(on_delete, tuple | list):
         if (
             len(on_delete) != 2
@@ -184,8 +193,13 @@ def index(
     read = tuple(_index_column(c) for c in cols)
     if nulls_distinct is not None and not unique:
         raise ArgumentError("the `nulls_distinct` option can only be used with unique indexes")
+    check_optional_name(prefix, "index prefix")
     if name is None:
-        name = "_".join([_word(table), *(_column_word(c) for c in read), "index"])
+        name = check_generated_name(
+            "_".join([_word(table), *(_column_word(c) for c in read), "index"]), "index name", "index(..., name=)"
+        )
+    else:
+        _name("index", name)
     return Index(
         table=table,
         columns=read,
@@ -241,6 +255,7 @@ def constraint(
     constraint; ``create`` needs exactly one of them, ``drop`` neither."""
     _name("table", table)
     _name("constraint", name)
+    check_optional_name(prefix, "constraint prefix")
     return Constraint(
         table=table, name=name, check=check, exclude=exclude, prefix=prefix, validate=validate, comment=comment
     )

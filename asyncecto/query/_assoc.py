@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import meta, schema_info
 from asyncecto.schema._assocs import Association
@@ -108,6 +109,7 @@ def assoc(structs: Any, path: str | Sequence[str], *, prefix: str | None = None)
     >>> assoc(Post(id=1), "comments")
     Query<from_(Comment) | where(lambda: b0.post_id.in_([1]))>
     """
+    check_optional_name(prefix, "prefix")
     items = structs if isinstance(structs, list | tuple) else [structs]
     name = path if isinstance(path, str) else ".".join(map(str, path))
     if structs is None or not items or any(s is None for s in items):

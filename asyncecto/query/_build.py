@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
@@ -109,7 +110,7 @@ def from_(
     """
     q = to_query(queryable)
     if prefix is not None:
-        q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=prefix))
+        q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=check_name(prefix, "prefix")))
     if as_ is not None:
         q = _name(q, as_, 0)
     for key, value in clauses.items():
@@ -147,7 +148,7 @@ def values(rows: Any, types: Any, /) -> Source:
         fields = tuple(f.name for f in info.persisted)  # fields a row leaves out are NULL
         typed = tuple(info.fields[n].type for n in fields)
     elif isinstance(types, Mapping):
-        fields = tuple(types)
+        fields = tuple(check_name(n, "values() column") for n in types)
         typed = tuple(t.resolve(types[n]) for n in fields)
     else:
         raise QueryError(f"values() expects a schema or a mapping of field to type, got {types!r}")
@@ -182,7 +183,7 @@ def _source(queryable: Any) -> Source:
     if isinstance(queryable, str):
         if not queryable:
             raise QueryError("a table name cannot be empty")
-        return Source(queryable, None, None)  # schemaless: needs a select
+        return Source(check_name(queryable, "table"), None, None)  # schemaless: needs a select
     if is_schema(queryable):
         info = schema_info(queryable)
         if info.source is None:
@@ -196,7 +197,7 @@ def _source(queryable: Any) -> Source:
     ):
         if schema_info(queryable[1]).embedded:
             raise QueryError(f"cannot query embedded schema {queryable[1].__name__}: it has no table")
-        return Source(queryable[0], queryable[1], None)
+        return Source(check_name(queryable[0], "table"), queryable[1], None)
     raise QueryError(
         f"cannot build a query from {queryable!r}; expected a schema class, a (table, Schema) pair or a Query"
     )
@@ -210,7 +211,8 @@ def _name(q: Query[_T], name: str, index: int) -> Query[_T]:
 
 def _check_field(q: Query[Any], name: str, binding: int = 0) -> None:
     schema = q.sources[binding].schema
-    if schema is None:
+    if schema is None:  # schemaless: the name is the column, written as given
+        check_name(name, "column")
         return
     info = schema_info(schema)
     if name not in info.fields or info.fields[name].virtual:
@@ -450,6 +452,9 @@ def select_merge(value: Any, /) -> Step[Any]:
 def windows(**definitions: Mapping[str, Any]) -> Step[Any]:
     """Name windows for :func:`over`: ``windows(w={"partition_by": lambda p: p.city, "order_by": ...})``."""
 
+    for name in definitions:
+        check_name(name, "window name")
+
     def step(q: Query[_T]) -> Query[_T]:
         defs = list(q.windows)
         for name, spec in definitions.items():
@@ -500,6 +505,7 @@ def with_cte(name: str, /, *, as_: Any, recursive: bool | None = None) -> Step[A
     """A common table expression: ``with_cte("tree", as_=query)``; read it with ``from_(("tree", Schema))``
     or ``join(..., ("tree", Schema), ...)``. ``recursive=True`` makes every CTE of the query recursive.
     """
+    check_name(name, "CTE name")
 
     def step(q: Query[_T]) -> Query[_T]:
         if any(n == name for n, _ in q.ctes):
@@ -557,6 +563,7 @@ def join(
     """
     if kind not in _JOIN_KINDS:
         raise QueryError(f"unknown join kind {kind!r}; use one of {', '.join(_JOIN_KINDS)}")
+    check_optional_name(prefix, "join prefix")
     is_assoc = callable(target) and not isinstance(target, type | Subquery | Source)
     if kind.startswith("cross") and on is not None:
         raise QueryError(f"a {kind} join takes no on= condition")
@@ -679,6 +686,7 @@ def put_query_prefix(prefix: str | None) -> Step[Any]:
     """
     if prefix is not None and (not isinstance(prefix, str) or not prefix):
         raise QueryError(f"put_query_prefix expects a schema name or None, got {prefix!r}")
+    check_optional_name(prefix, "query prefix")
 
     def step(q: Query[_T]) -> Query[_T]:
         return attrs.evolve(q, prefix=prefix)

@@ -21,6 +21,7 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
@@ -313,17 +314,26 @@ class Binding:
         self._schema = schema
 
     def __getattr__(self, name: str) -> E:
-        if name.startswith("__"):
+        if name.startswith("__"):  # Python's protocols (copy, pickle, hasattr) probe these
             raise AttributeError(name)
-        if self._schema is not None:
-            info = schema_info(self._schema)
-            f = info.fields.get(name)
-            if f is None and name in info.associations:
-                return AssocRef(self._index, info.associations[name])  # type: ignore[return-value]
-            if f is None or f.virtual:
-                known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
-                assocs = f"; associations: {', '.join(info.associations)}" if info.associations else ""
-                raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}{assocs}")
+        return self._field(name)
+
+    def _field(self, name: object) -> E:
+        """The field ``name`` of this source (``field(b, name)`` and ``b.name``): a
+        :class:`QueryError` naming the schema's fields when it has none by that name."""
+        if not isinstance(name, str):
+            raise QueryError(f"a field name must be a str, got {type(name).__name__} {name!r}")
+        if self._schema is None:  # schemaless: the name is the column, written as given
+            check_name(name, "column")
+            return E(FieldRef(self._index, name))
+        info = schema_info(self._schema)
+        f = info.fields.get(name)
+        if f is None and name in info.associations:
+            return AssocRef(self._index, info.associations[name])  # type: ignore[return-value]
+        if f is None or f.virtual:
+            known = ", ".join(n for n, x in info.fields.items() if not x.virtual)
+            assocs = f"; associations: {', '.join(info.associations)}" if info.associations else ""
+            raise QueryError(f"field {name!r} does not exist in schema {info.name}; fields are: {known}{assocs}")
         return E(FieldRef(self._index, name))
 
     def __repr__(self) -> str:
@@ -453,7 +463,7 @@ def field(binding: Any, name: str) -> E:
     """A field chosen at run time: ``field(p, name)``."""
     if not isinstance(binding, Binding):
         raise QueryError(f"field() expects a binding as first argument, got {binding!r}")
-    return getattr(binding, name)  # type: ignore[no-any-return]
+    return binding._field(name)
 
 
 def fragment(sql: str, *args: object) -> E:
@@ -551,7 +561,7 @@ def identifier(name: str) -> Ident:
     """A quoted identifier inside a fragment: ``fragment("? IS NOT NULL", identifier(col))``."""
     if not isinstance(name, str) or not name:
         raise QueryError(f"identifier expects a non-empty string, got {name!r}")
-    return Ident(name)
+    return Ident(check_name(name, "identifier() name"))
 
 
 def constant(value: int | float | str | bool) -> Const:
@@ -727,7 +737,7 @@ def selected_as(value: object, alias: str | None = None) -> E:
         return E(SelectedAs(None, value))
     if not isinstance(alias, str) or not alias:
         raise QueryError(f"selected_as expects a non-empty alias, got {alias!r}")
-    return E(SelectedAs(node(value), alias))
+    return E(SelectedAs(node(value), check_name(alias, "selected_as alias")))
 
 
 def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
+from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import SchemaInfo, schema_info
 
@@ -106,8 +107,8 @@ ConflictTarget = str | Sequence[str] | UnsafeFragment | None
 def columns_of(info: SchemaInfo | None, names: Sequence[str], option: str) -> tuple[str, ...]:
     """Field names to column names (``source``); an unknown or virtual field raises naming ``option``
     (``"conflict_target"``, ``"insert_all rows"``, ...). Without a schema, names are columns."""
-    if info is None:
-        return tuple(names)
+    if info is None:  # schemaless: the names are the columns, written as given
+        return tuple(check_name(name, f"column in {option}") for name in names)
     out = []
     for name in names:
         f = info.fields.get(name) if isinstance(name, str) else None

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
 import attrs
 
+from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, InvalidURLError
 
 __all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
@@ -273,12 +274,18 @@ def _from_text(name: str, text: str) -> Any:
 
 def _normalize(name: str, value: Any) -> Any:
     """Return ``value`` checked and normalized for option ``name``, or ``_INVALID``."""
+    if name == "database" and isinstance(value, str) and value:
+        return check_name(value, "database name")  # PostgreSQL cuts a longer one to 63 bytes
     if name in ("database", "host"):
         return value if isinstance(value, str) and value else _INVALID
+    if name == "user" and isinstance(value, str) and value:
+        return check_name(value, "user name")
     if name in ("user", "password"):
         return value if value is None or isinstance(value, str) else _INVALID
+    if name == "prefix" and isinstance(value, str) and value:
+        return check_name(value, "repo prefix")
     if name == "prefix":
-        return value if value is None or (isinstance(value, str) and value) else _INVALID
+        return None if value is None else _INVALID
     if name in _INT_RANGES:
         low, high = _INT_RANGES[name]
         if isinstance(value, int) and not isinstance(value, bool) and value >= low:
@@ -406,7 +413,7 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
     if userinfo is not None:
         user, _, password = userinfo.partition(":")
         if user:
-            result["user"] = unquote(user)
+            result["user"] = check_name(unquote(user), "user name")
         if password:
             result["password"] = unquote(password)
     hostport, _, path = hostpath.partition("/")
@@ -421,7 +428,7 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
         raise InvalidURLError(
             masked, "database", f"the path must be one database name, got {path!r}; write a '/' in it as %2F"
         )
-    result["database"] = unquote(path)
+    result["database"] = check_name(unquote(path), "database name")  # PostgreSQL cuts a longer one
     result.update(_parse_query(query or "", masked))
     return result
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from typing import Any
 
 from asyncecto import types as t
+from asyncecto._names import check_optional_name
 from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
@@ -62,6 +63,7 @@ async def copy_to(
     prefix: str | None,
     timeout: Any,
 ) -> bytes | int:
+    check_optional_name(prefix, "prefix")
     if format not in FORMATS:
         raise ArgumentError(f"copy_to format= must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
     if header and format != "csv":
@@ -93,6 +95,7 @@ def _table(q: Query[Any]) -> str | None:
 
 
 async def copy_from(core: RepoCore, target: Any, rows: Any, *, prefix: str | None, timeout: Any) -> int:
+    check_optional_name(prefix, "prefix")
     table, schema = resolve_target(target)
     info = schema_info(schema) if schema is not None else None
     eff_prefix = prefix if prefix is not None else ((info.prefix if info is not None else None) or core.config.prefix)

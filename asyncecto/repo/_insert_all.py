@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from asyncecto import types as t
+from asyncecto._names import check_name, check_optional_name
 from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
@@ -41,9 +42,9 @@ COPY_MIN_ROWS = 200
 def resolve_target(target: Any) -> tuple[str, type | None]:
     """``(table, schema)`` of ``insert_all``'s first argument: a schema, ``"table"`` or ``(table, Schema)``."""
     if isinstance(target, str):
-        return target, None
+        return check_name(target, "table"), None
     if isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], str) and is_schema(target[1]):
-        return target[0], target[1]
+        return check_name(target[0], "table"), target[1]
     if is_schema(target):
         info = schema_info(target)
         if info.embedded or info.source is None:
@@ -190,6 +191,7 @@ async def insert_all(
     prefix: str | None,
     timeout: Any,
 ) -> tuple[int, list[Any] | None]:
+    check_optional_name(prefix, "prefix")
     table, schema = resolve_target(target)
     info = schema_info(schema) if schema is not None else None
     eff_prefix = prefix if prefix is not None else ((info.prefix if info is not None else None) or core.config.prefix)

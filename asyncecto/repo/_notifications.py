@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import attrs
 
-from asyncecto.errors import ArgumentError, AsyncEctoError, ConnectionLostError, DatabaseError, RepoStateError
+from asyncecto._names import name_problem
+from asyncecto.errors import (
+    ArgumentError,
+    AsyncEctoError,
+    ConnectionLostError,
+    DatabaseError,
+    IdentifierError,
+    RepoStateError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,19 +64,23 @@ class Notification:
 
 
 def check_channel(channel: object, adapter: NotificationAdapter) -> str:
-    """``channel`` if it can name a channel, else an :class:`ArgumentError` naming it and the fix."""
+    """``channel`` if it can name a channel, else an :class:`ArgumentError` naming it and the fix
+    (an :class:`IdentifierError` when it is a string the database cannot keep as a name)."""
     if not isinstance(channel, str) or not channel:
         raise ArgumentError(
             f"a channel must be a non-empty str, got {channel!r}; name it with a string, e.g. repo.listen('events')"
         )
-    if "\x00" in channel:
-        raise ArgumentError(f"channel {channel!r} contains a NUL character; remove it")
-    size = len(channel.encode())
-    if size > adapter.max_channel_bytes:
-        raise ArgumentError(
-            f"channel {channel!r} is {size} bytes long, over the database's limit of "
-            f"{adapter.max_channel_bytes} bytes (LISTEN would truncate it, NOTIFY refuses it); use a shorter name"
-        )
+    limit = adapter.max_channel_bytes
+    problem = name_problem(channel, limit)
+    if problem is not None:
+        reason, fix, size = problem
+        if size is not None:
+            reason = (
+                f"it is {size} bytes long, over the database's limit of {limit} bytes "
+                "(LISTEN would truncate it, NOTIFY refuses it)"
+            )
+            fix = "use a shorter name"
+        raise IdentifierError("channel", channel, reason, fix, size=size, limit=limit)
     return channel
 
 
@@ -81,7 +93,14 @@ def check_payload(payload: object, adapter: NotificationAdapter) -> str:
         )
     if "\x00" in payload:
         raise ArgumentError(f"payload {payload[:50]!r}… contains a NUL character; remove it or encode the payload")
-    size = len(payload.encode())
+    try:
+        size = len(payload.encode())
+    except UnicodeEncodeError as exc:
+        raise ArgumentError(
+            f"a notification payload (it starts {payload[:30]!r}) contains the lone surrogate "
+            f"{payload[exc.start]!r} at position {exc.start}, which is not text and cannot be sent as UTF-8; "
+            "remove it, or send the data base64- or JSON-encoded (json.dumps escapes it as \\ud800)"
+        ) from None
     if size > adapter.max_payload_bytes:
         raise ArgumentError(
             f"a notification payload is {size} bytes long (it starts {payload[:30]!r}); the database accepts at "

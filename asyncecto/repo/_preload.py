@@ -23,6 +23,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto._aio import run_all
+from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import _build, _expr
 from asyncecto.query._assoc import related_query
@@ -73,6 +74,7 @@ async def preload(
     in_parallel: bool = True,
 ) -> Any:
     """``repo.preload``: ``structs`` (a struct, a list, or ``None``) with ``spec`` loaded."""
+    check_optional_name(prefix, "prefix")
     if structs is None:
         return None
     single = not isinstance(structs, list | tuple)

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from asyncecto import types as t
+from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
 from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
 from asyncecto.query._build import _check_field, to_query, update, used_clauses, where
@@ -32,7 +33,7 @@ _AGGREGATES = ("count", "sum", "avg", "min", "max")
 def _prefix(core: RepoCore, prefix: str | None, q: Query[Any] | None = None) -> str | None:
     """The prefix a query is planned with: the call's, else the query's (``put_query_prefix``), else the repo's."""
     if prefix is not None:
-        return prefix
+        return check_name(prefix, "prefix")
     if q is not None and q.prefix is not None:
         return q.prefix
     return core.config.prefix

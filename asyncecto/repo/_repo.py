@@ -19,6 +19,7 @@ from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import attrs
 
+from asyncecto._names import check_optional_name
 from asyncecto.changeset import Changeset
 from asyncecto.errors import (
     ArgumentError,
@@ -510,6 +511,7 @@ class Repo(RepoCore):
 
         A list keeps its order, with ``None`` where a row no longer exists.
         """
+        check_optional_name(prefix, "prefix")
         many = isinstance(structs, list)
         items: list[Any] = structs if many else [structs]
         if not items:

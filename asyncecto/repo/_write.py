@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from asyncecto import types as t
+from asyncecto._names import check_optional_name
 from asyncecto.changeset import Changeset
 from asyncecto.changeset._assocs import surface_assocs
 from asyncecto.changeset._constraints import match_constraint
@@ -208,6 +209,7 @@ async def insert(
     timeout: Any,
     upsert: Upsert | None = None,
 ) -> Any:
+    check_optional_name(prefix, "prefix")
     cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
     if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
@@ -417,6 +419,7 @@ async def update(
     stale: Stale,
     timeout: Any,
 ) -> Any:
+    check_optional_name(prefix, "prefix")
     if not isinstance(value, Changeset):
         raise ArgumentError(
             f"giving a struct to Repo.update is not supported: {value!r}\n\n"
@@ -513,6 +516,7 @@ async def delete(
     stale: Stale,
     timeout: Any,
 ) -> Any:
+    check_optional_name(prefix, "prefix")
     cs = _changeset(value, "delete")
     _check_valid(cs, "delete")
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import attrs
 
+from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, AssociationNotLoadedError, SchemaError
 
 __all__ = (
@@ -283,6 +284,10 @@ def many_to_many(
                 f"[('post_id', 'id'), ('tag_id', 'id')], got {join_keys!r}"
             )
         keys = (pairs[0], pairs[1])
+        for column, _field in pairs:
+            check_name(column, "many_to_many join_keys column")
+    if isinstance(join_through, str):
+        check_name(join_through, "many_to_many join_through table")
     return AssocSpec(
         kind="many_to_many",
         related=related,

@@ -14,6 +14,7 @@ import attrs
 from typing_extensions import dataclass_transform
 
 from asyncecto import types as t
+from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import ArgumentError, SchemaError
 
 from ._assocs import Association, AssocSpec, NotLoaded, register, resolve_spec
@@ -152,6 +153,8 @@ def schema(
     """
     if not isinstance(source, str) or not source:
         raise SchemaError(f"schema source must be a non-empty table name, got {source!r}")
+    check_name(source, "schema source (table name)")
+    check_optional_name(prefix, "schema prefix")
     caller = _caller_namespace()
 
     def decorate(cls: type[_T]) -> type[_T]:
@@ -222,7 +225,7 @@ def _build(
         for ts in (inserted_at, updated_at):
             if ts is not None:
                 infos[ts] = attrs.evolve(infos[ts], type=ts_type)
-    _check_sources(name, infos)
+    _check_sources(name, infos, embedded)
 
     built_meta = None if embedded or source is None else Meta("built", source, prefix)
     these: dict[str, Any] = {}
@@ -477,11 +480,18 @@ def _resolve_field(schema_name: str, fname: str, spec: FieldSpec) -> tuple[Field
     return info, db_generated
 
 
-def _check_sources(name: str, infos: Mapping[str, FieldInfo]) -> None:
+def _check_sources(name: str, infos: Mapping[str, FieldInfo], embedded: bool) -> None:
     seen: dict[str, str] = {}
     for info in infos.values():
         if info.virtual:
             continue
+        if not embedded:  # an embedded field is a JSON key, not a column
+            fix = (
+                None
+                if info.source != info.name
+                else "shorten it, or keep the field's name and give a shorter column name with field(source=...)"
+            )
+            check_name(info.source, f"column of field {name}.{info.name}", fix=fix)
         if info.source in seen:
             raise SchemaError(
                 f"schema {name}: fields {seen[info.source]!r} and {info.name!r} both map to column {info.source!r}"

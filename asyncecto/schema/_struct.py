@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import ArgumentError
 
 from ._define import SchemaInfo, schema_info, struct_info
@@ -58,8 +59,12 @@ def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: s
         raise ArgumentError(f"invalid meta state {state!r}; expected one of {', '.join(STATES)}")
     if source is not _UNSET and (not isinstance(source, str) or not source):
         raise ArgumentError(f"invalid meta source {source!r}; expected a table name")
+    if source is not _UNSET:
+        check_name(source, "meta source (table name)")
     if prefix is not _UNSET and prefix is not None and not isinstance(prefix, str):
         raise ArgumentError(f"invalid meta prefix {prefix!r}; expected a string or None")
+    if prefix is not _UNSET:
+        check_optional_name(prefix, "meta prefix")
     new_meta = Meta(
         current.state if state is _UNSET else state,
         current.source if source is _UNSET else source,

@@ -291,19 +291,19 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             await raw.close()
 
     async def storage_up(self) -> Literal["created", "already_up"]:
-        done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database)}")
+        done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database, 'database name')}")
         return "created" if done else "already_up"
 
     async def storage_down(self, *, force: bool = False) -> Literal["dropped", "already_down"]:
         if force:
             return await self._force_drop()
-        done = await self._maintenance(f"DROP DATABASE {_sql.quote_name(self.config.database)}")
+        done = await self._maintenance(f"DROP DATABASE {_sql.quote_name(self.config.database, 'database name')}")
         return "dropped" if done else "already_down"
 
     async def _force_drop(self) -> Literal["dropped", "already_down"]:
         """Drop the database, ending the other sessions connected to it (PostgreSQL 13+: ``WITH (FORCE)``)."""
         database = self.config.database
-        name = _sql.quote_name(database)
+        name = _sql.quote_name(database, "database name")
         raw = await self._connect(database="postgres")
         sql = "SELECT 1 FROM pg_database WHERE datname = $1"
         try:

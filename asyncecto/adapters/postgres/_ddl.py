@@ -70,9 +70,11 @@ def ddl_sql(command: Command, prefix: str | None = None) -> list[str]:
         case DropTable(table=t, mode=mode, if_exists=ie):
             return [f"DROP TABLE {'IF EXISTS ' if ie else ''}{_table_name(t, prefix)}{_mode(mode)}"]
         case RenameTable(table=t, to=to):
-            return [f"ALTER TABLE {_table_name(t, prefix)} RENAME TO {quote_name(to.name)}"]
+            return [f"ALTER TABLE {_table_name(t, prefix)} RENAME TO {quote_name(to.name, 'table')}"]
         case RenameColumn(table=t, column=c, to=to):
-            return [f"ALTER TABLE {_table_name(t, prefix)} RENAME {quote_name(c)} TO {quote_name(to)}"]
+            return [
+                f"ALTER TABLE {_table_name(t, prefix)} RENAME {quote_name(c, 'column')} TO {quote_name(to, 'column')}"
+            ]
         case CreateIndex():
             return _create_index(command.index, command.if_not_exists, prefix)
         case DropIndex(index=i, mode=mode, if_exists=ie):
@@ -82,13 +84,13 @@ def ddl_sql(command: Command, prefix: str | None = None) -> list[str]:
                 f"{quote_table(i.prefix or prefix, i.name)}{_mode(mode)}"
             ]
         case RenameIndex(index=i, to=to):
-            return [f"ALTER INDEX {quote_table(i.prefix or prefix, i.name)} RENAME TO {quote_name(to)}"]
+            return [f"ALTER INDEX {quote_table(i.prefix or prefix, i.name)} RENAME TO {quote_name(to, 'index name')}"]
         case CreateConstraint(constraint=c):
             return _create_constraint(c, prefix)
         case DropConstraint(constraint=c, mode=mode, if_exists=ie):
             return [
                 f"ALTER TABLE {quote_table(c.prefix or prefix, c.table)} DROP CONSTRAINT "
-                f"{'IF EXISTS ' if ie else ''}{quote_name(c.name)}{_mode(mode)}"
+                f"{'IF EXISTS ' if ie else ''}{quote_name(c.name, 'constraint name')}{_mode(mode)}"
             ]
         case Execute(up=up):
             if isinstance(up, str):
@@ -140,7 +142,7 @@ def _alter_table(command: AlterTable, prefix: str | None) -> list[str]:
 
 def _pk_definition(changes: Sequence[Change], lead: str) -> str:
     pks = [c.column for c in changes if isinstance(c, Add | Modify) and c.opts.primary_key]
-    return f"{lead}PRIMARY KEY ({', '.join(quote_name(c) for c in pks)})" if pks else ""
+    return f"{lead}PRIMARY KEY ({', '.join(quote_name(c, 'column') for c in pks)})" if pks else ""
 
 
 def _comment(kind: str, name: str, comment: str | None) -> list[str]:
@@ -151,12 +153,12 @@ def _column_comments(table_name: str, changes: Sequence[Change]) -> list[str]:
     out: list[str] = []
     for c in changes:
         if isinstance(c, Add | Modify):
-            out += _comment("COLUMN", f"{table_name}.{quote_name(c.column)}", c.opts.comment)
+            out += _comment("COLUMN", f"{table_name}.{quote_name(c.column, 'column')}", c.opts.comment)
     return out
 
 
 def _column_definition(t: Table, prefix: str | None, add: Add) -> str:
-    name = quote_name(add.column)
+    name = quote_name(add.column, "column")
     if isinstance(add.type, Reference):
         ref = add.type
         return (
@@ -170,17 +172,17 @@ def _column_change(t: Table, prefix: str | None, change: Change) -> str:
     match change:
         case Add(column=column, type=Reference() as ref, opts=opts, if_not_exists=ine):
             return (
-                f"ADD COLUMN {'IF NOT EXISTS ' if ine else ''}{quote_name(column)} "
+                f"ADD COLUMN {'IF NOT EXISTS ' if ine else ''}{quote_name(column, 'column')} "
                 f"{_reference_column_type(ref, opts)}{_column_options(ref.type, opts)}, "
                 f"ADD {_reference_expr(ref, t, prefix, column)}"
             )
         case Add(column=column, type=type, opts=opts, if_not_exists=ine):
             return (
-                f"ADD COLUMN {'IF NOT EXISTS ' if ine else ''}{quote_name(column)} "
+                f"ADD COLUMN {'IF NOT EXISTS ' if ine else ''}{quote_name(column, 'column')} "
                 f"{column_type(type, opts)}{_column_options(type, opts)}"
             )
         case Modify(column=column, type=type, opts=opts, from_=from_):
-            name = quote_name(column)
+            name = quote_name(column, "column")
             drop = ""
             if from_ is not None and isinstance(from_[0], Reference):
                 drop = f"DROP CONSTRAINT {_reference_name(from_[0], t, column)}, "
@@ -199,16 +201,16 @@ def _column_change(t: Table, prefix: str | None, change: Change) -> str:
                 sql += f", ALTER COLUMN {name} SET{_default(opts.default, db_type)}"
             return drop + sql
         case Remove(column=column, type=Reference() as ref):
-            return f"DROP CONSTRAINT {_reference_name(ref, t, column)}, DROP COLUMN {quote_name(column)}"
+            return f"DROP CONSTRAINT {_reference_name(ref, t, column)}, DROP COLUMN {quote_name(column, 'column')}"
         case Remove(column=column):
-            return f"DROP COLUMN {quote_name(column)}"
+            return f"DROP COLUMN {quote_name(column, 'column')}"
         case RemoveIfExists(column=column, type=Reference() as ref):
             return (
                 f"DROP CONSTRAINT IF EXISTS {_reference_name(ref, t, column)}, "
-                f"DROP COLUMN IF EXISTS {quote_name(column)}"
+                f"DROP COLUMN IF EXISTS {quote_name(column, 'column')}"
             )
         case RemoveIfExists(column=column):
-            return f"DROP COLUMN IF EXISTS {quote_name(column)}"
+            return f"DROP COLUMN IF EXISTS {quote_name(column, 'column')}"
     raise ArgumentError(f"not a column change: {change!r}")
 
 
@@ -225,7 +227,7 @@ def _column_options(type: ColumnType, opts: ColumnOptions) -> str:
 
 
 def _collation(opts: ColumnOptions) -> str:
-    return f" COLLATE {quote_name(opts.collation)}" if opts.collation is not None else ""
+    return f" COLLATE {quote_name(opts.collation, 'collation')}" if opts.collation is not None else ""
 
 
 _DB_TYPES = {
@@ -358,11 +360,11 @@ def _reference_column_type(ref: Reference, opts: ColumnOptions) -> str:
 
 
 def _reference_name(ref: Reference, t: Table, column: str) -> str:
-    return quote_name(ref.name or f"{t.name}_{column}_fkey")
+    return quote_name(ref.name or f"{t.name}_{column}_fkey", "foreign key constraint name")
 
 
 def _names(names: Sequence[str]) -> str:
-    return ", ".join(quote_name(n) for n in names)
+    return ", ".join(quote_name(n, "column") for n in names)
 
 
 def _reference_expr(ref: Reference, t: Table, prefix: str | None, column: str) -> str:
@@ -398,7 +400,7 @@ _DIRECTION_SQL = {
 def _index_part(part: str | Fragment) -> str:
     if isinstance(part, Fragment):
         return part.sql
-    return quote_name(part) if _IDENTIFIER.fullmatch(part) else part
+    return quote_name(part, "index column") if _IDENTIFIER.fullmatch(part) else part
 
 
 def _index_expr(column: IndexColumn) -> str:
@@ -411,7 +413,9 @@ def _index_expr(column: IndexColumn) -> str:
 def _create_index(i: Index, if_not_exists: bool, prefix: str | None) -> list[str]:
     sql = "CREATE " + ("UNIQUE " if i.unique else "") + "INDEX "
     sql += ("CONCURRENTLY " if i.concurrently else "") + ("IF NOT EXISTS " if if_not_exists else "")
-    sql += f"{quote_name(i.name)} ON {'ONLY ' if i.only else ''}{quote_table(i.prefix or prefix, i.table)}"
+    sql += (
+        f"{quote_name(i.name, 'index name')} ON {'ONLY ' if i.only else ''}{quote_table(i.prefix or prefix, i.table)}"
+    )
     sql += f" USING {i.using}" if i.using else ""
     sql += f" ({', '.join(_index_expr(c) for c in i.columns)})"
     sql += f" INCLUDE ({', '.join(_index_part(c) for c in i.include)})" if i.include else ""
@@ -431,9 +435,9 @@ def _create_constraint(c: Constraint, prefix: str | None) -> list[str]:
     else:
         raise ArgumentError("a constraint must have either a check or exclude option")
     not_valid = "" if c.validate else " NOT VALID"
-    sql = f"ALTER TABLE {table_name} ADD CONSTRAINT {quote_name(c.name)} {body}{not_valid}"
+    sql = f"ALTER TABLE {table_name} ADD CONSTRAINT {quote_name(c.name, 'constraint name')} {body}{not_valid}"
     comment = (
-        [f"COMMENT ON CONSTRAINT {quote_name(c.name)} ON {table_name} IS {_literal(c.comment)}"]
+        [f"COMMENT ON CONSTRAINT {quote_name(c.name, 'constraint name')} ON {table_name} IS {_literal(c.comment)}"]
         if c.comment is not None
         else []
     )

@@ -65,7 +65,7 @@ def _conflict(c: ConflictPlan, aliases: Sequence[str]) -> str:
     if c.fragment is not None:
         target = f" {c.fragment}"
     elif c.target:
-        target = " (" + ", ".join(quote_name(col) for col in c.target) + ")"
+        target = " (" + ", ".join(quote_name(col, "column") for col in c.target) + ")"
     else:
         target = ""
     if c.action == "nothing":
@@ -102,14 +102,14 @@ def insert_sql(
         aliases = aliases_of(conflict.update)
         target += f" AS {aliases[0]}"
     if columns:
-        sql = f"INSERT INTO {target} ({', '.join(quote_name(c) for c in columns)}) {body}"
+        sql = f"INSERT INTO {target} ({', '.join(quote_name(c, 'column') for c in columns)}) {body}"
     else:
         sql = f"INSERT INTO {target} DEFAULT VALUES"
     if conflict is not None:
         sql += _conflict(conflict, aliases)
     if inserted_key is not None:
         return _with_inserted_flag(sql, prefix, table, returning, inserted_key)
-    ret = [quote_name(c) for c in returning]
+    ret = [quote_name(c, "column") for c in returning]
     return f"{sql} RETURNING {', '.join(ret)}" if ret else sql
 
 
@@ -133,7 +133,7 @@ def _with_inserted_flag(
      FROM "__upsert"
     """
     if not key:
-        ret = [*(quote_name(c) for c in returning), "(xmax = 0)"]
+        ret = [*(quote_name(c, "column") for c in returning), "(xmax = 0)"]
         return f"{insert} RETURNING {', '.join(ret)}"
     inner = [f"{quote_name(c)} AS {quote_name(f'r{i}')}" for i, c in enumerate(returning)]
     inner += [f"{quote_name(c)} AS {quote_name(f'k{i}')}" for i, c in enumerate(key)]
@@ -152,7 +152,8 @@ def copy_sql(prefix: str | None, table: str, columns: Sequence[str]) -> str:
     >>> copy_sql("archive", "posts", ["title"])
     'COPY "archive"."posts" ("title") FROM STDIN (FORMAT binary)'
     """
-    return f"COPY {quote_table(prefix, table)} ({', '.join(quote_name(c) for c in columns)}) FROM STDIN (FORMAT binary)"
+    names = ", ".join(quote_name(c, "column") for c in columns)
+    return f"COPY {quote_table(prefix, table)} ({names}) FROM STDIN (FORMAT binary)"
 
 
 def copy_out_sql(query: str, format: str, header: bool) -> str:

@@ -74,12 +74,14 @@ class PgListenConnection:
 
     async def listen(self, channel: str, timeout: float) -> None:
         await self._command(
-            f"LISTEN {quote_name(channel)}", timeout, lambda: self.raw.add_listener(channel, self._deliver)
+            f"LISTEN {quote_name(channel, 'channel')}", timeout, lambda: self.raw.add_listener(channel, self._deliver)
         )
 
     async def unlisten(self, channel: str, timeout: float) -> None:
         await self._command(
-            f"UNLISTEN {quote_name(channel)}", timeout, lambda: self.raw.remove_listener(channel, self._deliver)
+            f"UNLISTEN {quote_name(channel, 'channel')}",
+            timeout,
+            lambda: self.raw.remove_listener(channel, self._deliver),
         )
 
     async def ping(self, timeout: float) -> None:

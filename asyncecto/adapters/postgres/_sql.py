@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.query._planner import (
     Col,
@@ -106,14 +107,20 @@ _COMBINATIONS = {
 }
 
 
-def quote_name(name: str) -> str:
-    """``name`` as a quoted identifier; embedded quotes are doubled.
+#: the bytes of a name PostgreSQL keeps (``NAMEDATALEN - 1``); it drops the rest silently
+MAX_NAME_BYTES = 63
+
+
+def quote_name(name: str, kind: str = "identifier") -> str:
+    """``name`` as a quoted identifier; embedded quotes are doubled. A name PostgreSQL would not
+    keep as written (empty, NUL, a lone surrogate, over 63 bytes) raises
+    :class:`~asyncecto.errors.IdentifierError` naming ``kind``: never truncated.
 
     >>> quote_name('weird"name')
     '"weird""name"'
     """
-    if not name or "\x00" in name:
-        raise ValueError(f"identifier {name!r} is empty or contains a NUL byte")
+    if not (isinstance(name, str) and 0 < len(name) <= 15 and name.isascii() and "\x00" not in name):
+        check_name(name, kind, limit=MAX_NAME_BYTES)  # the common short ASCII name needs no more
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -174,7 +181,7 @@ def quote_table(prefix: str | None, table: str) -> str:
     >>> quote_table("archive", "posts")
     '"archive"."posts"'
     """
-    return f"{quote_name(prefix)}.{quote_name(table)}" if prefix else quote_name(table)
+    return f"{quote_name(prefix, 'prefix')}.{quote_name(table, 'table')}" if prefix else quote_name(table, "table")
 
 
 def _alias(table: str, index: int, depth: int = 0) -> str:
@@ -207,7 +214,7 @@ def literal(value: object) -> str:
 
 def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, Col):
-        return f"{aliases[e.binding]}.{quote_name(e.column)}"
+        return f"{aliases[e.binding]}.{quote_name(e.column, 'column')}"
     if isinstance(e, ParamRef):
         return f"${e.index}"
     if isinstance(e, PCast):
@@ -251,7 +258,7 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         sql = f"({_expr(e.arg, aliases)} + ({_expr(amount, aliases)}::numeric * interval '1 {e.unit}'))"
         return f"{sql}::date" if e.date else sql
     if isinstance(e, PIdent):
-        return quote_name(e.name) if e.prefix is None else f"{quote_name(e.prefix)}.{quote_name(e.name)}"
+        return quote_name(e.name) if e.prefix is None else f"{quote_name(e.prefix, 'prefix')}.{quote_name(e.name)}"
     if isinstance(e, PConst):
         return literal(e.value)
     if isinstance(e, PSplice):
@@ -265,13 +272,13 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     if isinstance(e, PFilter):
         return f"{_expr(e.agg, aliases)} FILTER (WHERE {_expr(e.cond, aliases)})"
     if isinstance(e, PParentCol):
-        return f"{_alias(e.table, e.binding, e.depth)}.{quote_name(e.column)}"
+        return f"{_alias(e.table, e.binding, e.depth)}.{quote_name(e.column, 'column')}"
     if isinstance(e, PSelectedAs):
-        return f"{_expr(e.arg, aliases)} AS {quote_name(e.alias)}"
+        return f"{_expr(e.arg, aliases)} AS {quote_name(e.alias, 'selected_as alias')}"
     if isinstance(e, PAliasRef):
-        return quote_name(e.alias)
+        return quote_name(e.alias, "selected_as alias")
     if isinstance(e, POver):
-        window = quote_name(e.window) if isinstance(e.window, str) else f"({_window(e.window, aliases)})"
+        window = quote_name(e.window, "window name") if isinstance(e.window, str) else f"({_window(e.window, aliases)})"
         return f"{_expr(e.func, aliases)} OVER {window}"
     raise TypeError(f"cannot compile {e!r}")
 
@@ -305,7 +312,7 @@ def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
     if s.values is not None:
         names, rows = s.values
         body = ", ".join("(" + ", ".join(_expr(c, aliases) for c in row) + ")" for row in rows)
-        return f"(VALUES {body}) AS {aliases[i]} ({', '.join(quote_name(n) for n in names)})"
+        return f"(VALUES {body}) AS {aliases[i]} ({', '.join(quote_name(n, 'values() column') for n in names)})"
     if s.subquery is not None:
         return f"({_select_sql(s.subquery, named=True)}) AS {aliases[i]}"
     return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
@@ -332,7 +339,9 @@ def _middle(p: Planned, aliases: Sequence[str]) -> str:
     if p.havings:
         sql += f" HAVING {_filters(p.havings, aliases)}"
     if p.windows:
-        sql += " WINDOW " + ", ".join(f"{quote_name(n)} AS ({_window(w, aliases)})" for n, w in p.windows)
+        sql += " WINDOW " + ", ".join(
+            f"{quote_name(n, 'window name')} AS ({_window(w, aliases)})" for n, w in p.windows
+        )
     for kind, other in p.combinations:
         sql += f" {_COMBINATIONS[kind]} ({all_sql(other)})"
     return sql
@@ -374,7 +383,7 @@ def _with(p: Planned) -> str:
     if not p.ctes:
         return ""
     # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
-    ctes = ", ".join(f"{quote_name(name)} AS ({_select_sql(c, named=True)})" for name, c in p.ctes)
+    ctes = ", ".join(f"{quote_name(name, 'CTE name')} AS ({_select_sql(c, named=True)})" for name, c in p.ctes)
     return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{ctes} "
 
 
@@ -402,7 +411,9 @@ def _select_sql(p: Planned, *, column_aliases: bool = False, named: bool = False
     aliases = _aliases(p)
     keys = _dict_keys(p) if named else None
     if keys is not None:
-        cols = ", ".join(f"{_expr(c, aliases)} AS {quote_name(k)}" for c, k in zip(p.columns, keys, strict=True))
+        cols = ", ".join(
+            f"{_expr(c, aliases)} AS {quote_name(k, 'subquery column')}" for c, k in zip(p.columns, keys, strict=True)
+        )
     elif column_aliases:
         cols = ", ".join(f"{_expr(c, aliases)} AS f{i}" for i, c in enumerate(p.columns))
     else:
@@ -466,7 +477,7 @@ def set_clauses(p: Planned, aliases: Sequence[str]) -> str:
     a = aliases[0]
     sets = []
     for op, column, value in p.updates:
-        col, v = quote_name(column), _expr(value, aliases)
+        col, v = quote_name(column, "column"), _expr(value, aliases)
         if op == "set":
             sets.append(f"{col} = {v}")
         elif op == "inc":
@@ -523,7 +534,7 @@ def _returning_exprs(p: Planned, aliases: Sequence[str]) -> str:
 
 
 def _returning(columns: Sequence[str]) -> str:
-    return f" RETURNING {', '.join(quote_name(c) for c in columns)}" if columns else ""
+    return f" RETURNING {', '.join(quote_name(c, 'column') for c in columns)}" if columns else ""
 
 
 def insert_sql(prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
@@ -537,13 +548,13 @@ def insert_sql(prefix: str | None, table: str, columns: Sequence[str], returning
     target = quote_table(prefix, table)
     if not columns:
         return f"INSERT INTO {target} DEFAULT VALUES{_returning(returning)}"
-    names = ", ".join(quote_name(c) for c in columns)
+    names = ", ".join(quote_name(c, "column") for c in columns)
     values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     return f"INSERT INTO {target} ({names}) VALUES ({values}){_returning(returning)}"
 
 
 def _pk_filters(filters: Sequence[str], start: int) -> str:
-    return " AND ".join(f"{quote_name(c)} = ${i}" for i, c in enumerate(filters, start))
+    return " AND ".join(f"{quote_name(c, 'column')} = ${i}" for i, c in enumerate(filters, start))
 
 
 def update_sql(
@@ -554,7 +565,7 @@ def update_sql(
     >>> update_sql(None, "weather", ["temp_lo"], ["id"], [])
     'UPDATE "weather" SET "temp_lo" = $1 WHERE "id" = $2'
     """
-    sets = ", ".join(f"{quote_name(c)} = ${i}" for i, c in enumerate(columns, 1))
+    sets = ", ".join(f"{quote_name(c, 'column')} = ${i}" for i, c in enumerate(columns, 1))
     where = _pk_filters(filters, len(columns) + 1)
     return f"UPDATE {quote_table(prefix, table)} SET {sets} WHERE {where}{_returning(returning)}"
 
