@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -104,23 +104,36 @@ def refused(result: Any, what: str) -> None:
 
 # -- what "nothing written" means -------------------------------------------------------------------
 
-_COUNTS = ", ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
+
+def _qualified(table: str) -> str:
+    return table if "." in table else f"public.{table}"
+
+
+_COUNTS = ", ".join(f"(SELECT count(*) FROM {_qualified(table)})" for table in TABLES)
+#: row counts of every table, and the newest catalog entries (a table, index, sequence or view; a
+#: schema; a constraint): anything created gets a new, higher oid
 SNAPSHOT_SQL = (
-    f"SELECT {_COUNTS}, "
-    "(SELECT md5(string_agg(oid::text || ':' || relname, ',' ORDER BY oid)) FROM pg_class), "
-    "(SELECT md5(string_agg(oid::text || ':' || nspname, ',' ORDER BY oid)) FROM pg_namespace)"
+    f"SELECT {_COUNTS}, (SELECT max(oid) FROM pg_class), (SELECT max(oid) FROM pg_namespace), "
+    "(SELECT max(oid) FROM pg_constraint)"
 )
-SNAPSHOT_NAMES = (*TABLES, "pg_class", "pg_namespace")
+SNAPSHOT_NAMES = (*TABLES, "pg_class", "pg_namespace", "pg_constraint")
 
 
-async def snapshot(repo: Repo, extra: str | None = None) -> dict[str, Any]:
-    """Row counts of every test table and digests of the catalog, as the repo's connection sees them
-    (the sandbox's, inside one). ``extra``: SQL returning one more row to compare (say, a table of
-    the test's own)."""
-    row = (await repo.query(SNAPSHOT_SQL)).rows[0]
+class Peer(Protocol):
+    """Raw SQL beside the repo (the ``admin`` fixture: the sandbox's connection, or one of its own)."""
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any: ...
+
+    async def execute(self, sql: str, *args: Any) -> Any: ...
+
+
+async def snapshot(peer: Peer, extra: str | None = None) -> dict[str, Any]:
+    """Row counts of every test table and the newest catalog oids, as ``peer`` sees them.
+    ``extra``: SQL returning one more row to compare (say, counts in a schema of the test's own)."""
+    row = await peer.fetchrow(SNAPSHOT_SQL)
     state = dict(zip(SNAPSHOT_NAMES, row, strict=True))
     if extra is not None:
-        state["extra"] = (await repo.query(extra)).rows
+        state["extra"] = tuple(await peer.fetchrow(extra))
     return state
 
 
@@ -152,7 +165,7 @@ class Pair:
     problem: str
 
     def __str__(self) -> str:
-        return f"{self.entry} × {self.string}: {self.problem}"
+        return f"{self.entry} x {self.string}: {self.problem}"
 
 
 def _origin(exc: BaseException) -> str:
@@ -164,7 +177,7 @@ def _origin(exc: BaseException) -> str:
 
 
 async def run_entry(
-    repo: Repo, entry: Entry, corpus: Mapping[str, str], *, held: int, extra: str | None = None
+    repo: Repo, entry: Entry, corpus: Mapping[str, str], *, peer: Peer, held: int, extra: str | None = None
 ) -> list[Pair]:
     """Every string of ``corpus`` through ``entry``; the pairs that broke the rules.
 
@@ -172,13 +185,13 @@ async def run_entry(
     the state before a pair is known without asking, unless the entry's setup wrote).
     """
     failures: list[Pair] = []
-    baseline = current = await snapshot(repo, extra)
+    baseline = current = await snapshot(peer, extra)
     assert not any(baseline[table] for table in TABLES), f"the fuzz starts from empty tables: {baseline}"
     for sid, s in corpus.items():
         prepared = None
         if entry.setup is not None:
             prepared = await entry.setup(repo, s)
-            current = await snapshot(repo, extra)
+            current = await snapshot(peer, extra)
         problem = None
         error: AsyncEctoError | None = None
         try:
@@ -190,8 +203,8 @@ async def run_entry(
         except Exception as exc:
             problem = f"leaked {type(exc).__module__}.{type(exc).__qualname__}{_origin(exc)}: {short(str(exc), 120)}"
         try:
-            after = await snapshot(repo, extra)
-        except Exception as broken:  # noqa: BLE001 - the call broke the connection: say so, and stop
+            after = await snapshot(peer, extra)
+        except Exception as broken:
             failures.append(Pair(entry.name, sid, f"{problem or 'ok'}; then the connection was unusable: {broken!r}"))
             break
         if error is not None and after != current:
@@ -201,17 +214,17 @@ async def run_entry(
             problem = f"{problem or 'ok'}; {in_use} connection(s) checked out, expected {held}"
         if problem is not None:
             failures.append(Pair(entry.name, sid, problem))
-        current = await _restore(repo, baseline, after)
+        current = await _restore(peer, baseline, after)
     return failures
 
 
-async def _restore(repo: Repo, baseline: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
+async def _restore(peer: Peer, baseline: Mapping[str, Any], now: Mapping[str, Any]) -> dict[str, Any]:
     """Delete the rows a pair left in the tables (a success's), so the next pair starts alike; the
     state after."""
     state = dict(now)
     for table in reversed(TABLES):  # children before parents
         if now[table] != baseline[table]:
-            await repo.query(f"DELETE FROM {table}")
+            await peer.execute(f"DELETE FROM {_qualified(table)}")
             state[table] = 0
     return state
 

@@ -48,6 +48,7 @@ def table(
     :param modifiers: SQL between ``CREATE`` and ``TABLE`` (``"UNLOGGED"``, ``"TEMPORARY"``)
     """
     _name("table", name)
+    _prefix(prefix)
     if not isinstance(primary_key, bool | Mapping):
         raise ArgumentError(
             f"primary_key must be True, False or a dict of column options (name=, type=, ...), got: {primary_key!r}"
@@ -60,6 +61,12 @@ def table(
 def _name(what: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ArgumentError(f"expected the {what} name as a non-empty string, got: {value!r}")
+
+
+def _prefix(value: object) -> None:
+    """A prefix is a schema name or ``None``; ``""`` would silently mean "no prefix"."""
+    if value is not None:
+        _name("prefix (schema)", value)
 
 
 _ON_DELETE = ("nothing", "delete_all", "nilify_all", "default_all", "restrict")
@@ -93,6 +100,7 @@ def references(
     :param match: ``"simple"``, ``"partial"`` or ``"full"``
     """
     _name("referenced table", table)
+    _prefix(prefix)
     if isinstance(on_delete, tuple | list):
         if (
             len(on_delete) != 2
@@ -178,6 +186,7 @@ def index(
     'posts_author_id_inserted_at_index'
     """
     _name("table", table)
+    _prefix(prefix)
     cols = (columns,) if isinstance(columns, str) else tuple(columns)
     if not cols:
         raise ArgumentError(f"cannot index no columns of table {table!r}")
@@ -241,6 +250,7 @@ def constraint(
     constraint; ``create`` needs exactly one of them, ``drop`` neither."""
     _name("table", table)
     _name("constraint", name)
+    _prefix(prefix)
     return Constraint(
         table=table, name=name, check=check, exclude=exclude, prefix=prefix, validate=validate, comment=comment
     )
