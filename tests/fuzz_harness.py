@@ -6,11 +6,12 @@ For every (entry, string) pair the outcome must be one of:
 - success, with the string given back exactly (the entry checks this itself and raises
   :class:`Mismatch` when it is not), or
 - an :class:`asyncecto.errors.AsyncEctoError`, after which nothing was written: the row count of
-  every table, the catalog (``pg_class``, ``pg_namespace``) and the pool's checked-out connections
-  are what they were before the call.
+  every table, the newest catalog entries (``pg_class``, ``pg_namespace``, ``pg_constraint``) and
+  the pool's checked-out connections are what they were before the call.
 
-Anything else (a Python or driver exception, a write that stayed, a connection left checked out)
-is reported as a failing pair; :func:`run_entry` returns them all, so one assertion lists them.
+Anything else (a Python or driver exception, a success that gave back something else, a call that
+had to fail and did not, a write that stayed, a connection left checked out or broken) is reported
+as a failing pair; :func:`run_entry` returns them all, so one assertion lists them.
 """
 
 from __future__ import annotations
