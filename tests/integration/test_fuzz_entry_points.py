@@ -10,8 +10,7 @@ The Repo entries run in the test sandbox (the rows a success leaves are deleted 
 and everything rolls back at the end); the migration DSL and LISTEN/NOTIFY need real commits and
 run outside it (the migrations in a PostgreSQL schema of their own, dropped at the end). A
 hypothesis test sends generated text (NUL and lone surrogates included) through a selection of
-the entries. Until the identifier and value fixes of issue 16 (defects 8 and 9) are in, the
-failing pairs listed name the calls they leave to fix.
+the entries.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from asyncecto import Multi, Repo, embedded, field, placeholder, put_meta, schema
@@ -842,7 +841,6 @@ PROPERTY_ENTRIES = [
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],  # no "explain": it warns on failure
 )
 @given(text=ANY_TEXT)
 async def test_defect_9_any_text_through_entry_points(repo: Repo, admin: Any, text: str) -> None:
