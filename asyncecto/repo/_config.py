@@ -509,7 +509,7 @@ def _check_startup_texts(config: RepoConfig) -> None:
             found = "a lone surrogate" if size < 0 else "a NUL character"
             raise ArgumentError(
                 f"cannot configure repo: {shown} holds {found}, which a connection cannot carry\n\n"
-                f"fix: remove it (decode text from outside strictly)"
+                "fix: remove it (decode text from outside strictly)"
             )
         if name in ("database", "user") and size > _MAX_NAME_BYTES:
             raise ArgumentError(
