@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from asyncecto.errors import DatabaseUnavailableError
+from asyncecto.errors import ArgumentError, DatabaseUnavailableError
 
 __all__ = ("bundled_bin", "database_url", "force_embedded", "server_answers", "start_embedded")
 
@@ -92,12 +92,28 @@ def database_url(
     or an embedded one keeping its data in ``folder``.
 
     The database itself is not created; ``await Repo(url).storage_up()`` does that.
+
+    :raises ArgumentError: ``database`` is not a non-empty name PostgreSQL can take (no NUL, valid Unicode)
     """
+    name = _database_name(database)
     if not force_embedded():
         given = os.environ.get(env)
         if given:
             return given
         if server_answers():
-            return f"postgres://postgres@127.0.0.1:5432/{quote(database)}"
+            return f"postgres://postgres@127.0.0.1:5432/{name}"
     socket_dir = start_embedded(folder)
-    return f"postgres://postgres@/{quote(database)}?host={quote(socket_dir)}"
+    return f"postgres://postgres@/{name}?host={quote(socket_dir)}"
+
+
+def _database_name(database: object) -> str:
+    """``database`` percent-encoded for a URL's path (a ``/`` in it too)."""
+    if isinstance(database, str) and database and "\x00" not in database:
+        try:
+            return quote(database, safe="")
+        except UnicodeEncodeError:
+            pass
+    raise ArgumentError(
+        f"database_url expects a database name, got {database!r}\n\n"
+        "fix: pass a non-empty str without NUL characters or lone surrogates, e.g. database_url('my_app_dev')"
+    )

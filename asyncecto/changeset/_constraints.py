@@ -17,6 +17,7 @@ from asyncecto._names import check_generated_name, check_name
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 
+from ._cast import _known
 from ._changeset import Changeset, Step, dual_step, field_names
 
 _T = TypeVar("_T")
@@ -309,6 +310,7 @@ def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
 def _optimistic_lock(
     cs: Changeset[Any], field: str, *, incrementer: Callable[[Any], Any] | None = None
 ) -> Changeset[Any]:
+    _known(cs, field)
     current = getattr(cs.data, field)
     bump = incrementer or _increment
     filters = dict(cs.filters)

@@ -96,13 +96,27 @@ def _format(
     cs: Changeset[Any], name: str, pattern: str | re.Pattern[str], *, message: str = "has invalid format"
 ) -> Changeset[Any]:
     value = _changed_value(cs, name)
-    regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+    regex = _compile(name, pattern)
     cs = _record(cs, name, ("format", regex))
     if value is None:
         return cs
     if not isinstance(value, str):
         raise ArgumentError(f"validate_format expects a string change for {name!r}, got {value!r}")
     return cs if regex.search(value) else _error(cs, name, message, {"validation": "format"})
+
+
+def _compile(name: str, pattern: Any) -> re.Pattern[str]:
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str):
+        raise ArgumentError(f"validate_format expects a regex or a string pattern for {name!r}, got {pattern!r}")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ArgumentError(
+            f"validate_format got an invalid regular expression for {name!r}: {pattern!r} ({exc})\n\n"
+            "fix: correct the pattern, or match the text literally with re.escape(text)"
+        ) from None
 
 
 @overload
@@ -196,6 +210,9 @@ def _length(
         raise ArgumentError("validate_length needs is_=, min= or max=")
     if count not in ("codepoints", "graphemes", "bytes"):
         raise ArgumentError(f"validate_length count must be codepoints, graphemes or bytes, got {count!r}")
+    for option, bound in (("is_", is_), ("min", min), ("max", max)):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+            raise ArgumentError(f"validate_length {option}= must be an integer for {name!r}, got {bound!r}")
     value = _changed_value(cs, name)
     cs = _record(cs, name, ("length", {"is": is_, "min": min, "max": max, "count": count}))
     if value is None:
@@ -228,7 +245,7 @@ def _length(
                 words = {"is": "should have", "min": "should have at least", "max": "should have at most"}[check]
                 text = f"{words} %{{count}} item(s)"
             keys = {"count": bound, "validation": "length", "kind": check, "type": kind}
-            return _error(cs, name, message or text, keys)
+            return _error(cs, name, text if message is None else message, keys)
     return cs
 
 
@@ -275,6 +292,9 @@ def _number(cs: Changeset[Any], name: str, *, message: str | None = None, **chec
         raise ArgumentError(
             f"validate_number got unknown or no checks {sorted(unknown)}; use {', '.join(_NUMBER_CHECKS)}"
         )
+    for kind, bound in checks.items():
+        if isinstance(bound, bool) or not isinstance(bound, int | float | decimal.Decimal):
+            raise ArgumentError(f"validate_number {kind}= must be a number for {name!r}, got {bound!r}")
     value = _changed_value(cs, name)
     cs = _record(cs, name, ("number", dict(checks)))
     if value is None:
@@ -284,7 +304,9 @@ def _number(cs: Changeset[Any], name: str, *, message: str | None = None, **chec
     for kind, bound in checks.items():
         text, ok = _NUMBER_CHECKS[kind]
         if not ok(value, bound):
-            return _error(cs, name, message or text, {"validation": "number", "kind": kind, "number": bound})
+            return _error(
+                cs, name, text if message is None else message, {"validation": "number", "kind": kind, "number": bound}
+            )
     return cs
 
 

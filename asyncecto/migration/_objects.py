@@ -65,6 +65,12 @@ def _name(what: str, value: object) -> None:
     check_name(value, f"{what} name")
 
 
+def _prefix(value: object) -> None:
+    """A prefix is a schema name or ``None``; ``""`` would silently mean "no prefix"."""
+    if value is not None:
+        _name("prefix (schema)", value)
+
+
 _ON_DELETE = ("nothing", "delete_all", "nilify_all", "default_all", "restrict")
 _ON_UPDATE = ("nothing", "update_all", "nilify_all", "restrict")
 
@@ -187,6 +193,7 @@ def index(
     'posts_author_id_inserted_at_index'
     """
     _name("table", table)
+    _prefix(prefix)
     cols = (columns,) if isinstance(columns, str) else tuple(columns)
     if not cols:
         raise ArgumentError(f"cannot index no columns of table {table!r}")

@@ -485,4 +485,42 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
             f"cannot configure repo: min_size must be at most pool_size, got min_size={config.min_size} "
             f"and pool_size={config.pool_size}\n\nfix: lower min_size or raise pool_size"
         )
+    _check_startup_texts(config)
     return config
+
+
+#: PostgreSQL cuts longer database and user names to this many bytes when a connection opens
+_MAX_NAME_BYTES = 63
+
+
+def _check_startup_texts(config: RepoConfig) -> None:
+    """Refuse what the connection's startup message cannot carry as given: a NUL or a lone surrogate
+    anywhere, and a database or user name the server would cut (and so open another one)."""
+    texts: list[tuple[str, str | None]] = [
+        ("database", config.database),
+        ("user", config.user),
+        ("host", config.host),
+        ("password", config.password),
+    ]
+    texts += [(f"server_settings key {k!r}", k) for k in config.server_settings]
+    texts += [(f"server_settings[{k!r}]", v) for k, v in config.server_settings.items()]
+    for name, text in texts:
+        if text is None:
+            continue
+        shown = "the password" if name == "password" else f"{name} {text!r}"
+        try:
+            size = len(text.encode())
+        except UnicodeEncodeError:
+            size = -1
+        if size < 0 or "\x00" in text:
+            found = "a lone surrogate" if size < 0 else "a NUL character"
+            raise ArgumentError(
+                f"cannot configure repo: {shown} holds {found}, which a connection cannot carry\n\n"
+                "fix: remove it (decode text from outside strictly)"
+            )
+        if name in ("database", "user") and size > _MAX_NAME_BYTES:
+            raise ArgumentError(
+                f"cannot configure repo: {shown} is {size} bytes long, over PostgreSQL's limit of "
+                f"{_MAX_NAME_BYTES}: the server would cut it and open another {name} than the one named\n\n"
+                f"fix: use a {name} name of at most {_MAX_NAME_BYTES} bytes"
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import inspect
+import keyword
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -211,6 +212,8 @@ def _build(
         )
     specs = _with_primary_key(specs, name, primary_key, embedded)
     inserted_at, updated_at, ts_type = _with_timestamps(specs, name, timestamps)
+    for fname in (*specs, *assoc_specs):
+        _check_field_name(name, fname)
 
     infos: dict[str, FieldInfo] = {}
     autogenerate_id: str | None = None
@@ -336,6 +339,16 @@ def _collect(cls: type, name: str, caller: dict[str, Any]) -> tuple[dict[str, Fi
         if isinstance(value, FieldSpec) and attr not in specs:
             raise SchemaError(f"schema {name}: field {attr!r} uses field() but has no annotation; add one")
     return specs, assoc_specs
+
+
+def _check_field_name(schema: str, fname: str) -> None:
+    """A field becomes a keyword argument and an attribute: it must be a Python identifier."""
+    if not isinstance(fname, str) or not fname.isidentifier() or keyword.iskeyword(fname):
+        raise SchemaError(
+            f"schema {schema}: field name {fname!r} is not a Python identifier\n\n"
+            "fix: name the field with letters, digits and _ (not a keyword), and give the column's own name "
+            "as field(source=...)"
+        )
 
 
 def _fk_type(related: Any) -> Any:

@@ -33,6 +33,7 @@ from ._errors import DRIVER_ERRORS, server_ended, translate, translate_copy
 from ._insert import inline_params
 from ._sql import quote_name
 from ._tap import Tap
+from ._text import check_statement
 
 __all__ = ("PgConnection", "Pool", "PoolStats", "expire_statement_caches")
 
@@ -85,12 +86,14 @@ class PgConnection:
         return error
 
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
+        check_statement(sql)
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
+        check_statement(sql)
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
@@ -98,6 +101,7 @@ class PgConnection:
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
+        check_statement(sql)
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
@@ -107,6 +111,7 @@ class PgConnection:
 
     async def command(self, sql: str, params: Sequence[Any], timeout: float | None) -> str:
         """Run a statement; its command tag (``"COMMIT"``, or ``"ROLLBACK"`` for a failed transaction)."""
+        check_statement(sql)
         try:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
@@ -115,6 +120,7 @@ class PgConnection:
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
+        check_statement(sql)
         self.dirty = True
         try:
             stmt = await self.raw.prepare(sql, timeout=timeout)
@@ -128,6 +134,7 @@ class PgConnection:
         self, sql: str, params: Sequence[Any], size: int, timeout: float | None = None
     ) -> AsyncGenerator[list[Any], None]:
         """Rows of a server-side cursor, ``size`` at a time (the connection must be in a transaction)."""
+        check_statement(sql)
         try:
             cursor = await self.raw.cursor(sql, *params, timeout=timeout)
             while True:
@@ -142,6 +149,8 @@ class PgConnection:
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
         rows: CopyIn = params[0]
+        for name in (rows.table, rows.prefix or "", *rows.columns):
+            check_statement(name, "the COPY target name")
         try:
             status: str = await self.raw.copy_records_to_table(
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
@@ -154,6 +163,7 @@ class PgConnection:
     async def copy_out(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Write a query's rows to a sink with ``COPY … TO STDOUT``; the number of rows."""
         out: CopyOut = params[0]
+        check_statement(out.query)
         try:
             query = await self._inline(out.query, out.params, timeout) if out.params else out.query
             status: str = await self.raw.copy_from_query(
