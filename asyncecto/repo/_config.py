@@ -489,13 +489,9 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
     return config
 
 
-#: PostgreSQL cuts longer database and user names to this many bytes when a connection opens
-_MAX_NAME_BYTES = 63
-
-
 def _check_startup_texts(config: RepoConfig) -> None:
     """Refuse what the connection's startup message cannot carry as given: a NUL or a lone surrogate
-    anywhere, and a database or user name the server would cut (and so open another one)."""
+    anywhere (database and user names are checked as identifiers where they are set)."""
     texts: list[tuple[str, str | None]] = [
         ("database", config.database),
         ("user", config.user),
@@ -517,10 +513,4 @@ def _check_startup_texts(config: RepoConfig) -> None:
             raise ArgumentError(
                 f"cannot configure repo: {shown} holds {found}, which a connection cannot carry\n\n"
                 "fix: remove it (decode text from outside strictly)"
-            )
-        if name in ("database", "user") and size > _MAX_NAME_BYTES:
-            raise ArgumentError(
-                f"cannot configure repo: {shown} is {size} bytes long, over PostgreSQL's limit of "
-                f"{_MAX_NAME_BYTES}: the server would cut it and open another {name} than the one named\n\n"
-                f"fix: use a {name} name of at most {_MAX_NAME_BYTES} bytes"
             )

@@ -147,7 +147,7 @@ def test_defect_9_server_settings_a_connection_cannot_carry_are_refused(options:
     ],
 )
 def test_defect_9_url_parts_a_connection_cannot_carry_are_refused(url: str, part: str) -> None:
-    with pytest.raises(ArgumentError, match=f"cannot configure repo: {part}") as caught:
+    with pytest.raises(ArgumentError, match=part.removeprefix("the ")) as caught:
         build_config(url)
     if part == "the password":
         assert "p\x00w" not in str(caught.value) and "p\\x00w" not in str(caught.value)
@@ -161,7 +161,7 @@ def test_defect_9_database_and_user_names_the_server_would_cut_are_refused(datab
         if ok:
             build_config(**options)
             continue
-        with pytest.raises(ArgumentError, match="over PostgreSQL's limit of 63"):
+        with pytest.raises(ArgumentError, match="PostgreSQL keeps only 63 bytes"):
             build_config(**options)
 
 
