@@ -119,6 +119,7 @@ def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: s
         return values
     typ = info.fields[name].type
     if kinds - {_NONE} <= t.dump_passes(typ):
+        t.check_passed(typ, values, kinds, field=name, schema=info.name)  # no NUL in a str, no int beyond 64 bits
         return values  # already what the driver takes (str for a string field, ...)
     dump = typ.dump
     try:
