@@ -118,20 +118,13 @@ async def get(core: RepoCore, queryable: Any, id: Any, prefix: str | None, timeo
 async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, timeout: Any) -> Any:
     """``get(Schema, id)``: the plan, SQL, loader and key type are cached per schema and prefix."""
     eff = _prefix(core, prefix)
-
-    def build() -> tuple[str, Loader, t.Type[Any], str, str]:
-        pk = _single_pk(schema, "get")
-        q = to_query(schema)
-        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))
-        planned, _ = plan(q, "all", prefix=eff)
-        sql, loader = _compiled(core, planned)
-        assert loader is not None
-        info = schema_info(schema)
-        return sql, loader, info.fields[pk].type, pk, planned.table
-
     key = ("get", schema, eff)
     entry = core.cache_get(key)
-    sql, loader, pk_type, pk, table = entry if entry is not None else core.cached(key, build)
+    if entry is not None:
+        pk, pk_type = entry[3], entry[2]
+    else:
+        pk = _single_pk(schema, "get")
+        pk_type = schema_info(schema).fields[pk].type
     if type(id) is int and type(pk_type) in _INT_TYPES:
         if not _INT4_MIN <= id <= _INT4_MAX:  # rare: the key column may be `integer`; let the query type it
             if not _INT8_MIN <= id <= _INT8_MAX:
@@ -146,6 +139,16 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
             if isinstance(exc.__cause__, t.Unstorable):
                 return None  # a key PostgreSQL cannot store (out of range, a NUL in a string) names no row
             raise
+
+    def build() -> tuple[str, Loader, t.Type[Any], str, str]:
+        q = to_query(schema)
+        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))  # id checked above
+        planned, _ = plan(q, "all", prefix=eff)
+        sql, loader = _compiled(core, planned)
+        assert loader is not None
+        return sql, loader, pk_type, pk, planned.table
+
+    sql, loader, _, _, table = entry if entry is not None else core.cached(key, build)
     _, structs = await core.run("fetch", sql, [value], timeout, table, loader)
     assert structs is not None
     if len(structs) > 1:
