@@ -279,7 +279,7 @@ def _out_of_range(exc: DatabaseError, cols: list[str], dumped: list[list[Any]]) 
                     table_name=exc.table_name,
                     column_name=col,
                     detail=exc.detail,
-                    hint="check the value, or widen the column (a migration's modify(column, \"bigint\"))",
+                    hint='check the value, or widen the column (a migration\'s modify(column, "bigint"))',
                     query=exc.query,
                 )
     return exc

@@ -230,8 +230,7 @@ def _check_numeric(value: decimal.Decimal) -> decimal.Decimal:
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and exponent < -_NUMERIC_DIGITS_AFTER:
             raise Unstorable(
-                f"too precise: PostgreSQL numeric holds at most {_NUMERIC_DIGITS_AFTER} digits after the "
-                "decimal point",
+                f"too precise: PostgreSQL numeric holds at most {_NUMERIC_DIGITS_AFTER} digits after the decimal point",
                 f"round it first, e.g. value.quantize(Decimal('1e-{_NUMERIC_DIGITS_AFTER}'))",
             )
     elif value.is_snan():

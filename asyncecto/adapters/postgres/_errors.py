@@ -202,19 +202,20 @@ def copy_encode_error(
     """
     found: tuple[int, str, Any] | None = None
     for number, row in enumerate(rows, first):
-        for column, value in zip(columns, row, strict=False):
+        for name, value in zip(columns, row, strict=False):
             if _bad_value(value, exc):
-                found = (number, column, value)
+                found = (number, name, value)
                 break
         if found is not None:
             break
     out_of_range = _INT_RANGE.search(str(exc)) is not None
     reason = str(exc) or type(exc).__name__
+    column: str | None = None
     if found is not None:
         number, column, value = found
         message = f"invalid input for COPY row {number}, column {column!r}: {_abbreviated(value)} ({reason})"
     else:
-        column, message = None, f"invalid input for COPY into {table!r}: {reason}"
+        message = f"invalid input for COPY into {table!r}: {reason}"
     return errors.DatabaseError(
         message,
         sqlstate="22003" if out_of_range else "22000",

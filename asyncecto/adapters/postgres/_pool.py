@@ -19,7 +19,16 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
 from typing import Any
 
 import anyio
@@ -62,7 +71,9 @@ class _Seen:
     """Rows read from an iterable as a COPY goes, keeping the last one (the row a failure is in)."""
 
     def __init__(self, records: Any) -> None:
-        self.records, self.last, self.count = records, None, 0
+        self.records = records
+        self.last: tuple[Any, ...] | None = None
+        self.count = 0
 
     def each(self) -> Any:
         if isinstance(self.records, AsyncIterable):
@@ -181,7 +192,7 @@ class PgConnection:
         except COPY_ENCODE_ERRORS as exc:  # asyncpg could not encode a value: the COPY was abandoned
             if seen is None:
                 raise copy_encode_error(exc, sql, rows.table, rows.columns, records) from exc  # type: ignore[arg-type]
-            last = [seen.last] if seen.last is not None else []
+            last: list[tuple[Any, ...]] = [seen.last] if seen.last is not None else []
             raise copy_encode_error(exc, sql, rows.table, rows.columns, last, seen.count) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
