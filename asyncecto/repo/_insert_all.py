@@ -256,7 +256,10 @@ async def insert_all(
     try:
         return await run.all(statements)
     except DatabaseError as exc:
-        raise _out_of_range(exc, cols, dumped) from exc
+        named = _out_of_range(exc, cols, dumped)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 #: the server's message for an integer too large for the column's type, and that type's bits

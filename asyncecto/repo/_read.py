@@ -105,9 +105,10 @@ async def get(core: RepoCore, queryable: Any, id: Any, prefix: str | None, timeo
     if q.source.schema is None:
         raise QueryError(f"get expects a query from a schema: {q!r}")
     pk = _single_pk(q.source.schema, "get")
-    pk_type = schema_info(q.source.schema).fields[pk].type
+    info = schema_info(q.source.schema)
+    pk_type = info.fields[pk].type
     try:
-        t.dump_value(pk_type, t.cast_value(pk_type, id))
+        t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=info.name), field=pk, schema=info.name)
     except CastError as exc:
         if isinstance(exc.__cause__, t.Unstorable):
             return None  # as get(Schema, id): an id no row can have is not found

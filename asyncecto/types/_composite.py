@@ -28,6 +28,7 @@ from ._base import (
     _reject,
     _show,
     _type_name,
+    text_problem,
 )
 from ._scalars import UUID, Any, Binary, BinaryId, Boolean, Decimal, Duration, Float, Id, Integer, String
 from ._temporal import Date, NaiveDatetime, NaiveDatetimeUsec, Time, TimeUsec, UtcDatetime, UtcDatetimeUsec
@@ -41,32 +42,63 @@ _UnionType = type(int | str)
 def _check_json(value: t.Any) -> None:
     """Raise :class:`Unstorable` for what ``jsonb`` cannot hold, anywhere in ``value``: a string
     (key or value) with a NUL character or a lone surrogate, or a float that is NaN or infinite."""
-    stack: list[tuple[t.Any, str]] = [(value, "")]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            try:
-                _check_text(item)
-            except Unstorable as exc:
-                raise Unstorable(f"at {where}: {exc}" if where else str(exc), exc.fix) from None
-        elif isinstance(item, dict):
-            for key, sub in item.items():
-                at = f"{where}[{_short(key)}]"
-                if isinstance(key, str):
-                    try:
-                        _check_text(key)
-                    except Unstorable as exc:
-                        raise Unstorable(f"the key at {at}: {exc}", exc.fix) from None
-                if sub is not None and not isinstance(sub, int | bool):
-                    stack.append((sub, at))
-        elif isinstance(item, list | tuple):
-            stack.extend((sub, f"{where}[{i}]") for i, sub in enumerate(item) if sub is not None)
-        elif isinstance(item, float) and not math.isfinite(item):
-            raise Unstorable(
-                f"{'at ' + where + ': ' if where else ''}{item!r} is not a JSON number (jsonb cannot hold NaN "
-                "or infinity)",
-                "store it as a string, or as null",
-            )
+    if not _json_ok(value):
+        _json_problem(value, "")
+
+
+def _text_ok(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or text_problem(text) is None)
+
+
+_PLAIN = (int, bool, type(None))
+
+
+def _json_ok(item: t.Any) -> bool:
+    """Whether ``jsonb`` can hold ``item`` (the fast check, run on every dump)."""
+    if isinstance(item, dict):
+        for key, sub in item.items():
+            if type(key) is str and not ("\x00" not in key and key.isascii()) and not _text_ok(key):
+                return False
+            kind = type(sub)
+            if kind is str:
+                if not ("\x00" not in sub and sub.isascii()) and not _text_ok(sub):
+                    return False
+            elif kind not in _PLAIN and not _json_ok(sub):
+                return False
+        return True
+    if isinstance(item, str):
+        return _text_ok(item)
+    if isinstance(item, list | tuple):
+        return all(type(sub) in _PLAIN or _json_ok(sub) for sub in item)
+    if isinstance(item, float):
+        return math.isfinite(item)
+    return True
+
+
+def _json_problem(item: t.Any, where: str) -> None:
+    """Raise :class:`Unstorable` for the first thing ``jsonb`` cannot hold, saying where it is."""
+    if isinstance(item, str):
+        try:
+            _check_text(item)
+        except Unstorable as exc:
+            raise Unstorable(f"at {where}: {exc}" if where else str(exc), exc.fix) from None
+    elif isinstance(item, dict):
+        for key, sub in item.items():
+            at = f"{where}[{_short(key)}]"
+            if isinstance(key, str):
+                try:
+                    _check_text(key)
+                except Unstorable as exc:
+                    raise Unstorable(f"the key at {at}: {exc}", exc.fix) from None
+            _json_problem(sub, at)
+    elif isinstance(item, list | tuple):
+        for i, sub in enumerate(item):
+            _json_problem(sub, f"{where}[{i}]")
+    elif isinstance(item, float) and not math.isfinite(item):
+        raise Unstorable(
+            f"{'at ' + where + ': ' if where else ''}{item!r} is not a JSON number (jsonb cannot hold NaN or infinity)",
+            "store it as a string, or as null",
+        )
 
 
 def _short(key: object) -> str:

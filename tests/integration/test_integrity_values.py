@@ -198,8 +198,10 @@ async def test_defect_9_get_with_an_id_no_row_can_have_returns_none(tables: Repo
         assert await tables.get(from_(Val), missing) is None
     assert await tables.get_by(Val, id=2**70) is None
     assert await tables.get(Val, stored.id) == stored
-    with pytest.raises(CastError):  # not a number at all: still the caller's mistake
-        await tables.get(Val, "abc")
+    for queryable in (Val, from_(Val)):
+        with pytest.raises(CastError) as info:  # not a number at all: still the caller's mistake
+            await tables.get(queryable, "abc")
+        assert (info.value.field, info.value.schema) == ("id", "Val")
 
 
 async def test_defect_9_get_beyond_integer_on_an_integer_key_column_is_none(tables: Repo) -> None:
