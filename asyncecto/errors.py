@@ -107,6 +107,7 @@ class CastError(ArgumentError):
     :ivar type: the type's name, e.g. ``"integer"``
     :ivar schema: the schema's name, when known
     :ivar reason: the type's own explanation, when it gave one
+    :ivar fix: how to fix it, when the type knows better than "pass a value the type accepts"
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class CastError(ArgumentError):
         schema: str | None = None,
         reason: str | None = None,
         action: str = "cast",
+        fix: str | None = None,
     ) -> None:
         self.value = value
         self.type = type
@@ -125,13 +127,15 @@ class CastError(ArgumentError):
         self.schema = schema
         self.reason = reason
         self.action = action
+        self.fix = fix
         where = ""
         if field is not None:
             where = f" for field {schema + '.' if schema else ''}{field}"
-        msg = f"cannot {action} {value!r}{where}: expected a value of type {type}"
+        msg = f"cannot {action} {_abbreviated(value)}{where}: expected a value of type {type}"
         if reason:
             msg += f" ({reason})"
-        msg += f"\n\nfix: pass a value that {type} accepts, or cast outside input with asyncecto.changeset.cast"
+        default = f"pass a value that {type} accepts, or cast outside input with asyncecto.changeset.cast"
+        msg += f"\n\nfix: {fix or default}"
         super().__init__(msg)
 
 
@@ -175,6 +179,18 @@ class IdentifierError(ArgumentError):
 
 def _identifier_error(kind: str, name: Any, reason: str, fix: str, size: int | None, limit: int) -> IdentifierError:
     return IdentifierError(kind, name, reason, fix, size=size, limit=limit)
+
+
+def _abbreviated(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut in the middle when longer than ``limit`` (a 10 MB string stays readable)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than sys.get_int_max_str_digits() allows
+        return f"<{value.bit_length()}-bit integer>" if isinstance(value, int) else f"<{type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    half = (limit - 30) // 2
+    return f"{text[:half]}...<{len(text) - 2 * half} more characters>...{text[-half:]}"
 
 
 class InvalidURLError(ArgumentError):

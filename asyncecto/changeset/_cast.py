@@ -119,7 +119,8 @@ def cast(
 
     Each permitted key present in ``params`` is checked for emptiness (``""`` after
     stripping, by default: it becomes the field's default), cast to the field's type
-    (an error ``"is invalid"`` when it cannot be), and recorded as a change when it
+    (an error ``"is invalid"`` when it cannot be; for a value PostgreSQL cannot store, such as
+    a string holding a NUL character, its metadata also has the ``"reason"``), and recorded as a change when it
     differs from the current value. ``data`` is a struct, a changeset (params merge,
     new ones win) or a ``(dict, types)`` pair for schemaless data.
 
@@ -164,8 +165,10 @@ def cast(
             value = _default(cs, name)
         try:
             value = t.cast_value(typ, value, field=name)
-        except CastError:
+        except CastError as exc:
             meta = {"type": typ.name, "validation": "cast"}
+            if isinstance(exc.__cause__, t.Unstorable):  # a value PostgreSQL cannot store: say why
+                meta["reason"] = str(exc.__cause__)
             text = (message(name, meta) if message is not None else None) or "is invalid"
             errors.insert(0, (name, (text, meta)))
             changes.pop(name, None)

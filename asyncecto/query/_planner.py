@@ -383,6 +383,16 @@ def _fits(typ: t.Type[Any] | None, operand: Expr) -> bool:
     return True
 
 
+def _beyond_int4(typ: t.Type[Any] | None, operand: Expr) -> bool:
+    """Whether ``operand`` is an int parameter beyond ``integer`` beside a plain integer field: it is
+    then typed by its own value (``bigint``, or ``numeric`` beyond 64 bits), so that ``p.n > 2**40``
+    or ``p.id == 2**70`` gives the true answer whatever the column's integer type, not an error."""
+    if type(typ) not in (t.Integer, t.Id) or not isinstance(operand, Param):
+        return False
+    value = operand.value
+    return type(value) is int and not -_INT4 <= value < _INT4
+
+
 def _numeric(typ: t.Type[Any] | None) -> bool:
     return isinstance(typ, t.Integer | t.Id | t.Float | t.Decimal)
 
@@ -557,6 +567,8 @@ class _Planner:
             value = t.dump_value(
                 typ, t.cast_value(typ, value, field=fname, schema=schema or None), field=fname, schema=schema or None
             )
+        elif type(value) is str and ("\x00" in value or not value.isascii()):
+            t.dump_value(t.String(), value, field=name)  # untyped text still cannot hold a NUL: CastError
         self.params.append(value)
         return ParamRef(len(self.params))
 
@@ -772,6 +784,10 @@ class _Planner:
         # a parameter (or ago/from_now) takes the type of the other side
         lt = self.type_of(left) if isinstance(right, Param | Now) else (None, None)
         rt = self.type_of(right) if isinstance(left, Param | Now) else (None, None)
+        if _beyond_int4(lt[0], right):
+            lt = (None, None)
+        if _beyond_int4(rt[0], left):
+            rt = (None, None)
         if cls is PArith or isinstance(left, Arith) or isinstance(right, Arith):
             # arithmetic: a parameter takes the other operand's type only if it fits it (1.5 next to an integer
             # field stays a float); otherwise it is typed by its own value
@@ -792,6 +808,12 @@ class _Planner:
             typ, name = self.type_of(e.left)
             if not isinstance(values, list | tuple):
                 raise QueryError(f"in_ expects a list of values for {name or 'the expression'}, got {values!r}")
+            if type(typ) in (t.Integer, t.Id) and values and all(type(v) is int for v in values):
+                wide = [v for v in values if not -_INT4 <= v < _INT4]
+                if wide:  # as for a comparison: typed by the values, so the answer is true, not an error
+                    big = all(-_INT8 <= v < _INT8 for v in wide)
+                    ref = self.param(list(values), None, None)
+                    return PIn(self.expr(e.left), PCast(ref, "bigint[]" if big else "numeric[]", exact=True))
             right = self.param(list(values), t.Array(typ) if typ is not None else None, name)
             return PIn(self.expr(e.left), right)
         arr, name = self.type_of(e.right)

@@ -19,7 +19,7 @@ from typing import Any
 from asyncecto import types as t
 from asyncecto._names import check_name, check_optional_name
 from asyncecto.adapters import CopyIn
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, DatabaseError
 from asyncecto.query import Query
 from asyncecto.query._ast import Shape
 from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
@@ -120,6 +120,7 @@ def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: s
         return values
     typ = info.fields[name].type
     if kinds - {_NONE} <= t.dump_passes(typ):
+        t.check_passed(typ, values, kinds, field=name, schema=info.name)  # no NUL in a str, no int beyond 64 bits
         return values  # already what the driver takes (str for a string field, ...)
     dump = typ.dump
     try:
@@ -241,19 +242,52 @@ async def insert_all(
         count, _ = await core.run("copy", sql, [CopyIn(eff_prefix, table, tuple(cols), records)], timeout, table)
         return count, None
     body = adapter.unnest_body(len(fixed) + 1, [info.fields[n].type for n in columns]) if info is not None else None
+    statements = []
     if body is not None:
         sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
-        return await run.all([(sql, [*fixed, *dumped])])
-    width = len(cols)
-    per = max(1, (adapter.max_params - len(fixed)) // width)
-    statements = []
-    rows = list(zip(*dumped, strict=True))
-    for start in range(0, len(rows), per):
-        batch = rows[start : start + per]
-        body = adapter.values_body(len(fixed) + 1, width, len(batch))
-        sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
-        statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
-    return await run.all(statements)
+        statements.append((sql, [*fixed, *dumped]))
+    else:
+        width = len(cols)
+        per = max(1, (adapter.max_params - len(fixed)) // width)
+        rows = list(zip(*dumped, strict=True))
+        for start in range(0, len(rows), per):
+            batch = rows[start : start + per]
+            body = adapter.values_body(len(fixed) + 1, width, len(batch))
+            sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
+            statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
+    try:
+        return await run.all(statements)
+    except DatabaseError as exc:
+        named = _out_of_range(exc, cols, dumped)
+        if named is exc:
+            raise
+        raise named from exc
+
+
+#: the server's message for an integer too large for the column's type, and that type's bits
+_OUT_OF_RANGE = {"smallint out of range": 16, "integer out of range": 32, "bigint out of range": 64}
+
+
+def _out_of_range(exc: DatabaseError, cols: list[str], dumped: list[list[Any]]) -> DatabaseError:
+    """``exc``, naming the column when it is the server's "integer out of range" (22003), which
+    names none: the first column holding an int beyond that type (an ``integer`` column given 2**40)."""
+    bits = _OUT_OF_RANGE.get(exc.message)
+    if exc.sqlstate != "22003" or exc.column_name is not None or bits is None:
+        return exc
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1)
+    for col, values in zip(cols, dumped, strict=True):
+        for v in values:
+            if type(v) is int and not low <= v < high:
+                return DatabaseError(
+                    f"{exc.message}: column {col!r} cannot hold {v!r}",
+                    sqlstate=exc.sqlstate,
+                    table_name=exc.table_name,
+                    column_name=col,
+                    detail=exc.detail,
+                    hint='check the value, or widen the column (a migration\'s modify(column, "bigint"))',
+                    query=exc.query,
+                )
+    return exc
 
 
 def _timestamps(info: SchemaInfo | None, timestamps: bool) -> Any:

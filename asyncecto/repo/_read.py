@@ -13,7 +13,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto._names import check_name
-from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError
+from asyncecto.errors import ArgumentError, CastError, MultipleResultsError, QueryError
 from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
 from asyncecto.query._build import _check_field, to_query, update, used_clauses, where
 from asyncecto.query._planner import Col, Planned, ReadValue, plan
@@ -27,6 +27,8 @@ from ._shapes import build_result_loader
 __all__ = ("aggregate", "all_", "delete_all", "exists", "get", "get_by", "one", "to_sql", "update_all")
 
 _INT_TYPES = (t.Integer, t.Id)
+_INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
+_INT8_MIN, _INT8_MAX = -(2**63), 2**63 - 1
 _AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
@@ -104,31 +106,51 @@ async def get(core: RepoCore, queryable: Any, id: Any, prefix: str | None, timeo
     if q.source.schema is None:
         raise QueryError(f"get expects a query from a schema: {q!r}")
     pk = _single_pk(q.source.schema, "get")
+    info = schema_info(q.source.schema)
+    pk_type = info.fields[pk].type
+    try:
+        t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=info.name), field=pk, schema=info.name)
+    except CastError as exc:
+        if isinstance(exc.__cause__, t.Unstorable):
+            return None  # as get(Schema, id): an id no row can have is not found
+        raise
     return await one(core, q | where({pk: id}), prefix, timeout)
 
 
 async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, timeout: Any) -> Any:
     """``get(Schema, id)``: the plan, SQL, loader and key type are cached per schema and prefix."""
     eff = _prefix(core, prefix)
-
-    def build() -> tuple[str, Loader, t.Type[Any], str, str]:
-        pk = _single_pk(schema, "get")
-        q = to_query(schema)
-        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))
-        planned, _ = plan(q, "all", prefix=eff)
-        sql, loader = _compiled(core, planned)
-        assert loader is not None
-        info = schema_info(schema)
-        return sql, loader, info.fields[pk].type, pk, planned.table
-
     key = ("get", schema, eff)
     entry = core.cache_get(key)
-    sql, loader, pk_type, pk, table = entry if entry is not None else core.cached(key, build)
+    if entry is not None:
+        pk, pk_type = entry[3], entry[2]
+    else:
+        pk = _single_pk(schema, "get")
+        pk_type = schema_info(schema).fields[pk].type
     if type(id) is int and type(pk_type) in _INT_TYPES:
+        if not _INT4_MIN <= id <= _INT4_MAX:  # rare: the key column may be `integer`; let the query type it
+            if not _INT8_MIN <= id <= _INT8_MAX:
+                return None  # no integer column holds it: no such row
+            return await one(core, to_query(schema) | where({pk: id}), prefix, timeout)
         value = id  # cast and dump of an int by an integer type is the identity
     else:
         name = schema.__name__
-        value = t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=name), field=pk, schema=name)
+        try:
+            value = t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=name), field=pk, schema=name)
+        except CastError as exc:
+            if isinstance(exc.__cause__, t.Unstorable):
+                return None  # a key PostgreSQL cannot store (out of range, a NUL in a string) names no row
+            raise
+
+    def build() -> tuple[str, Loader, t.Type[Any], str, str]:
+        q = to_query(schema)
+        q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))  # id checked above
+        planned, _ = plan(q, "all", prefix=eff)
+        sql, loader = _compiled(core, planned)
+        assert loader is not None
+        return sql, loader, pk_type, pk, planned.table
+
+    sql, loader, _, _, table = entry if entry is not None else core.cached(key, build)
     _, structs = await core.run("fetch", sql, [value], timeout, table, loader)
     assert structs is not None
     if len(structs) > 1:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from typing import Any, ClassVar, Literal
 
 from asyncecto import types as t
 from asyncecto.errors import SchemaError
-from asyncecto.types._base import _Frozen
+from asyncecto.types._base import Unstorable, _Frozen
 
 from ._define import SchemaInfo, is_schema, schema_info
 from ._field import field
@@ -62,6 +63,11 @@ def _json_dump(type_: Any, value: Any) -> Any:
     dumped = type_.dump(value)
     if isinstance(dumped, dt.timedelta):
         return dumped.total_seconds()
+    if isinstance(dumped, float) and not math.isfinite(dumped):
+        raise Unstorable(
+            f"{dumped!r} is not a JSON number (an embed is stored as jsonb, which cannot hold NaN or infinity)",
+            "store None instead, or keep the value in a float column of the parent",
+        )
     return dumped
 
 

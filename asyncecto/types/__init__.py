@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from ._base import BaseType as BaseType
 from ._base import Type as Type
+from ._base import Unstorable as Unstorable
 from ._composite import Array as Array
 from ._composite import Enum as Enum
 from ._composite import Map as Map
@@ -45,6 +46,7 @@ from ._temporal import TimeUsec as TimeUsec
 from ._temporal import UtcDatetime as UtcDatetime
 from ._temporal import UtcDatetimeUsec as UtcDatetimeUsec
 from ._values import cast_value as cast_value
+from ._values import check_passed as check_passed
 from ._values import dump_passes as dump_passes
 from ._values import dump_value as dump_value
 from ._values import equal as equal
@@ -72,9 +74,11 @@ __all__ = (
     "TimeUsec",
     "Type",
     "UUID",
+    "Unstorable",
     "UtcDatetime",
     "UtcDatetimeUsec",
     "cast_value",
+    "check_passed",
     "dump_passes",
     "dump_value",
     "equal",

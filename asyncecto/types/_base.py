@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-__all__ = ("BaseType", "Type")
+__all__ = ("BaseType", "Type", "Unstorable", "text_problem")
 
 T = t.TypeVar("T")
 T_co = t.TypeVar("T_co", covariant=True)
@@ -43,10 +43,81 @@ class Type(t.Protocol[T_co]):
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than sys.get_int_max_str_digits() allows
+        text = f"<{value.bit_length()}-bit integer>" if isinstance(value, int) else "<unprintable>"
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{type(value).__name__} {text}"
+
+
+class Unstorable(ValueError):
+    """A value of the right kind that PostgreSQL cannot store; the message is the reason.
+
+    Raised by ``cast`` and ``dump`` for a NUL character or a lone surrogate in a string, an
+    integer beyond ``bigint`` or a decimal beyond ``numeric``. A changeset keeps the reason
+    in the error's metadata (``"reason"``); ``repo.get`` treats such an id as not found.
+
+    :ivar fix: how to fix the value, for the error message
+    """
+
+    def __init__(self, reason: str, fix: str | None = None) -> None:
+        super().__init__(reason)
+        self.fix = fix
+
+
+_NUL_FIX = "remove the NUL characters, e.g. value.replace('\\x00', ''), or keep binary data in a binary (bytea) field"
+_SURROGATE_FIX = (
+    "lone surrogates come from decoding bytes with errors='surrogateescape' or from JSON with unpaired \\ud800 "
+    "escapes; decode the input as UTF-8 (or replace them: value.encode('utf-8', 'replace').decode())"
+)
+
+
+INT8_MIN = -(2**63)
+INT8_MAX = 2**63 - 1
+INT4_MIN = -(2**31)
+INT4_MAX = 2**31 - 1
+
+
+def text_problem(value: str) -> str | None:
+    r"""Why PostgreSQL cannot store the string ``value`` (a NUL, a lone surrogate), or ``None``.
+
+    >>> text_problem("ok") is None
+    True
+    >>> print(text_problem("a\x00b"))
+    contains a NUL character (\x00) at index 1, which PostgreSQL text cannot store
+    """
+    if "\x00" in value:
+        return f"contains a NUL character (\\x00) at index {value.index(chr(0))}, which PostgreSQL text cannot store"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                f"contains a lone surrogate (U+{ord(value[exc.start]):04X}) at index {exc.start}, "
+                "which is not valid Unicode and cannot be sent to PostgreSQL (UTF-8)"
+            )
+    return None
+
+
+def _check_text(value: str) -> str:
+    """``value`` itself, or :class:`Unstorable` saying why PostgreSQL cannot store it."""
+    if "\x00" in value or not value.isascii():
+        problem = text_problem(value)
+        if problem is not None:
+            raise Unstorable(problem, _NUL_FIX if "\x00" in value else _SURROGATE_FIX)
+    return value
+
+
+def _check_int(value: int) -> int:
+    """``value`` itself, or :class:`Unstorable` when no PostgreSQL integer column can hold it."""
+    if INT8_MIN <= value <= INT8_MAX:
+        return value
+    raise Unstorable(
+        "out of range: PostgreSQL integers are at most 64-bit (bigint: -2**63 to 2**63-1)",
+        "use a decimal (numeric) field for integers beyond 64 bits",
+    )
 
 
 def _reject(expected: str, value: object) -> TypeError | ValueError:

@@ -10,13 +10,26 @@ import datetime as dt
 import decimal
 import enum
 import json
+import math
 import typing as t
 import uuid
 from collections.abc import Callable, Mapping
 
 from asyncecto.errors import SchemaError
 
-from ._base import Type, _db_type, _Frozen, _implements, _is_int, _reject, _show, _type_name
+from ._base import (
+    Type,
+    Unstorable,
+    _check_text,
+    _db_type,
+    _Frozen,
+    _implements,
+    _is_int,
+    _reject,
+    _show,
+    _type_name,
+    text_problem,
+)
 from ._scalars import UUID, Any, Binary, BinaryId, Boolean, Decimal, Duration, Float, Id, Integer, String
 from ._temporal import Date, NaiveDatetime, NaiveDatetimeUsec, Time, TimeUsec, UtcDatetime, UtcDatetimeUsec
 from ._values import equal
@@ -24,6 +37,73 @@ from ._values import equal
 __all__ = ("Array", "Enum", "Map", "resolve")
 
 _UnionType = type(int | str)
+
+
+def _check_json(value: t.Any) -> None:
+    """Raise :class:`Unstorable` for what ``jsonb`` cannot hold, anywhere in ``value``: a string
+    (key or value) with a NUL character or a lone surrogate, or a float that is NaN or infinite."""
+    if not _json_ok(value):
+        _json_problem(value, "")
+
+
+def _text_ok(text: str) -> bool:
+    return "\x00" not in text and (text.isascii() or text_problem(text) is None)
+
+
+_PLAIN = (int, bool, type(None))
+
+
+def _json_ok(item: t.Any) -> bool:
+    """Whether ``jsonb`` can hold ``item`` (the fast check, run on every dump)."""
+    if isinstance(item, dict):
+        for key, sub in item.items():
+            if type(key) is str and not ("\x00" not in key and key.isascii()) and not _text_ok(key):
+                return False
+            kind = type(sub)
+            if kind is str:
+                if not ("\x00" not in sub and sub.isascii()) and not _text_ok(sub):
+                    return False
+            elif kind not in _PLAIN and not _json_ok(sub):
+                return False
+        return True
+    if isinstance(item, str):
+        return _text_ok(item)
+    if isinstance(item, list | tuple):
+        return all(type(sub) in _PLAIN or _json_ok(sub) for sub in item)
+    if isinstance(item, float):
+        return math.isfinite(item)
+    return True
+
+
+def _json_problem(item: t.Any, where: str) -> None:
+    """Raise :class:`Unstorable` for the first thing ``jsonb`` cannot hold, saying where it is."""
+    if isinstance(item, str):
+        try:
+            _check_text(item)
+        except Unstorable as exc:
+            raise Unstorable(f"at {where}: {exc}" if where else str(exc), exc.fix) from None
+    elif isinstance(item, dict):
+        for key, sub in item.items():
+            at = f"{where}[{_short(key)}]"
+            if isinstance(key, str):
+                try:
+                    _check_text(key)
+                except Unstorable as exc:
+                    raise Unstorable(f"the key at {at}: {exc}", exc.fix) from None
+            _json_problem(sub, at)
+    elif isinstance(item, list | tuple):
+        for i, sub in enumerate(item):
+            _json_problem(sub, f"{where}[{i}]")
+    elif isinstance(item, float) and not math.isfinite(item):
+        raise Unstorable(
+            f"{'at ' + where + ': ' if where else ''}{item!r} is not a JSON number (jsonb cannot hold NaN or infinity)",
+            "store it as a string, or as null",
+        )
+
+
+def _short(key: object) -> str:
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # -- composite types -----------------------------------------------------------------
@@ -65,6 +145,8 @@ class Map(_Frozen):
             try:
                 result[key] = None if item is None else func(item)
             except (ValueError, TypeError, OverflowError) as exc:
+                if isinstance(exc, Unstorable):
+                    raise Unstorable(f"value at key {key!r} {_show(item)}: {exc}", exc.fix) from exc
                 raise ValueError(f"value at key {key!r} {_show(item)}: {exc}") from exc
         return result
 
@@ -72,13 +154,21 @@ class Map(_Frozen):
         """Cast a dict, and each of its values when ``of`` is set."""
         if not isinstance(value, dict):
             raise _reject("a dict", value)
-        return dict(value) if self.of is None else self._each(value, self.of.cast)
+        result = dict(value) if self.of is None else self._each(value, self.of.cast)
+        _check_json(result)
+        return result
 
     def dump(self, value: t.Any) -> dict[t.Any, t.Any]:
-        """Check a dict (dumping each value when ``of`` is set); the connection encodes it."""
+        """Check a dict (dumping each value when ``of`` is set); the connection encodes it.
+
+        Anything ``jsonb`` cannot hold (a NUL or a lone surrogate in a key or a string, a NaN
+        or infinite float), at any depth, raises :class:`~asyncecto.types.Unstorable`.
+        """
         if not isinstance(value, dict):
             raise _reject("a dict", value)
-        return value if self.of is None else self._each(value, self.of.dump)
+        result = value if self.of is None else self._each(value, self.of.dump)
+        _check_json(result)
+        return result
 
     def load(self, value: t.Any) -> dict[t.Any, t.Any]:
         """Return a decoded dict, decoding it first if it is still a JSON string."""
@@ -130,6 +220,8 @@ class Array(_Frozen):
             try:
                 result.append(None if item is None else func(item))
             except (ValueError, TypeError, OverflowError) as exc:
+                if isinstance(exc, Unstorable):
+                    raise Unstorable(f"element {index} {_show(item)}: {exc}", exc.fix) from exc
                 raise ValueError(f"element {index} {_show(item)}: {exc}") from exc
         return result
 

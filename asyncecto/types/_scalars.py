@@ -9,7 +9,7 @@ import re
 import typing as t
 import uuid
 
-from ._base import _INT_RE, BaseType, _is_int, _reject, _show
+from ._base import _INT_RE, BaseType, Unstorable, _check_int, _check_text, _is_int, _reject, _show
 
 __all__ = (
     "UUID",
@@ -45,6 +45,10 @@ class Any(BaseType[t.Any]):
 class Integer(BaseType[int]):
     """A PostgreSQL ``integer``; casts ints and strings of digits such as ``"-12"``.
 
+    Any 64-bit value is accepted (the field may live in a ``bigint`` column); beyond that no
+    PostgreSQL integer column can hold it and cast and dump refuse it. A value too large for
+    the column's own type (``2**40`` in an ``integer`` column) is refused by the database.
+
     >>> Integer().cast("-12")
     -12
     >>> Integer().cast("1.5")
@@ -60,14 +64,14 @@ class Integer(BaseType[int]):
 
     def cast(self, value: t.Any) -> int:
         if _is_int(value):
-            return int(value)
+            return _check_int(int(value))
         if isinstance(value, str) and len(value) < 32 and _INT_RE.fullmatch(value):
-            return int(value)
+            return _check_int(int(value))
         raise _reject("an integer", value)
 
     def dump(self, value: t.Any) -> int:
         if _is_int(value):
-            return int(value)
+            return _check_int(int(value))
         raise _reject("an integer", value)
 
     def load(self, value: t.Any) -> int:
@@ -158,6 +162,9 @@ class Boolean(BaseType[bool]):
 class String(BaseType[str]):
     """A ``varchar(255)``; casts strings only (``5`` is not ``"5"``).
 
+    A string PostgreSQL cannot store (one holding a NUL character or a lone surrogate) is
+    refused by cast and dump, with the reason.
+
     >>> String().cast("hi")
     'hi'
     """
@@ -169,12 +176,12 @@ class String(BaseType[str]):
 
     def cast(self, value: t.Any) -> str:
         if isinstance(value, str):
-            return value if type(value) is str else str.__str__(value)
+            return _check_text(value if type(value) is str else str.__str__(value))
         raise _reject("a string", value)
 
     def dump(self, value: t.Any) -> str:
         if isinstance(value, str):
-            return value
+            return _check_text(value)
         raise _reject("a string", value)
 
     def load(self, value: t.Any) -> str:
@@ -207,8 +214,36 @@ class Binary(BaseType[bytes]):
         return t.cast(bytes, value)
 
 
+_NUMERIC_DIGITS_BEFORE = 131072
+_NUMERIC_DIGITS_AFTER = 16383
+
+
+def _check_numeric(value: decimal.Decimal) -> decimal.Decimal:
+    """``value`` itself, or :class:`Unstorable` when PostgreSQL's ``numeric`` cannot hold it."""
+    if value.is_finite():
+        if value and value.adjusted() >= _NUMERIC_DIGITS_BEFORE:
+            raise Unstorable(
+                f"out of range: PostgreSQL numeric holds at most {_NUMERIC_DIGITS_BEFORE} digits before the "
+                "decimal point",
+                "use a float field, or store the number as text",
+            )
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -_NUMERIC_DIGITS_AFTER:
+            raise Unstorable(
+                f"too precise: PostgreSQL numeric holds at most {_NUMERIC_DIGITS_AFTER} digits after the decimal point",
+                f"round it first, e.g. value.quantize(Decimal('1e-{_NUMERIC_DIGITS_AFTER}'))",
+            )
+    elif value.is_snan():
+        raise Unstorable("a signaling NaN: PostgreSQL numeric has only a quiet NaN", "use Decimal('NaN')")
+    return value
+
+
 class Decimal(BaseType[decimal.Decimal]):
     """A ``numeric``; casts decimals, ints, floats and numeric strings, never NaN or infinity.
+
+    ``dump`` also takes ``Decimal('NaN')`` and ``Decimal('±Infinity')``, which PostgreSQL's
+    ``numeric`` stores (infinity since PostgreSQL 14). A value beyond ``numeric``'s range
+    (131072 digits before the point, 16383 after) is refused by cast and dump.
 
     >>> Decimal().cast(1.1)
     Decimal('1.1')
@@ -220,7 +255,10 @@ class Decimal(BaseType[decimal.Decimal]):
 
     def cast(self, value: t.Any) -> decimal.Decimal:
         if isinstance(value, decimal.Decimal) or _is_int(value):
-            return self.dump(value)
+            result = self.dump(value)
+            if result.is_finite():
+                return result
+            raise ValueError(f"expected a finite decimal, got {_show(value)}")
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise ValueError(f"expected a finite number, got {_show(value)}")
@@ -231,17 +269,15 @@ class Decimal(BaseType[decimal.Decimal]):
             except decimal.InvalidOperation:
                 raise ValueError(f"expected a decimal, got {_show(value)}") from None
             if result.is_finite():
-                return result
+                return _check_numeric(result)
             raise ValueError(f"expected a finite decimal, got {_show(value)}")
         raise _reject("a decimal", value)
 
     def dump(self, value: t.Any) -> decimal.Decimal:
         if _is_int(value):
-            return decimal.Decimal(value)
+            return _check_numeric(decimal.Decimal(value))
         if isinstance(value, decimal.Decimal):
-            if value.is_finite():
-                return value
-            raise ValueError(f"expected a finite decimal, got {_show(value)}")
+            return _check_numeric(value)
         raise _reject("a decimal", value)
 
     def load(self, value: t.Any) -> decimal.Decimal:

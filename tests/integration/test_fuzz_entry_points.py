@@ -1107,7 +1107,7 @@ async def test_defect_9_sql_text_with_a_lone_surrogate_is_refused_and_the_transa
     terminated = repo.pool_stats()["terminated"]
     async with repo.transaction():
         kept = await repo.insert(Post(body="kept"))
-        with pytest.raises(ArgumentError, match="PostgreSQL cannot receive|lone surrogate"):
+        with pytest.raises(ArgumentError, match=r"PostgreSQL cannot receive|lone surrogate"):
             await call(repo)
         after = await repo.insert(Post(body="after"))  # nothing was sent: the transaction is not aborted
     assert [p.body for p in await repo.all(from_(Post) | order_by("id"))] == ["kept", "after"]

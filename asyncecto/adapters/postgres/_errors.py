@@ -12,11 +12,21 @@ import asyncpg
 import asyncpg.exceptions as pgexc
 
 from asyncecto import errors
+from asyncecto.errors import _abbreviated
 
 if TYPE_CHECKING:
     from asyncecto.repo._config import RepoConfig
 
-__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "connect_error", "server_ended", "translate", "translate_copy")
+__all__ = (
+    "CONSTRAINT_KINDS",
+    "COPY_ENCODE_ERRORS",
+    "DRIVER_ERRORS",
+    "connect_error",
+    "copy_encode_error",
+    "server_ended",
+    "translate",
+    "translate_copy",
+)
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -87,6 +97,8 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
         return exc
     if isinstance(exc, asyncpg.DataError | TypeError) and _NAIVE_AWARE in str(exc):
         return _aware_to_naive(exc, query, params)
+    if isinstance(exc, asyncpg.DataError) and _ARGUMENT.match(str(exc)):
+        return _argument_error(exc, query, params)
     if isinstance(exc, asyncpg.PostgresError):
         cls: type[errors.DatabaseError] = errors.DatabaseError
         for driver_cls, mapped in _SQLSTATE_CLASSES:
@@ -158,6 +170,62 @@ def translate_copy(exc: BaseException, query: str) -> errors.AsyncEctoError:
     )
 
 
+#: what asyncpg's COPY raises, unwrapped, for a value it cannot encode (a lone surrogate, an int too
+#: large for the column, a value of the wrong kind)
+COPY_ENCODE_ERRORS = (UnicodeError, OverflowError, TypeError, ValueError)
+
+_INT_RANGE = re.compile(r"value out of int(16|32|64) range")
+
+
+def _bad_value(value: Any, exc: BaseException) -> bool:
+    """Whether ``value`` (or an element of it, for an array) is the one ``exc`` could not encode."""
+    if isinstance(value, list | tuple):
+        return any(_bad_value(v, exc) for v in value)
+    if isinstance(exc, UnicodeEncodeError):
+        return value is exc.object
+    m = _INT_RANGE.search(str(exc))
+    if m is not None and isinstance(value, int) and not isinstance(value, bool):
+        bits = int(m[1])
+        return not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1)
+    return False
+
+
+def copy_encode_error(
+    exc: BaseException, query: str, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], first: int = 1
+) -> errors.DatabaseError:
+    """The error for a value asyncpg's ``COPY`` could not encode (nothing is written): the row and
+    column holding it, when ``rows`` (numbered from ``first``) show it, and why.
+
+    Raised as by a statement's parameter that the driver refuses: ``sqlstate`` 22003 for an
+    integer out of the column type's range (as the server says for the same value in an
+    ``INSERT``), else asyncpg's 22000.
+    """
+    found: tuple[int, str, Any] | None = None
+    for number, row in enumerate(rows, first):
+        for name, value in zip(columns, row, strict=False):
+            if _bad_value(value, exc):
+                found = (number, name, value)
+                break
+        if found is not None:
+            break
+    out_of_range = _INT_RANGE.search(str(exc)) is not None
+    reason = str(exc) or type(exc).__name__
+    column: str | None = None
+    if found is not None:
+        number, column, value = found
+        message = f"invalid input for COPY row {number}, column {column!r}: {_abbreviated(value)} ({reason})"
+    else:
+        message = f"invalid input for COPY into {table!r}: {reason}"
+    return errors.DatabaseError(
+        message,
+        sqlstate="22003" if out_of_range else "22000",
+        table_name=table,
+        column_name=column,
+        hint="the column's type cannot hold the value; check the value, or the column's type",
+        query=query,
+    )
+
+
 # asyncpg encoding an aware datetime for a `timestamp` parameter (a DataError raised before sending)
 _NAIVE_AWARE = "can't subtract offset-naive and offset-aware datetimes"
 _ARGUMENT = re.compile(r"invalid input for query argument \$([0-9]+)")
@@ -186,6 +254,30 @@ def _aware_to_naive(exc: BaseException, query: str | None, params: Sequence[Any]
         hint=(
             f"UtcDatetime and UtcDatetimeUsec fields send aware UTC datetimes; {fix}, "
             "or declare the field NaiveDatetime/NaiveDatetimeUsec to keep the `timestamp` column"
+        ),
+        query=query,
+    )
+
+
+def _argument_error(exc: BaseException, query: str | None, params: Sequence[Any]) -> errors.DatabaseError:
+    """A parameter the driver could not encode for the type the server gave it (``2**40`` for an
+    ``integer`` column): the column it was for, when the SQL shows it. An integer out of the
+    column type's range gets SQLSTATE 22003, as when the server itself finds it out of range."""
+    text = str(exc)
+    match = _ARGUMENT.match(text)
+    assert match is not None
+    column = _argument_column(query, int(match[1]))
+    out_of_range = _INT_RANGE.search(text) is not None
+    message = text if column is None else f"{text} (column {column!r})"
+    return errors.DatabaseError(
+        message,
+        sqlstate="22003" if out_of_range else getattr(exc, "sqlstate", None),
+        column_name=column,
+        hint=(
+            "the value is out of the range of the column's integer type; check the value, or widen the column "
+            '(a migration\'s modify(column, "bigint"))'
+            if out_of_range
+            else None
         ),
         query=query,
     )

@@ -19,7 +19,16 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Sequence,
+)
 from typing import Any
 
 import anyio
@@ -29,7 +38,7 @@ from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import AsyncEctoError, ConnectionLostError, PoolTimeoutError, RepoStateError
 
-from ._errors import DRIVER_ERRORS, server_ended, translate, translate_copy
+from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, copy_encode_error, server_ended, translate, translate_copy
 from ._insert import inline_params
 from ._sql import quote_name
 from ._tap import Tap
@@ -57,6 +66,30 @@ async def expire_statement_caches() -> int:
             await conn.raw.reload_schema_state()
             count += 1
     return count
+
+
+class _Seen:
+    """Rows read from an iterable as a COPY goes, keeping the last one (the row a failure is in)."""
+
+    def __init__(self, records: Any) -> None:
+        self.records = records
+        self.last: tuple[Any, ...] | None = None
+        self.count = 0
+
+    def each(self) -> Any:
+        if isinstance(self.records, AsyncIterable):
+            return self._async()
+        return self._sync()
+
+    def _sync(self) -> Iterator[Any]:
+        for row in self.records:
+            self.last, self.count = row, self.count + 1
+            yield row
+
+    async def _async(self) -> AsyncIterator[Any]:
+        async for row in self.records:
+            self.last, self.count = row, self.count + 1
+            yield row
 
 
 class PgConnection:
@@ -151,12 +184,25 @@ class PgConnection:
         rows: CopyIn = params[0]
         for name in (rows.table, rows.prefix or "", *rows.columns):
             check_statement(name, "the COPY target name")
+        records = rows.records
+        seen = _Seen(records) if not isinstance(records, Sequence) else None
         try:
             status: str = await self.raw.copy_records_to_table(
-                rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
+                rows.table,
+                records=seen.each() if seen is not None else records,
+                columns=rows.columns,
+                schema_name=rows.prefix,
+                timeout=timeout,
             )
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, copy=True) from exc
+        except AsyncEctoError:
+            raise  # a row's own dump failed (copy_from reading an iterable): already the library's error
+        except COPY_ENCODE_ERRORS as exc:  # asyncpg could not encode a value: the COPY was abandoned
+            if seen is None:
+                raise copy_encode_error(exc, sql, rows.table, rows.columns, records) from exc  # type: ignore[arg-type]
+            last: list[tuple[Any, ...]] = [seen.last] if seen.last is not None else []
+            raise copy_encode_error(exc, sql, rows.table, rows.columns, last, seen.count) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
