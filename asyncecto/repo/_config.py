@@ -35,7 +35,9 @@ _INT_RANGES: Final[dict[str, tuple[int, int | None]]] = {
     "min_size": (0, None),
     "statement_cache_size": (0, None),
 }
-_POSITIVE_FLOATS: Final = frozenset({"pool_timeout", "timeout", "connect_timeout", "shutdown_timeout"})
+_POSITIVE_FLOATS: Final = frozenset(
+    {"pool_timeout", "timeout", "connect_timeout", "shutdown_timeout", "cleanup_timeout"}
+)
 
 # What each option accepts, as said in error messages.
 _EXPECTED: Final[dict[str, str]] = {
@@ -50,6 +52,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "timeout": "a positive number of seconds, or None for no limit",
     "connect_timeout": "a positive number of seconds",
     "shutdown_timeout": "a positive number of seconds",
+    "cleanup_timeout": "a positive number of seconds",
     "max_idle_time": "a number of seconds >= 0 (0 = never close idle connections)",
     "ssl": f"True, False, None or an sslmode ({', '.join(_SSL_MODES)})",
     "prefix": "a non-empty schema name or None",
@@ -69,6 +72,7 @@ _EXAMPLES: Final[dict[str, str]] = {
     "timeout": "timeout=15.0 or timeout=None",
     "connect_timeout": "connect_timeout=5.0",
     "shutdown_timeout": "shutdown_timeout=15.0",
+    "cleanup_timeout": "cleanup_timeout=5.0",
     "max_idle_time": "max_idle_time=300.0",
     "ssl": "ssl='require'",
     "prefix": "prefix='public'",
@@ -94,6 +98,7 @@ _URL_OPTIONS: Final = frozenset(
         "timeout",
         "connect_timeout",
         "shutdown_timeout",
+        "cleanup_timeout",
         "max_idle_time",
         "statement_cache_size",
         "ssl",
@@ -128,6 +133,9 @@ class RepoConfig:
     timeout: float | None = 15.0  # default per-query timeout; None = no limit
     connect_timeout: float = 5.0
     shutdown_timeout: float = 15.0  # how long stop() waits for in-flight work
+    # how long ROLLBACK, savepoint release and the release reset (and a COMMIT whose caller was
+    # cancelled) may take before the connection is terminated and never reused
+    cleanup_timeout: float = 5.0
     max_idle_time: float = 300.0  # idle connections older than this are closed (0 = never)
     ssl: bool | str | None = None  # None = driver default; a bool; or an sslmode
     prefix: str | None = None  # default schema prefix for queries

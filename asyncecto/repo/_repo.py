@@ -88,7 +88,7 @@ class Repo(RepoCore):
         options may also be given as URL query parameters, which win over keyword options
     :param name: a name for logs and telemetry (default: the database name)
     :param options: ``pool_size``, ``pool_timeout``, ``timeout``, ``connect_timeout``,
-        ``shutdown_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
+        ``shutdown_timeout``, ``cleanup_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
         (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds
     """
 

@@ -224,6 +224,7 @@ def test_database_is_percent_decoded() -> None:
         ("timeout=Infinity", {"timeout": None}),
         ("connect_timeout=1.5", {"connect_timeout": 1.5}),
         ("shutdown_timeout=60", {"shutdown_timeout": 60.0}),
+        ("cleanup_timeout=0.5", {"cleanup_timeout": 0.5}),
         ("max_idle_time=0", {"max_idle_time": 0.0}),
         ("max_idle_time=120.", {"max_idle_time": 120.0}),
         ("statement_cache_size=0", {"statement_cache_size": 0}),
@@ -315,6 +316,7 @@ def test_duplicate_query_option() -> None:
         ("timeout", "forever"),
         ("connect_timeout", "0.0"),
         ("shutdown_timeout", "never"),
+        ("cleanup_timeout", "0"),
         ("max_idle_time", "-1"),
         ("max_idle_time", "infinity"),
         ("ssl", "yes"),
@@ -539,8 +541,8 @@ def test_unknown_keyword_option() -> None:
     assert "unknown option 'poolsize'" in message
     assert "did you mean 'pool_size'?" in message
     fields = (
-        "connect_timeout, database, host, log, max_idle_time, min_size, password, pool_size, pool_timeout, "
-        "port, prefix, server_settings, shutdown_timeout, ssl, statement_cache_size, timeout, user"
+        "cleanup_timeout, connect_timeout, database, host, log, max_idle_time, min_size, password, pool_size, "
+        "pool_timeout, port, prefix, server_settings, shutdown_timeout, ssl, statement_cache_size, timeout, user"
     )
     assert fields in message
 

@@ -78,6 +78,7 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             min_size=config.min_size,
             timeout=config.pool_timeout,
             max_idle_time=config.max_idle_time,
+            reset_timeout=config.cleanup_timeout,
         )
 
     async def _connect(self, database: str | None = None) -> asyncpg.Connection:
