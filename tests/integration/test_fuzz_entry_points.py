@@ -117,6 +117,22 @@ def casted(s: str) -> str | None:
     return None if s.strip() == "" else s
 
 
+def storable(s: str) -> bool:
+    """Whether PostgreSQL text can hold ``s`` (no NUL, no lone surrogate): ``cast`` refuses the rest."""
+    return "\x00" not in s and not any("\ud800" <= c <= "\udfff" for c in s)
+
+
+async def cast_outcome(repo: Repo, cs: Any, s: str) -> None:
+    """A changeset over ``body = s`` that is otherwise valid: stored as cast, or refused by the cast."""
+    if storable(s):
+        expect(cs.valid, True, "valid")
+        expect((await stored(repo, await repo.insert(cs))).body, casted(s), "stored body")
+        return
+    expect(cs.valid, False, "valid")
+    expect([m for f, (m, _meta) in cs.errors if f == "body"], ["is invalid"], "body errors")
+    refused(await repo.insert(cs), "a changeset whose cast failed")
+
+
 def no_like_metachars(s: str) -> bool:
     return not any(c in s for c in "%_\\")
 
@@ -626,8 +642,7 @@ async def _validate_format(repo: Repo, s: str, _: Any) -> None:
 @entry("validate_inclusion('body', [s])")
 async def _validate_inclusion(repo: Repo, s: str, _: Any) -> None:
     cs = cast(Post(), {"body": s}, ["body"]) | validate_inclusion("body", [s])
-    expect(cs.valid, True, "valid")
-    expect((await stored(repo, await repo.insert(cs))).body, casted(s), "stored body")
+    await cast_outcome(repo, cs, s)
 
 
 @entry("validate_exclusion('body', [s])")
@@ -678,8 +693,7 @@ async def _validate_required(repo: Repo, s: str, _: Any) -> None:
 @entry("validate_confirmation('body') with s")
 async def _validate_confirmation(repo: Repo, s: str, _: Any) -> None:
     cs = cast(Post(), {"body": s, "body_confirmation": s}, ["body"]) | validate_confirmation("body")
-    expect(cs.valid, True, "valid")
-    expect((await stored(repo, await repo.insert(cs))).body, casted(s), "stored body")
+    await cast_outcome(repo, cs, s)
 
 
 @entry("unique_constraint('email', name=s) on a violation", setup=seed_user)
