@@ -27,7 +27,7 @@ INT8 = (-(2**63), 2**63 - 1)
 def integers(bounds: tuple[int, int]) -> st.SearchStrategy[int]:
     """Integers within ``bounds``, the limits and their neighbours drawn often."""
     lo, hi = bounds
-    edges = st.sampled_from([lo, lo + 1, -1, 0, 1, hi - 1, hi])
+    edges = st.sampled_from(sorted({v for v in (lo, lo + 1, -1, 0, 1, hi - 1, hi) if lo <= v <= hi}))
     return edges | st.integers(lo, hi)
 
 
