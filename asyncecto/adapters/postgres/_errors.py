@@ -16,7 +16,15 @@ from asyncecto import errors
 if TYPE_CHECKING:
     from asyncecto.repo._config import RepoConfig
 
-__all__ = ("CONSTRAINT_KINDS", "DRIVER_ERRORS", "connect_error", "server_ended", "translate", "translate_copy")
+__all__ = (
+    "CONSTRAINT_KINDS",
+    "COPY_ENCODE_ERRORS",
+    "DRIVER_ERRORS",
+    "connect_error",
+    "server_ended",
+    "translate",
+    "translate_copy",
+)
 
 # Most specific first: the first matching class wins.
 _SQLSTATE_CLASSES: tuple[tuple[type[BaseException], type[errors.DatabaseError]], ...] = (
@@ -133,9 +141,21 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
 _COPY_CONTEXT = re.compile(r"COPY [^\n]*?, line (\d+)(?:, column ([^:\n]+))?")
 
 
+#: what asyncpg's COPY encoder raises for a value its column's type cannot carry (a query
+#: parameter gets a DataError instead): a smallint beyond its range, a ragged array, ...
+COPY_ENCODE_ERRORS = (ValueError, TypeError, OverflowError)
+
+
 def translate_copy(exc: BaseException, query: str) -> errors.AsyncEctoError:
     """:func:`translate` for a ``COPY``: the message also says in which row and column it failed
     (``column_name`` is set from the server's context when the error itself names none)."""
+    if isinstance(exc, COPY_ENCODE_ERRORS) and not isinstance(exc, errors.AsyncEctoError):
+        return errors.DatabaseError(
+            f"invalid input for COPY: {exc}",
+            sqlstate="22000",
+            hint="a value does not fit its column's type; nothing was written",
+            query=query,
+        )
     err = translate(exc, query)
     m = _COPY_CONTEXT.search(getattr(exc, "context", None) or "")
     if (

@@ -29,7 +29,7 @@ from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import AsyncEctoError, ConnectionLostError, PoolTimeoutError, RepoStateError
 
-from ._errors import DRIVER_ERRORS, server_ended, translate, translate_copy
+from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, server_ended, translate, translate_copy
 from ._insert import inline_params
 from ._sql import quote_name
 from ._tap import Tap
@@ -146,7 +146,7 @@ class PgConnection:
             status: str = await self.raw.copy_records_to_table(
                 rows.table, records=rows.records, columns=rows.columns, schema_name=rows.prefix, timeout=timeout
             )
-        except DRIVER_ERRORS as exc:
+        except (*DRIVER_ERRORS, *COPY_ENCODE_ERRORS) as exc:
             raise self._error(exc, sql, copy=True) from exc
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
