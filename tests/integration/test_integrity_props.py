@@ -327,7 +327,7 @@ async def test_cast_assoc_children_round_trip(
     cs = cast(parent_schema(), {"name": "p", "children": written}, ["name"])
     parent = await repo.insert(cast_assoc(cs, "children", with_=child))
     assert_rows(by_key(parent.children, written), written, where="cast_assoc insert returned", as_given=True)
-    loaded = await repo.one(from_(parent_schema) | where(id=parent.id) | preload("children"))
+    loaded = await repo.one_or_raise(from_(parent_schema) | where(id=parent.id) | preload("children"))
     assert_rows(by_key(loaded.children, written), written, where="preload after cast_assoc insert")
 
     # the children again: the first ones updated in place (by id), the rest deleted, new ones added
@@ -342,7 +342,7 @@ async def test_cast_assoc_children_round_trip(
         for row in changed + added
     ]
     assert_rows(by_key(updated.children, wanted), wanted, where="cast_assoc update returned", as_given=True)
-    reloaded = await repo.one(from_(parent_schema) | where(id=parent.id) | preload("children"))
+    reloaded = await repo.one_or_raise(from_(parent_schema) | where(id=parent.id) | preload("children"))
     assert len(reloaded.children) == len(wanted)
     assert_rows(by_key(reloaded.children, wanted), wanted, where="preload after cast_assoc update")
     assert [c.id for c in by_key(reloaded.children, changed)] == [row["id"] for row in changed]

@@ -84,6 +84,7 @@ class Rgb(t.BaseType[Color]):
 class Emb:
     """An embedded struct with a field of each type JSON can carry (not ``binary``: JSON has no bytes)."""
 
+    id: uuid.UUID | None = None
     s: str | None = None
     i: int | None = field(type=t.Id, default=None)
     f: float | None = None

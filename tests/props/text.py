@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 __all__ = ("CHARS", "LONG", "VARCHAR_N", "json_text", "strings", "text_of", "varchar")
 
 #: every character a PostgreSQL text column (UTF-8 database) stores
-CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+CHARS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 
 #: the ``n`` of the ``varchar(n)`` columns: above 255, so no path may cast to ``varchar(255)``
 VARCHAR_N = 300
