@@ -153,19 +153,18 @@ async def test_props_found_an_empty_inner_list_is_refused_not_stored_as_an_empty
 
 @pytest.mark.usefixtures("found")
 @pytest.mark.parametrize(
-    ("field_name", "value", "says"),
-    [("small", 40000, "int16"), ("small", -(2**31), "int16"), ("grid", [[1], [2, 3]], "non-homogeneous")],
+    ("field_name", "value"), [("small", 40000), ("small", -(2**31)), ("grid", [[1], [2, 3]])], ids=str
 )
 async def test_props_found_copy_encoder_errors_are_database_errors(
-    repo: Repo, admin: asyncpg.Connection, field_name: str, value: Any, says: str
+    repo: Repo, admin: asyncpg.Connection, field_name: str, value: Any
 ) -> None:
     # asyncpg's COPY encoder raised its own OverflowError / ValueError: not a library error
     good = [{"k": i, field_name: None} for i in range(COPY_MIN_ROWS)]
     bad = [*good[:-1], {"k": COPY_MIN_ROWS, field_name: value}]
     for write in (lambda: repo.insert_all(Found, bad), lambda: repo.copy_from(Found, bad)):
-        with pytest.raises(DatabaseError, match=says) as info:
+        with pytest.raises(DatabaseError, match="COPY") as info:
             await write()
-        assert info.value.sqlstate == "22000" and "COPY" in str(info.value)
+        assert (info.value.sqlstate or "").startswith("22"), info.value  # a data exception
     assert await count(admin) == 0
     await repo.insert_all(Found, good)
     assert await count(admin) == COPY_MIN_ROWS
