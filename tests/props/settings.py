@@ -1,7 +1,8 @@
 """Hypothesis settings for the props suite: deterministic, sized for CI.
 
 ``ASYNCECTO_PROPS_SCALE`` (default 1) multiplies every property's number of examples, for a
-deeper local run: ``ASYNCECTO_PROPS_SCALE=20 pytest tests/integration/test_integrity_props.py``.
+deeper local run (lift the per-test timeout too):
+``ASYNCECTO_PROPS_SCALE=20 pytest --timeout=0 tests/integration/test_integrity_props*.py``.
 ``derandomize`` makes every run draw the same examples (no flaky CI, no example database).
 """
 
