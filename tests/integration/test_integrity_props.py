@@ -6,8 +6,9 @@ through one path and reads them back with ``repo.get``/``repo.all``: what was lo
 the write returned) equals what was written, value and type (:func:`tests.props.compare.same`).
 Every property runs on a plain table and on one partitioned by LIST.
 
-Values a column cannot hold are in ``test_integrity_props_invalid.py``. Examples are drawn
-deterministically; ``ASYNCECTO_PROPS_SCALE=20`` runs twenty times as many.
+Values a column cannot hold are in ``test_integrity_props_invalid.py``, the defects these
+properties found in ``test_integrity_props_found.py``. Examples are drawn deterministically;
+``ASYNCECTO_PROPS_SCALE=20`` runs twenty times as many (see :mod:`tests.props.settings`).
 """
 
 from __future__ import annotations
@@ -63,13 +64,15 @@ async def test_insert_struct_round_trips(repo: Repo, wide: type[Any], data: list
 
 
 @props(15)
-@given(data=rows(CASTABLE_ROW))
-async def test_insert_changeset_round_trips(repo: Repo, wide: type[Any], data: list[dict[str, Any]]) -> None:
+@given(data=rows(max_size=2), castable=rows(CASTABLE_ROW, max_size=2))
+async def test_insert_changeset_round_trips(
+    repo: Repo, wide: type[Any], data: list[dict[str, Any]], castable: list[dict[str, Any]]
+) -> None:
     for row in keyed(data):
         inserted = await repo.insert(change(wide(), row))
         assert_row(inserted, row, where="insert(change) returned", as_given=True)
         assert_row(await repo.get(wide, inserted.id), row, where="get after insert(change)")
-    for row in keyed(data):
+    for row in keyed(castable):  # cast refuses inf and NaN from outside input
         inserted = await repo.insert(cast_row(wide(), row))
         assert_row(inserted, row, where="insert(cast + cast_embed) returned", as_given=True)
         assert_row(await repo.get(wide, inserted.id), row, where="get after insert(cast + cast_embed)")
