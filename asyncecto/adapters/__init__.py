@@ -205,8 +205,9 @@ class SchemaAdapter(ABC):
         """Rows whose cells are parameter numbers or SQL text (subqueries)."""
 
     @abstractmethod
-    def unnest_body(self, start: int, types: Sequence[Any]) -> str | None:
-        """Every row from one array parameter per column, or ``None`` when a type cannot be sent so."""
+    def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:
+        """Every row from one array parameter per column, or ``None`` when a type, or a dumped value
+        in ``columns`` (the arrays to send, in the order of ``types``), cannot be sent so."""
 
     @abstractmethod
     def select_sql(self, planned: Planned) -> str:

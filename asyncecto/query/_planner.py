@@ -16,7 +16,7 @@ from typing import Any, Literal
 import attrs
 
 from asyncecto import types as t
-from asyncecto.errors import QueryError
+from asyncecto.errors import CastError, QueryError
 from asyncecto.schema import schema_info
 
 from ._ast import (
@@ -564,9 +564,16 @@ class _Planner:
     def param(self, value: Any, typ: t.Type[Any] | None, name: str | None) -> ParamRef:
         if typ is not None:
             schema, _, fname = name.rpartition(".") if name else (None, None, None)
-            value = t.dump_value(
-                typ, t.cast_value(typ, value, field=fname, schema=schema or None), field=fname, schema=schema or None
-            )
+            try:
+                cast = t.cast_value(typ, value, field=fname, schema=schema or None)
+            except CastError as refused:
+                # an internal value the type dumps as it is (a float's inf or NaN, which cast keeps
+                # out of outside input) is a value the column holds: written and compared as insert does
+                try:
+                    cast = t.dump_value(typ, value, field=fname, schema=schema or None)
+                except CastError:
+                    raise refused from None
+            value = t.dump_value(typ, cast, field=fname, schema=schema or None)
         elif type(value) is str and ("\x00" in value or not value.isascii()):
             t.dump_value(t.String(), value, field=name)  # untyped text still cannot hold a NUL: CastError
         self.params.append(value)

@@ -241,7 +241,8 @@ async def insert_all(
         sql = adapter.copy_sql(eff_prefix, table, cols)
         count, _ = await core.run("copy", sql, [CopyIn(eff_prefix, table, tuple(cols), records)], timeout, table)
         return count, None
-    body = adapter.unnest_body(len(fixed) + 1, [info.fields[n].type for n in columns]) if info is not None else None
+    types = [info.fields[n].type for n in columns] if info is not None else None
+    body = adapter.unnest_body(len(fixed) + 1, types, dumped) if types is not None else None
     statements = []
     if body is not None:
         sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)

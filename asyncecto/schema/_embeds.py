@@ -7,9 +7,12 @@ structs to JSON objects (keys are the fields' sources) and loads them back the w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import decimal
 import json
 import math
+import re
 from typing import Any, ClassVar, Literal
 
 from asyncecto import types as t
@@ -41,16 +44,24 @@ def _check_on_replace(on_replace: str, kind: str) -> None:
         )
 
 
+#: a duration stored as a string: its exact number of seconds
+_SECONDS = re.compile(r"-?[0-9]+(\.[0-9]{1,6})?")
+
+
 def _json_load(type_: Any, value: Any) -> Any:
     """A field value read back from JSON: embeds load; other values cast (dates come back as
-    strings), else load (a mapped enum's stored integer); durations were stored as seconds.
+    strings), else load (a mapped enum's stored integer); durations were stored as seconds (a
+    number, or a decimal string when a float would have rounded away microseconds).
     """
     if value is None:
         return None
     if isinstance(type_, EmbedOne | EmbedMany):
         return type_.load(value)
-    if isinstance(type_, t.Duration) and isinstance(value, int | float) and not isinstance(value, bool):
-        return dt.timedelta(seconds=value)
+    if isinstance(type_, t.Duration):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return dt.timedelta(seconds=value)
+        if isinstance(value, str) and _SECONDS.fullmatch(value):  # seconds a float could not carry exactly
+            return dt.timedelta(microseconds=int(decimal.Decimal(value).scaleb(6)))
     try:
         return type_.cast(value)
     except (ValueError, TypeError):
@@ -62,7 +73,13 @@ def _json_dump(type_: Any, value: Any) -> Any:
         return None
     dumped = type_.dump(value)
     if isinstance(dumped, dt.timedelta):
-        return dumped.total_seconds()
+        seconds = dumped.total_seconds()
+        with contextlib.suppress(OverflowError):  # rounded past timedelta.max
+            if dt.timedelta(seconds=seconds) == dumped:
+                return seconds
+        # beyond ~2**33 seconds a float drops microseconds: the exact decimal, as a string
+        whole = (dumped.days * 86400 + dumped.seconds) * 10**6 + dumped.microseconds
+        return str(decimal.Decimal(whole).scaleb(-6))
     if isinstance(dumped, float) and not math.isfinite(dumped):
         raise Unstorable(
             f"{dumped!r} is not a JSON number (an embed is stored as jsonb, which cannot hold NaN or infinity)",

@@ -225,6 +225,15 @@ class Array(_Frozen):
                 raise ValueError(f"element {index} {_show(item)}: {exc}") from exc
         return result
 
+    def _no_empty_rows(self, value: list[t.Any] | tuple[t.Any, ...]) -> None:
+        """Refuse an empty inner list: a PostgreSQL array is rectangular, so ``[[]]`` would be stored
+        (and come back) as ``[]``. Ragged rows the driver refuses by itself."""
+        if isinstance(self.of, Array) and any(isinstance(item, list | tuple) and not item for item in value):
+            raise ValueError(
+                f"an empty inner list cannot be stored: PostgreSQL arrays are rectangular, so {_show(value)} "
+                "would come back as []; store [] for no elements"
+            )
+
     def cast(self, value: t.Any) -> list[t.Any]:
         """Cast a list or tuple element by element into a new list."""
         if not isinstance(value, list | tuple):
@@ -235,6 +244,7 @@ class Array(_Frozen):
         """Dump a list or tuple element by element into a new list."""
         if not isinstance(value, list | tuple):
             raise _reject("a list", value)
+        self._no_empty_rows(value)
         return self._each(value, self.of.dump)
 
     def load(self, value: t.Any) -> list[t.Any]:

@@ -49,6 +49,15 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {value!r} as JSON")
 
 
+#: values asyncpg's array encoder takes for a dimension, not an element
+_NESTING = (list, tuple)
+
+
+def _may_nest(typ: Any, db_type: str) -> bool:
+    """Whether a type's dumped values may be lists or tuples: JSON (``embeds_many``) and user types."""
+    return db_type in ("json", "jsonb") or not type(typ).__module__.startswith("asyncecto.")
+
+
 def _json_dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
@@ -192,13 +201,15 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
     def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
         return _insert.values_body(rows)
 
-    def unnest_body(self, start: int, types: Sequence[Any]) -> str | None:
+    def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:
         db_types = []
-        for typ in types:
+        for i, typ in enumerate(types):
             db_type = getattr(typ, "db_type", None)
             # an array column would be flattened by unnest; a type without db_type has no array cast
             if not isinstance(db_type, str) or db_type.endswith("]") or getattr(typ, "of", None) is not None:
                 return None
+            if i < len(columns) and _may_nest(typ, db_type) and any(isinstance(v, _NESTING) for v in columns[i]):
+                return None  # asyncpg reads a list element as a sub-array: a JSON list would be torn apart
             db_types.append(db_type)
         return _insert.unnest_body(start, db_types)
 
