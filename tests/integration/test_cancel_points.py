@@ -1,0 +1,315 @@
+"""Issue 17: a cancellation at any point of a transaction's life belongs to its scope, returns the
+connection, leaves no session in a transaction and writes all or nothing; cleanup is bounded.
+
+Every point runs under five cancellers: ``task.cancel()``, ``asyncio.timeout``, anyio's
+``move_on_after``, ``fail_after`` and ``CancelScope.cancel()``. Each fires once the point is
+reached (a proxy holding the statement, a lock wait seen in ``pg_stat_activity``, a waiter in the
+pool), never on a guessed timer. Shared server only: nothing here freezes or kills a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import asyncpg
+import pytest
+
+from asyncecto import Repo
+from asyncecto.errors import AsyncEctoError
+
+from .._proxy import PgProxy, sql_matches
+
+APP = "asyncecto-cancel-points"
+FACTOR = float(os.environ.get("ASYNCECTO_TIMING_FACTOR", "1"))
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS p17_cancel (id int PRIMARY KEY, note text)",
+    # a COMMIT that takes 0.5 s per row: a deferred constraint trigger sleeping
+    "CREATE TABLE IF NOT EXISTS p17_slow (id int PRIMARY KEY)",
+    """CREATE OR REPLACE FUNCTION p17_slow_commit() RETURNS trigger LANGUAGE plpgsql AS
+       $$ BEGIN PERFORM pg_sleep(0.5); RETURN NULL; END $$""",
+    "DROP TRIGGER IF EXISTS p17_slow_commit ON p17_slow",
+    """CREATE CONSTRAINT TRIGGER p17_slow_commit AFTER INSERT ON p17_slow
+       DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION p17_slow_commit()""",
+]
+
+FLAVOURS = ["task.cancel", "asyncio.timeout", "anyio.move_on_after", "anyio.fail_after", "anyio.CancelScope.cancel"]
+
+
+def _connect_kwargs(url: str) -> dict[str, Any]:
+    from asyncecto.repo import build_config
+
+    return build_config(url).dsn_kwargs()
+
+
+@pytest.fixture(scope="module")
+def tables(database_url: str) -> Iterator[str]:
+    async def setup() -> None:
+        conn = await asyncpg.connect(**_connect_kwargs(database_url))
+        try:
+            for statement in DDL:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(setup())
+    yield database_url
+
+
+@pytest.fixture
+async def pg(tables: str) -> AsyncIterator[asyncpg.Connection]:
+    """An admin connection beside the repo; the tables start empty."""
+    conn = await asyncpg.connect(**_connect_kwargs(tables))
+    await conn.execute("TRUNCATE p17_cancel, p17_slow")
+    try:
+        yield conn
+    finally:
+        await conn.execute("TRUNCATE p17_cancel, p17_slow")
+        await conn.close()
+
+
+@pytest.fixture(autouse=True)
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Nothing reaches the loop's exception handler (an unretrieved task error, say); no ResourceWarning."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    yield errors
+    gc.collect()
+    loop.set_exception_handler(previous)
+    assert errors == []
+
+
+def make_repo(url: str, **options: Any) -> Repo:
+    return Repo(url, server_settings={"application_name": APP}, **options)
+
+
+def via(proxy: PgProxy, url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = f"127.0.0.1:{proxy.port}"
+    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+
+
+def upstream(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return (parts.hostname or "127.0.0.1", parts.port or 5432)
+
+
+async def app_sessions(pg: asyncpg.Connection, *states: str) -> list[Any]:
+    rows: list[Any] = await pg.fetch(
+        "SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1 "
+        "AND datname = current_database() AND pid <> pg_backend_pid() AND state LIKE ANY($2::text[])",
+        APP,
+        list(states),
+    )
+    return rows
+
+
+async def settle(repo: Repo, pg: asyncpg.Connection, within: float = 1.0) -> None:
+    """The pool is whole and no session of the app is in a transaction or running, within ``within`` s."""
+    deadline = time.monotonic() + within * FACTOR
+    while True:
+        stats = repo.pool_stats()
+        busy = await app_sessions(pg, "idle in transaction%", "active")
+        if stats["in_use"] == 0 and stats["size"] == stats["idle"] and not busy:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"not settled within {within}s: pool {stats}, sessions {[dict(r) for r in busy]}")
+        await asyncio.sleep(0.02)
+
+
+async def rows(pg: asyncpg.Connection, table: str = "p17_cancel") -> int:
+    n: int = await pg.fetchval(f"SELECT count(*) FROM {table}")
+    return n
+
+
+async def poll(check: Callable[[], Awaitable[bool]], what: str, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within * FACTOR
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"the point was never reached: {what}")
+        await asyncio.sleep(0.01)
+
+
+async def cancel_at(
+    flavour: str,
+    body: Callable[[], Awaitable[None]],
+    reached: Callable[[], Awaitable[None]],
+    then: Callable[[], Awaitable[None]] | None = None,
+) -> float:
+    """Run ``body``; once ``reached()`` returns, cancel it the ``flavour`` way (then run ``then``).
+
+    Asserts the cancellation surfaced as the caller's own: caught by its scope, or the task
+    cancelled, or the canceller's own TimeoutError (never a library error); nothing escaped.
+    Returns the seconds from the cancellation to the body's end.
+    """
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    assert me is not None
+    before = me.cancelling()
+    fired: list[float] = []
+
+    async def trigger(action: Callable[[], object]) -> None:
+        await reached()
+        fired.append(time.monotonic())
+        action()
+        if then is not None:
+            await then()
+
+    trig: asyncio.Task[None] | None = None
+    try:
+        if flavour == "task.cancel":
+            task = asyncio.create_task(body())
+            trig = asyncio.create_task(trigger(task.cancel))
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert task.cancelled()
+        elif flavour == "asyncio.timeout":
+            with pytest.raises(TimeoutError) as info:
+                async with asyncio.timeout(None) as cm:
+                    trig = asyncio.create_task(trigger(lambda: cm.reschedule(loop.time())))
+                    await body()
+            assert not isinstance(info.value, AsyncEctoError)
+            assert cm.expired()
+        elif flavour in ("anyio.move_on_after", "anyio.fail_after"):
+            if flavour == "anyio.move_on_after":
+                with anyio.move_on_after(None) as scope:
+                    trig = asyncio.create_task(trigger(lambda: setattr(scope, "deadline", anyio.current_time())))
+                    await body()
+            else:
+                with pytest.raises(TimeoutError) as info, anyio.fail_after(None) as scope:
+                    trig = asyncio.create_task(trigger(lambda: setattr(scope, "deadline", anyio.current_time())))
+                    await body()
+                assert not isinstance(info.value, AsyncEctoError)
+            assert scope.cancelled_caught
+        else:
+            assert flavour == "anyio.CancelScope.cancel"
+            with anyio.CancelScope() as scope:
+                trig = asyncio.create_task(trigger(scope.cancel))
+                await body()
+            assert scope.cancelled_caught
+        ended = time.monotonic()
+        assert trig is not None
+        await trig
+    finally:
+        if trig is not None and not trig.done():
+            trig.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await trig
+    assert me.cancelling() == before, "a cancellation escaped its scope"
+    return ended - fired[0]
+
+
+async def insert(repo: Repo, id_: int, table: str = "p17_cancel") -> None:
+    if table == "p17_cancel":
+        await repo.query("INSERT INTO p17_cancel (id, note) VALUES ($1, 'x')", [id_])
+    else:
+        await repo.query(f"INSERT INTO {table} (id) VALUES ($1)", [id_])
+
+
+# ------------------------------------------------------------------------------------------------
+# bullet 1: a cancellation during COMMIT belongs to its scope; no busy loop while cleanup runs
+# ------------------------------------------------------------------------------------------------
+
+
+async def _commit_running(pg: asyncpg.Connection) -> None:
+    async def check() -> bool:
+        return any(r["query"] == "COMMIT" for r in await app_sessions(pg, "active"))
+
+    await poll(check, "COMMIT running on the server")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_issue17_anyio_scope_cancelled_during_commit_is_caught_by_its_scope(
+    tables: str, pg: asyncpg.Connection, flavour: str
+) -> None:
+    repo = make_repo(tables, pool_size=2)
+    txs: list[Any] = []
+
+    async def body() -> None:
+        async with repo.transaction() as tx:
+            txs.append(tx)
+            await insert(repo, 1, "p17_slow")
+
+    async with repo:
+        took = await cancel_at(flavour, body, lambda: _commit_running(pg))
+        # the COMMIT ran to its end (0.5 s, within cleanup_timeout); the caller then got its cancellation
+        assert took < 3 * FACTOR
+        assert txs[0].committed is True
+        assert await rows(pg, "p17_slow") == 1
+        await settle(repo, pg)
+        assert repo.pool_stats()["terminated"] == 0
+
+
+@pytest.mark.parametrize("flavour", ["anyio.move_on_after", "anyio.fail_after", "anyio.CancelScope.cancel"])
+async def test_issue17_no_busy_loop_while_waiting_for_cleanup(
+    tables: str, pg: asyncpg.Connection, flavour: str
+) -> None:
+    repo = make_repo(tables, pool_size=2)
+
+    async def body() -> None:
+        async with repo.transaction():
+            await insert(repo, 1, "p17_slow")
+            await insert(repo, 2, "p17_slow")  # COMMIT: 2 x 0.5 s
+
+    async with repo:
+        cpu = time.process_time()
+        took = await cancel_at(flavour, body, lambda: _commit_running(pg))
+        cpu = time.process_time() - cpu
+        assert took > 0.5  # the caller did wait for the COMMIT
+        # a loop re-catching anyio's level-triggered cancellation burns a whole core for the wait
+        assert cpu < 0.1 * max(FACTOR, 1) + 0.1 * took, f"{cpu:.3f}s of CPU over a {took:.2f}s wait"
+        assert await rows(pg, "p17_slow") == 2
+        await settle(repo, pg)
+
+
+# ------------------------------------------------------------------------------------------------
+# bullet 2: a transaction cancelled while it begins returns its connection
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flavour", ["anyio", "asyncio"])
+async def test_issue17_cancelled_begin_returns_its_connection(
+    tables: str, pg: asyncpg.Connection, flavour: str
+) -> None:
+    repo = make_repo(tables, pool_size=2)
+    rng = random.Random(17)
+    cancelled = 0
+    async with repo:
+        for _ in range(2000):
+            delay = rng.uniform(0, 0.0015)
+            if flavour == "anyio":
+                with anyio.move_on_after(delay) as scope:
+                    async with repo.transaction():
+                        await repo.query("SELECT 1")
+                cancelled += scope.cancelled_caught
+            else:
+                try:
+                    async with asyncio.timeout(delay):
+                        async with repo.transaction():
+                            await repo.query("SELECT 1")
+                except TimeoutError as exc:
+                    assert not isinstance(exc, AsyncEctoError)
+                    cancelled += 1
+            me = asyncio.current_task()
+            assert me is not None and me.cancelling() == 0
+        await settle(repo, pg)
+        stats = repo.pool_stats()
+        assert stats["size"] <= 2
+        assert cancelled > 100  # the delays did cut most transactions short, at every point
+        # every connection still works
+        for _ in range(4):
+            async with repo.transaction():
+                assert (await repo.query("SELECT 1")).rows == [(1,)]
+        await settle(repo, pg)
