@@ -98,7 +98,7 @@ async def _wait_shielded(task: asyncio.Task[None], limit: float | None) -> async
             scope.deadline = anyio.current_time() + limit
         while not task.done():
             try:
-                await asyncio.shield(task)
+                await asyncio.wait({task})  # never cancels the work, never raises its error
             except asyncio.CancelledError as exc:
                 if scope.cancel_called:
                     break  # our own deadline: the scope uncancels what it cancelled

@@ -313,3 +313,82 @@ async def test_issue17_cancelled_begin_returns_its_connection(
             async with repo.transaction():
                 assert (await repo.query("SELECT 1")).rows == [(1,)]
         await settle(repo, pg)
+
+
+# ------------------------------------------------------------------------------------------------
+# the points: a statement held by the proxy (BEGIN, COMMIT, ROLLBACK, RELEASE, the release reset)
+# ------------------------------------------------------------------------------------------------
+
+CLEANUP = 0.5  # cleanup_timeout of the repos behind the proxy
+
+
+async def _begin(repo: Repo, txs: list[Any]) -> None:
+    async with repo.transaction() as tx:
+        txs.append(tx)
+        await insert(repo, 1)
+
+
+async def _rollback(repo: Repo, txs: list[Any]) -> None:
+    async with repo.transaction() as tx:
+        txs.append(tx)
+        await insert(repo, 1)
+        raise ValueError("the block fails")
+
+
+async def _release(repo: Repo, txs: list[Any]) -> None:
+    async with repo.transaction() as outer:
+        txs.append(outer)
+        await insert(repo, 1)
+        async with repo.transaction():
+            await insert(repo, 2)
+        await insert(repo, 3)
+
+
+async def _checkin(repo: Repo, txs: list[Any]) -> None:
+    async with repo.checkout():
+        await repo.query("SET TIME ZONE 'UTC'")  # session state: the release resets it
+
+
+#: point: (the statement the proxy holds, the block, rows written if the held statement completes)
+HELD: dict[str, tuple[str, Callable[[Repo, list[Any]], Awaitable[None]], int]] = {
+    "BEGIN": ("BEGIN", _begin, 0),
+    "COMMIT": ("COMMIT", _begin, 1),
+    "ROLLBACK": ("ROLLBACK", _rollback, 0),
+    "savepoint release": ("RELEASE", _release, 0),
+    "checkin": ("RESET", _checkin, 0),
+}
+
+
+@pytest.mark.parametrize("release", ["late", "never"])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("point", list(HELD))
+async def test_issue17_cancel_while_a_statement_is_held(
+    tables: str, pg: asyncpg.Connection, point: str, flavour: str, release: str
+) -> None:
+    keyword, block, written = HELD[point]
+    txs: list[Any] = []
+    async with PgProxy(upstream(tables)) as proxy:
+        repo = make_repo(via(proxy, tables), pool_size=1, cleanup_timeout=CLEANUP)
+        async with repo:
+            await repo.query("SELECT 1")
+            held = proxy.hold(sql_matches(keyword))
+
+            async def release_late() -> None:
+                await asyncio.sleep(0.05)
+                proxy.release()
+
+            took = await cancel_at(
+                flavour, lambda: block(repo, txs), held.wait, release_late if release == "late" else None
+            )
+            # bounded: the held statement's cleanup deadline, then the connection is cut
+            assert took < (CLEANUP + 1.5) * FACTOR
+            await settle(repo, pg)
+            assert await rows(pg) == (written if release == "late" else 0)
+            if point == "COMMIT":
+                assert txs[0].committed is (release == "late")
+            # the pool goes on: a cut connection was replaced, a finished one reused
+            async with repo.transaction():
+                await insert(repo, 10)
+            stats = repo.pool_stats()
+            assert stats["opened"] == (1 if release == "late" else 2), stats
+            await settle(repo, pg)
