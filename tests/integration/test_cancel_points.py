@@ -392,3 +392,119 @@ async def test_issue17_cancel_while_a_statement_is_held(
             stats = repo.pool_stats()
             assert stats["opened"] == (1 if release == "late" else 2), stats
             await settle(repo, pg)
+
+
+# ------------------------------------------------------------------------------------------------
+# the points on the shared server: a statement waiting for a lock, the pool wait, a stream
+# ------------------------------------------------------------------------------------------------
+
+LOCK_KEY = 171717
+
+
+async def _waiting_for_lock(pg: asyncpg.Connection) -> None:
+    async def check() -> bool:
+        n: int = await pg.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
+            "AND wait_event_type = 'Lock'",
+            APP,
+        )
+        return n > 0
+
+    await poll(check, "a statement waiting for the advisory lock")
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("where", ["transaction", "pooled"])
+async def test_issue17_cancel_during_a_statement(tables: str, pg: asyncpg.Connection, flavour: str, where: str) -> None:
+    repo = make_repo(tables, pool_size=2)
+
+    async def body() -> None:
+        if where == "pooled":
+            await repo.query("SELECT pg_advisory_lock($1)", [LOCK_KEY])
+            return
+        async with repo.transaction():
+            await insert(repo, 1)
+            await repo.query("SELECT pg_advisory_lock($1)", [LOCK_KEY])
+            await insert(repo, 2)
+
+    await pg.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+    try:
+        async with repo:
+            took = await cancel_at(flavour, body, lambda: _waiting_for_lock(pg))
+            assert took < 2 * FACTOR
+            await settle(repo, pg)
+            assert await rows(pg) == 0
+            assert repo.pool_stats()["terminated"] == 0  # the server cancelled the statement; nothing cut
+    finally:
+        await pg.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_issue17_cancel_while_waiting_for_the_pool(tables: str, pg: asyncpg.Connection, flavour: str) -> None:
+    repo = make_repo(tables, pool_size=1)
+    done = asyncio.Event()
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with repo.checkout():
+            holding.set()
+            await done.wait()
+
+    async def body() -> None:
+        async with repo.transaction():
+            await insert(repo, 1)
+
+    async def waiting() -> None:
+        async def check() -> bool:
+            return len(repo.adapter.pool._waiters) > 0  # the body is queued for the one connection
+
+        await poll(check, "a waiter in the pool")
+
+    async with repo:
+        hold = asyncio.create_task(holder())
+        await holding.wait()
+        try:
+            await cancel_at(flavour, body, waiting)
+        finally:
+            done.set()
+            await hold
+        await settle(repo, pg)
+        assert await rows(pg) == 0
+        async with repo.transaction():
+            await insert(repo, 2)
+        stats = repo.pool_stats()
+        assert (stats["opened"], stats["size"]) == (1, 1), stats  # the same connection, never lost
+        await settle(repo, pg)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_issue17_cancel_during_stream_iteration(tables: str, pg: asyncpg.Connection, flavour: str) -> None:
+    from asyncecto import schema
+    from asyncecto.query import from_
+
+    @schema("p17_slow_rows")
+    class SlowRow:
+        id: int | None = None
+
+    repo = make_repo(tables, pool_size=1)
+    first = asyncio.Event()
+    seen: list[int] = []
+
+    async def body() -> None:
+        async with repo.transaction():
+            await insert(repo, 1)
+            async for row in repo.stream(from_(SlowRow), max_rows=5):
+                assert row.id is not None
+                seen.append(row.id)
+                first.set()
+
+    await pg.execute(
+        "CREATE OR REPLACE VIEW p17_slow_rows AS SELECT g AS id "
+        "FROM generate_series(1, 100000) g, LATERAL (SELECT pg_sleep(0.05)) s"
+    )
+    async with repo:
+        took = await cancel_at(flavour, body, first.wait)
+        assert took < 2 * FACTOR
+        assert 1 <= len(seen) < 100
+        await settle(repo, pg)  # no FETCH left running, no cursor's transaction left open
+        assert await rows(pg) == 0
