@@ -23,8 +23,8 @@ import anyio
 import asyncpg
 import pytest
 
-from asyncecto import Repo
-from asyncecto.errors import AsyncEctoError
+from asyncecto import Repo, has_many, schema
+from asyncecto.errors import AsyncEctoError, CommitOutcomeUnknownError, ConnectionLostError, RepoStateError
 
 from .._proxy import PgProxy, sql_matches
 
@@ -40,6 +40,12 @@ DDL = [
     "DROP TRIGGER IF EXISTS p17_slow_commit ON p17_slow",
     """CREATE CONSTRAINT TRIGGER p17_slow_commit AFTER INSERT ON p17_slow
        DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION p17_slow_commit()""",
+]
+
+DDL += [
+    "CREATE TABLE IF NOT EXISTS p17_author (id int PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS p17_post (id int PRIMARY KEY, author_id int)",
+    "CREATE TABLE IF NOT EXISTS p17_book (id int PRIMARY KEY, author_id int)",
 ]
 
 FLAVOURS = ["task.cancel", "asyncio.timeout", "anyio.move_on_after", "anyio.fail_after", "anyio.CancelScope.cancel"]
@@ -69,11 +75,11 @@ def tables(database_url: str) -> Iterator[str]:
 async def pg(tables: str) -> AsyncIterator[asyncpg.Connection]:
     """An admin connection beside the repo; the tables start empty."""
     conn = await asyncpg.connect(**_connect_kwargs(tables))
-    await conn.execute("TRUNCATE p17_cancel, p17_slow")
+    await conn.execute("TRUNCATE p17_cancel, p17_slow, p17_author, p17_post, p17_book")
     try:
         yield conn
     finally:
-        await conn.execute("TRUNCATE p17_cancel, p17_slow")
+        await conn.execute("TRUNCATE p17_cancel, p17_slow, p17_author, p17_post, p17_book")
         await conn.close()
 
 
@@ -479,7 +485,6 @@ async def test_issue17_cancel_while_waiting_for_the_pool(tables: str, pg: asyncp
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_issue17_cancel_during_stream_iteration(tables: str, pg: asyncpg.Connection, flavour: str) -> None:
-    from asyncecto import schema
     from asyncecto.query import from_
 
     @schema("p17_slow_rows")
@@ -508,3 +513,187 @@ async def test_issue17_cancel_during_stream_iteration(tables: str, pg: asyncpg.C
         assert 1 <= len(seen) < 100
         await settle(repo, pg)  # no FETCH left running, no cursor's transaction left open
         assert await rows(pg) == 0
+
+
+@schema("p17_author")
+class Author:
+    id: int | None = None
+    posts: list[AuthorPost] = has_many("AuthorPost", foreign_key="author_id")
+    books: list[Book] = has_many("Book", foreign_key="author_id")
+
+
+@schema("p17_post")
+class AuthorPost:
+    id: int | None = None
+    author_id: int | None = None
+
+
+@schema("p17_book")
+class Book:
+    id: int | None = None
+    author_id: int | None = None
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("where", ["parallel", "transaction"])
+async def test_issue17_cancel_during_preload_children(
+    tables: str, pg: asyncpg.Connection, flavour: str, where: str
+) -> None:
+    await pg.execute("INSERT INTO p17_author VALUES (1), (2)")
+    await pg.execute("INSERT INTO p17_post VALUES (1, 1), (2, 2)")
+    await pg.execute("INSERT INTO p17_book VALUES (1, 1), (2, 2)")
+    repo = make_repo(tables, pool_size=3)
+
+    async def body() -> None:
+        authors = await repo.all(Author)
+        if where == "parallel":
+            await repo.preload(authors, "posts", "books")  # two children, each on a connection of its own
+            return
+        async with repo.transaction():
+            await insert(repo, 1)
+            await repo.preload(authors, "posts", "books")  # one after the other, on the transaction's
+
+    locker = await asyncpg.connect(**_connect_kwargs(tables))
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE p17_book IN ACCESS EXCLUSIVE MODE")
+            async with repo:
+                took = await cancel_at(flavour, body, lambda: _waiting_for_lock(pg))
+                assert took < 2 * FACTOR
+                await settle(repo, pg)  # both children's connections came back
+                assert await rows(pg) == 0
+    finally:
+        await locker.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# bullet 3: cleanup has a deadline, also when nobody cancels
+# ------------------------------------------------------------------------------------------------
+
+
+async def _fails_in_block(repo: Repo) -> None:
+    async with repo.transaction():
+        await insert(repo, 1)
+        raise ValueError("the block fails")
+
+
+async def _fails_in_nested_block(repo: Repo) -> None:
+    async with repo.transaction():
+        await insert(repo, 1)
+        async with repo.transaction():
+            await insert(repo, 2)
+            raise ValueError("the block fails")
+
+
+async def _dirty_checkout(repo: Repo) -> None:
+    async with repo.checkout():
+        await repo.query("SET TIME ZONE 'UTC'")
+    raise ValueError("the block fails")  # (the checkout's release raised nothing)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "block"),
+    [("ROLLBACK", _fails_in_block), ("ROLLBACK TO", _fails_in_nested_block), ("RESET", _dirty_checkout)],
+    ids=["ROLLBACK", "ROLLBACK TO SAVEPOINT", "release reset"],
+)
+async def test_issue17_cleanup_deadline_terminates_a_connection_that_does_not_answer(
+    tables: str, pg: asyncpg.Connection, keyword: str, block: Callable[[Repo], Awaitable[None]]
+) -> None:
+    async with PgProxy(upstream(tables)) as proxy:
+        repo = make_repo(via(proxy, tables), pool_size=1, cleanup_timeout=CLEANUP)
+        async with repo:
+            await repo.query("SELECT 1")
+            proxy.hold(sql_matches(keyword))
+            started = time.monotonic()
+            with pytest.raises(ValueError, match="the block fails") as info:
+                await block(repo)
+            assert time.monotonic() - started < (CLEANUP + 1.0) * FACTOR
+            if keyword != "RESET":
+                assert any("failed as well" in note for note in getattr(info.value, "__notes__", []))
+            assert proxy.held is not None and proxy.held.is_set()
+            await settle(repo, pg)  # the cut connection is gone; the server rolled back
+            assert await rows(pg) == 0
+            async with repo.transaction():  # a new connection
+                await insert(repo, 5)
+            assert repo.pool_stats()["opened"] == 2
+            assert await rows(pg) == 1
+
+
+async def test_issue17_savepoint_release_has_a_deadline(tables: str, pg: asyncpg.Connection) -> None:
+    async with PgProxy(upstream(tables)) as proxy:
+        repo = make_repo(via(proxy, tables), pool_size=1, cleanup_timeout=CLEANUP)
+        async with repo:
+            await repo.query("SELECT 1")
+            proxy.hold(sql_matches("RELEASE"))
+            started = time.monotonic()
+            with pytest.raises(ConnectionLostError, match="no answer within"):
+                async with repo.transaction():
+                    await insert(repo, 1)
+                    async with repo.transaction() as inner:
+                        await insert(repo, 2)
+            assert time.monotonic() - started < (CLEANUP + 1.0) * FACTOR
+            assert inner.committed is False
+            await settle(repo, pg)
+            assert await rows(pg) == 0
+
+
+async def test_issue17_commit_without_an_answer_is_an_unknown_outcome_within_its_deadline(
+    tables: str, pg: asyncpg.Connection
+) -> None:
+    # the client's COMMIT deadline: the repo's timeout (the server's own limit fires first) + cleanup_timeout
+    async with PgProxy(upstream(tables)) as proxy:
+        repo = make_repo(via(proxy, tables), pool_size=1, timeout=0.3, cleanup_timeout=0.3)
+        async with repo:
+            await repo.query("SELECT 1")
+            proxy.hold(sql_matches("COMMIT"))
+            started = time.monotonic()
+            with pytest.raises(CommitOutcomeUnknownError, match=r"no answer within 0\.60s") as info:
+                async with repo.transaction() as tx:
+                    await insert(repo, 1)
+            assert time.monotonic() - started < 1.5 * FACTOR
+            assert isinstance(info.value.__cause__, ConnectionLostError)
+            assert tx.committed is False
+            await settle(repo, pg)
+            assert await rows(pg) == 0  # the server never saw the COMMIT: it rolled back
+
+
+# ------------------------------------------------------------------------------------------------
+# shutdown waits for in-flight work: a transaction can finish (and always roll back) while closing
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback"])
+async def test_issue17_in_flight_transaction_finishes_during_stop(
+    tables: str, pg: asyncpg.Connection, ending: str
+) -> None:
+    repo = make_repo(tables, pool_size=2)
+    await repo.start()
+    inside = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def work() -> None:
+        async with repo.transaction():
+            await insert(repo, 1)
+            inside.set()
+            await go_on.wait()
+            await insert(repo, 2)  # a statement while the repo is closing
+            if ending == "rollback":
+                raise ValueError("the block fails")
+
+    task = asyncio.create_task(work())
+    await inside.wait()
+    stopping = asyncio.create_task(repo.stop(timeout=5))
+    await asyncio.sleep(0.05)
+    assert repo.state == "closing"
+    with pytest.raises(RepoStateError, match="repo is closing"):
+        await repo.query("SELECT 1")  # new work is refused
+    go_on.set()
+    if ending == "commit":
+        await task
+    else:
+        with pytest.raises(ValueError, match="the block fails"):
+            await task
+    await stopping
+    assert repo.state == "closed"
+    assert await rows(pg) == (2 if ending == "commit" else 0)
+    assert await app_sessions(pg, "%") == []
