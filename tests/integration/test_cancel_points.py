@@ -293,7 +293,7 @@ async def test_issue17_cancelled_begin_returns_its_connection(
     rng = random.Random(17)
     cancelled = 0
     async with repo:
-        for _ in range(2000):
+        for _ in range(1500):
             delay = rng.uniform(0, 0.0015)
             if flavour == "anyio":
                 with anyio.move_on_after(delay) as scope:
@@ -325,7 +325,7 @@ async def test_issue17_cancelled_begin_returns_its_connection(
 # the points: a statement held by the proxy (BEGIN, COMMIT, ROLLBACK, RELEASE, the release reset)
 # ------------------------------------------------------------------------------------------------
 
-CLEANUP = 0.5  # cleanup_timeout of the repos behind the proxy
+CLEANUP = 0.3  # cleanup_timeout of the repos behind the proxy
 
 
 async def _begin(repo: Repo, txs: list[Any]) -> None:
