@@ -484,6 +484,49 @@ async def test_issue17_cancel_while_waiting_for_the_pool(tables: str, pg: asyncp
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_issue17_cancel_while_a_connection_opens(tables: str, pg: asyncpg.Connection, flavour: str) -> None:
+    async with PgProxy(upstream(tables)) as proxy:
+        repo = make_repo(via(proxy, tables), pool_size=2, connect_timeout=10)
+        done = asyncio.Event()
+        holding = asyncio.Event()
+
+        async def holder() -> None:
+            async with repo.checkout():
+                holding.set()
+                await done.wait()
+
+        async def body() -> None:
+            async with repo.transaction():
+                await insert(repo, 1)
+
+        async def opening() -> None:
+            async def check() -> bool:
+                return repo.adapter.pool._opening > 0  # the body is opening a second connection
+
+            await poll(check, "a connection being opened")
+
+        async with repo:
+            hold = asyncio.create_task(holder())
+            await holding.wait()
+            proxy.blackhole()  # the server never answers the new connection's startup
+            try:
+                await cancel_at(flavour, body, opening)
+            finally:
+                proxy.pass_through()
+                done.set()
+                await hold
+            await settle(repo, pg)
+            assert await rows(pg) == 0
+            # the slot came back: two connections can be open at once again
+            async with repo.transaction(), repo.checkout():
+                await insert(repo, 2)
+            both = await asyncio.gather(*(repo.query("SELECT pg_sleep(0.05)") for _ in range(2)))
+            assert len(both) == 2
+            assert repo.pool_stats()["size"] == 2
+            await settle(repo, pg)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
 async def test_issue17_cancel_during_stream_iteration(tables: str, pg: asyncpg.Connection, flavour: str) -> None:
     from asyncecto.query import from_
 
