@@ -742,3 +742,98 @@ async def test_issue17_in_flight_transaction_finishes_during_stop(
     assert repo.state == "closed"
     assert await rows(pg) == (2 if ending == "commit" else 0)
     assert await app_sessions(pg, "%") == []
+
+
+# ------------------------------------------------------------------------------------------------
+# finish() itself: the contract the points above rely on (no database)
+# ------------------------------------------------------------------------------------------------
+
+
+async def test_issue17_finish_names_a_cleanup_cancelled_by_someone_else() -> None:
+    from asyncecto._aio import finish
+
+    async def work() -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        me.cancel()  # the work's own task is cancelled (a loop shutting down, say); its caller is not
+        await asyncio.sleep(1)
+
+    with pytest.raises(ConnectionLostError, match="cleanup was interrupted") as info:
+        await finish(work())
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+async def test_issue17_finish_gives_up_after_its_limit_and_abandons_the_work(flavour: str) -> None:
+    from asyncecto._aio import finish
+
+    gate = asyncio.Event()
+    cut: list[float] = []
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        await gate.wait()  # a statement that never answers until its connection is cut
+
+    def abandon() -> None:
+        cut.append(time.monotonic())
+        gate.set()
+
+    async def body() -> None:
+        await finish(work(), limit=0.2, abandon=abandon)
+
+    took = await cancel_at(flavour, body, started.wait)
+    assert len(cut) == 1
+    assert 0.15 < took < 1.0 * FACTOR
+
+
+async def test_issue17_finish_leaves_work_that_ignores_abandon_behind() -> None:
+    from asyncecto._aio import finish
+
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        with anyio.CancelScope(shield=True):
+            await release.wait()
+
+    async def fire() -> None:
+        await started.wait()
+        scope.deadline = anyio.current_time()
+
+    began = time.monotonic()
+    with anyio.move_on_after(None) as scope:
+        trigger = asyncio.create_task(fire())
+        await finish(work(), limit=0.1, abandon=lambda: None)
+    await trigger
+    assert scope.cancelled_caught  # the caller's own cancellation, after limit + 1 s
+    assert 1.0 < time.monotonic() - began < 2.5 * FACTOR
+    release.set()  # the work left behind ends later; nothing is reported
+    await asyncio.sleep(0.01)
+
+
+async def test_issue17_finish_lets_a_second_native_cancel_end_the_task() -> None:
+    from asyncecto._aio import finish
+
+    started = asyncio.Event()
+    gate = asyncio.Event()
+
+    async def work() -> None:
+        started.set()
+        await gate.wait()
+
+    async def body() -> None:
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # the anyio scope cancels first, while the cleanup runs
+            await finish(work(), limit=5)
+
+    task = asyncio.create_task(body())
+    await started.wait()
+    await asyncio.sleep(0.02)
+    task.cancel()  # then task.cancel(): it must not be swallowed by the anyio scope
+    await asyncio.sleep(0.02)
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
