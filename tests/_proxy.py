@@ -11,7 +11,10 @@ nothing (a half-open link); ``drop_after(pred, forward=…)`` parses the fronten
 messages and, on the first simple Query (``Q``) or Parse (``P``) whose SQL matches ``pred``, closes both
 sockets of that link: after the message reached the server and the server answered (``forward=True``:
 the server ran it, the client never hears back) or before it is sent (``forward=False``: the server never
-sees it). The drop fires once, then the proxy is back to ``pass``. ``reset()`` closes every open link now.
+sees it). The drop fires once, then the proxy is back to ``pass``. ``hold(pred)`` keeps the first matching
+``Q``/``P`` message from the server (``await proxy.held.wait()`` until one is held) and forwards it, with
+whatever the client sent after it, on ``proxy.release()``; a client that goes away meanwhile ends the link
+(the server sees the socket close). ``reset()`` closes every open link now.
 
 An ``SSLRequest`` (or ``GSSENCRequest``) is answered ``N`` by the proxy itself, so the client carries on in
 plain text whatever its ``ssl`` setting, as long as that setting does not require TLS.
@@ -43,7 +46,7 @@ _LINK_ERRORS = (
 )
 
 Predicate = Callable[[str], bool]
-Mode = Literal["pass", "blackhole", "drop_after"]
+Mode = Literal["pass", "blackhole", "drop_after", "hold"]
 
 
 def sql_matches(keyword: str) -> Predicate:
@@ -77,6 +80,7 @@ class PgProxy:
     :param upstream: ``(host, port)`` of the server, or the path of its unix socket
     :ivar drops: how many links a ``drop_after`` has cut
     :ivar links_opened: how many client connections were accepted
+    :ivar held: set once a ``hold`` holds a message (a fresh event per ``hold``)
     """
 
     def __init__(self, upstream: tuple[str, int] | str) -> None:
@@ -89,6 +93,8 @@ class PgProxy:
         self._forward = False
         self._links: set[_Link] = set()
         self._tg: anyio.abc.TaskGroup | None = None
+        self.held: anyio.Event | None = None
+        self._released: anyio.Event | None = None
 
     # -- modes ---------------------------------------------------------------------------
     def pass_through(self) -> None:
@@ -100,6 +106,18 @@ class PgProxy:
     def drop_after(self, predicate: Predicate, *, forward: bool) -> None:
         """Cut the link that sends the next ``Q``/``P`` message matching ``predicate`` (once)."""
         self.mode, self._predicate, self._forward = "drop_after", predicate, forward
+
+    def hold(self, predicate: Predicate) -> anyio.Event:
+        """Hold the next ``Q``/``P`` message matching ``predicate`` until :meth:`release` (once); the
+        event :attr:`held`, set when a message is held."""
+        self.held, self._released = anyio.Event(), anyio.Event()
+        self.mode, self._predicate = "hold", predicate
+        return self.held
+
+    def release(self) -> None:
+        """Forward the held message (and what followed it); the proxy is back to ``pass``."""
+        if self._released is not None:
+            self._released.set()
 
     def reset(self) -> None:
         """Close every open link now (the clients see EOF)."""
@@ -177,11 +195,34 @@ class PgProxy:
                         with anyio.move_on_after(_ANSWER_TIMEOUT):
                             await link.answered.wait()  # the server has run it
                     return  # both sockets close
+                if self.mode == "hold" and sql is not None and predicate is not None and predicate(sql):
+                    self.pass_through()
+                    await self._hold(link, reader)
                 await self._send(link, head + body)
         except _LINK_ERRORS:
             pass
         finally:
             link.scope.cancel()
+
+    async def _hold(self, link: _Link, reader: BufferedByteReceiveStream) -> None:
+        """Wait for ``release()``, reading ahead meanwhile: a client gone away ends the link."""
+        held, released = self.held, self._released
+        assert held is not None and released is not None
+        ahead = bytearray()
+
+        async def read_ahead() -> None:
+            try:
+                while True:
+                    ahead.extend(await link.client.receive())
+            except _LINK_ERRORS:
+                link.scope.cancel()
+
+        held.set()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read_ahead)
+            await released.wait()
+            tg.cancel_scope.cancel()
+        reader.feed_data(ahead)
 
     async def _send(self, link: _Link, data: bytes) -> None:
         if self.mode != "blackhole":

@@ -375,23 +375,29 @@ class RepoCore:
         source: str | None,
         decode: Callable[[Any], _R] | None = None,
         pinned: Connection | None = None,
+        client_timeout: float | None = None,
     ) -> tuple[Any, _R | None]:
         """Run one statement on the task's bound connection or a pooled one.
 
         ``kind`` is the connection method (``fetch``, ``fetchrow``, ``execute``, ``query``);
         ``decode`` turns its result into structs and is timed as decode time; ``pinned``
-        runs on that connection (transaction bookkeeping). Returns ``(raw result, decoded)``.
+        runs on that connection (transaction bookkeeping). ``client_timeout`` (with ``timeout``
+        DEFAULT) bounds the call on the client (a cleanup's deadline; the driver's timeout error
+        is raised on expiry). Returns ``(raw result, decoded)``. While the repo is closing,
+        statements on a pinned connection still run: in-flight work may finish.
         """
-        if self._state is not RepoState.RUNNING:
+        bound = self.bound_var.get() if pinned is None else None
+        if self._state is not RepoState.RUNNING and not (
+            self._state is RepoState.CLOSING and (pinned is not None or bound is not None)
+        ):
             self._check("run query")
         if asyncio.get_running_loop() is not self._loop:
             raise self._other_loop("run a statement")
         lift = False
         if timeout is DEFAULT:
-            timeout = None  # the server enforces the configured default (statement_timeout)
+            timeout = client_timeout  # the server enforces the configured default (statement_timeout)
         elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
             lift = True  # the server's default limit would cut this call short
-        bound = self.bound_var.get() if pinned is None else None
         adapter = self.adapter
         t0 = time.perf_counter()
         conn: Connection | None

@@ -6,10 +6,13 @@ repo in the block uses it. A nested block is a ``SAVEPOINT``: a failure inside i
 back to the savepoint only, and the outer transaction goes on. Commit, rollback and the
 release of the connection run to their end even if the caller is cancelled (the caller
 waits for them, then is cancelled); a ``BEGIN`` or ``SAVEPOINT`` that fails or is
-interrupted is undone the same way before the error propagates. A ROLLBACK that fails while
-an exception or a cancellation leaves the block (the connection died, say) never replaces it:
-the failure is logged and noted on it. ``repo.rollback(value)`` raises :class:`Rollback`, a
-``BaseException``, which the block catches, also inside a task group's exception group.
+interrupted is undone the same way before the error propagates. Cleanup (ROLLBACK, ROLLBACK TO
+and RELEASE SAVEPOINT, the release reset, a COMMIT whose caller was cancelled) gets at most the
+repo's ``cleanup_timeout``: then the connection is terminated, never reused, and the server rolls
+back when it notices. A ROLLBACK that fails while an exception or a cancellation leaves the block
+(the connection died, say) never replaces it: the failure is logged and noted on it.
+``repo.rollback(value)`` raises :class:`Rollback`, a ``BaseException``, which the block catches,
+also inside a task group's exception group.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any
@@ -27,6 +31,7 @@ from asyncecto.errors import (
     CommitOutcomeUnknownError,
     ConnectionLostError,
     Rollback,
+    StatementTimeoutError,
     TransactionAbortedError,
 )
 
@@ -50,6 +55,9 @@ class Transaction:
 
     :ivar rolled_back: whether the block ended by ``repo.rollback(value)``
     :ivar value: the value given to ``repo.rollback``
+    :ivar committed: whether the server confirmed the block's COMMIT (for a nested block, its
+        RELEASE SAVEPOINT). A caller cancelled during COMMIT still gets its cancellation; this
+        tells it the outcome: ``False`` means rolled back, or unknown if the connection was lost
     """
 
     def __init__(self, core: RepoCore, isolation: str | None = None, read_only: bool = False) -> None:
@@ -59,6 +67,7 @@ class Transaction:
         self.isolation = isolation
         self.read_only = read_only
         self.rolled_back = False
+        self.committed = False
         self.value: Any = None
         self._bound: Bound | None = None
         self._savepoint: str | None = None
@@ -73,8 +82,51 @@ class Transaction:
             sql += " READ ONLY"
         return sql
 
-    async def _exec(self, bound: Bound, sql: str) -> None:
-        await self.core.run("execute", sql, (), DEFAULT, None, pinned=bound.conn)
+    async def _exec(self, bound: Bound, sql: str, budget: float | None = None) -> str:
+        """Run ``sql`` on the transaction's connection; its command tag.
+
+        ``budget`` (seconds) bounds it on the client: on expiry the connection is terminated
+        (never reused) and :class:`ConnectionLostError` raised.
+        """
+        core = self.core
+        if budget is None:
+            return str((await core.run("command", sql, (), DEFAULT, None, pinned=bound.conn))[0])
+        if budget <= 0:
+            self._cut(bound, sql)
+            raise ConnectionLostError(f"no time left for {sql} within cleanup_timeout; the connection was terminated")
+        try:
+            tag, _ = await core.run("command", sql, (), DEFAULT, None, pinned=bound.conn, client_timeout=budget)
+        except StatementTimeoutError as exc:
+            if exc.sqlstate is not None:  # the server's statement_timeout: the connection is fine
+                raise
+            self._cut(bound, sql)
+            raise ConnectionLostError(
+                f"{sql} got no answer within {budget:.2f}s; the connection was terminated and is not reused"
+            ) from exc
+        return str(tag)
+
+    def _cut(self, bound: Bound, what: str) -> None:
+        """Terminate the connection whose ``what`` overran its deadline (no I/O; the server rolls back)."""
+        conn = bound.conn
+        if conn.is_closed():
+            return
+        logger.warning(
+            "repo %s: %s did not finish within cleanup_timeout=%.1fs; connection pid=%s terminated",
+            self.core.name,
+            what,
+            self.core.config.cleanup_timeout,
+            getattr(conn, "pid", "?"),
+        )
+        conn.terminate()
+
+    def _budget(self) -> Callable[[], float]:
+        """Seconds left of a cleanup deadline starting now."""
+        deadline = time.monotonic() + self.core.config.cleanup_timeout
+        return lambda: deadline - time.monotonic()
+
+    async def _finish(self, bound: Bound, work: Coroutine[Any, Any, None], what: str) -> None:
+        """``finish`` cleanup ``work`` on ``bound``'s connection within cleanup_timeout once cancelled."""
+        await finish(work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what))
 
     async def __aenter__(self) -> Transaction:
         core = self.core
@@ -86,7 +138,7 @@ class Transaction:
             if self.isolation or self.read_only:
                 raise ArgumentError("isolation and read_only apply to the outermost transaction only")
             name = f"asyncecto_{bound.depth + 1}"
-            await self._exec(bound, f"SAVEPOINT {name}")  # on failure nothing changed
+            await self._open_savepoint(bound, name)  # on failure nothing changed
             bound.depth += 1
             self._bound, self._savepoint = bound, name
             return self
@@ -103,7 +155,7 @@ class Transaction:
             except BaseException:
                 # the server may have begun: roll back (or leave the reset to the checkout's release)
                 bound.conn.dirty = True
-                await finish(self._quiet(bound, "ROLLBACK"))
+                await self._finish(bound, self._quiet(bound, "ROLLBACK", self._budget()), "ROLLBACK")
                 raise
             bound.depth = 1
             self._bound = bound
@@ -117,10 +169,17 @@ class Transaction:
             await self._exec(new, self._begin_sql())
         except BaseException:
             # BEGIN may have reached the server though the call failed (cancelled in flight, say):
-            # roll back, as inside a checkout, before the connection goes back to the pool
-            await finish(self._quiet(new, "ROLLBACK"))
+            # roll back, as inside a checkout, then check the connection in: one job, so that a
+            # caller cancelled meanwhile still returns the connection
             new.active = False
-            await finish(core.adapter.checkin(conn))
+
+            async def undo() -> None:
+                try:
+                    await self._quiet(new, "ROLLBACK", self._budget())
+                finally:
+                    await core.adapter.checkin(conn)
+
+            await self._finish(new, undo(), "ROLLBACK")
             raise
         self._bound = new
         self._token = core.bound_var.set(new)
@@ -152,16 +211,17 @@ class Transaction:
             made = True
 
         try:
-            await finish(work())
+            await self._finish(bound, work(), f"SAVEPOINT {name}")
         except asyncio.CancelledError:
             if made:
-                await finish(self._quiet(bound, f"RELEASE SAVEPOINT {name}"))
+                release = f"RELEASE SAVEPOINT {name}"
+                await self._finish(bound, self._quiet(bound, release, self._budget()), release)
             raise
 
-    async def _quiet(self, bound: Bound, sql: str) -> None:
-        # on failure the connection is marked dirty: its release resets or terminates it
+    async def _quiet(self, bound: Bound, sql: str, budget: Callable[[], float]) -> None:
+        # on failure the connection is marked dirty (or terminated): its release resets or drops it
         with contextlib.suppress(Exception):
-            await self._exec(bound, sql)
+            await self._exec(bound, sql, budget())
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -199,8 +259,11 @@ class Transaction:
     async def _cleanup(self, work: Coroutine[Any, Any, None], exc: BaseException | None) -> None:
         """Run the block's end (``work``). If it fails while ``exc`` leaves the block, ``exc`` still does
         (also when the caller is cancelled meanwhile): the failure is logged and noted on ``exc``."""
+        bound = self._bound
+        assert bound is not None
+        what = "COMMIT" if exc is None and self._savepoint is None else "the transaction's end"
         if exc is None:
-            await finish(work)
+            await self._finish(bound, work, what)
             return
         leaving = exc
 
@@ -210,7 +273,7 @@ class Transaction:
             except Exception as failure:  # reported here: a cancellation of the caller must not drop it
                 self._cleanup_failed(failure, leaving)
 
-        await finish(guarded())
+        await self._finish(bound, guarded(), what)
 
     def _cleanup_failed(self, failure: Exception, exc: BaseException) -> None:
         what = "ROLLBACK TO SAVEPOINT" if self._savepoint is not None else "ROLLBACK"
@@ -236,31 +299,38 @@ class Transaction:
 
     async def _end_savepoint(self, bound: Bound, failed: bool) -> None:
         name = self._savepoint
+        left = self._budget()
         try:
             if failed:
-                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}")
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}", left())
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
                 return
             try:
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
             except TransactionAbortedError as exc:
                 # a statement in the block failed and its error was caught: undo the block, not more
-                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}")
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}")
+                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}", left())
+                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
                 raise _rolled_back("the transaction's savepoint") from exc
+            self.committed = True
         finally:
             bound.depth -= 1
 
     async def _end(self, bound: Bound, failed: bool) -> None:
         owns_connection = self._token is not None
+        config = self.core.config
         try:
             if failed:
-                await self._exec(bound, "ROLLBACK")
+                await self._exec(bound, "ROLLBACK", config.cleanup_timeout)
             else:
+                # the server's statement_timeout ends a slow COMMIT first, with a definite answer;
+                # the client's deadline is for a server that does not answer at all
+                budget = None if config.timeout is None else config.timeout + config.cleanup_timeout
                 try:
-                    (tag, _) = await self.core.run("command", "COMMIT", (), DEFAULT, None, pinned=bound.conn)
+                    tag = await self._exec(bound, "COMMIT", budget)
                     if tag == "ROLLBACK":  # PostgreSQL's answer to COMMIT in a failed transaction
                         raise _rolled_back("COMMIT")
+                    self.committed = True
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(
                         "the connection was lost while COMMIT was in flight: the transaction may or may not "
