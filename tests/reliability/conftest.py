@@ -17,7 +17,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
@@ -160,7 +160,7 @@ def assert_own_timeout(exc: BaseException) -> None:
 
 
 # -- cancellers: how a caller gives up on a block, in both flavours -----------------------------------
-Work = Callable[[], Awaitable[None]]
+Work = Callable[[], Coroutine[Any, Any, None]]
 
 
 async def _by_move_on_after(work: Work, after: float) -> None:

@@ -87,7 +87,7 @@ async def test_issue17_r06_killed_backend_crash_restart_fails_only_with_named_er
     assert len(outcomes) == 3 and all(isinstance(o, ConnectionLostError) for o in outcomes), outcomes
     assert all(o is not None and o.__cause__ is not None for o in outcomes)
 
-    seen: list[Exception] = []
+    seen: list[ConnectionLostError | DatabaseUnavailableError] = []
 
     async def answers() -> bool:
         try:

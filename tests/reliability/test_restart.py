@@ -67,7 +67,7 @@ async def test_issue17_r06_immediate_restart_fails_with_named_errors_and_recover
     await _warm(repo, 4)
     caught = await _restart_with_one_in_use(repo, server, app, "immediate")
     assert len(caught) == 1 and caught[0].__cause__ is not None
-    seen: list[Exception] = []
+    seen: list[ConnectionLostError | DatabaseUnavailableError] = []
 
     async def answers() -> bool:
         try:
