@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
 import os
 import re
 import signal
@@ -62,8 +63,9 @@ async def server(cluster: Cluster) -> AsyncIterator[Cluster]:
 
 @pytest.fixture
 def app(request: pytest.FixtureRequest) -> str:
-    """This test's ``application_name`` (its sessions, and its rows' tag)."""
-    return ("ae-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name))[:60]
+    """This test's ``application_name`` (its sessions, and its rows' tag): unique per test, < 64 bytes."""
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
+    return "ae-" + re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name)[:48] + "-" + digest
 
 
 @pytest.fixture
