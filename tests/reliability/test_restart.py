@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -120,20 +121,23 @@ async def test_issue17_r07_server_down_refuses_at_once_and_recovers_after_start(
 @pytest.mark.xfail(
     strict=True,
     reason="needs WP-B: pool upkeep's fill() raises DatabaseUnavailableError while the server is down, so the "
-    "supervisor logs a crash (ERROR + traceback) and restarts the worker; it should log a rate-limited warning",
+    "supervisor logs a crash (ERROR + traceback) every round and restarts the worker; it should log a warning once",
 )
 async def test_issue17_r07_pool_upkeep_rides_out_a_stopped_server(
     make_repo: MakeRepo, server: Cluster, app: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     repo = await make_repo(pool_size=2, min_size=1)
-    await server.stop("fast")
-    try:
-        await anyio.sleep(2.5)  # two upkeep rounds or more, each finding no connection and no server
-    finally:
-        await server.start()
+    with caplog.at_level(logging.WARNING, logger="asyncecto"):
+        await server.stop("fast")
+        try:
+            await anyio.sleep(3.5)  # three upkeep rounds or more, each finding no connection and no server
+        finally:
+            await server.start()
     await wait_for(lambda: _filled(repo), 3, "upkeep refills min_size after the start")
-    crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
-    assert repo.supervisor_restarts == SUPERVISOR_CALM and crashes == [], [r.getMessage() for r in crashes]
+    said = [f"{r.levelname} {r.getMessage()}" for r in caplog.records if r.name.startswith("asyncecto")]
+    assert repo.supervisor_restarts == SUPERVISOR_CALM, said
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records), said  # no worker crash
+    assert len(said) <= 2, said  # the same refill failure is not logged every round
 
 
 async def _filled(repo: Repo) -> bool:
