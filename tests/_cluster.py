@@ -25,10 +25,14 @@ Programs: the newest ``/usr/lib/postgresql/*/bin``, else ``initdb`` on ``PATH``,
 as the ``postgres`` user (``runuser -u postgres --``), which owns the folder. The server log always
 goes to a file (``pg_ctl -l``): without it the postmaster would keep the caller's stdout pipe and
 ``subprocess.run(capture_output=True)`` would never return.
+
+A cluster is also removed when the interpreter exits (``atexit``); one left behind by a killed process
+is stopped and removed by the next :meth:`Cluster.start` (:func:`reap_orphans`).
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import pwd
@@ -45,7 +49,7 @@ from typing import Any, Literal, Protocol, overload
 import anyio
 import asyncpg
 
-__all__ = ("ADMIN_APP", "Cluster", "ClusterError", "find_bindir", "unavailable_reason")
+__all__ = ("ADMIN_APP", "Cluster", "ClusterError", "find_bindir", "reap_orphans", "unavailable_reason")
 
 Mode = Literal["smart", "fast", "immediate"]
 
@@ -53,6 +57,8 @@ Mode = Literal["smart", "fast", "immediate"]
 ADMIN_APP = "asyncecto-cluster-admin"
 _PROGRAM_TIMEOUT = 120.0  # seconds any one initdb/pg_ctl call may take
 _SERVER_USER = "postgres"
+_PREFIX = "ae-cluster-"
+_OWNER = "owner.pid"  # the pid of the process that made the cluster (see reap_orphans)
 
 
 class ClusterError(RuntimeError):
@@ -101,6 +107,37 @@ def unavailable_reason() -> str | None:
         if shutil.which("runuser") is None:
             return "running as root and runuser (util-linux) is missing: install util-linux"
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans() -> list[Path]:
+    """Stop and remove the clusters whose owning process is gone (a run killed before its teardown);
+    the folders removed. Clusters of live processes are left alone."""
+    bindir = find_bindir()
+    reaped: list[Path] = []
+    for folder in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            owner = int((folder / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being created, or not made by this module
+        if _alive(owner):
+            continue
+        if bindir is not None and (folder / "data" / "postmaster.pid").exists():
+            Cluster(folder, 0, bindir, 0, {})._program(
+                "pg_ctl", "-D", str(folder / "data"), "-m", "immediate", "-w", "stop", check=False
+            )
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
 
 
 def _free_port() -> int:
@@ -159,7 +196,9 @@ class Cluster:
             raise ClusterError(reason)
         bindir = find_bindir()
         assert bindir is not None
-        folder = Path(tempfile.mkdtemp(prefix="ae-cluster-"))
+        reap_orphans()
+        folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
+        (folder / _OWNER).write_text(str(os.getpid()))
         user = _run_as()
         if user is not None:
             shutil.chown(folder, user, user)
@@ -178,6 +217,7 @@ class Cluster:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         cluster.running = True
+        atexit.register(cluster.destroy)  # an interrupted run still removes it (a killed one: reap_orphans)
         return cluster
 
     @classmethod
@@ -190,6 +230,7 @@ class Cluster:
 
     def destroy(self) -> None:
         """Blocking :meth:`close`: stop at once (``-m immediate``) and remove the folder."""
+        atexit.unregister(self.destroy)
         try:
             if self.data.exists():
                 self._program("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop", check=False)
