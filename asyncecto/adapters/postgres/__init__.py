@@ -79,7 +79,16 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             timeout=config.pool_timeout,
             max_idle_time=config.max_idle_time,
             reset_timeout=config.cleanup_timeout,
+            busy_limit=self._busy_limit(),
         )
+
+    def _busy_limit(self) -> float | None:
+        """How long a statement may go unanswered before its link is taken for half-open: the
+        server's own limit (``timeout``) plus ``cleanup_timeout``; ``None`` when no limit is known."""
+        settings = self.config.dsn_kwargs().get("server_settings") or {}
+        if self.config.timeout is None or "statement_timeout" in settings:
+            return None
+        return self.config.timeout + self.config.cleanup_timeout
 
     async def _connect(self, database: str | None = None) -> asyncpg.Connection:
         kwargs = self.config.dsn_kwargs()
