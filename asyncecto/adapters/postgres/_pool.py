@@ -143,10 +143,10 @@ class PgConnection:
         """The asyncecto error for a driver error; a lost connection says why the server (or the pool)
         ended it."""
         error = translate_copy(exc, sql or "") if copy else translate(exc, sql, params)
-        if isinstance(error, ConnectionLostError) and error.sqlstate is None:
+        if isinstance(error, ConnectionLostError):
             if self.ended_by is not None:
                 return ConnectionLostError(f"connection lost: {self.ended_by}", query=sql)
-            said = self.tap.last_words if self.tap is not None else None
+            said = self.tap.last_words if self.tap is not None and error.sqlstate is None else None
             if said is not None:
                 return server_ended(said[0], said[1], sql)
         return error
