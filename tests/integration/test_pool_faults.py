@@ -13,7 +13,7 @@ import contextlib
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -48,9 +48,9 @@ def _app(tag: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def loop_errors() -> Iterator[list[dict[str, Any]]]:
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
     """What reached the loop's exception handler (an unretrieved future, a task that died): nothing may."""
-    loop = asyncio.get_event_loop()
+    loop = asyncio.get_running_loop()
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
     yield seen

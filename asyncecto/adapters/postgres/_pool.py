@@ -318,14 +318,16 @@ class PgConnection:
 
     def cancelling(self) -> bool:
         """Whether asyncpg is still cancelling a statement (its next statement would wait for that)."""
-        protocol = getattr(self.raw, "_protocol", None)  # asyncpg private API (pinned in pyproject)
-        return protocol is not None and bool(protocol._is_cancelling())
+        # asyncpg private API, as asyncpg's own pool uses it (the version range is pinned in pyproject)
+        is_cancelling = getattr(getattr(self.raw, "_protocol", None), "_is_cancelling", None)
+        return is_cancelling is not None and bool(is_cancelling())
 
     async def drain(self, timeout: float) -> None:
         """Wait until the server acknowledged the cancellation in flight; ``TimeoutError`` after ``timeout``."""
         protocol = getattr(self.raw, "_protocol", None)
-        if protocol is not None:
-            await protocol._wait_for_cancellation(timeout)
+        if protocol is not None and self.cancelling():
+            async with asyncio.timeout(timeout):
+                await protocol._wait_for_cancellation()
 
     def terminate(self, why: str | None = None) -> None:
         """Close the socket at once; ``why`` is what its holder's next error says."""
@@ -427,6 +429,7 @@ class Pool:
         self._cleanups: set[asyncio.Task[None]] = set()
         #: after the server refused a connection: no new one is opened before ``_ceiling_until``
         self._ceiling_until = 0.0
+        self._fill_error: str | None = None  # the upkeep's last refill failure, logged once
         self.stats = PoolStats()
         _live_pools.add(self)
 
@@ -575,12 +578,17 @@ class Pool:
         return conn
 
     def _ended(self, conn: PgConnection) -> None:
-        """asyncpg saw the connection close: an idle one leaves the pool now; the server's doing is ``lost``."""
+        """asyncpg saw the connection close: an idle one leaves the pool now."""
+        if conn in self._idle:
+            self._discard(conn)
+        else:
+            self._count_lost(conn)
+
+    def _count_lost(self, conn: PgConnection) -> None:
+        """Count a connection closed by the server or the network (not by asyncecto) once."""
         if not conn.closing:
             conn.closing = True
             self.stats.lost += 1
-        if conn in self._all and conn in self._idle:
-            self._discard(conn)
 
     # -- checkin ----------------------------------------------------------------
     def release_nowait(self, conn: PgConnection) -> bool:
@@ -704,6 +712,7 @@ class Pool:
         self._discard(conn)
 
     def _discard(self, conn: PgConnection) -> None:
+        self._count_lost(conn)
         self._all.discard(conn)
         with contextlib.suppress(ValueError):
             self._idle.remove(conn)
@@ -745,8 +754,20 @@ class Pool:
                         self.stats.terminated += 1
                         conn.terminate(why)  # its holder gets ConnectionLostError and returns it
             if not self._all or now >= self._ceiling_until:
-                with contextlib.suppress(DatabaseUnavailableError):
-                    await self.fill()
+                await self._refill()
+
+    async def _refill(self) -> None:
+        """``fill``; a failure is logged (once until it changes or heals), never raised: the upkeep
+        carries on and the next checkout reports the error to its caller."""
+        try:
+            await self.fill()
+        except DatabaseUnavailableError as exc:
+            text = str(exc)
+            if text != self._fill_error:
+                logger.warning("could not open a connection to keep min_size=%d: %s", self.min_size, text)
+            self._fill_error = text
+        else:
+            self._fill_error = None
 
     def _close_one(self, conn: PgConnection) -> None:
         self._all.discard(conn)
