@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -54,8 +56,13 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
     yield seen
+    with warnings.catch_warnings(record=True) as caught:  # an asyncpg connection left unclosed says so here
+        warnings.simplefilter("always")
+        gc.collect()
+    await asyncio.sleep(0)  # callbacks the collection scheduled
     loop.set_exception_handler(None)
     assert seen == [], seen
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 async def _poll(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
