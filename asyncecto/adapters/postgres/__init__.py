@@ -67,6 +67,18 @@ def _jsonb_decode(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
+async def _close(raw: asyncpg.Connection) -> None:
+    """Close politely (1 s at most); terminated if that fails or the caller is cancelled meanwhile,
+    so no socket is left open (asyncpg's "unclosed connection" warning)."""
+    try:
+        await raw.close(timeout=1.0)
+    except Exception:  # the work is done; a failed goodbye only leaves the socket to cut
+        pass
+    finally:
+        if not raw.is_closed():
+            raw.terminate()
+
+
 class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter, NotificationAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
@@ -298,7 +310,7 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         except asyncpg.PostgresError as exc:
             raise translate(exc, sql) from exc
         finally:
-            await raw.close()
+            await _close(raw)
 
     async def storage_up(self) -> Literal["created", "already_up"]:
         done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database, 'database name')}")
@@ -338,4 +350,4 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         except asyncpg.PostgresError as exc:
             raise translate(exc, sql) from exc
         finally:
-            await raw.close()
+            await _close(raw)
