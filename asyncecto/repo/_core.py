@@ -160,6 +160,9 @@ class RepoCore:
     async def stop(self, timeout: float | None = None) -> None:
         """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
 
+        Past ``timeout``, the connections still in use are closed (their holders get
+        ``ConnectionLostError`` naming the stop) and their statements are cancelled on the server
+        (``pg_cancel_backend`` from a fresh connection), so nothing keeps running there.
         Calling it on a repo that is not running does nothing. The shutdown runs in a task
         of its own: cancelling the caller does not leave the repo half-closed.
         """

@@ -76,6 +76,18 @@ def _jsonb_decode(data: bytes) -> Any:
     return json.loads(data[1:])
 
 
+async def _close(raw: asyncpg.Connection) -> None:
+    """Close politely (1 s at most); terminated if that fails or the caller is cancelled meanwhile,
+    so no socket is left open (asyncpg's "unclosed connection" warning)."""
+    try:
+        await raw.close(timeout=1.0)
+    except Exception:  # the work is done; a failed goodbye only leaves the socket to cut
+        pass
+    finally:
+        if not raw.is_closed():
+            raw.terminate()
+
+
 class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter, NotificationAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
@@ -88,7 +100,16 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             timeout=config.pool_timeout,
             max_idle_time=config.max_idle_time,
             reset_timeout=config.cleanup_timeout,
+            busy_limit=self._busy_limit(),
         )
+
+    def _busy_limit(self) -> float | None:
+        """How long a statement may go unanswered before its link is taken for half-open: the
+        server's own limit (``timeout``) plus ``cleanup_timeout``; ``None`` when no limit is known."""
+        settings = self.config.dsn_kwargs().get("server_settings") or {}
+        if self.config.timeout is None or "statement_timeout" in settings:
+            return None
+        return self.config.timeout + self.config.cleanup_timeout
 
     async def _connect(self, database: str | None = None) -> asyncpg.Connection:
         kwargs = self.config.dsn_kwargs()
@@ -300,7 +321,7 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         except asyncpg.PostgresError as exc:
             raise translate(exc, sql) from exc
         finally:
-            await raw.close()
+            await _close(raw)
 
     async def storage_up(self) -> Literal["created", "already_up"]:
         done = await self._maintenance(f"CREATE DATABASE {_sql.quote_name(self.config.database, 'database name')}")
@@ -340,4 +361,4 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         except asyncpg.PostgresError as exc:
             raise translate(exc, sql) from exc
         finally:
-            await raw.close()
+            await _close(raw)

@@ -9,6 +9,14 @@ Resets and closing run in tasks of their own (``asyncecto._aio.finish``): a call
 cancelled meanwhile (by ``task.cancel()``, ``asyncio.timeout`` or an anyio cancel scope)
 waits for the cleanup to end and is then cancelled, so no connection is ever left
 neither returned nor terminated, nor used while its cleanup still runs.
+
+Faults: a connection the server or the network closes is dropped the moment asyncpg notices
+(a termination listener), and counted ``lost``; one still cancelling a statement when it comes
+back is drained by a pool-owned task (counted in use until done, terminated after
+``reset_timeout``); one waiting longer than ``busy_limit`` for an answer (a half-open link)
+is terminated by the upkeep. A server refusing new connections (53300 too many clients,
+57P03 starting up) makes callers wait for a connection, within the pool timeout, instead of
+failing at once. ``close`` past its timeout cancels the stuck statements on the server.
 """
 
 from __future__ import annotations
@@ -36,7 +44,13 @@ import asyncpg
 
 from asyncecto._aio import finish
 from asyncecto.adapters import CopyIn, CopyOut
-from asyncecto.errors import AsyncEctoError, ConnectionLostError, PoolTimeoutError, RepoStateError
+from asyncecto.errors import (
+    AsyncEctoError,
+    ConnectionLostError,
+    DatabaseUnavailableError,
+    PoolTimeoutError,
+    RepoStateError,
+)
 
 from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, copy_encode_error, server_ended, translate, translate_copy
 from ._insert import inline_params
@@ -92,17 +106,34 @@ class _Seen:
             yield row
 
 
+def _touches_session(sql: str) -> bool:
+    """Whether ``sql`` names what may change the session beyond the statement: a session advisory lock,
+    ``set_config(…, false)``, the statement timeout. Such a statement (from a ``fragment()``, say) gets
+    its connection reset on release and no half-open check; a false positive only costs that reset
+    (``pg_advisory_xact_lock`` does not match). Plain substring tests: ~0.4 µs for a typical statement."""
+    text = sql.lower()
+    return "advisory_lock" in text or "set_config" in text or "statement_timeout" in text
+
+
 class PgConnection:
     """One pooled asyncpg connection; every driver error leaves it translated.
 
     :ivar dirty: set when session state may have changed (raw SQL); forces a reset on release
+    :ivar busy_since: when the statement in flight was sent (``time.monotonic()``), 0.0 when none
+    :ivar lifted: the statement timeout was changed for this checkout (no half-open check)
+    :ivar ended_by: why the pool closed the connection, said in the error its holder sees
+    :ivar closing: asyncecto itself closed it (else its end is counted ``lost``)
     """
 
-    __slots__ = ("dirty", "last_used", "pid", "raw", "tap")
+    __slots__ = ("busy_since", "closing", "dirty", "ended_by", "last_used", "lifted", "pid", "raw", "tap")
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
         self.dirty = False
+        self.busy_since = 0.0
+        self.lifted = False
+        self.ended_by: str | None = None
+        self.closing = False
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
         self.tap = Tap.install(raw)
@@ -110,56 +141,80 @@ class PgConnection:
     def _error(
         self, exc: BaseException, sql: str | None = None, params: Sequence[Any] = (), *, copy: bool = False
     ) -> AsyncEctoError:
-        """The asyncecto error for a driver error; a lost connection says why the server ended it."""
+        """The asyncecto error for a driver error; a lost connection says why the server (or the pool)
+        ended it."""
         error = translate_copy(exc, sql or "") if copy else translate(exc, sql, params)
-        if isinstance(error, ConnectionLostError) and error.sqlstate is None and self.tap is not None:
-            said = self.tap.last_words
+        if isinstance(error, ConnectionLostError):
+            if self.ended_by is not None:
+                return ConnectionLostError(f"connection lost: {self.ended_by}", query=sql)
+            said = self.tap.last_words if self.tap is not None and error.sqlstate is None else None
             if said is not None:
                 return server_ended(said[0], said[1], sql)
         return error
 
+    def _sent(self, sql: str) -> None:
+        """Bookkeeping before a statement goes out: its start time, and whether it dirties the session."""
+        if not self.lifted and _touches_session(sql):
+            self.dirty = self.lifted = True
+        self.busy_since = time.monotonic()
+
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
         check_statement(sql)
+        self._sent(sql)
         try:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        finally:
+            self.busy_since = 0.0
 
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         check_statement(sql)
+        self._sent(sql)
         try:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        finally:
+            self.busy_since = 0.0
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
         check_statement(sql)
+        self._sent(sql)
         try:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        finally:
+            self.busy_since = 0.0
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def command(self, sql: str, params: Sequence[Any], timeout: float | None) -> str:
         """Run a statement; its command tag (``"COMMIT"``, or ``"ROLLBACK"`` for a failed transaction)."""
         check_statement(sql)
+        self._sent(sql)
         try:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        finally:
+            self.busy_since = 0.0
         return tag
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
         check_statement(sql)
+        self._sent(sql)
         self.dirty = True
         try:
             stmt = await self.raw.prepare(sql, timeout=timeout)
             rows = await stmt.fetch(*params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        finally:
+            self.busy_since = 0.0
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
@@ -169,9 +224,17 @@ class PgConnection:
         """Rows of a server-side cursor, ``size`` at a time (the connection must be in a transaction)."""
         check_statement(sql)
         try:
-            cursor = await self.raw.cursor(sql, *params, timeout=timeout)
+            self._sent(sql)
+            try:
+                cursor = await self.raw.cursor(sql, *params, timeout=timeout)
+            finally:
+                self.busy_since = 0.0
             while True:
-                rows = await cursor.fetch(size, timeout=timeout)
+                self.busy_since = time.monotonic()
+                try:
+                    rows = await cursor.fetch(size, timeout=timeout)
+                finally:
+                    self.busy_since = 0.0
                 if rows:
                     yield rows
                 if len(rows) < size:
@@ -241,6 +304,7 @@ class PgConnection:
     async def set_statement_timeout(self, seconds: float | None) -> None:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""
         self.dirty = True  # the reset on release restores the connection's default
+        self.lifted = True  # the half-open check does not know this call's limit
         ms = "0" if seconds is None else str(max(1, round(seconds * 1000)))
         try:
             await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
@@ -253,31 +317,89 @@ class PgConnection:
     def in_transaction(self) -> bool:
         return bool(self.raw.is_in_transaction())
 
-    def terminate(self) -> None:
+    def cancelling(self) -> bool:
+        """Whether asyncpg is still cancelling a statement (its next statement would wait for that)."""
+        # asyncpg private API, as asyncpg's own pool uses it (the version range is pinned in pyproject)
+        is_cancelling = getattr(getattr(self.raw, "_protocol", None), "_is_cancelling", None)
+        return is_cancelling is not None and bool(is_cancelling())
+
+    async def drain(self, timeout: float) -> None:
+        """Wait until the server acknowledged the cancellation in flight; ``TimeoutError`` after ``timeout``."""
+        protocol = getattr(self.raw, "_protocol", None)
+        if protocol is not None and self.cancelling():
+            async with asyncio.timeout(timeout):
+                await protocol._wait_for_cancellation()
+
+    def terminate(self, why: str | None = None) -> None:
+        """Close the socket at once; ``why`` is what its holder's next error says."""
+        if why is not None and self.ended_by is None:
+            self.ended_by = why
+        self.closing = True
         self.raw.terminate()
 
 
 class PoolStats:
-    """Counters a test or a dashboard can read (``repo.pool_stats()``)."""
+    """Counters a test or a dashboard can read (``repo.pool_stats()``).
 
-    __slots__ = ("checkouts", "opened", "resets", "rollbacks", "terminated", "timeouts")
+    :ivar checkouts: connections handed out
+    :ivar opened: connections opened
+    :ivar resets: releases that reset session state (raw SQL, a transaction left open)
+    :ivar rollbacks: releases that found a transaction still open (the pool rolled it back)
+    :ivar terminated: connections asyncecto closed at once (a failed or late cleanup, a half-open link, stop)
+    :ivar timeouts: checkouts that gave up after the pool timeout
+    :ivar cleanup_timeouts: cleanups (rollback, reset, a cancellation to drain) that outlasted
+        ``cleanup_timeout``; each terminated its connection
+    :ivar lost: connections the server or the network closed (``pg_terminate_backend``, a restart,
+        a broken link), dropped from the pool as soon as asyncpg noticed
+    :ivar connect_failures: new connections the server refused for want of room (53300 too many
+        clients) or while starting up or recovering (57P03); callers waited instead
+    """
+
+    __slots__ = (
+        "checkouts",
+        "cleanup_timeouts",
+        "connect_failures",
+        "lost",
+        "opened",
+        "resets",
+        "rollbacks",
+        "terminated",
+        "timeouts",
+    )
 
     def __init__(self) -> None:
         self.checkouts = 0
         self.opened = 0
         self.resets = 0
-        self.rollbacks = 0  # releases that found a transaction still open (the pool rolled it back)
+        self.rollbacks = 0
         self.terminated = 0
         self.timeouts = 0
+        self.cleanup_timeouts = 0
+        self.lost = 0
+        self.connect_failures = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+#: SQLSTATEs of a server that cannot take a connection now but will: too many clients, starting up
+_REFUSALS = frozenset({"53300", "57P03"})
+#: after a refusal, how long no new connection is tried while the pool holds some
+_CEILING_TIME = 1.0
+#: a caller whose statement is being cancelled waits this long for the cancellation to finish
+#: before the pool takes the connection over (it keeps counting it in use until then)
+_DRAIN_GRACE = 0.5
+#: how long ``close`` waits for a fresh connection to cancel the statements still running
+_CANCEL_CONNECT_TIMEOUT = 2.0
 
 
 class Pool:
     """A bounded FIFO pool of :class:`PgConnection`.
 
     :param connect: opens a new raw connection (already set up)
+    :param reset_timeout: the bound on every cleanup (``cleanup_timeout``)
+    :param busy_limit: a statement with no answer for that long is taken for a half-open link and
+        its connection terminated (``timeout + cleanup_timeout``; ``None``: never)
     """
 
     def __init__(
@@ -289,6 +411,7 @@ class Pool:
         timeout: float,
         max_idle_time: float,
         reset_timeout: float = 5.0,
+        busy_limit: float | None = None,
     ) -> None:
         self._connect = connect
         self.size = size
@@ -296,12 +419,18 @@ class Pool:
         self.timeout = timeout
         self.max_idle_time = max_idle_time
         self.reset_timeout = reset_timeout
+        self.busy_limit = busy_limit
         self._idle: deque[PgConnection] = deque()
         self._all: set[PgConnection] = set()
         self._opening = 0
         self._waiters: deque[asyncio.Future[PgConnection | None]] = deque()
         self._closed = False
         self._released = asyncio.Event()
+        #: pool-owned cleanup tasks (draining a cancellation); ``close`` waits for them
+        self._cleanups: set[asyncio.Task[None]] = set()
+        #: after the server refused a connection: no new one is opened before ``_ceiling_until``
+        self._ceiling_until = 0.0
+        self._fill_error: str | None = None  # the upkeep's last refill failure, logged once
         self.stats = PoolStats()
         _live_pools.add(self)
 
@@ -332,43 +461,93 @@ class Pool:
             return conn
         return None
 
+    def _may_open(self) -> bool:
+        if len(self._all) + self._opening >= self.size:
+            return False
+        return not self._all or time.monotonic() >= self._ceiling_until
+
     async def acquire(self, timeout: float | None = None) -> PgConnection:
-        """Check out a connection, waiting up to ``timeout`` (default: the pool timeout)."""
+        """Check out a connection, waiting up to ``timeout`` (default: the pool timeout).
+
+        :raises PoolTimeoutError: none became free in time (``__cause__``: the server's refusal, if any)
+        :raises DatabaseUnavailableError: no connection could be opened (a refusal for want of room
+            or while the server starts is retried, with backoff, until the timeout)
+        """
         conn = self.acquire_nowait()
         if conn is not None:
             return conn
-        if len(self._all) + self._opening < self.size:
-            conn = await self._open()
-            self.stats.checkouts += 1
-            return conn
-        return await self._wait(self.timeout if timeout is None else timeout)
-
-    async def _wait(self, timeout: float) -> PgConnection:
-        deadline = time.monotonic() + timeout
+        budget = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        refused: DatabaseUnavailableError | None = None
+        backoff = 0.05
         while True:
-            fut: asyncio.Future[PgConnection | None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(fut)
-            try:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError
-                async with asyncio.timeout(remaining):
-                    conn = await fut
-            except TimeoutError:
-                self._drop_waiter(fut)
-                self.stats.timeouts += 1
-                raise PoolTimeoutError(timeout, self.size) from None
-            except BaseException:
-                self._drop_waiter(fut)
-                raise
+            if self._may_open():
+                try:
+                    conn = await self._open()
+                except DatabaseUnavailableError as exc:
+                    if exc.sqlstate not in _REFUSALS:
+                        raise
+                    refused = exc
+                    self.stats.connect_failures += 1
+                    self._ceiling_until = time.monotonic() + _CEILING_TIME
+                    if not self._all:  # nothing to wait for: try again, with backoff, until the deadline
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise
+                        await anyio.sleep(min(backoff, remaining))
+                        backoff = min(backoff * 2, 0.8)
+                        self._ceiling_until = 0.0
+                        conn = self.acquire_nowait()
+                        if conn is not None:
+                            return conn
+                        continue
+                else:
+                    self.stats.checkouts += 1
+                    return conn
+            conn = await self._wait(deadline, budget, refused)
             if conn is not None:
                 self.stats.checkouts += 1
                 return conn
-            if self._closed:
-                raise RepoStateError("check out a connection", "closed")
-            # a slot was freed: open a connection in it, or take an idle one
-            if self._idle or len(self._all) + self._opening < self.size:
-                return await self.acquire(max(deadline - time.monotonic(), 0.0))
+            conn = self.acquire_nowait()  # raises once the pool is closed
+            if conn is not None:
+                return conn
+
+    async def _wait(
+        self, deadline: float, budget: float, refused: DatabaseUnavailableError | None
+    ) -> PgConnection | None:
+        """Wait as a waiter until a connection is handed over (it), a slot frees or the ceiling after
+        a refusal ends (``None``: look again), or the deadline (``PoolTimeoutError``)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timeout(budget, refused)
+        if len(self._all) + self._opening < self.size:  # only the ceiling keeps us from opening
+            remaining = min(remaining, max(self._ceiling_until - time.monotonic(), 0.0))
+        fut: asyncio.Future[PgConnection | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            # asyncio.wait, not asyncio.timeout: the pool never cancels its caller's task
+            await asyncio.wait((fut,), timeout=remaining)
+        except BaseException:
+            self._drop_waiter(fut)
+            raise
+        if not fut.done():
+            self._drop_waiter(fut)
+            if time.monotonic() >= deadline:
+                raise self._timeout(budget, refused)
+            return None
+        return fut.result()
+
+    def _timeout(self, budget: float, refused: DatabaseUnavailableError | None) -> PoolTimeoutError:
+        self.stats.timeouts += 1
+        error = PoolTimeoutError(budget, self.size)
+        if refused is not None:  # the message says why the pool could not grow; the cause is chained
+            head, _, fix = str(error).partition("\n\nfix: ")
+            also = f"{refused.fix}; or " if refused.fix else ""
+            error.args = (
+                f"{head}; the server refused a new connection meanwhile: {refused.message}\n\nfix: {also}{fix}",
+            )
+            error.__cause__ = refused
+        return error
 
     def _drop_waiter(self, fut: asyncio.Future[PgConnection | None]) -> None:
         """Forget a waiter that gave up; a connection already handed to it goes back."""
@@ -394,9 +573,23 @@ class Pool:
             raise
         self._opening -= 1
         conn = PgConnection(raw)
+        raw.add_termination_listener(lambda _raw: self._ended(conn))
         self._all.add(conn)
         self.stats.opened += 1
         return conn
+
+    def _ended(self, conn: PgConnection) -> None:
+        """asyncpg saw the connection close: an idle one leaves the pool now."""
+        if conn in self._idle:
+            self._discard(conn)
+        else:
+            self._count_lost(conn)
+
+    def _count_lost(self, conn: PgConnection) -> None:
+        """Count a connection closed by the server or the network (not by asyncecto) once."""
+        if not conn.closing:
+            conn.closing = True
+            self.stats.lost += 1
 
     # -- checkin ----------------------------------------------------------------
     def release_nowait(self, conn: PgConnection) -> bool:
@@ -405,20 +598,57 @@ class Pool:
         if raw.is_closed():
             self._discard(conn)
             return True
-        if conn.dirty or raw.is_in_transaction():
+        if conn.dirty or raw.is_in_transaction() or conn.cancelling():
             return False
         self._put_back(conn)
         return True
 
     async def release(self, conn: PgConnection) -> None:
-        """Return a connection; reset it first only if its state needs it."""
+        """Return a connection; reset it first only if its state needs it.
+
+        A connection still cancelling a statement is drained by a pool-owned task: the caller
+        waits for it at most a short grace, then goes on (its error or cancellation is not held
+        up by a server that does not answer).
+        """
         if conn.raw.is_closed():
             self._discard(conn)
+            return
+        if conn.cancelling():
+            task = asyncio.get_running_loop().create_task(self._drain_and_put_back(conn))
+            self._cleanups.add(task)
+            task.add_done_callback(self._cleanups.discard)
+            with anyio.CancelScope(shield=True):  # an anyio scope cancelled meanwhile does not spin us
+                await asyncio.wait((task,), timeout=min(_DRAIN_GRACE, self.reset_timeout))
             return
         if conn.dirty or conn.raw.is_in_transaction():
             await self._shielded(self._reset_and_put_back(conn))
             return
         self._put_back(conn)
+
+    async def _drain_and_put_back(self, conn: PgConnection) -> None:
+        """Wait for the server to acknowledge the cancellation (within ``reset_timeout``), then release."""
+        try:
+            await conn.drain(self.reset_timeout)
+        except BaseException as exc:
+            if isinstance(exc, TimeoutError):
+                self.cleanup_timed_out(conn, "cancelling its statement")
+            else:
+                self.terminate(conn)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        await self.release(conn)
+
+    def cleanup_timed_out(self, conn: PgConnection, what: str) -> None:
+        """A cleanup on ``conn`` outlasted ``cleanup_timeout``: log, count and terminate it."""
+        logger.warning(
+            "%s did not finish within cleanup_timeout=%.1fs; connection pid=%s terminated",
+            what,
+            self.reset_timeout,
+            conn.pid,
+        )
+        self.stats.cleanup_timeouts += 1
+        self.terminate(conn)
 
     async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` to its end; a caller cancelled meanwhile waits for it, then is cancelled."""
@@ -426,6 +656,7 @@ class Pool:
 
     def _put_back(self, conn: PgConnection) -> None:
         conn.last_used = time.monotonic()
+        conn.busy_since = 0.0
         if self._closed:
             self._close_one(conn)
             self._released.set()
@@ -443,34 +674,47 @@ class Pool:
         return False
 
     async def _reset_and_put_back(self, conn: PgConnection) -> None:
-        """Roll back and reset session state within ``reset_timeout``; on any failure, terminate."""
+        """Roll back and reset session state within ``reset_timeout``; on any failure, terminate.
+
+        The reset is asyncpg's (advisory locks, cursors, LISTEN, settings) plus ``DISCARD TEMP``:
+        temporary tables do not outlive the checkout that made them.
+        """
         self.stats.resets += 1
         try:
             async with asyncio.timeout(self.reset_timeout):
                 raw = conn.raw
+                if conn.cancelling():
+                    await conn.drain(self.reset_timeout)
                 if raw.is_in_transaction():
                     # roll back ourselves: asyncpg's reset() would warn about an active transaction
                     self.stats.rollbacks += 1
                     await raw.execute("ROLLBACK")
                 if conn.dirty:
                     await raw.reset()
+                    await raw.execute("DISCARD TEMP")
         except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError):
-                logger.warning("resetting connection pid=%s failed; terminating it", conn.pid, exc_info=True)
-            self.terminate(conn)
+            if isinstance(exc, TimeoutError):
+                self.cleanup_timed_out(conn, f"resetting connection pid={conn.pid}")
+            else:
+                if not isinstance(exc, asyncio.CancelledError):
+                    logger.warning("resetting connection pid=%s failed; terminating it", conn.pid, exc_info=True)
+                self.terminate(conn)
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return
         conn.dirty = False
+        conn.lifted = False
         self._put_back(conn)
 
-    def terminate(self, conn: PgConnection) -> None:
+    def terminate(self, conn: PgConnection, why: str | None = None) -> None:
         """Close a connection at once and drop it from the pool (it is never reused)."""
-        self.stats.terminated += 1
-        conn.raw.terminate()
+        if not conn.closing:
+            self.stats.terminated += 1
+        conn.terminate(why)
         self._discard(conn)
 
     def _discard(self, conn: PgConnection) -> None:
+        self._count_lost(conn)
         self._all.discard(conn)
         with contextlib.suppress(ValueError):
             self._idle.remove(conn)
@@ -486,7 +730,8 @@ class Pool:
             self._put_back(conn)
 
     async def upkeep(self, interval: float = 1.0) -> None:
-        """Forever: drop broken idle connections, close long-idle ones, keep ``min_size`` open."""
+        """Forever: drop broken idle connections, close long-idle ones, end connections whose statement
+        got no answer within ``busy_limit`` (a half-open link), keep ``min_size`` open."""
         while True:
             await anyio.sleep(interval)
             now = time.monotonic()
@@ -498,16 +743,45 @@ class Pool:
                 ):
                     self._idle.remove(conn)
                     self._close_one(conn)
+            limit = self.busy_limit
+            if limit is not None:
+                for conn in list(self._all):
+                    since = conn.busy_since
+                    if since and not conn.lifted and now - since > limit and not conn.raw.is_closed():
+                        why = (
+                            f"no answer from the server within {limit:g}s (timeout + cleanup_timeout; "
+                            "a half-open link?); asyncecto closed the connection"
+                        )
+                        logger.warning("connection pid=%s: %s", conn.pid, why)
+                        self.stats.terminated += 1
+                        conn.terminate(why)  # its holder gets ConnectionLostError and returns it
+            if not self._all or now >= self._ceiling_until:
+                await self._refill()
+
+    async def _refill(self) -> None:
+        """``fill``; a failure is logged (once until it changes or heals), never raised: the upkeep
+        carries on and the next checkout reports the error to its caller."""
+        try:
             await self.fill()
+        except DatabaseUnavailableError as exc:
+            text = str(exc)
+            if text != self._fill_error:
+                logger.warning("could not open a connection to keep min_size=%d: %s", self.min_size, text)
+            self._fill_error = text
+        else:
+            self._fill_error = None
 
     def _close_one(self, conn: PgConnection) -> None:
         self._all.discard(conn)
-        conn.raw.terminate()
+        conn.terminate()
 
     async def close(self, timeout: float) -> None:
         """Refuse new checkouts, wait up to ``timeout`` for checked-out connections, then close all.
 
-        Cancelling the caller does not interrupt the closing.
+        Past ``timeout``, the connections still checked out are terminated (their holders get
+        ``ConnectionLostError`` naming the stop) and their statements are cancelled on the server
+        from a fresh connection, so nothing keeps running there. Cancelling the caller does not
+        interrupt the closing.
         """
         self._closed = True
         while self._waiters:
@@ -524,13 +798,39 @@ class Pool:
             logger.warning("closing pool with %d connection(s) still checked out; terminating them", self.in_use)
         idle = list(self._idle)
         self._idle.clear()
+        stuck = [conn for conn in self._all if conn not in idle and not conn.raw.is_closed()]
+        for conn in stuck:  # first the sockets: a holder learns why at once, and sends nothing more
+            self.stats.terminated += 1
+            conn.terminate(f"repo.stop() ended it after shutdown_timeout={timeout:g}s")
+        for task in list(self._cleanups):  # drains of connections just terminated
+            task.cancel()
         for conn in list(self._all):
             self._all.discard(conn)
             if conn in idle:
+                conn.closing = True
                 try:
                     async with asyncio.timeout(1.0):
                         await conn.raw.close()
                     continue
                 except BaseException:
                     pass
-            conn.raw.terminate()
+            conn.terminate()
+        if stuck:
+            await self._cancel_on_server([conn.pid for conn in stuck])
+
+    async def _cancel_on_server(self, pids: list[int]) -> None:
+        """Cancel what the backends ``pids`` still run, from a fresh connection (best effort: logged)."""
+        raw: asyncpg.Connection | None = None
+        try:
+            async with asyncio.timeout(_CANCEL_CONNECT_TIMEOUT):
+                raw = await self._connect()
+                cancelled = await raw.fetchval(
+                    "SELECT count(*) FILTER (WHERE pg_cancel_backend(p)) FROM unnest($1::int[]) AS p", pids
+                )
+                await raw.close()
+            logger.warning("repo.stop(): cancelled %s statement(s) still running on the server", cancelled)
+        except Exception:
+            logger.warning("repo.stop(): could not cancel the statements of pids %s on the server", pids, exc_info=True)
+        finally:
+            if raw is not None and not raw.is_closed():
+                raw.terminate()
