@@ -45,11 +45,6 @@ def thawing(pids: list[int], after: float) -> Iterator[None]:
         thaw()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: release drains a connection whose cancel request is pending in a background task "
-    "(terminated after cleanup_timeout); today the caller waits for the reset up to cleanup_timeout",
-)
 async def test_issue17_r09_frozen_backend_statement_timeout_returns_at_once(
     make_repo: MakeRepo, server: Cluster, app: str, loop_errors: list[dict[str, Any]]
 ) -> None:
@@ -88,11 +83,6 @@ POINTS = [("statement", c) for c in ("anyio.move_on_after", "anyio.fail_after", 
 POINTS += [("commit", c) for c in ("anyio.move_on_after", "asyncio.timeout")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-A: the transaction's cleanup (ROLLBACK, or a COMMIT whose caller was cancelled) waits at "
-    "most cleanup_timeout, then terminates the connection (today it waits until the backend is continued)",
-)
 @pytest.mark.parametrize(("point", "canceller"), POINTS, ids=[f"{p}-{c}" for p, c in POINTS])
 async def test_issue17_r09_frozen_backend_in_transaction_cleanup_is_bounded(
     make_repo: MakeRepo, server: Cluster, app: str, loop_errors: list[dict[str, Any]], point: str, canceller: str

@@ -83,11 +83,6 @@ def _assert_named_half_open(exc: BaseException) -> None:
         assert "no answer" in str(exc), str(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: upkeep terminates a checked-out connection busy longer than timeout + cleanup_timeout "
-    "(half-open link); today a statement on a blackholed link waits forever",
-)
 async def test_issue17_r08_half_open_link_fails_pool_queries_with_named_errors(
     server: Cluster, app: str, loop_errors: list[dict[str, Any]]
 ) -> None:
@@ -120,11 +115,6 @@ async def test_issue17_r08_half_open_link_fails_pool_queries_with_named_errors(
 POINTS = ["statement", "commit"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-A/WP-B: a statement or COMMIT on a half-open link ends after timeout + cleanup_timeout "
-    "(upkeep's busy check; COMMIT's client timeout -> CommitOutcomeUnknownError); today it waits forever",
-)
 @pytest.mark.parametrize("point", POINTS)
 async def test_issue17_r08_half_open_link_inside_a_transaction(
     server: Cluster, app: str, loop_errors: list[dict[str, Any]], point: str

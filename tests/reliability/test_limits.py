@@ -83,11 +83,6 @@ async def test_issue17_r19_refused_growth_never_costs_a_slot(
     await assert_clean(repo, server, app, loop_errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: with connections held, a 53300 on growth queues the caller for them (and counts "
-    "stats connect_failures) instead of failing it at once",
-)
 async def test_issue17_r19_callers_wait_for_the_live_connections_under_the_limit(
     make_repo: MakeRepo, server: Cluster, app: str, loop_errors: list[dict[str, Any]]
 ) -> None:
@@ -103,11 +98,6 @@ async def test_issue17_r19_callers_wait_for_the_live_connections_under_the_limit
     await assert_clean(repo, server, app, loop_errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: with no connection at all, a 53300 is retried with back-off within pool_timeout, "
-    "then raised (today it is raised at once)",
-)
 async def test_issue17_r19_no_connection_allowed_retries_then_names_the_limit(
     make_repo: MakeRepo, server: Cluster, app: str, loop_errors: list[dict[str, Any]]
 ) -> None:
@@ -128,11 +118,6 @@ async def test_issue17_r19_no_connection_allowed_retries_then_names_the_limit(
     await assert_clean(repo, server, app, loop_errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: a caller queued behind the connection limit times out with PoolTimeoutError whose "
-    "cause is the DatabaseUnavailableError (53300), named in its message",
-)
 async def test_issue17_r19_queued_caller_times_out_naming_the_limit(
     make_repo: MakeRepo, server: Cluster, app: str, loop_errors: list[dict[str, Any]]
 ) -> None:

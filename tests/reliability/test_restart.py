@@ -118,11 +118,6 @@ async def test_issue17_r07_server_down_refuses_at_once_and_recovers_after_start(
     await assert_clean(repo, server, app, loop_errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs WP-B: pool upkeep's fill() raises DatabaseUnavailableError while the server is down, so the "
-    "supervisor logs a crash (ERROR + traceback) every round and restarts the worker; it should log a warning once",
-)
 async def test_issue17_r07_pool_upkeep_rides_out_a_stopped_server(
     make_repo: MakeRepo, server: Cluster, app: str, caplog: pytest.LogCaptureFixture
 ) -> None:
