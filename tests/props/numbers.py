@@ -61,8 +61,3 @@ def decimals_fixed(precision: int, scale: int) -> st.SearchStrategy[decimal.Deci
     top = decimal.Decimal(10) ** (precision - scale) - decimal.Decimal(1).scaleb(-scale)
     edges = st.sampled_from([top, -top, decimal.Decimal(1).scaleb(-scale), decimal.Decimal("0")])
     return edges | st.decimals(min_value=-top, max_value=top, places=scale, allow_nan=False, allow_infinity=False)
-
-
-def is_nan(value: object) -> bool:
-    """Whether ``value`` is a float NaN."""
-    return isinstance(value, float) and math.isnan(value)
