@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import functools
 import gc
+import inspect
 import json
 import logging
 import os
@@ -142,6 +143,8 @@ class Figures:
     fds: list[tuple[float, int]] = field(default_factory=list)
     rss: list[tuple[float, int]] = field(default_factory=list)
     live_conns: list[int] = field(default_factory=list)
+    live_closed: list[int] = field(default_factory=list)  # of which closed (dead, still referenced)
+    closed_held_by: str = ""
     first_restart_at: float | None = None
 
     def now(self) -> float:
@@ -350,6 +353,7 @@ async def worker(index: int, ledger: Ledger, seed: int) -> None:
                 me.uncancel()
         if result == "raised" and exc is not None and not isinstance(exc, ae.AsyncEctoError | _RolledBack | _ReadOnly):
             await asyncio.sleep(0.01)  # a foreign error or an escape: don't spin
+        del op, body, exc  # a finished operation's exception and connection are not kept alive
 
 
 def _classify(f: Figures, op: Op, flavour: str | None, result: str, exc: BaseException | None) -> None:
@@ -464,9 +468,26 @@ def _rss_kb() -> int:
     return 0
 
 
-def _live_connections(admin: Admin) -> int:
+def _live_connections(admin: Admin) -> list[asyncpg.Connection]:
     gc.collect()  # only connections something still references
-    return sum(1 for o in gc.get_objects() if isinstance(o, asyncpg.Connection) and o is not admin.conn)
+    return [o for o in gc.get_objects() if isinstance(o, asyncpg.Connection) and o is not admin.conn]
+
+
+def _held_by(obj: object, mine: object) -> str:
+    """What refers to ``obj`` and to those (``mine`` is the caller's list of it): a leak hunt's hint."""
+    here = sys._getframe()
+
+    def names(x: object, skip: set[int]) -> list[object]:
+        return [r for r in gc.get_referrers(x) if id(r) not in skip and not inspect.isframe(r)]
+
+    skip = {id(here), id(mine)}
+    first = names(obj, skip)
+    skip.add(id(first))
+    parts = []
+    for ref in first[:4]:
+        above = names(ref, skip | {id(first)})
+        parts.append(f"{type(ref).__qualname__} (held by {', '.join(sorted({type(a).__qualname__ for a in above}))})")
+    return "; ".join(parts)
 
 
 async def monitor(repo: Repo, admin: Admin, f: Figures, total: int) -> None:
@@ -494,7 +515,10 @@ async def monitor(repo: Repo, admin: Admin, f: Figures, total: int) -> None:
         if tick % 10 == 1:
             f.fds.append((f.now(), len(os.listdir("/proc/self/fd"))))
             f.rss.append((f.now(), _rss_kb()))
-            f.live_conns.append(_live_connections(admin))
+            live = _live_connections(admin)
+            f.live_conns.append(len(live))
+            f.live_closed.append(sum(1 for c in live if c.is_closed()))
+            del live
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -539,7 +563,9 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
     loop.set_exception_handler(on_loop_error)
     rng = random.Random(args.seed)
-    cluster = await Cluster.start(None, max(200, args.pool_size * 3 + 20))
+    # synchronous_commit on: a crash restart must not lose what COMMIT acknowledged (fsync off is
+    # fine: only the server process dies, never the machine)
+    cluster = await Cluster.start(None, max(200, args.pool_size * 3 + 20), settings={"synchronous_commit": "on"})
     admin = Admin(cluster.url)
     failures: list[str] = []
     try:
@@ -580,6 +606,11 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             await asyncio.sleep(0.25)
             in_use = repo.pool_stats()["in_use"]
         stats_before_stop = repo.pool_stats()
+        closed = [c for c in _live_connections(admin) if c.is_closed()]
+        f.live_closed.append(len(closed))
+        if closed:
+            f.closed_held_by = _held_by(closed[0], closed)
+        del closed
         failures += await verify(admin, f, ledger.total, args)
         began = time.monotonic()
         await repo.stop(timeout=5)
@@ -631,6 +662,8 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "rss_start_mb": round(rss[0] / 1024, 1),
         "rss_max_mb": round(max(rss) / 1024, 1),
         "live_conns_max": max(f.live_conns, default=0),
+        "live_closed_conns_max": max(f.live_closed, default=0),
+        "closed_conn_held_by": f.closed_held_by,
         "failures": failures,
         "samples": {"escapes": f.escapes[:3], "foreign": f.foreign[:3], "loop_errors": f.loop_errors[:5]},
         "resource_warning_samples": [],
@@ -734,6 +767,8 @@ def print_report(r: dict[str, Any]) -> None:
         ("fds min / max", f"{r['fds_min']} / {r['fds_max']}"),
         ("RSS start / max MB", f"{r['rss_start_mb']} / {r['rss_max_mb']}"),
         ("live asyncpg conns max", r["live_conns_max"]),
+        ("of which closed, max", r["live_closed_conns_max"]),
+        ("a closed one is held by", r["closed_conn_held_by"] or "-"),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
