@@ -42,10 +42,10 @@ import traceback
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's asyncecto and tests/_cluster.py
@@ -145,6 +145,7 @@ class Figures:
     live_conns: list[int] = field(default_factory=list)
     live_closed: list[int] = field(default_factory=list)  # of which closed (dead, still referenced)
     closed_held_by: str = ""
+    closed_in_pool: int = 0  # dead connections the pool still counts (at the end, before stop)
     first_restart_at: float | None = None
 
     def now(self) -> float:
@@ -252,7 +253,7 @@ KINDS: list[tuple[str, float]] = [("plain", 0.4), ("multi", 0.3), ("serializable
 
 
 async def _run_cancelled(
-    flavour: str | None, delay: float, body: Callable[[], Awaitable[None]]
+    flavour: str | None, delay: float, body: Callable[[], Coroutine[Any, Any, None]]
 ) -> tuple[str, BaseException | None]:
     """Run ``body`` under ``flavour``'s cancellation; ``("ok"|"cancelled"|"raised", exc)``.
 
@@ -272,12 +273,13 @@ async def _run_cancelled(
             return "raised", exc
         return ("cancelled", None) if scope.cancelled_caught else ("ok", None)
     if flavour == "fail_after":
-        scope: anyio.CancelScope | None = None
+        failing: anyio.CancelScope | None = None
         try:
-            with anyio.fail_after(delay) as scope:
+            with anyio.fail_after(delay) as failing:
                 await body()
         except TimeoutError as exc:
-            if not isinstance(exc, ae.AsyncEctoError) and scope is not None and scope.cancel_called:
+            # anyio raises its TimeoutError only when the scope caught its own cancellation
+            if not isinstance(exc, ae.AsyncEctoError) and failing is not None and failing.cancelled_caught:
                 return "cancelled", exc
             return "raised", exc
         except BaseException as exc:
@@ -313,7 +315,7 @@ async def _run_cancelled(
             return "raised", exc
         return "ok", None
     # task_cancel: the body runs in a sub-task that another callback cancels
-    sub = asyncio.create_task(body())
+    sub: asyncio.Task[None] = asyncio.create_task(body())
     handle = asyncio.get_running_loop().call_later(delay, sub.cancel)
     try:
         await asyncio.wait({sub})  # never cancels ``sub`` on our own cancellation
@@ -323,8 +325,8 @@ async def _run_cancelled(
             sub.cancel()
     if sub.cancelled():
         return "cancelled", None
-    exc = sub.exception()
-    return ("raised", exc) if exc is not None else ("ok", None)
+    failure = sub.exception()
+    return ("raised", failure) if failure is not None else ("ok", None)
 
 
 async def worker(index: int, ledger: Ledger, seed: int) -> None:
@@ -440,7 +442,8 @@ async def chaos(cluster: Cluster, admin: Admin, f: Figures, args: argparse.Names
         await asyncio.sleep(args.kill_every)
         now = f.now()
         minute, second = divmod(now, 60)
-        for at, mode in ((20, "fast"), (45, "immediate")):
+        schedule: tuple[tuple[int, Literal["fast", "immediate"]], ...] = ((20, "fast"), (45, "immediate"))
+        for at, mode in schedule:
             if second >= at and (int(minute), mode) not in done and now < args.duration - 5:
                 done.add((int(minute), mode))
                 began = time.monotonic()
@@ -473,20 +476,32 @@ def _live_connections(admin: Admin) -> list[asyncpg.Connection]:
     return [o for o in gc.get_objects() if isinstance(o, asyncpg.Connection) and o is not admin.conn]
 
 
+def _owner_names(container: object, skip: set[int]) -> list[str]:
+    """``Type.attribute`` of the objects holding ``container`` in an attribute (else their types)."""
+    found = []
+    for owner in gc.get_referrers(container):
+        if id(owner) in skip or inspect.isframe(owner):
+            continue
+        attrs = dict(getattr(owner, "__dict__", {}))
+        for slot in getattr(type(owner), "__slots__", ()):
+            attrs[slot] = getattr(owner, slot, None)
+        named = [k for k, v in attrs.items() if v is container]
+        found.append(f"{type(owner).__qualname__}.{named[0]}" if named else type(owner).__qualname__)
+    return sorted(set(found))
+
+
 def _held_by(obj: object, mine: object) -> str:
-    """What refers to ``obj`` and to those (``mine`` is the caller's list of it): a leak hunt's hint."""
-    here = sys._getframe()
-
-    def names(x: object, skip: set[int]) -> list[object]:
-        return [r for r in gc.get_referrers(x) if id(r) not in skip and not inspect.isframe(r)]
-
-    skip = {id(here), id(mine)}
-    first = names(obj, skip)
+    """Who holds ``obj`` (``mine`` is the caller's list of it), two levels up: a leak hunt's hint."""
+    skip = {id(sys._getframe()), id(mine)}
+    first = [r for r in gc.get_referrers(obj) if id(r) not in skip and not inspect.isframe(r)]
     skip.add(id(first))
     parts = []
     for ref in first[:4]:
-        above = names(ref, skip | {id(first)})
-        parts.append(f"{type(ref).__qualname__} (held by {', '.join(sorted({type(a).__qualname__ for a in above}))})")
+        above = [n for n in _owner_names(ref, skip) if n]
+        parts.append(f"{type(ref).__qualname__} in {', '.join(above) or '?'}")
+        for container in [r for r in gc.get_referrers(ref) if isinstance(r, list | set | dict | tuple)][:3]:
+            if id(container) not in skip:
+                parts.append(f"  {type(container).__qualname__} in {', '.join(_owner_names(container, skip)) or '?'}")
     return "; ".join(parts)
 
 
@@ -559,7 +574,9 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
 
     def on_loop_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        f.loop_errors.append(f"{context.get('message')}: {exc!r}")
+        origin = context.get("source_traceback") or getattr(context.get("future"), "_source_traceback", None)
+        where = "".join(traceback.format_list(origin[-4:])) if origin else ""  # with --debug
+        f.loop_errors.append(f"{context.get('message')}: {exc!r}" + (f"\ncreated at:\n{where}" if where else ""))
 
     loop.set_exception_handler(on_loop_error)
     rng = random.Random(args.seed)
@@ -606,6 +623,8 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             await asyncio.sleep(0.25)
             in_use = repo.pool_stats()["in_use"]
         stats_before_stop = repo.pool_stats()
+        pool_all = getattr(getattr(repo.adapter, "pool", None), "_all", ())  # a diagnostic only
+        f.closed_in_pool = sum(1 for c in pool_all if c.raw.is_closed())
         closed = [c for c in _live_connections(admin) if c.is_closed()]
         f.live_closed.append(len(closed))
         if closed:
@@ -664,6 +683,7 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         "live_conns_max": max(f.live_conns, default=0),
         "live_closed_conns_max": max(f.live_closed, default=0),
         "closed_conn_held_by": f.closed_held_by,
+        "closed_conns_in_pool_at_end": f.closed_in_pool,
         "failures": failures,
         "samples": {"escapes": f.escapes[:3], "foreign": f.foreign[:3], "loop_errors": f.loop_errors[:5]},
         "resource_warning_samples": [],
@@ -769,6 +789,7 @@ def print_report(r: dict[str, Any]) -> None:
         ("live asyncpg conns max", r["live_conns_max"]),
         ("of which closed, max", r["live_closed_conns_max"]),
         ("a closed one is held by", r["closed_conn_held_by"] or "-"),
+        ("closed conns in the pool at end", r["closed_conns_in_pool_at_end"]),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -800,11 +821,18 @@ def main(argv: list[str] | None = None) -> int:
     captured: list[str] = []
     shown = warnings.showwarning
 
-    def on_warning(message: Any, category: type[Warning], filename: str, lineno: int, *rest: Any) -> None:
+    def on_warning(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         if issubclass(category, ResourceWarning):
             captured.append(f"{filename}:{lineno}: {message}")
         else:
-            shown(message, category, filename, lineno, *rest)
+            shown(message, category, filename, lineno, file, line)
 
     warnings.simplefilter("always", ResourceWarning)
     warnings.showwarning = on_warning
