@@ -10,7 +10,8 @@ binaries, or pgserver's), never the shared server, and runs for ``--duration`` s
   of two associations (parallel children);
 - each operation is cancelled with probability 8 % by each of ``anyio.move_on_after``,
   ``anyio.fail_after``, ``CancelScope.cancel()`` from another task, ``asyncio.timeout`` and
-  ``task.cancel()`` of a sub-task, after U(0, 20 ms);
+  ``task.cancel()`` of a sub-task, after U(0, 20 ms) or (half the time) U(0, 200 ms), so that the
+  cancellations land in every phase, the pool wait as much as BEGIN, statements and COMMIT;
 - chaos: ``pg_terminate_backend`` of a random backend of the soak every ``--kill-every`` seconds;
   a fast restart at second 20 of every minute and an immediate (crash) restart at second 45.
 
@@ -104,6 +105,11 @@ SCHEMA = [
     "CREATE TABLE soak_notes (id bigserial PRIMARY KEY, account_id bigint REFERENCES soak_accounts (id), body text)",
     "CREATE TABLE soak_journal (id uuid PRIMARY KEY, src bigint NOT NULL, dst bigint NOT NULL, "
     "amount bigint NOT NULL CHECK (amount > 0))",
+    # one transfer in ten has a slow COMMIT (a deferred trigger sleeping 15 ms): cancellations land in it
+    "CREATE FUNCTION soak_slow_commit() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN PERFORM pg_sleep(0.015); RETURN NULL; END $$",
+    "CREATE CONSTRAINT TRIGGER soak_slow_commit AFTER INSERT ON soak_journal DEFERRABLE INITIALLY DEFERRED "
+    "FOR EACH ROW WHEN (NEW.amount % 10 = 0) EXECUTE FUNCTION soak_slow_commit()",
 ]
 
 
@@ -340,7 +346,9 @@ async def worker(index: int, ledger: Ledger, seed: int) -> None:
         op = Op(uuid.uuid4(), kind)
         roll = rng.random()
         flavour = FLAVOURS[int(roll / 0.08)] if roll < 0.08 * len(FLAVOURS) else None
-        delay = rng.uniform(0, 0.02)
+        # U(0, 20 ms), or U(0, 200 ms) half the time: with 64 tasks on 20 connections an operation
+        # waits ~80 ms for its connection, and the longer delays reach BEGIN, statements and COMMIT
+        delay = rng.uniform(0, 0.02 if rng.random() < 0.5 else 0.2)
         f.ops[kind] += 1
         body = functools.partial(getattr(ledger, kind), op, rng)
         try:
