@@ -12,12 +12,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+import asyncecto
 from asyncecto.cli._config import maintenance_url
 from asyncecto.repo import Repo, build_config
 from asyncecto.testing import sandbox
@@ -28,11 +28,17 @@ pytestmark = [pytest.mark.timeout(120), pytest.mark.no_sandbox]  # real database
 
 VERSIONS = (20240101000001, 20240101000002, 20240101000003, 20240101000004)
 
-#: imports first, then waits for the agreed instant, so both migrators start together
-MIGRATE_AT = """\
-import sys, time
+#: imports first, then waits until both processes are ready, so both migrators start together
+MIGRATE_TOGETHER = """\
+import pathlib, sys, time
+import asyncecto
 from asyncecto.cli import main
-time.sleep(max(0.0, float(sys.argv[1]) - time.time()))
+print("asyncecto from", pathlib.Path(asyncecto.__file__).resolve().parent.parent, file=sys.stderr)
+here = pathlib.Path(sys.argv[1])
+(here / f"ready-{sys.argv[2]}").touch()
+deadline = time.monotonic() + 60
+while len(list(here.glob("ready-*"))) < 2 and time.monotonic() < deadline:
+    time.sleep(0.005)
 sys.exit(main(["migrate"]))
 """
 
@@ -43,7 +49,7 @@ def _migration(version: int, first: bool) -> str:
         if first
         else ""
     )
-    sleep = 0.3 if first else 0.1  # the other process arrives while this one holds the lock
+    sleep = 1.0 if first else 0.1  # the other process arrives while this one holds the lock
     return (
         f"def up():\n"
         f'    return [{create}"SELECT pg_sleep({sleep})", "INSERT INTO r29_log (version) VALUES ({version})"]\n\n\n'
@@ -71,18 +77,21 @@ def test_issue17_r29_two_processes_migrating_a_fresh_database_apply_each_migrati
         (folder / f"{version}_step_{n}.py").write_text(_migration(version, n == 0))
     assert asyncio.run(Repo(url).storage_up()) == "created"  # fresh: not even schema_migrations yet
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    root = str(Path(asyncecto.__file__).resolve().parent.parent)  # the asyncecto under test, not another install
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     try:
-        start_at = time.time() + 2.0
+        barrier = tmp_path / "barrier"
+        barrier.mkdir()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-c", MIGRATE_AT, str(start_at)],
+                [sys.executable, "-c", MIGRATE_TOGETHER, str(barrier), str(n)],
                 cwd=tmp_path,
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            for _ in range(2)
+            for n in range(2)
         ]
         outputs = []
         for proc in procs:
@@ -95,6 +104,9 @@ def test_issue17_r29_two_processes_migrating_a_fresh_database_apply_each_migrati
             outputs.append((proc.returncode, out, err))
         for code, out, err in outputs:
             assert code == 0, (out, err)
+            assert f"asyncecto from {root}" in err, err
+        waited = [out for _, out, _ in outputs if "waiting for the migration lock" in out]
+        assert len(waited) == 1, outputs  # they did run at the same time: one waited for the other
         for version in VERSIONS:  # each migration reported as run by exactly one of them
             assert sum(out.count(f"== Migrated {version} in") for _, out, _ in outputs) == 1, outputs
         applied = asyncio.run(_rows(url, "SELECT version FROM schema_migrations ORDER BY version"))
