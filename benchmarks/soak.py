@@ -65,6 +65,9 @@ ADMIN_APP = "soak_admin"
 INITIAL = 1000
 FLAVOURS = ("move_on_after", "fail_after", "cancel_scope", "asyncio_timeout", "task_cancel")
 WARM_UP = 20.0  # seconds; RSS growth is measured from the first sample after this
+#: seconds a worker may take to finish its operation once the chaos stopped: pool_timeout + timeout
+#: + cleanup_timeout (5 s each) bound any one call; a worker still busy after that hangs
+GRACE = 15.0
 
 log = logging.getLogger("soak")
 
@@ -620,7 +623,7 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
         await asyncio.wait(helpers, timeout=30)  # a restart in progress finishes
         for task in helpers:
             task.cancel()
-        force_cancelled = await drain(workers, grace=10.0)
+        force_cancelled = await drain(workers, grace=GRACE)
         for task in workers:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 f.foreign.append(f"worker crashed: {_short_tb(task.exception())}")  # type: ignore[arg-type]
@@ -650,6 +653,8 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             await asyncio.sleep(0.1)
         gc.collect()
         await asyncio.sleep(0.05)
+        if force_cancelled:
+            failures.append(f"{force_cancelled} workers still in an operation {GRACE:.0f} s after the end (a hang)")
         if in_use:
             failures.append(f"{in_use} connections still checked out at the end ({stats_before_stop})")
         if left:
