@@ -43,7 +43,7 @@ import traceback
 import uuid
 import warnings
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -129,11 +129,53 @@ class Op:
     tx: Any = None  # the Transaction, whose ``committed`` (when the library has it) settles a doubt
 
 
+class Acks:
+    """Acknowledged operation ids, one bit each (a set of 300,000 UUIDs would itself grow RSS by ~30 MB).
+
+    An id is ``UUID(int=worker << 64 | n)``: the worker's index and its operation counter.
+    """
+
+    def __init__(self) -> None:
+        self._bits: dict[int, bytearray] = {}
+        self._count = 0
+
+    @staticmethod
+    def make(worker: int, n: int) -> uuid.UUID:
+        return uuid.UUID(int=(worker << 64) | n)
+
+    def add(self, op_id: uuid.UUID) -> None:
+        worker, n = divmod(op_id.int, 1 << 64)
+        bits = self._bits.setdefault(worker, bytearray())
+        if len(bits) <= n // 8:
+            bits.extend(bytes(n // 8 + 1 - len(bits) + 4096))
+        if not bits[n // 8] & (1 << n % 8):
+            bits[n // 8] |= 1 << n % 8
+            self._count += 1
+
+    def __contains__(self, op_id: object) -> bool:
+        if not isinstance(op_id, uuid.UUID):
+            return False
+        worker, n = divmod(op_id.int, 1 << 64)
+        bits = self._bits.get(worker)
+        return bits is not None and n // 8 < len(bits) and bool(bits[n // 8] & (1 << n % 8))
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        for worker, bits in self._bits.items():
+            for i, byte in enumerate(bits):
+                if byte:
+                    for k in range(8):
+                        if byte & (1 << k):
+                            yield self.make(worker, i * 8 + k)
+
+    def __len__(self) -> int:
+        return self._count
+
+
 @dataclass
 class Figures:
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
-    acked: set[uuid.UUID] = field(default_factory=set)
+    acked: Acks = field(default_factory=lambda: Acks())
     unknown: set[uuid.UUID] = field(default_factory=set)
     committed_cancelled: set[uuid.UUID] = field(default_factory=set)  # tx.committed True, caller cancelled
     ops: Counter[str] = field(default_factory=Counter)  # kind -> attempts
@@ -344,9 +386,11 @@ async def worker(index: int, ledger: Ledger, seed: int) -> None:
     kinds, weights = zip(*KINDS, strict=True)
     me = asyncio.current_task()
     assert me is not None
+    counter = 0
     while not f.stopping:
         kind = rng.choices(kinds, weights)[0]
-        op = Op(uuid.uuid4(), kind)
+        counter += 1
+        op = Op(Acks.make(index, counter), kind)
         roll = rng.random()
         flavour = FLAVOURS[int(roll / 0.08)] if roll < 0.08 * len(FLAVOURS) else None
         # U(0, 20 ms), or U(0, 200 ms) half the time: with 64 tasks on 20 connections an operation
@@ -725,13 +769,13 @@ async def verify(admin: Admin, f: Figures, total: int, args: argparse.Namespace)
     if mismatched:
         failures.append(f"journal disagrees with balances for {len(mismatched)} accounts, e.g. {dict(mismatched[0])}")
     journal = {r["id"] for r in await admin.fetch("SELECT id FROM soak_journal")}
-    lost = f.acked - journal
+    lost = [op_id for op_id in f.acked if op_id not in journal]
     if lost:
         failures.append(f"{len(lost)} acknowledged transfers are not in the journal (lost)")
     lost_committed = f.committed_cancelled - journal
     if lost_committed:
         failures.append(f"{len(lost_committed)} transfers reported committed are not in the journal")
-    phantom = journal - f.acked - f.unknown - f.committed_cancelled
+    phantom = [j for j in journal if j not in f.acked and j not in f.unknown and j not in f.committed_cancelled]
     if phantom:
         failures.append(f"{len(phantom)} journal rows were neither acknowledged nor of unknown outcome (phantom)")
     f.outcomes["unknown_committed"] = len(f.unknown & journal)
