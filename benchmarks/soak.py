@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's asyncecto and tests/_cluster.py
 
 import anyio  # noqa: E402
 import asyncpg  # noqa: E402
-from tests._cluster import Cluster  # noqa: E402
+from tests._cluster import Cluster, unavailable_reason  # noqa: E402
 
 from asyncecto import Multi, Repo, belongs_to, has_many, schema  # noqa: E402
 from asyncecto import errors as ae  # noqa: E402
@@ -872,6 +872,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seed is None:
         args.seed = random.randrange(1_000_000)
+    reason = unavailable_reason()
+    if reason is not None:
+        print(f"soak: cannot start a private PostgreSQL: {reason}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("asyncecto").setLevel(logging.ERROR)  # kills make every layer log; the figures count them
 
