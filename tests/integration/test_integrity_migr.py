@@ -117,7 +117,7 @@ def change():
 """
 
 
-async def test_utc_timestamps_from_the_migration_dsl_create_timestamptz_and_accept_utc_fields(
+async def test_defect_2_utc_timestamps_from_the_migration_dsl_create_timestamptz_and_accept_utc_fields(
     repo: Repo, tmp_path: Path
 ) -> None:
     migration(tmp_path, V1, "stamps", UTC_TIMESTAMPS)
@@ -151,7 +151,7 @@ class HandMade:
     at: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
 
 
-async def test_aware_datetime_into_a_timestamp_column_names_the_column_the_value_and_the_fix(
+async def test_defect_2_aware_datetime_into_a_timestamp_column_names_the_column_the_value_and_the_fix(
     repo: Repo, tmp_path: Path
 ) -> None:
     migration(tmp_path, V1, "stamps", UTC_TIMESTAMPS)  # hand_made.at is `timestamp` (naive_datetime_usec)
@@ -184,7 +184,7 @@ async def test_aware_datetime_into_a_timestamp_column_names_the_column_the_value
 # -- defect 13: a plain-SQL up() that returns None ------------------------------------------------------
 
 
-async def test_plain_sql_up_returning_none_is_refused_naming_the_file(repo: Repo, tmp_path: Path) -> None:
+async def test_defect_13_plain_sql_up_returning_none_is_refused_naming_the_file(repo: Repo, tmp_path: Path) -> None:
     path = migration(
         tmp_path,
         V1,

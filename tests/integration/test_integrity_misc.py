@@ -101,7 +101,7 @@ MULTI_EXPECTED: dict[str, tuple[int, Any]] = {
 }
 
 
-async def test_multi_error_is_mapped_by_fastapi_like_the_operations_error(repo: Repo) -> None:
+async def test_defect_10_multi_error_is_mapped_by_fastapi_like_the_operations_error(repo: Repo) -> None:
     app = FastAPI(exception_handlers=star.exception_handlers)
     for name, fn in multi_routes(repo).items():
         app.add_api_route(f"/{name}", fn)
@@ -122,7 +122,7 @@ async def test_multi_error_is_mapped_by_fastapi_like_the_operations_error(repo: 
     assert await repo.all(Weather) == []  # every Multi rolled back
 
 
-async def test_multi_error_is_mapped_by_aiohttp_like_the_operations_error(repo: Repo) -> None:
+async def test_defect_10_multi_error_is_mapped_by_aiohttp_like_the_operations_error(repo: Repo) -> None:
     app = web.Application()
     aio.setup(app, repo)  # the repo runs already: the cleanup context leaves it alone
 
@@ -171,7 +171,9 @@ async def start_failure(url: str, caplog: pytest.LogCaptureFixture, **options: A
     return exc
 
 
-async def test_connection_errors_name_host_and_fix_for_a_closed_port(caplog: pytest.LogCaptureFixture) -> None:
+async def test_defect_15_connection_errors_name_host_and_fix_for_a_closed_port(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     port = free_port()
     exc = await start_failure(f"postgres://app:{PASSWORD}@127.0.0.1:{port}/shop", caplog)
     assert str(exc).startswith(
@@ -216,7 +218,7 @@ async def test_connection_errors_name_host_and_fix_for_a_timeout(caplog: pytest.
     assert "raise connect_timeout" in str(exc) and "()" not in str(exc)
 
 
-async def test_connection_errors_name_host_and_fix_for_a_missing_database(
+async def test_defect_15_connection_errors_name_host_and_fix_for_a_missing_database(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     config = build_config(database_url)
@@ -318,7 +320,7 @@ def run_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.no_sandbox
-def test_connection_errors_name_host_and_fix_in_the_command(database_url: str, tmp_path: Path) -> None:
+def test_defect_15_connection_errors_name_host_and_fix_in_the_command(database_url: str, tmp_path: Path) -> None:
     (tmp_path / "migrations").mkdir()
     (tmp_path / "migrations" / "20240101000000_t.py").write_text('def up():\n    return "CREATE TABLE t (id int)"\n')
     config = build_config(database_url)

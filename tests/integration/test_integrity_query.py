@@ -164,7 +164,7 @@ def _expected(position: str, v: Any) -> list[Any]:
 
 @settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(LITERALS, min_size=1, max_size=4))
-async def test_literals_in_every_query_position_come_back_equal(repo: Repo, values: list[Any]) -> None:
+async def test_defect_4_literals_in_every_query_position_come_back_equal(repo: Repo, values: list[Any]) -> None:
     if await repo.aggregate(Post, "count") == 0:
         await repo.insert(new_post(title="one"))
     # one repo for every example: the statement cache sees the same shapes with values of other types
@@ -191,7 +191,7 @@ async def test_literals_in_arithmetic_come_back_equal(repo: Repo, v: Any) -> Non
     await repo.query("DELETE FROM posts")
 
 
-async def test_select_literals_come_back_with_their_own_type(repo: Repo) -> None:
+async def test_defect_4_select_literals_come_back_with_their_own_type(repo: Repo) -> None:
     """The issue's report: ``select(lambda p: (p.id, 1))`` failed with "expected str, got int"."""
     post = await repo.insert(new_post(title="t"))
     u = uuid.uuid4()
@@ -293,7 +293,7 @@ def upper_title(p: Any) -> dict[str, Any]:
     return {"title": fragment("upper(?)", p.title)}
 
 
-async def test_preload_with_select_merge_into_the_source_struct(blog: Repo) -> None:
+async def test_defect_5_preload_with_select_merge_into_the_source_struct(blog: Repo) -> None:
     q = from_(BlogPost) | where(lambda p: p.id <= 2) | order_by("id") | select_merge(upper_title) | preload("comments")
     p1, p2 = await fetch(blog, q)
     assert (p1.title, p2.title) == ("P1", "P2")  # the merged values stay
@@ -321,7 +321,7 @@ async def test_preload_with_select_merge_and_a_join_preload(blog: Repo) -> None:
     assert (names(p1.tags), names(p2.tags)) == (["elixir", "python"], ["python"])
 
 
-async def test_custom_preload_query_with_select_merge(blog: Repo) -> None:
+async def test_defect_5_custom_preload_query_with_select_merge(blog: Repo) -> None:
     shout = from_(BlogComment) | select_merge(lambda c: {"text": fragment("upper(?)", c.text)})
     (p1,) = await fetch(blog, from_(BlogPost) | where(id=1) | preload({"comments": shout}))
     assert texts(p1.comments) == ["C1", "C2", "C3"]

@@ -36,7 +36,7 @@ from ..schemas import Weather
 # ------------------------------------------------------------------------------------------------
 
 
-def test_rollback_is_a_control_signal_not_an_error() -> None:
+def test_defect_6_rollback_is_a_control_signal_not_an_error() -> None:
     assert issubclass(Rollback, BaseException)
     assert not issubclass(Rollback, Exception)
     assert not issubclass(Rollback, AsyncEctoError)
@@ -53,7 +53,7 @@ BOTH_WAYS = pytest.mark.parametrize(
 
 
 @BOTH_WAYS
-async def test_rollback_is_not_caught_by_except_asyncectoerror_and_rolls_back(
+async def test_defect_6_rollback_is_not_caught_by_except_asyncectoerror_and_rolls_back(
     repo: Repo, admin: Any, where: str
 ) -> None:
     async def work(r: Repo) -> str:
@@ -262,7 +262,7 @@ async def _assert_pool_whole(repo: Repo, admin: asyncpg.Connection, killed: int)
 @pytest.mark.no_sandbox
 @pytest.mark.parametrize("nested", [False, True], ids=["outermost", "savepoint"])
 @pytest.mark.parametrize("how", list(EXITS))
-async def test_a_failing_rollback_never_replaces_the_exception_leaving_a_transaction(
+async def test_defect_7_a_failing_rollback_never_replaces_the_exception_leaving_a_transaction(
     repo: Repo, admin: asyncpg.Connection, how: str, nested: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Backend killed inside the block, then the block ends by an error or a cancellation: that
@@ -302,7 +302,7 @@ async def test_a_failing_rollback_is_noted_on_the_users_exception(repo: Repo, ad
 
 @pytest.mark.no_sandbox
 @pytest.mark.parametrize("nested", [False, True], ids=["outermost", "savepoint"])
-async def test_idle_in_transaction_timeout_reaches_the_user_with_the_servers_reason(
+async def test_defect_7_idle_in_transaction_timeout_reaches_the_user_with_the_servers_reason(
     repo: Repo, admin: asyncpg.Connection, nested: bool
 ) -> None:
     async def idle_then_read() -> None:
@@ -367,7 +367,7 @@ def _weather_app(repo: Repo) -> FastAPI:
 
 # Starlette's TestClient warns that it would rather run on httpx2 (not installed)
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient` is deprecated")
-async def test_starlette_testclient_inside_the_sandbox_raises_sandbox_error_naming_the_async_client(
+async def test_defect_16_starlette_testclient_inside_the_sandbox_raises_sandbox_error_naming_the_async_client(
     repo: Repo, sandbox: Sandbox | None
 ) -> None:
     from starlette.testclient import TestClient
@@ -391,7 +391,7 @@ async def test_starlette_testclient_inside_the_sandbox_raises_sandbox_error_nami
 
 
 @pytest.mark.no_sandbox
-async def test_the_repo_used_from_another_event_loop_raises_a_library_error(repo: Repo) -> None:
+async def test_defect_16_the_repo_used_from_another_event_loop_raises_a_library_error(repo: Repo) -> None:
     def elsewhere(call: Callable[[], Awaitable[Any]]) -> BaseException | None:
         async def attempt() -> BaseException | None:
             try:

@@ -79,7 +79,7 @@ async def _notes(repo: Repo) -> None:
 
 
 @pytest.mark.parametrize(("path", "run"), PATHS, ids=[p for p, _ in PATHS])
-async def test_insert_all_unnest_never_truncates_long_strings(
+async def test_defect_1_insert_all_unnest_never_truncates_long_strings(
     repo: Repo, admin: asyncpg.Connection, path: str, run: Path
 ) -> None:
     await _notes(repo)
@@ -89,7 +89,7 @@ async def test_insert_all_unnest_never_truncates_long_strings(
 
 
 @pytest.mark.parametrize(("path", "run"), PATHS, ids=[p for p, _ in PATHS])
-async def test_insert_all_too_long_for_varchar_fails_as_insert_does(
+async def test_defect_1_insert_all_too_long_for_varchar_fails_as_insert_does(
     repo: Repo, admin: asyncpg.Connection, path: str, run: Path
 ) -> None:
     await _notes(repo)
@@ -207,7 +207,7 @@ async def partitioned(request: pytest.FixtureRequest, repo: Repo) -> str:
 
 
 @pytest.mark.parametrize(("form", "on_conflict", "hits"), UPDATING, ids=[f for f, _, _ in UPDATING])
-async def test_upserts_on_partitioned_tables_keep_meta_inserted(
+async def test_defect_3_upserts_on_partitioned_tables_keep_meta_inserted(
     repo: Repo, admin: asyncpg.Connection, partitioned: str, form: str, on_conflict: Any, hits: int
 ) -> None:
     for region in ("eu", "us"):
@@ -229,7 +229,7 @@ async def test_upsert_nothing_on_partitioned_tables(repo: Repo, partitioned: str
         assert meta(kept).inserted is False and kept.id is None
 
 
-async def test_insert_all_upserts_on_partitioned_tables(
+async def test_defect_3_insert_all_upserts_on_partitioned_tables(
     repo: Repo, admin: asyncpg.Connection, partitioned: str
 ) -> None:
     await repo.insert_all(Visit, [{"region": "eu", "name": "a", "hits": 1}])
@@ -312,7 +312,7 @@ async def _copies(repo: Repo, count: int = 0) -> None:
         )
 
 
-async def test_query_refuses_copy_to_stdout_and_points_to_copy_api(repo: Repo) -> None:
+async def test_defect_11_query_refuses_copy_to_stdout_and_points_to_copy_api(repo: Repo) -> None:
     await _copies(repo, 5002)
     sent: list[QueryEvent] = []
     repo.telemetry.attach(sent.append, name="copy-refused")
@@ -327,7 +327,7 @@ async def test_query_refuses_copy_to_stdout_and_points_to_copy_api(repo: Repo) -
     assert data.count(b"\n") == 5002  # what query() used to drop
 
 
-async def test_copy_to_gives_every_row_in_each_format(repo: Repo) -> None:
+async def test_defect_11_copy_to_gives_every_row_in_each_format(repo: Repo) -> None:
     await _copies(repo, 3)
     text = await repo.copy_to(from_(Copied) | where(lambda c: c.n >= 2) | select(lambda c: (c.n, c.title)))
     assert text == b"2\trow 2\n3\trow 3\n"
@@ -379,7 +379,9 @@ async def test_copy_from_dumps_rows_through_the_schema_types(repo: Repo) -> None
     assert await repo.copy_from(Copied, []) == 0
 
 
-async def test_copy_from_errors_name_the_column_and_write_nothing(repo: Repo, admin: asyncpg.Connection) -> None:
+async def test_defect_11_copy_from_errors_name_the_column_and_write_nothing(
+    repo: Repo, admin: asyncpg.Connection
+) -> None:
     await _copies(repo)
     sent: list[QueryEvent] = []
     repo.telemetry.attach(sent.append, name="copy-errors")

@@ -35,7 +35,7 @@ def errors(cs: Changeset[Any]) -> list[tuple[str, tuple[str, dict[str, Any]]]]:
 # -- defect 12: graphemes ------------------------------------------------------------------
 
 
-def test_validate_length_counts_graphemes_by_default() -> None:
+def test_defect_12_validate_length_counts_graphemes_by_default() -> None:
     decomposed = "e\u0301"  # e + COMBINING ACUTE ACCENT: one character on screen
     assert (change(Person(), name=decomposed) | validate_length("name", is_=1)).valid
     assert (change(Person(), name="\U0001f1eb\U0001f1f7") | validate_length("name", is_=1)).valid  # a flag

@@ -317,7 +317,7 @@ def run_misbehaving(scenario: str, speedups: bool) -> str:
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
-def test_c_loader_never_crashes_on_a_misbehaving_loader(speedups: bool, scenario: str) -> None:
+def test_defect_14_c_loader_never_crashes_on_a_misbehaving_loader(speedups: bool, scenario: str) -> None:
     outcome = run_misbehaving(scenario, speedups)
     assert outcome.startswith(SCENARIOS[scenario]), outcome
     if speedups:  # the C loader and the pure-Python loader agree (word for word but for unpacking's own message)
