@@ -53,12 +53,12 @@ sys.path.insert(0, str(ROOT))  # this checkout's asyncecto and tests/_cluster.py
 
 import anyio  # noqa: E402
 import asyncpg  # noqa: E402
-from tests._cluster import Cluster, unavailable_reason  # noqa: E402
 
 from asyncecto import Multi, Repo, belongs_to, has_many, schema  # noqa: E402
 from asyncecto import errors as ae  # noqa: E402
 from asyncecto import types as t  # noqa: E402
 from asyncecto.query import from_, where  # noqa: E402
+from tests._cluster import Cluster, unavailable_reason  # noqa: E402
 
 APP = "soak"  # application_name of the repo's connections (the only ones the chaos task kills)
 ADMIN_APP = "soak_admin"
