@@ -534,3 +534,35 @@ async def test_issue17_r23_session_state_set_in_a_fragment_is_reset(
         )
         assert locks == 0
         assert (await repo.query("SELECT current_setting('TimeZone')")).rows[0][0] != "Asia/Tokyo"
+
+
+@pytest.mark.parametrize("flavour", ["task.cancel", "anyio.move_on_after"])
+async def test_issue17_a_cut_short_statement_leaves_no_transaction_for_the_next_borrower(
+    database_url: str, flavour: str
+) -> None:
+    """A statement cancelled mid-exchange can leave the server in the implicit transaction of its
+    unfinished extended-protocol exchange while asyncpg reports the connection idle; the next
+    borrower's ``BEGIN ISOLATION LEVEL SERIALIZABLE`` then failed with 25001 (a plain ``BEGIN``
+    silently joined the leftover work). The release now rolls such a connection back."""
+    app = _app("cut-short")
+    rng = random.Random(7)
+    failures: list[str] = []
+    async with Repo(database_url, pool_size=1, server_settings={"application_name": app}, log=False) as repo:
+        for _ in range(300):
+            delay = rng.uniform(0, 0.002)
+            if flavour == "task.cancel":
+                task = asyncio.create_task(repo.all(from_(Weather) | select(lambda w: w.id)))
+                asyncio.get_running_loop().call_later(delay, task.cancel)
+                await asyncio.wait({task})
+                if not task.cancelled() and task.exception() is not None:
+                    failures.append(f"the read failed: {task.exception()!r}")
+            else:
+                with anyio.move_on_after(delay):
+                    await repo.all(from_(Weather) | select(lambda w: w.id))
+            try:
+                async with repo.transaction(isolation="serializable"):
+                    await repo.query("SELECT 1")
+            except AsyncEctoError as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+        assert repo.pool_stats()["in_use"] == 0
+    assert failures == []

@@ -124,6 +124,10 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             # the default timeout is enforced by the server: no client timer per query
             settings["statement_timeout"] = str(max(1, round(self.config.timeout * 1000)))
             kwargs["server_settings"] = settings
+        # no per-statement expiry timers in asyncpg's statement cache: each timer kept a copy of the
+        # task's context, and through it a dead connection, alive for 300 s (idle connections are
+        # closed after max_idle_time anyway, which empties their cache)
+        kwargs["max_cached_statement_lifetime"] = 0
         try:
             raw = await asyncpg.connect(**kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:

@@ -123,13 +123,28 @@ class PgConnection:
     :ivar lifted: the statement timeout was changed for this checkout (no half-open check)
     :ivar ended_by: why the pool closed the connection, said in the error its holder sees
     :ivar closing: asyncecto itself closed it (else its end is counted ``lost``)
+    :ivar interrupted: a statement was cut short (cancelled, timed out): the server may still be in
+        the implicit transaction of its unfinished exchange while asyncpg reports it idle, so the
+        release sends a ``ROLLBACK`` before the connection is reused
     """
 
-    __slots__ = ("busy_since", "closing", "dirty", "ended_by", "last_used", "lifted", "pid", "raw", "tap")
+    __slots__ = (
+        "busy_since",
+        "closing",
+        "dirty",
+        "ended_by",
+        "interrupted",
+        "last_used",
+        "lifted",
+        "pid",
+        "raw",
+        "tap",
+    )
 
     def __init__(self, raw: asyncpg.Connection) -> None:
         self.raw = raw
         self.dirty = False
+        self.interrupted = False
         self.busy_since = 0.0
         self.lifted = False
         self.ended_by: str | None = None
@@ -143,6 +158,8 @@ class PgConnection:
     ) -> AsyncEctoError:
         """The asyncecto error for a driver error; a lost connection says why the server (or the pool)
         ended it."""
+        if isinstance(exc, TimeoutError):
+            self.interrupted = True
         error = translate_copy(exc, sql or "") if copy else translate(exc, sql, params)
         if isinstance(error, ConnectionLostError):
             if self.ended_by is not None:
@@ -165,6 +182,9 @@ class PgConnection:
             return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             self.busy_since = 0.0
 
@@ -175,6 +195,9 @@ class PgConnection:
             return await self.raw.fetchrow(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             self.busy_since = 0.0
 
@@ -186,6 +209,9 @@ class PgConnection:
             status: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             self.busy_since = 0.0
         tail = status.rsplit(" ", 1)[-1]
@@ -199,6 +225,9 @@ class PgConnection:
             tag: str = await self.raw.execute(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             self.busy_since = 0.0
         return tag
@@ -213,6 +242,9 @@ class PgConnection:
             rows = await stmt.fetch(*params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
         finally:
             self.busy_since = 0.0
         columns = [a.name for a in stmt.get_attributes()]
@@ -241,6 +273,9 @@ class PgConnection:
                     return
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
+        except BaseException:
+            self.interrupted = True
+            raise
 
     async def copy(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Bulk-load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded."""
@@ -598,7 +633,7 @@ class Pool:
         if raw.is_closed():
             self._discard(conn)
             return True
-        if conn.dirty or raw.is_in_transaction() or conn.cancelling():
+        if conn.dirty or conn.interrupted or raw.is_in_transaction() or conn.cancelling():
             return False
         self._put_back(conn)
         return True
@@ -620,7 +655,7 @@ class Pool:
             with anyio.CancelScope(shield=True):  # an anyio scope cancelled meanwhile does not spin us
                 await asyncio.wait((task,), timeout=min(_DRAIN_GRACE, self.reset_timeout))
             return
-        if conn.dirty or conn.raw.is_in_transaction():
+        if conn.dirty or conn.interrupted or conn.raw.is_in_transaction():
             await self._shielded(self._reset_and_put_back(conn))
             return
         self._put_back(conn)
@@ -689,6 +724,10 @@ class Pool:
                     # roll back ourselves: asyncpg's reset() would warn about an active transaction
                     self.stats.rollbacks += 1
                     await raw.execute("ROLLBACK")
+                elif conn.interrupted:
+                    # a cut-short exchange can leave the server inside an implicit transaction that
+                    # asyncpg does not see; a BEGIN there would join it (or fail with 25001)
+                    await raw.execute("ROLLBACK")
                 if conn.dirty:
                     await raw.reset()
                     await raw.execute("DISCARD TEMP")
@@ -703,6 +742,7 @@ class Pool:
                 raise
             return
         conn.dirty = False
+        conn.interrupted = False
         conn.lifted = False
         self._put_back(conn)
 
