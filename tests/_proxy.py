@@ -27,10 +27,13 @@ import struct
 from collections.abc import Callable
 from types import TracebackType
 from typing import Literal
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
+
+from asyncecto.repo import build_config
 
 __all__ = ("PgProxy", "sql_matches")
 
@@ -241,3 +244,23 @@ class PgProxy:
         finally:
             link.answered.set()
             link.scope.cancel()
+
+
+def upstream_of(database_url: str) -> tuple[str, int] | str:
+    """Where a proxy in front of ``database_url``'s server connects: (host, port) or a socket path."""
+    config = build_config(database_url)
+    if config.host.startswith("/"):
+        return f"{config.host}/.s.PGSQL.{config.port}"
+    return config.host, config.port
+
+
+def url_through(database_url: str, *, port: int | None = None, user: str | None = None) -> str:
+    """``database_url`` through a proxy on 127.0.0.1:``port`` (and/or as another ``user``)."""
+    config = build_config(database_url)
+    name = user if user is not None else (config.user or "")
+    auth = quote(name, safe="") + (f":{quote(config.password, safe='')}" if config.password and user is None else "")
+    host = "127.0.0.1" if port is not None else config.host
+    where = f"{host}:{port if port is not None else config.port}"
+    if host.startswith("/"):
+        return f"postgres://{auth}@/{quote(config.database, safe='')}?host={quote(host)}&port={config.port}"
+    return f"postgres://{auth}@{where}/{quote(config.database, safe='')}"

@@ -17,7 +17,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import asyncpg
@@ -26,7 +25,7 @@ import pytest
 from asyncecto import Repo, has_many, schema
 from asyncecto.errors import AsyncEctoError, CommitOutcomeUnknownError, ConnectionLostError, RepoStateError
 
-from .._proxy import PgProxy, sql_matches
+from .._proxy import PgProxy, sql_matches, upstream_of, url_through
 
 APP = "asyncecto-cancel-points"
 FACTOR = float(os.environ.get("ASYNCECTO_TIMING_FACTOR", "1"))
@@ -101,15 +100,11 @@ def make_repo(url: str, **options: Any) -> Repo:
 
 
 def via(proxy: PgProxy, url: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
+    return url_through(url, port=proxy.port)
 
 
-def upstream(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    return (parts.hostname or "127.0.0.1", parts.port or 5432)
+def upstream(url: str) -> tuple[str, int] | str:
+    return upstream_of(url)
 
 
 async def app_sessions(pg: asyncpg.Connection, *states: str) -> list[Any]:

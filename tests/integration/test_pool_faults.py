@@ -17,7 +17,6 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import asyncpg
@@ -36,7 +35,7 @@ from asyncecto.query import fragment, from_, select
 from asyncecto.repo import build_config
 from asyncecto.repo._core import DEFAULT
 
-from .._proxy import PgProxy
+from .._proxy import PgProxy, upstream_of, url_through
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
@@ -85,28 +84,10 @@ async def _pids(admin: asyncpg.Connection, app: str) -> list[int]:
     return [r["pid"] for r in await admin.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1", app)]
 
 
-def _upstream(database_url: str) -> tuple[str, int] | str:
-    config = build_config(database_url)
-    if config.host.startswith("/"):
-        return f"{config.host}/.s.PGSQL.{config.port}"
-    return config.host, config.port
-
-
-def _url(database_url: str, *, port: int | None = None, user: str | None = None) -> str:
-    config = build_config(database_url)
-    name = user if user is not None else (config.user or "")
-    auth = quote(name, safe="") + (f":{quote(config.password, safe='')}" if config.password and user is None else "")
-    host = "127.0.0.1" if port is not None else config.host
-    where = f"{host}:{port if port is not None else config.port}"
-    if host.startswith("/"):
-        return f"postgres://{auth}@/{quote(config.database, safe='')}?host={quote(host)}&port={config.port}"
-    return f"postgres://{auth}@{where}/{quote(config.database, safe='')}"
-
-
 @contextlib.asynccontextmanager
 async def _proxied(database_url: str, app: str, **options: Any) -> AsyncIterator[tuple[Repo, PgProxy]]:
-    async with PgProxy(_upstream(database_url)) as proxy:
-        repo = Repo(_url(database_url, port=proxy.port), server_settings={"application_name": app}, **options)
+    async with PgProxy(upstream_of(database_url)) as proxy:
+        repo = Repo(url_through(database_url, port=proxy.port), server_settings={"application_name": app}, **options)
         async with repo:
             try:
                 yield repo, proxy
@@ -371,7 +352,7 @@ async def test_issue17_r19_connection_limit_makes_callers_wait(database_url: str
     (chained); once the limit is lifted the pool grows."""
     async with _limited_role(admin, 2) as role:
         app = _app("r19")
-        url = _url(database_url, user=role)
+        url = url_through(database_url, user=role)
         async with Repo(url, pool_size=5, pool_timeout=5, server_settings={"application_name": app}) as repo:
             rows = await asyncio.gather(*(repo.query("SELECT pg_sleep(0.15), $1::int", [i]) for i in range(5)))
             assert [r.rows[0][1] for r in rows] == list(range(5))
@@ -400,7 +381,9 @@ async def test_issue17_r19_no_connection_at_all_retries_until_the_timeout(
     server's refusal is raised, named; a refusal that ends meanwhile gives the caller its connection."""
     async with _limited_role(admin, 0) as role:
         app = _app("r19zero")
-        config = build_config(_url(database_url, user=role), min_size=0, server_settings={"application_name": app})
+        config = build_config(
+            url_through(database_url, user=role), min_size=0, server_settings={"application_name": app}
+        )
         pool = PostgresAdapter(config).pool
         try:
             started = time.monotonic()
