@@ -755,6 +755,8 @@ class Pool:
 
     def _discard(self, conn: PgConnection) -> None:
         self._count_lost(conn)
+        if not conn.raw.is_closed():
+            conn.raw.terminate()  # never dropped open: its socket would outlive it
         self._all.discard(conn)
         with contextlib.suppress(ValueError):
             self._idle.remove(conn)
