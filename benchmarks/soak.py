@@ -464,6 +464,9 @@ class Admin:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self.conn: asyncpg.Connection | None = None
+        # the chaos task and the monitor share this connection: one query (and one reconnect) at a
+        # time, else a second connect overwrote the first, left open (the soak's own ResourceWarning)
+        self._lock = asyncio.Lock()
 
     async def get(self) -> asyncpg.Connection:
         if self.conn is None or self.conn.is_closed():
@@ -475,15 +478,16 @@ class Admin:
         return self.conn
 
     async def fetch(self, sql: str, *params: Any) -> list[Any]:
-        try:
-            conn = await self.get()
-            with anyio.fail_after(5):
-                return list(await conn.fetch(sql, *params))
-        except BaseException:
-            if self.conn is not None:
-                self.conn.terminate()
-                self.conn = None
-            raise
+        async with self._lock:
+            try:
+                conn = await self.get()
+                with anyio.fail_after(5):
+                    return list(await conn.fetch(sql, *params))
+            except BaseException:
+                if self.conn is not None:
+                    self.conn.terminate()
+                    self.conn = None
+                raise
 
     async def close(self) -> None:
         if self.conn is not None:
