@@ -442,6 +442,9 @@ def _classify(f: Figures, op: Op, flavour: str | None, result: str, exc: BaseExc
             f.unknown.add(op.id)
         return
     if isinstance(exc, ae.AsyncEctoError):
+        sqlstate = str(getattr(exc, "sqlstate", "") or "")
+        if sqlstate.startswith("25") and "BEGIN" in str(exc):  # e.g. 25001 on BEGIN ISOLATION LEVEL
+            f.violations.append(f"a connection was handed over inside a transaction: {str(exc)[:200]}")
         f.errors[type(exc).__name__] += 1
         f.error_samples.setdefault(type(exc).__name__, f"{op.kind} under {flavour}: {str(exc)[:300]}")
         f.outcomes["error"] += 1
