@@ -175,11 +175,15 @@ class PgConnection:
             self.dirty = self.lifted = True
         self.busy_since = time.monotonic()
 
-    async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
+    async def _call(
+        self, method: Callable[..., Awaitable[Any]], sql: str, params: Sequence[Any], timeout: float | None
+    ) -> Any:
+        """``method`` of the driver for one statement, with what every statement gets: the text
+        check, the bookkeeping, driver errors translated, a cut-short exchange remembered."""
         check_statement(sql)
         self._sent(sql)
         try:
-            return await self.raw.fetch(sql, *params, timeout=timeout)  # type: ignore[no-any-return]
+            return await method(sql, *params, timeout=timeout)
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
         except BaseException:
@@ -188,49 +192,21 @@ class PgConnection:
         finally:
             self.busy_since = 0.0
 
-    async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
-        check_statement(sql)
-        self._sent(sql)
-        try:
-            return await self.raw.fetchrow(sql, *params, timeout=timeout)
-        except DRIVER_ERRORS as exc:
-            raise self._error(exc, sql, params) from exc
-        except BaseException:
-            self.interrupted = True
-            raise
-        finally:
-            self.busy_since = 0.0
+    def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> Coroutine[Any, Any, list[Any]]:
+        return self._call(self.raw.fetch, sql, params, timeout)
+
+    def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Coroutine[Any, Any, Any]:
+        return self._call(self.raw.fetchrow, sql, params, timeout)
 
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         """Run a statement returning no rows; the number of rows it affected."""
-        check_statement(sql)
-        self._sent(sql)
-        try:
-            status: str = await self.raw.execute(sql, *params, timeout=timeout)
-        except DRIVER_ERRORS as exc:
-            raise self._error(exc, sql, params) from exc
-        except BaseException:
-            self.interrupted = True
-            raise
-        finally:
-            self.busy_since = 0.0
+        status: str = await self._call(self.raw.execute, sql, params, timeout)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
-    async def command(self, sql: str, params: Sequence[Any], timeout: float | None) -> str:
+    def command(self, sql: str, params: Sequence[Any], timeout: float | None) -> Coroutine[Any, Any, str]:
         """Run a statement; its command tag (``"COMMIT"``, or ``"ROLLBACK"`` for a failed transaction)."""
-        check_statement(sql)
-        self._sent(sql)
-        try:
-            tag: str = await self.raw.execute(sql, *params, timeout=timeout)
-        except DRIVER_ERRORS as exc:
-            raise self._error(exc, sql, params) from exc
-        except BaseException:
-            self.interrupted = True
-            raise
-        finally:
-            self.busy_since = 0.0
-        return tag
+        return self._call(self.raw.execute, sql, params, timeout)
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
