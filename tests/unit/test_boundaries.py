@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import asyncecto
 
@@ -24,23 +29,6 @@ def test_pure_core_never_imports_asyncpg() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-
-
-def _pure_files() -> list[Path]:
-    files: list[Path] = []
-    for name in PURE:
-        path = PACKAGE / name
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-    return files
-
-
-def test_pure_core_never_awaits() -> None:
-    offenders = []
-    for path in _pure_files():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.AsyncFunctionDef | ast.Await | ast.AsyncWith | ast.AsyncFor):
-                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-    assert offenders == []
 
 
 def test_only_the_postgres_adapter_imports_asyncpg() -> None:
@@ -110,3 +98,456 @@ def test_every_error_derives_from_the_base_and_lives_in_errors() -> None:
 
 def test_typed_marker_is_shipped() -> None:
     assert (PACKAGE / "py.typed").exists()
+
+
+# -- issue 18: the layer boundaries, read from the source (no module is imported) -------------------------
+#
+# Each rule has a KNOWN allowlist holding exactly the violations on main when it was written, each with its
+# reason. A rule fails on a violation that is not listed, and on a listed one that no longer occurs: fixing
+# one means deleting its entry, so the lists only shrink.
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(PACKAGE).as_posix()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+MODULES = {_module_name(path): path for path in SOURCES}
+#: compiled modules (``_speedups``): known by their stub, never part of a cycle
+EXTENSIONS = {_module_name(path) for path in PACKAGE.rglob("*.pyi")}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(path: Path) -> list[tuple[int, str, bool]]:
+    """Every import statement in the file, functions included: ``(line, module, under TYPE_CHECKING)``.
+
+    Relative imports are resolved; ``from package import name`` is an import of ``package.name`` when
+    that is a module of asyncecto, else of ``package``.
+    """
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    found: list[tuple[int, str, bool]] = []
+
+    def visit(node: ast.AST, type_checking: bool) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, type_checking)
+            return
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name, type_checking) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                sub = f"{target}.{alias.name}"
+                found.append((node.lineno, sub if sub in MODULES or sub in EXTENSIONS else target, type_checking))
+        for inner in ast.iter_child_nodes(node):
+            visit(inner, type_checking)
+
+    visit(ast.parse(path.read_text()), False)
+    return found
+
+
+def _assert_known(found: set[Any], known: Mapping[Any, str], what: str) -> None:
+    new = sorted(found - set(known), key=repr)
+    gone = sorted(set(known) - found, key=repr)
+    lines = [f"{what}:"]
+    if new:
+        lines.append("  new (fix them; the KNOWN list only shrinks):")
+        lines += [f"    {item!r}" for item in new]
+    if gone:
+        lines.append("  fixed (delete these entries from the KNOWN list):")
+        lines += [f"    {item!r}" for item in gone]
+    assert not new and not gone, "\n".join(lines)
+
+
+# (a) the adapters never reach up into the repo -----------------------------------------------------------
+
+#: ``(file, imported module)``: type-only imports count (the adapter is to get plain settings)
+KNOWN_ADAPTER_IMPORTS_OF_REPO: dict[tuple[str, str], str] = {
+    (
+        "adapters/postgres/__init__.py",
+        "asyncecto.repo._config",
+    ): "RepoConfig in type hints: the adapter is given the repo's config",
+    (
+        "adapters/postgres/_errors.py",
+        "asyncecto.repo._config",
+    ): "RepoConfig in type hints: errors read the repo's config",
+}
+
+
+def test_the_adapters_never_import_the_repo() -> None:
+    found = {
+        (_rel(path), module)
+        for path in SOURCES
+        if _rel(path).startswith("adapters/")
+        for _line, module, _tc in _imports(path)
+        if module == "asyncecto.repo" or module.startswith("asyncecto.repo.")
+    }
+    _assert_known(found, KNOWN_ADAPTER_IMPORTS_OF_REPO, "imports of asyncecto.repo inside asyncecto/adapters")
+
+
+# (b) SQL text only in adapters/postgres ------------------------------------------------------------------
+#
+# A string constant or f-string (placeholders read as ``{}``; docstrings never count) is SQL when
+#  - it starts with a statement keyword in capitals followed by more text (``SAVEPOINT {}``,
+#    ``EXISTS (SELECT …``), or is a whole statement on its own (``BEGIN``, ``COMMIT``, ``ROLLBACK``); or
+#  - it is a fragment: no lowercase letter outside placeholders and quotes, two words or more (or a
+#    placeholder), every word an SQL word (``{} IS NOT NULL``, ``READ COMMITTED``, `` ISOLATION LEVEL {}``).
+# Left out on purpose, as they are not SQL sent to the server: lowercase words (operation names
+# ``"insert"``, CLI commands ``"create"``/``"rollback"``, migration log lines ``"create table {}"``); prose
+# that starts with a capital (``"Rollback"``, ``"Create the repo's database."``); error messages that
+# mention SQL in the middle (``"… DROP DATABASE ... WITH (FORCE)"``, ``"LISTEN would truncate it"``);
+# single words that are not statements: the command tags a reply carries (``"SELECT"``, ``"FETCH"`` in
+# repo/_repo.py), the words the sandbox looks for in raw SQL (``"START"``, ``"PREPARE"``), the
+# ``ANY``/``ALL`` operator names of the query AST, ``Fragment(("TRUE",), ())``; names in capitals
+# (``"DATABASE_URL"``, ``"QUERY {}"`` log headers, ``" (SQLSTATE {})"``).
+
+_STATEMENTS = (
+    "SELECT|INSERT|UPDATE|DELETE|WITH|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|CREATE|ALTER|DROP|TRUNCATE|SET"
+    "|LISTEN|UNLISTEN|NOTIFY|EXPLAIN|COPY|LOCK|VACUUM|ANALYZE|GRANT|REVOKE|DO|CALL|PREPARE|EXECUTE|DEALLOCATE"
+)
+_STATEMENT = re.compile(rf"\s*(?:(?:{_STATEMENTS})[\s(;]+\S|(?:BEGIN|COMMIT|ROLLBACK)\s*;?\s*$|EXISTS\s*\()")
+_CLAUSE_WORDS = """
+FROM WHERE JOIN ON AS IN IS NOT NULL AND OR ANY ALL SOME BETWEEN LIKE ILIKE TO INTO VALUES RETURNING CONFLICT
+NOTHING DEFAULT TRUE FALSE ISOLATION LEVEL READ WRITE ONLY COMMITTED UNCOMMITTED REPEATABLE SERIALIZABLE
+DEFERRABLE TRANSACTION LOCAL SESSION VERBOSE COSTS BUFFERS FORMAT ORDER BY GROUP HAVING LIMIT OFFSET DISTINCT
+TABLE INDEX CONSTRAINT PRIMARY KEY REFERENCES CASCADE
+"""
+_SQL_WORDS = frozenset(_STATEMENTS.split("|")) | frozenset(_CLAUSE_WORDS.split())
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                ids.add(id(first.value))
+    return ids
+
+
+def _strings(tree: ast.AST) -> Iterator[tuple[str, bool]]:
+    """The file's string constants and f-strings (placeholders as ``{}``), docstrings left out:
+    ``(text, whether it has a placeholder)``."""
+    skip = _docstrings(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            for inner in ast.walk(node):
+                if inner is not node:
+                    skip.add(id(inner))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            parts = [v.value if isinstance(v, ast.Constant) else "{}" for v in node.values]
+            yield "".join(str(p) for p in parts), any(not isinstance(v, ast.Constant) for v in node.values)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            yield node.value, False
+
+
+def is_sql(text: str, placeholder: bool = False) -> bool:
+    """Whether a string of the source is SQL text (see the rules above)."""
+    if _STATEMENT.match(text):
+        return True
+    bare = re.sub(r"\{\}|\"[^\"]*\"|'[^']*'", " ", text)
+    words = re.findall(r"[A-Za-z_]+", bare)
+    if not words or any(not w.isupper() for w in words) or re.search(r"[a-z]", bare):
+        return False
+    return (len(words) >= 2 or placeholder) and all(w in _SQL_WORDS for w in words)
+
+
+def _sql_known(path: str, reason: str, *texts: str) -> dict[tuple[str, str], str]:
+    return {(path, text): reason for text in texts}
+
+
+#: ``(file, text)``
+KNOWN_SQL_OUTSIDE_THE_ADAPTER: dict[tuple[str, str], str] = {
+    **_sql_known(
+        "query/_assoc.py",
+        "association-path conditions (EXISTS over join tables) built in the pure query layer",
+        "EXISTS (SELECT 1 FROM {} WHERE {})",
+        "{} IS NULL",
+        "{} IS NOT NULL",
+        "{} = ANY(?)",
+    ),
+    **_sql_known(
+        "repo/_repo.py",
+        "Repo.explain writes the EXPLAIN statement and its options itself",
+        "ANALYZE {}, VERBOSE {}, COSTS {}, BUFFERS {}, FORMAT {}",
+        "EXPLAIN ({}) {}",
+    ),
+    **_sql_known(
+        "repo/_sandbox.py",
+        "the sandbox's transaction and statement savepoints are written in the repo layer",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        " ISOLATION LEVEL {}",
+        "READ COMMITTED",
+        "REPEATABLE READ",
+        "RELEASE SAVEPOINT {}; SAVEPOINT {}",
+        "SAVEPOINT {}",
+        "ROLLBACK TO SAVEPOINT {}",
+    ),
+    **_sql_known(
+        "repo/_transaction.py",
+        "transaction control (BEGIN/SAVEPOINT/COMMIT/ROLLBACK) is written in the repo layer",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        " ISOLATION LEVEL {}",
+        " READ ONLY",
+        "READ COMMITTED",
+        "READ UNCOMMITTED",
+        "REPEATABLE READ",
+        "ROLLBACK TO SAVEPOINT",
+        "SAVEPOINT {}",
+        "RELEASE SAVEPOINT {}",
+        "ROLLBACK TO SAVEPOINT {}",
+    ),
+}
+
+
+def test_sql_text_lives_only_in_the_postgres_adapter() -> None:
+    found = set()
+    for path in SOURCES:
+        if _rel(path).startswith("adapters/postgres/"):
+            continue
+        for text, placeholder in _strings(ast.parse(path.read_text())):
+            if is_sql(text, placeholder):
+                found.add((_rel(path), text))
+    _assert_known(found, KNOWN_SQL_OUTSIDE_THE_ADAPTER, "SQL text outside asyncecto/adapters/postgres")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1",
+        "SELECT count(*) FROM t",
+        "INSERT INTO t VALUES ($1)",
+        "  UPDATE {} SET x = 1",
+        "DELETE FROM t",
+        "WITH x AS (SELECT 1) SELECT * FROM x",
+        "BEGIN",
+        "COMMIT;",
+        "ROLLBACK",
+        "SAVEPOINT {}",
+        "RELEASE SAVEPOINT s",
+        "CREATE TABLE t (id int)",
+        "ALTER TABLE t ADD x int",
+        "DROP TABLE t",
+        "TRUNCATE t",
+        "SET search_path TO x",
+        "LISTEN {}",
+        "NOTIFY {}, $1",
+        "EXISTS(SELECT 1)",
+        "EXPLAIN ({}) {}",
+        "{} IS NOT NULL",
+        "READ COMMITTED",
+    ],
+)
+def test_sql_text_is_recognised(text: str) -> None:
+    assert is_sql(text, "{}" in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "insert",
+        "update",
+        "create table {}",
+        "Rollback",
+        "Create the repo's database.",
+        "rollback requested with value {} (raised outside a transaction?)",
+        "end other sessions on the database (PostgreSQL 13+: DROP DATABASE ... WITH (FORCE))",
+        "SELECT",
+        "FETCH",
+        "START",
+        "ANY",
+        "TRUE",
+        "DATABASE_URL",
+        "QUERY {}",
+        " (SQLSTATE {})",
+        "UPDATE",
+        "SET",
+        "",
+    ],
+)
+def test_messages_and_names_are_not_sql(text: str) -> None:
+    assert not is_sql(text, "{}" in text)
+
+
+def test_asyncpg_is_imported_only_in_the_postgres_adapter_even_for_types() -> None:
+    found = {
+        (_rel(path), module)
+        for path in SOURCES
+        if not _rel(path).startswith("adapters/postgres/")
+        for _line, module, _tc in _imports(path)
+        if module.split(".")[0] == "asyncpg"
+    }
+    assert found == set()
+
+
+# (c) no awaiting and no I/O in the core -----------------------------------------------------------------
+
+#: the pure migration command modules (not the migrator, the file loader or the package, which re-exports both)
+_MIGRATION_COMMANDS = tuple(f"migration/{name}.py" for name in ("_commands", "_dsl", "_objects", "_reverse", "_types"))
+CORE = ("types", "errors.py", "schema", "changeset", "query", "multi.py", *_MIGRATION_COMMANDS)
+_IO_MODULES = frozenset({"asyncio", "socket", "anyio", "asyncpg", "selectors", "ssl"})
+_ASYNC_DUNDERS = frozenset({"__await__", "__aenter__", "__aexit__", "__aiter__", "__anext__"})
+
+#: ``(file, what)``
+KNOWN_CORE_IO: dict[tuple[str, str], str] = {
+    ("changeset/_unsafe_unique.py", "def __await__"): "unsafe_validate_unique queries the repo from the changeset",
+    ("changeset/_unsafe_unique.py", ".__await__"): "unsafe_validate_unique awaits the repo's query by hand",
+}
+
+
+def _core_files() -> list[Path]:
+    files: list[Path] = []
+    for name in CORE:
+        path = PACKAGE / name
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return files
+
+
+def _io(path: Path) -> set[str]:
+    found: set[str] = set()
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Await):
+            found.add("await")
+        elif isinstance(node, ast.AsyncFunctionDef):
+            found.add("async def")
+        elif isinstance(node, ast.AsyncWith):
+            found.add("async with")
+        elif isinstance(node, ast.AsyncFor) or (isinstance(node, ast.comprehension) and node.is_async):
+            found.add("async for")
+        elif isinstance(node, ast.FunctionDef) and node.name in _ASYNC_DUNDERS:
+            found.add(f"def {node.name}")
+        elif isinstance(node, ast.Attribute) and node.attr in _ASYNC_DUNDERS:
+            found.add(f".{node.attr}")
+    found |= {f"import {m}" for _line, m, _tc in _imports(path) if m.split(".")[0] in _IO_MODULES}
+    return found
+
+
+def test_the_core_neither_awaits_nor_does_io() -> None:
+    assert all((PACKAGE / name).exists() for name in CORE), "a core module moved: update CORE"
+    found = {(_rel(path), what) for path in _core_files() for what in _io(path)}
+    _assert_known(found, KNOWN_CORE_IO, "awaiting or I/O in the core (" + ", ".join(CORE) + ")")
+
+
+# (d) no import cycles -----------------------------------------------------------------------------------
+
+#: each cycle as the set of modules that import one another (a strongly connected component of the graph
+#: of every import, those inside functions included, those under ``if TYPE_CHECKING:`` left out)
+KNOWN_CYCLES: dict[frozenset[str], str] = {
+    frozenset(
+        {
+            "asyncecto.changeset._assocs",
+            "asyncecto.changeset._cast",
+            "asyncecto.changeset._changeset",
+            "asyncecto.changeset._embeds",
+            "asyncecto.changeset._relations",
+        }
+    ): "cast and changeset dispatch to assoc/embed casting, which build on cast (late imports)",
+    frozenset(
+        {"asyncecto.query._assoc", "asyncecto.query._build", "asyncecto.query._expr", "asyncecto.query._preloads"}
+    ): "join/preload builders and expressions call one another (late imports)",
+    frozenset(
+        {"asyncecto.query._ast", "asyncecto.query._inspect"}
+    ): "Query.__repr__ renders through _inspect, which reads the AST",
+    frozenset(
+        {"asyncecto.repo._assoc_write", "asyncecto.repo._write"}
+    ): "writes cascade to associations, which write again",
+    frozenset({"asyncecto.repo._preload", "asyncecto.repo._read"}): "reads preload, preloads read",
+    frozenset(
+        {"asyncecto.schema._assocs", "asyncecto.schema._define", "asyncecto.schema._struct"}
+    ): "association definitions resolve schemas that are defined with them",
+}
+
+
+def _graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {name: set() for name in MODULES}
+    for name, path in MODULES.items():
+        for _line, module, type_checking in _imports(path):
+            if type_checking or module in EXTENSIONS or module.split(".")[0] != "asyncecto":
+                continue
+            while module not in MODULES:  # an attribute of a module: ``asyncecto.query.where``
+                module = module.rpartition(".")[0]
+            if module != name:
+                graph[name].add(module)
+    return graph
+
+
+def _cycles(graph: Mapping[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.add(frozenset(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            connect(v)
+    return found
+
+
+def test_no_new_import_cycles() -> None:
+    graph = _graph()
+    found = _cycles(graph)
+    detail = []
+    for cycle in sorted(found - set(KNOWN_CYCLES), key=sorted):
+        detail += [f"{a} -> {b}" for a in sorted(cycle) for b in sorted(graph[a] & cycle)]
+    try:
+        _assert_known(found, KNOWN_CYCLES, "import cycles between modules of asyncecto")
+    except AssertionError as exc:
+        raise AssertionError("\n".join([str(exc), "  imports in the new cycles:", *detail])) from None
+
+
+def test_the_cycle_finder_finds_a_cycle_through_a_late_import() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _cycles(graph) == {frozenset({"a", "b", "c"})}
+    assert _cycles({"a": {"b"}, "b": set()}) == set()
