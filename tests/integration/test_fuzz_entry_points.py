@@ -895,7 +895,7 @@ class Migrations:
         self.version += 1
         module = types.ModuleType(f"fuzz_{self.version}")
         change.__module__ = module.__name__  # the migrator runs only a module's own change()
-        module.change = change  # type: ignore[attr-defined]
+        module.__dict__["change"] = change
         expect(await migrate_up(repo, self.version, module, log=False), "ok", "migration outcome")
 
 
