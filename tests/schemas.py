@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
+from typing import TYPE_CHECKING
 
 from asyncecto import Timestamps, embedded_schema, embeds_many, embeds_one, field, schema
 from asyncecto import types as t
@@ -24,10 +25,10 @@ class Weather:
 class Post:
     id: int | None = None
     title: str | None = None
-    body: str | None = field(source="content")
+    body: str | None = field(source="content", default=None)
     visits: int | None = 0
     rating: decimal.Decimal | None = None
-    draft_notes: str | None = field(virtual=True)
+    draft_notes: str | None = field(virtual=True, default=None)
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -36,8 +37,8 @@ class Post:
 class User:
     id: int | None = None
     email: str | None = None
-    password_hash: str | None = field(redact=True)
-    score: int | None = field(read_after_writes=True)
+    password_hash: str | None = field(redact=True, default=None)
+    score: int | None = field(read_after_writes=True, default=None)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -50,8 +51,8 @@ class Item:
 
 @schema("post_tags", primary_key=False)
 class PostTag:
-    post_id: int | None = field(primary_key=True)
-    tag: str | None = field(primary_key=True)
+    post_id: int | None = field(primary_key=True, default=None)
+    tag: str | None = field(primary_key=True, default=None)
     weight: int | None = None
 
 
@@ -79,13 +80,15 @@ class Level(enum.IntEnum):
 @embedded_schema
 class Address:
     street: str | None = None
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
 
 
 @schema("typed")
 class Typed:
     id: int | None = None
     i: int | None = None
-    big: int | None = field(type=t.Id)
+    big: int | None = field(type=t.Id, default=None)
     f: float | None = None
     b: bool | None = None
     s: str | None = None
@@ -95,20 +98,20 @@ class Typed:
     ints: list[int] | None = None
     texts: list[str] | None = None
     d: dt.date | None = None
-    tm: dt.time | None = field(type=t.Time)
+    tm: dt.time | None = field(type=t.Time, default=None)
     tmu: dt.time | None = None
-    nd: dt.datetime | None = field(type=t.NaiveDatetime)
+    nd: dt.datetime | None = field(type=t.NaiveDatetime, default=None)
     ndu: dt.datetime | None = None
-    ud: dt.datetime | None = field(type=t.UtcDatetime)
-    udu: dt.datetime | None = field(type=t.UtcDatetimeUsec)
-    udz: dt.datetime | None = field(type=t.UtcDatetimeUsec)
+    ud: dt.datetime | None = field(type=t.UtcDatetime, default=None)
+    udu: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
+    udz: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
     u: uuid.UUID | None = None
     dur: dt.timedelta | None = None
     status: Status | None = None
     level: Level | None = None
-    mood: str | None = field(type=t.Enum(["happy", "sad"]))
-    size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
-    any_json: object = field(type=t.Map())
+    mood: str | None = field(type=t.Enum(["happy", "sad"]), default=None)
+    size: str | None = field(type=t.Enum({"small": 1, "large": 2}), default=None)
+    any_json: object = field(type=t.Map(), default=None)
 
 
 @schema("accounts")
@@ -129,6 +132,8 @@ class Booking:
 class Geo:
     lat: float | None = None
     lng: float | None = None
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
 
 
 @embedded_schema(timestamps=True)
@@ -138,9 +143,13 @@ class Location:
     price: decimal.Decimal | None = None
     stay: dt.timedelta | None = None
     opens: dt.time | None = None
-    size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
+    size: str | None = field(type=t.Enum({"small": 1, "large": 2}), default=None)
     level: Level | None = None
     geo: Geo | None = embeds_one(Geo)
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
+        inserted_at: dt.datetime | None = None
+        updated_at: dt.datetime | None = None
 
 
 @embedded_schema(primary_key=False)
@@ -158,7 +167,7 @@ class Profile:
     links: list[Link] = embeds_many(Link, source="link_list")
 
 
-TABLES = (
+TABLES: tuple[str, ...] = (
     "weather",
     "posts",
     "users",
@@ -173,7 +182,7 @@ TABLES = (
     "profiles",
 )
 
-DDL = (
+DDL: tuple[str, ...] = (
     "CREATE SCHEMA IF NOT EXISTS archive",
     "DROP TABLE IF EXISTS weather, posts, users, items, post_tags, events, typed, archive.notes, "
     "archive.weather, accounts, bookings, profiles CASCADE",
