@@ -25,10 +25,10 @@ class Weather:
 class Post:
     id: int | None = None
     title: str | None = None
-    body: str | None = field(source="content", default=None)
+    body: str | None = field(source="content")
     visits: int | None = 0
     rating: decimal.Decimal | None = None
-    draft_notes: str | None = field(virtual=True, default=None)
+    draft_notes: str | None = field(virtual=True)
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -37,8 +37,8 @@ class Post:
 class User:
     id: int | None = None
     email: str | None = None
-    password_hash: str | None = field(redact=True, default=None)
-    score: int | None = field(read_after_writes=True, default=None)
+    password_hash: str | None = field(redact=True)
+    score: int | None = field(read_after_writes=True)
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -51,8 +51,8 @@ class Item:
 
 @schema("post_tags", primary_key=False)
 class PostTag:
-    post_id: int | None = field(primary_key=True, default=None)
-    tag: str | None = field(primary_key=True, default=None)
+    post_id: int | None = field(primary_key=True)
+    tag: str | None = field(primary_key=True)
     weight: int | None = None
 
 
@@ -88,7 +88,7 @@ class Address:
 class Typed:
     id: int | None = None
     i: int | None = None
-    big: int | None = field(type=t.Id, default=None)
+    big: int | None = field(type=t.Id)
     f: float | None = None
     b: bool | None = None
     s: str | None = None
@@ -98,20 +98,20 @@ class Typed:
     ints: list[int] | None = None
     texts: list[str] | None = None
     d: dt.date | None = None
-    tm: dt.time | None = field(type=t.Time, default=None)
+    tm: dt.time | None = field(type=t.Time)
     tmu: dt.time | None = None
-    nd: dt.datetime | None = field(type=t.NaiveDatetime, default=None)
+    nd: dt.datetime | None = field(type=t.NaiveDatetime)
     ndu: dt.datetime | None = None
-    ud: dt.datetime | None = field(type=t.UtcDatetime, default=None)
-    udu: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
-    udz: dt.datetime | None = field(type=t.UtcDatetimeUsec, default=None)
+    ud: dt.datetime | None = field(type=t.UtcDatetime)
+    udu: dt.datetime | None = field(type=t.UtcDatetimeUsec)
+    udz: dt.datetime | None = field(type=t.UtcDatetimeUsec)
     u: uuid.UUID | None = None
     dur: dt.timedelta | None = None
     status: Status | None = None
     level: Level | None = None
-    mood: str | None = field(type=t.Enum(["happy", "sad"]), default=None)
-    size: str | None = field(type=t.Enum({"small": 1, "large": 2}), default=None)
-    any_json: object = field(type=t.Map(), default=None)
+    mood: str | None = field(type=t.Enum(["happy", "sad"]))
+    size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
+    any_json: object = field(type=t.Map())
 
 
 @schema("accounts")
@@ -143,7 +143,7 @@ class Location:
     price: decimal.Decimal | None = None
     stay: dt.timedelta | None = None
     opens: dt.time | None = None
-    size: str | None = field(type=t.Enum({"small": 1, "large": 2}), default=None)
+    size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
     level: Level | None = None
     geo: Geo | None = embeds_one(Geo)
     if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only

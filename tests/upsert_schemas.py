@@ -15,8 +15,8 @@ class Counter:
     name: str | None = None
     hits: int | None = None
     code: str | None = None
-    tags: list[str] | None = field(type=t.Array(t.String), default=None)
-    label: str | None = field(source="label_text", default=None)
+    tags: list[str] | None = field(type=t.Array(t.String))
+    label: str | None = field(source="label_text")
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -33,8 +33,8 @@ class ArchivedCounter:
     name: str | None = None
     hits: int | None = None
     code: str | None = None
-    tags: list[str] | None = field(type=t.Array(t.String), default=None)
-    label: str | None = field(source="label_text", default=None)
+    tags: list[str] | None = field(type=t.Array(t.String))
+    label: str | None = field(source="label_text")
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
