@@ -146,9 +146,9 @@ def _declare(**assoc: Any) -> type:
     ("spec", "message"),
     [
         (has_many(Comment, on_replace="update"), "invalid on_replace 'update' for has_many; use one of raise"),
-        (has_many(Comment, on_delete="cascade"), "invalid on_delete 'cascade' for has_many"),  # type: ignore[arg-type]
+        (has_many(Comment, on_delete="cascade"), "invalid on_delete 'cascade' for has_many"),  # type: ignore[arg-type]  # refused on purpose
         (has_many(Comment, where={"approved": ("gt", 1)}), r"where condition 'approved': \('gt', 1\) is not a value"),
-        (has_many(Comment, where=["approved"]), "where= must be a dict of field to value"),  # type: ignore[arg-type]
+        (has_many(Comment, where=["approved"]), "where= must be a dict of field to value"),  # type: ignore[arg-type]  # refused on purpose
         (has_many(Comment, preload_order=[("up", "id")]), r"preload_order items are field names or \('desc', field\)"),
         (belongs_to(Post, define_field=False), "the foreign key field 'things_id' is not defined; declare it"),
     ],
