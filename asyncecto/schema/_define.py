@@ -19,7 +19,7 @@ from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import ArgumentError, SchemaError
 
 from ._assocs import Association, AssocSpec, NotLoaded, register, resolve_spec
-from ._field import FieldInfo, FieldSpec, field
+from ._field import FieldInfo, FieldSpec
 from ._meta import Meta
 
 __all__ = ("SchemaInfo", "Timestamps", "embedded_schema", "is_schema", "schema", "schema_info", "struct_info")
@@ -119,7 +119,7 @@ def schema_info(obj: object) -> SchemaInfo:
     return info
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+@dataclass_transform(kw_only_default=True, frozen_default=True)
 def schema(
     source: str,
     /,
@@ -164,7 +164,7 @@ def schema(
     return decorate
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+@dataclass_transform(kw_only_default=True, frozen_default=True)
 def embedded_schema(
     cls: type[_T] | None = None,
     /,
