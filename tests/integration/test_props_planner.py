@@ -79,7 +79,7 @@ async def check(repo: Repo, p: Pipeline) -> None:
     assert await repo.aggregate(query, "count") == len(expected.rows), sql
 
 
-@props(300)
+@props(200)
 @given(p=pipelines())
 @example(  # a left join's unmatched rows carry NULLs that a later filter must see as unknown
     p=Pipeline(
