@@ -4,9 +4,7 @@ queries the preloader runs (related rows whose key is in a list, sent as one arr
 
 from __future__ import annotations
 
-import functools
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -17,7 +15,22 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._assocs import Association
 
 from . import _expr
-from ._ast import Ident, Query, Shape
+from ._ast import (
+    AssocPath,
+    Compare,
+    Expr,
+    FieldRef,
+    Fragment,
+    Ident,
+    In,
+    IsNil,
+    Not,
+    Param,
+    PathColumn,
+    PathTable,
+    Query,
+    Shape,
+)
 from ._build import from_, join, select, to_query, where
 
 __all__ = ("assoc", "assoc_join_on", "hops", "related_query")
@@ -158,23 +171,22 @@ def assoc_join_on(q: Query[Any], ref: Any, new: int) -> Any:
 
         return on
     # the intermediate tables follow the owner binding's effective prefix, resolved when planned
-    sql, tables, outer, values = _path_sql(chain, ref.binding)
+    path = _path(ref.assoc.name, chain, ref.binding, new)
 
     def on_path(*b: Any) -> Any:
-        cond = _expr.fragment(sql, *tables, getattr(b[ref.binding], outer[0]), getattr(b[new], outer[1]), *values)
         extra = conditions(b[new], chain[-1].where)
-        return cond if extra is None else cond & extra
+        return _expr.E(path) if extra is None else _expr.E(path) & extra
 
     return on_path
 
 
-def _col(schema: type, field: str) -> str:
-    return '"' + schema_info(schema).fields[field].source.replace('"', '""') + '"'
+def _column(schema: type, field: str) -> str:
+    return schema_info(schema).fields[field].source
 
 
 def _table(schema_or_name: Any, binding: int) -> Ident:
-    """The table as a fragment argument: under its schema's prefix, else the effective prefix of
-    the owner's binding (the source's, its schema's, the call's or the repo's: known when planned)."""
+    """An intermediate table: under its schema's prefix, else the effective prefix of the owner's
+    binding (the source's, its schema's, the call's or the repo's: known when planned)."""
     if isinstance(schema_or_name, str):
         return Ident(schema_or_name, table=True, binding=binding)
     info = schema_info(schema_or_name)
@@ -182,72 +194,50 @@ def _table(schema_or_name: Any, binding: int) -> Ident:
     return Ident(info.source, table=True, prefix=info.prefix, binding=binding)
 
 
-def _join_col(alias: str, column: str) -> str:
-    return f'{alias}."{column}"'
+def _path_cond(col: PathColumn, value: Any) -> Expr:
+    """One term of an association's ``where=``/``join_where=`` on an intermediate table's column."""
+    if value is None:
+        return IsNil(col)
+    if isinstance(value, tuple) and value[0] == "not":
+        return Not(IsNil(col))
+    if isinstance(value, tuple) and value[0] == "in":
+        return In(col, Param(list(value[1])))
+    if isinstance(value, tuple) and value[0] == "fragment":
+        parts = _expr.fragment_parts(value[1])
+        return Fragment(parts, (col,) * (len(parts) - 1))
+    return Compare("==", col, Param(value))
 
 
-def _hop_col(alias: str, schema: type, field: str) -> str:
-    return f"{alias}.{_col(schema, field)}"
-
-
-def _cond_sql(column: Callable[[str], str], conds: Sequence[tuple[str, Any]], values: list[Any]) -> list[str]:
-    """An association's ``where=``/``join_where=`` on ``column(field)`` as SQL with ``?`` for values."""
-    out: list[str] = []
-    for name, value in conds:
-        col = column(name)
-        if value is None:
-            out.append(f"{col} IS NULL")
-        elif isinstance(value, tuple) and value[0] == "not":
-            out.append(f"{col} IS NOT NULL")
-        elif isinstance(value, tuple) and value[0] == "in":
-            out.append(f"{col} = ANY(?)")
-            values.append(list(value[1]))
-        elif isinstance(value, tuple) and value[0] == "fragment":
-            out.append("(" + col.join(re.split(r"(?<!\\)\?", value[1])) + ")")
-        else:
-            out.append(f"{col} = ?")
-            values.append(value)
-    return out
-
-
-def _path_sql(chain: Sequence[Association], binding: int) -> tuple[str, list[Ident], tuple[str, str], list[Any]]:
-    """``EXISTS (...)`` linking the first hop's owner (``?`` 1) to the last hop's related row (``?`` 2)
-    through the intermediate tables, with each hop's ``where=`` on its intermediate rows and each
-    many_to_many's ``join_where=`` (their values follow, in order); returns the SQL, the tables
-    (its first placeholders), the (owner field, related field) compared and those values. The last
-    hop's ``where=`` is the caller's (it is about the joined binding)."""
-    froms: list[str] = []
-    tables: list[Ident] = []
-    links: list[str] = []
-    extra: list[str] = []
-    values: list[Any] = []
-    prev = "?"  # the owner's key value, an outer reference
+def _path(name: str, chain: Sequence[Association], binding: int, new: int) -> AssocPath:
+    """The path linking binding ``binding`` (the first hop's owner) to binding ``new`` (the last
+    hop's related row) through the intermediate tables, with each hop's ``where=`` on its
+    intermediate rows and each many_to_many's ``join_where=``. The last hop's ``where=`` is the
+    caller's (it is about the joined binding)."""
+    tables: list[PathTable] = []
+    links: list[tuple[Expr, Expr]] = []
+    extra: list[Expr] = []
     first_owner_key = chain[0].owner_key
     assert first_owner_key is not None
-    last_key = ""
+    prev: Expr = FieldRef(binding, first_owner_key)  # the owner's key, an outer reference
     for i, a in enumerate(chain):
         assert a.owner_key is not None and a.related_key is not None
-        last = i == len(chain) - 1
         if i:
-            prev = f"__h{i - 1}.{_col(a.owner, a.owner_key)}"
+            prev = PathColumn(f"h{i - 1}", _column(a.owner, a.owner_key))
+        here: Expr
         if a.kind == "many_to_many":
             (jo, _), (jr, _) = a.join_keys
-            froms.append(f"? AS __j{i}")
-            tables.append(_table(a.join_through, binding))
-            links.append(f'__j{i}."{jo}" = {prev}')
-            here = f'__j{i}."{jr}"'
-            extra.extend(_cond_sql(functools.partial(_join_col, f"__j{i}"), a.join_where, values))
+            tables.append(PathTable(_table(a.join_through, binding), f"j{i}"))
+            links.append((PathColumn(f"j{i}", jo), prev))
+            here = PathColumn(f"j{i}", jr)
+            extra.extend(_path_cond(PathColumn(f"j{i}", field), value) for field, value in a.join_where)
         else:
             here = prev
-        if last:
-            links.append(f"{here} = ?")
-            last_key = a.related_key
+        if i == len(chain) - 1:
+            links.append((here, FieldRef(new, a.related_key)))
         else:
-            froms.append(f"? AS __h{i}")
-            tables.append(_table(a.related, binding))
-            links.append(f"__h{i}.{_col(a.related, a.related_key)} = {here}")
-            extra.extend(_cond_sql(functools.partial(_hop_col, f"__h{i}", a.related), a.where, values))
-    if not froms:
+            tables.append(PathTable(_table(a.related, binding), f"h{i}"))
+            links.append((PathColumn(f"h{i}", _column(a.related, a.related_key)), here))
+            extra.extend(_path_cond(PathColumn(f"h{i}", _column(a.related, f)), v) for f, v in a.where)
+    if not tables:
         raise QueryError("an association path needs at least one intermediate table")
-    sql = f"EXISTS (SELECT 1 FROM {', '.join(froms)} WHERE {' AND '.join([*links, *extra])})"
-    return sql, tables, (first_owner_key, last_key), values
+    return AssocPath(name, tuple(tables), tuple(links), tuple(extra))

@@ -10,6 +10,7 @@ import attrs
 __all__ = (
     "And",
     "Arith",
+    "AssocPath",
     "Compare",
     "Const",
     "Exists",
@@ -34,6 +35,8 @@ __all__ = (
     "Over",
     "Param",
     "ParentRef",
+    "PathColumn",
+    "PathTable",
     "Quantified",
     "Query",
     "SelectFields",
@@ -212,7 +215,7 @@ class IntervalAdd:
 class Ident:
     """``identifier(name)`` inside a fragment: a quoted identifier, written into the SQL.
 
-    A ``table`` identifier (an association path's intermediate table) is written under its
+    A ``table`` identifier (an :class:`AssocPath`'s intermediate table) is written under its
     own ``prefix``, else the effective prefix of binding ``binding``, known when planned.
     """
 
@@ -299,6 +302,35 @@ class TypeCast:
     type: Any
 
 
+@attrs.frozen
+class PathColumn:
+    """A column of the intermediate table tagged ``table`` inside an :class:`AssocPath`."""
+
+    table: str
+    column: str
+
+
+@attrs.frozen
+class PathTable:
+    """An intermediate table of an :class:`AssocPath`; ``tag`` names it (``j0``: a join table, ``h0``: a hop)."""
+
+    table: Ident
+    tag: str
+
+
+@attrs.frozen
+class AssocPath:
+    """A join condition along an association path (many_to_many, ``through``): rows of the
+    intermediate ``tables`` link the owner binding to the joined one. ``links`` are equalities of
+    columns (outer fields or :class:`PathColumn`), ``conds`` the hops' ``where=``/``join_where=``.
+    The adapter decides how to write it (PostgreSQL: ``EXISTS`` over the tables)."""
+
+    name: str
+    tables: tuple[PathTable, ...]
+    links: tuple[tuple[Expr, Expr], ...]
+    conds: tuple[Expr, ...]
+
+
 Expr = (
     FieldRef
     | SourceRef
@@ -329,6 +361,8 @@ Expr = (
     | Over
     | ParentRef
     | SelectedAs
+    | AssocPath
+    | PathColumn
 )
 
 

@@ -471,6 +471,14 @@ def fragment(sql: str, *args: object) -> E:
 
     ``\\?`` is a literal question mark. The SQL text itself is never built from values.
     """
+    parts = fragment_parts(sql)
+    if len(parts) - 1 != len(args):
+        raise QueryError(f"fragment {sql!r} has {len(parts) - 1} placeholder(s) but got {len(args)} argument(s)")
+    return E(Fragment(parts, tuple(node(a) for a in args)))
+
+
+def fragment_parts(sql: str) -> tuple[str, ...]:
+    """A fragment's text split at its ``?`` placeholders (``\\?`` is a literal question mark)."""
     parts: list[str] = []
     current = ""
     i = 0
@@ -486,9 +494,7 @@ def fragment(sql: str, *args: object) -> E:
             current += sql[i]
         i += 1
     parts.append(current)
-    if len(parts) - 1 != len(args):
-        raise QueryError(f"fragment {sql!r} has {len(parts) - 1} placeholder(s) but got {len(args)} argument(s)")
-    return E(Fragment(tuple(parts), tuple(node(a) for a in args)))
+    return tuple(parts)
 
 
 def type_(value: object, type: Any) -> E:

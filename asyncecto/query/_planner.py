@@ -22,6 +22,7 @@ from asyncecto.schema import schema_info
 from ._ast import (
     And,
     Arith,
+    AssocPath,
     Compare,
     Const,
     Exists,
@@ -43,6 +44,7 @@ from ._ast import (
     Over,
     Param,
     ParentRef,
+    PathColumn,
     Quantified,
     Query,
     SelectedAs,
@@ -58,6 +60,7 @@ __all__ = (
     "Col",
     "PAnd",
     "PArith",
+    "PAssocPath",
     "PCast",
     "PCompare",
     "PFragment",
@@ -68,6 +71,7 @@ __all__ = (
     "PNeg",
     "PNot",
     "POr",
+    "PPathCol",
     "PSource",
     "ParamRef",
     "Planned",
@@ -253,6 +257,24 @@ class PWindow:
 
 
 @attrs.frozen
+class PPathCol:
+    """A column of an association path's intermediate table (``tag``: see :class:`PAssocPath`)."""
+
+    tag: str
+    column: str
+
+
+@attrs.frozen
+class PAssocPath:
+    """An association path: ``tables`` (each with its tag) whose rows link two bindings by the
+    ``links`` equalities, under ``conds``."""
+
+    tables: tuple[tuple[PIdent, str], ...]
+    links: tuple[tuple[PExpr, PExpr], ...]
+    conds: tuple[PExpr, ...]
+
+
+@attrs.frozen
 class POver:
     func: PExpr
     window: str | PWindow
@@ -286,6 +308,8 @@ PExpr = (
     | PParentCol
     | PSelectedAs
     | PAliasRef
+    | PAssocPath
+    | PPathCol
 )
 
 
@@ -651,9 +675,7 @@ class _Planner:
         if isinstance(e, IntervalAdd):
             return PInterval(self.expr(e.arg), self.expr(e.amount), e.unit, e.date)
         if isinstance(e, Ident):
-            if e.table:
-                return PIdent(e.name, e.prefix or self.prefixes[e.binding])
-            return PIdent(e.name)
+            return self.ident(e)
         if isinstance(e, Const):
             return PConst(e.value, type(e.value).__name__)
         if isinstance(e, Splice):
@@ -688,6 +710,12 @@ class _Planner:
             return POver(self.expr(e.func), window)
         if isinstance(e, FieldRef):
             return self.field(e)[0]
+        if isinstance(e, AssocPath):
+            tables = tuple((self.ident(p.table), p.tag) for p in e.tables)
+            links = tuple((self.expr(a), self.expr(b)) for a, b in e.links)
+            return PAssocPath(tables, links, tuple(self.expr(c) for c in e.conds))
+        if isinstance(e, PathColumn):
+            return PPathCol(e.table, e.column)
         if isinstance(e, TypeCast):
             typ = t.resolve(e.type)
             inner = self.expr(e.arg, (typ, None))
@@ -720,6 +748,12 @@ class _Planner:
         if isinstance(e, SourceRef | SelectFields):
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
+
+    def ident(self, e: Ident) -> PIdent:
+        """An identifier; a table one under its own prefix, else its binding's effective prefix."""
+        if e.table:
+            return PIdent(e.name, e.prefix or self.prefixes[e.binding])
+        return PIdent(e.name)
 
     def values(self, v: Any, binding: int) -> tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]:
         """A values source: each cell a parameter cast to its column's SQL type."""
@@ -757,7 +791,7 @@ class _Planner:
     def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
         if exists and q.select is None:
-            q = attrs.evolve(q, select=Fragment(("TRUE",), ()))  # EXISTS (SELECT TRUE …)
+            q = attrs.evolve(q, select=Const(True))  # EXISTS (SELECT TRUE …)
         child = _Planner(q, self.sub_prefix(q), self.params, self.depth + 1, self.cte_names)
         child.parent = self
         if source or exists:
