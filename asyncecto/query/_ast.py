@@ -1,9 +1,11 @@
-"""Query AST: frozen nodes compared by structure. Parameters hold their values; the planner lifts them out."""
+"""Query AST nodes: frozen values compared by structure. Parameters hold their values; the planner lifts them out.
+
+The :class:`~asyncecto.query.Query` value that holds them is in ``_query``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -38,7 +40,6 @@ __all__ = (
     "PathColumn",
     "PathTable",
     "Quantified",
-    "Query",
     "SelectFields",
     "SelectedAs",
     "Shape",
@@ -400,51 +401,3 @@ class Join:
     source: Source
     on: Expr | None
     name: str | None = None
-
-
-@attrs.frozen
-class Query(Generic[_T]):
-    """A composable, inspectable query; ``q | step`` applies a step.
-
-    >>> from asyncecto import schema
-    >>> from asyncecto.query import from_, where, limit
-    >>> @schema("weather")
-    ... class Weather:
-    ...     city: str | None = None
-    >>> from_(Weather) | where(city="Kraków") | limit(5)
-    Query<from_(Weather) | where(city='Kraków') | limit(5)>
-    """
-
-    source: Source
-    wheres: tuple[Filter, ...] = ()
-    order_bys: tuple[OrderBy, ...] = ()
-    limit: Param | None = None
-    offset: Param | None = None
-    joins: tuple[Join, ...] = ()
-    aliases: Mapping[str, int] = attrs.field(factory=dict, hash=False)
-    select: Any = None
-    group_bys: tuple[Expr, ...] = ()
-    havings: tuple[Filter, ...] = ()
-    distinct: tuple[OrderBy, ...] | bool = False
-    lock: str | None = None
-    updates: tuple[tuple[str, str, Expr], ...] = ()
-    with_ties: bool = False
-    combinations: tuple[tuple[str, Any], ...] = ()
-    preloads: tuple[Any, ...] = ()
-    windows: tuple[tuple[str, Over], ...] = ()
-    ctes: tuple[tuple[str, Any], ...] = ()
-    recursive_ctes: bool = False
-    prefix: str | None = None  # put_query_prefix: under from_/join and schema prefixes, replaced by a call's
-
-    def __or__(self, step: Callable[[Query[_T]], Query[_T]]) -> Query[_T]:
-        return step(self)
-
-    def __repr__(self) -> str:
-        from ._inspect import render
-
-        return f"Query<{render(self)}>"
-
-    @property
-    def sources(self) -> tuple[Source, ...]:
-        """Every source in binding order: the ``from``, then each join."""
-        return (self.source, *(j.source for j in self.joins))

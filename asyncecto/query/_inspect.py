@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncecto.schema import schema_info
 
@@ -34,7 +34,6 @@ from ._ast import (
     ParentRef,
     PathColumn,
     Quantified,
-    Query,
     SelectFields,
     Shape,
     Source,
@@ -43,6 +42,9 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
+
+if TYPE_CHECKING:
+    from ._query import Query
 
 __all__ = ("render", "render_expr")
 

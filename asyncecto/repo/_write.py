@@ -30,7 +30,7 @@ from asyncecto.errors import (
     NoPrimaryKeyValueError,
     StaleEntryError,
 )
-from asyncecto.query._insert import inserted_key, plan_conflict
+from asyncecto.query._on_conflict import inserted_key, plan_conflict
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
 from asyncecto.schema._define import struct_info, utc_now
 from asyncecto.schema._embeds import embeds

@@ -8,7 +8,7 @@ from asyncecto import unsafe_fragment
 from asyncecto.adapters.postgres import _insert
 from asyncecto.errors import ArgumentError
 from asyncecto.query import fragment, from_, update, where
-from asyncecto.query._insert import plan_conflict
+from asyncecto.query._on_conflict import plan_conflict
 
 from ..upsert_schemas import Counter
 

@@ -24,8 +24,8 @@ from asyncecto.adapters import (
     Worker,
 )
 from asyncecto.errors import AsyncEctoError, DatabaseError
-from asyncecto.query._insert import ConflictPlan
-from asyncecto.query._planner import Planned
+from asyncecto.query._on_conflict import ConflictPlan
+from asyncecto.query._plan import Planned
 
 from . import _insert, _migration, _sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate

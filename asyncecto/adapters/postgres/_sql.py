@@ -12,7 +12,7 @@ from typing import Any
 
 from asyncecto._names import check_name
 from asyncecto.errors import QueryError
-from asyncecto.query._planner import (
+from asyncecto.query._plan import (
     Col,
     PAliasRef,
     PAnd,
@@ -412,7 +412,7 @@ def _distinct(p: Planned, aliases: Sequence[str]) -> str:
 def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
     """``SELECT`` for a planned ``all`` query.
 
-    >>> from asyncecto.query._planner import Planned, PCompare, Col, ParamRef, PSource, ReadValue
+    >>> from asyncecto.query._plan import Planned, PCompare, Col, ParamRef, PSource, ReadValue
     >>> all_sql(Planned("all", (PSource("weather", None),), (Col(0, "id"), Col(0, "city")), ReadValue(None),
     ...                 wheres=(("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
     'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'
