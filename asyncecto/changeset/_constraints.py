@@ -15,9 +15,10 @@ import attrs
 
 from asyncecto._names import check_generated_name, check_name
 from asyncecto.errors import ArgumentError
-from asyncecto.schema import schema_info
+from asyncecto.schema import meta, schema_info
 
 from ._cast import _known
+from ._change import change
 from ._changeset import Changeset, Step, dual_step, field_names
 
 _T = TypeVar("_T")
@@ -73,8 +74,6 @@ def _table_and_columns(cs: Changeset[Any], fields: list[str]) -> tuple[str, list
     if info.source is None:
         raise ArgumentError(f"cannot add a constraint to embedded schema {info.name}: it has no table")
     columns = [info.field(f).source for f in fields]
-    from asyncecto.schema import meta
-
     return meta(cs.data).source, columns
 
 
@@ -301,8 +300,6 @@ def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
     ``optimistic_lock(cs_or_struct, "lock_version", incrementer=None)`` (default: +1, wrapping to 1).
     """
     if args and not isinstance(args[0], Changeset) and not isinstance(args[0], str):
-        from ._changeset import change
-
         args = (change(args[0]), *args[1:])
     return dual_step(_optimistic_lock, args, kwargs)
 

@@ -16,7 +16,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset, change
-from asyncecto.changeset._assocs import surface_assocs
+from asyncecto.changeset._assoc_changes import surface_assocs
 from asyncecto.errors import InvalidChangesetError
 from asyncecto.query._assoc_query import assoc
 from asyncecto.schema import meta, schema_info
