@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import attrs
 
 from asyncecto.schema import schema_info
-from asyncecto.schema._assocs import NotLoaded
+from asyncecto.schema._associations import NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._changeset import Changeset

@@ -11,8 +11,8 @@ import attrs
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, CastError
 from asyncecto.schema import schema_info
-from asyncecto.schema._define import struct_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
+from asyncecto.schema._info import struct_info
 
 from ._changeset import Changeset
 

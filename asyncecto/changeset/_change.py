@@ -13,8 +13,8 @@ import attrs
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, InvalidChangesetError
 from asyncecto.schema import replace, schema_info
-from asyncecto.schema._define import struct_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
+from asyncecto.schema._info import struct_info
 
 from ._changeset import Changeset
 from ._relations import applied, put_change

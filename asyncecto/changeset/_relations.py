@@ -18,7 +18,7 @@ import attrs
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, CastError
 from asyncecto.schema import SchemaInfo, replace, schema_info
-from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
 from ._cast import _current, _known, _original, add_error, cast

@@ -8,7 +8,7 @@ from typing import Any
 
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
-from asyncecto.schema._assocs import Association
+from asyncecto.schema._associations import Association
 
 from . import _expr, _functions
 from ._ast import (

@@ -11,7 +11,7 @@ import attrs
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import meta, schema_info
-from asyncecto.schema._assocs import Association
+from asyncecto.schema._associations import Association
 
 from . import _functions
 from ._assoc_join import conditions

@@ -35,7 +35,7 @@ from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
 from asyncecto.query._sources import to_query
 from asyncecto.schema import meta, schema_info
-from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore

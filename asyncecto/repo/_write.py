@@ -32,8 +32,9 @@ from asyncecto.errors import (
 )
 from asyncecto.query._on_conflict import inserted_key, plan_conflict
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
-from asyncecto.schema._define import struct_info, utc_now
+from asyncecto.schema._define import utc_now
 from asyncecto.schema._embeds import embeds
+from asyncecto.schema._info import struct_info
 from asyncecto.schema._struct import copy_struct
 
 from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents
