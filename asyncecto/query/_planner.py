@@ -57,7 +57,6 @@ from ._param_types import (
     INT8,
     INTEGER_ARGS,
     LiteralMode,
-    WholeNumber,
     beyond_int4,
     cast_type_of,
     fits,
@@ -98,10 +97,8 @@ from ._plan import (
     PSplice,
     PSubquery,
     PWindow,
-    ReadShape,
-    ReadStruct,
-    ReadValue,
 )
+from ._plan_select import plan_select
 from ._query import Query
 
 __all__ = ("plan",)
@@ -443,49 +440,6 @@ class _Planner:
         elem = arr.of if isinstance(arr, t.Array) else None
         return PIn(self.expr(e.left, (elem, name), "inferred"), self.expr(e.right))
 
-    # -- select ---------------------------------------------------------------------------
-    def select(self, shape: Any, columns: list[PExpr]) -> Any:
-        if shape is None:
-            shape = SourceRef(0)
-        if isinstance(shape, SourceRef | SelectFields):
-            binding = shape.binding
-            info = self.infos[binding]
-            if info is None:
-                raise QueryError(f"queries without a schema need a select clause: {self.q!r}")
-            names = shape.fields if isinstance(shape, SelectFields) else tuple(f.name for f in info.persisted)
-            for n in names:
-                columns.append(Col(binding, info.fields[n].source))
-            own = self.q.joins[binding - 1].kind if binding > 0 else None
-            later = self.q.joins[binding:]  # joins after this source (binding i is followed by joins[i:])
-            nullable = own in ("left", "full", "left_lateral") or any(j.kind in ("right", "full") for j in later)
-            src = self.sources[binding]
-            derived = src.query is not None or src.values is not None
-            table = info.source if derived and info.source else src.table
-            return ReadStruct(src.schema, tuple(names), table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
-        if isinstance(shape, Shape):
-            target, self.insert_target = self.insert_target, None
-            if target is not None and shape.kind == "dict":
-                # INSERT … SELECT: a value is typed by the field it fills (or, schemaless, by its column)
-                readers = []
-                for key, item in zip(shape.keys, shape.items, strict=True):
-                    if isinstance(item, Param):
-                        columns.append(self.expr(item, target.get(key, (None, None)), "inferred"))
-                        readers.append(ReadValue(None))
-                    else:
-                        readers.append(self.select(item, columns))
-                return ReadShape(shape.kind, tuple(readers), shape.keys)
-            items = tuple(self.select(i, columns) for i in shape.items)
-            return ReadShape(shape.kind, items, shape.keys)
-        if isinstance(shape, SourceRef) and self.infos[shape.binding] is None:
-            raise QueryError(
-                f"cannot select the whole schemaless source {self.sources[shape.binding].table!r}: {self.q!r}"
-            )
-        typ, _name = self.type_of(shape)
-        if isinstance(shape, Param) and isinstance(shape.value, int) and literal_db_type(shape.value) == "numeric":
-            typ = WholeNumber()  # an int beyond bigint, sent as numeric: read back as an int
-        columns.append(self.expr(shape))
-        return ReadValue(typ)
-
 
 def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[Planned, list[Any]]:
     """Plan ``q`` for ``op`` (``all``, ``exists``, ``aggregate``, ``update_all``, ``delete_all``).
@@ -516,7 +470,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     )
     bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
     selects = op in ("all", "subquery")
-    reader = p.select(q.select, columns) if not bulk and (q.select is not None or selects) else None
+    reader = plan_select(p, q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}
     value_sources: dict[int, tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]] = {}
     if q.source.query is not None:
@@ -533,7 +487,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     joins = tuple(join_list)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
     if bulk and q.select is not None:
-        reader = p.select(q.select, columns)
+        reader = plan_select(p, q.select, columns)
     group_bys = tuple(p.expr(g) for g in q.group_bys)
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
     windows = tuple((name, p.window(over)) for name, over in q.windows)
