@@ -55,9 +55,7 @@ def _top_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             found.append(node)
-        elif isinstance(node, ast.If) and not _is_type_checking(node):
-            found.extend(n for n in node.body if isinstance(n, ast.Import | ast.ImportFrom))
-        elif isinstance(node, ast.Try):
+        elif (isinstance(node, ast.If) and not _is_type_checking(node)) or isinstance(node, ast.Try):
             found.extend(n for n in node.body if isinstance(n, ast.Import | ast.ImportFrom))
     return found
 
