@@ -6,6 +6,8 @@ classes over the same tables.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from asyncecto import belongs_to, has_many, has_one, many_to_many, schema
 
 
@@ -24,6 +26,8 @@ class Profile:
     id: int | None = None
     bio: str | None = None
     user: User | None = belongs_to(User)
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        user_id: int | None = None
 
 
 @schema("bl_posts")
@@ -32,6 +36,8 @@ class Post:
     title: str | None = None
     visits: int | None = None
     author: User | None = belongs_to(User)
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        author_id: int | None = None
     comments: list[Comment] = has_many("Comment", on_replace="delete", on_delete="delete_all")
     ordered_comments: list[Comment] = has_many("Comment", preload_order=[("desc", "id")])
     approved_comments: list[Comment] = has_many("Comment", where={"approved": True})
@@ -47,6 +53,9 @@ class Comment:
     approved: bool | None = False
     post: Post | None = belongs_to(Post)
     author: User | None = belongs_to(User)
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        post_id: int | None = None
+        author_id: int | None = None
 
 
 @schema("bl_permalinks")
@@ -54,6 +63,8 @@ class Permalink:
     id: int | None = None
     url: str | None = None
     post: Post | None = belongs_to(Post)
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        post_id: int | None = None
 
 
 @schema("bl_posts_tags")

@@ -173,8 +173,11 @@ def _origin(exc: BaseException) -> str:
     """Where an escaping exception was raised (the innermost asyncecto frame, else the last one)."""
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "/asyncecto/" in f.filename]
-    f = (ours or frames or [None])[-1]
-    return "" if f is None else f" at {f.filename.rsplit('/asyncecto/', 1)[-1]}:{f.lineno}"
+    pick = ours or frames
+    if not pick:
+        return ""
+    f = pick[-1]
+    return f" at {f.filename.rsplit('/asyncecto/', 1)[-1]}:{f.lineno}"
 
 
 async def run_entry(

@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
+from typing import TYPE_CHECKING
 
 from asyncecto import Timestamps, embedded_schema, embeds_many, embeds_one, field, schema
 from asyncecto import types as t
@@ -79,6 +80,8 @@ class Level(enum.IntEnum):
 @embedded_schema
 class Address:
     street: str | None = None
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
 
 
 @schema("typed")
@@ -129,6 +132,8 @@ class Booking:
 class Geo:
     lat: float | None = None
     lng: float | None = None
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
 
 
 @embedded_schema(timestamps=True)
@@ -141,6 +146,10 @@ class Location:
     size: str | None = field(type=t.Enum({"small": 1, "large": 2}))
     level: Level | None = None
     geo: Geo | None = embeds_one(Geo)
+    if TYPE_CHECKING:  # added by @embedded_schema; declared here for type checkers only
+        id: uuid.UUID | None = None
+        inserted_at: dt.datetime | None = None
+        updated_at: dt.datetime | None = None
 
 
 @embedded_schema(primary_key=False)
@@ -158,7 +167,7 @@ class Profile:
     links: list[Link] = embeds_many(Link, source="link_list")
 
 
-TABLES = (
+TABLES: tuple[str, ...] = (
     "weather",
     "posts",
     "users",
@@ -173,7 +182,7 @@ TABLES = (
     "profiles",
 )
 
-DDL = (
+DDL: tuple[str, ...] = (
     "CREATE SCHEMA IF NOT EXISTS archive",
     "DROP TABLE IF EXISTS weather, posts, users, items, post_tags, events, typed, archive.notes, "
     "archive.weather, accounts, bookings, profiles CASCADE",

@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
@@ -326,7 +326,7 @@ def _direction(direction: str) -> str:
 
 def _outside_sandbox(
     fn: Callable[Concatenate[Repo, _P], Awaitable[_T]],
-) -> Callable[Concatenate[Repo, _P], Awaitable[_T]]:
+) -> Callable[Concatenate[Repo, _P], Coroutine[Any, Any, _T]]:
     """Migrations commit: in a test sandbox they still run on the pool, outside its transaction."""
 
     @functools.wraps(fn)

@@ -254,7 +254,7 @@ def _update_query(schema: type | None, table: str, ops: Mapping[str, Mapping[str
         )
     if not any(ops.values()):
         raise ArgumentError(f"the on_conflict update dict {dict(ops)!r} changes no field; name at least one")
-    q: Query[Any] = from_((table, schema) if schema is not None else table)  # type: ignore[arg-type]
+    q: Query[Any] = from_((table, schema) if schema is not None else table)
     try:
         return update(**ops)(q)
     except QueryError as exc:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import attrs
@@ -633,7 +633,7 @@ class Repo(RepoCore):
         max_rows: int = 500,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
-    ) -> AsyncIterator[_T]:
+    ) -> AsyncGenerator[_T, None]:
         """Rows of a query through a server-side cursor, ``max_rows`` at a time, inside a transaction.
 
         ``timeout`` bounds each batch's fetch (the repo's server-side limit applies otherwise).

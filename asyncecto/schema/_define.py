@@ -20,7 +20,7 @@ from asyncecto.errors import ArgumentError, SchemaError
 
 from ._assoc_specs import AssocSpec, resolve_spec
 from ._associations import Association, NotLoaded, register
-from ._field import FieldInfo, FieldSpec, field
+from ._field import FieldInfo, FieldSpec
 from ._info import SchemaInfo, is_schema, schema_info
 from ._meta import Meta
 
@@ -47,7 +47,7 @@ class Timestamps:
     updated_at_source: str | None = None
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+@dataclass_transform(kw_only_default=True, frozen_default=True)
 def schema(
     source: str,
     /,
@@ -92,7 +92,7 @@ def schema(
     return decorate
 
 
-@dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
+@dataclass_transform(kw_only_default=True, frozen_default=True)
 def embedded_schema(
     cls: type[_T] | None = None,
     /,

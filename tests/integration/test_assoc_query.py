@@ -3,13 +3,13 @@ query half and the assoc joins of joins.exs)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 from asyncecto import QueryEvent, Repo, assoc, meta
 from asyncecto.errors import ArgumentError, QueryError
-from asyncecto.query import from_, join, order_by, select, where
+from asyncecto.query import Query, from_, join, order_by, select, where
 
 from ..assoc_schemas import Comment, Post, Profile, Tag, User
 from .blog_data import XComment, XPost, XProfile, XUser, names, seed_blog, texts, titles
@@ -21,7 +21,10 @@ async def blog(repo: Repo) -> Repo:
     return repo
 
 
-async def get(repo: Repo, schema: type, id: int, **opts: Any) -> Any:
+_S = TypeVar("_S")
+
+
+async def get(repo: Repo, schema: type[_S], id: int, **opts: Any) -> _S:
     found = await repo.get(schema, id, **opts)
     assert found is not None, f"{schema.__name__} {id} not seeded"
     return found
@@ -175,7 +178,7 @@ async def test_assoc_errors(blog: Repo) -> None:
 
 
 async def test_inner_join_has_many_with_a_filter_on_the_joined_binding(blog: Repo) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | join("inner", lambda p: p.comments, as_="c")
         | where(lambda *, c: c.approved == True)  # noqa: E712
@@ -188,7 +191,7 @@ async def test_inner_join_has_many_with_a_filter_on_the_joined_binding(blog: Rep
 
 
 async def test_left_join_belongs_to_keeps_parents_without_one(blog: Repo) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | join("left", lambda p: p.author, as_="author")
         | order_by("id")
@@ -200,38 +203,48 @@ async def test_left_join_belongs_to_keeps_parents_without_one(blog: Repo) -> Non
 
 
 async def test_join_has_one(blog: Repo) -> None:
-    q = from_(Post) | join("inner", lambda p: p.permalink, as_="l") | select(lambda p, l: (p.title, l.url))  # noqa: E741
+    q: Query[Any] = from_(Post) | join("inner", lambda p: p.permalink, as_="l") | select(lambda p, l: (p.title, l.url))  # noqa: E741
     assert sorted(await blog.all(q)) == [("p1", "/p1"), ("p2", "/p2")]
-    q2 = from_(User) | join("left", lambda u: u.profile) | order_by("id") | select(lambda u, pr: (u.name, pr.bio))
+    q2: Query[Any] = (
+        from_(User) | join("left", lambda u: u.profile) | order_by("id") | select(lambda u, pr: (u.name, pr.bio))
+    )
     assert await blog.all(q2) == [("ann", "ann bio"), ("bob", "bob bio"), ("cid", None)]
 
 
 async def test_join_many_to_many(blog: Repo) -> None:
-    q = from_(Post) | join("inner", lambda p: p.tags, as_="t") | select(lambda p, *, t: (p.title, t.name))
+    q: Query[Any] = from_(Post) | join("inner", lambda p: p.tags, as_="t") | select(lambda p, *, t: (p.title, t.name))
     assert sorted(await blog.all(q)) == [("p1", "elixir"), ("p1", "python"), ("p2", "python")]
     q2 = from_(Post) | join("inner", lambda p: p.tags, as_="t") | where(lambda *, t: t.name == "elixir")
     assert titles(await blog.all(q2)) == ["p1"]
-    q3 = from_(Tag) | join("left", lambda t: t.posts) | order_by("id") | select(lambda t, p: (t.name, p.title))
+    q3: Query[Any] = (
+        from_(Tag) | join("left", lambda t: t.posts) | order_by("id") | select(lambda t, p: (t.name, p.title))
+    )
     assert sorted(await blog.all(q3), key=str) == sorted(
         [("python", "p1"), ("python", "p2"), ("elixir", "p1"), ("sql", None)], key=str
     )
 
 
 async def test_join_many_to_many_join_where_and_where(blog: Repo) -> None:
-    q = from_(XPost) | join("inner", lambda p: p.first_tag_links, as_="t") | select(lambda p, t: (p.title, t.name))
+    q: Query[Any] = (
+        from_(XPost) | join("inner", lambda p: p.first_tag_links, as_="t") | select(lambda p, t: (p.title, t.name))
+    )
     assert sorted(await blog.all(q)) == [("p1", "python"), ("p2", "python")]
-    q2 = from_(XPost) | join("inner", lambda p: p.python_tags, as_="t") | select(lambda p, t: p.title)
+    q2: Query[Any] = from_(XPost) | join("inner", lambda p: p.python_tags, as_="t") | select(lambda p, t: p.title)
     assert sorted(await blog.all(q2)) == ["p1", "p2"]
 
 
 async def test_join_through_associations(blog: Repo) -> None:
-    q = from_(Post) | join("inner", lambda p: p.commenters, as_="u") | select(lambda p, *, u: (p.title, u.name))
+    q: Query[Any] = (
+        from_(Post) | join("inner", lambda p: p.commenters, as_="u") | select(lambda p, *, u: (p.title, u.name))
+    )
     assert sorted(await blog.all(q)) == [("p1", "bob"), ("p1", "cid"), ("p2", "ann"), ("p4", "bob")]
     q2 = from_(User) | join("inner", lambda u: u.post_comments, as_="c") | where(lambda *, c: c.text == "c7")
     assert names(await blog.all(q2)) == ["ann"]
     q3 = from_(XUser) | join("inner", lambda u: u.tags, as_="t") | where(lambda *, t: t.name == "elixir")
     assert names(await blog.all(q3)) == ["ann"]
-    q4 = from_(XComment) | join("left", lambda c: c.post_permalink, as_="l") | select(lambda c, l: (c.text, l.url))  # noqa: E741
+    q4: Query[Any] = (
+        from_(XComment) | join("left", lambda c: c.post_permalink, as_="l") | select(lambda c, l: (c.text, l.url))  # noqa: E741
+    )
     assert dict(await blog.all(q4)) == {
         "c1": "/p1",
         "c2": "/p1",
@@ -244,9 +257,11 @@ async def test_join_through_associations(blog: Repo) -> None:
 
 
 async def test_join_through_applies_every_hops_where(blog: Repo) -> None:
-    q = from_(XPost) | join("inner", lambda p: p.approved_commenters, as_="u") | select(lambda p, u: (p.title, u.name))
+    q: Query[Any] = (
+        from_(XPost) | join("inner", lambda p: p.approved_commenters, as_="u") | select(lambda p, u: (p.title, u.name))
+    )
     assert await blog.all(q) == [("p1", "bob")]  # only the authors of approved comments
-    q2 = (
+    q2: Query[Any] = (
         from_(XUser)
         | join("inner", lambda u: u.approved_post_comments, as_="c")
         | select(lambda u, c: (u.name, c.text))
@@ -255,7 +270,7 @@ async def test_join_through_applies_every_hops_where(blog: Repo) -> None:
 
 
 async def test_join_applies_the_associations_where(blog: Repo) -> None:
-    q = from_(Post) | join("inner", lambda p: p.approved_comments, as_="c") | select(lambda p, c: c.text)
+    q: Query[Any] = from_(Post) | join("inner", lambda p: p.approved_comments, as_="c") | select(lambda p, c: c.text)
     assert sorted(await blog.all(q)) == ["c1", "c3", "c5"]
     for name, expected in [
         ("anonymous_comments", ["c5"]),
@@ -263,8 +278,8 @@ async def test_join_applies_the_associations_where(blog: Repo) -> None:
         ("picked_comments", ["c1", "c4"]),
         ("odd_comments", ["c1", "c3", "c5", "c7"]),
     ]:
-        q = from_(XPost) | join("inner", _assoc_of(name), as_="c") | select(lambda p, c: c.text)
-        assert sorted(await blog.all(q)) == expected, name
+        xq: Query[Any] = from_(XPost) | join("inner", _assoc_of(name), as_="c") | select(lambda p, c: c.text)
+        assert sorted(await blog.all(xq)) == expected, name
 
 
 def _assoc_of(name: str) -> Any:
@@ -272,7 +287,7 @@ def _assoc_of(name: str) -> Any:
 
 
 async def test_join_with_extra_on_conditions(blog: Repo) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | join("left", lambda p: p.comments, as_="c", on=lambda p, c: c.author_id == 2)
         | order_by("id")
@@ -284,7 +299,7 @@ async def test_join_with_extra_on_conditions(blog: Repo) -> None:
 
 
 async def test_join_from_a_joined_binding(blog: Repo) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | join("inner", lambda p: p.comments, as_="c")
         | join("inner", lambda p, c: c.author, as_="ca")
@@ -296,18 +311,20 @@ async def test_join_from_a_joined_binding(blog: Repo) -> None:
 
 async def test_join_on_an_association_under_a_prefix(repo: Repo) -> None:
     await seed_blog(repo, archive=True)
-    q = from_(Post) | join("inner", lambda p: p.comments, as_="c") | select(lambda p, c: (p.title, c.text))
+    q: Query[Any] = from_(Post) | join("inner", lambda p: p.comments, as_="c") | select(lambda p, c: (p.title, c.text))
     assert sorted(await repo.all(q, prefix="archive")) == [
         ("old p1", "old c1"),
         ("old p7", "old c2"),
         ("old p7", "old c3"),
     ]
     through = from_(Post, prefix="archive") | join("inner", lambda p: p.commenters, as_="u", prefix="archive")
-    rows = await repo.all(through | select(lambda p, u: (p.title, u.name)))
+    rows: list[Any] = await repo.all(through | select(lambda p, u: (p.title, u.name)))
     # archive p1 has one comment, by archive user 1 ("old ann"); p7's are by users 2 and 1
     assert sorted(rows) == [("old p1", "old ann"), ("old p7", "old ann"), ("old p7", "old bob")]
     # the call's prefix reaches the path's intermediate tables too (they are resolved when planned)
-    plain = from_(Post) | join("inner", lambda p: p.commenters, as_="u") | select(lambda p, u: (p.title, u.name))
+    plain: Query[Any] = (
+        from_(Post) | join("inner", lambda p: p.commenters, as_="u") | select(lambda p, u: (p.title, u.name))
+    )
     assert sorted(await repo.all(plain, prefix="archive")) == sorted(rows)
     sql, _ = repo.to_sql(plain, prefix="archive")
     assert '"archive"."bl_comments" AS __h0' in sql

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import typing
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import attrs
@@ -42,11 +44,11 @@ async def rows(admin: asyncpg.Connection, sql: str) -> list[tuple[Any, ...]]:
     return [tuple(r) for r in await admin.fetch(sql)]
 
 
-def comment_cs(comment: Comment, params: dict[str, Any]) -> Changeset[Comment]:
+def comment_cs(comment: Comment, params: Mapping[str, Any]) -> Changeset[Comment]:
     return cast(comment, params, ["text"]) | validate_required("text")
 
 
-def tag_cs(tag: Tag, params: dict[str, Any]) -> Changeset[Tag]:
+def tag_cs(tag: Tag, params: Mapping[str, Any]) -> Changeset[Tag]:
     return cast(tag, params, ["name"]) | validate_required("name") | unique_constraint("name", name="bl_tags_name_key")
 
 
@@ -78,7 +80,7 @@ async def test_insert_with_empty_or_unloaded_associations_writes_only_the_parent
     post = await repo.insert(Post(title="alone", comments=[]))
     assert post.comments == []
     other = await repo.insert(Post(title="other"))
-    assert not isinstance(other.comments, list)  # still NotLoaded
+    assert not isinstance(typing.cast(object, other.comments), list)  # still NotLoaded
     assert await rows(admin, "SELECT count(*) FROM bl_comments") == [(0,)]
     assert await rows(admin, "SELECT count(*) FROM bl_posts") == [(2,)]
 
@@ -279,7 +281,7 @@ async def test_has_one_on_replace_update_changes_the_current_entry(repo: Repo, a
     loaded = await repo.preload(await repo.get_or_raise(UpdatingUser, user.id), "profile")
     cs = cast_assoc(cast(loaded, {"profile": {"bio": "new"}}, []), "profile")
     updated = await repo.update(cs)
-    assert updated.profile is not None and updated.profile.id == user.profile.id
+    assert user.profile is not None and updated.profile is not None and updated.profile.id == user.profile.id
     assert await rows(admin, "SELECT bio FROM bl_profiles") == [("new",)]
 
 
@@ -295,6 +297,8 @@ class Reply:
     id: int | None = None
     text: str | None = None
     post: Post | None = belongs_to(Post, on_replace="delete")
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        post_id: int | None = None
 
 
 async def test_belongs_to_parent_is_inserted_first_and_replaced(repo: Repo, admin: asyncpg.Connection) -> None:
@@ -368,7 +372,7 @@ async def test_update_with_only_association_changes_writes_the_children(repo: Re
 
 
 async def test_writes_inside_an_outer_transaction_roll_back_with_it(repo: Repo, admin: asyncpg.Connection) -> None:
-    async def work() -> None:
+    async def work() -> str:
         await repo.insert(Post(title="p", comments=[Comment(text="c")]))
         repo.rollback("undo")
 
@@ -448,6 +452,8 @@ class EditingReply:
     id: int | None = None
     text: str | None = None
     post: Post | None = belongs_to(Post, on_replace="update")
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        post_id: int | None = None
 
 
 async def test_belongs_to_on_replace_update_changes_the_current_parent(repo: Repo, admin: asyncpg.Connection) -> None:
@@ -487,7 +493,7 @@ async def test_has_one_on_replace_update_put_none_detaches_the_entry(repo: Repo,
     assert again.profile is None
 
 
-def deletable_comment(comment: Comment, params: dict[str, Any]) -> Changeset[Comment]:
+def deletable_comment(comment: Comment, params: Mapping[str, Any]) -> Changeset[Comment]:
     cs = cast(comment, params, ["text"])
     return attrs.evolve(cs, action="delete") if params.get("delete") else cs
 
@@ -510,7 +516,7 @@ async def test_a_many_to_many_child_with_action_delete_loses_only_its_join_row(
     loaded = await repo.preload(await repo.get_or_raise(Post, post.id), "tags")
     x, y = loaded.tags
 
-    def tag_with(tag: Tag, params: dict[str, Any]) -> Changeset[Tag]:
+    def tag_with(tag: Tag, params: Mapping[str, Any]) -> Changeset[Tag]:
         cs = cast(tag, params, ["name"])
         return attrs.evolve(cs, action="delete") if params.get("delete") else cs
 

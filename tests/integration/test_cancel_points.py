@@ -15,7 +15,7 @@ import gc
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 import anyio
@@ -145,9 +145,9 @@ async def poll(check: Callable[[], Awaitable[bool]], what: str, within: float = 
 
 async def cancel_at(
     flavour: str,
-    body: Callable[[], Awaitable[None]],
-    reached: Callable[[], Awaitable[None]],
-    then: Callable[[], Awaitable[None]] | None = None,
+    body: Callable[[], Coroutine[Any, Any, None]],
+    reached: Callable[[], Awaitable[object]],
+    then: Callable[[], Awaitable[object]] | None = None,
 ) -> float:
     """Run ``body``; once ``reached()`` returns, cancel it the ``flavour`` way (then run ``then``).
 
@@ -351,7 +351,7 @@ async def _checkin(repo: Repo, txs: list[Any]) -> None:
 
 
 #: point: (the statement the proxy holds, the block, rows written if the held statement completes)
-HELD: dict[str, tuple[str, Callable[[Repo, list[Any]], Awaitable[None]], int]] = {
+HELD: dict[str, tuple[str, Callable[[Repo, list[Any]], Coroutine[Any, Any, None]], int]] = {
     "BEGIN": ("BEGIN", _begin, 0),
     "COMMIT": ("COMMIT", _begin, 1),
     "ROLLBACK": ("ROLLBACK", _rollback, 0),

@@ -132,7 +132,7 @@ def test_constraint_declarations_refuse_bad_arguments() -> None:
     with pytest.raises(ArgumentError, match="regex"):
         change(User()) | unique_constraint("email", name=re.compile("x"), match="suffix")
     with pytest.raises(ArgumentError, match="schema changeset"):
-        Changeset(data={}, types={"email": str}) | unique_constraint("email")  # type: ignore[call-arg]
+        Changeset(data={}, types={"email": str}) | unique_constraint("email")
 
 
 async def test_declared_constraint_in_transaction_leaves_the_outer_transaction_usable_only_via_savepoint(

@@ -359,7 +359,7 @@ async def test_reload_refuses_mixed_schemas_and_missing_keys(repo: Repo) -> None
     w = await repo.insert(Weather(city="a"))
     p = await repo.insert(Post(title="p"))
     with pytest.raises(ArgumentError, match="one schema"):
-        await repo.reload([w, p])  # type: ignore[list-item]
+        await repo.reload([w, p])
     with pytest.raises(ArgumentError, match="primary key"):
         await repo.reload(Weather(city="unsaved"))
 

@@ -12,7 +12,7 @@ import asyncio
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ from asyncecto import Notification, Repo, meta, put_meta, schema
 from asyncecto.changeset import cast, unique_constraint
 from asyncecto.errors import ArgumentError, IdentifierError, InvalidChangesetError, QueryError
 from asyncecto.migration import run
-from asyncecto.query import field, from_, put_query_prefix, select, where
-from asyncecto.repo import build_config
+from asyncecto.query import Query, field, from_, put_query_prefix, select, where
+from asyncecto.repo import Subscription, build_config
 from asyncecto.repo._telemetry import QueryEvent
 
 from ..schemas import Weather
@@ -117,7 +117,8 @@ async def test_defect_8_prefix_of_exactly_63_bytes_works_and_64_is_refused(repo:
     await _tenant(repo, P63, "at the limit")
     written = await repo.insert(Weather(city="written at the limit"), prefix=P63)
     assert meta(written).prefix == P63
-    read = await repo.all(from_(Weather) | select(lambda w: w.city), prefix=P63)
+    cities: Query[Any] = from_(Weather) | select(lambda w: w.city)
+    read = await repo.all(cities, prefix=P63)
     assert sorted(read) == ["at the limit", "written at the limit"]
     assert len(await repo.all(from_(Weather, prefix=P63))) == 2
     assert len(await repo.all(from_(Weather) | put_query_prefix(P63))) == 2
@@ -190,8 +191,9 @@ async def test_defect_8_constraint_name_of_63_bytes_matches_what_postgres_report
 @pytest.mark.parametrize("name", ["__dict__", "__class__", "_index", "", "x\x00", 'a"b', "$1"])
 async def test_defect_9_hostile_field_names_are_query_errors(repo: Repo, name: str) -> None:
     await repo.insert(Weather(city="Oslo"))
-    calls = [
-        lambda: repo.get_by(Weather, **{name: 1}),
+    by_name: dict[str, Any] = {name: 1}
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: repo.get_by(Weather, **by_name),
         lambda: repo.all(from_(Weather) | where(lambda w: field(w, name) == 1)),
         lambda: repo.all(from_(Weather) | select(lambda w: field(w, name))),
         lambda: repo.update_all(from_(Weather), set={name: 1}),
@@ -214,9 +216,9 @@ async def test_defect_9_schemaless_field_with_nul_is_an_identifier_error(repo: R
 # -- defect 8 and 9: LISTEN/NOTIFY channels and payloads -------------------------------------------------------
 
 
-async def _next(feed: Any) -> Notification:
+async def _next(feed: Subscription) -> Notification:
     async with asyncio.timeout(WAIT):
-        return await anext(feed)  # type: ignore[no-any-return]
+        return await anext(feed)
 
 
 @pytest.mark.no_sandbox

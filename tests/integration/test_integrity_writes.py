@@ -121,7 +121,7 @@ async def test_query_casts_never_truncate_parameters(repo: Repo) -> None:
     await repo.insert(Note(body="x"))
     assert await repo.all(q) == [LONG]
     rows = values([{"s": LONG, "n": 3_000_000_000}], {"s": t.String, "n": t.Integer})
-    query: Any = from_(rows) | select(lambda v: (v.s, v.n))  # type: ignore[arg-type]  # from_ takes values() too
+    query: Any = from_(rows) | select(lambda v: (v.s, v.n))
     assert await repo.all(query) == [(LONG, 3_000_000_000)]
 
 

@@ -136,7 +136,7 @@ async def test_a_crashed_worker_is_logged_and_restarted(database_url: str, caplo
     repo = Repo(database_url)
     calls = 0
 
-    async def flaky_upkeep() -> None:
+    async def flaky_upkeep(interval: float = 1.0) -> None:
         nonlocal calls
         calls += 1
         if calls <= 2:

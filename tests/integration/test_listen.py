@@ -513,7 +513,7 @@ class _DiesMidCommand:
 async def test_a_backend_dying_mid_command_is_a_lost_link_not_a_crash(repo: Repo) -> None:
     conn = await repo.adapter.open_listener(lambda channel, payload, pid: None, lambda: None)
     assert isinstance(conn, PgListenConnection)
-    conn.raw = _DiesMidCommand(conn.raw)  # type: ignore[assignment]
+    conn.raw = _DiesMidCommand(conn.raw)
     with pytest.raises(ConnectionLostError, match="connection unusable"):
         await conn.listen("events", WAIT)
     assert conn.is_closed()
@@ -525,7 +525,7 @@ async def test_a_backend_dying_mid_command_is_a_lost_link_not_a_crash(repo: Repo
 
         def wound() -> None:  # the next LISTEN or UNLISTEN meets the dead backend
             assert isinstance(listener._conn, PgListenConnection)
-            listener._conn.raw = _DiesMidCommand(listener._conn.raw)  # type: ignore[assignment]
+            listener._conn.raw = _DiesMidCommand(listener._conn.raw)
 
         wound()
         async with repo.listen(other) as second:  # LISTEN fails: the worker reconnects, LISTENs both

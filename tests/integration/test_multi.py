@@ -139,7 +139,8 @@ async def test_an_undeclared_constraint_fails_the_multi_with_the_error(repo: Rep
 
 async def test_merge_builds_operations_at_run_time(repo: Repo) -> None:
     def more(changes: dict[str, Any]) -> Multi:
-        return Multi.new() | Multi.insert("child", Post(title=f"about {changes['w'].city}"))
+        child: Multi = Multi.new() | Multi.insert("child", Post(title=f"about {changes['w'].city}"))
+        return child
 
     changes = await repo.transaction(Multi.new() | Multi.insert("w", Weather(city="Oslo")) | Multi.merge(more))
     assert changes["child"].title == "about Oslo"
@@ -286,7 +287,8 @@ async def test_another_repos_rollback_is_not_caught(repo: Repo, database_url: st
 
 async def test_nested_merges_cannot_reuse_a_name(repo: Repo) -> None:
     def inner(changes: dict[str, Any]) -> Multi:
-        return Multi.new() | Multi.merge(lambda c: Multi.new() | Multi.put("x", "nested"))
+        nested: Multi = Multi.new() | Multi.merge(lambda c: Multi.new() | Multi.put("x", "nested"))
+        return nested
 
     with pytest.raises(ArgumentError, match="found in both: 'x'"):
         await repo.transaction(Multi.new() | Multi.merge(inner) | Multi.put("x", "outer"))

@@ -60,7 +60,8 @@ def _migration(version: int, first: bool) -> str:
 
 async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
     async with Repo(url, pool_size=1, log=False) as repo:
-        return (await repo.query(sql)).rows
+        result: list[tuple[object, ...]] = (await repo.query(sql)).rows  # the repo is typed Any here
+        return result
 
 
 def test_issue17_r29_two_processes_migrating_a_fresh_database_apply_each_migration_once(

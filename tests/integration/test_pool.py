@@ -168,7 +168,7 @@ async def test_a_failed_open_wakes_a_waiter(database_url: str) -> None:
                 raise OSError("connection refused (simulated)")
             return await real_connect()
 
-        pool._connect = flaky_connect  # type: ignore[method-assign]
+        pool._connect = flaky_connect
         held = await pool.acquire()  # the one already open
         failing = asyncio.create_task(pool.acquire())  # opens the second: fails after 0.2 s
         await asyncio.sleep(0.05)

@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -41,7 +41,7 @@ from ..schemas import Weather
 
 pytestmark = pytest.mark.no_sandbox  # real connections, killed and cancelled
 
-Work = Callable[[], Awaitable[Any]]
+Work = Callable[[], Coroutine[Any, Any, Any]]
 
 
 def _app(tag: str) -> str:
@@ -203,7 +203,8 @@ async def test_issue17_cancelled_statement_is_drained_then_reused(
         await _cancel(flavour, lambda: repo.all(sleep), 0.3)  # the drained connection serves again
 
         async def whole() -> bool:
-            return repo.pool_stats()["in_use"] == 0
+            in_use: int = repo.pool_stats()["in_use"]  # repo comes from `async with Repo(...)`: typed Any
+            return in_use == 0
 
         await _poll(whole, 2, "the connection came back")
         assert (await repo.query("SELECT pg_backend_pid()")).rows[0][0] == pid  # drained, not terminated

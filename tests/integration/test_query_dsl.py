@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import decimal
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -15,6 +15,7 @@ from asyncecto import types as t
 from asyncecto.errors import CastError, QueryError
 from asyncecto.query import (
     E,
+    Query,
     asc_nulls_first,
     avg,
     coalesce,
@@ -46,7 +47,7 @@ from asyncecto.query import (
     update,
     where,
 )
-from asyncecto.query._ast import Param
+from asyncecto.query._ast import FieldRef, Param
 
 from ..schemas import Post, Status, Typed, User, Weather
 
@@ -145,17 +146,21 @@ async def test_not_of_an_and(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_arithmetic_in_select(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | order_by("id") | select(lambda w: (w.temp_hi - w.temp_lo, w.temp_lo * 2 + 1, -w.temp_lo))
+    q: Query[Any] = (
+        from_(Weather) | order_by("id") | select(lambda w: (w.temp_hi - w.temp_lo, w.temp_lo * 2 + 1, -w.temp_lo))
+    )
     assert await repo.all(q) == [(9, 3, -1), (10, 11, -5), (5, -5, 3), (7, 37, -18), (2, 15, -7)]
 
 
 async def test_integer_division_and_float_division(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: (w.temp_hi / 4, w.prcp / 2))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: (w.temp_hi / 4, w.prcp / 2))
     assert await repo.all(q) == [(2, 0.25)]
 
 
 async def test_reflected_arithmetic(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: 20 - w.temp_hi > 10) | select(lambda w: 100 - w.temp_hi) | order_by("id")
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: 20 - w.temp_hi > 10) | select(lambda w: 100 - w.temp_hi) | order_by("id")
+    )
     assert await repo.all(q) == [98, 91]
 
 
@@ -189,12 +194,12 @@ async def test_in_lists_of_any_length_share_one_cached_statement(repo: Repo, wea
 
 
 async def test_value_in_an_array_field(repo: Repo, typed: list[Typed]) -> None:
-    q = from_(Typed) | where(lambda t: E(Param("2")).in_(t.ints)) | select(lambda t: t.id) | order_by("id")
+    q: Query[Any] = from_(Typed) | where(lambda t: E(Param("2")).in_(t.ints)) | select(lambda t: t.id) | order_by("id")
     assert await repo.all(q) == [1, 2]
 
 
 async def test_field_in_an_array_field(repo: Repo, typed: list[Typed]) -> None:
-    q = from_(Typed) | where(lambda t: t.i.in_(t.ints)) | select(lambda t: t.id) | order_by("id")
+    q: Query[Any] = from_(Typed) | where(lambda t: t.i.in_(t.ints)) | select(lambda t: t.id) | order_by("id")
     assert await repo.all(q) == [1]
 
 
@@ -220,23 +225,27 @@ async def test_fragment_with_a_field_and_a_value(repo: Repo, weather: list[Weath
 
 
 async def test_fragment_in_select(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id >= 3) | select(lambda w: fragment("upper(?)", w.city)) | order_by("id")
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: w.id >= 3) | select(lambda w: fragment("upper(?)", w.city)) | order_by("id")
+    )
     assert await repo.all(q) == ["OSLO", "LIMA", None]
 
 
 async def test_fragment_with_an_escaped_question_mark(repo: Repo, typed: list[Typed]) -> None:
-    q = from_(Typed) | where(lambda t: fragment("? \\? ?", t.m, "k")) | select(lambda t: t.id)
+    q: Query[Any] = from_(Typed) | where(lambda t: fragment("? \\? ?", t.m, "k")) | select(lambda t: t.id)
     assert await repo.all(q) == [1]
 
 
 async def test_field_by_name(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     assert await ids(repo, from_(Weather) | where(lambda w: field(w, "city") == "Lima")) == [4]
-    q = from_(Post) | where(lambda p: field(p, "body") == "beta") | select(lambda p: field(p, "title"))
+    q: Query[Any] = from_(Post) | where(lambda p: field(p, "body") == "beta") | select(lambda p: field(p, "title"))
     assert await repo.all(q) == ["b"]
 
 
 async def test_type_casts_and_loads_a_value(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: (type_("12", t.Id), type_("2.50", D)))
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: (type_("12", t.Id), type_("2.50", D)))
+    )
     assert await repo.all(q) == [(12, D("2.50"))]
 
 
@@ -246,13 +255,13 @@ async def test_type_of_a_fragment_loads_by_that_type(repo: Repo, weather: list[W
 
 
 async def test_type_int_accepts_a_bigint_value(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: type_(3_000_000_000, int))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: type_(3_000_000_000, int))
     assert await repo.all(q) == [3_000_000_000]
 
 
 async def test_type_str_keeps_a_long_value(repo: Repo, weather: list[Weather]) -> None:
     long = "a" * 300
-    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: type_(long, str))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: type_(long, str))
     assert await repo.all(q) == [long]
 
 
@@ -265,7 +274,7 @@ async def test_type_str_in_a_comparison_does_not_truncate(repo: Repo, weather: l
 
 
 async def test_aggregates_in_select(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | select(
+    q: Query[Any] = from_(Weather) | select(
         lambda w: (
             count(),
             count(w.city),
@@ -282,20 +291,22 @@ async def test_aggregates_in_select(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_aggregates_over_no_rows(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(city="nowhere") | select(lambda w: (count(), sum_(w.temp_lo), avg(w.prcp), max_(w.id)))
+    q: Query[Any] = (
+        from_(Weather) | where(city="nowhere") | select(lambda w: (count(), sum_(w.temp_lo), avg(w.prcp), max_(w.id)))
+    )
     assert await repo.all(q) == [(0, None, None, None)]
 
 
 async def test_min_and_max_load_by_the_field_type(repo: Repo, posts: list[Post]) -> None:
-    q = from_(Post) | select(lambda p: (min_(p.inserted_at), max_(p.rating), sum_(p.rating)))
+    q: Query[Any] = from_(Post) | select(lambda p: (min_(p.inserted_at), max_(p.rating), sum_(p.rating)))
     [(earliest, top, total)] = await repo.all(q)
-    assert earliest == min(p.inserted_at for p in posts)
+    assert earliest == min(cast(dt.datetime, p.inserted_at) for p in posts)
     assert isinstance(earliest, dt.datetime)
     assert (top, total) == (D("4.25"), D("5.75"))
 
 
 async def test_coalesce(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | order_by("id") | select(lambda w: (coalesce(w.city, "?"), coalesce(w.prcp, -1.0)))
+    q: Query[Any] = from_(Weather) | order_by("id") | select(lambda w: (coalesce(w.city, "?"), coalesce(w.prcp, -1.0)))
     assert await repo.all(q) == [("Kraków", 0.5), ("Kraków", -1.0), ("Oslo", 1.5), ("Lima", 0.0), ("?", 2.0)]
 
 
@@ -307,24 +318,26 @@ async def test_select_whole_struct(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_select_tuple_list_dict(repo: Repo, weather: list[Weather]) -> None:
-    base = from_(Weather) | where(lambda w: w.id == 3)
+    base: Query[Any] = from_(Weather) | where(lambda w: w.id == 3)
     assert await repo.all(base | select(lambda w: (w.city, w.temp_lo))) == [("Oslo", -3)]
     assert await repo.all(base | select(lambda w: [w.city, w.temp_lo])) == [["Oslo", -3]]
     assert await repo.all(base | select(lambda w: {"city": w.city, "lo": w.temp_lo})) == [{"city": "Oslo", "lo": -3}]
 
 
 async def test_select_nested_shapes(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 4) | select(lambda w: {"c": w.city, "t": (w.temp_lo, [w.temp_hi])})
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: w.id == 4) | select(lambda w: {"c": w.city, "t": (w.temp_lo, [w.temp_hi])})
+    )
     assert await repo.all(q) == [{"c": "Lima", "t": (18, [25])}]
 
 
 async def test_select_struct_inside_a_shape(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 2) | select(lambda w: (w.id, w))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 2) | select(lambda w: (w.id, w))
     assert await repo.all(q) == [(2, weather[1])]
 
 
 async def test_select_literal_values(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 2) | select(lambda w: (w.id, "label", type_(7, t.Id)))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 2) | select(lambda w: (w.id, "label", type_(7, t.Id)))
     assert await repo.all(q) == [(2, "label", 7)]
 
 
@@ -336,7 +349,7 @@ async def test_select_partial_struct(repo: Repo, posts: list[Post]) -> None:
 
 
 async def test_selected_values_are_loaded_by_their_types(repo: Repo, posts: list[Post]) -> None:
-    q = from_(Post) | where(title="a") | select(lambda p: (p.rating, p.inserted_at, p.visits))
+    q: Query[Any] = from_(Post) | where(title="a") | select(lambda p: (p.rating, p.inserted_at, p.visits))
     [(rating, inserted_at, visits)] = await repo.all(q)
     assert rating == D("1.5") and isinstance(rating, D)
     assert inserted_at == posts[0].inserted_at and isinstance(inserted_at, dt.datetime)
@@ -356,7 +369,8 @@ async def test_selected_enum_and_array_fields_are_loaded(repo: Repo, typed: list
 async def test_select_a_utc_datetime_is_aware(repo: Repo) -> None:
     moment = dt.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
     await repo.insert(Typed(udu=moment, dec=D("3.14")))
-    assert await repo.all(from_(Typed) | select(lambda t: (t.udu, t.dec))) == [(moment, D("3.14"))]
+    q: Query[Any] = from_(Typed) | select(lambda t: (t.udu, t.dec))
+    assert await repo.all(q) == [(moment, D("3.14"))]
 
 
 # --- joins ------------------------------------------------------------------------------------
@@ -388,12 +402,12 @@ async def test_full_join(repo: Repo, weather: list[Weather], posts: list[Post]) 
 
 
 async def test_cross_join(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = from_(Weather) | join("cross", Post) | select(lambda w, p: count())
+    q: Query[Any] = from_(Weather) | join("cross", Post) | select(lambda w, p: count())
     assert await repo.all(q) == [15]
 
 
 async def test_left_join_of_a_missing_row_loads_none(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("left", Post, on=lambda w, p: p.visits == w.temp_lo)
         | where(lambda w: w.id <= 3)
@@ -409,7 +423,7 @@ async def test_left_join_of_a_missing_row_loads_none(repo: Repo, weather: list[W
 async def test_right_join_of_a_missing_from_row_loads_none(
     repo: Repo, weather: list[Weather], posts: list[Post]
 ) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("right", Post, on=lambda w, p: p.visits == w.temp_lo)
         | order_by(lambda w, p: p.id)
@@ -419,12 +433,12 @@ async def test_right_join_of_a_missing_from_row_loads_none(
 
 
 async def test_select_only_the_joined_source(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = from_(Weather) | join("inner", Post, on=lambda w, p: p.visits == w.temp_lo) | select(lambda w, p: p)
+    q: Query[Any] = from_(Weather) | join("inner", Post, on=lambda w, p: p.visits == w.temp_lo) | select(lambda w, p: p)
     assert sorted(await repo.all(q), key=lambda p: p.id) == posts[:2]
 
 
 async def test_named_bindings(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather, as_="w")
         | join("inner", Post, on=lambda *, w, p: p.visits == w.temp_lo, as_="p")
         | where(lambda *, p: p.body == "beta")
@@ -435,13 +449,15 @@ async def test_named_bindings(repo: Repo, weather: list[Weather], posts: list[Po
 
 async def test_join_on_source_mapped_field_and_user(repo: Repo, posts: list[Post]) -> None:
     await repo.insert(User(email="beta"))
-    q = from_(Post) | join("inner", User, on=lambda p, u: u.email == p.body) | select(lambda p, u: (p.title, u.score))
+    q: Query[Any] = (
+        from_(Post) | join("inner", User, on=lambda p, u: u.email == p.body) | select(lambda p, u: (p.title, u.score))
+    )
     assert await repo.all(q) == [("b", 42)]
 
 
 async def test_three_way_join(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     await repo.insert(User(email="alpha"))
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("inner", Post, on=lambda w, p: p.visits == w.temp_lo)
         | join("left", User, on=lambda w, p, u: u.email == p.body)
@@ -470,19 +486,22 @@ async def test_where_keywords_and_lambdas_are_anded(repo: Repo, weather: list[We
 
 
 async def test_where_on_a_source_mapped_field(repo: Repo, posts: list[Post]) -> None:
-    assert await repo.all(from_(Post) | where(body="alpha") | select(lambda p: p.title)) == ["a"]
+    q: Query[Any] = from_(Post) | where(body="alpha") | select(lambda p: p.title)
+    assert await repo.all(q) == ["a"]
 
 
 # --- group_by / having ------------------------------------------------------------------------
 
 
 async def test_group_by_and_having(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | group_by("city") | having(lambda w: count() > 1) | select(lambda w: (w.city, count()))
+    q: Query[Any] = (
+        from_(Weather) | group_by("city") | having(lambda w: count() > 1) | select(lambda w: (w.city, count()))
+    )
     assert await repo.all(q) == [("Kraków", 2)]
 
 
 async def test_or_having(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | group_by("city")
         | having(lambda w: count() > 1)
@@ -494,7 +513,7 @@ async def test_or_having(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_group_by_an_expression(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | group_by(lambda w: is_nil(w.city))
         | select(lambda w: (is_nil(w.city), count(), sum_(w.temp_hi)))
@@ -507,17 +526,17 @@ async def test_group_by_an_expression(repo: Repo, weather: list[Weather]) -> Non
 
 
 async def test_distinct(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | distinct(True) | select(lambda w: w.city) | order_by("city")
+    q: Query[Any] = from_(Weather) | distinct(True) | select(lambda w: w.city) | order_by("city")
     assert await repo.all(q) == ["Kraków", "Lima", "Oslo", None]
 
 
 async def test_distinct_on_keeps_the_first_row_per_group(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | distinct("city") | order_by(desc="temp_lo") | select(lambda w: (w.city, w.temp_lo))
+    q: Query[Any] = from_(Weather) | distinct("city") | order_by(desc="temp_lo") | select(lambda w: (w.city, w.temp_lo))
     assert await repo.all(q) == [("Kraków", 5), ("Lima", 18), ("Oslo", -3), (None, 7)]
 
 
 async def test_distinct_on_with_a_direction(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | distinct(lambda w: [desc(w.city)]) | order_by("temp_lo") | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | distinct(lambda w: [desc(w.city)]) | order_by("temp_lo") | select(lambda w: w.id)
     assert await repo.all(q) == [5, 3, 4, 1]
 
 
@@ -543,7 +562,7 @@ async def test_order_by(repo: Repo, weather: list[Weather], order: Any, expected
 
 
 async def test_limit_and_offset(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | order_by("id") | limit(2) | offset(1) | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | order_by("id") | limit(2) | offset(1) | select(lambda w: w.id)
     assert await repo.all(q) == [2, 3]
     assert await repo.all(q | offset(4)) == [5]
     assert await repo.all(q | limit(0)) == []
@@ -551,7 +570,7 @@ async def test_limit_and_offset(repo: Repo, weather: list[Weather]) -> None:
 
 async def test_lock_inside_a_query(repo: Repo, weather: list[Weather]) -> None:
     sent = Sent(repo)
-    q = from_(Weather) | where(city="Kraków") | order_by("id") | lock("FOR UPDATE") | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | where(city="Kraków") | order_by("id") | lock("FOR UPDATE") | select(lambda w: w.id)
     assert await repo.all(q) == [1, 2]
     assert (await sent.statements())[-1].endswith(" FOR UPDATE")
 
@@ -562,7 +581,7 @@ async def test_lock_with_skip_locked_and_a_limit(repo: Repo, weather: list[Weath
 
 
 async def test_exclude_clauses(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(city="Kraków") | order_by(desc="id") | limit(1) | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | where(city="Kraków") | order_by(desc="id") | limit(1) | select(lambda w: w.id)
     assert await repo.all(q) == [2]
     assert await repo.all(q | exclude("limit")) == [2, 1]
     assert await repo.all(q | exclude("where")) == [5]
@@ -580,14 +599,16 @@ async def test_first_and_last_by_primary_key(repo: Repo, weather: list[Weather])
 
 async def test_first_and_last_keep_the_query_order(repo: Repo, weather: list[Weather]) -> None:
     ordered = from_(Weather) | order_by("temp_lo")
-    assert (await repo.one(ordered | first())).id == 3  # type: ignore[union-attr]
-    assert (await repo.one(ordered | last())).id == 4  # type: ignore[union-attr]
+    head, tail = await repo.one(ordered | first()), await repo.one(ordered | last())
+    assert head is not None and head.id == 3
+    assert tail is not None and tail.id == 4
 
 
 async def test_last_reverses_nulls_placement(repo: Repo, weather: list[Weather]) -> None:
     ordered = from_(Weather) | order_by(asc_nulls_first="prcp")
-    assert (await repo.one(ordered | first())).id == 2  # type: ignore[union-attr]
-    assert (await repo.one(ordered | last())).id == 5  # type: ignore[union-attr]
+    head, tail = await repo.one(ordered | first()), await repo.one(ordered | last())
+    assert head is not None and head.id == 2
+    assert tail is not None and tail.id == 5
 
 
 async def test_first_with_a_filter_and_an_order(repo: Repo, weather: list[Weather]) -> None:
@@ -725,7 +746,7 @@ async def test_aggregate_refuses_group_by(repo: Repo, weather: list[Weather]) ->
 async def test_aggregate_loads_min_and_max_by_type(repo: Repo, posts: list[Post]) -> None:
     assert await repo.aggregate(Post, "max", "rating") == D("4.25")
     latest = await repo.aggregate(Post, "max", "inserted_at")
-    assert latest == max(p.inserted_at for p in posts)
+    assert latest == max(cast(dt.datetime, p.inserted_at) for p in posts)
     assert isinstance(latest, dt.datetime)
 
 
@@ -768,13 +789,15 @@ async def test_update_all_push_and_pull(repo: Repo, typed: list[Typed], admin: a
 
 async def test_update_all_push_to_text_array(repo: Repo, typed: list[Typed]) -> None:
     await repo.update_all(from_(Typed) | where(lambda t: t.id == 2), push={"texts": "x"})
-    assert await repo.all(from_(Typed) | order_by("id") | select(lambda t: t.texts)) == [["a", "b"], ["x"], ["c"]]
+    texts: Query[Any] = from_(Typed) | order_by("id") | select(lambda t: t.texts)
+    assert await repo.all(texts) == [["a", "b"], ["x"], ["c"]]
 
 
 async def test_update_step_in_the_query(repo: Repo, posts: list[Post]) -> None:
     q = from_(Post) | where(title="a") | update(set={"body": "new"}, inc={"visits": 10})
     assert await repo.update_all(q) == (1, None)
-    assert await repo.all(from_(Post) | where(title="a") | select(lambda p: (p.body, p.visits))) == [("new", 11)]
+    changed: Query[Any] = from_(Post) | where(title="a") | select(lambda p: (p.body, p.visits))
+    assert await repo.all(changed) == [("new", 11)]
 
 
 async def test_update_all_does_not_touch_updated_at(repo: Repo, posts: list[Post]) -> None:
@@ -802,7 +825,8 @@ async def test_update_all_returning_structs(repo: Repo, posts: list[Post]) -> No
 async def test_update_all_with_an_inner_join(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     q = from_(Post) | join("inner", Weather, on=lambda p, w: w.temp_lo == p.visits) | where(lambda p, w: w.id == 2)
     assert await repo.update_all(q, set={"title": lambda p, w: w.city}) == (1, None)
-    assert await repo.all(from_(Post) | order_by("id") | select(lambda p: p.title)) == ["a", "Kraków", "c"]
+    titles: Query[Any] = from_(Post) | order_by("id") | select(lambda p: p.title)
+    assert await repo.all(titles) == ["a", "Kraków", "c"]
 
 
 async def test_update_all_matching_nothing(repo: Repo, weather: list[Weather]) -> None:
@@ -903,7 +927,7 @@ async def test_nasty_values_are_only_ever_data(repo: Repo, weather: list[Weather
     assert await ids(repo, from_(Weather) | where(city=nasty)) == [w.id]
     assert await ids(repo, from_(Weather) | where(lambda x: fragment("? = ?", x.city, nasty))) == [w.id]
     assert await ids(repo, from_(Weather) | where(lambda x: x.city.in_([nasty, "Oslo"]))) == [3, w.id]
-    q = from_(Weather) | where(lambda x: x.id == w.id) | select(lambda x: (x.city, nasty))
+    q: Query[Any] = from_(Weather) | where(lambda x: x.id == w.id) | select(lambda x: (x.city, nasty))
     assert await repo.all(q) == [(nasty, nasty)]
     assert await repo.update_all(from_(Weather) | where(city=nasty), set={"city": nasty + nasty}) == (1, None)
     assert await repo.aggregate(Weather, "count") == 6
@@ -913,9 +937,8 @@ async def test_nasty_values_are_only_ever_data(repo: Repo, weather: list[Weather
 
 async def test_like_wildcards_are_data_not_sql(repo: Repo, weather: list[Weather]) -> None:
     await repo.insert(Weather(city="100%", temp_lo=0))
-    assert await repo.all(from_(Weather) | where(lambda w: w.city.like("100\\%")) | select(lambda w: w.city)) == [
-        "100%"
-    ]
+    q: Query[Any] = from_(Weather) | where(lambda w: w.city.like("100\\%")) | select(lambda w: w.city)
+    assert await repo.all(q) == ["100%"]
 
 
 # --- keyword form -----------------------------------------------------------------------------
@@ -929,7 +952,7 @@ async def test_keyword_form_gives_the_same_rows(repo: Repo, weather: list[Weathe
 
 
 async def test_keyword_form_with_select_group_by_having(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(
+    q: Query[Any] = from_(
         Weather,
         where=lambda w: ~is_nil(w.city),
         group_by="city",
@@ -960,7 +983,7 @@ async def test_join_a_subquery_of_a_dict(repo: Repo, weather: list[Weather]) -> 
     from asyncecto.query import count, subquery
 
     per_city = from_(Weather) | group_by("city") | select(lambda w: {"city": w.city, "n": count()})
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("inner", subquery(per_city), on=lambda w, s: s.city == w.city)
         | where(lambda w: w.temp_lo > 0)
@@ -996,7 +1019,7 @@ async def test_lateral_join_gives_top_n_per_parent(repo: Repo, weather: list[Wea
         | limit(2)
         | select(lambda w: {"id": w.id})
     )
-    q = (
+    q: Query[Any] = (
         from_(Post, as_="p")
         | join("inner_lateral", subquery(top), on=True)
         | select(lambda p, t: (p.title, t.id))
@@ -1013,14 +1036,16 @@ async def test_left_lateral_join_loads_none_for_parents_without_rows(
     from asyncecto.query import parent_as, subquery
 
     hot = from_(Weather) | where(lambda w: w.temp_hi > parent_as("p").visits * 100) | select(lambda w: {"id": w.id})
-    q = from_(Post, as_="p") | join("left_lateral", subquery(hot), on=True) | select(lambda p, h: (p.title, h.id))
+    q: Query[Any] = (
+        from_(Post, as_="p") | join("left_lateral", subquery(hot), on=True) | select(lambda p, h: (p.title, h.id))
+    )
     assert sorted(await repo.all(q)) == [("a", None), ("b", None), ("c", 1), ("c", 2), ("c", 3), ("c", 4), ("c", 5)]
 
 
 async def test_correlated_exists_with_parent_as(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     from asyncecto.query import exists, parent_as, subquery
 
-    q = (
+    q: Query[Any] = (
         from_(Post, as_="p")
         | where(lambda p: exists(subquery(from_(Weather) | where(lambda w: w.temp_lo == parent_as("p").visits))))
         | select(lambda p: p.title)
@@ -1031,7 +1056,7 @@ async def test_correlated_exists_with_parent_as(repo: Repo, weather: list[Weathe
 async def test_selected_as_in_group_by_and_order_by(repo: Repo, weather: list[Weather]) -> None:
     from asyncecto.query import count, selected_as
 
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | select(lambda w: (selected_as(w.temp_lo > 0, "warm"), count()))
         | group_by(lambda w: selected_as("warm"))
@@ -1058,7 +1083,7 @@ async def test_join_a_values_table(repo: Repo, weather: list[Weather]) -> None:
     from asyncecto.query import values
 
     ranks = values([{"city": "Oslo", "rank": 1}, {"city": "Lima", "rank": 2}], {"city": str, "rank": int})
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("inner", ranks, on=lambda w, r: r.city == w.city)
         | select(lambda w, r: (w.city, r.rank))
@@ -1098,7 +1123,7 @@ async def test_recursive_cte(repo: Repo, weather: list[Weather]) -> None:
 
     initial = from_(Weather) | where(lambda w: w.id == 1)
     step = from_(Weather) | join("inner", ("chain", Weather), on=lambda w, c: w.id == c.id + 1)
-    q = (
+    q: Query[Any] = (
         from_(("chain", Weather))
         | with_cte("chain", as_=initial | union_all(step), recursive=True)
         | select(lambda c: c.id)
@@ -1113,9 +1138,13 @@ async def test_any_and_all_over_a_subquery(repo: Repo, weather: list[Weather]) -
 
     oslo = from_(Weather) | where(city="Oslo") | select(lambda w: w.temp_hi)  # 2
     krakow = from_(Weather) | where(city="Kraków") | select(lambda w: w.temp_hi)  # 10, 15
-    q1 = from_(Weather) | where(lambda w: w.temp_hi > any_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
-    q2 = from_(Weather) | where(lambda w: w.temp_hi > all_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
-    q3 = from_(Weather) | where(lambda w: w.temp_hi == any_(subquery(oslo))) | select(lambda w: w.id)
+    q1: Query[Any] = (
+        from_(Weather) | where(lambda w: w.temp_hi > any_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
+    )
+    q2: Query[Any] = (
+        from_(Weather) | where(lambda w: w.temp_hi > all_(subquery(krakow))) | select(lambda w: w.id) | order_by("id")
+    )
+    q3: Query[Any] = from_(Weather) | where(lambda w: w.temp_hi == any_(subquery(oslo))) | select(lambda w: w.id)
     assert await repo.all(q1) == [2, 4]  # above 10: 15 and 25
     assert await repo.all(q2) == [4]  # above 15
     assert await repo.all(q3) == [3]
@@ -1149,7 +1178,7 @@ async def test_each_where_clause_keeps_its_own_precedence(repo: Repo, weather: l
 
 
 async def test_sources_before_a_right_join_load_as_none(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | join("inner", User, on=lambda p, u: u.id == p.visits)
         | join("right", Weather, on=lambda p, u, w: w.id == p.visits)
@@ -1166,7 +1195,9 @@ async def test_a_cte_inside_a_subquery_is_written(repo: Repo, weather: list[Weat
 
     hot = from_(Weather) | where(lambda w: w.temp_hi > 9)
     inner = from_(("hot", Weather)) | with_cte("hot", as_=hot) | select(lambda h: h.id)
-    q = from_(Weather) | where(lambda w: w.id.in_(subquery(inner))) | select(lambda w: w.id) | order_by("id")
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: w.id.in_(subquery(inner))) | select(lambda w: w.id) | order_by("id")
+    )
     assert await repo.all(q) == [1, 2, 4]
 
 
@@ -1180,7 +1211,7 @@ async def test_update_all_joined_to_a_subquery(repo: Repo, weather: list[Weather
 
 
 async def test_fractional_values_in_integer_arithmetic(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | where(lambda w: w.temp_lo / 2 > 1.5)
         | select(lambda w: (w.id, w.temp_lo * 1.5))
@@ -1192,7 +1223,7 @@ async def test_fractional_values_in_integer_arithmetic(repo: Repo, weather: list
 
 
 async def test_type_casts_expressions_and_loads_their_type(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | select(lambda w: type_(w.temp_lo / 2, float)) | where(lambda w: w.id == 2)
+    q: Query[Any] = from_(Weather) | select(lambda w: type_(w.temp_lo / 2, float)) | where(lambda w: w.id == 2)
     assert await repo.all(q) == [2.0]  # integer division happened before the cast, as the SQL says
 
 
@@ -1213,7 +1244,7 @@ async def test_explain_options_must_be_booleans(repo: Repo) -> None:
     from asyncecto.errors import ArgumentError
 
     with pytest.raises(ArgumentError, match="costs must be True or False"):
-        await repo.explain(from_(Weather), "delete_all", costs="TRUE, ANALYZE TRUE")  # type: ignore[arg-type]
+        await repo.explain(from_(Weather), "delete_all", costs=cast(Any, "TRUE, ANALYZE TRUE"))
 
 
 def test_lock_accepts_row_locks_only() -> None:
@@ -1228,13 +1259,14 @@ def test_last_appends_its_key_then_reverses_and_first_drops_with_ties() -> None:
     from asyncecto.query import first, last
 
     q = from_(Weather) | order_by(desc="temp_hi") | last("id")
-    assert [(o.direction, o.expr.name) for o in q.order_bys] == [("asc", "temp_hi"), ("desc", "id")]  # type: ignore[union-attr]
+    keys = [(o.direction, o.expr.name) for o in q.order_bys if isinstance(o.expr, FieldRef)]
+    assert keys == [("asc", "temp_hi"), ("desc", "id")] and len(q.order_bys) == 2
     q2 = from_(Weather) | order_by("city") | limit(3, with_ties=True) | first()
     assert q2.with_ties is False and q2.limit == Param(1)
 
 
 async def test_dict_select_keys_keep_their_type(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: {1: w.city, "lo": w.temp_lo})
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: {1: w.city, "lo": w.temp_lo})
     assert await repo.all(q) == [{1: "Kraków", "lo": 1}]
 
 

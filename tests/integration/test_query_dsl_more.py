@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import (
+    Query,
     ago,
     avg,
     constant,
@@ -144,12 +145,12 @@ class Sent:
 
 
 async def test_json_path_of_one_key_in_select(repo: Repo, typed: list[Typed]) -> None:
-    q = from_(Typed) | order_by("id") | select(lambda t: (t.m["k"], t.m["other"]))
+    q: Query[Any] = from_(Typed) | order_by("id") | select(lambda t: (t.m["k"], t.m["other"]))
     assert await repo.all(q) == [(1, None), (None, 2), (None, None)]
 
 
 async def test_json_path_into_nested_objects_and_arrays(repo: Repo, maps: list[Typed]) -> None:
-    q = from_(Typed) | order_by("id") | select(lambda t: (t.m["a"]["b"][0], t.m["a"]["b"][1], t.m["a"]))
+    q: Query[Any] = from_(Typed) | order_by("id") | select(lambda t: (t.m["a"]["b"][0], t.m["a"]["b"][1], t.m["a"]))
     assert await repo.all(q) == [
         (10, 20, {"b": [10, 20]}),
         (None, None, {"b": []}),
@@ -159,7 +160,7 @@ async def test_json_path_into_nested_objects_and_arrays(repo: Repo, maps: list[T
 
 
 async def test_json_path_loads_each_json_type(repo: Repo, maps: list[Typed]) -> None:
-    q = from_(Typed) | order_by("id") | select(lambda t: (t.m["k"], t.m["s"]))
+    q: Query[Any] = from_(Typed) | order_by("id") | select(lambda t: (t.m["k"], t.m["s"]))
     assert await repo.all(q) == [(1, "x"), ("1", None), (2.5, None), (None, None)]
 
 
@@ -182,18 +183,20 @@ async def test_json_path_matches_the_seeded_key(repo: Repo, typed: list[Typed]) 
 
 
 async def test_json_path_is_nil_for_a_missing_path(repo: Repo, maps: list[Typed]) -> None:
-    q = from_(Typed) | where(lambda t: is_nil(t.m["a"]["b"][0])) | order_by("id") | select(lambda t: t.i)
+    q: Query[Any] = from_(Typed) | where(lambda t: is_nil(t.m["a"]["b"][0])) | order_by("id") | select(lambda t: t.i)
     assert await repo.all(q) == [2, 4]
 
 
 async def test_json_path_in_a_list(repo: Repo, maps: list[Typed]) -> None:
-    q = from_(Typed) | where(lambda t: t.m["k"].in_([1, 2.5, "nope"])) | order_by("id") | select(lambda t: t.i)
+    q: Query[Any] = (
+        from_(Typed) | where(lambda t: t.m["k"].in_([1, 2.5, "nope"])) | order_by("id") | select(lambda t: t.i)
+    )
     assert await repo.all(q) == [1, 3]
 
 
 async def test_json_path_with_an_odd_key_is_data(repo: Repo, maps: list[Typed]) -> None:
     sent = Sent(repo)
-    q = from_(Typed) | where(lambda t: t.m["it's; $1"] == "odd") | select(lambda t: (t.i, t.m["it's; $1"]))
+    q: Query[Any] = from_(Typed) | where(lambda t: t.m["it's; $1"] == "odd") | select(lambda t: (t.i, t.m["it's; $1"]))
     assert await repo.all(q) == [(1, "odd")]
     assert all("it's" not in s for s in await sent.statements())
 
@@ -229,7 +232,8 @@ async def dated_users(repo: Repo) -> dict[str, User]:
 
 
 async def titles(repo: Repo, cond: Any) -> list[str]:
-    return await repo.all(from_(Post) | where(cond) | order_by("inserted_at") | select(lambda p: p.title))
+    q: Query[Any] = from_(Post) | where(cond) | order_by("inserted_at") | select(lambda p: p.title)
+    return await repo.all(q)
 
 
 async def test_ago_on_a_naive_field(repo: Repo, dated_posts: dict[str, Post]) -> None:
@@ -265,7 +269,8 @@ async def test_ago_and_from_now_on_a_utc_field(repo: Repo, dated_users: dict[str
 
 
 async def test_ago_selected_alone_is_the_app_time(repo: Repo, weather: list[Weather]) -> None:
-    [moment] = await repo.all(from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: ago(1, "day")))
+    q: Query[Any] = from_(Weather) | where(lambda w: w.id == 1) | select(lambda w: ago(1, "day"))
+    [moment] = await repo.all(q)
     assert moment.utcoffset() == dt.timedelta(0)
     assert abs(moment - (dt.datetime.now(dt.UTC) - dt.timedelta(days=1))) < dt.timedelta(seconds=30)
 
@@ -282,7 +287,7 @@ async def fixed_posts(repo: Repo) -> list[Post]:
 
 
 async def test_datetime_add_in_select(repo: Repo, fixed_posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | where(title="jan31")
         | select(
@@ -328,7 +333,9 @@ async def test_datetime_add_of_a_field_amount(repo: Repo, fixed_posts: list[Post
 
 async def test_datetime_add_on_a_utc_field_loads_aware(repo: Repo) -> None:
     await repo.insert(User(email="e", created_at=dt.datetime(2024, 1, 31, 23, 0, tzinfo=dt.UTC)))
-    q = from_(User) | select(lambda u: (datetime_add(u.created_at, 2, "hour"), datetime_add(u.created_at, -1, "day")))
+    q: Query[Any] = from_(User) | select(
+        lambda u: (datetime_add(u.created_at, 2, "hour"), datetime_add(u.created_at, -1, "day"))
+    )
     assert await repo.all(q) == [
         (dt.datetime(2024, 2, 1, 1, 0, tzinfo=dt.UTC), dt.datetime(2024, 1, 30, 23, 0, tzinfo=dt.UTC))
     ]
@@ -336,7 +343,7 @@ async def test_datetime_add_on_a_utc_field_loads_aware(repo: Repo) -> None:
 
 async def test_date_add_in_select_is_a_date(repo: Repo) -> None:
     await repo.insert(Typed(d=dt.date(2024, 1, 31)))
-    q = from_(Typed) | select(
+    q: Query[Any] = from_(Typed) | select(
         lambda t: (
             date_add(t.d, 1, "month"),
             date_add(t.d, -1.5, "month"),
@@ -430,10 +437,10 @@ async def test_with_ties_without_order_by_sends_nothing(repo: Repo, weather: lis
 
 
 async def test_identifier_names_a_column(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(lambda w: fragment("? > 4", identifier("temp_lo"))) | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | where(lambda w: fragment("? > 4", identifier("temp_lo"))) | select(lambda w: w.id)
     assert sorted(await repo.all(q)) == [2, 4, 5]
-    q = from_(Weather) | where(lambda w: w.id == 3) | select(lambda w: fragment("?", identifier("city")))
-    assert await repo.all(q) == ["Oslo"]
+    city: Query[Any] = from_(Weather) | where(lambda w: w.id == 3) | select(lambda w: fragment("?", identifier("city")))
+    assert await repo.all(city) == ["Oslo"]
 
 
 async def test_identifier_with_a_double_quote(repo: Repo, weather: list[Weather]) -> None:
@@ -443,7 +450,7 @@ async def test_identifier_with_a_double_quote(repo: Repo, weather: list[Weather]
 
 
 async def test_constants_of_each_type(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | where(lambda w: w.id == 3)
         | select(
@@ -474,13 +481,13 @@ async def test_a_quote_in_a_constant_stays_inside_its_literal(repo: Repo, weathe
 
 
 async def test_constants_of_equal_value_and_other_type_give_other_results(repo: Repo, weather: list[Weather]) -> None:
-    base = from_(Weather) | where(lambda w: w.id == 1)
+    base: Query[Any] = from_(Weather) | where(lambda w: w.id == 1)
     assert await repo.all(base | select(lambda w: fragment("? / 2", constant(1)))) == [0]
     assert await repo.all(base | select(lambda w: fragment("? / 2", constant(1.0)))) == [D("0.5")]
 
 
 async def test_a_negative_constant_after_a_minus(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | where(city="Oslo") | select(lambda w: fragment("?-?", w.temp_hi, constant(-1)))
+    q: Query[Any] = from_(Weather) | where(city="Oslo") | select(lambda w: fragment("?-?", w.temp_hi, constant(-1)))
     assert await repo.all(q) == [3]
 
 
@@ -513,7 +520,7 @@ async def test_escaped_question_marks_are_jsonb_operators(repo: Repo, typed: lis
 
 
 async def test_aggregates_with_filter(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | select(
+    q: Query[Any] = from_(Weather) | select(
         lambda w: (
             count(),
             filter_(count(), w.temp_lo > 2),
@@ -527,12 +534,14 @@ async def test_aggregates_with_filter(repo: Repo, weather: list[Weather]) -> Non
 
 
 async def test_filter_matching_nothing(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | select(lambda w: (filter_(count(), w.temp_lo > 100), filter_(sum_(w.temp_lo), w.id < 0)))
+    q: Query[Any] = from_(Weather) | select(
+        lambda w: (filter_(count(), w.temp_lo > 100), filter_(sum_(w.temp_lo), w.id < 0))
+    )
     assert await repo.all(q) == [(0, None)]
 
 
 async def test_filter_per_group_and_in_having(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | group_by("city")
         | having(lambda w: filter_(count(), w.temp_hi >= 10) >= "1")
@@ -565,13 +574,13 @@ async def test_dynamic_inside_a_lambda(repo: Repo, weather: list[Weather]) -> No
 
 async def test_dynamic_in_having(repo: Repo, weather: list[Weather]) -> None:
     many = dynamic(lambda w: count() > 1)
-    q = from_(Weather) | group_by("city") | having(many) | select(lambda w: (w.city, count()))
+    q: Query[Any] = from_(Weather) | group_by("city") | having(many) | select(lambda w: (w.city, count()))
     assert await repo.all(q) == [("Kraków", 2)]
 
 
 async def test_dynamic_in_join_on(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     on = dynamic(lambda w, p: (p.visits == w.temp_lo) & (p.title != "zzz"))
-    q = from_(Weather) | join("inner", Post, on=on) | order_by("id") | select(lambda w, p: (w.id, p.title))
+    q: Query[Any] = from_(Weather) | join("inner", Post, on=on) | order_by("id") | select(lambda w, p: (w.id, p.title))
     assert await repo.all(q) == [(1, "a"), (2, "b")]
 
 
@@ -579,8 +588,9 @@ async def test_dynamic_with_a_named_binding_in_two_queries(
     repo: Repo, weather: list[Weather], posts: list[Post]
 ) -> None:
     by_title = dynamic(lambda *, p: p.title == "b")
-    assert await repo.all(from_(Post, as_="p") | where(by_title) | select(lambda p: p.visits)) == [5]
-    q = (
+    visits: Query[Any] = from_(Post, as_="p") | where(by_title) | select(lambda p: p.visits)
+    assert await repo.all(visits) == [5]
+    q: Query[Any] = (
         from_(Weather)
         | join("inner", Post, on=lambda w, p: p.visits == w.temp_lo, as_="p")
         | where(by_title)
@@ -590,7 +600,7 @@ async def test_dynamic_with_a_named_binding_in_two_queries(
 
 
 async def test_dynamic_in_order_by(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | order_by(dynamic(lambda w: w.temp_lo)) | select(lambda w: w.id)
+    q: Query[Any] = from_(Weather) | order_by(dynamic(lambda w: w.temp_lo)) | select(lambda w: w.id)
     assert await repo.all(q) == [3, 1, 2, 5, 4]
 
 
@@ -631,21 +641,24 @@ async def test_correlated_exists(repo: Repo, weather: list[Weather], posts: list
 
 async def test_scalar_subquery_in_select(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     top = from_(Post) | select(lambda p: max_(p.visits))
-    q = from_(Weather) | where(lambda w: w.id <= 2) | order_by("id") | select(lambda w: (w.id, subquery(top)))
+    q: Query[Any] = (
+        from_(Weather) | where(lambda w: w.id <= 2) | order_by("id") | select(lambda w: (w.id, subquery(top)))
+    )
     assert await repo.all(q) == [(1, 5), (2, 5)]
 
 
 async def test_correlated_scalar_subquery_in_select(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     below = from_(Weather) | where(lambda w: w.temp_lo <= parent_as("p").visits) | select(lambda w: count())
-    q = from_(Post, as_="p") | order_by("id") | select(lambda p: (p.title, subquery(below)))
+    q: Query[Any] = from_(Post, as_="p") | order_by("id") | select(lambda p: (p.title, subquery(below)))
     assert await repo.all(q) == [("a", 2), ("b", 3), ("c", 1)]
 
 
 async def test_scalar_subquery_loads_by_its_type(repo: Repo, posts: list[Post]) -> None:
     newest = from_(Post) | select(lambda p: max_(p.inserted_at))
-    [(title, moment)] = await repo.all(from_(Post) | where(title="a") | select(lambda p: (p.title, subquery(newest))))
+    q: Query[Any] = from_(Post) | where(title="a") | select(lambda p: (p.title, subquery(newest)))
+    [(title, moment)] = await repo.all(q)
     assert title == "a"
-    assert moment == max(p.inserted_at for p in posts)
+    assert moment == max(cast(dt.datetime, p.inserted_at) for p in posts)
     assert isinstance(moment, dt.datetime)
 
 
@@ -710,18 +723,22 @@ async def test_subquery_with_its_own_limit(repo: Repo, weather: list[Weather]) -
 
 async def test_exists_of_a_subquery_with_a_select(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     matched = from_(Weather) | where(lambda w: w.temp_lo == parent_as("p").visits) | select(lambda w: w.temp_lo + 1)
-    q = from_(Post, as_="p") | where(lambda p: exists(subquery(matched))) | order_by("id") | select(lambda p: p.title)
+    q: Query[Any] = (
+        from_(Post, as_="p") | where(lambda p: exists(subquery(matched))) | order_by("id") | select(lambda p: p.title)
+    )
     assert await repo.all(q) == ["a", "b"]
 
 
 async def test_exists_of_an_ordered_subquery(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     oslo = from_(Weather) | where(city="Oslo") | order_by(lambda w: w.temp_lo * 2)
-    assert await repo.all(from_(Post) | where(lambda p: exists(subquery(oslo))) | select(lambda p: p.id)) == [1, 2, 3]
+    q: Query[Any] = from_(Post) | where(lambda p: exists(subquery(oslo))) | select(lambda p: p.id)
+    assert await repo.all(q) == [1, 2, 3]
 
 
 async def test_exists_of_a_with_ties_subquery(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
     first_city = from_(Weather) | order_by("city") | limit(1, with_ties=True)
-    assert await repo.all(from_(Post) | where(lambda p: exists(subquery(first_city))) | select(lambda p: p.id)) == [
+    q: Query[Any] = from_(Post) | where(lambda p: exists(subquery(first_city))) | select(lambda p: p.id)
+    assert await repo.all(q) == [
         1,
         2,
         3,
@@ -734,7 +751,7 @@ BY_CITY = {"partition_by": lambda w: w.city, "order_by": lambda w: w.temp_lo}
 
 
 async def test_named_window(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | windows(w=BY_CITY)
         | order_by("id")
@@ -744,7 +761,7 @@ async def test_named_window(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_named_window_with_a_value_in_its_partition(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | windows(w={"partition_by": lambda w: w.temp_lo > 4, "order_by": lambda w: desc(w.temp_hi)})
         | where(lambda w: w.id != 99)
@@ -756,7 +773,7 @@ async def test_named_window_with_a_value_in_its_partition(repo: Repo, weather: l
 
 
 async def test_inline_windows(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | order_by("id")
         | select(
@@ -779,7 +796,7 @@ async def test_inline_windows(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_ranking_window_functions(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | order_by("id")
         | select(
@@ -802,7 +819,7 @@ async def test_ranking_window_functions(repo: Repo, weather: list[Weather]) -> N
 
 
 async def test_value_window_functions(repo: Repo, weather: list[Weather]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | windows(by_id={"order_by": lambda w: w.id})
         | order_by("id")
@@ -830,7 +847,7 @@ async def test_value_window_functions(repo: Repo, weather: list[Weather]) -> Non
 
 
 async def test_window_function_in_order_by(repo: Repo, weather: list[Weather]) -> None:
-    q = from_(Weather) | windows(w=BY_CITY) | order_by(lambda w: [desc(over(row_number(), "w")), w.id])
+    q: Query[Any] = from_(Weather) | windows(w=BY_CITY) | order_by(lambda w: [desc(over(row_number(), "w")), w.id])
     assert await repo.all(q | select(lambda w: w.id)) == [2, 1, 3, 4, 5]
 
 
@@ -844,8 +861,8 @@ async def test_unknown_window_sends_nothing(repo: Repo, weather: list[Weather]) 
 # --- combinations -------------------------------------------------------------------------------
 
 # temp_lo > 0: Kraków, Kraków, Lima, None; temp_hi < 12: Kraków, Oslo, None
-LEFT = from_(Weather) | where(lambda w: w.temp_lo > "0") | select(lambda w: w.city)
-RIGHT = from_(Weather) | where(lambda w: w.temp_hi < 12) | select(lambda w: w.city)
+LEFT: Query[Any] = from_(Weather) | where(lambda w: w.temp_lo > "0") | select(lambda w: w.city)
+RIGHT: Query[Any] = from_(Weather) | where(lambda w: w.temp_hi < 12) | select(lambda w: w.city)
 
 
 @pytest.mark.parametrize(
@@ -864,19 +881,19 @@ async def test_combinations(repo: Repo, weather: list[Weather], step: Any, expec
 
 
 async def test_intersect_all_keeps_duplicates(repo: Repo, weather: list[Weather]) -> None:
-    kraków = from_(Weather) | where(city="Kraków") | select(lambda w: w.city)
+    kraków: Query[Any] = from_(Weather) | where(city="Kraków") | select(lambda w: w.city)
     assert await repo.all(kraków | intersect_all(kraków)) == ["Kraków", "Kraków"]
     assert await repo.all(kraków | intersect(kraków)) == ["Kraków"]
 
 
 async def test_combination_of_two_tables(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    titles_ = from_(Post) | where(lambda p: p.visits > 0) | select(lambda p: p.title)
+    titles_: Query[Any] = from_(Post) | where(lambda p: p.visits > 0) | select(lambda p: p.title)
     cities = from_(Weather) | where(lambda w: w.temp_lo < 0) | select(lambda w: w.city)
     assert sorted(await repo.all(titles_ | union_all(cities))) == ["Oslo", "a", "b"]
 
 
 async def test_combination_with_an_outer_limit(repo: Repo, weather: list[Weather]) -> None:
-    q = LEFT | union(RIGHT) | order_by(lambda w: fragment("1")) | limit(2)
+    q: Query[Any] = LEFT | union(RIGHT) | order_by(lambda w: fragment("1")) | limit(2)
     assert await repo.all(q) == ["Kraków", "Lima"]
     assert await repo.all(q | offset(1)) == ["Lima", "Oslo"]
     assert await repo.all(q | limit(10) | offset(3)) == [None]
@@ -885,7 +902,7 @@ async def test_combination_with_an_outer_limit(repo: Repo, weather: list[Weather
 async def test_combination_with_values_on_both_sides(repo: Repo, weather: list[Weather]) -> None:
     left = from_(Weather) | where(city="Oslo") | select(lambda w: w.temp_lo + 100)
     right = from_(Weather) | where(city="Lima") | select(lambda w: w.temp_lo + 1000)
-    q = left | union_all(right) | order_by(lambda w: desc(fragment("1"))) | limit(5)
+    q: Query[Any] = left | union_all(right) | order_by(lambda w: desc(fragment("1"))) | limit(5)
     assert await repo.all(q) == [1018, 97]
 
 
@@ -916,7 +933,7 @@ async def test_cte_read_with_from(repo: Repo, weather: list[Weather]) -> None:
 
 
 async def test_cte_read_through_a_join(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | with_cte("warm", as_=WARM)
         | join("inner", ("warm", Weather), on=lambda p, w: w.temp_lo == p.visits)
@@ -926,7 +943,7 @@ async def test_cte_read_through_a_join(repo: Repo, weather: list[Weather], posts
 
 
 async def test_cte_left_joined(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | with_cte("warm", as_=WARM)
         | join("left", ("warm", Weather), on=lambda p, w: w.temp_lo == p.visits)
@@ -953,7 +970,7 @@ async def test_recursive_cte_walking_down(repo: Repo, weather: list[Weather]) ->
         | join("inner", ("chain", Weather), on=lambda w, c: w.id == c.id - 1)
         | where(lambda w: w.id >= 2)
     )
-    q = from_(("chain", Weather)) | with_cte("chain", as_=initial | union_all(step), recursive=True)
+    q: Query[Any] = from_(("chain", Weather)) | with_cte("chain", as_=initial | union_all(step), recursive=True)
     assert await ids(repo, q) == [2, 3, 4, 5]
     assert await repo.all(q | select(lambda c: sum_(c.temp_lo))) == [27]
 
@@ -990,7 +1007,7 @@ async def test_repeated_select_merge(repo: Repo, posts: list[Post]) -> None:
 
 
 async def test_select_merge_into_a_dict(repo: Repo, posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Post)
         | order_by("id")
         | select(lambda p: {"title": p.title, "n": p.visits})
@@ -1005,7 +1022,7 @@ async def test_select_merge_into_a_dict(repo: Repo, posts: list[Post]) -> None:
 
 
 async def test_select_merge_into_a_left_joined_struct(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q = (
+    q: Query[Any] = (
         from_(Weather)
         | join("left", Post, on=lambda w, p: p.visits == w.temp_lo)
         | where(lambda w: w.id <= 3)

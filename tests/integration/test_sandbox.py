@@ -10,6 +10,7 @@ import asyncio
 import contextvars
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import asyncpg
 import pytest
@@ -87,7 +88,7 @@ async def test_a_failed_statement_does_not_taint_the_sandbox(db: Repo) -> None:
         # the test's transaction is still usable, with the rows written before the failures
         assert await db.aggregate(User, "count") == 1
         await db.insert(user("b@example.com"))
-        assert sorted(u.email for u in await db.all(User)) == ["a@example.com", "b@example.com"]
+        assert sorted(cast(str, u.email) for u in await db.all(User)) == ["a@example.com", "b@example.com"]
 
 
 async def test_transactions_inside_are_savepoints(db: Repo) -> None:
@@ -99,7 +100,7 @@ async def test_transactions_inside_are_savepoints(db: Repo) -> None:
                 assert db.in_transaction()
                 await db.insert(Weather(city="undone"))
                 raise RuntimeError("boom")
-        result = await db.transaction(lambda: db.rollback("value"))
+        result: object = await db.transaction(lambda: db.rollback("value"))
         assert result == "value"
         async with db.transaction():
             await db.insert(Weather(city="outer"))
@@ -110,7 +111,7 @@ async def test_transactions_inside_are_savepoints(db: Repo) -> None:
         # isolation and read_only cannot apply to a savepoint: they are ignored, not refused
         async with db.transaction(isolation="serializable"):
             await db.insert(Weather(city="iso"))
-        assert sorted(w.city for w in await db.all(Weather)) == ["iso", "kept", "outer"]
+        assert sorted(cast(str, w.city) for w in await db.all(Weather)) == ["iso", "kept", "outer"]
 
 
 async def test_a_failed_multi_leaves_no_partial_write(db: Repo) -> None:
@@ -150,7 +151,7 @@ async def test_preloads_and_streams_and_copy_run_in_the_sandbox(db: Repo) -> Non
         post = await db.insert(BlogPost(title="p"))
         await db.query("INSERT INTO bl_comments (text, post_id) VALUES ('a', $1), ('b', $1)", [post.id])
         [loaded] = await db.all(from_(BlogPost) | preload("comments", "author"))  # two preloads: in parallel
-        assert sorted(c.text for c in loaded.comments) == ["a", "b"]
+        assert sorted(cast(str, c.text) for c in loaded.comments) == ["a", "b"]
         count, _ = await db.insert_all(Weather, [{"city": f"w{i}"} for i in range(300)])  # COPY
         assert count == 300
         async with db.transaction():
@@ -242,7 +243,8 @@ async def test_private_sandbox_manual_mode_and_allow(db: Repo) -> None:
 
             async def elsewhere() -> int:
                 with sb.allow():
-                    return await db.aggregate(Weather, "count")
+                    count: int = await db.aggregate(Weather, "count")
+                    return count
 
             loop = asyncio.get_running_loop()
             outsider = loop.create_task(db.aggregate(Weather, "count"), context=contextvars.Context())

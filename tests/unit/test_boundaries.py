@@ -71,6 +71,7 @@ def test_the_migrator_and_the_cli_reach_postgres_only_through_the_adapter() -> N
                 elif isinstance(node, ast.ImportFrom) and node.module:
                     names = [node.module]
                 if any(f"{n}.".startswith("asyncecto.adapters.postgres.") for n in names):
+                    assert isinstance(node, ast.Import | ast.ImportFrom)
                     offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
     assert offenders == []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -39,6 +39,8 @@ class UComment:
     id: int | None = None
     text: str | None = None
     post: UPost | None = belongs_to(UPost)
+    if TYPE_CHECKING:  # added by belongs_to; declared here for type checkers only
+        post_id: int | None = None
 
     @staticmethod
     def changeset(comment: UComment, params: dict[str, Any]) -> Changeset[UComment]:
@@ -58,7 +60,10 @@ class UTag:
     name: str | None = None
 
 
-def loaded(struct: Any) -> Any:
+_S = TypeVar("_S")
+
+
+def loaded(struct: _S) -> _S:
     return put_meta(struct, state="loaded")
 
 

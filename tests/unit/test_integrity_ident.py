@@ -411,5 +411,10 @@ def test_defect_9_field_on_a_schemaless_source_is_the_column_as_written() -> Non
 
 def test_defect_9_attribute_protocol_of_a_binding_is_unchanged() -> None:
     seen: list[bool] = []
-    from_(Post) | where(lambda p: seen.append(hasattr(p, "__dict__")) or p.id == 1)
+
+    def spy(p: Any) -> Any:
+        seen.append(hasattr(p, "__dict__"))
+        return p.id == 1
+
+    from_(Post) | where(spy)
     assert seen == [False]

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import gc
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,6 +31,9 @@ class Thing:
     tags: list[str] | None = None
     note: str | None = field(virtual=True, default="virtual default")
     extra: list[int] | None = field(virtual=True, default_factory=list)
+    if TYPE_CHECKING:  # added by timestamps=; declared here for type checkers only
+        inserted_at: dt.datetime | None = None
+        updated_at: dt.datetime | None = None
 
 
 FIELDS = ("id", "name", "color", "tags", "inserted_at", "updated_at")
@@ -87,7 +90,7 @@ def test_partial_fields_take_defaults(speedups: bool) -> None:
 def test_loaded_structs_are_frozen_and_equal_to_built_ones(speedups: bool) -> None:
     (s,) = build_loader(Thing, FIELDS, META, speedups=speedups)(ROWS[1:2])
     with pytest.raises(AttributeError):
-        s.name = "x"  # type: ignore[misc]
+        s.name = "x"
     assert s == Thing(id=2) and hash(s.id) == hash(2)
 
 
@@ -191,7 +194,7 @@ def test_c_loader_refuses_a_descriptor_of_another_class() -> None:
         a: int | None = None
 
     with pytest.raises(TypeError, match="does not belong to"):
-        load_rows(Small, [(1,)], (Big.b,), (None,), (), None, None)  # type: ignore[attr-defined]
+        load_rows(Small, [(1,)], (Big.b,), (None,), (), None, None)
 
 
 def test_load_failure_names_the_field(speedups: bool) -> None:

@@ -922,7 +922,7 @@ def test_last_twice_is_first() -> None:
 
 
 def test_first_without_order_or_primary_key_raises() -> None:
-    q = Query(Source("events", None))
+    q: Query[Any] = Query(Source("events", None))
     with pytest.raises(QueryError, match=r"first\(\) needs an order_by or a schema with a primary key"):
         first()(q)
 

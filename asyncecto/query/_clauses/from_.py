@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import attrs
 
 from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import QueryError
 
+from .._ast import Source, Subquery
 from .._query import Query
 from .._sources import Step, name_binding, to_query
 from .limit import limit, offset
@@ -43,14 +44,31 @@ _KEYWORDS = (
 )
 
 
+@overload
 def from_(
     queryable: type[_T] | tuple[str, type[_T]] | Query[_T],
     *,
     as_: str | None = None,
     prefix: str | None = None,
     **clauses: Any,
-) -> Query[_T]:
-    """Start a query from a schema, a ``(table, Schema)`` pair, or an existing query.
+) -> Query[_T]: ...
+@overload
+def from_(
+    queryable: str | Source | Subquery,
+    *,
+    as_: str | None = None,
+    prefix: str | None = None,
+    **clauses: Any,
+) -> Query[Any]: ...
+def from_(
+    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery,
+    *,
+    as_: str | None = None,
+    prefix: str | None = None,
+    **clauses: Any,
+) -> Query[Any]:
+    """Start a query from a schema, a ``(table, Schema)`` pair, an existing query, a table name
+    (schemaless: it needs a select), ``values(...)`` or a ``subquery(...)``.
 
     The keyword form gives the same query as the pipe form::
 
