@@ -32,8 +32,6 @@ from ._constraints import check_constraint as check_constraint
 from ._constraints import exclusion_constraint as exclusion_constraint
 from ._constraints import foreign_key_constraint as foreign_key_constraint
 from ._constraints import no_assoc_constraint as no_assoc_constraint
-from ._constraints import optimistic_lock as optimistic_lock
-from ._constraints import prepare_changes as prepare_changes
 from ._constraints import unique_constraint as unique_constraint
 from ._embed_changes import cast_embed as cast_embed
 from ._embed_changes import put_embed as put_embed
@@ -50,6 +48,8 @@ from ._validations import validate_number as validate_number
 from ._validations import validate_required as validate_required
 from ._validations import validate_subset as validate_subset
 from ._validations import validations as validations
+from ._write_hooks import optimistic_lock as optimistic_lock
+from ._write_hooks import prepare_changes as prepare_changes
 
 __all__ = (
     "Changeset",

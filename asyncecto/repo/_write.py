@@ -18,7 +18,7 @@ from asyncecto import types as t
 from asyncecto._names import check_optional_name
 from asyncecto.changeset import Changeset
 from asyncecto.changeset._assoc_changes import surface_assocs
-from asyncecto.changeset._constraints import match_constraint
+from asyncecto.changeset._constraint_errors import match_constraint
 from asyncecto.changeset._relations import applied
 from asyncecto.errors import (
     ArgumentError,
