@@ -11,26 +11,10 @@ from asyncecto.schema import schema_info
 from asyncecto.schema._associations import Association
 
 from . import _expr, _functions
-from ._ast import (
-    AssocPath,
-    Compare,
-    Expr,
-    FieldRef,
-    Fragment,
-    Ident,
-    In,
-    IsNil,
-    Not,
-    Param,
-    PathColumn,
-    PathTable,
-)
+from ._ast import AssocPath, Compare, Expr, FieldRef, Fragment, Ident, In, IsNil, Not, Param, PathColumn, PathTable
 from ._query import Query
 
-__all__ = (
-    "assoc_join_on",
-    "conditions",
-)
+__all__ = ("assoc_join_on", "conditions")
 
 
 def conditions(b: Any, conds: tuple[tuple[str, Any], ...]) -> Any:

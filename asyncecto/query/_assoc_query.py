@@ -24,11 +24,7 @@ from ._expr import E
 from ._query import Query
 from ._sources import to_query
 
-__all__ = (
-    "assoc",
-    "hops",
-    "related_query",
-)
+__all__ = ("assoc", "hops", "related_query")
 
 
 JOIN_ALIAS = "assoc_join"

@@ -52,17 +52,7 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
-from ._param_types import (
-    INT4,
-    INT8,
-    INTEGER_ARGS,
-    LiteralMode,
-    beyond_int4,
-    cast_type_of,
-    fits,
-    literal_db_type,
-    shift,
-)
+from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
 from ._plan import (
     Col,
     PAliasRef,

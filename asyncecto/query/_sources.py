@@ -17,14 +17,7 @@ from asyncecto.schema import is_schema, schema_info
 from ._ast import SelectFields, Shape, Source, SourceRef, Subquery, Values
 from ._query import Query
 
-__all__ = (
-    "check_field",
-    "name_binding",
-    "source_of",
-    "Step",
-    "to_query",
-    "values",
-)
+__all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values")
 
 
 _T = TypeVar("_T")

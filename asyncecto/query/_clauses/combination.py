@@ -12,14 +12,7 @@ from .._sources import Step, to_query
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "except_",
-    "except_all",
-    "intersect",
-    "intersect_all",
-    "union",
-    "union_all",
-)
+__all__ = ("except_", "except_all", "intersect", "intersect_all", "union", "union_all")
 
 
 def _combine(kind: str) -> Callable[[Any], Step[Any]]:

@@ -14,10 +14,7 @@ from .._sources import Step
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "exclude",
-    "used_clauses",
-)
+__all__ = ("exclude", "used_clauses")
 
 
 _EXCLUDABLE = {

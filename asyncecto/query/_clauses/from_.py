@@ -21,10 +21,7 @@ from .where import having, or_where, where
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "from_",
-    "put_query_prefix",
-)
+__all__ = ("from_", "put_query_prefix")
 
 
 _KEYWORDS = (

@@ -11,11 +11,7 @@ from asyncecto.errors import QueryError
 
 from .. import _expr
 from .._assoc_join import assoc_join_on
-from .._ast import (
-    Join,
-    Source,
-    Subquery,
-)
+from .._ast import Join, Source, Subquery
 from .._query import Query
 from .._sources import Step, name_binding, source_of
 

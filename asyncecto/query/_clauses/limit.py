@@ -8,19 +8,13 @@ import attrs
 
 from asyncecto.errors import QueryError
 
-from .._ast import (
-    Param,
-)
+from .._ast import Param
 from .._query import Query
 from .._sources import Step
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "limit",
-    "offset",
-    "with_ties",
-)
+__all__ = ("limit", "offset", "with_ties")
 
 
 def _count(name: str, n: Any) -> Param:

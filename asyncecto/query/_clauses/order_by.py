@@ -13,11 +13,7 @@ from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
 from .. import _expr
-from .._ast import (
-    FieldRef,
-    OrderBy,
-    Param,
-)
+from .._ast import FieldRef, OrderBy, Param
 from .._query import Query
 from .._sources import Step, check_field
 

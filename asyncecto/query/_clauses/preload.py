@@ -25,12 +25,7 @@ from .._sources import Step
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "merge_preloads",
-    "normalize_preloads",
-    "Preload",
-    "preload",
-)
+__all__ = ("merge_preloads", "normalize_preloads", "Preload", "preload")
 
 
 def preload(*assocs: Any) -> Step[Any]:

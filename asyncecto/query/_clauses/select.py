@@ -10,20 +10,13 @@ from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
 from .. import _expr
-from .._ast import (
-    SelectFields,
-    Shape,
-    SourceRef,
-)
+from .._ast import SelectFields, Shape, SourceRef
 from .._query import Query
 from .._sources import Step
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "select",
-    "select_merge",
-)
+__all__ = ("select", "select_merge")
 
 
 def select(value: Any, /) -> Step[Any]:

@@ -10,9 +10,7 @@ import attrs
 from asyncecto.errors import QueryError
 
 from .. import _expr
-from .._ast import (
-    Expr,
-)
+from .._ast import Expr
 from .._query import Query
 from .._sources import Step, check_field
 

@@ -10,24 +10,13 @@ import attrs
 from asyncecto.errors import QueryError
 
 from .. import _expr
-from .._ast import (
-    And,
-    Compare,
-    Expr,
-    FieldRef,
-    Filter,
-)
+from .._ast import And, Compare, Expr, FieldRef, Filter
 from .._query import Query
 from .._sources import Step, check_field
 
 _T = TypeVar("_T")
 
-__all__ = (
-    "having",
-    "or_having",
-    "or_where",
-    "where",
-)
+__all__ = ("having", "or_having", "or_where", "where")
 
 
 def _keyword_expr(q: Query[Any], given: Mapping[str, Any]) -> Expr:

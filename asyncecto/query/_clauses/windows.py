@@ -11,9 +11,7 @@ from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 
 from .. import _expr, _functions
-from .._ast import (
-    Over,
-)
+from .._ast import Over
 from .._query import Query
 from .._sources import Step
 
