@@ -38,9 +38,9 @@ from .errors import (
     StaleEntryError as StaleEntryError,
 )
 from .multi import Multi as Multi
-from .query._assoc import assoc as assoc
-from .query._insert import placeholder as placeholder
-from .query._insert import unsafe_fragment as unsafe_fragment
+from .query._assoc_query import assoc as assoc
+from .query._on_conflict import placeholder as placeholder
+from .query._on_conflict import unsafe_fragment as unsafe_fragment
 from .schema import Meta as Meta
 from .schema import NotLoaded as NotLoaded
 from .schema import Timestamps as Timestamps

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import attrs
 
 from asyncecto.errors import AsyncEctoError
-from asyncecto.query._insert import ConflictPlan
-from asyncecto.query._planner import Planned
+from asyncecto.query._on_conflict import ConflictPlan
+from asyncecto.query._plan import Planned
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command

@@ -7,11 +7,9 @@ A :class:`Changeset` is a frozen value; steps compose with ``|``::
 
 from __future__ import annotations
 
-from ._assocs import cast_assoc as cast_assoc
-from ._assocs import put_assoc as put_assoc
+from ._assoc_changes import cast_assoc as cast_assoc
+from ._assoc_changes import put_assoc as put_assoc
 from ._cast import add_error as add_error
-from ._cast import apply_action as apply_action
-from ._cast import apply_changes as apply_changes
 from ._cast import cast as cast
 from ._cast import changed as changed
 from ._cast import delete_change as delete_change
@@ -21,23 +19,23 @@ from ._cast import field_missing as field_missing
 from ._cast import force_change as force_change
 from ._cast import get_change as get_change
 from ._cast import get_field as get_field
-from ._cast import put_change as put_change
 from ._cast import traverse_errors as traverse_errors
-from ._cast import update_change as update_change
+from ._change import apply_action as apply_action
+from ._change import apply_changes as apply_changes
+from ._change import change as change
+from ._change import update_change as update_change
 from ._changeset import Changeset as Changeset
 from ._changeset import Step as Step
-from ._changeset import change as change
 from ._constraints import Constraint as Constraint
 from ._constraints import assoc_constraint as assoc_constraint
 from ._constraints import check_constraint as check_constraint
 from ._constraints import exclusion_constraint as exclusion_constraint
 from ._constraints import foreign_key_constraint as foreign_key_constraint
 from ._constraints import no_assoc_constraint as no_assoc_constraint
-from ._constraints import optimistic_lock as optimistic_lock
-from ._constraints import prepare_changes as prepare_changes
 from ._constraints import unique_constraint as unique_constraint
-from ._embeds import cast_embed as cast_embed
-from ._embeds import put_embed as put_embed
+from ._embed_changes import cast_embed as cast_embed
+from ._embed_changes import put_embed as put_embed
+from ._relations import put_change as put_change
 from ._unsafe_unique import unsafe_validate_unique as unsafe_validate_unique
 from ._validations import validate_acceptance as validate_acceptance
 from ._validations import validate_change as validate_change
@@ -50,6 +48,8 @@ from ._validations import validate_number as validate_number
 from ._validations import validate_required as validate_required
 from ._validations import validate_subset as validate_subset
 from ._validations import validations as validations
+from ._write_hooks import optimistic_lock as optimistic_lock
+from ._write_hooks import prepare_changes as prepare_changes
 
 __all__ = (
     "Changeset",

@@ -9,17 +9,15 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from asyncecto import types as t
-from asyncecto.errors import ArgumentError, CastError, InvalidChangesetError
+from asyncecto.errors import ArgumentError, CastError
 from asyncecto.schema import schema_info
-from asyncecto.schema._define import struct_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
+from asyncecto.schema._info import struct_info
 
 from ._changeset import Changeset
 
 __all__ = (
     "add_error",
-    "apply_action",
-    "apply_changes",
     "cast",
     "changed",
     "delete_change",
@@ -29,9 +27,7 @@ __all__ = (
     "force_change",
     "get_change",
     "get_field",
-    "put_change",
     "traverse_errors",
-    "update_change",
 )
 
 _T = TypeVar("_T")
@@ -222,29 +218,6 @@ def fetch_change(cs: Changeset[Any], name: str) -> Any:
     return cs.changes[name]
 
 
-def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
-    """Record ``value`` as a change (no casting); a value equal to the data's removes the change.
-
-    On an embed field this is :func:`put_embed`, on an association :func:`put_assoc`.
-    """
-    if not isinstance(cs.data, dict) and name in schema_info(cs.data).associations:
-        from ._assocs import put_assoc
-
-        return put_assoc(cs, name, value)
-    typ = _known(cs, name)
-    if isinstance(typ, EmbedOne | EmbedMany):
-        from ._embeds import put_embed
-
-        return put_embed(cs, name, value)
-    original = _original(cs, name)
-    changes = dict(cs.changes)
-    if t.equal(typ, original, value):
-        changes.pop(name, None)
-    else:
-        changes[name] = value
-    return attrs.evolve(cs, changes=changes)
-
-
 def force_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     """Record ``value`` as a change even when it equals the data's."""
     if isinstance(_known(cs, name), EmbedOne | EmbedMany):
@@ -257,40 +230,9 @@ def delete_change(cs: Changeset[_T], name: str) -> Changeset[_T]:
     return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k != name})
 
 
-def update_change(cs: Changeset[_T], name: str, fn: Callable[[Any], Any]) -> Changeset[_T]:
-    """Replace the change to ``name`` by ``fn(change)`` (as :func:`put_change`); nothing without a change."""
-    if name not in cs.changes:
-        return cs
-    return put_change(cs, name, fn(cs.changes[name]))
-
-
 def add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Changeset[_T]:
     """Add an error (newest first) and mark the changeset invalid; ``%{key}`` in the message reads ``keys``."""
     return attrs.evolve(cs, errors=((name, (message, dict(keys))), *cs.errors), valid=False)
-
-
-def apply_changes(cs: Changeset[_T]) -> _T:
-    """The data with the changes applied, whether or not the changeset is valid."""
-    from ._embeds import applied
-
-    changes = {k: applied(v) for k, v in cs.changes.items()}
-    if isinstance(cs.data, dict):
-        return {**cs.data, **changes}  # type: ignore[return-value]
-    from asyncecto.schema import replace
-
-    return replace(cs.data, **changes)
-
-
-def apply_action(cs: Changeset[_T], action: str) -> _T:
-    """The changes applied, when valid; otherwise ``InvalidChangesetError`` with ``action`` set.
-
-    For validating input that is never written (a search form, say).
-    """
-    if not isinstance(action, str):
-        raise ArgumentError(f"apply_action expects the action's name, got {action!r}")
-    if not cs.valid:
-        raise InvalidChangesetError(action, attrs.evolve(cs, action=action))
-    return apply_changes(cs)
 
 
 def changed(cs: Changeset[Any], name: str, *, from_: Any = _MISSING, to: Any = _MISSING) -> bool:

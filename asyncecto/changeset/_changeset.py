@@ -1,19 +1,15 @@
-"""The ``Changeset`` value and ``change()``."""
+"""The ``Changeset`` value, and the helpers every changeset step shares."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Generic, Protocol, TypeVar, overload
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from asyncecto import types as t
-from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
-from asyncecto.schema._define import struct_info
-from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
-__all__ = ("Changeset", "ErrorInfo", "Step", "change")
+__all__ = ("Changeset", "ErrorInfo", "Step", "dual_step", "field_names")
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -89,63 +85,3 @@ class Changeset(Generic[_T]):
             return self.types
         info = schema_info(self.data)
         return {n: f.type for n, f in info.fields.items()}
-
-
-@overload
-def change(data: Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
-@overload
-def change(data: _T, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
-def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[Any]:
-    """A changeset of internal data: no casting, no validation.
-
-    Only values that differ from the struct's current ones become changes.
-
-    >>> from asyncecto import schema
-    >>> from asyncecto.changeset import change
-    >>> @schema("weather")
-    ... class Weather:
-    ...     temp_lo: int | None = None
-    >>> change(Weather(temp_lo=1), {"temp_lo": 5}).changes
-    {'temp_lo': 5}
-    >>> change(Weather(temp_lo=1), temp_lo=1).changes
-    {}
-    """
-    given = {**(changes or {}), **kwargs}
-    if isinstance(data, Changeset):
-        cs: Changeset[Any] = data
-    else:
-        struct_info(data, "build a changeset")
-        cs = Changeset(data=data)
-    if not given:
-        return cs
-    info = schema_info(cs.data)
-    merged = dict(cs.changes)
-    embeds: dict[str, Any] = {}
-    assocs: dict[str, Any] = {}
-    for name, value in given.items():
-        if name in info.associations:  # an association: put_assoc's rules
-            assocs[name] = value
-            continue
-        if name not in info.fields:
-            raise ArgumentError(f"unknown field {name!r} in {info.name}; known fields: {', '.join(info.fields)}")
-        typ = info.fields[name].type
-        if isinstance(typ, EmbedOne | EmbedMany):  # an embed: put_embed's rules
-            embeds[name] = value
-            continue
-        current = getattr(cs.data, name)
-        if t.equal(typ, current, value):
-            merged.pop(name, None)
-        else:
-            merged[name] = value
-    cs = attrs.evolve(cs, changes=merged)
-    if embeds:
-        from ._embeds import put_embed
-
-        for name, value in embeds.items():
-            cs = put_embed(cs, name, value)
-    if assocs:
-        from ._assocs import put_assoc
-
-        for name, value in assocs.items():
-            cs = put_assoc(cs, name, value)
-    return cs

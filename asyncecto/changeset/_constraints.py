@@ -1,23 +1,23 @@
-"""Constraints declared on a changeset, optimistic locking, and ``prepare_changes``.
+"""Constraints declared on a changeset: ``unique_constraint`` and the others.
 
 A declared constraint is checked only when the database reports its violation: the
 Repo then turns the violation into an error on the changeset (``constraint``,
-``constraint_name`` in the metadata) instead of raising ``ConstraintError``.
+``constraint_name`` in the metadata) instead of raising ``ConstraintError``: see
+``_constraint_errors``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal, TypeVar, overload
 
 import attrs
 
 from asyncecto._names import check_generated_name, check_name
 from asyncecto.errors import ArgumentError
-from asyncecto.schema import schema_info
+from asyncecto.schema import meta, schema_info
 
-from ._cast import _known
 from ._changeset import Changeset, Step, dual_step, field_names
 
 _T = TypeVar("_T")
@@ -28,10 +28,7 @@ __all__ = (
     "check_constraint",
     "exclusion_constraint",
     "foreign_key_constraint",
-    "match_constraint",
     "no_assoc_constraint",
-    "optimistic_lock",
-    "prepare_changes",
     "unique_constraint",
 )
 
@@ -73,8 +70,6 @@ def _table_and_columns(cs: Changeset[Any], fields: list[str]) -> tuple[str, list
     if info.source is None:
         raise ArgumentError(f"cannot add a constraint to embedded schema {info.name}: it has no table")
     columns = [info.field(f).source for f in fields]
-    from asyncecto.schema import meta
-
     return meta(cs.data).source, columns
 
 
@@ -275,71 +270,3 @@ def _exclusion(
     table, (column,) = _table_and_columns(cs, [field])
     name = name or _default_name(f"{table}_{column}_exclusion", "exclusion_constraint")
     return _add(cs, "exclusion", field, name, match, message, "exclusion")
-
-
-def match_constraint(cs: Changeset[Any], kind: str, name: str) -> Changeset[Any] | None:
-    """The changeset with the violation as an error, if a declared constraint matches it."""
-    for c in cs.constraints:
-        if isinstance(c, Constraint) and c.matches(kind, name):
-            keys = {"constraint": c.error_type, "constraint_name": name}
-            return attrs.evolve(cs, errors=((c.field, (c.error_message, keys)), *cs.errors), valid=False)
-    return None
-
-
-def _increment(value: int) -> int:
-    return 1 if value >= 2_147_483_647 else value + 1
-
-
-@overload
-def optimistic_lock(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
-@overload
-def optimistic_lock(struct: _T, field: str, /, *, incrementer: Callable[[Any], Any] | None = ...) -> Changeset[_T]: ...
-@overload
-def optimistic_lock(*args: Any, **kwargs: Any) -> Step: ...
-def optimistic_lock(*args: Any, **kwargs: Any) -> Any:
-    """Optimistic locking on an integer version ``field``: the update (or delete) matches only the row
-    still at the struct's version, and writes the next one; a stale struct raises ``StaleEntryError``.
-
-    ``optimistic_lock(cs_or_struct, "lock_version", incrementer=None)`` (default: +1, wrapping to 1).
-    """
-    if args and not isinstance(args[0], Changeset) and not isinstance(args[0], str):
-        from ._changeset import change
-
-        args = (change(args[0]), *args[1:])
-    return dual_step(_optimistic_lock, args, kwargs)
-
-
-def _optimistic_lock(
-    cs: Changeset[Any], field: str, *, incrementer: Callable[[Any], Any] | None = None
-) -> Changeset[Any]:
-    _known(cs, field)
-    current = getattr(cs.data, field)
-    bump = incrementer or _increment
-    filters = dict(cs.filters)
-    if current is not None:
-        filters[field] = current
-
-    def write_next(c: Changeset[Any]) -> Changeset[Any]:
-        return attrs.evolve(c, changes={**c.changes, field: bump(current if current is not None else 0)})
-
-    return attrs.evolve(cs, filters=filters, prepare=(*cs.prepare, write_next))
-
-
-@overload
-def prepare_changes(cs: Changeset[_T], /, *args: Any, **kwargs: Any) -> Changeset[_T]: ...
-@overload
-def prepare_changes(*args: Any, **kwargs: Any) -> Step: ...
-def prepare_changes(*args: Any, **kwargs: Any) -> Any:
-    """Run ``fn(changeset)`` inside the write's transaction, just before it, when the changeset is valid.
-
-    ``fn`` returns the changeset to write (it may be async and use ``changeset.repo``).
-    """
-    return dual_step(_prepare, args, kwargs)
-
-
-def _prepare(
-    cs: Changeset[Any], fn: Callable[[Changeset[Any]], Changeset[Any] | Awaitable[Changeset[Any]]]
-) -> Changeset[Any]:
-    if not callable(fn):
-        raise ArgumentError(f"prepare_changes expects a function of the changeset, got {fn!r}")
-    return attrs.evolve(cs, prepare=(*cs.prepare, fn))  # type: ignore[arg-type]

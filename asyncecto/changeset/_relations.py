@@ -17,13 +17,24 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.errors import ArgumentError, CastError
-from asyncecto.schema import SchemaInfo, schema_info
+from asyncecto.schema import SchemaInfo, replace, schema_info
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
-from ._cast import _current, add_error, cast
+from ._cast import _current, _known, _original, add_error, cast
 from ._changeset import Changeset
 
-__all__ = ("Rel", "applied", "cast_relation", "put_relation")
+__all__ = (
+    "Rel",
+    "applied",
+    "assoc_rel",
+    "association",
+    "cast_relation",
+    "current_assoc",
+    "embed_rel",
+    "put_change",
+    "put_relation",
+)
 
 _T = TypeVar("_T")
 With = Callable[[Any, Mapping[str, Any]], Changeset[Any]]
@@ -252,9 +263,7 @@ def put_relation(cs: Changeset[_T], rel: Rel, current: Any, value: Any) -> Chang
 
 
 def _from_mapping(rel: Rel, base: Any, value: Mapping[Any, Any]) -> Changeset[Any]:
-    """``change(base, fields)``; nested embeds and associations go through their ``put_*``."""
-    from ._changeset import change
-
+    """``change(base, fields)``: plain fields first; nested embeds and associations by their rules."""
     info = rel.info
     params = {str(k): v for k, v in value.items() if str(k) in info.fields or str(k) in info.associations}
     nested = {
@@ -262,9 +271,9 @@ def _from_mapping(rel: Rel, base: Any, value: Mapping[Any, Any]) -> Changeset[An
         for k, v in params.items()
         if k in info.associations or isinstance(info.fields[k].type, EmbedOne | EmbedMany)
     }
-    cs = change(base, {k: v for k, v in params.items() if k not in nested})
-    for k, v in nested.items():
-        cs = change(cs, {k: v})
+    cs: Changeset[Any] = Changeset(data=base)
+    for k, v in [*((k, v) for k, v in params.items() if k not in nested), *nested.items()]:
+        cs = put_change(cs, k, v)
     return cs
 
 
@@ -368,8 +377,6 @@ def applied(value: Any, now: Any = None) -> Any:
 
 
 def _apply(cs: Changeset[Any], now: Any) -> Any:
-    from asyncecto.schema import replace
-
     changes = {k: applied(v, now) for k, v in cs.changes.items()}
     info = schema_info(cs.data)
     if now is not None and changes and cs.action == "update" and info.updated_at and info.updated_at not in changes:
@@ -378,3 +385,96 @@ def _apply(cs: Changeset[Any], now: Any) -> Any:
     if not changes:
         return cs.data
     return replace(cs.data, **changes)
+
+
+# -- the relations of a schema, and put_change (a field, an embed or an association) --------
+
+
+def embed_rel(cs: Changeset[Any], name: str, fn: str) -> Rel:
+    """The :class:`Rel` of embed field ``name`` (``fn`` names the caller in errors)."""
+    typ = _known(cs, name)
+    if not isinstance(typ, EmbedOne | EmbedMany):
+        raise ArgumentError(f"{fn} expects an embeds_one or embeds_many field, {name!r} is a {typ.name}")
+    decl = "embeds_one" if isinstance(typ, EmbedOne) else "embeds_many"
+    return Rel(
+        name=name,
+        parent=type(cs.data).__name__,
+        schema=typ.schema,
+        many=isinstance(typ, EmbedMany),
+        on_replace=typ.on_replace,
+        kind="embed",
+        declaration=f'{name}: ... = {decl}({typ.schema.__name__}, on_replace="delete") '
+        '(or "mark_as_invalid"; "update" for embeds_one)',
+    )
+
+
+def association(cs: Changeset[Any], name: str, fn: str) -> Association:
+    """The association ``name`` of a changeset's schema, refused when it goes ``through`` others."""
+    if isinstance(cs.data, dict):
+        raise ArgumentError(f"{fn} needs a schema's struct; a schemaless changeset has no associations")
+    info = schema_info(cs.data)
+    if name not in info.associations:
+        hint = f"; {name!r} is a field, use cast/put_change" if name in info.fields else ""
+        raise ArgumentError(
+            f"{fn}: schema {info.name} has no association {name!r}{hint}; "
+            f"associations: {', '.join(info.associations) or 'none declared'}"
+        )
+    a = info.associations[name]
+    if a.through is not None:
+        raise ArgumentError(
+            f"{fn}: association {name!r} of {info.name} goes through {list(a.through)} and is read-only; "
+            f"change the associations it goes through instead"
+        )
+    return a
+
+
+def current_assoc(cs: Changeset[Any], a: Association) -> Any:
+    """The association's current value in the data: a built struct's unloaded one is empty; a
+    loaded struct's must have been preloaded."""
+    value = getattr(cs.data, a.name)
+    if not isinstance(value, NotLoaded):
+        return value
+    if cs.data.__meta__.state == "built":
+        return [] if a.cardinality == "many" else None
+    raise ArgumentError(
+        f"attempting to cast or change association {a.name!r} of {type(cs.data).__name__} that was not loaded. "
+        "Please preload your associations before manipulating them through changesets: "
+        f"struct = await repo.preload(struct, {a.name!r})"
+    )
+
+
+def assoc_rel(cs: Changeset[Any], a: Association) -> Rel:
+    """The :class:`Rel` of association ``a``."""
+    example = '"delete"' if a.kind != "belongs_to" else '"update"'
+    skip = frozenset({a.related_key} if a.kind in ("has_one", "has_many") and a.related_key else ())
+    return Rel(
+        name=a.name,
+        parent=type(cs.data).__name__,
+        schema=a.related,
+        many=a.cardinality == "many",
+        on_replace=a.on_replace,
+        kind="assoc",
+        declaration=f"{a.name}: ... = {a.kind}({a.related.__name__}, on_replace={example})",
+        skip=skip,
+        defaults=a.defaults,
+    )
+
+
+def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
+    """Record ``value`` as a change (no casting); a value equal to the data's removes the change.
+
+    On an embed field this is :func:`put_embed`, on an association :func:`put_assoc`.
+    """
+    if not isinstance(cs.data, dict) and name in schema_info(cs.data).associations:
+        a = association(cs, name, "put_assoc")
+        return put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
+    typ = _known(cs, name)
+    if isinstance(typ, EmbedOne | EmbedMany):
+        return put_relation(cs, embed_rel(cs, name, "put_embed"), _original(cs, name), value)
+    original = _original(cs, name)
+    changes = dict(cs.changes)
+    if t.equal(typ, original, value):
+        changes.pop(name, None)
+    else:
+        changes[name] = value
+    return attrs.evolve(cs, changes=changes)

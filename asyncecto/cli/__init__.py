@@ -30,9 +30,9 @@ from collections.abc import Sequence
 
 from asyncecto.errors import AsyncEctoError, CommandError
 
-from ._commands import COMMANDS
-from ._config import find_project
 from ._output import error
+from ._project import find_project
+from ._subcommands import COMMANDS
 
 __all__ = ("build_parser", "main")
 

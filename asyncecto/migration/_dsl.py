@@ -12,7 +12,7 @@ first on the way down. The shapes follow ``Ecto.Migration``; see ``docs/architec
 >>> [describe(c) for c in collect(change)]
 ['create table posts', 'create index posts_title_index']
 
-The commands themselves are in :mod:`~asyncecto.migration._commands`, the objects they act on
+The commands themselves are in :mod:`~asyncecto.migration._ddl_commands`, the objects they act on
 (``table``, ``index`` ...) in :mod:`~asyncecto.migration._objects` and the reading of column types
 in :mod:`~asyncecto.migration._types`; every name stays importable from here.
 """
@@ -33,39 +33,39 @@ from typing_extensions import Unpack
 from asyncecto._names import check_generated_name
 from asyncecto.errors import ArgumentError, MigrationError
 
-from ._commands import NO_DEFAULT as NO_DEFAULT
-from ._commands import Add as Add
-from ._commands import AlterTable as AlterTable
-from ._commands import Change as Change
-from ._commands import ColumnOptions as ColumnOptions
-from ._commands import ColumnOpts as ColumnOpts
-from ._commands import ColumnType as ColumnType
-from ._commands import Command as Command
-from ._commands import Constraint as Constraint
-from ._commands import CreateConstraint as CreateConstraint
-from ._commands import CreateIndex as CreateIndex
-from ._commands import CreateTable as CreateTable
-from ._commands import DropConstraint as DropConstraint
-from ._commands import DropIndex as DropIndex
-from ._commands import DropTable as DropTable
-from ._commands import Execute as Execute
-from ._commands import ExecuteSide as ExecuteSide
-from ._commands import Flush as Flush
-from ._commands import Fragment as Fragment
-from ._commands import Index as Index
-from ._commands import IndexColumn as IndexColumn
-from ._commands import Modify as Modify
-from ._commands import OnDelete as OnDelete
-from ._commands import OnUpdate as OnUpdate
-from ._commands import Reference as Reference
-from ._commands import Remove as Remove
-from ._commands import RemoveIfExists as RemoveIfExists
-from ._commands import RenameColumn as RenameColumn
-from ._commands import RenameIndex as RenameIndex
-from ._commands import RenameTable as RenameTable
-from ._commands import Table as Table
-from ._commands import TypeSpec as TypeSpec
-from ._commands import describe as describe
+from ._ddl_commands import NO_DEFAULT as NO_DEFAULT
+from ._ddl_commands import Add as Add
+from ._ddl_commands import AlterTable as AlterTable
+from ._ddl_commands import Change as Change
+from ._ddl_commands import ColumnOptions as ColumnOptions
+from ._ddl_commands import ColumnOpts as ColumnOpts
+from ._ddl_commands import ColumnType as ColumnType
+from ._ddl_commands import Command as Command
+from ._ddl_commands import Constraint as Constraint
+from ._ddl_commands import CreateConstraint as CreateConstraint
+from ._ddl_commands import CreateIndex as CreateIndex
+from ._ddl_commands import CreateTable as CreateTable
+from ._ddl_commands import DropConstraint as DropConstraint
+from ._ddl_commands import DropIndex as DropIndex
+from ._ddl_commands import DropTable as DropTable
+from ._ddl_commands import Execute as Execute
+from ._ddl_commands import ExecuteSide as ExecuteSide
+from ._ddl_commands import Flush as Flush
+from ._ddl_commands import Fragment as Fragment
+from ._ddl_commands import Index as Index
+from ._ddl_commands import IndexColumn as IndexColumn
+from ._ddl_commands import Modify as Modify
+from ._ddl_commands import OnDelete as OnDelete
+from ._ddl_commands import OnUpdate as OnUpdate
+from ._ddl_commands import Reference as Reference
+from ._ddl_commands import Remove as Remove
+from ._ddl_commands import RemoveIfExists as RemoveIfExists
+from ._ddl_commands import RenameColumn as RenameColumn
+from ._ddl_commands import RenameIndex as RenameIndex
+from ._ddl_commands import RenameTable as RenameTable
+from ._ddl_commands import Table as Table
+from ._ddl_commands import TypeSpec as TypeSpec
+from ._ddl_commands import describe as describe
 from ._objects import IndexOpts as IndexOpts
 from ._objects import _name
 from ._objects import constraint as constraint

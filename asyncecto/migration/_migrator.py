@@ -29,11 +29,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
+from asyncecto._aio import finish
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
 from ._dsl import Execute, Flush, collect_result, running
-from ._files import Migration, MigrationFile, find_migrations, from_module, load_file
+from ._files import FILE_NAME, Migration, MigrationFile, find_migrations, from_module, load_file
 from ._reverse import reverse
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
         return
     if repo.config.pool_size < 2:
         raise _pool_size_error()
-    from asyncecto._aio import finish
-
     adapter = repo.adapter
     default = _default()
     conn = adapter.checkout_nowait() or await adapter.checkout()
@@ -392,8 +391,6 @@ def _single(version: int, path_or_module: str | os.PathLike[str] | ModuleType) -
         raise ArgumentError(f"version must be an integer, got {version!r}")
     if isinstance(path_or_module, ModuleType):
         return from_module(version, path_or_module)
-    from ._files import FILE_NAME
-
     name = os.path.basename(os.fspath(path_or_module))
     match = FILE_NAME.match(name)
     return load_file(path_or_module, version, match["name"] if match else name.removesuffix(".py"))

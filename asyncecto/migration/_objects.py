@@ -19,7 +19,7 @@ from typing_extensions import Unpack
 from asyncecto._names import check_generated_name, check_name, check_optional_name
 from asyncecto.errors import ArgumentError
 
-from ._commands import Constraint, Fragment, Index, IndexColumn, OnDelete, OnUpdate, Reference, Table
+from ._ddl_commands import Constraint, Fragment, Index, IndexColumn, OnDelete, OnUpdate, Reference, Table
 
 __all__ = (
     "IndexOpts",

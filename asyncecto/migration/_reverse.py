@@ -13,7 +13,7 @@ import attrs
 
 from asyncecto.errors import MigrationError
 
-from ._commands import (
+from ._ddl_commands import (
     Add,
     AlterTable,
     Change,

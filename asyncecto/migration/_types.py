@@ -1,7 +1,7 @@
 """Column types and options as a migration writes them, read into what the commands hold.
 
 ``add("tags", ["string"], null=False)`` gets the type ``("array", "string")`` and
-:class:`~asyncecto.migration._commands.ColumnOptions` with ``null=False``; a wrong type or an
+:class:`~asyncecto.migration._ddl_commands.ColumnOptions` with ``null=False``; a wrong type or an
 unknown option raises :class:`~asyncecto.errors.ArgumentError` here, before anything is buffered.
 
 >>> _column_type(["string"])
@@ -17,7 +17,7 @@ import attrs
 
 from asyncecto.errors import ArgumentError
 
-from ._commands import ColumnOptions, ColumnType, Reference
+from ._ddl_commands import ColumnOptions, ColumnType, Reference
 
 __all__ = ()
 

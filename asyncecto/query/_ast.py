@@ -1,15 +1,18 @@
-"""Query AST: frozen nodes compared by structure. Parameters hold their values; the planner lifts them out."""
+"""Query AST nodes: frozen values compared by structure. Parameters hold their values; the planner lifts them out.
+
+The :class:`~asyncecto.query.Query` value that holds them is in ``_query``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 __all__ = (
     "And",
     "Arith",
+    "AssocPath",
     "Compare",
     "Const",
     "Exists",
@@ -34,8 +37,9 @@ __all__ = (
     "Over",
     "Param",
     "ParentRef",
+    "PathColumn",
+    "PathTable",
     "Quantified",
-    "Query",
     "SelectFields",
     "SelectedAs",
     "Shape",
@@ -212,7 +216,7 @@ class IntervalAdd:
 class Ident:
     """``identifier(name)`` inside a fragment: a quoted identifier, written into the SQL.
 
-    A ``table`` identifier (an association path's intermediate table) is written under its
+    A ``table`` identifier (an :class:`AssocPath`'s intermediate table) is written under its
     own ``prefix``, else the effective prefix of binding ``binding``, known when planned.
     """
 
@@ -299,6 +303,35 @@ class TypeCast:
     type: Any
 
 
+@attrs.frozen
+class PathColumn:
+    """A column of the intermediate table tagged ``table`` inside an :class:`AssocPath`."""
+
+    table: str
+    column: str
+
+
+@attrs.frozen
+class PathTable:
+    """An intermediate table of an :class:`AssocPath`; ``tag`` names it (``j0``: a join table, ``h0``: a hop)."""
+
+    table: Ident
+    tag: str
+
+
+@attrs.frozen
+class AssocPath:
+    """A join condition along an association path (many_to_many, ``through``): rows of the
+    intermediate ``tables`` link the owner binding to the joined one. ``links`` are equalities of
+    columns (outer fields or :class:`PathColumn`), ``conds`` the hops' ``where=``/``join_where=``.
+    The adapter decides how to write it (PostgreSQL: ``EXISTS`` over the tables)."""
+
+    name: str
+    tables: tuple[PathTable, ...]
+    links: tuple[tuple[Expr, Expr], ...]
+    conds: tuple[Expr, ...]
+
+
 Expr = (
     FieldRef
     | SourceRef
@@ -329,6 +362,8 @@ Expr = (
     | Over
     | ParentRef
     | SelectedAs
+    | AssocPath
+    | PathColumn
 )
 
 
@@ -366,51 +401,3 @@ class Join:
     source: Source
     on: Expr | None
     name: str | None = None
-
-
-@attrs.frozen
-class Query(Generic[_T]):
-    """A composable, inspectable query; ``q | step`` applies a step.
-
-    >>> from asyncecto import schema
-    >>> from asyncecto.query import from_, where, limit
-    >>> @schema("weather")
-    ... class Weather:
-    ...     city: str | None = None
-    >>> from_(Weather) | where(city="Kraków") | limit(5)
-    Query<from_(Weather) | where(city='Kraków') | limit(5)>
-    """
-
-    source: Source
-    wheres: tuple[Filter, ...] = ()
-    order_bys: tuple[OrderBy, ...] = ()
-    limit: Param | None = None
-    offset: Param | None = None
-    joins: tuple[Join, ...] = ()
-    aliases: Mapping[str, int] = attrs.field(factory=dict, hash=False)
-    select: Any = None
-    group_bys: tuple[Expr, ...] = ()
-    havings: tuple[Filter, ...] = ()
-    distinct: tuple[OrderBy, ...] | bool = False
-    lock: str | None = None
-    updates: tuple[tuple[str, str, Expr], ...] = ()
-    with_ties: bool = False
-    combinations: tuple[tuple[str, Any], ...] = ()
-    preloads: tuple[Any, ...] = ()
-    windows: tuple[tuple[str, Over], ...] = ()
-    ctes: tuple[tuple[str, Any], ...] = ()
-    recursive_ctes: bool = False
-    prefix: str | None = None  # put_query_prefix: under from_/join and schema prefixes, replaced by a call's
-
-    def __or__(self, step: Callable[[Query[_T]], Query[_T]]) -> Query[_T]:
-        return step(self)
-
-    def __repr__(self) -> str:
-        from ._inspect import render
-
-        return f"Query<{render(self)}>"
-
-    @property
-    def sources(self) -> tuple[Source, ...]:
-        """Every source in binding order: the ``from``, then each join."""
-        return (self.source, *(j.source for j in self.joins))

@@ -1,11 +1,13 @@
-"""Building expressions: binding proxies, operator overloading, and the query API functions.
+"""Building expressions: binding proxies (``p.title``), operator overloading (:class:`E`), dynamics,
+and calling a clause's lambda with the query's bindings. The functions usable inside expressions
+(``is_nil``, ``fragment``, aggregates…) are in ``_functions``.
 
 A lambda's positional parameters are the query's bindings in order (the ``from``,
 then each join); its keyword-only parameters are named bindings (``as_=``). Python
 values inside an expression become parameters: Ecto's ``^`` is implicit.
 
 >>> from asyncecto import schema
->>> from asyncecto.query import from_, where
+>>> from asyncecto.query import from_, is_nil, where
 >>> @schema("weather")
 ... class Weather:
 ...     city: str | None = None
@@ -30,16 +32,10 @@ from ._ast import (
     Arith,
     Compare,
     Const,
-    Exists,
     Expr,
     FieldRef,
-    FilterAgg,
-    Fragment,
-    Func,
     Ident,
     In,
-    IntervalAdd,
-    IsNil,
     JsonPath,
     Like,
     Neg,
@@ -47,61 +43,29 @@ from ._ast import (
     Now,
     Or,
     OrderBy,
-    Over,
     Param,
-    ParentRef,
-    Quantified,
-    Query,
-    SelectedAs,
     SelectFields,
     Shape,
     SourceRef,
     Splice,
     Subquery,
-    TypeCast,
 )
+from ._inspect import render_expr
+from ._query import Query
 
 __all__ = (
+    "apply",
+    "AssocRef",
+    "Binding",
+    "bindings",
     "Dynamic",
-    "E",
-    "ago",
-    "all_",
-    "any_",
-    "avg",
-    "coalesce",
-    "constant",
-    "count",
-    "cume_dist",
-    "date_add",
-    "datetime_add",
-    "dense_rank",
     "dynamic",
-    "exists",
-    "field",
-    "filter_",
-    "first_value",
-    "fragment",
-    "from_now",
-    "identifier",
-    "is_nil",
-    "lag",
-    "last_value",
-    "lead",
-    "max_",
-    "min_",
+    "E",
     "node",
-    "nth_value",
-    "ntile",
-    "over",
-    "parent_as",
-    "percent_rank",
-    "rank",
-    "row_number",
-    "selected_as",
-    "splice",
-    "subquery",
-    "sum_",
-    "type_",
+    "order_term",
+    "select_fields",
+    "to_expr",
+    "to_select",
 )
 
 
@@ -119,8 +83,6 @@ class E:
         self.node = node
 
     def __repr__(self) -> str:
-        from ._inspect import render_expr
-
         return f"E<{render_expr(self.node)}>"
 
     def __bool__(self) -> bool:
@@ -451,295 +413,6 @@ def _shape(value: Any) -> Any:
     return Param(value)
 
 
-# -- the query API -------------------------------------------------------------------------
-
-
-def is_nil(value: object) -> E:
-    """``value IS NULL``."""
-    return E(IsNil(node(value)))
-
-
-def field(binding: Any, name: str) -> E:
-    """A field chosen at run time: ``field(p, name)``."""
-    if not isinstance(binding, Binding):
-        raise QueryError(f"field() expects a binding as first argument, got {binding!r}")
-    return binding._field(name)
-
-
-def fragment(sql: str, *args: object) -> E:
-    """Raw SQL with ``?`` placeholders: ``fragment("lower(?)", p.title)``; values become parameters.
-
-    ``\\?`` is a literal question mark. The SQL text itself is never built from values.
-    """
-    parts: list[str] = []
-    current = ""
-    i = 0
-    while i < len(sql):
-        if sql.startswith("\\?", i):
-            current += "?"
-            i += 2
-            continue
-        if sql[i] == "?":
-            parts.append(current)
-            current = ""
-        else:
-            current += sql[i]
-        i += 1
-    parts.append(current)
-    if len(parts) - 1 != len(args):
-        raise QueryError(f"fragment {sql!r} has {len(parts) - 1} placeholder(s) but got {len(args)} argument(s)")
-    return E(Fragment(tuple(parts), tuple(node(a) for a in args)))
-
-
-def type_(value: object, type: Any) -> E:
-    """``value`` with a known type, used to cast its parameter and load its result."""
-    return E(TypeCast(node(value), type))
-
-
-def count(value: object = None, *, distinct: bool = False) -> E:
-    """``count(*)`` with no argument, ``count(x)``, or ``count(DISTINCT x)``."""
-    if value is None:
-        return E(Func("count", (), star=True))
-    return E(Func("count", (node(value),), distinct=distinct))
-
-
-def sum_(value: object) -> E:
-    """``sum(x)``; ``None`` over no rows."""
-    return E(Func("sum", (node(value),)))
-
-
-def avg(value: object) -> E:
-    """``avg(x)``; ``None`` over no rows."""
-    return E(Func("avg", (node(value),)))
-
-
-def min_(value: object) -> E:
-    """``min(x)``."""
-    return E(Func("min", (node(value),)))
-
-
-def max_(value: object) -> E:
-    """``max(x)``."""
-    return E(Func("max", (node(value),)))
-
-
-def coalesce(first: object, second: object) -> E:
-    """``coalesce(first, second)``: the first that is not NULL."""
-    return E(Func("coalesce", (node(first), node(second))))
-
-
-_UNITS = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond")
-
-
-def _unit(unit: str) -> str:
-    if unit not in _UNITS:
-        raise QueryError(f"unknown interval unit {unit!r}; use one of {', '.join(_UNITS)}")
-    return unit
-
-
-def ago(amount: int | float, unit: str) -> E:
-    """The application's current time minus ``amount`` ``unit``s, taken when the query is planned."""
-    return E(Now(-amount, _unit(unit)))
-
-
-def from_now(amount: int | float, unit: str) -> E:
-    """The application's current time plus ``amount`` ``unit``s, taken when the query is planned."""
-    return E(Now(amount, _unit(unit)))
-
-
-def datetime_add(value: object, amount: object, unit: str) -> E:
-    """``value + amount * interval '1 unit'``, computed by the database."""
-    return E(IntervalAdd(node(value), node(amount), _unit(unit)))
-
-
-def date_add(value: object, amount: object, unit: str) -> E:
-    """Like :func:`datetime_add`, for dates (the result is a date)."""
-    return E(IntervalAdd(node(value), node(amount), _unit(unit), date=True))
-
-
-def identifier(name: str) -> Ident:
-    """A quoted identifier inside a fragment: ``fragment("? IS NOT NULL", identifier(col))``."""
-    if not isinstance(name, str) or not name:
-        raise QueryError(f"identifier expects a non-empty string, got {name!r}")
-    return Ident(check_name(name, "identifier() name"))
-
-
-def constant(value: int | float | str | bool) -> Const:
-    """A literal written into a fragment's SQL (each different value compiles a new statement)."""
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        raise QueryError(f"constant cannot write the non-finite number {value!r}; pass it as a parameter instead")
-    if isinstance(value, bool | int | float):
-        return Const(value)
-    if isinstance(value, str) and "\x00" not in value:
-        return Const(value)
-    raise QueryError(f"constant expects a number, a bool or a string, got {value!r}")
-
-
-def splice(values: Iterable[Any]) -> Splice:
-    """Values spliced into a fragment as ``?, ?, ?``: ``fragment("? IN (?)", p.x, splice([1, 2]))``."""
-    items = tuple(values)
-    if not items:
-        raise QueryError("splice expects at least one value")
-    return Splice(items)
-
-
-def subquery(query: Any) -> Subquery:
-    """A query used as a value: ``p.id.in_(subquery(q))``, ``exists(subquery(q))``, or a scalar in a select."""
-    from ._build import to_query
-
-    q = to_query(query)
-    if q.preloads:
-        raise QueryError(f"cannot preload associations in a subquery; preload in the outer query: {q!r}")
-    return Subquery(q)
-
-
-def exists(sub: Subquery) -> E:
-    """``EXISTS (subquery)``."""
-    if not isinstance(sub, Subquery):
-        raise QueryError(f"exists expects subquery(query), got {sub!r}")
-    return E(Exists(sub))
-
-
-def any_(sub: Subquery) -> E:
-    """``x > any_(subquery(q))``: compare with ANY value the subquery returns."""
-    if not isinstance(sub, Subquery):
-        raise QueryError(f"any_ expects subquery(query), got {sub!r}")
-    return E(Quantified("ANY", sub))
-
-
-def all_(sub: Subquery) -> E:
-    """``x > all_(subquery(q))``: compare with ALL values the subquery returns."""
-    if not isinstance(sub, Subquery):
-        raise QueryError(f"all_ expects subquery(query), got {sub!r}")
-    return E(Quantified("ALL", sub))
-
-
-def filter_(aggregate: object, condition: object) -> E:
-    """``aggregate FILTER (WHERE condition)``: ``filter_(count(), p.visits > 10)``."""
-    return E(FilterAgg(node(aggregate), node(condition)))
-
-
-def _window_func(name: str, *args: object) -> E:
-    return E(Func(name, tuple(node(a) for a in args)))
-
-
-def row_number() -> E:
-    """Window function ``row_number()``; use with :func:`over`."""
-    return _window_func("row_number")
-
-
-def rank() -> E:
-    """Window function ``rank()``."""
-    return _window_func("rank")
-
-
-def dense_rank() -> E:
-    """Window function ``dense_rank()``."""
-    return _window_func("dense_rank")
-
-
-def percent_rank() -> E:
-    """Window function ``percent_rank()``."""
-    return _window_func("percent_rank")
-
-
-def cume_dist() -> E:
-    """Window function ``cume_dist()``."""
-    return _window_func("cume_dist")
-
-
-def ntile(buckets: object) -> E:
-    """Window function ``ntile(buckets)``."""
-    return _window_func("ntile", buckets)
-
-
-def first_value(value: object) -> E:
-    """Window function ``first_value(value)``."""
-    return _window_func("first_value", value)
-
-
-def last_value(value: object) -> E:
-    """Window function ``last_value(value)``."""
-    return _window_func("last_value", value)
-
-
-def nth_value(value: object, n: object) -> E:
-    """Window function ``nth_value(value, n)``."""
-    return _window_func("nth_value", value, n)
-
-
-def lag(value: object, offset: object = 1, default: object = None) -> E:
-    """Window function ``lag(value, offset, default)``."""
-    return _window_func("lag", value, offset, default) if default is not None else _window_func("lag", value, offset)
-
-
-def lead(value: object, offset: object = 1, default: object = None) -> E:
-    """Window function ``lead(value, offset, default)``."""
-    return _window_func("lead", value, offset, default) if default is not None else _window_func("lead", value, offset)
-
-
-def over(function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None) -> E:
-    """A window function or aggregate over a named window (``windows(...)``) or an inline one.
-
-    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``
-    """
-    if window is not None and (partition_by is not None or order_by is not None):
-        raise QueryError("over() takes a window name or partition_by/order_by, not both")
-    parts = tuple(node(x) for x in _listify(partition_by))
-    orders = tuple(order_term(x) for x in _listify(order_by))
-    return E(Over(node(function), window, parts, orders))
-
-
-def _listify(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def order_term(value: Any) -> OrderBy:
-    """An order term from an expression or a ``desc(...)``-style wrapper."""
-    direction = getattr(value, "direction", None)
-    if direction is not None:
-        return OrderBy(direction, node(value.value))
-    return OrderBy("asc", node(value))
-
-
-class _Parent:
-    """``parent_as("name")``: the enclosing query's named binding, inside a subquery."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def __getattr__(self, field: str) -> E:
-        if field.startswith("__"):
-            raise AttributeError(field)
-        return E(ParentRef(self._name, field))
-
-
-def parent_as(name: str) -> Any:
-    """The enclosing query's binding named ``name`` (``as_=``), for correlated and lateral subqueries.
-
-    ``from_(Comment) | where(lambda c: c.post_id == parent_as("p").id)``
-    """
-    if not isinstance(name, str) or not name:
-        raise QueryError(f"parent_as expects a binding name, got {name!r}")
-    return _Parent(name)
-
-
-def selected_as(value: object, alias: str | None = None) -> E:
-    """Name a selected value (``selected_as(count(), "n")``) or refer to that name
-    in ``group_by``/``order_by``/``having`` (``selected_as("n")``)."""
-    if alias is None:
-        if not isinstance(value, str):
-            raise QueryError(f"selected_as(name) expects the alias name, got {value!r}")
-        return E(SelectedAs(None, value))
-    if not isinstance(alias, str) or not alias:
-        raise QueryError(f"selected_as expects a non-empty alias, got {alias!r}")
-    return E(SelectedAs(node(value), check_name(alias, "selected_as alias")))
-
-
 def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:
     """``select(["id", "title"])``: a partial struct of the ``from`` source."""
     schema = q.source.schema
@@ -753,3 +426,11 @@ def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:
                 f"field {name!r} does not exist in schema {info.name}; fields are: {', '.join(info.fields)}"
             )
     return SelectFields(0, tuple(fields))
+
+
+def order_term(value: Any) -> OrderBy:
+    """An order term from an expression or a ``desc(...)``-style wrapper."""
+    direction = getattr(value, "direction", None)
+    if direction is not None:
+        return OrderBy(direction, node(value.value))
+    return OrderBy("asc", node(value))

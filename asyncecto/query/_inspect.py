@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncecto.schema import schema_info
 
 from ._ast import (
     And,
     Arith,
+    AssocPath,
     Compare,
     Const,
     Exists,
@@ -31,8 +32,8 @@ from ._ast import (
     Over,
     Param,
     ParentRef,
+    PathColumn,
     Quantified,
-    Query,
     SelectFields,
     Shape,
     Source,
@@ -41,6 +42,9 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
+
+if TYPE_CHECKING:
+    from ._query import Query
 
 __all__ = ("render", "render_expr")
 
@@ -95,6 +99,11 @@ def render_expr(e: Any) -> str:
     if isinstance(e, IntervalAdd):
         fn = "date_add" if e.date else "datetime_add"
         return f"{fn}({render_expr(e.arg)}, {render_expr(e.amount)}, {e.unit!r})"
+    if isinstance(e, AssocPath):  # a join on an association path, as written: ``lambda p: p.tags``
+        owner = e.links[0][1]
+        return f"b{owner.binding if isinstance(owner, FieldRef) else 0}.{e.name}"
+    if isinstance(e, PathColumn):
+        return f"{e.table}.{e.column}"
     if isinstance(e, Ident):
         return f"table({e.name!r})" if e.table else f"identifier({e.name!r})"
     if isinstance(e, Const):

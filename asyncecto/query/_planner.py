@@ -9,9 +9,7 @@ sends 3) and dumped; a bad value raises ``CastError`` before any I/O.
 from __future__ import annotations
 
 import datetime as _dt
-import decimal
-import uuid
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 
@@ -22,6 +20,7 @@ from asyncecto.schema import schema_info
 from ._ast import (
     And,
     Arith,
+    AssocPath,
     Compare,
     Const,
     Exists,
@@ -43,8 +42,8 @@ from ._ast import (
     Over,
     Param,
     ParentRef,
+    PathColumn,
     Quantified,
-    Query,
     SelectedAs,
     SelectFields,
     Shape,
@@ -53,452 +52,46 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
-
-__all__ = (
-    "Col",
-    "PAnd",
-    "PArith",
-    "PCast",
-    "PCompare",
-    "PFragment",
-    "PFunc",
-    "PIn",
-    "PIsNil",
-    "PLike",
-    "PNeg",
-    "PNot",
-    "POr",
-    "PSource",
-    "ParamRef",
-    "Planned",
-    "ReadShape",
-    "ReadStruct",
-    "ReadValue",
-    "plan",
+from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
+from ._plan import (
+    Col,
+    PAliasRef,
+    PAnd,
+    ParamRef,
+    PArith,
+    PAssocPath,
+    PCast,
+    PCompare,
+    PConst,
+    PExists,
+    PExpr,
+    PFilter,
+    PFragment,
+    PFunc,
+    PIdent,
+    PIn,
+    PInterval,
+    PIsNil,
+    PJsonPath,
+    Planned,
+    PLike,
+    PNeg,
+    PNot,
+    POr,
+    POver,
+    PParentCol,
+    PPathCol,
+    PQuantified,
+    PSelectedAs,
+    PSource,
+    PSplice,
+    PSubquery,
+    PWindow,
 )
+from ._plan_select import plan_select
+from ._query import Query
 
-
-@attrs.frozen
-class ParamRef:
-    """The ``$index`` parameter (1-based)."""
-
-    index: int
-
-
-@attrs.frozen
-class Col:
-    """A column of the ``binding``-th source."""
-
-    binding: int
-    column: str
-
-
-@attrs.frozen
-class PCompare:
-    op: str
-    left: PExpr
-    right: PExpr
-
-
-@attrs.frozen
-class PIsNil:
-    arg: PExpr
-
-
-@attrs.frozen
-class PAnd:
-    args: tuple[PExpr, ...]
-
-
-@attrs.frozen
-class POr:
-    args: tuple[PExpr, ...]
-
-
-@attrs.frozen
-class PNot:
-    arg: PExpr
-
-
-@attrs.frozen
-class PArith:
-    op: str
-    left: PExpr
-    right: PExpr
-
-
-@attrs.frozen
-class PNeg:
-    arg: PExpr
-
-
-@attrs.frozen
-class PIn:
-    left: PExpr
-    right: PExpr
-
-
-@attrs.frozen
-class PLike:
-    op: str
-    left: PExpr
-    right: PExpr
-
-
-@attrs.frozen
-class PFragment:
-    parts: tuple[str, ...]
-    args: tuple[PExpr, ...]
-
-
-@attrs.frozen
-class PFunc:
-    name: str
-    args: tuple[PExpr, ...]
-    distinct: bool = False
-    star: bool = False
-
-
-@attrs.frozen
-class PCast:
-    """A parameter with an explicit SQL type (``$1::bigint``); the adapter casts to the type's
-    unconstrained base (``varchar(255)`` → ``varchar``), never narrower than the value. ``exact``: the
-    type is already a literal's own (``integer`` for ``1``, as PostgreSQL types it) and is written as is."""
-
-    arg: PExpr
-    db_type: str
-    exact: bool = False
-
-
-@attrs.frozen
-class PJsonPath:
-    arg: PExpr
-    path: ParamRef
-
-
-@attrs.frozen
-class PInterval:
-    arg: PExpr
-    amount: PExpr
-    unit: str
-    date: bool
-
-
-@attrs.frozen
-class PIdent:
-    name: str
-    prefix: str | None = None
-
-
-@attrs.frozen
-class PConst:
-    """A literal; ``kind`` keeps ``1``, ``1.0`` and ``True`` apart (they compare equal in Python)."""
-
-    value: Any
-    kind: str
-
-
-@attrs.frozen
-class PSplice:
-    args: tuple[PExpr, ...]
-
-
-@attrs.frozen
-class PSubquery:
-    planned: Planned
-
-
-@attrs.frozen
-class PExists:
-    arg: PSubquery
-
-
-@attrs.frozen
-class PQuantified:
-    quantifier: str
-    arg: PSubquery
-
-
-@attrs.frozen
-class PFilter:
-    agg: PExpr
-    cond: PExpr
-
-
-@attrs.frozen
-class PParentCol:
-    """A column of an enclosing query's source (``parent_as``): aliased at that query's depth."""
-
-    depth: int
-    binding: int
-    table: str
-    column: str
-
-
-@attrs.frozen
-class PSelectedAs:
-    arg: PExpr
-    alias: str
-
-
-@attrs.frozen
-class PAliasRef:
-    alias: str
-
-
-@attrs.frozen
-class PWindow:
-    partition_by: tuple[PExpr, ...]
-    order_by: tuple[tuple[str, PExpr], ...]
-
-
-@attrs.frozen
-class POver:
-    func: PExpr
-    window: str | PWindow
-
-
-PExpr = (
-    Col
-    | ParamRef
-    | PCompare
-    | PIsNil
-    | PAnd
-    | POr
-    | PNot
-    | PArith
-    | PNeg
-    | PIn
-    | PLike
-    | PFragment
-    | PFunc
-    | PCast
-    | PJsonPath
-    | PInterval
-    | PIdent
-    | PConst
-    | PSplice
-    | PSubquery
-    | PExists
-    | PQuantified
-    | PFilter
-    | POver
-    | PParentCol
-    | PSelectedAs
-    | PAliasRef
-)
-
-
-@attrs.frozen
-class ReadStruct:
-    """Columns ``start:start+len(fields)`` make a struct; ``nullable`` (outer joins): all NULL → ``None``."""
-
-    schema: type
-    fields: tuple[str, ...]
-    table: str
-    prefix: str | None
-    nullable: bool
-
-
-@attrs.frozen
-class ReadValue:
-    """One column, loaded by ``type`` when known."""
-
-    type: Any
-
-
-@attrs.frozen
-class ReadShape:
-    """``kind`` tuple, list, dict, or merge (``items`` = struct-or-dict reader, dict reader)."""
-
-    kind: str
-    items: tuple[Any, ...]
-    keys: tuple[Any, ...] = ()
-
-
-@attrs.frozen
-class PSource:
-    table: str
-    prefix: str | None
-    subquery: Planned | None = None
-    values: tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]] | None = None
-
-
-@attrs.frozen
-class Planned:
-    """A planned query: everything the adapter needs to write SQL, and no parameter values.
-
-    ``columns`` are the selected expressions in order; ``reader`` says how a row of them
-    becomes the result (a struct, a value, or tuples/lists/dicts of those).
-    """
-
-    op: str
-    sources: tuple[PSource, ...]
-    columns: tuple[PExpr, ...]
-    reader: Any
-    joins: tuple[tuple[str, PExpr | None], ...] = ()
-    wheres: tuple[tuple[str, PExpr], ...] = ()
-    group_bys: tuple[PExpr, ...] = ()
-    havings: tuple[tuple[str, PExpr], ...] = ()
-    order_bys: tuple[tuple[str, PExpr], ...] = ()
-    distinct: tuple[tuple[str, PExpr], ...] | bool = False
-    limit: ParamRef | None = None
-    offset: ParamRef | None = None
-    lock: str | None = None
-    updates: tuple[tuple[str, str, PExpr], ...] = ()
-    with_ties: bool = False
-    combinations: tuple[tuple[str, Planned], ...] = ()
-    windows: tuple[tuple[str, PWindow], ...] = ()
-    ctes: tuple[tuple[str, Planned], ...] = ()
-    recursive_ctes: bool = False
-    depth: int = 0
-
-    # kept for the adapter's single-source fast paths and for loaders
-    @property
-    def table(self) -> str:
-        return self.sources[0].table
-
-    @property
-    def prefix(self) -> str | None:
-        return self.sources[0].prefix
-
-
-def _cast_type(typ: t.Type[Any]) -> str | None:
-    """The SQL type a ``type_`` cast names: the column type (the adapter widens it to its
-    unconstrained base, bigint or unsized varchar, so a cast never cuts a value)."""
-    if isinstance(typ, t.Array):
-        inner = _cast_type(typ.of)
-        return f"{inner}[]" if inner else None
-    db_type: str | None = getattr(typ, "db_type", None)
-    return db_type
-
-
-def _fits(typ: t.Type[Any] | None, operand: Expr) -> bool:
-    """Whether a parameter operand of arithmetic may take ``typ`` (the other operand's type)."""
-    if typ is None or not isinstance(operand, Param):
-        return typ is not None
-    value = operand.value
-    if isinstance(typ, t.Integer | t.Id):
-        return not isinstance(value, float | decimal.Decimal)  # a fraction is not narrowed to an integer
-    return True
-
-
-def _beyond_int4(typ: t.Type[Any] | None, operand: Expr) -> bool:
-    """Whether ``operand`` is an int parameter beyond ``integer`` beside a plain integer field: it is
-    then typed by its own value (``bigint``, or ``numeric`` beyond 64 bits), so that ``p.n > 2**40``
-    or ``p.id == 2**70`` gives the true answer whatever the column's integer type, not an error."""
-    if type(typ) not in (t.Integer, t.Id) or not isinstance(operand, Param):
-        return False
-    value = operand.value
-    return type(value) is int and not -_INT4 <= value < _INT4
-
-
-def _numeric(typ: t.Type[Any] | None) -> bool:
-    return isinstance(typ, t.Integer | t.Id | t.Float | t.Decimal)
-
-
-LiteralMode = Literal["own", "inferred", "fragment"]
-"""Where a parameter with no type from the query stands: ``own`` (nothing around it gives it a type:
-a selected value, an order or group term, a function argument), ``inferred`` (beside a column or
-expression PostgreSQL types it from, or assigned to a column), ``fragment`` (an argument of raw SQL)."""
-
-_INT4 = 2**31
-_INT8 = 2**63
-
-
-def literal_db_type(value: Any, mode: LiteralMode = "own") -> str | None:
-    """The SQL type a parameter with no type from the query is cast to, from its Python value.
-
-    Integers take PostgreSQL's own rule for an integer literal: ``integer``, else ``bigint``, else
-    ``numeric`` (never wrapped). Beside a typed expression (``inferred``) only what PostgreSQL would
-    mistype is cast (fractions, integers beyond ``integer``); in a fragment strings, lists and dicts
-    stay untyped, for the SQL around them to type.
-
-    >>> literal_db_type(1), literal_db_type(2**40), literal_db_type(2**70), literal_db_type(True)
-    ('integer', 'bigint', 'numeric', 'boolean')
-    >>> literal_db_type("a"), literal_db_type("a", "fragment"), literal_db_type(1, "inferred")
-    ('text', None, None)
-    """
-    if isinstance(value, bool):
-        db_type: str | None = "boolean"
-    elif isinstance(value, int):
-        db_type = "integer" if -_INT4 <= value < _INT4 else "bigint" if -_INT8 <= value < _INT8 else "numeric"
-        # beside a typed expression an int4-sized value is left to PostgreSQL (an int2 or jsonb column types
-        # it); a larger one is cast, for an integer column would not take it (``int4col + 3000000000`` is bigint)
-        return None if mode == "inferred" and db_type == "integer" else db_type
-    elif isinstance(value, float):
-        return "double precision"  # every mode: next to an integer column PostgreSQL would expect an integer
-    elif isinstance(value, decimal.Decimal):
-        return "numeric"
-    elif isinstance(value, str):
-        db_type = "text" if mode == "own" else None
-    elif isinstance(value, _dt.datetime):
-        db_type = "timestamp" if value.tzinfo is None else "timestamptz"
-    elif isinstance(value, _dt.date):
-        db_type = "date"
-    elif isinstance(value, _dt.time):
-        db_type = "time" if value.tzinfo is None else "timetz"
-    elif isinstance(value, _dt.timedelta):
-        db_type = "interval"
-    elif isinstance(value, uuid.UUID):
-        db_type = "uuid"
-    elif isinstance(value, bytes | bytearray | memoryview):
-        db_type = "bytea"
-    else:
-        db_type = None  # None (NULL), lists, dicts: typed by what surrounds them
-    return None if mode == "inferred" else db_type
-
-
-#: (function, argument index) PostgreSQL types as ``integer`` from the function's signature
-_INTEGER_ARGS = frozenset({("ntile", 0), ("nth_value", 1), ("lag", 1), ("lead", 1)})
-
-
-class _WholeNumber(t.Integer):
-    """How a selected integer literal beyond bigint (sent as ``numeric``) is read back: an ``int``."""
-
-    __slots__ = ()
-    load_is_identity = False
-
-    def load(self, value: Any) -> int:
-        return int(value)
-
-
-_UNIT_DELTAS = {
-    "week": _dt.timedelta(weeks=1),
-    "day": _dt.timedelta(days=1),
-    "hour": _dt.timedelta(hours=1),
-    "minute": _dt.timedelta(minutes=1),
-    "second": _dt.timedelta(seconds=1),
-    "millisecond": _dt.timedelta(milliseconds=1),
-    "microsecond": _dt.timedelta(microseconds=1),
-}
-
-
-def _shift(now: _dt.datetime, amount: Any, unit: str) -> _dt.datetime:
-    """``now`` moved by ``amount`` units; months and years keep the day, clamped to the month's end."""
-    if unit in _UNIT_DELTAS:
-        shifted: _dt.datetime = now + _UNIT_DELTAS[unit] * amount
-        return shifted
-    months = int(amount) * (12 if unit == "year" else 1)
-    if months != amount * (12 if unit == "year" else 1):
-        raise QueryError(f"ago/from_now take whole {unit}s, got {amount!r}")
-    y, m = divmod(now.month - 1 + months, 12)
-    year, month = now.year + y, m + 1
-    days = [
-        31,
-        29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28,
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ]
-    return now.replace(year=year, month=month, day=min(now.day, days[month - 1]))
+__all__ = ("plan",)
 
 
 class _Planner:
@@ -642,7 +235,7 @@ class _Planner:
                 return self.param(e.value, *expected)
             return self.literal(e.value, literal)
         if isinstance(e, Now):
-            now = _shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
+            now = shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
             if expected[0] is None:  # nothing typed to compare with: say what the value is
                 return PCast(self.param(now, t.UtcDatetimeUsec(), None), "timestamptz")
             return self.param(now, expected[0], expected[1])
@@ -651,9 +244,7 @@ class _Planner:
         if isinstance(e, IntervalAdd):
             return PInterval(self.expr(e.arg), self.expr(e.amount), e.unit, e.date)
         if isinstance(e, Ident):
-            if e.table:
-                return PIdent(e.name, e.prefix or self.prefixes[e.binding])
-            return PIdent(e.name)
+            return self.ident(e)
         if isinstance(e, Const):
             return PConst(e.value, type(e.value).__name__)
         if isinstance(e, Splice):
@@ -688,10 +279,16 @@ class _Planner:
             return POver(self.expr(e.func), window)
         if isinstance(e, FieldRef):
             return self.field(e)[0]
+        if isinstance(e, AssocPath):
+            tables = tuple((self.ident(p.table), p.tag) for p in e.tables)
+            links = tuple((self.expr(a), self.expr(b)) for a, b in e.links)
+            return PAssocPath(tables, links, tuple(self.expr(c) for c in e.conds))
+        if isinstance(e, PathColumn):
+            return PPathCol(e.table, e.column)
         if isinstance(e, TypeCast):
             typ = t.resolve(e.type)
             inner = self.expr(e.arg, (typ, None))
-            db_type = _cast_type(typ)
+            db_type = cast_type_of(typ)
             return PCast(inner, db_type) if db_type else inner
         if isinstance(e, Compare):
             if e.op == "in":
@@ -721,6 +318,12 @@ class _Planner:
             raise QueryError(f"a whole source can only be selected, not used in an expression: {self.q!r}")
         raise QueryError(f"cannot plan expression {e!r}")
 
+    def ident(self, e: Ident) -> PIdent:
+        """An identifier; a table one under its own prefix, else its binding's effective prefix."""
+        if e.table:
+            return PIdent(e.name, e.prefix or self.prefixes[e.binding])
+        return PIdent(e.name)
+
     def values(self, v: Any, binding: int) -> tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]:
         """A values source: each cell a parameter cast to its column's SQL type."""
         rows = []
@@ -728,7 +331,7 @@ class _Planner:
             cells: list[PExpr] = []
             for name, typ, value in zip(v.fields, v.types, row, strict=True):
                 ref = self.param(value, typ, f"values.{name}")
-                cast = _cast_type(typ)
+                cast = cast_type_of(typ)
                 cells.append(PCast(ref, cast) if cast else ref)
             rows.append(tuple(cells))
         info = self.infos[binding]
@@ -757,7 +360,7 @@ class _Planner:
     def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
         """A subquery's plan: same parameter list, its own aliases (one level deeper)."""
         if exists and q.select is None:
-            q = attrs.evolve(q, select=Fragment(("TRUE",), ()))  # EXISTS (SELECT TRUE …)
+            q = attrs.evolve(q, select=Const(True))  # EXISTS (SELECT TRUE …)
         child = _Planner(q, self.sub_prefix(q), self.params, self.depth + 1, self.cte_names)
         child.parent = self
         if source or exists:
@@ -780,8 +383,8 @@ class _Planner:
         args = []
         for i, a in enumerate(e.args):
             if isinstance(a, Param) and (e.name == "coalesce" or (e.name in ("lag", "lead") and i == 2)):
-                args.append(self.expr(a, typ if _fits(typ[0], a) else (None, None), mode))
-            elif (e.name, i) in _INTEGER_ARGS:
+                args.append(self.expr(a, typ if fits(typ[0], a) else (None, None), mode))
+            elif (e.name, i) in INTEGER_ARGS:
                 args.append(self.expr(a, literal="inferred"))  # the function's signature types it
             else:
                 args.append(self.expr(a))
@@ -791,16 +394,16 @@ class _Planner:
         # a parameter (or ago/from_now) takes the type of the other side
         lt = self.type_of(left) if isinstance(right, Param | Now) else (None, None)
         rt = self.type_of(right) if isinstance(left, Param | Now) else (None, None)
-        if _beyond_int4(lt[0], right):
+        if beyond_int4(lt[0], right):
             lt = (None, None)
-        if _beyond_int4(rt[0], left):
+        if beyond_int4(rt[0], left):
             rt = (None, None)
         if cls is PArith or isinstance(left, Arith) or isinstance(right, Arith):
             # arithmetic: a parameter takes the other operand's type only if it fits it (1.5 next to an integer
             # field stays a float); otherwise it is typed by its own value
-            if not _fits(lt[0], right):
+            if not fits(lt[0], right):
                 lt = (None, None)
-            if not _fits(rt[0], left):
+            if not fits(rt[0], left):
                 rt = (None, None)
         # a parameter beside an expression is typed by PostgreSQL from it (a schemaless column's own type)
         left_mode: LiteralMode = "own" if isinstance(right, Param) else "inferred"
@@ -816,9 +419,9 @@ class _Planner:
             if not isinstance(values, list | tuple):
                 raise QueryError(f"in_ expects a list of values for {name or 'the expression'}, got {values!r}")
             if type(typ) in (t.Integer, t.Id) and values and all(type(v) is int for v in values):
-                wide = [v for v in values if not -_INT4 <= v < _INT4]
+                wide = [v for v in values if not -INT4 <= v < INT4]
                 if wide:  # as for a comparison: typed by the values, so the answer is true, not an error
-                    big = all(-_INT8 <= v < _INT8 for v in wide)
+                    big = all(-INT8 <= v < INT8 for v in wide)
                     ref = self.param(list(values), None, None)
                     return PIn(self.expr(e.left), PCast(ref, "bigint[]" if big else "numeric[]", exact=True))
             right = self.param(list(values), t.Array(typ) if typ is not None else None, name)
@@ -826,49 +429,6 @@ class _Planner:
         arr, name = self.type_of(e.right)
         elem = arr.of if isinstance(arr, t.Array) else None
         return PIn(self.expr(e.left, (elem, name), "inferred"), self.expr(e.right))
-
-    # -- select ---------------------------------------------------------------------------
-    def select(self, shape: Any, columns: list[PExpr]) -> Any:
-        if shape is None:
-            shape = SourceRef(0)
-        if isinstance(shape, SourceRef | SelectFields):
-            binding = shape.binding
-            info = self.infos[binding]
-            if info is None:
-                raise QueryError(f"queries without a schema need a select clause: {self.q!r}")
-            names = shape.fields if isinstance(shape, SelectFields) else tuple(f.name for f in info.persisted)
-            for n in names:
-                columns.append(Col(binding, info.fields[n].source))
-            own = self.q.joins[binding - 1].kind if binding > 0 else None
-            later = self.q.joins[binding:]  # joins after this source (binding i is followed by joins[i:])
-            nullable = own in ("left", "full", "left_lateral") or any(j.kind in ("right", "full") for j in later)
-            src = self.sources[binding]
-            derived = src.query is not None or src.values is not None
-            table = info.source if derived and info.source else src.table
-            return ReadStruct(src.schema, tuple(names), table, self.prefixes[binding], nullable)  # type: ignore[arg-type]
-        if isinstance(shape, Shape):
-            target, self.insert_target = self.insert_target, None
-            if target is not None and shape.kind == "dict":
-                # INSERT … SELECT: a value is typed by the field it fills (or, schemaless, by its column)
-                readers = []
-                for key, item in zip(shape.keys, shape.items, strict=True):
-                    if isinstance(item, Param):
-                        columns.append(self.expr(item, target.get(key, (None, None)), "inferred"))
-                        readers.append(ReadValue(None))
-                    else:
-                        readers.append(self.select(item, columns))
-                return ReadShape(shape.kind, tuple(readers), shape.keys)
-            items = tuple(self.select(i, columns) for i in shape.items)
-            return ReadShape(shape.kind, items, shape.keys)
-        if isinstance(shape, SourceRef) and self.infos[shape.binding] is None:
-            raise QueryError(
-                f"cannot select the whole schemaless source {self.sources[shape.binding].table!r}: {self.q!r}"
-            )
-        typ, _name = self.type_of(shape)
-        if isinstance(shape, Param) and isinstance(shape.value, int) and literal_db_type(shape.value) == "numeric":
-            typ = _WholeNumber()  # an int beyond bigint, sent as numeric: read back as an int
-        columns.append(self.expr(shape))
-        return ReadValue(typ)
 
 
 def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[Planned, list[Any]]:
@@ -900,7 +460,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     )
     bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
     selects = op in ("all", "subquery")
-    reader = p.select(q.select, columns) if not bulk and (q.select is not None or selects) else None
+    reader = plan_select(p, q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}
     value_sources: dict[int, tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]] = {}
     if q.source.query is not None:
@@ -917,7 +477,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     joins = tuple(join_list)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
     if bulk and q.select is not None:
-        reader = p.select(q.select, columns)
+        reader = plan_select(p, q.select, columns)
     group_bys = tuple(p.expr(g) for g in q.group_bys)
     havings = tuple((f.op, p.expr(f.expr)) for f in q.havings)
     windows = tuple((name, p.window(over)) for name, over in q.windows)

@@ -16,11 +16,11 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset, change
-from asyncecto.changeset._assocs import surface_assocs
+from asyncecto.changeset._assoc_changes import surface_assocs
 from asyncecto.errors import InvalidChangesetError
-from asyncecto.query._assoc import assoc
+from asyncecto.query._assoc_query import assoc
 from asyncecto.schema import meta, schema_info
-from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore

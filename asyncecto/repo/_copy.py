@@ -15,7 +15,7 @@ from asyncecto._names import check_optional_name
 from asyncecto.adapters import CopyIn, CopyOut
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
-from asyncecto.query._build import to_query
+from asyncecto.query._sources import to_query
 from asyncecto.schema import SchemaInfo, schema_info
 
 from ._core import RepoCore

@@ -22,10 +22,11 @@ from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError, DatabaseError
 from asyncecto.query import Query
 from asyncecto.query._ast import Shape
-from asyncecto.query._insert import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
+from asyncecto.query._on_conflict import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
-from asyncecto.schema._define import is_schema, utc_now
+from asyncecto.schema._define import utc_now
+from asyncecto.schema._info import is_schema
 
 from ._core import RepoCore
 from ._loader import build_loader

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover - built on every supported platform with
 from asyncecto import types as t
 from asyncecto.errors import CastError
 from asyncecto.schema import Meta, SchemaInfo, schema_info
-from asyncecto.schema._assocs import NotLoaded
+from asyncecto.schema._associations import NotLoaded
 
 __all__ = ("Loader", "build_copier", "build_loader", "load_struct", "speedups_built", "speedups_enabled")
 

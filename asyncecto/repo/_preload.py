@@ -25,14 +25,17 @@ from asyncecto import types as t
 from asyncecto._aio import run_all
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, QueryError
-from asyncecto.query import _build, _expr
-from asyncecto.query._assoc import related_query
-from asyncecto.query._ast import Query, Shape, SourceRef
-from asyncecto.query._build import order_by, to_query
+from asyncecto.query import _functions
+from asyncecto.query._assoc_query import related_query
+from asyncecto.query._ast import Shape, SourceRef
+from asyncecto.query._clauses import order_by as _order_by_clause
+from asyncecto.query._clauses.order_by import order_by
+from asyncecto.query._clauses.preload import Preload, normalize_preloads
 from asyncecto.query._planner import plan
-from asyncecto.query._preloads import Preload, normalize_preloads
+from asyncecto.query._query import Query
+from asyncecto.query._sources import to_query
 from asyncecto.schema import meta, schema_info
-from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
@@ -44,7 +47,7 @@ _set = object.__setattr__
 _INT_TYPES = (t.Integer, t.Id)
 _KEY_ALIAS = "__preload_keys"
 _DIRECTIONS = {
-    d: getattr(_build, d)
+    d: getattr(_order_by_clause, d)
     for d in ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
 }
 
@@ -171,7 +174,7 @@ def _copies(schema: type, info: Any, parents: list[Any], filled: list[tuple[str,
 def _expand_through(info: Any, nodes: Sequence[Preload]) -> tuple[list[Preload], list[Association]]:
     """Plain nodes, with each ``through`` association turned into the chain of its hops (so the
     intermediates are loaded too), and the through associations to fill afterwards."""
-    from asyncecto.query._preloads import merge_preloads
+    from asyncecto.query._clauses.preload import merge_preloads
 
     plain: list[Preload] = []
     through: list[Association] = []
@@ -282,7 +285,7 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         raise QueryError(f"a preload query with limit/offset is only for many associations, not {a.name!r}")
     if per_parent:
         assert base is not None
-        marker = _expr.fragment(f'"{_KEY_ALIAS}"."k"')
+        marker = _functions.fragment(f'"{_KEY_ALIAS}"."k"')
         q = related_query(a, marker, base, with_owner_key=m2m)
     else:
         q = related_query(a, keys, base, with_owner_key=m2m)

@@ -14,9 +14,15 @@ import attrs
 from asyncecto import types as t
 from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, CastError, MultipleResultsError, QueryError
-from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param, Query
-from asyncecto.query._build import _check_field, to_query, update, used_clauses, where
-from asyncecto.query._planner import Col, Planned, ReadValue, plan
+from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param
+from asyncecto.query._clauses.exclude import used_clauses
+from asyncecto.query._clauses.update import update
+from asyncecto.query._clauses.where import where
+from asyncecto.query._plan import Col, Planned, ReadValue
+from asyncecto.query._planner import plan
+from asyncecto.query._query import Query
+from asyncecto.query._sources import check_field as _check_field
+from asyncecto.query._sources import to_query
 from asyncecto.schema import is_schema, schema_info
 from asyncecto.schema._define import utc_now
 

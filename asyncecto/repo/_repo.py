@@ -32,8 +32,8 @@ from asyncecto.errors import (
 from asyncecto.multi import Multi
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
-from asyncecto.query._build import to_query
-from asyncecto.query._insert import ConflictTarget, OnConflict
+from asyncecto.query._on_conflict import ConflictTarget, OnConflict
+from asyncecto.query._sources import to_query
 from asyncecto.schema import Meta, meta, schema_info
 
 from . import _copy, _insert_all, _read, _write

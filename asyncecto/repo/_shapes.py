@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from asyncecto.query._planner import ReadShape, ReadStruct, ReadValue
+from asyncecto.query._plan import ReadShape, ReadStruct, ReadValue
 from asyncecto.schema import Meta
 from asyncecto.schema._struct import copy_struct
 

@@ -17,8 +17,8 @@ import attrs
 from asyncecto import types as t
 from asyncecto._names import check_optional_name
 from asyncecto.changeset import Changeset
-from asyncecto.changeset._assocs import surface_assocs
-from asyncecto.changeset._constraints import match_constraint
+from asyncecto.changeset._assoc_changes import surface_assocs
+from asyncecto.changeset._constraint_errors import match_constraint
 from asyncecto.changeset._relations import applied
 from asyncecto.errors import (
     ArgumentError,
@@ -30,10 +30,11 @@ from asyncecto.errors import (
     NoPrimaryKeyValueError,
     StaleEntryError,
 )
-from asyncecto.query._insert import inserted_key, plan_conflict
+from asyncecto.query._on_conflict import inserted_key, plan_conflict
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
-from asyncecto.schema._define import struct_info, utc_now
+from asyncecto.schema._define import utc_now
 from asyncecto.schema._embeds import embeds
+from asyncecto.schema._info import struct_info
 from asyncecto.schema._struct import copy_struct
 
 from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents

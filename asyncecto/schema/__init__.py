@@ -7,27 +7,27 @@ talks to the database; only the Repo does.
 
 from __future__ import annotations
 
-from ._assocs import Association as Association
-from ._assocs import NotLoaded as NotLoaded
-from ._assocs import assoc_loaded as assoc_loaded
-from ._assocs import belongs_to as belongs_to
-from ._assocs import build_assoc as build_assoc
-from ._assocs import has_many as has_many
-from ._assocs import has_one as has_one
-from ._assocs import many_to_many as many_to_many
-from ._define import SchemaInfo as SchemaInfo
+from ._assoc_specs import belongs_to as belongs_to
+from ._assoc_specs import has_many as has_many
+from ._assoc_specs import has_one as has_one
+from ._assoc_specs import many_to_many as many_to_many
+from ._associations import Association as Association
+from ._associations import NotLoaded as NotLoaded
+from ._associations import assoc_loaded as assoc_loaded
 from ._define import Timestamps as Timestamps
 from ._define import embedded_schema as embedded_schema
-from ._define import is_schema as is_schema
 from ._define import schema as schema
-from ._define import schema_info as schema_info
 from ._embeds import EmbedMany as EmbedMany
 from ._embeds import EmbedOne as EmbedOne
 from ._embeds import embeds_many as embeds_many
 from ._embeds import embeds_one as embeds_one
 from ._field import FieldInfo as FieldInfo
 from ._field import field as field
+from ._info import SchemaInfo as SchemaInfo
+from ._info import is_schema as is_schema
+from ._info import schema_info as schema_info
 from ._meta import Meta as Meta
+from ._struct import build_assoc as build_assoc
 from ._struct import meta as meta
 from ._struct import put_meta as put_meta
 from ._struct import replace as replace

@@ -18,11 +18,13 @@ from asyncecto import types as t
 from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import ArgumentError, SchemaError
 
-from ._assocs import Association, AssocSpec, NotLoaded, register, resolve_spec
+from ._assoc_specs import AssocSpec, resolve_spec
+from ._associations import Association, NotLoaded, register
 from ._field import FieldInfo, FieldSpec
+from ._info import SchemaInfo, is_schema, schema_info
 from ._meta import Meta
 
-__all__ = ("SchemaInfo", "Timestamps", "embedded_schema", "is_schema", "schema", "schema_info", "struct_info")
+__all__ = ("Timestamps", "embedded_schema", "schema", "utc_now")
 
 _T = TypeVar("_T")
 _MISSING: Any = object()
@@ -43,80 +45,6 @@ class Timestamps:
     updated_at: str | bool = "updated_at"
     inserted_at_source: str | None = None
     updated_at_source: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class SchemaInfo:
-    """Everything asyncecto knows about a schema (Ecto's ``__schema__``)."""
-
-    name: str
-    source: str | None
-    prefix: str | None
-    fields: Mapping[str, FieldInfo]
-    primary_key: tuple[str, ...]
-    autogenerate_id: str | None
-    inserted_at: str | None
-    updated_at: str | None
-    timestamp_type: t.Type[Any] | None
-    embedded: bool
-    built_meta: Meta | None
-    associations: Mapping[str, Association] = attrs.field(factory=dict)
-
-    @property
-    def persisted(self) -> tuple[FieldInfo, ...]:
-        """The fields stored in the database, in declaration order."""
-        return tuple(f for f in self.fields.values() if not f.virtual)
-
-    @property
-    def read_after_writes(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields.values() if f.read_after_writes)
-
-    @property
-    def slots(self) -> tuple[str, ...]:
-        """Every slot of a struct: the fields, the associations, then the meta (regular schemas only)."""
-        names = (*self.fields, *self.associations)
-        return names if self.embedded else (*names, "__meta__")
-
-    def association(self, name: str) -> Association:
-        """The association called ``name``; an unknown name raises, listing the known ones."""
-        try:
-            return self.associations[name]
-        except KeyError:
-            raise ArgumentError(
-                f"schema {self.name} has no association {name!r}; "
-                f"associations: {', '.join(self.associations) or 'none declared'}"
-            ) from None
-
-    def field(self, name: str) -> FieldInfo:
-        """The field called ``name``; an unknown name raises, listing the known ones."""
-        try:
-            return self.fields[name]
-        except KeyError:
-            raise ArgumentError(
-                f"unknown field {name!r} for schema {self.name}; known fields: {', '.join(self.fields)}"
-            ) from None
-
-
-def is_schema(obj: object) -> bool:
-    """Whether ``obj`` is a schema class (from ``@schema`` or ``@embedded_schema``)."""
-    return isinstance(obj, type) and isinstance(obj.__dict__.get("__schema__"), SchemaInfo)
-
-
-def struct_info(obj: object, action: str) -> SchemaInfo:
-    """The :class:`SchemaInfo` of a struct; a schema class (not an instance) is refused with a hint."""
-    if isinstance(obj, type):
-        hint = f"pass a struct such as {obj.__name__}(...)" if is_schema(obj) else "pass a schema struct"
-        raise ArgumentError(f"cannot {action}: expected a struct, got the class {obj.__name__}; {hint}")
-    return schema_info(obj)
-
-
-def schema_info(obj: object) -> SchemaInfo:
-    """The :class:`SchemaInfo` of a schema class or struct."""
-    cls = obj if isinstance(obj, type) else type(obj)
-    info = cls.__dict__.get("__schema__")
-    if not isinstance(info, SchemaInfo):
-        raise ArgumentError(f"expected a schema class or struct, got {obj!r}; decorate the class with @schema")
-    return info
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import ArgumentError
 
-from ._define import SchemaInfo, schema_info, struct_info
+from ._info import SchemaInfo, schema_info, struct_info
 from ._meta import STATES, Meta
 
-__all__ = ("copy_struct", "meta", "put_meta", "replace")
+__all__ = ("build_assoc", "copy_struct", "meta", "put_meta", "replace")
 
 _S = TypeVar("_S")
 _UNSET: Any = object()
@@ -99,3 +100,40 @@ def replace(struct: _S, /, **changes: Any) -> _S:
     for name, value in changes.items():
         _set(new, name, value)
     return new
+
+
+def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = None, /) -> Any:
+    """A new struct of the association ``name``'s schema, linked to ``struct``.
+
+    For ``has_one``/``has_many`` the foreign key is set from ``struct`` (attributes cannot
+    override it); ``defaults=`` of the association apply first. A struct loaded from a prefix
+    builds in that prefix unless the related schema declares its own (Ecto does not copy it;
+    multi-tenant code expects it to follow).
+
+    >>> from asyncecto import schema, has_many, belongs_to
+    >>> @schema("posts")
+    ... class Post:
+    ...     comments: list = has_many("Comment")
+    >>> @schema("comments")
+    ... class Comment:
+    ...     body: str | None = None
+    ...     post: Post | None = belongs_to(Post)
+    >>> build_assoc(Post(id=7), "comments", {"body": "hi"})
+    Comment(id=None, body='hi', post_id=7, post=NotLoaded<association 'post' is not loaded>)
+    """
+    a = struct_info(struct, "build an association").association(name)
+    if a.through is not None:
+        raise ArgumentError(
+            f"cannot build the association {name!r}: it goes through {list(a.through)} and is read-only"
+        )
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise ArgumentError(f"build_assoc attributes must be a dict of fields, got {attributes!r}")
+    values = {**a.defaults, **(attributes or {})}
+    if a.kind in ("has_one", "has_many"):
+        assert a.owner_key is not None and a.related_key is not None
+        values[a.related_key] = getattr(struct, a.owner_key)
+    built = a.related(**values)
+    prefix = struct.__meta__.prefix
+    if prefix is not None and built.__meta__.prefix is None:
+        built = put_meta(built, prefix=prefix)
+    return built

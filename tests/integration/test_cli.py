@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from asyncecto.cli import main
-from asyncecto.cli._config import maintenance_url
+from asyncecto.cli._project import maintenance_url
 from asyncecto.repo import Repo, build_config
 
 pytestmark = [pytest.mark.timeout(120), pytest.mark.no_sandbox]  # real commits and connections

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import asyncecto
-from asyncecto.cli._config import maintenance_url
+from asyncecto.cli._project import maintenance_url
 from asyncecto.repo import Repo, build_config
 from asyncecto.testing import sandbox
 

@@ -11,7 +11,7 @@ import pytest
 from asyncecto import QueryEvent, Repo, assoc_loaded, meta
 from asyncecto.errors import ArgumentError, AssociationNotLoadedError, QueryError
 from asyncecto.query import from_, join, limit, offset, order_by, preload, select, subquery, where
-from asyncecto.schema._assocs import NotLoaded
+from asyncecto.schema._associations import NotLoaded
 
 from ..assoc_schemas import Comment, Permalink, Post, Profile, Tag, User
 from .blog_data import XComment, XPost, XProfile, XUser, names, seed_blog, texts, titles

@@ -12,9 +12,9 @@ from asyncecto import NotLoaded, assoc, assoc_loaded, build_assoc
 from asyncecto.adapters.postgres._sql import all_sql
 from asyncecto.errors import ArgumentError, AssociationNotLoadedError, QueryError, SchemaError
 from asyncecto.query import from_, join, limit, order_by, preload, where
+from asyncecto.query._clauses.preload import Preload, merge_preloads, normalize_preloads
 from asyncecto.query._expr import Binding
 from asyncecto.query._planner import plan
-from asyncecto.query._preloads import Preload, merge_preloads, normalize_preloads
 from asyncecto.schema import belongs_to, has_many, has_one, many_to_many, schema, schema_info
 
 from ..assoc_schemas import Comment, Permalink, Post, PostTagLink, Profile, Tag, User

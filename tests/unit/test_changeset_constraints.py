@@ -17,7 +17,7 @@ from asyncecto.changeset import (
     no_assoc_constraint,
     unique_constraint,
 )
-from asyncecto.changeset._constraints import match_constraint
+from asyncecto.changeset._constraint_errors import match_constraint
 
 
 @schema("posts")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from asyncecto import unsafe_fragment
-from asyncecto.adapters.postgres import _insert
+from asyncecto.adapters.postgres import _insert_sql
 from asyncecto.errors import ArgumentError
 from asyncecto.query import fragment, from_, update, where
-from asyncecto.query._insert import plan_conflict
+from asyncecto.query._on_conflict import plan_conflict
 
 from ..upsert_schemas import Counter
 
@@ -16,8 +16,8 @@ from ..upsert_schemas import Counter
 def sql(on_conflict: object, target: object = None, key: list[str] | None = None) -> tuple[str, list[object]]:
     params: list[object] = []
     plan = plan_conflict(Counter, "counters", on_conflict, target, prefix=None, params=params)
-    body = _insert.param_rows(len(params) + 1, 2, 1)
-    return _insert.insert_sql(None, "counters", ["name", "hits"], body, ["id"], plan, key), params
+    body = _insert_sql.param_rows(len(params) + 1, 2, 1)
+    return _insert_sql.insert_sql(None, "counters", ["name", "hits"], body, ["id"], plan, key), params
 
 
 def test_raise_is_a_plain_insert() -> None:
@@ -95,5 +95,5 @@ def test_unsafe_fragment_needs_text() -> None:
 
 
 def test_unnest_and_copy_text() -> None:
-    assert _insert.unnest_body(3, ["bigint", "text"]) == "SELECT * FROM unnest($3::bigint[], $4::text[])"
-    assert _insert.copy_sql(None, "t", ["a"]) == 'COPY "t" ("a") FROM STDIN (FORMAT binary)'
+    assert _insert_sql.unnest_body(3, ["bigint", "text"]) == "SELECT * FROM unnest($3::bigint[], $4::text[])"
+    assert _insert_sql.copy_sql(None, "t", ["a"]) == 'COPY "t" ("a") FROM STDIN (FORMAT binary)'

@@ -11,7 +11,8 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto.query import coalesce, fragment, from_, select, splice, update, where
-from asyncecto.query._planner import literal_db_type, plan
+from asyncecto.query._param_types import literal_db_type
+from asyncecto.query._planner import plan
 
 from ..schemas import Post
 

@@ -6,7 +6,7 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto import types as t
-from asyncecto.adapters.postgres import _insert, _sql
+from asyncecto.adapters.postgres import _insert_sql, _sql
 from asyncecto.query import from_, select, type_
 
 from ..schemas import Weather
@@ -43,7 +43,7 @@ def test_casts_are_never_narrower_than_the_column(declared: str, cast: str) -> N
 
 
 def test_insert_all_unnest_casts_to_unconstrained_types() -> None:
-    sql = _insert.unnest_body(2, ["varchar(255)", "numeric(5,2)", "integer", "char(2)"])
+    sql = _insert_sql.unnest_body(2, ["varchar(255)", "numeric(5,2)", "integer", "char(2)"])
     assert sql == "SELECT * FROM unnest($2::varchar[], $3::numeric[], $4::bigint[], $5::text[])"
 
 
@@ -55,7 +55,7 @@ def test_query_casts_are_never_narrower_than_the_value() -> None:
 
 
 def test_upsert_inserted_flag_reads_no_system_column() -> None:
-    sql = _insert.insert_sql(
+    sql = _insert_sql.insert_sql(
         "archive", "visits", ["region", "name"], "VALUES ($1, $2)", ["name"], None, ["id", "region"]
     )
     assert "xmax" not in sql
@@ -65,7 +65,7 @@ def test_upsert_inserted_flag_reads_no_system_column() -> None:
         'NOT EXISTS (SELECT 1 FROM "archive"."visits" AS "__before" WHERE "__before"."id" = "__upsert"."k0" '
         'AND "__before"."region" = "__upsert"."k1") FROM "__upsert"'
     )
-    plain = _insert.insert_sql(None, "visits", ["name"], "VALUES ($1)", ["id"], None, None)
+    plain = _insert_sql.insert_sql(None, "visits", ["name"], "VALUES ($1)", ["id"], None, None)
     assert plain == 'INSERT INTO "visits" ("name") VALUES ($1) RETURNING "id"'
 
 
@@ -82,7 +82,7 @@ def test_upsert_inserted_flag_reads_no_system_column() -> None:
     ],
 )
 def test_query_refuses_copy_to_stdout_detection(sql: str, direction: str | None) -> None:
-    assert _insert.copy_stdio(sql) == direction
+    assert _insert_sql.copy_stdio(sql) == direction
 
 
 @pytest.mark.parametrize(
@@ -99,4 +99,4 @@ def test_query_refuses_copy_to_stdout_detection(sql: str, direction: str | None)
     ],
 )
 def test_copy_to_inlines_parameters_only_outside_strings(sql: str, inlined: str) -> None:
-    assert _insert.inline_params(sql, ["'a'", "2"]) == inlined
+    assert _insert_sql.inline_params(sql, ["'a'", "2"]) == inlined

@@ -11,7 +11,8 @@ from asyncecto.adapters.postgres._sql import all_sql
 from asyncecto.errors import CastError, QueryError
 from asyncecto.query import Query, from_, limit, offset, or_where, order_by, select, where
 from asyncecto.query._ast import And, Compare, FieldRef, Filter, OrderBy, Param, Source
-from asyncecto.query._planner import Col, ParamRef, PCompare, PIn, Planned, PSource, ReadStruct, plan
+from asyncecto.query._plan import Col, ParamRef, PCompare, PIn, Planned, PSource, ReadStruct
+from asyncecto.query._planner import plan
 from asyncecto.schema import embedded_schema, field, schema
 
 

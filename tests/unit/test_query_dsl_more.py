@@ -65,7 +65,8 @@ from asyncecto.query import (
     with_ties,
 )
 from asyncecto.query._expr import bindings
-from asyncecto.query._planner import _shift, plan
+from asyncecto.query._param_types import shift as _shift
+from asyncecto.query._planner import plan
 
 from ..schemas import Post, Typed, User, Weather
 

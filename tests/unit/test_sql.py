@@ -23,7 +23,8 @@ from asyncecto.adapters.postgres._sql import (
 from asyncecto.errors import CastError
 from asyncecto.query import Query, from_, limit, offset, or_where, order_by, where
 from asyncecto.query._ast import Compare, Expr, FieldRef, Filter, IsNil, Param
-from asyncecto.query._planner import Planned, plan
+from asyncecto.query._plan import Planned
+from asyncecto.query._planner import plan
 from asyncecto.schema import field, schema, schema_info
 
 ROOT = Path(__file__).resolve().parents[2]

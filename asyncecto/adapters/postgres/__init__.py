@@ -24,10 +24,10 @@ from asyncecto.adapters import (
     Worker,
 )
 from asyncecto.errors import AsyncEctoError, DatabaseError
-from asyncecto.query._insert import ConflictPlan
-from asyncecto.query._planner import Planned
+from asyncecto.query._on_conflict import ConflictPlan
+from asyncecto.query._plan import Planned
 
-from . import _insert, _migration, _sql
+from . import _insert_sql, _migration, _sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
@@ -218,13 +218,13 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
         conflict: ConflictPlan | None,
         inserted_key: Sequence[str] | None,
     ) -> str:
-        return _insert.insert_sql(prefix, table, columns, body, returning, conflict, inserted_key)
+        return _insert_sql.insert_sql(prefix, table, columns, body, returning, conflict, inserted_key)
 
     def values_body(self, start: int, width: int, count: int) -> str:
-        return _insert.param_rows(start, width, count)
+        return _insert_sql.param_rows(start, width, count)
 
     def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
-        return _insert.values_body(rows)
+        return _insert_sql.values_body(rows)
 
     def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:
         db_types = []
@@ -236,19 +236,19 @@ class PostgresAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter
             if i < len(columns) and _may_nest(typ, db_type) and any(isinstance(v, _NESTING) for v in columns[i]):
                 return None  # asyncpg reads a list element as a sub-array: a JSON list would be torn apart
             db_types.append(db_type)
-        return _insert.unnest_body(start, db_types)
+        return _insert_sql.unnest_body(start, db_types)
 
     def select_sql(self, planned: Planned) -> str:
         return _sql.select_sql(planned)
 
     def copy_sql(self, prefix: str | None, table: str, columns: Sequence[str]) -> str:
-        return _insert.copy_sql(prefix, table, columns)
+        return _insert_sql.copy_sql(prefix, table, columns)
 
     def copy_out_sql(self, query: str, format: str, header: bool) -> str:
-        return _insert.copy_out_sql(query, format, header)
+        return _insert_sql.copy_out_sql(query, format, header)
 
     def copy_stdio(self, sql: str) -> Literal["in", "out"] | None:
-        return _insert.copy_stdio(sql)
+        return _insert_sql.copy_stdio(sql)
 
     def to_constraint(self, exc: AsyncEctoError) -> tuple[str, str] | None:
         kind = CONSTRAINT_KINDS.get(type(exc))  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from asyncecto.errors import ArgumentError
-from asyncecto.migration._commands import (
+from asyncecto.migration._ddl_commands import (
     NO_DEFAULT,
     Add,
     AlterTable,

@@ -53,7 +53,7 @@ from asyncecto.errors import (
 )
 
 from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, copy_encode_error, server_ended, translate, translate_copy
-from ._insert import inline_params
+from ._insert_sql import inline_params
 from ._sql import quote_name
 from ._tap import Tap
 from ._text import check_statement

@@ -12,12 +12,13 @@ from typing import Any
 
 from asyncecto._names import check_name
 from asyncecto.errors import QueryError
-from asyncecto.query._planner import (
+from asyncecto.query._plan import (
     Col,
     PAliasRef,
     PAnd,
     ParamRef,
     PArith,
+    PAssocPath,
     PCast,
     PCompare,
     PConst,
@@ -38,6 +39,7 @@ from asyncecto.query._planner import (
     POr,
     POver,
     PParentCol,
+    PPathCol,
     PQuantified,
     PSelectedAs,
     PSplice,
@@ -269,6 +271,10 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"{e.quantifier} ({_select_sql(e.arg.planned)})"
     if isinstance(e, PExists):
         return f"EXISTS ({_select_sql(e.arg.planned)})"
+    if isinstance(e, PAssocPath):
+        return _assoc_path(e, aliases)
+    if isinstance(e, PPathCol):
+        return f"__{e.tag}.{quote_name(e.column, 'column')}"
     if isinstance(e, PFilter):
         return f"{_expr(e.agg, aliases)} FILTER (WHERE {_expr(e.cond, aliases)})"
     if isinstance(e, PParentCol):
@@ -283,6 +289,14 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
     raise TypeError(f"cannot compile {e!r}")
 
 
+def _assoc_path(e: PAssocPath, aliases: Sequence[str]) -> str:
+    """``EXISTS (SELECT 1 FROM <tables> WHERE <links> AND <conds>)``: each table aliased ``__<tag>``."""
+    froms = ", ".join(f"{_expr(table, aliases)} AS __{tag}" for table, tag in e.tables)
+    terms = [f"{_expr(a, aliases)} = {_expr(b, aliases)}" for a, b in e.links]
+    terms += [_clause(c, aliases) for c in e.conds]
+    return f"EXISTS (SELECT 1 FROM {froms} WHERE {' AND '.join(terms)})"
+
+
 def _window(w: PWindow, aliases: Sequence[str]) -> str:
     parts = []
     if w.partition_by:
@@ -295,7 +309,7 @@ def _window(w: PWindow, aliases: Sequence[str]) -> str:
 def _clause(e: PExpr, aliases: Sequence[str]) -> str:
     """An expression standing alone between AND/OR: parenthesised unless it already binds tightly."""
     text = _expr(e, aliases)
-    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, ParamRef)
+    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, PAssocPath, ParamRef)
     return text if isinstance(e, tight) else f"({text})"
 
 
@@ -398,7 +412,7 @@ def _distinct(p: Planned, aliases: Sequence[str]) -> str:
 def all_sql(p: Planned, *, column_aliases: bool = False) -> str:
     """``SELECT`` for a planned ``all`` query.
 
-    >>> from asyncecto.query._planner import Planned, PCompare, Col, ParamRef, PSource, ReadValue
+    >>> from asyncecto.query._plan import Planned, PCompare, Col, ParamRef, PSource, ReadValue
     >>> all_sql(Planned("all", (PSource("weather", None),), (Col(0, "id"), Col(0, "city")), ReadValue(None),
     ...                 wheres=(("and", PCompare("==", Col(0, "city"), ParamRef(1))),)))
     'SELECT w0."id", w0."city" FROM "weather" AS w0 WHERE (w0."city" = $1)'

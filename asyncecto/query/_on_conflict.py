@@ -16,9 +16,12 @@ from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import SchemaInfo, schema_info
 
-from ._ast import Query
-from ._build import from_, update, used_clauses
-from ._planner import Planned, _Planner
+from ._clauses.exclude import used_clauses
+from ._clauses.from_ import from_
+from ._clauses.update import update
+from ._plan import Planned
+from ._planner import _Planner
+from ._query import Query
 
 __all__ = (
     "ConflictPlan",

@@ -9,33 +9,13 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from asyncecto.errors import ArgumentError
-from asyncecto.schema._embeds import EmbedMany, EmbedOne
-
-from ._cast import _known, _original
+from ._cast import _original
 from ._changeset import Changeset
-from ._relations import Rel, With, applied, cast_relation, put_relation
+from ._relations import With, cast_relation, embed_rel, put_relation
 
-__all__ = ("applied", "cast_embed", "put_embed")
+__all__ = ("cast_embed", "put_embed")
 
 _T = TypeVar("_T")
-
-
-def _rel(cs: Changeset[Any], name: str, fn: str) -> Rel:
-    typ = _known(cs, name)
-    if not isinstance(typ, EmbedOne | EmbedMany):
-        raise ArgumentError(f"{fn} expects an embeds_one or embeds_many field, {name!r} is a {typ.name}")
-    decl = "embeds_one" if isinstance(typ, EmbedOne) else "embeds_many"
-    return Rel(
-        name=name,
-        parent=type(cs.data).__name__,
-        schema=typ.schema,
-        many=isinstance(typ, EmbedMany),
-        on_replace=typ.on_replace,
-        kind="embed",
-        declaration=f'{name}: ... = {decl}({typ.schema.__name__}, on_replace="delete") '
-        '(or "mark_as_invalid"; "update" for embeds_one)',
-    )
 
 
 def cast_embed(
@@ -68,7 +48,7 @@ def cast_embed(
     ({'city': 'Oslo'}, 'insert')
     """
     return cast_relation(
-        cs, _rel(cs, name, "cast_embed"), _original(cs, name), with_, required, required_message, invalid_message
+        cs, embed_rel(cs, name, "cast_embed"), _original(cs, name), with_, required, required_message, invalid_message
     )
 
 
@@ -80,4 +60,4 @@ def put_embed(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
     updates the current entry in place; a struct or changeset must carry its primary key.
     ``change(cs, field=...)`` and ``put_change`` on an embed field come here too.
     """
-    return put_relation(cs, _rel(cs, name, "put_embed"), _original(cs, name), value)
+    return put_relation(cs, embed_rel(cs, name, "put_embed"), _original(cs, name), value)

@@ -15,8 +15,8 @@ from asyncecto.errors import AsyncEctoError, CommandError, DatabaseError
 from asyncecto.repo import Repo
 
 from . import _generate, _structure
-from ._config import Project, Target, resolve_target
 from ._output import confirm, display_path, info, setup_logging, status_table
+from ._project import Project, Target, resolve_target
 
 __all__ = ("COMMANDS",)
 

@@ -1,4 +1,6 @@
-"""Preload specifications: every accepted shape normalised into a tree of :class:`Preload` nodes.
+"""``preload``: associations to load with the results.
+
+Preload specifications: every accepted shape normalised into a tree of :class:`Preload` nodes.
 
 Shapes: ``"comments"``; lists of them; ``{"comments": "author"}`` (nested);
 ``{"comments": query}`` and ``{"comments": (query, nested)}`` (a custom query);
@@ -9,16 +11,44 @@ nested as ``{"comments": (c, {"author": a})}``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
-from ._ast import Query
+from .. import _expr
+from .._expr import Binding
+from .._query import Query
+from .._sources import Step
 
-__all__ = ("Preload", "merge_preloads", "normalize_preloads")
+_T = TypeVar("_T")
+
+__all__ = ("merge_preloads", "normalize_preloads", "Preload", "preload")
+
+
+def preload(*assocs: Any) -> Step[Any]:
+    """Associations to load with the results.
+
+    ``preload("comments")``, ``preload("comments", "author")``, nested
+    ``preload({"comments": "author"})``, a custom query ``preload({"comments": query})`` or
+    ``{"comments": (query, "author")}``, and join preloads that reuse a joined binding:
+    ``preload(lambda p, c: {"comments": c})``. A custom query with ``limit``/``offset``
+    applies them per parent. Names are checked against the schema when the query is built.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        schema = q.source.schema
+        nodes: list[Any] = []
+        for spec in assocs:
+            if callable(spec) and not isinstance(spec, type | Query):
+                nodes.extend(normalize_preloads(_expr.apply(q, spec, "preload"), schema, bindings=True))
+            else:
+                nodes.extend(normalize_preloads(spec, schema))
+        return attrs.evolve(q, preloads=merge_preloads([*q.preloads, *nodes]))
+
+    return step
 
 
 @attrs.frozen
@@ -100,8 +130,6 @@ def _collect(spec: Any, schema: type | None, out: list[Preload], bindings: bool)
 
 
 def _node(name: str, sub: Any, related: type | None, bindings: bool) -> Preload:
-    from ._expr import Binding
-
     query: Any = None
     binding: int | None = None
     nested: Any = ()

@@ -14,67 +14,16 @@ from typing import Any, TypeVar
 
 import attrs
 
-from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
-from asyncecto.schema._assocs import Association, NotLoaded
+from asyncecto.schema._associations import NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._changeset import Changeset
-from ._relations import Rel, With, cast_relation, put_relation
+from ._relations import With, assoc_rel, association, cast_relation, current_assoc, put_relation
 
-__all__ = ("cast_assoc", "current_assoc", "put_assoc", "surface_assocs")
+__all__ = ("cast_assoc", "put_assoc", "surface_assocs")
 
 _T = TypeVar("_T")
-
-
-def _association(cs: Changeset[Any], name: str, fn: str) -> Association:
-    if isinstance(cs.data, dict):
-        raise ArgumentError(f"{fn} needs a schema's struct; a schemaless changeset has no associations")
-    info = schema_info(cs.data)
-    if name not in info.associations:
-        hint = f"; {name!r} is a field, use cast/put_change" if name in info.fields else ""
-        raise ArgumentError(
-            f"{fn}: schema {info.name} has no association {name!r}{hint}; "
-            f"associations: {', '.join(info.associations) or 'none declared'}"
-        )
-    a = info.associations[name]
-    if a.through is not None:
-        raise ArgumentError(
-            f"{fn}: association {name!r} of {info.name} goes through {list(a.through)} and is read-only; "
-            f"change the associations it goes through instead"
-        )
-    return a
-
-
-def current_assoc(cs: Changeset[Any], a: Association) -> Any:
-    """The association's current value in the data: a built struct's unloaded one is empty; a
-    loaded struct's must have been preloaded."""
-    value = getattr(cs.data, a.name)
-    if not isinstance(value, NotLoaded):
-        return value
-    if cs.data.__meta__.state == "built":
-        return [] if a.cardinality == "many" else None
-    raise ArgumentError(
-        f"attempting to cast or change association {a.name!r} of {type(cs.data).__name__} that was not loaded. "
-        "Please preload your associations before manipulating them through changesets: "
-        f"struct = await repo.preload(struct, {a.name!r})"
-    )
-
-
-def _rel(cs: Changeset[Any], a: Association) -> Rel:
-    example = '"delete"' if a.kind != "belongs_to" else '"update"'
-    skip = frozenset({a.related_key} if a.kind in ("has_one", "has_many") and a.related_key else ())
-    return Rel(
-        name=a.name,
-        parent=type(cs.data).__name__,
-        schema=a.related,
-        many=a.cardinality == "many",
-        on_replace=a.on_replace,
-        kind="assoc",
-        declaration=f"{a.name}: ... = {a.kind}({a.related.__name__}, on_replace={example})",
-        skip=skip,
-        defaults=a.defaults,
-    )
 
 
 def cast_assoc(
@@ -108,8 +57,8 @@ def cast_assoc(
     >>> [(c.action, c.changes) for c in cs.changes["comments"]]
     [('insert', {'text': 'hi'})]
     """
-    a = _association(cs, name, "cast_assoc")
-    return cast_relation(cs, _rel(cs, a), current_assoc(cs, a), with_, required, required_message, invalid_message)
+    a = association(cs, name, "cast_assoc")
+    return cast_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), with_, required, required_message, invalid_message)
 
 
 def put_assoc(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
@@ -120,8 +69,8 @@ def put_assoc(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
     to the current ones by primary key as in :func:`cast_assoc`.
     ``change(cs, comments=[...])`` and ``put_change`` on an association come here too.
     """
-    a = _association(cs, name, "put_assoc")
-    return put_relation(cs, _rel(cs, a), current_assoc(cs, a), value)
+    a = association(cs, name, "put_assoc")
+    return put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
 
 
 def surface_assocs(cs: Changeset[_T]) -> Changeset[_T]:
@@ -149,5 +98,5 @@ def surface_assocs(cs: Changeset[_T]) -> Changeset[_T]:
     cs = attrs.evolve(cs, data=data)
     for name, value in given.items():
         a = info.associations[name]
-        cs = put_relation(cs, _rel(cs, a), [] if a.cardinality == "many" else None, value)
+        cs = put_relation(cs, assoc_rel(cs, a), [] if a.cardinality == "many" else None, value)
     return cs

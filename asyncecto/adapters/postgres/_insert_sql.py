@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from asyncecto.query._insert import ConflictPlan
+from asyncecto.query._on_conflict import ConflictPlan
 
 from ._sql import aliases_of, cast_type, quote_name, quote_table, set_clauses, where_sql
 

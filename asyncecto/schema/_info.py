@@ -1,0 +1,93 @@
+"""What asyncecto knows about a schema (:class:`SchemaInfo`, Ecto's ``__schema__``), and looking it up."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.errors import ArgumentError
+
+from ._field import FieldInfo
+from ._meta import Meta
+
+if TYPE_CHECKING:
+    from ._associations import Association
+
+__all__ = ("SchemaInfo", "is_schema", "schema_info", "struct_info")
+
+
+@attrs.frozen(kw_only=True)
+class SchemaInfo:
+    """Everything asyncecto knows about a schema (Ecto's ``__schema__``)."""
+
+    name: str
+    source: str | None
+    prefix: str | None
+    fields: Mapping[str, FieldInfo]
+    primary_key: tuple[str, ...]
+    autogenerate_id: str | None
+    inserted_at: str | None
+    updated_at: str | None
+    timestamp_type: t.Type[Any] | None
+    embedded: bool
+    built_meta: Meta | None
+    associations: Mapping[str, Association] = attrs.field(factory=dict)
+
+    @property
+    def persisted(self) -> tuple[FieldInfo, ...]:
+        """The fields stored in the database, in declaration order."""
+        return tuple(f for f in self.fields.values() if not f.virtual)
+
+    @property
+    def read_after_writes(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields.values() if f.read_after_writes)
+
+    @property
+    def slots(self) -> tuple[str, ...]:
+        """Every slot of a struct: the fields, the associations, then the meta (regular schemas only)."""
+        names = (*self.fields, *self.associations)
+        return names if self.embedded else (*names, "__meta__")
+
+    def association(self, name: str) -> Association:
+        """The association called ``name``; an unknown name raises, listing the known ones."""
+        try:
+            return self.associations[name]
+        except KeyError:
+            raise ArgumentError(
+                f"schema {self.name} has no association {name!r}; "
+                f"associations: {', '.join(self.associations) or 'none declared'}"
+            ) from None
+
+    def field(self, name: str) -> FieldInfo:
+        """The field called ``name``; an unknown name raises, listing the known ones."""
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise ArgumentError(
+                f"unknown field {name!r} for schema {self.name}; known fields: {', '.join(self.fields)}"
+            ) from None
+
+
+def is_schema(obj: object) -> bool:
+    """Whether ``obj`` is a schema class (from ``@schema`` or ``@embedded_schema``)."""
+    return isinstance(obj, type) and isinstance(obj.__dict__.get("__schema__"), SchemaInfo)
+
+
+def struct_info(obj: object, action: str) -> SchemaInfo:
+    """The :class:`SchemaInfo` of a struct; a schema class (not an instance) is refused with a hint."""
+    if isinstance(obj, type):
+        hint = f"pass a struct such as {obj.__name__}(...)" if is_schema(obj) else "pass a schema struct"
+        raise ArgumentError(f"cannot {action}: expected a struct, got the class {obj.__name__}; {hint}")
+    return schema_info(obj)
+
+
+def schema_info(obj: object) -> SchemaInfo:
+    """The :class:`SchemaInfo` of a schema class or struct."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    info = cls.__dict__.get("__schema__")
+    if not isinstance(info, SchemaInfo):
+        raise ArgumentError(f"expected a schema class or struct, got {obj!r}; decorate the class with @schema")
+    return info
