@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from asyncecto._aio import finish
 from asyncecto.adapters import Connection
 from asyncecto.adapters.postgres import PostgresAdapter
-from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
+from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
@@ -23,7 +23,7 @@ from ._telemetry import QueryEvent, Telemetry
 if TYPE_CHECKING:
     from ._sandbox import Sandbox
 
-__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState")
+__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "executor_of")
 
 _R = TypeVar("_R")
 
@@ -80,7 +80,9 @@ _HINTS = {
 class RepoCore:
     """Configuration, adapter, supervisor, telemetry and the plan/loader caches."""
 
-    def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
+    def __init__(self, url: str | None = None, /, *, name: str | None = None, repo: Any = None, **options: Any) -> None:
+        #: the public Repo this executes for (what user callbacks receive, what ``Rollback`` names)
+        self.repo: Any = self if repo is None else repo
         self.config: RepoConfig = build_config(url, **options)
         self.name = name or f"{self.config.database}"
         self.adapter = PostgresAdapter(self.config)
@@ -180,13 +182,6 @@ class RepoCore:
                 self._listener.close()
             self._listener = None
             self._state = RepoState.CLOSED
-
-    async def __aenter__(self) -> Any:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     @property
     def supervisor_restarts(self) -> dict[str, int]:
@@ -402,3 +397,14 @@ class RepoCore:
                 sql, params, source, queue, t2 - t1, (t3 - t2) if decode is not None else None, t3 - t0, rows, None
             )
         return result, decoded
+
+
+def executor_of(repo: Any) -> RepoCore:
+    """The executor behind a public ``Repo`` (asyncecto's own modules and its tests reach it so).
+
+    :raises ArgumentError: ``repo`` is not a Repo
+    """
+    core = getattr(repo, "_executor", None)
+    if not isinstance(core, RepoCore):
+        raise ArgumentError(f"expected a Repo, got {repo!r}")
+    return core

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, NoReturn, TypeVar, overload
+from typing import Any, Literal, NoReturn, Self, TypeVar, overload
 
 import attrs
 
@@ -37,10 +37,12 @@ from asyncecto.query._insert import ConflictTarget, OnConflict
 from asyncecto.schema import Meta, meta, schema_info
 
 from . import _copy, _insert_all, _read, _write
+from ._config import RepoConfig
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
 from ._multi import run_multi
 from ._notifications import DEFAULT_MAX_QUEUE, Subscription, check_channel, check_payload, listener_of
+from ._telemetry import Telemetry
 from ._transaction import Checkout, Transaction
 
 __all__ = ("QueryResult", "Repo")
@@ -74,7 +76,7 @@ async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> An
     return await attempt()  # the last try: its conflict propagates
 
 
-class Repo(RepoCore):
+class Repo:
     """A pooled connection to PostgreSQL, run by a supervisor task group.
 
     .. code-block:: python
@@ -92,10 +94,75 @@ class Repo(RepoCore):
         (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds
     """
 
+    def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
+        self._executor = RepoCore(url, name=name, repo=self, **options)
+
+    def __repr__(self) -> str:
+        return repr(self._executor)
+
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The repo's name in logs and telemetry (default: the database name)."""
+        return self._executor.name
+
+    @property
+    def config(self) -> RepoConfig:
+        """The repo's options, as resolved from the URL and keywords."""
+        return self._executor.config
+
+    @property
+    def telemetry(self) -> Telemetry:
+        """Query events: ``repo.telemetry.attach(handler)`` (see ``docs/telemetry.md``)."""
+        return self._executor.telemetry
+
+    @property
+    def state(self) -> str:
+        """``"new"``, ``"starting"``, ``"running"``, ``"closing"`` or ``"closed"``."""
+        return self._executor.state
+
+    async def start(self) -> None:
+        """Open the pool and start the supervisor; raises if the database cannot be reached.
+
+        :raises DatabaseUnavailableError: no connection could be opened
+        :raises RepoStateError: the repo is already running or starting
+        """
+        await self._executor.start()
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
+
+        Past ``timeout``, the connections still in use are closed (their holders get
+        ``ConnectionLostError`` naming the stop) and their statements are cancelled on the server,
+        so nothing keeps running there. Calling it on a repo that is not running does nothing.
+        Cancelling the caller does not leave the repo half-closed.
+        """
+        await self._executor.stop(timeout)
+
+    async def __aenter__(self) -> Self:
+        await self._executor.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._executor.stop()
+
+    @property
+    def supervisor_restarts(self) -> dict[str, int]:
+        """How many times each background worker was restarted."""
+        return self._executor.supervisor_restarts
+
+    def pool_stats(self) -> dict[str, int]:
+        """Pool counters: ``size``, ``idle``, ``in_use``, ``checkouts``, ``opened``, ``resets`` …"""
+        return self._executor.pool_stats()
+
+    def cache_stats(self) -> dict[str, int]:
+        """Plan cache counters: ``hits``, ``misses``, ``size``."""
+        return self._executor.cache_stats()
+
     # -- reads --------------------------------------------------------------------
     async def all(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> list[_T]:
         """Every row the query matches, as structs."""
-        return await _read.all_(self, queryable, prefix, timeout)
+        return await _read.all_(self._executor, queryable, prefix, timeout)
 
     @overload
     async def preload(
@@ -136,7 +203,7 @@ class Repo(RepoCore):
         from ._preload import preload
 
         return await preload(
-            self, structs, preloads, force=force, prefix=prefix, timeout=timeout, in_parallel=in_parallel
+            self._executor, structs, preloads, force=force, prefix=prefix, timeout=timeout, in_parallel=in_parallel
         )
 
     async def one(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None:
@@ -144,11 +211,11 @@ class Repo(RepoCore):
 
         :raises MultipleResultsError: more than one row matched (no implicit LIMIT is added)
         """
-        return await _read.one(self, queryable, prefix, timeout)  # type: ignore[no-any-return]
+        return await _read.one(self._executor, queryable, prefix, timeout)  # type: ignore[no-any-return]
 
     async def one_or_raise(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
         """Like :meth:`one`, but raises :class:`NoResultsError` when nothing matched."""
-        found = await _read.one(self, queryable, prefix, timeout)
+        found = await _read.one(self._executor, queryable, prefix, timeout)
         if found is None:
             raise NoResultsError(to_query(queryable))
         return found  # type: ignore[no-any-return]
@@ -160,13 +227,13 @@ class Repo(RepoCore):
 
         :raises ArgumentError: ``id`` is ``None``, or the schema has no single primary key
         """
-        return await _read.get(self, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
+        return await _read.get(self._executor, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
 
     async def get_or_raise(
         self, queryable: Queryable[_T], id: Any, *, prefix: str | None = None, timeout: Any = DEFAULT
     ) -> _T:
         """Like :meth:`get`, but raises :class:`NoResultsError` when no row has that key."""
-        found = await _read.get(self, queryable, id, prefix, timeout)
+        found = await _read.get(self._executor, queryable, id, prefix, timeout)
         if found is None:
             q = to_query(queryable)
             raise NoResultsError(f"{q!r} with primary key {id!r}")
@@ -189,7 +256,7 @@ class Repo(RepoCore):
 
         :raises MultipleResultsError: more than one row matched
         """
-        return await _read.get_by(self, queryable, {**(clauses or {}), **fields}, prefix, timeout)  # type: ignore[no-any-return]
+        return await _read.get_by(self._executor, queryable, {**(clauses or {}), **fields}, prefix, timeout)  # type: ignore[no-any-return]
 
     async def get_by_or_raise(
         self,
@@ -203,7 +270,7 @@ class Repo(RepoCore):
     ) -> _T:
         """Like :meth:`get_by`, but raises :class:`NoResultsError` when nothing matched."""
         given = {**(clauses or {}), **fields}
-        found = await _read.get_by(self, queryable, given, prefix, timeout)
+        found = await _read.get_by(self._executor, queryable, given, prefix, timeout)
         if found is None:
             raise NoResultsError(f"{to_query(queryable)!r} with {given!r}")
         return found  # type: ignore[no-any-return]
@@ -226,7 +293,7 @@ class Repo(RepoCore):
             op, queryable = "all", args[0]
         else:
             raise ArgumentError("to_sql takes a query, or an operation and a query: to_sql('update_all', q)")
-        return _read.to_sql(self, queryable, op, prefix)
+        return _read.to_sql(self._executor, queryable, op, prefix)
 
     async def explain(
         self,
@@ -254,16 +321,16 @@ class Repo(RepoCore):
             raise ArgumentError(f"explain format must be text, json, yaml or xml, got {format!r}")
         if analyze and op != "all":
             raise ArgumentError(f"explain(analyze=True) would run {op} and change rows; explain it without analyze")
-        sql, params = _read.to_sql(self, queryable, op, prefix)
-        explain = self.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
-        (_columns, rows, _status), _ = await self.run("query", explain, params, timeout, None)
+        sql, params = _read.to_sql(self._executor, queryable, op, prefix)
+        explain = self._executor.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
+        (_columns, rows, _status), _ = await self._executor.run("query", explain, params, timeout, None)
         if format == "json":
             return rows[0][0]
         return "\n".join(r[0] for r in rows)
 
     async def exists(self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT) -> bool:
         """Whether the query matches any row (``SELECT TRUE … LIMIT 1``; select and order are dropped)."""
-        return await _read.exists(self, queryable, prefix, timeout)
+        return await _read.exists(self._executor, queryable, prefix, timeout)
 
     async def aggregate(
         self,
@@ -280,7 +347,7 @@ class Repo(RepoCore):
         A query with ``limit``, ``offset`` or ``distinct`` is wrapped in a subquery first;
         ``group_by`` is refused. ``count`` of no rows is 0; the others are ``None``.
         """
-        return await _read.aggregate(self, queryable, func, field, prefix, timeout)
+        return await _read.aggregate(self._executor, queryable, func, field, prefix, timeout)
 
     async def update_all(
         self,
@@ -301,13 +368,13 @@ class Repo(RepoCore):
         unless ``timestamps=True``, which sets the schema's ``updated_at`` to now.
         """
         ops = {k: v for k, v in (("set", set), ("inc", inc), ("push", push), ("pull", pull)) if v}
-        return await _read.update_all(self, queryable, ops, prefix, timeout, timestamps)
+        return await _read.update_all(self._executor, queryable, ops, prefix, timeout, timestamps)
 
     async def delete_all(
         self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT
     ) -> tuple[int, list[Any] | None]:
         """Delete every matching row; ``(count, returned)`` where returned comes from the query's select."""
-        return await _read.delete_all(self, queryable, prefix, timeout)
+        return await _read.delete_all(self._executor, queryable, prefix, timeout)
 
     # -- writes -------------------------------------------------------------------
     @overload
@@ -370,7 +437,7 @@ class Repo(RepoCore):
         if on_conflict not in (None, "raise") or conflict_target is not None:
             stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
             upsert = _write.Upsert(on_conflict, conflict_target, stale)
-        return await _write.insert(self, value, prefix, returning, timeout, upsert)
+        return await _write.insert(self._executor, value, prefix, returning, timeout, upsert)
 
     async def insert_all(
         self,
@@ -408,7 +475,7 @@ class Repo(RepoCore):
         :raises ArgumentError: bad options or rows (nothing is sent)
         """
         return await _insert_all.insert_all(
-            self,
+            self._executor,
             target,
             entries,
             returning=returning,
@@ -442,7 +509,7 @@ class Repo(RepoCore):
         :raises StaleEntryError: no row has the struct's primary key (or the lock version moved on)
         """
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
-        return await _write.update(self, changeset, prefix, returning, force, stale, timeout)  # type: ignore[no-any-return]
+        return await _write.update(self._executor, changeset, prefix, returning, force, stale, timeout)  # type: ignore[no-any-return]
 
     @overload
     async def delete(
@@ -485,7 +552,7 @@ class Repo(RepoCore):
         :raises StaleEntryError: no row has the struct's primary key
         """
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
-        return await _write.delete(self, value, prefix, returning, stale, timeout)
+        return await _write.delete(self._executor, value, prefix, returning, stale, timeout)
 
     async def insert_or_update(
         self,
@@ -496,7 +563,7 @@ class Repo(RepoCore):
         timeout: Any = DEFAULT,
     ) -> _T:
         """Insert when the changeset's struct is ``built``, update when it is ``loaded``."""
-        return await _write.insert_or_update(self, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
+        return await _write.insert_or_update(self._executor, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
 
     @overload
     async def reload(
@@ -530,7 +597,7 @@ class Repo(RepoCore):
             source=attrs.evolve(q.source, prefix=prefix if prefix is not None else m.prefix),
             wheres=(Filter("and", In(FieldRef(0, pk), Param(ids))),),
         )
-        found = {getattr(s, pk): s for s in await _read.all_(self, q, None, timeout)}
+        found = {getattr(s, pk): s for s in await _read.all_(self._executor, q, None, timeout)}
         result = [found.get(i) for i in ids]
         return result if many else result[0]
 
@@ -598,7 +665,7 @@ class Repo(RepoCore):
             return _with_retry(lambda: self.transaction(fn, isolation=isolation, read_only=read_only), retry)
         if isinstance(fn, Multi):
             return run_multi(self, fn, isolation, read_only)
-        tx = Transaction(self, isolation, read_only)
+        tx = Transaction(self._executor, isolation, read_only)
         return tx if fn is None else tx.run(fn)
 
     def rollback(self, value: Any = None) -> NoReturn:
@@ -609,20 +676,20 @@ class Repo(RepoCore):
 
         :raises RepoStateError: outside of a transaction, or in a task other than the transaction's
         """
-        bound = self.bound()
+        bound = self._executor.bound()
         if bound is None or bound.depth == 0:
             raise RepoStateError("call rollback", "outside of a transaction", "call it inside repo.transaction()")
-        self._check_owner(bound)  # a child task's Rollback would end the child, not the block
+        self._executor._check_owner(bound)  # a child task's Rollback would end the child, not the block
         raise Rollback(value, self)
 
     def in_transaction(self) -> bool:
         """Whether this task is inside a transaction of this repo."""
-        bound = self.bound()
+        bound = self._executor.bound()
         return bound is not None and bound.depth > 0
 
     def checkout(self) -> Checkout:
         """``async with repo.checkout():`` pins one connection to this task (no transaction)."""
-        return Checkout(self)
+        return Checkout(self._executor)
 
     async def stream(
         self,
@@ -646,7 +713,7 @@ class Repo(RepoCore):
         """
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
             raise ArgumentError(f"max_rows must be a positive integer, got {max_rows!r}")
-        bound = self.bound()
+        bound = self._executor.bound()
         if bound is None or bound.depth == 0:
             raise RepoStateError(
                 "stream", "outside of a transaction", "iterate the stream inside `async with repo.transaction():`"
@@ -655,8 +722,8 @@ class Repo(RepoCore):
         q = to_query(queryable)
         if q.preloads:
             raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
-        sql, loader, params = _read.prepared_all(self, q, prefix)
-        self._check_owner(bound)
+        sql, loader, params = _read.prepared_all(self._executor, q, prefix)
+        self._executor._check_owner(bound)
         batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
         try:
             while True:
@@ -664,7 +731,7 @@ class Repo(RepoCore):
                     raise RepoStateError(
                         "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
                     )
-                self._check_owner(bound)  # every batch: a child task must not take over the cursor
+                self._executor._check_owner(bound)  # every batch: a child task must not take over the cursor
                 try:
                     rows = await batches.__anext__()
                 except StopAsyncIteration:
@@ -682,7 +749,7 @@ class Repo(RepoCore):
         :raises ArgumentError: ``sql`` is a ``COPY … TO STDOUT``/``FROM STDIN``, whose rows this
             call cannot carry: use :meth:`copy_to` / :meth:`copy_from`
         """
-        direction = self.adapter.copy_stdio(sql) if isinstance(sql, str) else None
+        direction = self._executor.adapter.copy_stdio(sql) if isinstance(sql, str) else None
         if direction is not None:
             fix = (
                 "repo.copy_to(query_or_sql, format='csv') returns the rows as bytes (or writes them to output=)"
@@ -693,8 +760,8 @@ class Repo(RepoCore):
                 f"repo.query cannot run {sql.strip()[:60]!r}: a COPY {'to' if direction == 'out' else 'from'} "
                 f"the client streams rows that query() would drop; fix: {fix}"
             )
-        (columns, rows, status), _ = await self.run("query", sql, list(params), timeout, None)
-        num = self.adapter.rows_of_status(status, len(rows))
+        (columns, rows, status), _ = await self._executor.run("query", sql, list(params), timeout, None)
+        num = self._executor.adapter.rows_of_status(status, len(rows))
         return QueryResult(columns, [tuple(r) for r in rows], num, status)
 
     @overload
@@ -755,7 +822,7 @@ class Repo(RepoCore):
         :raises ArgumentError: an unknown format, ``header`` without CSV, or a COPY statement as ``source``
         """
         return await _copy.copy_to(
-            self, source, params, format=format, header=header, output=output, prefix=prefix, timeout=timeout
+            self._executor, source, params, format=format, header=header, output=output, prefix=prefix, timeout=timeout
         )
 
     async def copy_from(
@@ -780,7 +847,7 @@ class Repo(RepoCore):
 
         :raises CastError: a value does not fit its field's type (before it is sent)
         """
-        return await _copy.copy_from(self, target, rows, prefix=prefix, timeout=timeout)
+        return await _copy.copy_from(self._executor, target, rows, prefix=prefix, timeout=timeout)
 
     def load(self, schema: type[_T], data: Mapping[str, Any] | tuple[Sequence[str], Sequence[Any]]) -> _T:
         """A loaded struct from a row: a mapping (``dict``, a record) or ``(columns, values)``.
@@ -816,11 +883,11 @@ class Repo(RepoCore):
         :raises ArgumentError: a channel is not a non-empty str of at most 63 bytes
         :raises DatabaseUnavailableError: (on entry) the listener connection cannot be opened
         """
-        self._check("listen")
-        names = tuple(dict.fromkeys(check_channel(c, self.adapter) for c in (channel, *channels)))
+        self._executor._check("listen")
+        names = tuple(dict.fromkeys(check_channel(c, self._executor.adapter) for c in (channel, *channels)))
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
             raise ArgumentError(f"max_queue must be a positive integer, got {max_queue!r}")
-        listener = listener_of(self)
+        listener = listener_of(self._executor)
         if listener is None:  # pragma: no cover - a running repo always has one
             raise RepoStateError("listen", self.state)
         return Subscription(listener, names, max_queue)
@@ -834,14 +901,14 @@ class Repo(RepoCore):
         :raises ArgumentError: the channel is not a non-empty str of at most 63 bytes, or the payload
             is not a str of at most 7999 bytes
         """
-        check_channel(channel, self.adapter)
-        check_payload(payload, self.adapter)
-        await self.run("execute", self.adapter.notify_sql(), [channel, payload], timeout, None)
+        check_channel(channel, self._executor.adapter)
+        check_payload(payload, self._executor.adapter)
+        await self._executor.run("execute", self._executor.adapter.notify_sql(), [channel, payload], timeout, None)
 
     def listener_stats(self) -> dict[str, Any]:
         """The listener's state: ``connected``, ``pid`` (its server process, or ``None``), ``reconnects``,
         ``channels`` (LISTENed now, sorted), ``subscribers`` and ``dropped`` (notifications over all feeds)."""
-        listener = listener_of(self)
+        listener = listener_of(self._executor)
         if listener is None:
             return {"connected": False, "pid": None, "reconnects": 0, "channels": [], "subscribers": 0, "dropped": 0}
         return listener.stats()
@@ -849,8 +916,8 @@ class Repo(RepoCore):
     # -- storage ------------------------------------------------------------------
     async def storage_up(self) -> str:
         """Create the database (``"created"``, or ``"already_up"``); the repo need not be started."""
-        return await self.adapter.storage_up()
+        return await self._executor.adapter.storage_up()
 
     async def storage_down(self) -> str:
         """Drop the database (``"dropped"``, or ``"already_down"``); the repo need not be started."""
-        return await self.adapter.storage_down()
+        return await self._executor.adapter.storage_down()

@@ -81,7 +81,7 @@ class Sandbox:
     @property
     def repo(self) -> Any:
         """The repo this sandbox is open on."""
-        return self.core
+        return self.core.repo
 
     # -- opening and closing --------------------------------------------------------
     def _fail(self, problem: str, fix: str) -> SandboxError:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -228,7 +229,7 @@ class Transaction:
     ) -> bool:
         bound = self._bound
         assert bound is not None
-        signal, rest = own_rollback(exc, self.core)
+        signal, rest = own_rollback(exc, self.core.repo)
         if signal is not None:
             self.rolled_back, self.value = True, signal.value
         failed = exc is not None
@@ -352,7 +353,7 @@ class Transaction:
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""
         async with self:
-            result = fn(self.core) if _takes_repo(fn) else fn()
+            result = fn(self.core.repo) if _takes_repo(fn) else fn()
             return await result
         return self.value
 
@@ -386,8 +387,6 @@ def _rolled_back(at: str) -> TransactionAbortedError:
 
 
 def _takes_repo(fn: Callable[..., Any]) -> bool:
-    import inspect
-
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

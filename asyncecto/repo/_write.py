@@ -151,7 +151,7 @@ async def _run_rows(
 
 async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
     """Run the changeset's ``prepare_changes`` functions in order (inside the write's transaction)."""
-    cs = attrs.evolve(cs, repo=core)
+    cs = attrs.evolve(cs, repo=core.repo)
     for fn in cs.prepare:
         result = fn(cs)
         if inspect.isawaitable(result):

@@ -21,16 +21,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from asyncecto.errors import ArgumentError, SandboxError
-from asyncecto.repo._core import RepoCore
+from asyncecto.repo._core import RepoCore, executor_of
 from asyncecto.repo._sandbox import Sandbox
 
 __all__ = ("Sandbox", "checkin", "checkout", "mode", "sandbox", "unboxed", "unboxed_run")
 
 
 def _core(repo: Any) -> RepoCore:
-    if not isinstance(repo, RepoCore):
-        raise ArgumentError(f"expected a Repo, got {repo!r}")
-    return repo
+    return executor_of(repo)
 
 
 def sandbox(
