@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, overload
 
+from asyncecto.changeset import Changeset
+from asyncecto.changeset._unsafe_unique import UniqueCheck
 from asyncecto.errors import (
     ArgumentError,
     NoResultsError,
@@ -198,6 +200,11 @@ class Reads:
     async def exists(self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT) -> bool:
         """Whether the query matches any row (``SELECT TRUE … LIMIT 1``; select and order are dropped)."""
         return await _read.exists(self._executor, queryable, prefix, timeout)
+
+    async def _unsafe_unique(self, check: UniqueCheck) -> Changeset[Any]:
+        """Run a changeset's ``unsafe_validate_unique`` check (built by ``asyncecto.changeset``)."""
+        taken = check.query is not None and await self.exists(check.query, prefix=check.prefix)
+        return check.answer(taken)
 
     async def aggregate(
         self,
