@@ -78,7 +78,8 @@ _HINTS = {
 
 
 class RepoCore:
-    """Configuration, adapter, supervisor, telemetry and the plan/loader caches."""
+    """The executor behind a public ``Repo``: configuration, adapter, the ownership layer lending
+    connections, supervisor, telemetry, the plan/loader caches, and ``run`` (every statement)."""
 
     def __init__(self, url: str | None = None, /, *, name: str | None = None, repo: Any = None, **options: Any) -> None:
         #: the public Repo this executes for (what user callbacks receive, what ``Rollback`` names)

@@ -78,14 +78,17 @@ class Ownership:
             sandbox.check_sql(sql)
         return await sandbox.acquire(what), sandbox
 
-    async def checkin(self, conn: Connection, sandbox: Sandbox | None) -> None:
-        """Give back a connection from :meth:`checkout` (or :meth:`checkout_nowait`, with no sandbox)."""
+    def checkin_nowait(self, conn: Connection, sandbox: Sandbox | None) -> bool:
+        """Give back a connection that needs no reset (a sandbox's always); ``False``: ``await checkin()``."""
         if sandbox is not None:
             sandbox.release()
-            return
-        adapter = self.core.adapter
-        if not adapter.checkin_nowait(conn):
-            await adapter.checkin(conn)
+            return True
+        return self.core.adapter.checkin_nowait(conn)
+
+    async def checkin(self, conn: Connection, sandbox: Sandbox | None) -> None:
+        """Give back a connection from :meth:`checkout` (or :meth:`checkout_nowait`, with no sandbox)."""
+        if not self.checkin_nowait(conn, sandbox):
+            await self.core.adapter.checkin(conn)
 
     # -- which sandbox ----------------------------------------------------------------
     def current(self) -> Sandbox | None:

@@ -421,8 +421,10 @@ class Checkout:
             return
         bound = self._bound
         bound.active = False
+        ownership = self.core.ownership
         try:
-            await finish(self.core.ownership.checkin(bound.conn, bound.sandbox))
+            if not ownership.checkin_nowait(bound.conn, bound.sandbox):
+                await finish(ownership.checkin(bound.conn, bound.sandbox))
         finally:
             try:
                 self.core.bound_var.reset(self._token)
