@@ -58,6 +58,7 @@ from asyncecto import Multi, Repo, belongs_to, has_many, schema  # noqa: E402
 from asyncecto import errors as ae  # noqa: E402
 from asyncecto import types as t  # noqa: E402
 from asyncecto.query import from_, where  # noqa: E402
+from asyncecto.repo._core import executor_of  # noqa: E402
 from tests._cluster import Cluster, unavailable_reason  # noqa: E402
 
 APP = "soak"  # application_name of the repo's connections (the only ones the chaos task kills)
@@ -689,7 +690,7 @@ async def soak(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
             await asyncio.sleep(0.25)
             in_use = repo.pool_stats()["in_use"]
         stats_before_stop = repo.pool_stats()
-        pool_all = getattr(getattr(repo.adapter, "pool", None), "_all", ())  # a diagnostic only
+        pool_all = getattr(getattr(executor_of(repo).adapter, "pool", None), "_all", ())  # a diagnostic only
         f.closed_in_pool = sum(1 for c in pool_all if c.raw.is_closed())
         closed = [c for c in _live_connections(admin) if c.is_closed()]
         f.live_closed.append(len(closed))

@@ -1,13 +1,14 @@
 """``unsafe_validate_unique``: ask the database whether a value is already taken.
 
 "Unsafe" because another writer may take the value between this check and the
-write: keep a ``unique_constraint`` as well. The check is awaited; the module
-stays free of ``async def`` by awaiting through ``__await__``.
+write: keep a ``unique_constraint`` as well. This module only builds the check (the
+query, or none when nothing needs asking) and applies the answer; the repo given to
+:func:`unsafe_validate_unique` runs the query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Awaitable, Iterable
 from functools import reduce
 from typing import Any
 
@@ -20,23 +21,28 @@ from asyncecto.schema import meta, schema_info
 
 from ._changeset import Changeset, field_names
 
-__all__ = ("unsafe_validate_unique",)
+__all__ = ("UniqueCheck", "unique_check", "unsafe_validate_unique")
 
 
-class _Check:
-    """Awaitable result of :func:`unsafe_validate_unique`."""
+@attrs.frozen
+class UniqueCheck:
+    """A changeset's uniqueness question: ``query`` matches the rows that would clash (``None``: no
+    need to ask); :meth:`answer` gives the changeset once the database has answered."""
 
-    def __init__(self, cs: Changeset[Any], pending: Any, error_key: str, message: str, fields: list[str]) -> None:
-        self._cs, self._pending, self._key, self._message, self._fields = cs, pending, error_key, message, fields
+    changeset: Changeset[Any]
+    query: Any
+    prefix: str | None
+    error_key: str
+    message: str
+    fields: list[str]
 
-    def __await__(self) -> Generator[Any, None, Changeset[Any]]:
-        if self._pending is None:
-            return self._cs
-        taken = yield from self._pending.__await__()
+    def answer(self, taken: bool) -> Changeset[Any]:
+        """The changeset, with the error on ``error_key`` if another row holds the values."""
+        cs = self.changeset
         if not taken:
-            return self._cs
-        error = (self._key, (self._message, {"validation": "unsafe_unique", "fields": self._fields}))
-        return attrs.evolve(self._cs, errors=(error, *self._cs.errors), valid=False)
+            return cs
+        error = (self.error_key, (self.message, {"validation": "unsafe_unique", "fields": self.fields}))
+        return attrs.evolve(cs, errors=(error, *cs.errors), valid=False)
 
 
 def unsafe_validate_unique(
@@ -48,14 +54,32 @@ def unsafe_validate_unique(
     prefix: str | None = None,
     message: str = "has already been taken",
     error_key: str | None = None,
-) -> _Check:
+) -> Awaitable[Changeset[Any]]:
     """Await to add ``"has already been taken"`` when another row has the same ``fields``.
 
     No query is sent when none of the fields changed, one of them is ``None``, or one
-    already has an error. A loaded struct does not count itself.
+    already has an error. A loaded struct does not count itself. The check is built (and its
+    arguments refused) here, at the call; ``repo`` runs it.
 
     ``cs = await unsafe_validate_unique(cs, ["email"], repo)``
     """
+    check = unique_check(cs, fields, query=query, prefix=prefix, message=message, error_key=error_key)
+    run = getattr(repo, "_unsafe_unique", None)
+    if run is None:
+        raise ArgumentError(f"unsafe_validate_unique needs a Repo to ask, got {repo!r}")
+    return run(check)  # type: ignore[no-any-return]
+
+
+def unique_check(
+    cs: Changeset[Any],
+    fields: str | Iterable[str],
+    *,
+    query: Any = None,
+    prefix: str | None = None,
+    message: str = "has already been taken",
+    error_key: str | None = None,
+) -> UniqueCheck:
+    """The check :func:`unsafe_validate_unique` has the repo run (pure: no database)."""
     names = field_names(fields)
     if not names:
         raise ArgumentError("unsafe_validate_unique needs at least one field")
@@ -76,9 +100,9 @@ def unsafe_validate_unique(
         or any(f in names for f, _ in cs.errors)
     )
     if skip:
-        return _Check(cs, None, key, message, names)
+        return UniqueCheck(cs, None, prefix, key, message, names)
     q = (query if query is not None else from_(type(cs.data))) | where(**values)
     own = {n: getattr(cs.data, n) for n in info.primary_key}
     if meta(cs.data).state == "loaded" and own and all(v is not None for v in own.values()):
         q = q | where(lambda s: ~reduce(lambda a, b: a & b, [field_ref(s, n) == v for n, v in own.items()]))
-    return _Check(cs, repo.exists(q, prefix=prefix), key, message, names)
+    return UniqueCheck(cs, q, prefix, key, message, names)

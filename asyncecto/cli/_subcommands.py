@@ -13,6 +13,7 @@ from typing import Literal
 from asyncecto import migration
 from asyncecto.errors import AsyncEctoError, CommandError, DatabaseError
 from asyncecto.repo import Repo
+from asyncecto.repo._core import executor_of
 
 from . import _generate, _structure
 from ._output import confirm, display_path, info, setup_logging, status_table
@@ -76,7 +77,7 @@ def drop(ns: argparse.Namespace, project: Project) -> int:
         info(f"The database for {db} has not been dropped")
         return 1
     try:
-        result = asyncio.run(target.repo.adapter.storage_down(force=ns.force_drop))
+        result = asyncio.run(executor_of(target.repo).adapter.storage_down(force=ns.force_drop))
     except AsyncEctoError as exc:
         hint = ""
         if isinstance(exc, DatabaseError) and exc.sqlstate == _IN_USE:
@@ -183,7 +184,7 @@ async def _versions(repo: Repo, prefixes: list[str]) -> dict[str, list[int]]:
     async with repo:
         for prefix in prefixes:
             try:
-                result = await repo.query(repo.adapter.versions_sql(prefix, _VERSIONS_TABLE))
+                result = await repo.query(executor_of(repo).adapter.versions_sql(prefix, _VERSIONS_TABLE))
             except DatabaseError as exc:
                 if exc.sqlstate == _NO_TABLE:
                     continue
@@ -200,7 +201,8 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
     try:
         versions = asyncio.run(_versions(target.repo, prefixes or ["public"]))
         inserts = "".join(
-            target.repo.adapter.dump_versions_sql(prefix, _VERSIONS_TABLE, found) for prefix, found in versions.items()
+            executor_of(target.repo).adapter.dump_versions_sql(prefix, _VERSIONS_TABLE, found)
+            for prefix, found in versions.items()
         )
         _structure.pg_dump(target.repo.config, path, prefixes, inserts)
     except (AsyncEctoError, CommandError) as exc:
@@ -212,7 +214,7 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
 
 async def _loaded(repo: Repo) -> bool:
     async with repo:
-        result = await repo.query(repo.adapter.table_exists_sql(None, _VERSIONS_TABLE))
+        result = await repo.query(executor_of(repo).adapter.table_exists_sql(None, _VERSIONS_TABLE))
         return bool(result.rows[0][0])
 
 

@@ -10,7 +10,7 @@ the parent's prefix unless their own struct has one; a call's ``prefix=`` beats 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -24,9 +24,8 @@ from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
-
-if TYPE_CHECKING:
-    from ._write import Stale
+from ._read import delete_all, update_all
+from ._write_types import Forced, Stale, TreeWrites
 
 __all__ = ("delete_dependents", "has_dependents", "relation_changes", "write_children", "write_parents")
 
@@ -58,8 +57,6 @@ def _pk(struct: Any) -> tuple[Any, ...]:
 def _prefix(child: Changeset[Any] | Any, parent_prefix: str | None) -> str | None:
     """A child's prefix: the call's ``prefix=`` when one was given (forced down, as Ecto passes its
     options), else the child struct's own, else the parent's."""
-    from ._write import Forced
-
     if isinstance(parent_prefix, Forced):
         return parent_prefix
     data = child.data if isinstance(child, Changeset) else child
@@ -76,28 +73,37 @@ def _bubble(cs: Changeset[Any], action: str, name: str, child: Changeset[Any], f
 
 
 async def _write(
-    core: RepoCore, child: Changeset[Any], prefix: str | None, timeout: Any, stale: Stale | None = None
+    core: RepoCore,
+    tree: TreeWrites,
+    child: Changeset[Any],
+    prefix: str | None,
+    timeout: Any,
+    stale: Stale | None = None,
 ) -> Any:
     """Insert, update or delete one child changeset (its own relations included); ``ignore`` keeps
     its data, ``delete`` (set by a ``with_`` function) deletes the row and gives ``None``.
     ``stale`` is the parent's update options (``allow_stale`` ...), which cascade as in Ecto."""
-    from . import _write
-
-    stale = stale or _write.Stale()
+    stale = stale or Stale()
     if child.action == "ignore":
         return child.data
     if child.action == "delete":
-        await _write.delete_tree(core, child, prefix, None, stale, timeout)
+        await tree.delete(core, child, prefix, None, stale, timeout)
         return None
     if child.prepare:
-        child = await _write.prepared_or_raise(core, child, child.action or "insert")
+        child = await tree.prepared_or_raise(core, child, child.action or "insert")
     if child.action == "insert":
-        return await _write.insert_tree(core, surface_assocs(child), prefix, None, timeout)
-    return await _write.update_tree(core, child, prefix, None, stale, timeout)
+        return await tree.insert(core, surface_assocs(child), prefix, None, timeout)
+    return await tree.update(core, child, prefix, None, stale, timeout)
 
 
 async def write_parents(
-    core: RepoCore, cs: Changeset[Any], action: str, prefix: str | None, timeout: Any, stale: Stale | None = None
+    core: RepoCore,
+    tree: TreeWrites,
+    cs: Changeset[Any],
+    action: str,
+    prefix: str | None,
+    timeout: Any,
+    stale: Stale | None = None,
 ) -> tuple[Changeset[Any], dict[str, Any], list[tuple[Association, Any]]]:
     """Write the ``belongs_to`` changes first. Returns the changeset with their keys set, the
     association values to put on the result, and replaced parents to delete after the write."""
@@ -115,7 +121,7 @@ async def write_parents(
             values[name] = None
         else:
             try:
-                written = await _write(core, child, _prefix(child, prefix), timeout, stale)
+                written = await _write(core, tree, child, _prefix(child, prefix), timeout, stale)
             except InvalidChangesetError as exc:
                 raise _bubble(cs, action, name, child, exc.changeset) from exc
             key = None if written is None else getattr(written, a.related_key)
@@ -130,6 +136,7 @@ async def write_parents(
 
 async def write_children(
     core: RepoCore,
+    tree: TreeWrites,
     cs: Changeset[Any],
     own: Any,
     action: str,
@@ -146,7 +153,7 @@ async def write_children(
     for name, value in parents.items():
         _set(result, name, value)
     for a, original in after:
-        await _replace(core, a, original, None, prefix, timeout, stale)
+        await _replace(core, tree, a, original, None, prefix, timeout, stale)
     for name, a in info.associations.items():
         if a.kind == "belongs_to" or name not in cs.changes:
             continue
@@ -156,11 +163,11 @@ async def write_children(
         if a.cardinality == "one":
             original = _original(cs.data, name)
             if original is not None and (value is None or _pk(value.data) != _pk(original)):
-                await _replace(core, a, original, owner_value, prefix, timeout, stale)
+                await _replace(core, tree, a, original, owner_value, prefix, timeout, stale)
             written = (
                 None
                 if value is None
-                else await _child(core, cs, action, a, value, owner_value, prefix, timeout, stale=stale)
+                else await _child(core, tree, cs, action, a, value, owner_value, prefix, timeout, stale=stale)
             )
             _set(result, name, written)
             continue
@@ -168,9 +175,9 @@ async def write_children(
         out = []
         for child in value:
             if child.action == "replace":
-                await _replace(core, a, child.data, owner_value, prefix, timeout, stale)
+                await _replace(core, tree, a, child.data, owner_value, prefix, timeout, stale)
             elif child.action != "ignore":
-                written = await _child(core, cs, action, a, child, owner_value, prefix, timeout, linked, stale)
+                written = await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, linked, stale)
                 if written is not None:  # None: deleted
                     out.append(written)
         _set(result, name, out)
@@ -179,6 +186,7 @@ async def write_children(
 
 async def _child(
     core: RepoCore,
+    tree: TreeWrites,
     cs: Changeset[Any],
     action: str,
     a: Association,
@@ -191,7 +199,7 @@ async def _child(
 ) -> Any:
     """Write one child of ``cs`` (linked to ``owner_value``); its failure fails the parent."""
     if a.kind == "many_to_many" and child.action == "delete":  # as Ecto: only the join row goes
-        await _join_rows(core, a, "delete", owner_value, child.data, prefix, timeout)
+        await _join_rows(core, tree, a, "delete", owner_value, child.data, prefix, timeout)
         return None
     sent = child
     if a.kind in ("has_one", "has_many"):
@@ -200,18 +208,19 @@ async def _child(
             sent = attrs.evolve(child, changes={**child.changes, a.related_key: owner_value})
     child_prefix = _prefix(child, prefix)
     try:
-        written = await _write(core, sent, child_prefix, timeout, stale)
+        written = await _write(core, tree, sent, child_prefix, timeout, stale)
     except InvalidChangesetError as exc:
         raise _bubble(cs, action, a.name, child, exc.changeset) from exc
     if written is None:
         return None
     if a.kind == "many_to_many" and (child.action == "insert" or _pk(written) not in (linked or set())):
-        await _join_rows(core, a, "insert", owner_value, written, prefix, timeout)
+        await _join_rows(core, tree, a, "insert", owner_value, written, prefix, timeout)
     return written
 
 
 async def _replace(
     core: RepoCore,
+    tree: TreeWrites,
     a: Association,
     struct: Any,
     owner_value: Any,
@@ -220,21 +229,17 @@ async def _replace(
     stale: Stale | None = None,
 ) -> None:
     """Apply ``on_replace`` to an entry that is no longer associated."""
-    from . import _write
-
     if a.kind == "many_to_many":  # only the join row goes
-        await _join_rows(core, a, "delete", owner_value, struct, prefix, timeout)
+        await _join_rows(core, tree, a, "delete", owner_value, struct, prefix, timeout)
         return
     struct_prefix = _prefix(struct, prefix)
     if a.on_replace in ("nilify", "update"):  # "update" given None: the entry is detached, as in Ecto
         assert a.related_key is not None
-        await _write.update_tree(
-            core, change(struct, {a.related_key: None}), struct_prefix, None, stale or _write.Stale(), timeout
-        )
+        await tree.update(core, change(struct, {a.related_key: None}), struct_prefix, None, stale or Stale(), timeout)
     elif a.on_replace in ("delete", "delete_if_exists"):
         if a.on_replace == "delete_if_exists":
-            stale = _write.Stale(allow=True)
-        await _write.delete_tree(core, change(struct), struct_prefix, None, stale or _write.Stale(), timeout)
+            stale = Stale(allow=True)
+        await tree.delete(core, change(struct), struct_prefix, None, stale or Stale(), timeout)
 
 
 def _join_columns(a: Association) -> tuple[str, str]:
@@ -246,16 +251,21 @@ def _join_columns(a: Association) -> tuple[str, str]:
 
 
 async def _join_rows(
-    core: RepoCore, a: Association, op: str, owner_value: Any, related: Any, prefix: str | None, timeout: Any
+    core: RepoCore,
+    tree: TreeWrites,
+    a: Association,
+    op: str,
+    owner_value: Any,
+    related: Any,
+    prefix: str | None,
+    timeout: Any,
 ) -> None:
     """Insert or delete the join row linking ``owner_value`` and ``related``."""
     (_, okey), (_, rkey) = a.join_keys
     jo, jr = _join_columns(a)
     if op == "insert" and isinstance(a.join_through, type):  # a join schema: a real insert (timestamps ...)
-        from . import _write
-
         row = a.join_through(**{a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)})
-        await _write.insert_tree(core, Changeset(data=row, action="insert"), prefix, None, timeout)
+        await tree.insert(core, Changeset(data=row, action="insert"), prefix, None, timeout)
         return
     owner_type = schema_info(a.owner).fields[okey].type
     related_type = schema_info(a.related).fields[rkey].type
@@ -274,8 +284,6 @@ async def _join_rows(
 
 async def delete_dependents(core: RepoCore, struct: Any, prefix: str | None, timeout: Any) -> None:
     """Schema-level ``on_delete``: children deleted or detached, join rows deleted, before the parent."""
-    from ._read import delete_all, update_all
-
     info = schema_info(struct)
     for name, a in info.associations.items():
         if a.on_delete == "nothing" or a.through is not None:

@@ -20,7 +20,7 @@ from asyncecto.schema import SchemaInfo, schema_info
 
 from ._core import RepoCore
 from ._insert_all import _autogenerate, _header, resolve_target
-from ._read import prepared_all
+from ._plan_sql import prepared_all
 
 __all__ = ("FORMATS", "copy_from", "copy_to")
 

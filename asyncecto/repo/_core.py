@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import enum
 import time
-from collections.abc import Callable, Hashable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncecto._aio import finish
 from asyncecto.adapters import Connection
 from asyncecto.adapters.postgres import PostgresAdapter
-from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
+from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
-from ._sandbox import UNBOXED, Sandbox
+from ._ownership import Ownership
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
-__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState")
+if TYPE_CHECKING:
+    from ._sandbox import Sandbox
+
+__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "executor_of")
 
 _R = TypeVar("_R")
 
@@ -76,9 +78,12 @@ _HINTS = {
 
 
 class RepoCore:
-    """Configuration, adapter, supervisor, telemetry and the plan/loader caches."""
+    """The executor behind a public ``Repo``: configuration, adapter, the ownership layer lending
+    connections, supervisor, telemetry, the plan/loader caches, and ``run`` (every statement)."""
 
-    def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
+    def __init__(self, url: str | None = None, /, *, name: str | None = None, repo: Any = None, **options: Any) -> None:
+        #: the public Repo this executes for (what user callbacks receive, what ``Rollback`` names)
+        self.repo: Any = self if repo is None else repo
         self.config: RepoConfig = build_config(url, **options)
         self.name = name or f"{self.config.database}"
         self.adapter = PostgresAdapter(self.config)
@@ -88,18 +93,8 @@ class RepoCore:
         self.bound_var: contextvars.ContextVar[Bound | None] = contextvars.ContextVar(
             f"asyncecto_pinned_{id(self):x}", default=None
         )
-        #: the test sandbox: shared by every task, or per context (``asyncecto.testing``)
-        self.shared_sandbox: Sandbox | None = None
-        self.shared_sandbox_opening = False
-        self.sandbox_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
-            f"asyncecto_sandbox_{id(self):x}", default=None
-        )
-        #: ``"manual"``: a statement outside any sandbox is refused (``asyncecto.testing.mode``)
-        self.sandbox_mode = "auto"
-        #: whether a sandbox or manual mode was ever set up (keeps the statement path cheap otherwise)
-        self.sandboxing = False
-        #: sandboxes open on this repo
-        self.open_sandboxes = 0
+        #: who lends connections: the pool, or a test sandbox (``asyncecto.testing``)
+        self.ownership = Ownership(self)
         #: the event loop the repo was started on: its connections belong to it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: Supervisor | None = None
@@ -189,13 +184,6 @@ class RepoCore:
             self._listener = None
             self._state = RepoState.CLOSED
 
-    async def __aenter__(self) -> Any:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     @property
     def supervisor_restarts(self) -> dict[str, int]:
         """How many times each background worker was restarted."""
@@ -251,52 +239,6 @@ class RepoCore:
         """The event loop the repo was started on (``None`` unless running)."""
         return self._loop if self._state is RepoState.RUNNING else None
 
-    @contextlib.contextmanager
-    def outside_sandbox(self) -> Iterator[None]:
-        """Statements in the block run on the pool, outside any test sandbox (and its transaction)."""
-        token = self.sandbox_var.set(UNBOXED)
-        bound = self.bound_var.get()
-        bound_token = self.bound_var.set(None) if bound is not None and bound.sandbox is not None else None
-        self.sandboxing = True
-        try:
-            yield
-        finally:
-            if bound_token is not None:
-                with contextlib.suppress(ValueError):
-                    self.bound_var.reset(bound_token)
-            with contextlib.suppress(ValueError):
-                self.sandbox_var.reset(token)
-
-    def current_sandbox(self) -> Sandbox | None:
-        """The sandbox this context would use, open or ended: its own (``shared=False``), else the
-        repo's shared one; ``None`` in an ``unboxed`` block or when there is none."""
-        sb = self.sandbox_var.get()
-        if sb is UNBOXED:
-            return None
-        return self.shared_sandbox if sb is None else sb
-
-    def sandbox_for_task(self) -> Sandbox | None:
-        """The sandbox this task's statements run in, if any.
-
-        :raises SandboxError: in manual mode with no sandbox for this task, or its sandbox has ended
-        """
-        sb = self.current_sandbox()
-        if sb is None:
-            if self.sandbox_mode == "manual" and self.sandbox_var.get() is not UNBOXED:
-                task = asyncio.current_task()
-                raise SandboxError(
-                    self.name,
-                    f"cannot find a sandbox for task {task.get_name() if task else None!r}: "
-                    "the repo is in manual sandbox mode",
-                    "open one for the test (the `sandbox` pytest fixture, or `async with sandbox(repo):`), "
-                    "share one with every task (`sandbox(repo, shared=True)`), or let this task use an open "
-                    "one (`with sb.allow():`); `unboxed(repo)` runs outside the sandbox",
-                )
-            return None
-        if sb.state != "open":
-            sb._check_open()
-        return sb
-
     def _check_loop(self, action: str) -> None:
         """Refuse a call made on another event loop than the repo's (whose connections belong to it)."""
         if asyncio.get_running_loop() is not self._loop:
@@ -307,7 +249,7 @@ class RepoCore:
             "    transport = httpx.ASGITransport(app=app)\n"
             '    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:'
         )
-        if self.open_sandboxes:
+        if self.ownership.open:
             return SandboxError(
                 self.name,
                 f"cannot {action} from another event loop than the sandbox's (the test's): a test client that "
@@ -401,26 +343,19 @@ class RepoCore:
             timeout = client_timeout  # the server enforces the configured default (statement_timeout)
         elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
             lift = True  # the server's default limit would cut this call short
-        adapter = self.adapter
         t0 = time.perf_counter()
+        ownership = self.ownership
         conn: Connection | None
         queue: float | None = None
         sandbox: Sandbox | None = None  # the statement runs behind the sandbox's savepoint
-        pooled = False
+        lent = False  # checked out for this statement only
         if pinned is not None:
             conn = pinned
         elif bound is None:
-            if self.sandboxing:
-                sandbox = self.sandbox_for_task()
-            if sandbox is not None and kind == "query":
-                sandbox.check_sql(sql)
-            if sandbox is None:
-                pooled = True
-                conn = adapter.checkout_nowait()
-                if conn is None:
-                    conn = await adapter.checkout()
-            else:
-                conn = await sandbox.acquire()
+            lent = True
+            conn = ownership.checkout_nowait()
+            if conn is None:
+                conn, sandbox = await ownership.checkout("a statement", sql if kind == "query" else None)
             queue = time.perf_counter() - t0
         else:
             self._check_owner(bound)
@@ -448,11 +383,8 @@ class RepoCore:
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
-            if pooled:
-                if not adapter.checkin_nowait(conn):
-                    await adapter.checkin(conn)
-            elif sandbox is not None and bound is None:
-                sandbox.release()
+            if lent:
+                await ownership.checkin(conn, sandbox)
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
         if self.telemetry.active:
@@ -466,3 +398,14 @@ class RepoCore:
                 sql, params, source, queue, t2 - t1, (t3 - t2) if decode is not None else None, t3 - t0, rows, None
             )
         return result, decoded
+
+
+def executor_of(repo: Any) -> RepoCore:
+    """The executor behind a public ``Repo`` (asyncecto's own modules and its tests reach it so).
+
+    :raises ArgumentError: ``repo`` is not a Repo
+    """
+    core = getattr(repo, "_executor", None)
+    if not isinstance(core, RepoCore):
+        raise ArgumentError(f"expected a Repo, got {repo!r}")
+    return core

@@ -30,7 +30,8 @@ from asyncecto.schema._info import is_schema
 
 from ._core import RepoCore
 from ._loader import build_loader
-from ._read import _prefix as query_prefix
+from ._plan_sql import query_prefix
+from ._transaction import Transaction
 
 __all__ = ("COPY_MIN_ROWS", "insert_all", "resolve_target")
 
@@ -443,8 +444,6 @@ class _Run:
     async def all(self, statements: list[tuple[str, list[Any]]]) -> tuple[int, list[Any] | None]:
         if len(statements) == 1:
             return await self._one(*statements[0])
-        from ._transaction import Transaction
-
         count, results = 0, list[Any]()
         async with Transaction(self.core):
             for sql, params in statements:

@@ -19,6 +19,7 @@ from asyncecto.errors import (
 )
 from asyncecto.multi import WRITES, Multi, Operation, is_function, upsert_action
 
+from ._core import executor_of
 from ._transaction import Transaction, own_rollback
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: 
         return {}
     changes: dict[Hashable, Any] = {}
     try:
-        async with Transaction(repo, isolation, read_only):
+        async with Transaction(executor_of(repo), isolation, read_only):
             await _run_ops(repo, multi, changes, set())
     except _Failed as failed:
         raise MultiError(failed.name, failed.value, dict(changes)) from failed.__cause__

@@ -40,6 +40,7 @@ from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
 from ._loader import build_copier
+from ._plan_sql import compiled, fetch_all, query_prefix
 
 __all__ = ("preload", "run_with_preloads")
 
@@ -261,8 +262,6 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
 
 async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dict[Any, list[Any]]:
     """Related rows grouped by the owner key they belong to."""
-    from ._read import _compiled, _prefix, all_
-
     fast = _plain(ctx, a, keys) if custom is None else None
     if fast is not None:
         sql, loader, table, params = fast
@@ -296,15 +295,15 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
         owner_key = a.owner_key
         assert owner_key is not None
         key_type = schema_info(a.owner).fields[owner_key].type
-        planned, params = plan(q, "all", prefix=_prefix(ctx.core, ctx.prefix, q))
-        inner, loader = _compiled(ctx.core, planned)
+        planned, params = plan(q, "all", prefix=query_prefix(ctx.core, ctx.prefix, q))
+        inner, loader = compiled(ctx.core, planned)
         sql = ctx.core.adapter.per_parent_sql(inner, len(params) + 1, key_type, _KEY_ALIAS)
         owner = a.owner.__name__
         dumped = [t.dump_value(key_type, k, field=owner_key, schema=owner) for k in keys]  # as the planner would
         _, rows = await ctx.core.run("fetch", sql, [*params, dumped], ctx.timeout, planned.table, loader)
         assert rows is not None
     else:
-        rows = await all_(ctx.core, q, ctx.prefix, ctx.timeout)
+        rows = await fetch_all(ctx.core, q, ctx.prefix, ctx.timeout)
     return _group(a, rows)
 
 
@@ -344,8 +343,6 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
     ``keys``, planned once per association and prefix (``None`` for any other kind of key or
     association: those are planned each time). An integer type casts and dumps an int as
     itself, and the association's other parameters (its ``where``) are constants."""
-    from ._read import _compiled
-
     rkey = a.related_key
     if a.kind == "many_to_many" or rkey is None:
         return None
@@ -364,7 +361,7 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
             planned, params = plan(q, "all", prefix=prefix)
             if not params or params[0] != keys:  # the keys are not the first parameter: plan each time
                 return (None,)
-            sql, loader = _compiled(ctx.core, planned)
+            sql, loader = compiled(ctx.core, planned)
             return (sql, loader, planned.table, params[1:])
 
         entry = ctx.core.cached(cache_key, build)
@@ -380,8 +377,6 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
 async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, timeout: Any) -> list[Any]:
     """``repo.all`` of a query carrying preloads: join preloads stitched from its rows, then the
     rest loaded by separate queries."""
-    from ._read import all_
-
     nodes = q.preloads
     if not selects_source_struct(q.select):
         raise _not_source_struct(q, "")
@@ -389,7 +384,7 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
     _bindings(nodes, bindings)
     bare = attrs.evolve(q, preloads=())
     if not bindings:
-        results = await all_(core, bare, prefix, timeout)
+        results = await fetch_all(core, bare, prefix, timeout)
     else:
         for b in bindings:
             kind = q.joins[b - 1].kind if 0 < b <= len(q.joins) else None
@@ -398,7 +393,7 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
         used = [0, *bindings]
         head = q.select if q.select is not None else SourceRef(0)  # the struct, with any select_merge
         sel = Shape("tuple", tuple(head if b == 0 else SourceRef(b) for b in used))
-        rows = await all_(core, attrs.evolve(bare, select=sel), prefix, timeout)
+        rows = await fetch_all(core, attrs.evolve(bare, select=sel), prefix, timeout)
         pos = {b: i for i, b in enumerate(used)}
         results = _stitch(rows, pos, 0, q.source.schema, nodes)
     if not results:

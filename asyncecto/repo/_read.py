@@ -12,7 +12,6 @@ from typing import Any
 import attrs
 
 from asyncecto import types as t
-from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, CastError, MultipleResultsError, QueryError
 from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param
 from asyncecto.query._clauses.exclude import used_clauses
@@ -28,7 +27,8 @@ from asyncecto.schema._define import utc_now
 
 from ._core import RepoCore
 from ._loader import Loader
-from ._shapes import build_result_loader
+from ._plan_sql import compiled, fetch_all, query_prefix
+from ._preload import run_with_preloads
 
 __all__ = ("aggregate", "all_", "delete_all", "exists", "get", "get_by", "one", "to_sql", "update_all")
 
@@ -38,51 +38,21 @@ _INT8_MIN, _INT8_MAX = -(2**63), 2**63 - 1
 _AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
-def _prefix(core: RepoCore, prefix: str | None, q: Query[Any] | None = None) -> str | None:
-    """The prefix a query is planned with: the call's, else the query's (``put_query_prefix``), else the repo's."""
-    if prefix is not None:
-        return check_name(prefix, "prefix")
-    if q is not None and q.prefix is not None:
-        return q.prefix
-    return core.config.prefix
-
-
-def _compiled(core: RepoCore, planned: Planned) -> tuple[str, Loader | None]:
-    def build() -> tuple[str, Loader | None]:
-        loader = build_result_loader(planned.reader) if planned.reader is not None else None
-        return core.adapter.compile(planned), loader
-
-    return core.cached(planned, build)
-
-
 def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -> tuple[str, list[Any]]:
     if op not in ("all", "update_all", "delete_all"):
         raise ArgumentError(f"to_sql operation must be 'all', 'update_all' or 'delete_all', got {op!r}")
     q = to_query(queryable)
     if op != "all":
         _check_bulk(q, op)
-    planned, params = plan(q, op, prefix=_prefix(core, prefix, q))
-    return _compiled(core, planned)[0], params
-
-
-def prepared_all(core: RepoCore, q: Query[Any], prefix: str | None) -> tuple[str, Loader | None, list[Any]]:
-    """SQL, loader and parameters for ``q`` as an ``all`` (used by streams)."""
-    planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
-    sql, loader = _compiled(core, planned)
-    return sql, loader, params
+    planned, params = plan(q, op, prefix=query_prefix(core, prefix, q))
+    return compiled(core, planned)[0], params
 
 
 async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> list[Any]:
     q = to_query(queryable)
     if q.preloads:
-        from ._preload import run_with_preloads
-
         return await run_with_preloads(core, q, prefix, timeout)
-    planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
-    sql, loader = _compiled(core, planned)
-    _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
-    assert results is not None
-    return results
+    return await fetch_all(core, q, prefix, timeout)
 
 
 async def one(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> Any:
@@ -125,7 +95,7 @@ async def get(core: RepoCore, queryable: Any, id: Any, prefix: str | None, timeo
 
 async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, timeout: Any) -> Any:
     """``get(Schema, id)``: the plan, SQL, loader and key type are cached per schema and prefix."""
-    eff = _prefix(core, prefix)
+    eff = query_prefix(core, prefix)
     key = ("get", schema, eff)
     entry = core.cache_get(key)
     if entry is not None:
@@ -152,7 +122,7 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
         q = to_query(schema)
         q = Query(q.source, (Filter("and", Compare("==", FieldRef(0, pk), Param(id))),))  # id checked above
         planned, _ = plan(q, "all", prefix=eff)
-        sql, loader = _compiled(core, planned)
+        sql, loader = compiled(core, planned)
         assert loader is not None
         return sql, loader, pk_type, pk, planned.table
 
@@ -190,7 +160,7 @@ async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: An
         # every combined query selects TRUE too, as Ecto's exists? rewrites them
         combinations=tuple((k, attrs.evolve(o, select=true, order_bys=())) for k, o in q.combinations),
     )
-    planned, params = plan(q, "exists", prefix=_prefix(core, prefix, q))
+    planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
     sql = core.cached(planned, lambda: core.adapter.compile(planned))
     row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
     return row is not None
@@ -218,13 +188,13 @@ async def aggregate(
             column = 0
         else:
             q = attrs.evolve(q, select=None, order_bys=())
-        planned, params = plan(q, "aggregate", prefix=_prefix(core, prefix, q))
+        planned, params = plan(q, "aggregate", prefix=query_prefix(core, prefix, q))
         if column is not None:
             assert isinstance(planned.reader, ReadValue)
             typ = planned.reader.type
     else:
         # the query as it is (its select, distinct, limit) becomes a subquery; aggregate one of its columns
-        planned, params = plan(q, "all", prefix=_prefix(core, prefix, q))
+        planned, params = plan(q, "all", prefix=query_prefix(core, prefix, q))
         if field_name is not None:
             column, typ = _subquery_column(q, planned, field_name)
     sql = core.cached(
@@ -270,8 +240,8 @@ def _check_bulk(q: Query[Any], op: str) -> None:
 
 async def _bulk(core: RepoCore, q: Query[Any], op: str, prefix: str | None, timeout: Any) -> tuple[int, Any]:
     _check_bulk(q, op)
-    planned, params = plan(q, op, prefix=_prefix(core, prefix, q))
-    sql, loader = _compiled(core, planned)
+    planned, params = plan(q, op, prefix=query_prefix(core, prefix, q))
+    sql, loader = compiled(core, planned)
     if q.select is None:
         count, _ = await core.run("execute", sql, params, timeout, planned.table)
         return count, None

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,33 +28,15 @@ if TYPE_CHECKING:
 
     from ._core import RepoCore
 
-__all__ = ("UNBOXED", "Sandbox")
+__all__ = ("Sandbox",)
 
 logger = logging.getLogger("asyncecto")
 
-_ISOLATION = {
-    "read_committed": "READ COMMITTED",
-    "repeatable_read": "REPEATABLE READ",
-    "serializable": "SERIALIZABLE",
-}
-
-#: raw statements that would end the sandbox's transaction
-_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
-#: a statement's first two words, past blanks and ``--``/``/* */`` comments
-_GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)"
-_FIRST_WORDS = re.compile(rf"{_GAP}*([A-Za-z_]+)(?:{_GAP}+([A-Za-z_]+))?", re.S)
+#: the isolation levels a sandbox's transaction may have
+_ISOLATION = ("read_committed", "repeatable_read", "serializable")
 
 #: the statement-level savepoint's name
 _SAVEPOINT = "asyncecto_sandbox"
-
-
-class _Unboxed:
-    def __repr__(self) -> str:
-        return "UNBOXED"
-
-
-#: a context marked with it runs on the pool, outside any sandbox (``asyncecto.testing.unboxed``)
-UNBOXED: Any = _Unboxed()
 
 
 class Sandbox:
@@ -100,7 +81,7 @@ class Sandbox:
     @property
     def repo(self) -> Any:
         """The repo this sandbox is open on."""
-        return self.core
+        return self.core.repo
 
     # -- opening and closing --------------------------------------------------------
     def _fail(self, problem: str, fix: str) -> SandboxError:
@@ -120,23 +101,24 @@ class Sandbox:
                 "cannot open a sandbox inside a transaction or checkout",
                 "open the sandbox first, then begin transactions inside it",
             )
-        inside = core.current_sandbox()
+        owners = core.ownership
+        inside = owners.current()
         if inside is not None and inside.state == "open":
             raise self._fail(
                 "this task is already in a sandbox",
                 "use the sandbox you have (one per test); `unboxed(repo)` runs outside it",
             )
-        if self.shared and (core.shared_sandbox is not None or core.shared_sandbox_opening):
+        if self.shared and (owners.shared is not None or owners.opening):
             raise self._fail(
                 "the repo already has a shared sandbox",
                 "close it before opening another; only one shared sandbox may be open per repo at a time "
                 "(use sandbox(repo, shared=False) for per-task sandboxes)",
             )
         if self.shared:
-            core.shared_sandbox_opening = True  # a second shared sandbox opening meanwhile is refused
+            owners.opening = True  # a second shared sandbox opening meanwhile is refused
         try:
             conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
-            begin = "BEGIN" + (f" ISOLATION LEVEL {_ISOLATION[self.isolation]}" if self.isolation else "")
+            begin = core.adapter.begin_sql(self.isolation, False)
             try:
                 await conn.execute(begin, (), None)
             except BaseException:
@@ -145,15 +127,15 @@ class Sandbox:
                 raise
         finally:
             if self.shared:
-                core.shared_sandbox_opening = False
+                owners.opening = False
         self.conn = conn
         self.state = "open"
-        core.open_sandboxes += 1
+        owners.open += 1
         if self.shared:
-            core.shared_sandbox = self
+            owners.shared = self
         else:
-            self._token = core.sandbox_var.set(self)
-        core.sandboxing = True
+            self._token = owners.var.set(self)
+        owners.active = True
         return self
 
     async def __aexit__(
@@ -168,7 +150,7 @@ class Sandbox:
         # in the caller's context: the close itself runs in a task of its own
         if self._token is not None:
             with contextlib.suppress(ValueError):
-                self.core.sandbox_var.reset(self._token)
+                self.core.ownership.var.reset(self._token)
             self._token = None
 
     async def close(self) -> None:
@@ -190,15 +172,16 @@ class Sandbox:
         except TimeoutError:
             held_by = self._describe_holder()
         self.state = "closed"
-        core.open_sandboxes -= 1
-        if self.shared and core.shared_sandbox is self:
-            core.shared_sandbox = None
+        owners = core.ownership
+        owners.open -= 1
+        if self.shared and owners.shared is self:
+            owners.shared = None
         try:
             if held_by is not None:
                 conn.terminate()  # in use by another task: it can be neither rolled back nor reused
             else:
                 try:
-                    await conn.execute("ROLLBACK", (), None)
+                    await conn.execute(core.adapter.rollback_sql(), (), None)
                 except AsyncEctoError:
                     conn.dirty = True  # the release resets or terminates it
             await core.adapter.checkin(conn)
@@ -228,14 +211,14 @@ class Sandbox:
                 await repo.all(Post)
         """
         self._check_open()
-        core = self.core
-        token = core.sandbox_var.set(self)
-        core.sandboxing = True
+        owners = self.core.ownership
+        token = owners.var.set(self)
+        owners.active = True
         try:
             yield
         finally:
             with contextlib.suppress(ValueError):
-                core.sandbox_var.reset(token)
+                owners.var.reset(token)
 
     # -- taking turns on the connection -------------------------------------------
     async def acquire(self, what: str = "a statement") -> Connection:
@@ -284,10 +267,8 @@ class Sandbox:
 
     def check_sql(self, sql: str) -> None:
         """Refuse raw transaction control, which would end (or commit) the sandbox's transaction."""
-        m = _FIRST_WORDS.match(sql)
-        first = m.group(1).upper() if m else ""
-        second = (m.group(2) or "").upper() if m else ""
-        if first in _TX_CONTROL or (first == "PREPARE" and second == "TRANSACTION"):
+        first = self.core.adapter.transaction_control(sql)
+        if first is not None:
             raise self._fail(
                 f"raw {first} cannot run in the sandbox: it would end the sandbox's transaction "
                 f"(statement: {sql.strip()[:80]!r})",
@@ -305,11 +286,7 @@ class Sandbox:
         await finish(self._mark(conn))
 
     async def _mark(self, conn: Connection) -> None:
-        sql = (
-            f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}"
-            if self._savepoint_open
-            else f"SAVEPOINT {_SAVEPOINT}"
-        )
+        sql = self.core.adapter.remark_sql(_SAVEPOINT, not self._savepoint_open)
         self._savepoint_open = False
         await conn.execute(sql, (), None)
         self._savepoint_open = True
@@ -320,7 +297,7 @@ class Sandbox:
         if not self._savepoint_open:
             return
         try:
-            await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", (), None)
+            await conn.execute(self.core.adapter.rollback_to_sql(_SAVEPOINT), (), None)
         except Exception:  # the statement's own error is the one to report; the next one meets this
             self._savepoint_open = False
             logger.warning("sandbox %r: rolling back a failed statement failed", self, exc_info=True)

@@ -39,8 +39,19 @@ from asyncecto.schema._struct import copy_struct
 
 from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents
 from ._core import RepoCore
+from ._transaction import Transaction
+from ._write_types import Forced, Stale, TreeWrites
 
-__all__ = ("delete", "delete_tree", "insert", "insert_or_update", "insert_tree", "update", "update_tree")
+__all__ = (
+    "Stale",
+    "delete",
+    "delete_tree",
+    "insert",
+    "insert_or_update",
+    "insert_tree",
+    "update",
+    "update_tree",
+)
 
 _set = object.__setattr__
 
@@ -61,8 +72,6 @@ def _check_valid(cs: Changeset[Any], action: str) -> None:
 
 
 def _with_action(cs: Changeset[Any], action: str) -> Changeset[Any]:
-    import attrs
-
     return attrs.evolve(cs, action=action)
 
 
@@ -71,12 +80,6 @@ def _where(struct: Any, opt_prefix: str | None, core: RepoCore) -> tuple[str, st
     if opt_prefix is not None:
         return m.source, str(opt_prefix)  # a plain str, even when it was handed down Forced
     return m.source, m.prefix or core.config.prefix
-
-
-class Forced(str):
-    """A call's ``prefix=``, handed down to associations: it beats their own struct's prefix (Ecto)."""
-
-    __slots__ = ()
 
 
 def _tree_prefix(struct: Any, opt_prefix: str | None, core: RepoCore) -> str | None:
@@ -152,7 +155,7 @@ async def _run_rows(
 
 async def _prepared(core: RepoCore, cs: Changeset[Any]) -> Changeset[Any]:
     """Run the changeset's ``prepare_changes`` functions in order (inside the write's transaction)."""
-    cs = attrs.evolve(cs, repo=core)
+    cs = attrs.evolve(cs, repo=core.repo)
     for fn in cs.prepare:
         result = fn(cs)
         if inspect.isawaitable(result):
@@ -182,8 +185,6 @@ async def _in_transaction_if_needed(
     run them and the write in one transaction."""
     if not cs.prepare and not needed:
         return await write(cs)
-    from ._transaction import Transaction
-
     async with Transaction(core):
         return await write(await prepared_or_raise(core, cs, action) if cs.prepare else cs)
 
@@ -247,9 +248,9 @@ async def insert_tree(
     if not relation_changes(cs):
         return await _insert(core, cs, prefix, returning, timeout, upsert)
     eff_prefix = _tree_prefix(cs.data, prefix, core)
-    cs, parents, after = await write_parents(core, cs, "insert", eff_prefix, timeout)
+    cs, parents, after = await write_parents(core, _TREE, cs, "insert", eff_prefix, timeout)
     own = await _insert(core, cs, prefix, returning, timeout, upsert)
-    return await write_children(core, cs, own, "insert", eff_prefix, timeout, parents, after)
+    return await write_children(core, _TREE, cs, own, "insert", eff_prefix, timeout, parents, after)
 
 
 async def _insert(
@@ -381,18 +382,6 @@ def _pk_filters(info: SchemaInfo, struct: Any, action: str) -> dict[str, Any]:
     return filters
 
 
-@attrs.frozen
-class Stale:
-    """What a write does when no row matched: return as is, raise ``StaleEntryError``, or
-    raise ``InvalidChangesetError`` with an error on ``field`` (from the call or the
-    changeset's ``repo_opts``).
-    """
-
-    allow: bool = False
-    field: str | None = None
-    message: str = "is stale"
-
-
 def _affected(count: int, action: str, cs: Changeset[Any], stale: Stale) -> bool:
     """Whether a row was hit; raises for 0 (unless ``stale.allow``) and for more than one."""
     struct = cs.data
@@ -464,9 +453,9 @@ async def update_tree(
     if not relations:
         return await _update(core, cs, prefix, returning, stale, timeout)
     eff_prefix = _tree_prefix(cs.data, prefix, core)
-    cs, parents, after = await write_parents(core, cs, "update", eff_prefix, timeout, stale)
+    cs, parents, after = await write_parents(core, _TREE, cs, "update", eff_prefix, timeout, stale)
     own = await _update(core, cs, prefix, returning, stale, timeout)
-    return await write_children(core, cs, own, "update", eff_prefix, timeout, parents, after, stale)
+    return await write_children(core, _TREE, cs, own, "update", eff_prefix, timeout, parents, after, stale)
 
 
 async def _update(
@@ -583,3 +572,7 @@ async def insert_or_update(
     if state == "loaded":
         return await update(core, value, prefix, returning, False, Stale(), timeout)
     raise ArgumentError(f"the changeset has an invalid state for Repo.insert_or_update: {state}")
+
+
+#: what association writes call back for each child (they may nest)
+_TREE = TreeWrites(insert_tree, update_tree, delete_tree, prepared_or_raise)

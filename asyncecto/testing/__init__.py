@@ -21,16 +21,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from asyncecto.errors import ArgumentError, SandboxError
-from asyncecto.repo._core import RepoCore
+from asyncecto.repo._core import RepoCore, executor_of
 from asyncecto.repo._sandbox import Sandbox
 
 __all__ = ("Sandbox", "checkin", "checkout", "mode", "sandbox", "unboxed", "unboxed_run")
 
 
 def _core(repo: Any) -> RepoCore:
-    if not isinstance(repo, RepoCore):
-        raise ArgumentError(f"expected a Repo, got {repo!r}")
-    return repo
+    return executor_of(repo)
 
 
 def sandbox(
@@ -66,7 +64,7 @@ async def checkin(repo: Any) -> None:
     :raises SandboxError: no sandbox is open for this task
     """
     core = _core(repo)
-    sb = core.current_sandbox()
+    sb = core.ownership.current()
     if sb is None or sb.state != "open":
         raise SandboxError(core.name, "there is no open sandbox to check in", "call checkout(repo) first")
     await sb.close()
@@ -78,9 +76,9 @@ def mode(repo: Any, value: str) -> None:
     core = _core(repo)
     if value not in ("auto", "manual"):
         raise ArgumentError(f"sandbox mode must be 'auto' or 'manual', got {value!r}")
-    core.sandbox_mode = value
+    core.ownership.mode = value
     if value == "manual":
-        core.sandboxing = True
+        core.ownership.active = True
 
 
 @contextlib.contextmanager
@@ -93,7 +91,7 @@ def unboxed(repo: Any) -> Iterator[None]:
         with unboxed(repo):
             await repo.insert(Setting(key="seeded"))   # committed: clean it up yourself
     """
-    with _core(repo).outside_sandbox():
+    with _core(repo).ownership.outside():
         yield
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from asyncecto.errors import SandboxError
+from asyncecto.repo._core import executor_of
 
 from . import Sandbox
 from . import sandbox as _open_sandbox
@@ -79,7 +80,7 @@ async def _sandbox(asyncecto_repo: Any, request: pytest.FixtureRequest) -> Async
     started = repo.state != "running"
     if started:
         await repo.start()
-    elif repo.running_loop is not asyncio.get_running_loop():
+    elif executor_of(repo).running_loop is not asyncio.get_running_loop():
         raise SandboxError(
             repo.name,
             "the repo runs on another event loop than this test's `sandbox` fixture",
@@ -88,12 +89,13 @@ async def _sandbox(asyncecto_repo: Any, request: pytest.FixtureRequest) -> Async
         )
     try:
         if request.node.get_closest_marker("no_sandbox") is not None:
-            mode = repo.sandbox_mode
-            repo.sandbox_mode = "auto"  # real commits, even when the repo is in manual mode
+            owners = executor_of(repo).ownership
+            mode = owners.mode
+            owners.mode = "auto"  # real commits, even when the repo is in manual mode
             try:
                 yield None
             finally:
-                repo.sandbox_mode = mode
+                owners.mode = mode
         else:
             async with _open_sandbox(repo) as sb:
                 yield sb

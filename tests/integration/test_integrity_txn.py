@@ -27,6 +27,7 @@ from asyncecto.errors import (
     SandboxError,
 )
 from asyncecto.integrations.starlette import exception_handlers
+from asyncecto.repo._core import executor_of
 from asyncecto.testing import Sandbox
 
 from ..schemas import Weather
@@ -177,7 +178,7 @@ async def _kill_own_backend(repo: Repo, admin: asyncpg.Connection) -> int:
     """Terminate the backend of the repo's connection pinned to this task (a connection this test opened)."""
     pid: int = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
     assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-    bound = repo.bound()
+    bound = executor_of(repo).bound()
     assert bound is not None
     for _ in range(200):  # until the client has seen the connection close
         if bound.conn.is_closed():

@@ -21,6 +21,7 @@ from asyncecto import Notification, Repo
 from asyncecto.adapters.postgres._listen import PgListenConnection
 from asyncecto.errors import ArgumentError, ConnectionLostError, DatabaseUnavailableError, RepoStateError
 from asyncecto.repo import RepoConfig, Subscription, build_config
+from asyncecto.repo._core import executor_of
 from asyncecto.repo._notifications import listener_of
 
 from ..conftest import APP_NAME
@@ -280,7 +281,7 @@ async def test_notifications_resume_after_a_silent_network_drop(database_url: st
         _Forwarder(config) as proxy,
         Repo(_url_via(config, proxy.port), pool_size=1, connect_timeout=2.0) as proxied,
     ):
-        listener = listener_of(proxied)
+        listener = listener_of(executor_of(proxied))
         assert listener is not None
         listener.health_interval = 0.2
         listener.health_timeout = 2.0
@@ -472,7 +473,7 @@ async def test_stop_ends_the_feeds_while_a_crashed_listener_waits_to_restart(dat
     task = asyncio.create_task(reader())
     try:
         await _until(lambda: r.listener_stats()["channels"] == [ch], "LISTEN")
-        supervisor, listener = r._supervisor, listener_of(r)
+        supervisor, listener = executor_of(r)._supervisor, listener_of(executor_of(r))
         assert supervisor is not None and listener is not None
         supervisor.min_backoff = supervisor.max_backoff = 3600.0  # its restart would come long after the test
 
@@ -511,14 +512,14 @@ class _DiesMidCommand:
 
 
 async def test_a_backend_dying_mid_command_is_a_lost_link_not_a_crash(repo: Repo) -> None:
-    conn = await repo.adapter.open_listener(lambda channel, payload, pid: None, lambda: None)
+    conn = await executor_of(repo).adapter.open_listener(lambda channel, payload, pid: None, lambda: None)
     assert isinstance(conn, PgListenConnection)
     conn.raw = _DiesMidCommand(conn.raw)
     with pytest.raises(ConnectionLostError, match="connection unusable"):
         await conn.listen("events", WAIT)
     assert conn.is_closed()
 
-    listener = listener_of(repo)
+    listener = listener_of(executor_of(repo))
     assert listener is not None
     ch, other = _channel("dies"), _channel("dies_new")
     async with repo.listen(ch) as feed:
@@ -571,7 +572,7 @@ async def test_a_burst_of_notifications_does_not_fail_the_health_check(
         _Forwarder(config) as proxy,
         Repo(_url_via(config, proxy.port), pool_size=1) as proxied,
     ):
-        listener = listener_of(proxied)
+        listener = listener_of(executor_of(proxied))
         assert listener is not None
         listener.health_interval = 0.05  # a health check is in flight during the whole burst
         listener.health_timeout = 1.0

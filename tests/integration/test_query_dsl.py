@@ -1232,7 +1232,7 @@ async def test_constant_strings_are_safe_whatever_the_string_setting(database_ur
 
     settings = {"standard_conforming_strings": "off", "application_name": "asyncecto-tests"}
     async with Repo(database_url, pool_size=1, server_settings=settings) as r:
-        q = from_(Weather) | select(lambda w: fragment("?", constant("\\' OR TRUE) --"))) | limit(1)
+        q: Query[Any] = from_(Weather) | select(lambda w: fragment("?", constant("\\' OR TRUE) --"))) | limit(1)
         await r.query("INSERT INTO weather (city) VALUES ('one row')")
         try:
             assert await r.all(q) == ["\\' OR TRUE) --"]

@@ -35,6 +35,7 @@ from asyncecto.query import (
     windows,
     with_cte,
 )
+from asyncecto.repo._core import executor_of
 from asyncecto.repo._notifications import check_channel, check_payload
 from asyncecto.schema import many_to_many
 
@@ -357,7 +358,7 @@ def test_defect_8_changeset_derived_constraint_names_over_63_bytes_ask_for_name(
 
 def test_defect_9_notify_payload_with_a_lone_surrogate_is_an_argument_error() -> None:
     with pytest.raises(ArgumentError, match=r"lone surrogate '\\ud800' at position 2") as info:
-        check_payload("ab\ud800", REPO.adapter)
+        check_payload("ab\ud800", executor_of(REPO).adapter)
     assert not isinstance(info.value, UnicodeError)
     assert "json.dumps" in str(info.value)
 
@@ -365,12 +366,12 @@ def test_defect_9_notify_payload_with_a_lone_surrogate_is_an_argument_error() ->
 @pytest.mark.parametrize("channel", ["\ud800", "c" * 64, "é" * 32, "a\x00b"])
 def test_defect_9_bad_channel_names_are_identifier_errors(channel: str) -> None:
     with pytest.raises(IdentifierError) as info:
-        check_channel(channel, REPO.adapter)
+        check_channel(channel, executor_of(REPO).adapter)
     assert info.value.kind == "channel"
 
 
 def test_defect_8_a_63_byte_channel_is_accepted() -> None:
-    assert check_channel("é" * 31 + "a", REPO.adapter) == "é" * 31 + "a"
+    assert check_channel("é" * 31 + "a", executor_of(REPO).adapter) == "é" * 31 + "a"
 
 
 # -- defect 9: hostile field names in the query DSL ---------------------------------------------------------

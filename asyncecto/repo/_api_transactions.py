@@ -1,0 +1,179 @@
+"""The Repo's transactions: ``transaction`` (also of a Multi, with retries), ``rollback``, ``checkout``, ``stream``."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
+
+from asyncecto.errors import (
+    ArgumentError,
+    QueryError,
+    RepoStateError,
+    Rollback,
+    TransactionConflictError,
+)
+from asyncecto.multi import Multi
+from asyncecto.query._sources import to_query
+
+from ._api_reads import Queryable
+from ._core import DEFAULT, RepoCore
+from ._multi import run_multi
+from ._plan_sql import prepared_all
+from ._transaction import Checkout, Transaction
+
+if TYPE_CHECKING:
+    from ._repo import Repo
+
+__all__ = ("Transactions",)
+
+_T = TypeVar("_T")
+
+
+async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> Any:
+    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock."""
+    for n in range(retries):
+        try:
+            return await attempt()
+        except TransactionConflictError:
+            await asyncio.sleep(0.005 * 2**n * (1 + random.random()))
+    return await attempt()  # the last try: its conflict propagates
+
+
+class Transactions:
+    """Transactions, savepoints, checkouts and streams inside them."""
+
+    _executor: RepoCore
+
+    @overload
+    def transaction(
+        self, fn: None = None, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
+    ) -> Transaction: ...
+    @overload
+    def transaction(
+        self, fn: Multi, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
+    ) -> Awaitable[dict[Any, Any]]: ...
+    @overload
+    def transaction(
+        self,
+        fn: Callable[..., Awaitable[_T]],
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
+    ) -> Awaitable[_T]: ...
+    def transaction(
+        self,
+        fn: Callable[..., Awaitable[Any]] | Multi | None = None,
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
+    ) -> Any:
+        """A transaction: ``async with repo.transaction():``, ``await repo.transaction(fn)`` or
+        ``await repo.transaction(multi)`` (the Multi's changes dict, or ``MultiError``).
+
+        Every repo call in the block, from this task, uses its connection. An exception rolls
+        back and propagates; ``repo.rollback(value)`` rolls back and ends the block quietly
+        (``await repo.transaction(fn)`` then returns ``value``). A transaction inside another
+        is a savepoint: its failure rolls back only its own work.
+
+        :param fn: an async function taking the repo (or nothing); its result is returned
+        :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
+        :param read_only: ``BEGIN … READ ONLY``
+        :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
+            fails with a serialization failure or a deadlock (``TransactionConflictError``)
+        """
+        if retry < 0:
+            raise ArgumentError(f"retry= is how many more times to run the transaction, got {retry!r}; use 0 or more")
+        if retry:
+            if fn is None:
+                raise ArgumentError(
+                    "retry= needs a function (or Multi) to run again: await repo.transaction(fn, retry=3)"
+                )
+            if self.in_transaction():
+                raise ArgumentError(
+                    "retry= works on the outermost transaction only: inside another one, the conflict has "
+                    "already aborted the outer transaction; put retry= on the outermost repo.transaction(...)"
+                )
+            return _with_retry(lambda: self.transaction(fn, isolation=isolation, read_only=read_only), retry)
+        if isinstance(fn, Multi):
+            return run_multi(cast("Repo", self), fn, isolation, read_only)
+        tx = Transaction(self._executor, isolation, read_only)
+        return tx if fn is None else tx.run(fn)
+
+    def rollback(self, value: Any = None) -> NoReturn:
+        """Roll back the innermost transaction of this task; ``transaction(fn)`` returns ``value``.
+
+        It raises :class:`~asyncecto.errors.Rollback`, a ``BaseException`` (as ``CancelledError`` is):
+        ``except Exception`` between here and the block lets it pass.
+
+        :raises RepoStateError: outside of a transaction, or in a task other than the transaction's
+        """
+        bound = self._executor.bound()
+        if bound is None or bound.depth == 0:
+            raise RepoStateError("call rollback", "outside of a transaction", "call it inside repo.transaction()")
+        self._executor._check_owner(bound)  # a child task's Rollback would end the child, not the block
+        raise Rollback(value, self)
+
+    def in_transaction(self) -> bool:
+        """Whether this task is inside a transaction of this repo."""
+        bound = self._executor.bound()
+        return bound is not None and bound.depth > 0
+
+    def checkout(self) -> Checkout:
+        """``async with repo.checkout():`` pins one connection to this task (no transaction)."""
+        return Checkout(self._executor)
+
+    async def stream(
+        self,
+        queryable: Queryable[_T],
+        *,
+        max_rows: int = 500,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> AsyncGenerator[_T, None]:
+        """Rows of a query through a server-side cursor, ``max_rows`` at a time, inside a transaction.
+
+        ``timeout`` bounds each batch's fetch (the repo's server-side limit applies otherwise).
+
+        .. code-block:: python
+
+            async with repo.transaction():
+                async for post in repo.stream(from_(Post)):
+                    ...
+
+        :raises RepoStateError: outside of a transaction, or iterated after it ended
+        """
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ArgumentError(f"max_rows must be a positive integer, got {max_rows!r}")
+        bound = self._executor.bound()
+        if bound is None or bound.depth == 0:
+            raise RepoStateError(
+                "stream", "outside of a transaction", "iterate the stream inside `async with repo.transaction():`"
+            )
+
+        q = to_query(queryable)
+        if q.preloads:
+            raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
+        sql, loader, params = prepared_all(self._executor, q, prefix)
+        self._executor._check_owner(bound)
+        batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
+        try:
+            while True:
+                if not bound.active:
+                    raise RepoStateError(
+                        "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
+                    )
+                self._executor._check_owner(bound)  # every batch: a child task must not take over the cursor
+                try:
+                    rows = await batches.__anext__()
+                except StopAsyncIteration:
+                    return
+                for item in loader(rows) if loader is not None else rows:
+                    yield item
+        finally:
+            await batches.aclose()

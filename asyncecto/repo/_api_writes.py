@@ -1,0 +1,264 @@
+"""The Repo's writes: ``insert``, ``update``, ``delete``, ``insert_or_update``, ``insert_all``, ``reload``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar, overload
+
+import attrs
+
+from asyncecto._names import check_optional_name
+from asyncecto.changeset import Changeset
+from asyncecto.errors import (
+    ArgumentError,
+    NoResultsError,
+)
+from asyncecto.query import Query
+from asyncecto.query._ast import FieldRef, Filter, In, Param
+from asyncecto.query._on_conflict import ConflictTarget, OnConflict
+from asyncecto.query._sources import to_query
+from asyncecto.schema import Meta, meta
+
+from . import _insert_all, _read, _write
+from ._core import DEFAULT, RepoCore
+
+__all__ = ("Writes",)
+
+_T = TypeVar("_T")
+
+
+class Writes:
+    """Writing structs and changesets: insert, update, delete, upsert, ``insert_all``, reload."""
+
+    _executor: RepoCore
+
+    @overload
+    async def insert(
+        self,
+        value: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    @overload
+    async def insert(
+        self,
+        value: _T,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    async def insert(
+        self,
+        value: Any,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> Any:
+        """Insert a struct or a changeset's data with its changes; returns the loaded struct.
+
+        Fields that are ``None`` are left to the database's defaults. The generated
+        primary key and ``read_after_writes`` fields come back via ``RETURNING``.
+
+        An upsert (``on_conflict=``, as in :meth:`insert_all`) returns the given values with
+        the stored primary key, and ``meta(result).inserted`` tells a new row (``True``) from
+        a conflicting one that was updated or kept (``False``); ``returning=True`` reads the
+        row as stored. A conflict query whose ``where`` matched nothing is stale (see :meth:`update`).
+
+        :param returning: ``True`` for every field, or field names to read back
+        :raises InvalidChangesetError: the changeset is invalid (nothing is sent)
+        :raises CastError: a value does not fit its field's type (nothing is sent)
+        :raises ConstraintError: a database constraint fired that the changeset did not declare
+        """
+        upsert = None
+        if on_conflict not in (None, "raise") or conflict_target is not None:
+            stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+            upsert = _write.Upsert(on_conflict, conflict_target, stale)
+        return await _write.insert(self._executor, value, prefix, returning, timeout, upsert)
+
+    async def insert_all(
+        self,
+        target: type[Any] | str | tuple[str, type[Any]],
+        entries: Sequence[Mapping[str, Any]] | Query[Any],
+        *,
+        returning: bool | Sequence[str] | None = None,
+        on_conflict: OnConflict = "raise",
+        conflict_target: ConflictTarget = None,
+        placeholders: Mapping[str, Any] | None = None,
+        timestamps: bool = False,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+    ) -> tuple[int, list[Any] | None]:
+        """Insert many rows at once; ``(count, returned)`` (``returned`` is ``None`` without ``returning``).
+
+        ``target`` is a schema (values are dumped by field type, names mapped to columns), a
+        table name (values sent as they are), or ``(table, Schema)``. ``entries`` is a list of
+        dicts with the same keys, or a query selecting a dict (``INSERT … SELECT``). No
+        changesets, validations or associations; only a UUID primary key is generated, and
+        timestamps only with ``timestamps=True``. An empty list sends nothing.
+
+        ``on_conflict``: ``"raise"`` (default), ``"nothing"``, ``"replace_all"``,
+        ``("replace", fields)``, ``("replace_all_except", fields)``, an update dict
+        (``{"set": {...}, "inc": {...}}``) or an update query; all but ``"nothing"`` need
+        ``conflict_target`` (fields, or :func:`asyncecto.unsafe_fragment`). The stored row keeps
+        its primary key (and ``inserted_at``). Returned structs say ``meta(s).inserted``.
+
+        >>> await repo.insert_all(Post, [{"title": "a"}, {"title": "b"}], returning=["id"])  # doctest: +SKIP
+        (2, [Post(id=1, ...), Post(id=2, ...)])
+
+        :param placeholders: values sent once and used in rows as ``placeholder(key)``
+        :param timestamps: fill the schema's ``inserted_at``/``updated_at`` (and set ``updated_at``
+            when an upsert updates)
+        :raises ArgumentError: bad options or rows (nothing is sent)
+        """
+        return await _insert_all.insert_all(
+            self._executor,
+            target,
+            entries,
+            returning=returning,
+            on_conflict=on_conflict,
+            conflict_target=conflict_target,
+            placeholders=placeholders,
+            timestamps=timestamps,
+            prefix=prefix,
+            timeout=timeout,
+        )
+
+    async def update(
+        self,
+        changeset: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        force: bool = False,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Write a changeset's changes to its struct's row; with no changes nothing is sent.
+
+        :param force: update (and bump ``updated_at``) even with no changes
+        :param allow_stale: return the struct unchanged instead of raising when no row matched
+        :param stale_error_field: when no row matched, raise ``InvalidChangesetError`` with this
+            field's error ``stale_error_message`` (metadata ``stale: True``) instead
+        :raises ArgumentError: given a struct instead of a changeset
+        :raises StaleEntryError: no row has the struct's primary key (or the lock version moved on)
+        """
+        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        return await _write.update(self._executor, changeset, prefix, returning, force, stale, timeout)  # type: ignore[no-any-return]
+
+    @overload
+    async def delete(
+        self,
+        value: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    @overload
+    async def delete(
+        self,
+        value: _T,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> _T: ...
+    async def delete(
+        self,
+        value: Any,
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        allow_stale: bool = False,
+        stale_error_field: str | None = None,
+        stale_error_message: str = "is stale",
+        timeout: Any = DEFAULT,
+    ) -> Any:
+        """Delete a struct's row; returns the struct with state ``"deleted"``.
+
+        :param stale_error_field: as for :meth:`update`
+        :raises StaleEntryError: no row has the struct's primary key
+        """
+        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        return await _write.delete(self._executor, value, prefix, returning, stale, timeout)
+
+    async def insert_or_update(
+        self,
+        changeset: Changeset[_T],
+        *,
+        prefix: str | None = None,
+        returning: bool | Sequence[str] | None = None,
+        timeout: Any = DEFAULT,
+    ) -> _T:
+        """Insert when the changeset's struct is ``built``, update when it is ``loaded``."""
+        return await _write.insert_or_update(self._executor, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
+
+    @overload
+    async def reload(
+        self, structs: list[_T], *, prefix: str | None = None, timeout: Any = DEFAULT
+    ) -> list[_T | None]: ...
+    @overload
+    async def reload(self, structs: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None: ...
+    async def reload(self, structs: Any, *, prefix: str | None = None, timeout: Any = DEFAULT) -> Any:
+        """Read structs again by primary key, from their own source and prefix (or ``prefix=``).
+
+        A list keeps its order, with ``None`` where a row no longer exists.
+        """
+        check_optional_name(prefix, "prefix")
+        many = isinstance(structs, list)
+        items: list[Any] = structs if many else [structs]
+        if not items:
+            return []
+        schema = type(items[0])
+        if any(type(s) is not schema for s in items):
+            raise ArgumentError(
+                f"reload expects structs of one schema, got {sorted({type(s).__name__ for s in items})}"
+            )
+        pk = _read._single_pk(schema, "reload")
+        ids = [getattr(s, pk) for s in items]
+        if any(i is None for i in ids):
+            raise ArgumentError(f"cannot reload a struct whose primary key {pk!r} is None")
+        m: Meta = meta(items[0])
+        q: Query[Any] = to_query((m.source, schema))
+        q = attrs.evolve(
+            q,
+            source=attrs.evolve(q.source, prefix=prefix if prefix is not None else m.prefix),
+            wheres=(Filter("and", In(FieldRef(0, pk), Param(ids))),),
+        )
+        found = {getattr(s, pk): s for s in await _read.all_(self._executor, q, None, timeout)}
+        result = [found.get(i) for i in ids]
+        return result if many else result[0]
+
+    async def reload_or_raise(self, struct: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
+        """Like :meth:`reload` for one struct, but raises when its row no longer exists."""
+        found = await self.reload(struct, prefix=prefix, timeout=timeout)
+        if found is None:
+            raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
+        return found
