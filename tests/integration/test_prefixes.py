@@ -348,7 +348,7 @@ async def test_call_prefix_on_preload(repo: Repo) -> None:
     p1 = await repo.get_or_raise(Post, 1)  # public p1, by ann
     loaded = await repo.preload(p1, {"comments": "author"}, prefix="archive")
     # every level reads the archive: archive comment 1 of post 1, by archive user 1
-    assert [(c.text, typing.typing.cast(User, c.author).name) for c in loaded.comments] == [("old c1", "old ann")]
+    assert [(c.text, typing.cast(User, c.author).name) for c in loaded.comments] == [("old c1", "old ann")]
     assert meta(loaded.comments[0]).prefix == "archive" and meta(loaded.comments[0].author).prefix == "archive"
     assert meta(loaded).prefix is None  # the parent itself is not moved
     # a query's preloads take the call's prefix too
@@ -494,8 +494,7 @@ async def test_nested_preloads_follow_the_struct_prefix(repo: Repo, admin: async
     (p7,) = loaded.posts
     assert p7.title == "old p7" and p7.author is not None and p7.author.name == "old ann"
     assert [
-        (c.text, typing.typing.cast(User, c.author).name)
-        for c in sorted(p7.comments, key=lambda c: typing.cast(int, c.id))
+        (c.text, typing.cast(User, c.author).name) for c in sorted(p7.comments, key=lambda c: typing.cast(int, c.id))
     ] == [
         ("old c2", "old bob"),
         ("old c3", "old ann"),
