@@ -1,7 +1,9 @@
 """Adapter contracts, split by capability (as Ecto's ``Ecto.Adapter.*`` behaviours).
 
 The Repo talks to a database only through these. A second database is added by
-implementing them under ``asyncecto/adapters/<name>/``; nothing above changes.
+implementing them (:class:`RepoAdapter` gathers them) and registering the class for a URL
+scheme with :func:`register_adapter`; nothing above changes. An adapter is built from
+:class:`ConnectionSettings` and never imports ``asyncecto.repo``.
 """
 
 from __future__ import annotations
@@ -16,12 +18,24 @@ from asyncecto.errors import AsyncEctoError
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
+from ._registry import (
+    AdapterFactory,
+    adapter_factory,
+    known_schemes,
+    open_adapter,
+    register_adapter,
+    unregister_adapter,
+)
+from ._settings import ConnectionSettings
+
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
 
 __all__ = (
     "Adapter",
+    "AdapterFactory",
     "Connection",
+    "ConnectionSettings",
     "CopyIn",
     "CopyOut",
     "ListenConnection",
@@ -29,9 +43,15 @@ __all__ = (
     "NotificationAdapter",
     "NotificationCallback",
     "QueryableAdapter",
+    "RepoAdapter",
     "SchemaAdapter",
     "StorageAdapter",
     "Worker",
+    "adapter_factory",
+    "known_schemes",
+    "open_adapter",
+    "register_adapter",
+    "unregister_adapter",
 )
 
 Worker = tuple[str, Callable[[], Awaitable[None]]]
@@ -341,3 +361,8 @@ class NotificationAdapter(ABC):
     ) -> ListenConnection:
         """A new connection outside the pool for receiving notifications; ``on_lost`` is called once
         when it closes for any reason."""
+
+
+class RepoAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter, NotificationAdapter):
+    """Every capability a Repo uses; an adapter class registered for a scheme implements this,
+    built as ``AdapterClass(settings: ConnectionSettings)``."""

@@ -159,7 +159,9 @@ async def test_issue17_dead_connections_leave_the_pool_at_once(database_url: str
     (no upkeep runs here: only the termination listener can do it); one in use fails with the server's
     reason and is dropped on its return."""
     app = _app("dead")
-    adapter = PostgresAdapter(build_config(database_url, pool_size=3, server_settings={"application_name": app}))
+    adapter = PostgresAdapter(
+        build_config(database_url, pool_size=3, server_settings={"application_name": app}).connection_settings()
+    )
     pool = adapter.pool
     try:
         conns = [await pool.acquire() for _ in range(3)]
@@ -384,7 +386,7 @@ async def test_issue17_r19_no_connection_at_all_retries_until_the_timeout(
         config = build_config(
             url_through(database_url, user=role), min_size=0, server_settings={"application_name": app}
         )
-        pool = PostgresAdapter(config).pool
+        pool = PostgresAdapter(config.connection_settings()).pool
         try:
             started = time.monotonic()
             with pytest.raises(DatabaseUnavailableError, match="too many connections") as info:

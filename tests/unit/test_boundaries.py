@@ -110,3 +110,33 @@ def test_every_error_derives_from_the_base_and_lives_in_errors() -> None:
 
 def test_typed_marker_is_shipped() -> None:
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_adapters_never_import_the_repo() -> None:
+    """The adapters receive plain settings (``ConnectionSettings``); they never reach back up."""
+    offenders = []
+    for path in sorted((PACKAGE / "adapters").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(f"{n}.".startswith(("asyncecto.repo.", "asyncecto.cli.")) for n in names):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == []
+
+
+def test_the_repo_chooses_its_adapter_by_scheme_only() -> None:
+    """No module above the adapters names the PostgreSQL adapter: the registry picks it from the URL."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("adapters/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported = isinstance(node, ast.ImportFrom) and any(a.name == "PostgresAdapter" for a in node.names)
+            named = isinstance(node, ast.Name | ast.Attribute) and "PostgresAdapter" in ast.unparse(node)
+            if imported or named:
+                offenders.append(f"{rel}:{node.lineno}")
+    assert offenders == []
