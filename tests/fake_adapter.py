@@ -119,12 +119,12 @@ class FakeDatabase:
 
     @staticmethod
     def default(call: Call) -> Any:
-        """No rows, one row hit by a write, the statement's first word as its tag."""
+        """No rows, one row hit by a write, the statement's text as its tag."""
         return {
             "fetch": [],
             "fetchrow": None,
             "execute": 1,
-            "command": call.sql.split(" ", 1)[0].upper(),
+            "command": call.sql,
             "query": ([], [], "SELECT 0"),
             "copy": 0,
             "copy_out": 0,
@@ -162,6 +162,11 @@ class FakeConnection:
         self.dirty = False
         self.closed = False
         self.statement_timeout: float | None = None
+        #: as a server keeps it: in a transaction?, its savepoints, failed (every statement refused
+        #: until a rollback, as PostgreSQL's "current transaction is aborted")
+        self.transaction = False
+        self.savepoints: list[str] = []
+        self.failed = False
 
     def __repr__(self) -> str:
         return f"<FakeConnection {self.number}>"
@@ -171,7 +176,41 @@ class FakeConnection:
             raise errors.ConnectionLostError(f"fake connection {self.number} was terminated")
         call = Call(kind, sql, tuple(params), self.number, self.db.plans.get(sql))
         self.db.log.append(call)
-        return self.db.answer(call)
+        control = self._control(sql)
+        if control is not None:
+            return control
+        if self.failed:
+            raise errors.TransactionAbortedError("current transaction is aborted (fake)", sqlstate="25P02")
+        try:
+            return self.db.answer(call)
+        except AsyncEctoError:
+            self.failed = self.transaction
+            raise
+
+    def _control(self, sql: str) -> str | None:
+        """Play a transaction statement of :class:`FakeAdapter` on the connection's state; its tag."""
+        word, _, name = sql.partition(" ")
+        if word == "begin":
+            self.transaction, self.savepoints, self.failed = True, [], False
+        elif word == "commit":
+            tag = "rolled back" if self.failed else "commit"
+            self.transaction, self.savepoints, self.failed = False, [], False
+            return tag
+        elif sql == "rollback":
+            self.transaction, self.savepoints, self.failed = False, [], False
+        elif word == "rollback" and name.startswith("to "):
+            self.savepoints = self.savepoints[: self.savepoints.index(name[3:]) + 1]
+            self.failed = False
+        elif word in ("savepoint", "release"):
+            if self.failed:
+                raise errors.TransactionAbortedError("current transaction is aborted (fake)", sqlstate="25P02")
+            if word == "release":
+                del self.savepoints[self.savepoints.index(name) :]
+            else:
+                self.savepoints.append(name)
+        else:
+            return None
+        return sql
 
     async def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> list[Any]:
         rows: list[Any] = self._call("fetch", sql, params)
@@ -212,7 +251,7 @@ class FakeConnection:
         return count
 
     def in_transaction(self) -> bool:
-        return False
+        return self.transaction
 
     def is_closed(self) -> bool:
         return self.closed
@@ -264,6 +303,8 @@ class FakeAdapter(RepoAdapter):
         self.in_use -= 1
         self._log("checkin", conn.number)
         if not conn.closed:
+            if conn.transaction:  # as the PostgreSQL pool's reset
+                conn._call("command", self.rollback_sql(), ())
             conn.dirty = False
             self.idle.append(conn)
 
@@ -298,6 +339,41 @@ class FakeAdapter(RepoAdapter):
 
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
         return f"per key of ${key_param}: {inner}"
+
+    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
+        return f"explain ({sql}) as {format}"
+
+    def rows_of_status(self, status: str, returned: int) -> int:
+        return returned
+
+    # -- TransactionAdapter -----------------------------------------------------
+    def begin_sql(self, isolation: str | None, read_only: bool) -> str:
+        return " ".join(["begin", *([isolation] if isolation else []), *(["read_only"] if read_only else [])])
+
+    def commit_sql(self) -> str:
+        return "commit"
+
+    def rollback_sql(self) -> str:
+        return "rollback"
+
+    def savepoint_sql(self, name: str) -> str:
+        return f"savepoint {name}"
+
+    def release_sql(self, name: str) -> str:
+        return f"release {name}"
+
+    def rollback_to_sql(self, name: str) -> str:
+        return f"rollback to {name}"
+
+    def remark_sql(self, name: str, released: bool) -> str:
+        return f"savepoint {name}"  # the fake's savepoints of one name stack up harmlessly
+
+    def commit_rolled_back(self, status: str) -> bool:
+        return status == "rolled back"
+
+    def transaction_control(self, sql: str) -> str | None:
+        word = sql.strip().split(" ", 1)[0].lower()
+        return word if word in ("begin", "commit", "rollback") else None
 
     # -- SchemaAdapter ----------------------------------------------------------
     def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:

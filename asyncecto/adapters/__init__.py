@@ -46,6 +46,7 @@ __all__ = (
     "RepoAdapter",
     "SchemaAdapter",
     "StorageAdapter",
+    "TransactionAdapter",
     "Worker",
     "adapter_factory",
     "known_schemes",
@@ -178,6 +179,15 @@ class QueryableAdapter(ABC):
         """SQL running the query ``inner`` once per key of the array parameter ``key_param``
         (a lateral join); ``inner`` reads the current key as ``"<alias>"."k"``."""
 
+    @abstractmethod
+    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
+        """The statement asking for the plan of ``sql`` (``format``: text, json, yaml or xml)."""
+
+    @abstractmethod
+    def rows_of_status(self, status: str, returned: int) -> int:
+        """How many rows a raw statement returned or affected, from its command status and the
+        ``returned`` rows that came back."""
+
 
 class SchemaAdapter(ABC):
     """Single-row writes: SQL text and the constraint a failure violated."""
@@ -305,6 +315,53 @@ class MigrationAdapter(ABC):
         """Forget prepared statements on every connection of the process (after DDL); how many were expired."""
 
 
+class TransactionAdapter(ABC):
+    """Transaction control, as Ecto's ``Ecto.Adapter.Transaction``.
+
+    The ``*_sql`` methods are pure (statement text); the Repo runs them on the transaction's
+    connection through its statement path (telemetry, deadlines, cancellation handling), and
+    the test sandbox runs them on its own connection.
+    """
+
+    isolation_levels: tuple[str, ...] = ("read_committed", "repeatable_read", "serializable", "read_uncommitted")
+    """The isolation levels :meth:`begin_sql` takes."""
+
+    @abstractmethod
+    def begin_sql(self, isolation: str | None, read_only: bool) -> str:
+        """Begin a transaction (at ``isolation``, one of :attr:`isolation_levels`, if given)."""
+
+    @abstractmethod
+    def commit_sql(self) -> str: ...
+
+    @abstractmethod
+    def rollback_sql(self) -> str: ...
+
+    @abstractmethod
+    def savepoint_sql(self, name: str) -> str: ...
+
+    @abstractmethod
+    def release_sql(self, name: str) -> str:
+        """Release savepoint ``name``, keeping its work in the enclosing transaction."""
+
+    @abstractmethod
+    def rollback_to_sql(self, name: str) -> str:
+        """Undo the work since savepoint ``name`` (which stays set)."""
+
+    @abstractmethod
+    def remark_sql(self, name: str, released: bool) -> str:
+        """Set savepoint ``name`` again in one round trip: release the previous one of that name
+        first unless ``released`` (the sandbox's per-statement mark)."""
+
+    @abstractmethod
+    def commit_rolled_back(self, status: str) -> bool:
+        """Whether ``status``, the command status a commit returned, says the transaction was rolled
+        back instead (a statement in it had failed)."""
+
+    @abstractmethod
+    def transaction_control(self, sql: str) -> str | None:
+        """The command word when raw ``sql`` would begin, end or prepare a transaction, else ``None``."""
+
+
 class StorageAdapter(ABC):
     """Creating and dropping the database itself."""
 
@@ -363,6 +420,14 @@ class NotificationAdapter(ABC):
         when it closes for any reason."""
 
 
-class RepoAdapter(Adapter, QueryableAdapter, SchemaAdapter, MigrationAdapter, StorageAdapter, NotificationAdapter):
+class RepoAdapter(
+    Adapter,
+    QueryableAdapter,
+    SchemaAdapter,
+    TransactionAdapter,
+    MigrationAdapter,
+    StorageAdapter,
+    NotificationAdapter,
+):
     """Every capability a Repo uses; an adapter class registered for a scheme implements this,
     built as ``AdapterClass(settings: ConnectionSettings)``."""

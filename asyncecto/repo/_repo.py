@@ -255,10 +255,8 @@ class Repo(RepoCore):
         if analyze and op != "all":
             raise ArgumentError(f"explain(analyze=True) would run {op} and change rows; explain it without analyze")
         sql, params = _read.to_sql(self, queryable, op, prefix)
-        options = f"ANALYZE {analyze}, VERBOSE {verbose}, COSTS {costs}, BUFFERS {buffers}, FORMAT {format}"
-        (_columns, rows, _status), _ = await self.run(
-            "query", f"EXPLAIN ({options.upper()}) {sql}", params, timeout, None
-        )
+        explain = self.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
+        (_columns, rows, _status), _ = await self.run("query", explain, params, timeout, None)
         if format == "json":
             return rows[0][0]
         return "\n".join(r[0] for r in rows)
@@ -696,9 +694,7 @@ class Repo(RepoCore):
                 f"the client streams rows that query() would drop; fix: {fix}"
             )
         (columns, rows, status), _ = await self.run("query", sql, list(params), timeout, None)
-        tail = status.rsplit(" ", 1)[-1]
-        verb = status.split(" ", 1)[0]
-        num = len(rows) if verb in ("SELECT", "FETCH", "SHOW") or not tail.isdigit() else int(tail)
+        num = self.adapter.rows_of_status(status, len(rows))
         return QueryResult(columns, [tuple(r) for r in rows], num, status)
 
     @overload

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,17 +32,8 @@ __all__ = ("UNBOXED", "Sandbox")
 
 logger = logging.getLogger("asyncecto")
 
-_ISOLATION = {
-    "read_committed": "READ COMMITTED",
-    "repeatable_read": "REPEATABLE READ",
-    "serializable": "SERIALIZABLE",
-}
-
-#: raw statements that would end the sandbox's transaction
-_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
-#: a statement's first two words, past blanks and ``--``/``/* */`` comments
-_GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)"
-_FIRST_WORDS = re.compile(rf"{_GAP}*([A-Za-z_]+)(?:{_GAP}+([A-Za-z_]+))?", re.S)
+#: the isolation levels a sandbox's transaction may have
+_ISOLATION = ("read_committed", "repeatable_read", "serializable")
 
 #: the statement-level savepoint's name
 _SAVEPOINT = "asyncecto_sandbox"
@@ -136,7 +126,7 @@ class Sandbox:
             core.shared_sandbox_opening = True  # a second shared sandbox opening meanwhile is refused
         try:
             conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
-            begin = "BEGIN" + (f" ISOLATION LEVEL {_ISOLATION[self.isolation]}" if self.isolation else "")
+            begin = core.adapter.begin_sql(self.isolation, False)
             try:
                 await conn.execute(begin, (), None)
             except BaseException:
@@ -198,7 +188,7 @@ class Sandbox:
                 conn.terminate()  # in use by another task: it can be neither rolled back nor reused
             else:
                 try:
-                    await conn.execute("ROLLBACK", (), None)
+                    await conn.execute(core.adapter.rollback_sql(), (), None)
                 except AsyncEctoError:
                     conn.dirty = True  # the release resets or terminates it
             await core.adapter.checkin(conn)
@@ -284,10 +274,8 @@ class Sandbox:
 
     def check_sql(self, sql: str) -> None:
         """Refuse raw transaction control, which would end (or commit) the sandbox's transaction."""
-        m = _FIRST_WORDS.match(sql)
-        first = m.group(1).upper() if m else ""
-        second = (m.group(2) or "").upper() if m else ""
-        if first in _TX_CONTROL or (first == "PREPARE" and second == "TRANSACTION"):
+        first = self.core.adapter.transaction_control(sql)
+        if first is not None:
             raise self._fail(
                 f"raw {first} cannot run in the sandbox: it would end the sandbox's transaction "
                 f"(statement: {sql.strip()[:80]!r})",
@@ -305,11 +293,7 @@ class Sandbox:
         await finish(self._mark(conn))
 
     async def _mark(self, conn: Connection) -> None:
-        sql = (
-            f"RELEASE SAVEPOINT {_SAVEPOINT}; SAVEPOINT {_SAVEPOINT}"
-            if self._savepoint_open
-            else f"SAVEPOINT {_SAVEPOINT}"
-        )
+        sql = self.core.adapter.remark_sql(_SAVEPOINT, not self._savepoint_open)
         self._savepoint_open = False
         await conn.execute(sql, (), None)
         self._savepoint_open = True
@@ -320,7 +304,7 @@ class Sandbox:
         if not self._savepoint_open:
             return
         try:
-            await conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}", (), None)
+            await conn.execute(self.core.adapter.rollback_to_sql(_SAVEPOINT), (), None)
         except Exception:  # the statement's own error is the one to report; the next one meets this
             self._savepoint_open = False
             logger.warning("sandbox %r: rolling back a failed statement failed", self, exc_info=True)

@@ -42,12 +42,8 @@ __all__ = ("Checkout", "Transaction", "own_rollback")
 
 logger = logging.getLogger("asyncecto.transaction")
 
-_ISOLATION = {
-    "read_committed": "READ COMMITTED",
-    "repeatable_read": "REPEATABLE READ",
-    "serializable": "SERIALIZABLE",
-    "read_uncommitted": "READ UNCOMMITTED",
-}
+#: the isolation levels ``repo.transaction(isolation=...)`` takes
+ISOLATION_LEVELS = ("read_committed", "repeatable_read", "serializable", "read_uncommitted")
 
 
 class Transaction:
@@ -61,8 +57,8 @@ class Transaction:
     """
 
     def __init__(self, core: RepoCore, isolation: str | None = None, read_only: bool = False) -> None:
-        if isolation is not None and isolation not in _ISOLATION:
-            raise ArgumentError(f"unknown isolation level {isolation!r}; use one of {', '.join(_ISOLATION)}")
+        if isolation is not None and isolation not in ISOLATION_LEVELS:
+            raise ArgumentError(f"unknown isolation level {isolation!r}; use one of {', '.join(ISOLATION_LEVELS)}")
         self.core = core
         self.isolation = isolation
         self.read_only = read_only
@@ -75,12 +71,7 @@ class Transaction:
         self._sandbox: Sandbox | None = None  # whose connection this transaction holds
 
     def _begin_sql(self) -> str:
-        sql = "BEGIN"
-        if self.isolation:
-            sql += f" ISOLATION LEVEL {_ISOLATION[self.isolation]}"
-        if self.read_only:
-            sql += " READ ONLY"
-        return sql
+        return self.core.adapter.begin_sql(self.isolation, self.read_only)
 
     async def _exec(self, bound: Bound, sql: str, budget: float | None = None) -> str:
         """Run ``sql`` on the transaction's connection; its command tag.
@@ -155,7 +146,8 @@ class Transaction:
             except BaseException:
                 # the server may have begun: roll back (or leave the reset to the checkout's release)
                 bound.conn.dirty = True
-                await self._finish(bound, self._quiet(bound, "ROLLBACK", self._budget()), "ROLLBACK")
+                rollback = core.adapter.rollback_sql()
+                await self._finish(bound, self._quiet(bound, rollback, self._budget()), rollback)
                 raise
             bound.depth = 1
             self._bound = bound
@@ -172,14 +164,15 @@ class Transaction:
             # roll back, as inside a checkout, then check the connection in: one job, so that a
             # caller cancelled meanwhile still returns the connection
             new.active = False
+            rollback = core.adapter.rollback_sql()
 
             async def undo() -> None:
                 try:
-                    await self._quiet(new, "ROLLBACK", self._budget())
+                    await self._quiet(new, rollback, self._budget())
                 finally:
                     await core.adapter.checkin(conn)
 
-            await self._finish(new, undo(), "ROLLBACK")
+            await self._finish(new, undo(), rollback)
             raise
         self._bound = new
         self._token = core.bound_var.set(new)
@@ -204,17 +197,19 @@ class Transaction:
         # in the sandbox, a SAVEPOINT interrupted in flight would abort its transaction with nothing
         # to roll back to: it runs to its end, and a caller cancelled meanwhile releases it
         made = False
+        adapter = self.core.adapter
+        savepoint = adapter.savepoint_sql(name)
 
         async def work() -> None:
             nonlocal made
-            await self._exec(bound, f"SAVEPOINT {name}")
+            await self._exec(bound, savepoint)
             made = True
 
         try:
-            await self._finish(bound, work(), f"SAVEPOINT {name}")
+            await self._finish(bound, work(), savepoint)
         except asyncio.CancelledError:
             if made:
-                release = f"RELEASE SAVEPOINT {name}"
+                release = adapter.release_sql(name)
                 await self._finish(bound, self._quiet(bound, release, self._budget()), release)
             raise
 
@@ -261,7 +256,7 @@ class Transaction:
         (also when the caller is cancelled meanwhile): the failure is logged and noted on ``exc``."""
         bound = self._bound
         assert bound is not None
-        what = "COMMIT" if exc is None and self._savepoint is None else "the transaction's end"
+        what = self.core.adapter.commit_sql() if exc is None and self._savepoint is None else "the transaction's end"
         if exc is None:
             await self._finish(bound, work, what)
             return
@@ -276,7 +271,8 @@ class Transaction:
         await self._finish(bound, guarded(), what)
 
     def _cleanup_failed(self, failure: Exception, exc: BaseException) -> None:
-        what = "ROLLBACK TO SAVEPOINT" if self._savepoint is not None else "ROLLBACK"
+        adapter = self.core.adapter
+        what = adapter.rollback_to_sql(self._savepoint) if self._savepoint is not None else adapter.rollback_sql()
         logger.warning(
             "repo %s: the transaction's %s failed while %s left the block, which goes on",
             self.core.name,
@@ -299,18 +295,21 @@ class Transaction:
 
     async def _end_savepoint(self, bound: Bound, failed: bool) -> None:
         name = self._savepoint
+        assert name is not None
+        adapter = self.core.adapter
+        rollback_to, release = adapter.rollback_to_sql(name), adapter.release_sql(name)
         left = self._budget()
         try:
             if failed:
-                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}", left())
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
+                await self._exec(bound, rollback_to, left())
+                await self._exec(bound, release, left())
                 return
             try:
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
+                await self._exec(bound, release, left())
             except TransactionAbortedError as exc:
                 # a statement in the block failed and its error was caught: undo the block, not more
-                await self._exec(bound, f"ROLLBACK TO SAVEPOINT {name}", left())
-                await self._exec(bound, f"RELEASE SAVEPOINT {name}", left())
+                await self._exec(bound, rollback_to, left())
+                await self._exec(bound, release, left())
                 raise _rolled_back("the transaction's savepoint") from exc
             self.committed = True
         finally:
@@ -318,18 +317,19 @@ class Transaction:
 
     async def _end(self, bound: Bound, failed: bool) -> None:
         owns_connection = self._token is not None
-        config = self.core.config
+        config, adapter = self.core.config, self.core.adapter
         try:
             if failed:
-                await self._exec(bound, "ROLLBACK", config.cleanup_timeout)
+                await self._exec(bound, adapter.rollback_sql(), config.cleanup_timeout)
             else:
                 # the server's statement_timeout ends a slow COMMIT first, with a definite answer;
                 # the client's deadline is for a server that does not answer at all
                 budget = None if config.timeout is None else config.timeout + config.cleanup_timeout
                 try:
-                    tag = await self._exec(bound, "COMMIT", budget)
-                    if tag == "ROLLBACK":  # PostgreSQL's answer to COMMIT in a failed transaction
-                        raise _rolled_back("COMMIT")
+                    commit = adapter.commit_sql()
+                    tag = await self._exec(bound, commit, budget)
+                    if adapter.commit_rolled_back(tag):  # the server's answer to a commit in a failed transaction
+                        raise _rolled_back(commit)
                     self.committed = True
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(

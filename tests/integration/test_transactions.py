@@ -227,9 +227,7 @@ async def test_two_repos_in_one_task_keep_their_own_transactions(
 async def test_a_failed_begin_inside_a_checkout_changes_nothing(
     repo: Repo, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from asyncecto.repo._transaction import Transaction
-
-    monkeypatch.setattr(Transaction, "_begin_sql", lambda self: "BEGIN NONSENSE")
+    monkeypatch.setattr(type(repo.adapter), "begin_sql", lambda self, isolation, read_only: "BEGIN NONSENSE")
     async with repo.checkout():
         with pytest.raises(DatabaseError):
             async with repo.transaction():

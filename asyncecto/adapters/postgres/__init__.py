@@ -23,7 +23,7 @@ from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
-from . import _insert, _migration, _sql
+from . import _insert, _migration, _raw, _sql, _transaction
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
@@ -205,6 +205,12 @@ class PostgresAdapter(RepoAdapter):
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
         return _sql.per_parent_sql(inner, key_param, key_type, alias)
 
+    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
+        return _raw.explain_sql(sql, analyze, verbose, costs, buffers, format)
+
+    def rows_of_status(self, status: str, returned: int) -> int:
+        return _raw.rows_of_status(status, returned)
+
     def insert_sql(self, prefix: str | None, table: str, columns: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.insert_sql(prefix, table, columns, returning)
 
@@ -315,6 +321,34 @@ class PostgresAdapter(RepoAdapter):
 
     async def expire_statement_caches(self) -> int:
         return await expire_statement_caches()  # every live pool of the process, not only this one
+
+    # -- TransactionAdapter -----------------------------------------------------
+    def begin_sql(self, isolation: str | None, read_only: bool) -> str:
+        return _transaction.begin_sql(isolation, read_only)
+
+    def commit_sql(self) -> str:
+        return "COMMIT"
+
+    def rollback_sql(self) -> str:
+        return "ROLLBACK"
+
+    def savepoint_sql(self, name: str) -> str:
+        return f"SAVEPOINT {name}"
+
+    def release_sql(self, name: str) -> str:
+        return f"RELEASE SAVEPOINT {name}"
+
+    def rollback_to_sql(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {name}"
+
+    def remark_sql(self, name: str, released: bool) -> str:
+        return _transaction.remark_sql(name, released)
+
+    def commit_rolled_back(self, status: str) -> bool:
+        return _transaction.commit_rolled_back(status)
+
+    def transaction_control(self, sql: str) -> str | None:
+        return _transaction.transaction_control(sql)
 
     # -- NotificationAdapter ----------------------------------------------------
     def notify_sql(self) -> str:
