@@ -85,6 +85,7 @@ class FakeDatabase:
         self._script: list[tuple[str, deque[Answer]]] = []
         self.plans: dict[str, Planned] = {}
         self.exists = True  # for storage_up / storage_down
+        self.connections = itertools.count(1)  # numbers the connections opened, from 1
 
     @classmethod
     def named(cls, name: str) -> FakeDatabase:
@@ -272,8 +273,6 @@ def _table(prefix: str | None, table: str) -> str:
 class FakeAdapter(RepoAdapter):
     """Every adapter contract, answered from the :class:`FakeDatabase` named by the URL's database."""
 
-    _numbers = itertools.count(1)
-
     def __init__(self, settings: ConnectionSettings) -> None:
         self.settings = settings
         self.db = FakeDatabase.named(settings.database)
@@ -292,7 +291,7 @@ class FakeAdapter(RepoAdapter):
         self._log("stop")
 
     async def checkout(self, timeout: float | None = None) -> Connection:
-        conn = self.idle.pop() if self.idle else FakeConnection(self.db, next(self._numbers))
+        conn = self.idle.pop() if self.idle else FakeConnection(self.db, next(self.db.connections))
         self.in_use += 1
         self.checkouts += 1
         self._log("checkout", conn.number)
