@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +117,28 @@ def test_scheme_is_not_a_keyword_option() -> None:
         build_config(database="db", scheme="postgres")
     assert build_config(database="db").scheme == "postgres"
     assert isinstance(build_config(database="db"), RepoConfig)
+
+
+def test_a_repo_on_another_adapter_never_loads_the_postgres_adapter_or_its_driver() -> None:
+    """The proof that a second adapter needs nothing above ``adapters/`` to change."""
+    code = (
+        "import asyncio, sys\n"
+        "from asyncecto import Multi, Repo\n"
+        "from tests.fake_adapter import FakeDatabase, register\n"
+        "from tests.fake_schemas import Post\n"
+        "register()\n"
+        "async def main():\n"
+        "    async with Repo('fake://h/solo') as repo:\n"
+        "        await repo.transaction(Multi.new() | Multi.insert('p', Post(title='t')))\n"
+        "        await repo.preload(await repo.all(Post), 'comments')\n"
+        "asyncio.run(main())\n"
+        "assert FakeDatabase.named('solo').texts()[0] == 'begin'\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('asyncpg', 'asyncecto.adapters.postgres')))\n"
+        "assert not bad, bad\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=root, env=env
+    )
+    assert result.returncode == 0, result.stderr
