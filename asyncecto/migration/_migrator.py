@@ -332,7 +332,7 @@ def _outside_sandbox(
 
     @functools.wraps(fn)
     async def unboxed(repo: Repo, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with repo.outside_sandbox():
+        with repo.ownership.outside():
             return await fn(repo, *args, **kwargs)
 
     return unboxed

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import enum
 import time
-from collections.abc import Callable, Hashable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncecto._aio import finish
 from asyncecto.adapters import Connection, RepoAdapter, open_adapter
@@ -16,9 +15,12 @@ from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, Sandbox
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
-from ._sandbox import UNBOXED, Sandbox
+from ._ownership import Ownership
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
+
+if TYPE_CHECKING:
+    from ._sandbox import Sandbox
 
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState")
 
@@ -87,18 +89,8 @@ class RepoCore:
         self.bound_var: contextvars.ContextVar[Bound | None] = contextvars.ContextVar(
             f"asyncecto_pinned_{id(self):x}", default=None
         )
-        #: the test sandbox: shared by every task, or per context (``asyncecto.testing``)
-        self.shared_sandbox: Sandbox | None = None
-        self.shared_sandbox_opening = False
-        self.sandbox_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
-            f"asyncecto_sandbox_{id(self):x}", default=None
-        )
-        #: ``"manual"``: a statement outside any sandbox is refused (``asyncecto.testing.mode``)
-        self.sandbox_mode = "auto"
-        #: whether a sandbox or manual mode was ever set up (keeps the statement path cheap otherwise)
-        self.sandboxing = False
-        #: sandboxes open on this repo
-        self.open_sandboxes = 0
+        #: who lends connections: the pool, or a test sandbox (``asyncecto.testing``)
+        self.ownership = Ownership(self)
         #: the event loop the repo was started on: its connections belong to it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._supervisor: Supervisor | None = None
@@ -250,52 +242,6 @@ class RepoCore:
         """The event loop the repo was started on (``None`` unless running)."""
         return self._loop if self._state is RepoState.RUNNING else None
 
-    @contextlib.contextmanager
-    def outside_sandbox(self) -> Iterator[None]:
-        """Statements in the block run on the pool, outside any test sandbox (and its transaction)."""
-        token = self.sandbox_var.set(UNBOXED)
-        bound = self.bound_var.get()
-        bound_token = self.bound_var.set(None) if bound is not None and bound.sandbox is not None else None
-        self.sandboxing = True
-        try:
-            yield
-        finally:
-            if bound_token is not None:
-                with contextlib.suppress(ValueError):
-                    self.bound_var.reset(bound_token)
-            with contextlib.suppress(ValueError):
-                self.sandbox_var.reset(token)
-
-    def current_sandbox(self) -> Sandbox | None:
-        """The sandbox this context would use, open or ended: its own (``shared=False``), else the
-        repo's shared one; ``None`` in an ``unboxed`` block or when there is none."""
-        sb = self.sandbox_var.get()
-        if sb is UNBOXED:
-            return None
-        return self.shared_sandbox if sb is None else sb
-
-    def sandbox_for_task(self) -> Sandbox | None:
-        """The sandbox this task's statements run in, if any.
-
-        :raises SandboxError: in manual mode with no sandbox for this task, or its sandbox has ended
-        """
-        sb = self.current_sandbox()
-        if sb is None:
-            if self.sandbox_mode == "manual" and self.sandbox_var.get() is not UNBOXED:
-                task = asyncio.current_task()
-                raise SandboxError(
-                    self.name,
-                    f"cannot find a sandbox for task {task.get_name() if task else None!r}: "
-                    "the repo is in manual sandbox mode",
-                    "open one for the test (the `sandbox` pytest fixture, or `async with sandbox(repo):`), "
-                    "share one with every task (`sandbox(repo, shared=True)`), or let this task use an open "
-                    "one (`with sb.allow():`); `unboxed(repo)` runs outside the sandbox",
-                )
-            return None
-        if sb.state != "open":
-            sb._check_open()
-        return sb
-
     def _check_loop(self, action: str) -> None:
         """Refuse a call made on another event loop than the repo's (whose connections belong to it)."""
         if asyncio.get_running_loop() is not self._loop:
@@ -306,7 +252,7 @@ class RepoCore:
             "    transport = httpx.ASGITransport(app=app)\n"
             '    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:'
         )
-        if self.open_sandboxes:
+        if self.ownership.open:
             return SandboxError(
                 self.name,
                 f"cannot {action} from another event loop than the sandbox's (the test's): a test client that "
@@ -400,26 +346,19 @@ class RepoCore:
             timeout = client_timeout  # the server enforces the configured default (statement_timeout)
         elif self.config.timeout is not None and (timeout is None or timeout > self.config.timeout):
             lift = True  # the server's default limit would cut this call short
-        adapter = self.adapter
         t0 = time.perf_counter()
+        ownership = self.ownership
         conn: Connection | None
         queue: float | None = None
         sandbox: Sandbox | None = None  # the statement runs behind the sandbox's savepoint
-        pooled = False
+        lent = False  # checked out for this statement only
         if pinned is not None:
             conn = pinned
         elif bound is None:
-            if self.sandboxing:
-                sandbox = self.sandbox_for_task()
-            if sandbox is not None and kind == "query":
-                sandbox.check_sql(sql)
-            if sandbox is None:
-                pooled = True
-                conn = adapter.checkout_nowait()
-                if conn is None:
-                    conn = await adapter.checkout()
-            else:
-                conn = await sandbox.acquire()
+            lent = True
+            conn = ownership.checkout_nowait()
+            if conn is None:
+                conn, sandbox = await ownership.checkout("a statement", sql if kind == "query" else None)
             queue = time.perf_counter() - t0
         else:
             self._check_owner(bound)
@@ -447,11 +386,8 @@ class RepoCore:
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
-            if pooled:
-                if not adapter.checkin_nowait(conn):
-                    await adapter.checkin(conn)
-            elif sandbox is not None and bound is None:
-                sandbox.release()
+            if lent:
+                await ownership.checkin(conn, sandbox)
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
         if self.telemetry.active:

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from ._core import RepoCore
 
-__all__ = ("UNBOXED", "Sandbox")
+__all__ = ("Sandbox",)
 
 logger = logging.getLogger("asyncecto")
 
@@ -37,15 +37,6 @@ _ISOLATION = ("read_committed", "repeatable_read", "serializable")
 
 #: the statement-level savepoint's name
 _SAVEPOINT = "asyncecto_sandbox"
-
-
-class _Unboxed:
-    def __repr__(self) -> str:
-        return "UNBOXED"
-
-
-#: a context marked with it runs on the pool, outside any sandbox (``asyncecto.testing.unboxed``)
-UNBOXED: Any = _Unboxed()
 
 
 class Sandbox:
@@ -110,20 +101,21 @@ class Sandbox:
                 "cannot open a sandbox inside a transaction or checkout",
                 "open the sandbox first, then begin transactions inside it",
             )
-        inside = core.current_sandbox()
+        owners = core.ownership
+        inside = owners.current()
         if inside is not None and inside.state == "open":
             raise self._fail(
                 "this task is already in a sandbox",
                 "use the sandbox you have (one per test); `unboxed(repo)` runs outside it",
             )
-        if self.shared and (core.shared_sandbox is not None or core.shared_sandbox_opening):
+        if self.shared and (owners.shared is not None or owners.opening):
             raise self._fail(
                 "the repo already has a shared sandbox",
                 "close it before opening another; only one shared sandbox may be open per repo at a time "
                 "(use sandbox(repo, shared=False) for per-task sandboxes)",
             )
         if self.shared:
-            core.shared_sandbox_opening = True  # a second shared sandbox opening meanwhile is refused
+            owners.opening = True  # a second shared sandbox opening meanwhile is refused
         try:
             conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
             begin = core.adapter.begin_sql(self.isolation, False)
@@ -135,15 +127,15 @@ class Sandbox:
                 raise
         finally:
             if self.shared:
-                core.shared_sandbox_opening = False
+                owners.opening = False
         self.conn = conn
         self.state = "open"
-        core.open_sandboxes += 1
+        owners.open += 1
         if self.shared:
-            core.shared_sandbox = self
+            owners.shared = self
         else:
-            self._token = core.sandbox_var.set(self)
-        core.sandboxing = True
+            self._token = owners.var.set(self)
+        owners.active = True
         return self
 
     async def __aexit__(
@@ -158,7 +150,7 @@ class Sandbox:
         # in the caller's context: the close itself runs in a task of its own
         if self._token is not None:
             with contextlib.suppress(ValueError):
-                self.core.sandbox_var.reset(self._token)
+                self.core.ownership.var.reset(self._token)
             self._token = None
 
     async def close(self) -> None:
@@ -180,9 +172,10 @@ class Sandbox:
         except TimeoutError:
             held_by = self._describe_holder()
         self.state = "closed"
-        core.open_sandboxes -= 1
-        if self.shared and core.shared_sandbox is self:
-            core.shared_sandbox = None
+        owners = core.ownership
+        owners.open -= 1
+        if self.shared and owners.shared is self:
+            owners.shared = None
         try:
             if held_by is not None:
                 conn.terminate()  # in use by another task: it can be neither rolled back nor reused
@@ -218,14 +211,14 @@ class Sandbox:
                 await repo.all(Post)
         """
         self._check_open()
-        core = self.core
-        token = core.sandbox_var.set(self)
-        core.sandboxing = True
+        owners = self.core.ownership
+        token = owners.var.set(self)
+        owners.active = True
         try:
             yield
         finally:
             with contextlib.suppress(ValueError):
-                core.sandbox_var.reset(token)
+                owners.var.reset(token)
 
     # -- taking turns on the connection -------------------------------------------
     async def acquire(self, what: str = "a statement") -> Connection:

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asyncecto._aio import finish
 from asyncecto.errors import (
@@ -36,7 +36,11 @@ from asyncecto.errors import (
 )
 
 from ._core import DEFAULT, Bound, RepoCore
-from ._sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from asyncecto.adapters import Connection
+
+    from ._sandbox import Sandbox
 
 __all__ = ("Checkout", "Transaction", "own_rollback")
 
@@ -152,10 +156,12 @@ class Transaction:
             bound.depth = 1
             self._bound = bound
             return self
-        sandbox = core.sandbox_for_task() if core.sandboxing else None
-        if sandbox is not None:
-            return await self._enter_sandbox(sandbox)
-        conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
+        ownership = core.ownership
+        conn = ownership.checkout_nowait()
+        if conn is None:
+            conn, sandbox = await ownership.checkout("a transaction")
+            if sandbox is not None:  # its connection is in the sandbox's transaction already
+                return await self._enter_sandbox(sandbox, conn)
         new = Bound(core, conn, asyncio.current_task(), 1)
         try:
             await self._exec(new, self._begin_sql())
@@ -170,7 +176,7 @@ class Transaction:
                 try:
                     await self._quiet(new, rollback, self._budget())
                 finally:
-                    await core.adapter.checkin(conn)
+                    await ownership.checkin(conn, None)
 
             await self._finish(new, undo(), rollback)
             raise
@@ -178,16 +184,15 @@ class Transaction:
         self._token = core.bound_var.set(new)
         return self
 
-    async def _enter_sandbox(self, sandbox: Sandbox) -> Transaction:
+    async def _enter_sandbox(self, sandbox: Sandbox, conn: Connection) -> Transaction:
         # the outermost transaction in a test sandbox is a savepoint; isolation and read_only
         # cannot apply to one and are ignored (the sandbox's own transaction has them)
-        conn = await sandbox.acquire("a transaction")
         new = Bound(self.core, conn, asyncio.current_task(), 1, sandbox)
         try:
             await self._open_savepoint(new, "asyncecto_1")
         except BaseException:
             new.active = False
-            sandbox.release()
+            await self.core.ownership.checkin(conn, sandbox)
             raise
         self._bound, self._savepoint, self._sandbox = new, "asyncecto_1", sandbox
         self._token = self.core.bound_var.set(new)
@@ -233,7 +238,7 @@ class Transaction:
             finally:
                 if self._sandbox is not None:
                     bound.active = False
-                    self._sandbox.release()
+                    await self.core.ownership.checkin(bound.conn, self._sandbox)
                     self._reset_token()
         else:
             try:
@@ -342,7 +347,7 @@ class Transaction:
             bound.depth = 0
             if owns_connection:
                 bound.active = False
-                await self.core.adapter.checkin(bound.conn)  # a connection still in a transaction is reset
+                await self.core.ownership.checkin(bound.conn, None)  # one still in a transaction is reset
 
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""
@@ -404,11 +409,10 @@ class Checkout:
         core._check_loop("check out a connection")
         if core.bound() is not None:
             return self  # nested: reuse the pinned connection
-        sandbox = core.sandbox_for_task() if core.sandboxing else None
-        if sandbox is not None:
-            conn = await sandbox.acquire("a checkout")
-        else:
-            conn = core.adapter.checkout_nowait() or await core.adapter.checkout()
+        ownership = core.ownership
+        conn, sandbox = ownership.checkout_nowait(), None
+        if conn is None:
+            conn, sandbox = await ownership.checkout("a checkout")
         self._bound = Bound(core, conn, asyncio.current_task(), 0, sandbox)
         self._token = core.bound_var.set(self._bound)
         return self
@@ -416,12 +420,10 @@ class Checkout:
     async def __aexit__(self, *exc: object) -> None:
         if self._bound is None:
             return
-        self._bound.active = False
+        bound = self._bound
+        bound.active = False
         try:
-            if self._bound.sandbox is not None:
-                self._bound.sandbox.release()
-            else:
-                await finish(self.core.adapter.checkin(self._bound.conn))
+            await finish(self.core.ownership.checkin(bound.conn, bound.sandbox))
         finally:
             try:
                 self.core.bound_var.reset(self._token)

@@ -66,7 +66,7 @@ async def checkin(repo: Any) -> None:
     :raises SandboxError: no sandbox is open for this task
     """
     core = _core(repo)
-    sb = core.current_sandbox()
+    sb = core.ownership.current()
     if sb is None or sb.state != "open":
         raise SandboxError(core.name, "there is no open sandbox to check in", "call checkout(repo) first")
     await sb.close()
@@ -78,9 +78,9 @@ def mode(repo: Any, value: str) -> None:
     core = _core(repo)
     if value not in ("auto", "manual"):
         raise ArgumentError(f"sandbox mode must be 'auto' or 'manual', got {value!r}")
-    core.sandbox_mode = value
+    core.ownership.mode = value
     if value == "manual":
-        core.sandboxing = True
+        core.ownership.active = True
 
 
 @contextlib.contextmanager
@@ -93,7 +93,7 @@ def unboxed(repo: Any) -> Iterator[None]:
         with unboxed(repo):
             await repo.insert(Setting(key="seeded"))   # committed: clean it up yourself
     """
-    with _core(repo).outside_sandbox():
+    with _core(repo).ownership.outside():
         yield
 
 

@@ -88,12 +88,13 @@ async def _sandbox(asyncecto_repo: Any, request: pytest.FixtureRequest) -> Async
         )
     try:
         if request.node.get_closest_marker("no_sandbox") is not None:
-            mode = repo.sandbox_mode
-            repo.sandbox_mode = "auto"  # real commits, even when the repo is in manual mode
+            owners = repo.ownership
+            mode = owners.mode
+            owners.mode = "auto"  # real commits, even when the repo is in manual mode
             try:
                 yield None
             finally:
-                repo.sandbox_mode = mode
+                owners.mode = mode
         else:
             async with _open_sandbox(repo) as sb:
                 yield sb
