@@ -1,4 +1,7 @@
-"""Schemas for the fake-adapter tests (no tables anywhere: the fake adapter answers)."""
+"""Schemas for the fake-adapter tests (no tables anywhere: the fake adapter answers).
+
+The foreign keys are declared (for the type checker) where ``belongs_to`` would add them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ class Post:
     id: int | None = None
     title: str | None = None
     visits: int | None = 0
+    author_id: int | None = None
     author: Author | None = belongs_to(Author)
     comments: list[Comment] = has_many("Comment")
     cover: Cover | None = has_one("Cover")
@@ -26,6 +30,7 @@ class Post:
 class Comment:
     id: int | None = None
     text: str | None = None
+    post_id: int | None = None
     post: Post | None = belongs_to(Post)
 
 
@@ -33,6 +38,7 @@ class Comment:
 class Cover:
     id: int | None = None
     url: str | None = None
+    post_id: int | None = None
     post: Post | None = belongs_to(Post)
 
 

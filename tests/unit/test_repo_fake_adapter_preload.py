@@ -91,6 +91,7 @@ async def test_sibling_preloads_inside_a_transaction_share_its_connection(
         (post,) = await fake_repo.preload(_posts((1, "a", 0, 9)), ["comments", "author"])
     assert sorted(c.sql.split(" #")[0] for c in fake_db.statements()[1:-1]) == ["all fk_authors", "all fk_comments"]
     assert [c.kind for c in fake_db.log].count("checkout") == 1
+    assert post.author is not None
     assert (len(post.comments), post.author.name) == (1, "ann")
 
 

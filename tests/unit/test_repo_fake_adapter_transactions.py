@@ -149,7 +149,7 @@ async def test_repo_rollback_ends_the_block_quietly_with_its_value(fake_repo: Re
     async def work(repo: Repo) -> str:
         await repo.insert(Post(title="x"))
         repo.rollback("undone")
-        return "unreached"
+        return "unreached"  # type: ignore[unreachable]
 
     assert await fake_repo.transaction(work) == "undone"
     async with fake_repo.transaction() as outer, fake_repo.transaction() as inner:

@@ -135,6 +135,7 @@ async def test_a_new_parent_is_inserted_first_and_its_key_given_to_the_child(
         ("insert fk_posts (title, visits, author_id) returning (id)", ("t", 0, 9)),
         ("commit", ()),
     ]
+    assert post.author is not None
     assert (post.id, post.author_id, post.author.id) == (1, 9, 9)
 
 
