@@ -36,6 +36,7 @@ from asyncecto.adapters import (
     unregister_adapter,
 )
 from asyncecto.errors import AsyncEctoError
+from asyncecto.migration._commands import Execute
 from asyncecto.migration._dsl import Command
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
@@ -431,6 +432,9 @@ class FakeAdapter(RepoAdapter):
 
     # -- MigrationAdapter -------------------------------------------------------
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
+        up = getattr(command, "up", None)
+        if isinstance(command, Execute) and isinstance(up, str | list):  # raw text: passed through as given
+            return [up] if isinstance(up, str) else list(up)
         return [f"ddl {self.ddl_log(command, prefix)}"]
 
     def ddl_log(self, command: Command, prefix: str | None = None) -> str:
@@ -438,6 +442,9 @@ class FakeAdapter(RepoAdapter):
 
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
         return f"create versions {_table(prefix, table)}"
+
+    def lost_create_race(self, exc: errors.DatabaseError) -> bool:
+        return "already exists" in exc.message
 
     def versions_sql(self, prefix: str | None, table: str) -> str:
         return f"versions of {_table(prefix, table)}"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from asyncecto.errors import AsyncEctoError
+from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._insert import ConflictPlan
 from asyncecto.query._planner import Planned
 
@@ -269,6 +269,11 @@ class MigrationAdapter(ABC):
     @abstractmethod
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
         """Create the versions table (``version``, ``inserted_at``) unless it exists."""
+
+    def lost_create_race(self, exc: DatabaseError) -> bool:
+        """Whether ``exc``, raised by :meth:`create_versions_table_sql`, means another session
+        created the table at the same moment (the table is there: go on)."""
+        return False
 
     @abstractmethod
     def versions_sql(self, prefix: str | None, table: str) -> str:

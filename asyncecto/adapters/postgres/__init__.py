@@ -289,6 +289,9 @@ class PostgresAdapter(RepoAdapter):
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
         return _migration.create_versions_table_sql(prefix, table)
 
+    def lost_create_race(self, exc: DatabaseError) -> bool:
+        return _migration.lost_create_race(exc.sqlstate)
+
     def versions_sql(self, prefix: str | None, table: str) -> str:
         return _migration.versions_sql(prefix, table)
 
