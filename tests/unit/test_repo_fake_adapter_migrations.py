@@ -76,3 +76,12 @@ async def test_a_versions_table_made_meanwhile_by_another_migrator_is_fine(
     assert await up(fake_repo, VERSION, _migration(), log=False) == "ok"
     with pytest.raises(DatabaseError, match="disk full"):
         await up(fake_repo, VERSION, _migration(), log=False)
+
+
+async def test_storage_up_and_down_reach_the_adapter(fake_db: FakeDatabase) -> None:
+    repo = Repo(f"fake://localhost/{fake_db.name}")  # not started: storage needs no pool
+    assert await repo.storage_up() == "already_up"
+    assert await repo.storage_down() == "dropped"
+    assert await repo.storage_down() == "already_down"
+    assert await repo.storage_up() == "created"
+    assert [c.kind for c in fake_db.log] == ["storage_up", "storage_down", "storage_down", "storage_up"]
