@@ -1,7 +1,9 @@
 """Adapter contracts, split by capability (as Ecto's ``Ecto.Adapter.*`` behaviours).
 
 The Repo talks to a database only through these. A second database is added by
-implementing them under ``asyncecto/adapters/<name>/``; nothing above changes.
+implementing them (:class:`RepoAdapter` gathers them) and registering the class for a URL
+scheme with :func:`register_adapter`; nothing above changes. An adapter is built from
+:class:`ConnectionSettings` and never imports ``asyncecto.repo``.
 """
 
 from __future__ import annotations
@@ -12,16 +14,28 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from asyncecto.errors import AsyncEctoError
+from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
+
+from ._registry import (
+    AdapterFactory,
+    adapter_factory,
+    known_schemes,
+    open_adapter,
+    register_adapter,
+    unregister_adapter,
+)
+from ._settings import ConnectionSettings
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
 
 __all__ = (
     "Adapter",
+    "AdapterFactory",
     "Connection",
+    "ConnectionSettings",
     "CopyIn",
     "CopyOut",
     "ListenConnection",
@@ -29,10 +43,16 @@ __all__ = (
     "NotificationAdapter",
     "NotificationCallback",
     "QueryableAdapter",
+    "RepoAdapter",
     "SchemaAdapter",
     "StorageAdapter",
     "TransactionAdapter",
     "Worker",
+    "adapter_factory",
+    "known_schemes",
+    "open_adapter",
+    "register_adapter",
+    "unregister_adapter",
 )
 
 Worker = tuple[str, Callable[[], Awaitable[None]]]
@@ -250,6 +270,11 @@ class MigrationAdapter(ABC):
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
         """Create the versions table (``version``, ``inserted_at``) unless it exists."""
 
+    def lost_create_race(self, exc: DatabaseError) -> bool:
+        """Whether ``exc``, raised by :meth:`create_versions_table_sql`, means another session
+        created the table at the same moment (the table is there: go on)."""
+        return False
+
     @abstractmethod
     def versions_sql(self, prefix: str | None, table: str) -> str:
         """The applied versions, ascending: rows of one integer column."""
@@ -398,3 +423,16 @@ class NotificationAdapter(ABC):
     ) -> ListenConnection:
         """A new connection outside the pool for receiving notifications; ``on_lost`` is called once
         when it closes for any reason."""
+
+
+class RepoAdapter(
+    Adapter,
+    QueryableAdapter,
+    SchemaAdapter,
+    TransactionAdapter,
+    MigrationAdapter,
+    StorageAdapter,
+    NotificationAdapter,
+):
+    """Every capability a Repo uses; an adapter class registered for a scheme implements this,
+    built as ``AdapterClass(settings: ConnectionSettings)``."""

@@ -104,7 +104,8 @@ def import_object(path: str, root: Path) -> Any:
 
 
 def _options(config: RepoConfig) -> dict[str, Any]:
-    return {a.name: getattr(config, a.name) for a in attrs.fields(RepoConfig)}
+    # the scheme is the URL's part, not a keyword option (a URL given overrides the repo's anyway)
+    return {a.name: getattr(config, a.name) for a in attrs.fields(RepoConfig) if a.name != "scheme"}
 
 
 def resolve_target(

@@ -107,9 +107,7 @@ async def _ensure_table(repo: Repo, prefix: str | None) -> None:
     try:
         await _executor(repo).run("execute", sql, (), _default(), _SOURCE)
     except DatabaseError as exc:
-        # two migrators creating it at once: one of them loses on the catalog's unique index
-        # (23505), or finds the table (42P07) or its row type (42710) just made by the other
-        if exc.sqlstate not in ("23505", "42P07", "42710"):
+        if not _executor(repo).adapter.lost_create_race(exc):  # two migrators creating it at once: it is there
             raise
 
 

@@ -17,11 +17,11 @@ from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 import attrs
 
 from asyncecto._names import check_name
+from asyncecto.adapters import ConnectionSettings, known_schemes
 from asyncecto.errors import ArgumentError, InvalidURLError
 
 __all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
 
-_SCHEMES: Final = ("postgres", "postgresql", "ecto")
 _SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 _INVALID: Final[Any] = object()  # marks a value an option does not accept
@@ -142,23 +142,34 @@ class RepoConfig:
     log: str | bool = "debug"  # query log level name, or False
     statement_cache_size: int = 100
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
+    scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
+
+    def connection_settings(self) -> ConnectionSettings:
+        """What the adapter is given: where and how to connect, and how to size its pool."""
+        return ConnectionSettings(
+            scheme=self.scheme,
+            database=self.database,
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            ssl=self.ssl,
+            connect_timeout=self.connect_timeout,
+            timeout=self.timeout,
+            pool_size=self.pool_size,
+            min_size=self.min_size,
+            pool_timeout=self.pool_timeout,
+            max_idle_time=self.max_idle_time,
+            cleanup_timeout=self.cleanup_timeout,
+            statement_cache_size=self.statement_cache_size,
+            server_settings=self.server_settings,
+        )
 
     def dsn_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for ``asyncpg.connect``."""
-        kwargs: dict[str, Any] = {
-            "host": self.host,
-            "port": self.port,
-            "user": self.user,
-            "password": self.password,
-            "database": self.database,
-        }
-        if self.ssl is not None:
-            kwargs["ssl"] = self.ssl
-        kwargs["timeout"] = self.connect_timeout
-        kwargs["statement_cache_size"] = self.statement_cache_size
-        if self.server_settings:
-            kwargs["server_settings"] = dict(self.server_settings)
-        return kwargs
+        """Keyword arguments for ``asyncpg.connect`` (a PostgreSQL repo's own connection)."""
+        from asyncecto.adapters.postgres import connect_kwargs  # the driver only when asked for
+
+        return connect_kwargs(self.connection_settings())
 
     def masked_url(self) -> str:
         """This config as a URL with the password shown as ``***``, for logs and errors."""
@@ -167,9 +178,9 @@ class RepoConfig:
             auth = quote(self.user or "", safe="") + (":***" if self.password is not None else "") + "@"
         database = quote(self.database, safe="")
         if self.host.startswith("/"):
-            return f"postgres://{auth}:{self.port}/{database}?host={quote(self.host, safe='/')}"
+            return f"{self.scheme}://{auth}:{self.port}/{database}?host={quote(self.host, safe='/')}"
         host = f"[{quote(self.host, safe=':')}]" if ":" in self.host else quote(self.host, safe="")
-        return f"postgres://{auth}{host}:{self.port}/{database}"
+        return f"{self.scheme}://{auth}{host}:{self.port}/{database}"
 
 
 def _split_rest(rest: str) -> tuple[str | None, str, str | None]:
@@ -381,9 +392,11 @@ def _parse_query(query: str, masked: str) -> dict[str, Any]:
 
 
 def parse_url(url: str) -> dict[str, Any]:
-    """Parse a ``postgres://``, ``postgresql://`` or ``ecto://`` URL into typed repo options.
+    """Parse a ``postgres://``, ``postgresql://`` or ``ecto://`` URL (or one of a scheme given to
+    :func:`asyncecto.adapters.register_adapter`) into typed repo options.
 
-    Only what the URL sets is returned. ``application_name`` is returned inside ``server_settings``.
+    Only what the URL sets is returned, the scheme aside (:func:`url_scheme`). ``application_name``
+    is returned inside ``server_settings``.
     """
     if not isinstance(url, str):
         raise ArgumentError(f"cannot parse repo URL: expected a string, got {type(url).__name__}")
@@ -404,18 +417,25 @@ def parse_url(url: str) -> dict[str, Any]:
         ) from None
 
 
+def _schemes_text() -> str:
+    """The known schemes (one per adapter registered), as a user writes them: ``postgres:// or ecto://``."""
+    names = [f"{s}://" for s in known_schemes()]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def url_scheme(url: str) -> str:
+    """The scheme of a URL :func:`parse_url` accepted, in lower case."""
+    return url.strip().partition("://")[0].lower()
+
+
 def _parse_url(url: str, masked: str) -> dict[str, Any]:
     scheme, sep, rest = url.partition("://")
     if not sep:
         raise InvalidURLError(
-            masked,
-            "scheme",
-            "missing scheme; use postgres://, postgresql:// or ecto://, e.g. postgres://localhost/my_db",
+            masked, "scheme", f"missing scheme; use {_schemes_text()}, e.g. postgres://localhost/my_db"
         )
-    if scheme.lower() not in _SCHEMES:
-        raise InvalidURLError(
-            masked, "scheme", f"unsupported scheme {scheme!r}; use postgres://, postgresql:// or ecto://"
-        )
+    if scheme.lower() not in known_schemes():
+        raise InvalidURLError(masked, "scheme", f"unsupported scheme {scheme!r}; use {_schemes_text()}")
     userinfo, hostpath, query = _split_rest(rest)
     result: dict[str, Any] = {}
     if userinfo is not None:
@@ -453,7 +473,7 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
 
     As in Ecto, what the URL sets (its parts and its query options) wins over keyword options.
     """
-    fields = attrs.fields_dict(RepoConfig)
+    fields = {name for name in attrs.fields_dict(RepoConfig) if name != "scheme"}  # the URL's, not an option
     values: dict[str, Any] = {}
     for name, value in options.items():
         if name not in fields:
@@ -479,6 +499,7 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
             raise InvalidURLError(exc.url, exc.part, f"{exc.reason} (URL read from DATABASE_URL)") from None
         settings = from_url.pop("server_settings", {})
         values.update(from_url)
+        values["scheme"] = url_scheme(url)
         values["server_settings"] = {**values.get("server_settings", {}), **settings}
     if "database" not in values:
         raise ArgumentError(

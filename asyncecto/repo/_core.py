@@ -10,8 +10,7 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncecto._aio import finish
-from asyncecto.adapters import Connection
-from asyncecto.adapters.postgres import PostgresAdapter
+from asyncecto.adapters import Connection, RepoAdapter, open_adapter
 from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
@@ -86,7 +85,7 @@ class RepoCore:
         self.repo: Any = self if repo is None else repo
         self.config: RepoConfig = build_config(url, **options)
         self.name = name or f"{self.config.database}"
-        self.adapter = PostgresAdapter(self.config)
+        self.adapter: RepoAdapter = open_adapter(self.config.connection_settings())
         self.telemetry = Telemetry(self.name, self.config.log)
         self._state = RepoState.NEW
         #: this repo's connection pinned to the current task (each repo has its own)
@@ -126,7 +125,7 @@ class RepoCore:
         if self._state in (RepoState.RUNNING, RepoState.STARTING, RepoState.CLOSING):
             raise RepoStateError("start repo", self._state.value)
         if self._state is RepoState.CLOSED:
-            self.adapter = PostgresAdapter(self.config)
+            self.adapter = open_adapter(self.config.connection_settings())
         self._state = RepoState.STARTING
         self._loop = asyncio.get_running_loop()
         listener: Listener | None = None
@@ -145,7 +144,7 @@ class RepoCore:
             if listener is not None:
                 listener.close()
             await self.adapter.stop(0)
-            self.adapter = PostgresAdapter(self.config)  # a stopped pool never reopens: start afresh
+            self.adapter = open_adapter(self.config.connection_settings())  # a stopped pool never reopens: start afresh
             self._state = RepoState.NEW
             raise
         self._supervisor = supervisor

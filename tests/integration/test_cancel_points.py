@@ -24,7 +24,7 @@ import pytest
 
 from asyncecto import Repo, has_many, schema
 from asyncecto.errors import AsyncEctoError, CommitOutcomeUnknownError, ConnectionLostError, RepoStateError
-from asyncecto.repo._core import executor_of
+from tests._pg import pg_pool
 
 from .._proxy import PgProxy, sql_matches, upstream_of, url_through
 
@@ -458,7 +458,7 @@ async def test_issue17_cancel_while_waiting_for_the_pool(tables: str, pg: asyncp
 
     async def waiting() -> None:
         async def check() -> bool:
-            return len(executor_of(repo).adapter.pool._waiters) > 0  # the body is queued for the one connection
+            return len(pg_pool(repo)._waiters) > 0  # the body is queued for the one connection
 
         await poll(check, "a waiter in the pool")
 
@@ -497,7 +497,7 @@ async def test_issue17_cancel_while_a_connection_opens(tables: str, pg: asyncpg.
 
         async def opening() -> None:
             async def check() -> bool:
-                return executor_of(repo).adapter.pool._opening > 0  # the body is opening a second connection
+                return pg_pool(repo)._opening > 0  # the body is opening a second connection
 
             await poll(check, "a connection being opened")
 

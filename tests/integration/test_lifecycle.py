@@ -12,8 +12,8 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import ConnectionLostError, DatabaseUnavailableError, InvalidURLError, RepoStateError
-from asyncecto.repo._core import executor_of
 from asyncecto.repo._supervisor import Supervisor
+from tests._pg import pg_pool
 
 from ..schemas import Weather
 
@@ -144,7 +144,7 @@ async def test_a_crashed_worker_is_logged_and_restarted(database_url: str, caplo
             raise RuntimeError("upkeep exploded")
         await anyio.sleep_forever()
 
-    executor_of(repo).adapter.pool.upkeep = flaky_upkeep  # type: ignore[method-assign]
+    pg_pool(repo).upkeep = flaky_upkeep  # type: ignore[method-assign]
     with caplog.at_level(logging.ERROR, logger="asyncecto"):
         async with repo:
             for _ in range(100):

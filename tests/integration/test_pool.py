@@ -9,7 +9,7 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import PoolTimeoutError, StatementTimeoutError
-from asyncecto.repo._core import executor_of
+from tests._pg import pg_pool
 
 from ..schemas import Weather
 
@@ -157,7 +157,7 @@ async def test_caller_cancelled_during_reset_loses_no_connection(
 
 async def test_a_failed_open_wakes_a_waiter(database_url: str) -> None:
     async with Repo(database_url, pool_size=2, pool_timeout=3) as repo:
-        pool = executor_of(repo).adapter.pool
+        pool = pg_pool(repo)
         real_connect = pool._connect
         calls = 0
 

@@ -33,7 +33,8 @@ from asyncecto.errors import (
 )
 from asyncecto.query import fragment, from_, select
 from asyncecto.repo import build_config
-from asyncecto.repo._core import DEFAULT, executor_of
+from asyncecto.repo._core import DEFAULT
+from tests._pg import pg_pool
 
 from .._proxy import PgProxy, upstream_of, url_through
 from ..conftest import APP_NAME
@@ -159,7 +160,9 @@ async def test_issue17_dead_connections_leave_the_pool_at_once(database_url: str
     (no upkeep runs here: only the termination listener can do it); one in use fails with the server's
     reason and is dropped on its return."""
     app = _app("dead")
-    adapter = PostgresAdapter(build_config(database_url, pool_size=3, server_settings={"application_name": app}))
+    adapter = PostgresAdapter(
+        build_config(database_url, pool_size=3, server_settings={"application_name": app}).connection_settings()
+    )
     pool = adapter.pool
     try:
         conns = [await pool.acquire() for _ in range(3)]
@@ -256,7 +259,7 @@ async def test_issue17_cancelled_connect_returns_its_slot(flavour: str, database
     """A checkout cancelled while its new connection is being opened (the link is silent) costs no slot."""
     app = _app("open")
     async with _proxied(database_url, app, pool_size=2, connect_timeout=10) as (repo, proxy):
-        pool = executor_of(repo).adapter.pool
+        pool = pg_pool(repo)
         held = await pool.acquire()  # the one connection open: the next checkout must open another
         proxy.blackhole()
         await _cancel(flavour, lambda: repo.query("SELECT 1"), 0.3)
@@ -364,7 +367,7 @@ async def test_issue17_r19_connection_limit_makes_callers_wait(database_url: str
             holders = [asyncio.create_task(repo.query("SELECT pg_sleep(1.2)")) for _ in range(2)]
             await asyncio.sleep(0.1)
             with pytest.raises(PoolTimeoutError, match="too many connections") as info:
-                await executor_of(repo).adapter.pool.acquire(0.5)
+                await pg_pool(repo).acquire(0.5)
             cause = info.value.__cause__
             assert isinstance(cause, DatabaseUnavailableError) and cause.sqlstate == "53300"
             await asyncio.gather(*holders)
@@ -385,7 +388,7 @@ async def test_issue17_r19_no_connection_at_all_retries_until_the_timeout(
         config = build_config(
             url_through(database_url, user=role), min_size=0, server_settings={"application_name": app}
         )
-        pool = PostgresAdapter(config).pool
+        pool = PostgresAdapter(config.connection_settings()).pool
         try:
             started = time.monotonic()
             with pytest.raises(DatabaseUnavailableError, match="too many connections") as info:
@@ -416,7 +419,7 @@ async def test_issue17_r17_waiter_cancelled_as_the_connection_is_handed_to_it(fl
     app = _app("r17")
     rng = random.Random(17)
     async with Repo(database_url, pool_size=1, pool_timeout=5, server_settings={"application_name": app}) as repo:
-        pool = executor_of(repo).adapter.pool
+        pool = pg_pool(repo)
         pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
         opened = pool.stats.opened
         scopes: list[anyio.CancelScope] = []

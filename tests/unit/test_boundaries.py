@@ -61,7 +61,7 @@ def test_the_migrator_and_the_cli_reach_postgres_only_through_the_adapter() -> N
                     names = [node.module]
                 if any(f"{n}.".startswith("asyncecto.adapters.postgres.") for n in names):
                     assert isinstance(node, ast.Import | ast.ImportFrom)
-                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{getattr(node, 'lineno', 0)}")
     assert offenders == []
 
 
@@ -547,3 +547,33 @@ def test_the_cycle_finder_finds_a_cycle_through_a_late_import() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _cycles(graph) == {frozenset({"a", "b", "c"})}
     assert _cycles({"a": {"b"}, "b": set()}) == set()
+
+
+def test_adapters_never_import_the_repo() -> None:
+    """The adapters receive plain settings (``ConnectionSettings``); they never reach back up."""
+    offenders = []
+    for path in sorted((PACKAGE / "adapters").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(f"{n}.".startswith(("asyncecto.repo.", "asyncecto.cli.")) for n in names):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{getattr(node, 'lineno', 0)}")
+    assert offenders == []
+
+
+def test_the_repo_chooses_its_adapter_by_scheme_only() -> None:
+    """No module above the adapters names the PostgreSQL adapter: the registry picks it from the URL."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel.startswith("adapters/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            imported = isinstance(node, ast.ImportFrom) and any(a.name == "PostgresAdapter" for a in node.names)
+            named = isinstance(node, ast.Name | ast.Attribute) and "PostgresAdapter" in ast.unparse(node)
+            if imported or named:
+                offenders.append(f"{rel}:{getattr(node, 'lineno', 0)}")
+    assert offenders == []

@@ -30,7 +30,7 @@ class Pair(t.BaseType[tuple[int, int]]):
     db_type = "point"
 
 
-ADAPTER = PostgresAdapter(build_config("postgres://u@localhost/db"))
+ADAPTER = PostgresAdapter(build_config("postgres://u@localhost/db").connection_settings())
 
 
 @pytest.mark.parametrize(

@@ -868,7 +868,7 @@ def test_log_lines() -> None:
 
 
 def test_adapter_methods_delegate() -> None:
-    adapter = PostgresAdapter(build_config("postgres://u@localhost/db"))
+    adapter = PostgresAdapter(build_config("postgres://u@localhost/db").connection_settings())
     command: Command = collect(lambda: create(index("posts", ["title"])))[0]
     assert adapter.ddl_sql(command, "tenant") == ['CREATE INDEX "posts_title_index" ON "tenant"."posts" ("title")']
     assert adapter.ddl_log(command) == "create index posts_title_index"

@@ -12,16 +12,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import asyncpg
 
 from asyncecto.adapters import (
-    Adapter,
     Connection,
+    ConnectionSettings,
     ListenConnection,
-    MigrationAdapter,
-    NotificationAdapter,
     NotificationCallback,
-    QueryableAdapter,
-    SchemaAdapter,
-    StorageAdapter,
-    TransactionAdapter,
+    RepoAdapter,
     Worker,
 )
 from asyncecto.errors import AsyncEctoError, DatabaseError
@@ -35,9 +30,26 @@ from ._pool import PgConnection, Pool, expire_statement_caches
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
-    from asyncecto.repo._config import RepoConfig
 
-__all__ = ("PgConnection", "PostgresAdapter")
+__all__ = ("PgConnection", "PostgresAdapter", "connect_kwargs")
+
+
+def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
+    """Keyword arguments for ``asyncpg.connect`` (the pool adds its own on top)."""
+    kwargs: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "user": settings.user,
+        "password": settings.password,
+        "database": settings.database,
+    }
+    if settings.ssl is not None:
+        kwargs["ssl"] = settings.ssl
+    kwargs["timeout"] = settings.connect_timeout
+    kwargs["statement_cache_size"] = settings.statement_cache_size
+    if settings.server_settings:
+        kwargs["server_settings"] = dict(settings.server_settings)
+    return kwargs
 
 
 def _json_default(value: Any) -> Any:
@@ -89,18 +101,10 @@ async def _close(raw: asyncpg.Connection) -> None:
             raw.terminate()
 
 
-class PostgresAdapter(
-    Adapter,
-    QueryableAdapter,
-    SchemaAdapter,
-    TransactionAdapter,
-    MigrationAdapter,
-    StorageAdapter,
-    NotificationAdapter,
-):
+class PostgresAdapter(RepoAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
-    def __init__(self, config: RepoConfig) -> None:
+    def __init__(self, config: ConnectionSettings) -> None:
         self.config = config
         self.pool = Pool(
             self._connect,
@@ -115,13 +119,13 @@ class PostgresAdapter(
     def _busy_limit(self) -> float | None:
         """How long a statement may go unanswered before its link is taken for half-open: the
         server's own limit (``timeout``) plus ``cleanup_timeout``; ``None`` when no limit is known."""
-        settings = self.config.dsn_kwargs().get("server_settings") or {}
+        settings = self.config.server_settings
         if self.config.timeout is None or "statement_timeout" in settings:
             return None
         return self.config.timeout + self.config.cleanup_timeout
 
     async def _connect(self, database: str | None = None) -> asyncpg.Connection:
-        kwargs = self.config.dsn_kwargs()
+        kwargs = connect_kwargs(self.config)
         settings = dict(kwargs.get("server_settings") or {})
         if database is not None:
             # maintenance (CREATE/DROP DATABASE) has no statement timeout: it waits for a
@@ -284,6 +288,9 @@ class PostgresAdapter(
 
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
         return _migration.create_versions_table_sql(prefix, table)
+
+    def lost_create_race(self, exc: DatabaseError) -> bool:
+        return _migration.lost_create_race(exc.sqlstate)
 
     def versions_sql(self, prefix: str | None, table: str) -> str:
         return _migration.versions_sql(prefix, table)

@@ -15,7 +15,7 @@ from asyncecto import errors
 from asyncecto.errors import _abbreviated
 
 if TYPE_CHECKING:
-    from asyncecto.repo._config import RepoConfig
+    from asyncecto.adapters import ConnectionSettings
 
 __all__ = (
     "CONSTRAINT_KINDS",
@@ -341,7 +341,7 @@ def _server_fix(exc: asyncpg.PostgresError, database: str, maintenance: bool) ->
     return "the server refused the connection; its log says why"
 
 
-def connect_error(exc: BaseException, config: RepoConfig, database: str) -> errors.AsyncEctoError:
+def connect_error(exc: BaseException, config: ConnectionSettings, database: str) -> errors.AsyncEctoError:
     """The error for a connection that could not be opened: where to (host:port, database, user; never
     the password), why, and the fix (raise it ``from exc``)."""
     if isinstance(exc, errors.AsyncEctoError):

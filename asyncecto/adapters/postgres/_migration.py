@@ -16,6 +16,7 @@ __all__ = (
     "delete_version_sql",
     "dump_versions_sql",
     "insert_version_sql",
+    "lost_create_race",
     "lock_sql",
     "no_statement_timeout_sql",
     "table_exists_sql",
@@ -23,6 +24,12 @@ __all__ = (
     "unlock_sql",
     "versions_sql",
 )
+
+
+def lost_create_race(sqlstate: str | None) -> bool:
+    """Two sessions creating the versions table at once: one loses on the catalog's unique index
+    (23505), or finds the table (42P07) or its row type (42710) just made by the other."""
+    return sqlstate in ("23505", "42P07", "42710")
 
 
 def create_versions_table_sql(prefix: str | None, table: str) -> str:
