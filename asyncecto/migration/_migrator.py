@@ -30,6 +30,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from asyncecto._aio import finish
+from asyncecto._executor import DEFAULT, executor_of
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
@@ -40,7 +41,6 @@ from ._reverse import reverse
 if TYPE_CHECKING:
     from asyncecto.adapters import Connection
     from asyncecto.repo import Repo
-    from asyncecto.repo._core import RepoCore
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -59,18 +59,6 @@ LogOption = str | int | bool
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def _default() -> Any:
-    from asyncecto.repo._core import DEFAULT  # lazily: importing the DSL must not load the driver
-
-    return DEFAULT
-
-
-def _executor(repo: Repo) -> RepoCore:
-    from asyncecto.repo._core import executor_of  # lazily, as _default
-
-    return executor_of(repo)
 
 
 class _Log:
@@ -103,17 +91,17 @@ def _check_repo(repo: Repo) -> None:
 
 async def _ensure_table(repo: Repo, prefix: str | None) -> None:
     check_optional_name(prefix, "migration prefix")  # before the first statement
-    sql = _executor(repo).adapter.create_versions_table_sql(prefix, _SOURCE)
+    sql = executor_of(repo).adapter.create_versions_table_sql(prefix, _SOURCE)
     try:
-        await _executor(repo).run("execute", sql, (), _default(), _SOURCE)
+        await executor_of(repo).run("execute", sql, (), DEFAULT, _SOURCE)
     except DatabaseError as exc:
-        if not _executor(repo).adapter.lost_create_race(exc):  # two migrators creating it at once: it is there
+        if not executor_of(repo).adapter.lost_create_race(exc):  # two migrators creating it at once: it is there
             raise
 
 
 async def _versions(repo: Repo, prefix: str | None, conn: Connection | None = None) -> list[int]:
-    sql = _executor(repo).adapter.versions_sql(prefix, _SOURCE)
-    rows, _ = await _executor(repo).run("fetch", sql, (), _default(), _SOURCE, pinned=conn)
+    sql = executor_of(repo).adapter.versions_sql(prefix, _SOURCE)
+    rows, _ = await executor_of(repo).run("fetch", sql, (), DEFAULT, _SOURCE, pinned=conn)
     return [int(row[0]) for row in rows]
 
 
@@ -140,34 +128,34 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
         return
     if repo.config.pool_size < 2:
         raise _pool_size_error()
-    adapter = _executor(repo).adapter
-    default = _default()
+    adapter = executor_of(repo).adapter
+    default = DEFAULT
     conn = adapter.checkout_nowait() or await adapter.checkout()
     try:
         # "query" marks the connection for a reset on release, which also drops any advisory lock left
         if prefix is None:
             sql = adapter.current_schema_sql()
-            (_, rows, _), _ = await _executor(repo).run("query", sql, [], default, _SOURCE, pinned=conn)
+            (_, rows, _), _ = await executor_of(repo).run("query", sql, [], default, _SOURCE, pinned=conn)
             schema = str(rows[0][0])
         else:
             schema = prefix
         key = _lock_key(schema)
-        (_, rows, _), _ = await _executor(repo).run(
+        (_, rows, _), _ = await executor_of(repo).run(
             "query", adapter.try_lock_sql(), [key], default, _SOURCE, pinned=conn
         )
         if not rows[0][0]:
             log(f"waiting for the migration lock on {schema}.{_SOURCE}: another migrator is running")
             # wait as long as the other migrator runs: no server-side statement_timeout (the
             # repo's, a role's or a database's) may cancel the wait; the reset on release restores it
-            await _executor(repo).run("query", adapter.no_statement_timeout_sql(), [], default, _SOURCE, pinned=conn)
-            await _executor(repo).run("query", adapter.lock_sql(), [key], None, _SOURCE, pinned=conn)
+            await executor_of(repo).run("query", adapter.no_statement_timeout_sql(), [], default, _SOURCE, pinned=conn)
+            await executor_of(repo).run("query", adapter.lock_sql(), [key], None, _SOURCE, pinned=conn)
         try:
             yield conn
         finally:
 
             async def unlock() -> None:
                 with contextlib.suppress(Exception):  # on failure the reset on release unlocks
-                    await _executor(repo).run("query", adapter.unlock_sql(), [key], default, _SOURCE, pinned=conn)
+                    await executor_of(repo).run("query", adapter.unlock_sql(), [key], default, _SOURCE, pinned=conn)
 
             await finish(unlock())
     finally:
@@ -200,8 +188,8 @@ async def _run_callback(
         )
     if reverse_it:
         commands = reverse(commands)
-    adapter = _executor(repo).adapter
-    default = _default()
+    adapter = executor_of(repo).adapter
+    default = DEFAULT
     # every statement is written before the first runs: a name the adapter refuses (too long for
     # PostgreSQL, say) stops the migration before any DDL, not halfway through it
     statements = [
@@ -218,7 +206,7 @@ async def _run_callback(
                 await result
             continue
         for sql in sqls:
-            await _executor(repo).run("execute", sql, (), default, None)
+            await executor_of(repo).run("execute", sql, (), default, None)
 
 
 def _operation(migration: Migration, direction: str) -> tuple[str, Callable[..., Any], bool]:
@@ -245,10 +233,10 @@ async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None,
 
 async def _record(repo: Repo, version: int, direction: str, prefix: str | None) -> None:
     if direction == "up":
-        sql = _executor(repo).adapter.insert_version_sql(prefix, _SOURCE)
+        sql = executor_of(repo).adapter.insert_version_sql(prefix, _SOURCE)
     else:
-        sql = _executor(repo).adapter.delete_version_sql(prefix, _SOURCE)
-    await _executor(repo).run("execute", sql, [version], _default(), _SOURCE)
+        sql = executor_of(repo).adapter.delete_version_sql(prefix, _SOURCE)
+    await executor_of(repo).run("execute", sql, [version], DEFAULT, _SOURCE)
 
 
 async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str | None, log: _Log) -> None:
@@ -261,8 +249,8 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str
         async with repo.checkout():
             # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
             # the "query" kind marks the connection, so its release resets the session
-            sql = _executor(repo).adapter.no_statement_timeout_sql()
-            await _executor(repo).run("query", sql, [], _default(), _SOURCE)
+            sql = executor_of(repo).adapter.no_statement_timeout_sql()
+            await executor_of(repo).run("query", sql, [], DEFAULT, _SOURCE)
             with running(direction, repo, prefix):  # type: ignore[arg-type]
                 if migration.disable_ddl_transaction:
                     await _run_callback(repo, fn, reverse_it, prefix, log, migration, op)
@@ -277,7 +265,7 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str
         exc.add_note(f"while running migration {source} ({migration.source}) {direction}")
         raise
     finally:
-        await _executor(repo).adapter.expire_statement_caches()
+        await executor_of(repo).adapter.expire_statement_caches()
     elapsed = math.floor((time.perf_counter() - started) * 10) / 10
     log(f"== Migrated {version} in {elapsed}s")
 
@@ -338,7 +326,7 @@ def _outside_sandbox(
 
     @functools.wraps(fn)
     async def unboxed(repo: Repo, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        with _executor(repo).ownership.outside():
+        with executor_of(repo).ownership.outside():
             return await fn(repo, *args, **kwargs)
 
     return unboxed

@@ -10,8 +10,9 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asyncecto._aio import finish
+from asyncecto._executor import DEFAULT, Executor, executor_of
 from asyncecto.adapters import Connection, RepoAdapter, open_adapter
-from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStateError, SandboxError
+from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
@@ -49,15 +50,6 @@ class Bound:
         self.sandbox = sandbox
 
 
-class _Default:
-    def __repr__(self) -> str:
-        return "DEFAULT"
-
-
-#: "use the repo's configured value" for options such as ``timeout``
-DEFAULT: Any = _Default()
-
-
 class RepoState(enum.Enum):
     """The Repo's lifecycle: new → running → closing → closed (and back to running on restart)."""
 
@@ -76,7 +68,7 @@ _HINTS = {
 }
 
 
-class RepoCore:
+class RepoCore(Executor):
     """The executor behind a public ``Repo``: configuration, adapter, the ownership layer lending
     connections, supervisor, telemetry, the plan/loader caches, and ``run`` (every statement)."""
 
@@ -397,14 +389,3 @@ class RepoCore:
                 sql, params, source, queue, t2 - t1, (t3 - t2) if decode is not None else None, t3 - t0, rows, None
             )
         return result, decoded
-
-
-def executor_of(repo: Any) -> RepoCore:
-    """The executor behind a public ``Repo`` (asyncecto's own modules and its tests reach it so).
-
-    :raises ArgumentError: ``repo`` is not a Repo
-    """
-    core = getattr(repo, "_executor", None)
-    if not isinstance(core, RepoCore):
-        raise ArgumentError(f"expected a Repo, got {repo!r}")
-    return core
