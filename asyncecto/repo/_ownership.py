@@ -43,6 +43,9 @@ UNBOXED: Any = _Unboxed()
 class Lease:
     """A connection lent by the ownership layer, and what its borrower must do around statements.
 
+    The hooks of this base class do nothing: as such it stands for a connection the caller holds
+    already (``RepoCore.run(pinned=)``); the lenders are :class:`PoolLease` and :class:`SandboxLease`.
+
     :ivar conn: the connection
     """
 
