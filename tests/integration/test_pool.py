@@ -109,7 +109,8 @@ async def test_cancelled_query_returns_its_connection(database_url: str, admin: 
         assert repo.pool_stats()["in_use"] == 0
         assert (await repo.query("SELECT 1")).rows == [(1,)]
         active = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active'"
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active' "
+            "AND datname = current_database()"
         )
         assert active == 0
 

@@ -68,7 +68,8 @@ async def test_everything_is_rolled_back_and_invisible_to_other_sessions(db: Rep
     assert await committed(admin) == 0
     assert await db.aggregate(Weather, "count") == 0  # the repo is back on its pool
     idle = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
+        "AND state LIKE 'idle in transaction%'",
         APP,
     )
     assert idle == 0
