@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import time
+import uuid
 
 import anyio
 import asyncpg
@@ -73,7 +74,8 @@ async def test_a_repo_whose_start_failed_starts_cleanly_later(database_url: str)
     from asyncecto.repo import build_config
 
     cfg = build_config(database_url)
-    repo = Repo(database_url.replace(f"/{cfg.database}", "/asyncecto_created_later"), pool_size=1)
+    later = f"asyncecto_created_later_{uuid.uuid4().hex[:10]}"  # its own: other runs on the server drop theirs
+    repo = Repo(database_url.replace(f"/{cfg.database}", f"/{later}"), pool_size=1)
     await repo.storage_down()
     with pytest.raises(DatabaseUnavailableError):
         await repo.start()
