@@ -457,7 +457,11 @@ async def test_a_telemetry_handler_raising_rollback_is_detached_like_a_failing_o
     with caplog.at_level(logging.ERROR, logger="asyncecto"):
         await repo.all(Weather)
         await repo.telemetry.flush()
-        await asyncio.sleep(0.05)  # the delivery worker may have met it first
+
+        def logged() -> bool:  # by whichever met it first: the flush or the delivery worker
+            return any("telemetry handler 'rolls_back' failed" in r.getMessage() for r in caplog.records)
+
+        await eventually(logged, "the failing handler logged")
     assert sum("telemetry handler 'rolls_back' failed" in r.getMessage() for r in caplog.records) == 1
     assert repo.telemetry.detach(name) is False  # already detached
     assert repo.state == "running" and repo.supervisor_restarts.get("telemetry") == 0
