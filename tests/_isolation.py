@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from asyncecto import embedded
-from asyncecto.cli._config import maintenance_url
+from asyncecto.cli._project import maintenance_url
 from asyncecto.repo import build_config
 
 __all__ = ("RUN", "WORKER", "base_url", "create_database", "drop_database", "sweep_stale", "token")
