@@ -1,7 +1,7 @@
 """The web examples' tests: the suite's database, the examples' tables, and each test in a sandbox.
 
-The database is the test suite's (``$ASYNCECTO_TEST_URL``, else ``asyncecto_test`` on
-127.0.0.1:5432, else the embedded server); its ``web_posts``/``web_comments`` tables come from
+The database is the test suite's, this process's own (``run_database_url``, the root conftest.py);
+its ``web_posts``/``web_comments`` tables come from
 ``examples/posts/migrations/`` once per session. ``asyncecto_repo`` hands the app's Repo to the
 ``sandbox`` fixture of asyncecto's pytest plugin, which starts it and rolls each test back.
 """
@@ -9,20 +9,12 @@ The database is the test suite's (``$ASYNCECTO_TEST_URL``, else ``asyncecto_test
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from asyncecto import Repo
-from asyncecto.embedded import database_url
 
 from . import posts
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _test_url() -> str:
-    return database_url("asyncecto_test", env="ASYNCECTO_TEST_URL", folder=ROOT / ".asyncecto" / "pgdata")
 
 
 async def _migrate(url: str) -> None:
@@ -33,11 +25,10 @@ async def _migrate(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def web_database_url() -> str:
+def web_database_url(run_database_url: str) -> str:
     """The test database's URL, with the examples' tables in it."""
-    url = _test_url()
-    asyncio.run(_migrate(url))
-    return url
+    asyncio.run(_migrate(run_database_url))
+    return run_database_url
 
 
 @pytest.fixture

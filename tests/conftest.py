@@ -1,46 +1,31 @@
 """Test harness: a real PostgreSQL for every integration test.
 
-The URL is ``$ASYNCECTO_TEST_URL``, else ``postgres://postgres@127.0.0.1:5432/asyncecto_test``
-when a server answers there, else an embedded server (pgserver) in ``.asyncecto/pgdata``;
-``ASYNCECTO_EMBEDDED=1`` forces the embedded server.
-The database is created if missing. Never a mock.
+The server is ``$ASYNCECTO_TEST_URL``'s, else ``127.0.0.1:5432`` when a server answers there, else an
+embedded server (pgserver) in ``.asyncecto/pgdata``; ``ASYNCECTO_EMBEDDED=1`` forces the embedded one.
+Each run, and each pytest-xdist worker, has a database of its own there, named after the URL's
+(``asyncecto_test_<run>_<worker>``), dropped at its end: see the root ``conftest.py`` and
+``tests/_isolation.py``. Never a mock.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Generator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
 import pytest
 
-from asyncecto import Repo, embedded
+from asyncecto import Repo
 from asyncecto.testing import Sandbox
 
+from ._isolation import token
 from .schemas import DDL, TABLES
 
-ROOT = Path(__file__).resolve().parent.parent
-APP_NAME = "asyncecto-tests"
+#: this process's sessions: other runs and workers on the same server name theirs differently
+APP_NAME = f"asyncecto-tests-{token()}"
 
 pytest_plugins = ["pytester"]
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    """With ``ASYNCECTO_NO_SKIPS=1`` (CI sets it) a skipped test fails: a skip names what to install
-    on a developer machine, and CI, which installs everything, must not hide a missing part."""
-    outcome = yield
-    report = outcome.get_result()
-    if os.environ.get("ASYNCECTO_NO_SKIPS") == "1" and report.skipped and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
-        report.longrepr = f"skipped under ASYNCECTO_NO_SKIPS=1 (CI): {report.longrepr}"
-
-
-def _resolve_url() -> str:
-    return embedded.database_url("asyncecto_test", env="ASYNCECTO_TEST_URL", folder=ROOT / ".asyncecto" / "pgdata")
 
 
 async def _prepare(url: str) -> None:
@@ -52,10 +37,10 @@ async def _prepare(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    url = _resolve_url()
-    asyncio.run(_prepare(url))
-    yield url
+def database_url(run_database_url: str) -> Iterator[str]:
+    """This process's database (see ``run_database_url``), with the suite's tables."""
+    asyncio.run(_prepare(run_database_url))
+    yield run_database_url
 
 
 #: ids start at 1 in every test (tests compare ids). The sandbox rolls rows back but not

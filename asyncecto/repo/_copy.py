@@ -13,7 +13,7 @@ from typing import Any
 from asyncecto import types as t
 from asyncecto._names import check_optional_name
 from asyncecto.adapters import CopyIn, CopyOut
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, AsyncEctoError
 from asyncecto.query import Query
 from asyncecto.query._sources import to_query
 from asyncecto.schema import SchemaInfo, schema_info
@@ -27,8 +27,9 @@ __all__ = ("FORMATS", "copy_from", "copy_to")
 FORMATS = ("text", "csv", "binary")
 
 
-def _sink(output: Any) -> tuple[Callable[[bytes], Awaitable[None]], list[bytes]]:
-    """A coroutine function writing each chunk to ``output``, and the chunks kept when it is ``None``."""
+def _sink(output: Any, failed: list[BaseException]) -> tuple[Callable[[bytes], Awaitable[None]], list[bytes]]:
+    """A coroutine function writing each chunk to ``output``, and the chunks kept when it is ``None``;
+    what ``output`` raises is also put in ``failed`` (so it is not mistaken for the driver's error)."""
     chunks: list[bytes] = []
     if output is None:
 
@@ -45,9 +46,13 @@ def _sink(output: Any) -> tuple[Callable[[bytes], Awaitable[None]], list[bytes]]
         )
 
     async def send(data: bytes) -> None:
-        result = target(bytes(data))
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = target(bytes(data))
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            failed.append(exc)
+            raise
 
     return send, chunks
 
@@ -83,9 +88,17 @@ async def copy_to(
             raise ArgumentError(f"copy_to copies rows, it cannot preload: {q!r}")
         sql, _loader, args = prepared_all(core, q, prefix)
         table = _table(q)
-    sink, chunks = _sink(output)
+    failed: list[BaseException] = []
+    sink, chunks = _sink(output, failed)
     statement = core.adapter.copy_out_sql(sql, format, header)
-    count, _ = await core.run("copy_out", statement, [CopyOut(sql, tuple(args), sink, format, header)], timeout, table)
+    try:
+        count, _ = await core.run(
+            "copy_out", statement, [CopyOut(sql, tuple(args), sink, format, header)], timeout, table
+        )
+    except AsyncEctoError as exc:
+        if failed and exc.__cause__ is failed[0]:  # the output's own error (an OSError looks like the driver's)
+            raise failed[0] from None
+        raise
     return b"".join(chunks) if output is None else int(count)
 
 

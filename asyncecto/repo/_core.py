@@ -7,21 +7,17 @@ import contextvars
 import enum
 import time
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from asyncecto._aio import finish
 from asyncecto._executor import DEFAULT, Executor, executor_of
 from asyncecto.adapters import Connection, RepoAdapter, open_adapter
 from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
-from ._ownership import Ownership
+from ._ownership import Lease, Ownership
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
-
-if TYPE_CHECKING:
-    from ._sandbox import Sandbox
 
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "executor_of")
 
@@ -34,20 +30,18 @@ class Bound:
     :ivar owner: the task that pinned it; another task using it concurrently is refused
     :ivar depth: transactions open on it (0 for a plain checkout); nested ones are savepoints
     :ivar active: ``False`` once released (a stream built on it then refuses to go on)
-    :ivar sandbox: the test sandbox the connection belongs to, if any
+    :ivar lease: how the ownership layer lent the connection (the pool's, or a test sandbox's)
     """
 
-    __slots__ = ("active", "conn", "depth", "owner", "repo", "sandbox")
+    __slots__ = ("active", "conn", "depth", "lease", "owner", "repo")
 
-    def __init__(
-        self, repo: object, conn: Connection, owner: object, depth: int, sandbox: Sandbox | None = None
-    ) -> None:
+    def __init__(self, repo: object, lease: Lease, owner: object, depth: int) -> None:
         self.repo = repo
-        self.conn = conn
+        self.lease = lease
+        self.conn = lease.conn
         self.owner = owner
         self.depth = depth
         self.active = True
-        self.sandbox = sandbox
 
 
 class RepoState(enum.Enum):
@@ -336,46 +330,46 @@ class RepoCore(Executor):
             lift = True  # the server's default limit would cut this call short
         t0 = time.perf_counter()
         ownership = self.ownership
-        conn: Connection | None
+        conn: Connection
         queue: float | None = None
-        sandbox: Sandbox | None = None  # the statement runs behind the sandbox's savepoint
+        lease: Lease
+        guarded = False  # outside any block of the task: the lease guards the statement
         lent = False  # checked out for this statement only
         if pinned is not None:
             conn = pinned
+            lease = Lease(pinned)  # the caller's (transaction control): nothing to guard or give back
         elif bound is None:
-            lent = True
-            conn = ownership.checkout_nowait()
-            if conn is None:
-                conn, sandbox = await ownership.checkout("a statement", sql if kind == "query" else None)
+            lent = guarded = True
+            lease = ownership.checkout_nowait() or await ownership.checkout(
+                "a statement", sql if kind == "query" else None
+            )
+            conn = lease.conn
             queue = time.perf_counter() - t0
         else:
             self._check_owner(bound)
-            conn = bound.conn
-            if bound.sandbox is not None:
-                if kind == "query":
-                    bound.sandbox.check_sql(sql)
-                if bound.depth == 0:
-                    sandbox = bound.sandbox  # a checkout in the sandbox: its lock is held already
+            lease, conn = bound.lease, bound.conn
+            if kind == "query":
+                lease.check_sql(sql)
+            guarded = bound.depth == 0  # a checkout: its lease is held already
         t1 = time.perf_counter()
         try:
-            if sandbox is not None:
-                await sandbox.before_statement(conn)
+            if guarded:
+                await lease.before_statement()
             if lift:
                 await conn.set_statement_timeout(timeout)
             result = await getattr(conn, kind)(sql, params, timeout)
-            if lift and (sandbox is not None or (bound is not None and bound.sandbox is not None)):
-                # the sandbox's connection is not released (and reset) until the test ends
-                await conn.set_statement_timeout(self.config.timeout)
+            if lift:
+                await lease.restore_timeout()
         except BaseException as exc:
-            if sandbox is not None:
-                await finish(sandbox.undo_statement(conn))
+            if guarded:
+                await lease.undo_statement()
             if isinstance(exc, AsyncEctoError) and self.telemetry.active:
                 now = time.perf_counter()
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
         finally:
             if lent:
-                await ownership.checkin(conn, sandbox)
+                await lease.checkin()
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
         if self.telemetry.active:

@@ -4,6 +4,11 @@ Ecto's ownership pool (``DBConnection.Ownership``): a layer between the Repo and
 pool. Statements, transactions and checkouts ask it for a connection and give it back to it.
 Outside tests it passes straight through to the pool; once a sandbox (or manual mode) was set up
 on the repo, it finds the sandbox owning the task's connection and takes a turn on it.
+
+What it lends is a :class:`Lease`: the connection, whether it is inside a transaction already
+(then the borrower's outermost block is a savepoint), and a statement guard. A :class:`PoolLease`
+is a plain pooled connection; a :class:`SandboxLease` is the sandbox's connection, in its
+transaction, each statement outside a block behind the sandbox's savepoint.
 """
 
 from __future__ import annotations
@@ -14,15 +19,16 @@ import contextvars
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from asyncecto._aio import finish
 from asyncecto.errors import SandboxError
 
 if TYPE_CHECKING:
-    from asyncecto.adapters import Connection
+    from asyncecto.adapters import Connection, RepoAdapter
 
     from ._core import RepoCore
     from ._sandbox import Sandbox
 
-__all__ = ("UNBOXED", "Ownership")
+__all__ = ("UNBOXED", "Lease", "Ownership", "PoolLease", "SandboxLease")
 
 
 class _Unboxed:
@@ -32,6 +38,99 @@ class _Unboxed:
 
 #: a context marked with it runs on the pool, outside any sandbox (``asyncecto.testing.unboxed``)
 UNBOXED: Any = _Unboxed()
+
+
+class Lease:
+    """A connection lent by the ownership layer, and what its borrower must do around statements.
+
+    The hooks of this base class do nothing: as such it stands for a connection the caller holds
+    already (``RepoCore.run(pinned=)``); the lenders are :class:`PoolLease` and :class:`SandboxLease`.
+
+    :ivar conn: the connection
+    """
+
+    __slots__ = ("conn",)
+
+    #: the connection is inside the lender's transaction already: the borrower's outermost
+    #: ``repo.transaction()`` is a savepoint, and raw transaction control is refused
+    in_transaction = False
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def check_sql(self, sql: str) -> None:
+        """Refuse raw ``sql`` that would end the lender's transaction (nothing to refuse on the pool)."""
+
+    async def before_statement(self) -> None:
+        """Before a statement outside any block of the borrower: mark where its failure rolls back to."""
+
+    async def undo_statement(self) -> None:
+        """After such a statement failed: roll back to the mark, runs to its end even if cancelled."""
+
+    async def restore_timeout(self) -> None:
+        """After a statement that lifted the statement timeout: put the configured one back, if the
+        connection is not reset before its next borrower."""
+
+    def checkin_nowait(self) -> bool:
+        """Give the connection back if that needs no I/O; ``False``: ``await checkin()``."""
+        raise NotImplementedError
+
+    async def checkin(self) -> None:
+        """Give the connection back."""
+        raise NotImplementedError
+
+
+class PoolLease(Lease):
+    """A connection of the adapter's pool: no transaction of its own, nothing to guard; its
+    release resets it (a lifted timeout, a transaction left open)."""
+
+    __slots__ = ("adapter",)
+
+    def __init__(self, conn: Connection, adapter: RepoAdapter) -> None:
+        self.conn = conn
+        self.adapter = adapter
+
+    def checkin_nowait(self) -> bool:
+        return self.adapter.checkin_nowait(self.conn)
+
+    async def checkin(self) -> None:
+        if not self.adapter.checkin_nowait(self.conn):
+            await self.adapter.checkin(self.conn)
+
+
+class SandboxLease(Lease):
+    """A turn on a test sandbox's connection, which stays in the sandbox's transaction.
+
+    :ivar sandbox: the lender; its lock is held until :meth:`checkin`
+    """
+
+    __slots__ = ("sandbox",)
+
+    in_transaction = True
+
+    def __init__(self, conn: Connection, sandbox: Sandbox) -> None:
+        self.conn = conn
+        self.sandbox = sandbox
+
+    def check_sql(self, sql: str) -> None:
+        self.sandbox.check_sql(sql)
+
+    async def before_statement(self) -> None:
+        await self.sandbox.before_statement(self.conn)
+
+    async def undo_statement(self) -> None:
+        await finish(self.sandbox.undo_statement(self.conn))
+
+    async def restore_timeout(self) -> None:
+        # the sandbox's connection is not released (and reset) until the test ends
+        await self.conn.set_statement_timeout(self.sandbox.core.config.timeout)
+
+    def checkin_nowait(self) -> bool:
+        self.sandbox.release()
+        return True
+
+    async def checkin(self) -> None:
+        self.sandbox.release()
 
 
 class Ownership:
@@ -57,38 +156,30 @@ class Ownership:
         self.open = 0
 
     # -- lending ----------------------------------------------------------------------
-    def checkout_nowait(self) -> Connection | None:
+    def checkout_nowait(self) -> Lease | None:
         """An idle pooled connection at once; ``None`` when there is none or a sandbox may own this task's
         (then ``await checkout()``)."""
-        return None if self.active else self.core.adapter.checkout_nowait()
+        if self.active:
+            return None
+        conn = self.core.adapter.checkout_nowait()
+        return None if conn is None else PoolLease(conn, self.core.adapter)
 
-    async def checkout(self, what: str, sql: str | None = None) -> tuple[Connection, Sandbox | None]:
-        """This task's connection and the sandbox that lent it (``None``: the pool).
+    async def checkout(self, what: str, sql: str | None = None) -> Lease:
+        """This task's connection: the pool's, or a turn on the sandbox's that owns the task.
 
         A sandbox's connection is in the sandbox's transaction; the caller takes a turn on it for
         ``what`` (``"a statement"``, ``"a transaction"``, ``"a checkout"``); raw ``sql`` that would
-        end that transaction is refused first.
+        end that transaction is refused first. Give it back with the lease's ``checkin``.
 
         :raises SandboxError: in manual mode with no sandbox for this task, or its sandbox has ended
         """
         sandbox = self.owner() if self.active else None
         if sandbox is None:
-            return await self.core.adapter.checkout(), None
+            adapter = self.core.adapter
+            return PoolLease(await adapter.checkout(), adapter)
         if sql is not None:
             sandbox.check_sql(sql)
-        return await sandbox.acquire(what), sandbox
-
-    def checkin_nowait(self, conn: Connection, sandbox: Sandbox | None) -> bool:
-        """Give back a connection that needs no reset (a sandbox's always); ``False``: ``await checkin()``."""
-        if sandbox is not None:
-            sandbox.release()
-            return True
-        return self.core.adapter.checkin_nowait(conn)
-
-    async def checkin(self, conn: Connection, sandbox: Sandbox | None) -> None:
-        """Give back a connection from :meth:`checkout` (or :meth:`checkout_nowait`, with no sandbox)."""
-        if not self.checkin_nowait(conn, sandbox):
-            await self.core.adapter.checkin(conn)
+        return SandboxLease(await sandbox.acquire(what), sandbox)
 
     # -- which sandbox ----------------------------------------------------------------
     def current(self) -> Sandbox | None:
@@ -127,7 +218,8 @@ class Ownership:
         core = self.core
         token = self.var.set(UNBOXED)
         bound = core.bound_var.get()
-        bound_token = core.bound_var.set(None) if bound is not None and bound.sandbox is not None else None
+        # a connection lent inside the sandbox's transaction is left alone in the block
+        bound_token = core.bound_var.set(None) if bound is not None and bound.lease.in_transaction else None
         self.active = True
         try:
             yield

@@ -39,9 +39,7 @@ from asyncecto.errors import (
 from ._core import DEFAULT, Bound, RepoCore
 
 if TYPE_CHECKING:
-    from asyncecto.adapters import Connection
-
-    from ._sandbox import Sandbox
+    from ._ownership import Lease
 
 __all__ = ("Checkout", "Transaction", "own_rollback")
 
@@ -73,7 +71,7 @@ class Transaction:
         self._bound: Bound | None = None
         self._savepoint: str | None = None
         self._token: Any = None
-        self._sandbox: Sandbox | None = None  # whose connection this transaction holds
+        self._lent: Lease | None = None  # lent inside a transaction to this block, given back at its end
 
     def _begin_sql(self) -> str:
         return self.core.adapter.begin_sql(self.isolation, self.read_only)
@@ -138,7 +136,9 @@ class Transaction:
             bound.depth += 1
             self._bound, self._savepoint = bound, name
             return self
-        if bound is not None and bound.sandbox is not None:  # a checkout in the sandbox: a savepoint
+        if (
+            bound is not None and bound.lease.in_transaction
+        ):  # a checkout lent in a transaction (a sandbox): a savepoint
             core._check_owner(bound)
             await self._open_savepoint(bound, "asyncecto_1")
             bound.depth = 1
@@ -158,12 +158,10 @@ class Transaction:
             self._bound = bound
             return self
         ownership = core.ownership
-        conn = ownership.checkout_nowait()
-        if conn is None:
-            conn, sandbox = await ownership.checkout("a transaction")
-            if sandbox is not None:  # its connection is in the sandbox's transaction already
-                return await self._enter_sandbox(sandbox, conn)
-        new = Bound(core, conn, asyncio.current_task(), 1)
+        lease = ownership.checkout_nowait() or await ownership.checkout("a transaction")
+        if lease.in_transaction:  # a sandbox's connection, in the sandbox's transaction already
+            return await self._enter_lent(lease)
+        new = Bound(core, lease, asyncio.current_task(), 1)
         try:
             await self._exec(new, self._begin_sql())
         except BaseException:
@@ -177,7 +175,7 @@ class Transaction:
                 try:
                     await self._quiet(new, rollback, self._budget())
                 finally:
-                    await ownership.checkin(conn, None)
+                    await lease.checkin()
 
             await self._finish(new, undo(), rollback)
             raise
@@ -185,17 +183,18 @@ class Transaction:
         self._token = core.bound_var.set(new)
         return self
 
-    async def _enter_sandbox(self, sandbox: Sandbox, conn: Connection) -> Transaction:
-        # the outermost transaction in a test sandbox is a savepoint; isolation and read_only
-        # cannot apply to one and are ignored (the sandbox's own transaction has them)
-        new = Bound(self.core, conn, asyncio.current_task(), 1, sandbox)
+    async def _enter_lent(self, lease: Lease) -> Transaction:
+        # the outermost transaction on a connection lent inside a transaction (a test sandbox's) is
+        # a savepoint; isolation and read_only cannot apply to one and are ignored (the lender's
+        # own transaction has them)
+        new = Bound(self.core, lease, asyncio.current_task(), 1)
         try:
             await self._open_savepoint(new, "asyncecto_1")
         except BaseException:
             new.active = False
-            await self.core.ownership.checkin(conn, sandbox)
+            await lease.checkin()
             raise
-        self._bound, self._savepoint, self._sandbox = new, "asyncecto_1", sandbox
+        self._bound, self._savepoint, self._lent = new, "asyncecto_1", lease
         self._token = self.core.bound_var.set(new)
         return self
 
@@ -237,9 +236,9 @@ class Transaction:
             try:
                 await self._cleanup(self._end_savepoint(bound, failed), exc)
             finally:
-                if self._sandbox is not None:
+                if self._lent is not None:
                     bound.active = False
-                    await self.core.ownership.checkin(bound.conn, self._sandbox)
+                    await self._lent.checkin()
                     self._reset_token()
         else:
             try:
@@ -348,7 +347,7 @@ class Transaction:
             bound.depth = 0
             if owns_connection:
                 bound.active = False
-                await self.core.ownership.checkin(bound.conn, None)  # one still in a transaction is reset
+                await bound.lease.checkin()  # one still in a transaction is reset
 
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""
@@ -409,10 +408,8 @@ class Checkout:
         if core.bound() is not None:
             return self  # nested: reuse the pinned connection
         ownership = core.ownership
-        conn, sandbox = ownership.checkout_nowait(), None
-        if conn is None:
-            conn, sandbox = await ownership.checkout("a checkout")
-        self._bound = Bound(core, conn, asyncio.current_task(), 0, sandbox)
+        lease = ownership.checkout_nowait() or await ownership.checkout("a checkout")
+        self._bound = Bound(core, lease, asyncio.current_task(), 0)
         self._token = core.bound_var.set(self._bound)
         return self
 
@@ -421,10 +418,9 @@ class Checkout:
             return
         bound = self._bound
         bound.active = False
-        ownership = self.core.ownership
         try:
-            if not ownership.checkin_nowait(bound.conn, bound.sandbox):
-                await finish(ownership.checkin(bound.conn, bound.sandbox))
+            if not bound.lease.checkin_nowait():
+                await finish(bound.lease.checkin())
         finally:
             try:
                 self.core.bound_var.reset(self._token)

@@ -724,8 +724,11 @@ async def test_issue17_in_flight_transaction_finishes_during_stop(
     task = asyncio.create_task(work())
     await inside.wait()
     stopping = asyncio.create_task(repo.stop(timeout=5))
-    await asyncio.sleep(0.05)
-    assert repo.state == "closing"
+
+    async def closing() -> bool:
+        return repo.state == "closing"
+
+    await poll(closing, "the repo closing")
     with pytest.raises(RepoStateError, match="repo is closing"):
         await repo.query("SELECT 1")  # new work is refused
     go_on.set()

@@ -30,6 +30,7 @@ from asyncecto.integrations.starlette import exception_handlers
 from asyncecto.repo._core import executor_of
 from asyncecto.testing import Sandbox
 
+from .._wait import eventually
 from ..schemas import Weather
 
 # ------------------------------------------------------------------------------------------------
@@ -301,6 +302,15 @@ async def test_a_failing_rollback_is_noted_on_the_users_exception(repo: Repo, ad
     assert any("ROLLBACK failed" in n and "terminating connection due to administrator command" in n for n in notes)
 
 
+async def _ended_by_the_server(admin: asyncpg.Connection, pid: int) -> None:
+    """Wait until the server has ended the session ``pid`` (its idle-in-transaction timeout)."""
+
+    async def gone() -> bool:
+        return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+    await eventually(gone, f"the server ending session {pid}")
+
+
 @pytest.mark.no_sandbox
 @pytest.mark.parametrize("nested", [False, True], ids=["outermost", "savepoint"])
 async def test_defect_7_idle_in_transaction_timeout_reaches_the_user_with_the_servers_reason(
@@ -308,13 +318,14 @@ async def test_defect_7_idle_in_transaction_timeout_reaches_the_user_with_the_se
 ) -> None:
     async def idle_then_read() -> None:
         await repo.insert(Weather(city="lost"))
-        await asyncio.sleep(0.6)  # the server ends the session meanwhile
+        await _ended_by_the_server(admin, pid)
         await repo.all(Weather)
 
     with pytest.raises(ConnectionLostError) as info:
         async with repo.transaction():
             # per session, never in the server's configuration; reverted when the connection is reset
             await repo.query("SET idle_in_transaction_session_timeout = '150ms'")
+            pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
             if nested:
                 async with repo.transaction():
                     await idle_then_read()
@@ -427,8 +438,9 @@ async def test_idle_in_transaction_timeout_before_commit_names_the_servers_reaso
     with pytest.raises(ConnectionLostError) as info:
         async with repo.transaction():
             await repo.query("SET idle_in_transaction_session_timeout = '150ms'")
+            pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
             await repo.insert(Weather(city="lost"))
-            await asyncio.sleep(0.6)  # the server ends the session; the block's end is the next statement
+            await _ended_by_the_server(admin, pid)  # the block's end is the next statement
     assert info.value.sqlstate == "25P03"
     assert "terminating connection due to idle-in-transaction timeout" in str(info.value)
     assert "idle_in_transaction_session_timeout" in str(info.value)  # the hint
@@ -446,7 +458,11 @@ async def test_a_telemetry_handler_raising_rollback_is_detached_like_a_failing_o
     with caplog.at_level(logging.ERROR, logger="asyncecto"):
         await repo.all(Weather)
         await repo.telemetry.flush()
-        await asyncio.sleep(0.05)  # the delivery worker may have met it first
+
+        def logged() -> bool:  # by whichever met it first: the flush or the delivery worker
+            return any("telemetry handler 'rolls_back' failed" in r.getMessage() for r in caplog.records)
+
+        await eventually(logged, "the failing handler logged")
     assert sum("telemetry handler 'rolls_back' failed" in r.getMessage() for r in caplog.records) == 1
     assert repo.telemetry.detach(name) is False  # already detached
     assert repo.state == "running" and repo.supervisor_restarts.get("telemetry") == 0

@@ -29,6 +29,8 @@ from asyncecto.errors import (
 )
 from asyncecto.query import fragment, from_, order_by, select, type_, update, values, where
 
+from .._wait import statement_running
+
 pytestmark = pytest.mark.usefixtures("repo")
 
 
@@ -440,7 +442,7 @@ async def test_copy_cancelled_leaves_no_connection_checked_out(repo: Repo, admin
             await asyncio.sleep(0.05)
 
         out = asyncio.ensure_future(repo.copy_to("SELECT generate_series(1, 500000)", output=slow))
-        await asyncio.sleep(0.3)
+        await statement_running(admin, "COPY (SELECT generate_series(1, 500000))")
         assert repo.pool_stats()["in_use"] == 1  # the copy is running
         out.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import textwrap
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -169,11 +170,8 @@ async def test_logs_in_ectos_form(
         await run(repo, three, "down", all=True)
         await run(repo, three, "down", all=True)
     lines = [r.getMessage() for r in caplog.records if r.name == "asyncecto.migration"]
-    assert lines[:3] == [
-        f"== Running {V1} create_a.up/0",
-        'execute "CREATE TABLE mgr_a (id int)"',
-        f"== Migrated {V1} in 0.0s",
-    ]
+    assert lines[:2] == [f"== Running {V1} create_a.up/0", 'execute "CREATE TABLE mgr_a (id int)"']
+    assert re.fullmatch(rf"== Migrated {V1} in \d+\.\ds", lines[2])  # the time it took, however loaded the machine
     assert f"== Running {V2} create_b.down/0" in lines
     assert lines[-1] == "Migrations already down"
     caplog.clear()

@@ -11,6 +11,7 @@ from asyncecto import Repo
 from asyncecto.errors import PoolTimeoutError, StatementTimeoutError
 from tests._pg import pg_pool
 
+from .._wait import eventually, statement_running
 from ..schemas import Weather
 
 pytestmark = pytest.mark.no_sandbox  # real commits and connections
@@ -63,12 +64,16 @@ async def test_connection_left_in_a_transaction_is_rolled_back(database_url: str
     assert loop_errors == []  # asyncecto rolled back itself; asyncpg never had to
 
 
-async def test_pool_timeout_when_every_connection_is_busy(database_url: str) -> None:
+async def test_pool_timeout_when_every_connection_is_busy(database_url: str, admin: asyncpg.Connection) -> None:
     async with Repo(database_url, pool_size=1, pool_timeout=0.2) as repo:
-        busy = asyncio.create_task(repo.query("SELECT pg_sleep(0.6)"))
-        await asyncio.sleep(0.05)
-        with pytest.raises(PoolTimeoutError) as info:
-            await repo.all(Weather)
+        await admin.execute("SELECT pg_advisory_lock(1821)")  # the busy query waits for it until we let go
+        busy = asyncio.create_task(repo.query("SELECT pg_advisory_xact_lock(1821)"))
+        try:
+            await statement_running(admin, "SELECT pg_advisory_xact_lock(1821)")
+            with pytest.raises(PoolTimeoutError) as info:
+                await repo.all(Weather)
+        finally:
+            await admin.execute("SELECT pg_advisory_unlock(1821)")
         assert isinstance(info.value, TimeoutError) and info.value.pool_size == 1
         await busy
         assert (await repo.query("SELECT 1")).rows == [(1,)]  # a waiter succeeds once the holder is done
@@ -95,7 +100,11 @@ async def test_killed_idle_connection_is_replaced_silently(database_url: str, ad
         ]
         for pid in pids:
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
-        await asyncio.sleep(0.2)
+
+        async def gone() -> bool:
+            return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids)
+
+        await eventually(gone, "the killed backends gone")
         for i in range(5):
             assert (await repo.query("SELECT $1::int", [i])).rows == [(i,)]
 
@@ -103,14 +112,15 @@ async def test_killed_idle_connection_is_replaced_silently(database_url: str, ad
 async def test_cancelled_query_returns_its_connection(database_url: str, admin: asyncpg.Connection) -> None:
     async with Repo(database_url, pool_size=1) as repo:
         task = asyncio.create_task(repo.query("SELECT pg_sleep(5)"))
-        await asyncio.sleep(0.1)
+        await statement_running(admin, "SELECT pg_sleep(5)")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert repo.pool_stats()["in_use"] == 0
         assert (await repo.query("SELECT 1")).rows == [(1,)]
         active = await admin.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active'"
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(5)%' AND state = 'active' "
+            "AND datname = current_database()"
         )
         assert active == 0
 
@@ -160,19 +170,21 @@ async def test_a_failed_open_wakes_a_waiter(database_url: str) -> None:
         pool = pg_pool(repo)
         real_connect = pool._connect
         calls = 0
+        opening = asyncio.Event()
 
         async def flaky_connect() -> object:
             nonlocal calls
             calls += 1
             if calls == 1:
-                await asyncio.sleep(0.2)
+                opening.set()
+                await asyncio.sleep(0.2)  # the scenario: an open that takes a while, then fails
                 raise OSError("connection refused (simulated)")
             return await real_connect()
 
         pool._connect = flaky_connect
         held = await pool.acquire()  # the one already open
         failing = asyncio.create_task(pool.acquire())  # opens the second: fails after 0.2 s
-        await asyncio.sleep(0.05)
+        await opening.wait()
         started = asyncio.get_running_loop().time()
         waiter = asyncio.create_task(pool.acquire())  # pool full (1 held + 1 opening): waits
         with pytest.raises(OSError):

@@ -365,7 +365,11 @@ async def test_issue17_r19_connection_limit_makes_callers_wait(database_url: str
 
             await asyncio.sleep(1.1)  # the pool tries to grow again
             holders = [asyncio.create_task(repo.query("SELECT pg_sleep(1.2)")) for _ in range(2)]
-            await asyncio.sleep(0.1)
+
+            async def both_held() -> bool:
+                return repo.pool_stats()["in_use"] == 2
+
+            await _poll(both_held, 1.0, "both connections held")
             with pytest.raises(PoolTimeoutError, match="too many connections") as info:
                 await pg_pool(repo).acquire(0.5)
             cause = info.value.__cause__

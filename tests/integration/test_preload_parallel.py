@@ -143,7 +143,8 @@ async def waiters(admin: asyncpg.Connection, *keys: int) -> list[tuple[int, int]
     """(backend pid, key) of every backend waiting, right now, for one of the advisory locks ``keys``."""
     rows = await admin.fetch(
         "SELECT pid, objid::bigint AS key FROM pg_locks "
-        "WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid::bigint = ANY($1::bigint[])",
+        "WHERE locktype = 'advisory' AND NOT granted AND classid = 0 AND objid::bigint = ANY($1::bigint[]) "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         list(keys),
     )
     return sorted((r["pid"], r["key"]) for r in rows)

@@ -30,6 +30,7 @@ from asyncecto.multi import Multi
 from asyncecto.query import from_, preload
 from asyncecto.testing import checkin, checkout, mode, sandbox, unboxed, unboxed_run
 
+from .._wait import statement_running
 from ..assoc_schemas import Post as BlogPost
 from ..schemas import User, Weather
 
@@ -69,7 +70,8 @@ async def test_everything_is_rolled_back_and_invisible_to_other_sessions(db: Rep
     assert await committed(admin) == 0
     assert await db.aggregate(Weather, "count") == 0  # the repo is back on its pool
     idle = await admin.fetchval(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
+        "AND state LIKE 'idle in transaction%'",
         APP,
     )
     assert idle == 0
@@ -170,13 +172,15 @@ async def test_a_transaction_inside_a_checkout_does_not_commit_the_sandbox(db: R
     assert await committed(admin) == 0
 
 
-async def test_a_timed_out_or_cancelled_statement_leaves_the_sandbox_usable(db: Repo) -> None:
+async def test_a_timed_out_or_cancelled_statement_leaves_the_sandbox_usable(
+    db: Repo, admin: asyncpg.Connection
+) -> None:
     async with sandbox(db):
         await db.insert(Weather(city="before"))
         with pytest.raises(StatementTimeoutError):
             await db.query("SELECT pg_sleep(5)", timeout=0.2)
         task = asyncio.create_task(db.query("SELECT pg_sleep(5)"))
-        await asyncio.sleep(0.2)
+        await statement_running(admin, "SELECT pg_sleep(5)")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -327,10 +331,17 @@ async def test_waiting_on_a_task_that_needs_the_connection_fails_instead_of_hang
 
 
 async def test_closing_waits_for_other_tasks_then_gives_up_and_terminates(db: Repo, admin: asyncpg.Connection) -> None:
-    sb = sandbox(db, wait_timeout=3)
+    async def let_go_later() -> None:
+        await asyncio.sleep(0.3)  # the scenario: the statement runs on while the sandbox closes
+        await admin.execute("SELECT pg_advisory_unlock(1831)")
+
+    sb = sandbox(db, wait_timeout=30)
+    await admin.execute("SELECT pg_advisory_lock(1831)")  # the statement in flight waits for it
     async with sb:
-        slow = asyncio.create_task(db.query("SELECT pg_sleep(0.3)"))
-        await asyncio.sleep(0.05)
+        slow = asyncio.create_task(db.query("SELECT pg_advisory_xact_lock(1831)"))
+        await statement_running(admin, "SELECT pg_advisory_xact_lock(1831)")
+        unlocking = asyncio.create_task(let_go_later())
+    await unlocking
     assert slow.done() and not slow.cancelled()  # the close waited for the statement in flight
 
     blocked = asyncio.Event()

@@ -20,6 +20,7 @@ from asyncecto.errors import (
     TransactionConflictError,
 )
 
+from .._wait import eventually
 from ..schemas import Weather
 
 # the transaction machinery itself (BEGIN/COMMIT on pooled connections, isolation, cancellation):
@@ -154,7 +155,11 @@ async def test_a_link_lost_at_commit_is_reported_as_unknown_outcome(repo: Repo, 
             await repo.insert(Weather(city="maybe"))
             pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
-            await asyncio.sleep(0.05)  # the backend is gone before COMMIT is sent
+
+            async def gone() -> bool:
+                return not await admin.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)
+
+            await eventually(gone, "the backend gone before COMMIT is sent")
     assert isinstance(info.value, ConnectionLostError)
     assert "may or may not have committed" in str(info.value)
     assert await admin.fetchval("SELECT count(*) FROM weather") == 0  # here it did not: read back to know

@@ -14,6 +14,7 @@ from asyncecto.errors import DatabaseError, RepoStateError
 from asyncecto.query import from_, order_by
 from asyncecto.repo._core import executor_of
 
+from .._wait import eventually, statement_running
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
@@ -150,15 +151,11 @@ async def test_cancelled_transaction_leaves_nothing_behind(
 
     task = asyncio.create_task(work())
     await started.wait()
-    await asyncio.sleep(0.1)
+    await statement_running(admin, "SELECT pg_sleep(5)")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(50):
-        if repo.pool_stats()["in_use"] == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert repo.pool_stats()["in_use"] == 0
+    await eventually(lambda: repo.pool_stats()["in_use"] == 0, "the connection back in the pool")
     assert repo.pool_stats()["rollbacks"] == 0  # the transaction rolled back itself; the pool had nothing to undo
     assert await count(admin) == 0
     idle = await admin.fetchval(

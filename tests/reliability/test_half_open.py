@@ -27,7 +27,12 @@ from asyncecto.errors import (
 
 from .._cluster import Cluster
 from .._proxy import PgProxy
-from .conftest import FACTOR, assert_clean
+from .conftest import FACTOR, assert_clean, wait_for
+
+
+async def _in_use(repo: Repo) -> bool:
+    return repo.pool_stats()["in_use"] == 1
+
 
 pytestmark = pytest.mark.chaos
 
@@ -160,7 +165,7 @@ async def test_issue17_r08_stop_returns_while_the_link_is_half_open(
         async with anyio.create_task_group() as tg:
             proxy.blackhole()
             tg.start_soon(in_flight)
-            await anyio.sleep(0.1)
+            await wait_for(lambda: _in_use(repo), 5, "the statement sent into the silent link")
             began = time.monotonic()
             with watchdog(proxy, 10):
                 await repo.stop(timeout=0.5)

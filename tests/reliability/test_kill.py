@@ -117,8 +117,13 @@ async def test_issue17_r13_idle_in_transaction_kill_reaches_the_user_named(
     repo = await make_repo(pool_size=2)
 
     async def idle_then_read() -> None:
+        pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
         await repo.query("INSERT INTO chaos_rows (tag) VALUES ($1)", [app])
-        await anyio.sleep(0.6)  # the server ends the session meanwhile
+
+        async def ended() -> bool:
+            return pid not in await server.backend_pids(app)
+
+        await wait_for(ended, 5, "the server ending the idle session")  # the idle-in-transaction timeout
         await repo.query("SELECT 1")
 
     with pytest.raises(ConnectionLostError) as info:

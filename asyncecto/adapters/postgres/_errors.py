@@ -83,6 +83,9 @@ def server_ended(sqlstate: str | None, message: str, query: str | None = None) -
     )
 
 
+#: the driver's refusal of a type it has no binary codec for (tsvector, tsquery, aclitem …) in COPY
+_NO_BINARY = "no binary format encoder for type"
+
 #: what a driver call may raise; ``translate`` turns each into an asyncecto error
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
@@ -136,6 +139,13 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
             return errors.ConnectionLostError(f"connection lost: {text}", query=query)
         return errors.DatabaseError(text, query=query)
     if isinstance(exc, asyncpg.InternalClientError):
+        if _NO_BINARY in str(exc):  # raised before anything was sent: the connection is fine
+            return errors.DatabaseError(
+                f"{exc}: COPY sends rows in binary and the driver cannot encode this type; "
+                "insert such rows with INSERT (insert_all of fewer rows, or with returning=) "
+                "or cast the column in SQL",
+                query=query,
+            )
         # the protocol met a message it did not expect (a backend's FATAL racing the next query)
         return errors.ConnectionLostError(f"connection unusable: {exc}", query=query)
     return errors.DatabaseError(f"{type(exc).__name__}: {exc}", query=query)
