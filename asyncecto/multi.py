@@ -19,6 +19,7 @@ import attrs
 
 from asyncecto.changeset import Changeset, change
 from asyncecto.errors import ArgumentError, AsyncEctoError
+from asyncecto.schema import meta
 
 __all__ = ("Multi", "Operation")
 
@@ -246,8 +247,6 @@ def _write(kind: str, name: Hashable, value: Any, opts: dict[str, Any]) -> Opera
 
 def upsert_action(cs: Changeset[Any]) -> str:
     """What ``insert_or_update`` will do with the changeset: its data's state decides."""
-    from asyncecto.schema import meta
-
     try:
         return "insert" if meta(cs.data).state == "built" else "update"
     except AsyncEctoError:  # not a schema struct: the Repo refuses it when the Multi runs

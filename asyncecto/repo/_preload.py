@@ -30,7 +30,7 @@ from asyncecto.query._assoc_query import related_query
 from asyncecto.query._ast import Shape, SourceRef
 from asyncecto.query._clauses import order_by as _order_by_clause
 from asyncecto.query._clauses.order_by import order_by
-from asyncecto.query._clauses.preload import Preload, normalize_preloads
+from asyncecto.query._clauses.preload import Preload, merge_preloads, normalize_preloads
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
 from asyncecto.query._sources import to_query
@@ -175,8 +175,6 @@ def _copies(schema: type, info: Any, parents: list[Any], filled: list[tuple[str,
 def _expand_through(info: Any, nodes: Sequence[Preload]) -> tuple[list[Preload], list[Association]]:
     """Plain nodes, with each ``through`` association turned into the chain of its hops (so the
     intermediates are loaded too), and the through associations to fill afterwards."""
-    from asyncecto.query._clauses.preload import merge_preloads
-
     plain: list[Preload] = []
     through: list[Association] = []
     for node in nodes:

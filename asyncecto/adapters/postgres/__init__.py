@@ -24,6 +24,7 @@ from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
 
 from . import _insert_sql, _migration, _raw, _sql, _transaction
+from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
@@ -277,13 +278,9 @@ class PostgresAdapter(RepoAdapter):
 
     # -- MigrationAdapter -------------------------------------------------------
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
-        from ._ddl import ddl_sql  # imported late: asyncecto.migration imports the repo, which imports this
-
         return ddl_sql(command, prefix)
 
     def ddl_log(self, command: Command, prefix: str | None = None) -> str:
-        from ._ddl import ddl_log
-
         return ddl_log(command, prefix)
 
     def create_versions_table_sql(self, prefix: str | None, table: str) -> str:
