@@ -1,4 +1,7 @@
-"""The ``asyncecto`` command end to end: ``python -m asyncecto`` in a temporary project, on a real database.
+"""The ``asyncecto`` command end to end in a temporary project, on a real database.
+
+Most runs call ``main(argv)`` in this process (cwd, environment, sys.path, logging and the project's
+imports put back after each); a few run ``python -m asyncecto`` as a process of its own.
 
 Each test gets a project folder (pyproject.toml with ``[tool.asyncecto]``) and a database name of
 its own (``asyncecto_cli_<random>``), dropped at teardown. Every check reads what the command
@@ -8,6 +11,10 @@ printed, its exit code, the files it wrote, and the database itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
+import io
+import logging
 import os
 import re
 import shlex
@@ -69,21 +76,26 @@ class Project:
     def write_pyproject(self, table: str) -> None:
         (self.root / "pyproject.toml").write_text(f'[project]\nname = "demo"\n\n[tool.asyncecto]\n{table}')
 
-    def run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, env: dict[str, str] | None = None, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the command in this process (``main(argv)``), or as ``python -m asyncecto`` when ``process``."""
         full_env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ASYNCECTO_EDITOR")}
         full_env.update(env or {})
-        return subprocess.run(
-            [sys.executable, "-m", "asyncecto", *args],
-            cwd=self.root,
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        if process:
+            return subprocess.run(
+                [sys.executable, "-m", "asyncecto", *args],
+                cwd=self.root,
+                env=full_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        return _in_process(list(args), self.root, full_env)
 
-    def ok(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = self.run(*args, env=env)
+    def ok(self, *args: str, env: dict[str, str] | None = None, process: bool = False) -> str:
+        result = self.run(*args, env=env, process=process)
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result.stdout
 
@@ -114,6 +126,34 @@ class Project:
         asyncio.run(go())
 
 
+def _in_process(argv: list[str], root: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``main(argv)`` as a fresh process would see it: cwd, environment, sys.path and imports restored after."""
+    saved_env, saved_path, saved_cwd = dict(os.environ), list(sys.path), Path.cwd()
+    logger = logging.getLogger("asyncecto")
+    saved_handlers, saved_level, saved_propagate = list(logger.handlers), logger.level, logger.propagate
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(root)
+    importlib.invalidate_caches()  # files the test wrote since the last run
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        sys.path[:] = saved_path
+        logger.handlers[:] = saved_handlers
+        logger.setLevel(saved_level)
+        logger.propagate = saved_propagate
+        for name, module in list(sys.modules.items()):  # the project's own modules (its repo) are imported anew
+            files = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or ())]
+            if any(isinstance(f, str) and Path(f).resolve().is_relative_to(root.resolve()) for f in files):
+                del sys.modules[name]
+    return subprocess.CompletedProcess(["asyncecto", *argv], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def project(tmp_path: Path, database_url: str) -> Iterator[Project]:
     p = Project(tmp_path, database_url)
@@ -128,7 +168,8 @@ def _version(path: Path) -> int:
 
 
 def test_create_migrate_rollback_status_drop(project: Project) -> None:
-    assert project.ok("create") == f"The database for {project.database} has been created\n"
+    # the console command itself, in a process of its own; the other runs call main() in this one
+    assert project.ok("create", process=True) == f"The database for {project.database} has been created\n"
     assert project.exists(project.database)
     assert project.ok("create") == f"The database for {project.database} has already been created\n"
     assert project.ok("create", "--quiet") == ""
@@ -200,7 +241,7 @@ def test_failures_exit_1_with_the_message_and_no_traceback(project: Project) -> 
     (project.migrations / "20240102000000_boom.py").write_text(
         'def up():\n    return ["CREATE TABLE half (id int)", "SELECT 1/0"]\n'
     )
-    failed = project.run("migrate")
+    failed = project.run("migrate", process=True)
     assert failed.returncode == 1
     assert "division by zero" in failed.stderr and "Traceback" not in failed.stderr
     assert "== Migrated 20240101000000" in failed.stdout
@@ -237,7 +278,8 @@ def test_failures_exit_1_with_the_message_and_no_traceback(project: Project) -> 
 
 
 def test_usage_and_configuration_errors_exit_2(project: Project, tmp_path: Path) -> None:
-    assert project.run("frobnicate").returncode == 2
+    unknown = project.run("frobnicate", process=True)
+    assert unknown.returncode == 2 and "invalid choice: 'frobnicate'" in unknown.stderr
     both = project.run("migrate", "--step", "1", "--to", "5")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     bad_url = project.run("create", "--url", "mysql://localhost/x")
