@@ -1,8 +1,14 @@
-"""The pytest plugin, as a user's project sees it: run in a pytest of its own (pytester)."""
+"""The pytest plugin, as a user's project sees it: run in a pytest of its own (pytester).
+
+One test runs that pytest as a process of its own (the plugin found through its entry point in a
+fresh interpreter); the others run it in this process, on a thread of its own so that its event
+loops never meet the outer test's.
+"""
 
 from __future__ import annotations
 
 import textwrap
+import threading
 
 import asyncpg
 import pytest
@@ -66,6 +72,25 @@ async def test_really_commits(sandbox):
 """
 
 
+def run_inner(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """``pytester.runpytest_inprocess(*args)`` on a thread of its own (no event loop running there)."""
+    results: list[pytest.RunResult] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(pytester.runpytest_inprocess(*args))
+        except BaseException as exc:  # re-raised on the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, name="inner-pytest")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
 @pytest.fixture
 def project(pytester: pytest.Pytester, database_url: str, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("PLUGIN_TEST_URL", database_url)
@@ -101,7 +126,7 @@ async def test_manual_mode_still_lets_no_sandbox_tests_commit(
     project.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nasyncecto_repo = appdb:repo\n"
     )
-    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_inner(project, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
     assert await admin.fetchval("SELECT count(*) FROM weather") == 1
     await admin.execute("TRUNCATE weather RESTART IDENTITY CASCADE")
@@ -147,13 +172,13 @@ def test_a_repo_on_a_session_loop_needs_the_fixtures_there_too(project: pytest.P
     project.makeconftest(SESSION_CONFTEST)
     project.makepyfile(test_app=SESSION_TESTS)
     project.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_inner(project, "-p", "no:cacheprovider")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*the repo runs on another event loop than this test's `sandbox` fixture*"])
     result.stdout.fnmatch_lines(['*asyncio_default_fixture_loop_scope = "session"*'])
 
     project.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = session\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result = run_inner(project, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
 
 
@@ -170,19 +195,21 @@ async def test_a_conftest_fixture_names_the_repo(project: pytest.Pytester, admin
             return appdb.repo
         """)
     )
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-k", "not really_commits")
+    result = run_inner(project, "-p", "no:cacheprovider", "-k", "not really_commits")
     result.assert_outcomes(passed=3)
     assert await admin.fetchval("SELECT count(*) FROM weather") == 0
 
 
 def test_an_unconfigured_plugin_says_how_to_configure_it(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-k", "writes_in")
+    result = run_inner(project, "-p", "no:cacheprovider", "-k", "writes_in")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*the `sandbox` fixture does not know which Repo to use*"])
     result.stdout.fnmatch_lines(['*asyncecto_repo = "package.module:repo"*'])
 
-    project.makeini("[pytest]\nasyncio_mode = auto\nasyncecto_repo = appdb:nothing\n")
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "-k", "writes_in")
+    project.makeini(  # (in this process the outer run's warnings filters apply: the loop scope is set)
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\nasyncecto_repo = appdb:nothing\n"
+    )
+    result = run_inner(project, "-p", "no:cacheprovider", "-k", "writes_in")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*appdb has no attribute 'nothing'*"])
