@@ -34,6 +34,7 @@ from asyncecto.errors import (
 from asyncecto.query import fragment, from_, select
 from asyncecto.repo import build_config
 from asyncecto.repo._core import DEFAULT
+from tests._gc import new_objects_only
 from tests._pg import pg_pool
 
 from .._proxy import PgProxy, upstream_of, url_through
@@ -55,10 +56,11 @@ async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
     loop = asyncio.get_running_loop()
     seen: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
-    yield seen
-    with warnings.catch_warnings(record=True) as caught:  # an asyncpg connection left unclosed says so here
-        warnings.simplefilter("always")
-        gc.collect()
+    with new_objects_only():  # the collection walks what the test allocated, not the whole heap
+        yield seen
+        with warnings.catch_warnings(record=True) as caught:  # an asyncpg connection left unclosed says so here
+            warnings.simplefilter("always")
+            gc.collect()
     await asyncio.sleep(0)  # callbacks the collection scheduled
     loop.set_exception_handler(None)
     assert seen == [], seen
