@@ -426,8 +426,11 @@ async def _copy_from_table(repo: Repo, s: str, _: Any) -> None:
 
 
 def _csv_cells(data: bytes) -> list[list[str]]:
-    csv.field_size_limit(len(data) + 1)  # the 10 MB string is one field
-    return list(csv.reader(io.StringIO(data.decode(), newline="")))
+    previous = csv.field_size_limit(len(data) + 1)  # the 10 MB string is one field
+    try:
+        return list(csv.reader(io.StringIO(data.decode(), newline="")))
+    finally:
+        csv.field_size_limit(previous)  # a process-wide setting (importlib.metadata reads CSV too)
 
 
 @entry("copy_to('SELECT $1::text', [s], csv)", huge=True)
