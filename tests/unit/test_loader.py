@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import gc
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -299,24 +305,63 @@ SCENARIOS = {
 }
 
 
-def run_misbehaving(scenario: str, speedups: bool) -> str:
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+#: One child interpreter per loader (``-X dev``) imports asyncecto once, then runs each scenario in a
+#: fork of its own: a crash still shows as that scenario's exit code, without an interpreter start each.
+FORKING = """
+import os, sys, traceback
+import asyncecto, asyncecto.types, asyncecto.repo._loader
 
+code, folder = sys.argv[1], sys.argv[2]
+for scenario in sys.argv[3:]:
+    sys.stdout.flush(), sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        for fd, suffix in ((1, "out"), (2, "err")):
+            os.dup2(os.open(os.path.join(folder, f"{scenario}.{suffix}"), os.O_WRONLY | os.O_CREAT), fd)
+        status = 0
+        try:
+            sys.argv = ["-c", scenario]
+            exec(compile(code, "<misbehaving>", "exec"), {"__name__": "__main__"})
+        except BaseException:
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush(), sys.stderr.flush()
+        os._exit(status)
+    _, waited = os.waitpid(pid, 0)
+    with open(os.path.join(folder, f"{scenario}.code"), "w") as file:
+        file.write(str(os.waitstatus_to_exitcode(waited)))
+"""
+
+
+@functools.cache
+def _misbehaving_runs(speedups: bool) -> dict[str, tuple[int, str, str]]:
+    """Every scenario's exit code, stdout and stderr under one loader."""
     env = {**os.environ, "ASYNCECTO_NO_SPEEDUPS": "0" if speedups else "1"}
-    done = subprocess.run(
-        [sys.executable, "-X", "dev", "-c", MISBEHAVING, scenario],
-        cwd=Path(__file__).resolve().parents[2],  # this checkout's asyncecto, and its built extension
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"the interpreter died (exit {done.returncode}):\n{done.stderr[-3000:]}"
-    assert done.stderr.strip().splitlines()[-1] == ("c" if speedups else "python"), done.stderr
-    return done.stdout.strip()
+    with tempfile.TemporaryDirectory() as folder:
+        done = subprocess.run(
+            [sys.executable, "-X", "dev", "-c", FORKING, MISBEHAVING, folder, *SCENARIOS],
+            cwd=Path(__file__).resolve().parents[2],  # this checkout's asyncecto, and its built extension
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"the forking interpreter failed:\n{done.stderr[-3000:]}"
+        return {
+            scenario: (
+                int((Path(folder) / f"{scenario}.code").read_text()),
+                (Path(folder) / f"{scenario}.out").read_text(),
+                (Path(folder) / f"{scenario}.err").read_text(),
+            )
+            for scenario in SCENARIOS
+        }
+
+
+def run_misbehaving(scenario: str, speedups: bool) -> str:
+    returncode, stdout, stderr = _misbehaving_runs(speedups)[scenario]
+    assert returncode == 0, f"the interpreter died (exit {returncode}):\n{stderr[-3000:]}"
+    assert stderr.strip().splitlines()[-1] == ("c" if speedups else "python"), stderr
+    return stdout.strip()
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
