@@ -38,6 +38,20 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Tell each worker the controller's ``--dist``: a worker parses the command line again, where the
+    ``loadgroup`` chosen above is not, and would not group the files (pytest-xdist reads it there)."""
+    node.workerinput["asyncecto_dist"] = node.config.option.dist
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a worker: group as the controller does (see pytest_configure_node)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and workerinput.get("asyncecto_dist") == "loadgroup":
+        config.option.loadgroup = True
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """``-n auto``: two workers per core, at most four (the tests mostly wait on the server)."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
