@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -37,13 +37,12 @@ from asyncecto.repo._core import DEFAULT
 from tests._gc import new_objects_only
 from tests._pg import pg_pool
 
+from .._cancellers import CANCELLERS, cancel_with
 from .._proxy import PgProxy, upstream_of, url_through
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
 pytestmark = pytest.mark.no_sandbox  # real connections, killed and cancelled
-
-Work = Callable[[], Coroutine[Any, Any, Any]]
 
 
 def _app(tag: str) -> str:
@@ -98,64 +97,6 @@ async def _proxied(database_url: str, app: str, **options: Any) -> AsyncIterator
                 proxy.pass_through()
 
 
-# -- cancellers: each runs ``work`` and cancels it after ``after`` seconds, its own way ------------
-async def _by_task_cancel(work: Work, after: float) -> None:
-    task = asyncio.create_task(work())
-    await asyncio.sleep(after)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert task.cancelled()
-
-
-async def _by_asyncio_timeout(work: Work, after: float) -> None:
-    with pytest.raises(TimeoutError) as info:
-        async with asyncio.timeout(after):
-            await work()
-    assert not isinstance(info.value, AsyncEctoError)  # asyncio's own TimeoutError
-
-
-async def _by_move_on_after(work: Work, after: float) -> None:
-    with anyio.move_on_after(after) as scope:
-        await work()
-    assert scope.cancelled_caught
-
-
-async def _by_fail_after(work: Work, after: float) -> None:
-    with pytest.raises(TimeoutError) as info:
-        with anyio.fail_after(after):
-            await work()
-    assert not isinstance(info.value, AsyncEctoError)
-
-
-async def _by_cancel_scope(work: Work, after: float) -> None:
-    with anyio.CancelScope() as scope:
-
-        async def fire() -> None:
-            await asyncio.sleep(after)
-            scope.cancel()
-
-        timer = asyncio.create_task(fire())
-        await work()
-    await timer
-    assert scope.cancelled_caught
-
-
-CANCELLERS: dict[str, Callable[[Work, float], Awaitable[None]]] = {
-    "task.cancel": _by_task_cancel,
-    "asyncio.timeout": _by_asyncio_timeout,
-    "anyio.move_on_after": _by_move_on_after,
-    "anyio.fail_after": _by_fail_after,
-    "anyio.CancelScope.cancel": _by_cancel_scope,
-}
-
-
-async def _cancel(flavour: str, work: Work, after: float) -> None:
-    await CANCELLERS[flavour](work, after)
-    me = asyncio.current_task()
-    assert me is not None and me.cancelling() == 0  # nothing escaped its scope
-
-
 # -- dead connections ----------------------------------------------------------------------------
 async def test_issue17_dead_connections_leave_the_pool_at_once(database_url: str, admin: asyncpg.Connection) -> None:
     """Bullet 4: a connection the server ends is dropped as soon as asyncpg sees it close, counted ``lost``
@@ -204,8 +145,8 @@ async def test_issue17_cancelled_statement_is_drained_then_reused(
         pid = (await repo.query("SELECT pg_backend_pid()")).rows[0][0]
         await repo.insert(Weather(city="one row"))  # for the fragment to run on
         sleep = from_(Weather) | select(lambda w: fragment("pg_sleep(5)"))
-        await _cancel(flavour, lambda: repo.all(sleep), 0.3)
-        await _cancel(flavour, lambda: repo.all(sleep), 0.3)  # the drained connection serves again
+        await cancel_with(flavour, lambda: repo.all(sleep), 0.3)
+        await cancel_with(flavour, lambda: repo.all(sleep), 0.3)  # the drained connection serves again
 
         async def whole() -> bool:
             in_use: int = repo.pool_stats()["in_use"]  # repo comes from `async with Repo(...)`: typed Any
@@ -243,7 +184,7 @@ async def test_issue17_r09_unanswered_cancellation_holds_neither_caller_nor_next
             with pytest.raises(StatementTimeoutError):
                 await statement()
         else:
-            await _cancel(flavour, statement, 0.4)
+            await cancel_with(flavour, statement, 0.4)
         await silencer
         elapsed = time.monotonic() - started
         assert elapsed < 0.4 + 0.5 + 1.5, elapsed  # the drain grace (0.5 s) at most, not the whole cleanup
@@ -264,7 +205,7 @@ async def test_issue17_cancelled_connect_returns_its_slot(flavour: str, database
         pool = pg_pool(repo)
         held = await pool.acquire()  # the one connection open: the next checkout must open another
         proxy.blackhole()
-        await _cancel(flavour, lambda: repo.query("SELECT 1"), 0.3)
+        await cancel_with(flavour, lambda: repo.query("SELECT 1"), 0.3)
         assert (pool._opening, pool.total, pool.in_use) == (0, 1, 1)
         proxy.pass_through()
         await pool.release(held)

@@ -18,14 +18,13 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
 
 from asyncecto import Repo
-from asyncecto.errors import AsyncEctoError
 
 from .._cluster import Cluster, unavailable_reason
 
@@ -153,71 +152,3 @@ async def assert_clean(repo: Repo, cluster: Cluster, app: str, loop_errors: list
     assert (await repo.query("SELECT 1")).rows == [(1,)]
     gc.collect()
     assert loop_errors == []
-
-
-def assert_own_timeout(exc: BaseException) -> None:
-    """A scope's own ``TimeoutError``, never a library error standing in for it."""
-    assert type(exc) is TimeoutError, repr(exc)
-    assert not isinstance(exc, AsyncEctoError)
-
-
-# -- cancellers: how a caller gives up on a block, in both flavours -----------------------------------
-Work = Callable[[], Coroutine[Any, Any, None]]
-
-
-async def _by_move_on_after(work: Work, after: float) -> None:
-    with anyio.move_on_after(after) as scope:
-        await work()
-    assert scope.cancelled_caught
-
-
-async def _by_fail_after(work: Work, after: float) -> None:
-    with pytest.raises(TimeoutError) as info:
-        with anyio.fail_after(after):
-            await work()
-    assert_own_timeout(info.value)
-
-
-async def _by_cancel_scope(work: Work, after: float) -> None:
-    with anyio.CancelScope() as scope:
-        handle = asyncio.get_running_loop().call_later(after, scope.cancel)
-        try:
-            await work()
-        finally:
-            handle.cancel()
-    assert scope.cancelled_caught
-
-
-async def _by_asyncio_timeout(work: Work, after: float) -> None:
-    with pytest.raises(TimeoutError) as info:
-        async with asyncio.timeout(after):
-            await work()
-    assert_own_timeout(info.value)
-
-
-async def _by_task_cancel(work: Work, after: float) -> None:
-    task = asyncio.create_task(work())
-    await asyncio.sleep(after)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert task.cancelled()
-
-
-#: name -> canceller(work, after): runs ``work`` and gives up on it after ``after`` seconds, asserting
-#: that the caller sees its own cancellation (anyio: the scope caught it; asyncio: its TimeoutError or
-#: a cancelled task)
-CANCELLERS: dict[str, Callable[[Work, float], Awaitable[None]]] = {
-    "anyio.move_on_after": _by_move_on_after,
-    "anyio.fail_after": _by_fail_after,
-    "anyio.CancelScope.cancel": _by_cancel_scope,
-    "asyncio.timeout": _by_asyncio_timeout,
-    "task.cancel": _by_task_cancel,
-}
-
-
-async def cancel_with(name: str, work: Work, after: float) -> None:
-    """Run ``work`` under the canceller ``name``; afterwards nothing of it is left on this task."""
-    await CANCELLERS[name](work, after)
-    task = asyncio.current_task()
-    assert task is not None and task.cancelling() == 0, "a cancellation escaped its scope"

@@ -20,8 +20,9 @@ import pytest
 from asyncecto import Repo
 from asyncecto.errors import StatementTimeoutError
 
+from .._cancellers import cancel_with
 from .._cluster import Cluster
-from .conftest import FACTOR, assert_clean, cancel_with, wait_for
+from .conftest import FACTOR, assert_clean, wait_for
 
 pytestmark = pytest.mark.chaos
 

@@ -13,8 +13,9 @@ import pytest
 from asyncecto import Repo
 from asyncecto.errors import ConnectionLostError, DatabaseUnavailableError
 
+from .._cancellers import CANCELLERS, cancel_with
 from .._cluster import Cluster
-from .conftest import CANCELLERS, FACTOR, assert_clean, cancel_with, wait_active, wait_for
+from .conftest import FACTOR, assert_clean, wait_active, wait_for
 
 pytestmark = pytest.mark.chaos
 
