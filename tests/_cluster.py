@@ -49,7 +49,7 @@ from typing import Any, Literal, Protocol, overload
 import anyio
 import asyncpg
 
-__all__ = ("ADMIN_APP", "Cluster", "ClusterError", "find_bindir", "reap_orphans", "unavailable_reason")
+__all__ = ("ADMIN_APP", "Cluster", "ClusterError", "find_bindir", "pid_alive", "reap_orphans", "unavailable_reason")
 
 Mode = Literal["smart", "fast", "immediate"]
 
@@ -109,7 +109,8 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this pid exists (one of another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -129,7 +130,7 @@ def reap_orphans() -> list[Path]:
             owner = int((folder / _OWNER).read_text())
         except (OSError, ValueError):
             continue  # being created, or not made by this module
-        if _alive(owner):
+        if pid_alive(owner):
             continue
         if bindir is not None and (folder / "data" / "postmaster.pid").exists():
             Cluster(folder, 0, bindir, 0, {})._program(

@@ -23,6 +23,8 @@ from asyncecto import embedded
 from asyncecto.cli._project import maintenance_url
 from asyncecto.repo import build_config
 
+from ._cluster import pid_alive
+
 __all__ = ("RUN", "WORKER", "base_url", "create_database", "drop_database", "sweep_stale", "token")
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,16 +112,6 @@ async def drop_database(url: str) -> None:
         await conn.close()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stale(note: str, now: float) -> bool:
     found = dict(re.findall(r"(\w+)=(\S+)", note))
     try:
@@ -128,7 +120,7 @@ def _stale(note: str, now: float) -> bool:
         return False
     if now - started > _STALE_AFTER:
         return True
-    return found.get("host") == socket.gethostname() and not _alive(pid)
+    return found.get("host") == socket.gethostname() and not pid_alive(pid)
 
 
 async def sweep_stale(conn: asyncpg.Connection, base: str) -> list[str]:
