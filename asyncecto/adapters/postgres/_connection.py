@@ -160,19 +160,13 @@ class PgConnection:
 
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
-        check_statement(sql)
-        self._sent(sql)
-        self.dirty = True
-        try:
-            stmt = await self.raw.prepare(sql, timeout=timeout)
-            rows = await stmt.fetch(*params, timeout=timeout)
-        except DRIVER_ERRORS as exc:
-            raise self._error(exc, sql, params) from exc
-        except BaseException:
-            self.interrupted = True
-            raise
-        finally:
-            self.busy_since = 0.0
+
+        async def prepare_and_fetch(text: str, *args: Any, timeout: float | None) -> tuple[Any, list[Any]]:
+            self.dirty = True  # raw SQL may change the session: the release resets it
+            stmt = await self.raw.prepare(text, timeout=timeout)
+            return stmt, await stmt.fetch(*args, timeout=timeout)
+
+        stmt, rows = await self._call(prepare_and_fetch, sql, params, timeout)
         columns = [a.name for a in stmt.get_attributes()]
         return columns, rows, stmt.get_statusmsg() or ""
 
