@@ -25,6 +25,7 @@ import anyio
 import pytest
 
 from asyncecto import Repo
+from asyncecto.errors import ConnectionLostError, DatabaseUnavailableError
 
 from .._cluster import Cluster, unavailable_reason
 
@@ -132,6 +133,24 @@ async def wait_active(cluster: Cluster, app: str, count: int = 1, *, wait_event_
 
     await wait_for(check, 5, f"{count} active session(s) of {app}")
     return pids
+
+
+async def wait_answering(repo: Repo, what: str) -> None:
+    """Wait (5 s at most) until ``repo`` answers again after a crash or restart; every refusal on the way
+    is a lost connection or the server's "starting up / recovering" (57P03)."""
+    seen: list[ConnectionLostError | DatabaseUnavailableError] = []
+
+    async def answers() -> bool:
+        try:
+            await repo.query("SELECT 1")
+        except (ConnectionLostError, DatabaseUnavailableError) as exc:
+            seen.append(exc)
+            return False
+        return True
+
+    await wait_for(answers, 5, f"the repo answers again after {what}")
+    for exc in seen:
+        assert isinstance(exc, ConnectionLostError) or exc.sqlstate == "57P03", repr(exc)
 
 
 async def assert_clean(repo: Repo, cluster: Cluster, app: str, loop_errors: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ from asyncecto import Repo
 from asyncecto.errors import ConnectionLostError, DatabaseUnavailableError
 
 from .._cluster import Cluster, Mode
-from .conftest import FACTOR, assert_clean, wait_active, wait_for
+from .conftest import FACTOR, assert_clean, wait_active, wait_answering, wait_for
 
 pytestmark = pytest.mark.chaos
 
@@ -68,19 +68,7 @@ async def test_issue17_r06_immediate_restart_fails_with_named_errors_and_recover
     await _warm(repo, 4)
     caught = await _restart_with_one_in_use(repo, server, app, "immediate")
     assert len(caught) == 1 and caught[0].__cause__ is not None
-    seen: list[ConnectionLostError | DatabaseUnavailableError] = []
-
-    async def answers() -> bool:
-        try:
-            await repo.query("SELECT 1")
-        except (ConnectionLostError, DatabaseUnavailableError) as exc:
-            seen.append(exc)
-            return False
-        return True
-
-    await wait_for(answers, 5, "the repo answers again after the immediate restart")
-    for exc in seen:
-        assert isinstance(exc, ConnectionLostError) or exc.sqlstate == "57P03", repr(exc)
+    await wait_answering(repo, "the immediate restart")
     await assert_clean(repo, server, app, loop_errors)
     assert repo.supervisor_restarts == SUPERVISOR_CALM
 
