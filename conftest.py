@@ -6,21 +6,38 @@
   count; ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets what ``auto`` means.
 - Each process (a run, or a worker of a run) has a database of its own: ``run_database_url``
   (tests/_isolation.py), created at its start and dropped at its end.
+- The workers take the longest files first (tests/_schedule.py).
 - ``ASYNCECTO_NO_SKIPS=1`` (CI) turns a skipped test into a failure, in every worker.
+- Compiled modules are kept, also under ``PYTHONDONTWRITEBYTECODE`` (see ``_keep_bytecode``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
-from collections.abc import Generator, Iterator
-from typing import Any
+from pathlib import Path
 
-import asyncpg
-import pytest
 
-from tests import _isolation
+def _keep_bytecode() -> None:
+    """Under ``PYTHONDONTWRITEBYTECODE`` (set in many containers, and on CI machines) every worker of
+    every run would compile asyncecto and rewrite the assertions of every test module again, about
+    5 s of CPU each. Keep them in ``.pytest_cache/bytecode`` of this checkout instead: nothing is
+    written beside the sources. ``PYTHONPYCACHEPREFIX`` set too means the choice is made: kept."""
+    if sys.dont_write_bytecode and sys.pycache_prefix is None:
+        sys.pycache_prefix = str(Path(__file__).resolve().parent / ".pytest_cache" / "bytecode")
+        sys.dont_write_bytecode = False
+
+
+_keep_bytecode()
+
+import asyncio  # noqa: E402  (after _keep_bytecode: what follows is compiled once)
+from collections.abc import Generator, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import asyncpg  # noqa: E402
+import pytest  # noqa: E402
+
+from tests import _isolation, _schedule  # noqa: E402
 
 _MAX_AUTO_WORKERS = 4
 
@@ -35,6 +52,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.numprocesses = "auto"
         if option.dist == "no":
             option.dist = "loadgroup"
+    if option.dist == "loadgroup":
+        option.loadscopereorder = False  # keep the workers' longest-first order (tests/_schedule.py)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -42,6 +61,36 @@ def pytest_configure_node(node: Any) -> None:
     """Tell each worker the controller's ``--dist``: a worker parses the command line again, where the
     ``loadgroup`` chosen above is not, and would not group the files (pytest-xdist reads it there)."""
     node.workerinput["asyncecto_dist"] = node.config.option.dist
+    node.workerinput["asyncecto_unit_seconds"] = _timings(node.config).recorded
+
+
+def _timings(config: pytest.Config) -> _schedule.Timings:
+    """The controller's timings: last run's seconds per unit (pytest's cache), this run's as they come."""
+    timings: _schedule.Timings | None = getattr(config, "_asyncecto_timings", None)
+    if timings is None:
+        cache = getattr(config, "cache", None)
+        recorded = cache.get(_schedule.CACHE_KEY, {}) if cache is not None else {}
+        timings = _schedule.Timings(recorded if isinstance(recorded, dict) else {})
+        config._asyncecto_timings = timings  # type: ignore[attr-defined]
+    return timings
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """In the controller of a run with workers: add each test's seconds to its unit's."""
+    config = _CONTROLLER.get("config")
+    if config is not None:
+        _timings(config).add(report)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In the controller of a run with workers: keep the seconds for the next run's order."""
+    cache = getattr(session.config, "cache", None)
+    if _CONTROLLER.get("config") is session.config and cache is not None:
+        cache.set(_schedule.CACHE_KEY, _timings(session.config).merged())
+
+
+#: the controller's config in a run with workers (the hooks above record nothing elsewhere)
+_CONTROLLER: dict[str, pytest.Config] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +98,8 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and workerinput.get("asyncecto_dist") == "loadgroup":
         config.option.loadgroup = True
+    elif workerinput is None and getattr(config.option, "dist", "no") == "loadgroup" and config.option.numprocesses:
+        _CONTROLLER["config"] = config
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -61,15 +112,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup``, a file's tests form one group; tests/reliability's files form one."""
+    """Under ``--dist loadgroup``, a file's tests form one group, tests/reliability's files one; the
+    longest groups come first (tests/_schedule.py)."""
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
-        if item.get_closest_marker("xdist_group") is not None:
-            continue
-        path = item.nodeid.partition("::")[0]
-        group = "reliability" if path.startswith("tests/reliability/") else path
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_schedule.unit_of(item.nodeid)))
+    workerinput = getattr(config, "workerinput", None) or {}
+    _schedule.longest_first(items, workerinput.get("asyncecto_unit_seconds", {}))
 
 
 @pytest.hookimpl(hookwrapper=True)

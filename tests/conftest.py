@@ -20,6 +20,7 @@ from asyncecto import Repo
 from asyncecto.testing import Sandbox
 
 from ._isolation import token
+from ._pg import empty_tables_sql
 from .schemas import DDL, TABLES
 
 #: this process's sessions: other runs and workers on the same server name theirs differently
@@ -46,7 +47,7 @@ def database_url(run_database_url: str) -> Iterator[str]:
 #: ids start at 1 in every test (tests compare ids). The sandbox rolls rows back but not
 #: sequences; ``setval`` takes no lock that outlives it (``ALTER SEQUENCE … RESTART`` would hold
 #: one to the sandbox's end and block other sessions' inserts), and the tables are empty here
-TRUNCATE = f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"
+TRUNCATE = empty_tables_sql(TABLES)  # as TRUNCATE … RESTART IDENTITY CASCADE, on the tables with rows
 
 RESTART_SEQUENCES = """
 SELECT count(setval(c.oid, 1, false)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

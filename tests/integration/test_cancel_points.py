@@ -25,7 +25,7 @@ import pytest
 from asyncecto import Repo, has_many, schema
 from asyncecto.errors import AsyncEctoError, CommitOutcomeUnknownError, ConnectionLostError, RepoStateError
 from tests._gc import new_objects_only
-from tests._pg import pg_pool
+from tests._pg import empty_tables_sql, pg_pool
 
 from .._proxy import PgProxy, sql_matches, upstream_of, url_through
 
@@ -58,6 +58,9 @@ def _connect_kwargs(url: str) -> dict[str, Any]:
     return build_config(url).dsn_kwargs()
 
 
+_EMPTY = empty_tables_sql(("p17_cancel", "p17_slow", "p17_author", "p17_post", "p17_book"))
+
+
 @pytest.fixture(scope="module")
 def tables(database_url: str) -> Iterator[str]:
     async def setup() -> None:
@@ -76,11 +79,11 @@ def tables(database_url: str) -> Iterator[str]:
 async def pg(tables: str) -> AsyncIterator[asyncpg.Connection]:
     """An admin connection beside the repo; the tables start empty."""
     conn = await asyncpg.connect(**_connect_kwargs(tables))
-    await conn.execute("TRUNCATE p17_cancel, p17_slow, p17_author, p17_post, p17_book")
+    await conn.execute(_EMPTY)
     try:
         yield conn
     finally:
-        await conn.execute("TRUNCATE p17_cancel, p17_slow, p17_author, p17_post, p17_book")
+        await conn.execute(_EMPTY)
         await conn.close()
 
 
