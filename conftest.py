@@ -6,7 +6,9 @@
   count; ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets what ``auto`` means.
 - Each process (a run, or a worker of a run) has a database of its own: ``run_database_url``
   (tests/_isolation.py), created at its start and dropped at its end.
-- The workers take the longest files first (tests/_schedule.py).
+- The workers take the long files first, alternating files that compute and files that wait
+  (tests/_schedule.py); the first run of a checkout
+  compiles the suite once before they start (tests/_warmup.py).
 - ``ASYNCECTO_NO_SKIPS=1`` (CI) turns a skipped test into a failure, in every worker.
 - Compiled modules are kept, also under ``PYTHONDONTWRITEBYTECODE`` (see ``_keep_bytecode``).
 """
@@ -37,7 +39,7 @@ from typing import Any  # noqa: E402
 import asyncpg  # noqa: E402
 import pytest  # noqa: E402
 
-from tests import _isolation, _schedule  # noqa: E402
+from tests import _gc, _isolation, _schedule, _warmup  # noqa: E402
 
 _MAX_AUTO_WORKERS = 4
 
@@ -53,7 +55,7 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         if option.dist == "no":
             option.dist = "loadgroup"
     if option.dist == "loadgroup":
-        option.loadscopereorder = False  # keep the workers' longest-first order (tests/_schedule.py)
+        option.loadscopereorder = False  # keep the workers' order (tests/_schedule.py)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -73,6 +75,14 @@ def _timings(config: pytest.Config) -> _schedule.Timings:
         timings = _schedule.Timings(recorded if isinstance(recorded, dict) else {})
         config._asyncecto_timings = timings  # type: ignore[attr-defined]
     return timings
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the controller of a run with workers, before they start: compile the suite once
+    (tests/_warmup.py)."""
+    if _CONTROLLER.get("config") is session.config:
+        _warmup.prime_bytecode(Path(str(session.config.rootpath)))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -113,23 +123,44 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under ``--dist loadgroup``, a file's tests form one group, tests/reliability's files one; the
-    longest groups come first (tests/_schedule.py)."""
+    workers take them in the order of tests/_schedule.py."""
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(_schedule.unit_of(item.nodeid)))
     workerinput = getattr(config, "workerinput", None) or {}
-    _schedule.longest_first(items, workerinput.get("asyncecto_unit_seconds", {}))
+    _schedule.order(items, workerinput.get("asyncecto_unit_seconds", {}))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """Keep what lives on out of the collector's sight (tests/_gc.py); count the setup's CPU."""
+    _gc.freeze_what_lives_on(item.nodeid.partition("::")[0])
+    return (yield from _schedule.measure_cpu(item))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Count the test's CPU seconds (tests/_schedule.py orders the next run by them)."""
+    return (yield from _schedule.measure_cpu(item))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, object, object]:
+    """Count the teardown's CPU seconds."""
+    return (yield from _schedule.measure_cpu(item))
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     """With ``ASYNCECTO_NO_SKIPS=1`` (CI sets it) a skipped test fails: a skip names what to install
     on a developer machine, and CI, which installs everything, must not hide a missing part.
-    A doctest's ``+SKIP`` example is left alone: it is an example not meant to run."""
+    A doctest's ``+SKIP`` example is left alone: it is an example not meant to run.
+    Each report carries its phase's CPU seconds (tests/_schedule.py)."""
     outcome = yield
     report = outcome.get_result()
+    _schedule.mark_cpu(item, report)
     if (
         os.environ.get("ASYNCECTO_NO_SKIPS") == "1"
         and report.skipped

@@ -13,7 +13,7 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-__all__ = ("new_objects_only",)
+__all__ = ("freeze_what_lives_on", "new_objects_only")
 
 
 @contextlib.contextmanager
@@ -24,3 +24,21 @@ def new_objects_only() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def freeze_what_lives_on(module: str) -> None:
+    """At the first test of each ``module``: collect, then take what is alive out of the collector's
+    sight (the imported modules, the collected tests, session fixtures, hypothesis's strategies).
+    Nearly all of it lives to the end of the run, and every automatic full collection would walk it
+    again: about a tenth of a worker's CPU. Skipped while something is frozen (a ``new_objects_only``
+    block undoes it at its end, and the next module freezes again)."""
+    global _last_module
+    if module == _last_module:
+        return
+    _last_module = module
+    if gc.get_freeze_count() == 0:
+        gc.collect()
+        gc.freeze()
+
+
+_last_module = ""
