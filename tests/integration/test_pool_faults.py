@@ -252,11 +252,11 @@ async def test_issue17_stop_cancels_server_side_statements(database_url: str, ad
     repo = Repo(database_url, pool_size=3, server_settings={"application_name": app})
     await repo.start()
     try:
+        await repo.insert(Weather(city="x"))  # committed before the select starts: it has a row to sleep on
         tasks = [
             asyncio.create_task(repo.query("SELECT pg_sleep(30)", timeout=None)),
             asyncio.create_task(repo.all(from_(Weather) | select(lambda w: fragment("pg_sleep(30)")))),
         ]
-        await repo.insert(Weather(city="x"))
 
         async def both_running() -> bool:
             return len(await _active(admin, app)) == 2
