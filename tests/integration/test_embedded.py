@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from asyncecto import Repo, embedded
 
+from .._isolation import ROOT
 from ..schemas import Weather
 
 
-async def test_embedded_server_runs_real_crud(tmp_path_factory: pytest.TempPathFactory) -> None:
-    folder = Path(tmp_path_factory.mktemp("emb")) / "pgdata"
+async def test_embedded_server_runs_real_crud() -> None:
+    # the checkout's own folder (the suite's embedded fallback uses it too), not pytest's tmp: another
+    # pytest session of the same user resets that to 0700, which the server's own user cannot enter
+    folder = ROOT / ".asyncecto" / "pgdata"
     socket_dir = embedded.start_embedded(folder)
     repo = Repo(f"postgres://postgres@/embedded_check?host={socket_dir}")
     assert await repo.storage_up() in ("created", "already_up")
