@@ -15,7 +15,7 @@ Several statements run in one transaction, so a failure leaves no row behind.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from asyncecto import types as t
@@ -262,7 +262,7 @@ async def insert_all(
         statements = _cell_statements(
             core, info, prefix, columns, len(entries), cols, fixed, placeholders, conflict, run
         )
-        return await run.all(statements)
+        return await _naming_range(run.all(statements), cols, list(columns.values()))
     dumped = [_dump_column(info, name, values, kinds[name]) for name, values in columns.items()]
     if not ret_cols and conflict is None and len(entries) >= COPY_MIN_ROWS:
         records = list(zip(*dumped, strict=True))
@@ -284,10 +284,17 @@ async def insert_all(
             body = adapter.values_body(len(fixed) + 1, width, len(batch))
             sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
             statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
+    return await _naming_range(run.all(statements), cols, dumped)
+
+
+async def _naming_range(
+    running: Awaitable[tuple[int, list[Any] | None]], cols: list[str], values: list[list[Any]]
+) -> tuple[int, list[Any] | None]:
+    """``running``'s result; its "integer out of range" names the column (see :func:`_out_of_range`)."""
     try:
-        return await run.all(statements)
+        return await running
     except DatabaseError as exc:
-        named = _out_of_range(exc, cols, dumped)
+        named = _out_of_range(exc, cols, values)
         if named is exc:
             raise
         raise named from exc

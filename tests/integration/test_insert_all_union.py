@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from asyncecto import Multi, Repo, field, placeholder, schema
 from asyncecto import types as t
-from asyncecto.errors import ArgumentError, NotNullViolationError
+from asyncecto.errors import ArgumentError, DatabaseError, NotNullViolationError
 from asyncecto.repo._insert_all import COPY_MIN_ROWS
 
 from ..props.settings import props
@@ -123,6 +123,12 @@ async def test_rows_may_still_not_name_unknown_fields(repo: Repo, items: type[It
         await repo.insert_all(items, [{"name": "a"}, {"nope": 1}])
     with pytest.raises(ArgumentError, match=r"must be mappings.*at row 2"):
         await repo.insert_all(items, [{"name": "a"}, {}, ["name"]])  # type: ignore[list-item]
+
+
+async def test_an_integer_out_of_range_names_its_column(repo: Repo, items: type[Item]) -> None:
+    with pytest.raises(DatabaseError, match="1099511627776.*hits") as info:
+        await repo.insert_all(items, [{"name": "a"}, {"hits": 2**40}])
+    assert info.value.column_name == "hits"
 
 
 # -- every path ------------------------------------------------------------------------------
