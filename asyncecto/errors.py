@@ -392,21 +392,34 @@ class MultiError(AsyncEctoError):
 
     :ivar operation: the failed operation's name
     :ivar value: why: the invalid changeset, the ``error`` value, or the ``repo.rollback`` value
-    :ivar changes: the results of the operations before it (rolled back too)
+    :ivar changes_so_far: the results of the operations that succeeded before it (rolled back
+        too), Ecto's ``changes_so_far``; ``changes`` is the same dict
+
+    >>> e = MultiError("post", "boom", {"user": 1})
+    >>> e.changes_so_far, e.changes is e.changes_so_far
+    ({'user': 1}, True)
     """
 
-    def __init__(self, operation: Any, value: Any, changes: dict[Any, Any]) -> None:
+    def __init__(self, operation: Any, value: Any, changes_so_far: dict[Any, Any]) -> None:
         self.operation = operation
         self.value = value
-        self.changes = changes
-        done = ", ".join(map(repr, changes)) or "none"
+        self.changes_so_far = changes_so_far
+        done = ", ".join(map(repr, changes_so_far)) or "none"
         super().__init__(
             f"Multi operation {operation!r} failed with {value!r}; nothing was committed "
-            f"(operations that had run: {done})"
+            f"(changes_so_far, rolled back: {done})"
         )
 
+    @property
+    def changes(self) -> dict[Any, Any]:
+        """The same as :attr:`changes_so_far` (the earlier name)."""
+        return self.changes_so_far
+
+    def __repr__(self) -> str:
+        return f"MultiError({self.operation!r}, {self.value!r}, changes_so_far={self.changes_so_far!r})"
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.operation, self.value, self.changes))
+        return (type(self), (self.operation, self.value, self.changes_so_far))
 
 
 class MigrationError(AsyncEctoError):

@@ -12,6 +12,7 @@ raises ``MultiError(operation, value, changes_so_far)`` after rolling back.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -21,7 +22,7 @@ from asyncecto.changeset import Changeset, change
 from asyncecto.errors import ArgumentError, AsyncEctoError
 from asyncecto.schema import meta
 
-__all__ = ("Multi", "Operation")
+__all__ = ("Call", "Multi", "Operation")
 
 WRITES = ("insert", "update", "delete", "insert_or_update")
 
@@ -100,10 +101,12 @@ class Multi:
     def merge(*args: Any) -> Any:
         """Add the operations of ``fn(changes)`` (a Multi built at run time, sync or async).
 
-        ``Multi.merge(fn)`` as a step, or ``Multi.merge(multi, fn)``.
+        ``Multi.merge(fn)`` as a step, or ``Multi.merge(multi, fn)``; Ecto's ``merge/4``:
+        ``Multi.merge(module, "function", [args])`` calls ``module.function(changes, *args)``.
         """
+        args = _mfa(args, 1, "merge")
         if args:
-            _callable(args[-1], "merge")
+            _callable(args[-1], "merge", "changes")
         return _apply(args, 1, lambda m, fn: m._add(_Anonymous("merge"), Operation("merge", fn)))
 
     @staticmethod
@@ -169,9 +172,13 @@ class Multi:
         To fail the Multi with a value, call ``repo.rollback(value)`` in it; an exception it
         raises fails the Multi too (the exception is the value). Either way the Multi raises
         ``MultiError(name, value, changes_so_far)`` after rolling back.
+
+        Ecto's ``run/5``: ``Multi.run(name, module, "function", [args])`` calls
+        ``module.function(repo, changes, *args)``.
         """
+        args = _mfa(args, 2, "run")
         if args:
-            _callable(args[-1], "run")
+            _callable(args[-1], "run", "repo, changes")
         return _apply(args, 2, lambda m, name, fn: m._add(name, Operation("run", fn)))
 
     @staticmethod
@@ -191,6 +198,40 @@ class Multi:
             None if only is None else [only] if isinstance(only, str) or not isinstance(only, Iterable) else list(only)
         )
         return _apply(args, 0, lambda m: m._add(_Anonymous("inspect"), Operation("inspect", printer, {"only": keep})))
+
+
+@attrs.frozen
+class Call:
+    """``target.function(*lead, *args)``: the function of a ``run``/``merge`` given as Ecto's
+    ``module, function, args`` (the ``lead`` is ``repo, changes`` or ``changes``)."""
+
+    target: Any
+    function: str
+    args: tuple[Any, ...]
+
+    def __call__(self, *lead: Any) -> Any:
+        return getattr(self.target, self.function)(*lead, *self.args)
+
+    def __repr__(self) -> str:
+        name = getattr(self.target, "__name__", None) or repr(self.target)
+        return f"{name}.{self.function}(..., *{list(self.args)!r})"
+
+
+def _mfa(args: tuple[Any, ...], arity: int, what: str) -> tuple[Any, ...]:
+    """``args`` with a trailing ``module, "function", [args]`` turned into one :class:`Call`."""
+    lead = 1 if args and isinstance(args[0], Multi) else 0
+    if len(args) - lead != arity + 2:
+        return args
+    target, function, extra = args[-3:]
+    if not isinstance(function, str) or isinstance(extra, str | bytes) or not isinstance(extra, list | tuple):
+        example = "mod, 'fun', [1]" if arity == 1 else "'name', mod, 'fun', [1]"
+        raise ArgumentError(
+            f"Multi.{what}(..., module, function, args) expects a function name and a list of arguments, "
+            f"got {function!r} and {extra!r}; e.g. Multi.{what}({example})"
+        )
+    if not callable(getattr(target, function, None)):
+        raise ArgumentError(f"Multi.{what}: {target!r} has no function {function!r}")
+    return (*args[:-3], Call(target, function, tuple(extra)))
 
 
 def _apply(args: tuple[Any, ...], arity: int, build: Callable[..., Multi]) -> Any:
@@ -218,9 +259,23 @@ def _write_step(kind: str, args: tuple[Any, ...], opts: dict[str, Any]) -> Any:
     return _apply(args, 2, lambda m, name, _v: m._add(name, op))
 
 
-def _callable(fn: Any, what: str) -> Any:
+def _callable(fn: Any, what: str, params: str) -> Any:
+    """``fn``, which must take ``params`` (Ecto checks the arity too)."""
     if not callable(fn):
-        raise ArgumentError(f"Multi.{what} expects a function, got {fn!r}")
+        raise ArgumentError(f"Multi.{what} expects a function of ({params}), got {fn!r}")
+    if isinstance(fn, Call):
+        return fn
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (some builtins): trust it
+        return fn
+    try:
+        signature.bind(*params.split(", "))
+    except TypeError:
+        raise ArgumentError(
+            f"Multi.{what} expects a function of ({params}), got {fn!r} taking {signature}; "
+            f"fix: e.g. lambda {params}: ..."
+        ) from None
     return fn
 
 

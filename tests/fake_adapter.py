@@ -412,7 +412,7 @@ class FakeAdapter(RepoAdapter):
     def values_body(self, start: int, width: int, count: int) -> str:
         return f"values(${start}, {count}x{width})"
 
-    def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
+    def cells_body(self, rows: Sequence[Sequence[int | str | None]]) -> str:
         return f"cells{[list(r) for r in rows]}"
 
     def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:

@@ -231,8 +231,8 @@ class SchemaAdapter(ABC):
         """``count`` rows of ``width`` parameters numbered from ``start``."""
 
     @abstractmethod
-    def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
-        """Rows whose cells are parameter numbers or SQL text (subqueries)."""
+    def cells_body(self, rows: Sequence[Sequence[int | str | None]]) -> str:
+        """Rows whose cells are parameter numbers, SQL text (subqueries) or ``None`` (the column's default)."""
 
     @abstractmethod
     def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:

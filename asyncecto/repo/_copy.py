@@ -164,7 +164,8 @@ class _Dumper:
             extra = sorted(set(row) - self.keys, key=str)
             raise ArgumentError(
                 f"copy_from row {i} has different keys from row 0 (missing: {missing or 'none'}, "
-                f"extra: {extra or 'none'}); fix: give each row every field (None for NULL)"
+                f"extra: {extra or 'none'}); COPY cannot send a column's DEFAULT. fix: give each row every "
+                "field (None for NULL), or use repo.insert_all, which sends DEFAULT for a field a row leaves out"
             )
         out = []
         for name, typ in zip(self.header, self.types, strict=True):

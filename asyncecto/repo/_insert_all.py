@@ -6,14 +6,16 @@ Rows are checked and dumped before any SQL is sent. Then one of three paths:
 - one ``INSERT … SELECT * FROM unnest(...)`` (one array parameter per column) when every
   column's type can travel as an array;
 - ``INSERT … VALUES`` in batches that stay under the parameter limit (placeholders,
-  subquery values, schemaless rows, array columns).
+  subquery values, schemaless rows, array columns, and rows that give different fields: as
+  in Ecto, the fields of all rows are inserted and a row that leaves one out gets the
+  column's ``DEFAULT``, where a ``None`` it gives is ``NULL``).
 
 Several statements run in one transaction, so a failure leaves no row behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
 from asyncecto import types as t
@@ -75,34 +77,39 @@ def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list
 
 
 def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
-    """The keys every row has; a row that is not a mapping or has other keys raises, naming it."""
+    """The fields of ``rows``, which must all give the same ones (``copy_from`` checks the rest)."""
+    header, same = _union(info, rows)
+    if not same:
+        raise ArgumentError("rows give different fields; fix: give each row every field (None for NULL)")
+    return header
+
+
+def _union(info: SchemaInfo | None, rows: Sequence[Any]) -> tuple[list[str], bool]:
+    """``(fields, same)``: the fields of all rows (in the order they first appear), and whether
+    every row gives the same ones. A row that leaves a field out gets the column's ``DEFAULT``
+    (Ecto's rule); a row that is not a mapping raises, naming it."""
     first = rows[0]
     if not isinstance(first, Mapping):
         raise ArgumentError(
             f"insert_all rows must be mappings of field to value, got {first!r} at row 0; "
             "fix: pass dicts, e.g. [{'title': 'a'}], or use repo.insert for a struct"
         )
-    header = list(first)
     keys = first.keys()
-    if not all(type(row) is dict and row.keys() == keys for row in rows):
-        _check_rows(rows, set(header))
-    _columns(info, header)
-    return header
-
-
-def _check_rows(rows: Sequence[Any], keys: set[Any]) -> None:
-    """Raise for the first row that is not a mapping or has other keys than row 0."""
+    if all(type(row) is dict and row.keys() == keys for row in rows):
+        header = list(first)
+        _columns(info, header)
+        return header, True
+    seen: dict[Any, None] = dict.fromkeys(first)
+    same = True
     for i, row in enumerate(rows):
         if not isinstance(row, Mapping):
             raise ArgumentError(f"insert_all rows must be mappings of field to value, got {row!r} at row {i}")
         if row.keys() != keys:
-            missing = sorted(keys - set(row), key=str)
-            extra = sorted(set(row) - keys, key=str)
-            raise ArgumentError(
-                f"insert_all row {i} has different keys from row 0 (missing: {missing or 'none'}, "
-                f"extra: {extra or 'none'}); every row must give the same fields. "
-                "fix: give each row every field (None for NULL), or insert the groups separately"
-            )
+            same = False
+            seen.update(dict.fromkeys(row))
+    header = list(seen)
+    _columns(info, header)
+    return header, same
 
 
 def _columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
@@ -114,6 +121,18 @@ def _columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
 
 
 _NONE = type(None)
+
+
+class _Default:
+    """The cell of a field a row leaves out: the column's ``DEFAULT`` is sent for it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<DEFAULT>"
+
+
+_DEFAULT = _Default()
 
 
 def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: set[type]) -> list[Any]:
@@ -221,8 +240,11 @@ async def insert_all(
         )
     if not entries:
         return 0, ([] if names else None)
-    header = _header(info, entries)
-    columns = {name: [row[name] for row in entries] for name in header}
+    header, same = _union(info, entries)
+    if same:
+        columns = {name: [row[name] for row in entries] for name in header}
+    else:  # Ecto's rule: the union of the rows' fields, DEFAULT where a row leaves one out
+        columns = {name: [row.get(name, _DEFAULT) for row in entries] for name in header}
     if info is not None:
         _autogenerate(info, columns, len(entries), now)
     cols = [info.fields[n].source for n in columns] if info is not None else list(columns)
@@ -234,9 +256,13 @@ async def insert_all(
         )
     adapter = core.adapter
     run = _Run(core, table, schema, info, eff_prefix, names, ret_cols, key, timeout)
-    if special:
-        statements = _cell_statements(core, info, prefix, columns, cols, fixed, placeholders, conflict, run)
-        return await run.all(statements)
+    # COPY and unnest cannot send DEFAULT: rows that leave fields out go as VALUES (in one transaction)
+    defaults = not columns or any(_Default in ks for ks in kinds.values())
+    if special or defaults:
+        statements = _cell_statements(
+            core, info, prefix, columns, len(entries), cols, fixed, placeholders, conflict, run
+        )
+        return await _naming_range(run.all(statements), cols, list(columns.values()))
     dumped = [_dump_column(info, name, values, kinds[name]) for name, values in columns.items()]
     if not ret_cols and conflict is None and len(entries) >= COPY_MIN_ROWS:
         records = list(zip(*dumped, strict=True))
@@ -258,10 +284,17 @@ async def insert_all(
             body = adapter.values_body(len(fixed) + 1, width, len(batch))
             sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
             statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
+    return await _naming_range(run.all(statements), cols, dumped)
+
+
+async def _naming_range(
+    running: Awaitable[tuple[int, list[Any] | None]], cols: list[str], values: list[list[Any]]
+) -> tuple[int, list[Any] | None]:
+    """``running``'s result; its "integer out of range" names the column (see :func:`_out_of_range`)."""
     try:
-        return await run.all(statements)
+        return await running
     except DatabaseError as exc:
-        named = _out_of_range(exc, cols, dumped)
+        named = _out_of_range(exc, cols, values)
         if named is exc:
             raise
         raise named from exc
@@ -308,15 +341,23 @@ def _timestamps(info: SchemaInfo | None, timestamps: bool) -> Any:
 
 
 def _autogenerate(info: SchemaInfo, columns: dict[str, list[Any]], count: int, now: Any) -> None:
-    """Add generated primary keys (UUIDs) and, with ``timestamps=True``, timestamps the rows leave out."""
+    """Add generated primary keys (UUIDs) and, with ``timestamps=True``, timestamps the rows leave
+    out: for every row when no row gives the field, else for each row that leaves it out."""
     for name in info.primary_key:
         f = info.fields[name]
-        if name not in columns and f.autogenerate is not None and name != info.autogenerate_id:
-            columns[name] = [f.autogenerate() for _ in range(count)]
+        gen = f.autogenerate
+        if gen is not None and name != info.autogenerate_id:
+            if name not in columns:
+                columns[name] = [gen() for _ in range(count)]
+            else:
+                values = columns[name]
+                columns[name] = [gen() if v is _DEFAULT else v for v in values]
     if now is not None:
         for stamp in (info.inserted_at, info.updated_at):
             if stamp is not None and stamp not in columns:
                 columns[stamp] = [now] * count
+            elif stamp is not None:
+                columns[stamp] = [now if v is _DEFAULT else v for v in columns[stamp]]
 
 
 def _cell_statements(
@@ -324,16 +365,17 @@ def _cell_statements(
     info: SchemaInfo | None,
     prefix: str | None,
     columns: dict[str, list[Any]],
+    count: int,
     cols: list[str],
     fixed: list[Any],
     placeholders: Mapping[str, Any] | None,
     conflict: ConflictPlan | None,
     run: _Run,
 ) -> list[tuple[str, list[Any]]]:
-    """Statements for rows with placeholders or subqueries, each under the parameter limit."""
+    """Statements for rows with placeholders, subqueries or left-out fields (``DEFAULT``), each
+    under the parameter limit."""
     limit = core.adapter.max_params
     names = list(columns)
-    count = len(columns[names[0]])
     shared = _Cells(core, info, prefix, list(fixed))
     for name in names:  # placeholders first: every statement sends them once
         for v in columns[name]:
@@ -346,11 +388,13 @@ def _cell_statements(
         cells.placeholder_params = shared.placeholder_params
         return cells
 
-    def build(cells: _Cells, i: int) -> list[int | str]:
-        row: list[int | str] = []
+    def build(cells: _Cells, i: int) -> list[int | str | None]:
+        row: list[int | str | None] = []
         for name in names:
             v = columns[name][i]
-            if isinstance(v, Placeholder):
+            if v is _DEFAULT:
+                row.append(None)
+            elif isinstance(v, Placeholder):
                 row.append(cells.placeholder(v, name, placeholders))
             elif isinstance(v, Query):
                 row.append(cells.subquery(v, name, i))
@@ -359,7 +403,7 @@ def _cell_statements(
         return row
 
     statements: list[tuple[str, list[Any]]] = []
-    rows: list[list[int | str]] = []
+    rows: list[list[int | str | None]] = []
     cells = fresh()
     for i in range(count):
         mark = len(cells.params)
@@ -378,7 +422,7 @@ def _cell_statement(
     core: RepoCore,
     run: _Run,
     cols: list[str],
-    rows: list[list[int | str]],
+    rows: list[list[int | str | None]],
     params: list[Any],
     conflict: ConflictPlan | None,
 ) -> tuple[str, list[Any]]:

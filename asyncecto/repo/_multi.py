@@ -28,14 +28,16 @@ if TYPE_CHECKING:
 __all__ = ("run_multi",)
 
 
-def _preflight(multi: Multi) -> None:
-    """Fail before BEGIN: an ``error`` operation or an invalid changeset given as data."""
+def _preflight(multi: Multi) -> tuple[Hashable, Any] | None:
+    """``(name, value)`` of the first ``error`` operation or invalid changeset given as data:
+    the Multi fails with it before running anything."""
     for name, op in multi.operations:
         if op.kind == "error":
-            raise MultiError(name, op.payload, {})
+            return name, op.payload
         if op.kind in WRITES and isinstance(op.payload, Changeset) and not op.payload.valid:
             action = upsert_action(op.payload) if op.kind == "insert_or_update" else op.kind
-            raise MultiError(name, attrs.evolve(op.payload, action=action), {})
+            return name, attrs.evolve(op.payload, action=action)
+    return None
 
 
 async def _resolve(payload: Any, changes: dict[Hashable, Any]) -> Any:
@@ -81,7 +83,9 @@ async def _merge(repo: Repo, op: Operation, changes: dict[Hashable, Any], reserv
         raise ArgumentError(
             f"cannot merge Multi; the following operations were found in both: {', '.join(map(repr, clash))}"
         )
-    _preflight(sub)
+    failed = _preflight(sub)
+    if failed is not None:  # as Ecto: the changes so far are the enclosing Multi's
+        raise _Failed(*failed)
     await _run_ops(repo, sub, changes, reserved)
 
 
@@ -99,9 +103,7 @@ async def _run_ops(repo: Repo, multi: Multi, changes: dict[Hashable, Any], reser
                 changes[name] = await _step(repo, name, op, changes)
         except (_Failed, ArgumentError, ConnectionLostError, DatabaseUnavailableError, TransactionConflictError):
             raise  # misuse raises; a lost link is not the operation's failure; conflicts stay retryable
-        except MultiError:
-            raise  # from a merged Multi's pre-flight
-        except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error
+        except Exception as exc:  # the operation failed: a constraint, a stale entry, a raised error, a Multi it ran
             raise _Failed(name, exc) from exc
         except BaseException as exc:  # Rollback (alone, or in a task group's group); cancellation goes on
             _raise_rollback(exc, repo, name)
@@ -117,7 +119,9 @@ def _raise_rollback(exc: BaseException, repo: Repo, name: Hashable) -> None:
 
 async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:
     """The changes of a Multi run in one transaction, or ``MultiError`` after rolling back."""
-    _preflight(multi)
+    first = _preflight(multi)
+    if first is not None:
+        raise MultiError(*first, {})
     if not multi.operations:
         return {}
     changes: dict[Hashable, Any] = {}

@@ -243,7 +243,7 @@ class PostgresAdapter(RepoAdapter):
     def values_body(self, start: int, width: int, count: int) -> str:
         return _insert_sql.param_rows(start, width, count)
 
-    def cells_body(self, rows: Sequence[Sequence[int | str]]) -> str:
+    def cells_body(self, rows: Sequence[Sequence[int | str | None]]) -> str:
         return _insert_sql.values_body(rows)
 
     def unnest_body(self, start: int, types: Sequence[Any], columns: Sequence[Sequence[Any]] = ()) -> str | None:

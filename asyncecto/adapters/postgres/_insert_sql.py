@@ -21,18 +21,23 @@ __all__ = (
     "values_body",
 )
 
-Cell = int | str  # a parameter number, or SQL text such as a subquery
+Cell = int | str | None  # a parameter number, SQL text such as a subquery, or None: the column's DEFAULT
+
+
+def _cell(c: Cell) -> str:
+    return "DEFAULT" if c is None else f"${c}" if isinstance(c, int) else c
 
 
 def values_body(rows: Sequence[Sequence[Cell]]) -> str:
-    """``VALUES`` of rows whose cells are parameter numbers or SQL text.
+    """``VALUES`` of rows whose cells are parameter numbers, SQL text or ``None`` (the column's
+    ``DEFAULT``: a row that leaves a field out). A row of no cells is one ``DEFAULT``.
 
-    >>> values_body([[1, 2], [3, "(SELECT 1)"]])
-    'VALUES ($1, $2), ($3, (SELECT 1))'
+    >>> values_body([[1, 2], [3, "(SELECT 1)"], [None, 4]])
+    'VALUES ($1, $2), ($3, (SELECT 1)), (DEFAULT, $4)'
+    >>> values_body([[], []])
+    'VALUES (DEFAULT), (DEFAULT)'
     """
-    return "VALUES " + ", ".join(
-        "(" + ", ".join(f"${c}" if isinstance(c, int) else c for c in row) + ")" for row in rows
-    )
+    return "VALUES " + ", ".join("(" + (", ".join(map(_cell, row)) or "DEFAULT") + ")" for row in rows)
 
 
 def param_rows(start: int, width: int, count: int) -> str:
@@ -95,6 +100,8 @@ def insert_sql(
     'INSERT INTO "weather" ("city") VALUES ($1) RETURNING "id"'
     >>> insert_sql(None, "weather", [], "", [])
     'INSERT INTO "weather" DEFAULT VALUES'
+    >>> insert_sql(None, "weather", [], "VALUES (DEFAULT), (DEFAULT)", [])
+    'INSERT INTO "weather" VALUES (DEFAULT), (DEFAULT)'
     """
     target = quote_table(prefix, table)
     aliases: Sequence[str] = ()
@@ -103,6 +110,8 @@ def insert_sql(
         target += f" AS {aliases[0]}"
     if columns:
         sql = f"INSERT INTO {target} ({', '.join(quote_name(c, 'column') for c in columns)}) {body}"
+    elif body.startswith("VALUES (DEFAULT)"):  # rows that give no field: every column's default
+        sql = f"INSERT INTO {target} {body}"
     else:
         sql = f"INSERT INTO {target} DEFAULT VALUES"
     if conflict is not None:
