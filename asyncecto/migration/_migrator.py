@@ -483,8 +483,10 @@ async def run(
                 ctx.log(f"Migrations already {direction}")
                 return []
         if direction == "up":
-            _version_order(pending[0].version, applied, ctx)
+            _version_order(pending[0].version, applied, ctx)  # strict: refused before anything runs
         for mf in pending:
+            if direction == "up" and mf is not pending[0]:
+                _version_order(mf.version, applied, ctx)  # each one older than the latest applied warns
             migration = loaded.get(mf.version) or mf.load()
             await _run_one(repo, migration, direction, ctx)
             ran.append(mf.version)
