@@ -37,7 +37,7 @@ from asyncecto._executor import DEFAULT, executor_of
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
-from ._dsl import Execute, Flush, collect_result, running
+from ._dsl import CreateIndex, DropIndex, Execute, Flush, collect_result, running
 from ._files import FILE_NAME, Migration, MigrationFile, find_migrations, from_module, load_file
 from ._reverse import reverse
 from ._settings import MigrationSettings, Settings, read_settings, using
@@ -176,7 +176,7 @@ async def _versions(repo: Repo, ctx: _Ctx, conn: Connection | None = None) -> li
     return [int(row[0]) for row in rows]
 
 
-def _lock_key(schema: str, source: str) -> int:
+def _lock_key(schema: str, source: str = "schema_migrations") -> int:
     digest = hashlib.blake2b(f"asyncecto.migrator:{schema}.{source}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
@@ -269,6 +269,18 @@ async def _run_callback(
         if isinstance(command, Flush):
             continue  # commands run in order, each to its end: everything before it is done
         ctx.log(adapter.ddl_log(command, prefix))
+        if (
+            isinstance(command, CreateIndex | DropIndex)
+            and command.index.concurrently
+            and migration is not None
+            and not migration.disable_ddl_transaction
+        ):
+            logger.warning(
+                "Migration %s has set index `%s` to concurrently but did not disable ddl transaction. "
+                "Please set:\n\n    disable_ddl_transaction = True\n",
+                f"{migration.version}_{migration.name}",
+                command.index.name,
+            )
         if isinstance(command, Execute) and callable(command.up):
             result = command.up(repo)  # a data migration, run at its turn (async, or a plain function)
             if inspect.isawaitable(result):
