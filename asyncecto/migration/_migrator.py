@@ -448,6 +448,7 @@ async def run(
     log_migrations_sql: LogOption = False,
     log_migrator_sql: LogOption = False,
     strict_version_order: bool = False,
+    skip_table_creation: bool = False,
     **settings: Unpack[MigrationSettings],
 ) -> list[int]:
     """Run the pending migrations of ``path`` (a folder or several) in ``direction``.
@@ -458,7 +459,8 @@ async def run(
 
     ``log_migrations_sql`` logs every statement the migrations run, ``log_migrator_sql`` the
     migrator's own (``schema_migrations``, the lock, transactions): ``True`` at the level of ``log``,
-    or a level. ``strict_version_order=True`` refuses, before running anything, a pending version
+    or a level. ``skip_table_creation=True`` does not create the versions table (for a role that
+    may not; it must exist then). ``strict_version_order=True`` refuses, before running anything, a pending version
     older than the latest applied one (otherwise it runs, with a warning). The ``migration_*``
     settings (``migration_source``, ``migration_default_prefix``, ``migration_primary_key``,
     ``migration_foreign_key``, ``migration_timestamps``) are Ecto's repo keys of those names::
@@ -476,7 +478,8 @@ async def run(
     ctx = _context(prefix, log, log_migrations_sql, log_migrator_sql, settings, strict_version_order)
     files = find_migrations(path)
     _check_repo(repo)
-    await _ensure_table(repo, ctx)
+    if not skip_table_creation:
+        await _ensure_table(repo, ctx)
     applied = await _versions(repo, ctx)
     pending = _pending(files, applied, direction, strategy)
     if not pending:
@@ -578,24 +581,35 @@ async def down(
 
 @_outside_sandbox
 async def migrated_versions(
-    repo: Repo, *, prefix: str | None = None, **settings: Unpack[MigrationSettings]
+    repo: Repo,
+    *,
+    prefix: str | None = None,
+    skip_table_creation: bool = False,
+    **settings: Unpack[MigrationSettings],
 ) -> list[int]:
-    """The applied versions, ascending (the ``migration_source`` table is created if missing)."""
+    """The applied versions, ascending (the ``migration_source`` table is created if missing, unless
+    ``skip_table_creation=True``: for a role that may not create it; it must exist then)."""
     ctx = _context(prefix, False, False, False, settings)
-    await _ensure_table(repo, ctx)
+    if not skip_table_creation:
+        await _ensure_table(repo, ctx)
     return await _versions(repo, ctx)
 
 
 @_outside_sandbox
 async def migrations(
-    repo: Repo, path: Paths, *, prefix: str | None = None, **settings: Unpack[MigrationSettings]
+    repo: Repo,
+    path: Paths,
+    *,
+    prefix: str | None = None,
+    skip_table_creation: bool = False,
+    **settings: Unpack[MigrationSettings],
 ) -> list[tuple[str, int, str]]:
     """``(status, version, name)`` for every migration, by version; status is ``"up"`` or ``"down"``.
 
     An applied version whose file is missing is listed with the name ``"** FILE NOT FOUND **"``.
     """
     files = find_migrations(path)
-    applied = set(await migrated_versions(repo, prefix=prefix, **settings))
+    applied = set(await migrated_versions(repo, prefix=prefix, skip_table_creation=skip_table_creation, **settings))
     rows = [("up" if mf.version in applied else "down", mf.version, mf.name) for mf in files]
     known = {mf.version for mf in files}
     rows += [("up", version, FILE_NOT_FOUND) for version in applied - known]

@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from asyncecto import Repo
-from asyncecto.errors import ArgumentError, MigrationError
+from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 from asyncecto.migration import migrated_versions, migrations, run, up
 from asyncecto.repo import build_config
 from tests.integration.test_cli import Project
@@ -459,3 +459,23 @@ def test_cli_refuses_bad_migration_settings(project: Project) -> None:
     project.write_pyproject(f'url = "{project.url}"\nmigration_primary_key = false\nmigration_sorce = "x"\n')
     result = project.run("migrate")
     assert result.returncode == 2 and "unknown key(s) in [tool.asyncecto]: migration_sorce" in result.stderr
+
+
+# -- skip_table_creation ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_skip_table_creation_leaves_the_versions_table_alone(
+    repo: Repo, tmp_path: Path, admin: Any, space: str
+) -> None:
+    write(tmp_path, V1, "create_posts", POSTS)
+    with pytest.raises(DatabaseError, match='relation "schema_migrations" does not exist'):
+        await migrated_versions(repo, skip_table_creation=True)
+    with pytest.raises(DatabaseError, match='relation "schema_migrations" does not exist'):
+        await migrations(repo, tmp_path, skip_table_creation=True)
+    with pytest.raises(DatabaseError, match='relation "schema_migrations" does not exist'):
+        await run(repo, tmp_path, all=True, skip_table_creation=True)
+    assert await admin.fetchval("SELECT to_regclass($1)", f'"{space}".schema_migrations') is None
+    assert await migrated_versions(repo) == []  # creates it
+    assert await run(repo, tmp_path, all=True, skip_table_creation=True) == [V1]
+    assert await migrations(repo, tmp_path, skip_table_creation=True) == [("up", V1, "create_posts")]
