@@ -17,6 +17,12 @@ Configuration, highest precedence first: flags (``--url``, ``-r/--repo``, ``--mi
     repo = "myapp.repo:repo"    # import path of a Repo; its options are used
     url = "postgres://localhost/myapp_dev"
     migrations = "migrations"   # the folder, relative to pyproject.toml (default "migrations")
+    # Ecto's repo keys for migrations (all optional):
+    migration_source = "schema_migrations"
+    migration_default_prefix = "app"
+    migration_primary_key = { name = "uuid", type = "binary_id" }   # or false
+    migration_foreign_key = { type = "binary_id" }
+    migration_timestamps = { type = "utc_datetime_usec", inserted_at = "created_at" }
 
 Exit codes: 0 success; 1 a database, migration or file error (message on stderr, the traceback
 only with ``--traceback``); 2 a usage or configuration error; 130 interrupted.
@@ -110,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
         _migration_options(p)
         p.add_argument("--log-level", choices=_LOG_LEVELS, default="info", help="log level (default: info)")
         p.add_argument("-q", "--quiet", action="store_true", help="do not log the migrations")
+        p.add_argument(
+            "--log-migrations-sql", action="store_true", help="log every SQL statement the migrations run (info)"
+        )
+        p.add_argument(
+            "--log-migrator-sql",
+            action="store_true",
+            help="log the migrator's own SQL: schema_migrations, the lock, transactions (info)",
+        )
+        if name == "migrate":
+            p.add_argument(
+                "--strict-version-order",
+                action="store_true",
+                help="refuse a pending migration older than the latest applied one (default: a warning)",
+            )
 
     p = command("migrations", "Show which migrations are up and which are down.")
     _migration_options(p)

@@ -2,7 +2,8 @@
 
 Precedence, highest first: flags (``--url``, ``-r/--repo``, ``--migrations-path``), then the
 ``DATABASE_URL`` environment variable, then ``[tool.asyncecto]`` in the nearest pyproject.toml
-(``repo``, ``url``, ``migrations``). The repo (its options and name) and the URL are resolved
+(``repo``, ``url``, ``migrations``; the ``migration_*`` keys go to the migrator as they are).
+The repo (its options and name) and the URL are resolved
 separately: a URL from a flag, the environment or pyproject.toml replaces the configured repo's
 own URL, and the repo's other options are kept (what the URL sets wins, as in ``Repo(url, **opts)``).
 """
@@ -20,12 +21,23 @@ from urllib.parse import quote
 
 import attrs
 
-from asyncecto.errors import AsyncEctoError, CommandError
+from asyncecto.errors import ArgumentError, AsyncEctoError, CommandError
+from asyncecto.migration._settings import read_settings
 from asyncecto.repo import Repo, RepoConfig
 
 __all__ = ("Project", "Target", "find_project", "maintenance_url", "resolve_target")
 
 _KEYS = frozenset({"repo", "url", "migrations"})
+#: Ecto's repo keys for the migrator, passed to it as keyword arguments (see asyncecto.migration.run)
+MIGRATION_KEYS = frozenset(
+    {
+        "migration_source",
+        "migration_default_prefix",
+        "migration_primary_key",
+        "migration_foreign_key",
+        "migration_timestamps",
+    }
+)
 
 
 @attrs.frozen
@@ -40,6 +52,16 @@ class Project:
     def migrations(self) -> Path:
         """The configured migrations folder (default ``migrations``), relative to the project root."""
         return self.root / str(self.settings.get("migrations", "migrations"))
+
+    @property
+    def migration_settings(self) -> dict[str, Any]:
+        """The ``migration_*`` keys of ``[tool.asyncecto]``: keyword arguments of the migrator."""
+        return {k: v for k, v in self.settings.items() if k in MIGRATION_KEYS}
+
+    @property
+    def migration_source(self) -> str:
+        """The versions table (``migration_source``, default ``schema_migrations``)."""
+        return str(self.settings.get("migration_source", "schema_migrations"))
 
 
 @attrs.frozen
@@ -67,16 +89,20 @@ def find_project(start: Path | None = None) -> Project:
             table = data.get("tool", {}).get("asyncecto", {})
             if not isinstance(table, dict):
                 raise CommandError(f"cannot read {candidate}: [tool.asyncecto] must be a table", 2)
-            unknown = sorted(set(table) - _KEYS)
+            unknown = sorted(set(table) - _KEYS - MIGRATION_KEYS)
             if unknown:
                 raise CommandError(
                     f"cannot read {candidate}: unknown key(s) in [tool.asyncecto]: {', '.join(unknown)}\n\n"
-                    f"fix: use {', '.join(sorted(_KEYS))}",
+                    f"fix: use {', '.join(sorted(_KEYS | MIGRATION_KEYS))}",
                     2,
                 )
             for key, value in table.items():
-                if not isinstance(value, str) or not value:
+                if key not in MIGRATION_KEYS and (not isinstance(value, str) or not value):
                     raise CommandError(f"cannot read {candidate}: [tool.asyncecto] {key} must be a non-empty string", 2)
+            try:
+                read_settings({k: v for k, v in table.items() if k in MIGRATION_KEYS})
+            except ArgumentError as exc:
+                raise CommandError(f"cannot read {candidate}: [tool.asyncecto] {exc}", 2) from exc
             return Project(folder, candidate, table)
     return Project(here, None, {})
 

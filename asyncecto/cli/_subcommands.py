@@ -23,7 +23,6 @@ __all__ = ("COMMANDS",)
 
 _IN_USE = "55006"  # object_in_use: other sessions are connected to the database
 _NO_TABLE = "42P01"  # undefined_table
-_VERSIONS_TABLE = "schema_migrations"
 
 
 def _target(ns: argparse.Namespace, project: Project, pool_size: int | None = None) -> Target:
@@ -123,6 +122,10 @@ def _run_migrations(ns: argparse.Namespace, project: Project, direction: Literal
                 to_exclusive=ns.to_exclusive,
                 prefix=ns.prefix,
                 log=False if ns.quiet else "info",
+                log_migrations_sql="info" if ns.log_migrations_sql else False,
+                log_migrator_sql="info" if ns.log_migrator_sql else False,
+                strict_version_order=bool(getattr(ns, "strict_version_order", False)),
+                **project.migration_settings,
             )
 
     asyncio.run(go())
@@ -143,7 +146,7 @@ def migrations(ns: argparse.Namespace, project: Project) -> int:
 
     async def go() -> list[tuple[str, int, str]]:
         async with target.repo:
-            return await migration.migrations(target.repo, paths, prefix=ns.prefix)
+            return await migration.migrations(target.repo, paths, prefix=ns.prefix, **project.migration_settings)
 
     info(status_table(target.label, asyncio.run(go())))
     return 0
@@ -179,12 +182,12 @@ def _dump_path(ns: argparse.Namespace, project: Project) -> Path:
     return _migrations_path(ns, project).parent / "structure.sql"
 
 
-async def _versions(repo: Repo, prefixes: list[str]) -> dict[str, list[int]]:
+async def _versions(repo: Repo, prefixes: list[str], source: str) -> dict[str, list[int]]:
     found: dict[str, list[int]] = {}
     async with repo:
         for prefix in prefixes:
             try:
-                result = await repo.query(executor_of(repo).adapter.versions_sql(prefix, _VERSIONS_TABLE))
+                result = await repo.query(executor_of(repo).adapter.versions_sql(prefix, source))
             except DatabaseError as exc:
                 if exc.sqlstate == _NO_TABLE:
                     continue
@@ -199,9 +202,9 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
     path = _dump_path(ns, project)
     prefixes: list[str] = ns.prefix or []
     try:
-        versions = asyncio.run(_versions(target.repo, prefixes or ["public"]))
+        versions = asyncio.run(_versions(target.repo, prefixes or ["public"], project.migration_source))
         inserts = "".join(
-            executor_of(target.repo).adapter.dump_versions_sql(prefix, _VERSIONS_TABLE, found)
+            executor_of(target.repo).adapter.dump_versions_sql(prefix, project.migration_source, found)
             for prefix, found in versions.items()
         )
         _structure.pg_dump(target.repo.config, path, prefixes, inserts)
@@ -212,9 +215,9 @@ def dump(ns: argparse.Namespace, project: Project) -> int:
     return 0
 
 
-async def _loaded(repo: Repo) -> bool:
+async def _loaded(repo: Repo, source: str) -> bool:
     async with repo:
-        result = await repo.query(executor_of(repo).adapter.table_exists_sql(None, _VERSIONS_TABLE))
+        result = await repo.query(executor_of(repo).adapter.table_exists_sql(None, source))
         return bool(result.rows[0][0])
 
 
@@ -228,12 +231,12 @@ def load(ns: argparse.Namespace, project: Project) -> int:
             "fix: write it with `asyncecto dump`, or pass --dump-path"
         )
     try:
-        loaded = asyncio.run(_loaded(target.repo))
+        loaded = asyncio.run(_loaded(target.repo, project.migration_source))
     except AsyncEctoError as exc:
         raise CommandError(f"The structure for {target.label} couldn't be loaded: {exc}") from exc
     if loaded and ns.skip_if_loaded:
         if not ns.quiet:
-            info(f"The structure for {target.label} is already loaded (schema_migrations exists); skipped")
+            info(f"The structure for {target.label} is already loaded ({project.migration_source} exists); skipped")
         return 0
     if (
         loaded
@@ -242,7 +245,7 @@ def load(ns: argparse.Namespace, project: Project) -> int:
             f"It looks like a structure was already loaded for {target.label}. Any attempt to load it again "
             "might fail. Are you sure you want to proceed?",
             f"cannot load the structure for {target.label}: it looks like one was already loaded "
-            "(the database has a schema_migrations table)\n\n"
+            f"(the database has a {project.migration_source} table)\n\n"
             "fix: pass --force to load it anyway, or --skip-if-loaded to skip it",
         )
     ):

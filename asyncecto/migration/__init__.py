@@ -15,6 +15,12 @@ DSL commands, or a reversible ``change()`` written with the DSL::
 
 Module attributes ``disable_ddl_transaction = True`` and ``disable_migration_lock = True`` turn
 those off for that migration (``CREATE INDEX CONCURRENTLY`` needs the first).
+
+The migrator functions take Ecto's options (``log_migrations_sql``, ``log_migrator_sql``,
+``strict_version_order``, ``skip_table_creation``) and its repo keys for migrations
+(:class:`MigrationSettings`: ``migration_source``, ``migration_default_prefix``,
+``migration_primary_key``, ``migration_foreign_key``, ``migration_timestamps``); the ``asyncecto``
+command reads the latter from ``[tool.asyncecto]``.
 """
 
 from __future__ import annotations
@@ -56,9 +62,11 @@ from ._migrator import migrated_versions as migrated_versions
 from ._migrator import migrations as migrations
 from ._migrator import run as run
 from ._migrator import up as up
+from ._settings import MigrationSettings as MigrationSettings
 
 __all__ = (
     "FILE_NOT_FOUND",
+    "MigrationSettings",
     "add",
     "add_if_not_exists",
     "alter",

@@ -74,6 +74,7 @@ from ._objects import index as index
 from ._objects import references as references
 from ._objects import table as table
 from ._objects import unique_index as unique_index
+from ._settings import current as current_settings
 from ._types import _column_type, _options
 
 __all__ = (
@@ -418,18 +419,26 @@ def remove_if_exists(column: str, type: TypeSpec | None = None) -> None:
 
 def timestamps(
     *,
-    type: str = "naive_datetime",
-    inserted_at: str | Literal[False] = "inserted_at",
-    updated_at: str | Literal[False] = "updated_at",
+    type: str | None = None,
+    inserted_at: str | Literal[False] | None = None,
+    updated_at: str | Literal[False] | None = None,
     **opts: Unpack[ColumnOpts],
 ) -> None:
     """Add ``inserted_at`` and ``updated_at``, ``NOT NULL`` unless told otherwise, of ``type`` as :func:`add`
     reads it (``timestamp(0)`` by default, ``timestamptz`` for the ``utc_*`` types); ``False`` for a name
-    leaves that column out."""
-    opts.setdefault("null", False)
-    for column in (inserted_at, updated_at):
+    leaves that column out. Unset arguments come from the migrator's ``migration_timestamps``
+    (``{"type": "utc_datetime_usec", "inserted_at": "created_at"}``), then these defaults."""
+    merged: dict[str, Any] = {**current_settings().timestamps, **opts}
+    kind = type if type is not None else merged.pop("type", "naive_datetime")
+    merged.pop("type", None)
+    first = inserted_at if inserted_at is not None else merged.pop("inserted_at", "inserted_at")
+    second = updated_at if updated_at is not None else merged.pop("updated_at", "updated_at")
+    merged.pop("inserted_at", None)
+    merged.pop("updated_at", None)
+    merged.setdefault("null", False)
+    for column in (first, second):
         if column is not False:
-            add(column, type, **opts)
+            add(column, kind, **merged)
 
 
 # -- commands on tables, indexes and constraints ------------------------------------------------------------------
@@ -437,10 +446,10 @@ def timestamps(
 
 def _primary_key(tbl: Table) -> tuple[Add, ...]:
     pk = tbl.primary_key
+    if pk is True:  # the migrator's migration_primary_key, else id bigserial
+        pk = current_settings().primary_key
     if pk is False:
         return ()
-    if pk is True:
-        return (Add(column="id", type="bigserial", opts=ColumnOptions(primary_key=True)),)
     rest = dict(pk)
     column = rest.pop("name", "id")
     _name("primary key column", column)

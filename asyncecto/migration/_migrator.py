@@ -29,14 +29,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
+import attrs
+from typing_extensions import Unpack
+
 from asyncecto._aio import finish
 from asyncecto._executor import DEFAULT, executor_of
 from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
 
-from ._dsl import Execute, Flush, collect_result, running
+from ._dsl import CreateIndex, DropIndex, Execute, Flush, collect_result, running
 from ._files import FILE_NAME, Migration, MigrationFile, find_migrations, from_module, load_file
 from ._reverse import reverse
+from ._settings import MigrationSettings, Settings, read_settings, using
 
 if TYPE_CHECKING:
     from asyncecto.adapters import Connection
@@ -51,8 +55,6 @@ logger = logging.getLogger("asyncecto.migration")
 
 #: the name ``migrations()`` shows for an applied version whose file is gone
 FILE_NOT_FOUND = "** FILE NOT FOUND **"
-
-_SOURCE = "schema_migrations"
 
 Paths = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 LogOption = str | int | bool
@@ -80,6 +82,76 @@ class _Log:
         if self.level is not None:
             logger.log(self.level, "%s", message)
 
+    def sql(self, sql: str, params: Sequence[object] = ()) -> None:
+        """A statement and its parameters, as the repo's query log shows them."""
+        if self.level is not None:
+            logger.log(self.level, "%s %s", sql, list(params))
+
+
+@attrs.frozen
+class _Ctx:
+    """What one call of the migrator runs with: its prefix, configuration and logs."""
+
+    prefix: str | None
+    settings: Settings
+    log: _Log
+    migrations_sql: _Log  # every statement a migration runs (log_migrations_sql)
+    migrator_sql: _Log  # the migrator's own statements (log_migrator_sql)
+    strict_version_order: bool = False
+
+    @property
+    def source(self) -> str:
+        return self.settings.source
+
+    @property
+    def ddl_prefix(self) -> str | None:
+        """The prefix of a migration's objects without one: the migrator's, else migration_default_prefix."""
+        return self.prefix if self.prefix is not None else self.settings.default_prefix
+
+
+def _sql_level(name: str, value: LogOption, log: _Log) -> _Log:
+    """``log_migrations_sql``/``log_migrator_sql``: False (default), True (the level of ``log=``, else
+    info) or a level."""
+    if value is True:
+        return _Log(log.level if log.level is not None else logging.INFO)
+    try:
+        return _Log(value)
+    except ArgumentError:
+        raise ArgumentError(
+            f"{name}= must be True, False, a level name such as 'info' or a level number, got {value!r}"
+        ) from None
+
+
+def _context(
+    prefix: str | None,
+    log: LogOption,
+    log_migrations_sql: LogOption,
+    log_migrator_sql: LogOption,
+    settings: MigrationSettings,
+    strict_version_order: bool = False,
+) -> _Ctx:
+    check_optional_name(prefix, "migration prefix")
+    if not isinstance(strict_version_order, bool):
+        raise ArgumentError(f"strict_version_order= must be True or False, got {strict_version_order!r}")
+    logline = _Log(log)
+    return _Ctx(
+        prefix,
+        read_settings(settings),
+        logline,
+        _sql_level("log_migrations_sql", log_migrations_sql, logline),
+        _sql_level("log_migrator_sql", log_migrator_sql, logline),
+        strict_version_order,
+    )
+
+
+async def _migrator_run(
+    repo: Repo, ctx: _Ctx, kind: str, sql: str, params: list[Any] | tuple[Any, ...], pinned: Connection | None = None
+) -> Any:
+    """Run one of the migrator's own statements (logged with ``log_migrator_sql``)."""
+    ctx.migrator_sql.sql(sql, params)
+    result, _ = await executor_of(repo).run(kind, sql, params, DEFAULT, ctx.source, pinned=pinned)
+    return result
+
 
 def _check_repo(repo: Repo) -> None:
     if repo.in_transaction():
@@ -89,24 +161,23 @@ def _check_repo(repo: Repo) -> None:
         )
 
 
-async def _ensure_table(repo: Repo, prefix: str | None) -> None:
-    check_optional_name(prefix, "migration prefix")  # before the first statement
-    sql = executor_of(repo).adapter.create_versions_table_sql(prefix, _SOURCE)
+async def _ensure_table(repo: Repo, ctx: _Ctx) -> None:
+    sql = executor_of(repo).adapter.create_versions_table_sql(ctx.prefix, ctx.source)
     try:
-        await executor_of(repo).run("execute", sql, (), DEFAULT, _SOURCE)
+        await _migrator_run(repo, ctx, "execute", sql, ())
     except DatabaseError as exc:
         if not executor_of(repo).adapter.lost_create_race(exc):  # two migrators creating it at once: it is there
             raise
 
 
-async def _versions(repo: Repo, prefix: str | None, conn: Connection | None = None) -> list[int]:
-    sql = executor_of(repo).adapter.versions_sql(prefix, _SOURCE)
-    rows, _ = await executor_of(repo).run("fetch", sql, (), DEFAULT, _SOURCE, pinned=conn)
+async def _versions(repo: Repo, ctx: _Ctx, conn: Connection | None = None) -> list[int]:
+    sql = executor_of(repo).adapter.versions_sql(ctx.prefix, ctx.source)
+    rows = await _migrator_run(repo, ctx, "fetch", sql, (), conn)
     return [int(row[0]) for row in rows]
 
 
-def _lock_key(schema: str) -> int:
-    digest = hashlib.blake2b(f"asyncecto.migrator:{schema}.{_SOURCE}".encode(), digest_size=8).digest()
+def _lock_key(schema: str, source: str = "schema_migrations") -> int:
+    digest = hashlib.blake2b(f"asyncecto.migrator:{schema}.{source}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
@@ -121,7 +192,7 @@ def _pool_size_error() -> MigrationError:
 
 
 @contextlib.asynccontextmanager
-async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bool) -> AsyncIterator[Connection | None]:
+async def _migration_lock(repo: Repo, ctx: _Ctx, enabled: bool) -> AsyncIterator[Connection | None]:
     """Hold the advisory lock on a connection of its own for the block; yield that connection."""
     if not enabled:
         yield None
@@ -129,33 +200,31 @@ async def _migration_lock(repo: Repo, prefix: str | None, log: _Log, enabled: bo
     if repo.config.pool_size < 2:
         raise _pool_size_error()
     adapter = executor_of(repo).adapter
-    default = DEFAULT
     conn = adapter.checkout_nowait() or await adapter.checkout()
     try:
         # "query" marks the connection for a reset on release, which also drops any advisory lock left
-        if prefix is None:
+        if ctx.prefix is None:
             sql = adapter.current_schema_sql()
-            (_, rows, _), _ = await executor_of(repo).run("query", sql, [], default, _SOURCE, pinned=conn)
+            _, rows, _ = await _migrator_run(repo, ctx, "query", sql, [], conn)
             schema = str(rows[0][0])
         else:
-            schema = prefix
-        key = _lock_key(schema)
-        (_, rows, _), _ = await executor_of(repo).run(
-            "query", adapter.try_lock_sql(), [key], default, _SOURCE, pinned=conn
-        )
+            schema = ctx.prefix
+        key = _lock_key(schema, ctx.source)
+        _, rows, _ = await _migrator_run(repo, ctx, "query", adapter.try_lock_sql(), [key], conn)
         if not rows[0][0]:
-            log(f"waiting for the migration lock on {schema}.{_SOURCE}: another migrator is running")
+            ctx.log(f"waiting for the migration lock on {schema}.{ctx.source}: another migrator is running")
             # wait as long as the other migrator runs: no server-side statement_timeout (the
             # repo's, a role's or a database's) may cancel the wait; the reset on release restores it
-            await executor_of(repo).run("query", adapter.no_statement_timeout_sql(), [], default, _SOURCE, pinned=conn)
-            await executor_of(repo).run("query", adapter.lock_sql(), [key], None, _SOURCE, pinned=conn)
+            await _migrator_run(repo, ctx, "query", adapter.no_statement_timeout_sql(), [], conn)
+            ctx.migrator_sql.sql(adapter.lock_sql(), [key])
+            await executor_of(repo).run("query", adapter.lock_sql(), [key], None, ctx.source, pinned=conn)
         try:
             yield conn
         finally:
 
             async def unlock() -> None:
                 with contextlib.suppress(Exception):  # on failure the reset on release unlocks
-                    await executor_of(repo).run("query", adapter.unlock_sql(), [key], default, _SOURCE, pinned=conn)
+                    await _migrator_run(repo, ctx, "query", adapter.unlock_sql(), [key], conn)
 
             await finish(unlock())
     finally:
@@ -169,8 +238,7 @@ async def _run_callback(
     repo: Repo,
     fn: Callable[[], object],
     reverse_it: bool,
-    prefix: str | None,
-    log: _Log,
+    ctx: _Ctx,
     migration: Migration | None = None,
     op: str = "",
 ) -> None:
@@ -190,6 +258,7 @@ async def _run_callback(
         commands = reverse(commands)
     adapter = executor_of(repo).adapter
     default = DEFAULT
+    prefix = ctx.ddl_prefix
     # every statement is written before the first runs: a name the adapter refuses (too long for
     # PostgreSQL, say) stops the migration before any DDL, not halfway through it
     statements = [
@@ -199,13 +268,26 @@ async def _run_callback(
     for command, sqls in zip(commands, statements, strict=True):
         if isinstance(command, Flush):
             continue  # commands run in order, each to its end: everything before it is done
-        log(adapter.ddl_log(command, prefix))
+        ctx.log(adapter.ddl_log(command, prefix))
+        if (
+            isinstance(command, CreateIndex | DropIndex)
+            and command.index.concurrently
+            and migration is not None
+            and not migration.disable_ddl_transaction
+        ):
+            logger.warning(
+                "Migration %s has set index `%s` to concurrently but did not disable ddl transaction. "
+                "Please set:\n\n    disable_ddl_transaction = True\n",
+                f"{migration.version}_{migration.name}",
+                command.index.name,
+            )
         if isinstance(command, Execute) and callable(command.up):
             result = command.up(repo)  # a data migration, run at its turn (async, or a plain function)
             if inspect.isawaitable(result):
                 await result
             continue
         for sql in sqls:
+            ctx.migrations_sql.sql(sql)
             await executor_of(repo).run("execute", sql, (), default, None)
 
 
@@ -224,50 +306,69 @@ def _operation(migration: Migration, direction: str) -> tuple[str, Callable[...,
     )
 
 
-async def _hook(repo: Repo, migration: Migration, name: str, prefix: str | None, log: _Log) -> None:
+async def _hook(repo: Repo, migration: Migration, name: str, ctx: _Ctx) -> None:
     """``after_begin()`` / ``before_commit()``: inside the migration's transaction, both directions."""
     callback = migration.callback(name)
     if callback is not None:
-        await _run_callback(repo, callback, False, prefix, log)
+        await _run_callback(repo, callback, False, ctx)
 
 
-async def _record(repo: Repo, version: int, direction: str, prefix: str | None) -> None:
+async def _record(repo: Repo, version: int, direction: str, ctx: _Ctx) -> None:
     if direction == "up":
-        sql = executor_of(repo).adapter.insert_version_sql(prefix, _SOURCE)
+        sql = executor_of(repo).adapter.insert_version_sql(ctx.prefix, ctx.source)
     else:
-        sql = executor_of(repo).adapter.delete_version_sql(prefix, _SOURCE)
-    await executor_of(repo).run("execute", sql, [version], DEFAULT, _SOURCE)
+        sql = executor_of(repo).adapter.delete_version_sql(ctx.prefix, ctx.source)
+    await _migrator_run(repo, ctx, "execute", sql, [version])
 
 
-async def _run_one(repo: Repo, migration: Migration, direction: str, prefix: str | None, log: _Log) -> None:
+def _version_order(version: int, applied: Iterable[int], ctx: _Ctx) -> None:
+    """Going up, a version older than the latest applied one: Ecto's warning, or its error with
+    ``strict_version_order`` (then nothing runs)."""
+    latest = max(applied, default=None)
+    if latest is None or version > latest:
+        return
+    message = (
+        f"You are running migration {version} but an older migration with version {latest} has already run.\n\n"
+        f"This can be an issue if you have already ran {latest} in production because a new deployment may "
+        f"migrate {version} but a rollback command would revert {latest} instead of {version}.\n\n"
+        f"If this can be an issue, we recommend to rollback {version} and change it to a version later than {latest}."
+    )
+    if ctx.strict_version_order:
+        raise MigrationError(message, str(version))
+    logger.warning("%s", message)
+
+
+async def _run_one(repo: Repo, migration: Migration, direction: str, ctx: _Ctx) -> None:
     op, fn, reverse_it = _operation(migration, direction)
     version, source = migration.version, f"{migration.version}_{migration.name}"
     shown = f" {'backward' if reverse_it else 'forward'}" if op == "change" else ""
-    log(f"== Running {version} {migration.name}.{op}/0{shown}")
+    ctx.log(f"== Running {version} {migration.name}.{op}/0{shown}")
     started = time.perf_counter()
     try:
         async with repo.checkout():
             # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
             # the "query" kind marks the connection, so its release resets the session
             sql = executor_of(repo).adapter.no_statement_timeout_sql()
-            await executor_of(repo).run("query", sql, [], DEFAULT, _SOURCE)
-            with running(direction, repo, prefix):  # type: ignore[arg-type]
+            await _migrator_run(repo, ctx, "query", sql, [])
+            with running(direction, repo, ctx.prefix), using(ctx.settings):  # type: ignore[arg-type]
                 if migration.disable_ddl_transaction:
-                    await _run_callback(repo, fn, reverse_it, prefix, log, migration, op)
-                    await _record(repo, version, direction, prefix)
+                    await _run_callback(repo, fn, reverse_it, ctx, migration, op)
+                    await _record(repo, version, direction, ctx)
                 else:
+                    ctx.migrator_sql("begin []")
                     async with repo.transaction():
-                        await _hook(repo, migration, "after_begin", prefix, log)
-                        await _run_callback(repo, fn, reverse_it, prefix, log, migration, op)
-                        await _hook(repo, migration, "before_commit", prefix, log)
-                        await _record(repo, version, direction, prefix)
+                        await _hook(repo, migration, "after_begin", ctx)
+                        await _run_callback(repo, fn, reverse_it, ctx, migration, op)
+                        await _hook(repo, migration, "before_commit", ctx)
+                        await _record(repo, version, direction, ctx)
+                    ctx.migrator_sql("commit []")
     except BaseException as exc:
         exc.add_note(f"while running migration {source} ({migration.source}) {direction}")
         raise
     finally:
         await executor_of(repo).adapter.expire_statement_caches()
     elapsed = math.floor((time.perf_counter() - started) * 10) / 10
-    log(f"== Migrated {version} in {elapsed}s")
+    ctx.log(f"== Migrated {version} in {elapsed}s")
 
 
 # -- public API ---------------------------------------------------------------------------------------
@@ -344,6 +445,11 @@ async def run(
     to_exclusive: int | None = None,
     prefix: str | None = None,
     log: LogOption = "info",
+    log_migrations_sql: LogOption = False,
+    log_migrator_sql: LogOption = False,
+    strict_version_order: bool = False,
+    skip_table_creation: bool = False,
+    **settings: Unpack[MigrationSettings],
 ) -> list[int]:
     """Run the pending migrations of ``path`` (a folder or several) in ``direction``.
 
@@ -351,32 +457,53 @@ async def run(
     version ``v``; going down, back to and including it); ``to_exclusive=v`` (the same, without ``v``).
     Up runs in ascending version order, down in descending order, and only applied versions.
 
+    ``log_migrations_sql`` logs every statement the migrations run, ``log_migrator_sql`` the
+    migrator's own (``schema_migrations``, the lock, transactions): ``True`` at the level of ``log``,
+    or a level. ``skip_table_creation=True`` does not create the versions table (for a role that
+    may not; it must exist then). ``strict_version_order=True`` refuses, before running anything, a pending version
+    older than the latest applied one (otherwise it runs, with a warning). The ``migration_*``
+    settings (``migration_source``, ``migration_default_prefix``, ``migration_primary_key``,
+    ``migration_foreign_key``, ``migration_timestamps``) are Ecto's repo keys of those names::
+
+        await run(repo, "migrations", all=True, log_migrations_sql=True,
+                  migration_primary_key={"name": "uuid", "type": "binary_id"})
+
     :return: the versions run, in the order they ran (empty when none was pending: "Migrations already up")
-    :raises ArgumentError: no strategy, or more than one
-    :raises MigrationError: a file is malformed, duplicated or defines no migration; pool_size < 2
+    :raises ArgumentError: no strategy, or more than one; a wrong option
+    :raises MigrationError: a file is malformed, duplicated or defines no migration; pool_size < 2;
+        an out-of-order version under ``strict_version_order``
     """
     direction = _direction(direction)  # type: ignore[assignment]
     strategy = _strategy(all, step, to, to_exclusive)
-    logline = _Log(log)
+    ctx = _context(prefix, log, log_migrations_sql, log_migrator_sql, settings, strict_version_order)
     files = find_migrations(path)
     _check_repo(repo)
-    await _ensure_table(repo, prefix)
-    pending = _pending(files, await _versions(repo, prefix), direction, strategy)
+    if not skip_table_creation:
+        await _ensure_table(repo, ctx)
+    applied = await _versions(repo, ctx)
+    pending = _pending(files, applied, direction, strategy)
     if not pending:
-        logline(f"Migrations already {direction}")
+        ctx.log(f"Migrations already {direction}")
         return []
+    if direction == "up" and ctx.strict_version_order:
+        _version_order(pending[0].version, applied, ctx)  # the oldest pending: nothing runs if refused
     loaded = {mf.version: mf.load() for mf in pending}  # every file loads before anything runs
     lock = any(not m.disable_migration_lock for m in loaded.values())
     ran: list[int] = []
-    async with _migration_lock(repo, prefix, logline, lock) as conn:
+    async with _migration_lock(repo, ctx, lock) as conn:
         if conn is not None:  # another migrator may have run some meanwhile
-            pending = _pending(files, await _versions(repo, prefix, conn), direction, strategy)
+            applied = await _versions(repo, ctx, conn)
+            pending = _pending(files, applied, direction, strategy)
             if not pending:
-                logline(f"Migrations already {direction}")
+                ctx.log(f"Migrations already {direction}")
                 return []
+        if direction == "up":
+            _version_order(pending[0].version, applied, ctx)  # strict: refused before anything runs
         for mf in pending:
+            if direction == "up" and mf is not pending[0]:
+                _version_order(mf.version, applied, ctx)  # each one older than the latest applied warns
             migration = loaded.get(mf.version) or mf.load()
-            await _run_one(repo, migration, direction, prefix, logline)
+            await _run_one(repo, migration, direction, ctx)
             ran.append(mf.version)
     return ran
 
@@ -396,18 +523,19 @@ async def _one(
     version: int,
     path_or_module: str | os.PathLike[str] | ModuleType,
     direction: str,
-    prefix: str | None,
-    log: LogOption,
+    ctx: _Ctx,
 ) -> bool:
     migration = _single(version, path_or_module)
-    logline = _Log(log)
     _check_repo(repo)
-    await _ensure_table(repo, prefix)
-    async with _migration_lock(repo, prefix, logline, not migration.disable_migration_lock) as conn:
-        applied = version in await _versions(repo, prefix, conn)
+    await _ensure_table(repo, ctx)
+    async with _migration_lock(repo, ctx, not migration.disable_migration_lock) as conn:
+        versions = await _versions(repo, ctx, conn)
+        applied = version in versions
         if applied == (direction == "up"):
             return False
-        await _run_one(repo, migration, direction, prefix, logline)
+        if direction == "up":
+            _version_order(version, versions, ctx)
+        await _run_one(repo, migration, direction, ctx)
     return True
 
 
@@ -419,9 +547,17 @@ async def up(
     *,
     prefix: str | None = None,
     log: LogOption = "info",
+    log_migrations_sql: LogOption = False,
+    log_migrator_sql: LogOption = False,
+    strict_version_order: bool = False,
+    **settings: Unpack[MigrationSettings],
 ) -> Literal["ok", "already_up"]:
-    """Run one migration (a file or a module) up as ``version``, unless that version is applied."""
-    return "ok" if await _one(repo, version, path_or_module, "up", prefix, log) else "already_up"
+    """Run one migration (a file or a module) up as ``version``, unless that version is applied.
+
+    Options as :func:`run`'s; a ``version`` older than the latest applied one logs a warning, or
+    raises :class:`MigrationError` (before running) with ``strict_version_order=True``."""
+    ctx = _context(prefix, log, log_migrations_sql, log_migrator_sql, settings, strict_version_order)
+    return "ok" if await _one(repo, version, path_or_module, "up", ctx) else "already_up"
 
 
 @_outside_sandbox
@@ -432,26 +568,48 @@ async def down(
     *,
     prefix: str | None = None,
     log: LogOption = "info",
+    log_migrations_sql: LogOption = False,
+    log_migrator_sql: LogOption = False,
+    **settings: Unpack[MigrationSettings],
 ) -> Literal["ok", "already_down"]:
-    """Roll one migration (a file or a module) back as ``version``, if that version is applied."""
-    return "ok" if await _one(repo, version, path_or_module, "down", prefix, log) else "already_down"
+    """Roll one migration (a file or a module) back as ``version``, if that version is applied.
+
+    Options as :func:`run`'s."""
+    ctx = _context(prefix, log, log_migrations_sql, log_migrator_sql, settings)
+    return "ok" if await _one(repo, version, path_or_module, "down", ctx) else "already_down"
 
 
 @_outside_sandbox
-async def migrated_versions(repo: Repo, *, prefix: str | None = None) -> list[int]:
-    """The applied versions, ascending (``schema_migrations`` is created if missing)."""
-    await _ensure_table(repo, prefix)
-    return await _versions(repo, prefix)
+async def migrated_versions(
+    repo: Repo,
+    *,
+    prefix: str | None = None,
+    skip_table_creation: bool = False,
+    **settings: Unpack[MigrationSettings],
+) -> list[int]:
+    """The applied versions, ascending (the ``migration_source`` table is created if missing, unless
+    ``skip_table_creation=True``: for a role that may not create it; it must exist then)."""
+    ctx = _context(prefix, False, False, False, settings)
+    if not skip_table_creation:
+        await _ensure_table(repo, ctx)
+    return await _versions(repo, ctx)
 
 
 @_outside_sandbox
-async def migrations(repo: Repo, path: Paths, *, prefix: str | None = None) -> list[tuple[str, int, str]]:
+async def migrations(
+    repo: Repo,
+    path: Paths,
+    *,
+    prefix: str | None = None,
+    skip_table_creation: bool = False,
+    **settings: Unpack[MigrationSettings],
+) -> list[tuple[str, int, str]]:
     """``(status, version, name)`` for every migration, by version; status is ``"up"`` or ``"down"``.
 
     An applied version whose file is missing is listed with the name ``"** FILE NOT FOUND **"``.
     """
     files = find_migrations(path)
-    applied = set(await migrated_versions(repo, prefix=prefix))
+    applied = set(await migrated_versions(repo, prefix=prefix, skip_table_creation=skip_table_creation, **settings))
     rows = [("up" if mf.version in applied else "down", mf.version, mf.name) for mf in files]
     known = {mf.version for mf in files}
     rows += [("up", version, FILE_NOT_FOUND) for version in applied - known]

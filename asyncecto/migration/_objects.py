@@ -20,6 +20,7 @@ from asyncecto._names import check_generated_name, check_name, check_optional_na
 from asyncecto.errors import ArgumentError
 
 from ._ddl_commands import Constraint, Fragment, Index, IndexColumn, OnDelete, OnUpdate, Reference, Table
+from ._settings import current as current_settings
 
 __all__ = (
     "IndexOpts",
@@ -78,8 +79,8 @@ _ON_UPDATE = ("nothing", "update_all", "nilify_all", "restrict")
 def references(
     table: str,
     *,
-    column: str = "id",
-    type: str = "bigserial",
+    column: str | None = None,
+    type: str | None = None,
     name: str | None = None,
     prefix: str | None = None,
     on_delete: OnDelete = "nothing",
@@ -90,8 +91,11 @@ def references(
 ) -> Reference:
     """A foreign key to ``table(column)``, as a column type for :func:`add`/:func:`modify`/:func:`remove`.
 
+    :param column: the referenced column: ``id`` unless the migrator's ``migration_foreign_key``
+        (``{"column": ..., "type": ...}``) says otherwise
     :param type: the referenced column's type; ``bigserial``/``serial``/``identity`` become
-        ``bigint``/``integer``/``bigint`` here
+        ``bigint``/``integer``/``bigint`` here. By default ``migration_foreign_key``'s type, else
+        ``migration_primary_key``'s, else ``bigserial``
     :param name: the constraint's name, ``<table>_<column>_fkey`` by default
     :param prefix: the referenced table's prefix (the altered table's by default)
     :param on_delete: ``"nothing"``, ``"delete_all"``, ``"nilify_all"``, ``("nilify", [cols])``,
@@ -101,6 +105,13 @@ def references(
     :param with_: more column pairs of a composite key, ``{"group_id": "group_id"}``
     :param match: ``"simple"``, ``"partial"`` or ``"full"``
     """
+    settings = current_settings()
+    defaults: dict[str, Any] = {}
+    if settings.primary_key is not False and "type" in settings.primary_key:
+        defaults["type"] = settings.primary_key["type"]
+    defaults.update(settings.foreign_key)
+    column = column if column is not None else str(defaults.get("column", "id"))
+    type = type if type is not None else str(defaults.get("type", "bigserial"))
     _name("referenced table", table)
     _name("referenced column", column)
     check_optional_name(name, "foreign key constraint name")
