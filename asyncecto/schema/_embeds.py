@@ -151,10 +151,11 @@ class _Embed(_Frozen):
                 nested = f.type.autogenerate(current, now)
                 if nested is not current:
                     filled[f.name] = nested
-        for name in (self.info.inserted_at, self.info.updated_at):
-            if name is not None and getattr(struct, name) is None:
-                assert self.info.timestamp_type is not None
-                filled[name] = self.info.timestamp_type.cast(now)
+        missing = [n for n in (self.info.inserted_at, self.info.updated_at) if n and getattr(struct, n) is None]
+        if missing:
+            stamp = self.info.timestamp(now)
+            for name in missing:
+                filled[name] = stamp
         return replace(struct, **filled) if filled else struct
 
     def equal(self, a: Any, b: Any) -> bool:
