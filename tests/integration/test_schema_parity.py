@@ -15,7 +15,7 @@ import pytest
 from asyncecto import Repo
 from asyncecto import types as t
 from asyncecto.changeset import cast, change, prepare_changes, put_change
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import from_, order_by, select, select_merge
 from asyncecto.schema import Timestamps, field, schema
 
@@ -258,3 +258,12 @@ async def test_timestamps_autogenerate_gives_both_fields_one_value(repo: Repo, a
     assert stored["inserted_at"] == event.inserted_at
     assert updated.updated_at is not None and event.updated_at is not None
     assert stored["updated_at"] == updated.updated_at > event.updated_at
+
+
+async def test_update_all_refuses_non_updatable_fields(repo: Repo, admin: Any) -> None:
+    doc = await repo.insert(Doc(title="a", code="A"))
+    for name in ("code", "secret"):
+        with pytest.raises(QueryError, match=f"cannot update non-updatable field '{name}'"):
+            await repo.update_all(from_(Doc), set={name: "x"})
+    count, _ = await repo.update_all(from_(Doc), set={"title": "b"})
+    assert count == 1 and (await row(admin, doc.id))["code"] == "A"

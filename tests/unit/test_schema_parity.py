@@ -16,7 +16,7 @@ from asyncecto.changeset import cast
 from asyncecto.errors import ArgumentError, SchemaError
 from asyncecto.query import from_, select, select_merge
 from asyncecto.query._planner import plan
-from asyncecto.schema import Timestamps, embedded_schema, field, schema, schema_info
+from asyncecto.schema import Timestamps, embedded_schema, embeds_many, embeds_one, field, schema, schema_info
 
 FIXED = dt.datetime(2024, 5, 6, 7, 8, 9)
 
@@ -150,6 +150,20 @@ def test_embedded_schema_accepts_the_options() -> None:
         label: str | None = field(load_in_query=False, writable="insert")
 
     assert schema_info(Part).fields["label"].writable == "insert"
+
+
+def test_embeds_take_load_in_query() -> None:
+    @embedded_schema
+    class Note:
+        text: str | None = None
+
+    @schema("so_unit_noted")
+    class Noted:
+        note: Note | None = embeds_one(Note, load_in_query=False)
+        notes: list[Note] = embeds_many(Note, load_in_query=False)
+
+    assert schema_info(Noted).query_fields == ("id",)
+    assert '"note"' not in all_sql(plan(from_(Noted))[0])
 
 
 # -- writable and cast ------------------------------------------------------------------------
