@@ -75,6 +75,16 @@ def _writable_violation(info: SchemaInfo, name: str, action: str) -> None:
     _log.warning(message)
 
 
+def _refuse_early(cs: Changeset[Any], info: SchemaInfo) -> None:
+    """Before an insert's transaction: a write of a ``writable="never"`` field whose violation
+    raises, raises now (Ecto checks before ``prepare_changes`` and associations run)."""
+    for name in info.non_insertable:
+        if info.fields[name].on_writable_violation == "raise" and (
+            name in cs.changes or getattr(cs.data, name) is not None
+        ):
+            _writable_violation(info, name, "insert")
+
+
 def _drop_unwritable(cs: Changeset[Any], info: SchemaInfo, action: str) -> Changeset[Any]:
     """The changeset without changes to fields ``action`` may not write (Ecto drops them too, per
     ``on_writable_violation``); on insert, a non-``None`` value on the struct itself counts as a write."""
@@ -247,6 +257,7 @@ async def insert(
     check_optional_name(prefix, "prefix")
     cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
+    _refuse_early(cs, schema_info(cs.data))
     if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
         if upsert.on_conflict == "nothing" and relation_changes(cs):
             raise ArgumentError(

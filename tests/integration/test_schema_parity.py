@@ -26,6 +26,7 @@ DDL = (
         id bigserial PRIMARY KEY, title text UNIQUE, body text, code text,
         secret text DEFAULT 'db-made', locked text, frozen text,
         inserted_at timestamp(0), updated_at timestamp(0))""",
+    "ALTER TABLE so_docs ADD COLUMN IF NOT EXISTS sealed text",
     """CREATE TABLE IF NOT EXISTS so_events (
         id uuid PRIMARY KEY, name text, inserted_at timestamptz, updated_at timestamptz)""",
 )
@@ -56,6 +57,7 @@ class Doc:
     secret: str | None = field(writable="never", read_after_writes=True)
     locked: str | None = field(writable="insert", on_writable_violation="raise")
     frozen: str | None = field(writable="never", on_writable_violation="warn")
+    sealed: str | None = field(writable="never", on_writable_violation="raise")
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
@@ -77,8 +79,10 @@ async def _create_tables(database_url: str) -> None:
 
     conn = await asyncpg.connect(**build_config(database_url).dsn_kwargs())
     try:
-        for statement in DDL:
-            await conn.execute(statement)
+        async with conn.transaction():  # one worker at a time: concurrent CREATE TABLE IF NOT EXISTS can collide
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('asyncecto_schema_parity'))")
+            for statement in DDL:
+                await conn.execute(statement)
     finally:
         await conn.close()
 
@@ -197,6 +201,21 @@ async def test_violation_raise_stops_the_write(repo: Repo, admin: Any) -> None:
         await repo.update(change(doc, title="b", locked="M"))
     assert await sent.statements() == []
     assert (await row(admin, doc.id))["title"] == "a"
+
+
+async def test_violation_raise_on_insert_is_checked_before_any_sql(repo: Repo) -> None:
+    sent = Sent(repo)
+    ran: list[bool] = []
+
+    def prepare(c: Any) -> Any:
+        ran.append(True)
+        return c
+
+    with pytest.raises(ArgumentError, match=r"field 'sealed' of Doc.*during an insert"):
+        await repo.insert(change(Doc(title="a"), sealed="S") | prepare_changes(prepare))
+    with pytest.raises(ArgumentError, match="field 'sealed' of Doc"):
+        await repo.insert(Doc(title="a", sealed="S"))
+    assert ran == [] and await sent.statements() == []
 
 
 async def test_violation_warn_logs_and_drops(repo: Repo, admin: Any, caplog: pytest.LogCaptureFixture) -> None:
