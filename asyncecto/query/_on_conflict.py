@@ -221,6 +221,10 @@ def _replace(
             )
         if updated_at is not None and updated_at[0] not in names:
             names.append(updated_at[0])
+        if info is not None:  # writable="insert"/"never" fields are never updated
+            for name in names:
+                if name in info.fields and info.fields[name].writable != "always":
+                    raise ArgumentError(f"cannot replace non-updatable field {name!r} in on_conflict option")
         return columns_of(info, names, "on_conflict=('replace', ...)")
     if kind not in ("replace_all", "replace_all_except") or (kind == "replace_all") != isinstance(on_conflict, str):
         raise ArgumentError(_unknown(on_conflict))
@@ -235,6 +239,7 @@ def _replace(
         columns_of(info, sorted(skip), "on_conflict=('replace_all_except', ...)")
     # the existing row keeps its primary key and its inserted_at (see docs/architecture.md)
     skip.update(info.primary_key)
+    skip.update(info.non_updatable)  # writable="insert"/"never" fields keep their stored value
     if info.inserted_at is not None:
         skip.add(info.inserted_at)
     columns = [f.source for f in info.persisted if f.name not in skip and f.source not in target]

@@ -26,7 +26,7 @@ def plan_select(p: _Planner, shape: Any, columns: list[PExpr]) -> Any:
         info = p.infos[binding]
         if info is None:
             raise QueryError(f"queries without a schema need a select clause: {p.q!r}")
-        names = shape.fields if isinstance(shape, SelectFields) else tuple(f.name for f in info.persisted)
+        names = shape.fields if isinstance(shape, SelectFields) else info.query_fields
         for n in names:
             columns.append(Col(binding, info.fields[n].source))
         own = p.q.joins[binding - 1].kind if binding > 0 else None

@@ -530,6 +530,10 @@ def _plan_query(p: _Planner, op: str) -> Planned:
 
 def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str, PExpr]:
     col, typ, full = p.field(FieldRef(0, name))
+    info = p.infos[0]
+    f = info.fields.get(name) if info is not None else None
+    if f is not None and f.writable != "always":  # field(writable="insert" | "never")
+        raise QueryError(f"cannot update non-updatable field {name!r} in query {p.q!r}")
     if op in ("push", "pull"):
         typ = typ.of if isinstance(typ, t.Array) else None
     return op, col.column, p.expr(value, (typ, full), "inferred")  # untyped: the column types it

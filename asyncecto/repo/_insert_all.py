@@ -117,6 +117,11 @@ def _columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
     for name in header:
         if not isinstance(name, str):
             raise ArgumentError(f"insert_all field names must be strings, got {name!r}")
+        if info is not None and name in info.fields and info.fields[name].writable == "never":
+            raise ArgumentError(
+                f"cannot write unwritable field {name!r} of {info.name} with insert_all: it is "
+                "field(writable='never'); fix: leave it out of the rows (or the query's select)"
+            )
     return list(columns_of(info, header, "insert_all rows"))
 
 
@@ -336,8 +341,7 @@ def _timestamps(info: SchemaInfo | None, timestamps: bool) -> Any:
             f"timestamps=True needs a schema with timestamps(), and {name} has none; "
             "fix: declare timestamps on the schema, or set the columns in each row"
         )
-    assert info.timestamp_type is not None
-    return info.timestamp_type.cast(utc_now())
+    return info.timestamp(utc_now())
 
 
 def _autogenerate(info: SchemaInfo, columns: dict[str, list[Any]], count: int, now: Any) -> None:

@@ -9,6 +9,7 @@ association changes or ``on_delete`` dependents runs in one transaction
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -54,6 +55,48 @@ __all__ = (
 )
 
 _set = object.__setattr__
+_log = logging.getLogger("asyncecto")
+
+
+def _writable_violation(info: SchemaInfo, name: str, action: str) -> None:
+    """A write of a field its ``writable`` forbids: nothing, a warning or ``ArgumentError``
+    (the field's ``on_writable_violation``); the caller drops the value."""
+    f = info.fields[name]
+    if f.on_writable_violation == "nothing":
+        return
+    message = (
+        f"you are attempting to write to the field {name!r} of {info.name} but its writable={f.writable!r} "
+        f"option says it should not be written to during an {action}\n\n"
+        "fix: set field(writable=...) to allow the write, or field(on_writable_violation=...) to change "
+        "what writing to a non-writable field does"
+    )
+    if f.on_writable_violation == "raise":
+        raise ArgumentError(message)
+    _log.warning(message)
+
+
+def _refuse_early(cs: Changeset[Any], info: SchemaInfo) -> None:
+    """Before an insert's transaction: a write of a ``writable="never"`` field whose violation
+    raises, raises now (Ecto checks before ``prepare_changes`` and associations run)."""
+    for name in info.non_insertable:
+        if info.fields[name].on_writable_violation == "raise" and (
+            name in cs.changes or getattr(cs.data, name) is not None
+        ):
+            _writable_violation(info, name, "insert")
+
+
+def _drop_unwritable(cs: Changeset[Any], info: SchemaInfo, action: str) -> Changeset[Any]:
+    """The changeset without changes to fields ``action`` may not write (Ecto drops them too, per
+    ``on_writable_violation``); on insert, a non-``None`` value on the struct itself counts as a write."""
+    names = info.non_insertable if action == "insert" else info.non_updatable
+    if not names:
+        return cs
+    bad = [n for n in names if n in cs.changes or (action == "insert" and getattr(cs.data, n) is not None)]
+    for name in bad:
+        _writable_violation(info, name, action)
+    if not any(n in cs.changes for n in bad):
+        return cs
+    return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k not in bad})
 
 
 def _changeset(value: Any, action: str) -> Changeset[Any]:
@@ -214,6 +257,7 @@ async def insert(
     check_optional_name(prefix, "prefix")
     cs = surface_assocs(_changeset(value, "insert"))
     _check_valid(cs, "insert")
+    _refuse_early(cs, schema_info(cs.data))
     if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
         if upsert.on_conflict == "nothing" and relation_changes(cs):
             raise ArgumentError(
@@ -263,9 +307,12 @@ async def _insert(
 ) -> Any:
     struct, info = cs.data, schema_info(cs.data)
     source, eff_prefix = _where(struct, prefix, core)
+    cs = _drop_unwritable(cs, info, "insert")
 
     values: dict[str, Any] = {}
     for f in info.persisted:
+        if f.writable == "never":
+            continue
         if f.name in cs.changes:
             values[f.name] = cs.changes[f.name]
             continue
@@ -276,8 +323,7 @@ async def _insert(
             values[f.name] = v
     ts_names = [n for n in (info.inserted_at, info.updated_at) if n is not None and values.get(n) is None]
     if ts_names:
-        assert info.timestamp_type is not None
-        now = info.timestamp_type.cast(utc_now())
+        now = info.timestamp(utc_now())
         for n in ts_names:
             values[n] = now
     _with_generated_embeds(info, values)
@@ -419,6 +465,7 @@ async def update(
     cs = _changeset(value, "update")
     _check_valid(cs, "update")
     struct, info = cs.data, schema_info(cs.data)
+    cs = _drop_unwritable(cs, info, "update")
     changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
     virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
     relations = relation_changes(cs)
@@ -446,6 +493,7 @@ async def update_tree(
     Association changes alone still update the parent (its ``updated_at``), as Ecto does.
     """
     info = schema_info(cs.data)
+    cs = _drop_unwritable(cs, info, "update")
     relations = relation_changes(cs)
     if not force and not relations and not any(n in info.fields and not info.fields[n].virtual for n in cs.changes):
         virtual = {n: v for n, v in cs.changes.items() if n in info.fields}
@@ -467,11 +515,11 @@ async def _update(
     timeout: Any,
 ) -> Any:
     struct, info = cs.data, schema_info(cs.data)
+    cs = _drop_unwritable(cs, info, "update")
     changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
     virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
     if info.updated_at is not None and info.updated_at not in changes:
-        assert info.timestamp_type is not None
-        changes[info.updated_at] = info.timestamp_type.cast(utc_now())
+        changes[info.updated_at] = info.timestamp(utc_now())
     if not changes:
         return _with(struct, info, virtual)
     filters = {**_pk_filters(info, struct, "update"), **cs.filters}

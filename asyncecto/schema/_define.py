@@ -20,7 +20,7 @@ from asyncecto.errors import ArgumentError, SchemaError
 
 from ._assoc_specs import AssocSpec, resolve_spec
 from ._associations import Association, NotLoaded, register
-from ._field import FieldInfo, FieldSpec
+from ._field import FieldInfo, FieldSpec, OnWritableViolation, Writable
 from ._info import SchemaInfo, is_schema, schema_info
 from ._meta import Meta
 
@@ -29,6 +29,8 @@ __all__ = ("Timestamps", "embedded_schema", "schema", "utc_now")
 _T = TypeVar("_T")
 _MISSING: Any = object()
 _MUTABLE = (list, dict, set, bytearray)
+_WRITABLE = ("always", "insert", "never")
+_VIOLATION = ("nothing", "warn", "raise")
 
 
 @attrs.frozen(kw_only=True)
@@ -38,6 +40,20 @@ class Timestamps:
     :param type: the type of both columns (Ecto's default: second-precision naive datetimes)
     :param inserted_at: the field name, or ``False`` to leave it out
     :param updated_at: the field name, or ``False`` to leave it out
+    :param inserted_at_source: the column of ``inserted_at``, when it differs from the field name
+    :param updated_at_source: the column of ``updated_at``, when it differs from the field name
+    :param autogenerate: a callable giving the timestamp value (of the timestamps' type), called
+        once per insert (both fields get its value) and once per update; by default the current
+        time cast to ``type``
+    :param inserted_at_writable: ``"always"`` (the default) or ``"insert"`` (never updated);
+        ``"never"`` is refused, as ``inserted_at`` could never be set
+    :param inserted_at_on_writable_violation: ``"nothing"``, ``"warn"`` or ``"raise"`` (see :func:`field`)
+
+    >>> import datetime as dt
+    >>> from asyncecto import schema
+    >>> @schema("events", timestamps=Timestamps(type="utc_datetime_usec", autogenerate=lambda: dt.datetime.now(dt.UTC)))
+    ... class Event:
+    ...     name: str | None = None
     """
 
     type: Any = "naive_datetime"
@@ -45,6 +61,9 @@ class Timestamps:
     updated_at: str | bool = "updated_at"
     inserted_at_source: str | None = None
     updated_at_source: str | None = None
+    autogenerate: Callable[[], Any] | None = None
+    inserted_at_writable: Writable = "always"
+    inserted_at_on_writable_violation: OnWritableViolation | None = None
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True)
@@ -55,6 +74,7 @@ def schema(
     primary_key: bool | tuple[Any, ...] = True,
     prefix: str | None = None,
     timestamps: bool | Timestamps | Mapping[str, Any] = False,
+    on_writable_violation: OnWritableViolation = "nothing",
 ) -> Callable[[type[_T]], type[_T]]:
     """Make a class a schema stored in the table ``source``.
 
@@ -64,10 +84,12 @@ def schema(
 
     :param source: the table name
     :param primary_key: ``True`` (the default ``id``), ``False`` (none), or
-        ``(name, type)`` / ``(name, type, {"autogenerate": bool})``; fields declared
-        with ``field(primary_key=True)`` form the key instead (several make a composite key)
+        ``(name, type)`` / ``(name, type, {"autogenerate": bool | options})``, e.g.
+        ``("id", UUID(), {"autogenerate": {"version": 7}})`` for time-ordered UUIDv7 keys; fields
+        declared with ``field(primary_key=True)`` form the key instead (several make a composite key)
     :param prefix: the PostgreSQL schema the table lives in
     :param timestamps: ``True`` or :class:`Timestamps` to add ``inserted_at``/``updated_at``
+    :param on_writable_violation: the default of every field's ``on_writable_violation``
 
     >>> from asyncecto import schema, meta
     >>> @schema("weather")
@@ -87,7 +109,9 @@ def schema(
     caller = _caller_namespace()
 
     def decorate(cls: type[_T]) -> type[_T]:
-        return _build(cls, source, prefix, primary_key, timestamps, embedded=False, caller=caller)
+        return _build(
+            cls, source, prefix, primary_key, timestamps, embedded=False, caller=caller, violation=on_writable_violation
+        )
 
     return decorate
 
@@ -128,6 +152,7 @@ def _build(
     *,
     embedded: bool,
     caller: dict[str, Any],
+    violation: OnWritableViolation = "nothing",
 ) -> type[_T]:
     if not isinstance(cls, type):
         raise SchemaError(f"@schema decorates a class, got {cls!r}")
@@ -138,15 +163,19 @@ def _build(
             f"embedded schema {name} cannot declare associations ({', '.join(assoc_specs)}); "
             "keep related rows in the parent schema"
         )
+    if violation not in _VIOLATION:
+        raise SchemaError(
+            f"schema {name}: on_writable_violation must be one of {', '.join(map(repr, _VIOLATION))}, got {violation!r}"
+        )
     specs = _with_primary_key(specs, name, primary_key, embedded)
-    inserted_at, updated_at, ts_type = _with_timestamps(specs, name, timestamps)
+    inserted_at, updated_at, ts_type, ts_autogenerate = _with_timestamps(specs, name, timestamps)
     for fname in (*specs, *assoc_specs):
         _check_field_name(name, fname)
 
     infos: dict[str, FieldInfo] = {}
     autogenerate_id: str | None = None
     for fname, spec in specs.items():
-        finfo, db_generated = _resolve_field(name, fname, spec)
+        finfo, db_generated = _resolve_field(name, fname, spec, violation)
         if db_generated:
             if autogenerate_id is not None:
                 raise SchemaError(f"schema {name}: only one field can be generated by the database")
@@ -195,6 +224,7 @@ def _build(
         inserted_at=inserted_at,
         updated_at=updated_at,
         timestamp_type=ts_type,
+        timestamp_autogenerate=ts_autogenerate,
         embedded=embedded,
         built_meta=built_meta,
         associations=associations,
@@ -302,13 +332,17 @@ def _with_primary_key(
     if primary_key is False:
         return specs
     if primary_key is True:
-        pk_name, pk_type, autogen = "id", (t.BinaryId() if embedded else t.Id()), True
+        pk_name, pk_type = "id", (t.BinaryId() if embedded else t.Id())
+        autogen: bool | dict[str, Any] = True
     elif isinstance(primary_key, tuple) and len(primary_key) in (2, 3) and isinstance(primary_key[0], str):
         pk_name, pk_type = primary_key[0], primary_key[1]
         opts = primary_key[2] if len(primary_key) == 3 else {}
         if not isinstance(opts, Mapping) or set(opts) - {"autogenerate"}:
-            raise SchemaError(f"schema {name}: primary key options must be {{'autogenerate': bool}}, got {opts!r}")
-        autogen = bool(opts.get("autogenerate", True))
+            raise SchemaError(
+                f"schema {name}: primary key options must be {{'autogenerate': bool | options}}, got {opts!r}"
+            )
+        given = opts.get("autogenerate", True)
+        autogen = dict(given) if isinstance(given, Mapping) else bool(given)
     else:
         raise SchemaError(
             f"schema {name}: primary_key must be True, False or (name, type[, {{'autogenerate': bool}}]), "
@@ -339,9 +373,9 @@ def _is_int_annotation(annotation: Any) -> bool:
 
 def _with_timestamps(
     specs: dict[str, FieldSpec], name: str, timestamps: bool | Timestamps | Mapping[str, Any]
-) -> tuple[str | None, str | None, t.Type[Any] | None]:
+) -> tuple[str | None, str | None, t.Type[Any] | None, Callable[[], Any] | None]:
     if timestamps is False:
-        return None, None, None
+        return None, None, None, None
     if timestamps is True:
         opts = Timestamps()
     elif isinstance(timestamps, Timestamps):
@@ -357,6 +391,19 @@ def _with_timestamps(
         ts_type = t.resolve(opts.type)
     except SchemaError as exc:
         raise SchemaError(f"schema {name}: invalid timestamps type: {exc}") from exc
+    if opts.autogenerate is not None and not callable(opts.autogenerate):
+        raise SchemaError(
+            f"schema {name}: timestamps autogenerate must be a callable giving the timestamp, got {opts.autogenerate!r}"
+        )
+    if opts.inserted_at_writable == "never":
+        raise SchemaError(
+            f"schema {name}: inserted_at_writable cannot be 'never' as inserted_at would never be set; "
+            "use 'insert' to keep it from being updated"
+        )
+    if opts.inserted_at_writable not in _WRITABLE:
+        raise SchemaError(
+            f"schema {name}: inserted_at_writable must be 'always' or 'insert', got {opts.inserted_at_writable!r}"
+        )
     names: list[str | None] = []
     for attr, src in ((opts.inserted_at, opts.inserted_at_source), (opts.updated_at, opts.updated_at_source)):
         if attr is False:
@@ -365,12 +412,21 @@ def _with_timestamps(
         if not isinstance(attr, str):
             raise SchemaError(f"schema {name}: timestamp field names must be strings or False, got {attr!r}")
         spec = specs.get(attr, FieldSpec())
-        specs[attr] = attrs.evolve(spec, type=ts_type, source=src or spec.source)
+        spec = attrs.evolve(spec, type=ts_type, source=src or spec.source)
+        if not names:  # inserted_at
+            spec = attrs.evolve(
+                spec,
+                writable=opts.inserted_at_writable,
+                on_writable_violation=opts.inserted_at_on_writable_violation or spec.on_writable_violation,
+            )
+        specs[attr] = spec
         names.append(attr)
-    return names[0], names[1], ts_type
+    return names[0], names[1], ts_type, opts.autogenerate
 
 
-def _resolve_field(schema_name: str, fname: str, spec: FieldSpec) -> tuple[FieldInfo, bool]:
+def _resolve_field(
+    schema_name: str, fname: str, spec: FieldSpec, violation: OnWritableViolation = "nothing"
+) -> tuple[FieldInfo, bool]:
     where = f"schema {schema_name}, field {fname!r}"
     try:
         typ = t.resolve(spec.type if spec.type is not None else Any)
@@ -387,11 +443,27 @@ def _resolve_field(schema_name: str, fname: str, spec: FieldSpec) -> tuple[Field
         )
     if spec.default is not None and spec.default_factory is not None:
         raise SchemaError(f"{where}: give default or default_factory, not both")
-    if spec.default is not None and not spec.virtual:
+    if spec.writable not in _WRITABLE:
+        raise SchemaError(f"{where}: writable must be one of {', '.join(map(repr, _WRITABLE))}, got {spec.writable!r}")
+    if spec.on_writable_violation is not None and spec.on_writable_violation not in _VIOLATION:
+        raise SchemaError(
+            f"{where}: on_writable_violation must be one of {', '.join(map(repr, _VIOLATION))}, "
+            f"got {spec.on_writable_violation!r}"
+        )
+    if spec.read_after_writes and spec.autogenerate:
+        raise SchemaError(f"{where}: cannot mark the same field as autogenerate and read_after_writes")
+    if spec.writable != "always" and spec.autogenerate:
+        raise SchemaError(f"{where}: autogenerated fields must always be writable (drop writable= or autogenerate=)")
+    if not isinstance(spec.load_in_query, bool):
+        raise SchemaError(f"{where}: load_in_query must be True or False, got {spec.load_in_query!r}")
+    if spec.default is not None and not spec.virtual and not spec.skip_default_validation:
         try:
             typ.dump(spec.default)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise SchemaError(f"{where}: default {spec.default!r} is not a valid {typ.name}: {exc}") from exc
+            raise SchemaError(
+                f"{where}: default {spec.default!r} is not a valid {typ.name}: {exc}; "
+                "fix: give a valid default, or field(skip_default_validation=True) when the type cannot check it"
+            ) from exc
     if spec.source is not None and (not isinstance(spec.source, str) or not spec.source):
         raise SchemaError(f"{where}: source must be a non-empty column name, got {spec.source!r}")
 
@@ -399,6 +471,8 @@ def _resolve_field(schema_name: str, fname: str, spec: FieldSpec) -> tuple[Field
     db_generated = False
     if callable(spec.autogenerate):
         autogen = spec.autogenerate
+    elif isinstance(spec.autogenerate, Mapping):
+        autogen = _autogenerate_with(where, typ, spec.autogenerate)
     elif spec.autogenerate:
         if spec.primary_key and isinstance(typ, t.Integer | t.Id):
             db_generated = True
@@ -417,8 +491,26 @@ def _resolve_field(schema_name: str, fname: str, spec: FieldSpec) -> tuple[Field
         read_after_writes=spec.read_after_writes,
         autogenerate=autogen,
         primary_key=spec.primary_key,
+        load_in_query=spec.load_in_query,
+        writable=spec.writable,
+        on_writable_violation=spec.on_writable_violation or violation,
     )
     return info, db_generated
+
+
+def _autogenerate_with(where: str, typ: t.Type[Any], options: Mapping[str, Any]) -> Callable[[], Any]:
+    """``autogenerate={"version": 7}``: the type's generator called with these options (checked now, once)."""
+    gen = getattr(typ, "autogenerate", None)
+    if not callable(gen):
+        raise SchemaError(f"{where}: type {typ.name} cannot generate values; pass autogenerate=<callable> instead")
+    bound = functools.partial(gen, **options)
+    try:
+        bound()
+    except (TypeError, ValueError) as exc:
+        raise SchemaError(
+            f"{where}: invalid autogenerate options {dict(options)!r} for type {typ.name}: {exc}"
+        ) from exc
+    return bound
 
 
 def _check_sources(name: str, infos: Mapping[str, FieldInfo], embedded: bool) -> None:

@@ -151,10 +151,11 @@ class _Embed(_Frozen):
                 nested = f.type.autogenerate(current, now)
                 if nested is not current:
                     filled[f.name] = nested
-        for name in (self.info.inserted_at, self.info.updated_at):
-            if name is not None and getattr(struct, name) is None:
-                assert self.info.timestamp_type is not None
-                filled[name] = self.info.timestamp_type.cast(now)
+        missing = [n for n in (self.info.inserted_at, self.info.updated_at) if n and getattr(struct, n) is None]
+        if missing:
+            stamp = self.info.timestamp(now)
+            for name in missing:
+                filled[name] = stamp
         return replace(struct, **filled) if filled else struct
 
     def equal(self, a: Any, b: Any) -> bool:
@@ -221,8 +222,12 @@ class EmbedMany(_Embed):
         return value if all(a is b for a, b in zip(out, value, strict=True)) else out
 
 
-def embeds_one(schema: Any, *, on_replace: OnReplace = "raise", source: str | None = None) -> Any:
+def embeds_one(
+    schema: Any, *, on_replace: OnReplace = "raise", source: str | None = None, load_in_query: bool = True
+) -> Any:
     """A field holding one ``@embedded_schema`` struct (or ``None``), stored as ``jsonb``.
+
+    ``load_in_query=False`` leaves it out when the parent is queried whole (see :func:`field`).
 
     >>> from asyncecto import embedded_schema, schema
     >>> @embedded_schema
@@ -234,12 +239,14 @@ def embeds_one(schema: Any, *, on_replace: OnReplace = "raise", source: str | No
     >>> Person(address=Address(city="Oslo")).address.city
     'Oslo'
     """
-    return field(type=EmbedOne(schema, on_replace), source=source)
+    return field(type=EmbedOne(schema, on_replace), source=source, load_in_query=load_in_query)
 
 
-def embeds_many(schema: Any, *, on_replace: OnReplace = "raise", source: str | None = None) -> Any:
+def embeds_many(
+    schema: Any, *, on_replace: OnReplace = "raise", source: str | None = None, load_in_query: bool = True
+) -> Any:
     """A field holding a list of ``@embedded_schema`` structs (default ``[]``), stored as ``jsonb``."""
-    return field(type=EmbedMany(schema, on_replace), default_factory=list, source=source)
+    return field(type=EmbedMany(schema, on_replace), default_factory=list, source=source, load_in_query=load_in_query)
 
 
 _FOUND: dict[int, tuple[SchemaInfo, dict[str, EmbedOne | EmbedMany]]] = {}

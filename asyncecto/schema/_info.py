@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as _dt
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -35,11 +36,36 @@ class SchemaInfo:
     embedded: bool
     built_meta: Meta | None
     associations: Mapping[str, Association] = attrs.field(factory=dict)
+    #: ``Timestamps(autogenerate=...)``: the callable giving timestamp values, else ``None`` (the clock)
+    timestamp_autogenerate: Callable[[], Any] | None = None
+
+    def timestamp(self, now: _dt.datetime) -> Any:
+        """The value both timestamps get on insert (``updated_at`` on update): the schema's
+        ``autogenerate`` callable's, else ``now`` cast to the timestamps' type."""
+        if self.timestamp_autogenerate is not None:
+            return self.timestamp_autogenerate()
+        assert self.timestamp_type is not None
+        return self.timestamp_type.cast(now)
 
     @property
     def persisted(self) -> tuple[FieldInfo, ...]:
         """The fields stored in the database, in declaration order."""
         return tuple(f for f in self.fields.values() if not f.virtual)
+
+    @property
+    def query_fields(self) -> tuple[str, ...]:
+        """The fields selecting the whole struct reads (persisted, without ``load_in_query=False``)."""
+        return tuple(f.name for f in self.fields.values() if not f.virtual and f.load_in_query)
+
+    @property
+    def non_insertable(self) -> tuple[str, ...]:
+        """The persisted fields an insert never writes (``writable="never"``)."""
+        return tuple(f.name for f in self.fields.values() if not f.virtual and f.writable == "never")
+
+    @property
+    def non_updatable(self) -> tuple[str, ...]:
+        """The persisted fields an update (or an upsert's update) never writes (``writable`` not ``"always"``)."""
+        return tuple(f.name for f in self.fields.values() if not f.virtual and f.writable != "always")
 
     @property
     def read_after_writes(self) -> tuple[str, ...]:

@@ -45,6 +45,11 @@ from ._temporal import Time as Time
 from ._temporal import TimeUsec as TimeUsec
 from ._temporal import UtcDatetime as UtcDatetime
 from ._temporal import UtcDatetimeUsec as UtcDatetimeUsec
+
+# UUID generation (version 4 and time-ordered version 7)
+from ._uuid import generate_uuid as generate_uuid
+from ._uuid import uuid_to_datetime as uuid_to_datetime
+from ._uuid import uuid_to_unix as uuid_to_unix
 from ._values import cast_value as cast_value
 from ._values import check_passed as check_passed
 from ._values import dump_passes as dump_passes
@@ -82,6 +87,9 @@ __all__ = (
     "dump_passes",
     "dump_value",
     "equal",
+    "generate_uuid",
     "load_value",
     "resolve",
+    "uuid_to_datetime",
+    "uuid_to_unix",
 )

@@ -10,6 +10,7 @@ import typing as t
 import uuid
 
 from ._base import _INT_RE, BaseType, Unstorable, _check_int, _check_text, _is_int, _reject, _show
+from ._uuid import Precision, generate_uuid
 
 __all__ = (
     "UUID",
@@ -311,9 +312,12 @@ class _UuidBase(BaseType[uuid.UUID]):
             return uuid.UUID(value)
         raise _reject("a UUID", value)
 
-    def autogenerate(self) -> uuid.UUID:
-        """A new random UUID (version 4)."""
-        return uuid.uuid4()
+    def autogenerate(self, *, version: int = 4, precision: Precision = "millisecond") -> uuid.UUID:
+        """A new UUID: random (version 4) unless ``version=7`` (time-ordered; see :func:`generate_uuid`).
+
+        ``field(autogenerate={"version": 7})`` passes these options (Ecto's ``autogenerate: [version: 7]``).
+        """
+        return generate_uuid(version=version, precision=precision)
 
 
 class UUID(_UuidBase):
