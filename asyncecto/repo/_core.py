@@ -69,6 +69,12 @@ class RepoCore(Executor):
     def __init__(self, url: str | None = None, /, *, name: str | None = None, repo: Any = None, **options: Any) -> None:
         #: the public Repo this executes for (what user callbacks receive, what ``Rollback`` names)
         self.repo: Any = self if repo is None else repo
+        #: ``on_preloader_spawn``: called at the start of each parallel preload task (a repo
+        #: option, not a connection setting; a call's own option wins)
+        self.on_preloader_spawn: Any = options.pop("on_preloader_spawn", None)
+        from ._preload import check_spawn_hook  # the preloader imports this module
+
+        check_spawn_hook(self.on_preloader_spawn)
         self.config: RepoConfig = build_config(url, **options)
         self.name = name or f"{self.config.database}"
         self.adapter: RepoAdapter = open_adapter(self.config.connection_settings())
