@@ -199,6 +199,38 @@ async def test_functions_nest_with_other_preloads(blog: Repo) -> None:
     assert [c.author.name if c.author else None for c in loaded[1].comments] == ["ann", None]
 
 
+async def test_function_for_a_through_association_loads_its_last_hop(blog: Repo) -> None:
+    # as Ecto: the function (like a query) is given to the chain's last hop, here comments -> author
+    users = await blog.all(from_(User) | order_by("id"))
+    asked: list[list[int]] = []
+
+    def authors(user_ids: list[int]) -> list[User]:
+        asked.append(sorted(user_ids))
+        return [u for u in users if u.id in user_ids]
+
+    p1, p2, _p3, _p4 = await blog.preload(await all_posts(blog), {"commenters": authors})
+    assert asked == [[1, 2, 3]]
+    assert sorted(u.name or "" for u in p1.commenters) == ["bob", "cid"]
+    assert [u.name for u in p2.commenters] == ["ann"]
+    assert texts(p1.comments) == ["c1", "c2", "c3"]  # the intermediates are loaded too
+
+
+async def test_function_beneath_a_join_preload(blog: Repo) -> None:
+    users = await blog.all(User)
+    q = (
+        from_(Post)
+        | join("inner", lambda p: p.comments, as_="c")
+        | where(lambda p, c: p.id == 1)
+        | preload(lambda p, c: {"comments": (c, {"author": lambda _: users})})
+    )
+    (p1,) = await blog.all(q)
+    assert sorted((c.text or "", c.author.name if c.author else "") for c in p1.comments) == [
+        ("c1", "bob"),
+        ("c2", "cid"),
+        ("c3", "bob"),
+    ]
+
+
 async def test_function_result_that_is_not_a_list_is_refused(blog: Repo) -> None:
     p1 = (await all_posts(blog))[0]
     for bad, shown in ((None, "None (NoneType)"), ({1: []}, "(dict)"), ("abc", "'abc' (str)")):
