@@ -43,7 +43,7 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
-from ._core import DEFAULT, RepoCore
+from ._core import DEFAULT, RepoCore, check_spawn_hook
 from ._loader import build_copier
 from ._plan_sql import compiled, fetch_all, query_prefix
 
@@ -256,15 +256,6 @@ def spawn_hook(core: RepoCore, given: Any) -> Callable[[], Any] | None:
     hook = getattr(core, "on_preloader_spawn", None) if given is DEFAULT else given
     check_spawn_hook(hook)
     return hook
-
-
-def check_spawn_hook(hook: Any) -> None:
-    if hook is not None and not callable(hook):
-        raise ArgumentError(
-            f"on_preloader_spawn must be a function taking no arguments (sync or async), or None; got {hook!r}\n\n"
-            "fix: on_preloader_spawn=lambda: tracer.attach(span_context), called at the start of each "
-            "parallel preload task"
-        )
 
 
 async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, owned: bool) -> list[Any]:
