@@ -19,7 +19,7 @@ import pytest
 from asyncecto import Repo, assoc_loaded
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import from_, join, order_by, preload, select, where
-from asyncecto.schema._associations import Association
+from asyncecto.schema import Association
 
 from ..assoc_schemas import Comment, Permalink, Post, Tag, User
 from .blog_data import seed_blog, texts
