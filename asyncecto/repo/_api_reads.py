@@ -31,9 +31,16 @@ class Reads:
 
     _executor: RepoCore
 
-    async def all(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> list[_T]:
-        """Every row the query matches, as structs."""
-        return await _read.all_(self._executor, queryable, prefix, timeout)
+    async def all(
+        self,
+        queryable: Queryable[_T],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        on_preloader_spawn: Any = DEFAULT,
+    ) -> list[_T]:
+        """Every row the query matches, as structs (``on_preloader_spawn``: see :meth:`preload`)."""
+        return await _read.all_(self._executor, queryable, prefix, timeout, on_preloader_spawn)
 
     @overload
     async def preload(
@@ -44,6 +51,7 @@ class Reads:
         prefix: str | None = ...,
         timeout: Any = ...,
         in_parallel: bool = ...,
+        on_preloader_spawn: Any = ...,
     ) -> list[_T]: ...
     @overload
     async def preload(
@@ -54,6 +62,7 @@ class Reads:
         prefix: str | None = ...,
         timeout: Any = ...,
         in_parallel: bool = ...,
+        on_preloader_spawn: Any = ...,
     ) -> _T: ...
     async def preload(
         self,
@@ -63,6 +72,7 @@ class Reads:
         prefix: str | None = None,
         timeout: Any = DEFAULT,
         in_parallel: bool = True,
+        on_preloader_spawn: Any = DEFAULT,
     ) -> Any:
         """``structs`` (a struct, a list or ``None``) with associations loaded; copies, never in place.
 
@@ -70,9 +80,23 @@ class Reads:
         nested ``{"comments": "author"}``, custom queries ``{"comments": query}``. Loaded
         associations are skipped unless ``force=True``. Sibling associations load in parallel
         outside a transaction (``in_parallel=False`` turns that off) and in turn inside one.
+
+        A preload function ``{"comments": fn}`` is given the parents' keys (``fn(ids)``, or
+        ``fn(ids, association)``), sync or async, and returns the children: structs matched
+        to their parents by the related key, or ``(owner key, struct)`` tuples (required for
+        many_to_many). ``on_preloader_spawn`` (default: the repo's option) is called with no
+        arguments (sync or async) at the start of each parallel child task, e.g. to set tracing
+        context; it is not called when the associations load in turn.
         """
         return await preload(
-            self._executor, structs, preloads, force=force, prefix=prefix, timeout=timeout, in_parallel=in_parallel
+            self._executor,
+            structs,
+            preloads,
+            force=force,
+            prefix=prefix,
+            timeout=timeout,
+            in_parallel=in_parallel,
+            on_preloader_spawn=on_preloader_spawn,
         )
 
     async def one(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None:

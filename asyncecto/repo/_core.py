@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from asyncecto._executor import DEFAULT, Executor, executor_of
 from asyncecto.adapters import Connection, RepoAdapter, open_adapter
-from asyncecto.errors import AsyncEctoError, QueryError, RepoStateError, SandboxError
+from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStateError, SandboxError
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
@@ -19,7 +19,7 @@ from ._ownership import Lease, Ownership
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
-__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "executor_of")
+__all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "check_spawn_hook", "executor_of")
 
 _R = TypeVar("_R")
 
@@ -62,6 +62,16 @@ _HINTS = {
 }
 
 
+def check_spawn_hook(hook: Any) -> None:
+    """Refuse an ``on_preloader_spawn`` that cannot be called."""
+    if hook is not None and not callable(hook):
+        raise ArgumentError(
+            f"on_preloader_spawn must be a function taking no arguments (sync or async), or None; got {hook!r}\n\n"
+            "fix: on_preloader_spawn=lambda: tracer.attach(span_context), called at the start of each "
+            "parallel preload task"
+        )
+
+
 class RepoCore(Executor):
     """The executor behind a public ``Repo``: configuration, adapter, the ownership layer lending
     connections, supervisor, telemetry, the plan/loader caches, and ``run`` (every statement)."""
@@ -69,6 +79,10 @@ class RepoCore(Executor):
     def __init__(self, url: str | None = None, /, *, name: str | None = None, repo: Any = None, **options: Any) -> None:
         #: the public Repo this executes for (what user callbacks receive, what ``Rollback`` names)
         self.repo: Any = self if repo is None else repo
+        #: ``on_preloader_spawn``: called at the start of each parallel preload task (a repo
+        #: option, not a connection setting; a call's own option wins)
+        self.on_preloader_spawn: Any = options.pop("on_preloader_spawn", None)
+        check_spawn_hook(self.on_preloader_spawn)
         self.config: RepoConfig = build_config(url, **options)
         self.name = name or f"{self.config.database}"
         self.adapter: RepoAdapter = open_adapter(self.config.connection_settings())

@@ -6,6 +6,9 @@ after another on the task's connection inside one. A caller's structs are never 
 place: the preloader returns copies with the associations set (structs it loaded itself, which
 nobody else has seen yet, are filled in place).
 
+Preload functions (``{"comments": fn}``) are called with the parents' keys instead of a
+query; ``on_preloader_spawn`` runs at the start of each parallel child task.
+
 The hot path: an association's own query (no custom query, integer keys) is planned once per
 association and prefix; copies are made column-wise by the loader's copier; and rows are
 grouped with no Python call per row beyond the append.
@@ -14,8 +17,10 @@ grouped with no Python call per row beyond the append.
 from __future__ import annotations
 
 import functools
+import inspect
+import reprlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter, is_not, or_
 from typing import Any
 
@@ -30,7 +35,7 @@ from asyncecto.query._assoc_query import related_query
 from asyncecto.query._ast import Shape, SourceRef
 from asyncecto.query._clauses import order_by as _order_by_clause
 from asyncecto.query._clauses.order_by import order_by
-from asyncecto.query._clauses.preload import Preload, merge_preloads, normalize_preloads
+from asyncecto.query._clauses.preload import Preload, is_preload_function, merge_preloads, normalize_preloads
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
 from asyncecto.query._sources import to_query
@@ -38,7 +43,7 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
-from ._core import RepoCore
+from ._core import DEFAULT, RepoCore, check_spawn_hook
 from ._loader import build_copier
 from ._plan_sql import compiled, fetch_all, query_prefix
 
@@ -65,6 +70,7 @@ class _Ctx:
     force: bool
     parallel: bool
     fixed: bool = False
+    spawn: Callable[[], Any] | None = None  # on_preloader_spawn
 
 
 async def preload(
@@ -76,9 +82,11 @@ async def preload(
     prefix: str | None,
     timeout: Any,
     in_parallel: bool = True,
+    on_preloader_spawn: Any = DEFAULT,
 ) -> Any:
     """``repo.preload``: ``structs`` (a struct, a list, or ``None``) with ``spec`` loaded."""
     check_optional_name(prefix, "prefix")
+    spawn = spawn_hook(core, on_preloader_spawn)
     if structs is None:
         return None
     single = not isinstance(structs, list | tuple)
@@ -95,7 +103,7 @@ async def preload(
         raise ArgumentError(f"cannot preload on the embedded schema {info.name}; it has no associations")
     nodes = normalize_preloads(list(spec), schema)
     pre = prefix if prefix is not None else meta(present[0]).prefix
-    ctx = _Ctx(core, pre, timeout, force, in_parallel, prefix is not None)
+    ctx = _Ctx(core, pre, timeout, force, in_parallel, prefix is not None, spawn)
     out = await _level(ctx, items, schema, nodes)
     return out[0] if single else out
 
@@ -120,12 +128,18 @@ async def _level(
     async def load(node: Preload) -> None:
         results[node.name] = await _node(ctx, parents, info.associations[node.name], node, owned)
 
-    if ctx.parallel and len(plain) > 1 and ctx.core.bound() is None:
-        await run_all([functools.partial(load, node) for node in plain])
+    # As Ecto: parallel child tasks when two or more associations have keys to fetch, nothing
+    # is pinned (transaction, checkout) and in_parallel is on; each task first runs the hook.
+    pending = [n for n in plain if _pending(ctx, parents, info.associations[n.name])] if ctx.parallel else []
+    if len(pending) > 1 and ctx.core.bound() is None:
+        await run_all([functools.partial(_spawned, ctx.spawn, load, node) for node in pending])
+        for node in plain:
+            if node.name not in results:
+                await load(node)
     else:
         for node in plain:
             await load(node)
-    filled = list(results.items())
+    filled = [(node.name, results[node.name]) for node in plain]
     if owned:
         for i, p in enumerate(parents):
             for name, values in filled:
@@ -217,6 +231,33 @@ def _identity(struct: Any) -> Any:
     return key if pk and None not in key else id(struct)
 
 
+def _pending(ctx: _Ctx, parents: list[Any], a: Association) -> bool:
+    """Whether preloading ``a`` runs a query (or preload function): some parent with a key
+    lacks it (or ``force``)."""
+    name, owner_key = a.name, a.owner_key
+    assert owner_key is not None
+    return any(
+        (ctx.force or isinstance(getattr(p, name), NotLoaded)) and getattr(p, owner_key) is not None for p in parents
+    )
+
+
+async def _spawned(hook: Callable[[], Any] | None, load: Callable[[Preload], Any], node: Preload) -> None:
+    """One parallel preload task: ``on_preloader_spawn`` first, then the association's load."""
+    if hook is not None:
+        result = hook()
+        if inspect.isawaitable(result):
+            await result
+    await load(node)
+
+
+def spawn_hook(core: RepoCore, given: Any) -> Callable[[], Any] | None:
+    """The ``on_preloader_spawn`` callback in force: the call's (``None`` turns the repo's off),
+    else the repo's."""
+    hook = getattr(core, "on_preloader_spawn", None) if given is DEFAULT else given
+    check_spawn_hook(hook)
+    return hook
+
+
 async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, owned: bool) -> list[Any]:
     """The association's value for each parent (aligned with ``parents``); ``owned``: the
     parents were made by this call (see :func:`_level`)."""
@@ -246,7 +287,8 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
             elif v is not None:
                 children.append(v)
         if children:
-            fresh = owned or len(need) == len(values)  # no child came from the caller's structs
+            # no child came from the caller's structs (a preload function's may be anyone's)
+            fresh = (owned or len(need) == len(values)) and not is_preload_function(node.query)
             loaded = await _level(ctx, children, a.related, node.children, fresh)
             swap = {id(old): new for old, new in zip(children, loaded, strict=True)}
             values = [
@@ -260,6 +302,8 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
 
 async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dict[Any, list[Any]]:
     """Related rows grouped by the owner key they belong to."""
+    if is_preload_function(custom):
+        return await _call_function(a, keys, custom)
     fast = _plain(ctx, a, keys) if custom is None else None
     if fast is not None:
         sql, loader, table, params = fast
@@ -303,6 +347,88 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     else:
         rows = await fetch_all(ctx.core, q, ctx.prefix, ctx.timeout)
     return _group(a, rows)
+
+
+async def _call_function(a: Association, keys: list[Any], fn: Any) -> dict[Any, list[Any]]:
+    """The children a preload function returns for ``keys``, grouped by the owner key they
+    belong to (kept in the order returned)."""
+    result = fn(list(keys), a) if _takes_association(a, fn) else fn(list(keys))
+    if inspect.isawaitable(result):
+        result = await result
+    related = a.related
+    if not isinstance(result, list | tuple):
+        raise ArgumentError(
+            f"invalid custom preload for {a.name!r} on {a.owner.__name__}: the preload function returned "
+            f"{reprlib.repr(result)} ({type(result).__name__}); it must return a list of {related.__name__} "
+            f"structs{' as (owner key, struct) tuples' if a.kind == 'many_to_many' else ''}\n\n"
+            f"fix: return the rows, e.g. `return await repo.all(query)` (a list) from the function given for "
+            f"{a.name!r}"
+        )
+    grouped: defaultdict[Any, list[Any]] = defaultdict(list)
+    rkey = a.related_key
+    m2m = a.kind == "many_to_many"
+    for entry in result:
+        if type(entry) is related and not m2m:
+            grouped[getattr(entry, rkey)].append(entry)  # type: ignore[arg-type]
+        elif isinstance(entry, tuple) and len(entry) == 2 and type(entry[1]) is related:
+            grouped[entry[0]].append(entry[1])
+        elif m2m and type(entry) is related:
+            raise ArgumentError(_m2m_function_message(a, entry))
+        else:
+            raise ArgumentError(
+                f"invalid custom preload for {a.name!r} on {a.owner.__name__}: the preload function must "
+                f"return {related.__name__} structs{' or' if not m2m else ''} (owner key, {related.__name__}) "
+                f"tuples, got {reprlib.repr(entry)} in its result\n\n"
+                f"fix: return what `repo.all` of a query on {related.__name__} gives"
+            )
+    return grouped
+
+
+def _takes_association(a: Association, fn: Any) -> bool:
+    """Whether a preload function takes ``(ids, association)`` rather than ``(ids)``: it has
+    two required positional parameters (as Ecto's 2-arity preload functions)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin without a signature: given the ids only
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = list(sig.parameters.values())
+    required = [p for p in params if p.kind in positional and p.default is p.empty]
+    can_take_one = len(required) <= 1 and (
+        any(p.kind in positional or p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    )
+    blocked = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is p.empty]
+    if len(required) > 2 or blocked or not (can_take_one or len(required) == 2):
+        raise ArgumentError(
+            f"the preload function for {a.name!r} on {a.owner.__name__} must take the parents' keys "
+            f"(fn(ids)) or the keys and the association (fn(ids, association)); got {fn!r} with "
+            f"parameters {sig}"
+        )
+    return len(required) == 2
+
+
+def _m2m_function_message(a: Association, entry: Any) -> str:
+    """Ecto's explanation (Ecto.Repo.Preloader) of what a many_to_many preload function returns."""
+    owner, related = a.owner.__name__, a.related.__name__
+    (jo, _), (jr, _) = a.join_keys
+    table = a.join_table
+    rkey = a.related_key
+    return (
+        f"invalid custom preload for {a.name!r} on {owner}.\n\n"
+        f"For many_to_many associations, the preload function should return a tuple with the "
+        f"associated key as first element and the struct as second element.\n\n"
+        f"For example, when preloading {a.name!r} through the {table!r} table, the function\n\n"
+        f"    async def custom_{a.name}(ids):\n"
+        f"        return await repo.all(\n"
+        f"            from_({related})\n"
+        f'            | join("inner", "{table}", on=lambda r, j: j.{jr} == r.{rkey})\n'
+        f"            | where(lambda r, j: j.{jo}.in_(ids))\n"
+        f"        )\n\n"
+        f"is not enough: the rows do not say which {owner} each {related} belongs to. Select the "
+        f"owner key with the struct:\n\n"
+        f"            | select(lambda r, j: (j.{jo}, r))\n\n"
+        f"Expected a tuple with the key and a {related} struct, got: {reprlib.repr(entry)}"
+    )
 
 
 def selects_source_struct(select: Any) -> bool:
@@ -372,10 +498,13 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
 # -- preloads written on a query ------------------------------------------------------------
 
 
-async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, timeout: Any) -> list[Any]:
+async def run_with_preloads(
+    core: RepoCore, q: Query[Any], prefix: str | None, timeout: Any, on_preloader_spawn: Any = DEFAULT
+) -> list[Any]:
     """``repo.all`` of a query carrying preloads: join preloads stitched from its rows, then the
     rest loaded by separate queries."""
     nodes = q.preloads
+    spawn = spawn_hook(core, on_preloader_spawn)
     if not selects_source_struct(q.select):
         raise _not_source_struct(q, "")
     bindings: list[int] = []
@@ -399,7 +528,7 @@ async def run_with_preloads(core: RepoCore, q: Query[Any], prefix: str | None, t
     schema = q.source.schema
     assert schema is not None
     pre = prefix if prefix is not None else meta(results[0]).prefix
-    ctx = _Ctx(core, pre, timeout, False, True, prefix is not None)
+    ctx = _Ctx(core, pre, timeout, False, True, prefix is not None, spawn)
     return await _level(ctx, results, schema, nodes, owned=True)
 
 

@@ -25,7 +25,7 @@ from asyncecto.query._sources import to_query
 from asyncecto.schema import is_schema, schema_info
 from asyncecto.schema._define import utc_now
 
-from ._core import RepoCore
+from ._core import DEFAULT, RepoCore
 from ._loader import Loader
 from ._plan_sql import compiled, fetch_all, query_prefix
 from ._preload import run_with_preloads
@@ -48,10 +48,12 @@ def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -
     return compiled(core, planned)[0], params
 
 
-async def all_(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> list[Any]:
+async def all_(
+    core: RepoCore, queryable: Any, prefix: str | None, timeout: Any, on_preloader_spawn: Any = DEFAULT
+) -> list[Any]:
     q = to_query(queryable)
     if q.preloads:
-        return await run_with_preloads(core, q, prefix, timeout)
+        return await run_with_preloads(core, q, prefix, timeout, on_preloader_spawn)
     return await fetch_all(core, q, prefix, timeout)
 
 

@@ -41,7 +41,8 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
     :param name: a name for logs and telemetry (default: the database name)
     :param options: ``pool_size``, ``pool_timeout``, ``timeout``, ``connect_timeout``,
         ``shutdown_timeout``, ``cleanup_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
-        (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds
+        (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds; and ``on_preloader_spawn``,
+        a function called at the start of each parallel preload task (see :meth:`preload`)
     """
 
     def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:

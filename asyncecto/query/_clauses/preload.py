@@ -4,6 +4,7 @@ Preload specifications: every accepted shape normalised into a tree of :class:`P
 
 Shapes: ``"comments"``; lists of them; ``{"comments": "author"}`` (nested);
 ``{"comments": query}`` and ``{"comments": (query, nested)}`` (a custom query);
+``{"comments": fn}`` and ``{"comments": (fn, nested)}`` (a preload function, given the parents' keys);
 and, in a query, bindings of its joins (``lambda p, c: {"comments": c}``): a join preload,
 nested as ``{"comments": (c, {"author": a})}``.
 """
@@ -25,7 +26,7 @@ from .._sources import Step
 
 _T = TypeVar("_T")
 
-__all__ = ("merge_preloads", "normalize_preloads", "Preload", "preload")
+__all__ = ("is_preload_function", "merge_preloads", "normalize_preloads", "Preload", "preload")
 
 
 def preload(*assocs: Any) -> Step[Any]:
@@ -33,7 +34,8 @@ def preload(*assocs: Any) -> Step[Any]:
 
     ``preload("comments")``, ``preload("comments", "author")``, nested
     ``preload({"comments": "author"})``, a custom query ``preload({"comments": query})`` or
-    ``{"comments": (query, "author")}``, and join preloads that reuse a joined binding:
+    ``{"comments": (query, "author")}``, a preload function ``{"comments": fn}`` (given the
+    parents' keys, it returns the children: see ``Repo.preload``), and join preloads that reuse a joined binding:
     ``preload(lambda p, c: {"comments": c})``. A custom query with ``limit``/``offset``
     applies them per parent. Names are checked against the schema when the query is built.
     """
@@ -53,7 +55,7 @@ def preload(*assocs: Any) -> Step[Any]:
 
 @attrs.frozen
 class Preload:
-    """One association to load: its custom query, or the join binding it comes from, and what to
+    """One association to load: its custom query (or preload function), or the join binding it comes from, and what to
     load beneath it."""
 
     name: str
@@ -95,6 +97,12 @@ def merge_preloads(nodes: list[Preload] | tuple[Preload, ...]) -> tuple[Preload,
     return tuple(out.values())
 
 
+def is_preload_function(value: Any) -> bool:
+    """Whether a preload value is a custom preload function (``{"comments": fn}``), called
+    with the parents' keys; not a query, a join binding, a schema or a spec."""
+    return callable(value) and not isinstance(value, type | Query | Binding | Preload | str | Mapping)
+
+
 def _related(schema: type | None, name: str) -> type | None:
     if schema is None:
         raise QueryError(f"cannot preload {name!r}: the query has no schema (preload needs associations)")
@@ -125,7 +133,7 @@ def _collect(spec: Any, schema: type | None, out: list[Preload], bindings: bool)
     else:
         raise QueryError(
             f"preload expects association names, lists or dicts of them (values: nested preloads, a query, "
-            f"or (query, nested)), got {spec!r}"
+            f"a preload function, or (query or function, nested)), got {spec!r}"
         )
 
 
@@ -133,9 +141,13 @@ def _node(name: str, sub: Any, related: type | None, bindings: bool) -> Preload:
     query: Any = None
     binding: int | None = None
     nested: Any = ()
-    if isinstance(sub, tuple) and len(sub) == 2 and isinstance(sub[0], Query | Binding):
+    if (
+        isinstance(sub, tuple)
+        and len(sub) == 2
+        and (isinstance(sub[0], Query | Binding) or is_preload_function(sub[0]))
+    ):
         head, nested = sub
-    elif isinstance(sub, Query | Binding):
+    elif isinstance(sub, Query | Binding) or is_preload_function(sub):
         head = sub
     else:
         head, nested = None, sub
@@ -150,7 +162,7 @@ def _node(name: str, sub: Any, related: type | None, bindings: bool) -> Preload:
                 f"which reads {head._schema.__name__}; give the binding joined on {name!r}"
             )
         binding = head._index
-    elif isinstance(head, Query):
+    elif head is not None:  # a query, or a preload function (run by the preloader)
         query = head
     children: list[Preload] = []
     _collect(nested, related, children, bindings)
