@@ -76,7 +76,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.all_(core, queryable, prefix, timeout)
         r = self._prep("all", "all", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(r.options)):
             return await _read.all_(core, r.query, r.prefix, r.timeout)
 
     async def all_by(
@@ -129,6 +129,7 @@ class Reads(CallHooks):
         in_parallel: bool = ...,
         log: LogOption = ...,
         telemetry_options: Mapping[str, Any] | None = ...,
+        **options: Any,
     ) -> list[_T]: ...
     @overload
     async def preload(
@@ -141,6 +142,7 @@ class Reads(CallHooks):
         in_parallel: bool = ...,
         log: LogOption = ...,
         telemetry_options: Mapping[str, Any] | None = ...,
+        **options: Any,
     ) -> _T: ...
     async def preload(
         self,
@@ -152,6 +154,7 @@ class Reads(CallHooks):
         in_parallel: bool = True,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """``structs`` (a struct, a list or ``None``) with associations loaded; copies, never in place.
 
@@ -159,11 +162,15 @@ class Reads(CallHooks):
         nested ``{"comments": "author"}``, custom queries ``{"comments": query}``. Loaded
         associations are skipped unless ``force=True``. Sibling associations load in parallel
         outside a transaction (``in_parallel=False`` turns that off) and in turn inside one.
-        ``default_options("preload")`` applies; ``prepare_query`` is not called for preload queries.
+        ``default_options("preload")`` applies; each association's query goes through
+        ``prepare_query("all", query, {..., "ecto_query": "preload"})``, with the names in
+        ``query_options`` passed here (``repo.preload(post, "comments", with_hidden=True)``).
         """
         core = self._executor
+        self._check_options("preload", options)
         r = self._resolve("preload", "preload", None, prefix, timeout, log, telemetry_options, {})
-        with core.call_options(r.log, r.telemetry_options):
+        given = {**options, **r.options}
+        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(given)):
             return await preload(
                 core, structs, preloads, force=force, prefix=r.prefix, timeout=r.timeout, in_parallel=in_parallel
             )

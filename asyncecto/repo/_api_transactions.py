@@ -139,7 +139,7 @@ class Transactions(CallHooks):
             async with repo.checkout():
                 assert repo.checked_out()
         """
-        return self._executor.checked_out()
+        return self._executor.holds_connection()
 
     async def disconnect_all(self, interval: float = 0.0) -> None:
         """Close every pooled connection, each at a random moment within ``interval`` seconds.
@@ -161,7 +161,7 @@ class Transactions(CallHooks):
                 f"disconnect_all interval must be a number of seconds >= 0, got {interval!r}; "
                 "fix: repo.disconnect_all(interval=5.0)"
             )
-        await self._executor.disconnect_all(float(interval))
+        await self._executor.disconnect_pool(float(interval))
 
     async def stream(
         self,

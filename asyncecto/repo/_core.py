@@ -84,6 +84,10 @@ class RepoCore(Executor):
         self.call_var: contextvars.ContextVar[tuple[str | bool | None, Mapping[str, Any] | None] | None] = (
             contextvars.ContextVar(f"asyncecto_call_{id(self):x}", default=None)
         )
+        #: the repo's ``prepare_query`` for the current call's preload queries (``None``: not overridden)
+        self.preload_prepare_var: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
+            f"asyncecto_preload_prepare_{id(self):x}", default=None
+        )
         #: who lends connections: the pool, or a test sandbox (``asyncecto.testing``)
         self.ownership = Ownership(self)
         #: the event loop the repo was started on: its connections belong to it
@@ -232,11 +236,23 @@ class RepoCore(Executor):
         finally:
             self.call_var.reset(token)
 
-    def checked_out(self) -> bool:
+    @contextmanager
+    def preload_prepare(self, prepare: Callable[[Any], Any] | None) -> Iterator[None]:
+        """Within the block, this task's preload queries go through ``prepare`` (the repo's ``prepare_query``)."""
+        if prepare is None:
+            yield
+            return
+        token = self.preload_prepare_var.set(prepare)
+        try:
+            yield
+        finally:
+            self.preload_prepare_var.reset(token)
+
+    def holds_connection(self) -> bool:
         """Whether this task holds a connection of this repo (in a checkout or a transaction)."""
         return self.bound() is not None
 
-    async def disconnect_all(self, interval: float) -> None:
+    async def disconnect_pool(self, interval: float) -> None:
         """Close every pooled connection, each at a random moment within ``interval`` seconds."""
         self._check("disconnect all connections")
         self.adapter.disconnect_all(interval)

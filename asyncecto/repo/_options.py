@@ -7,7 +7,7 @@ them in ``query_options``; any other keyword is refused (a typo never passes sil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from asyncecto.errors import ArgumentError
@@ -56,6 +56,20 @@ def _check_value(name: str, value: Any, method: str) -> None:
         raise ArgumentError(f"prefix= of Repo.{method} must be a non-empty schema name or None, got {value!r}")
 
 
+def _checked(operation: str, answer: Any) -> tuple[Query[Any], dict[str, Any]]:
+    if (
+        not isinstance(answer, tuple)
+        or len(answer) != 2
+        or not isinstance(answer[0], Query)
+        or not isinstance(answer[1], Mapping)
+    ):
+        raise ArgumentError(
+            f"prepare_query({operation!r}, ...) must return a (query, options) tuple, got {answer!r}; "
+            "fix: return query, options"
+        )
+    return answer[0], dict(answer[1])
+
+
 class CallHooks:
     """The option hooks a Repo subclass overrides (Ecto's Repo callbacks).
 
@@ -86,9 +100,10 @@ class CallHooks:
         """Called before every query-based operation; returns ``(query, options)`` to run.
 
         ``operation`` is Ecto's: ``"all"`` (also for ``one``, ``get*``, ``all_by``, ``exists``,
-        ``aggregate``, ``to_sql``, ``explain``), ``"stream"``, ``"update_all"`` or ``"delete_all"``.
+        ``aggregate``, ``to_sql``, ``explain``, and each preload query, whose options carry
+        ``ecto_query="preload"``), ``"stream"``, ``"update_all"`` or ``"delete_all"``.
         ``options`` holds the call's options (after :meth:`default_options`), the ones named in
-        :attr:`query_options` included. Not called for single-struct writes nor raw SQL.
+        :attr:`query_options` included. Not called for single-struct writes, raw SQL, nor joins.
         The default returns both unchanged.
         """
         return query, options
@@ -163,22 +178,23 @@ class CallHooks:
                 _check_value(name, given[name], method)
         if accepts_extra and cls.prepare_query is not CallHooks.prepare_query:
             assert query is not None
-            answer = self.prepare_query(operation, query, given)
-            if (
-                not isinstance(answer, tuple)
-                or len(answer) != 2
-                or not isinstance(answer[0], Query)
-                or not isinstance(answer[1], Mapping)
-            ):
-                raise ArgumentError(
-                    f"prepare_query({operation!r}, ...) must return a (query, options) tuple, got {answer!r}; "
-                    "fix: return query, options"
-                )
-            query, given = answer[0], dict(answer[1])
+            query, given = _checked(operation, self.prepare_query(operation, query, given))
             for name in ("log", "telemetry_options", "prefix"):
                 if name in given:
                     _check_value(name, given[name], method)
         return Resolved(query, given)
+
+    def _preload_prepare(self, options: Mapping[str, Any]) -> Callable[[Query[Any]], Query[Any]] | None:
+        """The call's ``prepare_query`` for its preload queries: operation ``"all"``, the call's
+        options plus ``ecto_query="preload"`` (as Ecto); ``None`` when the hook is not overridden."""
+        if type(self).prepare_query is CallHooks.prepare_query:
+            return None
+        given = {**options, "ecto_query": "preload"}
+
+        def prepare(query: Query[Any]) -> Query[Any]:
+            return _checked("all", self.prepare_query("all", query, dict(given)))[0]
+
+        return prepare
 
     def _hooked(self) -> bool:
         """Whether this repo's class overrides a hook (the fast paths are skipped then)."""

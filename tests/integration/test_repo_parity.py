@@ -13,8 +13,10 @@ import pytest
 
 from asyncecto import QueryEvent, Repo
 from asyncecto.errors import ArgumentError, MultipleResultsError, QueryError, RepoStateError
-from asyncecto.query import Query, from_, order_by, where
+from asyncecto.query import Query, from_, order_by, preload, where
 
+from ..assoc_schemas import Comment
+from ..assoc_schemas import Post as BlogPost
 from ..conftest import APP_NAME
 from ..schemas import Weather
 
@@ -372,3 +374,38 @@ async def test_disconnect_all_refuses_a_bad_interval(repo: Repo) -> None:
 async def test_disconnect_all_needs_a_running_repo(database_url: str) -> None:
     with pytest.raises(RepoStateError, match="disconnect all connections"):
         await Repo(database_url).disconnect_all()
+
+
+# -- prepare_query on preload queries --------------------------------------------------
+class ApprovedRepo(Repo):
+    """Comments not approved are hidden unless ``with_unapproved=True``."""
+
+    query_options = frozenset({"with_unapproved"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def prepare_query(self, operation: str, query: Query[Any], options: dict[str, Any]) -> tuple[Query[Any], Any]:
+        self.seen.append((operation, dict(options)))
+        if options.get("with_unapproved") or query.source.schema is not Comment:
+            return query, options
+        return query | where(approved=True), options
+
+
+@pytest.mark.parametrize("asyncecto_repo", [ApprovedRepo], indirect=True)
+async def test_prepare_query_runs_for_preload_queries(repo: ApprovedRepo) -> None:
+    post = await repo.insert(BlogPost(title="p"))
+    for text, ok in (("yes", True), ("no", False)):
+        await repo.insert(Comment(text=text, approved=ok, post_id=post.id))
+    loaded = await repo.preload(post, "comments")
+    assert [c.text for c in loaded.comments] == ["yes"]
+    assert ("all", {"ecto_query": "preload"}) in repo.seen
+    loaded = await repo.preload(post, "comments", with_unapproved=True)
+    assert sorted(c.text or "" for c in loaded.comments) == ["no", "yes"]
+    (from_query,) = await repo.all(from_(BlogPost) | preload("comments"))
+    assert [c.text for c in from_query.comments] == ["yes"]
+    (from_query,) = await repo.all(from_(BlogPost) | preload("comments"), with_unapproved=True)
+    assert len(from_query.comments) == 2
+    with pytest.raises(ArgumentError, match=r"unknown option 'with_unaproved' for Repo.preload"):
+        await repo.preload(post, "comments", with_unaproved=True)
