@@ -409,3 +409,10 @@ async def test_prepare_query_runs_for_preload_queries(repo: ApprovedRepo) -> Non
     assert len(from_query.comments) == 2
     with pytest.raises(ArgumentError, match=r"unknown option 'with_unaproved' for Repo.preload"):
         await repo.preload(post, "comments", with_unaproved=True)
+
+
+async def test_disconnect_all_inside_the_sandbox_spares_the_tests_connection(repo: Repo) -> None:
+    await _cities(repo, "Oslo")
+    await repo.disconnect_all()
+    # the sandbox's connection is in use: it is closed only when the sandbox gives it back
+    assert [w.city for w in await repo.all(Weather)] == ["Oslo"]
