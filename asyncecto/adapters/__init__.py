@@ -153,6 +153,11 @@ class Adapter(ABC):
     def stats(self) -> dict[str, int]:
         """Pool counters: size, idle, in use, checkouts, resets …"""
 
+    def disconnect_all(self, interval: float) -> None:
+        """Close every pooled connection within ``interval`` seconds (a connection in use when its
+        moment comes is closed when it is checked in); new ones are opened as needed."""
+        raise NotImplementedError(f"{type(self).__name__} cannot disconnect its connections")
+
 
 class QueryableAdapter(ABC):
     """Compiles planned queries (pure; cached by the Repo per plan)."""

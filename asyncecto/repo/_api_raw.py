@@ -1,8 +1,10 @@
-"""The Repo's raw SQL: ``query`` and the ``COPY`` of rows out (``copy_to``) and in (``copy_from``)."""
+"""The Repo's raw SQL: ``query``, ``stream_query`` (a cursor) and the ``COPY`` of rows out
+(``copy_to``) and in (``copy_from``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any, Literal, TypeVar, overload
 
 import attrs
@@ -12,8 +14,9 @@ from asyncecto.errors import (
 )
 
 from . import _copy
-from ._api_reads import Queryable
+from ._api_reads import LogOption, Queryable
 from ._core import DEFAULT, RepoCore
+from ._options import CallHooks
 
 __all__ = ("QueryResult", "RawSQL")
 
@@ -35,19 +38,84 @@ class QueryResult:
     command: str
 
 
-class RawSQL:
+class RawSQL(CallHooks):
     """Raw SQL and bulk copies."""
 
     _executor: RepoCore
 
-    async def query(self, sql: str, params: Sequence[Any] = (), /, *, timeout: Any = DEFAULT) -> QueryResult:
+    async def query(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        /,
+        *,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+    ) -> QueryResult:
         """Run raw SQL with ``$1``-style parameters (never format values into ``sql``).
 
         The connection is reset before it is reused, since raw SQL may change session state.
+        ``log=False`` silences this call's log line; ``telemetry_options`` reach the telemetry
+        event's ``options``; ``default_options("query")`` applies (``prepare_query`` does not).
+
+        .. code-block:: python
+
+            result = await repo.query("SELECT $1::int + 1", [41], log=False)
+            assert result.rows == [(42,)]
 
         :raises ArgumentError: ``sql`` is a ``COPY … TO STDOUT``/``FROM STDIN``, whose rows this
             call cannot carry: use :meth:`copy_to` / :meth:`copy_from`
         """
+        self._refuse_copy(sql, "query")
+        core = self._executor
+        r = self._resolve("query", "query", None, None, timeout, log, telemetry_options, {})
+        with core.call_options(r.log, r.telemetry_options):
+            (columns, rows, status), _ = await core.run("query", sql, list(params), r.timeout, None)
+        num = core.adapter.rows_of_status(status, len(rows))
+        return QueryResult(columns, [tuple(r) for r in rows], num, status)
+
+    async def stream_query(
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        /,
+        *,
+        max_rows: int = 500,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+    ) -> AsyncGenerator[tuple[Any, ...], None]:
+        """Rows of raw SQL (a ``SELECT`` or ``VALUES``) as tuples, through a server-side cursor
+        fetched ``max_rows`` at a time; like :meth:`stream`, inside a transaction only (Ecto's
+        ``Ecto.Adapters.SQL.stream``). Each fetch emits a telemetry event; ``timeout`` bounds each.
+
+        .. code-block:: python
+
+            async with repo.transaction():
+                async for (id, title) in repo.stream_query("SELECT id, title FROM posts WHERE id > $1", [0]):
+                    ...
+
+        :raises RepoStateError: outside of a transaction, or iterated after it ended
+        :raises ArgumentError: a bad ``max_rows``, or a ``COPY`` statement (use :meth:`copy_to`)
+        """
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ArgumentError(f"max_rows must be a positive integer, got {max_rows!r}")
+        if not isinstance(sql, str):
+            raise ArgumentError(f"stream_query takes SQL text, got {sql!r}; for a query use repo.stream(query)")
+        self._refuse_copy(sql, "stream_query")
+        core = self._executor
+        bound = core.require_transaction("stream_query")
+        r = self._resolve("stream", "stream_query", None, None, timeout, log, telemetry_options, {})
+        bound.lease.check_sql(sql)
+        bound.conn.dirty = True  # raw SQL may change the session: the release resets it
+        call = None if r.log is None and r.telemetry_options is None else (r.log, r.telemetry_options)
+        async with aclosing(core.stream_batches(bound, sql, list(params), max_rows, r.timeout, None, call)) as batches:
+            async for rows in batches:
+                for row in rows:
+                    yield tuple(row)
+
+    def _refuse_copy(self, sql: Any, method: str) -> None:
         direction = self._executor.adapter.copy_stdio(sql) if isinstance(sql, str) else None
         if direction is not None:
             fix = (
@@ -56,12 +124,9 @@ class RawSQL:
                 else "repo.copy_from(Schema_or_table, rows) loads rows with COPY"
             )
             raise ArgumentError(
-                f"repo.query cannot run {sql.strip()[:60]!r}: a COPY {'to' if direction == 'out' else 'from'} "
-                f"the client streams rows that query() would drop; fix: {fix}"
+                f"repo.{method} cannot run {sql.strip()[:60]!r}: a COPY {'to' if direction == 'out' else 'from'} "
+                f"the client streams rows that {method}() would drop; fix: {fix}"
             )
-        (columns, rows, status), _ = await self._executor.run("query", sql, list(params), timeout, None)
-        num = self._executor.adapter.rows_of_status(status, len(rows))
-        return QueryResult(columns, [tuple(r) for r in rows], num, status)
 
     @overload
     async def copy_to(

@@ -18,18 +18,43 @@ from asyncecto.schema import Meta, schema_info
 from . import _read
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
+from ._options import CallHooks, Resolved
 from ._preload import preload
 
-__all__ = ("Queryable", "Reads")
+__all__ = ("LogOption", "Queryable", "Reads")
 
 _T = TypeVar("_T")
 Queryable = type[_T] | Query[_T] | tuple[str, type[_T]]
+#: ``log=``: ``False`` silences the call's query log, a level name (``"info"``) overrides the repo's
+LogOption = bool | str | None
 
 
-class Reads:
-    """Reading structs: queries, preloads, bulk updates and deletes."""
+class Reads(CallHooks):
+    """Reading structs: queries, preloads, bulk updates and deletes.
+
+    Every method here that runs a query takes the shared options ``prefix``, ``timeout``,
+    ``log`` (``False`` or a level name) and ``telemetry_options`` (a mapping, found in each
+    telemetry event's ``options``), plus the names the repo declares in ``query_options``.
+    """
 
     _executor: RepoCore
+
+    def _plain(self, options: Mapping[str, Any], log: LogOption, telemetry_options: Any) -> bool:
+        """No option needs resolving: the call takes the direct path."""
+        return not options and log is None and telemetry_options is None and not self._hooked()
+
+    def _prep(
+        self,
+        operation: str,
+        method: str,
+        queryable: Any,
+        prefix: str | None,
+        timeout: Any,
+        log: LogOption,
+        telemetry_options: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+    ) -> Resolved:
+        return self._resolve(operation, method, to_query(queryable), prefix, timeout, log, telemetry_options, options)
 
     async def all(
         self,
@@ -38,9 +63,61 @@ class Reads:
         prefix: str | None = None,
         timeout: Any = DEFAULT,
         on_preloader_spawn: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> list[_T]:
-        """Every row the query matches, as structs (``on_preloader_spawn``: see :meth:`preload`)."""
-        return await _read.all_(self._executor, queryable, prefix, timeout, on_preloader_spawn)
+        """Every row the query matches, as structs (``on_preloader_spawn``: see :meth:`preload`).
+
+        .. code-block:: python
+
+            posts = await repo.all(from_(Post) | where(published=True), log=False)
+        """
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.all_(core, queryable, prefix, timeout, on_preloader_spawn)
+        r = self._prep("all", "all", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(r.options)):
+            return await _read.all_(core, r.query, r.prefix, r.timeout, on_preloader_spawn)
+
+    async def all_by(
+        self,
+        queryable: Queryable[_T],
+        clauses: Mapping[str, Any] | None = None,
+        /,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> list[_T]:
+        """Every struct matching every ``field=value`` clause (Ecto's ``Repo.all_by``).
+
+        Clauses come as keywords or a mapping, as for :meth:`get_by`; ``None`` values are
+        refused (use ``is_nil`` in a query). Keywords named in ``query_options`` are options.
+
+        .. code-block:: python
+
+            drafts = await repo.all_by(Post, author_id=7, draft=True)
+            drafts = await repo.all_by(Post, {"author_id": 7, "draft": True})
+        """
+        given, options = self._split_fields(clauses, fields)
+        if not given:
+            raise ArgumentError("all_by needs at least one field=value clause; use repo.all(queryable) for every row")
+        q = _read.by_clauses(queryable, given)
+        return await self.all(
+            q, prefix=prefix, timeout=timeout, log=log, telemetry_options=telemetry_options, **options
+        )
+
+    def _split_fields(
+        self, clauses: Mapping[str, Any] | None, fields: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(clauses, options)``: keywords named in ``query_options`` are options, the rest clauses."""
+        declared = type(self).query_options
+        options = {k: v for k, v in fields.items() if k in declared}
+        given = {**(clauses or {}), **{k: v for k, v in fields.items() if k not in declared}}
+        return given, options
 
     @overload
     async def preload(
@@ -52,6 +129,9 @@ class Reads:
         timeout: Any = ...,
         in_parallel: bool = ...,
         on_preloader_spawn: Any = ...,
+        log: LogOption = ...,
+        telemetry_options: Mapping[str, Any] | None = ...,
+        **options: Any,
     ) -> list[_T]: ...
     @overload
     async def preload(
@@ -63,6 +143,9 @@ class Reads:
         timeout: Any = ...,
         in_parallel: bool = ...,
         on_preloader_spawn: Any = ...,
+        log: LogOption = ...,
+        telemetry_options: Mapping[str, Any] | None = ...,
+        **options: Any,
     ) -> _T: ...
     async def preload(
         self,
@@ -73,6 +156,9 @@ class Reads:
         timeout: Any = DEFAULT,
         in_parallel: bool = True,
         on_preloader_spawn: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """``structs`` (a struct, a list or ``None``) with associations loaded; copies, never in place.
 
@@ -87,50 +173,109 @@ class Reads:
         many_to_many). ``on_preloader_spawn`` (default: the repo's option) is called with no
         arguments (sync or async) at the start of each parallel child task, e.g. to set tracing
         context; it is not called when the associations load in turn.
-        """
-        return await preload(
-            self._executor,
-            structs,
-            preloads,
-            force=force,
-            prefix=prefix,
-            timeout=timeout,
-            in_parallel=in_parallel,
-            on_preloader_spawn=on_preloader_spawn,
-        )
 
-    async def one(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None:
+        ``default_options("preload")`` applies; each association's query goes through
+        ``prepare_query("all", query, {..., "ecto_query": "preload"})``, with the names in
+        ``query_options`` passed here (``repo.preload(post, "comments", with_hidden=True)``).
+        """
+        core = self._executor
+        self._check_options("preload", options)
+        r = self._resolve("preload", "preload", None, prefix, timeout, log, telemetry_options, {})
+        given = {**options, **r.options}
+        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(given)):
+            return await preload(
+                core,
+                structs,
+                preloads,
+                force=force,
+                prefix=r.prefix,
+                timeout=r.timeout,
+                in_parallel=in_parallel,
+                on_preloader_spawn=on_preloader_spawn,
+            )
+
+    async def one(
+        self,
+        queryable: Queryable[_T],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> _T | None:
         """The single row the query matches, or ``None``.
 
         :raises MultipleResultsError: more than one row matched (no implicit LIMIT is added)
         """
-        return await _read.one(self._executor, queryable, prefix, timeout)  # type: ignore[no-any-return]
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.one(core, queryable, prefix, timeout)  # type: ignore[no-any-return]
+        r = self._prep("all", "one", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.one(core, r.query, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
-    async def one_or_raise(self, queryable: Queryable[_T], *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
+    async def one_or_raise(
+        self,
+        queryable: Queryable[_T],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> _T:
         """Like :meth:`one`, but raises :class:`NoResultsError` when nothing matched."""
-        found = await _read.one(self._executor, queryable, prefix, timeout)
+        found = await self.one(
+            queryable, prefix=prefix, timeout=timeout, log=log, telemetry_options=telemetry_options, **options
+        )
         if found is None:
             raise NoResultsError(to_query(queryable))
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def get(
-        self, queryable: Queryable[_T], id: Any, *, prefix: str | None = None, timeout: Any = DEFAULT
+        self,
+        queryable: Queryable[_T],
+        id: Any,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T | None:
         """The struct whose primary key is ``id`` (cast to the key's type, so ``"42"`` works), or ``None``.
 
         :raises ArgumentError: ``id`` is ``None``, or the schema has no single primary key
         """
-        return await _read.get(self._executor, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.get(core, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
+        if id is None:  # before the hooks, as Ecto
+            return await _read.get(core, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
+        r = self._prep("all", "get", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.get(core, r.query, id, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
     async def get_or_raise(
-        self, queryable: Queryable[_T], id: Any, *, prefix: str | None = None, timeout: Any = DEFAULT
+        self,
+        queryable: Queryable[_T],
+        id: Any,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T:
         """Like :meth:`get`, but raises :class:`NoResultsError` when no row has that key."""
-        found = await _read.get(self._executor, queryable, id, prefix, timeout)
+        found = await self.get(
+            queryable, id, prefix=prefix, timeout=timeout, log=log, telemetry_options=telemetry_options, **options
+        )
         if found is None:
             q = to_query(queryable)
             raise NoResultsError(f"{q!r} with primary key {id!r}")
-        return found  # type: ignore[no-any-return]
+        return found
 
     async def get_by(
         self,
@@ -140,16 +285,26 @@ class Reads:
         *,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> _T | None:
         """The struct matching every ``field=value`` clause, or ``None``.
 
         Clauses come as keywords (``get_by(User, email=e)``) or a mapping
-        (``get_by(User, {"email": e})``), the latter for fields named like an option.
+        (``get_by(User, {"email": e})``), the latter for fields named like an option
+        (keywords named in the repo's ``query_options`` are options).
 
         :raises MultipleResultsError: more than one row matched
         """
-        return await _read.get_by(self._executor, queryable, {**(clauses or {}), **fields}, prefix, timeout)  # type: ignore[no-any-return]
+        given, options = self._split_fields(clauses, fields)
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.get_by(core, queryable, given, prefix, timeout)  # type: ignore[no-any-return]
+        q = _read.by_clauses(queryable, given, "get_by")
+        r = self._prep("all", "get_by", q, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.one(core, r.query, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
     async def get_by_or_raise(
         self,
@@ -159,17 +314,21 @@ class Reads:
         *,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> _T:
         """Like :meth:`get_by`, but raises :class:`NoResultsError` when nothing matched."""
-        given = {**(clauses or {}), **fields}
-        found = await _read.get_by(self._executor, queryable, given, prefix, timeout)
+        found = await self.get_by(
+            queryable, clauses, prefix=prefix, timeout=timeout, log=log, telemetry_options=telemetry_options, **fields
+        )
         if found is None:
+            given, _ = self._split_fields(clauses, fields)
             raise NoResultsError(f"{to_query(queryable)!r} with {given!r}")
-        return found  # type: ignore[no-any-return]
+        return found
 
-    def to_sql(self, *args: Any, prefix: str | None = None) -> tuple[str, list[Any]]:
-        """The SQL text and parameters a query would send (no database needed).
+    def to_sql(self, *args: Any, prefix: str | None = None, **options: Any) -> tuple[str, list[Any]]:
+        """The SQL text and parameters a query would send (no database needed; ``prepare_query`` runs).
 
         ``to_sql(query)`` for ``all``; ``to_sql("update_all", query)`` or ``to_sql("delete_all", query)``.
 
@@ -186,7 +345,12 @@ class Reads:
             op, queryable = "all", args[0]
         else:
             raise ArgumentError("to_sql takes a query, or an operation and a query: to_sql('update_all', q)")
-        return _read.to_sql(self._executor, queryable, op, prefix)
+        if not options and not self._hooked():
+            return _read.to_sql(self._executor, queryable, op, prefix)
+        if op not in ("all", "update_all", "delete_all"):
+            raise ArgumentError(f"to_sql operation must be 'all', 'update_all' or 'delete_all', got {op!r}")
+        r = self._prep(op, "to_sql", queryable, prefix, DEFAULT, None, None, options)
+        return _read.to_sql(self._executor, r.query, op, r.prefix)
 
     async def explain(
         self,
@@ -201,6 +365,9 @@ class Reads:
         format: str = "text",
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """PostgreSQL's plan for a query: text (one string) or ``format="json"`` (parsed).
 
@@ -214,16 +381,35 @@ class Reads:
             raise ArgumentError(f"explain format must be text, json, yaml or xml, got {format!r}")
         if analyze and op != "all":
             raise ArgumentError(f"explain(analyze=True) would run {op} and change rows; explain it without analyze")
-        sql, params = _read.to_sql(self._executor, queryable, op, prefix)
-        explain = self._executor.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
-        (_columns, rows, _status), _ = await self._executor.run("query", explain, params, timeout, None)
+        if op not in ("all", "update_all", "delete_all"):
+            raise ArgumentError(f"explain operation must be 'all', 'update_all' or 'delete_all', got {op!r}")
+        core = self._executor
+        r = self._prep(op, "explain", queryable, prefix, timeout, log, telemetry_options, options)
+        sql, params = _read.to_sql(core, r.query, op, r.prefix)
+        explain = core.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
+        with core.call_options(r.log, r.telemetry_options):
+            (_columns, rows, _status), _ = await core.run("query", explain, params, r.timeout, None)
         if format == "json":
             return rows[0][0]
         return "\n".join(r[0] for r in rows)
 
-    async def exists(self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT) -> bool:
+    async def exists(
+        self,
+        queryable: Queryable[Any],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> bool:
         """Whether the query matches any row (``SELECT TRUE … LIMIT 1``; select and order are dropped)."""
-        return await _read.exists(self._executor, queryable, prefix, timeout)
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.exists(core, queryable, prefix, timeout)
+        r = self._prep("all", "exists", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.exists(core, r.query, r.prefix, r.timeout)
 
     async def _unsafe_unique(self, check: UniqueCheck) -> Changeset[Any]:
         """Run a changeset's ``unsafe_validate_unique`` check (built by ``asyncecto.changeset``)."""
@@ -239,13 +425,21 @@ class Reads:
         *,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """``count`` (of rows, or of a field's non-NULL values), ``sum``, ``avg``, ``min`` or ``max``.
 
         A query with ``limit``, ``offset`` or ``distinct`` is wrapped in a subquery first;
         ``group_by`` is refused. ``count`` of no rows is 0; the others are ``None``.
         """
-        return await _read.aggregate(self._executor, queryable, func, field, prefix, timeout)
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.aggregate(core, queryable, func, field, prefix, timeout)
+        r = self._prep("all", "aggregate", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.aggregate(core, r.query, func, field, r.prefix, r.timeout)
 
     async def update_all(
         self,
@@ -258,21 +452,47 @@ class Reads:
         timestamps: bool = False,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[int, list[Any] | None]:
         """Update every matching row; ``(count, returned)`` where returned comes from the query's select.
 
         Changes merge with any ``update(...)`` step in the query. Values may be functions of
         the bindings (``set={"visits": lambda p: p.visits * 2}``). Timestamps are not touched
         unless ``timestamps=True``, which sets the schema's ``updated_at`` to now.
+        ``prepare_query("update_all", ...)`` sees the query with the changes merged in.
         """
         ops = {k: v for k, v in (("set", set), ("inc", inc), ("push", push), ("pull", pull)) if v}
-        return await _read.update_all(self._executor, queryable, ops, prefix, timeout, timestamps)
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.update_all(core, queryable, ops, prefix, timeout, timestamps)
+        q = _read.with_updates(to_query(queryable), ops, timestamps)
+        r = self._prep("update_all", "update_all", q, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.update_all(core, r.query, {}, r.prefix, r.timeout)
 
     async def delete_all(
-        self, queryable: Queryable[Any], *, prefix: str | None = None, timeout: Any = DEFAULT
+        self,
+        queryable: Queryable[Any],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[int, list[Any] | None]:
-        """Delete every matching row; ``(count, returned)`` where returned comes from the query's select."""
-        return await _read.delete_all(self._executor, queryable, prefix, timeout)
+        """Delete every matching row; ``(count, returned)`` where returned comes from the query's select.
+
+        Query-style keywords are refused (``delete_all(Post, where=...)`` would otherwise read as a
+        scoped delete): build the query instead, ``delete_all(from_(Post) | where(...))``.
+        """
+        core = self._executor
+        if self._plain(options, log, telemetry_options):
+            return await _read.delete_all(core, queryable, prefix, timeout)
+        r = self._prep("delete_all", "delete_all", queryable, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _read.delete_all(core, r.query, r.prefix, r.timeout)
 
     def load(self, schema: type[_T], data: Mapping[str, Any] | tuple[Sequence[str], Sequence[Any]]) -> _T:
         """A loaded struct from a row: a mapping (``dict``, a record) or ``(columns, values)``.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from asyncecto.errors import (
@@ -17,9 +18,10 @@ from asyncecto.errors import (
 from asyncecto.multi import Multi
 from asyncecto.query._sources import to_query
 
-from ._api_reads import Queryable
+from ._api_reads import LogOption, Queryable
 from ._core import DEFAULT, RepoCore
 from ._multi import run_multi
+from ._options import CallHooks
 from ._plan_sql import prepared_all
 from ._transaction import Checkout, Transaction
 
@@ -41,7 +43,7 @@ async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> An
     return await attempt()  # the last try: its conflict propagates
 
 
-class Transactions:
+class Transactions(CallHooks):
     """Transactions, savepoints, checkouts and streams inside them."""
 
     _executor: RepoCore
@@ -128,6 +130,39 @@ class Transactions:
         """``async with repo.checkout():`` pins one connection to this task (no transaction)."""
         return Checkout(self._executor)
 
+    def checked_out(self) -> bool:
+        """Whether this task holds a connection of this repo: inside :meth:`checkout` or a transaction.
+
+        .. code-block:: python
+
+            assert not repo.checked_out()
+            async with repo.checkout():
+                assert repo.checked_out()
+        """
+        return self._executor.holds_connection()
+
+    async def disconnect_all(self, interval: float = 0.0) -> None:
+        """Close every pooled connection, each at a random moment within ``interval`` seconds.
+
+        An idle connection is closed when its moment comes; one in use then is closed when it is
+        checked in (its holder's work is not interrupted). New connections open as needed, so
+        the repo keeps working; use it after a failover or a change of server settings
+        (Ecto's ``disconnect_all``; ``interval`` spreads reconnections out).
+
+        .. code-block:: python
+
+            await repo.disconnect_all(interval=5.0)
+
+        :raises ArgumentError: ``interval`` is not a number of seconds >= 0
+        :raises RepoStateError: the repo is not running
+        """
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or not interval >= 0:
+            raise ArgumentError(
+                f"disconnect_all interval must be a number of seconds >= 0, got {interval!r}; "
+                "fix: repo.disconnect_all(interval=5.0)"
+            )
+        await self._executor.disconnect_pool(float(interval))
+
     async def stream(
         self,
         queryable: Queryable[_T],
@@ -135,10 +170,14 @@ class Transactions:
         max_rows: int = 500,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> AsyncGenerator[_T, None]:
         """Rows of a query through a server-side cursor, ``max_rows`` at a time, inside a transaction.
 
         ``timeout`` bounds each batch's fetch (the repo's server-side limit applies otherwise).
+        Each fetch emits a telemetry event. ``prepare_query("stream", ...)`` runs first.
 
         .. code-block:: python
 
@@ -150,30 +189,16 @@ class Transactions:
         """
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
             raise ArgumentError(f"max_rows must be a positive integer, got {max_rows!r}")
-        bound = self._executor.bound()
-        if bound is None or bound.depth == 0:
-            raise RepoStateError(
-                "stream", "outside of a transaction", "iterate the stream inside `async with repo.transaction():`"
-            )
-
-        q = to_query(queryable)
+        core = self._executor
+        bound = core.require_transaction("stream")
+        r = self._resolve("stream", "stream", to_query(queryable), prefix, timeout, log, telemetry_options, options)
+        q = r.query
         if q.preloads:
             raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
-        sql, loader, params = prepared_all(self._executor, q, prefix)
-        self._executor._check_owner(bound)
-        batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
-        try:
-            while True:
-                if not bound.active:
-                    raise RepoStateError(
-                        "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
-                    )
-                self._executor._check_owner(bound)  # every batch: a child task must not take over the cursor
-                try:
-                    rows = await batches.__anext__()
-                except StopAsyncIteration:
-                    return
+        sql, loader, params = prepared_all(core, q, r.prefix)
+        call = None if r.log is None and r.telemetry_options is None else (r.log, r.telemetry_options)
+        source = q.source.table if isinstance(q.source.table, str) else None
+        async with aclosing(core.stream_batches(bound, sql, params, max_rows, r.timeout, source, call)) as batches:
+            async for rows in batches:
                 for item in loader(rows) if loader is not None else rows:
                     yield item
-        finally:
-            await batches.aclose()

@@ -6,7 +6,8 @@ import asyncio
 import contextvars
 import enum
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncGenerator, Callable, Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from asyncecto._executor import DEFAULT, Executor, executor_of
@@ -91,6 +92,15 @@ class RepoCore(Executor):
         #: this repo's connection pinned to the current task (each repo has its own)
         self.bound_var: contextvars.ContextVar[Bound | None] = contextvars.ContextVar(
             f"asyncecto_pinned_{id(self):x}", default=None
+        )
+        #: the current call's ``(log, telemetry_options)`` (``None``: the repo's defaults); child tasks
+        #: (parallel preloads) inherit it with the context
+        self.call_var: contextvars.ContextVar[tuple[str | bool | None, Mapping[str, Any] | None] | None] = (
+            contextvars.ContextVar(f"asyncecto_call_{id(self):x}", default=None)
+        )
+        #: the repo's ``prepare_query`` for the current call's preload queries (``None``: not overridden)
+        self.preload_prepare_var: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
+            f"asyncecto_preload_prepare_{id(self):x}", default=None
         )
         #: who lends connections: the pool, or a test sandbox (``asyncecto.testing``)
         self.ownership = Ownership(self)
@@ -228,6 +238,87 @@ class RepoCore(Executor):
         cache[key] = value
         return value
 
+    @contextmanager
+    def call_options(self, log: str | bool | None, telemetry_options: Mapping[str, Any] | None) -> Iterator[None]:
+        """Within the block, this task's statements log at ``log`` and carry ``telemetry_options``."""
+        if log is None and telemetry_options is None:
+            yield
+            return
+        token = self.call_var.set((log, telemetry_options))
+        try:
+            yield
+        finally:
+            self.call_var.reset(token)
+
+    @contextmanager
+    def preload_prepare(self, prepare: Callable[[Any], Any] | None) -> Iterator[None]:
+        """Within the block, this task's preload queries go through ``prepare`` (the repo's ``prepare_query``)."""
+        if prepare is None:
+            yield
+            return
+        token = self.preload_prepare_var.set(prepare)
+        try:
+            yield
+        finally:
+            self.preload_prepare_var.reset(token)
+
+    def holds_connection(self) -> bool:
+        """Whether this task holds a connection of this repo (in a checkout or a transaction)."""
+        return self.bound() is not None
+
+    async def disconnect_pool(self, interval: float) -> None:
+        """Close every pooled connection, each at a random moment within ``interval`` seconds."""
+        self._check("disconnect all connections")
+        self.adapter.disconnect_all(interval)
+
+    def require_transaction(self, action: str) -> Bound:
+        """This task's transaction connection; refuses outside a transaction (cursors need one)."""
+        bound = self.bound()
+        if bound is None or bound.depth == 0:
+            raise RepoStateError(
+                action, "outside of a transaction", f"iterate the {action} inside `async with repo.transaction():`"
+            )
+        return bound
+
+    async def stream_batches(
+        self,
+        bound: Bound,
+        sql: str,
+        params: list[Any] | tuple[Any, ...],
+        max_rows: int,
+        timeout: Any,
+        source: str | None,
+        call: tuple[str | bool | None, Mapping[str, Any] | None] | None,
+    ) -> AsyncGenerator[list[Any], None]:
+        """Rows of a cursor on ``bound``'s connection, ``max_rows`` at a time; one telemetry event per
+        fetch, carrying the cursor's statement and parameters (as Ecto's stream)."""
+        self._check_owner(bound)
+        batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
+        active = self.telemetry.active if call is None else self.telemetry.active_for(call[0])
+        try:
+            while True:
+                if not bound.active:
+                    raise RepoStateError(
+                        "iterate stream", "past its transaction", "a stream can only be iterated inside its transaction"
+                    )
+                self._check_owner(bound)  # every batch: a child task must not take over the cursor
+                t0 = time.perf_counter()
+                try:
+                    rows = await batches.__anext__()
+                except StopAsyncIteration:
+                    return
+                except AsyncEctoError as exc:
+                    if active:
+                        took = time.perf_counter() - t0
+                        self._emit(sql, params, source, None, took, None, took, None, exc, call)
+                    raise
+                if active:
+                    took = time.perf_counter() - t0
+                    self._emit(sql, params, source, None, took, None, took, len(rows), None, call)
+                yield rows
+        finally:
+            await batches.aclose()
+
     def bound(self) -> Bound | None:
         """The connection this task has pinned on this repo (transaction or checkout), if any."""
         b = self.bound_var.get()
@@ -293,7 +384,10 @@ class RepoCore(Executor):
         total: float,
         rows: int | None,
         error: AsyncEctoError | None,
+        call: tuple[str | bool | None, Mapping[str, Any] | None] | None = None,
     ) -> None:
+        if call is None:
+            call = self.call_var.get()
         self.telemetry.emit(
             QueryEvent(
                 self.name,
@@ -307,6 +401,8 @@ class RepoCore(Executor):
                 rows,
                 "ok" if error is None else "error",
                 error,
+                None if call is None else call[1],
+                None if call is None else call[0],
             )
         )
 
@@ -366,6 +462,8 @@ class RepoCore(Executor):
                 lease.check_sql(sql)
             guarded = bound.depth == 0  # a checkout: its lease is held already
         t1 = time.perf_counter()
+        call = self.call_var.get()
+        active = self.telemetry.active if call is None else self.telemetry.active_for(call[0])
         try:
             if guarded:
                 await lease.before_statement()
@@ -377,7 +475,7 @@ class RepoCore(Executor):
         except BaseException as exc:
             if guarded:
                 await lease.undo_statement()
-            if isinstance(exc, AsyncEctoError) and self.telemetry.active:
+            if isinstance(exc, AsyncEctoError) and active:
                 now = time.perf_counter()
                 self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
             raise
@@ -386,7 +484,7 @@ class RepoCore(Executor):
                 await lease.checkin()
         t2 = time.perf_counter()
         decoded = decode(result) if decode is not None else None
-        if self.telemetry.active:
+        if active:
             t3 = time.perf_counter()
             rows = result if isinstance(result, int) else (len(result) if isinstance(result, list) else None)
             if kind == "fetchrow":

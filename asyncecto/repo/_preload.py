@@ -304,7 +304,8 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     """Related rows grouped by the owner key they belong to."""
     if is_preload_function(custom):
         return await _call_function(a, keys, custom)
-    fast = _plain(ctx, a, keys) if custom is None else None
+    prepare = ctx.core.preload_prepare_var.get()  # the repo's prepare_query, when overridden
+    fast = _plain(ctx, a, keys) if custom is None and prepare is None else None
     if fast is not None:
         sql, loader, table, params = fast
         records, rows = await ctx.core.run("fetch", sql, params, ctx.timeout, table, loader)
@@ -333,6 +334,8 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     if a.preload_order and (base is None or not base.order_bys):
         order = a.preload_order
         q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
+    if prepare is not None:
+        q = prepare(q)
     if per_parent:
         owner_key = a.owner_key
         assert owner_key is not None

@@ -30,7 +30,19 @@ from ._loader import Loader
 from ._plan_sql import compiled, fetch_all, query_prefix
 from ._preload import run_with_preloads
 
-__all__ = ("aggregate", "all_", "delete_all", "exists", "get", "get_by", "one", "to_sql", "update_all")
+__all__ = (
+    "aggregate",
+    "all_",
+    "by_clauses",
+    "delete_all",
+    "exists",
+    "get",
+    "get_by",
+    "one",
+    "to_sql",
+    "update_all",
+    "with_updates",
+)
 
 _INT_TYPES = (t.Integer, t.Id)
 _INT4_MIN, _INT4_MAX = -(2**31), 2**31 - 1
@@ -143,10 +155,26 @@ async def get_by(
     prefix: str | None,
     timeout: Any,
 ) -> Any:
+    return await one(core, by_clauses(queryable, clauses, "get_by"), prefix, timeout)
+
+
+def by_clauses(
+    queryable: Any, clauses: Mapping[str, Any] | Sequence[tuple[str, Any]], method: str = "all_by"
+) -> Query[Any]:
+    """``queryable`` filtered on every ``field == value`` of ``clauses`` (``get_by``, ``all_by``)."""
     given = dict(clauses)
     if not given:
-        raise ArgumentError("get_by needs at least one field=value clause")
-    return await one(core, to_query(queryable) | where(given), prefix, timeout)
+        raise ArgumentError(f"{method} needs at least one field=value clause")
+    return to_query(queryable) | where(given)
+
+
+def with_updates(q: Query[Any], ops: Mapping[str, Mapping[str, Any]], timestamps: bool) -> Query[Any]:
+    """``q`` with ``update_all``'s changes (and ``updated_at`` with ``timestamps``) merged in."""
+    if ops:
+        q = update(**ops)(q)
+    if timestamps:
+        q = _with_updated_at(q)
+    return q
 
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
@@ -259,11 +287,7 @@ async def update_all(
     timeout: Any,
     timestamps: bool = False,
 ) -> tuple[int, Any]:
-    q = to_query(queryable)
-    if ops:
-        q = update(**ops)(q)
-    if timestamps:
-        q = _with_updated_at(q)
+    q = with_updates(to_query(queryable), ops, timestamps)
     return await _bulk(core, q, "update_all", prefix, timeout)
 
 

@@ -8,6 +8,14 @@ Shared options (keyword-only, on every call that talks to the database):
   That server limit applies to every statement; create the Repo with ``timeout=None`` to
   lift it.
 - ``prefix``: the PostgreSQL schema to use instead of the struct's, schema's or repo's
+- ``log`` (reads, bulk operations, streams, raw SQL): ``False`` silences this call's query log
+  line (telemetry still fires), a level name (``"info"``) overrides the repo's level; a repo
+  created with ``log=False`` stays silent whatever a call says (as Ecto)
+- ``telemetry_options`` (same calls): a mapping found in each of the call's telemetry events
+  (``event.options``), parallel preload queries included
+
+A subclass may override the hooks ``prepare_query`` and ``default_options`` and declare its own
+per-call options in ``query_options`` (see :class:`asyncecto.repo._options.CallHooks`).
 """
 
 from __future__ import annotations
@@ -43,6 +51,24 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
         ``shutdown_timeout``, ``cleanup_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
         (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds; and ``on_preloader_spawn``,
         a function called at the start of each parallel preload task (see :meth:`preload`)
+
+    Ecto's Repo callbacks are methods a subclass overrides: ``prepare_query(operation, query,
+    options) -> (query, options)`` runs before every query-based call, ``default_options(operation)``
+    gives options the call's own override, and ``query_options`` names the extra keywords calls
+    may pass for them (any other unknown keyword is refused):
+
+    .. code-block:: python
+
+        class MyRepo(Repo):
+            query_options = frozenset({"with_deleted"})
+
+            def prepare_query(self, operation, query, options):
+                if options.get("with_deleted") or query.source.schema is not Post:
+                    return query, options
+                return query | where(lambda p: is_nil(p.deleted_at)), options
+
+        await repo.all(Post)                     # live posts only
+        await repo.all(Post, with_deleted=True)  # every post
     """
 
     def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:

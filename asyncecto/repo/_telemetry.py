@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -36,6 +36,8 @@ class QueryEvent:
     :ivar total_time: queue + query + decode
     :ivar num_rows: rows returned or affected
     :ivar result: ``"ok"`` or ``"error"``; :ivar error: the exception on error
+    :ivar options: the call's ``telemetry_options=`` (Ecto's metadata ``options``), or ``None``
+    :ivar log: the call's ``log=`` (``False``: no log line; a level name; ``None``: the repo's level)
     """
 
     repo: str
@@ -49,6 +51,8 @@ class QueryEvent:
     num_rows: int | None
     result: str
     error: BaseException | None = None
+    options: Mapping[str, Any] | None = None
+    log: str | bool | None = None
 
 
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:
@@ -98,6 +102,26 @@ class Telemetry:
     def active(self) -> bool:
         """Whether an event would reach anyone (a handler or an enabled log level)."""
         return bool(self._handlers) or (self.level is not None and logger.isEnabledFor(self.level))
+
+    def level_for(self, log: str | bool | None) -> int | None:
+        """The log level of a call given ``log=`` (``None``: no log line).
+
+        ``False`` silences the call; a level name overrides the repo's level; ``True`` or ``None``
+        keep it. As in Ecto, no per-call value logs a query when the repo was created with ``log=False``.
+        """
+        if log is False or self.level is None:
+            return None
+        if isinstance(log, str):
+            return logging.getLevelNamesMapping()[log.upper()]
+        level: int = self.level
+        return level
+
+    def active_for(self, log: str | bool | None) -> bool:
+        """Whether an event of a call with ``log=`` would reach anyone."""
+        if self._handlers:
+            return True
+        level = self.level_for(log)
+        return level is not None and logger.isEnabledFor(level)
 
     def attach(self, handler: Handler, *, name: str | None = None) -> str:
         """Call ``handler(event)`` for every query from now on; returns the name to detach it by.
@@ -152,8 +176,9 @@ class Telemetry:
         pending = self._pending
         while pending:
             event = pending.popleft()
-            if self.level is not None and logger.isEnabledFor(self.level):
-                logger.log(self.level, "%s", format_event(event))
+            level = self.level if event.log is None else self.level_for(event.log)
+            if level is not None and logger.isEnabledFor(level):
+                logger.log(level, "%s", format_event(event))
             for name, handler in list(self._handlers.items()):
                 try:
                     result = handler(event)

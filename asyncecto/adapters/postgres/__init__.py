@@ -182,6 +182,9 @@ class PostgresAdapter(RepoAdapter):
     def workers(self) -> list[Worker]:
         return [("pool_upkeep", self.pool.upkeep)]
 
+    def disconnect_all(self, interval: float) -> None:
+        self.pool.disconnect_all(interval)
+
     def stats(self) -> dict[str, int]:
         return {
             "size": self.pool.total,

@@ -20,12 +20,14 @@ class PoolStats:
         a broken link), dropped from the pool as soon as asyncpg noticed
     :ivar connect_failures: new connections the server refused for want of room (53300 too many
         clients) or while starting up or recovering (57P03); callers waited instead
+    :ivar disconnected: connections closed by ``repo.disconnect_all()``
     """
 
     __slots__ = (
         "checkouts",
         "cleanup_timeouts",
         "connect_failures",
+        "disconnected",
         "lost",
         "opened",
         "resets",
@@ -44,6 +46,7 @@ class PoolStats:
         self.cleanup_timeouts = 0
         self.lost = 0
         self.connect_failures = 0
+        self.disconnected = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

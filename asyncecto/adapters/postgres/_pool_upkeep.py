@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 import weakref
 from collections import deque
@@ -88,6 +89,8 @@ class PoolUpkeep:
         self._ceiling_until = 0.0
         self._fill_error: str | None = None  # the upkeep's last refill failure, logged once
         self.stats = PoolStats()
+        #: in use when ``disconnect_all`` came for them: closed at their checkin
+        self._doomed: set[PgConnection] = set()
         _live_pools.add(self)
 
     # -- counts ------------------------------------------------------------------
@@ -140,6 +143,9 @@ class PoolUpkeep:
     def _put_back(self, conn: PgConnection) -> None:
         conn.last_used = time.monotonic()
         conn.busy_since = 0.0
+        if conn in self._doomed:
+            self._disconnect_now(conn)
+            return
         if self._closed:
             self._close_one(conn)
             self._released.set()
@@ -157,6 +163,7 @@ class PoolUpkeep:
         return False
 
     def _discard(self, conn: PgConnection) -> None:
+        self._doomed.discard(conn)
         self._count_lost(conn)
         if not conn.raw.is_closed():
             conn.raw.terminate()  # never dropped open: its socket would outlive it
@@ -217,8 +224,38 @@ class PoolUpkeep:
             self._fill_error = None
 
     def _close_one(self, conn: PgConnection) -> None:
+        self._doomed.discard(conn)
         self._all.discard(conn)
         conn.terminate()
+
+    # -- disconnect_all -------------------------------------------------------------
+    def disconnect_all(self, interval: float) -> None:
+        """Close every connection held now, each at a random moment within ``interval`` seconds
+        (Ecto's ``disconnect_all``): an idle one at once then, one in use at its checkin.
+        The upkeep and checkouts open new ones as needed."""
+        loop = asyncio.get_running_loop()
+        for conn in list(self._all):
+            delay = random.uniform(0.0, interval) if interval > 0 else 0.0
+            if delay <= 0:
+                self._disconnect(conn)
+            else:
+                loop.call_later(delay, self._disconnect, conn)
+
+    def _disconnect(self, conn: PgConnection) -> None:
+        if conn not in self._all:
+            return  # gone meanwhile
+        if conn in self._idle:
+            self._idle.remove(conn)
+            self._disconnect_now(conn)
+        else:
+            self._doomed.add(conn)
+
+    def _disconnect_now(self, conn: PgConnection) -> None:
+        self._close_one(conn)
+        self.stats.disconnected += 1
+        self._released.set()
+        if self._waiters and not self._closed:
+            self._wake_one(None)  # a slot is free: a waiter opens a new connection
 
     async def close(self, timeout: float) -> None:
         """Refuse new checkouts, wait up to ``timeout`` for checked-out connections, then close all.
