@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._assoc_changes import cast_assoc as cast_assoc
 from ._assoc_changes import get_assoc as get_assoc
 from ._assoc_changes import put_assoc as put_assoc
+from ._assoc_changes import reorder_assoc as reorder_assoc
 from ._cast import add_error as add_error
 from ._cast import cast as cast
 from ._cast import changed as changed
@@ -87,6 +88,7 @@ __all__ = (
     "put_assoc",
     "put_change",
     "put_embed",
+    "reorder_assoc",
     "traverse_errors",
     "traverse_validations",
     "unique_constraint",

@@ -10,10 +10,12 @@ values to the current entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 import attrs
 
+from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
 from asyncecto.schema._associations import NotLoaded
 from asyncecto.schema._struct import copy_struct
@@ -22,7 +24,7 @@ from ._changeset import Changeset, Step, dual_step
 from ._relation_params import With
 from ._relations import assoc_rel, association, cast_relation, current_assoc, put_relation, relation_as
 
-__all__ = ("cast_assoc", "get_assoc", "put_assoc", "surface_assocs")
+__all__ = ("cast_assoc", "get_assoc", "put_assoc", "reorder_assoc", "surface_assocs")
 
 _T = TypeVar("_T")
 
@@ -140,6 +142,43 @@ def get_assoc(cs: Changeset[Any], name: str, as_: str = "changeset") -> Any:
     """
     a = association(cs, name, "get_assoc")
     return relation_as(cs, name, as_, "get_assoc", lambda: current_assoc(cs, a))
+
+
+_WRITE_ORDER = {"replace": 0, "delete": 0, "update": 1}
+Reorder = Callable[[list[Changeset[Any]]], list[Changeset[Any]]]
+
+
+@overload
+def reorder_assoc(cs: Changeset[_T], name: str, sort_fn: Reorder | None = None, /) -> Changeset[_T]: ...
+@overload
+def reorder_assoc(name: str, sort_fn: Reorder | None = None, /) -> Step: ...
+def reorder_assoc(*args: Any) -> Any:
+    """Order a many association's child changesets for writing: entries being deleted or replaced
+    first, then updates, then inserts (so a unique value can move from a removed row to a new one).
+
+    ``sort_fn(children)`` returns another order of the same children instead.
+    ``cs | cast_assoc("tags") | reorder_assoc("tags")``; without a change to ``name``, nothing.
+    """
+    return dual_step(_reorder_assoc, args, {})
+
+
+def _reorder_assoc(cs: Changeset[_T], name: str, sort_fn: Reorder | None = None) -> Changeset[_T]:
+    a = association(cs, name, "reorder_assoc")
+    if a.cardinality != "many":
+        raise ArgumentError(f"reorder_assoc expects a many association, {name!r} of {type(cs.data).__name__} is one")
+    children = cs.changes.get(name)
+    if children is None:
+        return cs
+    if sort_fn is None:
+        ordered = sorted(children, key=lambda c: _WRITE_ORDER.get(c.action, 2))
+    else:
+        ordered = list(sort_fn(list(children)))
+        if sorted(map(id, ordered)) != sorted(map(id, children)):
+            raise ArgumentError(
+                f"reorder_assoc: the sort function must return the same child changesets of {name!r} in another "
+                f"order, got {ordered!r}"
+            )
+    return attrs.evolve(cs, changes={**cs.changes, name: ordered})
 
 
 def surface_assocs(cs: Changeset[_T]) -> Changeset[_T]:

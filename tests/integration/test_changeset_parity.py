@@ -19,6 +19,7 @@ from asyncecto.changeset import (
     get_assoc,
     merge,
     put_change,
+    reorder_assoc,
     traverse_errors,
     validate_required,
 )
@@ -113,3 +114,17 @@ async def test_pipe_steps_and_merge_through_insert(repo: Repo, admin: asyncpg.Co
     post = await repo.insert(merge(form, extra))
     assert (post.title, post.visits, [c.text for c in post.comments]) == ("merged", 3, ["x"])
     assert await rows(admin, "SELECT title, visits FROM bl_posts") == [("merged", 3)]
+
+
+async def test_reorder_assoc_writes_updates_before_inserts(repo: Repo, admin: asyncpg.Connection) -> None:
+    post = await loaded_post(repo, ["a", "b"])
+    a, b = post.comments
+    params = {"comments": [{"text": "new"}, {"id": b.id, "text": "b2"}]}
+    cs = cast(post, params, []) | cast_assoc("comments", with_=comment_cs) | reorder_assoc("comments")
+    updated = await repo.update(cs)
+    assert [c.text for c in updated.comments] == ["b2", "new"]
+    assert await rows(admin, "SELECT id, text FROM bl_comments ORDER BY id") == [
+        (b.id, "b2"),
+        (updated.comments[1].id, "new"),
+    ]
+    assert a.id not in {c.id for c in updated.comments}

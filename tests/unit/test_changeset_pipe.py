@@ -32,6 +32,7 @@ from asyncecto.changeset import (
     put_assoc,
     put_change,
     put_embed,
+    reorder_assoc,
     traverse_errors,
     traverse_validations,
     unique_constraint,
@@ -389,3 +390,27 @@ def test_with_taking_three_arguments_gets_the_position() -> None:
         "data", with_=lambda s, p, i: cast(s, p, ["note"]) | add_error("note", repr(i))
     )
     assert traverse_errors(one) == {"data": {"note": ["None"]}}
+
+
+# -- reorder_assoc ---------------------------------------------------------------------------------
+
+
+def test_reorder_assoc_puts_removals_then_updates_then_inserts() -> None:
+    a = put_meta(PComment(id=1, text="a", ticket_id=1), state="loaded")
+    b = put_meta(PComment(id=2, text="b", ticket_id=1), state="loaded")
+    ticket = loaded(PTicket(id=1, comments=[a, b]))
+    params = {"comments": [{"text": "new"}, {"id": 2, "text": "b2"}]}
+    cs = cast(ticket, params, []) | cast_assoc("comments") | reorder_assoc("comments")
+    assert [(c.action, c.data.id) for c in cs.changes["comments"]] == [("replace", 1), ("update", 2), ("insert", None)]
+    backwards = reorder_assoc(cs, "comments", lambda children: children[::-1])
+    assert [c.action for c in backwards.changes["comments"]] == ["insert", "update", "replace"]
+    untouched = change(ticket)
+    assert reorder_assoc(untouched, "comments") is untouched
+
+
+def test_reorder_assoc_refuses_one_associations_and_foreign_children() -> None:
+    with pytest.raises(ArgumentError, match="reorder_assoc expects a many association, 'owner' of PTicket is one"):
+        change(PTicket()) | reorder_assoc("owner")
+    cs = cast(PTicket(), {"comments": [{"text": "x"}]}, []) | cast_assoc("comments")
+    with pytest.raises(ArgumentError, match="must return the same child changesets of 'comments'"):
+        reorder_assoc(cs, "comments", lambda children: [change(PComment())])
