@@ -34,7 +34,7 @@ class Post:
 
     @staticmethod
     def changeset(post: Post, params: dict[str, Any]) -> Changeset[Post]:
-        return cast(post, params, ["title"]) | validate_required("title") | (lambda cs: cast_assoc(cs, "comments"))
+        return cast(post, params, ["title"]) | validate_required("title") | cast_assoc("comments")
 
 
 @schema("blog_comments")

@@ -8,7 +8,9 @@ A :class:`Changeset` is a frozen value; steps compose with ``|``::
 from __future__ import annotations
 
 from ._assoc_changes import cast_assoc as cast_assoc
+from ._assoc_changes import get_assoc as get_assoc
 from ._assoc_changes import put_assoc as put_assoc
+from ._assoc_changes import reorder_assoc as reorder_assoc
 from ._cast import add_error as add_error
 from ._cast import cast as cast
 from ._cast import changed as changed
@@ -19,10 +21,10 @@ from ._cast import field_missing as field_missing
 from ._cast import force_change as force_change
 from ._cast import get_change as get_change
 from ._cast import get_field as get_field
-from ._cast import traverse_errors as traverse_errors
 from ._change import apply_action as apply_action
 from ._change import apply_changes as apply_changes
 from ._change import change as change
+from ._change import merge as merge
 from ._change import update_change as update_change
 from ._changeset import Changeset as Changeset
 from ._changeset import Step as Step
@@ -34,8 +36,11 @@ from ._constraints import foreign_key_constraint as foreign_key_constraint
 from ._constraints import no_assoc_constraint as no_assoc_constraint
 from ._constraints import unique_constraint as unique_constraint
 from ._embed_changes import cast_embed as cast_embed
+from ._embed_changes import get_embed as get_embed
 from ._embed_changes import put_embed as put_embed
 from ._relations import put_change as put_change
+from ._traverse import traverse_errors as traverse_errors
+from ._traverse import traverse_validations as traverse_validations
 from ._unsafe_unique import unsafe_validate_unique as unsafe_validate_unique
 from ._validations import validate_acceptance as validate_acceptance
 from ._validations import validate_change as validate_change
@@ -72,15 +77,20 @@ __all__ = (
     "field_missing",
     "force_change",
     "foreign_key_constraint",
+    "get_assoc",
     "get_change",
+    "get_embed",
     "get_field",
+    "merge",
     "no_assoc_constraint",
     "optimistic_lock",
     "prepare_changes",
     "put_assoc",
     "put_change",
     "put_embed",
+    "reorder_assoc",
     "traverse_errors",
+    "traverse_validations",
     "unique_constraint",
     "unsafe_validate_unique",
     "update_change",

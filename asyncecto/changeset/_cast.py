@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -14,7 +13,7 @@ from asyncecto.schema import schema_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 from asyncecto.schema._info import struct_info
 
-from ._changeset import Changeset
+from ._changeset import Changeset, Step, dual_step
 
 __all__ = (
     "add_error",
@@ -27,7 +26,6 @@ __all__ = (
     "force_change",
     "get_change",
     "get_field",
-    "traverse_errors",
 )
 
 _T = TypeVar("_T")
@@ -63,8 +61,17 @@ def _current(cs: Changeset[Any], name: str) -> Any:
     return _original(cs, name)
 
 
-def _empty(value: Any, empty_values: tuple[Any, ...]) -> bool:
-    probe = value.strip() if isinstance(value, str) else value
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def trim_leading(value: Any) -> Any:
+    """``cast``'s default ``trim_values``: a string without its leading whitespace (Ecto's ``Ecto.Type.trim``)."""
+    return value.lstrip() if isinstance(value, str) else value
+
+
+def _empty(value: Any, empty_values: tuple[Any, ...], trim: Callable[[Any], Any] = _strip) -> bool:
+    probe = trim(value)
     return any(probe == e and type(probe) is type(e) for e in empty_values)
 
 
@@ -76,6 +83,7 @@ def cast(
     /,
     *,
     empty_values: Iterable[Any] | None = None,
+    trim_values: Callable[[Any], Any] | None = None,
     force_changes: bool = False,
     message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
 ) -> Changeset[_T]: ...
@@ -87,6 +95,7 @@ def cast(
     /,
     *,
     empty_values: Iterable[Any] | None = None,
+    trim_values: Callable[[Any], Any] | None = None,
     force_changes: bool = False,
     message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
 ) -> Changeset[dict[str, Any]]: ...
@@ -98,6 +107,7 @@ def cast(
     /,
     *,
     empty_values: Iterable[Any] | None = None,
+    trim_values: Callable[[Any], Any] | None = None,
     force_changes: bool = False,
     message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
 ) -> Changeset[_T]: ...
@@ -108,13 +118,16 @@ def cast(
     /,
     *,
     empty_values: Iterable[Any] | None = None,
+    trim_values: Callable[[Any], Any] | None = None,
     force_changes: bool = False,
     message: Callable[[str, Mapping[str, Any]], str | None] | None = None,
 ) -> Changeset[Any]:
     """Cast outside ``params`` into changes for the ``permitted`` fields.
 
-    Each permitted key present in ``params`` is checked for emptiness (``""`` after
-    stripping, by default: it becomes the field's default), cast to the field's type
+    Each permitted key present in ``params`` is checked for emptiness (one of ``empty_values``,
+    ``[""]`` by default, once ``trim_values`` has trimmed it: leading whitespace by default, so
+    ``"  "`` is empty; an empty value becomes the field's default; the value kept is not trimmed),
+    cast to the field's type
     (an error ``"is invalid"`` when it cannot be; for a value PostgreSQL cannot store, such as
     a string holding a NUL character, its metadata also has the ``"reason"``), and recorded as a change when it
     differs from the current value. ``data`` is a struct, a changeset (params merge,
@@ -138,6 +151,14 @@ def cast(
         raise CastError(value=params, type="map", reason="expected params to have string keys")
     types = cs.field_types()
     empties = tuple(empty_values) if empty_values is not None else cs.empty_values
+    if empty_values is not None and any(callable(e) for e in empties):
+        raise ArgumentError(
+            f"cast expects empty_values to be values, got a function in {list(empties)!r}; "
+            "fix: give trim_values=fn to change how values are trimmed before the emptiness test"
+        )
+    trim = trim_values if trim_values is not None else trim_leading
+    if not callable(trim):
+        raise ArgumentError(f"cast expects trim_values to be a function of the value, got {trim!r}")
     changes = dict(cs.changes)
     errors = list(cs.errors)
     for name in permitted:
@@ -156,8 +177,8 @@ def cast(
             continue
         value = params[name]
         if isinstance(value, list) and isinstance(typ, t.Array):
-            value = [v for v in value if not _empty(v, empties)]
-        if _empty(value, empties):
+            value = [v for v in value if not _empty(v, empties, trim)]
+        if _empty(value, empties, trim):
             value = _default(cs, name)
         try:
             value = t.cast_value(typ, value, field=name)
@@ -218,20 +239,50 @@ def fetch_change(cs: Changeset[Any], name: str) -> Any:
     return cs.changes[name]
 
 
-def force_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
-    """Record ``value`` as a change even when it equals the data's."""
+@overload
+def force_change(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]: ...
+@overload
+def force_change(name: str, value: Any, /) -> Step: ...
+def force_change(*args: Any) -> Any:
+    """Record ``value`` as a change even when it equals the data's.
+
+    ``force_change(cs, "age", 31)`` or ``cs | force_change("age", 31)``.
+    """
+    return dual_step(_force_change, args, {})
+
+
+def _force_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     if isinstance(_known(cs, name), EmbedOne | EmbedMany):
         raise ArgumentError(f"force_change cannot change embed {name!r}; use put_embed(cs, {name!r}, value)")
     return attrs.evolve(cs, changes={**cs.changes, name: value})
 
 
-def delete_change(cs: Changeset[_T], name: str) -> Changeset[_T]:
-    """Drop the change to ``name``, if any."""
+@overload
+def delete_change(cs: Changeset[_T], name: str, /) -> Changeset[_T]: ...
+@overload
+def delete_change(name: str, /) -> Step: ...
+def delete_change(*args: Any) -> Any:
+    """Drop the change to ``name``, if any: ``delete_change(cs, "age")`` or ``cs | delete_change("age")``."""
+    return dual_step(_delete_change, args, {})
+
+
+def _delete_change(cs: Changeset[_T], name: str) -> Changeset[_T]:
     return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k != name})
 
 
-def add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Changeset[_T]:
-    """Add an error (newest first) and mark the changeset invalid; ``%{key}`` in the message reads ``keys``."""
+@overload
+def add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Changeset[_T]: ...
+@overload
+def add_error(name: str, message: str, /, **keys: Any) -> Step: ...
+def add_error(*args: Any, **keys: Any) -> Any:
+    """Add an error (newest first) and mark the changeset invalid; ``%{key}`` in the message reads ``keys``.
+
+    ``add_error(cs, "name", "is bad")`` or ``cs | add_error("name", "is bad", kind="x")``.
+    """
+    return dual_step(_add_error, args, keys)
+
+
+def _add_error(cs: Changeset[_T], name: str, message: str, /, **keys: Any) -> Changeset[_T]:
     return attrs.evolve(cs, errors=((name, (message, dict(keys))), *cs.errors), valid=False)
 
 
@@ -251,32 +302,3 @@ def field_missing(cs: Changeset[Any], name: str) -> bool:
     _known(cs, name)
     value = _current(cs, name)
     return value is None or _empty(value, cs.empty_values)
-
-
-_INTERPOLATION = re.compile(r"%\{(\w+)\}")
-
-
-def _interpolate(message: str, keys: Mapping[str, Any]) -> str:
-    return _INTERPOLATION.sub(lambda m: str(keys.get(m.group(1), m.group(0))), message)
-
-
-def traverse_errors(cs: Changeset[Any], fn: Callable[[str, Mapping[str, Any]], Any] | None = None) -> dict[str, Any]:
-    """Errors by field, oldest first: ``{"email": ["can't be blank"]}``.
-
-    ``fn(message, keys)`` turns each error into what is listed; by default ``%{key}``
-    placeholders are filled from the keys (``"should be at least %{count} character(s)"``).
-    """
-    out: dict[str, Any] = {}
-    for name, (message, keys) in reversed(cs.errors):
-        out.setdefault(name, []).append(fn(message, keys) if fn is not None else _interpolate(message, keys))
-    for name, value in cs.changes.items():  # embedded changesets: their errors nest under the field
-        if isinstance(value, Changeset):
-            nested = traverse_errors(value, fn)
-            if nested:
-                out[name] = nested
-        elif isinstance(value, list) and any(isinstance(v, Changeset) for v in value):
-            kept = [v for v in value if isinstance(v, Changeset) and v.action != "replace"]
-            each = [traverse_errors(v, fn) for v in kept]
-            if any(each):
-                out[name] = each
-    return out

@@ -16,10 +16,10 @@ from asyncecto.schema import replace, schema_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 from asyncecto.schema._info import struct_info
 
-from ._changeset import Changeset
-from ._relations import applied, put_change
+from ._changeset import Changeset, Step, dual_step
+from ._relations import _put_change, applied
 
-__all__ = ("apply_action", "apply_changes", "change", "update_change")
+__all__ = ("apply_action", "apply_changes", "change", "merge", "update_change")
 
 _T = TypeVar("_T")
 
@@ -72,15 +72,26 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
             merged[name] = value
     cs = attrs.evolve(cs, changes=merged)
     for name, value in {**embeds, **assocs}.items():  # put_embed's and put_assoc's rules
-        cs = put_change(cs, name, value)
+        cs = _put_change(cs, name, value)
     return cs
 
 
-def update_change(cs: Changeset[_T], name: str, fn: Callable[[Any], Any]) -> Changeset[_T]:
-    """Replace the change to ``name`` by ``fn(change)`` (as :func:`put_change`); nothing without a change."""
+@overload
+def update_change(cs: Changeset[_T], name: str, fn: Callable[[Any], Any], /) -> Changeset[_T]: ...
+@overload
+def update_change(name: str, fn: Callable[[Any], Any], /) -> Step: ...
+def update_change(*args: Any) -> Any:
+    """Replace the change to ``name`` by ``fn(change)`` (as :func:`put_change`); nothing without a change.
+
+    ``update_change(cs, "email", str.lower)`` or ``cs | update_change("email", str.lower)``.
+    """
+    return dual_step(_update_change, args, {})
+
+
+def _update_change(cs: Changeset[_T], name: str, fn: Callable[[Any], Any]) -> Changeset[_T]:
     if name not in cs.changes:
         return cs
-    return put_change(cs, name, fn(cs.changes[name]))
+    return _put_change(cs, name, fn(cs.changes[name]))
 
 
 def apply_changes(cs: Changeset[_T]) -> _T:
@@ -101,3 +112,49 @@ def apply_action(cs: Changeset[_T], action: str) -> _T:
     if not cs.valid:
         raise InvalidChangesetError(action, attrs.evolve(cs, action=action))
     return apply_changes(cs)
+
+
+def _identical(left: Any, right: Any, what: str) -> Any:
+    if left is None or left == right:
+        return right
+    if right is None:
+        return left
+    raise ArgumentError(f"different {what} ({left!r} and {right!r}) when merging changesets")
+
+
+def _uniq(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return tuple(out)
+
+
+def merge(cs1: Changeset[_T], cs2: Changeset[_T], /) -> Changeset[_T]:
+    """Both changesets as one: params and changes merged (``cs2``'s win), errors, validations,
+    constraints, required fields and ``prepare_changes`` functions of both; valid when both are.
+
+    They must be changesets of the same ``data``; their repos and actions must agree when set.
+    Not a pipe step (its pipe form would take a changeset first too): ``merge(cs1, cs2)``.
+    """
+    if not isinstance(cs1, Changeset) or not isinstance(cs2, Changeset):
+        raise ArgumentError(f"merge expects two changesets, got {cs1!r} and {cs2!r}")
+    if cs1.data is not cs2.data and cs1.data != cs2.data:
+        raise ArgumentError("different :data when merging changesets")
+    params = None if cs1.params is None and cs2.params is None else {**(cs1.params or {}), **(cs2.params or {})}
+    return attrs.evolve(
+        cs1,
+        repo=_identical(cs1.repo, cs2.repo, "repos"),
+        repo_opts={**cs1.repo_opts, **cs2.repo_opts},
+        action=_identical(cs1.action, cs2.action, "actions"),
+        filters={**cs1.filters, **cs2.filters},
+        validations=(*cs1.validations, *cs2.validations),
+        constraints=(*cs1.constraints, *cs2.constraints),
+        prepare=(*cs1.prepare, *cs2.prepare),
+        params=params,
+        changes={**cs1.changes, **cs2.changes},
+        errors=_uniq((*cs1.errors, *cs2.errors)),
+        required=tuple(dict.fromkeys((*cs1.required, *cs2.required))),
+        types=cs1.types if cs1.types is not None else cs2.types,
+        valid=cs1.valid and cs2.valid,
+    )

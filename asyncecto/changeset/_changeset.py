@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -9,7 +10,7 @@ import attrs
 
 from asyncecto.schema import schema_info
 
-__all__ = ("Changeset", "ErrorInfo", "Step", "dual_step", "field_names")
+__all__ = ("Changeset", "ErrorInfo", "Step", "dual_step", "field_names", "positional_arity")
 
 _T = TypeVar("_T")
 _S = TypeVar("_S")
@@ -32,6 +33,22 @@ def dual_step(fn: Callable[..., Changeset[Any]], args: tuple[Any, ...], kwargs: 
     if args and isinstance(args[0], Changeset):
         return fn(*args, **kwargs)
     return lambda cs: fn(cs, *args, **kwargs)
+
+
+def positional_arity(fn: Callable[..., Any], default: int) -> int:
+    """How many positional arguments ``fn`` takes (Ecto picks a callback's form by its arity).
+
+    ``default`` when it cannot be told: no signature, or only ``*args``.
+    """
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return default
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    count = sum(1 for p in params if p.kind in kinds)
+    if count == 0 and any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
+        return default
+    return count
 
 
 @attrs.frozen(kw_only=True)

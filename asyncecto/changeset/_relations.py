@@ -11,7 +11,7 @@ matching below; :func:`applied` turns the children back into structs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import attrs
 
@@ -21,8 +21,10 @@ from asyncecto.schema import SchemaInfo, replace, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
-from ._cast import _current, _known, _original, add_error, cast
-from ._changeset import Changeset
+from ._cast import _add_error as add_error
+from ._cast import _current, _known, _original, cast
+from ._changeset import Changeset, Step, dual_step
+from ._relation_params import With, WithPosition, relation_params, with_position
 
 __all__ = (
     "Rel",
@@ -37,7 +39,6 @@ __all__ = (
 )
 
 _T = TypeVar("_T")
-With = Callable[[Any, Mapping[str, Any]], Changeset[Any]]
 
 
 @attrs.frozen
@@ -80,8 +81,10 @@ def _default_with(rel: Rel) -> With:
     return lambda struct, params: cast(struct, params, fields)
 
 
-def _child(rel: Rel, fn: With, struct: Any, params: Mapping[str, Any], action: str) -> Changeset[Any]:
-    result = fn(struct, params)
+def _child(
+    rel: Rel, fn: WithPosition, struct: Any, params: Mapping[str, Any], action: str, position: int | None = None
+) -> Changeset[Any]:
+    result = fn(struct, params, position)
     if not isinstance(result, Changeset):
         raise ArgumentError(f"the with_ function of {rel.kind} {rel.name!r} must return a changeset, got {result!r}")
     return result if result.action is not None else attrs.evolve(result, action=action)
@@ -164,18 +167,20 @@ def cast_relation(
     required: bool,
     required_message: str,
     invalid_message: str,
+    sort_param: str | None = None,
+    drop_param: str | None = None,
 ) -> Changeset[_T]:
     """``cast_embed``/``cast_assoc``: ``params[rel.name]`` cast into child changesets."""
     name = rel.name
+    fn_name = "cast_embed" if rel.kind == "embed" else "cast_assoc"
     if cs.params is None:
-        fn_name = "cast_embed" if rel.kind == "embed" else "cast_assoc"
         raise ArgumentError(f"{fn_name} expects the changeset to be cast; call cast(...) before {fn_name}(...)")
-    fn = with_ or _default_with(rel)
-    if name not in cs.params:
+    fn = with_position(with_ or _default_with(rel))
+    given, value = relation_params(cs.params, name, rel.many, fn_name, sort_param, drop_param)
+    if not given:
         if required and not _current(cs, name):
             return add_error(cs, name, required_message, validation="required")
         return cs
-    value = cs.params[name]
     try:
         change = _cast_many(rel, fn, current or [], value) if rel.many else _cast_one(rel, fn, current, value)
     except _Invalid:
@@ -189,7 +194,7 @@ def cast_relation(
     return out
 
 
-def _cast_one(rel: Rel, fn: With, current: Any, value: Any) -> Any:
+def _cast_one(rel: Rel, fn: WithPosition, current: Any, value: Any) -> Any:
     if value is None:
         if current is not None and rel.on_replace != "update":
             _on_replace(rel)
@@ -220,22 +225,22 @@ def _entries(value: Any) -> list[Any] | None:
     return None
 
 
-def _cast_many(rel: Rel, fn: With, current: list[Any], value: Any) -> Any:
+def _cast_many(rel: Rel, fn: WithPosition, current: list[Any], value: Any) -> Any:
     entries = _entries(value)
     if entries is None or not all(isinstance(e, Mapping) for e in entries):
         return _BAD
     by_key = {k: s for s in current if (k := _pk(rel, s)) is not None}
     used: set[tuple[Any, ...]] = set()
     out: list[Changeset[Any]] = []
-    for entry in entries:
+    for position, entry in enumerate(entries):
         params = {str(k): v for k, v in entry.items()}
         key = _param_pk(rel, params)
         if key is not None and key in by_key and key not in used:
             used.add(key)
-            child = _child(rel, fn, by_key[key], params, "update")
+            child = _child(rel, fn, by_key[key], params, "update", position)
             out.append(child if child.action != "ignore" else Changeset(data=by_key[key], action="update"))
         else:
-            child = _child(rel, fn, rel.new(), params, "insert")
+            child = _child(rel, fn, rel.new(), params, "insert", position)
             if child.action != "ignore":  # the with_ function chose to skip it
                 out.append(child)
     return _replaced(rel, current, used, out)
@@ -273,7 +278,7 @@ def _from_mapping(rel: Rel, base: Any, value: Mapping[Any, Any]) -> Changeset[An
     }
     cs: Changeset[Any] = Changeset(data=base)
     for k, v in [*((k, v) for k, v in params.items() if k not in nested), *nested.items()]:
-        cs = put_change(cs, k, v)
+        cs = _put_change(cs, k, v)
     return cs
 
 
@@ -460,11 +465,20 @@ def assoc_rel(cs: Changeset[Any], a: Association) -> Rel:
     )
 
 
-def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
+@overload
+def put_change(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]: ...
+@overload
+def put_change(name: str, value: Any, /) -> Step: ...
+def put_change(*args: Any) -> Any:
     """Record ``value`` as a change (no casting); a value equal to the data's removes the change.
 
     On an embed field this is :func:`put_embed`, on an association :func:`put_assoc`.
+    ``put_change(cs, "age", 31)`` or ``cs | put_change("age", 31)``.
     """
+    return dual_step(_put_change, args, {})
+
+
+def _put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     if not isinstance(cs.data, dict) and name in schema_info(cs.data).associations:
         a = association(cs, name, "put_assoc")
         return put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
@@ -478,3 +492,22 @@ def put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     else:
         changes[name] = value
     return attrs.evolve(cs, changes=changes)
+
+
+def relation_as(cs: Changeset[Any], name: str, as_: str, fn: str, current: Callable[[], Any]) -> Any:
+    """``get_assoc``/``get_embed``: the relation's change, else ``current()``, as changesets or structs."""
+    if as_ not in ("changeset", "struct"):
+        raise ArgumentError(f'{fn} expects as_="changeset" or as_="struct", got {as_!r}')
+    if name in cs.changes:
+        value = cs.changes[name]
+        if as_ == "struct":
+            return applied(value)
+        if isinstance(value, list):
+            return [c for c in value if not (isinstance(c, Changeset) and c.action in ("replace", "delete"))]
+        return None if isinstance(value, Changeset) and value.action in ("replace", "delete") else value
+    data = current()
+    if as_ == "struct" or data is None:
+        return data
+    if isinstance(data, list):
+        return [Changeset(data=s) for s in data]
+    return Changeset(data=data)
