@@ -87,6 +87,13 @@ from ._on_conflict import unsafe_fragment as unsafe_fragment
 from ._query import Query as Query
 from ._sources import values as values
 
+# issue 19 (keyword queries, CTE options, ordering helpers, named bindings)
+from ._clauses.cte import recursive_ctes as recursive_ctes
+from ._clauses.from_ import has_named_binding as has_named_binding
+from ._clauses.from_ import with_named_binding as with_named_binding
+from ._clauses.order_by import prepend_order_by as prepend_order_by
+from ._clauses.order_by import reverse_order as reverse_order
+
 __all__ = (
     "Dynamic",
     "E",
@@ -166,4 +173,10 @@ __all__ = (
     "windows",
     "with_cte",
     "with_ties",
+    # issue 19 (keyword queries, CTE options, ordering helpers, named bindings)
+    "has_named_binding",
+    "prepend_order_by",
+    "recursive_ctes",
+    "reverse_order",
+    "with_named_binding",
 )

@@ -396,9 +396,18 @@ def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
 def _with(p: Planned) -> str:
     if not p.ctes:
         return ""
-    # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
-    ctes = ", ".join(f"{quote_name(name, 'CTE name')} AS ({_select_sql(c, named=True)})" for name, c in p.ctes)
-    return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{ctes} "
+    parts = []
+    for i, (name, c) in enumerate(p.ctes):
+        materialized = p.cte_materialized[i] if p.cte_materialized else None
+        mode = "" if materialized is None else "MATERIALIZED " if materialized else "NOT MATERIALIZED "
+        if c.op == "update_all":  # a data-modifying CTE: its RETURNING is what the outer query reads
+            body = update_all_sql(c)
+        elif c.op == "delete_all":
+            body = delete_all_sql(c)
+        else:  # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
+            body = _select_sql(c, named=True)
+        parts.append(f"{quote_name(name, 'CTE name')} AS {mode}({body})")
+    return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{', '.join(parts)} "
 
 
 def _distinct(p: Planned, aliases: Sequence[str]) -> str:

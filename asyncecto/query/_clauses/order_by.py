@@ -32,6 +32,8 @@ __all__ = (
     "group_by",
     "last",
     "order_by",
+    "prepend_order_by",
+    "reverse_order",
 )
 
 
@@ -114,6 +116,35 @@ def order_by(fields: Any = None, /, **directions: Any) -> Step[Any]:
         for d, value in directions.items():
             terms += _order_terms(q, value, d, "order_by")
         return attrs.evolve(q, order_bys=q.order_bys + tuple(terms))
+
+    return step
+
+
+def prepend_order_by(fields: Any = None, /, **directions: Any) -> Step[Any]:
+    """Like :func:`order_by`, but the new terms come before the query's existing ones (Ecto's
+    ``prepend_order_by``): ``from_(Post) | order_by("id") | prepend_order_by(desc="visits")``
+    orders by ``visits DESC, id``.
+    """
+    append = order_by(fields, **directions)
+
+    def step(q: Query[_T]) -> Query[_T]:
+        added = append(attrs.evolve(q, order_bys=())).order_bys
+        return attrs.evolve(q, order_bys=added + q.order_bys)
+
+    return step
+
+
+def reverse_order() -> Step[Any]:
+    """Reverse every ``order_by`` direction (``asc`` to ``desc``, ``nulls_first`` to ``nulls_last``);
+    with no ``order_by``, order by the primary key descending (Ecto's ``reverse_order``).
+
+    ``from_(Post) | order_by(["visits", "id"]) | reverse_order()`` orders by ``visits DESC, id DESC``.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if not q.order_bys:
+            q = order_by(_pk_order(q, "reverse_order"))(q)
+        return attrs.evolve(q, order_bys=tuple(OrderBy(_REVERSE[o.direction], o.expr) for o in q.order_bys))
 
     return step
 
