@@ -87,6 +87,7 @@ from ._on_conflict import unsafe_fragment as unsafe_fragment
 from ._query import Query as Query
 from ._sources import values as values
 
+# isort: split
 # issue 19 (keyword queries, CTE options, ordering helpers, named bindings)
 from ._clauses.cte import recursive_ctes as recursive_ctes
 from ._clauses.from_ import has_named_binding as has_named_binding
