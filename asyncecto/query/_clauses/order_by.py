@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -160,14 +160,23 @@ def group_by(fields: Any, /) -> Step[Any]:
 
 
 def distinct(value: Any = True, /) -> Step[Any]:
-    """``distinct(True)`` for ``SELECT DISTINCT``; fields or expressions for ``DISTINCT ON (...)``.
+    """``distinct(True)`` for ``SELECT DISTINCT``; fields or expressions for ``DISTINCT ON (...)``,
+    or a dict of directions (``distinct({"desc": "visits"})``).
 
     As in Ecto, ``DISTINCT ON`` expressions are also put first in ``ORDER BY``.
     """
 
+    if isinstance(value, Mapping):
+        for d in value:
+            if d not in DIRECTIONS:
+                raise QueryError(f"distinct got unknown direction {d!r}; use one of {', '.join(DIRECTIONS)}")
+
     def step(q: Query[_T]) -> Query[_T]:
         if isinstance(value, bool):
             return attrs.evolve(q, distinct=value)
+        if isinstance(value, Mapping):  # directions, as order_by's keywords: distinct({"desc": "visits"})
+            terms = [t for d, v in value.items() for t in _order_terms(q, v, d, "distinct")]
+            return attrs.evolve(q, distinct=tuple(terms))
         return attrs.evolve(q, distinct=tuple(_order_terms(q, value, "asc", "distinct")))
 
     return step
