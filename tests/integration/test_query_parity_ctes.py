@@ -155,8 +155,8 @@ async def test_update_all_cte_returns_the_changed_rows(blog: Repo) -> None:
     """Ecto: the outer query selects from a data-modifying CTE to see the rows it changed."""
     changed = from_(Post) | where(lambda p: p.visits <= 20) | update(set={"title": "quiet"}) | select(lambda p: p)
     q = from_(("changed", Post)) | with_cte("changed", as_=changed, operation="update_all") | order_by("id")
-    rows = await rows(blog, q)
-    assert [(p.id, p.title, p.visits) for p in rows] == [(1, "quiet", 10), (2, "quiet", 20)]
+    changed_rows = await rows(blog, q)
+    assert [(p.id, p.title, p.visits) for p in changed_rows] == [(1, "quiet", 10), (2, "quiet", 20)]
     titles = await rows(blog, from_(Post) | order_by("id") | select(lambda p: p.title))
     assert titles == ["quiet", "quiet", "p3", "p4"]
 
