@@ -391,3 +391,10 @@ def test_exclude_one_join_kind_drops_those_joins_and_their_names() -> None:
 def test_select_merge_cannot_set_an_association() -> None:
     with pytest.raises(QueryError, match="select_merge cannot set 'comments': Post has no such field"):
         from_(BPost) | select_merge(lambda p: {"comments": p.id})
+
+
+def test_exclude_with_ctes_drops_their_options() -> None:
+    q = from_(("t", Weather)) | with_cte("t", as_=BASE, materialized=True)
+    again = q | exclude("with_ctes") | with_cte("t", as_=BASE)
+    assert again == from_(("t", Weather)) | with_cte("t", as_=BASE)
+    assert sql(again)[0].startswith('WITH "t" AS (SELECT')

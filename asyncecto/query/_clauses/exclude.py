@@ -103,11 +103,11 @@ def exclude(*clauses: str) -> Step[Any]:
             kinds = None if "join" in joins else {_JOIN_KINDS[c] for c in joins}
             q = _drop_joins(q, kinds, ", ".join(joins))
         for c in clauses:
-            if c == "join" or c in _JOIN_KINDS:
-                continue
-            else:
+            if c in _EXCLUDABLE:
                 attr, empty = _EXCLUDABLE[c]
                 changes[attr] = empty
+        if "with_ctes" in clauses:  # their materialized/operation options go with them
+            changes["cte_modes"] = ()
         return attrs.evolve(q, **changes)
 
     return step
