@@ -240,3 +240,14 @@ async def test_exclude_a_trailing_join_kind(blog: Repo) -> None:
     kept = q | exclude("left_join") | preload(lambda p, a: {"author": a})
     posts = await rows(blog, kept)
     assert [(p.title, p.author.name) for p in posts] == [("p1", "ann"), ("p2", "bob"), ("p4", "ann")]
+
+
+async def test_a_data_modifying_cte_reads_computed_columns_by_their_keys(blog: Repo) -> None:
+    changed = (
+        from_(Post)
+        | where(lambda p: p.id <= 2)
+        | update(inc={"visits": 1})
+        | select(lambda p: {"id": p.id, "visits": p.visits * 2})
+    )
+    q = from_(("c", Post)) | with_cte("c", as_=changed, operation="update_all") | order_by("id")
+    assert await rows(blog, q | select(lambda c: (c.id, c.visits))) == [(1, 22), (2, 42)]

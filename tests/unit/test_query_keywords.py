@@ -273,7 +273,7 @@ def test_delete_all_cte_returns_its_select_and_the_outer_query_filters() -> None
         | select(lambda g: g.id)
     )
     assert sql(q) == (
-        'WITH "gone" AS MATERIALIZED (DELETE FROM "posts" AS p0 WHERE (p0."visits" > $1) RETURNING p0."id") '
+        'WITH "gone" AS MATERIALIZED (DELETE FROM "posts" AS p0 WHERE (p0."visits" > $1) RETURNING p0."id" AS "id") '
         'SELECT g0."id" FROM "gone" AS g0 WHERE (g0."id" > $2)',
         [10, 3],
     )
@@ -398,3 +398,12 @@ def test_exclude_with_ctes_drops_their_options() -> None:
     again = q | exclude("with_ctes") | with_cte("t", as_=BASE)
     assert again == from_(("t", Weather)) | with_cte("t", as_=BASE)
     assert sql(again)[0].startswith('WITH "t" AS (SELECT')
+
+
+def test_a_data_modifying_cte_names_a_dict_selects_columns_by_its_keys() -> None:
+    changed = from_(Post) | update(inc={"visits": 1}) | select(lambda p: {"id": p.id, "visits": p.visits * 2})
+    q = from_(("c", Post)) | with_cte("c", as_=changed, operation="update_all") | select(lambda c: c.visits)
+    assert sql(q)[0] == (
+        'WITH "c" AS (UPDATE "posts" AS p0 SET "visits" = p0."visits" + $1 '
+        'RETURNING p0."id" AS "id", (p0."visits" * $2) AS "visits") SELECT c0."visits" FROM "c" AS c0'
+    )
