@@ -87,6 +87,14 @@ from ._on_conflict import unsafe_fragment as unsafe_fragment
 from ._query import Query as Query
 from ._sources import values as values
 
+# isort: split
+# issue 19 (keyword queries, CTE options, ordering helpers, named bindings)
+from ._clauses.cte import recursive_ctes as recursive_ctes
+from ._clauses.from_ import has_named_binding as has_named_binding
+from ._clauses.from_ import with_named_binding as with_named_binding
+from ._clauses.order_by import prepend_order_by as prepend_order_by
+from ._clauses.order_by import reverse_order as reverse_order
+
 __all__ = (
     "Dynamic",
     "E",
@@ -122,6 +130,7 @@ __all__ = (
     "from_",
     "from_now",
     "group_by",
+    "has_named_binding",
     "having",
     "identifier",
     "intersect",
@@ -147,8 +156,11 @@ __all__ = (
     "percent_rank",
     "placeholder",
     "preload",
+    "prepend_order_by",
     "put_query_prefix",
     "rank",
+    "recursive_ctes",
+    "reverse_order",
     "row_number",
     "select",
     "select_merge",
@@ -165,5 +177,6 @@ __all__ = (
     "where",
     "windows",
     "with_cte",
+    "with_named_binding",
     "with_ties",
 )

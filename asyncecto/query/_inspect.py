@@ -214,8 +214,12 @@ def render(q: Query[Any]) -> str:
     for kind, other in q.combinations:
         fn = {"except": "except_"}.get(kind, kind)
         parts.append(f"{fn}({render(other)})")
+    modes = {name: (materialized, operation) for name, materialized, operation in q.cte_modes}
     for name, cte in q.ctes:
-        parts.append(f"with_cte({name!r}, as_={render(cte)}{', recursive=True' if q.recursive_ctes else ''})")
+        materialized, operation = modes.get(name, (None, "all"))
+        extra = f", materialized={materialized!r}" if materialized is not None else ""
+        extra += f", operation={operation!r}" if operation != "all" else ""
+        parts.append(f"with_cte({name!r}, as_={render(cte)}{extra}{', recursive=True' if q.recursive_ctes else ''})")
     if q.with_ties:
         parts.append("with_ties()")
     if q.updates:

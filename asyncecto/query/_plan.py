@@ -344,6 +344,8 @@ class Planned:
     ctes: tuple[tuple[str, Planned], ...] = ()
     recursive_ctes: bool = False
     depth: int = 0
+    #: per CTE, in ``ctes`` order: ``True``/``False`` for ``AS [NOT] MATERIALIZED``, ``None`` for neither
+    cte_materialized: tuple[bool | None, ...] = ()
 
     # kept for the adapter's single-source fast paths and for loaders
     @property

@@ -446,8 +446,15 @@ def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[
 
 def _plan_query(p: _Planner, op: str) -> Planned:
     q = p.q
+    modes = {name: (materialized, operation) for name, materialized, operation in q.cte_modes}
     ctes = tuple(
-        (name, _Planner(cq, p.sub_prefix(cq), p.params, p.depth, p.cte_names).plan_query("all")) for name, cq in q.ctes
+        (
+            name,
+            _Planner(cq, p.sub_prefix(cq), p.params, p.depth, p.cte_names).plan_query(
+                modes.get(name, (None, "all"))[1]
+            ),
+        )
+        for name, cq in q.ctes
     )
     columns: list[PExpr] = []
     updates: tuple[tuple[str, str, PExpr], ...] = ()
@@ -525,6 +532,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         ctes,
         q.recursive_ctes,
         p.depth,
+        tuple(modes.get(name, (None, "all"))[0] for name, _ in q.ctes) if modes else (),
     )
 
 

@@ -47,6 +47,8 @@ class Query(Generic[_T]):
     windows: tuple[tuple[str, Over], ...] = ()
     ctes: tuple[tuple[str, Any], ...] = ()
     recursive_ctes: bool = False
+    #: ``(name, materialized, operation)`` of the CTEs whose ``with_cte`` gave either (others: ``None``, ``"all"``)
+    cte_modes: tuple[tuple[str, bool | None, str], ...] = ()
     prefix: str | None = None  # put_query_prefix: under from_/join and schema prefixes, replaced by a call's
 
     def __or__(self, step: Callable[[Query[_T]], Query[_T]]) -> Query[_T]:

@@ -396,9 +396,18 @@ def _tail(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
 def _with(p: Planned) -> str:
     if not p.ctes:
         return ""
-    # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
-    ctes = ", ".join(f"{quote_name(name, 'CTE name')} AS ({_select_sql(c, named=True)})" for name, c in p.ctes)
-    return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{ctes} "
+    parts = []
+    for i, (name, c) in enumerate(p.ctes):
+        materialized = p.cte_materialized[i] if p.cte_materialized else None
+        mode = "" if materialized is None else "MATERIALIZED " if materialized else "NOT MATERIALIZED "
+        if c.op == "update_all":  # a data-modifying CTE: its RETURNING is what the outer query reads
+            body = update_all_sql(c, named=True)
+        elif c.op == "delete_all":
+            body = delete_all_sql(c, named=True)
+        else:  # a CTE selecting a dict names its columns by the keys (a literal's column has no name of its own)
+            body = _select_sql(c, named=True)
+        parts.append(f"{quote_name(name, 'CTE name')} AS {mode}({body})")
+    return f"WITH {'RECURSIVE ' if p.recursive_ctes else ''}{', '.join(parts)} "
 
 
 def _distinct(p: Planned, aliases: Sequence[str]) -> str:
@@ -476,13 +485,13 @@ def _single_source_joins(p: Planned, what: str) -> None:
             raise QueryError(f"{what} allows only inner joins, got a {kind} join")
 
 
-def update_all_sql(p: Planned) -> str:
+def update_all_sql(p: Planned, *, named: bool = False) -> str:
     """``UPDATE … SET … [FROM joins] WHERE … [RETURNING …]`` (inner joins become ``FROM`` plus conditions)."""
     _single_source_joins(p, "update_all")
     aliases = _aliases(p)
     src = p.sources[0]
     sql = f"{_with(p)}UPDATE {quote_table(src.prefix, src.table)} AS {aliases[0]} SET {set_clauses(p, aliases)}"
-    sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
+    sql += _join_sources(p, aliases, "FROM") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases, named)
     return sql
 
 
@@ -518,13 +527,13 @@ def select_sql(p: Planned) -> str:
     return _select_sql(p)
 
 
-def delete_all_sql(p: Planned) -> str:
+def delete_all_sql(p: Planned, *, named: bool = False) -> str:
     """``DELETE FROM … [USING joins] WHERE … [RETURNING …]``."""
     _single_source_joins(p, "delete_all")
     aliases = _aliases(p)
     src = p.sources[0]
     sql = f"{_with(p)}DELETE FROM {quote_table(src.prefix, src.table)} AS {aliases[0]}"
-    sql += _join_sources(p, aliases, "USING") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases)
+    sql += _join_sources(p, aliases, "USING") + _where_with_joins(p, aliases) + _returning_exprs(p, aliases, named)
     return sql
 
 
@@ -543,8 +552,15 @@ def _where_with_joins(p: Planned, aliases: Sequence[str]) -> str:
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
 
 
-def _returning_exprs(p: Planned, aliases: Sequence[str]) -> str:
-    return f" RETURNING {', '.join(_expr(c, aliases) for c in p.columns)}" if p.columns else ""
+def _returning_exprs(p: Planned, aliases: Sequence[str], named: bool = False) -> str:
+    """`` RETURNING …``; ``named`` (a data-modifying CTE) names a dict select's columns by its keys."""
+    if not p.columns:
+        return ""
+    keys = _dict_keys(p) if named else None
+    if keys is not None:
+        cols = zip(p.columns, keys, strict=True)
+        return " RETURNING " + ", ".join(f"{_expr(c, aliases)} AS {quote_name(k, 'CTE column')}" for c, k in cols)
+    return f" RETURNING {', '.join(_expr(c, aliases) for c in p.columns)}"
 
 
 def _returning(columns: Sequence[str]) -> str:

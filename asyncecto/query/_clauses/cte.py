@@ -1,4 +1,4 @@
-"""``with_cte``: common table expressions."""
+"""``with_cte`` and ``recursive_ctes``: common table expressions."""
 
 from __future__ import annotations
 
@@ -14,21 +14,72 @@ from .._sources import Step, to_query
 
 _T = TypeVar("_T")
 
-__all__ = ("with_cte",)
+__all__ = ("CTE_OPERATIONS", "recursive_ctes", "with_cte")
 
 
-def with_cte(name: str, /, *, as_: Any, recursive: bool | None = None) -> Step[Any]:
+#: what a CTE's query does (Ecto's ``operation:``): read, or change rows and return them
+CTE_OPERATIONS = ("all", "update_all", "delete_all")
+
+
+def with_cte(
+    name: str,
+    /,
+    *,
+    as_: Any,
+    recursive: bool | None = None,
+    materialized: bool | None = None,
+    operation: str = "all",
+) -> Step[Any]:
     """A common table expression: ``with_cte("tree", as_=query)``; read it with ``from_(("tree", Schema))``
-    or ``join(..., ("tree", Schema), ...)``. ``recursive=True`` makes every CTE of the query recursive.
+    or ``join(..., ("tree", Schema), ...)``. ``recursive=True`` makes every CTE of the query recursive
+    (as :func:`recursive_ctes` does).
+
+    ``materialized=True``/``False`` writes ``AS MATERIALIZED``/``AS NOT MATERIALIZED`` (PostgreSQL 12+).
+    ``operation="update_all"`` or ``"delete_all"`` makes a data-modifying CTE from a query with
+    ``update(...)`` (or one to delete with); its ``select`` becomes the ``RETURNING`` list, which the
+    outer query reads::
+
+        changed = from_(Post) | where(lambda p: p.visits == 0) | update(set={"visits": 1}) | select(lambda p: p)
+        from_(("changed", Post)) | with_cte("changed", as_=changed, operation="update_all")
     """
     check_name(name, "CTE name")
+    if materialized is not None and not isinstance(materialized, bool):
+        raise QueryError(f"with_cte materialized= expects True, False or None, got {materialized!r}")
+    if operation not in CTE_OPERATIONS:
+        raise QueryError(
+            f"with_cte operation= got {operation!r}; use one of {', '.join(map(repr, CTE_OPERATIONS))} "
+            "(insert_all CTEs are not supported)"
+        )
+    if recursive is not None and not isinstance(recursive, bool):
+        raise QueryError(f"with_cte recursive= expects True or False, got {recursive!r}")
+    cte = to_query(as_)
+    if operation == "update_all" and not cte.updates:
+        raise QueryError(f"with_cte {name!r} with operation='update_all' needs a query with update(...): {cte!r}")
+    if operation != "update_all" and cte.updates:
+        raise QueryError(
+            f"with_cte {name!r}: the query has update(...) but operation={operation!r}; "
+            f"pass operation='update_all': {cte!r}"
+        )
 
     def step(q: Query[_T]) -> Query[_T]:
         if any(n == name for n, _ in q.ctes):
             raise QueryError(f"CTE {name!r} is defined twice in {q!r}")
-        changes: dict[str, Any] = {"ctes": (*q.ctes, (name, to_query(as_)))}
+        modes = tuple(m for m in q.cte_modes if m[0] != name)
+        if materialized is not None or operation != "all":
+            modes = (*modes, (name, materialized, operation))
+        changes: dict[str, Any] = {"ctes": (*q.ctes, (name, cte)), "cte_modes": modes}
         if recursive is not None:
             changes["recursive_ctes"] = recursive
         return attrs.evolve(q, **changes)
 
     return step
+
+
+def recursive_ctes(value: bool = True, /) -> Step[Any]:
+    """Make every CTE of the query recursive (``WITH RECURSIVE``), or not: Ecto's ``recursive_ctes``.
+
+    ``from_(("tree", Node)) | recursive_ctes(True) | with_cte("tree", as_=base | union_all(step))``
+    """
+    if not isinstance(value, bool):
+        raise QueryError(f"recursive_ctes expects True or False, got {value!r}")
+    return lambda q: attrs.evolve(q, recursive_ctes=value)

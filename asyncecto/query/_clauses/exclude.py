@@ -60,21 +60,54 @@ def used_clauses(q: Query[Any], names: Sequence[str]) -> list[str]:
     return used
 
 
+#: ``exclude`` names removing only the joins of one kind (Ecto's ``exclude(q, :left_join)``)
+_JOIN_KINDS = {
+    "inner_join": "inner",
+    "left_join": "left",
+    "right_join": "right",
+    "full_join": "full",
+    "cross_join": "cross",
+    "inner_lateral_join": "inner_lateral",
+    "left_lateral_join": "left_lateral",
+    "cross_lateral_join": "cross_lateral",
+}
+
+
+def _drop_joins(q: Query[_T], kinds: set[str] | None, name: str) -> Query[_T]:
+    """``q`` without its joins of ``kinds`` (all if ``None``) and their names. Expressions refer to
+    bindings by position, so a kept join may not come after a dropped one."""
+    dropped = [i for i, j in enumerate(q.joins, 1) if kinds is None or j.kind in kinds]
+    if dropped and dropped != list(range(dropped[0], len(q.joins) + 1)):
+        after = next(i for i in range(dropped[0], len(q.joins) + 1) if i not in dropped)
+        raise QueryError(
+            f"cannot exclude {name} from {q!r}: the {q.joins[after - 1].kind} join after it (binding {after}) "
+            "would change position; only joins at the end can be excluded (rebuild the query instead)"
+        )
+    keep = len(q.joins) - len(dropped)
+    aliases = {k: v for k, v in q.aliases.items() if v <= keep}
+    return attrs.evolve(q, joins=q.joins[:keep], aliases=aliases)
+
+
 def exclude(*clauses: str) -> Step[Any]:
-    """Remove clauses: ``exclude("order_by", "limit")``; ``"join"`` removes every join and its alias."""
+    """Remove clauses: ``exclude("order_by", "limit")``; ``"join"`` removes every join and its alias,
+    ``"left_join"`` (and the other ``<kind>_join`` names) only the joins of that kind."""
+    known = [*_EXCLUDABLE, "join", *_JOIN_KINDS]
     for c in clauses:
-        if c not in _EXCLUDABLE and c != "join":
-            raise QueryError(f"cannot exclude {c!r}; use one of {', '.join([*_EXCLUDABLE, 'join'])}")
+        if c not in known:
+            raise QueryError(f"cannot exclude {c!r}; use one of {', '.join(known)}")
 
     def step(q: Query[_T]) -> Query[_T]:
         changes: dict[str, Any] = {}
+        joins = [c for c in clauses if c == "join" or c in _JOIN_KINDS]
+        if joins:
+            kinds = None if "join" in joins else {_JOIN_KINDS[c] for c in joins}
+            q = _drop_joins(q, kinds, ", ".join(joins))
         for c in clauses:
-            if c == "join":
-                changes["joins"] = ()
-                changes["aliases"] = {k: v for k, v in q.aliases.items() if v == 0}
-            else:
+            if c in _EXCLUDABLE:
                 attr, empty = _EXCLUDABLE[c]
                 changes[attr] = empty
+        if "with_ctes" in clauses:  # their materialized/operation options go with them
+            changes["cte_modes"] = ()
         return attrs.evolve(q, **changes)
 
     return step

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -32,6 +32,8 @@ __all__ = (
     "group_by",
     "last",
     "order_by",
+    "prepend_order_by",
+    "reverse_order",
 )
 
 
@@ -118,6 +120,35 @@ def order_by(fields: Any = None, /, **directions: Any) -> Step[Any]:
     return step
 
 
+def prepend_order_by(fields: Any = None, /, **directions: Any) -> Step[Any]:
+    """Like :func:`order_by`, but the new terms come before the query's existing ones (Ecto's
+    ``prepend_order_by``): ``from_(Post) | order_by("id") | prepend_order_by(desc="visits")``
+    orders by ``visits DESC, id``.
+    """
+    append = order_by(fields, **directions)
+
+    def step(q: Query[_T]) -> Query[_T]:
+        added = append(attrs.evolve(q, order_bys=())).order_bys
+        return attrs.evolve(q, order_bys=added + q.order_bys)
+
+    return step
+
+
+def reverse_order() -> Step[Any]:
+    """Reverse every ``order_by`` direction (``asc`` to ``desc``, ``nulls_first`` to ``nulls_last``);
+    with no ``order_by``, order by the primary key descending (Ecto's ``reverse_order``).
+
+    ``from_(Post) | order_by(["visits", "id"]) | reverse_order()`` orders by ``visits DESC, id DESC``.
+    """
+
+    def step(q: Query[_T]) -> Query[_T]:
+        if not q.order_bys:
+            q = order_by(_pk_order(q, "reverse_order"))(q)
+        return attrs.evolve(q, order_bys=tuple(OrderBy(_REVERSE[o.direction], o.expr) for o in q.order_bys))
+
+    return step
+
+
 def group_by(fields: Any, /) -> Step[Any]:
     """Group rows: ``group_by("city")``, ``group_by(["a", "b"])``, ``group_by(lambda p: p.city)``."""
 
@@ -129,14 +160,23 @@ def group_by(fields: Any, /) -> Step[Any]:
 
 
 def distinct(value: Any = True, /) -> Step[Any]:
-    """``distinct(True)`` for ``SELECT DISTINCT``; fields or expressions for ``DISTINCT ON (...)``.
+    """``distinct(True)`` for ``SELECT DISTINCT``; fields or expressions for ``DISTINCT ON (...)``,
+    or a dict of directions (``distinct({"desc": "visits"})``).
 
     As in Ecto, ``DISTINCT ON`` expressions are also put first in ``ORDER BY``.
     """
 
+    if isinstance(value, Mapping):
+        for d in value:
+            if d not in DIRECTIONS:
+                raise QueryError(f"distinct got unknown direction {d!r}; use one of {', '.join(DIRECTIONS)}")
+
     def step(q: Query[_T]) -> Query[_T]:
         if isinstance(value, bool):
             return attrs.evolve(q, distinct=value)
+        if isinstance(value, Mapping):  # directions, as order_by's keywords: distinct({"desc": "visits"})
+            terms = [t for d, v in value.items() for t in _order_terms(q, v, d, "distinct")]
+            return attrs.evolve(q, distinct=tuple(terms))
         return attrs.evolve(q, distinct=tuple(_order_terms(q, value, "asc", "distinct")))
 
     return step
