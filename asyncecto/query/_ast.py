@@ -15,6 +15,7 @@ __all__ = (
     "AssocPath",
     "Compare",
     "Const",
+    "Contains",
     "Exists",
     "Expr",
     "FieldRef",
@@ -22,6 +23,7 @@ __all__ = (
     "FilterAgg",
     "Fragment",
     "Func",
+    "HasKey",
     "Ident",
     "In",
     "IntervalAdd",
@@ -66,6 +68,8 @@ class Source:
     prefix: str | None = None
     query: Any = None
     values: Any = None  # Values, for a values(...) source
+    fragment: Any = None  # Fragment, for a fragment(...) source
+    hints: tuple[str, ...] = ()  # SQL written after the source's alias (``TABLESAMPLE SYSTEM(50)``)
 
 
 @attrs.frozen
@@ -188,10 +192,29 @@ class Func:
 
 @attrs.frozen
 class JsonPath:
-    """``x["a"][0]``: a path into a JSON value (PostgreSQL ``#>``); the path is one parameter."""
+    """``x["a"][0]``: a path into a JSON value (PostgreSQL ``#>``); the path is one parameter,
+    or an ``ARRAY[...]`` when an element is an expression (``x[p.key]``)."""
 
     arg: Expr
-    path: tuple[str | int, ...]
+    path: tuple[Any, ...]  # str | int | Expr
+
+
+@attrs.frozen
+class Contains:
+    """``x.contains(v)``: a JSON value containing ``v`` (``@>``), an array containing the
+    elements of a list (``@>``) or one value (``v = ANY(x)``); the planner picks by ``x``'s type."""
+
+    left: Expr
+    right: Expr
+
+
+@attrs.frozen
+class HasKey:
+    """``x.has_key(k)`` (``?``), ``x.has_any_keys(ks)`` (``?|``), ``x.has_all_keys(ks)`` (``?&``) on JSON."""
+
+    op: Literal["?", "?|", "?&"]
+    arg: Expr
+    keys: Expr
 
 
 @attrs.frozen
@@ -364,6 +387,8 @@ Expr = (
     | SelectedAs
     | AssocPath
     | PathColumn
+    | Contains
+    | HasKey
 )
 
 

@@ -50,6 +50,8 @@ __all__ = (
     "fragment",
     "fragment_parts",
     "from_now",
+    "groups_between",
+    "json_extract_path",
     "identifier",
     "is_nil",
     "lag",
@@ -62,13 +64,16 @@ __all__ = (
     "over",
     "parent_as",
     "percent_rank",
+    "range_between",
     "rank",
     "row_number",
+    "rows_between",
     "selected_as",
     "splice",
     "subquery",
     "sum_",
     "type_",
+    "window_frame",
 )
 
 
@@ -300,16 +305,89 @@ def lead(value: object, offset: object = 1, default: object = None) -> E:
     return _window_func("lead", value, offset, default) if default is not None else _window_func("lead", value, offset)
 
 
-def over(function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None) -> E:
+def over(
+    function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None, frame: Any = None
+) -> E:
     """A window function or aggregate over a named window (``windows(...)``) or an inline one.
 
-    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``
+    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``;
+    ``over(sum_(p.x), order_by=p.id, frame=rows_between(-1, 0))`` or
+    ``frame=fragment("ROWS BETWEEN 1 PRECEDING AND CURRENT ROW")`` (Ecto's ``frame:``).
     """
-    if window is not None and (partition_by is not None or order_by is not None):
-        raise QueryError("over() takes a window name or partition_by/order_by, not both")
+    if window is not None and (partition_by is not None or order_by is not None or frame is not None):
+        raise QueryError("over() takes a window name or partition_by/order_by/frame, not both")
     parts = tuple(node(x) for x in _listify(partition_by))
     orders = tuple(order_term(x) for x in _listify(order_by))
-    return E(Over(node(function), window, parts, orders))
+    return E(Over(node(function), window, parts, orders, window_frame(frame)))
+
+
+def window_frame(frame: Any) -> Fragment | None:
+    """A window's ``frame=``: ``rows_between(...)`` & co. or a ``fragment(...)``."""
+    if frame is None:
+        return None
+    n = frame.node if isinstance(frame, E) else None
+    if not isinstance(n, Fragment):
+        raise QueryError(
+            "a window frame is rows_between(start, end), range_between(...), groups_between(...) or "
+            f'fragment("ROWS BETWEEN ..."), got {frame!r}'
+        )
+    return n
+
+
+def _bound(value: Any, end: str, what: str) -> str:
+    if value is None:
+        return f"UNBOUNDED {end}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise QueryError(
+            f"{what} bounds are integers (negative: PRECEDING, 0: CURRENT ROW, positive: FOLLOWING) "
+            f"or None (UNBOUNDED), got {value!r}"
+        )
+    if value == 0:
+        return "CURRENT ROW"
+    return f"{abs(value)} {'PRECEDING' if value < 0 else 'FOLLOWING'}"
+
+
+def _frame(kind: str, start: Any, end: Any, exclude: str | None) -> E:
+    what = f"{kind.lower()}_between"
+    low, high = _bound(start, "PRECEDING", what), _bound(end, "FOLLOWING", what)
+    if start is not None and end is not None and start > end:
+        raise QueryError(f"{what}({start!r}, {end!r}): the frame's start comes after its end")
+    sql = f"{kind} BETWEEN {low} AND {high}"
+    if exclude is not None:
+        options = {"current_row": "CURRENT ROW", "group": "GROUP", "ties": "TIES", "no_others": "NO OTHERS"}
+        if exclude not in options:
+            raise QueryError(f"{what} exclude={exclude!r} is unknown; use one of {', '.join(options)}")
+        sql += f" EXCLUDE {options[exclude]}"
+    return E(Fragment((sql,), ()))
+
+
+def rows_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+    """A window frame of rows around the current one: ``rows_between(-1, 0)`` is
+    ``ROWS BETWEEN 1 PRECEDING AND CURRENT ROW``; ``None`` is UNBOUNDED; ``exclude`` is
+    ``"current_row"``, ``"group"``, ``"ties"`` or ``"no_others"``."""
+    return _frame("ROWS", start, end, exclude)
+
+
+def range_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+    """A ``RANGE BETWEEN`` frame (offsets in the order_by value's units): ``range_between(None, 0)``."""
+    return _frame("RANGE", start, end, exclude)
+
+
+def groups_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+    """A ``GROUPS BETWEEN`` frame (offsets in peer groups): ``groups_between(-1, 1)``."""
+    return _frame("GROUPS", start, end, exclude)
+
+
+def json_extract_path(value: object, path: Iterable[Any]) -> E:
+    """Ecto's ``json_extract_path(p.meta, ["a", 0])``, the same as ``p.meta["a"][0]``; an
+    element may be a field (``json_extract_path(p.meta, [p.key_name])``)."""
+    items = list(path) if not isinstance(path, str | bytes) and isinstance(path, Iterable) else None
+    if not items:
+        raise QueryError(f"json_extract_path expects a non-empty list of keys and indexes, got {path!r}")
+    out = value if isinstance(value, E) else E(node(value))
+    for key in items:
+        out = out[key]
+    return out
 
 
 def _listify(value: Any) -> list[Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from asyncecto.schema import schema_info
 
 from ._ast import (
@@ -13,12 +15,14 @@ from ._ast import (
     AssocPath,
     Compare,
     Const,
+    Contains,
     Exists,
     Expr,
     FieldRef,
     FilterAgg,
     Fragment,
     Func,
+    HasKey,
     Ident,
     In,
     IntervalAdd,
@@ -93,7 +97,14 @@ def render_expr(e: Any) -> str:
     if isinstance(e, Exists):
         return f"exists({render_expr(e.arg)})"
     if isinstance(e, JsonPath):
-        return render_expr(e.arg) + "".join(f"[{k!r}]" for k in e.path)
+        return render_expr(e.arg) + "".join(
+            f"[{k!r}]" if isinstance(k, str | int) else f"[{render_expr(k)}]" for k in e.path
+        )
+    if isinstance(e, Contains):
+        return f"{render_expr(e.left)}.contains({render_expr(e.right)})"
+    if isinstance(e, HasKey):
+        method = {"?": "has_key", "?|": "has_any_keys", "?&": "has_all_keys"}[e.op]
+        return f"{render_expr(e.arg)}.{method}({render_expr(e.keys)})"
     if isinstance(e, Now):
         return f"{'ago' if e.amount < 0 else 'from_now'}({abs(e.amount)!r}, {e.unit!r})"
     if isinstance(e, IntervalAdd):
@@ -150,6 +161,10 @@ def _filter(e: Expr) -> str:
 def _source(src: Source) -> str:
     if src.query is not None:
         return f"subquery({render(src.query)})"
+    if src.fragment is not None:
+        return render_expr(src.fragment)
+    if src.hints:
+        return _source(attrs.evolve(src, hints=())) + f", hints={list(src.hints)!r}"
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
     if src.schema is not None and src.table != schema_info(src.schema).source:
         head = f"({src.table!r}, {head})"

@@ -15,6 +15,7 @@ __all__ = (
     "PAliasRef",
     "PAnd",
     "ParamRef",
+    "PArray",
     "PArith",
     "PAssocPath",
     "PCast",
@@ -34,6 +35,7 @@ __all__ = (
     "PLike",
     "PNeg",
     "PNot",
+    "POp",
     "POr",
     "POver",
     "PParentCol",
@@ -145,7 +147,24 @@ class PCast:
 @attrs.frozen
 class PJsonPath:
     arg: PExpr
-    path: ParamRef
+    path: ParamRef | PArray
+
+
+@attrs.frozen
+class PArray:
+    """``ARRAY[a, b]::elem[]``: an array built from expressions."""
+
+    items: tuple[PExpr, ...]
+    elem: str
+
+
+@attrs.frozen
+class POp:
+    """``(left op right)`` for an operator the planner chose (``@>``, ``?``, ``?|``, ``?&``)."""
+
+    op: str
+    left: PExpr
+    right: PExpr
 
 
 @attrs.frozen
@@ -222,6 +241,7 @@ class PAliasRef:
 class PWindow:
     partition_by: tuple[PExpr, ...]
     order_by: tuple[tuple[str, PExpr], ...]
+    frame: PExpr | None = None
 
 
 @attrs.frozen
@@ -278,6 +298,8 @@ PExpr = (
     | PAliasRef
     | PAssocPath
     | PPathCol
+    | PArray
+    | POp
 )
 
 
@@ -314,6 +336,8 @@ class PSource:
     prefix: str | None
     subquery: Planned | None = None
     values: tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]] | None = None
+    fragment: PFragment | None = None
+    hints: tuple[str, ...] = ()
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ from asyncecto.errors import QueryError
 
 from .._ast import Source, Subquery
 from .._query import Query
-from .._sources import Step, name_binding, to_query
+from .._sources import Step, name_binding, to_query, with_hints
 from .limit import limit, offset
 from .lock import lock
 from .order_by import distinct, group_by, order_by
@@ -80,6 +80,8 @@ def from_(
         q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=check_name(prefix, "prefix")))
     if as_ is not None:
         q = name_binding(q, as_, 0)
+    if "hints" in clauses:  # hints=["TABLESAMPLE SYSTEM(50)"]: SQL after the source's alias (Ecto's hints:)
+        q = with_hints(q, 0, clauses.pop("hints"))
     for key, value in clauses.items():
         if key not in _KEYWORDS:
             raise QueryError(f"unsupported {key!r} in keyword query expression; known keywords: {', '.join(_KEYWORDS)}")
