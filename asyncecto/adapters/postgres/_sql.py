@@ -320,7 +320,7 @@ def _window(w: PWindow, aliases: Sequence[str]) -> str:
 def _clause(e: PExpr, aliases: Sequence[str]) -> str:
     """An expression standing alone between AND/OR: parenthesised unless it already binds tightly."""
     text = _expr(e, aliases)
-    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, PAssocPath, ParamRef)
+    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, PAssocPath, ParamRef, POp)
     return text if isinstance(e, tight) else f"({text})"
 
 

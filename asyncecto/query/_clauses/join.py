@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -11,9 +12,9 @@ from asyncecto.errors import QueryError
 
 from .. import _expr
 from .._assoc_join import assoc_join_on
-from .._ast import And, Const, Expr, FieldRef, Join, Or, Param, Source, Splice, Subquery
+from .._ast import And, Compare, Const, Expr, FieldRef, Join, Or, Param, Source, Splice, Subquery
 from .._query import Query
-from .._sources import Step, name_binding, source_of, with_hints
+from .._sources import Step, check_field, name_binding, source_of, with_hints
 
 _T = TypeVar("_T")
 
@@ -36,7 +37,9 @@ def join(
     """Join another source: ``join("left", Comment, on=lambda p, c: c.post_id == p.id, as_="c")``.
 
     ``kind`` is inner, left, right, full or cross (and the ``_lateral`` forms). ``on`` is a
-    function of every binding so far plus the new one, a dynamic, or ``True``.
+    function of every binding so far plus the new one, a dynamic, ``True``, or (Ecto's keyword
+    ``on: [post_id: p.id]``) a dict of the joined source's fields to values or functions of the
+    bindings: ``on={"post_id": lambda p: p.id}``.
     Rows of a left-joined source that matched nothing load as ``None``.
 
     The target is a schema, a table name, an association (``lambda p: p.comments``),
@@ -89,9 +92,13 @@ def join(
             joined = name_binding(joined, as_, index)
         if hints is not None:
             joined = with_hints(joined, index, hints)
-        cond = _expr.to_expr(joined, cond_fn, "join on") if cond_fn is not None else None
+        if isinstance(cond_fn, Mapping):
+            cond = _keyword_on(joined, cond_fn, index)
+        else:
+            cond = _expr.to_expr(joined, cond_fn, "join on") if cond_fn is not None else None
         if is_assoc and on is not None and cond is not None:  # extra conditions on an association join
-            cond = _expr.node(_expr.E(cond) & _expr.E(_expr.to_expr(joined, on, "join on")))
+            more = _keyword_on(joined, on, index) if isinstance(on, Mapping) else _expr.to_expr(joined, on, "join on")
+            cond = _expr.node(_expr.E(cond) & _expr.E(more))
         if extra is not None and cond is not None:  # a joined query's wheres, on its new binding
             cond = _expr.node(_expr.E(cond) & _expr.E(_rebind(extra, index)))
         last = attrs.evolve(joined.joins[-1], on=cond)
@@ -145,3 +152,23 @@ def _rebind(e: Any, index: int) -> Any:
                 changes[f.name] = new
         return attrs.evolve(e, **changes) if changes else e
     return e
+
+
+def _keyword_on(q: Query[Any], pairs: Mapping[Any, Any], index: int) -> Expr:
+    """``on={"post_id": lambda p: p.id, "kind": "x"}``: each field of the joined source equals its value."""
+    if not pairs:
+        raise QueryError("join on= got an empty dict; give field=value pairs or a function of the bindings")
+    terms: list[Expr] = []
+    for name, value in pairs.items():
+        if not isinstance(name, str):
+            raise QueryError(f"join on= keys are field names of the joined source, got {name!r}")
+        check_field(q, name, index)
+        if isinstance(value, _expr.Dynamic) or (callable(value) and not isinstance(value, _expr.E)):
+            value = _expr.E(_expr.to_expr(q, value, "join on"))
+        if value is None:
+            raise QueryError(
+                f"comparing joined field {name!r} with None is forbidden as it is unsafe; "
+                "use is_nil() in a function of the bindings instead"
+            )
+        terms.append(Compare("==", FieldRef(index, name), _expr.node(value)))
+    return terms[0] if len(terms) == 1 else And(tuple(terms))
