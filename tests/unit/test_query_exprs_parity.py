@@ -107,7 +107,10 @@ def test_named_window_frame_keyword_form() -> None:
     ("make", "message"),
     [
         (lambda: rows_between(1, -1), "start comes after its end"),
-        (lambda: rows_between(1.5, 2), "bounds are integers"),
+        (
+            lambda: rows_between(1.5, 2),  # type: ignore[arg-type]
+            "bounds are integers",
+        ),
         (lambda: rows_between(True, 2), "bounds are integers"),
         (lambda: rows_between(0, 1, exclude="others"), "exclude='others' is unknown"),
         (lambda: over(count(), frame="ROWS 1 PRECEDING"), "a window frame is rows_between"),

@@ -11,6 +11,7 @@ from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import QueryError
 
 from .._ast import Source, Subquery
+from .._expr import E
 from .._query import Query
 from .._sources import Step, name_binding, to_query, with_hints
 from .limit import limit, offset
@@ -51,14 +52,14 @@ def from_(
 ) -> Query[_T]: ...
 @overload
 def from_(
-    queryable: str | Source | Subquery,
+    queryable: str | Source | Subquery | E,
     *,
     as_: str | None = None,
     prefix: str | None = None,
     **clauses: Any,
 ) -> Query[Any]: ...
 def from_(
-    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery,
+    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery | E,
     *,
     as_: str | None = None,
     prefix: str | None = None,

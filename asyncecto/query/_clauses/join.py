@@ -92,6 +92,7 @@ def join(
             joined = name_binding(joined, as_, index)
         if hints is not None:
             joined = with_hints(joined, index, hints)
+        cond: Expr | None
         if isinstance(cond_fn, Mapping):
             cond = _keyword_on(joined, cond_fn, index)
         else:
