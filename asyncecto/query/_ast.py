@@ -22,6 +22,7 @@ __all__ = (
     "Filter",
     "FilterAgg",
     "Fragment",
+    "Frame",
     "Func",
     "HasKey",
     "Ident",
@@ -50,6 +51,7 @@ __all__ = (
     "Splice",
     "Subquery",
     "TypeCast",
+    "UnsafeFragment",
     "Values",
 )
 
@@ -292,6 +294,25 @@ class FilterAgg:
 
 
 @attrs.frozen
+class Frame:
+    """A window frame: ``rows_between(-1, 0)``; a bound is ``None`` (UNBOUNDED), negative
+    (PRECEDING), ``0`` (CURRENT ROW) or positive (FOLLOWING)."""
+
+    kind: Literal["rows", "range", "groups"]
+    start: int | None
+    end: int | None
+    exclude: str | None = None
+
+
+@attrs.frozen
+class UnsafeFragment:
+    """SQL written into the statement as is (a ``conflict_target`` for partial or expression
+    indexes, a table hint)."""
+
+    sql: str
+
+
+@attrs.frozen
 class Over:
     """``over(func, window)``: a window function over a named window or an inline one."""
 
@@ -299,7 +320,7 @@ class Over:
     window: str | None = None
     partition_by: tuple[Expr, ...] = ()
     order_by: tuple[Any, ...] = ()
-    frame: Expr | None = None
+    frame: Expr | Frame | None = None
 
 
 @attrs.frozen

@@ -169,7 +169,7 @@ class E:
         """A path into a JSON (map) value: ``p.meta["tags"][0]`` (PostgreSQL ``#>``); an element
         may be another field, ``p.meta[p.key_name]`` (its value as text)."""
         if isinstance(key, bool) or not isinstance(key, str | int | E):
-            raise QueryError(f"a JSON path element must be a string, an integer or a field expression, got {key!r}")
+            raise QueryError(f"a JSON path element must be a string or an integer (or a field expression), got {key!r}")
         elem: Any = key.node if isinstance(key, E) else key
         if isinstance(self.node, JsonPath):
             return E(JsonPath(self.node.arg, (*self.node.path, elem)))

@@ -5,7 +5,7 @@ functions, intervals, subqueries.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from asyncecto._names import check_name
 from asyncecto.errors import QueryError
@@ -15,6 +15,7 @@ from ._ast import (
     Exists,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
     Ident,
     IntervalAdd,
@@ -315,16 +316,16 @@ def over(
     ``frame=fragment("ROWS BETWEEN 1 PRECEDING AND CURRENT ROW")`` (Ecto's ``frame:``).
     """
     if window is not None and (partition_by is not None or order_by is not None or frame is not None):
-        raise QueryError("over() takes a window name or partition_by/order_by/frame, not both")
+        raise QueryError("over() takes a window name or partition_by/order_by, not both (a named window has its frame)")
     parts = tuple(node(x) for x in _listify(partition_by))
     orders = tuple(order_term(x) for x in _listify(order_by))
     return E(Over(node(function), window, parts, orders, window_frame(frame)))
 
 
-def window_frame(frame: Any) -> Fragment | None:
+def window_frame(frame: Any) -> Fragment | Frame | None:
     """A window's ``frame=``: ``rows_between(...)`` & co. or a ``fragment(...)``."""
-    if frame is None:
-        return None
+    if frame is None or isinstance(frame, Frame):
+        return frame
     n = frame.node if isinstance(frame, E) else None
     if not isinstance(n, Fragment):
         raise QueryError(
@@ -334,48 +335,39 @@ def window_frame(frame: Any) -> Fragment | None:
     return n
 
 
-def _bound(value: Any, end: str, what: str) -> str:
-    if value is None:
-        return f"UNBOUNDED {end}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise QueryError(
-            f"{what} bounds are integers (negative: PRECEDING, 0: CURRENT ROW, positive: FOLLOWING) "
-            f"or None (UNBOUNDED), got {value!r}"
-        )
-    if value == 0:
-        return "CURRENT ROW"
-    return f"{abs(value)} {'PRECEDING' if value < 0 else 'FOLLOWING'}"
+_EXCLUDES = ("current_row", "group", "ties", "no_others")
 
 
-def _frame(kind: str, start: Any, end: Any, exclude: str | None) -> E:
-    what = f"{kind.lower()}_between"
-    low, high = _bound(start, "PRECEDING", what), _bound(end, "FOLLOWING", what)
+def _frame(kind: Literal["rows", "range", "groups"], start: Any, end: Any, exclude: str | None) -> Frame:
+    what = f"{kind}_between"
+    for bound in (start, end):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+            raise QueryError(
+                f"{what} bounds are integers (negative: PRECEDING, 0: CURRENT ROW, positive: FOLLOWING) "
+                f"or None (UNBOUNDED), got {bound!r}"
+            )
     if start is not None and end is not None and start > end:
         raise QueryError(f"{what}({start!r}, {end!r}): the frame's start comes after its end")
-    sql = f"{kind} BETWEEN {low} AND {high}"
-    if exclude is not None:
-        options = {"current_row": "CURRENT ROW", "group": "GROUP", "ties": "TIES", "no_others": "NO OTHERS"}
-        if exclude not in options:
-            raise QueryError(f"{what} exclude={exclude!r} is unknown; use one of {', '.join(options)}")
-        sql += f" EXCLUDE {options[exclude]}"
-    return E(Fragment((sql,), ()))
+    if exclude is not None and exclude not in _EXCLUDES:
+        raise QueryError(f"{what} exclude={exclude!r} is unknown; use one of {', '.join(_EXCLUDES)}")
+    return Frame(kind, start, end, exclude)
 
 
-def rows_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+def rows_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
     """A window frame of rows around the current one: ``rows_between(-1, 0)`` is
     ``ROWS BETWEEN 1 PRECEDING AND CURRENT ROW``; ``None`` is UNBOUNDED; ``exclude`` is
     ``"current_row"``, ``"group"``, ``"ties"`` or ``"no_others"``."""
-    return _frame("ROWS", start, end, exclude)
+    return _frame("rows", start, end, exclude)
 
 
-def range_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+def range_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
     """A ``RANGE BETWEEN`` frame (offsets in the order_by value's units): ``range_between(None, 0)``."""
-    return _frame("RANGE", start, end, exclude)
+    return _frame("range", start, end, exclude)
 
 
-def groups_between(start: int | None, end: int | None, *, exclude: str | None = None) -> E:
+def groups_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
     """A ``GROUPS BETWEEN`` frame (offsets in peer groups): ``groups_between(-1, 1)``."""
-    return _frame("GROUPS", start, end, exclude)
+    return _frame("groups", start, end, exclude)
 
 
 def json_extract_path(value: object, path: Iterable[Any]) -> E:

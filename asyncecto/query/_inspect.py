@@ -21,6 +21,7 @@ from ._ast import (
     FieldRef,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
     HasKey,
     Ident,
@@ -131,6 +132,12 @@ def render_expr(e: Any) -> str:
             opts.append(f"partition_by=[{', '.join(render_expr(x) for x in e.partition_by)}]")
         if e.order_by:
             opts.append(f"order_by=[{', '.join(f'{o.direction}({render_expr(o.expr)})' for o in e.order_by)}]")
+        if isinstance(e.frame, Frame):
+            f = e.frame
+            excl = f", exclude={f.exclude!r}" if f.exclude else ""
+            opts.append(f"frame={f.kind}_between({f.start!r}, {f.end!r}{excl})")
+        elif e.frame is not None:
+            opts.append(f"frame={render_expr(e.frame)}")
         return f"over({', '.join([render_expr(e.func), *opts])})"
     if isinstance(e, Shape) and e.kind == "merge":
         return f"{render_expr(e.items[0])} merged with {render_expr(e.items[1])}"

@@ -24,6 +24,7 @@ __all__ = (
     "PExists",
     "PExpr",
     "PFilter",
+    "PFrame",
     "PFragment",
     "PFunc",
     "PIdent",
@@ -238,10 +239,21 @@ class PAliasRef:
 
 
 @attrs.frozen
+class PFrame:
+    """A window frame: ``kind`` rows/range/groups; bounds ``None`` (UNBOUNDED), <0 PRECEDING,
+    0 CURRENT ROW, >0 FOLLOWING."""
+
+    kind: str
+    start: int | None
+    end: int | None
+    exclude: str | None = None
+
+
+@attrs.frozen
 class PWindow:
     partition_by: tuple[PExpr, ...]
     order_by: tuple[tuple[str, PExpr], ...]
-    frame: PExpr | None = None
+    frame: PExpr | PFrame | None = None
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from ._ast import (
     FieldRef,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
     HasKey,
     Ident,
@@ -70,6 +71,7 @@ from ._plan import (
     PExpr,
     PFilter,
     PFragment,
+    PFrame,
     PFunc,
     PIdent,
     PIn,
@@ -376,8 +378,15 @@ class _Planner:
         return PWindow(
             tuple(self.expr(p) for p in over.partition_by),
             tuple((o.direction, self.expr(o.expr)) for o in over.order_by),
-            self.expr(over.frame) if over.frame is not None else None,
+            self.frame(over.frame),
         )
+
+    def frame(self, frame: Expr | Frame | None) -> PExpr | PFrame | None:
+        if frame is None:
+            return None
+        if isinstance(frame, Frame):
+            return PFrame(frame.kind, frame.start, frame.end, frame.exclude)
+        return self.expr(frame)
 
     def contains(self, e: Contains) -> PExpr:
         """``x.contains(v)`` by ``x``'s type: an array's element (``= ANY``) or elements (``@>``), or JSON (``@>``)."""

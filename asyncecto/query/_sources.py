@@ -14,7 +14,7 @@ from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
-from ._ast import Fragment, SelectFields, Shape, Source, SourceRef, Subquery, Values
+from ._ast import Fragment, SelectFields, Shape, Source, SourceRef, Subquery, UnsafeFragment, Values
 from ._query import Query
 
 __all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values", "with_hints")
@@ -111,8 +111,6 @@ def with_hints(q: Query[_T], binding: int, hints: Any) -> Query[_T]:
     """``hints=[...]`` of ``from_``/``join``: SQL written after the source's alias, such as
     ``"TABLESAMPLE SYSTEM(50)"`` (Ecto's ``hints:``), or ``unsafe_fragment(sql)``. Written
     unchecked: never build a hint from user input. Only a table source takes hints."""
-    from ._on_conflict import UnsafeFragment
-
     items = [hints] if isinstance(hints, str | UnsafeFragment) else hints
     if isinstance(items, list | tuple):
         items = [h.sql if isinstance(h, UnsafeFragment) else h for h in items]

@@ -27,6 +27,7 @@ from asyncecto.query._plan import (
     PExpr,
     PFilter,
     PFragment,
+    PFrame,
     PFunc,
     PIdent,
     PIn,
@@ -312,9 +313,30 @@ def _window(w: PWindow, aliases: Sequence[str]) -> str:
         parts.append("PARTITION BY " + ", ".join(_expr(x, aliases) for x in w.partition_by))
     if w.order_by:
         parts.append("ORDER BY " + ", ".join(f"{_expr(x, aliases)}{_DIRECTIONS[d]}" for d, x in w.order_by))
-    if w.frame is not None:
+    if isinstance(w.frame, PFrame):
+        parts.append(_frame(w.frame))
+    elif w.frame is not None:
         parts.append(_expr(w.frame, aliases))
     return " ".join(parts)
+
+
+_EXCLUDES = {"current_row": "CURRENT ROW", "group": "GROUP", "ties": "TIES", "no_others": "NO OTHERS"}
+
+
+def _frame(f: PFrame) -> str:
+    """``ROWS BETWEEN 1 PRECEDING AND CURRENT ROW`` (bounds are checked integers, written as literals)."""
+
+    def bound(value: int | None, unbounded: str) -> str:
+        if value is None:
+            return f"UNBOUNDED {unbounded}"
+        if value == 0:
+            return "CURRENT ROW"
+        return f"{abs(int(value))} {'PRECEDING' if value < 0 else 'FOLLOWING'}"
+
+    if f.kind not in ("rows", "range", "groups"):
+        raise QueryError(f"unknown window frame kind {f.kind!r}")
+    sql = f"{f.kind.upper()} BETWEEN {bound(f.start, 'PRECEDING')} AND {bound(f.end, 'FOLLOWING')}"
+    return sql + (f" EXCLUDE {_EXCLUDES[f.exclude]}" if f.exclude is not None else "")
 
 
 def _clause(e: PExpr, aliases: Sequence[str]) -> str:
