@@ -27,6 +27,7 @@ from asyncecto.query import (
     or_where,
     order_by,
     over,
+    put_query_prefix,
     range_between,
     rows_between,
     select,
@@ -204,6 +205,12 @@ def test_query_join_target_moves_its_wheres_into_on() -> None:
 
 def test_query_join_target_without_wheres_is_its_source() -> None:
     q = from_(Post) | join("inner", from_(Weather, prefix="archive"), on=True) | select(lambda p, w: w.id)
+    assert sql(q) == 'SELECT w1."id" FROM "posts" AS p0 INNER JOIN "archive"."weather" AS w1 ON TRUE'
+
+
+def test_query_join_target_keeps_its_query_prefix() -> None:
+    target = from_(Weather) | put_query_prefix("archive")
+    q = from_(Post) | join("inner", target, on=True) | select(lambda p, w: w.id)
     assert sql(q) == 'SELECT w1."id" FROM "posts" AS p0 INNER JOIN "archive"."weather" AS w1 ON TRUE'
 
 

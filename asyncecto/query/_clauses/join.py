@@ -121,7 +121,10 @@ def _where_only(target: Query[Any]) -> tuple[Source, Expr | None]:
     other = [f.name for f in attrs.fields(Query) if f.name not in _WHERE_ONLY]
     if target.joins or any(getattr(target, n) != getattr(empty, n) for n in other):
         raise QueryError(f"queries in joins can only have where conditions; use subquery(query) to join {target!r}")
-    return target.source, _filters(target)
+    src = target.source
+    if target.prefix is not None and src.prefix is None and src.query is None and src.values is None:
+        src = attrs.evolve(src, prefix=target.prefix)  # its put_query_prefix stays with its table
+    return src, _filters(target)
 
 
 def _filters(target: Query[Any]) -> Expr | None:
