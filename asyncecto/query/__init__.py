@@ -63,8 +63,10 @@ from ._functions import filter_ as filter_
 from ._functions import first_value as first_value
 from ._functions import fragment as fragment
 from ._functions import from_now as from_now
+from ._functions import groups_between as groups_between
 from ._functions import identifier as identifier
 from ._functions import is_nil as is_nil
+from ._functions import json_extract_path as json_extract_path
 from ._functions import lag as lag
 from ._functions import last_value as last_value
 from ._functions import lead as lead
@@ -75,8 +77,10 @@ from ._functions import ntile as ntile
 from ._functions import over as over
 from ._functions import parent_as as parent_as
 from ._functions import percent_rank as percent_rank
+from ._functions import range_between as range_between
 from ._functions import rank as rank
 from ._functions import row_number as row_number
+from ._functions import rows_between as rows_between
 from ._functions import selected_as as selected_as
 from ._functions import splice as splice
 from ._functions import subquery as subquery
@@ -130,6 +134,7 @@ __all__ = (
     "from_",
     "from_now",
     "group_by",
+    "groups_between",
     "has_named_binding",
     "having",
     "identifier",
@@ -137,6 +142,7 @@ __all__ = (
     "intersect_all",
     "is_nil",
     "join",
+    "json_extract_path",
     "lag",
     "last",
     "last_value",
@@ -158,10 +164,12 @@ __all__ = (
     "preload",
     "prepend_order_by",
     "put_query_prefix",
+    "range_between",
     "rank",
     "recursive_ctes",
     "reverse_order",
     "row_number",
+    "rows_between",
     "select",
     "select_merge",
     "selected_as",

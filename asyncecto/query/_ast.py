@@ -15,13 +15,16 @@ __all__ = (
     "AssocPath",
     "Compare",
     "Const",
+    "Contains",
     "Exists",
     "Expr",
     "FieldRef",
     "Filter",
     "FilterAgg",
     "Fragment",
+    "Frame",
     "Func",
+    "HasKey",
     "Ident",
     "In",
     "IntervalAdd",
@@ -48,6 +51,7 @@ __all__ = (
     "Splice",
     "Subquery",
     "TypeCast",
+    "UnsafeFragment",
     "Values",
 )
 
@@ -66,6 +70,8 @@ class Source:
     prefix: str | None = None
     query: Any = None
     values: Any = None  # Values, for a values(...) source
+    fragment: Any = None  # Fragment, for a fragment(...) source
+    hints: tuple[str, ...] = ()  # SQL written after the source's alias (``TABLESAMPLE SYSTEM(50)``)
 
 
 @attrs.frozen
@@ -188,10 +194,29 @@ class Func:
 
 @attrs.frozen
 class JsonPath:
-    """``x["a"][0]``: a path into a JSON value (PostgreSQL ``#>``); the path is one parameter."""
+    """``x["a"][0]``: a path into a JSON value (PostgreSQL ``#>``); the path is one parameter,
+    or an ``ARRAY[...]`` when an element is an expression (``x[p.key]``)."""
 
     arg: Expr
-    path: tuple[str | int, ...]
+    path: tuple[Any, ...]  # str | int | Expr
+
+
+@attrs.frozen
+class Contains:
+    """``x.contains(v)``: a JSON value containing ``v`` (``@>``), an array containing the
+    elements of a list (``@>``) or one value (``v = ANY(x)``); the planner picks by ``x``'s type."""
+
+    left: Expr
+    right: Expr
+
+
+@attrs.frozen
+class HasKey:
+    """``x.has_key(k)`` (``?``), ``x.has_any_keys(ks)`` (``?|``), ``x.has_all_keys(ks)`` (``?&``) on JSON."""
+
+    op: Literal["?", "?|", "?&"]
+    arg: Expr
+    keys: Expr
 
 
 @attrs.frozen
@@ -269,6 +294,25 @@ class FilterAgg:
 
 
 @attrs.frozen
+class Frame:
+    """A window frame: ``rows_between(-1, 0)``; a bound is ``None`` (UNBOUNDED), negative
+    (PRECEDING), ``0`` (CURRENT ROW) or positive (FOLLOWING)."""
+
+    kind: Literal["rows", "range", "groups"]
+    start: int | None
+    end: int | None
+    exclude: str | None = None
+
+
+@attrs.frozen
+class UnsafeFragment:
+    """SQL written into the statement as is (a ``conflict_target`` for partial or expression
+    indexes, a table hint)."""
+
+    sql: str
+
+
+@attrs.frozen
 class Over:
     """``over(func, window)``: a window function over a named window or an inline one."""
 
@@ -276,7 +320,7 @@ class Over:
     window: str | None = None
     partition_by: tuple[Expr, ...] = ()
     order_by: tuple[Any, ...] = ()
-    frame: Expr | None = None
+    frame: Expr | Frame | None = None
 
 
 @attrs.frozen
@@ -364,6 +408,8 @@ Expr = (
     | SelectedAs
     | AssocPath
     | PathColumn
+    | Contains
+    | HasKey
 )
 
 

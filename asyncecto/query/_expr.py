@@ -32,8 +32,10 @@ from ._ast import (
     Arith,
     Compare,
     Const,
+    Contains,
     Expr,
     FieldRef,
+    HasKey,
     Ident,
     In,
     JsonPath,
@@ -163,13 +165,47 @@ class E:
     def __neg__(self) -> E:
         return E(Neg(self.node))
 
-    def __getitem__(self, key: str | int) -> E:
-        """A path into a JSON (map) value: ``p.meta["tags"][0]`` (PostgreSQL ``#>``)."""
-        if isinstance(key, bool) or not isinstance(key, str | int):
-            raise QueryError(f"a JSON path element must be a string or an integer, got {key!r}")
+    def __getitem__(self, key: str | int | E) -> E:
+        """A path into a JSON (map) value: ``p.meta["tags"][0]`` (PostgreSQL ``#>``); an element
+        may be another field, ``p.meta[p.key_name]`` (its value as text)."""
+        if isinstance(key, bool) or not isinstance(key, str | int | E):
+            raise QueryError(f"a JSON path element must be a string or an integer (or a field expression), got {key!r}")
+        elem: Any = key.node if isinstance(key, E) else key
         if isinstance(self.node, JsonPath):
-            return E(JsonPath(self.node.arg, (*self.node.path, key)))
-        return E(JsonPath(self.node, (key,)))
+            return E(JsonPath(self.node.arg, (*self.node.path, elem)))
+        return E(JsonPath(self.node, (elem,)))
+
+    def __contains__(self, value: object) -> bool:
+        raise QueryError(
+            f"`{value!r} in {render_expr(self.node)}` cannot build SQL (Python's `in` must return a bool); "
+            f"write {render_expr(self.node)}.contains({value!r}) for a value in an array field"
+        )
+
+    def contains(self, value: object) -> E:
+        """Containment, by the type of this expression (Ecto's ``"x" in p.tags`` and PostgreSQL ``@>``):
+
+        - an array field: ``p.tags.contains("x")`` is ``$1 = ANY(p.tags)``; a list,
+          ``p.tags.contains(["x", "y"])``, is ``p.tags @> $1`` (every element present);
+        - a JSON (map) field or path: ``p.meta.contains({"a": 1})`` is ``p.meta @> $1::jsonb``;
+          the value is a dict or a list, sent as jsonb (JSON text in a str is refused).
+        """
+        if value is None:
+            raise QueryError(f"{self!r}.contains(None) is forbidden as it is unsafe; use is_nil() for NULL")
+        if isinstance(value, Query):
+            raise QueryError("contains got a query; did you mean x.in_(subquery(query))?")
+        return E(Contains(self.node, node(value)))
+
+    def has_key(self, key: object) -> E:
+        """A JSON object with the top-level key ``key`` (or a JSON array with the string element): ``?``."""
+        return E(HasKey("?", self.node, node(key)))
+
+    def has_any_keys(self, keys: object) -> E:
+        """A JSON object with any of the top-level ``keys`` (a list of str): ``?|``."""
+        return E(HasKey("?|", self.node, node(_key_list(keys, "has_any_keys"))))
+
+    def has_all_keys(self, keys: object) -> E:
+        """A JSON object with all of the top-level ``keys`` (a list of str): ``?&``."""
+        return E(HasKey("?&", self.node, node(_key_list(keys, "has_all_keys"))))
 
     def in_(self, values: object) -> E:
         """``x IN values``: a list (one array parameter, ``= ANY($1)``), an array field, or ``subquery(q)``."""
@@ -190,6 +226,18 @@ class E:
     def ilike(self, pattern: object) -> E:
         """``x ILIKE pattern`` (case-insensitive)."""
         return E(Like("ilike", self.node, node(pattern)))
+
+
+def _key_list(keys: object, what: str) -> object:
+    if isinstance(keys, E):
+        return keys
+    if isinstance(keys, str | bytes) or not isinstance(keys, Iterable):
+        raise QueryError(f"{what} expects a list of key strings, got {keys!r}")
+    items = list(keys)
+    bad = [k for k in items if not isinstance(k, str)]
+    if bad:
+        raise QueryError(f"{what} expects a list of key strings, got {bad[0]!r} in {items!r}")
+    return items
 
 
 def _flat(cls: type[And] | type[Or], left: Expr, right: Expr) -> Expr:

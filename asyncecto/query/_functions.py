@@ -5,7 +5,7 @@ functions, intervals, subqueries.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from asyncecto._names import check_name
 from asyncecto.errors import QueryError
@@ -15,6 +15,7 @@ from ._ast import (
     Exists,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
     Ident,
     IntervalAdd,
@@ -50,6 +51,8 @@ __all__ = (
     "fragment",
     "fragment_parts",
     "from_now",
+    "groups_between",
+    "json_extract_path",
     "identifier",
     "is_nil",
     "lag",
@@ -62,13 +65,16 @@ __all__ = (
     "over",
     "parent_as",
     "percent_rank",
+    "range_between",
     "rank",
     "row_number",
+    "rows_between",
     "selected_as",
     "splice",
     "subquery",
     "sum_",
     "type_",
+    "window_frame",
 )
 
 
@@ -300,16 +306,80 @@ def lead(value: object, offset: object = 1, default: object = None) -> E:
     return _window_func("lead", value, offset, default) if default is not None else _window_func("lead", value, offset)
 
 
-def over(function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None) -> E:
+def over(
+    function: E, window: str | None = None, *, partition_by: Any = None, order_by: Any = None, frame: Any = None
+) -> E:
     """A window function or aggregate over a named window (``windows(...)``) or an inline one.
 
-    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``
+    ``over(row_number(), partition_by=p.city, order_by=desc(p.temp_hi))``;
+    ``over(sum_(p.x), order_by=p.id, frame=rows_between(-1, 0))`` or
+    ``frame=fragment("ROWS BETWEEN 1 PRECEDING AND CURRENT ROW")`` (Ecto's ``frame:``).
     """
-    if window is not None and (partition_by is not None or order_by is not None):
-        raise QueryError("over() takes a window name or partition_by/order_by, not both")
+    if window is not None and (partition_by is not None or order_by is not None or frame is not None):
+        raise QueryError("over() takes a window name or partition_by/order_by, not both (a named window has its frame)")
     parts = tuple(node(x) for x in _listify(partition_by))
     orders = tuple(order_term(x) for x in _listify(order_by))
-    return E(Over(node(function), window, parts, orders))
+    return E(Over(node(function), window, parts, orders, window_frame(frame)))
+
+
+def window_frame(frame: Any) -> Fragment | Frame | None:
+    """A window's ``frame=``: ``rows_between(...)`` & co. or a ``fragment(...)``."""
+    if frame is None or isinstance(frame, Frame):
+        return frame
+    n = frame.node if isinstance(frame, E) else None
+    if not isinstance(n, Fragment):
+        raise QueryError(
+            "a window frame is rows_between(start, end), range_between(...), groups_between(...) or "
+            f'fragment("ROWS BETWEEN ..."), got {frame!r}'
+        )
+    return n
+
+
+_EXCLUDES = ("current_row", "group", "ties", "no_others")
+
+
+def _frame(kind: Literal["rows", "range", "groups"], start: Any, end: Any, exclude: str | None) -> Frame:
+    what = f"{kind}_between"
+    for bound in (start, end):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int)):
+            raise QueryError(
+                f"{what} bounds are integers (negative: PRECEDING, 0: CURRENT ROW, positive: FOLLOWING) "
+                f"or None (UNBOUNDED), got {bound!r}"
+            )
+    if start is not None and end is not None and start > end:
+        raise QueryError(f"{what}({start!r}, {end!r}): the frame's start comes after its end")
+    if exclude is not None and exclude not in _EXCLUDES:
+        raise QueryError(f"{what} exclude={exclude!r} is unknown; use one of {', '.join(_EXCLUDES)}")
+    return Frame(kind, start, end, exclude)
+
+
+def rows_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
+    """A window frame of rows around the current one: ``rows_between(-1, 0)`` is
+    ``ROWS BETWEEN 1 PRECEDING AND CURRENT ROW``; ``None`` is UNBOUNDED; ``exclude`` is
+    ``"current_row"``, ``"group"``, ``"ties"`` or ``"no_others"``."""
+    return _frame("rows", start, end, exclude)
+
+
+def range_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
+    """A ``RANGE BETWEEN`` frame (offsets in the order_by value's units): ``range_between(None, 0)``."""
+    return _frame("range", start, end, exclude)
+
+
+def groups_between(start: int | None, end: int | None, *, exclude: str | None = None) -> Frame:
+    """A ``GROUPS BETWEEN`` frame (offsets in peer groups): ``groups_between(-1, 1)``."""
+    return _frame("groups", start, end, exclude)
+
+
+def json_extract_path(value: object, path: Iterable[Any]) -> E:
+    """Ecto's ``json_extract_path(p.meta, ["a", 0])``, the same as ``p.meta["a"][0]``; an
+    element may be a field (``json_extract_path(p.meta, [p.key_name])``)."""
+    items = list(path) if not isinstance(path, str | bytes) and isinstance(path, Iterable) else None
+    if not items:
+        raise QueryError(f"json_extract_path expects a non-empty list of keys and indexes, got {path!r}")
+    out = value if isinstance(value, E) else E(node(value))
+    for key in items:
+        out = out[key]
+    return out
 
 
 def _listify(value: Any) -> list[Any]:

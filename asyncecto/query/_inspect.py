@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from asyncecto.schema import schema_info
 
 from ._ast import (
@@ -13,12 +15,15 @@ from ._ast import (
     AssocPath,
     Compare,
     Const,
+    Contains,
     Exists,
     Expr,
     FieldRef,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
+    HasKey,
     Ident,
     In,
     IntervalAdd,
@@ -93,7 +98,14 @@ def render_expr(e: Any) -> str:
     if isinstance(e, Exists):
         return f"exists({render_expr(e.arg)})"
     if isinstance(e, JsonPath):
-        return render_expr(e.arg) + "".join(f"[{k!r}]" for k in e.path)
+        return render_expr(e.arg) + "".join(
+            f"[{k!r}]" if isinstance(k, str | int) else f"[{render_expr(k)}]" for k in e.path
+        )
+    if isinstance(e, Contains):
+        return f"{render_expr(e.left)}.contains({render_expr(e.right)})"
+    if isinstance(e, HasKey):
+        method = {"?": "has_key", "?|": "has_any_keys", "?&": "has_all_keys"}[e.op]
+        return f"{render_expr(e.arg)}.{method}({render_expr(e.keys)})"
     if isinstance(e, Now):
         return f"{'ago' if e.amount < 0 else 'from_now'}({abs(e.amount)!r}, {e.unit!r})"
     if isinstance(e, IntervalAdd):
@@ -120,6 +132,12 @@ def render_expr(e: Any) -> str:
             opts.append(f"partition_by=[{', '.join(render_expr(x) for x in e.partition_by)}]")
         if e.order_by:
             opts.append(f"order_by=[{', '.join(f'{o.direction}({render_expr(o.expr)})' for o in e.order_by)}]")
+        if isinstance(e.frame, Frame):
+            f = e.frame
+            excl = f", exclude={f.exclude!r}" if f.exclude else ""
+            opts.append(f"frame={f.kind}_between({f.start!r}, {f.end!r}{excl})")
+        elif e.frame is not None:
+            opts.append(f"frame={render_expr(e.frame)}")
         return f"over({', '.join([render_expr(e.func), *opts])})"
     if isinstance(e, Shape) and e.kind == "merge":
         return f"{render_expr(e.items[0])} merged with {render_expr(e.items[1])}"
@@ -150,6 +168,10 @@ def _filter(e: Expr) -> str:
 def _source(src: Source) -> str:
     if src.query is not None:
         return f"subquery({render(src.query)})"
+    if src.fragment is not None:
+        return render_expr(src.fragment)
+    if src.hints:
+        return _source(attrs.evolve(src, hints=())) + f", hints={list(src.hints)!r}"
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
     if src.schema is not None and src.table != schema_info(src.schema).source:
         head = f"({src.table!r}, {head})"

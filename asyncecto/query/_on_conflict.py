@@ -16,6 +16,7 @@ from asyncecto._names import check_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.schema import SchemaInfo, schema_info
 
+from ._ast import UnsafeFragment
 from ._clauses.exclude import used_clauses
 from ._clauses.from_ import from_
 from ._clauses.update import update
@@ -53,13 +54,6 @@ def placeholder(key: str) -> Placeholder:
     Placeholder(key='now')
     """
     return Placeholder(key)
-
-
-@attrs.frozen
-class UnsafeFragment:
-    """SQL written into the statement as is (a ``conflict_target`` for partial or expression indexes)."""
-
-    sql: str
 
 
 def unsafe_fragment(sql: str) -> UnsafeFragment:

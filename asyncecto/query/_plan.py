@@ -15,6 +15,7 @@ __all__ = (
     "PAliasRef",
     "PAnd",
     "ParamRef",
+    "PArray",
     "PArith",
     "PAssocPath",
     "PCast",
@@ -23,6 +24,7 @@ __all__ = (
     "PExists",
     "PExpr",
     "PFilter",
+    "PFrame",
     "PFragment",
     "PFunc",
     "PIdent",
@@ -34,6 +36,7 @@ __all__ = (
     "PLike",
     "PNeg",
     "PNot",
+    "POp",
     "POr",
     "POver",
     "PParentCol",
@@ -145,7 +148,24 @@ class PCast:
 @attrs.frozen
 class PJsonPath:
     arg: PExpr
-    path: ParamRef
+    path: ParamRef | PArray
+
+
+@attrs.frozen
+class PArray:
+    """``ARRAY[a, b]::elem[]``: an array built from expressions."""
+
+    items: tuple[PExpr, ...]
+    elem: str
+
+
+@attrs.frozen
+class POp:
+    """``(left op right)`` for an operator the planner chose (``@>``, ``?``, ``?|``, ``?&``)."""
+
+    op: str
+    left: PExpr
+    right: PExpr
 
 
 @attrs.frozen
@@ -219,9 +239,21 @@ class PAliasRef:
 
 
 @attrs.frozen
+class PFrame:
+    """A window frame: ``kind`` rows/range/groups; bounds ``None`` (UNBOUNDED), <0 PRECEDING,
+    0 CURRENT ROW, >0 FOLLOWING."""
+
+    kind: str
+    start: int | None
+    end: int | None
+    exclude: str | None = None
+
+
+@attrs.frozen
 class PWindow:
     partition_by: tuple[PExpr, ...]
     order_by: tuple[tuple[str, PExpr], ...]
+    frame: PExpr | PFrame | None = None
 
 
 @attrs.frozen
@@ -278,6 +310,8 @@ PExpr = (
     | PAliasRef
     | PAssocPath
     | PPathCol
+    | PArray
+    | POp
 )
 
 
@@ -314,6 +348,8 @@ class PSource:
     prefix: str | None
     subquery: Planned | None = None
     values: tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]] | None = None
+    fragment: PFragment | None = None
+    hints: tuple[str, ...] = ()
 
 
 @attrs.frozen

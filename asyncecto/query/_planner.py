@@ -23,12 +23,15 @@ from ._ast import (
     AssocPath,
     Compare,
     Const,
+    Contains,
     Exists,
     Expr,
     FieldRef,
     FilterAgg,
     Fragment,
+    Frame,
     Func,
+    HasKey,
     Ident,
     In,
     IntervalAdd,
@@ -59,6 +62,7 @@ from ._plan import (
     PAnd,
     ParamRef,
     PArith,
+    PArray,
     PAssocPath,
     PCast,
     PCompare,
@@ -67,6 +71,7 @@ from ._plan import (
     PExpr,
     PFilter,
     PFragment,
+    PFrame,
     PFunc,
     PIdent,
     PIn,
@@ -77,6 +82,7 @@ from ._plan import (
     PLike,
     PNeg,
     PNot,
+    POp,
     POr,
     POver,
     PParentCol,
@@ -240,7 +246,24 @@ class _Planner:
                 return PCast(self.param(now, t.UtcDatetimeUsec(), None), "timestamptz")
             return self.param(now, expected[0], expected[1])
         if isinstance(e, JsonPath):
-            return PJsonPath(self.expr(e.arg), self.param([str(k) for k in e.path], None, None))
+            if all(isinstance(k, str | int) for k in e.path):
+                return PJsonPath(self.expr(e.arg), self.param([str(k) for k in e.path], None, None))
+            items = tuple(  # a field in the path: ARRAY[$1, p0."key"::text]
+                self.param(str(k), None, None) if isinstance(k, str | int) else PCast(self.expr(k), "text", exact=True)
+                for k in e.path
+            )
+            return PJsonPath(self.expr(e.arg), PArray(items, "text"))
+        if isinstance(e, Contains):
+            return self.contains(e)
+        if isinstance(e, HasKey):
+            arg = self.expr(e.arg)
+            keys = e.keys
+            if isinstance(keys, Param):
+                if e.op == "?" and not isinstance(keys.value, str):
+                    raise QueryError(f"has_key expects a key string, got {keys.value!r}")
+                ref = self.param(keys.value, None, None)
+                return POp(e.op, arg, PCast(ref, "text" if e.op == "?" else "text[]", exact=True))
+            return POp(e.op, arg, self.expr(keys))
         if isinstance(e, IntervalAdd):
             return PInterval(self.expr(e.arg), self.expr(e.amount), e.unit, e.date)
         if isinstance(e, Ident):
@@ -355,6 +378,39 @@ class _Planner:
         return PWindow(
             tuple(self.expr(p) for p in over.partition_by),
             tuple((o.direction, self.expr(o.expr)) for o in over.order_by),
+            self.frame(over.frame),
+        )
+
+    def frame(self, frame: Expr | Frame | None) -> PExpr | PFrame | None:
+        if frame is None:
+            return None
+        if isinstance(frame, Frame):
+            return PFrame(frame.kind, frame.start, frame.end, frame.exclude)
+        return self.expr(frame)
+
+    def contains(self, e: Contains) -> PExpr:
+        """``x.contains(v)`` by ``x``'s type: an array's element (``= ANY``) or elements (``@>``), or JSON (``@>``)."""
+        typ, name = self.type_of(e.left)
+        value = e.right.value if isinstance(e.right, Param) else None
+        if isinstance(typ, t.Array):
+            if isinstance(e.right, Param) and isinstance(value, list | tuple):
+                left = self.expr(e.left)
+                return POp("@>", left, self.param(list(value), typ, name))
+            return PIn(self.expr(e.right, (typ.of, name), "inferred"), self.expr(e.left))
+        if isinstance(typ, t.Map | t.Any) or isinstance(e.left, JsonPath):
+            if isinstance(e.right, Param):
+                if not isinstance(value, dict | list | tuple):
+                    raise QueryError(
+                        f"contains on the JSON value {name or 'expression'} expects a dict or a list (sent as jsonb), "
+                        f"got {value!r}; for a key or a string element use has_key()"
+                    )
+                left = self.expr(e.left)
+                ref = self.param(list(value) if isinstance(value, tuple) else value, None, None)
+                return POp("@>", left, PCast(ref, "jsonb", exact=True))
+            return POp("@>", self.expr(e.left), self.expr(e.right))
+        raise QueryError(
+            f"contains needs an array or a JSON (map) field, got {name or 'an expression'} of type {typ!r}; "
+            "for other types use fragment()"
         )
 
     def nested(self, q: Query[Any], exists: bool = False, source: bool = False) -> Planned:
@@ -470,16 +526,21 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     reader = plan_select(p, q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}
     value_sources: dict[int, tuple[tuple[str, ...], tuple[tuple[PExpr, ...], ...]]] = {}
+    fragments: dict[int, PFragment] = {}
     if q.source.query is not None:
         subqueries[0] = p.nested(q.source.query, source=True)
     if q.source.values is not None:
         value_sources[0] = p.values(q.source.values, 0)
+    if q.source.fragment is not None:
+        fragments[0] = _fragment_source(p, q.source.fragment)
     join_list = []
     for i, j in enumerate(q.joins, 1):
         if j.source.query is not None:
             subqueries[i] = p.nested(j.source.query, source=True)
         if j.source.values is not None:
             value_sources[i] = p.values(j.source.values, i)
+        if j.source.fragment is not None:
+            fragments[i] = _fragment_source(p, j.source.fragment)
         join_list.append((j.kind, p.expr(j.on) if j.on is not None else None))
     joins = tuple(join_list)
     wheres = tuple((f.op, p.expr(f.expr)) for f in q.wheres)
@@ -505,9 +566,11 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     sources = tuple(
         PSource(
             s.table,
-            pre if s.query is None and s.values is None else None,
+            pre if s.query is None and s.values is None and s.fragment is None else None,
             subqueries.get(i),
             value_sources.get(i),
+            fragments.get(i),
+            s.hints,
         )
         for i, (s, pre) in enumerate(zip(q.sources, p.prefixes, strict=True))
     )
@@ -534,6 +597,12 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         p.depth,
         tuple(modes.get(name, (None, "all"))[0] for name, _ in q.ctes) if modes else (),
     )
+
+
+def _fragment_source(p: _Planner, frag: Fragment) -> PFragment:
+    planned = p.expr(frag)
+    assert isinstance(planned, PFragment)
+    return planned
 
 
 def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str, PExpr]:

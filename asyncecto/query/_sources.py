@@ -14,10 +14,10 @@ from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
-from ._ast import SelectFields, Shape, Source, SourceRef, Subquery, Values
+from ._ast import Fragment, SelectFields, Shape, Source, SourceRef, Subquery, UnsafeFragment, Values
 from ._query import Query
 
-__all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values")
+__all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values", "with_hints")
 
 
 _T = TypeVar("_T")
@@ -67,8 +67,12 @@ def values(rows: Any, types: Any, /) -> Source:
 
 
 def source_of(queryable: Any) -> Source:
-    if isinstance(queryable, Source) and queryable.values is not None:
+    if isinstance(queryable, Source):
         return queryable
+    frag = getattr(queryable, "node", None)  # fragment(...): an E holding a Fragment
+    if isinstance(frag, Fragment):
+        # schemaless, aliased f<n>; its columns are what the SQL names (``... AS n``)
+        return Source("fragment", None, None, fragment=frag)
     if isinstance(queryable, Subquery):
         inner = queryable.query
         sel = inner.select
@@ -101,6 +105,29 @@ def source_of(queryable: Any) -> Source:
     raise QueryError(
         f"cannot build a query from {queryable!r}; expected a schema class, a (table, Schema) pair or a Query"
     )
+
+
+def with_hints(q: Query[_T], binding: int, hints: Any) -> Query[_T]:
+    """``hints=[...]`` of ``from_``/``join``: SQL written after the source's alias, such as
+    ``"TABLESAMPLE SYSTEM(50)"`` (Ecto's ``hints:``), or ``unsafe_fragment(sql)``. Written
+    unchecked: never build a hint from user input. Only a table source takes hints."""
+    items = [hints] if isinstance(hints, str | UnsafeFragment) else hints
+    if isinstance(items, list | tuple):
+        items = [h.sql if isinstance(h, UnsafeFragment) else h for h in items]
+    if not isinstance(items, list | tuple) or not all(isinstance(h, str) and h.strip() for h in items):
+        raise QueryError(f'hints expects a list of SQL strings such as ["TABLESAMPLE SYSTEM(50)"], got {hints!r}')
+    for h in items:
+        if "\x00" in h or ";" in h:
+            raise QueryError(f"a hint cannot hold a NUL or a ';': {h!r}")
+    src = q.sources[binding]
+    if src.query is not None or src.values is not None or src.fragment is not None:
+        raise QueryError(f"table hints can only be used with a table or schema source, got {hints!r} on {q!r}")
+    src = attrs.evolve(src, hints=src.hints + tuple(h.strip() for h in items))
+    if binding == 0:
+        return attrs.evolve(q, source=src)
+    j = q.joins[binding - 1]
+    joins = (*q.joins[: binding - 1], attrs.evolve(j, source=src), *q.joins[binding:])
+    return attrs.evolve(q, joins=joins)
 
 
 def name_binding(q: Query[_T], name: str, index: int) -> Query[_T]:

@@ -1044,8 +1044,8 @@ def test_window_defined_twice_raises() -> None:
 
 
 def test_unknown_window_option_raises() -> None:
-    with pytest.raises(QueryError, match=r"unknown window options \['frame'\]; use partition_by and order_by"):
-        from_(Weather) | windows(w={"frame": "ROWS"})
+    with pytest.raises(QueryError, match=r"unknown window options \['frames'\]; use partition_by, order_by and frame"):
+        from_(Weather) | windows(w={"frames": "ROWS"})
 
 
 def test_over_takes_a_name_or_an_inline_window_not_both() -> None:

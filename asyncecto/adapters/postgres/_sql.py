@@ -18,6 +18,7 @@ from asyncecto.query._plan import (
     PAnd,
     ParamRef,
     PArith,
+    PArray,
     PAssocPath,
     PCast,
     PCompare,
@@ -26,6 +27,7 @@ from asyncecto.query._plan import (
     PExpr,
     PFilter,
     PFragment,
+    PFrame,
     PFunc,
     PIdent,
     PIn,
@@ -36,6 +38,7 @@ from asyncecto.query._plan import (
     PLike,
     PNeg,
     PNot,
+    POp,
     POr,
     POver,
     PParentCol,
@@ -99,6 +102,7 @@ _FUNCS = (
     "lag",
     "lead",
 )
+_JSON_OPS = ("@>", "?", "?|", "?&")
 _COMBINATIONS = {
     "union": "UNION",
     "union_all": "UNION ALL",
@@ -255,6 +259,12 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"{e.name}({'DISTINCT ' if e.distinct else ''}{inner})"
     if isinstance(e, PJsonPath):
         return f"({_expr(e.arg, aliases)} #> {_expr(e.path, aliases)})"
+    if isinstance(e, PArray):
+        return f"ARRAY[{', '.join(_expr(a, aliases) for a in e.items)}]::{e.elem}[]"
+    if isinstance(e, POp):
+        if e.op not in _JSON_OPS:
+            raise QueryError(f"unknown operator {e.op!r}")
+        return f"({_expr(e.left, aliases)} {e.op} {_expr(e.right, aliases)})"
     if isinstance(e, PInterval):
         amount = e.amount.arg if isinstance(e.amount, PCast) and isinstance(e.amount.arg, ParamRef) else e.amount
         sql = f"({_expr(e.arg, aliases)} + ({_expr(amount, aliases)}::numeric * interval '1 {e.unit}'))"
@@ -303,13 +313,36 @@ def _window(w: PWindow, aliases: Sequence[str]) -> str:
         parts.append("PARTITION BY " + ", ".join(_expr(x, aliases) for x in w.partition_by))
     if w.order_by:
         parts.append("ORDER BY " + ", ".join(f"{_expr(x, aliases)}{_DIRECTIONS[d]}" for d, x in w.order_by))
+    if isinstance(w.frame, PFrame):
+        parts.append(_frame(w.frame))
+    elif w.frame is not None:
+        parts.append(_expr(w.frame, aliases))
     return " ".join(parts)
+
+
+_EXCLUDES = {"current_row": "CURRENT ROW", "group": "GROUP", "ties": "TIES", "no_others": "NO OTHERS"}
+
+
+def _frame(f: PFrame) -> str:
+    """``ROWS BETWEEN 1 PRECEDING AND CURRENT ROW`` (bounds are checked integers, written as literals)."""
+
+    def bound(value: int | None, unbounded: str) -> str:
+        if value is None:
+            return f"UNBOUNDED {unbounded}"
+        if value == 0:
+            return "CURRENT ROW"
+        return f"{abs(int(value))} {'PRECEDING' if value < 0 else 'FOLLOWING'}"
+
+    if f.kind not in ("rows", "range", "groups"):
+        raise QueryError(f"unknown window frame kind {f.kind!r}")
+    sql = f"{f.kind.upper()} BETWEEN {bound(f.start, 'PRECEDING')} AND {bound(f.end, 'FOLLOWING')}"
+    return sql + (f" EXCLUDE {_EXCLUDES[f.exclude]}" if f.exclude is not None else "")
 
 
 def _clause(e: PExpr, aliases: Sequence[str]) -> str:
     """An expression standing alone between AND/OR: parenthesised unless it already binds tightly."""
     text = _expr(e, aliases)
-    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, PAssocPath, ParamRef)
+    tight = (Col, PCompare, PAnd, POr, PIn, PLike, PIsNil, PNot, PExists, PAssocPath, ParamRef, POp)
     return text if isinstance(e, tight) else f"({text})"
 
 
@@ -329,7 +362,13 @@ def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
         return f"(VALUES {body}) AS {aliases[i]} ({', '.join(quote_name(n, 'values() column') for n in names)})"
     if s.subquery is not None:
         return f"({_select_sql(s.subquery, named=True)}) AS {aliases[i]}"
-    return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}"
+    if s.fragment is not None:
+        # written as is; in parentheses when it is a SELECT (Ecto's parens_for_select)
+        text = _expr(s.fragment, aliases)
+        text = f"({text})" if re.match(r"\s*select\s", text, re.IGNORECASE) else text
+        return f"{text} AS {aliases[i]}"
+    hints = "".join(f" {h}" for h in s.hints)
+    return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}{hints}"
 
 
 def _from_and_joins(p: Planned, aliases: Sequence[str]) -> str:

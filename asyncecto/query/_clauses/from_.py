@@ -12,8 +12,9 @@ from asyncecto._names import check_name, check_optional_name
 from asyncecto.errors import QueryError
 
 from .._ast import Source, Subquery
+from .._expr import E
 from .._query import Query
-from .._sources import Step, name_binding, to_query
+from .._sources import Step, name_binding, to_query, with_hints
 from . import combination
 from .cte import recursive_ctes, with_cte
 from .exclude import exclude
@@ -56,14 +57,14 @@ def from_(
 ) -> Query[_T]: ...
 @overload
 def from_(
-    queryable: str | Source | Subquery,
+    queryable: str | Source | Subquery | E,
     *,
     as_: str | None = None,
     prefix: str | None = None,
     **clauses: Any,
 ) -> Query[Any]: ...
 def from_(
-    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery,
+    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery | E,
     *,
     as_: str | None = None,
     prefix: str | None = None,
@@ -96,6 +97,8 @@ def from_(
         q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=check_name(prefix, "prefix")))
     if as_ is not None:
         q = name_binding(q, as_, 0)
+    if "hints" in clauses:  # hints=["TABLESAMPLE SYSTEM(50)"]: SQL after the source's alias (Ecto's hints:)
+        q = with_hints(q, 0, clauses.pop("hints"))
     for key, value in clauses.items():
         if key in _JOIN_KEYWORDS:
             q = _keyword_joins(q, key, value)
@@ -117,9 +120,9 @@ def _keyword_joins(q: Query[_T], key: str, value: Any) -> Query[_T]:
         if isinstance(item, tuple) and len(item) == 2 and not isinstance(item[0], str):
             target, spec = item
             opts = dict(spec) if isinstance(spec, Mapping) else {"on": spec}
-        unknown = set(opts) - {"on", "as_", "prefix"}
+        unknown = set(opts) - {"on", "as_", "prefix", "hints"}
         if unknown:
-            raise QueryError(f"{key}= got unknown join options {sorted(unknown)}; use on, as_ and prefix")
+            raise QueryError(f"{key}= got unknown join options {sorted(unknown)}; use on, as_, prefix and hints")
         q = join(kind, target, **opts)(q)
     return q
 

@@ -13,7 +13,7 @@ from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
 from .. import _expr
-from .._ast import FieldRef, OrderBy, Param
+from .._ast import FieldRef, OrderBy, Param, Subquery
 from .._query import Query
 from .._sources import Step, check_field
 
@@ -91,8 +91,8 @@ def _order_terms(q: Query[Any], value: Any, direction: str, what: str) -> list[O
         if isinstance(item, str):
             check_field(q, item)
             terms.append(OrderBy(d, FieldRef(0, item)))
-        elif isinstance(item, _expr.E):
-            terms.append(OrderBy(d, item.node))
+        elif isinstance(item, _expr.E | Subquery):  # a scalar subquery (Ecto's order_by: subquery(q))
+            terms.append(OrderBy(d, _expr.node(item)))
         else:
             raise QueryError(f"{what} expects field names or expressions, got {item!r}")
     return terms
