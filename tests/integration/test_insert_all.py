@@ -277,7 +277,7 @@ async def test_bad_rows_are_refused_before_any_sql(repo: Repo) -> None:
     sent = Sent(repo)
     with pytest.raises(ArgumentError, match=r"unknown field 'nope'"):  # rows may differ (test_insert_all_union)
         await repo.insert_all(Counter, [{"name": "a"}, {"name": "b", "nope": "x"}])
-    with pytest.raises(ArgumentError, match="must be mappings.* at row 1"):
+    with pytest.raises(ArgumentError, match=r"must be mappings.* at row 1"):
         await repo.insert_all(Counter, cast(Any, [{"name": "a"}, ("name", "b")]))
     with pytest.raises(ArgumentError, match="must be mappings"):
         await repo.insert_all(Counter, cast(Any, [Counter(name="a")]))

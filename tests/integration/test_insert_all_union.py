@@ -126,7 +126,7 @@ async def test_rows_may_still_not_name_unknown_fields(repo: Repo, items: type[It
 
 
 async def test_an_integer_out_of_range_names_its_column(repo: Repo, items: type[Item]) -> None:
-    with pytest.raises(DatabaseError, match="1099511627776.*hits") as info:
+    with pytest.raises(DatabaseError, match=r"1099511627776.*hits") as info:
         await repo.insert_all(items, [{"name": "a"}, {"hits": 2**40}])
     assert info.value.column_name == "hits"
 
