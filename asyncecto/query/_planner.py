@@ -55,6 +55,7 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
+from ._clauses.cte import fragment_cte
 from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
 from ._plan import (
     Col,
@@ -94,7 +95,6 @@ from ._plan import (
     PSubquery,
     PWindow,
 )
-from ._clauses.cte import fragment_cte
 from ._plan_select import plan_select
 from ._query import Query
 
