@@ -55,6 +55,7 @@ from ._ast import (
     Subquery,
     TypeCast,
 )
+from ._clauses.cte import fragment_cte
 from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
 from ._plan import (
     Col,
@@ -503,15 +504,7 @@ def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[
 def _plan_query(p: _Planner, op: str) -> Planned:
     q = p.q
     modes = {name: (materialized, operation) for name, materialized, operation in q.cte_modes}
-    ctes = tuple(
-        (
-            name,
-            _Planner(cq, p.sub_prefix(cq), p.params, p.depth, p.cte_names).plan_query(
-                modes.get(name, (None, "all"))[1]
-            ),
-        )
-        for name, cq in q.ctes
-    )
+    ctes = tuple((name, _plan_cte(p, cq, modes.get(name, (None, "all"))[1])) for name, cq in q.ctes)
     columns: list[PExpr] = []
     updates: tuple[tuple[str, str, PExpr], ...] = ()
     if op == "update_all":  # planned first: SET comes before WHERE in the SQL text
@@ -597,6 +590,15 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         p.depth,
         tuple(modes.get(name, (None, "all"))[0] for name, _ in q.ctes) if modes else (),
     )
+
+
+def _plan_cte(p: _Planner, cq: Query[Any], operation: str) -> Planned:
+    """A CTE's body: its query planned for ``operation``, or (``as_=fragment(...)``) the fragment as is."""
+    child = _Planner(cq, p.sub_prefix(cq), p.params, p.depth, p.cte_names)
+    frag = fragment_cte(cq)
+    if frag is None:
+        return child.plan_query(operation)
+    return Planned("fragment", (), (_fragment_source(child, frag),), None, depth=p.depth)
 
 
 def _fragment_source(p: _Planner, frag: Fragment) -> PFragment:

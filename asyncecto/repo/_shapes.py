@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from asyncecto.errors import ArgumentError
 from asyncecto.query._plan import ReadShape, ReadStruct, ReadValue
 from asyncecto.schema import Meta
 from asyncecto.schema._struct import copy_struct
@@ -67,11 +68,17 @@ def _compile(reader: Any, start: int) -> tuple[Read, int]:
     if reader.kind == "merge":
         base, extra = parts
         extra_keys = reader.items[1].keys
+        left_reader = reader.items[0]
+        where = f"the {left_reader.table!r} struct" if isinstance(left_reader, ReadStruct) else "the selected value"
 
         def read_merge(row: tuple[Any, ...]) -> Any:
             left = base(row)
-            if left is None:
-                return None  # merging into a left-joined source that matched nothing leaves it as is
+            if left is None:  # Ecto raises the same ArgumentError for a nil left side
+                raise ArgumentError(
+                    f"cannot merge because the left side is not a map, got: None (select_merge into {where}, "
+                    "an outer-joined source that matched nothing in this row); select it next to the values "
+                    "instead, e.g. select(lambda a, b: (b, {...}))"
+                )
             values = extra(row)
             if isinstance(left, dict):
                 return {**left, **values}

@@ -124,7 +124,7 @@ async def test_cast_assoc_updates_matches_inserts_new_and_deletes_left_out(
     post = await loaded_post(repo, ["a", "b"])
     a, _b = post.comments
     params = {"comments": [{"id": a.id, "text": "a2"}, {"text": "c"}]}
-    updated = await repo.update(cast(post, params, []) | (lambda cs: cast_assoc(cs, "comments", with_=comment_cs)))
+    updated = await repo.update(cast(post, params, []) | cast_assoc("comments", with_=comment_cs))
     assert [c.text for c in updated.comments] == ["a2", "c"]
     assert updated.comments[0].id == a.id
     assert await rows(admin, "SELECT text, post_id FROM bl_comments ORDER BY id") == [
@@ -548,7 +548,7 @@ async def test_allow_stale_cascades_to_the_children(repo: Repo, admin: asyncpg.C
     a, b = post.comments
     await admin.execute("DELETE FROM bl_comments")
     params = {"title": "t2", "comments": [{"id": a.id, "text": "a2"}]}  # a: stale update; b: stale delete
-    cs = cast(post, params, ["title"]) | (lambda cs: cast_assoc(cs, "comments", with_=comment_cs))
+    cs = cast(post, params, ["title"]) | cast_assoc("comments", with_=comment_cs)
     updated = await repo.update(cs, allow_stale=True)
     assert updated.title == "t2"
     assert await rows(admin, "SELECT title FROM bl_posts") == [("t2",)]

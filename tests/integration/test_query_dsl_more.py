@@ -1022,20 +1022,21 @@ async def test_select_merge_into_a_dict(repo: Repo, posts: list[Post]) -> None:
 
 
 async def test_select_merge_into_a_left_joined_struct(repo: Repo, weather: list[Weather], posts: list[Post]) -> None:
-    q: Query[Any] = (
-        from_(Weather)
-        | join("left", Post, on=lambda w, p: p.visits == w.temp_lo)
-        | where(lambda w: w.id <= 3)
-        | order_by("id")
-        | select(lambda w, p: p)
-        | select_merge(lambda w, p: {"draft_notes": w.city})
-    )
-    rows = await repo.all(q)
-    assert [(p.title, p.draft_notes) if p is not None else None for p in rows] == [
-        ("a", "Kraków"),
-        ("b", "Kraków"),
-        None,
-    ]
+    def merged(last_id: int) -> Query[Any]:
+        return (
+            from_(Weather)
+            | join("left", Post, on=lambda w, p: p.visits == w.temp_lo)
+            | where(lambda w: w.id <= last_id)
+            | order_by("id")
+            | select(lambda w, p: p)
+            | select_merge(lambda w, p: {"draft_notes": w.city})
+        )
+
+    rows = await repo.all(merged(2))
+    assert [(p.title, p.draft_notes) for p in rows] == [("a", "Kraków"), ("b", "Kraków")]
+    # weather 3 matches no post: Ecto raises "cannot merge because the left side is not a map, got: nil"
+    with pytest.raises(ArgumentError, match="cannot merge because the left side is not a map, got: None"):
+        await repo.all(merged(3))
 
 
 async def test_select_merge_of_an_unknown_field_sends_nothing(repo: Repo, posts: list[Post]) -> None:

@@ -38,7 +38,7 @@ class Address:
 
     @staticmethod
     def changeset(address: Any, params: Any) -> Changeset[Any]:
-        return cast(address, params, ["city"]) | validate_required("city") | (lambda cs: cast_embed(cs, "street"))
+        return cast(address, params, ["city"]) | validate_required("city") | cast_embed("street")
 
 
 @embedded_schema(primary_key=False)

@@ -439,7 +439,9 @@ def _with(p: Planned) -> str:
     for i, (name, c) in enumerate(p.ctes):
         materialized = p.cte_materialized[i] if p.cte_materialized else None
         mode = "" if materialized is None else "MATERIALIZED " if materialized else "NOT MATERIALIZED "
-        if c.op == "update_all":  # a data-modifying CTE: its RETURNING is what the outer query reads
+        if c.op == "fragment":  # with_cte(name, as_=fragment(...)): the fragment is the body
+            body = _expr(c.columns[0], ())
+        elif c.op == "update_all":  # a data-modifying CTE: its RETURNING is what the outer query reads
             body = update_all_sql(c, named=True)
         elif c.op == "delete_all":
             body = delete_all_sql(c, named=True)

@@ -9,12 +9,13 @@ import attrs
 from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 
+from .._ast import Fragment
 from .._query import Query
 from .._sources import Step, to_query
 
 _T = TypeVar("_T")
 
-__all__ = ("CTE_OPERATIONS", "recursive_ctes", "with_cte")
+__all__ = ("CTE_OPERATIONS", "fragment_cte", "recursive_ctes", "with_cte")
 
 
 #: what a CTE's query does (Ecto's ``operation:``): read, or change rows and return them
@@ -41,18 +42,35 @@ def with_cte(
 
         changed = from_(Post) | where(lambda p: p.visits == 0) | update(set={"visits": 1}) | select(lambda p: p)
         from_(("changed", Post)) | with_cte("changed", as_=changed, operation="update_all")
+
+    ``as_`` may be a ``fragment(...)``, written as the CTE's body (Ecto's ``as: fragment(...)``)::
+
+        from_(("nums", Num)) | with_cte("nums", as_=fragment("SELECT generate_series(1, ?) AS id", 3))
+
+    There is no ``operation="insert_all"``: Ecto's ``with_cte`` has none either (its operations are
+    ``:all``, ``:update_all`` and ``:delete_all``); write ``fragment("INSERT ... RETURNING ...")`` if needed.
     """
     check_name(name, "CTE name")
     if materialized is not None and not isinstance(materialized, bool):
         raise QueryError(f"with_cte materialized= expects True, False or None, got {materialized!r}")
     if operation not in CTE_OPERATIONS:
         raise QueryError(
-            f"with_cte operation= got {operation!r}; use one of {', '.join(map(repr, CTE_OPERATIONS))} "
-            "(insert_all CTEs are not supported)"
+            f"with_cte operation= got {operation!r}; use one of {', '.join(map(repr, CTE_OPERATIONS))}"
+            + (
+                " (Ecto's with_cte has no insert_all operation either; an INSERT ... RETURNING body can be "
+                'written as as_=fragment("INSERT INTO ... RETURNING ...")'
+                if operation == "insert_all"
+                else ""
+            )
         )
     if recursive is not None and not isinstance(recursive, bool):
         raise QueryError(f"with_cte recursive= expects True or False, got {recursive!r}")
     cte = to_query(as_)
+    if fragment_cte(cte) is not None and operation != "all":
+        raise QueryError(
+            f"with_cte {name!r}: a fragment body is written as is; operation={operation!r} needs a query "
+            f"(write the UPDATE/DELETE ... RETURNING in the fragment and leave operation out): {cte!r}"
+        )
     if operation == "update_all" and not cte.updates:
         raise QueryError(f"with_cte {name!r} with operation='update_all' needs a query with update(...): {cte!r}")
     if operation != "update_all" and cte.updates:
@@ -83,3 +101,9 @@ def recursive_ctes(value: bool = True, /) -> Step[Any]:
     if not isinstance(value, bool):
         raise QueryError(f"recursive_ctes expects True or False, got {value!r}")
     return lambda q: attrs.evolve(q, recursive_ctes=value)
+
+
+def fragment_cte(q: Query[Any]) -> Fragment | None:
+    """The fragment a CTE's body is, for ``with_cte(name, as_=fragment(...))``; ``None`` for a query."""
+    frag = q.source.fragment
+    return frag if frag is not None and q == Query(q.source, prefix=q.prefix) else None
