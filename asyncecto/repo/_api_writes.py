@@ -332,10 +332,10 @@ class Writes(CallHooks):
         ``prepare_query("all", ...)`` (as Ecto's reload, which runs an ``all``).
         """
         check_optional_name(prefix, "prefix")
+        self._check_options("reload", options)
         many = isinstance(structs, list)
         items: list[Any] = structs if many else [structs]
         if not items:
-            self._check_options("reload", options)
             return []
         schema = type(items[0])
         if any(type(s) is not schema for s in items):
