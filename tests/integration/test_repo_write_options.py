@@ -390,3 +390,18 @@ async def test_reload_goes_through_prepare_query_as_all(repo: TenantRepo) -> Non
     with pytest.raises(Exception, match="could not reload"):
         await repo.reload_or_raise(hidden)
     assert await repo.reload_or_raise(hidden, with_hidden=True) == hidden
+
+
+# -- copy_to / copy_from ---------------------------------------------------------------------
+async def test_copies_take_log_and_telemetry_options(repo: Repo, caplog: pytest.LogCaptureFixture) -> None:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    with caplog.at_level(logging.DEBUG, logger="asyncecto"):
+        loaded = await repo.copy_from(Weather, [{"city": "Oslo"}], log=False, telemetry_options={"op": "in"})
+        data = await repo.copy_to(Weather, format="csv", log="warning", telemetry_options={"op": "out"})
+        await repo.telemetry.flush()
+    assert loaded == 1 and b"Oslo" in data
+    assert [(e.options, e.log) for e in events] == [({"op": "in"}, False), ({"op": "out"}, "warning")]
+    assert [r.levelno for r in _query_lines(caplog)] == [logging.WARNING]
+    with pytest.raises(ArgumentError, match=r"log= of Repo.copy_to must be"):
+        await repo.copy_to(Weather, log="loud")
