@@ -100,8 +100,9 @@ class CallHooks:
         """Called before every query-based operation; returns ``(query, options)`` to run.
 
         ``operation`` is Ecto's: ``"all"`` (also for ``one``, ``get*``, ``all_by``, ``exists``,
-        ``aggregate``, ``to_sql``, ``explain``, and each preload query, whose options carry
-        ``ecto_query="preload"``), ``"stream"``, ``"update_all"`` or ``"delete_all"``.
+        ``aggregate``, ``to_sql``, ``explain``, ``reload``, and each preload query, whose options
+        carry ``ecto_query="preload"``), ``"stream"``, ``"update_all"``, ``"delete_all"`` or
+        ``"insert_all"`` (its rows' query).
         ``options`` holds the call's options (after :meth:`default_options`), the ones named in
         :attr:`query_options` included. Not called for single-struct writes, raw SQL, nor joins.
         The default returns both unchanged.
@@ -111,8 +112,10 @@ class CallHooks:
     def default_options(self, operation: str) -> Mapping[str, Any]:
         """Options for ``operation`` that the call's own options override (default: none).
 
-        ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``
-        or ``"query"`` (raw SQL). Keys are the shared options or names in :attr:`query_options`.
+        ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``,
+        ``"query"`` (raw SQL), ``"insert"``, ``"update"``, ``"delete"``, ``"insert_or_update"``,
+        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"`` or ``"copy_from"``.
+        Keys are the shared options or names in :attr:`query_options`.
         """
         return {}
 

@@ -405,3 +405,23 @@ async def test_copies_take_log_and_telemetry_options(repo: Repo, caplog: pytest.
     assert [r.levelno for r in _query_lines(caplog)] == [logging.WARNING]
     with pytest.raises(ArgumentError, match=r"log= of Repo.copy_to must be"):
         await repo.copy_to(Weather, log="loud")
+
+
+async def test_a_multis_steps_take_their_own_options(repo: Repo) -> None:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    multi = (
+        Multi.new()
+        | Multi.insert("w", Weather(city="Oslo"), telemetry_options={"op": "step"}, log=False)
+        | Multi.insert_all("rows", Weather, [{"city": "Rome"}], telemetry_options={"op": "rows"})
+    )
+    await repo.transaction(multi)
+    await repo.telemetry.flush()
+    assert [(e.sql.split()[0], e.options) for e in events] == [
+        ("SAVEPOINT", None),
+        ("INSERT", {"op": "step"}),
+        ("INSERT", {"op": "rows"}),
+        ("RELEASE", None),
+    ]
+    with pytest.raises(ArgumentError, match=r"unknown option 'bogus' for Repo.insert"):
+        await repo.transaction(Multi.new() | Multi.insert("w", Weather(city="Oslo"), bogus=1))
