@@ -140,6 +140,8 @@ class RawSQL(CallHooks):
         output: None = None,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
     ) -> bytes: ...
 
     @overload
@@ -154,6 +156,8 @@ class RawSQL(CallHooks):
         output: Any,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
     ) -> int: ...
 
     async def copy_to(
@@ -167,6 +171,8 @@ class RawSQL(CallHooks):
         output: Any = None,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
     ) -> bytes | int:
         """Copy a query's rows out with ``COPY … TO STDOUT``, in PostgreSQL's ``format``.
 
@@ -183,11 +189,16 @@ class RawSQL(CallHooks):
             with open("posts.copy", "wb") as f:
                 await repo.copy_to(Post, format="binary", output=f)
 
+        ``log``/``telemetry_options`` as for :meth:`query`; ``default_options("copy_to")`` applies.
+
         :raises ArgumentError: an unknown format, ``header`` without CSV, or a COPY statement as ``source``
         """
-        return await _copy.copy_to(
-            self._executor, source, params, format=format, header=header, output=output, prefix=prefix, timeout=timeout
-        )
+        core = self._executor
+        r = self._resolve("copy_to", "copy_to", None, prefix, timeout, log, telemetry_options, {})
+        with core.call_options(r.log, r.telemetry_options):
+            return await _copy.copy_to(
+                core, source, params, format=format, header=header, output=output, prefix=r.prefix, timeout=r.timeout
+            )
 
     async def copy_from(
         self,
@@ -196,6 +207,8 @@ class RawSQL(CallHooks):
         *,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
     ) -> int:
         """Load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded.
 
@@ -209,6 +222,11 @@ class RawSQL(CallHooks):
 
             await repo.copy_from(Post, ({"title": t} for t in titles))
 
+        ``log``/``telemetry_options`` as for :meth:`query`; ``default_options("copy_from")`` applies.
+
         :raises CastError: a value does not fit its field's type (before it is sent)
         """
-        return await _copy.copy_from(self._executor, target, rows, prefix=prefix, timeout=timeout)
+        core = self._executor
+        r = self._resolve("copy_from", "copy_from", None, prefix, timeout, log, telemetry_options, {})
+        with core.call_options(r.log, r.telemetry_options):
+            return await _copy.copy_from(core, target, rows, prefix=r.prefix, timeout=r.timeout)

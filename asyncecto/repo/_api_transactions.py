@@ -19,7 +19,7 @@ from asyncecto.multi import Multi
 from asyncecto.query._sources import to_query
 
 from ._api_reads import LogOption, Queryable
-from ._core import DEFAULT, RepoCore
+from ._core import DEFAULT, Bound, RepoCore
 from ._multi import run_multi
 from ._options import CallHooks
 from ._plan_sql import prepared_all
@@ -43,6 +43,26 @@ async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> An
     return await attempt()  # the last try: its conflict propagates
 
 
+class _CallTransaction(Transaction):
+    """A transaction whose own statements (BEGIN, SAVEPOINT, COMMIT, ROLLBACK, RELEASE) run with the
+    call's ``log``/``telemetry_options``; the statements of the block keep their own (as Ecto)."""
+
+    def __init__(
+        self,
+        core: RepoCore,
+        isolation: str | None,
+        read_only: bool,
+        log: str | bool | None,
+        telemetry_options: Mapping[str, Any] | None,
+    ) -> None:
+        super().__init__(core, isolation, read_only)
+        self._call = (log, telemetry_options)
+
+    async def _exec(self, bound: Bound, sql: str, budget: float | None = None) -> str:
+        with self.core.call_options(*self._call):
+            return await super()._exec(bound, sql, budget)
+
+
 class Transactions(CallHooks):
     """Transactions, savepoints, checkouts and streams inside them."""
 
@@ -50,11 +70,29 @@ class Transactions(CallHooks):
 
     @overload
     def transaction(
-        self, fn: None = None, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
+        self,
+        fn: None = None,
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Transaction: ...
     @overload
     def transaction(
-        self, fn: Multi, /, *, isolation: str | None = None, read_only: bool = False, retry: int = 0
+        self,
+        fn: Multi,
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Awaitable[dict[Any, Any]]: ...
     @overload
     def transaction(
@@ -65,6 +103,9 @@ class Transactions(CallHooks):
         isolation: str | None = None,
         read_only: bool = False,
         retry: int = 0,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Awaitable[_T]: ...
     def transaction(
         self,
@@ -74,6 +115,9 @@ class Transactions(CallHooks):
         isolation: str | None = None,
         read_only: bool = False,
         retry: int = 0,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """A transaction: ``async with repo.transaction():``, ``await repo.transaction(fn)`` or
         ``await repo.transaction(multi)`` (the Multi's changes dict, or ``MultiError``).
@@ -88,7 +132,20 @@ class Transactions(CallHooks):
         :param read_only: ``BEGIN … READ ONLY``
         :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
             fails with a serialization failure or a deadlock (``TransactionConflictError``)
+        :param log: ``False`` or a level name for the transaction's own statements (BEGIN, COMMIT,
+            ROLLBACK, savepoints); the calls in the block keep their own options, as in Ecto
+        :param telemetry_options: a mapping, the ``options`` of those statements' telemetry events
+
+        ``default_options("transaction")`` applies (its ``log``/``telemetry_options``).
+
+        .. code-block:: python
+
+            async with repo.transaction(log=False):
+                await repo.insert(post)  # logged; BEGIN and COMMIT are not
         """
+        r = self._resolve(
+            "transaction", "transaction", None, None, DEFAULT, log, telemetry_options, options, extra_ok=True
+        )
         if retry < 0:
             raise ArgumentError(f"retry= is how many more times to run the transaction, got {retry!r}; use 0 or more")
         if retry:
@@ -101,10 +158,24 @@ class Transactions(CallHooks):
                     "retry= works on the outermost transaction only: inside another one, the conflict has "
                     "already aborted the outer transaction; put retry= on the outermost repo.transaction(...)"
                 )
-            return _with_retry(lambda: self.transaction(fn, isolation=isolation, read_only=read_only), retry)
+            return _with_retry(
+                lambda: self.transaction(
+                    fn,
+                    isolation=isolation,
+                    read_only=read_only,
+                    log=log,
+                    telemetry_options=telemetry_options,
+                    **options,
+                ),
+                retry,
+            )
+        core = self._executor
+        if r.log is None and r.telemetry_options is None:
+            tx = Transaction(core, isolation, read_only)
+        else:
+            tx = _CallTransaction(core, isolation, read_only, r.log, r.telemetry_options)
         if isinstance(fn, Multi):
-            return run_multi(cast("Repo", self), fn, isolation, read_only)
-        tx = Transaction(self._executor, isolation, read_only)
+            return run_multi(cast("Repo", self), fn, isolation, read_only, tx)
         return tx if fn is None else tx.run(fn)
 
     def rollback(self, value: Any = None) -> NoReturn:

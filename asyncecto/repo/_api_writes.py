@@ -20,17 +20,40 @@ from asyncecto.query._sources import to_query
 from asyncecto.schema import Meta, meta
 
 from . import _insert_all, _read, _write
+from ._api_reads import LogOption
 from ._core import DEFAULT, RepoCore
+from ._options import CallHooks, Resolved
 
 __all__ = ("Writes",)
 
 _T = TypeVar("_T")
 
 
-class Writes:
-    """Writing structs and changesets: insert, update, delete, upsert, ``insert_all``, reload."""
+class Writes(CallHooks):
+    """Writing structs and changesets: insert, update, delete, upsert, ``insert_all``, reload.
+
+    Every method takes the shared options ``prefix``, ``timeout``, ``log`` (``False`` or a level
+    name) and ``telemetry_options`` (a mapping, found in each telemetry event's ``options``) for
+    every statement it runs (a transaction it opens included), plus the names in ``query_options``.
+    ``default_options`` is called with the method's name (``"insert"``, ``"update"``, ``"delete"``,
+    ``"insert_or_update"``, ``"insert_all"``, ``"reload"``).
+    """
 
     _executor: RepoCore
+
+    def _write_options(
+        self,
+        operation: str,
+        prefix: str | None,
+        timeout: Any,
+        log: LogOption,
+        telemetry_options: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+    ) -> Resolved:
+        """The options of a single-struct write (no ``prepare_query``: Ecto calls it for queries only)."""
+        return self._resolve(
+            operation, operation, None, prefix, timeout, log, telemetry_options, options, extra_ok=True
+        )
 
     @overload
     async def insert(
@@ -45,6 +68,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T: ...
     @overload
     async def insert(
@@ -59,6 +85,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T: ...
     async def insert(
         self,
@@ -72,6 +101,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """Insert a struct or a changeset's data with its changes; returns the loaded struct.
 
@@ -92,7 +124,10 @@ class Writes:
         if on_conflict not in (None, "raise") or conflict_target is not None:
             stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
             upsert = _write.Upsert(on_conflict, conflict_target, stale)
-        return await _write.insert(self._executor, value, prefix, returning, timeout, upsert)
+        core = self._executor
+        r = self._write_options("insert", prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _write.insert(core, value, r.prefix, returning, r.timeout, upsert)
 
     async def insert_all(
         self,
@@ -106,6 +141,9 @@ class Writes:
         timestamps: bool = False,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> tuple[int, list[Any] | None]:
         """Insert many rows at once; ``(count, returned)`` (``returned`` is ``None`` without ``returning``).
 
@@ -128,19 +166,27 @@ class Writes:
         :param timestamps: fill the schema's ``inserted_at``/``updated_at`` (and set ``updated_at``
             when an upsert updates)
         :raises ArgumentError: bad options or rows (nothing is sent)
+
+        Rows from a query go through ``prepare_query("insert_all", query, options)`` (as Ecto).
         """
-        return await _insert_all.insert_all(
-            self._executor,
-            target,
-            entries,
-            returning=returning,
-            on_conflict=on_conflict,
-            conflict_target=conflict_target,
-            placeholders=placeholders,
-            timestamps=timestamps,
-            prefix=prefix,
-            timeout=timeout,
+        core = self._executor
+        query = entries if isinstance(entries, Query) else None
+        r = self._resolve(
+            "insert_all", "insert_all", query, prefix, timeout, log, telemetry_options, options, extra_ok=True
         )
+        with core.call_options(r.log, r.telemetry_options):
+            return await _insert_all.insert_all(
+                core,
+                target,
+                entries if query is None else r.query,
+                returning=returning,
+                on_conflict=on_conflict,
+                conflict_target=conflict_target,
+                placeholders=placeholders,
+                timestamps=timestamps,
+                prefix=r.prefix,
+                timeout=r.timeout,
+            )
 
     async def update(
         self,
@@ -153,6 +199,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T:
         """Write a changeset's changes to its struct's row; with no changes nothing is sent.
 
@@ -164,7 +213,10 @@ class Writes:
         :raises StaleEntryError: no row has the struct's primary key (or the lock version moved on)
         """
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
-        return await _write.update(self._executor, changeset, prefix, returning, force, stale, timeout)  # type: ignore[no-any-return]
+        core = self._executor
+        r = self._write_options("update", prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _write.update(core, changeset, r.prefix, returning, force, stale, r.timeout)  # type: ignore[no-any-return]
 
     @overload
     async def delete(
@@ -177,6 +229,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T: ...
     @overload
     async def delete(
@@ -189,6 +244,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T: ...
     async def delete(
         self,
@@ -200,6 +258,9 @@ class Writes:
         stale_error_field: str | None = None,
         stale_error_message: str = "is stale",
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> Any:
         """Delete a struct's row; returns the struct with state ``"deleted"``.
 
@@ -207,7 +268,10 @@ class Writes:
         :raises StaleEntryError: no row has the struct's primary key
         """
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
-        return await _write.delete(self._executor, value, prefix, returning, stale, timeout)
+        core = self._executor
+        r = self._write_options("delete", prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _write.delete(core, value, r.prefix, returning, stale, r.timeout)
 
     async def insert_or_update(
         self,
@@ -216,22 +280,59 @@ class Writes:
         prefix: str | None = None,
         returning: bool | Sequence[str] | None = None,
         timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> _T:
-        """Insert when the changeset's struct is ``built``, update when it is ``loaded``."""
-        return await _write.insert_or_update(self._executor, changeset, prefix, returning, timeout)  # type: ignore[no-any-return]
+        """Insert when the changeset's struct is ``built``, update when it is ``loaded``.
+
+        ``default_options("insert_or_update")`` applies (not the insert's nor the update's, as Ecto).
+        """
+        core = self._executor
+        r = self._write_options("insert_or_update", prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.log, r.telemetry_options):
+            return await _write.insert_or_update(core, changeset, r.prefix, returning, r.timeout)  # type: ignore[no-any-return]
 
     @overload
     async def reload(
-        self, structs: list[_T], *, prefix: str | None = None, timeout: Any = DEFAULT
+        self,
+        structs: list[_T],
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> list[_T | None]: ...
     @overload
-    async def reload(self, structs: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T | None: ...
-    async def reload(self, structs: Any, *, prefix: str | None = None, timeout: Any = DEFAULT) -> Any:
+    async def reload(
+        self,
+        structs: _T,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> _T | None: ...
+    async def reload(
+        self,
+        structs: Any,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
         """Read structs again by primary key, from their own source and prefix (or ``prefix=``).
 
         A list keeps its order, with ``None`` where a row no longer exists.
+        ``default_options("reload")`` applies, and the query goes through
+        ``prepare_query("all", ...)`` (as Ecto's reload, which runs an ``all``).
         """
         check_optional_name(prefix, "prefix")
+        self._check_options("reload", options)
         many = isinstance(structs, list)
         items: list[Any] = structs if many else [structs]
         if not items:
@@ -252,13 +353,33 @@ class Writes:
             source=attrs.evolve(q.source, prefix=prefix if prefix is not None else m.prefix),
             wheres=(Filter("and", In(FieldRef(0, pk), Param(ids))),),
         )
-        found = {getattr(s, pk): s for s in await _read.all_(self._executor, q, None, timeout)}
+        core = self._executor
+        r = self._resolve(
+            "reload", "reload", q, prefix, timeout, log, telemetry_options, options, prepare_operation="all"
+        )
+        q = r.query
+        if r.prefix is not None and r.prefix != prefix:  # from default_options or prepare_query
+            q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=r.prefix))
+        with core.call_options(r.log, r.telemetry_options):
+            rows = await _read.all_(core, q, None, r.timeout)
+        found = {getattr(s, pk): s for s in rows}
         result = [found.get(i) for i in ids]
         return result if many else result[0]
 
-    async def reload_or_raise(self, struct: _T, *, prefix: str | None = None, timeout: Any = DEFAULT) -> _T:
+    async def reload_or_raise(
+        self,
+        struct: _T,
+        *,
+        prefix: str | None = None,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> _T:
         """Like :meth:`reload` for one struct, but raises when its row no longer exists."""
-        found = await self.reload(struct, prefix=prefix, timeout=timeout)
+        found = await self.reload(
+            struct, prefix=prefix, timeout=timeout, log=log, telemetry_options=telemetry_options, **options
+        )
         if found is None:
             raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
         return found

@@ -117,8 +117,10 @@ def _raise_rollback(exc: BaseException, repo: Repo, name: Hashable) -> None:
         raise _Failed(name, signal.value) from None
 
 
-async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: bool) -> dict[Hashable, Any]:
-    """The changes of a Multi run in one transaction, or ``MultiError`` after rolling back."""
+async def run_multi(
+    repo: Repo, multi: Multi, isolation: str | None, read_only: bool, tx: Transaction | None = None
+) -> dict[Hashable, Any]:
+    """The changes of a Multi run in one transaction (``tx``, else a new one), or ``MultiError`` after rolling back."""
     first = _preflight(multi)
     if first is not None:
         raise MultiError(*first, {})
@@ -126,7 +128,7 @@ async def run_multi(repo: Repo, multi: Multi, isolation: str | None, read_only: 
         return {}
     changes: dict[Hashable, Any] = {}
     try:
-        async with Transaction(executor_of(repo), isolation, read_only):
+        async with tx or Transaction(executor_of(repo), isolation, read_only):
             await _run_ops(repo, multi, changes, set())
     except _Failed as failed:
         raise MultiError(failed.name, failed.value, dict(changes)) from failed.__cause__

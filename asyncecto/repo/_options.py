@@ -100,8 +100,9 @@ class CallHooks:
         """Called before every query-based operation; returns ``(query, options)`` to run.
 
         ``operation`` is Ecto's: ``"all"`` (also for ``one``, ``get*``, ``all_by``, ``exists``,
-        ``aggregate``, ``to_sql``, ``explain``, and each preload query, whose options carry
-        ``ecto_query="preload"``), ``"stream"``, ``"update_all"`` or ``"delete_all"``.
+        ``aggregate``, ``to_sql``, ``explain``, ``reload``, and each preload query, whose options
+        carry ``ecto_query="preload"``), ``"stream"``, ``"update_all"``, ``"delete_all"`` or
+        ``"insert_all"`` (its rows' query).
         ``options`` holds the call's options (after :meth:`default_options`), the ones named in
         :attr:`query_options` included. Not called for single-struct writes, raw SQL, nor joins.
         The default returns both unchanged.
@@ -111,8 +112,10 @@ class CallHooks:
     def default_options(self, operation: str) -> Mapping[str, Any]:
         """Options for ``operation`` that the call's own options override (default: none).
 
-        ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``
-        or ``"query"`` (raw SQL). Keys are the shared options or names in :attr:`query_options`.
+        ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``,
+        ``"query"`` (raw SQL), ``"insert"``, ``"update"``, ``"delete"``, ``"insert_or_update"``,
+        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"`` or ``"copy_from"``.
+        Keys are the shared options or names in :attr:`query_options`.
         """
         return {}
 
@@ -147,11 +150,16 @@ class CallHooks:
         telemetry_options: Mapping[str, Any] | None,
         extra: Mapping[str, Any],
         prepare: bool = True,
+        *,
+        extra_ok: bool | None = None,
+        prepare_operation: str | None = None,
     ) -> Resolved:
         """The call's options: ``default_options(operation)`` under the given ones, then ``prepare_query``.
 
         ``query`` is ``None`` for calls that run no query (raw SQL, preload): then
-        ``prepare_query`` is not called and no extra options are accepted.
+        ``prepare_query`` is not called and no extra options are accepted (``extra_ok=True``
+        accepts them all the same: single-struct writes). ``prepare_operation`` names the
+        ``prepare_query`` operation when it differs from ``operation`` (reload: ``"all"``).
         """
         cls = type(self)
         given: dict[str, Any] = dict(extra)
@@ -163,7 +171,7 @@ class CallHooks:
             given["log"] = log
         if telemetry_options is not None:
             given["telemetry_options"] = telemetry_options
-        accepts_extra = query is not None and prepare
+        accepts_extra = (query is not None and prepare) if extra_ok is None else extra_ok
         self._check_options(method, extra, accepts_extra)
         if cls.default_options is not CallHooks.default_options:
             defaults = self.default_options(operation)
@@ -176,9 +184,9 @@ class CallHooks:
         for name in ("log", "telemetry_options", "prefix"):
             if name in given:
                 _check_value(name, given[name], method)
-        if accepts_extra and cls.prepare_query is not CallHooks.prepare_query:
-            assert query is not None
-            query, given = _checked(operation, self.prepare_query(operation, query, given))
+        if query is not None and prepare and cls.prepare_query is not CallHooks.prepare_query:
+            op = operation if prepare_operation is None else prepare_operation
+            query, given = _checked(op, self.prepare_query(op, query, given))
             for name in ("log", "telemetry_options", "prefix"):
                 if name in given:
                     _check_value(name, given[name], method)
