@@ -93,6 +93,8 @@ _URL_EXPECTED: Final[dict[str, str]] = {
 _URL_OPTIONS: Final = frozenset(
     {
         "pool_size",
+        "read_only",
+        "stacktrace",
         "min_size",
         "pool_timeout",
         "timeout",
@@ -142,6 +144,8 @@ class RepoConfig:
     log: str | bool = "debug"  # query log level name, or False
     statement_cache_size: int = 100
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
+    read_only: bool = False  # the write functions refuse (Ecto's ``read_only: true``)
+    stacktrace: bool = False  # telemetry events and log lines carry the caller's frames
     scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
 
     def connection_settings(self) -> ConnectionSettings:
@@ -282,7 +286,7 @@ def _from_text(name: str, text: str) -> Any:
         if name == "timeout" and text.lower() == "infinity":
             return None
         return float(text) if _FLOAT_RE.fullmatch(text) else _INVALID
-    if name == "ssl":
+    if name in ("ssl", "read_only", "stacktrace"):
         return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), _INVALID)
     if name == "sslmode":
         return text.lower() if text.lower() in _SSL_MODES else _INVALID
@@ -321,6 +325,8 @@ def _normalize(name: str, value: Any) -> Any:
         if value is None or isinstance(value, bool):
             return value
         return value.lower() if isinstance(value, str) and value.lower() in _SSL_MODES else _INVALID
+    if name in ("read_only", "stacktrace"):
+        return value if isinstance(value, bool) else _INVALID
     if name == "log":
         if value is False:
             return False

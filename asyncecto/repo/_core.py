@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import enum
+import os
+import sys
 import time
+import traceback
+import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -16,13 +20,37 @@ from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStat
 
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
-from ._ownership import Lease, Ownership
+from ._ownership import Lease, Ownership, PoolLease
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "check_spawn_hook", "executor_of")
 
 _R = TypeVar("_R")
+
+#: the package's folder: frames inside it are left out of a query's ``stacktrace``
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: the running repos, in the order they started (``Repo.all_running()``)
+_RUNNING: dict[int, weakref.ref[Any]] = {}
+
+
+def running_repos() -> list[Any]:
+    """The public repos now running, in the order they started."""
+    repos = (ref() for ref in list(_RUNNING.values()))
+    return [repo for repo in repos if repo is not None and repo._executor.state == "running"]
+
+
+def caller_stack(limit: int = 30) -> tuple[traceback.FrameSummary, ...]:
+    """The frames calling into asyncecto, innermost first (the library's own frames left out)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back  # type: ignore[assignment]
+    frames: list[traceback.FrameSummary] = []
+    while frame is not None and len(frames) < limit:
+        code = frame.f_code
+        frames.append(traceback.FrameSummary(code.co_filename, frame.f_lineno or 0, code.co_qualname, line=None))
+        frame = frame.f_back  # type: ignore[assignment]
+    return tuple(frames)
 
 
 class Bound:
@@ -140,6 +168,11 @@ class RepoCore(Executor):
         self._loop = asyncio.get_running_loop()
         listener: Listener | None = None
         try:
+            self._run_init()
+        except BaseException:
+            self._state = RepoState.NEW
+            raise
+        try:
             await self.adapter.start()
             supervisor = Supervisor(self.name)
             listener = start_listener(self)
@@ -160,6 +193,23 @@ class RepoCore(Executor):
         self._supervisor = supervisor
         self._listener = listener
         self._state = RepoState.RUNNING
+        _RUNNING[id(self)] = weakref.ref(self.repo)
+
+    def _run_init(self) -> None:
+        """Call the public repo's ``init("supervisor", config)`` hook, if it has one, and use its config."""
+        hook = getattr(self.repo, "init", None)
+        if hook is None:
+            return
+        config = hook("supervisor", self.config)
+        if not isinstance(config, RepoConfig):
+            raise ArgumentError(
+                f"{type(self.repo).__name__}.init('supervisor', config) must return a RepoConfig, got {config!r}\n\n"
+                "fix: return attrs.evolve(config, pool_size=20) (or the config unchanged)"
+            )
+        if config != self.config:
+            self.config = config
+            self.adapter = open_adapter(config.connection_settings())
+            self.telemetry.level = Telemetry(self.name, config.log).level
 
     async def stop(self, timeout: float | None = None) -> None:
         """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
@@ -192,6 +242,7 @@ class RepoCore(Executor):
                 self._listener.close()
             self._listener = None
             self._state = RepoState.CLOSED
+            _RUNNING.pop(id(self), None)
 
     @property
     def supervisor_restarts(self) -> dict[str, int]:
@@ -385,6 +436,7 @@ class RepoCore(Executor):
         rows: int | None,
         error: AsyncEctoError | None,
         call: tuple[str | bool | None, Mapping[str, Any] | None] | None = None,
+        idle: float | None = None,
     ) -> None:
         if call is None:
             call = self.call_var.get()
@@ -403,6 +455,8 @@ class RepoCore(Executor):
                 error,
                 None if call is None else call[1],
                 None if call is None else call[0],
+                caller_stack() if self.config.stacktrace else None,
+                idle,
             )
         )
 
@@ -442,6 +496,7 @@ class RepoCore(Executor):
         ownership = self.ownership
         conn: Connection
         queue: float | None = None
+        idle: float | None = None
         lease: Lease
         guarded = False  # outside any block of the task: the lease guards the statement
         lent = False  # checked out for this statement only
@@ -455,6 +510,10 @@ class RepoCore(Executor):
             )
             conn = lease.conn
             queue = time.perf_counter() - t0
+            if isinstance(lease, PoolLease):
+                last_used = getattr(conn, "last_used", None)  # when the pool took it back
+                if last_used is not None:
+                    idle = max(time.monotonic() - last_used, 0.0)
         else:
             self._check_owner(bound)
             lease, conn = bound.lease, bound.conn
@@ -477,7 +536,7 @@ class RepoCore(Executor):
                 await lease.undo_statement()
             if isinstance(exc, AsyncEctoError) and active:
                 now = time.perf_counter()
-                self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc)
+                self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc, None, idle)
             raise
         finally:
             if lent:
@@ -492,6 +551,16 @@ class RepoCore(Executor):
             elif kind == "query":
                 rows = len(result[1])
             self._emit(
-                sql, params, source, queue, t2 - t1, (t3 - t2) if decode is not None else None, t3 - t0, rows, None
+                sql,
+                params,
+                source,
+                queue,
+                t2 - t1,
+                (t3 - t2) if decode is not None else None,
+                t3 - t0,
+                rows,
+                None,
+                None,
+                idle,
             )
         return result, decoded

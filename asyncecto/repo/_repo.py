@@ -20,7 +20,9 @@ per-call options in ``query_options`` (see :class:`asyncecto.repo._options.CallH
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Any, NoReturn, Self
+
+from asyncecto.errors import RepoStateError
 
 from ._api_notifications import Notifications
 from ._api_raw import QueryResult, RawSQL
@@ -28,10 +30,35 @@ from ._api_reads import Reads
 from ._api_transactions import Transactions
 from ._api_writes import Writes
 from ._config import RepoConfig
-from ._core import RepoCore
+from ._core import RepoCore, running_repos
 from ._telemetry import Telemetry
 
 __all__ = ("QueryResult", "Repo")
+
+#: what a ``read_only=True`` repo refuses (Ecto leaves these undefined), and ``copy_from`` (it writes rows)
+READ_ONLY_REFUSED = (
+    "insert",
+    "insert_all",
+    "insert_or_update",
+    "update",
+    "update_all",
+    "delete",
+    "delete_all",
+    "copy_from",
+)
+
+
+def _refuse(repo: str, name: str) -> Any:
+    def refused(*args: Any, **kwargs: Any) -> NoReturn:
+        raise RepoStateError(
+            name,
+            "read-only",
+            f"the repo {repo!r} was created with read_only=True, so {name} is not available (as Ecto's "
+            "read_only: true repos); write through a repo created without read_only",
+        )
+
+    refused.__name__ = refused.__qualname__ = name
+    return refused
 
 
 class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
@@ -48,7 +75,8 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
         options may also be given as URL query parameters, which win over keyword options
     :param name: a name for logs and telemetry (default: the database name)
     :param options: ``pool_size``, ``pool_timeout``, ``timeout``, ``connect_timeout``,
-        ``shutdown_timeout``, ``cleanup_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings`` …
+        ``shutdown_timeout``, ``cleanup_timeout``, ``ssl``, ``prefix``, ``log``, ``server_settings``,
+        ``read_only`` (the write functions refuse), ``stacktrace`` (events carry the caller's frames) …
         (see :class:`asyncecto.repo.RepoConfig`); timeouts are seconds; and ``on_preloader_spawn``,
         a function called at the start of each parallel preload task (see :meth:`preload`)
 
@@ -73,6 +101,31 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
 
     def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
         self._executor = RepoCore(url, name=name, repo=self, **options)
+        if self._executor.config.read_only:
+            for method in READ_ONLY_REFUSED:
+                setattr(self, method, _refuse(self._executor.name, method))
+
+    @classmethod
+    def all_running(cls) -> list[Self]:
+        """The repos of this class (subclasses included) now running, in the order they started
+        (Ecto's ``Ecto.Repo.all_running/0``).
+
+        >>> Repo.all_running()
+        []
+        """
+        return [repo for repo in running_repos() if isinstance(repo, cls)]
+
+    def init(self, context: str, config: RepoConfig) -> RepoConfig:
+        """Ecto's ``init/2`` callback: called with ``"supervisor"`` each time the repo starts, before
+        it connects; the config it returns is the one used (default: ``config`` unchanged).
+
+        .. code-block:: python
+
+            class MyRepo(Repo):
+                def init(self, context, config):
+                    return attrs.evolve(config, pool_size=int(os.environ["POOL_SIZE"]))
+        """
+        return config
 
     def __repr__(self) -> str:
         return repr(self._executor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,6 +39,10 @@ class QueryEvent:
     :ivar result: ``"ok"`` or ``"error"``; :ivar error: the exception on error
     :ivar options: the call's ``telemetry_options=`` (Ecto's metadata ``options``), or ``None``
     :ivar log: the call's ``log=`` (``False``: no log line; a level name; ``None``: the repo's level)
+    :ivar stacktrace: the caller's frames, innermost first, outside asyncecto (Ecto's ``stacktrace``
+        metadata), when the repo was created with ``stacktrace=True``; else ``None``
+    :ivar idle_time: how long the connection sat idle in the pool before this query checked it
+        out (``None`` when the query did not check one out: inside a transaction or a checkout)
     """
 
     repo: str
@@ -53,6 +58,8 @@ class QueryEvent:
     error: BaseException | None = None
     options: Mapping[str, Any] | None = None
     log: str | bool | None = None
+    stacktrace: tuple[traceback.FrameSummary, ...] | None = None
+    idle_time: float | None = None
 
 
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:
@@ -74,7 +81,11 @@ def format_event(event: QueryEvent) -> str:
     if event.source:
         head += f' source="{event.source}"'
     head += _ms("db", event.query_time, always=True) + _ms("decode", event.decode_time) + _ms("queue", event.queue_time)
-    return f"{head}\n{event.sql} {list(event.params)!r}"
+    line = f"{head}\n{event.sql} {list(event.params)!r}"
+    if event.stacktrace:
+        frame = event.stacktrace[0]
+        line += f"\n↳ {frame.name}, at: {frame.filename}:{frame.lineno}"
+    return line
 
 
 class Telemetry:
