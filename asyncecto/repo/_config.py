@@ -59,6 +59,8 @@ _EXPECTED: Final[dict[str, str]] = {
     "log": f"False or a log level name ({', '.join(_LOG_LEVELS)})",
     "statement_cache_size": "an integer >= 0 (0 disables the cache)",
     "server_settings": "a mapping of strings to strings",
+    "read_only": "True or False",
+    "stacktrace": "True or False",
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -79,6 +81,8 @@ _EXAMPLES: Final[dict[str, str]] = {
     "log": "log='info' or log=False",
     "statement_cache_size": "statement_cache_size=100",
     "server_settings": "server_settings={'application_name': 'my_app'}",
+    "read_only": "read_only=True",
+    "stacktrace": "stacktrace=True",
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -89,6 +93,8 @@ _URL_EXPECTED: Final[dict[str, str]] = {
     "log": f"false or a log level name ({', '.join(_LOG_LEVELS)})",
     "prefix": "a non-empty schema name",
     "host": "a non-empty host name or unix-socket directory",
+    "read_only": "true, false, 1 or 0",
+    "stacktrace": "true, false, 1 or 0",
 }
 _URL_OPTIONS: Final = frozenset(
     {
