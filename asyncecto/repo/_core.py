@@ -113,6 +113,8 @@ class RepoCore(Executor):
         self.on_preloader_spawn: Any = options.pop("on_preloader_spawn", None)
         check_spawn_hook(self.on_preloader_spawn)
         self.config: RepoConfig = build_config(url, **options)
+        #: the config as given, which the ``init`` hook receives on every start
+        self.given_config = self.config
         self.name = name or f"{self.config.database}"
         self.adapter: RepoAdapter = open_adapter(self.config.connection_settings())
         self.telemetry = Telemetry(self.name, self.config.log)
@@ -200,11 +202,18 @@ class RepoCore(Executor):
         hook = getattr(self.repo, "init", None)
         if hook is None:
             return
-        config = hook("supervisor", self.config)
+        given = self.given_config
+        config = hook("supervisor", given)
+        where = f"{type(self.repo).__name__}.init('supervisor', config)"
         if not isinstance(config, RepoConfig):
             raise ArgumentError(
-                f"{type(self.repo).__name__}.init('supervisor', config) must return a RepoConfig, got {config!r}\n\n"
+                f"{where} must return a RepoConfig, got {config!r}\n\n"
                 "fix: return attrs.evolve(config, pool_size=20) (or the config unchanged)"
+            )
+        if config.read_only != given.read_only:
+            raise ArgumentError(
+                f"{where} cannot change read_only (from {given.read_only} to {config.read_only}): the write "
+                f"functions are chosen when the Repo is created\n\nfix: Repo(url, read_only={config.read_only})"
             )
         if config != self.config:
             self.config = config

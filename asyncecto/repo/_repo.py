@@ -117,7 +117,8 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
 
     def init(self, context: str, config: RepoConfig) -> RepoConfig:
         """Ecto's ``init/2`` callback: called with ``"supervisor"`` each time the repo starts, before
-        it connects; the config it returns is the one used (default: ``config`` unchanged).
+        it connects, with the config as created (not a previous start's); the config it returns is
+        the one used (default: ``config`` unchanged). It may not change ``read_only``.
 
         .. code-block:: python
 

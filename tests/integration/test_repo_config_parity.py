@@ -77,6 +77,20 @@ async def test_init_is_called_on_each_start_and_its_config_used(database_url: st
         assert repo.telemetry.level == logging.INFO
     async with repo:
         assert len(repo.calls) == 2
+        assert repo.calls[1][1].pool_size == 2  # the config as given, not the one init returned last time
+        assert repo.config.pool_size == 3
+
+
+class ReadOnlyInitRepo(Repo):
+    def init(self, context: str, config: RepoConfig) -> RepoConfig:
+        return attrs.evolve(config, read_only=True)
+
+
+async def test_init_cannot_switch_read_only(database_url: str) -> None:
+    repo = ReadOnlyInitRepo(database_url)
+    with pytest.raises(ArgumentError, match=r"cannot change read_only \(from False to True\)"):
+        await repo.start()
+    assert repo.state == "new"
 
 
 class BadInitRepo(Repo):
