@@ -13,6 +13,7 @@ import decimal
 import json
 import math
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -279,6 +280,19 @@ def embeds(info: SchemaInfo) -> dict[str, EmbedOne | EmbedMany]:
     return found
 
 
+def _plain(value: Any) -> Any:
+    """Dumped data as plain JSON values, as the ``jsonb`` column holds them (the encoder's rules)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
 def _check_format(format: str, action: str) -> None:
     if format != "json":
         raise ArgumentError(f"{action}: unsupported format {format!r}; the only format is 'json'")
@@ -308,7 +322,9 @@ def embedded_load(schema: type[_S], data: Mapping[str, Any], format: str = "json
         if f.source in data:
             value = data[f.source]
             try:
-                known[f.name] = _json_load(f.type, value)
+                known[f.name] = read = _json_load(f.type, value)
+                if read is not None and not isinstance(f.type, _Embed):
+                    f.type.dump(read)  # _json_load falls back to load, which trusts the value
             except (ValueError, TypeError) as exc:
                 raise ArgumentError(
                     f"cannot load {value!r} as type {f.type.name} for field {f.name!r} in schema {info.name}: {exc}"
@@ -318,8 +334,10 @@ def embedded_load(schema: type[_S], data: Mapping[str, Any], format: str = "json
 
 
 def embedded_dump(struct: Any, format: str = "json", /) -> dict[str, Any]:
-    """The struct's persisted fields as JSON-ready data, keyed by source (Ecto's ``embedded_dump/2``);
-    virtual fields, associations and the meta are left out. :func:`embedded_load` reads it back.
+    """The struct's persisted fields as plain JSON data, keyed by source, exactly as an embed's
+    ``jsonb`` holds them (Ecto's ``embedded_dump/2``): dates, times, UUIDs and decimals become
+    strings; virtual fields, associations and the meta are left out. :func:`embedded_load` reads
+    it back.
 
     >>> from asyncecto import embedded_schema
     >>> @embedded_schema(primary_key=False)
@@ -334,7 +352,7 @@ def embedded_dump(struct: Any, format: str = "json", /) -> dict[str, Any]:
     for f in info.persisted:
         value = getattr(struct, f.name)
         try:
-            out[f.source] = _json_dump(f.type, value)
+            out[f.source] = _plain(_json_dump(f.type, value))
         except (ValueError, TypeError, OverflowError) as exc:
             raise ArgumentError(
                 f"cannot dump {value!r} as type {f.type.name} for field {f.name!r} in schema {info.name}: {exc}"
