@@ -79,6 +79,7 @@ def schema(
     field_source_mapper: Callable[[str], str] | None = None,
     timestamps_opts: Timestamps | Mapping[str, Any] | None = None,
     redact: bool = False,
+    context: Any = None,
 ) -> Callable[[type[_T]], type[_T]]:
     """Make a class a schema stored in the table ``source``.
 
@@ -103,6 +104,8 @@ def schema(
         ``timestamps=`` is merged over them (they add no timestamps on their own)
     :param redact: ``True`` redacts every field except the primary key in ``repr`` and changeset
         output (Ecto's ``@schema_redact :all_except_primary_keys``); ``field(redact=False)`` opts out
+    :param context: any value put in every struct's meta as ``meta(s).context`` (Ecto's
+        ``@schema_context``), kept on structs the Repo loads or writes
 
     >>> from asyncecto import schema, meta
     >>> @schema("weather")
@@ -133,6 +136,7 @@ def schema(
         source_mapper=field_source_mapper,
         timestamps_opts=timestamps_opts,
         redact=redact,
+        context=context,
     )
 
     def decorate(cls: type[_T]) -> type[_T]:
@@ -180,6 +184,7 @@ class _Options:
     source_mapper: Callable[[str], str] | None = None
     timestamps_opts: Timestamps | Mapping[str, Any] | None = None
     redact: bool = False
+    context: Any = None
 
 
 def _caller_namespace() -> dict[str, Any]:
@@ -234,7 +239,7 @@ def _build(
                 infos[ts] = attrs.evolve(infos[ts], type=ts_type)
     _check_sources(name, infos, embedded)
 
-    built_meta = None if embedded or source is None else Meta("built", source, prefix)
+    built_meta = None if embedded or source is None else Meta("built", source, prefix, context=opts.context)
     these: dict[str, Any] = {}
     for info in infos.values():
         if info.default_factory is not None:

@@ -54,7 +54,9 @@ def copy_struct(struct: _S, info: SchemaInfo | None = None) -> _S:
     return new
 
 
-def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: str | None = _UNSET) -> _S:
+def put_meta(
+    struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: str | None = _UNSET, context: Any = _UNSET
+) -> _S:
     """A copy of ``struct`` with its meta changed.
 
     >>> from asyncecto import schema, meta, put_meta
@@ -79,8 +81,9 @@ def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: s
         current.state if state is _UNSET else state,
         current.source if source is _UNSET else source,
         current.prefix if prefix is _UNSET else prefix,
+        context=current.context if context is _UNSET else context,
     )
-    if new_meta == current:
+    if new_meta == current and new_meta.context is current.context:
         return struct
     new = copy_struct(struct)
     _set(new, "__meta__", new_meta)

@@ -22,6 +22,7 @@ from asyncecto.schema import (
     meta,
     primary_key,
     primary_key_or_raise,
+    put_meta,
     reset_fields,
     schema,
 )
@@ -121,3 +122,28 @@ async def test_primary_key_and_reset_fields_on_loaded_structs(repo: Repo, admin:
     assert reset.title is None and reset.spot == Spot() and meta(reset).state == "loaded"
     await repo.update_all(Thing, set={"title": None})  # the reset struct still names the same row
     assert await repo.get(Thing, primary_key_or_raise(reset)["id"]) is not None
+
+
+@schema("sw_things", context="tenant-a", field_source_mapper=lambda name: f"c_{name}")
+class ThingInContext:
+    id: int | None = None
+    title: str | None = None
+
+
+async def test_schema_context_is_kept_on_loaded_and_written_structs(repo: Repo, admin: Any) -> None:
+    await _tables(admin)
+    await admin.execute(
+        "ALTER TABLE sw_things ALTER c_inserted_at SET DEFAULT now(), ALTER c_updated_at SET DEFAULT now()"
+    )
+    inserted = await repo.insert(ThingInContext(title="c"))
+    assert meta(inserted).state == "loaded" and meta(inserted).context == "tenant-a"
+    got = await repo.get(ThingInContext, inserted.id)
+    assert got is not None and meta(got).context == "tenant-a"
+    [one] = await repo.all(ThingInContext)
+    assert meta(one).context == "tenant-a"
+    assert meta(repo.load(ThingInContext, {"c_id": 1, "c_title": "x"})).context == "tenant-a"
+    # a context put on the struct is kept by writes, as Ecto keeps the struct's meta
+    custom = await repo.insert(put_meta(ThingInContext(title="d"), context="mine"))
+    assert meta(custom).context == "mine"
+    deleted = await repo.delete(custom)
+    assert meta(deleted).state == "deleted" and meta(deleted).context == "mine"

@@ -317,3 +317,21 @@ def test_helpers_are_exported_from_the_package() -> None:
     for name in ("reset_fields", "primary_key", "primary_key_or_raise", "embedded_load", "embedded_dump"):
         assert getattr(asyncecto, name) is getattr(schema_pkg, name)
         assert name in asyncecto.__all__ and name in schema_pkg.__all__
+
+
+# -- context= ---------------------------------------------------------------------------------
+
+
+@schema("sw_ctx", context={"tenant": "acme"})
+class InContext:
+    title: str | None = None
+
+
+def test_schema_context_is_put_in_the_meta() -> None:
+    m = meta(InContext())
+    assert m.context == {"tenant": "acme"} and schema_info(InContext).context == {"tenant": "acme"}
+    assert repr(m) == "Meta<built, 'sw_ctx', context={'tenant': 'acme'}>"
+    assert meta(Post()).context is None and schema_info(Point).context is None
+    changed = put_meta(InContext(), context="other")
+    assert meta(changed).context == "other" and meta(changed).source == "sw_ctx"
+    assert meta(put_meta(changed, state="loaded")).context == "other"
