@@ -124,18 +124,9 @@ def schema(
     check_optional_name(prefix, "schema prefix")
     caller = _caller_namespace()
 
-    if field_source_mapper is not None and not callable(field_source_mapper):
-        raise SchemaError(
-            f"schema {source!r}: field_source_mapper must be a function from field name to column name, "
-            f"got {field_source_mapper!r}"
-        )
-    if not isinstance(redact, bool):
-        raise SchemaError(f"schema {source!r}: redact must be True or False, got {redact!r}")
-    options = _Options(
+    options = attrs.evolve(
+        _options(f"schema {source!r}", field_source_mapper, timestamps_opts, redact),
         foreign_key_type=foreign_key_type,
-        source_mapper=field_source_mapper,
-        timestamps_opts=timestamps_opts,
-        redact=redact,
         context=context,
     )
 
@@ -162,16 +153,21 @@ def embedded_schema(
     *,
     primary_key: bool | tuple[Any, ...] = True,
     timestamps: bool | Timestamps | Mapping[str, Any] = False,
+    field_source_mapper: Callable[[str], str] | None = None,
+    timestamps_opts: Timestamps | Mapping[str, Any] | None = None,
+    redact: bool = False,
 ) -> Any:
     """Make a class an embedded schema: a struct stored inside a parent's jsonb column.
 
     It has no table and no meta; its default primary key ``id`` is a UUID generated
-    in Python. Use it bare (``@embedded_schema``) or with options.
+    in Python. Use it bare (``@embedded_schema``) or with options; ``field_source_mapper``
+    (here: the JSON keys), ``timestamps_opts`` and ``redact`` work as in :func:`schema`.
     """
     caller = _caller_namespace()
+    options = _options("embedded schema", field_source_mapper, timestamps_opts, redact)
 
     def decorate(c: type[_T]) -> type[_T]:
-        return _build(c, None, None, primary_key, timestamps, embedded=True, caller=caller)
+        return _build(c, None, None, primary_key, timestamps, embedded=True, caller=caller, options=options)
 
     return decorate(cls) if cls is not None else decorate
 
@@ -185,6 +181,21 @@ class _Options:
     timestamps_opts: Timestamps | Mapping[str, Any] | None = None
     redact: bool = False
     context: Any = None
+
+
+def _options(
+    where: str,
+    mapper: Callable[[str], str] | None,
+    timestamps_opts: Timestamps | Mapping[str, Any] | None,
+    redact: bool,
+) -> _Options:
+    if mapper is not None and not callable(mapper):
+        raise SchemaError(
+            f"{where}: field_source_mapper must be a function from field name to column name, got {mapper!r}"
+        )
+    if not isinstance(redact, bool):
+        raise SchemaError(f"{where}: redact must be True or False, got {redact!r}")
+    return _Options(source_mapper=mapper, timestamps_opts=timestamps_opts, redact=redact)
 
 
 def _caller_namespace() -> dict[str, Any]:

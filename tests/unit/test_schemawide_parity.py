@@ -335,3 +335,25 @@ def test_schema_context_is_put_in_the_meta() -> None:
     changed = put_meta(InContext(), context="other")
     assert meta(changed).context == "other" and meta(changed).source == "sw_ctx"
     assert meta(put_meta(changed, state="loaded")).context == "other"
+
+
+def test_embedded_schema_takes_the_schema_wide_options() -> None:
+    @embedded_schema(
+        field_source_mapper=lambda name: name.replace("_", "-"),
+        timestamps_opts={"inserted_at": "made_at", "updated_at": False},
+        timestamps=True,
+        redact=True,
+    )
+    class Card:
+        card_no: str | None = None
+        brand: str | None = field(redact=False)
+
+    info = schema_info(Card)
+    assert info.fields["card_no"].source == "card-no" and info.inserted_at == "made_at" and info.updated_at is None
+    assert info.fields["card_no"].redact and not info.fields["brand"].redact and not info.fields["id"].redact
+    card = Card(card_no="4111", brand="visa")
+    assert "4111" not in repr(card)
+    dumped = embedded_dump(card, "json")
+    assert dumped["card-no"] == "4111" and embedded_load(Card, dumped, "json") == card
+    with pytest.raises(SchemaError, match="embedded schema: redact must be True or False"):
+        embedded_schema(redact=1)  # type: ignore[arg-type]
