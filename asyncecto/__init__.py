@@ -47,6 +47,8 @@ from .schema import Timestamps as Timestamps
 from .schema import assoc_loaded as assoc_loaded
 from .schema import belongs_to as belongs_to
 from .schema import build_assoc as build_assoc
+from .schema import embedded_dump as embedded_dump
+from .schema import embedded_load as embedded_load
 from .schema import embedded_schema as embedded_schema
 from .schema import embeds_many as embeds_many
 from .schema import embeds_one as embeds_one
@@ -55,8 +57,11 @@ from .schema import has_many as has_many
 from .schema import has_one as has_one
 from .schema import many_to_many as many_to_many
 from .schema import meta as meta
+from .schema import primary_key as primary_key
+from .schema import primary_key_or_raise as primary_key_or_raise
 from .schema import put_meta as put_meta
 from .schema import replace as replace
+from .schema import reset_fields as reset_fields
 from .schema import schema as schema
 
 __all__ = (
@@ -81,6 +86,8 @@ __all__ = (
     "assoc_loaded",
     "belongs_to",
     "build_assoc",
+    "embedded_dump",
+    "embedded_load",
     "embedded_schema",
     "embeds_many",
     "embeds_one",
@@ -91,8 +98,11 @@ __all__ = (
     "many_to_many",
     "meta",
     "placeholder",
+    "primary_key",
+    "primary_key_or_raise",
     "put_meta",
     "replace",
+    "reset_fields",
     "schema",
     "types",
     "unsafe_fragment",

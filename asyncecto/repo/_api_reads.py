@@ -505,5 +505,9 @@ class Reads(CallHooks):
             data = dict(zip(columns, values, strict=True))
         if not hasattr(data, "keys"):
             raise ArgumentError(f"load expects a mapping or (columns, values), got {data!r}")
-        m = None if info.embedded or info.source is None else Meta("loaded", info.source, info.prefix)
+        m = (
+            None
+            if info.embedded or info.source is None
+            else Meta("loaded", info.source, info.prefix, context=info.context)
+        )
         return load_struct(schema, data, m)  # type: ignore[no-any-return]

@@ -512,9 +512,13 @@ class _Run:
         data = [tuple(r)[:-1] for r in rows] if self.flag else rows
         if self.schema is None:
             return [dict(zip(self.names, r, strict=True)) for r in data]
-        loaded = build_loader(self.schema, self.names, Meta("loaded", self.table, self.prefix, True))(data)
+        loaded = build_loader(
+            self.schema,
+            self.names,
+            Meta("loaded", self.table, self.prefix, True, self.info.context if self.info else None),
+        )(data)
         if flags is not None:
-            kept = Meta("loaded", self.table, self.prefix, False)
+            kept = Meta("loaded", self.table, self.prefix, False, self.info.context if self.info else None)
             for s, new in zip(loaded, flags, strict=True):
                 if not new:
                     object.__setattr__(s, "__meta__", kept)

@@ -11,7 +11,7 @@ from typing import Any
 
 from asyncecto.errors import ArgumentError
 from asyncecto.query._plan import ReadShape, ReadStruct, ReadValue
-from asyncecto.schema import Meta
+from asyncecto.schema import Meta, schema_info
 from asyncecto.schema._struct import copy_struct
 
 from ._loader import Loader, build_loader
@@ -24,7 +24,11 @@ Read = Callable[[tuple[Any, ...]], Any]
 def build_result_loader(reader: Any) -> Loader:
     """A loader turning rows into the select's results."""
     if isinstance(reader, ReadStruct) and not reader.nullable:
-        return build_loader(reader.schema, reader.fields, Meta("loaded", reader.table, reader.prefix))
+        return build_loader(
+            reader.schema,
+            reader.fields,
+            Meta("loaded", reader.table, reader.prefix, context=schema_info(reader.schema).context),
+        )
     read, _width = _compile(reader, 0)
 
     def load(rows: Sequence[Any]) -> list[Any]:
@@ -37,7 +41,11 @@ def _compile(reader: Any, start: int) -> tuple[Read, int]:
     if isinstance(reader, ReadStruct):
         width = len(reader.fields)
         end = start + width
-        one = build_loader(reader.schema, reader.fields, Meta("loaded", reader.table, reader.prefix))
+        one = build_loader(
+            reader.schema,
+            reader.fields,
+            Meta("loaded", reader.table, reader.prefix, context=schema_info(reader.schema).context),
+        )
         nullable = reader.nullable
 
         def read_struct(row: tuple[Any, ...]) -> Any:

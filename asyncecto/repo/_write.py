@@ -362,7 +362,7 @@ def _inserted(
             _set(result, name, v)
     if row is not None:
         _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("loaded", source, prefix, inserted))
+    _set(result, "__meta__", Meta("loaded", source, prefix, inserted, meta(result).context))
     return result
 
 
@@ -542,7 +542,7 @@ async def _update(
         _set(result, name, v)
     if row is not None:
         _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("loaded", source, eff_prefix))
+    _set(result, "__meta__", Meta("loaded", source, eff_prefix, context=meta(result).context))
     return result
 
 
@@ -602,7 +602,7 @@ async def _delete(
     result = copy_struct(struct, info)
     if row is not None:
         _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("deleted", source, eff_prefix))
+    _set(result, "__meta__", Meta("deleted", source, eff_prefix, context=meta(result).context))
     return result
 
 

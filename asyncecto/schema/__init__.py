@@ -19,6 +19,8 @@ from ._define import embedded_schema as embedded_schema
 from ._define import schema as schema
 from ._embeds import EmbedMany as EmbedMany
 from ._embeds import EmbedOne as EmbedOne
+from ._embeds import embedded_dump as embedded_dump
+from ._embeds import embedded_load as embedded_load
 from ._embeds import embeds_many as embeds_many
 from ._embeds import embeds_one as embeds_one
 from ._field import FieldInfo as FieldInfo
@@ -29,8 +31,11 @@ from ._info import schema_info as schema_info
 from ._meta import Meta as Meta
 from ._struct import build_assoc as build_assoc
 from ._struct import meta as meta
+from ._struct import primary_key as primary_key
+from ._struct import primary_key_or_raise as primary_key_or_raise
 from ._struct import put_meta as put_meta
 from ._struct import replace as replace
+from ._struct import reset_fields as reset_fields
 
 __all__ = (
     "Association",
@@ -44,6 +49,8 @@ __all__ = (
     "assoc_loaded",
     "belongs_to",
     "build_assoc",
+    "embedded_dump",
+    "embedded_load",
     "embedded_schema",
     "embeds_many",
     "embeds_one",
@@ -53,8 +60,11 @@ __all__ = (
     "is_schema",
     "many_to_many",
     "meta",
+    "primary_key",
+    "primary_key_or_raise",
     "put_meta",
     "replace",
+    "reset_fields",
     "schema",
     "schema_info",
 )

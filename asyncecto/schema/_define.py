@@ -75,6 +75,11 @@ def schema(
     prefix: str | None = None,
     timestamps: bool | Timestamps | Mapping[str, Any] = False,
     on_writable_violation: OnWritableViolation = "nothing",
+    foreign_key_type: Any = None,
+    field_source_mapper: Callable[[str], str] | None = None,
+    timestamps_opts: Timestamps | Mapping[str, Any] | None = None,
+    redact: bool = False,
+    context: Any = None,
 ) -> Callable[[type[_T]], type[_T]]:
     """Make a class a schema stored in the table ``source``.
 
@@ -90,6 +95,17 @@ def schema(
     :param prefix: the PostgreSQL schema the table lives in
     :param timestamps: ``True`` or :class:`Timestamps` to add ``inserted_at``/``updated_at``
     :param on_writable_violation: the default of every field's ``on_writable_violation``
+    :param foreign_key_type: the type of every ``belongs_to`` key not given ``type=`` (Ecto's
+        ``@foreign_key_type``); by default the related schema's primary key type
+    :param field_source_mapper: maps a field name to its column name for every field not given
+        ``source=`` (Ecto's ``@field_source_mapper``), e.g. ``str.upper``
+    :param timestamps_opts: the defaults of ``timestamps=`` (Ecto's ``@timestamps_opts``): a
+        :class:`Timestamps` or a dict of its options; ``timestamps=True`` uses them and a dict given as
+        ``timestamps=`` is merged over them (they add no timestamps on their own)
+    :param redact: ``True`` redacts every field except the primary key in ``repr`` and changeset
+        output (Ecto's ``@schema_redact :all_except_primary_keys``); ``field(redact=False)`` opts out
+    :param context: any value put in every struct's meta as ``meta(s).context`` (Ecto's
+        ``@schema_context``), kept on structs the Repo loads or writes
 
     >>> from asyncecto import schema, meta
     >>> @schema("weather")
@@ -108,9 +124,23 @@ def schema(
     check_optional_name(prefix, "schema prefix")
     caller = _caller_namespace()
 
+    options = attrs.evolve(
+        _options(f"schema {source!r}", field_source_mapper, timestamps_opts, redact),
+        foreign_key_type=foreign_key_type,
+        context=context,
+    )
+
     def decorate(cls: type[_T]) -> type[_T]:
         return _build(
-            cls, source, prefix, primary_key, timestamps, embedded=False, caller=caller, violation=on_writable_violation
+            cls,
+            source,
+            prefix,
+            primary_key,
+            timestamps,
+            embedded=False,
+            caller=caller,
+            violation=on_writable_violation,
+            options=options,
         )
 
     return decorate
@@ -123,18 +153,49 @@ def embedded_schema(
     *,
     primary_key: bool | tuple[Any, ...] = True,
     timestamps: bool | Timestamps | Mapping[str, Any] = False,
+    field_source_mapper: Callable[[str], str] | None = None,
+    timestamps_opts: Timestamps | Mapping[str, Any] | None = None,
+    redact: bool = False,
 ) -> Any:
     """Make a class an embedded schema: a struct stored inside a parent's jsonb column.
 
     It has no table and no meta; its default primary key ``id`` is a UUID generated
-    in Python. Use it bare (``@embedded_schema``) or with options.
+    in Python. Use it bare (``@embedded_schema``) or with options; ``field_source_mapper``
+    (here: the JSON keys), ``timestamps_opts`` and ``redact`` work as in :func:`schema`.
     """
     caller = _caller_namespace()
+    options = _options("embedded schema", field_source_mapper, timestamps_opts, redact)
 
     def decorate(c: type[_T]) -> type[_T]:
-        return _build(c, None, None, primary_key, timestamps, embedded=True, caller=caller)
+        return _build(c, None, None, primary_key, timestamps, embedded=True, caller=caller, options=options)
 
     return decorate(cls) if cls is not None else decorate
+
+
+@attrs.frozen(kw_only=True)
+class _Options:
+    """Schema-wide defaults (Ecto's module attributes) given to ``@schema``."""
+
+    foreign_key_type: Any = None
+    source_mapper: Callable[[str], str] | None = None
+    timestamps_opts: Timestamps | Mapping[str, Any] | None = None
+    redact: bool = False
+    context: Any = None
+
+
+def _options(
+    where: str,
+    mapper: Callable[[str], str] | None,
+    timestamps_opts: Timestamps | Mapping[str, Any] | None,
+    redact: bool,
+) -> _Options:
+    if mapper is not None and not callable(mapper):
+        raise SchemaError(
+            f"{where}: field_source_mapper must be a function from field name to column name, got {mapper!r}"
+        )
+    if not isinstance(redact, bool):
+        raise SchemaError(f"{where}: redact must be True or False, got {redact!r}")
+    return _Options(source_mapper=mapper, timestamps_opts=timestamps_opts, redact=redact)
 
 
 def _caller_namespace() -> dict[str, Any]:
@@ -153,11 +214,13 @@ def _build(
     embedded: bool,
     caller: dict[str, Any],
     violation: OnWritableViolation = "nothing",
+    options: _Options | None = None,
 ) -> type[_T]:
+    opts = options or _Options()
     if not isinstance(cls, type):
         raise SchemaError(f"@schema decorates a class, got {cls!r}")
     name = cls.__qualname__
-    specs, assoc_specs = _collect(cls, name, caller)
+    specs, assoc_specs = _collect(cls, name, caller, opts.foreign_key_type)
     if assoc_specs and embedded:
         raise SchemaError(
             f"embedded schema {name} cannot declare associations ({', '.join(assoc_specs)}); "
@@ -168,14 +231,14 @@ def _build(
             f"schema {name}: on_writable_violation must be one of {', '.join(map(repr, _VIOLATION))}, got {violation!r}"
         )
     specs = _with_primary_key(specs, name, primary_key, embedded)
-    inserted_at, updated_at, ts_type, ts_autogenerate = _with_timestamps(specs, name, timestamps)
+    inserted_at, updated_at, ts_type, ts_autogenerate = _with_timestamps(specs, name, timestamps, opts.timestamps_opts)
     for fname in (*specs, *assoc_specs):
         _check_field_name(name, fname)
 
     infos: dict[str, FieldInfo] = {}
     autogenerate_id: str | None = None
     for fname, spec in specs.items():
-        finfo, db_generated = _resolve_field(name, fname, spec, violation)
+        finfo, db_generated = _resolve_field(name, fname, spec, violation, opts)
         if db_generated:
             if autogenerate_id is not None:
                 raise SchemaError(f"schema {name}: only one field can be generated by the database")
@@ -187,7 +250,7 @@ def _build(
                 infos[ts] = attrs.evolve(infos[ts], type=ts_type)
     _check_sources(name, infos, embedded)
 
-    built_meta = None if embedded or source is None else Meta("built", source, prefix)
+    built_meta = None if embedded or source is None else Meta("built", source, prefix, context=opts.context)
     these: dict[str, Any] = {}
     for info in infos.values():
         if info.default_factory is not None:
@@ -261,7 +324,9 @@ def _hints(cls: type, name: str, caller: dict[str, Any], skip: set[str]) -> dict
         return hints
 
 
-def _collect(cls: type, name: str, caller: dict[str, Any]) -> tuple[dict[str, FieldSpec], dict[str, AssocSpec]]:
+def _collect(
+    cls: type, name: str, caller: dict[str, Any], fk_type: Any = None
+) -> tuple[dict[str, FieldSpec], dict[str, AssocSpec]]:
     own: dict[str, Any] = inspect.get_annotations(cls)
     assoc_specs = {n: v for n, v in cls.__dict__.items() if isinstance(v, AssocSpec)}
     for aname in assoc_specs:
@@ -282,7 +347,8 @@ def _collect(cls: type, name: str, caller: dict[str, Any]) -> tuple[dict[str, Fi
             if raw.kind == "belongs_to" and raw.define_field:
                 fk = raw.foreign_key or f"{fname}_id"
                 if fk not in own:
-                    specs[fk] = FieldSpec(type=raw.type if raw.type is not None else _fk_type(raw.related))
+                    typ = raw.type if raw.type is not None else fk_type
+                    specs[fk] = FieldSpec(type=typ if typ is not None else _fk_type(raw.related))
             continue
         if isinstance(raw, FieldSpec):
             spec = raw
@@ -371,18 +437,38 @@ def _is_int_annotation(annotation: Any) -> bool:
         return False
 
 
+def _timestamps_base(name: str, defaults: Timestamps | Mapping[str, Any] | None) -> Timestamps:
+    """``timestamps_opts=``: the options ``timestamps=True`` (or a dict of overrides) starts from."""
+    if defaults is None:
+        return Timestamps()
+    if isinstance(defaults, Timestamps):
+        return defaults
+    if isinstance(defaults, Mapping):
+        try:
+            return Timestamps(**defaults)
+        except TypeError as exc:
+            raise SchemaError(f"schema {name}: invalid timestamps_opts {dict(defaults)!r}: {exc}") from exc
+    raise SchemaError(
+        f"schema {name}: timestamps_opts must be Timestamps(...) or a dict of its options, got {defaults!r}"
+    )
+
+
 def _with_timestamps(
-    specs: dict[str, FieldSpec], name: str, timestamps: bool | Timestamps | Mapping[str, Any]
+    specs: dict[str, FieldSpec],
+    name: str,
+    timestamps: bool | Timestamps | Mapping[str, Any],
+    defaults: Timestamps | Mapping[str, Any] | None = None,
 ) -> tuple[str | None, str | None, t.Type[Any] | None, Callable[[], Any] | None]:
+    base = _timestamps_base(name, defaults)
     if timestamps is False:
         return None, None, None, None
     if timestamps is True:
-        opts = Timestamps()
+        opts = base
     elif isinstance(timestamps, Timestamps):
         opts = timestamps
     elif isinstance(timestamps, Mapping):
         try:
-            opts = Timestamps(**timestamps)
+            opts = attrs.evolve(base, **timestamps)
         except TypeError as exc:
             raise SchemaError(f"schema {name}: invalid timestamps options {dict(timestamps)!r}: {exc}") from exc
     else:
@@ -425,7 +511,11 @@ def _with_timestamps(
 
 
 def _resolve_field(
-    schema_name: str, fname: str, spec: FieldSpec, violation: OnWritableViolation = "nothing"
+    schema_name: str,
+    fname: str,
+    spec: FieldSpec,
+    violation: OnWritableViolation = "nothing",
+    options: _Options | None = None,
 ) -> tuple[FieldInfo, bool]:
     where = f"schema {schema_name}, field {fname!r}"
     try:
@@ -466,6 +556,17 @@ def _resolve_field(
             ) from exc
     if spec.source is not None and (not isinstance(spec.source, str) or not spec.source):
         raise SchemaError(f"{where}: source must be a non-empty column name, got {spec.source!r}")
+    opts = options or _Options()
+    source = spec.source
+    if source is None and opts.source_mapper is not None and not spec.virtual:
+        source = opts.source_mapper(fname)
+        if not isinstance(source, str) or not source:
+            raise SchemaError(
+                f"{where}: field_source_mapper returned {source!r}; it must return a non-empty column name"
+            )
+    if spec.redact is not None and not isinstance(spec.redact, bool):
+        raise SchemaError(f"{where}: redact must be True or False, got {spec.redact!r}")
+    redact = spec.redact if spec.redact is not None else (opts.redact and not spec.primary_key)
 
     autogen: Callable[[], Any] | None = None
     db_generated = False
@@ -483,11 +584,11 @@ def _resolve_field(
     info = FieldInfo(
         name=fname,
         type=typ,
-        source=spec.source or fname,
+        source=source or fname,
         default=spec.default,
         default_factory=spec.default_factory,
         virtual=spec.virtual,
-        redact=spec.redact,
+        redact=redact,
         read_after_writes=spec.read_after_writes,
         autogenerate=autogen,
         primary_key=spec.primary_key,

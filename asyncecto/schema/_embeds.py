@@ -13,19 +13,22 @@ import decimal
 import json
 import math
 import re
-from typing import Any, ClassVar, Literal
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar
 
 from asyncecto import types as t
-from asyncecto.errors import SchemaError
+from asyncecto.errors import ArgumentError, SchemaError
 from asyncecto.types._base import Unstorable, _Frozen
 
 from ._field import field
-from ._info import SchemaInfo, is_schema, schema_info
+from ._info import SchemaInfo, is_schema, schema_info, struct_info
 from ._struct import replace
 
-__all__ = ("EmbedMany", "EmbedOne", "OnReplace", "embeds_many", "embeds_one")
+__all__ = ("EmbedMany", "EmbedOne", "OnReplace", "embedded_dump", "embedded_load", "embeds_many", "embeds_one")
 
 OnReplace = Literal["raise", "mark_as_invalid", "delete", "update"]
+_S = TypeVar("_S")
 _ALLOWED: dict[str, tuple[str, ...]] = {
     "one": ("raise", "mark_as_invalid", "delete", "update"),
     "many": ("raise", "mark_as_invalid", "delete"),
@@ -223,11 +226,19 @@ class EmbedMany(_Embed):
 
 
 def embeds_one(
-    schema: Any, *, on_replace: OnReplace = "raise", source: str | None = None, load_in_query: bool = True
+    schema: Any,
+    *,
+    on_replace: OnReplace = "raise",
+    source: str | None = None,
+    load_in_query: bool = True,
+    defaults_to_struct: bool = False,
 ) -> Any:
     """A field holding one ``@embedded_schema`` struct (or ``None``), stored as ``jsonb``.
 
     ``load_in_query=False`` leaves it out when the parent is queried whole (see :func:`field`).
+    ``defaults_to_struct=True`` makes a new parent start with an empty ``schema()`` instead of
+    ``None`` (a ``NULL`` read back from the database stays ``None``, as in Ecto). The embedded
+    schema's own primary key is set on it: ``@embedded_schema(primary_key=False)``.
 
     >>> from asyncecto import embedded_schema, schema
     >>> @embedded_schema
@@ -239,7 +250,14 @@ def embeds_one(
     >>> Person(address=Address(city="Oslo")).address.city
     'Oslo'
     """
-    return field(type=EmbedOne(schema, on_replace), source=source, load_in_query=load_in_query)
+    if not isinstance(defaults_to_struct, bool):
+        raise SchemaError(f"embeds_one defaults_to_struct must be True or False, got {defaults_to_struct!r}")
+    return field(
+        type=EmbedOne(schema, on_replace),
+        source=source,
+        load_in_query=load_in_query,
+        default_factory=schema if defaults_to_struct else None,
+    )
 
 
 def embeds_many(
@@ -260,3 +278,83 @@ def embeds(info: SchemaInfo) -> dict[str, EmbedOne | EmbedMany]:
     found = {n: f.type for n, f in info.fields.items() if isinstance(f.type, EmbedOne | EmbedMany)}
     _FOUND[id(info)] = (info, found)  # the info is kept alive, so its id is never reused
     return found
+
+
+def _plain(value: Any) -> Any:
+    """Dumped data as plain JSON values, as the ``jsonb`` column holds them (the encoder's rules)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return value
+
+
+def _check_format(format: str, action: str) -> None:
+    if format != "json":
+        raise ArgumentError(f"{action}: unsupported format {format!r}; the only format is 'json'")
+
+
+def embedded_load(schema: type[_S], data: Mapping[str, Any], format: str = "json", /) -> _S:
+    """A struct of ``schema`` from data dumped by :func:`embedded_dump` (Ecto's ``embedded_load/3``).
+
+    Keys are the fields' sources; unknown keys are ignored and missing ones keep their defaults.
+    A value the field's type cannot load raises :class:`~asyncecto.errors.ArgumentError`.
+
+    >>> from asyncecto import embedded_schema
+    >>> @embedded_schema(primary_key=False)
+    ... class Point:
+    ...     x: int | None = None
+    >>> embedded_load(Point, {"x": 1}, "json")
+    Point(x=1)
+    """
+    _check_format(format, "embedded_load")
+    if not (isinstance(schema, type) and is_schema(schema)):
+        raise ArgumentError(f"embedded_load expects a schema class, got {schema!r}")
+    info = schema_info(schema)
+    if not isinstance(data, Mapping):
+        raise ArgumentError(f"embedded_load expects a dict of {info.name}'s fields, got {type(data).__name__} {data!r}")
+    known: dict[str, Any] = {}
+    for f in info.persisted:
+        if f.source in data:
+            value = data[f.source]
+            try:
+                known[f.name] = read = _json_load(f.type, value)
+                if read is not None and not isinstance(f.type, _Embed):
+                    f.type.dump(read)  # _json_load falls back to load, which trusts the value
+            except (ValueError, TypeError) as exc:
+                raise ArgumentError(
+                    f"cannot load {value!r} as type {f.type.name} for field {f.name!r} in schema {info.name}: {exc}"
+                ) from exc
+    loaded: _S = schema(**known)
+    return loaded
+
+
+def embedded_dump(struct: Any, format: str = "json", /) -> dict[str, Any]:
+    """The struct's persisted fields as plain JSON data, keyed by source, exactly as an embed's
+    ``jsonb`` holds them (Ecto's ``embedded_dump/2``): dates, times, UUIDs and decimals become
+    strings; virtual fields, associations and the meta are left out. :func:`embedded_load` reads
+    it back.
+
+    >>> from asyncecto import embedded_schema
+    >>> @embedded_schema(primary_key=False)
+    ... class Point:
+    ...     x: int | None = None
+    >>> embedded_dump(Point(x=1), "json")
+    {'x': 1}
+    """
+    _check_format(format, "embedded_dump")
+    info = struct_info(struct, "dump a struct")
+    out: dict[str, Any] = {}
+    for f in info.persisted:
+        value = getattr(struct, f.name)
+        try:
+            out[f.source] = _plain(_json_dump(f.type, value))
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ArgumentError(
+                f"cannot dump {value!r} as type {f.type.name} for field {f.name!r} in schema {info.name}: {exc}"
+            ) from exc
+    return out

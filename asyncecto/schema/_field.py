@@ -28,7 +28,7 @@ class FieldSpec:
     default_factory: Callable[[], Any] | None = None
     source: str | None = None
     virtual: bool = False
-    redact: bool = False
+    redact: bool | None = None
     read_after_writes: bool = False
     autogenerate: Autogenerate = None
     primary_key: bool = False
@@ -45,7 +45,7 @@ def field(
     default_factory: Callable[[], Any] | None = None,
     source: str | None = None,
     virtual: bool = False,
-    redact: bool = False,
+    redact: bool | None = None,
     read_after_writes: bool = False,
     autogenerate: Autogenerate = None,
     primary_key: bool = False,
@@ -61,7 +61,7 @@ def field(
     :param default_factory: a callable giving the default, for mutable values (``list``)
     :param source: the column name, when it differs from the field name
     :param virtual: kept on the struct only, never read from or written to the database
-    :param redact: hidden as ``**redacted**`` in ``repr``
+    :param redact: hidden as ``**redacted**`` in ``repr``; by default the schema's ``redact=``
     :param read_after_writes: read back with ``RETURNING`` after every insert and update
     :param autogenerate: ``True`` to let the type generate a value on insert (UUIDs), the type
         generator's options (``{"version": 7}`` for a time-ordered UUIDv7), or a callable

@@ -39,6 +39,11 @@ class SchemaInfo:
     #: ``Timestamps(autogenerate=...)``: the callable giving timestamp values, else ``None`` (the clock)
     timestamp_autogenerate: Callable[[], Any] | None = None
 
+    @property
+    def context(self) -> Any:
+        """The schema's ``context=`` (Ecto's ``@schema_context``), put in every struct's meta."""
+        return None if self.built_meta is None else self.built_meta.context
+
     def timestamp(self, now: _dt.datetime) -> Any:
         """The value both timestamps get on insert (``updated_at`` on update): the schema's
         ``autogenerate`` callable's, else ``now`` cast to the timestamps' type."""

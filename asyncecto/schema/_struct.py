@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from asyncecto._names import check_name, check_optional_name
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, NoPrimaryKeyFieldError, NoPrimaryKeyValueError
 
 from ._info import SchemaInfo, schema_info, struct_info
 from ._meta import STATES, Meta
 
-__all__ = ("build_assoc", "copy_struct", "meta", "put_meta", "replace")
+__all__ = (
+    "build_assoc",
+    "copy_struct",
+    "meta",
+    "primary_key",
+    "primary_key_or_raise",
+    "put_meta",
+    "replace",
+    "reset_fields",
+)
 
 _S = TypeVar("_S")
 _UNSET: Any = object()
@@ -45,7 +54,9 @@ def copy_struct(struct: _S, info: SchemaInfo | None = None) -> _S:
     return new
 
 
-def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: str | None = _UNSET) -> _S:
+def put_meta(
+    struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: str | None = _UNSET, context: Any = _UNSET
+) -> _S:
     """A copy of ``struct`` with its meta changed.
 
     >>> from asyncecto import schema, meta, put_meta
@@ -70,8 +81,9 @@ def put_meta(struct: _S, *, state: str = _UNSET, source: str = _UNSET, prefix: s
         current.state if state is _UNSET else state,
         current.source if source is _UNSET else source,
         current.prefix if prefix is _UNSET else prefix,
+        context=current.context if context is _UNSET else context,
     )
-    if new_meta == current:
+    if new_meta == current and new_meta.context is current.context:
         return struct
     new = copy_struct(struct)
     _set(new, "__meta__", new_meta)
@@ -137,3 +149,58 @@ def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = N
     if prefix is not None and built.__meta__.prefix is None:
         built = put_meta(built, prefix=prefix)
     return built
+
+
+def reset_fields(struct: _S, fields: Sequence[str], /) -> _S:
+    """A copy of ``struct`` with ``fields`` back at the schema's defaults (Ecto's ``reset_fields/2``);
+    an association goes back to not loaded. Its meta is kept.
+
+    >>> from asyncecto import schema, reset_fields
+    >>> @schema("posts")
+    ... class Post:
+    ...     title: str | None = None
+    ...     views: int = 0
+    >>> reset_fields(Post(id=1, title="x", views=9), ["title", "views"])
+    Post(id=1, title=None, views=0)
+    """
+    info = struct_info(struct, "reset fields")
+    if isinstance(fields, str) or not isinstance(fields, Sequence | set | frozenset):
+        raise ArgumentError(f"reset_fields expects a list of field names, got {fields!r}; e.g. [{fields!r}]")
+    for name in fields:
+        if name not in info.fields and name not in info.associations:
+            raise ArgumentError(
+                f"cannot reset unknown field {name!r} on {info.name}; known fields: {', '.join(info.fields)}"
+            )
+    if not fields:
+        return struct
+    fresh = type(struct)()
+    return replace(struct, **{name: getattr(fresh, name) for name in fields})
+
+
+def primary_key(struct: object, /) -> dict[str, Any]:
+    """The struct's primary key fields and values (Ecto's ``primary_key/1``); ``{}`` without a key.
+
+    >>> from asyncecto import schema, primary_key
+    >>> @schema("posts")
+    ... class Post:
+    ...     title: str | None = None
+    >>> primary_key(Post(id=3))
+    {'id': 3}
+    """
+    info = struct_info(struct, "read the primary key")
+    return {name: getattr(struct, name) for name in info.primary_key}
+
+
+def primary_key_or_raise(struct: object, /) -> dict[str, Any]:
+    """Like :func:`primary_key` (Ecto's ``primary_key!/1``), but raises
+    :class:`~asyncecto.errors.NoPrimaryKeyFieldError` when the schema has no primary key and
+    :class:`~asyncecto.errors.NoPrimaryKeyValueError` when a key field is ``None``.
+    """
+    info = struct_info(struct, "read the primary key")
+    if not info.primary_key:
+        raise NoPrimaryKeyFieldError(info.name, "read the primary key")
+    values = primary_key(struct)
+    for name, value in values.items():
+        if value is None:
+            raise NoPrimaryKeyValueError(struct, name, "read the primary key")
+    return values
