@@ -38,6 +38,12 @@ from ._scalars import Float as Float
 from ._scalars import Id as Id
 from ._scalars import Integer as Integer
 from ._scalars import String as String
+# Ecto.Type's helpers (is_primitive, embed_as, format_type, includes, trim)
+from ._helpers import embed_as as embed_as
+from ._helpers import format_type as format_type
+from ._helpers import includes as includes
+from ._helpers import is_primitive as is_primitive
+from ._helpers import trim as trim
 from ._temporal import Date as Date
 from ._temporal import NaiveDatetime as NaiveDatetime
 from ._temporal import NaiveDatetimeUsec as NaiveDatetimeUsec
@@ -86,10 +92,15 @@ __all__ = (
     "check_passed",
     "dump_passes",
     "dump_value",
+    "embed_as",
     "equal",
+    "format_type",
     "generate_uuid",
+    "includes",
+    "is_primitive",
     "load_value",
     "resolve",
+    "trim",
     "uuid_to_datetime",
     "uuid_to_unix",
 )
