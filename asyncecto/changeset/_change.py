@@ -28,6 +28,10 @@ _T = TypeVar("_T")
 @overload
 def change(data: Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
 @overload
+def change(
+    data: tuple[dict[str, Any], Mapping[str, Any]], changes: Mapping[str, Any] | None = None, /, **kwargs: Any
+) -> Changeset[dict[str, Any]]: ...
+@overload
 def change(data: _T, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
 def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[Any]:
     """A changeset of internal data: no casting, no validation.

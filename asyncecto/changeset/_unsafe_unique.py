@@ -132,8 +132,9 @@ def unique_check(
     present = {n: v for n, v in values.items() if v is not None}
     if present:
         q = q | where(**present)
-    for n in (n for n, v in values.items() if v is None):  # nulls_distinct=False: None matches NULL
-        q = q | where(lambda s, n=n: is_nil(field_ref(s, n)))
+    nulls = [n for n, v in values.items() if v is None]
+    if nulls:  # nulls_distinct=False: None matches NULL
+        q = q | where(lambda s: reduce(lambda a, b: a & b, [is_nil(field_ref(s, n)) for n in nulls]))
     own = {n: getattr(cs.data, n) for n in info.primary_key}
     if meta(cs.data).state == "loaded" and own and all(v is not None for v in own.values()):
         q = q | where(lambda s: ~reduce(lambda a, b: a & b, [field_ref(s, n) == v for n, v in own.items()]))

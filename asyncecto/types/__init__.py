@@ -27,6 +27,13 @@ from ._composite import Array as Array
 from ._composite import Enum as Enum
 from ._composite import Map as Map
 from ._composite import resolve as resolve
+
+# Ecto.Type's helpers (is_primitive, embed_as, format_type, includes, trim)
+from ._helpers import embed_as as embed_as
+from ._helpers import format_type as format_type
+from ._helpers import includes as includes
+from ._helpers import is_primitive as is_primitive
+from ._helpers import trim as trim
 from ._scalars import UUID as UUID
 from ._scalars import Any as Any
 from ._scalars import Binary as Binary
@@ -38,12 +45,6 @@ from ._scalars import Float as Float
 from ._scalars import Id as Id
 from ._scalars import Integer as Integer
 from ._scalars import String as String
-# Ecto.Type's helpers (is_primitive, embed_as, format_type, includes, trim)
-from ._helpers import embed_as as embed_as
-from ._helpers import format_type as format_type
-from ._helpers import includes as includes
-from ._helpers import is_primitive as is_primitive
-from ._helpers import trim as trim
 from ._temporal import Date as Date
 from ._temporal import NaiveDatetime as NaiveDatetime
 from ._temporal import NaiveDatetimeUsec as NaiveDatetimeUsec

@@ -59,7 +59,7 @@ def is_primitive(type_: object) -> bool:
     return type(_type(type_)) in _PRIMITIVES
 
 
-def embed_as(type_: object, format: str = "json") -> t.Literal["self", "dump"]:  # noqa: A002
+def embed_as(type_: object, format: str = "json") -> t.Literal["self", "dump"]:
     """How values of ``type_`` are embedded in ``format`` (Ecto's ``embed_as/2``): ``"self"`` (the
     cast value, the default) or ``"dump"`` (the dumped value).
 
@@ -81,9 +81,7 @@ def embed_as(type_: object, format: str = "json") -> t.Literal["self", "dump"]: 
         return "self"
     chosen = choose(format)
     if chosen not in ("self", "dump"):
-        raise ArgumentError(
-            f'{_type_name(typ)}.embed_as({format!r}) must return "self" or "dump", got {chosen!r}'
-        )
+        raise ArgumentError(f'{_type_name(typ)}.embed_as({format!r}) must return "self" or "dump", got {chosen!r}')
     return t.cast(t.Literal["self", "dump"], chosen)
 
 
