@@ -15,6 +15,7 @@ from ._cast import add_error as add_error
 from ._cast import cast as cast
 from ._cast import changed as changed
 from ._cast import delete_change as delete_change
+from ._cast import empty_values as empty_values
 from ._cast import fetch_change as fetch_change
 from ._cast import fetch_field as fetch_field
 from ._cast import field_missing as field_missing
@@ -71,6 +72,7 @@ __all__ = (
     "changed",
     "check_constraint",
     "delete_change",
+    "empty_values",
     "exclusion_constraint",
     "fetch_change",
     "fetch_field",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Any, TypeVar, overload
 
 import attrs
@@ -20,6 +21,7 @@ __all__ = (
     "cast",
     "changed",
     "delete_change",
+    "empty_values",
     "fetch_change",
     "fetch_field",
     "field_missing",
@@ -63,6 +65,20 @@ def _current(cs: Changeset[Any], name: str) -> Any:
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
+
+
+_EMPTY_VALUES: tuple[Any, ...] = ("",)
+
+
+def empty_values() -> list[Any]:
+    """The values ``cast`` treats as empty by default (Ecto's ``empty_values/0``): ``[""]``.
+
+    Extend it rather than repeat it: ``cast(s, params, ["a"], empty_values=[*empty_values(), "n/a"])``.
+
+    >>> empty_values()
+    ['']
+    """
+    return list(_EMPTY_VALUES)
 
 
 def trim_leading(value: Any) -> Any:
@@ -156,7 +172,7 @@ def cast(
             f"cast expects empty_values to be values, got a function in {list(empties)!r}; "
             "fix: give trim_values=fn to change how values are trimmed before the emptiness test"
         )
-    trim = trim_values if trim_values is not None else trim_leading
+    trim: Callable[[Any], Any] = trim_values if trim_values is not None else trim_leading
     if not callable(trim):
         raise ArgumentError(f"cast expects trim_values to be a function of the value, got {trim!r}")
     changes = dict(cs.changes)
@@ -176,8 +192,11 @@ def cast(
         if name not in params:
             continue
         value = params[name]
+        if trim_values is None:  # Ecto.Type.trim: leading whitespace, except for binary fields
+            trim = partial(t.trim, typ)
         if isinstance(value, list) and isinstance(typ, t.Array):
-            value = [v for v in value if not _empty(v, empties, trim)]
+            item_trim = trim if trim_values is not None else partial(t.trim, typ.of)
+            value = [v for v in value if not _empty(v, empties, item_trim)]
         if _empty(value, empties, trim):
             value = _default(cs, name)
         try:

@@ -16,6 +16,7 @@ from asyncecto.schema import replace, schema_info
 from asyncecto.schema._embeds import EmbedMany, EmbedOne
 from asyncecto.schema._info import struct_info
 
+from ._cast import _start
 from ._changeset import Changeset, Step, dual_step
 from ._relations import _put_change, applied
 
@@ -26,6 +27,10 @@ _T = TypeVar("_T")
 
 @overload
 def change(data: Changeset[_T], changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
+@overload
+def change(
+    data: tuple[dict[str, Any], Mapping[str, Any]], changes: Mapping[str, Any] | None = None, /, **kwargs: Any
+) -> Changeset[dict[str, Any]]: ...
 @overload
 def change(data: _T, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[_T]: ...
 def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Changeset[Any]:
@@ -42,14 +47,30 @@ def change(data: Any, changes: Mapping[str, Any] | None = None, /, **kwargs: Any
     {'temp_lo': 5}
     >>> change(Weather(temp_lo=1), temp_lo=1).changes
     {}
+
+    Schemaless, as with :func:`cast`: a ``(data, types)`` pair (a dict and field types).
+
+    >>> change(({"n": 1}, {"n": "integer", "s": "string"}), n=2, s="x").changes
+    {'n': 2, 's': 'x'}
     """
     given = {**(changes or {}), **kwargs}
     if isinstance(data, Changeset):
         cs: Changeset[Any] = data
+    elif isinstance(data, tuple):
+        if not (len(data) == 2 and isinstance(data[0], dict) and isinstance(data[1], Mapping)):
+            raise ArgumentError(
+                f"change expects a struct, a changeset or a (data, types) pair of a dict and a mapping of "
+                f"field types, got {data!r}; e.g. change(({{}}, {{'title': 'string'}}), title='x')"
+            )
+        cs = _start(data)
     else:
         struct_info(data, "build a changeset")
         cs = Changeset(data=data)
     if not given:
+        return cs
+    if isinstance(cs.data, dict):  # schemaless: the changeset's types, no associations
+        for name, value in given.items():
+            cs = _put_change(cs, name, value)
         return cs
     info = schema_info(cs.data)
     merged = dict(cs.changes)

@@ -15,7 +15,9 @@ from typing import Any, TypeVar, overload
 import attrs
 import regex
 
+from asyncecto import types
 from asyncecto.errors import ArgumentError
+from asyncecto.schema._embeds import EmbedMany, EmbedOne
 
 from ._cast import _known, field_missing
 from ._changeset import Changeset, Step, dual_step, field_names
@@ -43,6 +45,17 @@ def _error(cs: Changeset[Any], name: str, message: str, keys: Mapping[str, Any])
 
 def _record(cs: Changeset[Any], name: str, spec: Any) -> Changeset[Any]:
     return attrs.evolve(cs, validations=(*cs.validations, (name, spec)))
+
+
+def _includes(cs: Changeset[Any], name: str, value: Any, values: Collection[Any]) -> bool:
+    """Ecto.Type.include?: ``value`` equals one of ``values`` by the field's type (``in`` without one)."""
+    typ = cs.field_types().get(name)
+    if typ is None or isinstance(typ, EmbedOne | EmbedMany) or isinstance(values, str | bytes):
+        return value in values
+    try:
+        return types.includes(typ, value, values)
+    except (TypeError, ValueError):  # an item the type cannot compare: plain equality
+        return value in values
 
 
 def _has_error(cs: Changeset[Any], name: str) -> bool:
@@ -133,7 +146,7 @@ def _inclusion(
 ) -> Changeset[Any]:
     value = _changed_value(cs, name)
     cs = _record(cs, name, ("inclusion", list(values)))
-    if value is None or value in values:
+    if value is None or _includes(cs, name, value, values):
         return cs
     return _error(cs, name, message, {"validation": "inclusion", "enum": list(values)})
 
@@ -152,7 +165,7 @@ def _exclusion(
 ) -> Changeset[Any]:
     value = _changed_value(cs, name)
     cs = _record(cs, name, ("exclusion", list(values)))
-    if value is None or value not in values:
+    if value is None or not _includes(cs, name, value, values):
         return cs
     return _error(cs, name, message, {"validation": "exclusion", "enum": list(values)})
 

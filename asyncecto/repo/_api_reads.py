@@ -413,7 +413,10 @@ class Reads(CallHooks):
 
     async def _unsafe_unique(self, check: UniqueCheck) -> Changeset[Any]:
         """Run a changeset's ``unsafe_validate_unique`` check (built by ``asyncecto.changeset``)."""
-        taken = check.query is not None and await self.exists(check.query, prefix=check.prefix)
+        opts = dict(check.repo_opts)
+        if check.prefix is not None:
+            opts["prefix"] = check.prefix
+        taken = check.query is not None and await self.exists(check.query, **opts)
         return check.answer(taken)
 
     async def aggregate(

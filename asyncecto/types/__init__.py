@@ -27,6 +27,13 @@ from ._composite import Array as Array
 from ._composite import Enum as Enum
 from ._composite import Map as Map
 from ._composite import resolve as resolve
+
+# Ecto.Type's helpers (is_primitive, embed_as, format_type, includes, trim)
+from ._helpers import embed_as as embed_as
+from ._helpers import format_type as format_type
+from ._helpers import includes as includes
+from ._helpers import is_primitive as is_primitive
+from ._helpers import trim as trim
 from ._scalars import UUID as UUID
 from ._scalars import Any as Any
 from ._scalars import Binary as Binary
@@ -86,10 +93,15 @@ __all__ = (
     "check_passed",
     "dump_passes",
     "dump_value",
+    "embed_as",
     "equal",
+    "format_type",
     "generate_uuid",
+    "includes",
+    "is_primitive",
     "load_value",
     "resolve",
+    "trim",
     "uuid_to_datetime",
     "uuid_to_unix",
 )
