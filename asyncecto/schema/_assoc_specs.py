@@ -4,7 +4,7 @@ return an :class:`AssocSpec`; ``@schema`` resolves each into an :class:`Associat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -13,6 +13,9 @@ from asyncecto._names import check_name
 from asyncecto.errors import SchemaError
 
 from ._associations import Association, AssocOnReplace, Kind, OnDelete, snake
+
+#: ``preload_order``: field names / ``(direction, field)`` pairs, or a function returning them
+PreloadOrder = Sequence[Any] | Callable[[], Sequence[Any]]
 
 __all__ = ("AssocSpec", "belongs_to", "has_many", "has_one", "many_to_many", "resolve_spec")
 
@@ -46,7 +49,7 @@ class AssocSpec:
     on_replace: str = "raise"
     on_delete: str = "nothing"
     where: Mapping[str, Any] | None = None
-    preload_order: Sequence[Any] | None = None
+    preload_order: PreloadOrder | None = None
     through: tuple[str, ...] | None = None
     join_through: Any = None
     join_keys: Any = None
@@ -100,7 +103,7 @@ def has_many(
     references: str | None = None,
     through: Sequence[str] | None = None,
     where: Mapping[str, Any] | None = None,
-    preload_order: Sequence[Any] | None = None,
+    preload_order: PreloadOrder | None = None,
     on_delete: OnDelete = "nothing",
     on_replace: AssocOnReplace = "raise",
     defaults: Mapping[str, Any] | None = None,
@@ -112,7 +115,9 @@ def has_many(
     :param through: a chain of association names (``["comments", "author"]``); read-only
     :param where: extra conditions on the related rows: ``{"field": value}``, ``None`` for
         IS NULL, ``("not", None)``, ``("in", [...])`` or ``("fragment", "? > 0")``
-    :param preload_order: fields (``"title"`` or ``("desc", "title")``) to sort preloaded rows
+    :param preload_order: fields (``"title"`` or ``("desc", "title")``) to sort preloaded rows, or
+        a function returning them, called at each preload (Ecto 3.12's MFA):
+        ``preload_order=lambda: [("desc", "inserted_at")]``
     :param on_delete: what ``repo.delete`` of the owner does to them: ``"nothing"``,
         ``"delete_all"`` or ``"nilify_all"``
     :param on_replace: what ``cast_assoc``/``put_assoc`` do to a child left out
@@ -144,7 +149,7 @@ def _has(
     references: str | None,
     through: Sequence[str] | None,
     where: Mapping[str, Any] | None,
-    preload_order: Sequence[Any] | None,
+    preload_order: PreloadOrder | None,
     on_delete: str,
     on_replace: str,
     defaults: Mapping[str, Any] | None,
@@ -179,7 +184,7 @@ def many_to_many(
     join_keys: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     where: Mapping[str, Any] | None = None,
     join_where: Mapping[str, Any] | None = None,
-    preload_order: Sequence[Any] | None = None,
+    preload_order: PreloadOrder | None = None,
     on_delete: Literal["nothing", "delete_all"] = "nothing",
     on_replace: Literal["raise", "mark_as_invalid", "delete"] = "raise",
     defaults: Mapping[str, Any] | None = None,
@@ -235,7 +240,7 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
             f"{where}: invalid on_delete {spec.on_delete!r} for {spec.kind}; "
             f"use one of {', '.join(_ON_DELETE[spec.kind])}"
         )
-    order = _preload_order(where, spec.preload_order)
+    order: Any = spec.preload_order if callable(spec.preload_order) else preload_order_terms(where, spec.preload_order)
     conds = _where(where, spec.where)
     join_conds = _where(where, spec.join_where)
     cardinality: Literal["one", "many"] = "many" if spec.kind in ("has_many", "many_to_many") else "one"
@@ -275,9 +280,12 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
     )
 
 
-def _preload_order(where: str, order: Sequence[Any] | None) -> tuple[tuple[str, str], ...]:
+def preload_order_terms(where: str, order: Any) -> tuple[tuple[str, str], ...]:
+    """``preload_order`` as ``(direction, field)`` pairs (field names, or ``(direction, field)``)."""
     if order is None:
         return ()
+    if not isinstance(order, str | list | tuple):
+        raise SchemaError(f"{where}: preload_order is a list of field names or ('desc', field), got {order!r}")
     if isinstance(order, str):
         order = [order]
     out: list[tuple[str, str]] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -112,7 +112,8 @@ class Association:
     on_replace: str
     on_delete: str
     where: tuple[tuple[str, Any], ...] = ()
-    preload_order: tuple[tuple[str, str], ...] = ()
+    #: ``(direction, field)`` pairs, or a function returning such terms, called at each preload
+    preload_order: tuple[tuple[str, str], ...] | Callable[[], Any] = ()
     through: tuple[str, ...] | None = None
     join_through: Any = None
     join_where: tuple[tuple[str, Any], ...] = ()
@@ -123,6 +124,16 @@ class Association:
 
     def __repr__(self) -> str:
         return f"Association<{self.owner.__name__}.{self.name}: {self.kind}>"
+
+    def order_terms(self) -> tuple[tuple[str, str], ...]:
+        """The preload order: the declared pairs, or what the ``preload_order`` function returns now."""
+        order = self.preload_order
+        if not callable(order):
+            return order
+        from ._assoc_specs import preload_order_terms
+
+        where = f"schema {self.owner.__name__}, association {self.name!r}"
+        return preload_order_terms(f"{where}: preload_order function {order!r}", order())
 
     @property
     def related(self) -> type:

@@ -1,0 +1,137 @@
+"""Ecto parity (issue 19): ``preload_order`` as a function, ``prepare_transaction``, and
+``insert_all``'s ``returning=unsafe_fragment(...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import pytest
+
+from asyncecto import Repo, has_many, schema
+from asyncecto.errors import ArgumentError, SchemaError
+from asyncecto.multi import Multi
+from asyncecto.query import from_, order_by, preload, where
+
+from ..assoc_schemas import Comment
+from ..conftest import APP_NAME
+from .blog_data import seed_blog
+
+#: what the preload_order function of OrderedPost returns (a test changes it between preloads)
+ORDER: list[Any] = [("desc", "id")]
+
+
+def current_order() -> list[Any]:
+    return ORDER
+
+
+@schema("bl_posts")
+class OrderedPost:
+    id: int | None = None
+    title: str | None = None
+    comments: list[Comment] = has_many("Comment", foreign_key="post_id", preload_order=current_order)
+    bad: list[Comment] = has_many("Comment", foreign_key="post_id", preload_order=lambda: 42)  # type: ignore[arg-type]
+
+
+# -- preload_order as a function ---------------------------------------------------------------
+
+
+async def test_preload_order_function_is_called_at_each_preload(repo: Repo) -> None:
+    await seed_blog(repo)
+    try:
+        (p1,) = await repo.all(from_(OrderedPost) | where(id=1) | preload("comments"))
+        assert [c.text for c in p1.comments] == ["c3", "c2", "c1"]
+        ORDER[:] = ["text"]
+        (p1,) = await repo.all(from_(OrderedPost) | where(id=1) | preload("comments"))
+        assert [c.text for c in p1.comments] == ["c1", "c2", "c3"]
+        ps = await repo.preload(await repo.all(from_(OrderedPost) | order_by("id")), "comments")
+        assert [[c.text for c in p.comments] for p in ps][:2] == [["c1", "c2", "c3"], ["c4", "c5"]]
+    finally:
+        ORDER[:] = [("desc", "id")]
+
+
+async def test_a_preload_order_function_returning_a_bad_value_is_refused(repo: Repo) -> None:
+    await seed_blog(repo)
+    with pytest.raises(SchemaError, match=r"association 'bad': preload_order function .* got 42"):
+        await repo.all(from_(OrderedPost) | where(id=1) | preload("bad"))
+
+
+# -- prepare_transaction -----------------------------------------------------------------------
+
+
+class TxRepo(Repo):
+    """Records each transaction's options; ``audit=True`` wraps the function (Ecto's example)."""
+
+    query_options = frozenset({"audit"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[Any, dict[str, Any]]] = []
+        self.audited: list[str] = []
+
+    def prepare_transaction(
+        self, fn: Callable[..., Awaitable[Any]] | Multi | None, options: dict[str, Any]
+    ) -> tuple[Callable[..., Awaitable[Any]] | Multi | None, Mapping[str, Any]]:
+        self.seen.append((fn, dict(options)))
+        if options.pop("audit", False) and callable(fn) and not isinstance(fn, Multi):
+            inner = fn
+
+            async def audited(*args: Any) -> Any:
+                self.audited.append("start")
+                return await inner(*args)
+
+            return audited, options
+        return fn, options
+
+
+@pytest.fixture
+def asyncecto_repo(database_url: str, request: pytest.FixtureRequest) -> Repo:
+    cls: type[Repo] = getattr(request, "param", Repo)
+    return cls(database_url, pool_size=5, server_settings={"application_name": APP_NAME})
+
+
+tx_repo = pytest.mark.parametrize("asyncecto_repo", [TxRepo], indirect=True)
+
+
+@tx_repo
+async def test_prepare_transaction_sees_fn_and_options_and_can_replace_them(repo: TxRepo) -> None:
+    async def work(_repo: Repo) -> int:
+        return 7
+
+    assert await repo.transaction(work, audit=True, isolation="repeatable_read") == 7
+    fn, options = repo.seen[-1]
+    assert fn is work
+    assert options == {"isolation": "repeatable_read", "read_only": False, "retry": 0, "audit": True}
+    assert repo.audited == ["start"]
+    async with repo.transaction(log=False):
+        pass
+    assert repo.seen[-1] == (None, {"isolation": None, "read_only": False, "retry": 0, "log": False})
+    multi = Multi.new() | Multi.run("x", lambda _repo, _changes: 1)
+    assert (await repo.transaction(multi))["x"] == 1
+    assert repo.seen[-1][0] is multi
+
+
+class IsolatingRepo(Repo):
+    def prepare_transaction(self, fn: Any, options: dict[str, Any]) -> tuple[Any, Mapping[str, Any]]:
+        return fn, {**options, "isolation": "serializable"}
+
+
+class BadRepo(Repo):
+    def prepare_transaction(self, fn: Any, options: dict[str, Any]) -> Any:
+        return fn
+
+
+@pytest.mark.no_sandbox  # a real (outermost) transaction: its isolation level applies
+@pytest.mark.parametrize("asyncecto_repo", [IsolatingRepo], indirect=True)
+async def test_prepare_transaction_options_are_used(repo: Repo) -> None:
+    async def level() -> Any:
+        return (await repo.query("SELECT current_setting('transaction_isolation')")).rows[0][0]
+
+    assert await repo.transaction(level) == "serializable"
+
+
+@pytest.mark.parametrize("asyncecto_repo", [BadRepo], indirect=True)
+async def test_prepare_transaction_must_return_a_pair(repo: Repo) -> None:
+    with pytest.raises(ArgumentError, match=r"must return a \(fn_or_multi, options\)"):
+        async with repo.transaction():
+            pass
