@@ -1,5 +1,5 @@
 """Ecto parity (issue 19): ``preload_order`` as a function, ``prepare_transaction``, and
-``insert_all``'s ``returning=unsafe_fragment(...)``."""
+``insert_all``'s ``replace_changed=`` and ``returning=unsafe_fragment(...)``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 
-from asyncecto import Repo, has_many, schema
+from asyncecto import QueryEvent, Repo, has_many, schema, unsafe_fragment
 from asyncecto.errors import ArgumentError, SchemaError
 from asyncecto.multi import Multi
-from asyncecto.query import from_, order_by, preload, where
+from asyncecto.query import fragment, from_, order_by, preload, select, where
 
 from ..assoc_schemas import Comment
 from ..conftest import APP_NAME
+from ..upsert_schemas import Counter
 from .blog_data import seed_blog
 
 #: what the preload_order function of OrderedPost returns (a test changes it between preloads)
@@ -135,3 +136,60 @@ async def test_prepare_transaction_must_return_a_pair(repo: Repo) -> None:
     with pytest.raises(ArgumentError, match=r"must return a \(fn_or_multi, options\)"):
         async with repo.transaction():
             pass
+
+
+# -- insert_all: replace_changed, returning=unsafe_fragment ------------------------------------
+
+
+async def _sqls(repo: Repo, events: list[QueryEvent]) -> list[str]:
+    await repo.telemetry.flush()
+    return [e.sql for e in events if e.sql.startswith("INSERT")]
+
+
+async def test_replace_changed_false_keeps_the_conflict_target_in_the_set(repo: Repo) -> None:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    await repo.insert_all(Counter, [{"name": "a", "hits": 1}])
+    await repo.insert_all(Counter, [{"name": "a", "hits": 2}], on_conflict="replace_all", conflict_target=["name"])
+    await repo.insert_all(
+        Counter,
+        [{"name": "a", "hits": 3}],
+        on_conflict=("replace_all_except", ["code"]),
+        conflict_target=["name"],
+        replace_changed=False,
+    )
+    default, kept = (await _sqls(repo, events))[1:]
+    assert '"name" = EXCLUDED."name"' not in default and '"hits" = EXCLUDED."hits"' in default
+    assert '"name" = EXCLUDED."name"' in kept and '"code" = EXCLUDED."code"' not in kept
+    (c,) = await repo.all(from_(Counter))
+    assert (c.name, c.hits) == ("a", 3)
+    with pytest.raises(ArgumentError, match="replace_changed= must be True or False, got 'no'"):
+        await repo.insert_all(
+            Counter,
+            [{"name": "a"}],
+            on_conflict="replace_all",
+            conflict_target=["name"],
+            replace_changed="no",  # type: ignore[arg-type]
+        )
+
+
+async def test_returning_an_unsafe_fragment_gives_dicts(repo: Repo) -> None:
+    n, rows = await repo.insert_all(
+        Counter, [{"name": "a", "hits": 1}, {"name": "b", "hits": 2}], returning=unsafe_fragment("name, hits * 10 AS x")
+    )
+    assert n == 2 and rows == [{"name": "a", "x": 10}, {"name": "b", "x": 20}]
+    n, rows = await repo.insert_all(
+        "counters",
+        [{"name": "a", "hits": 5}],
+        on_conflict={"set": {"hits": 7}},
+        conflict_target=["name"],
+        returning=unsafe_fragment("upper(name) AS up, hits"),
+    )
+    assert rows == [{"up": "A", "hits": 7}]
+    assert await repo.insert_all(Counter, [], returning=unsafe_fragment("id")) == (0, [])
+    n, rows = await repo.insert_all(
+        Counter,
+        from_(Counter) | select(lambda c: {"name": fragment("? || '2'", c.name)}),
+        returning=unsafe_fragment("name"),
+    )
+    assert sorted(r["name"] for r in rows or []) == ["a2", "b2"]
