@@ -12,7 +12,7 @@ import attrs
 from asyncecto._names import check_name
 from asyncecto.errors import SchemaError
 
-from ._associations import Association, AssocOnReplace, Kind, OnDelete, snake
+from ._associations import Association, AssocOnReplace, Kind, OnDelete, preload_order_terms, snake
 
 #: ``preload_order``: field names / ``(direction, field)`` pairs, or a function returning them
 PreloadOrder = Sequence[Any] | Callable[[], Sequence[Any]]
@@ -55,6 +55,9 @@ class AssocSpec:
     join_keys: Any = None
     join_where: Mapping[str, Any] | None = None
     defaults: Mapping[str, Any] | None = None
+    join_defaults: Mapping[str, Any] | None = None
+    on_join_through_conflict: str = "raise"
+    unique: bool = False
 
 
 def belongs_to(
@@ -188,6 +191,9 @@ def many_to_many(
     on_delete: Literal["nothing", "delete_all"] = "nothing",
     on_replace: Literal["raise", "mark_as_invalid", "delete"] = "raise",
     defaults: Mapping[str, Any] | None = None,
+    join_defaults: Mapping[str, Any] | None = None,
+    on_join_through_conflict: Literal["raise", "nothing"] = "raise",
+    unique: bool = False,
 ) -> Any:
     """Rows related through a join table (``join_through="posts_tags"``) or a join schema.
 
@@ -195,7 +201,27 @@ def many_to_many(
         owner and the owner field it holds, then the same for the related schema
         (default ``<owner>_id`` and ``<related>_id`` to both primary keys)
     :param on_delete: ``"delete_all"`` deletes the owner's join rows on ``repo.delete``
+    :param join_defaults: field values for each new join row (a join schema only, as Ecto)
+    :param on_join_through_conflict: ``"nothing"`` skips a join row that already exists
+        (``ON CONFLICT DO NOTHING``); ``"raise"`` (default) lets the unique index refuse it
+    :param unique: ``cast_assoc``/``put_assoc`` refuse the same related entry twice with the
+        changeset error ``"has duplicate entries"`` (a quick check; keep a unique index too)
     """
+    if on_join_through_conflict not in ("raise", "nothing"):
+        raise SchemaError(
+            f"many_to_many on_join_through_conflict must be 'raise' or 'nothing', got {on_join_through_conflict!r}"
+        )
+    if not isinstance(unique, bool):
+        raise SchemaError(f"many_to_many unique must be True or False, got {unique!r}")
+    if join_defaults is not None:
+        if not isinstance(join_through, type):
+            raise SchemaError(
+                f"many_to_many join_defaults needs join_through to be a schema (it fills that schema's fields), "
+                f"got join_through={join_through!r}; fix: declare a join schema, or set the columns' defaults "
+                "in the migration"
+            )
+        if not isinstance(join_defaults, Mapping):
+            raise SchemaError(f"many_to_many join_defaults must be a dict of field to value, got {join_defaults!r}")
     if not (isinstance(join_through, str) and join_through) and not isinstance(join_through, type):
         raise SchemaError(f"many_to_many join_through must be a table name or a schema class, got {join_through!r}")
     keys = None
@@ -224,6 +250,9 @@ def many_to_many(
         on_delete=on_delete,
         on_replace=on_replace,
         defaults=defaults,
+        join_defaults=join_defaults,
+        on_join_through_conflict=on_join_through_conflict,
+        unique=unique,
     )
 
 
@@ -269,6 +298,9 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
             join_through=spec.join_through,
             join_where=join_conds,
             join_keys=spec.join_keys,
+            join_defaults=dict(spec.join_defaults or {}),
+            on_join_through_conflict=spec.on_join_through_conflict,
+            unique=spec.unique,
             **common,
         )
     if spec.references is None and len(owner_pk) != 1:
@@ -278,30 +310,6 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
         related_key=spec.foreign_key or f"{snake(owner_name.rpartition('.')[2])}_id",
         **common,
     )
-
-
-def preload_order_terms(where: str, order: Any) -> tuple[tuple[str, str], ...]:
-    """``preload_order`` as ``(direction, field)`` pairs (field names, or ``(direction, field)``)."""
-    if order is None:
-        return ()
-    if not isinstance(order, str | list | tuple):
-        raise SchemaError(f"{where}: preload_order is a list of field names or ('desc', field), got {order!r}")
-    if isinstance(order, str):
-        order = [order]
-    out: list[tuple[str, str]] = []
-    for item in order:
-        if isinstance(item, str):
-            out.append(("asc", item))
-        elif (
-            isinstance(item, tuple)
-            and len(item) == 2
-            and item[0] in ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
-            and isinstance(item[1], str)
-        ):
-            out.append((item[0], item[1]))
-        else:
-            raise SchemaError(f"{where}: preload_order items are field names or ('desc', field), got {item!r}")
-    return tuple(out)
 
 
 def _where(where: str, conds: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:

@@ -118,6 +118,11 @@ class Association:
     join_through: Any = None
     join_where: tuple[tuple[str, Any], ...] = ()
     defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    #: many_to_many: values for new join rows, ``"raise"``/``"nothing"`` on an existing join row,
+    #: and whether duplicate related entries are a changeset error
+    join_defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    on_join_through_conflict: str = "raise"
+    unique: bool = False
     target: Any = None
     _join_keys: Any = None
     _cache: dict[str, Any] = attrs.field(factory=dict)
@@ -130,8 +135,6 @@ class Association:
         order = self.preload_order
         if not callable(order):
             return order
-        from ._assoc_specs import preload_order_terms
-
         where = f"schema {self.owner.__name__}, association {self.name!r}"
         return preload_order_terms(f"{where}: preload_order function {order!r}", order())
 
@@ -259,3 +262,27 @@ def _lookup(name: str, owner: type) -> Any:
         f"association of {owner.__name__} names the schema {name!r}, which is not defined (yet); "
         "define it before the first query or preload, or pass the class itself"
     )
+
+
+def preload_order_terms(where: str, order: Any) -> tuple[tuple[str, str], ...]:
+    """``preload_order`` as ``(direction, field)`` pairs (field names, or ``(direction, field)``)."""
+    if order is None:
+        return ()
+    if not isinstance(order, str | list | tuple):
+        raise SchemaError(f"{where}: preload_order is a list of field names or ('desc', field), got {order!r}")
+    if isinstance(order, str):
+        order = [order]
+    out: list[tuple[str, str]] = []
+    for item in order:
+        if isinstance(item, str):
+            out.append(("asc", item))
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and item[0] in ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
+            and isinstance(item[1], str)
+        ):
+            out.append((item[0], item[1]))
+        else:
+            raise SchemaError(f"{where}: preload_order items are field names or ('desc', field), got {item!r}")
+    return tuple(out)

@@ -1,5 +1,6 @@
 """Ecto parity (issue 19): ``preload_order`` as a function, ``prepare_transaction``, and
-``insert_all``'s ``replace_changed=`` and ``returning=unsafe_fragment(...)``."""
+``insert_all``'s ``replace_changed=`` and ``returning=unsafe_fragment(...)``, and ``many_to_many``'s
+``join_defaults``, ``on_join_through_conflict`` and ``unique``."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from asyncecto import QueryEvent, Repo, has_many, schema, unsafe_fragment
-from asyncecto.errors import ArgumentError, SchemaError
+from asyncecto import QueryEvent, Repo, has_many, many_to_many, schema, unsafe_fragment
+from asyncecto.changeset import change, put_assoc
+from asyncecto.errors import ArgumentError, InvalidChangesetError, SchemaError, UniqueViolationError
 from asyncecto.multi import Multi
 from asyncecto.query import fragment, from_, order_by, preload, select, where
 
-from ..assoc_schemas import Comment
+from ..assoc_schemas import Comment, Tag
 from ..conftest import APP_NAME
 from ..upsert_schemas import Counter
 from .blog_data import seed_blog
@@ -193,3 +195,95 @@ async def test_returning_an_unsafe_fragment_gives_dicts(repo: Repo) -> None:
         returning=unsafe_fragment("name"),
     )
     assert sorted(r["name"] for r in rows or []) == ["a2", "b2"]
+
+
+# -- many_to_many: join_defaults, on_join_through_conflict, unique -----------------------------
+
+_LINKS_DDL = (
+    "CREATE TABLE ao_links (id bigserial PRIMARY KEY, post_id bigint NOT NULL, tag_id bigint NOT NULL, "
+    "role text NOT NULL DEFAULT 'none', UNIQUE (post_id, tag_id))"
+)
+
+
+@schema("ao_links")
+class AoLink:
+    id: int | None = None
+    post_id: int | None = None
+    tag_id: int | None = None
+    role: str | None = None
+
+
+@schema("bl_posts")
+class LinkPost:
+    id: int | None = None
+    title: str | None = None
+    tags: list[Tag] = many_to_many(
+        Tag,
+        join_through=AoLink,
+        join_keys=[("post_id", "id"), ("tag_id", "id")],
+        join_defaults={"role": "author"},
+    )
+    quiet_tags: list[Tag] = many_to_many(
+        Tag,
+        join_through="ao_links",
+        join_keys=[("post_id", "id"), ("tag_id", "id")],
+        on_join_through_conflict="nothing",
+    )
+    quiet_schema_tags: list[Tag] = many_to_many(
+        Tag, join_through=AoLink, join_keys=[("post_id", "id"), ("tag_id", "id")], on_join_through_conflict="nothing"
+    )
+    loud_tags: list[Tag] = many_to_many(Tag, join_through="ao_links", join_keys=[("post_id", "id"), ("tag_id", "id")])
+    unique_tags: list[Tag] = many_to_many(
+        Tag, join_through="ao_links", join_keys=[("post_id", "id"), ("tag_id", "id")], unique=True
+    )
+
+
+async def _post_and_tag(repo: Repo) -> tuple[LinkPost, Tag]:
+    await repo.query(_LINKS_DDL)
+    post = await repo.insert(LinkPost(title="p"))
+    tag = await repo.insert(Tag(name="t"))
+    return post, tag
+
+
+async def test_join_defaults_fill_new_join_rows(repo: Repo) -> None:
+    post, tag = await _post_and_tag(repo)
+    loaded = await repo.preload(post, "tags")
+    await repo.update(put_assoc(change(loaded), "tags", [tag]))
+    (link,) = await repo.all(from_(AoLink))
+    assert (link.post_id, link.tag_id, link.role) == (post.id, tag.id, "author")
+
+
+def test_join_defaults_need_a_join_schema() -> None:
+    with pytest.raises(SchemaError, match="join_defaults needs join_through to be a schema"):
+        many_to_many(Tag, join_through="ao_links", join_defaults={"role": "x"})
+    with pytest.raises(SchemaError, match="on_join_through_conflict must be 'raise' or 'nothing', got 'replace'"):
+        many_to_many(Tag, join_through="ao_links", on_join_through_conflict="replace")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["quiet_tags", "quiet_schema_tags"])
+async def test_on_join_through_conflict_nothing_skips_an_existing_join_row(repo: Repo, name: str) -> None:
+    post, tag = await _post_and_tag(repo)
+    loaded = await repo.preload(post, name)
+    await repo.insert(AoLink(post_id=post.id, tag_id=tag.id))  # behind the loaded post's back
+    updated = await repo.update(put_assoc(change(loaded), name, [tag]))
+    assert [t.id for t in getattr(updated, name)] == [tag.id]
+    assert len(await repo.all(from_(AoLink))) == 1
+
+
+async def test_on_join_through_conflict_raise_is_the_default(repo: Repo) -> None:
+    post, tag = await _post_and_tag(repo)
+    loaded = await repo.preload(post, "loud_tags")
+    await repo.insert(AoLink(post_id=post.id, tag_id=tag.id))
+    with pytest.raises(UniqueViolationError):
+        await repo.update(put_assoc(change(loaded), "loud_tags", [tag]))
+
+
+async def test_unique_refuses_duplicate_entries_with_a_changeset_error(repo: Repo) -> None:
+    post, tag = await _post_and_tag(repo)
+    loaded = await repo.preload(post, ["unique_tags", "loud_tags"])
+    cs = put_assoc(change(loaded), "unique_tags", [tag, tag])
+    assert not cs.valid and cs.errors["unique_tags"] == [("has duplicate entries", {"validation": "assoc_unique"})]
+    with pytest.raises(InvalidChangesetError):
+        await repo.update(cs)
+    assert put_assoc(change(loaded), "loud_tags", [tag, tag]).valid  # not unique: no check
+    assert put_assoc(change(loaded), "unique_tags", [tag]).valid
