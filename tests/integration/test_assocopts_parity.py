@@ -282,7 +282,8 @@ async def test_unique_refuses_duplicate_entries_with_a_changeset_error(repo: Rep
     post, tag = await _post_and_tag(repo)
     loaded = await repo.preload(post, ["unique_tags", "loud_tags"])
     cs = put_assoc(change(loaded), "unique_tags", [tag, tag])
-    assert not cs.valid and cs.errors["unique_tags"] == [("has duplicate entries", {"validation": "assoc_unique"})]
+    assert not cs.valid
+    assert ("unique_tags", ("has duplicate entries", {"validation": "assoc_unique"})) in cs.errors
     with pytest.raises(InvalidChangesetError):
         await repo.update(cs)
     assert put_assoc(change(loaded), "loud_tags", [tag, tag]).valid  # not unique: no check
