@@ -58,6 +58,9 @@ class AssocSpec:
     join_defaults: Mapping[str, Any] | None = None
     on_join_through_conflict: str = "raise"
     unique: bool = False
+    #: belongs_to: the foreign key field's column, and whether it is (part of) the primary key
+    source: str | None = None
+    primary_key: bool = False
 
 
 def belongs_to(
@@ -69,12 +72,21 @@ def belongs_to(
     define_field: bool = True,
     on_replace: AssocOnReplace = "raise",
     where: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    primary_key: bool = False,
+    source: str | None = None,
 ) -> Any:
     """The struct points at one ``related`` row through its ``<name>_id`` field.
 
     The foreign key field is added unless the class declares it (or ``define_field=False``);
     its type is ``type=``, else the related schema's primary key type when the class is
     given, else an integer id.
+
+    :param defaults: field values for a related struct built through the association
+        (``build_assoc``, ``cast_assoc``/``put_assoc`` of new data)
+    :param primary_key: the foreign key field is (part of) the primary key (a composite key
+        with the schema's other ``primary_key`` fields)
+    :param source: the foreign key field's column name (``source="author_uuid"``)
 
     >>> from asyncecto import schema, belongs_to
     >>> from asyncecto.schema import schema_info
@@ -87,6 +99,17 @@ def belongs_to(
     >>> list(schema_info(Post).fields)
     ['id', 'author_id']
     """
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise SchemaError(f"belongs_to defaults must be a dict of field to value, got {defaults!r}")
+    if not isinstance(primary_key, bool):
+        raise SchemaError(f"belongs_to primary_key must be True or False, got {primary_key!r}")
+    if source is not None:
+        check_name(source, "belongs_to source column")
+    if not define_field and (primary_key or source is not None):
+        raise SchemaError(
+            "belongs_to primary_key=/source= describe the foreign key field it defines, but define_field=False; "
+            "fix: declare the field yourself with field(primary_key=True, source=...)"
+        )
     return AssocSpec(
         kind="belongs_to",
         related=related,
@@ -96,6 +119,9 @@ def belongs_to(
         define_field=define_field,
         on_replace=on_replace,
         where=where,
+        defaults=defaults,
+        primary_key=primary_key,
+        source=source,
     )
 
 

@@ -282,7 +282,11 @@ def _collect(cls: type, name: str, caller: dict[str, Any]) -> tuple[dict[str, Fi
             if raw.kind == "belongs_to" and raw.define_field:
                 fk = raw.foreign_key or f"{fname}_id"
                 if fk not in own:
-                    specs[fk] = FieldSpec(type=raw.type if raw.type is not None else _fk_type(raw.related))
+                    specs[fk] = FieldSpec(
+                        type=raw.type if raw.type is not None else _fk_type(raw.related),
+                        source=raw.source,
+                        primary_key=raw.primary_key,
+                    )
             continue
         if isinstance(raw, FieldSpec):
             spec = raw

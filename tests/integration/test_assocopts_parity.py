@@ -1,21 +1,23 @@
-"""Ecto parity (issue 19): ``preload_order`` as a function, ``prepare_transaction``, and
-``insert_all``'s ``replace_changed=`` and ``returning=unsafe_fragment(...)``, and ``many_to_many``'s
-``join_defaults``, ``on_join_through_conflict`` and ``unique``."""
+"""Ecto parity (issue 19): ``preload_order`` as a function, ``prepare_transaction``,
+``insert_all``'s ``replace_changed=`` and ``returning=unsafe_fragment(...)``, ``many_to_many``'s
+``join_defaults``, ``on_join_through_conflict`` and ``unique``, and ``belongs_to``'s ``defaults``,
+``primary_key`` and ``source``."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncecto import QueryEvent, Repo, has_many, many_to_many, schema, unsafe_fragment
+from asyncecto import QueryEvent, Repo, belongs_to, build_assoc, has_many, many_to_many, schema, unsafe_fragment
 from asyncecto.changeset import change, put_assoc
 from asyncecto.errors import ArgumentError, InvalidChangesetError, SchemaError, UniqueViolationError
 from asyncecto.multi import Multi
 from asyncecto.query import fragment, from_, order_by, preload, select, where
+from asyncecto.schema import schema_info
 
-from ..assoc_schemas import Comment, Tag
+from ..assoc_schemas import Comment, Post, Tag, User
 from ..conftest import APP_NAME
 from ..upsert_schemas import Counter
 from .blog_data import seed_blog
@@ -288,3 +290,42 @@ async def test_unique_refuses_duplicate_entries_with_a_changeset_error(repo: Rep
         await repo.update(cs)
     assert put_assoc(change(loaded), "loud_tags", [tag, tag]).valid  # not unique: no check
     assert put_assoc(change(loaded), "unique_tags", [tag]).valid
+
+
+# -- belongs_to: defaults, primary_key, source -------------------------------------------------
+
+
+@schema("ao_members", primary_key=False)
+class Member:
+    user: User | None = belongs_to(User, primary_key=True, source="user_ref", defaults={"name": "anon"})
+    post: Post | None = belongs_to(Post, primary_key=True)
+    role: str | None = None
+    if TYPE_CHECKING:
+        user_id: int | None = None
+        post_id: int | None = None
+
+
+async def test_belongs_to_primary_key_and_source_shape_the_foreign_key_field(repo: Repo) -> None:
+    info = schema_info(Member)
+    assert info.primary_key == ("user_id", "post_id")
+    assert info.fields["user_id"].source == "user_ref" and info.fields["post_id"].source == "post_id"
+    await repo.query(
+        "CREATE TABLE ao_members (user_ref bigint, post_id bigint, role text, PRIMARY KEY (user_ref, post_id))"
+    )
+    user = await repo.insert(User(name="u"))
+    post = await repo.insert(Post(title="p"))
+    await repo.insert(Member(user_id=user.id, post_id=post.id, role="owner"))
+    got = await repo.get_by(Member, user_id=user.id, post_id=post.id)
+    assert got is not None and got.role == "owner"
+    loaded = await repo.preload(got, "user")
+    assert loaded.user is not None and loaded.user.name == "u"
+    (row,) = (await repo.query("SELECT user_ref FROM ao_members")).rows
+    assert row[0] == user.id
+
+
+def test_belongs_to_defaults_fill_a_built_parent() -> None:
+    built = build_assoc(Member(), "user", {})
+    assert isinstance(built, User) and built.name == "anon"
+    assert build_assoc(Member(), "user", {"name": "x"}).name == "x"
+    with pytest.raises(SchemaError, match="define_field=False"):
+        belongs_to(User, define_field=False, source="user_ref")
