@@ -26,7 +26,7 @@ from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
 from ._read import delete_all, update_all
-from ._write_types import Forced, Stale, TreeWrites
+from ._write_types import Forced, Stale, TreeWrites, Upsert
 
 __all__ = ("delete_dependents", "has_dependents", "relation_changes", "write_children", "write_parents")
 
@@ -266,8 +266,6 @@ async def _join_rows(
     jo, jr = _join_columns(a)
     nothing = a.on_join_through_conflict == "nothing"
     if op == "insert" and isinstance(a.join_through, type):  # a join schema: a real insert (timestamps ...)
-        from ._write import Upsert
-
         keys = {a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)}
         row = a.join_through(**{**a.join_defaults, **keys})
         upsert = Upsert(on_conflict="nothing") if nothing else None
