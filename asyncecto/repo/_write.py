@@ -45,6 +45,7 @@ from ._write_types import Forced, Stale, TreeWrites, Upsert
 
 __all__ = (
     "Stale",
+    "Upsert",
     "delete",
     "delete_tree",
     "insert",
