@@ -17,7 +17,7 @@ import attrs
 
 from asyncecto.errors import ArgumentError
 from asyncecto.schema import schema_info
-from asyncecto.schema._associations import NotLoaded
+from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._changeset import Changeset, Step, dual_step
@@ -99,16 +99,19 @@ def _cast_assoc(
     drop_param: str | None = None,
 ) -> Changeset[_T]:
     a = association(cs, name, "cast_assoc")
-    return cast_relation(
-        cs,
-        assoc_rel(cs, a),
-        current_assoc(cs, a),
-        with_,
-        required,
-        required_message,
-        invalid_message,
-        sort_param,
-        drop_param,
+    return _unique(
+        a,
+        cast_relation(
+            cs,
+            assoc_rel(cs, a),
+            current_assoc(cs, a),
+            with_,
+            required,
+            required_message,
+            invalid_message,
+            sort_param,
+            drop_param,
+        ),
     )
 
 
@@ -130,7 +133,27 @@ def put_assoc(*args: Any) -> Any:
 
 def _put_assoc(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
     a = association(cs, name, "put_assoc")
-    return put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
+    return _unique(a, put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value))
+
+
+def _unique(a: Association, cs: Changeset[_T]) -> Changeset[_T]:
+    """``many_to_many(..., unique=True)``: the same related row twice is the association's error
+    ``"has duplicate entries"`` (Ecto's quick check; the join table's unique index is the real one)."""
+    if not a.unique or not isinstance(cs.changes.get(a.name), list):
+        return cs
+    pk = schema_info(a.related).primary_key
+    seen: set[tuple[Any, ...]] = set()
+    for child in cs.changes[a.name]:
+        if child.action in ("delete", "replace"):
+            continue
+        key = tuple(child.changes.get(f, getattr(child.data, f)) for f in pk)
+        if any(v is None for v in key):
+            continue
+        if key in seen:
+            errors = ((a.name, ("has duplicate entries", {"validation": "assoc_unique"})), *cs.errors)
+            return attrs.evolve(cs, errors=errors, valid=False)
+        seen.add(key)
+    return cs
 
 
 def get_assoc(cs: Changeset[Any], name: str, as_: str = "changeset") -> Any:

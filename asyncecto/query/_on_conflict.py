@@ -30,6 +30,7 @@ __all__ = (
     "OnConflict",
     "Placeholder",
     "UnsafeFragment",
+    "UnsafeReturning",
     "columns_of",
     "inserted_key",
     "placeholder",
@@ -64,6 +65,12 @@ def unsafe_fragment(sql: str) -> UnsafeFragment:
     if not isinstance(sql, str) or not sql.strip():
         raise ArgumentError(f"unsafe_fragment needs SQL text, got {sql!r}")
     return UnsafeFragment(sql)
+
+
+class UnsafeReturning(str):
+    """``insert_all``'s ``returning=unsafe_fragment(sql)``: the RETURNING list, written as given."""
+
+    __slots__ = ()
 
 
 @attrs.frozen
@@ -150,12 +157,17 @@ def plan_conflict(
     prefix: str | None,
     params: list[Any],
     updated_at: tuple[str, Any] | None = None,
+    replace_changed: bool = True,
 ) -> ConflictPlan | None:
     """The ``ON CONFLICT`` clause for ``on_conflict``/``conflict_target``; ``None`` for ``"raise"``.
 
     ``params`` receives the clause's parameters (they are numbered first). ``updated_at``,
     ``(field, now)``, is set on the update path too (``timestamps=True`` on ``insert_all``).
+    ``replace_changed=False`` keeps the conflict target's fields in ``"replace_all"`` /
+    ``("replace_all_except", ...)`` (Ecto's ``:replace_changed``; by default they are left out).
     """
+    if not isinstance(replace_changed, bool):
+        raise ArgumentError(f"replace_changed= must be True or False, got {replace_changed!r}")
     info = schema_info(schema) if schema is not None else None
     if isinstance(on_conflict, list) and len(on_conflict) == 2 and isinstance(on_conflict[0], str):
         on_conflict = tuple(on_conflict)  # ["replace", [...]] as ("replace", [...])
@@ -176,7 +188,7 @@ def plan_conflict(
             "index conflicts; fix: pass conflict_target= with its columns, e.g. conflict_target=['id']"
         )
     if isinstance(on_conflict, str) or (isinstance(on_conflict, tuple) and len(on_conflict) == 2):
-        replace = _replace(info, on_conflict, target, updated_at)
+        replace = _replace(info, on_conflict, target if replace_changed else (), updated_at)
         return ConflictPlan("replace", target, fragment, replace)
     if isinstance(on_conflict, Mapping):
         q = _update_query(schema, table, on_conflict)

@@ -43,6 +43,20 @@ async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> An
     return await attempt()  # the last try: its conflict propagates
 
 
+def _checked_transaction(answer: Any) -> tuple[Any, dict[str, Any]]:
+    if (
+        not isinstance(answer, tuple)
+        or len(answer) != 2
+        or not (answer[0] is None or isinstance(answer[0], Multi) or callable(answer[0]))
+        or not isinstance(answer[1], Mapping)
+    ):
+        raise ArgumentError(
+            f"prepare_transaction(fn, options) must return a (fn_or_multi, options) tuple, got {answer!r}; "
+            "fix: return fn, options"
+        )
+    return answer[0], dict(answer[1])
+
+
 class _CallTransaction(Transaction):
     """A transaction whose own statements (BEGIN, SAVEPOINT, COMMIT, ROLLBACK, RELEASE) run with the
     call's ``log``/``telemetry_options``; the statements of the block keep their own (as Ecto)."""
@@ -143,6 +157,42 @@ class Transactions(CallHooks):
             async with repo.transaction(log=False):
                 await repo.insert(post)  # logged; BEGIN and COMMIT are not
         """
+        if type(self).prepare_transaction is not Transactions.prepare_transaction:
+            given: dict[str, Any] = {"isolation": isolation, "read_only": read_only, "retry": retry, **options}
+            if log is not None:
+                given["log"] = log
+            if telemetry_options is not None:
+                given["telemetry_options"] = telemetry_options
+            fn, given = _checked_transaction(self.prepare_transaction(fn, given))
+            isolation = given.pop("isolation", None)
+            read_only = given.pop("read_only", False)
+            retry = given.pop("retry", 0)
+            log = given.pop("log", None)
+            telemetry_options = given.pop("telemetry_options", None)
+            options = given
+        return self._transaction(
+            fn,
+            isolation=isolation,
+            read_only=read_only,
+            retry=retry,
+            log=log,
+            telemetry_options=telemetry_options,
+            **options,
+        )
+
+    def _transaction(
+        self,
+        fn: Callable[..., Awaitable[Any]] | Multi | None,
+        /,
+        *,
+        isolation: str | None = None,
+        read_only: bool = False,
+        retry: int = 0,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """:meth:`transaction` after :meth:`prepare_transaction` (a retry's next attempt starts here)."""
         r = self._resolve(
             "transaction", "transaction", None, None, DEFAULT, log, telemetry_options, options, extra_ok=True
         )
@@ -159,7 +209,7 @@ class Transactions(CallHooks):
                     "already aborted the outer transaction; put retry= on the outermost repo.transaction(...)"
                 )
             return _with_retry(
-                lambda: self.transaction(
+                lambda: self._transaction(
                     fn,
                     isolation=isolation,
                     read_only=read_only,
@@ -177,6 +227,29 @@ class Transactions(CallHooks):
         if isinstance(fn, Multi):
             return run_multi(cast("Repo", self), fn, isolation, read_only, tx)
         return tx if fn is None else tx.run(fn)
+
+    def prepare_transaction(
+        self, fn: Callable[..., Awaitable[Any]] | Multi | None, options: dict[str, Any]
+    ) -> tuple[Callable[..., Awaitable[Any]] | Multi | None, Mapping[str, Any]]:
+        """Called before every :meth:`transaction` (Ecto's ``prepare_transaction/2``); returns
+        ``(fn_or_multi, options)`` to run.
+
+        ``fn`` is the call's function or Multi (``None`` in ``async with repo.transaction():``);
+        ``options`` holds ``isolation``, ``read_only``, ``retry``, the given ``log`` /
+        ``telemetry_options`` and the call's own options (names in :attr:`query_options`).
+        It runs once per call (not again on a retry). The default returns both unchanged.
+
+        .. code-block:: python
+
+            class MyRepo(Repo):
+                query_options = frozenset({"audit"})
+
+                def prepare_transaction(self, fn, options):
+                    if options.pop("audit", False):
+                        audit_log.append("transaction")
+                    return fn, {**options, "isolation": "serializable"}
+        """
+        return fn, options
 
     def rollback(self, value: Any = None) -> NoReturn:
         """Roll back the innermost transaction of this task; ``transaction(fn)`` returns ``value``.

@@ -15,7 +15,7 @@ from asyncecto.errors import (
 )
 from asyncecto.query import Query
 from asyncecto.query._ast import FieldRef, Filter, In, Param
-from asyncecto.query._on_conflict import ConflictTarget, OnConflict
+from asyncecto.query._on_conflict import ConflictTarget, OnConflict, UnsafeFragment
 from asyncecto.query._sources import to_query
 from asyncecto.schema import Meta, meta
 
@@ -134,11 +134,12 @@ class Writes(CallHooks):
         target: type[Any] | str | tuple[str, type[Any]],
         entries: Sequence[Mapping[str, Any]] | Query[Any],
         *,
-        returning: bool | Sequence[str] | None = None,
+        returning: bool | Sequence[str] | UnsafeFragment | None = None,
         on_conflict: OnConflict = "raise",
         conflict_target: ConflictTarget = None,
         placeholders: Mapping[str, Any] | None = None,
         timestamps: bool = False,
+        replace_changed: bool = True,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
         log: LogOption = None,
@@ -165,6 +166,10 @@ class Writes(CallHooks):
         :param placeholders: values sent once and used in rows as ``placeholder(key)``
         :param timestamps: fill the schema's ``inserted_at``/``updated_at`` (and set ``updated_at``
             when an upsert updates)
+        :param replace_changed: ``False`` keeps the ``conflict_target`` fields in the SET of
+            ``"replace_all"``/``("replace_all_except", ...)`` (Ecto's ``:replace_changed``)
+        :param returning: also ``unsafe_fragment("id, lower(title) AS t")``: that RETURNING list as
+            written (never from user input); rows come back as dicts by column name
         :raises ArgumentError: bad options or rows (nothing is sent)
 
         Rows from a query go through ``prepare_query("insert_all", query, options)`` (as Ecto).
@@ -186,6 +191,7 @@ class Writes(CallHooks):
                 timestamps=timestamps,
                 prefix=r.prefix,
                 timeout=r.timeout,
+                replace_changed=replace_changed,
             )
 
     async def update(

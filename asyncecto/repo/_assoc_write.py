@@ -19,13 +19,14 @@ from asyncecto.changeset import Changeset, change
 from asyncecto.changeset._assoc_changes import surface_assocs
 from asyncecto.errors import InvalidChangesetError
 from asyncecto.query._assoc_query import assoc
+from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.schema import meta, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
 from ._read import delete_all, update_all
-from ._write_types import Forced, Stale, TreeWrites
+from ._write_types import Forced, Stale, TreeWrites, Upsert
 
 __all__ = ("delete_dependents", "has_dependents", "relation_changes", "write_children", "write_parents")
 
@@ -263,15 +264,25 @@ async def _join_rows(
     """Insert or delete the join row linking ``owner_value`` and ``related``."""
     (_, okey), (_, rkey) = a.join_keys
     jo, jr = _join_columns(a)
+    nothing = a.on_join_through_conflict == "nothing"
     if op == "insert" and isinstance(a.join_through, type):  # a join schema: a real insert (timestamps ...)
-        row = a.join_through(**{a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)})
-        await tree.insert(core, Changeset(data=row, action="insert"), prefix, None, timeout)
+        keys = {a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)}
+        row = a.join_through(**{**a.join_defaults, **keys})
+        upsert = Upsert(on_conflict="nothing") if nothing else None
+        await tree.insert(core, Changeset(data=row, action="insert"), prefix, None, timeout, upsert)
         return
     owner_type = schema_info(a.owner).fields[okey].type
     related_type = schema_info(a.related).fields[rkey].type
     params = [t.dump_value(owner_type, owner_value, field=okey), t.dump_value(related_type, getattr(related, rkey))]
     table = a.join_table
-    if op == "insert":
+    if op == "insert" and nothing:
+        sql = core.cached(
+            ("join_insert_nothing", table, prefix, jo, jr),
+            lambda: core.adapter.insert_rows_sql(
+                prefix, table, (jo, jr), core.adapter.values_body(1, 2, 1), (), ConflictPlan("nothing"), None
+            ),
+        )
+    elif op == "insert":
         sql = core.cached(
             ("join_insert", table, prefix, jo, jr), lambda: core.adapter.insert_sql(prefix, table, (jo, jr), ())
         )

@@ -24,7 +24,15 @@ from asyncecto.adapters import CopyIn
 from asyncecto.errors import ArgumentError, DatabaseError
 from asyncecto.query import Query
 from asyncecto.query._ast import Shape
-from asyncecto.query._on_conflict import ConflictPlan, Placeholder, columns_of, inserted_key, plan_conflict
+from asyncecto.query._on_conflict import (
+    ConflictPlan,
+    Placeholder,
+    UnsafeFragment,
+    UnsafeReturning,
+    columns_of,
+    inserted_key,
+    plan_conflict,
+)
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
 from asyncecto.schema._define import utc_now
@@ -61,9 +69,13 @@ def resolve_target(target: Any) -> tuple[str, type | None]:
 
 
 def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list[str]]:
-    """``(names, columns)`` to read back: field names (for structs) and their columns."""
+    """``(names, columns)`` to read back: field names (for structs) and their columns.
+
+    ``unsafe_fragment(sql)`` gives no names and one raw column (rows come back as dicts)."""
     if returning is None or returning is False:
         return [], []
+    if isinstance(returning, UnsafeFragment):
+        return [], [UnsafeReturning(returning.sql)]
     if returning is True:
         if info is None:
             raise ArgumentError(
@@ -72,7 +84,9 @@ def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list
         return [f.name for f in info.persisted], [f.source for f in info.persisted]
     names = [returning] if isinstance(returning, str) else list(returning)
     if not names or not all(isinstance(n, str) for n in names):
-        raise ArgumentError(f"returning= must be True or a list of field names, got {returning!r}")
+        raise ArgumentError(
+            f"returning= must be True, a list of field names or unsafe_fragment(sql), got {returning!r}"
+        )
     return names, list(columns_of(info, names, "returning="))
 
 
@@ -217,6 +231,7 @@ async def insert_all(
     timestamps: bool,
     prefix: str | None,
     timeout: Any,
+    replace_changed: bool = True,
 ) -> tuple[int, list[Any] | None]:
     check_optional_name(prefix, "prefix")
     table, schema = resolve_target(target)
@@ -227,10 +242,17 @@ async def insert_all(
     updated = (info.updated_at, now) if now is not None and info is not None and info.updated_at else None
     fixed: list[Any] = []
     conflict = plan_conflict(
-        schema, table, on_conflict, conflict_target, prefix=eff_prefix, params=fixed, updated_at=updated
+        schema,
+        table,
+        on_conflict,
+        conflict_target,
+        prefix=eff_prefix,
+        params=fixed,
+        updated_at=updated,
+        replace_changed=replace_changed,
     )
     # the inserted flag only when structs come back to carry it (meta(s).inserted)
-    key = inserted_key(info, conflict) if ret_cols and info is not None else None
+    key = inserted_key(info, conflict) if names and info is not None else None
     if placeholders is not None and not isinstance(placeholders, Mapping):
         raise ArgumentError(f"placeholders= must be a mapping of key to value, got {placeholders!r}")
     if isinstance(entries, Query):
@@ -244,7 +266,7 @@ async def insert_all(
             f"insert_all needs a list of rows (mappings) or a query, got {entries!r}; fix: wrap one row in a list"
         )
     if not entries:
-        return 0, ([] if names else None)
+        return 0, ([] if ret_cols else None)
     header, same = _union(info, entries)
     if same:
         columns = {name: [row[name] for row in entries] for name in header}
@@ -508,6 +530,8 @@ class _Run:
         return len(rows), self._shape(rows)
 
     def _shape(self, rows: list[Any]) -> list[Any]:
+        if not self.names:  # returning=unsafe_fragment(sql): the database's column names
+            return [dict(r.items()) for r in rows]
         flags = [r[-1] for r in rows] if self.flag else None
         data = [tuple(r)[:-1] for r in rows] if self.flag else rows
         if self.schema is None:

@@ -332,7 +332,7 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     else:
         q = related_query(a, keys, base, with_owner_key=m2m)
     if a.preload_order and (base is None or not base.order_bys):
-        order = a.preload_order
+        order = a.order_terms()
         q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
     if prepare is not None:
         q = prepare(q)
@@ -479,11 +479,11 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
     if entry is None:
 
         def build() -> tuple[Any, ...]:
-            if type(schema_info(a.related).fields[rkey].type) not in _INT_TYPES:
+            if type(schema_info(a.related).fields[rkey].type) not in _INT_TYPES or callable(a.preload_order):
                 return (None,)
             q = related_query(a, keys, None)
             if a.preload_order:
-                order = a.preload_order
+                order = a.order_terms()
                 q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
             planned, params = plan(q, "all", prefix=prefix)
             if not params or params[0] != keys:  # the keys are not the first parameter: plan each time

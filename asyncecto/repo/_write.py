@@ -41,10 +41,11 @@ from asyncecto.schema._struct import copy_struct
 from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents
 from ._core import RepoCore
 from ._transaction import Transaction
-from ._write_types import Forced, Stale, TreeWrites
+from ._write_types import Forced, Stale, TreeWrites, Upsert
 
 __all__ = (
     "Stale",
+    "Upsert",
     "delete",
     "delete_tree",
     "insert",
@@ -235,15 +236,6 @@ async def _in_transaction_if_needed(
 def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
     for i, name in enumerate(names):
         _set(struct, name, t.load_value(info.fields[name].type, row[i]))
-
-
-@attrs.frozen
-class Upsert:
-    """``insert``'s ``on_conflict``/``conflict_target``, and what to do when a conflict query matched nothing."""
-
-    on_conflict: Any = "raise"
-    conflict_target: Any = None
-    stale: Stale = attrs.field(factory=lambda: Stale())
 
 
 async def insert(

@@ -8,7 +8,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ("Forced", "Stale", "TreeWrites")
+__all__ = ("Forced", "Stale", "TreeWrites", "Upsert")
 
 
 class Forced(str):
@@ -38,3 +38,12 @@ class TreeWrites:
     update: Callable[..., Awaitable[Any]]
     delete: Callable[..., Awaitable[Any]]
     prepared_or_raise: Callable[..., Awaitable[Any]]
+
+
+@attrs.frozen
+class Upsert:
+    """``insert``'s ``on_conflict``/``conflict_target``, and what to do when a conflict query matched nothing."""
+
+    on_conflict: Any = "raise"
+    conflict_target: Any = None
+    stale: Stale = attrs.field(factory=lambda: Stale())

@@ -4,7 +4,7 @@ return an :class:`AssocSpec`; ``@schema`` resolves each into an :class:`Associat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -12,7 +12,10 @@ import attrs
 from asyncecto._names import check_name
 from asyncecto.errors import SchemaError
 
-from ._associations import Association, AssocOnReplace, Kind, OnDelete, snake
+from ._associations import Association, AssocOnReplace, Kind, OnDelete, preload_order_terms, snake
+
+#: ``preload_order``: field names / ``(direction, field)`` pairs, or a function returning them
+PreloadOrder = Sequence[Any] | Callable[[], Sequence[Any]]
 
 __all__ = ("AssocSpec", "belongs_to", "has_many", "has_one", "many_to_many", "resolve_spec")
 
@@ -46,12 +49,18 @@ class AssocSpec:
     on_replace: str = "raise"
     on_delete: str = "nothing"
     where: Mapping[str, Any] | None = None
-    preload_order: Sequence[Any] | None = None
+    preload_order: PreloadOrder | None = None
     through: tuple[str, ...] | None = None
     join_through: Any = None
     join_keys: Any = None
     join_where: Mapping[str, Any] | None = None
     defaults: Mapping[str, Any] | None = None
+    join_defaults: Mapping[str, Any] | None = None
+    on_join_through_conflict: str = "raise"
+    unique: bool = False
+    #: belongs_to: the foreign key field's column, and whether it is (part of) the primary key
+    source: str | None = None
+    primary_key: bool = False
 
 
 def belongs_to(
@@ -63,12 +72,21 @@ def belongs_to(
     define_field: bool = True,
     on_replace: AssocOnReplace = "raise",
     where: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    primary_key: bool = False,
+    source: str | None = None,
 ) -> Any:
     """The struct points at one ``related`` row through its ``<name>_id`` field.
 
     The foreign key field is added unless the class declares it (or ``define_field=False``);
     its type is ``type=``, else the related schema's primary key type when the class is
     given, else an integer id.
+
+    :param defaults: field values for a related struct built through the association
+        (``build_assoc``, ``cast_assoc``/``put_assoc`` of new data)
+    :param primary_key: the foreign key field is (part of) the primary key (a composite key
+        with the schema's other ``primary_key`` fields)
+    :param source: the foreign key field's column name (``source="author_uuid"``)
 
     >>> from asyncecto import schema, belongs_to
     >>> from asyncecto.schema import schema_info
@@ -81,6 +99,17 @@ def belongs_to(
     >>> list(schema_info(Post).fields)
     ['id', 'author_id']
     """
+    if defaults is not None and not isinstance(defaults, Mapping):
+        raise SchemaError(f"belongs_to defaults must be a dict of field to value, got {defaults!r}")
+    if not isinstance(primary_key, bool):
+        raise SchemaError(f"belongs_to primary_key must be True or False, got {primary_key!r}")
+    if source is not None:
+        check_name(source, "belongs_to source column")
+    if not define_field and (primary_key or source is not None):
+        raise SchemaError(
+            "belongs_to primary_key=/source= describe the foreign key field it defines, but define_field=False; "
+            "fix: declare the field yourself with field(primary_key=True, source=...)"
+        )
     return AssocSpec(
         kind="belongs_to",
         related=related,
@@ -90,6 +119,9 @@ def belongs_to(
         define_field=define_field,
         on_replace=on_replace,
         where=where,
+        defaults=defaults,
+        primary_key=primary_key,
+        source=source,
     )
 
 
@@ -100,7 +132,7 @@ def has_many(
     references: str | None = None,
     through: Sequence[str] | None = None,
     where: Mapping[str, Any] | None = None,
-    preload_order: Sequence[Any] | None = None,
+    preload_order: PreloadOrder | None = None,
     on_delete: OnDelete = "nothing",
     on_replace: AssocOnReplace = "raise",
     defaults: Mapping[str, Any] | None = None,
@@ -112,7 +144,9 @@ def has_many(
     :param through: a chain of association names (``["comments", "author"]``); read-only
     :param where: extra conditions on the related rows: ``{"field": value}``, ``None`` for
         IS NULL, ``("not", None)``, ``("in", [...])`` or ``("fragment", "? > 0")``
-    :param preload_order: fields (``"title"`` or ``("desc", "title")``) to sort preloaded rows
+    :param preload_order: fields (``"title"`` or ``("desc", "title")``) to sort preloaded rows, or
+        a function returning them, called at each preload (Ecto 3.12's MFA):
+        ``preload_order=lambda: [("desc", "inserted_at")]``
     :param on_delete: what ``repo.delete`` of the owner does to them: ``"nothing"``,
         ``"delete_all"`` or ``"nilify_all"``
     :param on_replace: what ``cast_assoc``/``put_assoc`` do to a child left out
@@ -144,7 +178,7 @@ def _has(
     references: str | None,
     through: Sequence[str] | None,
     where: Mapping[str, Any] | None,
-    preload_order: Sequence[Any] | None,
+    preload_order: PreloadOrder | None,
     on_delete: str,
     on_replace: str,
     defaults: Mapping[str, Any] | None,
@@ -179,10 +213,13 @@ def many_to_many(
     join_keys: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
     where: Mapping[str, Any] | None = None,
     join_where: Mapping[str, Any] | None = None,
-    preload_order: Sequence[Any] | None = None,
+    preload_order: PreloadOrder | None = None,
     on_delete: Literal["nothing", "delete_all"] = "nothing",
     on_replace: Literal["raise", "mark_as_invalid", "delete"] = "raise",
     defaults: Mapping[str, Any] | None = None,
+    join_defaults: Mapping[str, Any] | None = None,
+    on_join_through_conflict: Literal["raise", "nothing"] = "raise",
+    unique: bool = False,
 ) -> Any:
     """Rows related through a join table (``join_through="posts_tags"``) or a join schema.
 
@@ -190,7 +227,27 @@ def many_to_many(
         owner and the owner field it holds, then the same for the related schema
         (default ``<owner>_id`` and ``<related>_id`` to both primary keys)
     :param on_delete: ``"delete_all"`` deletes the owner's join rows on ``repo.delete``
+    :param join_defaults: field values for each new join row (a join schema only, as Ecto)
+    :param on_join_through_conflict: ``"nothing"`` skips a join row that already exists
+        (``ON CONFLICT DO NOTHING``); ``"raise"`` (default) lets the unique index refuse it
+    :param unique: ``cast_assoc``/``put_assoc`` refuse the same related entry twice with the
+        changeset error ``"has duplicate entries"`` (a quick check; keep a unique index too)
     """
+    if on_join_through_conflict not in ("raise", "nothing"):
+        raise SchemaError(
+            f"many_to_many on_join_through_conflict must be 'raise' or 'nothing', got {on_join_through_conflict!r}"
+        )
+    if not isinstance(unique, bool):
+        raise SchemaError(f"many_to_many unique must be True or False, got {unique!r}")
+    if join_defaults is not None:
+        if not isinstance(join_through, type):
+            raise SchemaError(
+                f"many_to_many join_defaults needs join_through to be a schema (it fills that schema's fields), "
+                f"got join_through={join_through!r}; fix: declare a join schema, or set the columns' defaults "
+                "in the migration"
+            )
+        if not isinstance(join_defaults, Mapping):
+            raise SchemaError(f"many_to_many join_defaults must be a dict of field to value, got {join_defaults!r}")
     if not (isinstance(join_through, str) and join_through) and not isinstance(join_through, type):
         raise SchemaError(f"many_to_many join_through must be a table name or a schema class, got {join_through!r}")
     keys = None
@@ -219,6 +276,9 @@ def many_to_many(
         on_delete=on_delete,
         on_replace=on_replace,
         defaults=defaults,
+        join_defaults=join_defaults,
+        on_join_through_conflict=on_join_through_conflict,
+        unique=unique,
     )
 
 
@@ -235,7 +295,7 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
             f"{where}: invalid on_delete {spec.on_delete!r} for {spec.kind}; "
             f"use one of {', '.join(_ON_DELETE[spec.kind])}"
         )
-    order = _preload_order(where, spec.preload_order)
+    order: Any = spec.preload_order if callable(spec.preload_order) else preload_order_terms(where, spec.preload_order)
     conds = _where(where, spec.where)
     join_conds = _where(where, spec.join_where)
     cardinality: Literal["one", "many"] = "many" if spec.kind in ("has_many", "many_to_many") else "one"
@@ -264,6 +324,9 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
             join_through=spec.join_through,
             join_where=join_conds,
             join_keys=spec.join_keys,
+            join_defaults=dict(spec.join_defaults or {}),
+            on_join_through_conflict=spec.on_join_through_conflict,
+            unique=spec.unique,
             **common,
         )
     if spec.references is None and len(owner_pk) != 1:
@@ -273,27 +336,6 @@ def resolve_spec(spec: AssocSpec, name: str, owner: type, owner_name: str, owner
         related_key=spec.foreign_key or f"{snake(owner_name.rpartition('.')[2])}_id",
         **common,
     )
-
-
-def _preload_order(where: str, order: Sequence[Any] | None) -> tuple[tuple[str, str], ...]:
-    if order is None:
-        return ()
-    if isinstance(order, str):
-        order = [order]
-    out: list[tuple[str, str]] = []
-    for item in order:
-        if isinstance(item, str):
-            out.append(("asc", item))
-        elif (
-            isinstance(item, tuple)
-            and len(item) == 2
-            and item[0] in ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
-            and isinstance(item[1], str)
-        ):
-            out.append((item[0], item[1]))
-        else:
-            raise SchemaError(f"{where}: preload_order items are field names or ('desc', field), got {item!r}")
-    return tuple(out)
 
 
 def _where(where: str, conds: Mapping[str, Any] | None) -> tuple[tuple[str, Any], ...]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import sys
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -112,17 +112,31 @@ class Association:
     on_replace: str
     on_delete: str
     where: tuple[tuple[str, Any], ...] = ()
-    preload_order: tuple[tuple[str, str], ...] = ()
+    #: ``(direction, field)`` pairs, or a function returning such terms, called at each preload
+    preload_order: tuple[tuple[str, str], ...] | Callable[[], Any] = ()
     through: tuple[str, ...] | None = None
     join_through: Any = None
     join_where: tuple[tuple[str, Any], ...] = ()
     defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    #: many_to_many: values for new join rows, ``"raise"``/``"nothing"`` on an existing join row,
+    #: and whether duplicate related entries are a changeset error
+    join_defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    on_join_through_conflict: str = "raise"
+    unique: bool = False
     target: Any = None
     _join_keys: Any = None
     _cache: dict[str, Any] = attrs.field(factory=dict)
 
     def __repr__(self) -> str:
         return f"Association<{self.owner.__name__}.{self.name}: {self.kind}>"
+
+    def order_terms(self) -> tuple[tuple[str, str], ...]:
+        """The preload order: the declared pairs, or what the ``preload_order`` function returns now."""
+        order = self.preload_order
+        if not callable(order):
+            return order
+        where = f"schema {self.owner.__name__}, association {self.name!r}"
+        return preload_order_terms(f"{where}: preload_order function {order!r}", order())
 
     @property
     def related(self) -> type:
@@ -248,3 +262,27 @@ def _lookup(name: str, owner: type) -> Any:
         f"association of {owner.__name__} names the schema {name!r}, which is not defined (yet); "
         "define it before the first query or preload, or pass the class itself"
     )
+
+
+def preload_order_terms(where: str, order: Any) -> tuple[tuple[str, str], ...]:
+    """``preload_order`` as ``(direction, field)`` pairs (field names, or ``(direction, field)``)."""
+    if order is None:
+        return ()
+    if not isinstance(order, str | list | tuple):
+        raise SchemaError(f"{where}: preload_order is a list of field names or ('desc', field), got {order!r}")
+    if isinstance(order, str):
+        order = [order]
+    out: list[tuple[str, str]] = []
+    for item in order:
+        if isinstance(item, str):
+            out.append(("asc", item))
+        elif (
+            isinstance(item, tuple)
+            and len(item) == 2
+            and item[0] in ("asc", "desc", "asc_nulls_first", "asc_nulls_last", "desc_nulls_first", "desc_nulls_last")
+            and isinstance(item[1], str)
+        ):
+            out.append((item[0], item[1]))
+        else:
+            raise SchemaError(f"{where}: preload_order items are field names or ('desc', field), got {item!r}")
+    return tuple(out)

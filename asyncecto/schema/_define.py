@@ -348,7 +348,11 @@ def _collect(
                 fk = raw.foreign_key or f"{fname}_id"
                 if fk not in own:
                     typ = raw.type if raw.type is not None else fk_type
-                    specs[fk] = FieldSpec(type=typ if typ is not None else _fk_type(raw.related))
+                    specs[fk] = FieldSpec(
+                        type=typ if typ is not None else _fk_type(raw.related),
+                        source=raw.source,
+                        primary_key=raw.primary_key,
+                    )
             continue
         if isinstance(raw, FieldSpec):
             spec = raw

@@ -47,6 +47,7 @@ DOCUMENTED = [
     "pool_stats",
     "preload",
     "prepare_query",
+    "prepare_transaction",
     "query",
     "query_options",
     "reload",

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from asyncecto.query._on_conflict import ConflictPlan
+from asyncecto.query._on_conflict import ConflictPlan, UnsafeReturning
 
 from ._sql import aliases_of, cast_type, quote_name, quote_table, set_clauses, where_sql
 
@@ -118,7 +118,7 @@ def insert_sql(
         sql += _conflict(conflict, aliases)
     if inserted_key is not None:
         return _with_inserted_flag(sql, prefix, table, returning, inserted_key)
-    ret = [quote_name(c, "column") for c in returning]
+    ret = [c if isinstance(c, UnsafeReturning) else quote_name(c, "column") for c in returning]
     return f"{sql} RETURNING {', '.join(ret)}" if ret else sql
 
 
