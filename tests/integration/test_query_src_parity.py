@@ -1,0 +1,81 @@
+"""Issue 19 round 3 against PostgreSQL: "cached plan must not change result type" recovery after
+another process altered a table, and the query-source rows (lock fragment arguments, excluding some
+named windows, fragment sources with columns or a schema)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from asyncecto import Repo, schema
+from asyncecto.errors import StaleStatementError
+from asyncecto.query import from_, order_by
+
+
+@schema("qsrc_stale")
+class Stale:
+    n: int | None = None
+
+
+@pytest.fixture
+async def two(database_url: str) -> AsyncIterator[tuple[Repo, Repo]]:
+    """The app's repo (one connection, so its statements stay prepared) and an admin repo standing in
+    for another process that alters the table."""
+    app, admin = Repo(database_url, pool_size=1), Repo(database_url, pool_size=1)
+    async with admin, app:
+        await admin.query("DROP TABLE IF EXISTS qsrc_stale")
+        await admin.query("CREATE TABLE qsrc_stale (id serial PRIMARY KEY, n integer)")
+        await admin.query("INSERT INTO qsrc_stale (n) VALUES (1), (2)")
+        try:
+            yield app, admin
+        finally:
+            await admin.query("DROP TABLE IF EXISTS qsrc_stale")
+
+
+def ns(rows: Any) -> list[int | None]:
+    return [r.n for r in rows]
+
+
+async def test_statement_reruns_outside_a_transaction(two: tuple[Repo, Repo]) -> None:
+    app, admin = two
+    q = from_(Stale) | order_by("id")
+    assert ns(await app.all(q)) == [1, 2]
+    await admin.query("ALTER TABLE qsrc_stale ALTER COLUMN n TYPE bigint")
+    assert ns(await app.all(q)) == [1, 2]
+    raw = "SELECT n FROM qsrc_stale ORDER BY id"
+    assert (await app.query(raw)).rows == [(1,), (2,)]
+    await admin.query("ALTER TABLE qsrc_stale ALTER COLUMN n TYPE integer")
+    assert (await app.query(raw)).rows == [(1,), (2,)]
+
+
+async def test_inside_a_transaction_it_is_a_named_error_and_a_rerun_succeeds(two: tuple[Repo, Repo]) -> None:
+    app, admin = two
+    q = from_(Stale) | order_by("id")
+    assert ns(await app.all(q)) == [1, 2]
+    await admin.query("ALTER TABLE qsrc_stale ALTER COLUMN n TYPE bigint")
+    with pytest.raises(StaleStatementError) as info:
+        async with app.transaction():
+            await app.all(q)
+    assert info.value.sqlstate == "0A000"
+    assert "cached plan must not change result type" in str(info.value)
+    assert "run the whole transaction again" in str(info.value)
+    async with app.transaction():  # the caches were dropped: the rerun prepares afresh
+        assert ns(await app.all(q)) == [1, 2]
+
+
+async def test_transaction_retry_reruns_it(two: tuple[Repo, Repo]) -> None:
+    app, admin = two
+    q = from_(Stale) | order_by("id")
+    assert ns(await app.all(q)) == [1, 2]
+    await admin.query("ALTER TABLE qsrc_stale ALTER COLUMN n TYPE bigint")
+    calls = 0
+
+    async def body() -> list[int | None]:
+        nonlocal calls
+        calls += 1
+        return ns(await app.all(q))
+
+    assert await app.transaction(body, retry=1) == [1, 2]
+    assert calls == 2
