@@ -223,7 +223,10 @@ def render(q: Query[Any]) -> str:
     if q.offset is not None:
         parts.append(f"offset({q.offset.value!r})")
     if q.lock is not None:
-        parts.append(f"lock({q.lock!r})")
+        if isinstance(q.lock, Fragment):
+            parts.append(f"lock(lambda: {render_expr(q.lock)})")
+        else:
+            parts.append(f"lock({q.lock!r})")
     for name, over in q.windows:
         spec = []
         if over.partition_by:

@@ -91,6 +91,7 @@ from ._plan import (
     PQuantified,
     PSelectedAs,
     PSource,
+    PSourceAlias,
     PSplice,
     PSubquery,
     PWindow,
@@ -580,7 +581,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         distinct,
         lim,
         off,
-        q.lock,
+        _plan_lock(q),
         updates,
         q.with_ties,
         combinations,
@@ -590,6 +591,21 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         p.depth,
         tuple(modes.get(name, (None, "all"))[0] for name, _ in q.ctes) if modes else (),
     )
+
+
+def _plan_lock(q: Query[Any]) -> str | PFragment | None:
+    """The lock clause; a fragment's ``?`` arguments are sources, written as their table aliases."""
+    if not isinstance(q.lock, Fragment):
+        return q.lock
+    args: list[PExpr] = []
+    for a in q.lock.args:
+        if not isinstance(a, SourceRef):
+            raise QueryError(
+                f"a lock fragment's ? arguments must be sources (lambda p: fragment('FOR UPDATE OF ?', p)), "
+                f"got {a!r} in {q!r}; PostgreSQL takes no parameters in a lock clause"
+            )
+        args.append(PSourceAlias(a.binding))
+    return PFragment(q.lock.parts, tuple(args))
 
 
 def _plan_cte(p: _Planner, cq: Query[Any], operation: str) -> Planned:

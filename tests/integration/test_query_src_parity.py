@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from asyncecto import Repo, schema
-from asyncecto.errors import StaleStatementError
-from asyncecto.query import from_, order_by
+from asyncecto.errors import QueryError, StaleStatementError
+from asyncecto.query import desc, exclude, fragment, from_, lock, order_by, over, row_number, select, where, windows
 
 
 @schema("qsrc_stale")
@@ -79,3 +79,26 @@ async def test_transaction_retry_reruns_it(two: tuple[Repo, Repo]) -> None:
 
     assert await app.transaction(body, retry=1) == [1, 2]
     assert calls == 2
+
+
+async def test_lock_fragment_of_a_source_locks_its_rows(two: tuple[Repo, Repo]) -> None:
+    app, other = two
+    locked = from_(Stale) | order_by("id") | lock(lambda s: fragment("FOR UPDATE OF ?", s))
+    skip = from_(Stale) | order_by("id") | lock(lambda s: fragment("FOR UPDATE OF ? SKIP LOCKED", s))
+    async with app.transaction():
+        assert ns(await app.all(locked | where(n=1))) == [1]
+        async with other.transaction():  # another session skips the row the first one locked
+            assert ns(await other.all(skip)) == [2]
+
+
+async def test_exclude_some_windows_runs(two: tuple[Repo, Repo]) -> None:
+    app, _ = two
+    q: Any = (
+        from_(Stale)
+        | windows(a={"order_by": lambda s: s.id}, b={"order_by": lambda s: desc(s.id)})
+        | select(lambda s: {"n": s.n, "rank": over(row_number(), "a")})
+        | order_by("id")
+    )
+    assert list(await app.all(q | exclude(("windows", ["b"])))) == [{"n": 1, "rank": 1}, {"n": 2, "rank": 2}]
+    with pytest.raises(QueryError, match="unknown window 'a'"):
+        await app.all(q | exclude(("windows", ["a"])))

@@ -45,6 +45,7 @@ from asyncecto.query._plan import (
     PPathCol,
     PQuantified,
     PSelectedAs,
+    PSourceAlias,
     PSplice,
     PSubquery,
     PWindow,
@@ -291,6 +292,8 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"{_alias(e.table, e.binding, e.depth)}.{quote_name(e.column, 'column')}"
     if isinstance(e, PSelectedAs):
         return f"{_expr(e.arg, aliases)} AS {quote_name(e.alias, 'selected_as alias')}"
+    if isinstance(e, PSourceAlias):
+        return aliases[e.binding]
     if isinstance(e, PAliasRef):
         return quote_name(e.alias, "selected_as alias")
     if isinstance(e, POver):
@@ -423,7 +426,9 @@ def _end(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
             sql += f" LIMIT {_expr(p.limit, aliases)}"
         if p.offset is not None:
             sql += f" OFFSET {_expr(p.offset, aliases)}"
-    if p.lock:
+    if isinstance(p.lock, PFragment):
+        sql += " " + _expr(p.lock, aliases)
+    elif p.lock:
         sql += f" {p.lock}"
     return sql
 

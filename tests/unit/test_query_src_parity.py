@@ -1,0 +1,68 @@
+"""Issue 19 round 3, without a database: a lock fragment with source arguments, excluding only some
+named windows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncecto import Repo
+from asyncecto.errors import QueryError
+from asyncecto.query import exclude, fragment, from_, join, lock, windows
+
+from ..assoc_schemas import Post
+
+REPO = Repo("postgresql://nobody@127.0.0.1:1/none")
+
+
+def sql(q: Any) -> str:
+    return REPO.to_sql(q)[0]
+
+
+def test_lock_fragment_source_arguments_are_table_aliases() -> None:
+    q = (
+        from_(Post)
+        | join("inner", lambda p: p.comments)
+        | lock(lambda p, c: fragment("FOR UPDATE OF ?, ? NOWAIT", p, c))
+    )
+    assert sql(q).endswith(" FOR UPDATE OF b0, b1 NOWAIT")
+    assert "lock(lambda: fragment('FOR UPDATE OF ?, ? NOWAIT', b0, b1))" in repr(q)
+
+
+def test_lock_fragment_without_arguments_is_still_plain_text() -> None:
+    assert sql(from_(Post) | lock(fragment("FOR SHARE NOWAIT"))).endswith(" FOR SHARE NOWAIT")
+    assert sql(from_(Post) | lock(lambda p: fragment("FOR KEY SHARE"))).endswith(" FOR KEY SHARE")
+
+
+def test_lock_fragment_arguments_must_be_sources() -> None:
+    with pytest.raises(QueryError, match=r"lock fragment's \? arguments must be sources .* no parameters"):
+        from_(Post) | lock(lambda p: fragment("FOR UPDATE OF ?", p.id))
+    with pytest.raises(QueryError, match="must be sources"):
+        lock(fragment("FOR UPDATE OF ?", 1))
+    with pytest.raises(QueryError, match="NUL or a ';'"):
+        from_(Post) | lock(lambda p: fragment("FOR UPDATE OF ?; DROP TABLE x", p))
+    with pytest.raises(QueryError, match=r"expects fn to return a fragment"):
+        from_(Post) | lock(lambda p: "FOR UPDATE")
+
+
+def test_exclude_some_named_windows() -> None:
+    q = from_(Post) | windows(a={"partition_by": lambda p: p.id}, b={"order_by": lambda p: p.id})
+    kept = q | exclude(("windows", ["a", "missing"]))
+    assert [n for n, _ in kept.windows] == ["b"]
+    assert 'WINDOW "b" AS (ORDER BY b0."id")' in sql(kept)
+    assert (q | exclude(("windows", ["a", "b"]))).windows == ()
+    assert [n for n, _ in (q | exclude(("windows", []))).windows] == ["a", "b"]
+    both = q | exclude(("windows", ("b",)), "windows")
+    assert both.windows == ()
+
+
+def test_exclude_windows_tuple_is_checked() -> None:
+    with pytest.raises(QueryError, match=r"the tuple form is \('windows', names\)"):
+        exclude(("windows", "a"))
+    with pytest.raises(QueryError, match=r"the tuple form is \('windows', names\)"):
+        exclude(("where", ["a"]))
+    with pytest.raises(QueryError, match="window names are strings, got 1"):
+        exclude(("windows", [1]))  # type: ignore[list-item]
+    with pytest.raises(QueryError, match=r"or \('windows', names\)"):
+        exclude("nothing")
