@@ -125,6 +125,7 @@ class PLike:
 class PFragment:
     parts: tuple[str, ...]
     args: tuple[PExpr, ...]
+    columns: tuple[str, ...] = ()
 
 
 @attrs.frozen

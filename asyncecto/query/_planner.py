@@ -336,6 +336,11 @@ class _Planner:
         if isinstance(e, Neg):
             return PNeg(self.expr(e.arg, expected))
         if isinstance(e, Fragment):
+            if e.columns:
+                raise QueryError(
+                    f"fragment(..., columns={list(e.columns)!r}) names the columns of a fragment used as a source "
+                    f"(from_ or join); drop columns= where it is an expression, in {self.q!r}"
+                )
             return PFragment(e.parts, tuple(self.expr(a, literal="fragment") for a in e.args))
         if isinstance(e, Func):
             return self.func(e)
@@ -618,9 +623,9 @@ def _plan_cte(p: _Planner, cq: Query[Any], operation: str) -> Planned:
 
 
 def _fragment_source(p: _Planner, frag: Fragment) -> PFragment:
-    planned = p.expr(frag)
+    planned = p.expr(attrs.evolve(frag, columns=()))
     assert isinstance(planned, PFragment)
-    return planned
+    return attrs.evolve(planned, columns=frag.columns)
 
 
 def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str, PExpr]:

@@ -11,7 +11,20 @@ import pytest
 
 from asyncecto import Repo, schema
 from asyncecto.errors import QueryError, StaleStatementError
-from asyncecto.query import desc, exclude, fragment, from_, lock, order_by, over, row_number, select, where, windows
+from asyncecto.query import (
+    desc,
+    exclude,
+    fragment,
+    from_,
+    join,
+    lock,
+    order_by,
+    over,
+    row_number,
+    select,
+    where,
+    windows,
+)
 
 
 @schema("qsrc_stale")
@@ -102,3 +115,29 @@ async def test_exclude_some_windows_runs(two: tuple[Repo, Repo]) -> None:
     assert list(await app.all(q | exclude(("windows", ["b"])))) == [{"n": 1, "rank": 1}, {"n": 2, "rank": 2}]
     with pytest.raises(QueryError, match="unknown window 'a'"):
         await app.all(q | exclude(("windows", ["a"])))
+
+
+async def test_fragment_columns_source(two: tuple[Repo, Repo]) -> None:
+    app, _ = two
+    q = from_(fragment("generate_series(1, ?)", 3, columns=["n"])) | select(lambda f: f.n) | order_by("n")
+    assert list(await app.all(q)) == [1, 2, 3]
+    pairs: Any = (
+        from_(Stale)
+        | join("inner", fragment("generate_series(1, ?)", 2, columns=["k"]), on=lambda s, g: g.k == s.n)
+        | select(lambda s, g: {"id": s.id, "k": g.k})
+        | order_by("id")
+    )
+    assert list(await app.all(pairs)) == [{"id": 1, "k": 1}, {"id": 2, "k": 2}]
+
+
+async def test_fragment_mapped_onto_a_schema_loads_structs(two: tuple[Repo, Repo]) -> None:
+    app, _ = two
+    src = fragment("SELECT id, n * 10 AS n FROM qsrc_stale WHERE n >= ?", 2)
+    got = list(await app.all(from_((src, Stale)) | where(lambda s: s.n < 100)))
+    assert [(type(s), s.n) for s in got] == [(Stale, 20)]
+    ten: Any = from_((src, Stale)) | select(lambda s: s.n)
+    assert await app.one(ten) == 20
+    assert await app.aggregate(from_((src, Stale)), "count") == 1
+    named = fragment("(VALUES (7, 70), (8, 80))", columns=["id", "n"])
+    rows: Any = await app.all(from_((named, Stale)) | order_by("id"))
+    assert [(s.id, s.n) for s in rows] == [(7, 70), (8, 80)]

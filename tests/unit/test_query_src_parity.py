@@ -9,7 +9,7 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import QueryError
-from asyncecto.query import exclude, fragment, from_, join, lock, windows
+from asyncecto.query import exclude, fragment, from_, join, lock, select, where, windows
 
 from ..assoc_schemas import Post
 
@@ -66,3 +66,31 @@ def test_exclude_windows_tuple_is_checked() -> None:
         exclude(("windows", [1]))  # type: ignore[list-item]
     with pytest.raises(QueryError, match=r"or \('windows', names\)"):
         exclude("nothing")
+
+
+def test_fragment_columns_name_a_fragment_source() -> None:
+    q = from_(fragment("generate_series(1, ?)", 3, columns=["n"])) | select(lambda f: f.n)
+    assert sql(q) == 'SELECT f0."n" FROM generate_series(1, $1::integer) AS f0 ("n")'
+    assert "fragment('generate_series(1, ?)', 3, columns=['n'])" in repr(q)
+
+
+def test_fragment_columns_are_checked() -> None:
+    with pytest.raises(QueryError, match="expects a list of column names, got the string 'n'"):
+        fragment("generate_series(1, 3)", columns="n")
+    with pytest.raises(QueryError, match="distinct column names"):
+        fragment("x", columns=["a", "a"])
+    with pytest.raises(QueryError, match="distinct column names"):
+        fragment("x", columns=[])
+    with pytest.raises(QueryError, match=r"names the columns of a fragment used as a source .* drop columns="):
+        sql(from_(Post) | where(lambda p: fragment("?", p.visits, columns=["v"]) > 1))
+
+
+def test_fragment_mapped_onto_a_schema() -> None:
+    q = from_((fragment("SELECT * FROM bl_posts WHERE visits > ?", 1), Post)) | where(lambda p: p.visits < 100)
+    assert sql(q) == (
+        'SELECT f0."id", f0."title", f0."visits", f0."author_id" FROM (SELECT * FROM bl_posts WHERE visits > '
+        '$1::integer) AS f0 WHERE (f0."visits" < $2)'
+    )
+    assert repr(q).startswith("Query<from_((fragment('SELECT * FROM bl_posts WHERE visits > ?', 1), Post))")
+    with pytest.raises(QueryError, match="field 'nope' does not exist in schema Post"):
+        sql(q | where(lambda p: p.nope == 1))

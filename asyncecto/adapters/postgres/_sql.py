@@ -369,7 +369,9 @@ def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
         # written as is; in parentheses when it is a SELECT (Ecto's parens_for_select)
         text = _expr(s.fragment, aliases)
         text = f"({text})" if re.match(r"\s*select\s", text, re.IGNORECASE) else text
-        return f"{text} AS {aliases[i]}"
+        names = s.fragment.columns
+        cols = f" ({', '.join(quote_name(n, 'fragment column') for n in names)})" if names else ""
+        return f"{text} AS {aliases[i]}{cols}"
     hints = "".join(f" {h}" for h in s.hints)
     return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}{hints}"
 
