@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -65,6 +66,10 @@ def _touches_session(sql: str) -> bool:
     return "advisory_lock" in text or "set_config" in text or "statement_timeout" in text
 
 
+#: every open connection of this process: a stale statement on one drops the caches of all
+_live: weakref.WeakSet[PgConnection] = weakref.WeakSet()
+
+
 def _stale(exc: BaseException, sql: str) -> StaleStatementError:
     """The library's error for "cached plan must not change result type" inside a transaction."""
     return StaleStatementError(
@@ -93,6 +98,7 @@ class PgConnection:
     """
 
     __slots__ = (
+        "__weakref__",
         "busy_since",
         "closing",
         "dirty",
@@ -116,6 +122,7 @@ class PgConnection:
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
         self.tap = Tap.install(raw)
+        _live.add(self)
 
     def _error(
         self, exc: BaseException, sql: str | None = None, params: Sequence[Any] = (), *, copy: bool = False
@@ -169,10 +176,9 @@ class PgConnection:
     async def _expire_caches(self) -> None:
         """Drop the prepared statements and type caches of this connection and of every live pool's
         connections (they prepared the same statements before the same ``ALTER``)."""
-        from ._pool_upkeep import expire_statement_caches  # the pool module imports this one
-
-        await self.raw.reload_schema_state()
-        await expire_statement_caches()
+        for conn in list(_live):
+            if not conn.raw.is_closed():
+                await conn.raw.reload_schema_state()  # no I/O; statements in flight keep their reference
 
     def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> Coroutine[Any, Any, list[Any]]:
         return self._call(self.raw.fetch, sql, params, timeout)
