@@ -141,3 +141,16 @@ async def test_fragment_mapped_onto_a_schema_loads_structs(two: tuple[Repo, Repo
     named = fragment("(VALUES (7, 70), (8, 80))", columns=["id", "n"])
     rows: Any = await app.all(from_((named, Stale)) | order_by("id"))
     assert [(s.id, s.n) for s in rows] == [(7, 70), (8, 80)]
+
+
+async def test_stream_in_a_transaction_gets_the_named_error(two: tuple[Repo, Repo]) -> None:
+    app, admin = two
+    q = from_(Stale) | order_by("id")
+    assert ns(await app.all(q)) == [1, 2]  # prepares the statement the stream's cursor reuses
+    await admin.query("ALTER TABLE qsrc_stale ALTER COLUMN n TYPE bigint")
+    with pytest.raises(StaleStatementError, match="cached plan must not change result type"):
+        async with app.transaction():
+            async for _ in app.stream(q):
+                pass
+    async with app.transaction():
+        assert [s.n async for s in app.stream(q)] == [1, 2]

@@ -229,6 +229,9 @@ class PgConnection:
                     yield rows
                 if len(rows) < size:
                     return
+        except asyncpg.InvalidCachedStatementError as exc:  # a cursor runs in a transaction: aborted
+            await self._expire_caches()
+            raise _stale(exc, sql) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
         except BaseException:
