@@ -80,6 +80,7 @@ __all__ = (
     "SchemaError",
     "SerializationError",
     "StaleEntryError",
+    "StaleStatementError",
     "StatementTimeoutError",
     "TransactionAbortedError",
     "TransactionConflictError",
