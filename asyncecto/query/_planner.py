@@ -521,6 +521,11 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         q.distinct if isinstance(q.distinct, bool) else tuple((d.direction, p.expr(d.expr)) for d in q.distinct)
     )
     bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
+    if bulk and q.source.fragment is not None:
+        raise QueryError(
+            f"{op} needs a table to change, not a fragment source (mapped onto a schema or not): {q!r}; "
+            "start from the schema or (table, Schema) and filter with where(...)"
+        )
     selects = op in ("all", "subquery")
     reader = plan_select(p, q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}

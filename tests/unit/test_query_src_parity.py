@@ -9,9 +9,9 @@ import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import QueryError
-from asyncecto.query import exclude, fragment, from_, join, lock, select, where, windows
+from asyncecto.query import exclude, fragment, from_, join, lock, select, update, where, windows
 
-from ..assoc_schemas import Post
+from ..assoc_schemas import Comment, Post
 
 REPO = Repo("postgresql://nobody@127.0.0.1:1/none")
 
@@ -94,3 +94,23 @@ def test_fragment_mapped_onto_a_schema() -> None:
     assert repr(q).startswith("Query<from_((fragment('SELECT * FROM bl_posts WHERE visits > ?', 1), Post))")
     with pytest.raises(QueryError, match="field 'nope' does not exist in schema Post"):
         sql(q | where(lambda p: p.nope == 1))
+
+
+def test_fragment_source_cannot_be_updated_or_deleted() -> None:
+    q = from_((fragment("SELECT * FROM bl_posts"), Post))
+    with pytest.raises(QueryError, match="delete_all needs a table to change, not a fragment source"):
+        REPO.to_sql("delete_all", q)
+    with pytest.raises(QueryError, match="update_all needs a table to change"):
+        REPO.to_sql("update_all", q | update(set={"visits": 1}))
+
+
+def test_fragment_mapped_onto_a_schema_as_a_join() -> None:
+    q = (
+        from_(Post)
+        | join(
+            "inner", (fragment("SELECT * FROM bl_comments WHERE approved"), Comment), on=lambda p, c: c.post_id == p.id
+        )
+        | select(lambda p, c: c)
+    )
+    assert sql(q).startswith('SELECT f1."id", f1."text", f1."approved", f1."post_id", f1."author_id" FROM "bl_posts"')
+    assert "INNER JOIN (SELECT * FROM bl_comments WHERE approved) AS f1 ON" in sql(q)
