@@ -80,6 +80,7 @@ __all__ = (
     "SchemaError",
     "SerializationError",
     "StaleEntryError",
+    "StaleStatementError",
     "StatementTimeoutError",
     "TransactionAbortedError",
     "TransactionConflictError",
@@ -597,3 +598,13 @@ class ExclusionViolationError(DatabaseError):
 
 class NotNullViolationError(DatabaseError):
     """A NOT NULL column was given no value (SQLSTATE 23502)."""
+
+
+class StaleStatementError(TransactionConflictError):
+    """A prepared statement's result type changed under it ("cached plan must not change result type",
+    SQLSTATE 0A000): another process altered a table it reads while this connection kept it prepared.
+
+    Outside a transaction the statement is prepared again and re-run once, so this is only raised
+    inside one, whose failure aborted it. Every statement cache was dropped, so running the whole
+    transaction again succeeds: ``repo.transaction(fn, retry=1)`` does that.
+    """

@@ -177,6 +177,7 @@ class Fragment:
 
     parts: tuple[str, ...]
     args: tuple[Expr, ...]
+    columns: tuple[str, ...] = ()  # ``columns=``: the names of a fragment source's columns
 
 
 @attrs.frozen

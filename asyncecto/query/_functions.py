@@ -90,15 +90,24 @@ def field(binding: Any, name: str) -> E:
     return binding._field(name)
 
 
-def fragment(sql: str, *args: object) -> E:
+def fragment(sql: str, *args: object, columns: Iterable[str] | None = None) -> E:
     """Raw SQL with ``?`` placeholders: ``fragment("lower(?)", p.title)``; values become parameters.
 
     ``\\?`` is a literal question mark. The SQL text itself is never built from values.
+    ``columns=`` names the columns of a fragment used as a source (Ecto's ``columns:``):
+    ``from_(fragment("generate_series(1, ?)", 3, columns=["n"])) | select(lambda f: f.n)``.
     """
     parts = fragment_parts(sql)
     if len(parts) - 1 != len(args):
         raise QueryError(f"fragment {sql!r} has {len(parts) - 1} placeholder(s) but got {len(args)} argument(s)")
-    return E(Fragment(parts, tuple(node(a) for a in args)))
+    names: tuple[str, ...] = ()
+    if columns is not None:
+        if isinstance(columns, str):
+            raise QueryError(f"fragment(..., columns=) expects a list of column names, got the string {columns!r}")
+        names = tuple(check_name(c, "fragment column") for c in columns)
+        if not names or len(set(names)) != len(names):
+            raise QueryError(f"fragment(..., columns=) expects distinct column names, got {list(names)!r}")
+    return E(Fragment(parts, tuple(node(a) for a in args), names))
 
 
 def fragment_parts(sql: str) -> tuple[str, ...]:

@@ -82,7 +82,8 @@ def render_expr(e: Any) -> str:
         return f"{render_expr(e.left)}.{e.op}({render_expr(e.right)})"
     if isinstance(e, Fragment):
         sql = "?".join(p.replace("?", "\\?") for p in e.parts)
-        return f"fragment({', '.join([repr(sql), *(render_expr(a) for a in e.args)])})"
+        cols = [f"columns={list(e.columns)!r}"] if e.columns else []
+        return f"fragment({', '.join([repr(sql), *(render_expr(a) for a in e.args), *cols])})"
     if isinstance(e, Func):
         name = {"sum": "sum_", "min": "min_", "max": "max_"}.get(e.name, e.name)
         args = [render_expr(a) for a in e.args] + (["distinct=True"] if e.distinct else [])
@@ -169,7 +170,8 @@ def _source(src: Source) -> str:
     if src.query is not None:
         return f"subquery({render(src.query)})"
     if src.fragment is not None:
-        return render_expr(src.fragment)
+        frag = render_expr(src.fragment)
+        return f"({frag}, {src.schema.__name__})" if src.schema is not None else frag
     if src.hints:
         return _source(attrs.evolve(src, hints=())) + f", hints={list(src.hints)!r}"
     head = src.schema.__name__ if src.schema is not None else repr(src.table)
@@ -223,7 +225,10 @@ def render(q: Query[Any]) -> str:
     if q.offset is not None:
         parts.append(f"offset({q.offset.value!r})")
     if q.lock is not None:
-        parts.append(f"lock({q.lock!r})")
+        if isinstance(q.lock, Fragment):
+            parts.append(f"lock(lambda: {render_expr(q.lock)})")
+        else:
+            parts.append(f"lock({q.lock!r})")
     for name, over in q.windows:
         spec = []
         if over.partition_by:

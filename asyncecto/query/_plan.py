@@ -44,6 +44,7 @@ __all__ = (
     "PQuantified",
     "PSelectedAs",
     "PSource",
+    "PSourceAlias",
     "PSplice",
     "PSubquery",
     "PWindow",
@@ -124,6 +125,7 @@ class PLike:
 class PFragment:
     parts: tuple[str, ...]
     args: tuple[PExpr, ...]
+    columns: tuple[str, ...] = ()
 
 
 @attrs.frozen
@@ -239,6 +241,13 @@ class PAliasRef:
 
 
 @attrs.frozen
+class PSourceAlias:
+    """A whole source in a lock fragment (``FOR UPDATE OF ?``): its table alias."""
+
+    binding: int
+
+
+@attrs.frozen
 class PFrame:
     """A window frame: ``kind`` rows/range/groups; bounds ``None`` (UNBOUNDED), <0 PRECEDING,
     0 CURRENT ROW, >0 FOLLOWING."""
@@ -308,6 +317,7 @@ PExpr = (
     | PParentCol
     | PSelectedAs
     | PAliasRef
+    | PSourceAlias
     | PAssocPath
     | PPathCol
     | PArray
@@ -372,7 +382,7 @@ class Planned:
     distinct: tuple[tuple[str, PExpr], ...] | bool = False
     limit: ParamRef | None = None
     offset: ParamRef | None = None
-    lock: str | None = None
+    lock: str | PFragment | None = None
     updates: tuple[tuple[str, str, PExpr], ...] = ()
     with_ties: bool = False
     combinations: tuple[tuple[str, Planned], ...] = ()

@@ -91,6 +91,7 @@ from ._plan import (
     PQuantified,
     PSelectedAs,
     PSource,
+    PSourceAlias,
     PSplice,
     PSubquery,
     PWindow,
@@ -335,6 +336,11 @@ class _Planner:
         if isinstance(e, Neg):
             return PNeg(self.expr(e.arg, expected))
         if isinstance(e, Fragment):
+            if e.columns:
+                raise QueryError(
+                    f"fragment(..., columns={list(e.columns)!r}) names the columns of a fragment used as a source "
+                    f"(from_ or join); drop columns= where it is an expression, in {self.q!r}"
+                )
             return PFragment(e.parts, tuple(self.expr(a, literal="fragment") for a in e.args))
         if isinstance(e, Func):
             return self.func(e)
@@ -515,6 +521,11 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         q.distinct if isinstance(q.distinct, bool) else tuple((d.direction, p.expr(d.expr)) for d in q.distinct)
     )
     bulk = op in ("update_all", "delete_all")  # their RETURNING comes last in the text
+    if bulk and q.source.fragment is not None:
+        raise QueryError(
+            f"{op} needs a table to change, not a fragment source (mapped onto a schema or not): {q!r}; "
+            "start from the schema or (table, Schema) and filter with where(...)"
+        )
     selects = op in ("all", "subquery")
     reader = plan_select(p, q.select, columns) if not bulk and (q.select is not None or selects) else None
     subqueries: dict[int, Planned] = {}
@@ -580,7 +591,7 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         distinct,
         lim,
         off,
-        q.lock,
+        _plan_lock(q),
         updates,
         q.with_ties,
         combinations,
@@ -590,6 +601,21 @@ def _plan_query(p: _Planner, op: str) -> Planned:
         p.depth,
         tuple(modes.get(name, (None, "all"))[0] for name, _ in q.ctes) if modes else (),
     )
+
+
+def _plan_lock(q: Query[Any]) -> str | PFragment | None:
+    """The lock clause; a fragment's ``?`` arguments are sources, written as their table aliases."""
+    if not isinstance(q.lock, Fragment):
+        return q.lock
+    args: list[PExpr] = []
+    for a in q.lock.args:
+        if not isinstance(a, SourceRef):
+            raise QueryError(
+                f"a lock fragment's ? arguments must be sources (lambda p: fragment('FOR UPDATE OF ?', p)), "
+                f"got {a!r} in {q!r}; PostgreSQL takes no parameters in a lock clause"
+            )
+        args.append(PSourceAlias(a.binding))
+    return PFragment(q.lock.parts, tuple(args))
 
 
 def _plan_cte(p: _Planner, cq: Query[Any], operation: str) -> Planned:
@@ -602,9 +628,9 @@ def _plan_cte(p: _Planner, cq: Query[Any], operation: str) -> Planned:
 
 
 def _fragment_source(p: _Planner, frag: Fragment) -> PFragment:
-    planned = p.expr(frag)
+    planned = p.expr(attrs.evolve(frag, columns=()))
     assert isinstance(planned, PFragment)
-    return planned
+    return attrs.evolve(planned, columns=frag.columns)
 
 
 def _plan_update(p: _Planner, op: str, name: str, value: Expr) -> tuple[str, str, PExpr]:

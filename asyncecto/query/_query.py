@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._ast import Expr, Filter, Join, OrderBy, Over, Param, Source
+from ._ast import Expr, Filter, Fragment, Join, OrderBy, Over, Param, Source
 from ._inspect import render
 
 _T = TypeVar("_T")
@@ -39,7 +39,7 @@ class Query(Generic[_T]):
     group_bys: tuple[Expr, ...] = ()
     havings: tuple[Filter, ...] = ()
     distinct: tuple[OrderBy, ...] | bool = False
-    lock: str | None = None
+    lock: str | Fragment | None = None
     updates: tuple[tuple[str, str, Expr], ...] = ()
     with_ties: bool = False
     combinations: tuple[tuple[str, Any], ...] = ()

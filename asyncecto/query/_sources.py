@@ -96,6 +96,15 @@ def source_of(queryable: Any) -> Source:
     if (
         isinstance(queryable, tuple)
         and len(queryable) == 2
+        and isinstance(getattr(queryable[0], "node", None), Fragment)
+        and is_schema(queryable[1])
+    ):  # (fragment(...), Schema): the fragment's rows read as the schema's fields (Ecto's {fragment, Schema})
+        if schema_info(queryable[1]).embedded:
+            raise QueryError(f"cannot map a fragment onto embedded schema {queryable[1].__name__}; use a table schema")
+        return Source("fragment", queryable[1], None, fragment=queryable[0].node)
+    if (
+        isinstance(queryable, tuple)
+        and len(queryable) == 2
         and isinstance(queryable[0], str)
         and is_schema(queryable[1])
     ):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -21,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from asyncecto.adapters import CopyIn, CopyOut
-from asyncecto.errors import AsyncEctoError, ConnectionLostError
+from asyncecto.errors import AsyncEctoError, ConnectionLostError, StaleStatementError
 
 from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, copy_encode_error, server_ended, translate, translate_copy
 from ._insert_sql import inline_params
@@ -65,6 +66,24 @@ def _touches_session(sql: str) -> bool:
     return "advisory_lock" in text or "set_config" in text or "statement_timeout" in text
 
 
+#: every open connection of this process: a stale statement on one drops the caches of all
+_live: weakref.WeakSet[PgConnection] = weakref.WeakSet()
+
+
+def _stale(exc: BaseException, sql: str) -> StaleStatementError:
+    """The library's error for "cached plan must not change result type" inside a transaction."""
+    return StaleStatementError(
+        "cached plan must not change result type: a table this statement reads was altered "
+        "(by another process) after the statement was prepared on this connection, and the failure "
+        "aborted the transaction it ran in",
+        sqlstate=getattr(exc, "sqlstate", None) or "0A000",
+        query=sql,
+        fix="every statement cache was dropped: run the whole transaction again (repo.transaction(fn, retry=1); "
+        "outside a transaction asyncecto re-runs the statement by itself); better, migrate while the "
+        "application is stopped, or add columns rather than change their types while it runs",
+    )
+
+
 class PgConnection:
     """One pooled asyncpg connection; every driver error leaves it translated.
 
@@ -79,6 +98,7 @@ class PgConnection:
     """
 
     __slots__ = (
+        "__weakref__",
         "busy_since",
         "closing",
         "dirty",
@@ -102,6 +122,7 @@ class PgConnection:
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
         self.tap = Tap.install(raw)
+        _live.add(self)
 
     def _error(
         self, exc: BaseException, sql: str | None = None, params: Sequence[Any] = (), *, copy: bool = False
@@ -133,7 +154,17 @@ class PgConnection:
         check_statement(sql)
         self._sent(sql)
         try:
-            return await method(sql, *params, timeout=timeout)
+            try:
+                return await method(sql, *params, timeout=timeout)
+            except asyncpg.InvalidCachedStatementError as exc:
+                # another process altered a table this connection had a statement prepared for:
+                # asyncpg retried where it could; drop every cache and re-run once if not in a transaction
+                await self._expire_caches()
+                if self.raw.is_in_transaction():
+                    raise _stale(exc, sql) from exc
+                return await method(sql, *params, timeout=timeout)
+        except asyncpg.InvalidCachedStatementError as exc:
+            raise _stale(exc, sql) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
         except BaseException:
@@ -141,6 +172,13 @@ class PgConnection:
             raise
         finally:
             self.busy_since = 0.0
+
+    async def _expire_caches(self) -> None:
+        """Drop the prepared statements and type caches of this connection and of every live pool's
+        connections (they prepared the same statements before the same ``ALTER``)."""
+        for conn in list(_live):
+            if not conn.raw.is_closed():
+                await conn.raw.reload_schema_state()  # no I/O; statements in flight keep their reference
 
     def fetch(self, sql: str, params: Sequence[Any], timeout: float | None) -> Coroutine[Any, Any, list[Any]]:
         return self._call(self.raw.fetch, sql, params, timeout)
@@ -191,6 +229,9 @@ class PgConnection:
                     yield rows
                 if len(rows) < size:
                     return
+        except asyncpg.InvalidCachedStatementError as exc:  # a cursor runs in a transaction: aborted
+            await self._expire_caches()
+            raise _stale(exc, sql) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, params) from exc
         except BaseException:

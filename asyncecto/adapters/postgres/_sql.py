@@ -45,6 +45,7 @@ from asyncecto.query._plan import (
     PPathCol,
     PQuantified,
     PSelectedAs,
+    PSourceAlias,
     PSplice,
     PSubquery,
     PWindow,
@@ -291,6 +292,8 @@ def _expr(e: PExpr, aliases: Sequence[str]) -> str:
         return f"{_alias(e.table, e.binding, e.depth)}.{quote_name(e.column, 'column')}"
     if isinstance(e, PSelectedAs):
         return f"{_expr(e.arg, aliases)} AS {quote_name(e.alias, 'selected_as alias')}"
+    if isinstance(e, PSourceAlias):
+        return aliases[e.binding]
     if isinstance(e, PAliasRef):
         return quote_name(e.alias, "selected_as alias")
     if isinstance(e, POver):
@@ -366,7 +369,9 @@ def _target(p: Planned, i: int, aliases: Sequence[str]) -> str:
         # written as is; in parentheses when it is a SELECT (Ecto's parens_for_select)
         text = _expr(s.fragment, aliases)
         text = f"({text})" if re.match(r"\s*select\s", text, re.IGNORECASE) else text
-        return f"{text} AS {aliases[i]}"
+        names = s.fragment.columns
+        cols = f" ({', '.join(quote_name(n, 'fragment column') for n in names)})" if names else ""
+        return f"{text} AS {aliases[i]}{cols}"
     hints = "".join(f" {h}" for h in s.hints)
     return f"{quote_table(s.prefix, s.table)} AS {aliases[i]}{hints}"
 
@@ -423,7 +428,9 @@ def _end(p: Planned, aliases: Sequence[str], *, order: bool = True) -> str:
             sql += f" LIMIT {_expr(p.limit, aliases)}"
         if p.offset is not None:
             sql += f" OFFSET {_expr(p.offset, aliases)}"
-    if p.lock:
+    if isinstance(p.lock, PFragment):
+        sql += " " + _expr(p.lock, aliases)
+    elif p.lock:
         sql += f" {p.lock}"
     return sql
 

@@ -88,25 +88,47 @@ def _drop_joins(q: Query[_T], kinds: set[str] | None, name: str) -> Query[_T]:
     return attrs.evolve(q, joins=q.joins[:keep], aliases=aliases)
 
 
-def exclude(*clauses: str) -> Step[Any]:
+def _window_names(item: tuple[Any, ...]) -> frozenset[str]:
+    """The names of ``("windows", names)`` (Ecto's ``{:windows, names}``), checked."""
+    names = item[1] if len(item) == 2 else None
+    if item[:1] != ("windows",) or isinstance(names, str) or not isinstance(names, Sequence | frozenset | set):
+        raise QueryError(
+            f"cannot exclude {item!r}; the tuple form is ('windows', names), e.g. exclude(('windows', ['w']))"
+        )
+    for n in names:
+        if not isinstance(n, str):
+            raise QueryError(f"exclude(('windows', names)): window names are strings, got {n!r} in {item!r}")
+    return frozenset(names)
+
+
+def exclude(*clauses: str | tuple[str, Sequence[str]]) -> Step[Any]:
     """Remove clauses: ``exclude("order_by", "limit")``; ``"join"`` removes every join and its alias,
-    ``"left_join"`` (and the other ``<kind>_join`` names) only the joins of that kind."""
+    ``"left_join"`` (and the other ``<kind>_join`` names) only the joins of that kind;
+    ``("windows", ["w1"])`` only the named windows given (Ecto's ``{:windows, names}``; names the query
+    does not define are ignored, as Ecto does).
+    """
     known = [*_EXCLUDABLE, "join", *_JOIN_KINDS]
+    some_windows: set[str] = set()
     for c in clauses:
-        if c not in known:
-            raise QueryError(f"cannot exclude {c!r}; use one of {', '.join(known)}")
+        if isinstance(c, tuple):
+            some_windows |= _window_names(c)
+        elif c not in known:
+            raise QueryError(f"cannot exclude {c!r}; use one of {', '.join(known)} or ('windows', names)")
+    plain = [c for c in clauses if isinstance(c, str)]
 
     def step(q: Query[_T]) -> Query[_T]:
         changes: dict[str, Any] = {}
-        joins = [c for c in clauses if c == "join" or c in _JOIN_KINDS]
+        if some_windows:
+            changes["windows"] = tuple((n, w) for n, w in q.windows if n not in some_windows)
+        joins = [c for c in plain if c == "join" or c in _JOIN_KINDS]
         if joins:
             kinds = None if "join" in joins else {_JOIN_KINDS[c] for c in joins}
             q = _drop_joins(q, kinds, ", ".join(joins))
-        for c in clauses:
+        for c in plain:
             if c in _EXCLUDABLE:
                 attr, empty = _EXCLUDABLE[c]
                 changes[attr] = empty
-        if "with_ctes" in clauses:  # their materialized/operation options go with them
+        if "with_ctes" in plain:  # their materialized/operation options go with them
             changes["cte_modes"] = ()
         return attrs.evolve(q, **changes)
 

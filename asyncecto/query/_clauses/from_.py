@@ -49,7 +49,7 @@ _JOIN_KEYWORDS = {
 
 @overload
 def from_(
-    queryable: type[_T] | tuple[str, type[_T]] | Query[_T],
+    queryable: type[_T] | tuple[str | E, type[_T]] | Query[_T],
     *,
     as_: str | None = None,
     prefix: str | None = None,
@@ -64,14 +64,16 @@ def from_(
     **clauses: Any,
 ) -> Query[Any]: ...
 def from_(
-    queryable: type[_T] | tuple[str, type[_T]] | Query[_T] | str | Source | Subquery | E,
+    queryable: type[_T] | tuple[str | E, type[_T]] | Query[_T] | str | Source | Subquery | E,
     *,
     as_: str | None = None,
     prefix: str | None = None,
     **clauses: Any,
 ) -> Query[Any]:
     """Start a query from a schema, a ``(table, Schema)`` pair, an existing query, a table name
-    (schemaless: it needs a select), ``values(...)`` or a ``subquery(...)``.
+    (schemaless: it needs a select), ``values(...)``, a ``subquery(...)``, a ``fragment(...)``
+    (``columns=`` names its columns) or a ``(fragment(...), Schema)`` pair (its rows read as the
+    schema's fields, Ecto's ``{fragment(...), Schema}``).
 
     The keyword form (Ecto's keyword query syntax) gives the same query as the pipe form; the
     keywords apply in the order written, each as its pipe step with the value as argument::
