@@ -9,7 +9,7 @@ scheme with :func:`register_adapter`; nothing above changes. An adapter is built
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sequence, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
@@ -185,8 +185,12 @@ class QueryableAdapter(ABC):
         (a lateral join); ``inner`` reads the current key as ``"<alias>"."k"``."""
 
     @abstractmethod
-    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
-        """The statement asking for the plan of ``sql`` (``format``: text, json, yaml or xml)."""
+    def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
+        """The statement asking for the plan of ``sql`` (``options``: the flags given and ``format``)."""
+
+    @abstractmethod
+    def explain_generic_sql(self, sql: str, nparams: int, options: Mapping[str, object]) -> list[str]:
+        """The statements (run in one transaction) explaining ``sql``'s generic plan."""
 
     @abstractmethod
     def rows_of_status(self, status: str, returned: int) -> int:

@@ -6,7 +6,7 @@ import datetime as _dt
 import decimal
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
@@ -209,8 +209,11 @@ class PostgresAdapter(RepoAdapter):
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
         return _sql.per_parent_sql(inner, key_param, key_type, alias)
 
-    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
-        return _raw.explain_sql(sql, analyze, verbose, costs, buffers, format)
+    def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
+        return _raw.explain_sql(sql, options)
+
+    def explain_generic_sql(self, sql: str, nparams: int, options: Mapping[str, object]) -> list[str]:
+        return _raw.explain_generic_sql(sql, nparams, options)
 
     def rows_of_status(self, status: str, returned: int) -> int:
         return _raw.rows_of_status(status, returned)
