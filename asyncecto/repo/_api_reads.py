@@ -10,6 +10,7 @@ from asyncecto.changeset._unsafe_unique import UniqueCheck
 from asyncecto.errors import (
     ArgumentError,
     NoResultsError,
+    Rollback,
 )
 from asyncecto.query import Query
 from asyncecto.query._sources import to_query
@@ -432,7 +433,7 @@ class Reads(CallHooks):
             repo = cast(Any, self)
 
             async def rolled_back() -> NoReturn:
-                repo.rollback(await run())
+                raise Rollback(await run(), repo)
 
             rows = await repo.transaction(rolled_back)
         else:
