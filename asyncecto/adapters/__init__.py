@@ -267,6 +267,11 @@ class MigrationAdapter(ABC):
     The ``*_sql`` methods are pure (SQL text); the migrator runs it through the Repo.
     """
 
+    def on_notice(self, conn: Connection, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(severity, message)`` for the server's notices on ``conn`` until the returned
+        function is called (adapters without notices ignore ``fn``)."""
+        return lambda: None
+
     @abstractmethod
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:
         """The statements for one migration command; ``prefix`` (the migrator's) applies to objects without one."""

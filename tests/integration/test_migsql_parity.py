@@ -3,10 +3,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import textwrap
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
 import pytest
 
 from asyncecto import Repo
 from asyncecto.errors import ArgumentError
+from asyncecto.migration import migrate_on_start, migrations_path, run, with_repo
 from asyncecto.query import from_, where
 
 from ..schemas import Weather
@@ -50,3 +59,99 @@ async def test_format_table_of_a_query(repo: Repo) -> None:
     empty = await repo.query("SELECT 1 AS a WHERE false")
     assert repo.format_table(empty) == "+---+\n| a |\n+---+"
     assert repo.format_table(await repo.query("SELECT")) == ""
+
+
+# -- the migrator: notices, migrations_path, with_repo, migrate_on_start ---------------------------
+
+V1 = 20240101120000
+
+
+@pytest.fixture
+async def space(database_url: str) -> AsyncIterator[str]:
+    name = f"migsql_{uuid.uuid4().hex[:10]}"
+    async with Repo(database_url, pool_size=1) as admin:
+        await admin.query(f'CREATE SCHEMA "{name}"')
+        yield name
+        await admin.query(f'DROP SCHEMA "{name}" CASCADE')
+
+
+def _notice_migration(folder: Path) -> Path:
+    folder.mkdir(exist_ok=True)
+    body = """
+        def up():
+            return [
+                "DO $$ BEGIN RAISE NOTICE 'hello from up'; END $$",
+                "DO $$ BEGIN RAISE WARNING 'careful'; END $$",
+                "CREATE TABLE mig_n (id int)",
+            ]
+
+        def down():
+            return "DROP TABLE mig_n"
+        """
+    (folder / f"{V1}_noisy.py").write_text(textwrap.dedent(body))
+    return folder
+
+
+@pytest.mark.no_sandbox
+async def test_migration_notices_are_logged_at_their_level(
+    database_url: str, space: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = _notice_migration(tmp_path / "migrations")
+    async with Repo(database_url, pool_size=2, server_settings={"search_path": space}) as repo:
+        with caplog.at_level(logging.DEBUG, logger="asyncecto.migration"):
+            assert await run(repo, folder, all=True) == [V1]
+            await asyncio.sleep(0)
+        got = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "asyncecto.migration"]
+        assert (logging.INFO, "hello from up") in got and (logging.WARNING, "careful") in got
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="asyncecto.migration"):
+            await run(repo, folder, "down", all=True, log=False)
+            await run(repo, folder, all=True, log=False)
+            await asyncio.sleep(0)
+        assert not [r for r in caplog.records if r.name == "asyncecto.migration"]
+        # the listener is gone once the migration ends: later notices on the pool are not logged
+        with caplog.at_level(logging.DEBUG, logger="asyncecto.migration"):
+            await repo.query("DO $$ BEGIN RAISE NOTICE 'after'; END $$")
+            await asyncio.sleep(0)
+        assert "after" not in [r.getMessage() for r in caplog.records]
+
+
+def test_migrations_path_follows_the_project(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.asyncecto]\nmigrations = "db/migrations"\n')
+    repo = Repo("postgres://localhost/app")
+    assert migrations_path(repo, start=tmp_path) == tmp_path.resolve() / "db" / "migrations"
+    assert migrations_path(repo, "other", start=tmp_path) == tmp_path.resolve() / "other"
+    with pytest.raises(ArgumentError, match="migrations_path takes a Repo, got 'x'"):
+        migrations_path(cast(Any, "x"))
+
+
+@pytest.mark.no_sandbox
+async def test_with_repo_starts_and_stops_a_repo(database_url: str) -> None:
+    repo = Repo(database_url, pool_size=1)
+
+    async def one(r: Repo) -> Any:
+        return (await r.query("SELECT 1")).rows
+
+    assert await with_repo(repo, one) == [(1,)]
+    assert repo.state == "closed"
+    assert await with_repo(database_url, lambda r: r.state) == "running"
+    async with Repo(database_url, pool_size=1) as running:
+        assert await with_repo(running, one) == [(1,)]
+        assert running.state == "running"  # a running repo is left running
+
+
+@pytest.mark.no_sandbox
+async def test_migrate_on_start_runs_pending_migrations(database_url: str, space: str, tmp_path: Path) -> None:
+    folder = _notice_migration(tmp_path / "migrations")
+    repo = Repo(database_url, pool_size=2, server_settings={"search_path": space})
+    with pytest.raises(ArgumentError, match="migrate_on_start needs a started repo, got one that is new"):
+        async with migrate_on_start(repo):
+            pass
+    async with repo:
+        async with migrate_on_start(repo, path=folder, skip=True) as ran:
+            assert ran == {}
+        async with migrate_on_start(repo, path=folder, log=False) as ran:
+            assert ran == {repo.name: [V1]}
+            assert await repo.table_exists("mig_n")
+        async with migrate_on_start(repo, path=folder, log=False) as ran:
+            assert ran == {repo.name: []}

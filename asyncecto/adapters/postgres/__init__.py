@@ -307,6 +307,9 @@ class PostgresAdapter(RepoAdapter):
     def dump_versions_sql(self, prefix: str | None, table: str, versions: Sequence[int]) -> str:
         return _migration.dump_versions_sql(prefix, table, versions)
 
+    def on_notice(self, conn: Any, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        return conn.on_notice(fn) if isinstance(conn, PgConnection) else (lambda: None)
+
     def table_exists_sql(self, prefix: str | None, table: str) -> str:
         return _migration.table_exists_sql(prefix, table)
 

@@ -266,6 +266,21 @@ class PgConnection:
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
+    def on_notice(self, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(severity, message)`` for each NOTICE/WARNING/INFO the server sends on this
+        connection (e.g. ``RAISE NOTICE``); returns the function that stops it."""
+
+        def listener(_raw: Any, message: Any) -> None:
+            fn(str(getattr(message, "severity", "NOTICE")), str(getattr(message, "message", message)))
+
+        self.raw.add_log_listener(listener)
+
+        def remove() -> None:
+            if not self.raw.is_closed():
+                self.raw.remove_log_listener(listener)
+
+        return remove
+
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
 
