@@ -7,7 +7,7 @@ import asyncio
 import logging
 import textwrap
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from asyncecto.migration import migrate_on_start, migrations_path, run, with_rep
 from asyncecto.query import from_, where
 
 from ..schemas import Weather
+from .test_cli import Project as CliProject
 
 
 async def test_explain_sends_ectos_flags(repo: Repo) -> None:
@@ -155,3 +156,40 @@ async def test_migrate_on_start_runs_pending_migrations(database_url: str, space
             assert await repo.table_exists("mig_n")
         async with migrate_on_start(repo, path=folder, log=False) as ran:
             assert ran == {repo.name: []}
+
+
+# -- the command line: several -r repos --------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_project(tmp_path: Path, database_url: str) -> Iterator[CliProject]:
+    p = CliProject(tmp_path, database_url)
+    try:
+        yield p
+    finally:
+        p.drop_all()
+
+
+@pytest.mark.no_sandbox
+@pytest.mark.timeout(120)
+def test_cli_acts_on_each_repo_given(cli_project: CliProject) -> None:
+    project = cli_project
+    other = project.new_database()
+    package = project.root / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "one.py").write_text(f"from asyncecto import Repo\n\nrepo = Repo({project.url!r})\n")
+    (package / "two.py").write_text(f"from asyncecto import Repo\n\nrepo = Repo({project.url_for(other)!r})\n")
+    project.write_pyproject('migrations = "db/migrations"\n')
+    out = project.ok("create", "-r", "app.one:repo", "-r", "app.two:repo")
+    assert out == f"The database for {project.database} has been created\nThe database for {other} has been created\n"
+    project.migrations.mkdir(parents=True)
+    (project.migrations / f"{V1}_t.py").write_text("def up():\n    return 'CREATE TABLE t (id int)'\n")
+    project.ok("migrate", "-q", "-r", "app.one:repo", "-r", "app.two:repo")
+    assert project.query("SELECT count(*) FROM t") == [(0,)]
+    assert project.query("SELECT count(*) FROM t", other) == [(0,)]
+    status = project.ok("migrations", "-r", "app.one:repo", "-r", "app.two:repo")
+    assert "Repo: app.one:repo" in status and "Repo: app.two:repo" in status
+    refused = project.run("dump", "-r", "app.one:repo", "-r", "app.two:repo")
+    assert refused.returncode == 2
+    assert "dump acts on one repo, got 2 -r/--repo flags (app.one:repo, app.two:repo)" in refused.stderr
