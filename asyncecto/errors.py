@@ -597,3 +597,21 @@ class ExclusionViolationError(DatabaseError):
 
 class NotNullViolationError(DatabaseError):
     """A NOT NULL column was given no value (SQLSTATE 23502)."""
+
+
+class SandboxOwnershipTimeoutError(SandboxError):
+    """A sandbox was held longer than its ``ownership_timeout`` (Ecto's "owner timed out because
+    it owned the connection for longer than Nms"): its transaction was rolled back, its connection
+    taken back, and any further use of it raises this.
+
+    :ivar ownership_timeout: the limit, in seconds
+    """
+
+    def __init__(self, repo: str, ownership_timeout: float) -> None:
+        self.ownership_timeout = ownership_timeout
+        super().__init__(
+            repo,
+            f"the sandbox's owner timed out because it owned the connection for longer than "
+            f"ownership_timeout={ownership_timeout:g}s; its transaction was rolled back and its connection taken back",
+            "make the test faster, or raise the limit: sandbox(repo, ownership_timeout=...) (None: no limit)",
+        )

@@ -14,9 +14,10 @@ from typing import Any, cast
 import pytest
 
 from asyncecto import Repo
-from asyncecto.errors import ArgumentError
+from asyncecto.errors import ArgumentError, AsyncEctoError, SandboxOwnershipTimeoutError
 from asyncecto.migration import migrate_on_start, migrations_path, run, with_repo
 from asyncecto.query import from_, where
+from asyncecto.testing import checkin, checkout, sandbox
 
 from ..schemas import Weather
 from .test_cli import Project as CliProject
@@ -193,3 +194,40 @@ def test_cli_acts_on_each_repo_given(cli_project: CliProject) -> None:
     refused = project.run("dump", "-r", "app.one:repo", "-r", "app.two:repo")
     assert refused.returncode == 2
     assert "dump acts on one repo, got 2 -r/--repo flags (app.one:repo, app.two:repo)" in refused.stderr
+
+
+# -- the sandbox's ownership_timeout ------------------------------------------------------------------
+
+
+@pytest.mark.no_sandbox
+async def test_sandbox_ownership_timeout_takes_the_connection_back(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Repo(database_url, pool_size=2) as repo:
+        with pytest.raises(SandboxOwnershipTimeoutError) as caught:
+            async with sandbox(repo, ownership_timeout=0.3):
+                await repo.query("INSERT INTO weather (city) VALUES ('owned')")
+                with caplog.at_level(logging.ERROR, logger="asyncecto"):
+                    await asyncio.sleep(0.6)
+                assert any("owner timed out because it owned the connection" in r.getMessage() for r in caplog.records)
+                assert repo.pool_stats()["in_use"] == 0  # taken back
+                with pytest.raises(SandboxOwnershipTimeoutError, match=r"ownership_timeout=0\.3s"):
+                    await repo.query("SELECT 1")  # the shared sandbox refuses further use
+        assert caught.value.ownership_timeout == 0.3
+        assert (await repo.query("SELECT count(*) FROM weather WHERE city = 'owned'")).rows == [(0,)]
+        async with sandbox(repo, ownership_timeout=5):  # within the limit: nothing happens
+            await repo.query("SELECT 1")
+
+
+@pytest.mark.no_sandbox
+async def test_sandbox_ownership_timeout_cuts_a_statement_in_flight(database_url: str) -> None:
+    async with Repo(database_url, pool_size=2) as repo:
+        sb = await checkout(repo, shared=False, ownership_timeout=0.3)
+        with pytest.raises(AsyncEctoError):
+            await repo.query("SELECT pg_sleep(3)")
+        with pytest.raises(SandboxOwnershipTimeoutError):
+            await checkin(repo)
+        assert sb.timed_out and sb.state == "closed"
+        assert repo.pool_stats()["in_use"] == 0
+        with pytest.raises(ArgumentError, match="ownership_timeout must be a positive number of seconds or None"):
+            sandbox(repo, ownership_timeout=0)
