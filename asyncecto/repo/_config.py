@@ -10,7 +10,7 @@ import math
 import os
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
@@ -59,6 +59,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "log": f"False or a log level name ({', '.join(_LOG_LEVELS)})",
     "statement_cache_size": "an integer >= 0 (0 disables the cache)",
     "server_settings": "a mapping of strings to strings",
+    "after_connect": "a function of the new connection (sync or async), or None",
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -79,6 +80,7 @@ _EXAMPLES: Final[dict[str, str]] = {
     "log": "log='info' or log=False",
     "statement_cache_size": "statement_cache_size=100",
     "server_settings": "server_settings={'application_name': 'my_app'}",
+    "after_connect": "after_connect=lambda conn: conn.execute('SET search_path TO app')",
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -142,6 +144,8 @@ class RepoConfig:
     log: str | bool = "debug"  # query log level name, or False
     statement_cache_size: int = 100
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
+    # run on each new connection (Ecto's after_connect): fn(conn), sync or async; conn.execute(sql)
+    after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
     scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
 
     def connection_settings(self) -> ConnectionSettings:
@@ -163,6 +167,7 @@ class RepoConfig:
             cleanup_timeout=self.cleanup_timeout,
             statement_cache_size=self.statement_cache_size,
             server_settings=self.server_settings,
+            after_connect=self.after_connect,
         )
 
     def dsn_kwargs(self) -> dict[str, Any]:
@@ -329,6 +334,8 @@ def _normalize(name: str, value: Any) -> Any:
         if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return types.MappingProxyType(dict(value))
         return _INVALID
+    if name == "after_connect":
+        return value if value is None or callable(value) else _INVALID
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
 
 

@@ -14,6 +14,7 @@ from typing import Any, cast
 import pytest
 
 from asyncecto import Repo
+from asyncecto.adapters.postgres import AfterConnectConnection
 from asyncecto.errors import ArgumentError, AsyncEctoError, SandboxOwnershipTimeoutError
 from asyncecto.migration import migrate_on_start, migrations_path, run, with_repo
 from asyncecto.query import from_, where
@@ -231,3 +232,41 @@ async def test_sandbox_ownership_timeout_cuts_a_statement_in_flight(database_url
         assert repo.pool_stats()["in_use"] == 0
         with pytest.raises(ArgumentError, match="ownership_timeout must be a positive number of seconds or None"):
             sandbox(repo, ownership_timeout=0)
+
+
+# -- the after_connect connection option -------------------------------------------------------------
+
+
+@pytest.mark.no_sandbox
+async def test_after_connect_runs_on_each_new_connection(database_url: str) -> None:
+    seen: list[str] = []
+
+    async def set_path(conn: AfterConnectConnection) -> None:
+        seen.append(await conn.execute("SET application_name TO 'after_connect_test'"))
+        assert await conn.fetch("SELECT 1 + $1::int", [1]) == [(2,)]
+
+    async with Repo(database_url, pool_size=2, min_size=2, after_connect=set_path) as repo:
+        assert seen == ["SET", "SET"]
+        assert (await repo.query("SHOW application_name")).rows == [("after_connect_test",)]
+        await repo.query("SET application_name TO 'changed'")  # raw SQL: the connection is reset after
+        async with repo.checkout():
+            names = {(await repo.query("SHOW application_name")).rows[0][0]}
+        assert names == {"after_connect_test"}  # the reset ran after_connect again
+
+    sync_seen: list[object] = []
+    async with Repo(database_url, pool_size=1, after_connect=sync_seen.append) as repo:
+        assert len(sync_seen) == 1 and isinstance(sync_seen[0], AfterConnectConnection)
+
+
+@pytest.mark.no_sandbox
+async def test_after_connect_is_checked_and_its_failure_reaches_start(database_url: str) -> None:
+    with pytest.raises(ArgumentError, match="after_connect"):
+        Repo(database_url, after_connect="SET x")
+
+    def boom(conn: AfterConnectConnection) -> None:
+        raise RuntimeError("no setup")
+
+    repo = Repo(database_url, pool_size=1, after_connect=boom)
+    with pytest.raises(RuntimeError, match="no setup"):
+        await repo.start()
+    await repo.stop()

@@ -23,16 +23,17 @@ from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
 
-from . import _insert_sql, _migration, _raw, _sql, _transaction
+from . import _connection, _insert_sql, _migration, _raw, _sql, _transaction
 from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
+from ._connection import AfterConnectConnection
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
 
-__all__ = ("PgConnection", "PostgresAdapter", "connect_kwargs")
+__all__ = ("AfterConnectConnection", "PgConnection", "PostgresAdapter", "connect_kwargs")
 
 
 def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
@@ -154,6 +155,8 @@ class PostgresAdapter(RepoAdapter):
             await raw.set_type_codec(
                 "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
             )
+            if self.config.after_connect is not None and database is None:
+                await _connection.after_connect(raw, self.config.after_connect)
         except BaseException:
             raw.terminate()
             raise
