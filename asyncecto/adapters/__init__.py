@@ -188,9 +188,9 @@ class QueryableAdapter(ABC):
     def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
         """The statement asking for the plan of ``sql`` (``options``: the flags given and ``format``)."""
 
-    @abstractmethod
     def explain_generic_sql(self, sql: str, nparams: int, options: Mapping[str, object]) -> list[str]:
         """The statements (run in one transaction) explaining ``sql``'s generic plan."""
+        raise NotImplementedError(f"{type(self).__name__} cannot explain a generic plan")
 
     @abstractmethod
     def rows_of_status(self, status: str, returned: int) -> int:

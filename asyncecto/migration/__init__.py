@@ -89,8 +89,10 @@ __all__ = (
     "flush",
     "fragment",
     "index",
+    "migrate_on_start",
     "migrated_versions",
     "migrations",
+    "migrations_path",
     "modify",
     "prefix",
     "references",
@@ -105,8 +107,5 @@ __all__ = (
     "timestamps",
     "unique_index",
     "up",
-    # start-up helpers
-    "migrate_on_start",
-    "migrations_path",
     "with_repo",
 )

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import inspect
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from asyncecto._executor import executor_of
 from asyncecto.errors import ArgumentError
 
 from ._migrator import LogOption, run
@@ -22,11 +24,29 @@ _T = TypeVar("_T")
 
 
 def _require_repo(repo: Any, where: str) -> Repo:
-    from asyncecto.repo import Repo
+    try:
+        executor_of(repo)
+    except ArgumentError:
+        raise ArgumentError(f"{where} takes a Repo, got {repo!r}; fix: pass the repo object (Repo(url))") from None
+    return cast("Repo", repo)
 
-    if not isinstance(repo, Repo):
-        raise ArgumentError(f"{where} takes a Repo, got {repo!r}; fix: pass the repo object (Repo(url))")
-    return repo
+
+def _project_migrations(start: Path | None) -> tuple[Path, str]:
+    """The nearest ``pyproject.toml``'s folder (else the start folder) and its ``[tool.asyncecto]
+    migrations`` (default ``migrations``), as the ``asyncecto`` command reads them."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                table = tomllib.loads(candidate.read_text(encoding="utf-8")).get("tool", {}).get("asyncecto", {})
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ArgumentError(f"cannot read {candidate}: {exc}") from exc
+            folder_name = table.get("migrations", "migrations") if isinstance(table, dict) else "migrations"
+            if not isinstance(folder_name, str) or not folder_name:
+                raise ArgumentError(f"cannot read {candidate}: [tool.asyncecto] migrations must be a non-empty string")
+            return folder, folder_name
+    return here, "migrations"
 
 
 def migrations_path(repo: Repo, directory: str | None = None, *, start: Path | None = None) -> Path:
@@ -38,28 +58,22 @@ def migrations_path(repo: Repo, directory: str | None = None, *, start: Path | N
 
         await asyncecto.migration.run(repo, migrations_path(repo), all=True)
     """
-    from asyncecto.cli._project import find_project
-
     _require_repo(repo, "migrations_path")
     if directory is not None and (not isinstance(directory, str) or not directory):
         raise ArgumentError(f"migrations_path directory must be a non-empty folder name, got {directory!r}")
-    project = find_project(start)
-    return project.root / directory if directory is not None else project.migrations
+    root, configured = _project_migrations(start)
+    return root / (directory if directory is not None else configured)
 
 
-async def with_repo(repo: Repo | str, fn: Callable[[Repo], Awaitable[_T] | _T], *, pool_size: int = 2) -> _T:
+async def with_repo(repo: Repo, fn: Callable[[Repo], Awaitable[_T] | _T]) -> _T:
     """Run ``fn(repo)`` with the repo started (Ecto's ``with_repo/3``): a repo that is not running
-    (or one built from a URL, with ``pool_size`` connections) is started for the call and stopped
-    after it; a running repo is used as it is. ``fn`` may be sync or async; its result is returned.
+    is started for the call and stopped after it (size its pool with ``Repo(url, pool_size=2)``, as
+    Ecto does); a running repo is used as it is. ``fn`` may be sync or async; its result is returned.
 
     .. code-block:: python
 
-        versions = await with_repo("postgres://localhost/app", lambda r: run(r, "migrations", all=True))
+        versions = await with_repo(Repo(url, pool_size=2), lambda r: run(r, "migrations", all=True))
     """
-    from asyncecto.repo import Repo
-
-    if isinstance(repo, str):
-        repo = Repo(repo, pool_size=pool_size)
     _require_repo(repo, "with_repo")
     if not callable(fn):
         raise ArgumentError(f"with_repo takes a function of the repo, got {fn!r}")

@@ -137,7 +137,7 @@ async def test_with_repo_starts_and_stops_a_repo(database_url: str) -> None:
 
     assert await with_repo(repo, one) == [(1,)]
     assert repo.state == "closed"
-    assert await with_repo(database_url, lambda r: r.state) == "running"
+    assert await with_repo(Repo(database_url, pool_size=1), lambda r: r.state) == "running"
     async with Repo(database_url, pool_size=1) as running:
         assert await with_repo(running, one) == [(1,)]
         assert running.state == "running"  # a running repo is left running

@@ -24,9 +24,9 @@ from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
 
 from . import _connection, _insert_sql, _migration, _raw, _sql, _transaction
+from ._connection import AfterConnectConnection
 from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
-from ._connection import AfterConnectConnection
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
 
