@@ -157,6 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--skip-if-loaded", action="store_true", help="do nothing if the database has schema_migrations"
             )
+
+    p = command("query", "Run SQL in a read-only transaction and print its rows as a table.")
+    p.add_argument("sql", help='the SQL, e.g. "SELECT id, title FROM posts"')
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="print at most N rows (default: 100)")
+    p.add_argument("--sql", dest="show_sql", action="store_true", help="print the SQL before its result")
     return parser
 
 

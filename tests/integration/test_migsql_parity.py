@@ -270,3 +270,20 @@ async def test_after_connect_is_checked_and_its_failure_reaches_start(database_u
     with pytest.raises(RuntimeError, match="no setup"):
         await repo.start()
     await repo.stop()
+
+
+@pytest.mark.no_sandbox
+@pytest.mark.timeout(120)
+def test_cli_query_prints_a_table_in_a_read_only_transaction(cli_project: CliProject) -> None:
+    project = cli_project
+    project.ok("create", "-q")
+    out = project.ok("query", "SELECT g AS n, 'x' || g AS label FROM generate_series(1, 3) g", "--limit", "2", "--sql")
+    assert out == (
+        "SELECT g AS n, 'x' || g AS label FROM generate_series(1, 3) g\n"
+        "+---+-------+\n| n | label |\n+---+-------+\n| 1 | x1    |\n| 2 | x2    |\n+---+-------+\n"
+        "3 rows (showing 2)\n"
+    )
+    refused = project.run("query", "CREATE TABLE nope (id int)")
+    assert refused.returncode == 1
+    assert "read-only transaction" in refused.stderr
+    assert project.run("query", "SELECT 1", "--limit", "0").returncode == 2
