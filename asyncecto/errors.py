@@ -77,6 +77,7 @@ __all__ = (
     "RepoStateError",
     "Rollback",
     "SandboxError",
+    "SandboxOwnershipTimeoutError",
     "SchemaError",
     "SerializationError",
     "StaleEntryError",
@@ -608,3 +609,21 @@ class StaleStatementError(TransactionConflictError):
     inside one, whose failure aborted it. Every statement cache was dropped, so running the whole
     transaction again succeeds: ``repo.transaction(fn, retry=1)`` does that.
     """
+
+
+class SandboxOwnershipTimeoutError(SandboxError):
+    """A sandbox was held longer than its ``ownership_timeout`` (Ecto's "owner timed out because
+    it owned the connection for longer than Nms"): its transaction was rolled back, its connection
+    taken back, and any further use of it raises this.
+
+    :ivar ownership_timeout: the limit, in seconds
+    """
+
+    def __init__(self, repo: str, ownership_timeout: float) -> None:
+        self.ownership_timeout = ownership_timeout
+        super().__init__(
+            repo,
+            f"the sandbox's owner timed out because it owned the connection for longer than "
+            f"ownership_timeout={ownership_timeout:g}s; its transaction was rolled back and its connection taken back",
+            "make the test faster, or raise the limit: sandbox(repo, ownership_timeout=...) (None: no limit)",
+        )

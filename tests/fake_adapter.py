@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import attrs
@@ -340,8 +340,8 @@ class FakeAdapter(RepoAdapter):
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
         return f"per key of ${key_param}: {inner}"
 
-    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
-        return f"explain ({sql}) as {format}"
+    def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
+        return f"explain ({sql}) as {options.get('format', 'text')}"
 
     def rows_of_status(self, status: str, returned: int) -> int:
         return returned

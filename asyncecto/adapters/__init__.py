@@ -9,7 +9,7 @@ scheme with :func:`register_adapter`; nothing above changes. An adapter is built
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Sequence, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
@@ -185,8 +185,12 @@ class QueryableAdapter(ABC):
         (a lateral join); ``inner`` reads the current key as ``"<alias>"."k"``."""
 
     @abstractmethod
-    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
-        """The statement asking for the plan of ``sql`` (``format``: text, json, yaml or xml)."""
+    def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
+        """The statement asking for the plan of ``sql`` (``options``: the flags given and ``format``)."""
+
+    def explain_generic_sql(self, sql: str, nparams: int, options: Mapping[str, object]) -> list[str]:
+        """The statements (run in one transaction) explaining ``sql``'s generic plan."""
+        raise NotImplementedError(f"{type(self).__name__} cannot explain a generic plan")
 
     @abstractmethod
     def rows_of_status(self, status: str, returned: int) -> int:
@@ -262,6 +266,11 @@ class MigrationAdapter(ABC):
 
     The ``*_sql`` methods are pure (SQL text); the migrator runs it through the Repo.
     """
+
+    def on_notice(self, conn: Connection, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(severity, message)`` for the server's notices on ``conn`` until the returned
+        function is called (adapters without notices ignore ``fn``)."""
+        return lambda: None
 
     @abstractmethod
     def ddl_sql(self, command: Command, prefix: str | None) -> list[str]:

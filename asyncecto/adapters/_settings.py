@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import attrs
 
@@ -42,3 +43,5 @@ class ConnectionSettings:
     cleanup_timeout: float = 5.0
     statement_cache_size: int = 100
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
+    #: run on each new connection with a handle that can execute SQL (``after_connect``)
+    after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)

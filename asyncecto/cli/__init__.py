@@ -53,9 +53,10 @@ def _common() -> argparse.ArgumentParser:
     group.add_argument(
         "-r",
         "--repo",
+        action="append",
         default=argparse.SUPPRESS,
         metavar="MODULE:ATTR",
-        help="import path of a Repo, e.g. myapp.repo:repo",
+        help="import path of a Repo, e.g. myapp.repo:repo (repeat it to act on several repos in turn)",
     )
     group.add_argument(
         "--traceback", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors"
@@ -156,7 +157,37 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--skip-if-loaded", action="store_true", help="do nothing if the database has schema_migrations"
             )
+
+    p = command("query", "Run SQL in a read-only transaction and print its rows as a table.")
+    p.add_argument("sql", help='the SQL, e.g. "SELECT id, title FROM posts"')
+    p.add_argument("--limit", type=int, default=100, metavar="N", help="print at most N rows (default: 100)")
+    p.add_argument("--sql", dest="show_sql", action="store_true", help="print the SQL before its result")
     return parser
+
+
+#: commands that act on several ``-r`` repos, one after the other (as Ecto's mix tasks)
+_MANY_REPOS = frozenset({"create", "drop", "migrate", "rollback", "migrations"})
+
+
+def _each_repo(ns: argparse.Namespace) -> int:
+    """Run the command once per ``-r`` repo (in the order given), stopping at the first failure."""
+    project = find_project()
+    repos: list[str] = ns.repo or []
+    if len(repos) > 1 and ns.command not in _MANY_REPOS:
+        raise CommandError(
+            f"{ns.command} acts on one repo, got {len(repos)} -r/--repo flags ({', '.join(repos)})\n\n"
+            f"fix: run it once per repo; several -r work with {', '.join(sorted(_MANY_REPOS))}",
+            2,
+        )
+    if len(repos) <= 1:
+        ns.repo = repos[0] if repos else None
+        return COMMANDS[ns.command](ns, project)
+    for repo in repos:
+        ns.repo = repo
+        code = COMMANDS[ns.command](ns, project)
+        if code:
+            return code
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not hasattr(ns, name):
             setattr(ns, name, False if name == "traceback" else None)
     try:
-        return COMMANDS[ns.command](ns, find_project())
+        return _each_repo(ns)
     except CommandError as exc:
         if ns.traceback:
             traceback.print_exception(exc)

@@ -10,9 +10,12 @@ import time
 from pathlib import Path
 from typing import Literal
 
+import attrs
+
 from asyncecto import migration
 from asyncecto.errors import AsyncEctoError, CommandError, DatabaseError
 from asyncecto.repo import Repo
+from asyncecto.repo._api_raw import QueryResult, format_table
 from asyncecto.repo._core import executor_of
 
 from . import _generate, _structure
@@ -261,6 +264,35 @@ def load(ns: argparse.Namespace, project: Project) -> int:
     return 0
 
 
+# -- query ------------------------------------------------------------------------------------------------
+
+
+def query(ns: argparse.Namespace, project: Project) -> int:
+    """Ecto's ``mix ecto.query``: run SQL in a read-only transaction, print at most ``--limit`` rows."""
+    if ns.limit < 1:
+        raise CommandError(f"--limit must be a positive number of rows, got {ns.limit}", 2)
+    target = _target(ns, project, pool_size=1)
+
+    async def go() -> QueryResult:
+        result: QueryResult | None = None
+        async with target.repo, target.repo.transaction(read_only=True):
+            result = await target.repo.query(ns.sql)
+        assert result is not None
+        return result
+
+    try:
+        result = asyncio.run(go())
+    except AsyncEctoError as exc:
+        raise CommandError(f"The query on {target.label} failed: {exc}") from exc
+    if ns.show_sql:
+        info(ns.sql)
+    shown = attrs.evolve(result, rows=result.rows[: ns.limit])
+    info(format_table(shown))
+    more = f" (showing {ns.limit})" if len(result.rows) > ns.limit else ""
+    info(f"{result.num_rows} row{'' if result.num_rows == 1 else 's'}{more}")
+    return 0
+
+
 COMMANDS = {
     "create": create,
     "drop": drop,
@@ -271,4 +303,5 @@ COMMANDS = {
     "gen.repo": gen_repo,
     "dump": dump,
     "load": load,
+    "query": query,
 }

@@ -64,6 +64,12 @@ from ._migrator import run as run
 from ._migrator import up as up
 from ._settings import MigrationSettings as MigrationSettings
 
+# isort: split
+# -- start-up helpers (asyncecto/migration/_boot.py) ----------------------------------------------
+from ._boot import migrate_on_start as migrate_on_start
+from ._boot import migrations_path as migrations_path
+from ._boot import with_repo as with_repo
+
 __all__ = (
     "FILE_NOT_FOUND",
     "MigrationSettings",
@@ -83,8 +89,10 @@ __all__ = (
     "flush",
     "fragment",
     "index",
+    "migrate_on_start",
     "migrated_versions",
     "migrations",
+    "migrations_path",
     "modify",
     "prefix",
     "references",
@@ -99,4 +107,5 @@ __all__ = (
     "timestamps",
     "unique_index",
     "up",
+    "with_repo",
 )

@@ -63,6 +63,14 @@ LogOption = str | int | bool
 # -- helpers ----------------------------------------------------------------------------------------
 
 
+_NOTICE_LEVELS = {
+    "WARNING": logging.WARNING,
+    "DEBUG": logging.DEBUG,
+    "LOG": logging.DEBUG,
+    "ERROR": logging.ERROR,
+}
+
+
 class _Log:
     """Migration log lines at the level of ``log=`` (``"info"`` by default; ``False`` for none)."""
 
@@ -81,6 +89,12 @@ class _Log:
     def __call__(self, message: str) -> None:
         if self.level is not None:
             logger.log(self.level, "%s", message)
+
+    def notice(self, severity: str, message: str) -> None:
+        """A server notice raised by a migration, at the level Ecto gives its severity (NOTICE and
+        INFO at info, WARNING at warning, DEBUG and LOG at debug); none when ``log=False``."""
+        if self.level is not None:
+            logger.log(_NOTICE_LEVELS.get(severity.upper(), logging.INFO), "%s", message)
 
     def sql(self, sql: str, params: Sequence[object] = ()) -> None:
         """A statement and its parameters, as the repo's query log shows them."""
@@ -346,22 +360,30 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, ctx: _Ctx) 
     started = time.perf_counter()
     try:
         async with repo.checkout():
-            # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
-            # the "query" kind marks the connection, so its release resets the session
-            sql = executor_of(repo).adapter.no_statement_timeout_sql()
-            await _migrator_run(repo, ctx, "query", sql, [])
-            with running(direction, repo, ctx.prefix), using(ctx.settings):  # type: ignore[arg-type]
-                if migration.disable_ddl_transaction:
-                    await _run_callback(repo, fn, reverse_it, ctx, migration, op)
-                    await _record(repo, version, direction, ctx)
-                else:
-                    ctx.migrator_sql("begin []")
-                    async with repo.transaction():
-                        await _hook(repo, migration, "after_begin", ctx)
+            bound = executor_of(repo).bound()
+            stop_notices = (
+                executor_of(repo).adapter.on_notice(bound.conn, ctx.log.notice) if bound is not None else None
+            )
+            try:
+                # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
+                # the "query" kind marks the connection, so its release resets the session
+                sql = executor_of(repo).adapter.no_statement_timeout_sql()
+                await _migrator_run(repo, ctx, "query", sql, [])
+                with running(direction, repo, ctx.prefix), using(ctx.settings):  # type: ignore[arg-type]
+                    if migration.disable_ddl_transaction:
                         await _run_callback(repo, fn, reverse_it, ctx, migration, op)
-                        await _hook(repo, migration, "before_commit", ctx)
                         await _record(repo, version, direction, ctx)
-                    ctx.migrator_sql("commit []")
+                    else:
+                        ctx.migrator_sql("begin []")
+                        async with repo.transaction():
+                            await _hook(repo, migration, "after_begin", ctx)
+                            await _run_callback(repo, fn, reverse_it, ctx, migration, op)
+                            await _hook(repo, migration, "before_commit", ctx)
+                            await _record(repo, version, direction, ctx)
+                        ctx.migrator_sql("commit []")
+            finally:
+                if stop_notices is not None:
+                    stop_notices()
     except BaseException as exc:
         exc.add_note(f"while running migration {source} ({migration.source}) {direction}")
         raise

@@ -18,7 +18,7 @@ from ._api_reads import LogOption, Queryable
 from ._core import DEFAULT, RepoCore
 from ._options import CallHooks
 
-__all__ = ("QueryResult", "RawSQL")
+__all__ = ("QueryResult", "RawSQL", "format_table")
 
 _T = TypeVar("_T")
 
@@ -114,6 +114,47 @@ class RawSQL(CallHooks):
             async for rows in batches:
                 for row in rows:
                     yield tuple(row)
+
+    async def table_exists(
+        self,
+        table: str,
+        /,
+        *,
+        timeout: Any = DEFAULT,
+        log: LogOption = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Whether ``table`` exists in the current schema (Ecto's ``table_exists?``).
+
+        .. code-block:: python
+
+            assert await repo.table_exists("posts")
+        """
+        if not isinstance(table, str) or not table:
+            raise ArgumentError(f"table_exists takes a table name, got {table!r}")
+        core = self._executor
+        r = self._resolve("query", "table_exists", None, None, timeout, log, telemetry_options, {})
+        with core.call_options(r.log, r.telemetry_options):
+            (_c, rows, _s), _ = await core.run("query", core.adapter.table_exists_sql(None, table), [], r.timeout, None)
+        return bool(rows[0][0])
+
+    @staticmethod
+    def format_table(result: QueryResult) -> str:
+        """An ASCII table of a :meth:`query` result (Ecto's ``format_table/1``); ``None`` prints
+        as empty, no columns as ``""``.
+
+        .. code-block:: python
+
+            print(repo.format_table(await repo.query("SELECT 1 AS a")))
+            # +---+
+            # | a |
+            # +---+
+            # | 1 |
+            # +---+
+        """
+        if not isinstance(result, QueryResult):
+            raise ArgumentError(f"format_table takes a QueryResult from repo.query, got {result!r}")
+        return format_table(result)
 
     def _refuse_copy(self, sql: Any, method: str) -> None:
         direction = self._executor.adapter.copy_stdio(sql) if isinstance(sql, str) else None
@@ -230,3 +271,18 @@ class RawSQL(CallHooks):
         r = self._resolve("copy_from", "copy_from", None, prefix, timeout, log, telemetry_options, {})
         with core.call_options(r.log, r.telemetry_options):
             return await _copy.copy_from(core, target, rows, prefix=r.prefix, timeout=r.timeout)
+
+
+def format_table(result: QueryResult) -> str:
+    """An ASCII table of ``result``'s columns and rows (see :meth:`RawSQL.format_table`)."""
+    if not result.columns:
+        return ""
+    cells = [["" if v is None else str(v) for v in row] for row in result.rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(result.columns)]
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def line(values: list[str]) -> str:
+        return "|" + "|".join(f" {v.ljust(w)} " for v, w in zip(values, widths, strict=True)) + "|"
+
+    body = [line(row) for row in cells]
+    return "\n".join([sep, line(list(result.columns)), sep, *([*body, sep] if body else [])])

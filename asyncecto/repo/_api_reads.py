@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, cast, overload
 
 from asyncecto.changeset import Changeset
 from asyncecto.changeset._unsafe_unique import UniqueCheck
 from asyncecto.errors import (
     ArgumentError,
     NoResultsError,
+    Rollback,
 )
 from asyncecto.query import Query
 from asyncecto.query._sources import to_query
@@ -361,8 +362,13 @@ class Reads(CallHooks):
         analyze: bool = False,
         verbose: bool = False,
         costs: bool = True,
+        settings: bool | None = None,
         buffers: bool = False,
+        timing: bool | None = None,
+        summary: bool | None = None,
         format: str = "text",
+        plan: str = "custom",
+        wrap_in_transaction: bool = True,
         prefix: str | None = None,
         timeout: Any = DEFAULT,
         log: LogOption = None,
@@ -371,14 +377,35 @@ class Reads(CallHooks):
     ) -> Any:
         """PostgreSQL's plan for a query: text (one string) or ``format="json"`` (parsed).
 
-        ``analyze=True`` runs the statement; it is refused for ``update_all``/``delete_all``,
-        which would change rows.
+        As Ecto's ``Ecto.Adapters.SQL.explain``: the flags ``analyze verbose costs settings
+        buffers timing summary`` (``None`` leaves PostgreSQL's default), ``plan="custom"`` or
+        ``"fallback_generic"`` (the generic plan, with NULL parameters; cannot ``analyze``), and
+        ``wrap_in_transaction`` (default ``True``: the explain runs in a transaction that is
+        rolled back). ``analyze=True`` is refused for ``update_all``/``delete_all``.
+
+        .. code-block:: python
+
+            plan = await repo.explain(q, analyze=True, timing=False, summary=True)
         """
-        for name, flag in (("analyze", analyze), ("verbose", verbose), ("costs", costs), ("buffers", buffers)):
-            if not isinstance(flag, bool):
+        flags = {
+            "analyze": analyze,
+            "verbose": verbose,
+            "costs": costs,
+            "settings": settings,
+            "buffers": buffers,
+            "timing": timing,
+            "summary": summary,
+            "wrap_in_transaction": wrap_in_transaction,
+        }
+        for name, flag in flags.items():
+            if not isinstance(flag, bool) and not (flag is None and name in ("settings", "timing", "summary")):
                 raise ArgumentError(f"explain option {name} must be True or False, got {flag!r}")
         if format not in ("text", "json", "yaml", "xml"):
             raise ArgumentError(f"explain format must be text, json, yaml or xml, got {format!r}")
+        if plan not in ("custom", "fallback_generic"):
+            raise ArgumentError(f"explain plan must be 'custom' or 'fallback_generic', got {plan!r}")
+        if plan == "fallback_generic" and analyze:
+            raise ArgumentError("explain(analyze=True) cannot be used with plan='fallback_generic'; drop one of them")
         if analyze and op != "all":
             raise ArgumentError(f"explain(analyze=True) would run {op} and change rows; explain it without analyze")
         if op not in ("all", "update_all", "delete_all"):
@@ -386,9 +413,31 @@ class Reads(CallHooks):
         core = self._executor
         r = self._prep(op, "explain", queryable, prefix, timeout, log, telemetry_options, options)
         sql, params = _read.to_sql(core, r.query, op, r.prefix)
-        explain = core.adapter.explain_sql(sql, analyze, verbose, costs, buffers, format)
-        with core.call_options(r.log, r.telemetry_options):
-            (_columns, rows, _status), _ = await core.run("query", explain, params, r.timeout, None)
+        sent: dict[str, object] = {k: v for k, v in flags.items() if v is not None and k != "wrap_in_transaction"}
+        sent["format"] = format
+
+        async def run() -> list[Any]:
+            with core.call_options(r.log, r.telemetry_options):
+                if plan == "custom":
+                    (_c, rows, _s), _ = await core.run(
+                        "query", core.adapter.explain_sql(sql, sent), params, r.timeout, None
+                    )
+                    return list(rows)
+                got: list[Any] = []
+                for statement in core.adapter.explain_generic_sql(sql, len(params), sent):
+                    (_c, rows, _s), _ = await core.run("query", statement, [], r.timeout, None)
+                    got = list(rows) if statement.startswith("EXPLAIN") else got
+                return got
+
+        if wrap_in_transaction or plan == "fallback_generic":
+            repo = cast(Any, self)
+
+            async def rolled_back() -> NoReturn:
+                raise Rollback(await run(), repo)
+
+            rows = await repo.transaction(rolled_back)
+        else:
+            rows = await run()
         if format == "json":
             return rows[0][0]
         return "\n".join(r[0] for r in rows)

@@ -10,7 +10,7 @@ import math
 import os
 import re
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus
 
@@ -61,6 +61,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "server_settings": "a mapping of strings to strings",
     "read_only": "True or False",
     "stacktrace": "True or False",
+    "after_connect": "a function of the new connection (sync or async), or None",
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -83,6 +84,7 @@ _EXAMPLES: Final[dict[str, str]] = {
     "server_settings": "server_settings={'application_name': 'my_app'}",
     "read_only": "read_only=True",
     "stacktrace": "stacktrace=True",
+    "after_connect": "after_connect=lambda conn: conn.execute('SET search_path TO app')",
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -152,6 +154,8 @@ class RepoConfig:
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
     read_only: bool = False  # the write functions refuse (Ecto's ``read_only: true``)
     stacktrace: bool = False  # telemetry events and log lines carry the caller's frames
+    # run on each new connection (Ecto's after_connect): fn(conn), sync or async; conn.execute(sql)
+    after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
     scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
 
     def connection_settings(self) -> ConnectionSettings:
@@ -173,6 +177,7 @@ class RepoConfig:
             cleanup_timeout=self.cleanup_timeout,
             statement_cache_size=self.statement_cache_size,
             server_settings=self.server_settings,
+            after_connect=self.after_connect,
         )
 
     def dsn_kwargs(self) -> dict[str, Any]:
@@ -341,6 +346,8 @@ def _normalize(name: str, value: Any) -> Any:
         if isinstance(value, Mapping) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             return types.MappingProxyType(dict(value))
         return _INVALID
+    if name == "after_connect":
+        return value if value is None or callable(value) else _INVALID
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
 
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from asyncecto._aio import finish
-from asyncecto.errors import ArgumentError, AsyncEctoError, SandboxError
+from asyncecto.errors import ArgumentError, AsyncEctoError, SandboxError, SandboxOwnershipTimeoutError
 
 if TYPE_CHECKING:
     from asyncecto.adapters import Connection
@@ -54,13 +54,26 @@ class Sandbox:
         shared: bool = True,
         isolation: str | None = None,
         wait_timeout: float | None = None,
+        ownership_timeout: float | None = None,
     ) -> None:
         if isolation is not None and isolation not in _ISOLATION:
             raise ArgumentError(f"unknown isolation level {isolation!r}; use one of {', '.join(_ISOLATION)}")
         if wait_timeout is not None and (isinstance(wait_timeout, bool) or not wait_timeout > 0):
             raise ArgumentError(f"wait_timeout must be a positive number of seconds, got {wait_timeout!r}")
+        if ownership_timeout is not None and (
+            isinstance(ownership_timeout, bool)
+            or not isinstance(ownership_timeout, int | float)
+            or not ownership_timeout > 0
+        ):
+            raise ArgumentError(
+                f"ownership_timeout must be a positive number of seconds or None, got {ownership_timeout!r}"
+            )
         self.core = core
         self.shared = shared
+        self.ownership_timeout = None if ownership_timeout is None else float(ownership_timeout)
+        self.timed_out = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.Task[None] | None = None
         self.isolation = isolation
         if wait_timeout is None:  # long enough for a statement the server lets run its full time
             wait_timeout = core.config.pool_timeout + (core.config.timeout or 0)
@@ -136,15 +149,43 @@ class Sandbox:
         else:
             self._token = owners.var.set(self)
         owners.active = True
+        if self.ownership_timeout is not None:
+            self._timer = asyncio.get_running_loop().call_later(self.ownership_timeout, self._expire)
         return self
+
+    def _expire(self) -> None:
+        """The owner held the connection past ``ownership_timeout``: take it back (Ecto logs it)."""
+        self._timer = None
+        if self.state != "open":
+            return
+        self.timed_out = True
+        logger.error(
+            "sandbox %r: owner timed out because it owned the connection for longer than %gs "
+            "(set via the ownership_timeout option)",
+            self,
+            self.ownership_timeout,
+        )
+        self._expiry = asyncio.get_running_loop().create_task(self._close(False, wait=0.0))
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
             await finish(self._close(exc is None))
+            await self._expired(exc is None)
         finally:
             self._unbind()
+
+    async def _expired(self, report: bool) -> None:
+        """After an ownership timeout: wait for the take-back, then report it to the owner."""
+        if self._expiry is not None:
+            await asyncio.shield(self._expiry)
+            owners = self.core.ownership
+            if owners.shared is self:
+                owners.shared = None
+        if self.timed_out and report:
+            assert self.ownership_timeout is not None
+            raise SandboxOwnershipTimeoutError(self.core.name, self.ownership_timeout)
 
     def _unbind(self) -> None:
         # in the caller's context: the close itself runs in a task of its own
@@ -157,25 +198,32 @@ class Sandbox:
         """Roll back everything and give the connection back (``async with`` does it for you)."""
         try:
             await finish(self._close(True))
+            await self._expired(True)
         finally:
             self._unbind()
 
-    async def _close(self, report: bool) -> None:
+    async def _close(self, report: bool, wait: float | None = None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.state != "open":
             return
         core, conn = self.core, self.conn
         assert conn is not None
         held_by: str | None = None
-        try:
-            async with asyncio.timeout(self.wait_timeout):
-                await self._lock.acquire()  # statements of other tasks in flight end first
-        except TimeoutError:
-            held_by = self._describe_holder()
+        if wait is not None and self._lock.locked():
+            held_by = self._describe_holder()  # the ownership timeout: a statement in flight is cut
+        else:
+            try:
+                async with asyncio.timeout(self.wait_timeout):
+                    await self._lock.acquire()  # statements of other tasks in flight end first
+            except TimeoutError:
+                held_by = self._describe_holder()
         self.state = "closed"
         owners = core.ownership
         owners.open -= 1
-        if self.shared and owners.shared is self:
-            owners.shared = None
+        if self.shared and owners.shared is self and wait is None:
+            owners.shared = None  # after an ownership timeout it stays, refusing use, until the owner exits
         try:
             if held_by is not None:
                 conn.terminate()  # in use by another task: it can be neither rolled back nor reused
@@ -259,6 +307,9 @@ class Sandbox:
         self._lock.release()
 
     def _check_open(self) -> None:
+        if self.timed_out:
+            assert self.ownership_timeout is not None
+            raise SandboxOwnershipTimeoutError(self.core.name, self.ownership_timeout)
         if self.state != "open":
             raise self._fail(
                 "the sandbox has ended: its transaction was rolled back and its connection returned",
@@ -294,7 +345,7 @@ class Sandbox:
 
     async def undo_statement(self, conn: Connection) -> None:
         """Roll back the failed statement only; the test's earlier work stays."""
-        if not self._savepoint_open:
+        if not self._savepoint_open or self.timed_out:
             return
         try:
             await conn.execute(self.core.adapter.rollback_to_sql(_SAVEPOINT), (), None)

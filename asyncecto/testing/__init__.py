@@ -32,7 +32,12 @@ def _core(repo: Any) -> RepoCore:
 
 
 def sandbox(
-    repo: Any, *, shared: bool = True, isolation: str | None = None, wait_timeout: float | None = None
+    repo: Any,
+    *,
+    shared: bool = True,
+    isolation: str | None = None,
+    wait_timeout: float | None = None,
+    ownership_timeout: float | None = None,
 ) -> Sandbox:
     """A sandbox on ``repo``: ``async with sandbox(repo) as sb:`` — rolled back at the end.
 
@@ -41,19 +46,32 @@ def sandbox(
     :param isolation: the sandbox transaction's isolation level (``repeatable_read``, ``serializable``)
     :param wait_timeout: seconds a task waits for the connection while another task holds it
         (default: the repo's ``pool_timeout``); then :class:`~asyncecto.errors.SandboxError`
+    :param ownership_timeout: seconds the sandbox may be held (Ecto's ``ownership_timeout``; default
+        ``None``, no limit): past it the transaction is rolled back, the connection taken back (cut
+        if a statement is in flight) and any further use, or the block's end, raises
+        :class:`~asyncecto.errors.SandboxOwnershipTimeoutError`
     """
-    return Sandbox(_core(repo), shared=shared, isolation=isolation, wait_timeout=wait_timeout)
+    return Sandbox(
+        _core(repo), shared=shared, isolation=isolation, wait_timeout=wait_timeout, ownership_timeout=ownership_timeout
+    )
 
 
 async def checkout(
-    repo: Any, *, shared: bool = True, isolation: str | None = None, wait_timeout: float | None = None
+    repo: Any,
+    *,
+    shared: bool = True,
+    isolation: str | None = None,
+    wait_timeout: float | None = None,
+    ownership_timeout: float | None = None,
 ) -> Sandbox:
     """Open a sandbox without a block (Ecto's ``Sandbox.checkout/2``); end it with :func:`checkin`.
 
     For setup/teardown hooks that cannot wrap the test in ``async with sandbox(repo):``. A private
     one (``shared=False``) is seen only in the context that called ``checkout``.
     """
-    sb = sandbox(repo, shared=shared, isolation=isolation, wait_timeout=wait_timeout)
+    sb = sandbox(
+        repo, shared=shared, isolation=isolation, wait_timeout=wait_timeout, ownership_timeout=ownership_timeout
+    )
     await sb.__aenter__()
     return sb
 
@@ -62,12 +80,13 @@ async def checkin(repo: Any) -> None:
     """Roll back and end this task's sandbox on ``repo`` (Ecto's ``Sandbox.checkin/1``).
 
     :raises SandboxError: no sandbox is open for this task
+    :raises SandboxOwnershipTimeoutError: it was held past its ``ownership_timeout``
     """
     core = _core(repo)
     sb = core.ownership.current()
-    if sb is None or sb.state != "open":
+    if sb is None or (sb.state != "open" and not sb.timed_out):
         raise SandboxError(core.name, "there is no open sandbox to check in", "call checkout(repo) first")
-    await sb.close()
+    await sb.close()  # after an ownership timeout, raises SandboxOwnershipTimeoutError
 
 
 def mode(repo: Any, value: str) -> None:

@@ -6,7 +6,7 @@ import datetime as _dt
 import decimal
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
@@ -23,7 +23,8 @@ from asyncecto.errors import AsyncEctoError, DatabaseError
 from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
 
-from . import _insert_sql, _migration, _raw, _sql, _transaction
+from . import _connection, _insert_sql, _migration, _raw, _sql, _transaction
+from ._connection import AfterConnectConnection
 from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
@@ -32,7 +33,7 @@ from ._pool import PgConnection, Pool, expire_statement_caches
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
 
-__all__ = ("PgConnection", "PostgresAdapter", "connect_kwargs")
+__all__ = ("AfterConnectConnection", "PgConnection", "PostgresAdapter", "connect_kwargs")
 
 
 def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
@@ -154,6 +155,8 @@ class PostgresAdapter(RepoAdapter):
             await raw.set_type_codec(
                 "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
             )
+            if self.config.after_connect is not None and database is None:
+                await _connection.after_connect(raw, self.config.after_connect)
         except BaseException:
             raw.terminate()
             raise
@@ -209,8 +212,11 @@ class PostgresAdapter(RepoAdapter):
     def per_parent_sql(self, inner: str, key_param: int, key_type: Any, alias: str) -> str:
         return _sql.per_parent_sql(inner, key_param, key_type, alias)
 
-    def explain_sql(self, sql: str, analyze: bool, verbose: bool, costs: bool, buffers: bool, format: str) -> str:
-        return _raw.explain_sql(sql, analyze, verbose, costs, buffers, format)
+    def explain_sql(self, sql: str, options: Mapping[str, object]) -> str:
+        return _raw.explain_sql(sql, options)
+
+    def explain_generic_sql(self, sql: str, nparams: int, options: Mapping[str, object]) -> list[str]:
+        return _raw.explain_generic_sql(sql, nparams, options)
 
     def rows_of_status(self, status: str, returned: int) -> int:
         return _raw.rows_of_status(status, returned)
@@ -303,6 +309,9 @@ class PostgresAdapter(RepoAdapter):
 
     def dump_versions_sql(self, prefix: str | None, table: str, versions: Sequence[int]) -> str:
         return _migration.dump_versions_sql(prefix, table, versions)
+
+    def on_notice(self, conn: Any, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        return conn.on_notice(fn) if isinstance(conn, PgConnection) else (lambda: None)
 
     def table_exists_sql(self, prefix: str | None, table: str) -> str:
         return _migration.table_exists_sql(prefix, table)

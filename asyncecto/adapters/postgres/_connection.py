@@ -5,6 +5,7 @@ release to roll back), COPY in and out, and the cancellation and termination the
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import weakref
 from collections.abc import (
@@ -30,7 +31,7 @@ from ._sql import quote_name
 from ._tap import Tap
 from ._text import check_statement
 
-__all__ = ("PgConnection",)
+__all__ = ("AfterConnectConnection", "PgConnection", "after_connect", "run_after_connect_again")
 
 
 class _Seen:
@@ -307,6 +308,21 @@ class PgConnection:
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
+    def on_notice(self, fn: Callable[[str, str], None]) -> Callable[[], None]:
+        """Call ``fn(severity, message)`` for each NOTICE/WARNING/INFO the server sends on this
+        connection (e.g. ``RAISE NOTICE``); returns the function that stops it."""
+
+        def listener(_raw: Any, message: Any) -> None:
+            fn(str(getattr(message, "severity", "NOTICE")), str(getattr(message, "message", message)))
+
+        self.raw.add_log_listener(listener)
+
+        def remove() -> None:
+            if not self.raw.is_closed():
+                self.raw.remove_log_listener(listener)
+
+        return remove
+
     def is_closed(self) -> bool:
         return bool(self.raw.is_closed())
 
@@ -332,3 +348,50 @@ class PgConnection:
             self.ended_by = why
         self.closing = True
         self.raw.terminate()
+
+
+class AfterConnectConnection:
+    """The connection handed to the ``after_connect`` option: run SQL on a new connection.
+
+    .. code-block:: python
+
+        async def after_connect(conn):
+            await conn.execute("SET search_path TO app, public")
+
+        repo = Repo(url, after_connect=after_connect)
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: asyncpg.Connection) -> None:
+        self._raw = raw
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> str:
+        """Run ``sql`` with ``$1``-style ``params``; the command status (``"SET"``)."""
+        status: str = await self._raw.execute(sql, *params)
+        return status
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` as tuples."""
+        return [tuple(r) for r in await self._raw.fetch(sql, *params)]
+
+
+AfterConnect = Callable[[AfterConnectConnection], Any]
+
+#: each connection's ``after_connect``, run again after a session reset (``RESET ALL``) undid it
+_HOOKS: weakref.WeakKeyDictionary[asyncpg.Connection, AfterConnect] = weakref.WeakKeyDictionary()
+
+
+async def after_connect(raw: asyncpg.Connection, fn: AfterConnect) -> None:
+    """Run ``fn`` (sync or async) on a new connection, and again after each session reset."""
+    result = fn(AfterConnectConnection(raw))
+    if inspect.isawaitable(result):
+        await result
+    _HOOKS[raw] = fn
+
+
+async def run_after_connect_again(raw: asyncpg.Connection) -> None:
+    """After the pool's session reset: restore what ``after_connect`` set (a no-op without one)."""
+    fn = _HOOKS.get(raw)
+    if fn is not None:
+        await after_connect(raw, fn)

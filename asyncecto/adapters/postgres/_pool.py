@@ -28,7 +28,7 @@ import anyio
 
 from asyncecto.errors import DatabaseUnavailableError, PoolTimeoutError, RepoStateError
 
-from ._connection import PgConnection
+from ._connection import PgConnection, run_after_connect_again
 from ._pool_stats import PoolStats
 from ._pool_upkeep import PoolUpkeep, expire_statement_caches
 
@@ -252,6 +252,7 @@ class Pool(PoolUpkeep):
                 if conn.dirty:
                     await raw.reset()
                     await raw.execute("DISCARD TEMP")
+                    await run_after_connect_again(raw)  # the reset undid its SETs
         except BaseException as exc:
             if isinstance(exc, TimeoutError):
                 self.cleanup_timed_out(conn, f"resetting connection pid={conn.pid}")
