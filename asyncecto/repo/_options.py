@@ -136,7 +136,7 @@ class CallHooks:
 
         ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``,
         ``"query"`` (raw SQL), ``"insert"``, ``"update"``, ``"delete"``, ``"insert_or_update"``,
-        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"`` or ``"copy_from"``.
+        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"``, ``"copy_from"`` or ``"notify"``.
         Keys are the shared options or names in :attr:`query_options`.
         """
         return {}

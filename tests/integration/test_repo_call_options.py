@@ -156,3 +156,19 @@ async def test_default_options_can_supply_both(repo: DefaultsRepo) -> None:
     with pytest.raises(ArgumentError, match=r"telemetry_event= of Repo.query can only be None"):
         await repo.query("SELECT 1")
     repo.defaults.clear()
+
+
+# -- notify ------------------------------------------------------------------------------
+async def test_notify_takes_the_shared_options(repo: Repo, caplog: pytest.LogCaptureFixture) -> None:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    with caplog.at_level(logging.DEBUG, logger="asyncecto"):
+        await repo.notify("chan", "a", log=False, telemetry_options={"k": 1})
+        await repo.telemetry.flush()
+        assert _queries(caplog) == []
+        assert [(e.options, e.log) for e in events] == [({"k": 1}, False)]
+        await repo.notify("chan", "b", telemetry_event=None)
+        await repo.telemetry.flush()
+    assert len(events) == 1 and len(_queries(caplog)) == 1
+    with pytest.raises(ArgumentError, match=r"unknown option 'bogus' for Repo.notify"):
+        await repo.notify("chan", "c", bogus=1)
