@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from asyncecto.errors import (
@@ -12,6 +13,7 @@ from asyncecto.query import Query
 
 from ._core import DEFAULT, RepoCore
 from ._notifications import DEFAULT_MAX_QUEUE, Subscription, check_channel, check_payload, listener_of
+from ._options import CallHooks
 
 __all__ = ("Notifications",)
 
@@ -19,7 +21,7 @@ _T = TypeVar("_T")
 Queryable = type[_T] | Query[_T] | tuple[str, type[_T]]
 
 
-class Notifications:
+class Notifications(CallHooks):
     """Publish/subscribe: ``listen``, ``notify``."""
 
     _executor: RepoCore
@@ -52,8 +54,20 @@ class Notifications:
             raise RepoStateError("listen", self._executor.state)
         return Subscription(listener, names, max_queue)
 
-    async def notify(self, channel: str, payload: str = "", *, timeout: Any = DEFAULT) -> None:
+    async def notify(
+        self,
+        channel: str,
+        payload: str = "",
+        *,
+        timeout: Any = DEFAULT,
+        log: str | bool | None = None,
+        telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         """Send ``payload`` on ``channel`` (``SELECT pg_notify($1, $2)``).
+
+        Takes the shared per-call options as :meth:`query` (``log``, ``telemetry_options``,
+        ``telemetry_event``, ``query_cache``); ``default_options("notify")`` applies.
 
         Inside a transaction it is delivered when the transaction commits, and never if it rolls back
         (so never from the test sandbox, whose transaction always rolls back).
@@ -63,7 +77,10 @@ class Notifications:
         """
         check_channel(channel, self._executor.adapter)
         check_payload(payload, self._executor.adapter)
-        await self._executor.run("execute", self._executor.adapter.notify_sql(), [channel, payload], timeout, None)
+        core = self._executor
+        r = self._resolve("notify", "notify", None, None, timeout, log, telemetry_options, options)
+        with core.call_options(r.call):
+            await core.run("execute", core.adapter.notify_sql(), [channel, payload], r.timeout, None)
 
     def listener_stats(self) -> dict[str, Any]:
         """The listener's state: ``connected``, ``pid`` (its server process, or ``None``), ``reconnects``,

@@ -15,7 +15,7 @@ from asyncecto.errors import (
 
 from . import _copy
 from ._api_reads import LogOption, Queryable
-from ._core import DEFAULT, RepoCore
+from ._core import DEFAULT, NO_CALL_OPTIONS, RepoCore
 from ._options import CallHooks
 
 __all__ = ("QueryResult", "RawSQL", "format_table")
@@ -52,6 +52,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> QueryResult:
         """Run raw SQL with ``$1``-style parameters (never format values into ``sql``).
 
@@ -69,8 +70,8 @@ class RawSQL(CallHooks):
         """
         self._refuse_copy(sql, "query")
         core = self._executor
-        r = self._resolve("query", "query", None, None, timeout, log, telemetry_options, {})
-        with core.call_options(r.log, r.telemetry_options):
+        r = self._resolve("query", "query", None, None, timeout, log, telemetry_options, options)
+        with core.call_options(r.call):
             (columns, rows, status), _ = await core.run("query", sql, list(params), r.timeout, None)
         num = core.adapter.rows_of_status(status, len(rows))
         return QueryResult(columns, [tuple(r) for r in rows], num, status)
@@ -85,6 +86,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> AsyncGenerator[tuple[Any, ...], None]:
         """Rows of raw SQL (a ``SELECT`` or ``VALUES``) as tuples, through a server-side cursor
         fetched ``max_rows`` at a time; like :meth:`stream`, inside a transaction only (Ecto's
@@ -106,10 +108,10 @@ class RawSQL(CallHooks):
         self._refuse_copy(sql, "stream_query")
         core = self._executor
         bound = core.require_transaction("stream_query")
-        r = self._resolve("stream", "stream_query", None, None, timeout, log, telemetry_options, {})
+        r = self._resolve("stream", "stream_query", None, None, timeout, log, telemetry_options, options)
         bound.lease.check_sql(sql)
         bound.conn.dirty = True  # raw SQL may change the session: the release resets it
-        call = None if r.log is None and r.telemetry_options is None else (r.log, r.telemetry_options)
+        call = None if r.call is NO_CALL_OPTIONS else r.call
         async with aclosing(core.stream_batches(bound, sql, list(params), max_rows, r.timeout, None, call)) as batches:
             async for rows in batches:
                 for row in rows:
@@ -123,6 +125,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> bool:
         """Whether ``table`` exists in the current schema (Ecto's ``table_exists?``).
 
@@ -133,8 +136,8 @@ class RawSQL(CallHooks):
         if not isinstance(table, str) or not table:
             raise ArgumentError(f"table_exists takes a table name, got {table!r}")
         core = self._executor
-        r = self._resolve("query", "table_exists", None, None, timeout, log, telemetry_options, {})
-        with core.call_options(r.log, r.telemetry_options):
+        r = self._resolve("query", "table_exists", None, None, timeout, log, telemetry_options, options)
+        with core.call_options(r.call):
             (_c, rows, _s), _ = await core.run("query", core.adapter.table_exists_sql(None, table), [], r.timeout, None)
         return bool(rows[0][0])
 
@@ -183,6 +186,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> bytes: ...
 
     @overload
@@ -199,6 +203,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> int: ...
 
     async def copy_to(
@@ -214,6 +219,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> bytes | int:
         """Copy a query's rows out with ``COPY … TO STDOUT``, in PostgreSQL's ``format``.
 
@@ -235,8 +241,8 @@ class RawSQL(CallHooks):
         :raises ArgumentError: an unknown format, ``header`` without CSV, or a COPY statement as ``source``
         """
         core = self._executor
-        r = self._resolve("copy_to", "copy_to", None, prefix, timeout, log, telemetry_options, {})
-        with core.call_options(r.log, r.telemetry_options):
+        r = self._resolve("copy_to", "copy_to", None, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.call):
             return await _copy.copy_to(
                 core, source, params, format=format, header=header, output=output, prefix=r.prefix, timeout=r.timeout
             )
@@ -250,6 +256,7 @@ class RawSQL(CallHooks):
         timeout: Any = DEFAULT,
         log: LogOption = None,
         telemetry_options: Mapping[str, Any] | None = None,
+        **options: Any,
     ) -> int:
         """Load rows with ``COPY … FROM STDIN`` (binary); the number of rows loaded.
 
@@ -268,8 +275,8 @@ class RawSQL(CallHooks):
         :raises CastError: a value does not fit its field's type (before it is sent)
         """
         core = self._executor
-        r = self._resolve("copy_from", "copy_from", None, prefix, timeout, log, telemetry_options, {})
-        with core.call_options(r.log, r.telemetry_options):
+        r = self._resolve("copy_from", "copy_from", None, prefix, timeout, log, telemetry_options, options)
+        with core.call_options(r.call):
             return await _copy.copy_from(core, target, rows, prefix=r.prefix, timeout=r.timeout)
 
 

@@ -19,7 +19,7 @@ from asyncecto.schema import Meta, schema_info
 from . import _read
 from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
-from ._options import CallHooks, Resolved
+from ._options import SHARED_OPTIONS, CallHooks, Resolved
 from ._preload import preload
 
 __all__ = ("LogOption", "Queryable", "Reads")
@@ -78,7 +78,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.all_(core, queryable, prefix, timeout, on_preloader_spawn)
         r = self._prep("all", "all", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(r.options)):
+        with core.call_options(r.call), core.preload_prepare(self._preload_prepare(r.options)):
             return await _read.all_(core, r.query, r.prefix, r.timeout, on_preloader_spawn)
 
     async def all_by(
@@ -181,9 +181,10 @@ class Reads(CallHooks):
         """
         core = self._executor
         self._check_options("preload", options)
-        r = self._resolve("preload", "preload", None, prefix, timeout, log, telemetry_options, {})
+        shared = {k: v for k, v in options.items() if k in SHARED_OPTIONS}
+        r = self._resolve("preload", "preload", None, prefix, timeout, log, telemetry_options, shared)
         given = {**options, **r.options}
-        with core.call_options(r.log, r.telemetry_options), core.preload_prepare(self._preload_prepare(given)):
+        with core.call_options(r.call), core.preload_prepare(self._preload_prepare(given)):
             return await preload(
                 core,
                 structs,
@@ -213,7 +214,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.one(core, queryable, prefix, timeout)  # type: ignore[no-any-return]
         r = self._prep("all", "one", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.one(core, r.query, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
     async def one_or_raise(
@@ -255,7 +256,7 @@ class Reads(CallHooks):
         if id is None:  # before the hooks, as Ecto
             return await _read.get(core, queryable, id, prefix, timeout)  # type: ignore[no-any-return]
         r = self._prep("all", "get", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.get(core, r.query, id, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
     async def get_or_raise(
@@ -304,7 +305,7 @@ class Reads(CallHooks):
             return await _read.get_by(core, queryable, given, prefix, timeout)  # type: ignore[no-any-return]
         q = _read.by_clauses(queryable, given, "get_by")
         r = self._prep("all", "get_by", q, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.one(core, r.query, r.prefix, r.timeout)  # type: ignore[no-any-return]
 
     async def get_by_or_raise(
@@ -417,7 +418,7 @@ class Reads(CallHooks):
         sent["format"] = format
 
         async def run() -> list[Any]:
-            with core.call_options(r.log, r.telemetry_options):
+            with core.call_options(r.call):
                 if plan == "custom":
                     (_c, rows, _s), _ = await core.run(
                         "query", core.adapter.explain_sql(sql, sent), params, r.timeout, None
@@ -457,7 +458,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.exists(core, queryable, prefix, timeout)
         r = self._prep("all", "exists", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.exists(core, r.query, r.prefix, r.timeout)
 
     async def _unsafe_unique(self, check: UniqueCheck) -> Changeset[Any]:
@@ -490,7 +491,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.aggregate(core, queryable, func, field, prefix, timeout)
         r = self._prep("all", "aggregate", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.aggregate(core, r.query, func, field, r.prefix, r.timeout)
 
     async def update_all(
@@ -521,7 +522,7 @@ class Reads(CallHooks):
             return await _read.update_all(core, queryable, ops, prefix, timeout, timestamps)
         q = _read.with_updates(to_query(queryable), ops, timestamps)
         r = self._prep("update_all", "update_all", q, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.update_all(core, r.query, {}, r.prefix, r.timeout)
 
     async def delete_all(
@@ -543,7 +544,7 @@ class Reads(CallHooks):
         if self._plain(options, log, telemetry_options):
             return await _read.delete_all(core, queryable, prefix, timeout)
         r = self._prep("delete_all", "delete_all", queryable, prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _read.delete_all(core, r.query, r.prefix, r.timeout)
 
     def load(self, schema: type[_T], data: Mapping[str, Any] | tuple[Sequence[str], Sequence[Any]]) -> _T:

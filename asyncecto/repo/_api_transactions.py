@@ -19,7 +19,7 @@ from asyncecto.multi import Multi
 from asyncecto.query._sources import to_query
 
 from ._api_reads import LogOption, Queryable
-from ._core import DEFAULT, Bound, RepoCore
+from ._core import DEFAULT, NO_CALL_OPTIONS, Bound, CallOptions, RepoCore
 from ._multi import run_multi
 from ._options import CallHooks
 from ._plan_sql import prepared_all
@@ -66,14 +66,13 @@ class _CallTransaction(Transaction):
         core: RepoCore,
         isolation: str | None,
         read_only: bool,
-        log: str | bool | None,
-        telemetry_options: Mapping[str, Any] | None,
+        call: CallOptions,
     ) -> None:
         super().__init__(core, isolation, read_only)
-        self._call = (log, telemetry_options)
+        self._call = call
 
     async def _exec(self, bound: Bound, sql: str, budget: float | None = None) -> str:
-        with self.core.call_options(*self._call):
+        with self.core.call_options(self._call):
             return await super()._exec(bound, sql, budget)
 
 
@@ -220,10 +219,10 @@ class Transactions(CallHooks):
                 retry,
             )
         core = self._executor
-        if r.log is None and r.telemetry_options is None:
+        if r.call is NO_CALL_OPTIONS:
             tx = Transaction(core, isolation, read_only)
         else:
-            tx = _CallTransaction(core, isolation, read_only, r.log, r.telemetry_options)
+            tx = _CallTransaction(core, isolation, read_only, r.call)
         if isinstance(fn, Multi):
             return run_multi(cast("Repo", self), fn, isolation, read_only, tx)
         return tx if fn is None else tx.run(fn)
@@ -339,8 +338,9 @@ class Transactions(CallHooks):
         q = r.query
         if q.preloads:
             raise QueryError(f"preloads are not supported on streams; preload each batch instead: {q!r}")
-        sql, loader, params = prepared_all(core, q, r.prefix)
-        call = None if r.log is None and r.telemetry_options is None else (r.log, r.telemetry_options)
+        with core.call_options(r.call):
+            sql, loader, params = prepared_all(core, q, r.prefix)
+        call = None if r.call is NO_CALL_OPTIONS else r.call
         source = q.source.table if isinstance(q.source.table, str) else None
         async with aclosing(core.stream_batches(bound, sql, params, max_rows, r.timeout, source, call)) as batches:
             async for rows in batches:

@@ -126,7 +126,7 @@ class Writes(CallHooks):
             upsert = _write.Upsert(on_conflict, conflict_target, stale)
         core = self._executor
         r = self._write_options("insert", prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _write.insert(core, value, r.prefix, returning, r.timeout, upsert)
 
     async def insert_all(
@@ -179,7 +179,7 @@ class Writes(CallHooks):
         r = self._resolve(
             "insert_all", "insert_all", query, prefix, timeout, log, telemetry_options, options, extra_ok=True
         )
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _insert_all.insert_all(
                 core,
                 target,
@@ -221,7 +221,7 @@ class Writes(CallHooks):
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
         core = self._executor
         r = self._write_options("update", prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _write.update(core, changeset, r.prefix, returning, force, stale, r.timeout)  # type: ignore[no-any-return]
 
     @overload
@@ -276,7 +276,7 @@ class Writes(CallHooks):
         stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
         core = self._executor
         r = self._write_options("delete", prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _write.delete(core, value, r.prefix, returning, stale, r.timeout)
 
     async def insert_or_update(
@@ -296,7 +296,7 @@ class Writes(CallHooks):
         """
         core = self._executor
         r = self._write_options("insert_or_update", prefix, timeout, log, telemetry_options, options)
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             return await _write.insert_or_update(core, changeset, r.prefix, returning, r.timeout)  # type: ignore[no-any-return]
 
     @overload
@@ -366,7 +366,7 @@ class Writes(CallHooks):
         q = r.query
         if r.prefix is not None and r.prefix != prefix:  # from default_options or prepare_query
             q = attrs.evolve(q, source=attrs.evolve(q.source, prefix=r.prefix))
-        with core.call_options(r.log, r.telemetry_options):
+        with core.call_options(r.call):
             rows = await _read.all_(core, q, None, r.timeout)
         found = {getattr(s, pk): s for s in rows}
         result = [found.get(i) for i in ids]

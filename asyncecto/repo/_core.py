@@ -12,7 +12,7 @@ import traceback
 import weakref
 from collections.abc import AsyncGenerator, Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from asyncecto._executor import DEFAULT, Executor, executor_of
 from asyncecto.adapters import Connection, RepoAdapter, open_adapter
@@ -27,6 +27,23 @@ from ._telemetry import QueryEvent, Telemetry
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "check_spawn_hook", "executor_of")
 
 _R = TypeVar("_R")
+
+
+class CallOptions(NamedTuple):
+    """A call's per-call options for its statements (``None``: the repo's defaults).
+
+    ``telemetry``: ``False`` when the call gave ``telemetry_event=None`` (handlers see no event);
+    ``query_cache``: ``False`` when the call gave ``query_cache=False`` (no plan cache, no
+    prepared-statement cache)."""
+
+    log: str | bool | None = None
+    telemetry_options: Mapping[str, Any] | None = None
+    telemetry: bool = True
+    query_cache: bool = True
+
+
+#: the options of a call that gave none
+NO_CALL_OPTIONS = CallOptions()
 
 #: the package's folder: frames inside it are left out of a query's ``stacktrace``
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -125,8 +142,8 @@ class RepoCore(Executor):
         )
         #: the current call's ``(log, telemetry_options)`` (``None``: the repo's defaults); child tasks
         #: (parallel preloads) inherit it with the context
-        self.call_var: contextvars.ContextVar[tuple[str | bool | None, Mapping[str, Any] | None] | None] = (
-            contextvars.ContextVar(f"asyncecto_call_{id(self):x}", default=None)
+        self.call_var: contextvars.ContextVar[CallOptions | None] = contextvars.ContextVar(
+            f"asyncecto_call_{id(self):x}", default=None
         )
         #: the repo's ``prepare_query`` for the current call's preload queries (``None``: not overridden)
         self.preload_prepare_var: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
@@ -270,14 +287,22 @@ class RepoCore(Executor):
     cache_size = 4096
 
     def cache_get(self, key: Hashable) -> Any:
-        """The cached value for ``key`` (counted as a hit), or ``None``."""
+        """The cached value for ``key`` (counted as a hit), or ``None`` (always under ``query_cache=False``)."""
+        call = self.call_var.get()
+        if call is not None and not call.query_cache:
+            return None
         value = self._cache.get(key)
         if value is not None:
             self._cache_hits += 1
         return value
 
     def cached(self, key: Hashable, build: Callable[[], _R]) -> _R:
-        """The cached value for ``key``, built once; the cache keeps the most recently used plans."""
+        """The cached value for ``key``, built once; the cache keeps the most recently used plans.
+
+        Under a call's ``query_cache=False`` the value is built and the cache left alone."""
+        call = self.call_var.get()
+        if call is not None and not call.query_cache:
+            return build()
         cache = self._cache
         try:
             hash(key)
@@ -299,12 +324,13 @@ class RepoCore(Executor):
         return value
 
     @contextmanager
-    def call_options(self, log: str | bool | None, telemetry_options: Mapping[str, Any] | None) -> Iterator[None]:
-        """Within the block, this task's statements log at ``log`` and carry ``telemetry_options``."""
-        if log is None and telemetry_options is None:
+    def call_options(self, call: CallOptions) -> Iterator[None]:
+        """Within the block, this task's statements follow the call's options (log level,
+        ``telemetry_options``, telemetry event on/off, query cache on/off)."""
+        if call == NO_CALL_OPTIONS:
             yield
             return
-        token = self.call_var.set((log, telemetry_options))
+        token = self.call_var.set(call)
         try:
             yield
         finally:
@@ -348,13 +374,13 @@ class RepoCore(Executor):
         max_rows: int,
         timeout: Any,
         source: str | None,
-        call: tuple[str | bool | None, Mapping[str, Any] | None] | None,
+        call: CallOptions | None,
     ) -> AsyncGenerator[list[Any], None]:
         """Rows of a cursor on ``bound``'s connection, ``max_rows`` at a time; one telemetry event per
         fetch, carrying the cursor's statement and parameters (as Ecto's stream)."""
         self._check_owner(bound)
         batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
-        active = self.telemetry.active if call is None else self.telemetry.active_for(call[0])
+        active = self.telemetry.active if call is None else self.telemetry.active_for(call.log, call.telemetry)
         try:
             while True:
                 if not bound.active:
@@ -444,7 +470,7 @@ class RepoCore(Executor):
         total: float,
         rows: int | None,
         error: AsyncEctoError | None,
-        call: tuple[str | bool | None, Mapping[str, Any] | None] | None = None,
+        call: CallOptions | None = None,
         idle: float | None = None,
     ) -> None:
         if call is None:
@@ -462,11 +488,12 @@ class RepoCore(Executor):
                 rows,
                 "ok" if error is None else "error",
                 error,
-                None if call is None else call[1],
-                None if call is None else call[0],
+                None if call is None else call.telemetry_options,
+                None if call is None else call.log,
                 caller_stack() if self.config.stacktrace else None,
                 idle,
-            )
+            ),
+            call is None or call.telemetry,
         )
 
     async def run(
@@ -531,13 +558,16 @@ class RepoCore(Executor):
             guarded = bound.depth == 0  # a checkout: its lease is held already
         t1 = time.perf_counter()
         call = self.call_var.get()
-        active = self.telemetry.active if call is None else self.telemetry.active_for(call[0])
+        active = self.telemetry.active if call is None else self.telemetry.active_for(call.log, call.telemetry)
         try:
             if guarded:
                 await lease.before_statement()
             if lift:
                 await conn.set_statement_timeout(timeout)
-            result = await getattr(conn, kind)(sql, params, timeout)
+            if call is not None and not call.query_cache and kind in ("fetch", "fetchrow", "execute"):
+                result = await conn.uncached(kind, sql, params, timeout)
+            else:
+                result = await getattr(conn, kind)(sql, params, timeout)
             if lift:
                 await lease.restore_timeout()
         except BaseException as exc:

@@ -13,24 +13,26 @@ from typing import Any
 from asyncecto.errors import ArgumentError
 from asyncecto.query import Query
 
-from ._core import DEFAULT, RepoCore
+from ._core import DEFAULT, NO_CALL_OPTIONS, CallOptions, RepoCore
 
 __all__ = ("SHARED_OPTIONS", "CallHooks", "Resolved")
 
 #: the options every query-running call takes
-SHARED_OPTIONS = ("prefix", "timeout", "log", "telemetry_options")
+SHARED_OPTIONS = ("prefix", "timeout", "log", "telemetry_options", "telemetry_event", "query_cache")
 #: Ecto's query-style keywords: refused with a pointer to the query DSL (an unscoped delete_all
 #: with ``where=`` must never delete every row)
 _QUERY_STYLE = frozenset(
     {"where", "preload", "order_by", "limit", "offset", "group_by", "having", "distinct", "select", "update", "join"}
 )
+#: the shared options whose values are checked
+_CHECKED = ("log", "telemetry_options", "telemetry_event", "query_cache", "prefix")
 _LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Resolved:
     """A call's query and options after ``default_options`` and ``prepare_query``."""
 
-    __slots__ = ("log", "options", "prefix", "query", "telemetry_options", "timeout")
+    __slots__ = ("call", "log", "options", "prefix", "query", "telemetry_options", "timeout")
 
     def __init__(self, query: Any, options: Mapping[str, Any]) -> None:
         self.query = query
@@ -39,6 +41,15 @@ class Resolved:
         self.timeout: Any = options.get("timeout", DEFAULT)
         self.log: str | bool | None = options.get("log")
         self.telemetry_options: Mapping[str, Any] | None = options.get("telemetry_options")
+        #: what the call's statements run with (``RepoCore.call_options``)
+        self.call = CallOptions(
+            self.log,
+            self.telemetry_options,
+            "telemetry_event" not in options,  # only None is accepted: the event is off
+            options.get("query_cache", True),
+        )
+        if self.call == NO_CALL_OPTIONS:
+            self.call = NO_CALL_OPTIONS
 
 
 def _check_value(name: str, value: Any, method: str) -> None:
@@ -51,6 +62,17 @@ def _check_value(name: str, value: Any, method: str) -> None:
         raise ArgumentError(
             f"telemetry_options= of Repo.{method} must be a mapping (it becomes the telemetry event's "
             f"options), got {value!r}; fix: telemetry_options={{'request_id': rid}}"
+        )
+    if name == "telemetry_event" and value is not None:
+        raise ArgumentError(
+            f"telemetry_event= of Repo.{method} can only be None (no telemetry event for this call), "
+            f"got {value!r}; asyncecto's events have no names to override: attach a handler with "
+            "repo.telemetry.attach(...) and tell calls apart by telemetry_options={...}"
+        )
+    if name == "query_cache" and not isinstance(value, bool):
+        raise ArgumentError(
+            f"query_cache= of Repo.{method} must be True or False, got {value!r}; "
+            "fix: query_cache=False skips the plan and prepared-statement caches for this call"
         )
     if name == "prefix" and value is not None and not (isinstance(value, str) and value):
         raise ArgumentError(f"prefix= of Repo.{method} must be a non-empty schema name or None, got {value!r}")
@@ -114,7 +136,7 @@ class CallHooks:
 
         ``operation`` is ``"all"``, ``"stream"``, ``"update_all"``, ``"delete_all"``, ``"preload"``,
         ``"query"`` (raw SQL), ``"insert"``, ``"update"``, ``"delete"``, ``"insert_or_update"``,
-        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"`` or ``"copy_from"``.
+        ``"insert_all"``, ``"reload"``, ``"transaction"``, ``"copy_to"``, ``"copy_from"`` or ``"notify"``.
         Keys are the shared options or names in :attr:`query_options`.
         """
         return {}
@@ -181,13 +203,13 @@ class CallHooks:
                 )
             self._check_options(f"{method} (from default_options)", defaults, True)
             given = {**{k: v for k, v in defaults.items() if accepts_extra or k in SHARED_OPTIONS}, **given}
-        for name in ("log", "telemetry_options", "prefix"):
+        for name in _CHECKED:
             if name in given:
                 _check_value(name, given[name], method)
         if query is not None and prepare and cls.prepare_query is not CallHooks.prepare_query:
             op = operation if prepare_operation is None else prepare_operation
             query, given = _checked(op, self.prepare_query(op, query, given))
-            for name in ("log", "telemetry_options", "prefix"):
+            for name in _CHECKED:
                 if name in given:
                     _check_value(name, given[name], method)
         return Resolved(query, given)

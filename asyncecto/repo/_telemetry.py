@@ -102,7 +102,8 @@ class Telemetry:
         self.repo = repo
         self.level = logging.getLevelName(log.upper()) if isinstance(log, str) else None
         self._handlers: dict[str, Handler] = {}
-        self._pending: deque[QueryEvent] = deque()
+        #: events waiting, each with whether handlers get it (``False``: ``telemetry_event=None``, log only)
+        self._pending: deque[tuple[QueryEvent, bool]] = deque()
         self._max_pending = max_pending
         self._wake: asyncio.Event | None = None
         self._delivering: asyncio.Lock | None = None  # held while events are handed out
@@ -127,9 +128,10 @@ class Telemetry:
         level: int = self.level
         return level
 
-    def active_for(self, log: str | bool | None) -> bool:
-        """Whether an event of a call with ``log=`` would reach anyone."""
-        if self._handlers:
+    def active_for(self, log: str | bool | None, handlers: bool = True) -> bool:
+        """Whether an event of a call with ``log=`` would reach anyone (``handlers=False``: the
+        call gave ``telemetry_event=None``, only its log line counts)."""
+        if handlers and self._handlers:
             return True
         level = self.level_for(log)
         return level is not None and logger.isEnabledFor(level)
@@ -147,11 +149,12 @@ class Telemetry:
         """Stop calling the handler attached as ``name``; whether it was attached."""
         return self._handlers.pop(name, None) is not None
 
-    def emit(self, event: QueryEvent) -> None:
+    def emit(self, event: QueryEvent, handlers: bool = True) -> None:
+        """Queue ``event`` for the log line and, unless ``handlers`` is False, the handlers."""
         if len(self._pending) >= self._max_pending:
             self._pending.popleft()
             self.dropped += 1
-        self._pending.append(event)
+        self._pending.append((event, handlers))
         if self._wake is not None:
             self._wake.set()
 
@@ -186,10 +189,12 @@ class Telemetry:
     async def _drain(self) -> None:
         pending = self._pending
         while pending:
-            event = pending.popleft()
+            event, to_handlers = pending.popleft()
             level = self.level if event.log is None else self.level_for(event.log)
             if level is not None and logger.isEnabledFor(level):
                 logger.log(level, "%s", format_event(event))
+            if not to_handlers:
+                continue
             for name, handler in list(self._handlers.items()):
                 try:
                     result = handler(event)

@@ -197,6 +197,23 @@ class PgConnection:
         """Run a statement; its command tag (``"COMMIT"``, or ``"ROLLBACK"`` for a failed transaction)."""
         return self._call(self.raw.execute, sql, params, timeout)
 
+    async def uncached(self, kind: str, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
+        """``fetch``/``fetchrow``/``execute`` through a statement prepared for this call only (not
+        kept in asyncpg's statement cache; closed once unreferenced): a call's ``query_cache=False``."""
+
+        async def run(text: str, *args: Any, timeout: float | None) -> Any:
+            stmt = await self.raw.prepare(text, timeout=timeout)
+            if kind == "fetchrow":
+                return await stmt.fetchrow(*args, timeout=timeout)
+            rows = await stmt.fetch(*args, timeout=timeout)
+            return rows if kind == "fetch" else stmt.get_statusmsg() or ""
+
+        result = await self._call(run, sql, params, timeout)
+        if kind != "execute":
+            return result
+        tail = str(result).rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
     async def query(self, sql: str, params: Sequence[Any], timeout: float | None) -> tuple[list[str], list[Any], str]:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
 
