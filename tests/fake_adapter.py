@@ -221,6 +221,10 @@ class FakeConnection:
     async def fetchrow(self, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
         return self._call("fetchrow", sql, params)
 
+    async def uncached(self, kind: str, sql: str, params: Sequence[Any], timeout: float | None) -> Any:
+        """``query_cache=False``: answered as the cached kinds are (a fake has no statement cache)."""
+        return self._call(kind, sql, params)
+
     async def execute(self, sql: str, params: Sequence[Any], timeout: float | None) -> int:
         count: int = self._call("execute", sql, params)
         return count
