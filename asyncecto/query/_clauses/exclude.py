@@ -11,6 +11,7 @@ from asyncecto.errors import QueryError
 
 from .._query import Query
 from .._sources import Step
+from .join import KIND_NAMES  # the names removing only the joins of one kind (Ecto's exclude(q, :left_join))
 
 _T = TypeVar("_T")
 
@@ -60,19 +61,6 @@ def used_clauses(q: Query[Any], names: Sequence[str]) -> list[str]:
     return used
 
 
-#: ``exclude`` names removing only the joins of one kind (Ecto's ``exclude(q, :left_join)``)
-_JOIN_KINDS = {
-    "inner_join": "inner",
-    "left_join": "left",
-    "right_join": "right",
-    "full_join": "full",
-    "cross_join": "cross",
-    "inner_lateral_join": "inner_lateral",
-    "left_lateral_join": "left_lateral",
-    "cross_lateral_join": "cross_lateral",
-}
-
-
 def _drop_joins(q: Query[_T], kinds: set[str] | None, name: str) -> Query[_T]:
     """``q`` without its joins of ``kinds`` (all if ``None``) and their names. Expressions refer to
     bindings by position, so a kept join may not come after a dropped one."""
@@ -107,7 +95,7 @@ def exclude(*clauses: str | tuple[str, Sequence[str]]) -> Step[Any]:
     ``("windows", ["w1"])`` only the named windows given (Ecto's ``{:windows, names}``; names the query
     does not define are ignored, as Ecto does).
     """
-    known = [*_EXCLUDABLE, "join", *_JOIN_KINDS]
+    known = [*_EXCLUDABLE, "join", *KIND_NAMES]
     some_windows: set[str] = set()
     for c in clauses:
         if isinstance(c, tuple):
@@ -120,9 +108,9 @@ def exclude(*clauses: str | tuple[str, Sequence[str]]) -> Step[Any]:
         changes: dict[str, Any] = {}
         if some_windows:
             changes["windows"] = tuple((n, w) for n, w in q.windows if n not in some_windows)
-        joins = [c for c in plain if c == "join" or c in _JOIN_KINDS]
+        joins = [c for c in plain if c == "join" or c in KIND_NAMES]
         if joins:
-            kinds = None if "join" in joins else {_JOIN_KINDS[c] for c in joins}
+            kinds = None if "join" in joins else {KIND_NAMES[c] for c in joins}
             q = _drop_joins(q, kinds, ", ".join(joins))
         for c in plain:
             if c in _EXCLUDABLE:

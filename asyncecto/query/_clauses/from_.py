@@ -18,7 +18,7 @@ from .._sources import Step, name_binding, to_query, with_hints
 from . import combination
 from .cte import recursive_ctes, with_cte
 from .exclude import exclude
-from .join import join
+from .join import KIND_NAMES, join
 from .limit import limit, offset, with_ties
 from .lock import lock
 from .order_by import distinct, group_by, order_by, prepend_order_by
@@ -34,17 +34,7 @@ __all__ = ("from_", "has_named_binding", "put_query_prefix", "with_named_binding
 
 
 #: ``join``-family keywords and the join kind each adds (``join`` is an inner join, as in Ecto)
-_JOIN_KEYWORDS = {
-    "join": "inner",
-    "inner_join": "inner",
-    "left_join": "left",
-    "right_join": "right",
-    "full_join": "full",
-    "cross_join": "cross",
-    "inner_lateral_join": "inner_lateral",
-    "left_lateral_join": "left_lateral",
-    "cross_lateral_join": "cross_lateral",
-}
+_JOIN_KEYWORDS = {"join": "inner", **KIND_NAMES}
 
 
 @overload

@@ -22,6 +22,8 @@ __all__ = ("join",)
 
 
 _JOIN_KINDS = ("inner", "left", "right", "full", "cross", "inner_lateral", "left_lateral", "cross_lateral")
+#: the ``<kind>_join`` names (``from_`` keywords, ``exclude`` names) and the kind each stands for
+KIND_NAMES = {f"{kind}_join": kind for kind in _JOIN_KINDS}
 
 
 def join(
