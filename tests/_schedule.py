@@ -72,11 +72,14 @@ def order(items: list[pytest.Item], costs: Mapping[str, Sequence[float]]) -> Non
         guess = counts[unit] * _UNKNOWN_TEST_SECONDS
         return guess, guess
 
-    def longest_first(units: list[str]) -> list[str]:
-        return sorted(units, key=lambda unit: (-cost(unit)[0], first_seen[unit]))
+    unit_costs = {unit: cost(unit) for unit in first_seen}
 
-    waiting = longest_first([u for u in first_seen if cost(u)[1] < _WAITS_BELOW * cost(u)[0]])
-    computing = longest_first([u for u in first_seen if u not in set(waiting)])
+    def longest_first(units: list[str]) -> list[str]:
+        return sorted(units, key=lambda unit: (-unit_costs[unit][0], first_seen[unit]))
+
+    waits = {unit for unit, (wall, cpu) in unit_costs.items() if cpu < _WAITS_BELOW * wall}
+    waiting = longest_first([u for u in first_seen if u in waits])
+    computing = longest_first([u for u in first_seen if u not in waits])
     place: dict[str, int] = {}
     for index in range(max(len(waiting), len(computing))):
         for kind in (computing, waiting):
