@@ -224,13 +224,28 @@ class AssociationNotLoadedError(AsyncEctoError):
     ``preload(name)``.
     """
 
-    def __init__(self, schema: str, association: str) -> None:
+    def __init__(self, schema: str, association: str, *, embedded: bool = False) -> None:
         self.schema = schema
         self.association = association
+        self.embedded = embedded
+        if embedded:  # an embedded struct's associations are preloaded through the parent holding it
+            super().__init__(
+                f"association {association!r} of the embedded schema {schema} is not loaded; preload it "
+                f"through the parent that embeds it, naming the embed field: await repo.preload(parent, "
+                f"{{'<embed field>': {association!r}}}) or from_(Parent) | preload({{'<embed field>': {association!r}}})"
+            )
+            return
         super().__init__(
             f"association {association!r} of {schema} is not loaded; preload it first: "
             f"await repo.preload(struct, {association!r}) or from_({schema}) | preload({association!r})"
         )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_not_loaded_error, (self.schema, self.association, self.embedded))
+
+
+def _not_loaded_error(schema: str, association: str, embedded: bool) -> AssociationNotLoadedError:
+    return AssociationNotLoadedError(schema, association, embedded=embedded)
 
 
 class RepoStateError(AsyncEctoError, RuntimeError):

@@ -46,6 +46,7 @@ from asyncecto.schema._struct import copy_struct
 from ._core import DEFAULT, RepoCore, check_spawn_hook
 from ._loader import build_copier
 from ._plan_sql import compiled, fetch_all, query_prefix
+from ._preload_embeds import preload_embeds, split_embeds
 
 __all__ = ("preload", "run_with_preloads")
 
@@ -98,11 +99,8 @@ async def preload(
     if any(type(s) is not schema for s in present):
         names = sorted({type(s).__name__ for s in present})
         raise ArgumentError(f"cannot preload structs of different schemas together: {', '.join(names)}")
-    info = schema_info(schema)
-    if info.embedded:
-        raise ArgumentError(f"cannot preload on the embedded schema {info.name}; it has no associations")
     nodes = normalize_preloads(list(spec), schema)
-    pre = prefix if prefix is not None else meta(present[0]).prefix
+    pre = prefix if prefix is not None else None if schema_info(schema).embedded else meta(present[0]).prefix
     ctx = _Ctx(core, pre, timeout, force, in_parallel, prefix is not None, spawn)
     out = await _level(ctx, items, schema, nodes)
     return out[0] if single else out
@@ -119,9 +117,15 @@ async def _level(
     parents = list({id(s): s for s in structs if s is not None}.values())
     if not parents or not nodes:
         return structs
-    if not ctx.fixed and (own := meta(parents[0]).prefix) != ctx.prefix:
-        ctx = attrs.evolve(ctx, prefix=own)
     info = schema_info(schema)
+    if not ctx.fixed and not info.embedded and (own := meta(parents[0]).prefix) != ctx.prefix:
+        ctx = attrs.evolve(ctx, prefix=own)
+    inner, nodes = split_embeds(info, nodes)
+    if inner:  # associations declared inside embeds first (as Ecto), for all embeds of all parents at once
+        structs = await preload_embeds(ctx, structs, info, inner, owned, _level)
+        if not nodes:
+            return structs
+        parents = list({id(s): s for s in structs if s is not None}.values())
     plain, through = _expand_through(info, nodes)
     results: dict[str, list[Any]] = {}
 

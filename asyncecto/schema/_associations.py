@@ -55,15 +55,18 @@ class NotLoaded:
     NotLoaded<association 'comments' is not loaded>
     """
 
-    __slots__ = ("cardinality", "field", "owner")
+    __slots__ = ("cardinality", "embedded", "field", "owner")
     field: str
     owner: str
     cardinality: str
+    #: the owner is an embedded schema: its associations are preloaded through the parent
+    embedded: bool
 
-    def __init__(self, field: str, owner: str, cardinality: str) -> None:
+    def __init__(self, field: str, owner: str, cardinality: str, *, embedded: bool = False) -> None:
         object.__setattr__(self, "field", field)
         object.__setattr__(self, "owner", owner)
         object.__setattr__(self, "cardinality", cardinality)
+        object.__setattr__(self, "embedded", embedded)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("NotLoaded is immutable")
@@ -78,14 +81,14 @@ class NotLoaded:
         return hash((NotLoaded, self.field, self.owner))
 
     def _refuse(self, *_: Any) -> Any:
-        raise AssociationNotLoadedError(self.owner, self.field)
+        raise AssociationNotLoadedError(self.owner, self.field, embedded=self.embedded)
 
     __iter__ = __len__ = __getitem__ = __contains__ = __bool__ = _refuse
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        raise AssociationNotLoadedError(self.owner, self.field)
+        raise AssociationNotLoadedError(self.owner, self.field, embedded=self.embedded)
 
 
 def assoc_loaded(value: Any) -> bool:

@@ -156,15 +156,36 @@ def embedded_schema(
     field_source_mapper: Callable[[str], str] | None = None,
     timestamps_opts: Timestamps | Mapping[str, Any] | None = None,
     redact: bool = False,
+    foreign_key_type: Any = None,
 ) -> Any:
     """Make a class an embedded schema: a struct stored inside a parent's jsonb column.
 
     It has no table and no meta; its default primary key ``id`` is a UUID generated
     in Python. Use it bare (``@embedded_schema``) or with options; ``field_source_mapper``
-    (here: the JSON keys), ``timestamps_opts`` and ``redact`` work as in :func:`schema`.
+    (here: the JSON keys), ``timestamps_opts``, ``redact`` and ``foreign_key_type`` work as in
+    :func:`schema`.
+
+    It may declare associations, ``belongs_to`` above all (as Ecto): the foreign key
+    (``product_id``) is a field stored in the embed's JSON, and ``repo.preload(order,
+    {"items": "product"})`` loads the related rows of every embed of every parent in one query.
+    The Repo never writes an embed's related rows: put a loaded struct or set the key.
+
+    >>> from asyncecto import belongs_to, schema
+    >>> from asyncecto.schema import schema_info
+    >>> @schema("products")
+    ... class Product:
+    ...     name: str | None = None
+    >>> @embedded_schema
+    ... class LineItem:
+    ...     quantity: int | None = None
+    ...     product: Product | None = belongs_to(Product)
+    >>> list(schema_info(LineItem).fields)
+    ['id', 'quantity', 'product_id']
     """
     caller = _caller_namespace()
-    options = _options("embedded schema", field_source_mapper, timestamps_opts, redact)
+    options = attrs.evolve(
+        _options("embedded schema", field_source_mapper, timestamps_opts, redact), foreign_key_type=foreign_key_type
+    )
 
     def decorate(c: type[_T]) -> type[_T]:
         return _build(c, None, None, primary_key, timestamps, embedded=True, caller=caller, options=options)
@@ -221,11 +242,6 @@ def _build(
         raise SchemaError(f"@schema decorates a class, got {cls!r}")
     name = cls.__qualname__
     specs, assoc_specs = _collect(cls, name, caller, opts.foreign_key_type)
-    if assoc_specs and embedded:
-        raise SchemaError(
-            f"embedded schema {name} cannot declare associations ({', '.join(assoc_specs)}); "
-            "keep related rows in the parent schema"
-        )
     if violation not in _VIOLATION:
         raise SchemaError(
             f"schema {name}: on_writable_violation must be one of {', '.join(map(repr, _VIOLATION))}, got {violation!r}"
@@ -259,7 +275,8 @@ def _build(
             these[info.name] = attrs.field(default=info.default, kw_only=True)
     for aname, aspec in assoc_specs.items():
         card = "many" if aspec.kind in ("has_many", "many_to_many") else "one"
-        these[aname] = attrs.field(default=NotLoaded(aname, name, card), kw_only=True, eq=False, hash=False)
+        unloaded = NotLoaded(aname, name, card, embedded=embedded)
+        these[aname] = attrs.field(default=unloaded, kw_only=True, eq=False, hash=False)
     if built_meta is not None:
         these["__meta__"] = attrs.field(default=built_meta, init=False, eq=False, repr=False, hash=False)
     for attr in these:

@@ -280,6 +280,12 @@ def embeds(info: SchemaInfo) -> dict[str, EmbedOne | EmbedMany]:
     return found
 
 
+def embed_schema_of(info: SchemaInfo, name: str) -> Any:
+    """The embedded schema held by the embed field ``name`` of ``info``, else ``None``."""
+    typ = embeds(info).get(name)
+    return None if typ is None else typ.schema
+
+
 def _plain(value: Any) -> Any:
     """Dumped data as plain JSON values, as the ``jsonb`` column holds them (the encoder's rules)."""
     if isinstance(value, dict):

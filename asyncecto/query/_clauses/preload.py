@@ -18,6 +18,7 @@ import attrs
 
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
+from asyncecto.schema._embeds import embed_schema_of
 
 from .. import _expr
 from .._expr import Binding
@@ -108,6 +109,9 @@ def _related(schema: type | None, name: str) -> type | None:
         raise QueryError(f"cannot preload {name!r}: the query has no schema (preload needs associations)")
     info = schema_info(schema)
     if name not in info.associations:
+        inner = embed_schema_of(info, name)  # an embed: its structs' associations are preloaded
+        if inner is not None:
+            return inner  # type: ignore[no-any-return]
         raise QueryError(
             f"schema {info.name} has no association {name!r} to preload; "
             f"associations: {', '.join(info.associations) or 'none declared'}"
@@ -115,9 +119,32 @@ def _related(schema: type | None, name: str) -> type | None:
     return info.associations[name].related
 
 
+def _embed_node(schema: type | None, name: str, sub: Any, children: tuple[Preload, ...]) -> None:
+    """An embed field in a preload names the associations of its structs to load (Ecto's rule):
+    never bare, from a join, or with a query of its own."""
+    if schema is None or name in schema_info(schema).associations:
+        return
+    info = schema_info(schema)
+    if embed_schema_of(info, name) is None:
+        return
+    if sub is not None:
+        raise QueryError(
+            f"cannot preload embed {name!r} of {info.name} with a query, a preload function or a join binding: "
+            f"an embed is stored in the {info.name} row itself; give the associations of its structs to load "
+            f"instead, e.g. preload({{{name!r}: 'product'}})"
+        )
+    if not children:
+        raise QueryError(
+            f"cannot preload embedded field {name!r} of {info.name} without also preloading one of its "
+            f"associations as it has no effect (the embed is loaded with the row); fix: name the associations "
+            f"of its structs, e.g. preload({{{name!r}: 'product'}})"
+        )
+
+
 def _collect(spec: Any, schema: type | None, out: list[Preload], bindings: bool) -> None:
     if isinstance(spec, str):
         _related(schema, spec)
+        _embed_node(schema, spec, None, ())
         out.append(Preload(spec))
     elif isinstance(spec, Preload):
         out.append(spec)
@@ -129,7 +156,9 @@ def _collect(spec: Any, schema: type | None, out: list[Preload], bindings: bool)
             if not isinstance(name, str):
                 raise QueryError(f"preload keys are association names, got {name!r}")
             related = _related(schema, name)
-            out.append(_node(name, sub, related, bindings))
+            node = _node(name, sub, related, bindings)
+            _embed_node(schema, name, node.query if node.binding is None else node.binding, node.children)
+            out.append(node)
     else:
         raise QueryError(
             f"preload expects association names, lists or dicts of them (values: nested preloads, a query, "
