@@ -21,8 +21,17 @@ from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
 from ._changeset import Changeset, Step, dual_step
+from ._embed_assocs import is_embedded, refuse_embedded_cast
 from ._relation_params import With
-from ._relations import assoc_rel, association, cast_relation, current_assoc, put_relation, relation_as
+from ._relations import (
+    assoc_rel,
+    association,
+    cast_relation,
+    current_assoc,
+    put_embedded_assoc,
+    put_relation,
+    relation_as,
+)
 
 __all__ = ("cast_assoc", "get_assoc", "put_assoc", "reorder_assoc", "surface_assocs")
 
@@ -99,6 +108,8 @@ def _cast_assoc(
     drop_param: str | None = None,
 ) -> Changeset[_T]:
     a = association(cs, name, "cast_assoc")
+    if is_embedded(cs):
+        refuse_embedded_cast(a)
     return _unique(
         a,
         cast_relation(
@@ -133,6 +144,8 @@ def put_assoc(*args: Any) -> Any:
 
 def _put_assoc(cs: Changeset[_T], name: str, value: Any, /) -> Changeset[_T]:
     a = association(cs, name, "put_assoc")
+    if is_embedded(cs):
+        return put_embedded_assoc(cs, a, value)
     return _unique(a, put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value))
 
 

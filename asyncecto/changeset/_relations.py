@@ -24,6 +24,7 @@ from asyncecto.schema._embeds import EmbedMany, EmbedOne
 from ._cast import _add_error as add_error
 from ._cast import _current, _known, _original, cast
 from ._changeset import Changeset, Step, dual_step
+from ._embed_assocs import embedded_key, refuse_unwritten
 from ._relation_params import With, WithPosition, relation_params, with_position
 
 __all__ = (
@@ -35,6 +36,7 @@ __all__ = (
     "current_assoc",
     "embed_rel",
     "put_change",
+    "put_embedded_assoc",
     "put_relation",
 )
 
@@ -439,6 +441,15 @@ def current_assoc(cs: Changeset[Any], a: Association) -> Any:
     value = getattr(cs.data, a.name)
     if not isinstance(value, NotLoaded):
         return value
+    if schema_info(cs.data).embedded:  # no meta: a belongs_to without a key has nothing to load
+        if a.kind == "belongs_to" and a.owner_key is not None and getattr(cs.data, a.owner_key) is None:
+            return None
+        raise ArgumentError(
+            f"attempting to cast or change association {a.name!r} of {type(cs.data).__name__} that was not loaded. "
+            "Please preload your associations before manipulating them through changesets; an embedded "
+            f"struct's are preloaded through its parent: parent = await repo.preload(parent, "
+            f"{{'<embed field>': {a.name!r}}})"
+        )
     if cs.data.__meta__.state == "built":
         return [] if a.cardinality == "many" else None
     raise ArgumentError(
@@ -481,6 +492,8 @@ def put_change(*args: Any) -> Any:
 def _put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     if not isinstance(cs.data, dict) and name in schema_info(cs.data).associations:
         a = association(cs, name, "put_assoc")
+        if schema_info(cs.data).embedded:
+            return put_embedded_assoc(cs, a, value)
         return put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
     typ = _known(cs, name)
     if isinstance(typ, EmbedOne | EmbedMany):
@@ -492,6 +505,17 @@ def _put_change(cs: Changeset[_T], name: str, value: Any) -> Changeset[_T]:
     else:
         changes[name] = value
     return attrs.evolve(cs, changes=changes)
+
+
+def put_embedded_assoc(cs: Changeset[_T], a: Association, value: Any) -> Changeset[_T]:
+    """``put_assoc`` on an embedded struct's association (see ``_embed_assocs``): a ``belongs_to``
+    put to a loaded struct or ``None`` becomes a change of its foreign key too."""
+    refuse_unwritten(a, "put_assoc")
+    out = put_relation(cs, assoc_rel(cs, a), current_assoc(cs, a), value)
+    if a.name not in out.changes:  # unchanged, or marked invalid (on_replace="mark_as_invalid")
+        return out
+    assert a.owner_key is not None
+    return _put_change(out, a.owner_key, embedded_key(a, out.changes[a.name], value))
 
 
 def relation_as(cs: Changeset[Any], name: str, as_: str, fn: str, current: Callable[[], Any]) -> Any:

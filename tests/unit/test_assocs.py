@@ -183,15 +183,15 @@ def test_a_through_naming_an_unknown_hop_fails_on_use() -> None:
         schema_info(BadThrough).associations["far"].chain()
 
 
-def test_embedded_schemas_cannot_declare_associations() -> None:
+def test_embedded_schemas_may_declare_associations() -> None:
+    """As Ecto: belongs_to inside an embedded schema (issue 19; tests/*/test_embed_assocs.py cover it)."""
     from asyncecto.schema import embedded_schema
 
-    message = r"embedded schema \S*Inline cannot declare associations \(post\); keep related rows"
-    with pytest.raises(SchemaError, match=message):
+    @embedded_schema
+    class Inline:
+        post: Post | None = belongs_to(Post)
 
-        @embedded_schema
-        class Inline:
-            post: Post | None = belongs_to(Post)
+    assert list(schema_info(Inline).associations) == ["post"] and "post_id" in schema_info(Inline).fields
 
 
 # -- NotLoaded ------------------------------------------------------------------------------------
