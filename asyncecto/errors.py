@@ -229,10 +229,11 @@ class AssociationNotLoadedError(AsyncEctoError):
         self.association = association
         self.embedded = embedded
         if embedded:  # an embedded struct's associations are preloaded through the parent holding it
+            nested = f"{{'<embed field>': {association!r}}}"
             super().__init__(
                 f"association {association!r} of the embedded schema {schema} is not loaded; preload it "
                 f"through the parent that embeds it, naming the embed field: await repo.preload(parent, "
-                f"{{'<embed field>': {association!r}}}) or from_(Parent) | preload({{'<embed field>': {association!r}}})"
+                f"{nested}) or from_(Parent) | preload({nested})"
             )
             return
         super().__init__(

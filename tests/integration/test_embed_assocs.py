@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from typing import cast as cast_any
 
 import anyio
 import pytest
@@ -26,7 +27,7 @@ from asyncecto import (
 from asyncecto import types as t
 from asyncecto.changeset import cast, cast_assoc, cast_embed, change, put_assoc, put_embed
 from asyncecto.errors import ArgumentError, AssociationNotLoadedError, QueryError
-from asyncecto.query import from_, order_by, preload, where
+from asyncecto.query import from_, order_by, preload
 
 pytestmark = pytest.mark.usefixtures("repo")
 
@@ -40,16 +41,20 @@ DDL = (
 
 @schema("ea_products")
 class Product:
+    id: int | None = None
     name: str | None = None
 
 
 @schema("ea_vendors", primary_key=("id", t.BinaryId))
 class Vendor:
     name: str | None = None
+    if TYPE_CHECKING:  # added by primary_key=; declared here for type checkers only
+        id: uuid.UUID | None = None
 
 
 @schema("ea_notes")
 class Note:
+    id: int | None = None
     body: str | None = None
     line_item_id: uuid.UUID | None = None
 
@@ -58,6 +63,9 @@ class Note:
 class Color:
     name: str | None = None
     vendor: Vendor | None = belongs_to(Vendor)
+    if TYPE_CHECKING:  # added by @embedded_schema and belongs_to; declared here for type checkers only
+        id: uuid.UUID | None = None
+        vendor_id: uuid.UUID | None = None
 
 
 @embedded_schema
@@ -67,10 +75,15 @@ class LineItem:
     vendor: Vendor | None = belongs_to(Vendor)
     color: Color | None = embeds_one(Color)
     notes: list[Note] = has_many(Note)
+    if TYPE_CHECKING:  # added by @embedded_schema and belongs_to; declared here for type checkers only
+        id: uuid.UUID | None = None
+        product_id: int | None = None
+        vendor_id: uuid.UUID | None = None
 
 
 @schema("ea_orders")
 class Order:
+    id: int | None = None
     label: str | None = None
     item: LineItem | None = embeds_one(LineItem, on_replace="update")
     items: list[LineItem] = embeds_many(LineItem, on_replace="delete")
@@ -116,7 +129,7 @@ async def test_the_foreign_key_is_stored_in_the_embed_json_and_read_back(shop: R
     assert item.product_id == pen.id and item.vendor_id == vendor.id and isinstance(item.vendor_id, uuid.UUID)
     assert not assoc_loaded(item.product)
     with pytest.raises(AssociationNotLoadedError, match=r"'product' of the embedded schema LineItem is not loaded"):
-        _ = item.product.name
+        _ = cast_any(Any, item.product).name
 
 
 # -- preloading through embeds ---------------------------------------------------------------------
@@ -134,7 +147,7 @@ async def test_repo_preload_through_embeds_many_and_one_one_query_per_associatio
     a, b, c = await shop.preload(orders, [{"items": "product"}, {"item": "product"}])
     assert len(await selects(shop, events)) == 2  # one for items' products (all orders), one for item's
     assert [i.product.name if i.product else None for i in a.items] == ["pen", None]
-    assert [i.product.name for i in b.items] == ["ink", "pen"]
+    assert [cast_any(Product, i.product).name for i in b.items] == ["ink", "pen"]
     assert a.item is not None and a.item.product is not None and a.item.product.name == "cap"
     assert c.items == [] and c.item is None
     assert [o.id for o in (a, b, c)] == [o1.id, o2.id, o3.id]
@@ -149,8 +162,9 @@ async def test_a_single_struct_none_and_lists_with_none(shop: Repo) -> None:
     order = await shop.insert(Order(label="a", items=[LineItem(product_id=pen.id)]))
     one = await shop.preload(order, {"items": "product"})
     assert one.items[0].product is not None and one.items[0].product.name == "pen"
-    assert await shop.preload(None, {"items": "product"}) is None
-    both = await shop.preload([None, order], {"items": "product"})
+    nothing: Order | None = None
+    assert await shop.preload(nothing, {"items": "product"}) is None
+    both: list[Any] = await shop.preload([None, order], {"items": "product"})
     assert both[0] is None and both[1].items[0].product == one.items[0].product
     empty = await shop.preload(await shop.insert(Order(label="e")), {"item": "product"})
     assert empty.item is None
@@ -165,7 +179,7 @@ async def test_query_preload_pipe_and_keyword_forms(shop: Repo) -> None:
     assert len(await selects(shop, events)) == 3  # the orders, then one query per association under an embed
     keyword = await shop.all(from_(Order, order_by="id", preload=[{"items": "product", "item": "product"}]))
     for got in (piped, keyword):
-        assert [[i.product.name for i in o.items] for o in got] == [["pen"], ["ink"]]
+        assert [[cast_any(Product, i.product).name for i in o.items] for o in got] == [["pen"], ["ink"]]
         assert got[0].item is not None and got[0].item.product is not None and got[0].item.product.name == "ink"
         assert got[1].item is None
 
@@ -203,7 +217,7 @@ async def test_has_many_inside_an_embed_is_preloaded_by_the_embed_id(shop: Repo)
     await shop.insert(Note(body="n2", line_item_id=one.id))
     await shop.insert(Note(body="elsewhere", line_item_id=uuid.uuid4()))
     loaded = await shop.preload(order, {"items": "notes"})
-    assert sorted(n.body for n in loaded.items[0].notes) == ["n1", "n2"]
+    assert sorted(str(n.body) for n in loaded.items[0].notes) == ["n1", "n2"]
     assert loaded.items[1].notes == []
 
 
