@@ -112,7 +112,8 @@ def assoc(structs: Any, path: str | Sequence[str], *, prefix: str | None = None)
     first = chain[0]
     assert first.owner_key is not None
     keys: Any = list(dict.fromkeys(k for s in items if (k := getattr(s, first.owner_key)) is not None))
-    pre = prefix if prefix is not None else meta(items[0]).prefix
+    # an embedded struct has no meta (as Ecto: no prefix of its own)
+    pre = prefix if prefix is not None else None if schema_info(schema).embedded else meta(items[0]).prefix
     q: Query[Any] | None = None
     for i, hop in enumerate(chain):
         if i:

@@ -16,6 +16,7 @@ import pytest
 from asyncecto import (
     QueryEvent,
     Repo,
+    assoc,
     assoc_loaded,
     belongs_to,
     embedded_schema,
@@ -250,6 +251,30 @@ async def test_preload_directly_on_embedded_structs(shop: Repo) -> None:
     items = [LineItem(product_id=pen.id), LineItem(product_id=ink.id), LineItem()]
     loaded = await shop.preload(items, "product")
     assert [i.product.name if i.product else None for i in loaded] == ["pen", "ink", None]
+
+
+async def test_related_rows_are_read_from_the_parents_prefix(shop: Repo) -> None:
+    """A departure from Ecto (which reads them from the default prefix, an embed having no meta):
+    an embed lives in its parent's row, so its related rows are read where the parent was."""
+    await shop.query("CREATE TABLE archive.ea_products (LIKE ea_products INCLUDING ALL)")
+    await shop.query("CREATE TABLE archive.ea_orders (LIKE ea_orders INCLUDING ALL)")
+    (public,) = await products(shop, "public pen")
+    archived = await shop.insert(Product(id=public.id, name="archived pen"), prefix="archive")  # the same key
+    await shop.insert(Order(items=[LineItem(product_id=archived.id)]), prefix="archive")
+    (order,) = await shop.all(from_(Order), prefix="archive")
+    got = await shop.preload(order, {"items": "product"})
+    assert cast_any(Product, got.items[0].product).name == "archived pen"
+    forced = await shop.preload(order, {"items": "product"}, prefix="public")
+    assert cast_any(Product, forced.items[0].product).name == "public pen"
+
+
+async def test_assoc_query_from_embedded_structs(shop: Repo) -> None:
+    """``assoc(item, "product")`` (Ecto's ``Ecto.assoc/2`` on an embed): a query for the related rows."""
+    pen, ink = await products(shop, "pen", "ink")
+    items = [LineItem(product_id=pen.id), LineItem(product_id=ink.id), LineItem()]
+    found = await shop.all(assoc(items, "product") | order_by("id"))
+    assert [p.name for p in found] == ["pen", "ink"]
+    assert await shop.all(assoc(items[2], "product")) == []
 
 
 async def test_preload_errors_name_the_embed_and_the_fix(shop: Repo) -> None:
