@@ -372,3 +372,28 @@ async def test_changes_the_repo_would_not_write_are_refused(shop: Repo) -> None:
     assert stored is not None
     with pytest.raises(ArgumentError, match=r"association 'product' of LineItem that was not loaded"):
         change(stored.items[0]) | put_assoc("product", pen)
+
+
+@pytest.mark.no_sandbox
+async def test_siblings_under_an_embed_load_in_parallel_outside_a_transaction(repo: Repo, admin: Any) -> None:
+    """Outside a transaction two associations under the same embed are two parallel child tasks
+    (``on_preloader_spawn`` runs in each), as for a table schema's own associations."""
+    drop = "DROP TABLE IF EXISTS ea_orders, ea_products, ea_vendors, ea_notes"
+    await admin.execute(drop)
+    try:
+        for statement in DDL:
+            await admin.execute(statement)
+        pen = await repo.insert(Product(name="pen"))
+        vendor = await repo.insert(Vendor(name="acme"))
+        order = await repo.insert(Order(items=[LineItem(product_id=pen.id, vendor_id=vendor.id), LineItem()]))
+        spawned: list[int] = []
+        got = await repo.preload(
+            order, {"items": ["product", "vendor"]}, on_preloader_spawn=lambda: spawned.append(1)
+        )
+        assert len(spawned) == 2
+        first, second = got.items
+        assert cast_any(Product, first.product).name == "pen" and cast_any(Vendor, first.vendor).name == "acme"
+        assert second.product is None and second.vendor is None
+        assert repo.pool_stats()["in_use"] == 0
+    finally:
+        await admin.execute(drop)
