@@ -133,7 +133,8 @@ def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = N
     >>> build_assoc(Post(id=7), "comments", {"body": "hi"})
     Comment(id=None, body='hi', post_id=7, post=NotLoaded<association 'post' is not loaded>)
     """
-    a = struct_info(struct, "build an association").association(name)
+    info = struct_info(struct, "build an association")
+    a = info.association(name)
     if a.through is not None:
         raise ArgumentError(
             f"cannot build the association {name!r}: it goes through {list(a.through)} and is read-only"
@@ -145,7 +146,7 @@ def build_assoc(struct: Any, name: str, attributes: Mapping[str, Any] | None = N
         assert a.owner_key is not None and a.related_key is not None
         values[a.related_key] = getattr(struct, a.owner_key)
     built = a.related(**values)
-    prefix = struct.__meta__.prefix
+    prefix = None if info.embedded else struct.__meta__.prefix  # an embedded struct has no meta
     if prefix is not None and built.__meta__.prefix is None:
         built = put_meta(built, prefix=prefix)
     return built

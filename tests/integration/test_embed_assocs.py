@@ -387,9 +387,7 @@ async def test_siblings_under_an_embed_load_in_parallel_outside_a_transaction(re
         vendor = await repo.insert(Vendor(name="acme"))
         order = await repo.insert(Order(items=[LineItem(product_id=pen.id, vendor_id=vendor.id), LineItem()]))
         spawned: list[int] = []
-        got = await repo.preload(
-            order, {"items": ["product", "vendor"]}, on_preloader_spawn=lambda: spawned.append(1)
-        )
+        got = await repo.preload(order, {"items": ["product", "vendor"]}, on_preloader_spawn=lambda: spawned.append(1))
         assert len(spawned) == 2
         first, second = got.items
         assert cast_any(Product, first.product).name == "pen" and cast_any(Vendor, first.vendor).name == "acme"

@@ -14,6 +14,7 @@ import pytest
 from asyncecto import (
     assoc_loaded,
     belongs_to,
+    build_assoc,
     embedded_dump,
     embedded_load,
     embedded_schema,
@@ -33,6 +34,7 @@ from asyncecto.changeset import (
     get_assoc,
     put_assoc,
     put_change,
+    put_embed,
 )
 from asyncecto.errors import ArgumentError, AssociationNotLoadedError, QueryError, SchemaError
 from asyncecto.query import from_, join, preload
@@ -252,3 +254,15 @@ def test_what_the_repo_would_not_write_is_refused() -> None:
         cast(LineItem(), {"notes": []}, []) | cast_assoc("notes")
     with pytest.raises(ArgumentError, match=r"(?s)'product' of LineItem that was not loaded.*through its par"):
         change(LineItem(product_id=3)) | put_assoc("product", loaded(Product(id=4)))
+
+
+def test_put_embed_with_a_mapping_naming_the_association_and_build_assoc() -> None:
+    pen = loaded(Product(id=3, name="pen"))
+    cs = change(Order()) | put_embed("items", [{"quantity": 1, "product": pen}])
+    assert cs.changes["items"][0].changes["product_id"] == 3
+    (item,) = apply_changes(cs).items
+    assert item.product_id == 3 and item.product is pen
+    embed = LineItem(id=uuid.uuid4())
+    note = build_assoc(embed, "notes", {"body": "x"})
+    assert note.line_item_id == embed.id and note.body == "x"
+    assert build_assoc(embed, "product") == Product()
