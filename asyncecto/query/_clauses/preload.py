@@ -38,7 +38,9 @@ def preload(*assocs: Any) -> Step[Any]:
     ``{"comments": (query, "author")}``, a preload function ``{"comments": fn}`` (given the
     parents' keys, it returns the children: see ``Repo.preload``), and join preloads that reuse a joined binding:
     ``preload(lambda p, c: {"comments": c})``. A custom query with ``limit``/``offset``
-    applies them per parent. Names are checked against the schema when the query is built.
+    applies them per parent. An embed field names the associations declared in its embedded
+    schema: ``preload({"items": "product"})`` (the embed alone, or with a query, is refused, as
+    Ecto). Names are checked against the schema when the query is built.
     """
 
     def step(q: Query[_T]) -> Query[_T]:
