@@ -52,6 +52,7 @@ from ._ast import (
     Splice,
     Subquery,
 )
+from . import _take
 from ._inspect import render_expr
 from ._query import Query
 
@@ -262,6 +263,8 @@ def node(value: object) -> Expr:
         return to_expr(q, value.fn, "dynamic")
     if isinstance(value, AssocRef):
         value._refuse()
+    if isinstance(value, _take.FieldList):
+        return value.node
     return Param(value)
 
 
@@ -458,22 +461,19 @@ def _shape(value: Any) -> Any:
         return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(value))
     if isinstance(value, AssocRef):
         value._refuse()
+    if isinstance(value, _take.FieldList):
+        return value.node
     return Param(value)
 
 
-def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:
-    """``select(["id", "title"])``: a partial struct of the ``from`` source."""
+def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields:
+    """``select(["id", "title"])``: a partial struct of the ``from`` source (dict entries: the
+    fields of preloaded associations, ``{"comments": ["body"]}``)."""
     schema = q.source.schema
     if schema is None:
         raise QueryError(f"select of field names needs a schema source: {q!r}")
-    info = schema_info(schema)
-    for name in fields:
-        f = info.fields.get(name)
-        if f is None or f.virtual:
-            raise QueryError(
-                f"field {name!r} does not exist in schema {info.name}; fields are: {', '.join(info.fields)}"
-            )
-    return SelectFields(0, tuple(fields))
+    plain, assocs = _take.parse_fields(schema, fields)
+    return SelectFields(0, plain, assocs)
 
 
 def order_term(value: Any) -> OrderBy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import attrs
@@ -21,7 +22,9 @@ __all__ = ("select", "select_merge")
 
 def select(value: Any, /) -> Step[Any]:
     """What each row becomes: ``select(lambda p: p)``, ``select(lambda p: (p.id, p.title))``,
-    ``select(lambda p: {"id": p.id})``, or field names ``select(["id", "title"])`` for a partial struct.
+    ``select(lambda p: {"id": p.id})``, or field names ``select(["id", "title"])`` for a partial struct
+    (Ecto's ``struct(p, fields)``; ``map_(p, fields)`` in a lambda gives a dict). A dict entry lists the
+    fields of a preloaded association's rows: ``select(["id", {"comments": ["id", "body"]}])``.
 
     A query has one select; a second raises (use ``exclude("select")`` first).
     """
@@ -31,7 +34,7 @@ def select(value: Any, /) -> Step[Any]:
             raise QueryError(
                 f"only one select expression is allowed in query {q!r}; use exclude('select') before selecting again"
             )
-        if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        if isinstance(value, list | tuple) and value and all(isinstance(v, str | Mapping) for v in value):
             shape: Any = _expr.select_fields(q, value)
         else:
             shape = _expr.to_select(q, value)

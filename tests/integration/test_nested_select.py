@@ -1,0 +1,182 @@
+"""Field lists in select meeting preloads, against PostgreSQL (Ecto's ``struct(p, [:id, comments: [:body]])``
+and ``map(p, ...)``, repo.exs "take with preload assocs" / "take with join assocs"): partial parents,
+partial children at every level, map results, join preloads, and the errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from asyncecto import QueryEvent, Repo, assoc_loaded
+from asyncecto.errors import QueryError
+from asyncecto.query import from_, join, map_, order_by, preload, select, select_merge, struct, where
+
+from ..assoc_schemas import Comment, Post, User
+from .blog_data import seed_blog
+
+
+@pytest.fixture
+async def blog(repo: Repo) -> Repo:
+    await seed_blog(repo)
+    return repo
+
+
+def record(repo: Repo) -> list[QueryEvent]:
+    events: list[QueryEvent] = []
+    repo.telemetry.attach(events.append)
+    return events
+
+
+def by_id(structs: Any) -> list[Any]:
+    return sorted(structs, key=lambda s: s.id)
+
+
+async def test_partial_parent_with_preload_loads_the_listed_fields_and_whole_children(blog: Repo) -> None:
+    # the preloader accepts a partial parent: it reads the key it needs (id) itself
+    posts = await blog.all(from_(Post) | select(["title"]) | order_by("id") | preload("comments"))
+    assert [p.title for p in posts] == ["p1", "p2", "p3", "p4"]
+    assert [p.visits for p in posts] == [None] * 4  # not selected: the default
+    assert [p.id for p in posts] == [1, 2, 3, 4]  # the owner key the preload needs
+    assert sorted(c.text for c in posts[0].comments) == ["c1", "c2", "c3"]
+    assert posts[0].comments[0].approved is not None  # whole children: no field list for them
+
+
+async def test_nested_field_list_loads_children_with_their_listed_fields(blog: Repo) -> None:
+    events = record(blog)
+    q = from_(Post) | select(["id", "title", {"comments": ["id", "text"]}]) | order_by("id") | preload("comments")
+    p1, p2, p3, _p4 = await blog.all(q)
+    assert (p1.id, p1.title, p1.visits) == (1, "p1", None)
+    assert [(c.id, c.text) for c in by_id(p1.comments)] == [(1, "c1"), (2, "c2"), (3, "c3")]
+    assert all(c.approved is False for c in p1.comments)  # bl_comments.approved is true for c1: not read
+    assert all(c.author_id is None for c in p1.comments)
+    assert all(c.post_id == 1 for c in p1.comments)  # the related key, read to stitch them
+    assert sorted(c.text for c in p2.comments) == ["c4", "c5"] and p3.comments == []
+    await blog.telemetry.flush()
+    child_sql = [e.sql for e in events if "bl_comments" in e.sql]
+    assert len(child_sql) == 1 and '"approved"' not in child_sql[0] and '"author_id"' not in child_sql[0]
+    parent_sql = [e.sql for e in events if "bl_posts" in e.sql]
+    assert '"visits"' not in parent_sql[0]
+
+
+async def test_struct_in_a_lambda_and_the_keyword_form_match_the_list(blog: Repo) -> None:
+    fields: list[Any] = ["id", "title", {"comments": ["text"]}]
+    piped = await blog.all(from_(Post) | select(fields) | order_by("id") | preload("comments"))
+    lam = await blog.all(from_(Post) | select(lambda p: struct(p, fields)) | order_by("id") | preload("comments"))
+    keyword = await blog.all(from_(Post, select=fields, order_by="id", preload="comments"))
+    assert piped == lam == keyword
+    assert sorted(c.text for c in keyword[0].comments) == ["c1", "c2", "c3"]
+    assert keyword[0].comments[0].id is None  # id not listed for comments
+
+
+async def test_two_levels_of_field_lists(blog: Repo) -> None:
+    q = (
+        from_(Post)
+        | where(id=1)
+        | select(["title", {"comments": ["text", {"author": ["name"]}]}])
+        | preload({"comments": "author"})
+    )
+    [p1] = await blog.all(q)
+    got = sorted((c.text, c.author.name if c.author else None) for c in p1.comments)
+    assert got == [("c1", "bob"), ("c2", "cid"), ("c3", "bob")]
+    author = p1.comments[0].author
+    assert author is not None and author.id is not None  # the related key of a belongs_to
+    assert not assoc_loaded(author.posts)
+
+
+async def test_map_gives_dicts_with_nested_lists_of_dicts(blog: Repo) -> None:
+    # Ecto: map(p, [:id, :title, comments: [:text, :post_id]]) → %{id:, title:, comments: [%{text:, post_id:}]}
+    q = (
+        from_(Post)
+        | where(lambda p: p.id.in_([1, 3]))
+        | order_by("id")
+        | select(lambda p: map_(p, ["id", "title", {"comments": ["text", {"author": ["name"]}]}]))
+        | preload({"comments": "author"})
+    )
+    p1, p3 = await blog.all(q)
+    assert p3 == {"id": 3, "title": "p3", "comments": []}
+    assert p1["id"] == 1 and p1["title"] == "p1"
+    assert sorted(p1["comments"], key=lambda c: c["text"]) == [
+        {"text": "c1", "author": {"name": "bob"}},
+        {"text": "c2", "author": {"name": "cid"}},
+        {"text": "c3", "author": {"name": "bob"}},
+    ]
+
+
+async def test_map_without_preload_and_with_whole_preloaded_children(blog: Repo) -> None:
+    flat = await blog.all(from_(Post) | order_by("id") | select(lambda p: map_(p, ["id", "title"])))
+    assert flat[0] == {"id": 1, "title": "p1"}
+    # an association preloaded without a field list keeps its structs (as Ecto)
+    [p2] = await blog.all(from_(Post) | where(id=2) | select(lambda p: map_(p, ["title"])) | preload("author"))
+    assert p2["title"] == "p2" and isinstance(p2["author"], User) and p2["author"].name == "bob"
+    assert set(p2) == {"title", "author"}
+
+
+async def test_belongs_to_and_many_to_many_field_lists(blog: Repo) -> None:
+    q = (
+        from_(Comment)
+        | where(lambda c: c.id.in_([1, 5]))
+        | order_by("id")
+        | select(["text", {"post": ["title", {"tags": ["name"]}]}])
+        | preload({"post": "tags"})
+    )
+    c1, c5 = await blog.all(q)
+    assert c1.post is not None and c1.post.title == "p1" and c1.post.visits is None
+    assert sorted(t.name for t in c1.post.tags) == ["elixir", "python"]
+    assert all(t.id is None for t in c1.post.tags)  # many_to_many keys come from the join table
+    assert c5.post is not None and [t.name for t in c5.post.tags] == ["python"]
+
+
+async def test_select_merge_into_a_partial_parent_with_preload(blog: Repo) -> None:
+    q = (
+        from_(Post)
+        | where(id=1)
+        | select(["title", {"comments": ["text"]}])
+        | select_merge(lambda p: {"visits": p.visits * 2})
+        | preload("comments")
+    )
+    [p1] = await blog.all(q)
+    assert (p1.title, p1.visits) == ("p1", 20)
+    assert sorted(c.text for c in p1.comments) == ["c1", "c2", "c3"]
+
+
+async def test_join_preload_with_field_lists(blog: Repo) -> None:
+    # Ecto's "take with join assocs"
+    base = (
+        from_(Post)
+        | where(id=1)
+        | join("inner", lambda p: p.comments, as_="c")
+        | preload(lambda p, c: {"comments": c})
+    )
+    [p] = await blog.all(base | select(["title", {"comments": ["text"]}]))
+    assert p.title == "p1" and p.visits is None
+    assert sorted(c.text for c in p.comments) == ["c1", "c2", "c3"]
+    assert all(c.approved is False for c in p.comments)
+    [m] = await blog.all(base | select(lambda p: map_(p, ["title", {"comments": ["text"]}])))
+    assert m["title"] == "p1" and sorted(m["comments"], key=lambda c: c["text"]) == [
+        {"text": "c1"},
+        {"text": "c2"},
+        {"text": "c3"},
+    ]
+
+
+async def test_field_list_for_an_association_that_is_not_preloaded_raises(blog: Repo) -> None:
+    with pytest.raises(QueryError, match=r"association 'comments' of Post, which the query does not preload.*"
+                       r"preload\('comments'\)"):
+        await blog.all(from_(Post) | select(["id", {"comments": ["text"]}]))
+    with pytest.raises(QueryError, match=r"association 'author' of Comment.*preload\(\{'comments': 'author'\}\)"):
+        await blog.all(
+            from_(Post) | select(["id", {"comments": ["text", {"author": ["name"]}]}]) | preload("comments")
+        )
+
+
+async def test_unknown_fields_and_associations_raise_naming_schema_and_fix(blog: Repo) -> None:
+    with pytest.raises(QueryError, match=r"field 'nope' does not exist in schema Comment; fields are: id, text"):
+        from_(Post) | select(["id", {"comments": ["nope"]}])
+    with pytest.raises(QueryError, match=r"schema Post has no association 'remarks'.*associations: author, comments"):
+        from_(Post) | select(["id", {"remarks": ["text"]}])
+    with pytest.raises(QueryError, match=r"'comments' is an association of Post, not a field"):
+        from_(Post) | select(["id", "comments"])
+    with pytest.raises(QueryError, match=r"'commenters' of Post goes through comments -> author"):
+        from_(Post) | select(["id", {"commenters": ["name"]}])
+    assert await blog.all(from_(Post) | where(id=3) | select(["id", "title"])) == [Post(id=3, title="p3")]
