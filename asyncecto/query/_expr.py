@@ -52,7 +52,6 @@ from ._ast import (
     Splice,
     Subquery,
 )
-from . import _take
 from ._inspect import render_expr
 from ._query import Query
 
@@ -66,7 +65,6 @@ __all__ = (
     "E",
     "node",
     "order_term",
-    "select_fields",
     "to_expr",
     "to_select",
 )
@@ -263,8 +261,6 @@ def node(value: object) -> Expr:
         return to_expr(q, value.fn, "dynamic")
     if isinstance(value, AssocRef):
         value._refuse()
-    if isinstance(value, _take.FieldList):
-        return value.node
     return Param(value)
 
 
@@ -461,19 +457,7 @@ def _shape(value: Any) -> Any:
         return Shape("dict", tuple(_shape(v) for v in value.values()), tuple(value))
     if isinstance(value, AssocRef):
         value._refuse()
-    if isinstance(value, _take.FieldList):
-        return value.node
     return Param(value)
-
-
-def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields:
-    """``select(["id", "title"])``: a partial struct of the ``from`` source (dict entries: the
-    fields of preloaded associations, ``{"comments": ["body"]}``)."""
-    schema = q.source.schema
-    if schema is None:
-        raise QueryError(f"select of field names needs a schema source: {q!r}")
-    plain, assocs = _take.parse_fields(schema, fields)
-    return SelectFields(0, plain, assocs)
 
 
 def order_term(value: Any) -> OrderBy:

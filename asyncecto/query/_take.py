@@ -22,19 +22,24 @@ import attrs
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
-from ._ast import FieldRef, SelectFields, Shape, Take
+from ._ast import FieldRef, SelectFields, Take
+from ._expr import Binding, E
+from ._query import Query
 
-__all__ = ("FieldList", "check_preloaded", "map_", "parse_fields", "struct")
-
-
-@attrs.frozen
-class FieldList:
-    """What ``struct(p, fields)`` / ``map_(p, fields)`` return inside a select: its select node."""
-
-    node: Any
+__all__ = ("check_preloaded", "map_", "parse_fields", "select_fields", "struct")
 
 
-def struct(source: Any, fields: Sequence[Any], /) -> FieldList:
+def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields:
+    """``select(["id", "title"])``: a partial struct of the ``from`` source (dict entries: the
+    fields of preloaded associations, ``{"comments": ["body"]}``)."""
+    schema = q.source.schema
+    if schema is None:
+        raise QueryError(f"select of field names needs a schema source: {q!r}")
+    plain, assocs = parse_fields(schema, fields)
+    return SelectFields(0, plain, assocs)
+
+
+def struct(source: Binding, fields: Sequence[Any], /) -> E:
     """Ecto's ``struct(p, fields)`` in a select: the source ``p`` as a struct with only ``fields``
     loaded (the others keep their defaults). A dict entry gives the fields of a preloaded
     association: ``select(lambda p: struct(p, ["id", {"comments": ["id", "body"]}]))``.
@@ -46,26 +51,23 @@ def struct(source: Any, fields: Sequence[Any], /) -> FieldList:
         )
     plain, assocs = parse_fields(schema, fields)
     _no_nesting_on_joins(index, assocs, "struct")
-    return FieldList(SelectFields(index, plain, assocs))
+    return E(SelectFields(index, plain, assocs))
 
 
-def map_(source: Any, fields: Sequence[Any], /) -> FieldList:
+def map_(source: Binding, fields: Sequence[Any], /) -> Any:
     """Ecto's ``map(p, fields)`` in a select: the source ``p`` as a dict of ``fields``; a dict
     entry gives a preloaded association's fields, loaded as dicts too:
     ``select(lambda p: map_(p, ["id", {"comments": ["body"]}]))`` gives
     ``{"id": 1, "comments": [{"body": "…"}]}``."""
     index, schema = _binding(source, "map_")
     if schema is None:
-        names = _flat_names(fields, "map_")
-        return FieldList(Shape("dict", tuple(FieldRef(index, n) for n in names), names))
+        return {n: E(FieldRef(index, n)) for n in _flat_names(fields, "map_")}
     plain, assocs = parse_fields(schema, fields)
     _no_nesting_on_joins(index, assocs, "map_")
-    return FieldList(SelectFields(index, plain, assocs, as_map=True))
+    return E(SelectFields(index, plain, assocs, as_map=True))
 
 
 def _binding(source: Any, what: str) -> tuple[int, type | None]:
-    from ._expr import Binding  # the expression builder imports this module
-
     if not isinstance(source, Binding):
         raise QueryError(
             f"{what}(source, fields) takes a binding of the query, as in select(lambda p: {what}(p, ['id'])); "

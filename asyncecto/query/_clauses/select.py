@@ -10,7 +10,7 @@ import attrs
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
-from .. import _expr
+from .. import _expr, _take
 from .._ast import SelectFields, Shape, SourceRef
 from .._query import Query
 from .._sources import Step
@@ -35,7 +35,7 @@ def select(value: Any, /) -> Step[Any]:
                 f"only one select expression is allowed in query {q!r}; use exclude('select') before selecting again"
             )
         if isinstance(value, list | tuple) and value and all(isinstance(v, str | Mapping) for v in value):
-            shape: Any = _expr.select_fields(q, value)
+            shape: Any = _take.select_fields(q, value)
         else:
             shape = _expr.to_select(q, value)
         return attrs.evolve(q, select=shape)
