@@ -4,15 +4,19 @@ partial children at every level, map results, join preloads, and the errors."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from asyncecto import QueryEvent, Repo, assoc_loaded
 from asyncecto.errors import QueryError
-from asyncecto.query import from_, join, map_, order_by, preload, select, select_merge, struct, where
+from asyncecto.query import from_, join, limit, map_, order_by, preload, select, select_merge, struct, where
 
 from ..assoc_schemas import Comment, Post, User
+from ..props.settings import props
 from .blog_data import seed_blog
 
 
@@ -180,3 +184,90 @@ async def test_unknown_fields_and_associations_raise_naming_schema_and_fix(blog:
     with pytest.raises(QueryError, match=r"'commenters' of Post goes through comments -> author"):
         from_(Post) | select(["id", {"commenters": ["name"]}])
     assert await blog.all(from_(Post) | where(id=3) | select(["id", "title"])) == [Post(id=3, title="p3")]
+
+
+async def test_partial_parent_reads_a_belongs_to_key_and_a_through_hop_key(blog: Repo) -> None:
+    [p2] = await blog.all(from_(Post) | where(id=2) | select(["title"]) | preload("author", "commenters"))
+    assert p2.author is not None and p2.author.name == "bob"
+    assert p2.author_id == 2  # read for the belongs_to
+    assert sorted(u.name for u in p2.commenters) == ["ann"]  # c4 by ann, c5 by nobody
+
+
+async def test_custom_and_per_parent_preload_queries_are_narrowed_too(blog: Repo) -> None:
+    approved = from_(Comment) | where(approved=True)
+    [p1] = await blog.all(
+        from_(Post) | where(id=1) | select(["id", {"comments": ["text"]}]) | preload({"comments": approved})
+    )
+    assert sorted(c.text for c in p1.comments) == ["c1", "c3"] and all(c.approved is False for c in p1.comments)
+    first = from_(Comment) | order_by(desc="id") | limit(1)
+    posts = await blog.all(
+        from_(Post) | order_by("id") | select(lambda p: map_(p, ["id", {"comments": ["text"]}])) | preload({"comments": first})
+    )
+    assert posts == [
+        {"id": 1, "comments": [{"text": "c3"}]},
+        {"id": 2, "comments": [{"text": "c5"}]},
+        {"id": 3, "comments": []},
+        {"id": 4, "comments": [{"text": "c7"}]},
+    ]
+
+
+async def test_map_in_the_keyword_form_and_with_one(blog: Repo) -> None:
+    q = from_(Post, where={"id": 4}, select=lambda p: map_(p, ["title", {"permalink": ["url"]}]), preload="permalink")
+    assert await blog.one(q) == {"title": "p4", "permalink": None}
+    q2 = from_(Post, where={"id": 1}, select=lambda p: map_(p, ["title", {"permalink": ["url"]}]), preload="permalink")
+    assert await blog.one(q2) == {"title": "p1", "permalink": {"url": "/p1"}}
+
+
+# -- the property: a field list gives the full preload projected on its fields ----------------
+
+POST_FIELDS = ("id", "title", "visits", "author_id")
+COMMENT_FIELDS = ("id", "text", "approved", "post_id", "author_id")
+USER_FIELDS = ("id", "name")
+
+
+def _project(s: Any, fields: Sequence[str], nested: dict[str, tuple[Sequence[str], Any]]) -> dict[str, Any]:
+    d = {f: getattr(s, f) for f in fields}
+    for name, (sub_fields, sub_nested) in nested.items():
+        v = getattr(s, name)
+        if isinstance(v, list):
+            d[name] = sorted((_project(c, sub_fields, sub_nested) for c in v), key=repr)
+        else:
+            d[name] = None if v is None else _project(v, sub_fields, sub_nested)
+    return d
+
+
+def _sorted_children(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: sorted(v, key=repr) if isinstance(v, list) else v for k, v in d.items()}
+
+
+@props(40)
+@given(
+    post=st.lists(st.sampled_from(POST_FIELDS), min_size=1, unique=True),
+    comment=st.lists(st.sampled_from(COMMENT_FIELDS), min_size=1, unique=True),
+    user=st.none() | st.lists(st.sampled_from(USER_FIELDS), min_size=1, unique=True),
+    as_map=st.booleans(),
+)
+async def test_a_field_list_is_the_full_preload_projected(
+    blog: Repo, post: list[str], comment: list[str], user: list[str] | None, as_map: bool
+) -> None:
+    comment_list: list[Any] = [*comment, {"author": user}] if user is not None else list(comment)
+    fields: list[Any] = [*post, {"comments": comment_list}]
+    spec: Any = {"comments": "author"} if user is not None else "comments"
+    base = from_(Post) | order_by("id")
+    full = await blog.all(base | preload(spec))
+    got = await blog.all(base | select(lambda p: map_(p, fields) if as_map else struct(p, fields)) | preload(spec))
+    nested: dict[str, tuple[Sequence[str], Any]] = {"author": (user, {})} if user is not None else {}
+    expected = [_project(p, post, {"comments": (comment, nested)}) for p in full]
+    if as_map:
+        assert [_sorted_children(g) for g in got] == expected
+        return
+    assert [_project(g, post, {"comments": (comment, nested)}) for g in got] == expected
+    keys = {"id"}  # read for the has_many; every other unlisted field keeps its default
+    for g, f in zip(got, full, strict=True):
+        for name in POST_FIELDS:
+            assert getattr(g, name) == (getattr(f, name) if name in post or name in keys else None)
+        for c in g.comments:
+            for name in COMMENT_FIELDS:
+                read = name in comment or name == "post_id" or (name == "author_id" and user is not None)
+                if not read:
+                    assert getattr(c, name) == Comment().__getattribute__(name)
