@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from asyncecto._names import check_name
@@ -46,7 +46,6 @@ from ._ast import (
     Or,
     OrderBy,
     Param,
-    SelectFields,
     Shape,
     SourceRef,
     Splice,

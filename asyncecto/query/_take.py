@@ -17,8 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
@@ -152,12 +150,18 @@ def _merge(a: tuple[tuple[str, Take], ...], b: tuple[tuple[str, Take], ...]) -> 
     out = dict(a)
     for name, t in b:
         prev = out.get(name)
-        out[name] = t if prev is None else Take(tuple(dict.fromkeys((*prev.fields, *t.fields))), _merge(prev.assocs, t.assocs))
+        out[name] = (
+            t if prev is None else Take(tuple(dict.fromkeys((*prev.fields, *t.fields))), _merge(prev.assocs, t.assocs))
+        )
     return tuple(out.items())
 
 
 def check_preloaded(
-    schema: type | None, assocs: tuple[tuple[str, Take], ...], preloads: Sequence[Any], q: Any, path: tuple[str, ...] = ()
+    schema: type | None,
+    assocs: tuple[tuple[str, Take], ...],
+    preloads: Sequence[Any],
+    q: Any,
+    path: tuple[str, ...] = (),
 ) -> None:
     """A :class:`QueryError` unless every association given a field list is preloaded, at every
     level (Ecto: association field lists only apply to preloaded associations)."""

@@ -526,9 +526,7 @@ async def run_with_preloads(
         nodes = root.nodes
         parent = SelectFields(0, root.loaded)
         sel = q.select
-        bare = attrs.evolve(
-            bare, select=Shape("merge", (parent, sel.items[1])) if isinstance(sel, Shape) else parent
-        )
+        bare = attrs.evolve(bare, select=Shape("merge", (parent, sel.items[1])) if isinstance(sel, Shape) else parent)
     if not bindings:
         results = await fetch_all(core, bare, prefix, timeout)
     else:

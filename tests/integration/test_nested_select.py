@@ -5,7 +5,7 @@ partial children at every level, map results, join preloads, and the errors."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import given
@@ -17,7 +17,7 @@ from asyncecto.query import from_, join, limit, map_, order_by, preload, select,
 
 from ..assoc_schemas import Comment, Post, User
 from ..props.settings import props
-from .blog_data import seed_blog
+from .blog_data import names, seed_blog, texts
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ async def test_partial_parent_with_preload_loads_the_listed_fields_and_whole_chi
     assert [p.title for p in posts] == ["p1", "p2", "p3", "p4"]
     assert [p.visits for p in posts] == [None] * 4  # not selected: the default
     assert [p.id for p in posts] == [1, 2, 3, 4]  # the owner key the preload needs
-    assert sorted(c.text for c in posts[0].comments) == ["c1", "c2", "c3"]
+    assert texts(posts[0].comments) == ["c1", "c2", "c3"]
     assert posts[0].comments[0].approved is not None  # whole children: no field list for them
 
 
@@ -55,7 +55,7 @@ async def test_nested_field_list_loads_children_with_their_listed_fields(blog: R
     assert all(c.approved is False for c in p1.comments)  # bl_comments.approved is true for c1: not read
     assert all(c.author_id is None for c in p1.comments)
     assert all(c.post_id == 1 for c in p1.comments)  # the related key, read to stitch them
-    assert sorted(c.text for c in p2.comments) == ["c4", "c5"] and p3.comments == []
+    assert texts(p2.comments) == ["c4", "c5"] and p3.comments == []
     await blog.telemetry.flush()
     child_sql = [e.sql for e in events if "bl_comments" in e.sql]
     assert len(child_sql) == 1 and '"approved"' not in child_sql[0] and '"author_id"' not in child_sql[0]
@@ -69,7 +69,7 @@ async def test_struct_in_a_lambda_and_the_keyword_form_match_the_list(blog: Repo
     lam = await blog.all(from_(Post) | select(lambda p: struct(p, fields)) | order_by("id") | preload("comments"))
     keyword = await blog.all(from_(Post, select=fields, order_by="id", preload="comments"))
     assert piped == lam == keyword
-    assert sorted(c.text for c in keyword[0].comments) == ["c1", "c2", "c3"]
+    assert texts(keyword[0].comments) == ["c1", "c2", "c3"]
     assert keyword[0].comments[0].id is None  # id not listed for comments
 
 
@@ -97,7 +97,8 @@ async def test_map_gives_dicts_with_nested_lists_of_dicts(blog: Repo) -> None:
         | select(lambda p: map_(p, ["id", "title", {"comments": ["text", {"author": ["name"]}]}]))
         | preload({"comments": "author"})
     )
-    p1, p3 = await blog.all(q)
+    rows: list[Any] = await blog.all(q)
+    p1, p3 = rows
     assert p3 == {"id": 3, "title": "p3", "comments": []}
     assert p1["id"] == 1 and p1["title"] == "p1"
     assert sorted(p1["comments"], key=lambda c: c["text"]) == [
@@ -108,10 +109,13 @@ async def test_map_gives_dicts_with_nested_lists_of_dicts(blog: Repo) -> None:
 
 
 async def test_map_without_preload_and_with_whole_preloaded_children(blog: Repo) -> None:
-    flat = await blog.all(from_(Post) | order_by("id") | select(lambda p: map_(p, ["id", "title"])))
+    flat: list[Any] = await blog.all(from_(Post) | order_by("id") | select(lambda p: map_(p, ["id", "title"])))
     assert flat[0] == {"id": 1, "title": "p1"}
     # an association preloaded without a field list keeps its structs (as Ecto)
-    [p2] = await blog.all(from_(Post) | where(id=2) | select(lambda p: map_(p, ["title"])) | preload("author"))
+    rows: list[Any] = await blog.all(
+        from_(Post) | where(id=2) | select(lambda p: map_(p, ["title"])) | preload("author")
+    )
+    [p2] = rows
     assert p2["title"] == "p2" and isinstance(p2["author"], User) and p2["author"].name == "bob"
     assert set(p2) == {"title", "author"}
 
@@ -126,7 +130,7 @@ async def test_belongs_to_and_many_to_many_field_lists(blog: Repo) -> None:
     )
     c1, c5 = await blog.all(q)
     assert c1.post is not None and c1.post.title == "p1" and c1.post.visits is None
-    assert sorted(t.name for t in c1.post.tags) == ["elixir", "python"]
+    assert names(c1.post.tags) == ["elixir", "python"]
     assert all(t.id is None for t in c1.post.tags)  # many_to_many keys come from the join table
     assert c5.post is not None and [t.name for t in c5.post.tags] == ["python"]
 
@@ -141,22 +145,20 @@ async def test_select_merge_into_a_partial_parent_with_preload(blog: Repo) -> No
     )
     [p1] = await blog.all(q)
     assert (p1.title, p1.visits) == ("p1", 20)
-    assert sorted(c.text for c in p1.comments) == ["c1", "c2", "c3"]
+    assert texts(p1.comments) == ["c1", "c2", "c3"]
 
 
 async def test_join_preload_with_field_lists(blog: Repo) -> None:
     # Ecto's "take with join assocs"
     base = (
-        from_(Post)
-        | where(id=1)
-        | join("inner", lambda p: p.comments, as_="c")
-        | preload(lambda p, c: {"comments": c})
+        from_(Post) | where(id=1) | join("inner", lambda p: p.comments, as_="c") | preload(lambda p, c: {"comments": c})
     )
     [p] = await blog.all(base | select(["title", {"comments": ["text"]}]))
     assert p.title == "p1" and p.visits is None
-    assert sorted(c.text for c in p.comments) == ["c1", "c2", "c3"]
+    assert texts(p.comments) == ["c1", "c2", "c3"]
     assert all(c.approved is False for c in p.comments)
-    [m] = await blog.all(base | select(lambda p: map_(p, ["title", {"comments": ["text"]}])))
+    maps: list[Any] = await blog.all(base | select(lambda p: map_(p, ["title", {"comments": ["text"]}])))
+    [m] = maps
     assert m["title"] == "p1" and sorted(m["comments"], key=lambda c: c["text"]) == [
         {"text": "c1"},
         {"text": "c2"},
@@ -165,13 +167,14 @@ async def test_join_preload_with_field_lists(blog: Repo) -> None:
 
 
 async def test_field_list_for_an_association_that_is_not_preloaded_raises(blog: Repo) -> None:
-    with pytest.raises(QueryError, match=r"association 'comments' of Post, which the query does not preload.*"
-                       r"preload\('comments'\)"):
+    with pytest.raises(
+        QueryError,
+        match=r"association 'comments' of Post, which the query does not preload.*"
+        r"preload\('comments'\)",
+    ):
         await blog.all(from_(Post) | select(["id", {"comments": ["text"]}]))
     with pytest.raises(QueryError, match=r"association 'author' of Comment.*preload\(\{'comments': 'author'\}\)"):
-        await blog.all(
-            from_(Post) | select(["id", {"comments": ["text", {"author": ["name"]}]}]) | preload("comments")
-        )
+        await blog.all(from_(Post) | select(["id", {"comments": ["text", {"author": ["name"]}]}]) | preload("comments"))
 
 
 async def test_unknown_fields_and_associations_raise_naming_schema_and_fix(blog: Repo) -> None:
@@ -190,7 +193,7 @@ async def test_partial_parent_reads_a_belongs_to_key_and_a_through_hop_key(blog:
     [p2] = await blog.all(from_(Post) | where(id=2) | select(["title"]) | preload("author", "commenters"))
     assert p2.author is not None and p2.author.name == "bob"
     assert p2.author_id == 2  # read for the belongs_to
-    assert sorted(u.name for u in p2.commenters) == ["ann"]  # c4 by ann, c5 by nobody
+    assert names(p2.commenters) == ["ann"]  # c4 by ann, c5 by nobody
 
 
 async def test_custom_and_per_parent_preload_queries_are_narrowed_too(blog: Repo) -> None:
@@ -198,10 +201,13 @@ async def test_custom_and_per_parent_preload_queries_are_narrowed_too(blog: Repo
     [p1] = await blog.all(
         from_(Post) | where(id=1) | select(["id", {"comments": ["text"]}]) | preload({"comments": approved})
     )
-    assert sorted(c.text for c in p1.comments) == ["c1", "c3"] and all(c.approved is False for c in p1.comments)
+    assert texts(p1.comments) == ["c1", "c3"] and all(c.approved is False for c in p1.comments)
     first = from_(Comment) | order_by(desc="id") | limit(1)
-    posts = await blog.all(
-        from_(Post) | order_by("id") | select(lambda p: map_(p, ["id", {"comments": ["text"]}])) | preload({"comments": first})
+    posts: list[Any] = await blog.all(
+        from_(Post)
+        | order_by("id")
+        | select(lambda p: map_(p, ["id", {"comments": ["text"]}]))
+        | preload({"comments": first})
     )
     assert posts == [
         {"id": 1, "comments": [{"text": "c3"}]},
@@ -213,9 +219,9 @@ async def test_custom_and_per_parent_preload_queries_are_narrowed_too(blog: Repo
 
 async def test_map_in_the_keyword_form_and_with_one(blog: Repo) -> None:
     q = from_(Post, where={"id": 4}, select=lambda p: map_(p, ["title", {"permalink": ["url"]}]), preload="permalink")
-    assert await blog.one(q) == {"title": "p4", "permalink": None}
+    assert cast(Any, await blog.one(q)) == {"title": "p4", "permalink": None}
     q2 = from_(Post, where={"id": 1}, select=lambda p: map_(p, ["title", {"permalink": ["url"]}]), preload="permalink")
-    assert await blog.one(q2) == {"title": "p1", "permalink": {"url": "/p1"}}
+    assert cast(Any, await blog.one(q2)) == {"title": "p1", "permalink": {"url": "/p1"}}
 
 
 # -- the property: a field list gives the full preload projected on its fields ----------------
@@ -255,7 +261,9 @@ async def test_a_field_list_is_the_full_preload_projected(
     spec: Any = {"comments": "author"} if user is not None else "comments"
     base = from_(Post) | order_by("id")
     full = await blog.all(base | preload(spec))
-    got = await blog.all(base | select(lambda p: map_(p, fields) if as_map else struct(p, fields)) | preload(spec))
+    got: list[Any] = await blog.all(
+        base | select(lambda p: map_(p, fields) if as_map else struct(p, fields)) | preload(spec)
+    )
     nested: dict[str, tuple[Sequence[str], Any]] = {"author": (user, {})} if user is not None else {}
     expected = [_project(p, post, {"comments": (comment, nested)}) for p in full]
     if as_map:

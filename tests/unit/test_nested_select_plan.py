@@ -31,7 +31,13 @@ def test_a_dict_entry_is_a_nested_field_list() -> None:
     assert q.select == SelectFields(
         0, ("id", "title"), (("comments", Take(("id", "text"), (("author", Take(("name",))),))),)
     )
-    assert q.select == (from_(Post) | select(lambda p: struct(p, ["id", "title", {"comments": ["id", "text", {"author": ["name"]}]}]))).select
+    assert (
+        q.select
+        == (
+            from_(Post)
+            | select(lambda p: struct(p, ["id", "title", {"comments": ["id", "text", {"author": ["name"]}]}]))
+        ).select
+    )
 
 
 def test_map_is_the_same_list_as_a_dict() -> None:
@@ -57,7 +63,10 @@ def test_how_a_query_shows() -> None:
 def test_the_planner_selects_the_listed_fields_of_the_parent() -> None:
     q = from_(Post) | select(["title", {"comments": ["text"]}]) | preload("comments")
     assert sql(q) == 'SELECT b0."title" FROM "bl_posts" AS b0'
-    assert sql(from_(Post) | select(lambda p: map_(p, ["id", "title"]))) == 'SELECT b0."id", b0."title" FROM "bl_posts" AS b0'
+    assert (
+        sql(from_(Post) | select(lambda p: map_(p, ["id", "title"])))
+        == 'SELECT b0."id", b0."title" FROM "bl_posts" AS b0'
+    )
 
 
 def test_map_of_a_schemaless_source_is_a_dict_of_its_columns() -> None:
@@ -79,7 +88,10 @@ def test_not_preloaded_raises_at_planning_with_the_fix() -> None:
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        (["id", {"comments": ["nope"]}], r"field 'nope' does not exist in schema Comment; fields are: id, text, approved"),
+        (
+            ["id", {"comments": ["nope"]}],
+            r"field 'nope' does not exist in schema Comment; fields are: id, text, approved",
+        ),
         (["nope"], r"field 'nope' does not exist in schema Post.*fix: drop 'nope'"),
         (["id", {"remarks": ["x"]}], r"schema Post has no association 'remarks' for a nested field list"),
         (["comments"], r"'comments' is an association of Post, not a field: give the fields to load as"),
@@ -101,7 +113,10 @@ def test_struct_and_map_take_a_binding_and_nest_only_on_the_from_source() -> Non
     with pytest.raises(QueryError, match=r"nested field lists apply to the from source's preloads"):
         joined | select(lambda p, c: struct(c, ["id", {"author": ["name"]}]))
     q = joined | select(lambda p, c: (p.id, map_(c, ["text"])))
-    assert sql(q) == 'SELECT b0."id", b1."text" FROM "bl_posts" AS b0 INNER JOIN "bl_comments" AS b1 ON (b1."post_id" = b0."id")'
+    assert (
+        sql(q)
+        == 'SELECT b0."id", b1."text" FROM "bl_posts" AS b0 INNER JOIN "bl_comments" AS b1 ON (b1."post_id" = b0."id")'
+    )
 
 
 # -- the preloader's side: the fields read at each level -------------------------------------
