@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from asyncecto.errors import QueryError
 
-from ._ast import FieldRef, Param, SelectFields, Shape, SourceRef
+from ._ast import Param, SelectFields, Shape, SourceRef
 from ._param_types import WholeNumber, literal_db_type
 from ._plan import Col, PExpr, ReadShape, ReadStruct, ReadValue
-from ._take import check_preloaded
+from ._take import as_dict, check_preloaded
 
 if TYPE_CHECKING:
     from ._planner import _Planner
@@ -27,8 +27,7 @@ def plan_select(p: _Planner, shape: Any, columns: list[PExpr]) -> Any:
         check_preloaded(p.sources[shape.binding].schema, shape.assocs, p.q.preloads, p.q)
         shape = SelectFields(shape.binding, shape.fields, as_map=shape.as_map)
     if isinstance(shape, SelectFields) and shape.as_map:  # map_(p, fields): a dict of the fields
-        keys = shape.fields
-        return plan_select(p, Shape("dict", tuple(FieldRef(shape.binding, k) for k in keys), keys), columns)
+        return plan_select(p, as_dict(shape), columns)
     if isinstance(shape, SourceRef | SelectFields):
         binding = shape.binding
         info = p.infos[binding]

@@ -20,11 +20,11 @@ from typing import Any
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
-from ._ast import FieldRef, SelectFields, Take
+from ._ast import FieldRef, SelectFields, Shape, Take
 from ._expr import Binding, E
 from ._query import Query
 
-__all__ = ("check_preloaded", "map_", "parse_fields", "select_fields", "struct")
+__all__ = ("as_dict", "check_preloaded", "map_", "parse_fields", "select_fields", "struct")
 
 
 def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields:
@@ -154,6 +154,12 @@ def _merge(a: tuple[tuple[str, Take], ...], b: tuple[tuple[str, Take], ...]) -> 
             t if prev is None else Take(tuple(dict.fromkeys((*prev.fields, *t.fields))), _merge(prev.assocs, t.assocs))
         )
     return tuple(out.items())
+
+
+def as_dict(sel: SelectFields) -> Shape:
+    """A ``map_`` field list as the dict select it reads as (its association lists left to the
+    preloader): ``{"id": p.id, "title": p.title}``."""
+    return Shape("dict", tuple(FieldRef(sel.binding, k) for k in sel.fields), sel.fields)
 
 
 def check_preloaded(

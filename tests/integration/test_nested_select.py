@@ -279,3 +279,17 @@ async def test_a_field_list_is_the_full_preload_projected(
                 read = name in comment or name == "post_id" or (name == "author_id" and user is not None)
                 if not read:
                     assert getattr(c, name) == Comment().__getattribute__(name)
+
+
+async def test_join_preload_with_a_separate_preload_beneath_reads_its_key(blog: Repo) -> None:
+    q = (
+        from_(Post)
+        | where(id=2)
+        | join("inner", lambda p: p.comments, as_="c")
+        | select(["title", {"comments": ["text", {"author": ["name"]}]}])
+        | preload(lambda p, c: {"comments": (c, "author")})
+    )
+    [p2] = await blog.all(q)
+    got = sorted((c.text, c.author.name if c.author else "-") for c in p2.comments)
+    assert got == [("c4", "ann"), ("c5", "-")]
+    assert all(c.approved is False and c.id is not None for c in p2.comments)  # id: join rows told apart by it

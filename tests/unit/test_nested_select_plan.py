@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from asyncecto import Repo
 from asyncecto.errors import QueryError
-from asyncecto.query import from_, join, map_, preload, select, select_merge, struct
+from asyncecto.query import from_, join, map_, preload, select, select_merge, struct, subquery
 from asyncecto.query._ast import SelectFields, Shape, SourceRef, Take
 from asyncecto.repo._preload_take import child_fields, joined_select, narrow, root_take, to_maps
 from asyncecto.schema import schema_info
@@ -220,3 +220,12 @@ def test_field_lists_parse_to_the_ordered_union(post: list[str], chunks: list[li
     # the query shows as it can be written again
     again = eval(repr(q)[len("Query<") : -1], {"from_": from_, "select": select, "preload": preload, "Post": Post})
     assert again.select == q.select
+
+
+def test_map_in_a_subquery_exposes_its_keys_as_a_dict_select_does() -> None:
+    inner = from_(Post) | select(lambda p: map_(p, ["id", "title"]))
+    as_dict = from_(Post) | select(lambda p: {"id": p.id, "title": p.title})
+    outer = from_(subquery(inner)) | select(lambda s: s.title)
+    assert sql(outer) == sql(from_(subquery(as_dict)) | select(lambda s: s.title))
+    with pytest.raises(QueryError, match="visits"):
+        sql(from_(subquery(inner)) | select(lambda s: s.visits))
