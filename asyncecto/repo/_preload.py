@@ -32,7 +32,7 @@ from asyncecto._names import check_optional_name
 from asyncecto.errors import ArgumentError, QueryError
 from asyncecto.query import _functions
 from asyncecto.query._assoc_query import related_query
-from asyncecto.query._ast import SelectFields, Shape, SourceRef
+from asyncecto.query._ast import Shape, SourceRef
 from asyncecto.query._clauses import order_by as _order_by_clause
 from asyncecto.query._clauses.order_by import order_by
 from asyncecto.query._clauses.preload import Preload, is_preload_function, merge_preloads, normalize_preloads
@@ -522,13 +522,15 @@ async def run_with_preloads(
     if root is None and not selects_source_struct(q.select):
         raise _not_source_struct(q, "")
     bare = attrs.evolve(q, preloads=())
+    extras: list[Any] | None = None  # map_ with select_merge: each row's merged values
     if root is not None:  # a field list: the listed fields and the keys the preloads need
         nodes = root.nodes
-        parent = SelectFields(0, root.loaded)
-        sel = q.select
-        bare = attrs.evolve(bare, select=Shape("merge", (parent, sel.items[1])) if isinstance(sel, Shape) else parent)
+        bare = attrs.evolve(bare, select=root.select())
     if not bindings:
         results = await fetch_all(core, bare, prefix, timeout)
+        if root is not None and root.paired:
+            extras = [r[1] for r in results]
+            results = [r[0] for r in results]
     else:
         for b in bindings:
             kind = q.joins[b - 1].kind if 0 < b <= len(q.joins) else None
@@ -536,16 +538,23 @@ async def run_with_preloads(
                 raise QueryError(f"a join preload requires an inner, left or lateral join, got {kind} join: {q!r}")
         used = [0, *bindings]
         head = bare.select if bare.select is not None else SourceRef(0)  # the struct, with any select_merge
-        sel = Shape("tuple", tuple(head if b == 0 else _take.joined_select(b, schema, nodes) for b in used))
-        rows = await fetch_all(core, attrs.evolve(bare, select=sel), prefix, timeout)
+        items = [head if b == 0 else _take.joined_select(b, schema, nodes) for b in used]
+        if root is not None and root.paired:  # the merged values after the sources
+            items = [root.parent(), *items[1:], root.extra]
+        rows = await fetch_all(core, attrs.evolve(bare, select=Shape("tuple", tuple(items))), prefix, timeout)
         pos = {b: i for i, b in enumerate(used)}
         results = _stitch(rows, pos, 0, q.source.schema, nodes)
+        if root is not None and root.paired:
+            merged: dict[Any, Any] = {}
+            for row in rows:
+                merged.setdefault(_identity(row[0]), row[-1])
+            extras = [merged[_identity(s)] for s in results]
     if not results:
         return results
     pre = prefix if prefix is not None else meta(results[0]).prefix
     ctx = _Ctx(core, pre, timeout, False, True, prefix is not None, spawn)
     loaded = await _level(ctx, results, schema, nodes, owned=True)
-    return _take.to_maps(loaded, root) if root is not None and root.take.as_map else loaded
+    return _take.to_maps(loaded, root, extras) if root is not None and root.take.as_map else loaded
 
 
 def _bindings(nodes: Sequence[Preload], out: list[int]) -> None:

@@ -26,22 +26,41 @@ __all__ = ("RootTake", "child_fields", "joined_select", "narrow", "root_take", "
 
 @attrs.frozen
 class RootTake:
-    """The from source's field list in a preloading query: ``fields`` as listed, ``loaded``
-    with the keys added, ``merged`` the keys a ``select_merge`` adds."""
+    """The from source's field list in a preloading query: ``take`` as written, ``loaded`` its
+    fields with the keys added, ``extra`` the dict a ``select_merge`` adds, ``nodes`` the preloads
+    with their field lists."""
 
     take: SelectFields
     loaded: tuple[str, ...]
-    merged: tuple[str, ...]
+    extra: Shape | None
     nodes: tuple[Preload, ...]
+
+    @property
+    def paired(self) -> bool:
+        """``map_`` with a ``select_merge``: the merged values are read beside the struct (its keys
+        need not be fields) and put into the dict at the end."""
+        return self.take.as_map and self.extra is not None
+
+    def parent(self) -> SelectFields:
+        """The parent struct as read: its listed fields and the keys."""
+        return SelectFields(0, self.loaded)
+
+    def select(self) -> Any:
+        """The parents' query's select: the struct (with a ``select_merge`` into it), or for
+        ``map_`` with a merge, ``(struct, merged values)``."""
+        if self.extra is None:
+            return self.parent()
+        return Shape("tuple" if self.take.as_map else "merge", (self.parent(), self.extra))
 
 
 def root_take(q: Any, schema: type, nodes: tuple[Preload, ...], joined: bool) -> RootTake | None:
     """The field list of ``q``'s select for its ``from`` struct (``None``: the whole struct), with
     the preload ``nodes`` given their association field lists. A :class:`QueryError` when an
     association with a field list is not preloaded."""
-    sel, merged = q.select, ()
+    sel, extra = q.select, None
     if isinstance(sel, Shape) and sel.kind == "merge":
-        sel, merged = sel.items[0], tuple(sel.items[1].keys)
+        sel, extra = sel.items
+
     if not (isinstance(sel, SelectFields) and sel.binding == 0):
         return None
     check_preloaded(schema, sel.assocs, nodes, q)
@@ -50,7 +69,7 @@ def root_take(q: Any, schema: type, nodes: tuple[Preload, ...], joined: bool) ->
     if joined:
         keys = (*info.primary_key, *keys)
     loaded = tuple(dict.fromkeys((*sel.fields, *keys)))
-    return RootTake(sel, loaded, merged, _attach(nodes, dict(sel.assocs)))
+    return RootTake(sel, loaded, extra, _attach(nodes, dict(sel.assocs)))
 
 
 def _attach(nodes: Sequence[Preload], takes: dict[str, Take]) -> tuple[Preload, ...]:
@@ -131,11 +150,15 @@ def narrow(select: Any, fields: tuple[str, ...]) -> Any:
     return select
 
 
-def to_maps(structs: list[Any], root: RootTake) -> list[Any]:
-    """``map_``'s results: each struct as a dict of its listed (and merged) fields, with its
-    preloaded associations: those given field lists as dicts too, the others as loaded."""
-    fields = tuple(dict.fromkeys((*root.take.fields, *root.merged)))
-    return _maps(structs, fields, dict(root.take.assocs), root.nodes)
+def to_maps(structs: list[Any], root: RootTake, extras: list[Any] | None = None) -> list[Any]:
+    """``map_``'s results: each struct as a dict of its listed fields, with its preloaded
+    associations (those given field lists as dicts too, the others as loaded), then ``extras``
+    (each row's ``select_merge`` values) merged over it."""
+    out = _maps(structs, root.take.fields, dict(root.take.assocs), root.nodes)
+    if extras is not None:
+        for d, extra in zip(out, extras, strict=True):
+            d.update(extra)
+    return out
 
 
 def _maps(values: list[Any], fields: tuple[str, ...], takes: dict[str, Take], nodes: Sequence[Preload]) -> list[Any]:

@@ -293,3 +293,36 @@ async def test_join_preload_with_a_separate_preload_beneath_reads_its_key(blog: 
     got = sorted((c.text, c.author.name if c.author else "-") for c in p2.comments)
     assert got == [("c4", "ann"), ("c5", "-")]
     assert all(c.approved is False and c.id is not None for c in p2.comments)  # id: join rows told apart by it
+
+
+async def test_select_merge_into_map_with_preload_takes_any_key(blog: Repo) -> None:
+    fields: list[Any] = ["title", {"comments": ["text"]}]
+    q = (
+        from_(Post)
+        | where(lambda p: p.id.in_([1, 3]))
+        | order_by("id")
+        | select(lambda p: map_(p, fields))
+        | select_merge(lambda p: {"double": p.visits * 2, "title": "T"})
+        | preload("comments")
+    )
+    rows: list[Any] = await blog.all(q)
+    assert [(r["title"], r["double"], len(r["comments"])) for r in rows] == [("T", 20, 3), ("T", 60, 0)]
+    assert rows[0]["comments"][0].keys() == {"text"}
+    # without preload, and through a join preload
+    flat: list[Any] = await blog.all(
+        from_(Post) | where(id=2) | select(lambda p: map_(p, ["title"])) | select_merge(lambda p: {"n": p.visits})
+    )
+    assert flat == [{"title": "p2", "n": 20}]
+    joined: list[Any] = await blog.all(
+        from_(Post)
+        | where(id=1)
+        | join("inner", lambda p: p.comments, as_="c")
+        | select(lambda p: map_(p, fields))
+        | select_merge(lambda p: {"v": p.visits})
+        | preload(lambda p, c: {"comments": c})
+    )
+    assert len(joined) == 1 and joined[0]["v"] == 10 and texts_of(joined[0]["comments"]) == ["c1", "c2", "c3"]
+
+
+def texts_of(dicts: list[dict[str, Any]]) -> list[str]:
+    return sorted(str(d["text"]) for d in dicts)

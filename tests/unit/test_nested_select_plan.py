@@ -180,7 +180,7 @@ def test_a_joined_binding_reads_its_fields_and_primary_key() -> None:
     assert joined_select(1, Post, plain.preloads) == SourceRef(1)
 
 
-def test_to_maps_shows_only_the_listed_and_merged_fields() -> None:
+def test_to_maps_shows_only_the_listed_fields_and_merged_values() -> None:
     q = (
         from_(Post)
         | select(lambda p: map_(p, ["title", {"comments": ["text"]}]))
@@ -191,10 +191,11 @@ def test_to_maps_shows_only_the_listed_and_merged_fields() -> None:
     assert root is not None
     ann = User(id=1, name="ann")
     post = Post(id=1, title="t", visits=3, comments=[Comment(id=9, text="x", post_id=1)], author=ann)
-    assert to_maps([post, None], root) == [
-        {"title": "t", "visits": 3, "comments": [{"text": "x"}], "author": ann},
-        None,
+    assert root.paired and root.select() == Shape("tuple", (SelectFields(0, ("title", "id", "author_id")), root.extra))
+    assert to_maps([post], root, [{"visits": 3, "title": "T"}]) == [
+        {"title": "T", "visits": 3, "comments": [{"text": "x"}], "author": ann}
     ]
+    assert to_maps([post], root) == [{"title": "t", "comments": [{"text": "x"}], "author": ann}]
 
 
 # -- property: any nesting of field lists parses to the ordered union at each level ----------

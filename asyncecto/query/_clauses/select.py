@@ -55,7 +55,8 @@ def select_merge(value: Any, /) -> Step[Any]:
             raise QueryError(f"select_merge expects a dict of expressions, got {value!r}")
         base = q.select if q.select is not None else SourceRef(0)
         target = base.items[0] if isinstance(base, Shape) and base.kind == "merge" else base
-        if isinstance(target, SourceRef | SelectFields):
+        into_map = isinstance(target, SelectFields) and target.as_map  # map_(p, fields): any key merges
+        if isinstance(target, SourceRef | SelectFields) and not into_map:
             schema = q.sources[target.binding].schema
             if schema is not None:
                 info = schema_info(schema)
@@ -65,7 +66,7 @@ def select_merge(value: Any, /) -> Step[Any]:
                             f"select_merge cannot set {key!r}: {info.name} has no such field; known fields: "
                             f"{', '.join(info.fields)} (declare a virtual field to hold computed values)"
                         )
-        elif not (isinstance(target, Shape) and target.kind == "dict"):
+        elif not (into_map or (isinstance(target, Shape) and target.kind == "dict")):
             raise QueryError(f"select_merge can merge into a struct or a dict select, not {q.select!r}")
         if isinstance(base, Shape) and base.kind == "merge":
             merged = Shape("dict", base.items[1].items + extra.items, base.items[1].keys + extra.keys)
