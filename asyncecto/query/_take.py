@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import schema_info
 
@@ -27,12 +28,14 @@ from ._query import Query
 __all__ = ("as_dict", "check_preloaded", "map_", "parse_fields", "select_fields", "struct")
 
 
-def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields:
+def select_fields(q: Query[Any], fields: Sequence[Any]) -> SelectFields | Shape:
     """``select(["id", "title"])``: a partial struct of the ``from`` source (dict entries: the
-    fields of preloaded associations, ``{"comments": ["body"]}``)."""
+    fields of preloaded associations, ``{"comments": ["body"]}``); of a schemaless source, a dict
+    of those columns (as Ecto's ``select: [:id, :title]``)."""
     schema = q.source.schema
     if schema is None:
-        raise QueryError(f"select of field names needs a schema source: {q!r}")
+        names = _flat_names(fields, "select of field names")
+        return Shape("dict", tuple(FieldRef(0, check_name(n, "column")) for n in names), names)
     plain, assocs = parse_fields(schema, fields)
     return SelectFields(0, plain, assocs)
 
@@ -59,7 +62,7 @@ def map_(source: Binding, fields: Sequence[Any], /) -> Any:
     ``{"id": 1, "comments": [{"body": "…"}]}``."""
     index, schema = _binding(source, "map_")
     if schema is None:
-        return {n: E(FieldRef(index, n)) for n in _flat_names(fields, "map_")}
+        return {n: E(FieldRef(index, check_name(n, "column"))) for n in _flat_names(fields, "map_")}
     plain, assocs = parse_fields(schema, fields)
     _no_nesting_on_joins(index, assocs, "map_")
     return E(SelectFields(index, plain, assocs, as_map=True))

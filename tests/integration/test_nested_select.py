@@ -326,3 +326,17 @@ async def test_select_merge_into_map_with_preload_takes_any_key(blog: Repo) -> N
 
 def texts_of(dicts: list[dict[str, Any]]) -> list[str]:
     return sorted(str(d["text"]) for d in dicts)
+
+
+async def test_field_names_on_a_schemaless_source_give_dicts(blog: Repo) -> None:
+    # Ecto: select: [:id, :title] is struct(p, fields) on a schema and map(p, fields) on a table
+    rows: list[Any] = await blog.all(
+        from_("bl_posts") | where(lambda p: p.id < 3) | order_by("id") | select(["id", "title"])
+    )
+    assert rows == [{"id": 1, "title": "p1"}, {"id": 2, "title": "p2"}]
+    same: list[Any] = await blog.all(
+        from_("bl_posts") | where(lambda p: p.id < 3) | order_by("id") | select(lambda p: map_(p, ["id", "title"]))
+    )
+    assert same == rows
+    with pytest.raises(QueryError, match=r"of a schemaless source takes column names only"):
+        from_("bl_posts") | select(["id", {"comments": ["text"]}])
