@@ -34,6 +34,10 @@ def plan_select(p: _Planner, shape: Any, columns: list[PExpr]) -> Any:
         if info is None:
             raise QueryError(f"queries without a schema need a select clause: {p.q!r}")
         names = shape.fields if isinstance(shape, SelectFields) else info.query_fields
+        inner = p.sources[binding].query
+        if isinstance(shape, SourceRef) and inner is not None and isinstance(inner.select, SelectFields):
+            # a subquery that selected some fields of its struct: only those are there to read
+            names = tuple(n for n in names if n in inner.select.fields)
         for n in names:
             columns.append(Col(binding, info.fields[n].source))
         own = p.q.joins[binding - 1].kind if binding > 0 else None

@@ -13,7 +13,19 @@ from hypothesis import strategies as st
 
 from asyncecto import QueryEvent, Repo, assoc_loaded
 from asyncecto.errors import QueryError
-from asyncecto.query import from_, join, limit, map_, order_by, preload, select, select_merge, struct, where
+from asyncecto.query import (
+    from_,
+    join,
+    limit,
+    map_,
+    order_by,
+    preload,
+    select,
+    select_merge,
+    struct,
+    subquery,
+    where,
+)
 
 from ..assoc_schemas import Comment, Post, User
 from ..props.settings import props
@@ -340,3 +352,8 @@ async def test_field_names_on_a_schemaless_source_give_dicts(blog: Repo) -> None
     assert same == rows
     with pytest.raises(QueryError, match=r"of a schemaless source takes column names only"):
         from_("bl_posts") | select(["id", {"comments": ["text"]}])
+
+
+async def test_a_subquery_of_some_fields_read_as_a_whole_source(blog: Repo) -> None:
+    inner = from_(Post) | where(id=1) | select(["id", "title"])
+    assert await blog.all(from_(subquery(inner))) == [Post(id=1, title="p1")]
