@@ -99,6 +99,11 @@ from ._clauses.from_ import with_named_binding as with_named_binding
 from ._clauses.order_by import prepend_order_by as prepend_order_by
 from ._clauses.order_by import reverse_order as reverse_order
 
+# isort: split
+# issue 19 (struct/map field lists in select, nested for preloaded associations)
+from ._take import map_ as map_
+from ._take import struct as struct
+
 __all__ = (
     "Dynamic",
     "E",
@@ -149,6 +154,7 @@ __all__ = (
     "lead",
     "limit",
     "lock",
+    "map_",
     "max_",
     "min_",
     "nth_value",
@@ -174,6 +180,7 @@ __all__ = (
     "select_merge",
     "selected_as",
     "splice",
+    "struct",
     "subquery",
     "sum_",
     "type_",

@@ -44,6 +44,7 @@ __all__ = (
     "PathTable",
     "Quantified",
     "SelectFields",
+    "Take",
     "SelectedAs",
     "Shape",
     "Source",
@@ -99,11 +100,24 @@ class SourceRef:
 
 
 @attrs.frozen
+class Take:
+    """A nested field list: the fields of a preloaded association's rows, and of theirs
+    (``{"comments": ["id", "body", {"author": ["name"]}]}``)."""
+
+    fields: tuple[str, ...]
+    assocs: tuple[tuple[str, Take], ...] = ()
+
+
+@attrs.frozen
 class SelectFields:
-    """Some fields of a source as a struct (``select(["id", "title"])``); the others keep their defaults."""
+    """Some fields of a source as a struct (``select(["id", "title"])``, ``struct(p, [...])``) or a
+    dict (``map_(p, [...])``); a struct's other fields keep their defaults. ``assocs``: nested field
+    lists of preloaded associations (Ecto's ``struct(p, [:id, comments: [:body]])``)."""
 
     binding: int
     fields: tuple[str, ...]
+    assocs: tuple[tuple[str, Take], ...] = ()
+    as_map: bool = False
 
 
 @attrs.frozen

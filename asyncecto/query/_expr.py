@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from asyncecto._names import check_name
@@ -46,7 +46,6 @@ from ._ast import (
     Or,
     OrderBy,
     Param,
-    SelectFields,
     Shape,
     SourceRef,
     Splice,
@@ -65,7 +64,6 @@ __all__ = (
     "E",
     "node",
     "order_term",
-    "select_fields",
     "to_expr",
     "to_select",
 )
@@ -459,21 +457,6 @@ def _shape(value: Any) -> Any:
     if isinstance(value, AssocRef):
         value._refuse()
     return Param(value)
-
-
-def select_fields(q: Query[Any], fields: Sequence[str]) -> SelectFields:
-    """``select(["id", "title"])``: a partial struct of the ``from`` source."""
-    schema = q.source.schema
-    if schema is None:
-        raise QueryError(f"select of field names needs a schema source: {q!r}")
-    info = schema_info(schema)
-    for name in fields:
-        f = info.fields.get(name)
-        if f is None or f.virtual:
-            raise QueryError(
-                f"field {name!r} does not exist in schema {info.name}; fields are: {', '.join(info.fields)}"
-            )
-    return SelectFields(0, tuple(fields))
 
 
 def order_term(value: Any) -> OrderBy:

@@ -54,6 +54,16 @@ if TYPE_CHECKING:
 __all__ = ("render", "render_expr")
 
 
+def _takes(assocs: Any) -> list[tuple[str, Any]]:
+    """Nested field lists as they are written: ``("comments", ["id", {...}])`` pairs."""
+    return [(n, [*t.fields, *([dict(_takes(t.assocs))] if t.assocs else [])]) for n, t in assocs]
+
+
+def _plain_fields(sel: Any) -> bool:
+    """A field list written as ``select([...])``: a struct of the ``from`` source."""
+    return isinstance(sel, SelectFields) and not sel.as_map and sel.binding == 0
+
+
 def render_expr(e: Any) -> str:
     """An expression as the Python that builds it (bindings shown as ``b0``, ``b1`` …)."""
     if isinstance(e, FieldRef):
@@ -61,7 +71,10 @@ def render_expr(e: Any) -> str:
     if isinstance(e, SourceRef):
         return f"b{e.binding}"
     if isinstance(e, SelectFields):
-        return repr(list(e.fields))
+        listed = repr([*e.fields, *([dict(_takes(e.assocs))] if e.assocs else [])])
+        if e.as_map or e.binding:
+            return f"{'map_' if e.as_map else 'struct'}(b{e.binding}, {listed})"
+        return listed
     if isinstance(e, Param):
         return repr(e.value)
     if isinstance(e, IsNil):
@@ -201,16 +214,12 @@ def render(q: Query[Any]) -> str:
         base, extra = q.select.items
         if not (isinstance(base, SourceRef) and base.binding == 0):
             parts.append(
-                f"select({render_expr(base)})"
-                if isinstance(base, SelectFields)
-                else f"select(lambda: {render_expr(base)})"
+                f"select({render_expr(base)})" if _plain_fields(base) else f"select(lambda: {render_expr(base)})"
             )
         parts.append(f"select_merge(lambda: {render_expr(extra)})")
     elif q.select is not None:
         sel = q.select
-        parts.append(
-            f"select({render_expr(sel)})" if isinstance(sel, SelectFields) else f"select(lambda: {render_expr(sel)})"
-        )
+        parts.append(f"select({render_expr(sel)})" if _plain_fields(sel) else f"select(lambda: {render_expr(sel)})")
     for direction, run in itertools.groupby(q.order_bys, key=lambda o: o.direction):
         items = list(run)
         if all(isinstance(o.expr, FieldRef) and o.expr.binding == 0 for o in items):

@@ -10,6 +10,7 @@ from asyncecto.errors import QueryError
 from ._ast import Param, SelectFields, Shape, SourceRef
 from ._param_types import WholeNumber, literal_db_type
 from ._plan import Col, PExpr, ReadShape, ReadStruct, ReadValue
+from ._take import as_dict, check_preloaded
 
 if TYPE_CHECKING:
     from ._planner import _Planner
@@ -21,12 +22,22 @@ def plan_select(p: _Planner, shape: Any, columns: list[PExpr]) -> Any:
     """The reader for a select ``shape``; its columns are appended to ``columns`` in order."""
     if shape is None:
         shape = SourceRef(0)
+    if isinstance(shape, SelectFields) and shape.assocs:
+        # association field lists are the preloader's (it plans the parents without them)
+        check_preloaded(p.sources[shape.binding].schema, shape.assocs, p.q.preloads, p.q)
+        shape = SelectFields(shape.binding, shape.fields, as_map=shape.as_map)
+    if isinstance(shape, SelectFields) and shape.as_map:  # map_(p, fields): a dict of the fields
+        return plan_select(p, as_dict(shape), columns)
     if isinstance(shape, SourceRef | SelectFields):
         binding = shape.binding
         info = p.infos[binding]
         if info is None:
             raise QueryError(f"queries without a schema need a select clause: {p.q!r}")
         names = shape.fields if isinstance(shape, SelectFields) else info.query_fields
+        inner = p.sources[binding].query
+        if isinstance(shape, SourceRef) and inner is not None and isinstance(inner.select, SelectFields):
+            # a subquery that selected some fields of its struct: only those are there to read
+            names = tuple(n for n in names if n in inner.select.fields)
         for n in names:
             columns.append(Col(binding, info.fields[n].source))
         own = p.q.joins[binding - 1].kind if binding > 0 else None

@@ -14,7 +14,7 @@ from asyncecto._names import check_name
 from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
-from ._ast import Fragment, SelectFields, Shape, Source, SourceRef, Subquery, UnsafeFragment, Values
+from ._ast import FieldRef, Fragment, SelectFields, Shape, Source, SourceRef, Subquery, UnsafeFragment, Values
 from ._query import Query
 
 __all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values", "with_hints")
@@ -76,6 +76,10 @@ def source_of(queryable: Any) -> Source:
     if isinstance(queryable, Subquery):
         inner = queryable.query
         sel = inner.select
+        if isinstance(sel, SelectFields) and sel.as_map:  # map_(p, fields): a dict of its fields
+            keys = sel.fields
+            inner = attrs.evolve(inner, select=Shape("dict", tuple(FieldRef(sel.binding, k) for k in keys), keys))
+            sel = inner.select
         schema = None
         if sel is None or (isinstance(sel, SourceRef | SelectFields) and sel.binding == 0):
             schema = inner.source.schema

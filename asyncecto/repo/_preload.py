@@ -43,6 +43,7 @@ from asyncecto.schema import meta, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
+from . import _preload_take as _take
 from ._core import DEFAULT, RepoCore, check_spawn_hook
 from ._loader import build_copier
 from ._plan_sql import compiled, fetch_all, query_prefix
@@ -273,7 +274,7 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
         owners = [(i, getattr(parents[i], owner_key)) for i in need]
         keyed = [k for _, k in owners if k is not None]
         keys = list(dict.fromkeys(keyed))
-        found = await _fetch(ctx, a, keys, node.query) if keys else {}
+        found = await _fetch(ctx, a, keys, node.query, _take.child_fields(a, node)) if keys else {}
         shared = len(keys) != len(keyed)  # parents with the same key each get a list of their own
         for i, key in owners:
             got = found.get(key) if key is not None else None
@@ -304,12 +305,15 @@ async def _node(ctx: _Ctx, parents: list[Any], a: Association, node: Preload, ow
     return values
 
 
-async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dict[Any, list[Any]]:
-    """Related rows grouped by the owner key they belong to."""
+async def _fetch(
+    ctx: _Ctx, a: Association, keys: list[Any], custom: Any, fields: tuple[str, ...] | None = None
+) -> dict[Any, list[Any]]:
+    """Related rows grouped by the owner key they belong to; ``fields``: only those are read (a
+    select's field list for the association)."""
     if is_preload_function(custom):
         return await _call_function(a, keys, custom)
     prepare = ctx.core.preload_prepare_var.get()  # the repo's prepare_query, when overridden
-    fast = _plain(ctx, a, keys) if custom is None and prepare is None else None
+    fast = _plain(ctx, a, keys) if custom is None and prepare is None and fields is None else None
     if fast is not None:
         sql, loader, table, params = fast
         records, rows = await ctx.core.run("fetch", sql, params, ctx.timeout, table, loader)
@@ -338,6 +342,8 @@ async def _fetch(ctx: _Ctx, a: Association, keys: list[Any], custom: Any) -> dic
     if a.preload_order and (base is None or not base.order_bys):
         order = a.order_terms()
         q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
+    if fields is not None:
+        q = attrs.evolve(q, select=_take.narrow(q.select, fields))
     if prepare is not None:
         q = prepare(q)
     if per_parent:
@@ -512,31 +518,47 @@ async def run_with_preloads(
     rest loaded by separate queries."""
     nodes = q.preloads
     spawn = spawn_hook(core, on_preloader_spawn)
-    if not selects_source_struct(q.select):
-        raise _not_source_struct(q, "")
     bindings: list[int] = []
     _bindings(nodes, bindings)
+    schema = q.source.schema
+    assert schema is not None
+    root = _take.root_take(q, schema, nodes, bool(bindings))
+    if root is None and not selects_source_struct(q.select):
+        raise _not_source_struct(q, "")
     bare = attrs.evolve(q, preloads=())
+    extras: list[Any] | None = None  # map_ with select_merge: each row's merged values
+    if root is not None:  # a field list: the listed fields and the keys the preloads need
+        nodes = root.nodes
+        bare = attrs.evolve(bare, select=root.select())
     if not bindings:
         results = await fetch_all(core, bare, prefix, timeout)
+        if root is not None and root.paired:
+            extras = [r[1] for r in results]
+            results = [r[0] for r in results]
     else:
         for b in bindings:
             kind = q.joins[b - 1].kind if 0 < b <= len(q.joins) else None
             if kind not in ("inner", "left", "inner_lateral", "left_lateral"):
                 raise QueryError(f"a join preload requires an inner, left or lateral join, got {kind} join: {q!r}")
         used = [0, *bindings]
-        head = q.select if q.select is not None else SourceRef(0)  # the struct, with any select_merge
-        sel = Shape("tuple", tuple(head if b == 0 else SourceRef(b) for b in used))
-        rows = await fetch_all(core, attrs.evolve(bare, select=sel), prefix, timeout)
+        head = bare.select if bare.select is not None else SourceRef(0)  # the struct, with any select_merge
+        items = [head if b == 0 else _take.joined_select(b, schema, nodes) for b in used]
+        if root is not None and root.paired:  # the merged values after the sources
+            items = [root.parent(), *items[1:], root.extra]
+        rows = await fetch_all(core, attrs.evolve(bare, select=Shape("tuple", tuple(items))), prefix, timeout)
         pos = {b: i for i, b in enumerate(used)}
         results = _stitch(rows, pos, 0, q.source.schema, nodes)
+        if root is not None and root.paired:
+            merged: dict[Any, Any] = {}
+            for row in rows:
+                merged.setdefault(_identity(row[0]), row[-1])
+            extras = [merged[_identity(s)] for s in results]
     if not results:
         return results
-    schema = q.source.schema
-    assert schema is not None
     pre = prefix if prefix is not None else meta(results[0]).prefix
     ctx = _Ctx(core, pre, timeout, False, True, prefix is not None, spawn)
-    return await _level(ctx, results, schema, nodes, owned=True)
+    loaded = await _level(ctx, results, schema, nodes, owned=True)
+    return _take.to_maps(loaded, root, extras) if root is not None and root.take.as_map else loaded
 
 
 def _bindings(nodes: Sequence[Preload], out: list[int]) -> None:

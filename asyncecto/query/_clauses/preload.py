@@ -65,6 +65,7 @@ class Preload:
     query: Any = None
     binding: int | None = None
     children: tuple[Preload, ...] = ()
+    take: Any = None  # the select's field list for these rows (a Take), set by the preloader
 
     def __repr__(self) -> str:
         inner = f", {list(self.children)!r}" if self.children else ""
@@ -96,6 +97,7 @@ def merge_preloads(nodes: list[Preload] | tuple[Preload, ...]) -> tuple[Preload,
             prev.query if prev.query is not None else n.query,
             prev.binding if prev.binding is not None else n.binding,
             merge_preloads([*prev.children, *n.children]),
+            prev.take if prev.take is not None else n.take,
         )
     return tuple(out.values())
 
