@@ -475,11 +475,13 @@ class RepoCore(Executor):
     ) -> None:
         if call is None:
             call = self.call_var.get()
+        sent = tuple(params)
+        cast = getattr(params, "cast", None)  # a planned statement's values before dumping (Params)
         self.telemetry.emit(
             QueryEvent(
                 self.name,
                 sql,
-                tuple(params),
+                sent,
                 source,
                 queue,
                 query,
@@ -492,6 +494,7 @@ class RepoCore(Executor):
                 None if call is None else call.log,
                 caller_stack() if self.config.stacktrace else None,
                 idle,
+                sent if cast is None else tuple(cast),
             ),
             call is None or call.telemetry,
         )
