@@ -54,7 +54,7 @@ _RUNNING: dict[int, weakref.ref[Any]] = {}
 def running_repos() -> list[Any]:
     """The public repos now running, in the order they started."""
     repos = (ref() for ref in list(_RUNNING.values()))
-    return [repo for repo in repos if repo is not None and repo._executor.state == "running"]
+    return [repo for repo in repos if repo is not None and repo._own_executor.state == "running"]
 
 
 def caller_stack(limit: int = 30) -> tuple[traceback.FrameSummary, ...]:

@@ -364,9 +364,9 @@ def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | No
     ``repo.rollback()`` is called in its body; another repo's Rollback is not ``core``'s.
     """
     if isinstance(exc, Rollback):
-        return (exc, None) if exc.repo is None or exc.repo is core else (None, exc)
+        return (exc, None) if _same_repo(exc.repo, core) else (None, exc)
     if isinstance(exc, BaseExceptionGroup):
-        match, rest = exc.split(lambda e: isinstance(e, Rollback) and (e.repo is None or e.repo is core))
+        match, rest = exc.split(lambda e: isinstance(e, Rollback) and _same_repo(e.repo, core))
         if match is not None:
             first: BaseException = match
             while isinstance(first, BaseExceptionGroup):
@@ -374,6 +374,15 @@ def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | No
             assert isinstance(first, Rollback)
             return first, rest
     return None, exc
+
+
+def _same_repo(signalled: object, repo: object) -> bool:
+    """Whether ``repo.rollback()`` on ``signalled`` is meant for ``repo``'s transaction: the same repo,
+    or two repos whose calls run on the same executor here (a dynamic repo, ``repo.using(other)``)."""
+    if signalled is None or signalled is repo:
+        return True
+    mine = getattr(signalled, "_executor", None)
+    return mine is not None and mine is getattr(repo, "_executor", None)
 
 
 def _rolled_back(at: str) -> TransactionAbortedError:
