@@ -34,6 +34,7 @@ from ._config import RepoConfig
 from ._core import RepoCore, running_repos
 from ._dynamic import DynamicRepos
 from ._telemetry import Telemetry
+from ._tenant import Tenants
 
 __all__ = ("QueryResult", "Repo")
 
@@ -63,7 +64,7 @@ def _refuse(repo: str, name: str) -> Any:
     return refused
 
 
-class Repo(Reads, Writes, Transactions, RawSQL, Notifications, DynamicRepos):
+class Repo(Reads, Writes, Transactions, RawSQL, Notifications, DynamicRepos, Tenants):
     """A pooled connection to PostgreSQL, run by a supervisor task group.
 
     .. code-block:: python

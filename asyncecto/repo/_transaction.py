@@ -37,6 +37,7 @@ from asyncecto.errors import (
 )
 
 from ._core import DEFAULT, Bound, RepoCore
+from ._tenant_apply import savepoint_ended
 
 if TYPE_CHECKING:
     from ._ownership import Lease
@@ -72,6 +73,7 @@ class Transaction:
         self._savepoint: str | None = None
         self._token: Any = None
         self._lent: Lease | None = None  # lent inside a transaction to this block, given back at its end
+        self._tenant_before: tuple[str, str] | None = None  # repo.tenant's setting when the savepoint began
 
     def _begin_sql(self) -> str:
         return self.core.adapter.begin_sql(self.isolation, self.read_only)
@@ -204,6 +206,7 @@ class Transaction:
         made = False
         adapter = self.core.adapter
         savepoint = adapter.savepoint_sql(name)
+        self._tenant_before = bound.tenant
 
         async def work() -> None:
             nonlocal made
@@ -319,6 +322,8 @@ class Transaction:
             self.committed = True
         finally:
             bound.depth -= 1
+            if bound.tenant != self._tenant_before:  # repo.tenant changed inside: the enclosing one's again
+                await savepoint_ended(self.core, bound, self._tenant_before, self.committed)
 
     async def _end(self, bound: Bound, failed: bool) -> None:
         owns_connection = self._token is not None
@@ -345,6 +350,7 @@ class Transaction:
                     ) from exc
         finally:
             bound.depth = 0
+            bound.tenant = None  # transaction-local: gone with the transaction
             if owns_connection:
                 bound.active = False
                 await bound.lease.checkin()  # one still in a transaction is reset
