@@ -142,7 +142,8 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
         return sql, loader, pk_type, pk, planned.table
 
     sql, loader, _, _, table = entry if entry is not None else core.cached(key, build)
-    _, structs = await core.run("fetch", sql, Params([value], [given]), timeout, table, loader)
+    sent = [value] if given is value else Params([value], [given])  # an int key is its own cast value
+    _, structs = await core.run("fetch", sql, sent, timeout, table, loader)
     assert structs is not None
     if len(structs) > 1:
         raise MultipleResultsError(f"get({schema.__name__}, {id!r})", len(structs))
