@@ -63,9 +63,9 @@ def second_url(database_url: str) -> Iterator[str]:
     name = build_config(database_url).database
     other = f"dyn_{token()}_{uuid.uuid4().hex[:6]}"
     url = database_url.replace(f"/{name}", f"/{other}")
-    asyncio.run(_setup(database_url, False))
-    asyncio.run(_setup(url, True))
     try:
+        asyncio.run(_setup(database_url, False))
+        asyncio.run(_setup(url, True))
         yield url
     finally:
         asyncio.run(_teardown(database_url, url))

@@ -53,7 +53,7 @@ async def _setup(owner_url: str, role: str) -> None:
 
 
 async def _teardown(owner_url: str, role: str) -> None:
-    await Repo(owner_url).storage_down()  # the role's grants go with the database
+    await Repo(owner_url).storage_down()  # the role's grants go with the database (also after a failed setup)
     cfg = build_config(owner_url)
     conn = await asyncpg.connect(**build_config(owner_url.replace(f"/{cfg.database}", "/postgres")).dsn_kwargs())
     try:
@@ -70,8 +70,8 @@ def urls(database_url: str) -> Iterator[Urls]:
     role = f"rls_app_{suffix}"
     app_url = owner_url.replace(f"://{cfg.user}@", f"://{role}@")
     assert app_url != owner_url
-    asyncio.run(_setup(owner_url, role))
     try:
+        asyncio.run(_setup(owner_url, role))
         yield Urls(owner_url, app_url, role)
     finally:
         asyncio.run(_teardown(owner_url, role))
