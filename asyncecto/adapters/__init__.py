@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import attrs
 
-from asyncecto.errors import AsyncEctoError, DatabaseError
+from asyncecto.errors import ArgumentError, AsyncEctoError, DatabaseError
 from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.query._plan import Planned
 
@@ -383,6 +383,16 @@ class TransactionAdapter(ABC):
     @abstractmethod
     def transaction_control(self, sql: str) -> str | None:
         """The command word when raw ``sql`` would begin, end or prepare a transaction, else ``None``."""
+
+    def set_local_sql(self) -> str:
+        """Set the setting named by parameter 1 to the text of parameter 2 until the end of the
+        current transaction only (``repo.tenant``: nothing outlives the transaction, so it is safe
+        behind a transaction pooler). An adapter without transaction-local settings keeps this
+        default, and ``repo.tenant`` is refused on it."""
+        raise ArgumentError(
+            f"{type(self).__name__} has no transaction-local settings, so repo.tenant(...) cannot be used "
+            "with it; filter by tenant in prepare_query instead"
+        )
 
 
 class StorageAdapter(ABC):

@@ -12,6 +12,7 @@ import attrs
 
 __all__ = (
     "Col",
+    "Params",
     "PAliasRef",
     "PAnd",
     "ParamRef",
@@ -52,6 +53,23 @@ __all__ = (
     "ReadStruct",
     "ReadValue",
 )
+
+
+class Params(list[Any]):
+    """The parameters of a statement as sent (dumped, driver-ready), carrying ``cast``: the same
+    parameters before dumping (Ecto's ``cast_params``), kept as references to the cast values.
+
+    >>> p = Params(["42"], [42])
+    >>> list(p), p.cast
+    (['42'], [42])
+    """
+
+    __slots__ = ("cast",)
+
+    def __init__(self, dumped: Any = (), cast: list[Any] | None = None) -> None:
+        super().__init__(dumped)
+        #: the values before dumping, one per parameter
+        self.cast: list[Any] = list(self) if cast is None else cast
 
 
 @attrs.frozen

@@ -62,6 +62,7 @@ from ._plan import (
     PAliasRef,
     PAnd,
     ParamRef,
+    Params,
     PArith,
     PArray,
     PAssocPath,
@@ -115,7 +116,9 @@ class _Planner:
         self.cte_names = cte_names | {name for name, _ in q.ctes}
         self.prefix = prefix
         self.depth = depth
-        self.params: list[Any] = [] if params is None else params
+        self.params: list[Any] = Params() if params is None else params
+        #: the values before dumping, parallel to ``params`` (when it is a :class:`Params`)
+        self.cast_params: list[Any] | None = getattr(self.params, "cast", None)
         self.parent: _Planner | None = None
         self.selected_aliases: set[str] = set()
         #: for ``INSERT … SELECT``: the type (and name for errors) of the field each selected key fills
@@ -163,6 +166,7 @@ class _Planner:
         return Col(ref.binding, f.source), f.type, f"{info.name}.{ref.name}"
 
     def param(self, value: Any, typ: t.Type[Any] | None, name: str | None) -> ParamRef:
+        cast = value
         if typ is not None:
             schema, _, fname = name.rpartition(".") if name else (None, None, None)
             try:
@@ -178,6 +182,8 @@ class _Planner:
         elif type(value) is str and ("\x00" in value or not value.isascii()):
             t.dump_value(t.String(), value, field=name)  # untyped text still cannot hold a NUL: CastError
         self.params.append(value)
+        if self.cast_params is not None:
+            self.cast_params.append(cast)
         return ParamRef(len(self.params))
 
     def literal(self, value: Any, mode: LiteralMode) -> PExpr:

@@ -10,7 +10,7 @@ import sys
 import time
 import traceback
 import weakref
-from collections.abc import AsyncGenerator, Callable, Hashable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NamedTuple, TypeVar
 
@@ -54,7 +54,7 @@ _RUNNING: dict[int, weakref.ref[Any]] = {}
 def running_repos() -> list[Any]:
     """The public repos now running, in the order they started."""
     repos = (ref() for ref in list(_RUNNING.values()))
-    return [repo for repo in repos if repo is not None and repo._executor.state == "running"]
+    return [repo for repo in repos if repo is not None and repo._own_executor.state == "running"]
 
 
 def caller_stack(limit: int = 30) -> tuple[traceback.FrameSummary, ...]:
@@ -77,9 +77,10 @@ class Bound:
     :ivar depth: transactions open on it (0 for a plain checkout); nested ones are savepoints
     :ivar active: ``False`` once released (a stream built on it then refuses to go on)
     :ivar lease: how the ownership layer lent the connection (the pool's, or a test sandbox's)
+    :ivar tenant: the ``(setting, value)`` its transaction holds for ``repo.tenant`` (``None``: none)
     """
 
-    __slots__ = ("active", "conn", "depth", "lease", "owner", "repo")
+    __slots__ = ("active", "conn", "depth", "lease", "owner", "repo", "tenant")
 
     def __init__(self, repo: object, lease: Lease, owner: object, depth: int) -> None:
         self.repo = repo
@@ -88,6 +89,11 @@ class Bound:
         self.owner = owner
         self.depth = depth
         self.active = True
+        self.tenant: tuple[str, str] | None = None
+
+
+async def _no_tenants(*args: Any) -> Any:
+    raise AssertionError("a tenant is in effect but no repo.tenant block wired its statement path")
 
 
 class RepoState(enum.Enum):
@@ -149,6 +155,14 @@ class RepoCore(Executor):
         self.preload_prepare_var: contextvars.ContextVar[Callable[[Any], Any] | None] = contextvars.ContextVar(
             f"asyncecto_preload_prepare_{id(self):x}", default=None
         )
+        #: the tenant of ``repo.tenant(...)`` in effect here (``asyncecto.repo._tenant``)
+        self.tenant_var: contextvars.ContextVar[Any] = contextvars.ContextVar(
+            f"asyncecto_tenant_{id(self):x}", default=None
+        )
+        #: a statement's way through a tenant's transaction, and setting the tenant on one: set by
+        #: the first ``repo.tenant`` block (``asyncecto.repo._tenant``, which builds on this module)
+        self.tenant_run: Callable[..., Awaitable[tuple[Any, Any]]] = _no_tenants
+        self.tenant_sync: Callable[[RepoCore, Bound], Awaitable[None]] = _no_tenants
         #: who lends connections: the pool, or a test sandbox (``asyncecto.testing``)
         self.ownership = Ownership(self)
         #: the event loop the repo was started on: its connections belong to it
@@ -379,6 +393,8 @@ class RepoCore(Executor):
         """Rows of a cursor on ``bound``'s connection, ``max_rows`` at a time; one telemetry event per
         fetch, carrying the cursor's statement and parameters (as Ecto's stream)."""
         self._check_owner(bound)
+        if self.tenant_var.get() is not None or bound.tenant is not None:
+            await self.tenant_sync(self, bound)  # the cursor's rows are the tenant's
         batches = bound.conn.batches(sql, params, max_rows, None if timeout is DEFAULT else timeout)
         active = self.telemetry.active if call is None else self.telemetry.active_for(call.log, call.telemetry)
         try:
@@ -475,11 +491,13 @@ class RepoCore(Executor):
     ) -> None:
         if call is None:
             call = self.call_var.get()
+        sent = tuple(params)
+        cast = getattr(params, "cast", None)  # a planned statement's values before dumping (Params)
         self.telemetry.emit(
             QueryEvent(
                 self.name,
                 sql,
-                tuple(params),
+                sent,
                 source,
                 queue,
                 query,
@@ -492,6 +510,7 @@ class RepoCore(Executor):
                 None if call is None else call.log,
                 caller_stack() if self.config.stacktrace else None,
                 idle,
+                sent if cast is None else tuple(cast),
             ),
             call is None or call.telemetry,
         )
@@ -517,6 +536,12 @@ class RepoCore(Executor):
         statements on a pinned connection still run: in-flight work may finish.
         """
         bound = self.bound_var.get() if pinned is None else None
+        if pinned is None:
+            tenant = self.tenant_var.get()
+            if (tenant is not None or (bound is not None and bound.tenant is not None)) and (
+                bound is None or bound.depth == 0 or bound.tenant != (None if tenant is None else tenant.key)
+            ):  # repo.tenant: the connection's transaction must hold the tenant first
+                return await self.tenant_run(self, bound, kind, sql, params, timeout, source, decode, client_timeout)
         if self._state is not RepoState.RUNNING and not (
             self._state is RepoState.CLOSING and (pinned is not None or bound is not None)
         ):

@@ -33,6 +33,7 @@ from asyncecto.query._on_conflict import (
     inserted_key,
     plan_conflict,
 )
+from asyncecto.query._plan import Params
 from asyncecto.query._planner import _Planner
 from asyncecto.schema import Meta, SchemaInfo, schema_info
 from asyncecto.schema._define import utc_now
@@ -174,7 +175,7 @@ def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: s
 class _Cells:
     """Rows holding placeholders or subqueries: cells are parameter numbers or SQL text."""
 
-    def __init__(self, core: RepoCore, info: SchemaInfo | None, prefix: str | None, params: list[Any]) -> None:
+    def __init__(self, core: RepoCore, info: SchemaInfo | None, prefix: str | None, params: Params) -> None:
         self.core, self.info, self.prefix, self.params = core, info, prefix, params
         self.placeholder_params: dict[str, tuple[int, Any]] = {}
 
@@ -195,10 +196,11 @@ class _Cells:
                     f"{typ.name if typ is not None else 'untyped'}); fix: use one placeholder per column type"
                 )
             return index
-        value = placeholders[p.key]
+        value = given = placeholders[p.key]
         if typ is not None and self.info is not None:
             value = t.dump_value(typ, value, field=name, schema=self.info.name)
         self.params.append(value)
+        self.params.cast.append(given)
         self.placeholder_params[p.key] = (len(self.params), typ)
         return len(self.params)
 
@@ -213,9 +215,11 @@ class _Cells:
         return f"({self.core.adapter.select_sql(planned)})"
 
     def value(self, name: str, value: Any) -> int:
+        given = value
         if self.info is not None:
             value = t.dump_value(self.info.fields[name].type, value, field=name, schema=self.info.name)
         self.params.append(value)
+        self.params.cast.append(given)
         return len(self.params)
 
 
@@ -240,7 +244,7 @@ async def insert_all(
     names, ret_cols = _returning(info, returning)
     now = _timestamps(info, timestamps)
     updated = (info.updated_at, now) if now is not None and info is not None and info.updated_at else None
-    fixed: list[Any] = []
+    fixed = Params()
     conflict = plan_conflict(
         schema,
         table,
@@ -301,16 +305,18 @@ async def insert_all(
     statements = []
     if body is not None:
         sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
-        statements.append((sql, [*fixed, *dumped]))
+        statements.append((sql, Params([*fixed, *dumped], [*fixed.cast, *columns.values()])))
     else:
         width = len(cols)
         per = max(1, (adapter.max_params - len(fixed)) // width)
         rows = list(zip(*dumped, strict=True))
+        given = list(zip(*columns.values(), strict=True))  # the values before dumping (cast_params)
         for start in range(0, len(rows), per):
             batch = rows[start : start + per]
             body = adapter.values_body(len(fixed) + 1, width, len(batch))
             sql = adapter.insert_rows_sql(eff_prefix, table, cols, body, ret_cols, conflict, key)
-            statements.append((sql, [*fixed, *(v for row in batch for v in row)]))
+            cast = [*fixed.cast, *(v for row in given[start : start + per] for v in row)]
+            statements.append((sql, Params([*fixed, *(v for row in batch for v in row)], cast)))
     return await _naming_range(run.all(statements), cols, dumped)
 
 
@@ -393,7 +399,7 @@ def _cell_statements(
     columns: dict[str, list[Any]],
     count: int,
     cols: list[str],
-    fixed: list[Any],
+    fixed: Params,
     placeholders: Mapping[str, Any] | None,
     conflict: ConflictPlan | None,
     run: _Run,
@@ -402,7 +408,7 @@ def _cell_statements(
     under the parameter limit."""
     limit = core.adapter.max_params
     names = list(columns)
-    shared = _Cells(core, info, prefix, list(fixed))
+    shared = _Cells(core, info, prefix, Params(fixed, list(fixed.cast)))
     for name in names:  # placeholders first: every statement sends them once
         for v in columns[name]:
             if isinstance(v, Placeholder):
@@ -410,7 +416,7 @@ def _cell_statements(
     base = shared.params
 
     def fresh() -> _Cells:
-        cells = _Cells(core, info, prefix, list(base))
+        cells = _Cells(core, info, prefix, Params(base, list(base.cast)))
         cells.placeholder_params = shared.placeholder_params
         return cells
 
@@ -435,7 +441,7 @@ def _cell_statements(
         mark = len(cells.params)
         row = build(cells, i)
         if len(cells.params) > limit and rows:  # this row starts the next statement
-            del cells.params[mark:]
+            del cells.params[mark:], cells.params.cast[mark:]
             statements.append(_cell_statement(core, run, cols, rows, cells.params, conflict))
             cells, rows = fresh(), []
             row = build(cells, i)

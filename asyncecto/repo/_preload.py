@@ -36,6 +36,7 @@ from asyncecto.query._ast import Shape, SourceRef
 from asyncecto.query._clauses import order_by as _order_by_clause
 from asyncecto.query._clauses.order_by import order_by
 from asyncecto.query._clauses.preload import Preload, is_preload_function, merge_preloads, normalize_preloads
+from asyncecto.query._plan import Params
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
 from asyncecto.query._sources import to_query
@@ -355,7 +356,8 @@ async def _fetch(
         sql = ctx.core.adapter.per_parent_sql(inner, len(params) + 1, key_type, _KEY_ALIAS)
         owner = a.owner.__name__
         dumped = [t.dump_value(key_type, k, field=owner_key, schema=owner) for k in keys]  # as the planner would
-        _, rows = await ctx.core.run("fetch", sql, [*params, dumped], ctx.timeout, planned.table, loader)
+        sent = Params([*params, dumped], [*getattr(params, "cast", params), list(keys)])
+        _, rows = await ctx.core.run("fetch", sql, sent, ctx.timeout, planned.table, loader)
         assert rows is not None
     else:
         rows = await fetch_all(ctx.core, q, ctx.prefix, ctx.timeout)
@@ -499,13 +501,13 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
             if not params or params[0] != keys:  # the keys are not the first parameter: plan each time
                 return (None,)
             sql, loader = compiled(ctx.core, planned)
-            return (sql, loader, planned.table, params[1:])
+            return (sql, loader, planned.table, params[1:], getattr(params, "cast", params)[1:])
 
         entry = ctx.core.cached(cache_key, build)
     if entry[0] is None or not all(type(k) is int for k in keys):
         return None
-    sql, loader, table, rest = entry
-    return sql, loader, table, [keys, *rest]
+    sql, loader, table, rest, rest_cast = entry
+    return sql, loader, table, Params([keys, *rest], [keys, *rest_cast])
 
 
 # -- preloads written on a query ------------------------------------------------------------

@@ -17,7 +17,7 @@ from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param
 from asyncecto.query._clauses.exclude import used_clauses
 from asyncecto.query._clauses.update import update
 from asyncecto.query._clauses.where import where
-from asyncecto.query._plan import Col, Planned, ReadValue
+from asyncecto.query._plan import Col, Params, Planned, ReadValue
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
 from asyncecto.query._sources import check_field as _check_field
@@ -122,11 +122,12 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
             if not _INT8_MIN <= id <= _INT8_MAX:
                 return None  # no integer column holds it: no such row
             return await one(core, to_query(schema) | where({pk: id}), prefix, timeout)
-        value = id  # cast and dump of an int by an integer type is the identity
+        value = given = id  # cast and dump of an int by an integer type is the identity
     else:
         name = schema.__name__
         try:
-            value = t.dump_value(pk_type, t.cast_value(pk_type, id, field=pk, schema=name), field=pk, schema=name)
+            given = t.cast_value(pk_type, id, field=pk, schema=name)
+            value = t.dump_value(pk_type, given, field=pk, schema=name)
         except CastError as exc:
             if isinstance(exc.__cause__, t.Unstorable):
                 return None  # a key PostgreSQL cannot store (out of range, a NUL in a string) names no row
@@ -141,7 +142,8 @@ async def _get_fast(core: RepoCore, schema: type, id: Any, prefix: str | None, t
         return sql, loader, pk_type, pk, planned.table
 
     sql, loader, _, _, table = entry if entry is not None else core.cached(key, build)
-    _, structs = await core.run("fetch", sql, [value], timeout, table, loader)
+    sent = [value] if given is value else Params([value], [given])  # an int key is its own cast value
+    _, structs = await core.run("fetch", sql, sent, timeout, table, loader)
     assert structs is not None
     if len(structs) > 1:
         raise MultipleResultsError(f"get({schema.__name__}, {id!r})", len(structs))

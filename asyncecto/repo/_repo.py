@@ -20,6 +20,7 @@ per-call options in ``query_options`` (see :class:`asyncecto.repo._options.CallH
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any, NoReturn, Self
 
 from asyncecto.errors import RepoStateError
@@ -31,7 +32,9 @@ from ._api_transactions import Transactions
 from ._api_writes import Writes
 from ._config import RepoConfig
 from ._core import RepoCore, running_repos
+from ._dynamic import DynamicRepos
 from ._telemetry import Telemetry
+from ._tenant import Tenants
 
 __all__ = ("QueryResult", "Repo")
 
@@ -61,7 +64,7 @@ def _refuse(repo: str, name: str) -> Any:
     return refused
 
 
-class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
+class Repo(Reads, Writes, Transactions, RawSQL, Notifications, DynamicRepos, Tenants):
     """A pooled connection to PostgreSQL, run by a supervisor task group.
 
     .. code-block:: python
@@ -100,10 +103,21 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
     """
 
     def __init__(self, url: str | None = None, /, *, name: str | None = None, **options: Any) -> None:
-        self._executor = RepoCore(url, name=name, repo=self, **options)
-        if self._executor.config.read_only:
+        #: this repo's own executor (pool, config, telemetry); ``_executor`` is the one in effect
+        self._own_executor = own = RepoCore(url, name=name, repo=self, **options)
+        #: the dynamic repo's executor for the current context (``None``: this repo's own)
+        self._dynamic_var: contextvars.ContextVar[RepoCore | None] = contextvars.ContextVar(
+            f"asyncecto_dynamic_{id(self):x}", default=None
+        )
+        if own.config.read_only:
             for method in READ_ONLY_REFUSED:
-                setattr(self, method, _refuse(self._executor.name, method))
+                setattr(self, method, _refuse(own.name, method))
+
+    @property
+    def _executor(self) -> RepoCore:  # type: ignore[override]
+        """The executor every call runs on: the dynamic repo's in this context (:meth:`using`,
+        :meth:`put_dynamic_repo`), else this repo's own. One context-variable read."""
+        return self._dynamic_var.get() or self._own_executor
 
     @classmethod
     def all_running(cls) -> list[Self]:
@@ -129,28 +143,28 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
         return config
 
     def __repr__(self) -> str:
-        return repr(self._executor)
+        return repr(self._own_executor)
 
     # -- lifecycle ----------------------------------------------------------------
     @property
     def name(self) -> str:
         """The repo's name in logs and telemetry (default: the database name)."""
-        return self._executor.name
+        return self._own_executor.name
 
     @property
     def config(self) -> RepoConfig:
         """The repo's options, as resolved from the URL and keywords."""
-        return self._executor.config
+        return self._own_executor.config
 
     @property
     def telemetry(self) -> Telemetry:
         """Query events: ``repo.telemetry.attach(handler)`` (see ``docs/telemetry.md``)."""
-        return self._executor.telemetry
+        return self._own_executor.telemetry
 
     @property
     def state(self) -> str:
         """``"new"``, ``"starting"``, ``"running"``, ``"closing"`` or ``"closed"``."""
-        return self._executor.state
+        return self._own_executor.state
 
     async def start(self) -> None:
         """Open the pool and start the supervisor; raises if the database cannot be reached.
@@ -158,7 +172,7 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
         :raises DatabaseUnavailableError: no connection could be opened
         :raises RepoStateError: the repo is already running or starting
         """
-        await self._executor.start()
+        await self._own_executor.start()
 
     async def stop(self, timeout: float | None = None) -> None:
         """Refuse new work, wait for in-flight work up to ``timeout`` (default: ``shutdown_timeout``), close.
@@ -168,33 +182,33 @@ class Repo(Reads, Writes, Transactions, RawSQL, Notifications):
         so nothing keeps running there. Calling it on a repo that is not running does nothing.
         Cancelling the caller does not leave the repo half-closed.
         """
-        await self._executor.stop(timeout)
+        await self._own_executor.stop(timeout)
 
     async def __aenter__(self) -> Self:
-        await self._executor.start()
+        await self._own_executor.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._executor.stop()
+        await self._own_executor.stop()
 
     @property
     def supervisor_restarts(self) -> dict[str, int]:
         """How many times each background worker was restarted."""
-        return self._executor.supervisor_restarts
+        return self._own_executor.supervisor_restarts
 
     def pool_stats(self) -> dict[str, int]:
         """Pool counters: ``size``, ``idle``, ``in_use``, ``checkouts``, ``opened``, ``resets`` …"""
-        return self._executor.pool_stats()
+        return self._own_executor.pool_stats()
 
     def cache_stats(self) -> dict[str, int]:
         """Plan cache counters: ``hits``, ``misses``, ``size``."""
-        return self._executor.cache_stats()
+        return self._own_executor.cache_stats()
 
     # -- storage ------------------------------------------------------------------
     async def storage_up(self) -> str:
         """Create the database (``"created"``, or ``"already_up"``); the repo need not be started."""
-        return await self._executor.adapter.storage_up()
+        return await self._own_executor.adapter.storage_up()
 
     async def storage_down(self) -> str:
         """Drop the database (``"dropped"``, or ``"already_down"``); the repo need not be started."""
-        return await self._executor.adapter.storage_down()
+        return await self._own_executor.adapter.storage_down()

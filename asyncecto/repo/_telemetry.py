@@ -43,6 +43,11 @@ class QueryEvent:
         metadata), when the repo was created with ``stacktrace=True``; else ``None``
     :ivar idle_time: how long the connection sat idle in the pool before this query checked it
         out (``None`` when the query did not check one out: inside a transaction or a checkout)
+    :ivar cast_params: the parameters before dumping (Ecto's ``cast_params``): the values as
+        their types cast them (a ``uuid.UUID``, a ``datetime``, an enum's member), where
+        ``params`` holds what was sent (their dumped form). For statements whose parameters
+        asyncecto does not dump (raw SQL, transaction statements, ``notify``, COPY) it is
+        ``params`` itself
     """
 
     repo: str
@@ -60,6 +65,7 @@ class QueryEvent:
     log: str | bool | None = None
     stacktrace: tuple[traceback.FrameSummary, ...] | None = None
     idle_time: float | None = None
+    cast_params: tuple[Any, ...] | None = None
 
 
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:

@@ -37,6 +37,7 @@ from asyncecto.errors import (
 )
 
 from ._core import DEFAULT, Bound, RepoCore
+from ._tenant_apply import savepoint_ended
 
 if TYPE_CHECKING:
     from ._ownership import Lease
@@ -72,6 +73,7 @@ class Transaction:
         self._savepoint: str | None = None
         self._token: Any = None
         self._lent: Lease | None = None  # lent inside a transaction to this block, given back at its end
+        self._tenant_before: tuple[str, str] | None = None  # repo.tenant's setting when the savepoint began
 
     def _begin_sql(self) -> str:
         return self.core.adapter.begin_sql(self.isolation, self.read_only)
@@ -204,6 +206,7 @@ class Transaction:
         made = False
         adapter = self.core.adapter
         savepoint = adapter.savepoint_sql(name)
+        self._tenant_before = bound.tenant
 
         async def work() -> None:
             nonlocal made
@@ -319,6 +322,8 @@ class Transaction:
             self.committed = True
         finally:
             bound.depth -= 1
+            if bound.tenant != self._tenant_before:  # repo.tenant changed inside: the enclosing one's again
+                await savepoint_ended(self.core, bound, self._tenant_before, self.committed)
 
     async def _end(self, bound: Bound, failed: bool) -> None:
         owns_connection = self._token is not None
@@ -345,6 +350,7 @@ class Transaction:
                     ) from exc
         finally:
             bound.depth = 0
+            bound.tenant = None  # transaction-local: gone with the transaction
             if owns_connection:
                 bound.active = False
                 await bound.lease.checkin()  # one still in a transaction is reset
@@ -364,9 +370,9 @@ def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | No
     ``repo.rollback()`` is called in its body; another repo's Rollback is not ``core``'s.
     """
     if isinstance(exc, Rollback):
-        return (exc, None) if exc.repo is None or exc.repo is core else (None, exc)
+        return (exc, None) if _same_repo(exc.repo, core) else (None, exc)
     if isinstance(exc, BaseExceptionGroup):
-        match, rest = exc.split(lambda e: isinstance(e, Rollback) and (e.repo is None or e.repo is core))
+        match, rest = exc.split(lambda e: isinstance(e, Rollback) and _same_repo(e.repo, core))
         if match is not None:
             first: BaseException = match
             while isinstance(first, BaseExceptionGroup):
@@ -374,6 +380,15 @@ def own_rollback(exc: BaseException | None, core: object) -> tuple[Rollback | No
             assert isinstance(first, Rollback)
             return first, rest
     return None, exc
+
+
+def _same_repo(signalled: object, repo: object) -> bool:
+    """Whether ``repo.rollback()`` on ``signalled`` is meant for ``repo``'s transaction: the same repo,
+    or two repos whose calls run on the same executor here (a dynamic repo, ``repo.using(other)``)."""
+    if signalled is None or signalled is repo:
+        return True
+    mine = getattr(signalled, "_executor", None)
+    return mine is not None and mine is getattr(repo, "_executor", None)
 
 
 def _rolled_back(at: str) -> TransactionAbortedError:

@@ -32,6 +32,7 @@ from asyncecto.errors import (
     StaleEntryError,
 )
 from asyncecto.query._on_conflict import inserted_key, plan_conflict
+from asyncecto.query._plan import Params
 from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
 from asyncecto.schema._define import utc_now
 from asyncecto.schema._embeds import embeds
@@ -159,8 +160,21 @@ def _with_generated_embeds(info: SchemaInfo, values: dict[str, Any]) -> None:
             values[name] = None if value is None else typ.autogenerate(value, now)
 
 
-def _dump(info: SchemaInfo, values: dict[str, Any]) -> list[Any]:
-    return [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in values.items()]
+def _dump(info: SchemaInfo, values: dict[str, Any], *more: dict[str, Any]) -> Params:
+    """The dumped values of ``values`` (then of each of ``more``), with the values before dumping
+    as the parameters' ``cast`` (telemetry's ``cast_params``)."""
+    cast = list(values.values())
+    for extra in more:
+        cast += extra.values()
+    dumped = [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in values.items()]
+    for extra in more:
+        dumped += [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in extra.items()]
+    return Params(dumped, cast)
+
+
+def _joined(*parts: list[Any]) -> Params:
+    """Parameters one after another, each part's values before dumping kept (when it has them)."""
+    return Params([v for part in parts for v in part], [v for part in parts for v in getattr(part, "cast", part)])
 
 
 def _constraint_error(core: RepoCore, exc: DatabaseError, cs: Changeset[Any], action: str) -> Exception | None:
@@ -372,7 +386,7 @@ async def _upsert(
 ) -> Any:
     """``INSERT … ON CONFLICT``: the primary key always comes back (an update keeps the stored one),
     with a flag telling a new row from a conflicting one."""
-    fixed: list[Any] = []
+    fixed: list[Any] = Params()
     conflict = plan_conflict(
         type(cs.data), source, upsert.on_conflict, upsert.conflict_target, prefix=prefix, params=fixed
     )
@@ -386,9 +400,9 @@ async def _upsert(
     body = adapter.values_body(len(fixed) + 1, len(columns), 1)
     sql = adapter.insert_rows_sql(prefix, source, columns, body, ret_cols, conflict, key)
     if not ret_cols and not flag:
-        count, _ = await _run_rows(core, cs, "insert", sql, [*fixed, *params], False, timeout, source)
+        count, _ = await _run_rows(core, cs, "insert", sql, _joined(fixed, params), False, timeout, source)
         return _inserted(cs, info, values, (), None, source, prefix, count == 1)
-    _, row = await _run_rows(core, cs, "insert", sql, [*fixed, *params], True, timeout, source)
+    _, row = await _run_rows(core, cs, "insert", sql, _joined(fixed, params), True, timeout, source)
     if row is None:
         if conflict.action == "nothing":  # ignored: the struct as given, a database-made key left unset
             return _inserted(cs, info, values, (), None, source, prefix, False)
@@ -517,7 +531,7 @@ async def _update(
     filters = {**_pk_filters(info, struct, "update"), **cs.filters}
     source, eff_prefix = _where(struct, prefix, core)
     _with_generated_embeds(info, changes)
-    params = _dump(info, changes) + _dump(info, filters)
+    params = _dump(info, changes, filters)
     ret = _returning(info, returning, [])
     columns = tuple(info.fields[n].source for n in changes)
     filter_cols = tuple(info.fields[n].source for n in filters)

@@ -22,6 +22,7 @@ DOCUMENTED = [
     "config",
     "copy_from",
     "copy_to",
+    "current_tenant",
     "default_options",
     "delete",
     "delete_all",
@@ -32,6 +33,7 @@ DOCUMENTED = [
     "get",
     "get_by",
     "get_by_or_raise",
+    "get_dynamic_repo",
     "get_or_raise",
     "in_transaction",
     "init",
@@ -49,6 +51,7 @@ DOCUMENTED = [
     "preload",
     "prepare_query",
     "prepare_transaction",
+    "put_dynamic_repo",
     "query",
     "query_options",
     "reload",
@@ -64,10 +67,12 @@ DOCUMENTED = [
     "supervisor_restarts",
     "table_exists",
     "telemetry",
+    "tenant",
     "to_sql",
     "transaction",
     "update",
     "update_all",
+    "using",
 ]
 
 

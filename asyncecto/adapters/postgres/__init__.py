@@ -362,6 +362,9 @@ class PostgresAdapter(RepoAdapter):
     def transaction_control(self, sql: str) -> str | None:
         return _transaction.transaction_control(sql)
 
+    def set_local_sql(self) -> str:
+        return _transaction.SET_LOCAL_SQL
+
     # -- NotificationAdapter ----------------------------------------------------
     def notify_sql(self) -> str:
         return "SELECT pg_notify($1, $2)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 __all__ = (
+    "SET_LOCAL_SQL",
     "begin_sql",
     "commit_rolled_back",
     "remark_sql",
@@ -23,6 +24,11 @@ _TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"}
 #: a statement's first two words, past blanks and ``--``/``/* */`` comments
 _GAP = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)"
 _FIRST_WORDS = re.compile(rf"{_GAP}*([A-Za-z_]+)(?:{_GAP}+([A-Za-z_]+))?", re.S)
+
+
+#: a setting (parameter 1) set to a text (parameter 2) until the transaction ends, as SET LOCAL
+#: (which takes no parameters): what ``repo.tenant`` sends; nothing of it outlives the transaction
+SET_LOCAL_SQL = "SELECT set_config($1, $2, true)"
 
 
 def begin_sql(isolation: str | None, read_only: bool) -> str:
