@@ -43,6 +43,8 @@ class QueryEvent:
         metadata), when the repo was created with ``stacktrace=True``; else ``None``
     :ivar idle_time: how long the connection sat idle in the pool before this query checked it
         out (``None`` when the query did not check one out: inside a transaction or a checkout)
+    :ivar replica: the read replica that served the query (``host:port``), ``None`` for the primary
+    :ivar replica_lag: that replica's last known lag behind the primary, in bytes of WAL (``None``: unknown)
     """
 
     repo: str
@@ -60,6 +62,8 @@ class QueryEvent:
     log: str | bool | None = None
     stacktrace: tuple[traceback.FrameSummary, ...] | None = None
     idle_time: float | None = None
+    replica: str | None = None
+    replica_lag: int | None = None
 
 
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:
@@ -80,6 +84,8 @@ def format_event(event: QueryEvent) -> str:
     head = f"QUERY {'OK' if event.result == 'ok' else 'ERROR'}"
     if event.source:
         head += f' source="{event.source}"'
+    if event.replica:
+        head += f' replica="{event.replica}"'
     head += _ms("db", event.query_time, always=True) + _ms("decode", event.decode_time) + _ms("queue", event.queue_time)
     line = f"{head}\n{event.sql} {list(event.params)!r}"
     if event.stacktrace:
