@@ -53,7 +53,6 @@ from asyncecto.errors import (
     DatabaseUnavailableError,
     PoolTimeoutError,
 )
-
 from asyncecto.query._query import Query
 
 from ._config import RepoConfig, build_config

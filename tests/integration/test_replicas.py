@@ -19,7 +19,7 @@ import pytest
 
 from asyncecto import Repo, schema
 from asyncecto.query import fragment, from_, lock, where
-from asyncecto.repo._routing import ReplicaEvent
+from asyncecto.repo._routing import ReplicaEvent, Router
 from asyncecto.repo._telemetry import QueryEvent
 
 from .._cancellers import CANCELLERS, cancel_with
@@ -208,16 +208,15 @@ async def test_read_your_writes_under_lag(servers: Replication, make_repo: Any) 
 
     await standby.resume_replay()
     await standby.wait_replayed()
-    await asyncio.sleep(Repo_lsn_age())
+    await asyncio.sleep(lsn_age())
     await seen.servers()
     assert (await repo.get(Row, row.id)) == row  # replayed: back on the replica
     assert await seen.servers() == [port_of(standby)]
     assert repo.replica_stats()[0]["replay_lsn"] is not None
 
 
-def Repo_lsn_age() -> float:  # noqa: N802 - reads as the setting it waits out
-    from asyncecto.repo._routing import Router
-
+def lsn_age() -> float:
+    """Long enough for the repo to ask a replica its replayed position again."""
     return Router.lsn_max_age * 2
 
 
