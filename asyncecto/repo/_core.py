@@ -592,7 +592,7 @@ class RepoCore(Executor):
         t1 = time.perf_counter()
         call = self.call_var.get()
         active = self.telemetry.active if call is None else self.telemetry.active_for(call.log, call.telemetry)
-        # read-your-writes: a statement on the primary outside a transaction records the WAL position after it
+        # read-your-writes: a statement on the primary outside a transaction marks the context as having written
         capture = router is not None and server is None and pinned is None and (bound is None or bound.depth == 0)
         try:
             if guarded:
@@ -606,7 +606,7 @@ class RepoCore(Executor):
             if lift:
                 await lease.restore_timeout()
             if capture and router is not None and router.captures():
-                await router.note_write(conn)
+                router.note_write()  # no statement: the WAL position is sampled by the router's worker
         except BaseException as exc:
             if guarded:
                 await lease.undo_statement()

@@ -72,7 +72,6 @@ class Transaction:
         self._savepoint: str | None = None
         self._token: Any = None
         self._lent: Lease | None = None  # lent inside a transaction to this block, given back at its end
-        self._commit_lsn: int | None = None  # read replicas: the primary's WAL position after the COMMIT
 
     def _begin_sql(self) -> str:
         return self.core.adapter.begin_sql(self.isolation, self.read_only)
@@ -338,9 +337,6 @@ class Transaction:
                     if adapter.commit_rolled_back(tag):  # the server's answer to a commit in a failed transaction
                         raise _rolled_back(commit)
                     self.committed = True
-                    router = self.core.router
-                    if router is not None and owns_connection and not self.read_only and router.captures():
-                        self._commit_lsn = await router.write_position(bound.conn)
                 except ConnectionLostError as exc:
                     raise CommitOutcomeUnknownError(
                         "the connection was lost while COMMIT was in flight: the transaction may or may not "
@@ -356,10 +352,10 @@ class Transaction:
 
     def _note_commit(self) -> None:
         """Read replicas' read-your-writes: the caller's context reads from a replica that has replayed this
-        COMMIT (the whole ``read_your_writes`` window on the primary when its position is unknown)."""
+        COMMIT (``asyncecto.repo._routing``; no statement is sent)."""
         router = self.core.router
         if router is not None and self.committed and not self.read_only and router.captures():
-            router.wrote(self._commit_lsn if self._commit_lsn is not None else router.unknown_lsn)
+            router.note_write()
 
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""
