@@ -198,8 +198,9 @@ class _Written:
 
 
 def _replica_config(primary: RepoConfig, url: str) -> RepoConfig:
-    """The replica's config: the primary's options, what ``url`` sets winning; sized by ``replica_pool_size``."""
-    skip = {"scheme", "replicas", "replica_pool_size", "read_your_writes"}
+    """The replica's config: the primary's options, what ``url`` sets winning; sized by ``replica_pool_size``.
+    Where to connect (host, port) is the URL's alone: a URL without a port means 5432, as for libpq."""
+    skip = {"scheme", "host", "port", "replicas", "replica_pool_size", "read_your_writes"}
     options = {f: getattr(primary, f) for f in attrs.fields_dict(RepoConfig) if f not in skip}
     size = primary.replica_pool_size or primary.pool_size
     options.update(pool_size=size, min_size=min(primary.min_size, size))
@@ -467,6 +468,7 @@ class Router:
         replica.backoff = self.probe_backoff[0]
         replica.retry_at = now + replica.backoff
         replica.replay_lsn, replica.lsn_at = None, float("-inf")
+        replica.adapter.disconnect_all(0)  # its other connections are suspect: idle ones close now, others at checkin
         self.events.emit(ReplicaEvent((self.core.name, "replica", "down"), replica.label, replica.url, error=exc))
 
     def put_back(self, replica: Replica) -> None:

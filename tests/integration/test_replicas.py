@@ -13,12 +13,13 @@ import contextvars
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from asyncecto import Repo, schema
-from asyncecto.query import fragment, from_, lock, where
+from asyncecto import Multi, Repo, belongs_to, has_many, schema
+from asyncecto.query import fragment, from_, lock, preload, where
+from asyncecto.repo._core import executor_of
 from asyncecto.repo._routing import ReplicaEvent, Router
 from asyncecto.repo._telemetry import QueryEvent
 
@@ -27,12 +28,40 @@ from .._replica import Replication, Standby, unavailable_reason
 
 pytestmark = pytest.mark.no_sandbox  # private servers, real commits
 
-TABLE_DDL = "CREATE TABLE IF NOT EXISTS replica_rows (id bigserial PRIMARY KEY, tag text NOT NULL)"
+TABLE_DDL = (
+    "CREATE TABLE IF NOT EXISTS replica_rows (id bigserial PRIMARY KEY, tag text NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS replica_owners (id bigserial PRIMARY KEY, name text);"
+    "CREATE TABLE IF NOT EXISTS replica_pets (id bigserial PRIMARY KEY, name text, owner_id bigint);"
+    "CREATE TABLE IF NOT EXISTS replica_toys (id bigserial PRIMARY KEY, name text, owner_id bigint)"
+)
 
 
 @schema("replica_rows")
 class Row:
     tag: str | None = None
+
+
+@schema("replica_owners")
+class Owner:
+    name: str | None = None
+    pets: list[Pet] = has_many("Pet")
+    toys: list[Toy] = has_many("Toy")
+
+
+@schema("replica_pets")
+class Pet:
+    name: str | None = None
+    owner: Owner | None = belongs_to(Owner)
+    if TYPE_CHECKING:
+        owner_id: int | None = None
+
+
+@schema("replica_toys")
+class Toy:
+    name: str | None = None
+    owner: Owner | None = belongs_to(Owner)
+    if TYPE_CHECKING:
+        owner_id: int | None = None
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +207,40 @@ async def test_what_runs_on_the_primary(servers: Replication, make_repo: Any) ->
     served = await seen.servers()
     assert [s for s in served if s is not None] == [port_of(servers.standbys[0])], served
     assert repo.replica_stats()[0]["reads"] == 1
+
+
+async def test_preloads_and_multi(servers: Replication, make_repo: Any) -> None:
+    standby = servers.standbys[0]
+    repo = await make_repo(read_your_writes=False)
+    seen = Seen(repo)
+    changes = await repo.transaction(
+        Multi.new()
+        | Multi.insert("owner", Owner(name="ann"))
+        | Multi.run("pets", lambda r, c: r.insert(Pet(name="rex", owner_id=c["owner"].id)))
+    )
+    owner = changes["owner"]
+    await repo.insert(Toy(name="ball", owner_id=owner.id))
+    assert set(await seen.servers()) == {None}  # the Multi's statements and the insert: the primary
+    await servers.wait_replayed()
+
+    loaded = await repo.all(from_(Owner) | where(id=owner.id) | preload("pets", "toys"))  # parallel preloads
+    assert [p.name for p in loaded[0].pets] == ["rex"] and [t.name for t in loaded[0].toys] == ["ball"]
+    again = await repo.preload(owner, "pets")
+    assert [p.name for p in again.pets] == ["rex"]
+    assert await seen.servers() == [port_of(standby)] * 4
+
+
+async def test_the_write_position_is_sampled_not_asked_per_write(servers: Replication, make_repo: Any) -> None:
+    repo = await make_repo()
+    router = executor_of(repo).router
+    assert router is not None
+    before = router.samples
+    for i in range(40):
+        await repo.insert(Row(tag=f"many-{i}"))
+    await asyncio.sleep(router.sample_gap * 3)
+    taken = router.samples - before
+    assert 1 <= taken < 40, taken  # coalesced: at most one sample per gap, however many writes
+    assert router.sample is not None and router.primary_lsn > 0
 
 
 # -- read-your-writes ---------------------------------------------------------------------------------
