@@ -377,3 +377,56 @@ async def test_cancelled_read_on_a_replica_leaves_nothing_checked_out(
     await wait_for(settled, 10, "the replica's connection back in its pool and its statement cancelled")
     assert repo.replica_stats()[0]["healthy"] is True
     assert await repo.all(from_(Row) | where(tag="after-cancel")) == []  # the pool still serves
+
+
+async def test_a_read_whose_replica_session_ends_is_retried(servers: Replication, make_repo: Any) -> None:
+    standby = servers.standbys[0]
+    app = f"ae-rep-term-{uuid.uuid4().hex[:8]}"
+    repo = await make_repo(server_settings={"application_name": app})
+    changes: list[ReplicaEvent] = []
+    repo.replica_events.attach(changes.append)
+    seen = Seen(repo)
+    read = asyncio.create_task(repo.query("SELECT inet_server_port() FROM pg_sleep(1)", replica=True))
+
+    async def running() -> bool:
+        return any(a["state"] == "active" for a in await standby.activity(app))
+
+    await wait_for(running, 5, "the read running on the standby")
+    for pid in await standby.backend_pids(app):
+        await standby.terminate(pid)  # 57P01 on the replica's session
+    assert (await read).rows == [(servers.primary.port,)]  # retried, on the primary (the only replica is out)
+    served = await seen.servers()
+    assert served == [port_of(standby), None], served
+    assert repo.replica_stats()[0]["taken_out"] == 1
+    assert [e.name[2] for e in changes][:1] == ["down"]
+
+    async def back() -> bool:
+        return bool(repo.replica_stats()[0]["healthy"])
+
+    await wait_for(back, 10, "the replica back in rotation (the server never went away)")
+    assert await server_port(repo, replica=True) == (standby.port, True)
+
+
+async def test_every_context_reads_its_own_writes_under_load(servers: Replication, make_repo: Any) -> None:
+    repo = await make_repo(replicas=servers.standbys, pool_size=6, replica_pool_size=4)
+    missing: list[int] = []
+
+    async def client(n: int) -> None:
+        for i in range(8):
+            row = await repo.insert(Row(tag=f"load-{n}-{i}"))
+            if await repo.get(Row, row.id) is None:
+                missing.append(row.id or 0)
+            async with repo.transaction():
+                other = await repo.insert(Row(tag=f"load-txn-{n}-{i}"))
+            if await repo.get_by(Row, tag=other.tag) is None:
+                missing.append(other.id or 0)
+
+    async with asyncio.TaskGroup() as tg:
+        for n in range(20):
+            tg.create_task(client(n))
+    assert missing == []
+    await servers.wait_replayed()
+    await asyncio.sleep(lsn_age())
+    stats = repo.replica_stats()
+    assert all(s["healthy"] for s in stats) and all(s["pool"]["in_use"] == 0 for s in stats)
+    assert repo.pool_stats()["in_use"] == 0
