@@ -447,6 +447,8 @@ class Router:
                 finally:
                     await lease.checkin()
             except AsyncEctoError as exc:
+                if core.state != "running":
+                    continue  # shutting down: the pool is closed
                 logger.warning("repo %s: cannot read the primary's WAL position: %s", core.name, exc)
                 wanted.set()  # try again after the gap; the writers' reads stay on the primary meanwhile
             else:
