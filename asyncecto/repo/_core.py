@@ -274,6 +274,7 @@ class RepoCore(Executor):
         finally:
             if self.router is not None:
                 await self.router.stop(self.config.shutdown_timeout if timeout is None else timeout)
+                self.router = None
             await self.telemetry.flush()
             if self._supervisor is not None:
                 await self._supervisor.stop()

@@ -430,3 +430,14 @@ async def test_every_context_reads_its_own_writes_under_load(servers: Replicatio
     stats = repo.replica_stats()
     assert all(s["healthy"] for s in stats) and all(s["pool"]["in_use"] == 0 for s in stats)
     assert repo.pool_stats()["in_use"] == 0
+
+
+async def test_stop_and_start_again(servers: Replication, make_repo: Any) -> None:
+    standby = servers.standbys[0]
+    repo = await make_repo()
+    assert await server_port(repo, replica=True) == (standby.port, True)
+    await repo.stop(5)
+    assert repo.replica_stats() == []
+    await repo.start()
+    assert await server_port(repo, replica=True) == (standby.port, True)
+    assert repo.replica_stats()[0]["reads"] == 1  # a new router: counters start afresh
