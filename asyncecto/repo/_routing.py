@@ -41,7 +41,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
 
@@ -537,7 +537,7 @@ class Router:
         ]
 
 
-def routed(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+def routed(method: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Mark a Repo read method: its statements may go to a replica; it takes ``replica=True|False``
     (pass it on through ``**options``). Without replicas it only drops a ``replica=`` option."""
 
@@ -560,7 +560,7 @@ def routed(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
     return read
 
 
-def routed_raw(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+def routed_raw(method: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Mark raw SQL: it goes to the primary unless the call says ``replica=True``."""
 
     @functools.wraps(method)
