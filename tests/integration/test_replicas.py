@@ -354,7 +354,7 @@ async def test_replica_down_at_start(servers: Replication, make_repo: Any) -> No
 
 
 # -- cancellation ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("how", ["asyncio.timeout", "anyio.move_on_after", "task.cancel"])
+@pytest.mark.parametrize("how", ["asyncio.timeout", "task.cancel", "anyio.move_on_after", "anyio.CancelScope.cancel"])
 async def test_cancelled_read_on_a_replica_leaves_nothing_checked_out(
     servers: Replication, make_repo: Any, how: str
 ) -> None:
@@ -362,7 +362,10 @@ async def test_cancelled_read_on_a_replica_leaves_nothing_checked_out(
     standby = servers.standbys[0]
     app = f"ae-rep-cancel-{uuid.uuid4().hex[:8]}"
     repo = await make_repo(server_settings={"application_name": app})
-    q = from_(Row) | where(lambda r: fragment("pg_sleep(?) IS NOT NULL", 5.0))
+    tag = f"slow-{uuid.uuid4().hex}"
+    await servers.primary.execute("INSERT INTO replica_rows (tag) VALUES ($1)", tag)  # a row to sleep on
+    await servers.wait_replayed()
+    q = from_(Row) | where(tag=tag) | where(lambda r: fragment("pg_sleep(?) IS NOT NULL", 5.0))
 
     async def slow_read() -> None:
         await repo.all(q)
