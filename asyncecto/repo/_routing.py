@@ -301,7 +301,10 @@ class Router:
 
     @contextmanager
     def reading(self, replica: bool | None, locked: bool = False) -> Iterator[None]:
-        """The block is a read call; ``replica`` (the call's option) forces a replica (True) or the primary."""
+        """The block is a read call; ``replica`` (the call's option) forces a replica (True) or the primary.
+        A ``locked`` read (``FOR UPDATE`` …) runs on the primary whatever the call says (a standby refuses it)."""
+        if locked:
+            replica = False
         read_token = self.read_var.set(not locked)
         prefer_token = self.prefer_var.set(replica) if replica is not None else None
         try:

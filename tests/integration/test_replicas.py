@@ -196,6 +196,7 @@ async def test_what_runs_on_the_primary(servers: Replication, make_repo: Any) ->
         assert await server_port(repo) == (servers.primary.port, False)
         assert (await server_port(repo, replica=True))[1] is True  # the call's own option wins
     await repo.all(from_(Row) | lock("FOR UPDATE"))
+    await repo.all(from_(Row) | lock("FOR SHARE"), replica=True)  # a standby refuses row locks: the primary
     async with repo.transaction():
         await repo.all(from_(Row))
         assert await server_port(repo, replica=True) == (servers.primary.port, False)  # inside: the primary
