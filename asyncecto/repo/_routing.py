@@ -214,6 +214,8 @@ class Router:
     lsn_max_age = 0.05
     #: first and longest wait between probes of a replica taken out
     probe_backoff = (0.2, 5.0)
+    #: a healthy replica's replayed position is read at least this often (seconds), for its reported lag
+    lag_refresh = 1.0
     #: least seconds between two samples of the primary's WAL position (one query per gap at most, however
     #: many writes)
     sample_gap = 0.01
@@ -419,6 +421,9 @@ class Router:
             else:
                 replica.lsn_at = time.monotonic()  # asked again after lsn_max_age; reads go to the primary meanwhile
                 logger.warning("repo %s: cannot read replica %s's WAL position: %s", self.core.name, replica.url, exc)
+        except Exception:  # a task of its own: nothing may escape unretrieved
+            replica.lsn_at = time.monotonic()
+            logger.exception("repo %s: cannot read replica %s's WAL position", self.core.name, replica.url)
         finally:
             replica.refreshing = None
 
@@ -485,12 +490,16 @@ class Router:
         self.events.emit(ReplicaEvent((self.core.name, "replica", "up"), replica.label, replica.url, down_for=down_for))
 
     async def probe(self) -> None:
-        """The worker: try each replica taken out when its backoff has passed; a session that answers puts it back."""
+        """The worker: try each replica taken out when its backoff has passed (a session that answers puts it back);
+        read a healthy replica's replayed position when it is older than :attr:`lag_refresh` (for its lag)."""
         low, high = self.probe_backoff
+        loop = asyncio.get_running_loop()
         while True:
             wait = low
             for replica in self.replicas:
                 if replica.healthy:
+                    if replica.refreshing is None and time.monotonic() - replica.lsn_at > self.lag_refresh:
+                        replica.refreshing = loop.create_task(self._refresh(replica))
                     continue
                 now = time.monotonic()
                 if now >= replica.retry_at:

@@ -302,6 +302,31 @@ async def test_read_your_writes_window_is_bounded(servers: Replication, make_rep
     assert await seen_off.servers() == [None, port_of(standby)]
 
 
+async def test_lag_is_reported(servers: Replication, make_repo: Any) -> None:
+    standby = servers.standbys[0]
+    repo = await make_repo()
+    seen = Seen(repo)
+    await standby.pause_replay()
+    await repo.insert(Row(tag="lagging"))  # the sampler reads the primary's position after it
+
+    async def lagging() -> bool:
+        lag = repo.replica_stats()[0]["lag_bytes"]
+        return lag is not None and lag > 0
+
+    await wait_for(lagging, 5, "the replica's lag known and > 0 (refreshed every lag_refresh)")
+    await repo.all(from_(Row) | where(tag="none"), replica=True)
+    await repo.telemetry.flush()
+    event = seen.events[-1]
+    assert event.replica == port_of(standby) and event.replica_lag is not None and event.replica_lag > 0
+    await standby.resume_replay()
+    await standby.wait_replayed()
+
+    async def caught_up() -> bool:
+        return bool(repo.replica_stats()[0]["lag_bytes"] == 0)
+
+    await wait_for(caught_up, 5, "the lag back to 0 after replay")
+
+
 # -- failures -----------------------------------------------------------------------------------------
 async def test_a_stopped_replica_is_taken_out_and_comes_back(servers: Replication, make_repo: Any) -> None:
     first, second = servers.standbys
