@@ -17,6 +17,7 @@ from . import _copy
 from ._api_reads import LogOption, Queryable
 from ._core import DEFAULT, NO_CALL_OPTIONS, RepoCore
 from ._options import CallHooks
+from ._routing import routed_raw
 
 __all__ = ("QueryResult", "RawSQL", "format_table")
 
@@ -43,6 +44,7 @@ class RawSQL(CallHooks):
 
     _executor: RepoCore
 
+    @routed_raw
     async def query(
         self,
         sql: str,
@@ -59,6 +61,8 @@ class RawSQL(CallHooks):
         The connection is reset before it is reused, since raw SQL may change session state.
         ``log=False`` silences this call's log line; ``telemetry_options`` reach the telemetry
         event's ``options``; ``default_options("query")`` applies (``prepare_query`` does not).
+        With read replicas (``Repo(replicas=...)``), raw SQL runs on the primary unless the call
+        says ``replica=True`` (outside a transaction: then on a healthy replica, as a read).
 
         .. code-block:: python
 

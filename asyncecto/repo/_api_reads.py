@@ -21,6 +21,7 @@ from ._core import DEFAULT, RepoCore
 from ._loader import load_struct
 from ._options import SHARED_OPTIONS, CallHooks, Resolved
 from ._preload import preload
+from ._routing import routed
 
 __all__ = ("LogOption", "Queryable", "Reads")
 
@@ -57,6 +58,7 @@ class Reads(CallHooks):
     ) -> Resolved:
         return self._resolve(operation, method, to_query(queryable), prefix, timeout, log, telemetry_options, options)
 
+    @routed
     async def all(
         self,
         queryable: Queryable[_T],
@@ -81,6 +83,7 @@ class Reads(CallHooks):
         with core.call_options(r.call), core.preload_prepare(self._preload_prepare(r.options)):
             return await _read.all_(core, r.query, r.prefix, r.timeout, on_preloader_spawn)
 
+    @routed
     async def all_by(
         self,
         queryable: Queryable[_T],
@@ -148,6 +151,7 @@ class Reads(CallHooks):
         telemetry_options: Mapping[str, Any] | None = ...,
         **options: Any,
     ) -> _T: ...
+    @routed
     async def preload(
         self,
         structs: Any,
@@ -196,6 +200,7 @@ class Reads(CallHooks):
                 on_preloader_spawn=on_preloader_spawn,
             )
 
+    @routed
     async def one(
         self,
         queryable: Queryable[_T],
@@ -235,6 +240,7 @@ class Reads(CallHooks):
             raise NoResultsError(to_query(queryable))
         return found
 
+    @routed
     async def get(
         self,
         queryable: Queryable[_T],
@@ -279,6 +285,7 @@ class Reads(CallHooks):
             raise NoResultsError(f"{q!r} with primary key {id!r}")
         return found
 
+    @routed
     async def get_by(
         self,
         queryable: Queryable[_T],
@@ -443,6 +450,7 @@ class Reads(CallHooks):
             return rows[0][0]
         return "\n".join(r[0] for r in rows)
 
+    @routed
     async def exists(
         self,
         queryable: Queryable[Any],
@@ -469,6 +477,7 @@ class Reads(CallHooks):
         taken = check.query is not None and await self.exists(check.query, **opts)
         return check.answer(taken)
 
+    @routed
     async def aggregate(
         self,
         queryable: Queryable[Any],

@@ -62,6 +62,10 @@ _EXPECTED: Final[dict[str, str]] = {
     "read_only": "True or False",
     "stacktrace": "True or False",
     "after_connect": "a function of the new connection (sync or async), or None",
+    # read replicas (own block: asyncecto.repo._routing)
+    "replicas": "a list of replica URLs (postgres://...), each with the primary's options unless its URL sets them",
+    "replica_pool_size": "an integer >= 1, or None for the primary's pool_size",
+    "read_your_writes": "a number of seconds >= 0, True (5.0) or False (off)",
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -85,6 +89,9 @@ _EXAMPLES: Final[dict[str, str]] = {
     "read_only": "read_only=True",
     "stacktrace": "stacktrace=True",
     "after_connect": "after_connect=lambda conn: conn.execute('SET search_path TO app')",
+    "replicas": "replicas=['postgres://app@replica1/app_db', 'postgres://app@replica2/app_db']",
+    "replica_pool_size": "replica_pool_size=10",
+    "read_your_writes": "read_your_writes=5.0 or read_your_writes=False",
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -157,6 +164,11 @@ class RepoConfig:
     # run on each new connection (Ecto's after_connect): fn(conn), sync or async; conn.execute(sql)
     after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
     scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
+    # -- read replicas (asyncecto.repo._routing): reads outside a transaction go to these servers --
+    replicas: tuple[str, ...] = attrs.field(default=(), repr=lambda urls: repr(tuple(mask_url(u) for u in urls)))
+    replica_pool_size: int | None = None  # each replica's pool size (None: pool_size)
+    #: seconds a context's reads after its write wait for a replica that has replayed it (0: off)
+    read_your_writes: float = 5.0
 
     def connection_settings(self) -> ConnectionSettings:
         """What the adapter is given: where and how to connect, and how to size its pool."""
@@ -348,6 +360,8 @@ def _normalize(name: str, value: Any) -> Any:
         return _INVALID
     if name == "after_connect":
         return value if value is None or callable(value) else _INVALID
+    if name in ("replicas", "replica_pool_size", "read_your_writes"):
+        return _replica_option(name, value)
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
 
 
@@ -478,6 +492,28 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
     result["database"] = check_name(unquote(path), "database name")  # PostgreSQL cuts a longer one
     result.update(_parse_query(query or "", masked))
     return result
+
+
+def _replica_option(name: str, value: Any) -> Any:
+    """The read-replica options, checked (``replicas``: each URL parsed, so a bad one fails here)."""
+    if name == "replicas":
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+            return _INVALID
+        for url in value:
+            if not isinstance(url, str):
+                return _INVALID
+            parse_url(url)  # InvalidURLError names the part that is wrong
+        return tuple(value)
+    if name == "replica_pool_size":
+        ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+        return value if ok else _INVALID
+    if value is None or value is False:
+        return 0.0
+    if value is True:
+        return 5.0
+    if isinstance(value, int | float) and math.isfinite(value) and value >= 0:
+        return float(value)
+    return _INVALID
 
 
 def _bad_option(name: str, value: Any) -> ArgumentError:

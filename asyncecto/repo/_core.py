@@ -21,6 +21,7 @@ from asyncecto.errors import ArgumentError, AsyncEctoError, QueryError, RepoStat
 from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
 from ._ownership import Lease, Ownership, PoolLease
+from ._routing import PRIMARY, ReplicaEvents, Router
 from ._supervisor import Supervisor
 from ._telemetry import QueryEvent, Telemetry
 
@@ -173,6 +174,10 @@ class RepoCore(Executor):
         self._cache: dict[Hashable, Any] = {}
         self._cache_hits = 0
         self._cache_misses = 0
+        #: read replicas (``replicas=``): made at each start; ``None`` without replicas or while not running
+        self.router: Router | None = None
+        #: ``repo.replica_events``: handlers of replicas taken out of / put back in rotation
+        self.replica_events = ReplicaEvents()
 
     def __repr__(self) -> str:
         return f"Repo<{self._state.value} {self.config.masked_url()}>"
@@ -200,6 +205,7 @@ class RepoCore(Executor):
         self._state = RepoState.STARTING
         self._loop = asyncio.get_running_loop()
         listener: Listener | None = None
+        router: Router | None = None
         try:
             self._run_init()
         except BaseException:
@@ -207,6 +213,9 @@ class RepoCore(Executor):
             raise
         try:
             await self.adapter.start()
+            if self.config.replicas:  # read replicas: their pools, probe and upkeep (asyncecto.repo._routing)
+                router = Router(self)
+                await router.start()
             supervisor = Supervisor(self.name)
             listener = start_listener(self)
             await supervisor.start(
@@ -214,17 +223,21 @@ class RepoCore(Executor):
                     *self.adapter.workers(),
                     ("telemetry", self.telemetry.deliver),
                     ("notifications", listener.run),
+                    *(router.workers() if router is not None else ()),
                 ]
             )
         except BaseException:
             if listener is not None:
                 listener.close()
+            if router is not None:
+                await router.stop(0)
             await self.adapter.stop(0)
             self.adapter = open_adapter(self.config.connection_settings())  # a stopped pool never reopens: start afresh
             self._state = RepoState.NEW
             raise
         self._supervisor = supervisor
         self._listener = listener
+        self.router = router
         self._state = RepoState.RUNNING
         _RUNNING[id(self)] = weakref.ref(self.repo)
 
@@ -273,6 +286,9 @@ class RepoCore(Executor):
         try:
             await self.adapter.stop(self.config.shutdown_timeout if timeout is None else timeout)
         finally:
+            if self.router is not None:
+                await self.router.stop(self.config.shutdown_timeout if timeout is None else timeout)
+                self.router = None
             await self.telemetry.flush()
             if self._supervisor is not None:
                 await self._supervisor.stop()
@@ -292,6 +308,10 @@ class RepoCore(Executor):
     def pool_stats(self) -> dict[str, int]:
         """Pool counters: ``size``, ``idle``, ``in_use``, ``checkouts``, ``opened``, ``resets`` …"""
         return self.adapter.stats()
+
+    def replica_stats(self) -> list[dict[str, Any]]:
+        """Per read replica: health, reads routed there, last known lag, pool counters (``Router.stats``)."""
+        return self.router.stats() if self.router is not None else []
 
     def cache_stats(self) -> dict[str, int]:
         """Plan cache counters: ``hits``, ``misses``, ``size``."""
@@ -488,11 +508,15 @@ class RepoCore(Executor):
         error: AsyncEctoError | None,
         call: CallOptions | None = None,
         idle: float | None = None,
+        server: Any = None,
     ) -> None:
         if call is None:
             call = self.call_var.get()
         sent = tuple(params)
         cast = getattr(params, "cast", None)  # a planned statement's values before dumping (Params)
+        replica = lag = None
+        if server is not None and server is not PRIMARY and self.router is not None:  # served by a read replica
+            replica, lag = server.label, server.lag(self.router.primary_lsn)
         self.telemetry.emit(
             QueryEvent(
                 self.name,
@@ -511,6 +535,8 @@ class RepoCore(Executor):
                 caller_stack() if self.config.stacktrace else None,
                 idle,
                 sent if cast is None else tuple(cast),
+                replica,
+                lag,
             ),
             call is None or call.telemetry,
         )
@@ -525,6 +551,7 @@ class RepoCore(Executor):
         decode: Callable[[Any], _R] | None = None,
         pinned: Connection | None = None,
         client_timeout: float | None = None,
+        server: Any = None,
     ) -> tuple[Any, _R | None]:
         """Run one statement on the task's bound connection or a pooled one.
 
@@ -533,15 +560,19 @@ class RepoCore(Executor):
         runs on that connection (transaction bookkeeping). ``client_timeout`` (with ``timeout``
         DEFAULT) bounds the call on the client (a cleanup's deadline; the driver's timeout error
         is raised on expiry). Returns ``(raw result, decoded)``. While the repo is closing,
-        statements on a pinned connection still run: in-flight work may finish.
+        statements on a pinned connection still run: in-flight work may finish. ``server``: where the
+        read router sent it (a ``Replica``, or ``PRIMARY``); ``None``: not routed yet.
         """
         bound = self.bound_var.get() if pinned is None else None
         if pinned is None:
             tenant = self.tenant_var.get()
             if (tenant is not None or (bound is not None and bound.tenant is not None)) and (
                 bound is None or bound.depth == 0 or bound.tenant != (None if tenant is None else tenant.key)
-            ):  # repo.tenant: the connection's transaction must hold the tenant first
+            ):  # repo.tenant: the connection's transaction must hold the tenant first (on the primary)
                 return await self.tenant_run(self, bound, kind, sql, params, timeout, source, decode, client_timeout)
+        router = self.router
+        if router is not None and server is None and pinned is None and router.routes(bound):
+            return await router.run_read(self, kind, sql, params, timeout, source, decode, client_timeout)
         if self._state is not RepoState.RUNNING and not (
             self._state is RepoState.CLOSING and (pinned is not None or bound is not None)
         ):
@@ -566,9 +597,12 @@ class RepoCore(Executor):
             lease = Lease(pinned)  # the caller's (transaction control): nothing to guard or give back
         elif bound is None:
             lent = guarded = True
-            lease = ownership.checkout_nowait() or await ownership.checkout(
-                "a statement", sql if kind == "query" else None
-            )
+            if server is not None and server is not PRIMARY:
+                lease = await server.lease()  # a read replica's pool
+            else:
+                lease = ownership.checkout_nowait() or await ownership.checkout(
+                    "a statement", sql if kind == "query" else None
+                )
             conn = lease.conn
             queue = time.perf_counter() - t0
             if isinstance(lease, PoolLease):
@@ -584,6 +618,8 @@ class RepoCore(Executor):
         t1 = time.perf_counter()
         call = self.call_var.get()
         active = self.telemetry.active if call is None else self.telemetry.active_for(call.log, call.telemetry)
+        # read-your-writes: a statement on the primary outside a transaction marks the context as having written
+        capture = router is not None and server is None and pinned is None and (bound is None or bound.depth == 0)
         try:
             if guarded:
                 await lease.before_statement()
@@ -595,12 +631,14 @@ class RepoCore(Executor):
                 result = await getattr(conn, kind)(sql, params, timeout)
             if lift:
                 await lease.restore_timeout()
+            if capture and router is not None and router.captures():
+                router.note_write()  # no statement: the WAL position is sampled by the router's worker
         except BaseException as exc:
             if guarded:
                 await lease.undo_statement()
             if isinstance(exc, AsyncEctoError) and active:
                 now = time.perf_counter()
-                self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc, None, idle)
+                self._emit(sql, params, source, queue, now - t1, None, now - t0, None, exc, None, idle, server)
             raise
         finally:
             if lent:
@@ -626,5 +664,6 @@ class RepoCore(Executor):
                 None,
                 None,
                 idle,
+                server,
             )
         return result, decoded

@@ -28,6 +28,7 @@ from asyncecto.errors import RepoStateError
 from ._api_notifications import Notifications
 from ._api_raw import QueryResult, RawSQL
 from ._api_reads import Reads
+from ._api_replicas import Replicas
 from ._api_transactions import Transactions
 from ._api_writes import Writes
 from ._config import RepoConfig
@@ -64,7 +65,7 @@ def _refuse(repo: str, name: str) -> Any:
     return refused
 
 
-class Repo(Reads, Writes, Transactions, RawSQL, Notifications, DynamicRepos, Tenants):
+class Repo(Reads, Writes, Transactions, RawSQL, Notifications, DynamicRepos, Tenants, Replicas):
     """A pooled connection to PostgreSQL, run by a supervisor task group.
 
     .. code-block:: python

@@ -48,6 +48,8 @@ class QueryEvent:
         ``params`` holds what was sent (their dumped form). For statements whose parameters
         asyncecto does not dump (raw SQL, transaction statements, ``notify``, COPY) it is
         ``params`` itself
+    :ivar replica: the read replica that served the query (``host:port``), ``None`` for the primary
+    :ivar replica_lag: that replica's last known lag behind the primary, in bytes of WAL (``None``: unknown)
     """
 
     repo: str
@@ -66,6 +68,8 @@ class QueryEvent:
     stacktrace: tuple[traceback.FrameSummary, ...] | None = None
     idle_time: float | None = None
     cast_params: tuple[Any, ...] | None = None
+    replica: str | None = None
+    replica_lag: int | None = None
 
 
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:
@@ -86,6 +90,8 @@ def format_event(event: QueryEvent) -> str:
     head = f"QUERY {'OK' if event.result == 'ok' else 'ERROR'}"
     if event.source:
         head += f' source="{event.source}"'
+    if event.replica:
+        head += f' replica="{event.replica}"'
     head += _ms("db", event.query_time, always=True) + _ms("decode", event.decode_time) + _ms("queue", event.queue_time)
     line = f"{head}\n{event.sql} {list(event.params)!r}"
     if event.stacktrace:

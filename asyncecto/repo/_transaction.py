@@ -248,6 +248,7 @@ class Transaction:
                 await self._cleanup(self._end(bound, failed), exc)
             finally:
                 self._reset_token()
+                self._note_commit()
         if signal is None:
             return False
         if rest is None:
@@ -354,6 +355,13 @@ class Transaction:
             if owns_connection:
                 bound.active = False
                 await bound.lease.checkin()  # one still in a transaction is reset
+
+    def _note_commit(self) -> None:
+        """Read replicas' read-your-writes: the caller's context reads from a replica that has replayed this
+        COMMIT (``asyncecto.repo._routing``; no statement is sent)."""
+        router = self.core.router
+        if router is not None and self.committed and not self.read_only and router.captures():
+            router.note_write()
 
     async def run(self, fn: Callable[..., Awaitable[Any]]) -> Any:
         """Run ``fn(repo)`` (or ``fn()``) in the transaction; its result, or the rollback value."""

@@ -542,7 +542,8 @@ def test_unknown_keyword_option() -> None:
     assert "did you mean 'pool_size'?" in message
     fields = (
         "cleanup_timeout, connect_timeout, database, host, log, max_idle_time, min_size, password, pool_size, "
-        "pool_timeout, port, prefix, read_only, server_settings, shutdown_timeout, ssl, stacktrace, "
+        "pool_timeout, port, prefix, read_only, read_your_writes, replica_pool_size, replicas, server_settings, "
+        "shutdown_timeout, ssl, stacktrace, "
         "statement_cache_size, timeout, user"
     )
     assert fields in message

@@ -29,6 +29,7 @@ from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
 from ._listen import PgListenConnection
 from ._pool import PgConnection, Pool, expire_statement_caches
+from ._replicas import PgReplication
 
 if TYPE_CHECKING:
     from asyncecto.migration._dsl import Command
@@ -105,6 +106,9 @@ async def _close(raw: asyncpg.Connection) -> None:
 
 class PostgresAdapter(RepoAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
+
+    #: WAL positions for read replicas' read-your-writes (``asyncecto.repo._routing``)
+    replication = PgReplication()
 
     def __init__(self, config: ConnectionSettings) -> None:
         self.config = config
