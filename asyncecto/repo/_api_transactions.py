@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from asyncecto.errors import (
     ArgumentError,
+    FailoverError,
     QueryError,
     RepoStateError,
     Rollback,
@@ -34,11 +35,12 @@ _T = TypeVar("_T")
 
 
 async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> Any:
-    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock."""
+    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock, or
+    when the server stopped being the primary (``FailoverError``: the retry reaches the new one)."""
     for n in range(retries):
         try:
             return await attempt()
-        except TransactionConflictError:
+        except (TransactionConflictError, FailoverError):
             await asyncio.sleep(0.005 * 2**n * (1 + random.random()))
     return await attempt()  # the last try: its conflict propagates
 

@@ -22,7 +22,7 @@ from ._config import RepoConfig, build_config
 from ._notifications import Listener, start_listener
 from ._ownership import Lease, Ownership, PoolLease
 from ._supervisor import Supervisor
-from ._telemetry import QueryEvent, Telemetry
+from ._telemetry import FailoverEvent, QueryEvent, Telemetry
 
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "check_spawn_hook", "executor_of")
 
@@ -192,6 +192,7 @@ class RepoCore(Executor):
             self._state = RepoState.NEW
             raise
         try:
+            self.adapter.watch_failover(self._failover_seen)
             await self.adapter.start()
             supervisor = Supervisor(self.name)
             listener = start_listener(self)
@@ -213,6 +214,18 @@ class RepoCore(Executor):
         self._listener = listener
         self._state = RepoState.RUNNING
         _RUNNING[id(self)] = weakref.ref(self.repo)
+
+    def _failover_seen(self, moved: Any) -> None:
+        """The pool moved to a new primary: a :class:`FailoverEvent` for the telemetry handlers."""
+        self.telemetry.emit_failover(
+            FailoverEvent(
+                repo=self.name,
+                old_server=moved.old_server,
+                new_server=moved.new_server,
+                reason=moved.reason,
+                drained=moved.drained,
+            )
+        )
 
     def _run_init(self) -> None:
         """Call the public repo's ``init("supervisor", config)`` hook, if it has one, and use its config."""

@@ -45,6 +45,11 @@ def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
         "password": settings.password,
         "database": settings.database,
     }
+    if settings.endpoints:  # libpq multi-host: asyncpg tries them in order
+        kwargs["host"] = [host for host, _ in settings.endpoints]
+        kwargs["port"] = [port for _, port in settings.endpoints]
+    if settings.target_session_attrs is not None:
+        kwargs["target_session_attrs"] = settings.target_session_attrs
     if settings.ssl is not None:
         kwargs["ssl"] = settings.ssl
     kwargs["timeout"] = settings.connect_timeout
@@ -116,6 +121,7 @@ class PostgresAdapter(RepoAdapter):
             max_idle_time=config.max_idle_time,
             reset_timeout=config.cleanup_timeout,
             busy_limit=self._busy_limit(),
+            target_session_attrs=config.target_session_attrs,
         )
 
     def _busy_limit(self) -> float | None:
@@ -146,6 +152,8 @@ class PostgresAdapter(RepoAdapter):
         try:
             raw = await asyncpg.connect(**kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise connect_error(exc, self.config, kwargs["database"]) from exc
+        except asyncpg.exceptions.TargetServerAttributeNotMatched as exc:  # no host is the kind asked for
             raise connect_error(exc, self.config, kwargs["database"]) from exc
         try:
             # binary codecs: COPY (insert_all) has no text fallback
@@ -187,6 +195,9 @@ class PostgresAdapter(RepoAdapter):
 
     def disconnect_all(self, interval: float) -> None:
         self.pool.disconnect_all(interval)
+
+    def watch_failover(self, listener: Callable[[Any], Any]) -> None:
+        self.pool.failover.listener = listener
 
     def stats(self) -> dict[str, int]:
         return {

@@ -93,7 +93,7 @@ class Pool(PoolUpkeep):
                 try:
                     conn = await self._open()
                 except DatabaseUnavailableError as exc:
-                    if exc.sqlstate not in _REFUSALS:
+                    if exc.sqlstate not in _REFUSALS and not self._awaiting_primary(exc):
                         raise
                     refused = exc
                     self.stats.connect_failures += 1
@@ -119,6 +119,12 @@ class Pool(PoolUpkeep):
             conn = self.acquire_nowait()  # raises once the pool is closed
             if conn is not None:
                 return conn
+
+    def _awaiting_primary(self, exc: DatabaseUnavailableError) -> bool:
+        """Whether a failed connect may be a failover under way (the repo asks for a writable server,
+        and none answered, or the one that did is shutting down): then callers wait, within the pool
+        timeout, for a standby's promotion instead of failing at once."""
+        return self.failover.enabled and exc.sqlstate in (None, "57P01", "57P02")
 
     async def _wait(
         self, deadline: float, budget: float, refused: DatabaseUnavailableError | None

@@ -21,6 +21,9 @@ class PoolStats:
     :ivar connect_failures: new connections the server refused for want of room (53300 too many
         clients) or while starting up or recovering (57P03); callers waited instead
     :ivar disconnected: connections closed by ``repo.disconnect_all()``
+    :ivar failovers: moves to a new primary (a repo with ``target_session_attrs=read-write``/``primary``)
+    :ivar drained: connections of a server that stopped being the primary, closed (idle) or marked to
+        be closed at their checkin (in use)
     """
 
     __slots__ = (
@@ -28,6 +31,8 @@ class PoolStats:
         "cleanup_timeouts",
         "connect_failures",
         "disconnected",
+        "drained",
+        "failovers",
         "lost",
         "opened",
         "resets",
@@ -47,6 +52,8 @@ class PoolStats:
         self.lost = 0
         self.connect_failures = 0
         self.disconnected = 0
+        self.failovers = 0
+        self.drained = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

@@ -1,0 +1,156 @@
+"""Failover: which server a pool's connections go to, how a call learns that it stopped being the
+primary, and the event the pool sends when it moves to a new one.
+
+Only a pool whose repo asks for a writable server (``target_session_attrs=read-write`` or
+``primary``) watches for failovers: with any other target a read-only server is acceptable, so a
+read-only error is the caller's own, and the hosts may legitimately differ from one connection to
+the next (``prefer-standby`` picks at random when no standby answers).
+
+The pool (:mod:`._pool_upkeep`) keeps a :class:`FailoverState`; this module holds the pure parts:
+naming a connection's server, telling a failover error from another, and the event record.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from asyncecto.errors import (
+    AsyncEctoError,
+    CommitOutcomeUnknownError,
+    ConnectionLostError,
+    DatabaseError,
+    FailoverError,
+)
+
+from ._errors import server_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._connection import PgConnection
+
+__all__ = ("WRITABLE_TARGETS", "FailoverState", "PoolFailover", "classify", "server_of")
+
+#: the targets that ask for the primary: only their pools watch for failovers
+WRITABLE_TARGETS = frozenset({"read-write", "primary"})
+
+#: the server is shutting down (fast or immediate shutdown) or crashed: 57P01 admin_shutdown,
+#: 57P02 crash_shutdown, 57P03 cannot_connect_now
+_SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
+#: what the server says with 57P01 (a shutdown, or pg_terminate_backend: the same words)
+_ADMIN_WORDS = "terminating connection due to administrator command"
+#: read_only_sql_transaction
+_READ_ONLY = "25006"
+
+
+@attrs.frozen(slots=True)
+class PoolFailover:
+    """What the pool tells its listener (the repo's telemetry) when it moved to a new primary.
+
+    :ivar old_server: the server (``host:port``) that stopped being the primary
+    :ivar new_server: the server new connections reach now
+    :ivar reason: ``"read_only"`` (the old one answered 25006 while read-only or in recovery) or
+        ``"new_primary"`` (a new connection reached another server: the old one went away)
+    :ivar drained: how many of the old server's connections were closed (idle) or marked to be
+        closed at their checkin (in use)
+    """
+
+    old_server: str
+    new_server: str
+    reason: str
+    drained: int
+
+
+class FailoverState:
+    """A pool's view of its primary.
+
+    :ivar enabled: the repo asked for a writable server (:data:`WRITABLE_TARGETS`)
+    :ivar current: the server the pool's connections go to (``None`` before the first)
+    :ivar demoted: the server found read-only since the last move (its connections were drained)
+    :ivar listener: called with a :class:`PoolFailover` on every move
+    :ivar drained_before: connections already drained for ``demoted`` (counted in the event)
+    :ivar moves: how many times the pool moved to a new primary (a connection opened before a move
+        that reaches the old server is not used)
+    """
+
+    __slots__ = ("current", "demoted", "drained_before", "enabled", "listener", "moves")
+
+    def __init__(self, target: str | None) -> None:
+        self.enabled = target in WRITABLE_TARGETS
+        self.current: str | None = None
+        self.demoted: str | None = None
+        self.drained_before = 0
+        self.moves = 0
+        self.listener: Callable[[PoolFailover], Any] | None = None
+
+
+def server_of(raw: Any) -> str:
+    """The server an asyncpg connection reached, as the URL names it (``host:port`` or a socket path)."""
+    addr = getattr(raw, "_addr", None)  # asyncpg: the (host, port) or the socket path it connected to
+    if isinstance(addr, str):
+        return addr
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return server_name(str(addr[0]), int(addr[1]))
+    return "?"
+
+
+def read_only_now(raw: Any) -> bool:
+    """Whether the server reports (PostgreSQL 14+ sends both as they change) that it is in recovery
+    or makes transactions read-only by default."""
+    settings = raw.get_settings()
+    return (
+        getattr(settings, "in_hot_standby", None) == "on"
+        or getattr(settings, "default_transaction_read_only", None) == "on"
+    )
+
+
+def _message(server: str, what: str) -> str:
+    return f"the server {server} stopped being the primary during the call: {what}"
+
+
+_FIX = (
+    "run the call again: the pool now opens connections through the URL's host list to the new primary "
+    "(target_session_attrs); repo.transaction(fn, retry=3) retries a transaction by itself"
+)
+
+
+def classify(
+    conn: PgConnection, error: AsyncEctoError, read_only_seen: Callable[[PgConnection], None]
+) -> AsyncEctoError:
+    """``error`` as a :class:`FailoverError` when it says the connection's server stopped being the
+    primary (see the class); else unchanged. ``read_only_seen(conn)`` is called when a read-only
+    server is found, for the pool to drain it."""
+    if not isinstance(error, DatabaseError) or isinstance(error, FailoverError | CommitOutcomeUnknownError):
+        return error
+    if error.sqlstate == _READ_ONLY and read_only_now(conn.raw):
+        read_only_seen(conn)
+        return FailoverError(
+            _message(conn.server, f"it is read-only now ({error.message})"),
+            sqlstate=error.sqlstate,
+            hint="the server is in recovery (a standby) or has default_transaction_read_only on",
+            query=error.query,
+            fix=_FIX,
+            server=conn.server,
+        )
+    if not isinstance(error, ConnectionLostError):
+        return error
+    said = conn.tap.last_words if conn.tap is not None else None
+    shutdown = (
+        error.sqlstate in _SHUTDOWN or (said is not None and said[0] in _SHUTDOWN) or _ADMIN_WORDS in error.message
+    )
+    if shutdown or conn.failed_over:
+        what = "it ended the session as it shut down" if shutdown else "the pool had moved to a new primary"
+        return FailoverError(
+            _message(conn.server, f"{what} ({error.message})"),
+            sqlstate=error.sqlstate or (said[0] if said is not None else None),
+            hint=(
+                "an administrator command (a shutdown for a failover or a restart, or pg_terminate_backend) "
+                "ended the session; whatever the call's transaction did was rolled back"
+            ),
+            query=error.query,
+            fix=_FIX,
+            server=conn.server,
+        )
+    return error
