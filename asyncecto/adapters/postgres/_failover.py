@@ -144,7 +144,7 @@ def classify(
         what = "it ended the session as it shut down" if shutdown else "the pool had moved to a new primary"
         return FailoverError(
             _message(conn.server, f"{what} ({error.message})"),
-            sqlstate=error.sqlstate or (said[0] if said is not None else None),
+            sqlstate=(said[0] if said is not None and said[0] else None) or error.sqlstate,  # 57P01 over 08003
             hint=(
                 "an administrator command (a shutdown for a failover or a restart, or pg_terminate_backend) "
                 "ended the session; whatever the call's transaction did was rolled back"
