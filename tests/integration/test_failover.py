@@ -33,6 +33,7 @@ import pytest
 from asyncecto import Repo
 from asyncecto.errors import (
     CommitOutcomeUnknownError,
+    ConnectionLostError,
     DatabaseUnavailableError,
     FailoverError,
     PoolTimeoutError,
@@ -41,6 +42,7 @@ from asyncecto.repo import FailoverEvent
 
 from .._cancellers import CANCELLERS, cancel_with
 from .._cluster import Cluster
+from .._proxy import PgProxy
 from .._replica import Replication, unavailable_reason
 
 pytestmark = pytest.mark.no_sandbox  # private servers, stopped, promoted and made read-only
@@ -251,6 +253,7 @@ async def test_promote_and_stop_under_load(fresh_replication: Replication) -> No
             assert isinstance(cause, FailoverError), repr(exc)
             assert cause.server in (f"127.0.0.1:{primary.port}", None), cause.server
             assert "stopped being the primary" in str(cause)
+            assert cause.sqlstate == "57P01", cause  # admin_shutdown: pg_ctl stop -m fast
             assert "retry=3" in str(cause)
         assert any(isinstance(exc, FailoverError) for exc in failures)
 
@@ -440,3 +443,41 @@ async def test_waiting_for_a_primary_and_cancelled_leaves_nothing_checked_out(pa
         ]
         assert await _whole(repo)
         await _wait_for(lambda: _no_sessions(a, app), 2.0, "no session left on the read-only server")
+
+
+async def test_which_lost_connections_are_failover_errors(pair: tuple[Cluster, Cluster]) -> None:
+    """The definition: the server ending the session (57P01: a shutdown, or pg_terminate_backend, which
+    says the same words) is a FailoverError; a link cut without a word from the server is a plain
+    ConnectionLostError. Neither moves the pool while the same server still answers."""
+    a, b = pair
+    app = _app()
+    async with PgProxy(("127.0.0.1", a.port)) as proxy:
+        repo = Repo(
+            _url(proxy.port, b.port, target="read-write"), pool_size=2, server_settings={"application_name": app}
+        )
+        async with repo:
+            sleeping = asyncio.create_task(repo.query("SELECT pg_sleep(5)"))
+            await _wait_for(lambda: _busy(a, app), 5.0, "the statement runs")
+            proxy.reset()
+            with pytest.raises(ConnectionLostError) as lost:
+                await sleeping
+            assert not isinstance(lost.value, FailoverError)
+
+            sleeping = asyncio.create_task(repo.query("SELECT pg_sleep(5)"))
+            await _wait_for(lambda: _busy(a, app), 5.0, "the statement runs")
+            for pid in await a.backend_pids(app):
+                await a.terminate(pid)
+            with pytest.raises(FailoverError) as ended:
+                await sleeping
+            assert ended.value.sqlstate == "57P01"
+            assert "terminating connection due to administrator command" in str(ended.value)
+
+            assert await _port_of(repo) == a.port  # the same server: no failover
+            await repo.telemetry.flush()
+            stats = repo.pool_stats()
+            assert stats["failovers"] == 0 and stats["drained"] == 0, stats
+            await _wait_for(lambda: _whole(repo), 2.0, "pool whole")
+
+
+async def _busy(cluster: Cluster, app: str) -> bool:
+    return "active" in await _sessions(cluster, app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 import json
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -121,7 +122,8 @@ class PostgresAdapter(RepoAdapter):
             max_idle_time=config.max_idle_time,
             reset_timeout=config.cleanup_timeout,
             busy_limit=self._busy_limit(),
-            target_session_attrs=config.target_session_attrs,
+            # asyncpg reads PGTARGETSESSIONATTRS when the repo sets none, as libpq: so does the pool
+            target_session_attrs=config.target_session_attrs or os.environ.get("PGTARGETSESSIONATTRS"),
         )
 
     def _busy_limit(self) -> float | None:

@@ -144,7 +144,7 @@ def classify(
         what = "it ended the session as it shut down" if shutdown else "the pool had moved to a new primary"
         return FailoverError(
             _message(conn.server, f"{what} ({error.message})"),
-            sqlstate=(said[0] if said is not None and said[0] else None) or error.sqlstate,  # 57P01 over 08003
+            sqlstate=_shutdown_state(error, said),
             hint=(
                 "an administrator command (a shutdown for a failover or a restart, or pg_terminate_backend) "
                 "ended the session; whatever the call's transaction did was rolled back"
@@ -154,3 +154,13 @@ def classify(
             server=conn.server,
         )
     return error
+
+
+def _shutdown_state(error: DatabaseError, said: tuple[str | None, str] | None) -> str | None:
+    """The SQLSTATE the server ended the session with (57P01 …), over asyncpg's 08003 for the closed
+    connection: from the FATAL message kept by the tap, or from its words, which only 57P01 says."""
+    if said is not None and said[0]:
+        return said[0]
+    if error.sqlstate not in _SHUTDOWN and _ADMIN_WORDS in error.message:
+        return "57P01"
+    return error.sqlstate

@@ -183,6 +183,9 @@ class Pool(PoolUpkeep):
         if raw.is_closed():
             self._discard(conn)
             return True
+        if conn.failed_over:
+            self.close_drained(conn)
+            return True
         if conn.dirty or conn.interrupted or raw.is_in_transaction() or conn.cancelling():
             return False
         self._put_back(conn)
@@ -197,6 +200,9 @@ class Pool(PoolUpkeep):
         """
         if conn.raw.is_closed():
             self._discard(conn)
+            return
+        if conn.failed_over:
+            self.close_drained(conn)
             return
         if conn.cancelling():
             task = asyncio.get_running_loop().create_task(self._drain_and_put_back(conn))

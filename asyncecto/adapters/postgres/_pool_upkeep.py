@@ -159,11 +159,7 @@ class PoolUpkeep:
         conn.busy_since = 0.0
         if conn in self._doomed:
             if conn.failed_over:  # drained for a failover, not by disconnect_all
-                self._doomed.discard(conn)
-                self._close_one(conn)
-                self._released.set()
-                if self._waiters and not self._closed:
-                    self._wake_one(None)
+                self.close_drained(conn)
                 return
             self._disconnect_now(conn)
             return
@@ -300,6 +296,15 @@ class PoolUpkeep:
                 fo.listener(PoolFailover(old_server=old, new_server=new, reason=reason, drained=drained))
             except Exception:
                 logger.exception("the failover listener failed")
+
+    def close_drained(self, conn: PgConnection) -> None:
+        """Close a connection drained for a failover as it comes back (no reset: its server is no
+        longer the primary, or gone; closing the socket rolls back what it had open)."""
+        self._doomed.discard(conn)
+        self._close_one(conn)
+        self._released.set()
+        if self._waiters and not self._closed:
+            self._wake_one(None)  # a slot is free: a waiter opens a new connection
 
     def _drain(self, which: Callable[[PgConnection], bool]) -> int:
         """Close the idle connections ``which`` selects, and mark those in use to be closed at their
