@@ -710,7 +710,7 @@ def _resolve_endpoints(values: dict[str, Any]) -> None:
 
 def _endpoint_text(host: str, port: int) -> str:
     """``host:port`` as a URL writes it (an IPv6 address in brackets)."""
-    shown = f"[{quote(host, safe=':%')}]" if ":" in host else quote(host, safe="")
+    shown = f"[{quote(host, safe=':')}]" if ":" in host else quote(host, safe="")
     return f"{shown}:{port}"
 
 
