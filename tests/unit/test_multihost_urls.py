@@ -421,3 +421,50 @@ async def test_a_failing_failover_handler_is_detached(caplog: pytest.LogCaptureF
 def test_unknown_event_kind() -> None:
     with pytest.raises(ArgumentError, match="unknown event 'failovers'; use 'query' or 'failover'"):
         Telemetry("repo", False).attach(print, event="failovers")
+
+
+# --- the server's last words, when a shutdown's FATAL shares a read with the statement before ------------------
+
+
+def _message(kind: bytes, body: bytes) -> bytes:
+    return kind + (len(body) + 4).to_bytes(4, "big") + body
+
+
+_FATAL_57P01 = _message(
+    b"E", b"SFATAL\x00VFATAL\x00C57P01\x00Mterminating connection due to administrator command\x00\x00"
+)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        _FATAL_57P01,
+        _message(b"C", b"SELECT 1\x00") + _message(b"Z", b"I") + _FATAL_57P01,  # after a statement's end
+        b"\x00\x00\x01" + _FATAL_57P01,  # the read began inside a message: found from the severity
+    ],
+)
+def test_the_tap_keeps_a_fatal_wherever_it_is_in_the_read(chunk: bytes) -> None:
+    from asyncecto.adapters.postgres._tap import Tap
+
+    sink = _Sink()
+    tap = Tap(sink)
+    tap.data_received(chunk)
+    assert tap.last_words == ("57P01", "terminating connection due to administrator command")
+    assert sink.data == chunk  # every byte handed on unchanged
+
+
+def test_the_tap_ignores_errors_that_are_not_fatal() -> None:
+    from asyncecto.adapters.postgres._tap import Tap
+
+    tap = Tap(_Sink())
+    tap.data_received(_message(b"E", b"SERROR\x00VERROR\x00C23505\x00Mduplicate key\x00\x00"))
+    tap.data_received(_message(b"D", b"\x00\x01\x00\x00\x00\x07VFATAL\x00"))  # a row holding the bytes
+    assert tap.last_words is None

@@ -12,6 +12,7 @@ naming a connection's server, telling a failover error from another, and the eve
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
     from ._connection import PgConnection
 
-__all__ = ("WRITABLE_TARGETS", "FailoverState", "PoolFailover", "classify", "server_of")
+__all__ = ("WRITABLE_TARGETS", "FailoverState", "PoolFailover", "classify", "note_ending", "server_of")
 
 #: the targets that ask for the primary: only their pools watch for failovers
 WRITABLE_TARGETS = frozenset({"read-write", "primary"})
@@ -43,6 +44,9 @@ _SHUTDOWN = frozenset({"57P01", "57P02", "57P03"})
 _ADMIN_WORDS = "terminating connection due to administrator command"
 #: read_only_sql_transaction
 _READ_ONLY = "25006"
+#: seconds after a server said it was shutting down during which a link to it lost without a word is
+#: taken for the same shutdown (asyncpg may drop a FATAL that races the next statement)
+_ENDING_WINDOW = 10.0
 
 
 @attrs.frozen(slots=True)
@@ -71,11 +75,12 @@ class FailoverState:
     :ivar demoted: the server found read-only since the last move (its connections were drained)
     :ivar listener: called with a :class:`PoolFailover` on every move
     :ivar drained_before: connections already drained for ``demoted`` (counted in the event)
+    :ivar ending: server -> when (``time.monotonic()``) it last said it was shutting down, and the SQLSTATE
     :ivar moves: how many times the pool moved to a new primary (a connection opened before a move
         that reaches the old server is not used)
     """
 
-    __slots__ = ("current", "demoted", "drained_before", "enabled", "listener", "moves")
+    __slots__ = ("current", "demoted", "drained_before", "enabled", "ending", "listener", "moves")
 
     def __init__(self, target: str | None) -> None:
         self.enabled = target in WRITABLE_TARGETS
@@ -83,6 +88,7 @@ class FailoverState:
         self.demoted: str | None = None
         self.drained_before = 0
         self.moves = 0
+        self.ending: dict[str, tuple[float, str | None]] = {}
         self.listener: Callable[[PoolFailover], Any] | None = None
 
 
@@ -117,11 +123,15 @@ _FIX = (
 
 
 def classify(
-    conn: PgConnection, error: AsyncEctoError, read_only_seen: Callable[[PgConnection], None]
+    conn: PgConnection, error: AsyncEctoError, state: FailoverState, read_only_seen: Callable[[PgConnection], None]
 ) -> AsyncEctoError:
     """``error`` as a :class:`FailoverError` when it says the connection's server stopped being the
     primary (see the class); else unchanged. ``read_only_seen(conn)`` is called when a read-only
-    server is found, for the pool to drain it."""
+    server is found, for the pool to drain it.
+
+    A link lost without a word from the server is a FailoverError only when the connection was
+    drained for a failover, or when its server said it was shutting down (on any session of the pool)
+    within the last ``_ENDING_WINDOW`` seconds; else it stays a ``ConnectionLostError``."""
     if not isinstance(error, DatabaseError) or isinstance(error, FailoverError | CommitOutcomeUnknownError):
         return error
     if error.sqlstate == _READ_ONLY and read_only_now(conn.raw):
@@ -140,20 +150,31 @@ def classify(
     shutdown = (
         error.sqlstate in _SHUTDOWN or (said is not None and said[0] in _SHUTDOWN) or _ADMIN_WORDS in error.message
     )
-    if shutdown or conn.failed_over:
-        what = "it ended the session as it shut down" if shutdown else "the pool had moved to a new primary"
-        return FailoverError(
-            _message(conn.server, f"{what} ({error.message})"),
-            sqlstate=_shutdown_state(error, said),
-            hint=(
-                "an administrator command (a shutdown for a failover or a restart, or pg_terminate_backend) "
-                "ended the session; whatever the call's transaction did was rolled back"
-            ),
-            query=error.query,
-            fix=_FIX,
-            server=conn.server,
-        )
-    return error
+    now = time.monotonic()
+    sqlstate = _shutdown_state(error, said)
+    ended_at, ended_with = state.ending.get(conn.server, (-_ENDING_WINDOW, None))
+    if shutdown:
+        state.ending[conn.server] = (now, sqlstate)
+        what = "it ended the session as it shut down"
+    elif conn.failed_over:
+        what = "the pool had moved to a new primary"
+    elif now - ended_at < _ENDING_WINDOW:
+        # the same shutdown: the server's FATAL raced this session's next statement and asyncpg lost it
+        what = "its link broke as the server shut down (it said so on another session just before)"
+        sqlstate = sqlstate or ended_with
+    else:
+        return error
+    return FailoverError(
+        _message(conn.server, f"{what} ({error.message})"),
+        sqlstate=sqlstate,
+        hint=(
+            "an administrator command (a shutdown for a failover or a restart, or pg_terminate_backend) "
+            "ended the session; whatever the call's transaction did was rolled back"
+        ),
+        query=error.query,
+        fix=_FIX,
+        server=conn.server,
+    )
 
 
 def _shutdown_state(error: DatabaseError, said: tuple[str | None, str] | None) -> str | None:
@@ -164,3 +185,10 @@ def _shutdown_state(error: DatabaseError, said: tuple[str | None, str] | None) -
     if error.sqlstate not in _SHUTDOWN and _ADMIN_WORDS in error.message:
         return "57P01"
     return error.sqlstate
+
+
+def note_ending(state: FailoverState, conn: PgConnection) -> None:
+    """``conn`` closed: if its server's last words were a shutdown, remember when (see :func:`classify`)."""
+    said = conn.tap.last_words if conn.tap is not None else None
+    if said is not None and (said[0] in _SHUTDOWN or _ADMIN_WORDS in said[1]):
+        state.ending[conn.server] = (time.monotonic(), said[0] or "57P01")

@@ -14,7 +14,9 @@ neither returned nor terminated, nor used while its cleanup still runs.
 Faults: a connection still cancelling a statement when it comes back is drained by a pool-owned
 task (counted in use until done, terminated after ``reset_timeout``). A server refusing new
 connections (53300 too many clients, 57P03 starting up) makes callers wait for a connection,
-within the pool timeout, instead of failing at once.
+within the pool timeout, instead of failing at once; so does a repo asking for the primary
+(``target_session_attrs=read-write``/``primary``) while no server of its host list is one (a failover
+under way: see ``_failover``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ logger = logging.getLogger("asyncecto.pool")
 _REFUSALS = frozenset({"53300", "57P03"})
 #: after a refusal, how long no new connection is tried while the pool holds some
 _CEILING_TIME = 1.0
+#: while no server of the host list is the primary (a failover under way): how long until the next try
+_PRIMARY_PAUSE = 0.2
 #: a caller whose statement is being cancelled waits this long for the cancellation to finish
 #: before the pool takes the connection over (it keeps counting it in use until then)
 _DRAIN_GRACE = 0.5
@@ -97,7 +101,8 @@ class Pool(PoolUpkeep):
                         raise
                     refused = exc
                     self.stats.connect_failures += 1
-                    self._ceiling_until = time.monotonic() + _CEILING_TIME
+                    pause = _CEILING_TIME if exc.sqlstate in _REFUSALS else _PRIMARY_PAUSE
+                    self._ceiling_until = time.monotonic() + pause
                     if not self._all:  # nothing to wait for: try again, with backoff, until the deadline
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:

@@ -27,7 +27,7 @@ from asyncecto._aio import finish
 from asyncecto.errors import DatabaseUnavailableError
 
 from ._connection import PgConnection
-from ._failover import FailoverState, PoolFailover, classify, server_of
+from ._failover import FailoverState, PoolFailover, classify, note_ending, server_of
 from ._pool_stats import PoolStats
 
 __all__ = ("PoolUpkeep", "expire_statement_caches")
@@ -139,6 +139,8 @@ class PoolUpkeep:
 
     def _ended(self, conn: PgConnection) -> None:
         """asyncpg saw the connection close: an idle one leaves the pool now."""
+        if self.failover.enabled:
+            note_ending(self.failover, conn)
         if conn in self._idle:
             self._discard(conn)
         else:
@@ -247,7 +249,7 @@ class PoolUpkeep:
 
     # -- failover -------------------------------------------------------------------
     def _classify(self, conn: PgConnection, error: Any) -> Any:
-        return classify(conn, error, self._read_only_seen)
+        return classify(conn, error, self.failover, self._read_only_seen)
 
     def _read_only_seen(self, conn: PgConnection) -> None:
         """``conn``'s server answered read-only (25006): it is no longer the primary. Drain its
