@@ -89,6 +89,10 @@ async def _port_of(repo: Repo) -> int:
     return port
 
 
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def _whole(repo: Repo) -> bool:
     stats = repo.pool_stats()
     return stats["in_use"] == 0 and stats["size"] == stats["idle"]
@@ -212,24 +216,33 @@ async def test_promote_and_stop_under_load(fresh_replication: Replication) -> No
                     failures.append(exc)
                     await asyncio.sleep(0.05)
 
+        attempts: list[int] = []
+
         async def long_retried() -> int:
             async def body() -> int:
-                await repo.query("SELECT pg_sleep(1.5)")  # in flight while the old primary stops
+                attempts.append(await _port_of(repo))
+                # the first attempt is in flight (on the old primary) when it stops; a retry does not wait
+                await repo.query("SELECT pg_sleep($1::float8)", [30.0 if len(attempts) == 1 else 0.0])
                 return (await repo.query(INSERT + " RETURNING port", ["retried"])).rows[0][0]  # type: ignore[no-any-return]
 
             return await repo.transaction(body, retry=3)
 
         writers = [asyncio.create_task(writer(n)) for n in range(24)]
-        await asyncio.sleep(0.5)
+
+        async def writing() -> bool:
+            return bool(successes)
+
+        await _wait_for(writing, 5.0, "the writers commit")
         assert set(successes) == {primary.port}
         retried = asyncio.create_task(long_retried())
-        await asyncio.sleep(0.2)
+        await _wait_for(lambda: _true(bool(attempts)), 5.0, "the long transaction started")
         await standby.promote()
         await primary.stop("fast")
         stopped_at = time.monotonic()
 
         # the retried transaction lost its connection mid-statement and ran again on the new primary
         assert await asyncio.wait_for(retried, 20 * FACTOR) == standby.port
+        assert attempts[0] == primary.port and attempts[-1] == standby.port, attempts
 
         async def new_calls_work() -> bool:
             try:
