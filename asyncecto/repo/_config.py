@@ -20,7 +20,7 @@ from asyncecto._names import check_name
 from asyncecto.adapters import ConnectionSettings, known_schemes
 from asyncecto.errors import ArgumentError, InvalidURLError
 
-__all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
+__all__ = ("RepoConfig", "build_config", "endpoints_url", "mask_url", "parse_url")
 
 _SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
@@ -64,7 +64,7 @@ _EXPECTED: Final[dict[str, str]] = {
     "read_only": "True or False",
     "stacktrace": "True or False",
     "after_connect": "a function of the new connection (sync or async), or None",
-    "endpoints": "a non-empty list of (host, port) pairs or 'host[:port]' strings",
+    "endpoints": "a list of (host, port) pairs or 'host[:port]' strings",
     "target_session_attrs": f"None or one of {', '.join(_TARGET_SESSION_ATTRS)}",
 }
 _EXAMPLES: Final[dict[str, str]] = {
@@ -210,7 +210,7 @@ class RepoConfig:
         if self.user is not None or self.password is not None:
             auth = quote(self.user or "", safe="") + (":***" if self.password is not None else "") + "@"
         database = quote(self.database, safe="")
-        return _endpoints_url(f"{self.scheme}://{auth}", database, self.all_endpoints(), self.target_session_attrs)
+        return endpoints_url(f"{self.scheme}://{auth}", database, self.all_endpoints(), self.target_session_attrs)
 
 
 def _split_rest(rest: str) -> tuple[str | None, str, str | None]:
@@ -663,8 +663,10 @@ def _endpoint_options(
 def _normalize_endpoints(value: Any) -> Any:
     """The ``endpoints=`` option: (host, port) pairs or ``"host[:port]"`` strings; a missing port is
     ``None`` until :func:`_resolve_endpoints` gives it the repo's ``port``."""
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple) or not value:
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
         return _INVALID
+    if not value:
+        return ()  # none: host/port (a config's own fields passed back as options, as the CLI does)
     out: list[tuple[str, int | None]] = []
     for entry in value:
         if isinstance(entry, str):
@@ -714,9 +716,10 @@ def _endpoint_text(host: str, port: int) -> str:
     return f"{shown}:{port}"
 
 
-def _endpoints_url(head: str, database: str, endpoints: tuple[tuple[str, int], ...], target: str | None) -> str:
-    """A URL naming every endpoint: in the netloc (``h1:5432,h2:5433``), or in ``host=``/``port=``
-    options when one is a unix-socket directory; ``target_session_attrs`` as an option when set."""
+def endpoints_url(head: str, database: str, endpoints: tuple[tuple[str, int], ...], target: str | None) -> str:
+    """A URL (``head`` is ``scheme://[userinfo@]``) naming every endpoint: in the netloc
+    (``h1:5432,h2:5433``), or in ``host=``/``port=`` options when one is a unix-socket directory;
+    ``target_session_attrs`` as an option when set."""
     query: list[str] = []
     tail = f"?target_session_attrs={target}" if target is not None else ""
     if len(endpoints) == 1:  # one server: the form asyncecto always wrote

@@ -203,12 +203,18 @@ def test_one_keyword_endpoint_is_host_and_port() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["h1,h2", [], [("h", 0)], [("h", "5432")], [("", 1)], [("h",)], ["::1"], ["h:x"], [42], [("h", True)]],
+    ["h1,h2", [("h", 0)], [("h", "5432")], [("", 1)], [("h",)], ["::1"], ["h:x"], [42], [("h", True)]],
 )
 def test_bad_keyword_endpoints(value: Any) -> None:
-    with pytest.raises(ArgumentError, match="endpoints must be a non-empty list of") as info:
+    with pytest.raises(ArgumentError, match="endpoints must be a list of") as info:
         build_config(database="db", endpoints=value)
     assert "endpoints=[('db1.example', 5432), ('db2.example', 5433)]" in str(info.value)
+
+
+def test_no_endpoints_is_host_and_port() -> None:
+    # a config's own fields passed back as options (the CLI does) include endpoints=()
+    config = build_config(database="db", host="h", port=6000, endpoints=())
+    assert (config.host, config.port, config.endpoints) == ("h", 6000, ())
 
 
 def test_the_url_host_wins_over_keyword_endpoints() -> None:
@@ -468,3 +474,25 @@ def test_the_tap_ignores_errors_that_are_not_fatal() -> None:
     tap.data_received(_message(b"E", b"SERROR\x00VERROR\x00C23505\x00Mduplicate key\x00\x00"))
     tap.data_received(_message(b"D", b"\x00\x01\x00\x00\x00\x07VFATAL\x00"))  # a row holding the bytes
     assert tap.last_words is None
+
+
+# --- the command line's libpq programs (pg_dump, psql) and maintenance URLs ---------------------------------------
+
+
+def test_client_programs_get_libpq_host_lists_and_the_target() -> None:
+    from asyncecto.cli._structure import client_env
+
+    env = client_env(build_config("postgres://u@h1:1,[::1]:2/db?target_session_attrs=read-write"))
+    assert (env["PGHOST"], env["PGPORT"], env["PGTARGETSESSIONATTRS"]) == ("h1,::1", "1,2", "read-write")
+    one = client_env(build_config("postgres://u@h1/db"))
+    assert (one["PGHOST"], one["PGPORT"]) == ("h1", "5432")
+
+
+def test_maintenance_url_keeps_every_host_and_the_password() -> None:
+    from asyncecto.cli._project import maintenance_url
+
+    config = build_config(f"postgres://u:{SECRET}%40x@h1:1,h2:2/db?target_session_attrs=primary")
+    url = maintenance_url(config, "postgres")
+    assert url == f"postgres://u:{SECRET}%40x@h1:1,h2:2/postgres?target_session_attrs=primary"
+    again = build_config(url)
+    assert (again.endpoints, again.password, again.database) == (config.endpoints, f"{SECRET}@x", "postgres")
