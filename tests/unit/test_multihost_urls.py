@@ -496,3 +496,17 @@ def test_maintenance_url_keeps_every_host_and_the_password() -> None:
     assert url == f"postgres://u:{SECRET}%40x@h1:1,h2:2/postgres?target_session_attrs=primary"
     again = build_config(url)
     assert (again.endpoints, again.password, again.database) == (config.endpoints, f"{SECRET}@x", "postgres")
+
+
+# --- with read replicas (issue 20, another branch): a replica URL names its own servers -----------------------
+
+
+def test_a_replica_does_not_inherit_the_primarys_host_list_or_target() -> None:
+    # merge note: asyncecto/repo/_routing.py _replica_config must skip "endpoints" and "target_session_attrs",
+    # or a replica of a read-write multi-host primary asks its standby for read-write and cannot connect
+    routing = pytest.importorskip("asyncecto.repo._routing", reason="read replicas are not merged on this branch")
+    primary = build_config("postgres://u@p1,p2/db?target_session_attrs=read-write", replicas=["postgres://u@r1/db"])
+    replica = routing._replica_config(primary, "postgres://u@r1/db")
+    assert (replica.host, replica.endpoints, replica.target_session_attrs) == ("r1", (), None)
+    listed = routing._replica_config(primary, "postgres://u@r1,r2/db?target_session_attrs=standby")
+    assert (listed.endpoints, listed.target_session_attrs) == ((("r1", 5432), ("r2", 5432)), "standby")
