@@ -146,7 +146,8 @@ class Transactions(CallHooks):
         :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
         :param read_only: ``BEGIN … READ ONLY``
         :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
-            fails with a serialization failure or a deadlock (``TransactionConflictError``)
+            fails with a serialization failure or a deadlock (``TransactionConflictError``), or because
+            its server stopped being the primary (``FailoverError``: the retry reaches the new one)
         :param log: ``False`` or a level name for the transaction's own statements (BEGIN, COMMIT,
             ROLLBACK, savepoints); the calls in the block keep their own options, as in Ecto
         :param telemetry_options: a mapping, the ``options`` of those statements' telemetry events
