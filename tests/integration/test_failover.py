@@ -21,10 +21,12 @@ plain ``ConnectionLostError``; a COMMIT in flight is ``CommitOutcomeUnknownError
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -42,6 +44,7 @@ from asyncecto.repo import FailoverEvent
 
 from .._cancellers import CANCELLERS, cancel_with
 from .._cluster import Cluster
+from .._gc import new_objects_only
 from .._proxy import PgProxy
 from .._replica import Replication, unavailable_reason
 
@@ -50,6 +53,24 @@ pytestmark = pytest.mark.no_sandbox  # private servers, stopped, promoted and ma
 FACTOR = float(os.environ.get("ASYNCECTO_TIMING_FACTOR", "1"))
 ROWS_DDL = "CREATE TABLE fo_rows (id serial PRIMARY KEY, tag text NOT NULL, port int NOT NULL)"
 INSERT = "INSERT INTO fo_rows (tag, port) VALUES ($1, inet_server_port())"
+
+
+@pytest.fixture(autouse=True)
+async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
+    """Nothing may reach the loop's exception handler (a task that died unseen, an unretrieved future),
+    and no asyncpg connection may be left unclosed (its ResourceWarning at collection)."""
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, ctx: seen.append(ctx))
+    with new_objects_only():
+        yield seen
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert seen == [], seen
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 def _skip_without_servers() -> None:

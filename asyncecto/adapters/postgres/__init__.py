@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import decimal
 import json
@@ -109,6 +110,31 @@ async def _close(raw: asyncpg.Connection) -> None:
             raw.terminate()
 
 
+#: connects whose caller was cancelled, left to end on their own (their connection is then closed)
+_orphans: set[asyncio.Task[asyncpg.Connection]] = set()
+
+
+async def _connect_raw(kwargs: dict[str, Any]) -> asyncpg.Connection:
+    """``asyncpg.connect(**kwargs)``, never interrupted midway: asyncpg cancelled during its SSL
+    negotiation (``sslmode=prefer``, the default) or between the hosts of a list leaves a future whose
+    error nobody retrieves ("Future exception was never retrieved … unexpected connection_lost() call").
+    A cancelled caller is cancelled at once; the connect ends on its own, within ``connect_timeout``,
+    and its connection is closed."""
+    task = asyncio.ensure_future(asyncpg.connect(**kwargs))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        _orphans.add(task)
+        task.add_done_callback(_close_orphan)
+        raise
+
+
+def _close_orphan(task: asyncio.Task[asyncpg.Connection]) -> None:
+    _orphans.discard(task)
+    if not task.cancelled() and task.exception() is None:
+        task.result().terminate()
+
+
 class PostgresAdapter(RepoAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
@@ -152,7 +178,7 @@ class PostgresAdapter(RepoAdapter):
         # closed after max_idle_time anyway, which empties their cache)
         kwargs["max_cached_statement_lifetime"] = 0
         try:
-            raw = await asyncpg.connect(**kwargs)
+            raw = await _connect_raw(kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise connect_error(exc, self.config, kwargs["database"]) from exc
         except asyncpg.exceptions.TargetServerAttributeNotMatched as exc:  # no host is the kind asked for
