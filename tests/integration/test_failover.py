@@ -515,3 +515,28 @@ async def test_which_lost_connections_are_failover_errors(pair: tuple[Cluster, C
 
 async def _busy(cluster: Cluster, app: str) -> bool:
     return "active" in await _sessions(cluster, app)
+
+
+@pytest.mark.parametrize("canceller", ["task.cancel", "anyio.move_on_after"])
+async def test_a_cancelled_connect_ends_on_its_own_and_is_closed(
+    pair: tuple[Cluster, Cluster], canceller: str, loop_errors: list[dict[str, Any]]
+) -> None:
+    """Cancelling a caller whose connection is being opened (here: the link answers nothing) returns at
+    once; asyncpg's connect is not cut midway (that left an unretrieved future), it ends by its
+    connect_timeout and leaves nothing open."""
+    from asyncecto.adapters.postgres import _orphans
+
+    a, b = pair
+    async with PgProxy(("127.0.0.1", a.port)) as proxy:
+        repo = Repo(_url(proxy.port, b.port, target="read-write"), pool_size=2, min_size=0, connect_timeout=1.0)
+        async with repo:
+            proxy.blackhole()
+            began = time.monotonic()
+            await cancel_with(canceller, lambda: repo.query("SELECT 1"), 0.2)
+            assert time.monotonic() - began < 1.0 * FACTOR  # the caller did not wait for the connect
+            assert len(_orphans) == 1
+            await _wait_for(lambda: _true(not _orphans), 3.0, "the abandoned connect ended")
+            assert await _whole(repo) and repo.pool_stats()["size"] == 0
+            proxy.pass_through()
+            assert await _port_of(repo) == a.port
+    assert loop_errors == []
