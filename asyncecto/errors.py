@@ -26,7 +26,8 @@ The hierarchy::
     ├── CommandError                            the ``asyncecto`` command cannot go on (its exit code)
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
-        │   └── CommitOutcomeUnknownError       ... during COMMIT: it may or may not have committed
+        │   ├── CommitOutcomeUnknownError       ... during COMMIT: it may or may not have committed
+        │   └── FailoverError                   retryable: the server stopped being the primary
         ├── DatabaseUnavailableError            no connection could be opened
         ├── StatementTimeoutError (TimeoutError) the statement ran out of time
         ├── TransactionAbortedError             an earlier statement failed; the transaction refuses more
@@ -60,6 +61,7 @@ __all__ = (
     "DatabaseUnavailableError",
     "DeadlockError",
     "ExclusionViolationError",
+    "FailoverError",
     "ForeignKeyViolationError",
     "IdentifierError",
     "InvalidChangesetError",
@@ -643,3 +645,22 @@ class SandboxOwnershipTimeoutError(SandboxError):
             f"ownership_timeout={ownership_timeout:g}s; its transaction was rolled back and its connection taken back",
             "make the test faster, or raise the limit: sandbox(repo, ownership_timeout=...) (None: no limit)",
         )
+
+
+class FailoverError(ConnectionLostError):
+    """The server stopped being the primary during the call: it turned read-only or into a standby
+    (SQLSTATE 25006 on a connection the repo opened for ``target_session_attrs=read-write`` or
+    ``primary``), or it shut down (57P01/57P02 on such a connection), or the pool had already moved
+    to a new primary and closed the connection's server for writes.
+
+    Nothing of the call's transaction was committed (a COMMIT in flight raises
+    :class:`CommitOutcomeUnknownError` instead). The pool drains the old server's connections and
+    opens new ones through the URL's host list, so running the call again reaches the new primary:
+    ``repo.transaction(fn, retry=3)`` does that.
+
+    :ivar server: the server (``host:port``) that stopped being the primary, when known
+    """
+
+    def __init__(self, message: str, *, server: str | None = None, **fields: Any) -> None:
+        self.server = server
+        super().__init__(message, **fields)

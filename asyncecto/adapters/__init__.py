@@ -162,6 +162,10 @@ class Adapter(ABC):
         moment comes is closed when it is checked in); new ones are opened as needed."""
         raise NotImplementedError(f"{type(self).__name__} cannot disconnect its connections")
 
+    def watch_failover(self, listener: Callable[[Any], Any]) -> None:  # noqa: B027 - optional, no-op by default
+        """Call ``listener(event)`` each time the pool moves to a new primary (an adapter without
+        failover never calls it). ``event`` has ``old_server``, ``new_server``, ``reason``, ``drained``."""
+
 
 class QueryableAdapter(ABC):
     """Compiles planned queries (pure; cached by the Repo per plan)."""

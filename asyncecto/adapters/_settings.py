@@ -45,3 +45,11 @@ class ConnectionSettings:
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
     #: run on each new connection with a handle that can execute SQL (``after_connect``)
     after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
+    #: libpq multi-host: every (host, port) tried in order (``host``/``port`` are the first); () = one host
+    endpoints: tuple[tuple[str, int], ...] = ()
+    #: libpq's ``target_session_attrs``: which of those servers a connection accepts (``None``: any)
+    target_session_attrs: str | None = None
+
+    def all_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Every (host, port) a connection may be opened to, in the order tried."""
+        return self.endpoints or ((self.host, self.port),)

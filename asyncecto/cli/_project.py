@@ -24,6 +24,7 @@ import attrs
 from asyncecto.errors import ArgumentError, AsyncEctoError, CommandError
 from asyncecto.migration._settings import read_settings
 from asyncecto.repo import Repo, RepoConfig
+from asyncecto.repo._config import endpoints_url
 
 __all__ = ("Project", "Target", "find_project", "maintenance_url", "resolve_target")
 
@@ -188,6 +189,8 @@ def maintenance_url(config: RepoConfig, database: str) -> str:
             auth += ":" + quote(config.password, safe="")
         auth += "@"
     db = quote(database, safe="")
+    if config.endpoints:  # every host, and the target_session_attrs that picks among them
+        return endpoints_url(f"postgres://{auth}", db, config.endpoints, config.target_session_attrs)
     if config.host.startswith("/"):
         return f"postgres://{auth}/{db}?host={quote(config.host, safe='/')}&port={config.port}"
     host = f"[{config.host}]" if ":" in config.host else quote(config.host, safe="")

@@ -36,8 +36,11 @@ def find_program(name: str, action: str) -> str:
 def client_env(config: RepoConfig) -> dict[str, str]:
     """The environment for libpq programs: the connection settings as ``PG*`` variables."""
     env = dict(os.environ)
-    env["PGHOST"] = config.host
-    env["PGPORT"] = str(config.port)
+    # libpq's multi-host lists: the programs reach the same server the repo does
+    env["PGHOST"] = ",".join(host for host, _ in config.all_endpoints())
+    env["PGPORT"] = ",".join(str(port) for _, port in config.all_endpoints())
+    if config.target_session_attrs is not None:
+        env["PGTARGETSESSIONATTRS"] = config.target_session_attrs
     env["PGDATABASE"] = config.database
     env["PGCONNECT_TIMEOUT"] = str(max(1, round(config.connect_timeout)))
     if config.user is not None:

@@ -9,10 +9,12 @@ from ._notifications import Notification as Notification
 from ._notifications import Subscription as Subscription
 from ._repo import QueryResult as QueryResult
 from ._repo import Repo as Repo
+from ._telemetry import FailoverEvent as FailoverEvent
 from ._telemetry import QueryEvent as QueryEvent
 from ._telemetry import Telemetry as Telemetry
 
 __all__ = (
+    "FailoverEvent",
     "Notification",
     "QueryEvent",
     "QueryResult",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast, overload
 
 from asyncecto.errors import (
     ArgumentError,
+    FailoverError,
     QueryError,
     RepoStateError,
     Rollback,
@@ -34,11 +35,12 @@ _T = TypeVar("_T")
 
 
 async def _with_retry(attempt: Callable[[], Awaitable[Any]], retries: int) -> Any:
-    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock."""
+    """``attempt()``, again (after a short, growing pause) on a serialization failure or deadlock, or
+    when the server stopped being the primary (``FailoverError``: the retry reaches the new one)."""
     for n in range(retries):
         try:
             return await attempt()
-        except TransactionConflictError:
+        except (TransactionConflictError, FailoverError):
             await asyncio.sleep(0.005 * 2**n * (1 + random.random()))
     return await attempt()  # the last try: its conflict propagates
 
@@ -144,7 +146,8 @@ class Transactions(CallHooks):
         :param isolation: ``read_committed``, ``repeatable_read`` or ``serializable``
         :param read_only: ``BEGIN … READ ONLY``
         :param retry: re-run ``fn`` (or the Multi) up to this many more times when the transaction
-            fails with a serialization failure or a deadlock (``TransactionConflictError``)
+            fails with a serialization failure or a deadlock (``TransactionConflictError``), or because
+            its server stopped being the primary (``FailoverError``: the retry reaches the new one)
         :param log: ``False`` or a level name for the transaction's own statements (BEGIN, COMMIT,
             ROLLBACK, savepoints); the calls in the block keep their own options, as in Ecto
         :param telemetry_options: a mapping, the ``options`` of those statements' telemetry events

@@ -20,10 +20,12 @@ from asyncecto._names import check_name
 from asyncecto.adapters import ConnectionSettings, known_schemes
 from asyncecto.errors import ArgumentError, InvalidURLError
 
-__all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
+__all__ = ("RepoConfig", "build_config", "endpoints_url", "mask_url", "parse_url")
 
 _SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+#: libpq's target_session_attrs values (PostgreSQL 14+), the order its docs give
+_TARGET_SESSION_ATTRS: Final = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
 _INVALID: Final[Any] = object()  # marks a value an option does not accept
 _INT_RE: Final = re.compile(r"[0-9]{1,18}")  # bounded: int() refuses very long digit strings
 _FLOAT_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
@@ -66,6 +68,8 @@ _EXPECTED: Final[dict[str, str]] = {
     "replicas": "a list of replica URLs (postgres://...), each with the primary's options unless its URL sets them",
     "replica_pool_size": "an integer >= 1, or None for the primary's pool_size",
     "read_your_writes": "a number of seconds >= 0, True (5.0) or False (off)",
+    "endpoints": "a list of (host, port) pairs or 'host[:port]' strings",
+    "target_session_attrs": f"None or one of {', '.join(_TARGET_SESSION_ATTRS)}",
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -92,6 +96,8 @@ _EXAMPLES: Final[dict[str, str]] = {
     "replicas": "replicas=['postgres://app@replica1/app_db', 'postgres://app@replica2/app_db']",
     "replica_pool_size": "replica_pool_size=10",
     "read_your_writes": "read_your_writes=5.0 or read_your_writes=False",
+    "endpoints": "endpoints=[('db1.example', 5432), ('db2.example', 5433)]",
+    "target_session_attrs": "target_session_attrs='read-write'",
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -104,6 +110,7 @@ _URL_EXPECTED: Final[dict[str, str]] = {
     "host": "a non-empty host name or unix-socket directory",
     "read_only": "true, false, 1 or 0",
     "stacktrace": "true, false, 1 or 0",
+    "target_session_attrs": f"one of {', '.join(_TARGET_SESSION_ATTRS)}",
 }
 _URL_OPTIONS: Final = frozenset(
     {
@@ -127,6 +134,7 @@ _URL_OPTIONS: Final = frozenset(
         "port",
         "user",
         "password",
+        "target_session_attrs",
     }
 )
 
@@ -169,6 +177,14 @@ class RepoConfig:
     replica_pool_size: int | None = None  # each replica's pool size (None: pool_size)
     #: seconds a context's reads after its write wait for a replica that has replayed it (0: off)
     read_your_writes: float = 5.0
+    # libpq multi-host: every (host, port) tried in order (``host``/``port`` are the first); () = one host
+    endpoints: tuple[tuple[str, int], ...] = ()
+    # libpq's target_session_attrs: which server of ``endpoints`` a connection accepts (None = any)
+    target_session_attrs: str | None = None
+
+    def all_endpoints(self) -> tuple[tuple[str, int], ...]:
+        """Every (host, port) a connection may be opened to, in the order tried."""
+        return self.endpoints or ((self.host, self.port),)
 
     def connection_settings(self) -> ConnectionSettings:
         """What the adapter is given: where and how to connect, and how to size its pool."""
@@ -190,6 +206,8 @@ class RepoConfig:
             statement_cache_size=self.statement_cache_size,
             server_settings=self.server_settings,
             after_connect=self.after_connect,
+            endpoints=self.endpoints,
+            target_session_attrs=self.target_session_attrs,
         )
 
     def dsn_kwargs(self) -> dict[str, Any]:
@@ -204,10 +222,7 @@ class RepoConfig:
         if self.user is not None or self.password is not None:
             auth = quote(self.user or "", safe="") + (":***" if self.password is not None else "") + "@"
         database = quote(self.database, safe="")
-        if self.host.startswith("/"):
-            return f"{self.scheme}://{auth}:{self.port}/{database}?host={quote(self.host, safe='/')}"
-        host = f"[{quote(self.host, safe=':')}]" if ":" in self.host else quote(self.host, safe="")
-        return f"{self.scheme}://{auth}{host}:{self.port}/{database}"
+        return endpoints_url(f"{self.scheme}://{auth}", database, self.all_endpoints(), self.target_session_attrs)
 
 
 def _split_rest(rest: str) -> tuple[str | None, str, str | None]:
@@ -362,6 +377,10 @@ def _normalize(name: str, value: Any) -> Any:
         return value if value is None or callable(value) else _INVALID
     if name in ("replicas", "replica_pool_size", "read_your_writes"):
         return _replica_option(name, value)
+    if name == "endpoints":
+        return _normalize_endpoints(value)
+    if name == "target_session_attrs":
+        return _normalize_target(value)
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
 
 
@@ -409,6 +428,9 @@ def _parse_query(query: str, masked: str) -> dict[str, Any]:
         if other in seen:
             raise InvalidURLError(masked, part, f"conflicts with option {other!r}; give only one of them")
         seen.add(name)
+        if name in _LIST_KEYS and "," in text:  # a libpq host or port list: see _endpoint_options
+            result[_LIST_KEYS[name]] = text
+            continue
         if name == "application_name":
             result["server_settings"] = {"application_name": text}
             continue
@@ -478,11 +500,7 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
         if password:
             result["password"] = unquote(password)
     hostport, _, path = hostpath.partition("/")
-    host, port = _parse_host_port(hostport, masked)
-    if host is not None:
-        result["host"] = host
-    if port is not None:
-        result["port"] = port
+    netloc = _netloc_endpoints(hostport, masked)
     if not path:
         raise InvalidURLError(masked, "database", "the path must name the database, e.g. postgres://localhost/my_db")
     if "/" in path:
@@ -490,7 +508,9 @@ def _parse_url(url: str, masked: str) -> dict[str, Any]:
             masked, "database", f"the path must be one database name, got {path!r}; write a '/' in it as %2F"
         )
     result["database"] = check_name(unquote(path), "database name")  # PostgreSQL cuts a longer one
-    result.update(_parse_query(query or "", masked))
+    options = _parse_query(query or "", masked)
+    result.update(_endpoint_options(netloc, options, masked))
+    result.update(options)
     return result
 
 
@@ -556,6 +576,9 @@ def build_config(url: str | None = None, /, **options: Any) -> RepoConfig:
         values.update(from_url)
         values["scheme"] = url_scheme(url)
         values["server_settings"] = {**values.get("server_settings", {}), **settings}
+        if "host" in from_url and "endpoints" not in from_url:
+            values.pop("endpoints", None)  # the URL's one host wins over keyword endpoints
+    _resolve_endpoints(values)
     if "database" not in values:
         raise ArgumentError(
             "cannot configure repo: no database URL and no database option\n\n"
@@ -582,6 +605,7 @@ def _check_startup_texts(config: RepoConfig) -> None:
         ("host", config.host),
         ("password", config.password),
     ]
+    texts += [("endpoints host", host) for host, _ in config.endpoints]
     texts += [(f"server_settings key {k!r}", k) for k in config.server_settings]
     texts += [(f"server_settings[{k!r}]", v) for k, v in config.server_settings.items()]
     for name, text in texts:
@@ -598,3 +622,156 @@ def _check_startup_texts(config: RepoConfig) -> None:
                 f"cannot configure repo: {shown} holds {found}, which a connection cannot carry\n\n"
                 "fix: remove it (decode text from outside strictly)"
             )
+
+
+# -- libpq multi-host URLs and target_session_attrs (failover) ---------------------------------------------
+
+#: a URL query's ``host``/``port`` holding a comma list, kept as text until the netloc's hosts are known
+_LIST_KEYS: Final = {"host": "_host_list", "port": "_port_list"}
+
+
+def _netloc_endpoints(hostport: str, masked: str) -> list[tuple[str | None, int | None]]:
+    """The URL's ``host[:port][,host[:port]]…`` (libpq's multi-host form); empty parts are ``None``."""
+    return [_parse_host_port(part, masked) for part in hostport.split(",")]
+
+
+def _query_hosts(text: str, masked: str) -> list[str | None]:
+    hosts: list[str | None] = []
+    for part in text.split(","):
+        host = part[1:-1] if part.startswith("[") and part.endswith("]") else part
+        if not host:
+            raise InvalidURLError(
+                masked,
+                "option 'host'",
+                f"got {text!r}, expected a comma list of non-empty host names or socket directories",
+            )
+        hosts.append(host)
+    return hosts
+
+
+def _query_ports(text: str, masked: str) -> list[int | None]:
+    ports: list[int | None] = []
+    for part in text.split(","):
+        checked = _normalize("port", int(part)) if _INT_RE.fullmatch(part) else _INVALID
+        if part and checked is _INVALID:
+            raise InvalidURLError(
+                masked, "option 'port'", f"got {text!r}, expected a comma list of integers from 1 to 65535"
+            )
+        ports.append(checked if part else None)
+    return ports
+
+
+def _endpoint_options(
+    netloc: list[tuple[str | None, int | None]], options: dict[str, Any], masked: str
+) -> dict[str, Any]:
+    """``host``/``port`` (one server) or ``endpoints`` (several, libpq's multi-host URL), from the URL's
+    netloc and its ``host=``/``port=`` options (which win, each whole, as in libpq); removes those
+    options from ``options``. Ports pair with hosts in order, or one port serves every host."""
+    hosts: list[str | None] = [host for host, _ in netloc]
+    ports: list[int | None] = [port for _, port in netloc]
+    if "_host_list" in options:
+        hosts = _query_hosts(options.pop("_host_list"), masked)
+    elif "host" in options:
+        hosts = [options.pop("host")]
+    if "_port_list" in options:
+        ports = _query_ports(options.pop("_port_list"), masked)
+    elif "port" in options:
+        ports = [options.pop("port")]
+    if len(ports) > 1 and len(ports) != len(hosts):
+        raise InvalidURLError(
+            masked,
+            "port",
+            f"could not match {len(ports)} port numbers to {len(hosts)} hosts; give one port for every host "
+            "(postgres://h1:5432,h2:5433/db) or a single port for all",
+        )
+    if len(hosts) == 1:
+        out: dict[str, Any] = {}
+        if hosts[0] is not None:
+            out["host"] = hosts[0]
+        if ports[0] is not None:
+            out["port"] = ports[0]
+        return out
+    if len(ports) == 1:
+        ports = ports * len(hosts)
+    return {"endpoints": tuple(zip(hosts, ports, strict=True))}
+
+
+def _normalize_endpoints(value: Any) -> Any:
+    """The ``endpoints=`` option: (host, port) pairs or ``"host[:port]"`` strings; a missing port is
+    ``None`` until :func:`_resolve_endpoints` gives it the repo's ``port``."""
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        return _INVALID
+    if not value:
+        return ()  # none: host/port (a config's own fields passed back as options, as the CLI does)
+    out: list[tuple[str, int | None]] = []
+    for entry in value:
+        if isinstance(entry, str):
+            try:
+                host, port = _parse_host_port(entry, "endpoints")
+            except InvalidURLError:
+                return _INVALID
+            if host is None:
+                return _INVALID
+            out.append((host, port))
+            continue
+        if not isinstance(entry, list | tuple) or len(entry) != 2:
+            return _INVALID
+        host, port = entry
+        if not isinstance(host, str) or not host or _normalize("port", port) is _INVALID:
+            return _INVALID
+        out.append((host, port))
+    return tuple(out)
+
+
+def _normalize_target(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return _INVALID
+    text = value.strip().lower().replace("_", "-")
+    return text if text in _TARGET_SESSION_ATTRS else _INVALID
+
+
+def _resolve_endpoints(values: dict[str, Any]) -> None:
+    """Turn ``endpoints`` (from the URL or the keyword) into the config's: missing hosts are
+    ``localhost``, missing ports the repo's ``port``; ``host``/``port`` become the first; one endpoint
+    is just ``host``/``port``."""
+    endpoints = values.pop("endpoints", None)
+    if not endpoints:
+        return
+    default_port = values.get("port", 5432)
+    resolved = tuple((host or "localhost", port or default_port) for host, port in endpoints)
+    values["host"], values["port"] = resolved[0]
+    if len(resolved) > 1:
+        values["endpoints"] = resolved
+
+
+def _endpoint_text(host: str, port: int) -> str:
+    """``host:port`` as a URL writes it (an IPv6 address in brackets)."""
+    shown = f"[{quote(host, safe=':')}]" if ":" in host else quote(host, safe="")
+    return f"{shown}:{port}"
+
+
+def endpoints_url(head: str, database: str, endpoints: tuple[tuple[str, int], ...], target: str | None) -> str:
+    """A URL (``head`` is ``scheme://[userinfo@]``) naming every endpoint: in the netloc
+    (``h1:5432,h2:5433``), or in ``host=``/``port=`` options when one is a unix-socket directory;
+    ``target_session_attrs`` as an option when set."""
+    query: list[str] = []
+    tail = f"?target_session_attrs={target}" if target is not None else ""
+    if len(endpoints) == 1:  # one server: the form asyncecto always wrote
+        host, port = endpoints[0]
+        if host.startswith("/"):
+            return f"{head}:{port}/{database}?host={quote(host, safe='/')}" + tail.replace("?", "&")
+        shown = f"[{quote(host, safe=':')}]" if ":" in host else quote(host, safe="")
+        return f"{head}{shown}:{port}/{database}{tail}"
+    if any(host.startswith("/") for host, _ in endpoints):
+        hosts = ",".join(quote(host, safe="/:") for host, _ in endpoints)
+        ports = {port for _, port in endpoints}
+        port_text = str(endpoints[0][1]) if len(ports) == 1 else ",".join(str(port) for _, port in endpoints)
+        url = f"{head}/{database}"
+        query += [f"host={hosts}", f"port={port_text}"]
+    else:
+        url = f"{head}{','.join(_endpoint_text(host, port) for host, port in endpoints)}/{database}"
+    if target is not None:
+        query.append(f"target_session_attrs={target}")
+    return url + ("?" + "&".join(query) if query else "")

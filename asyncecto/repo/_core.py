@@ -23,7 +23,7 @@ from ._notifications import Listener, start_listener
 from ._ownership import Lease, Ownership, PoolLease
 from ._routing import PRIMARY, ReplicaEvents, Router
 from ._supervisor import Supervisor
-from ._telemetry import QueryEvent, Telemetry
+from ._telemetry import FailoverEvent, QueryEvent, Telemetry
 
 __all__ = ("DEFAULT", "Bound", "RepoCore", "RepoState", "check_spawn_hook", "executor_of")
 
@@ -212,6 +212,7 @@ class RepoCore(Executor):
             self._state = RepoState.NEW
             raise
         try:
+            self.adapter.watch_failover(self._failover_seen)
             await self.adapter.start()
             if self.config.replicas:  # read replicas: their pools, probe and upkeep (asyncecto.repo._routing)
                 router = Router(self)
@@ -240,6 +241,18 @@ class RepoCore(Executor):
         self.router = router
         self._state = RepoState.RUNNING
         _RUNNING[id(self)] = weakref.ref(self.repo)
+
+    def _failover_seen(self, moved: Any) -> None:
+        """The pool moved to a new primary: a :class:`FailoverEvent` for the telemetry handlers."""
+        self.telemetry.emit_failover(
+            FailoverEvent(
+                repo=self.name,
+                old_server=moved.old_server,
+                new_server=moved.new_server,
+                reason=moved.reason,
+                drained=moved.drained,
+            )
+        )
 
     def _run_init(self) -> None:
         """Call the public repo's ``init("supervisor", config)`` hook, if it has one, and use its config."""

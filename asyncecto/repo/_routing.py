@@ -200,7 +200,16 @@ class _Written:
 def _replica_config(primary: RepoConfig, url: str) -> RepoConfig:
     """The replica's config: the primary's options, what ``url`` sets winning; sized by ``replica_pool_size``.
     Where to connect (host, port) is the URL's alone: a URL without a port means 5432, as for libpq."""
-    skip = {"scheme", "host", "port", "replicas", "replica_pool_size", "read_your_writes"}
+    skip = {
+        "scheme",
+        "host",
+        "port",
+        "replicas",
+        "replica_pool_size",
+        "read_your_writes",
+        "endpoints",
+        "target_session_attrs",
+    }
     options = {f: getattr(primary, f) for f in attrs.fields_dict(RepoConfig) if f not in skip}
     size = primary.replica_pool_size or primary.pool_size
     options.update(pool_size=size, min_size=min(primary.min_size, size))

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from asyncecto.errors import Rollback
+from asyncecto.errors import ArgumentError, Rollback
 
-__all__ = ("QueryEvent", "Telemetry", "logger")
+__all__ = ("FailoverEvent", "QueryEvent", "Telemetry", "logger")
 
 logger = logging.getLogger("asyncecto")
 
@@ -72,6 +72,29 @@ class QueryEvent:
     replica_lag: int | None = None
 
 
+@attrs.frozen(slots=True)
+class FailoverEvent:
+    """The repo's pool moved to a new primary (a repo with ``target_session_attrs=read-write`` or
+    ``primary``): handlers attached with ``attach(handler, event="failover")`` get it.
+
+    :ivar old_server: the server (``host:port``) that stopped being the primary
+    :ivar new_server: the server new connections reach now
+    :ivar reason: ``"read_only"`` (the old one answered SQLSTATE 25006 while read-only or in
+        recovery) or ``"new_primary"`` (a new connection reached another server: the old one went away)
+    :ivar drained: the old server's connections closed (idle) or to be closed at their checkin (in use)
+    """
+
+    repo: str
+    old_server: str
+    new_server: str
+    reason: str
+    drained: int
+
+
+#: the kinds of event a handler can be attached to
+_EVENT_KINDS = ("query", "failover")
+
+
 def _ms(label: str, seconds: float | None, always: bool = False) -> str:
     if seconds is None:
         return ""
@@ -114,8 +137,9 @@ class Telemetry:
         self.repo = repo
         self.level = logging.getLevelName(log.upper()) if isinstance(log, str) else None
         self._handlers: dict[str, Handler] = {}
+        self._failover_handlers: dict[str, Callable[[FailoverEvent], Any]] = {}
         #: events waiting, each with whether handlers get it (``False``: ``telemetry_event=None``, log only)
-        self._pending: deque[tuple[QueryEvent, bool]] = deque()
+        self._pending: deque[tuple[QueryEvent | FailoverEvent, bool]] = deque()
         self._max_pending = max_pending
         self._wake: asyncio.Event | None = None
         self._delivering: asyncio.Lock | None = None  # held while events are handed out
@@ -148,18 +172,29 @@ class Telemetry:
         level = self.level_for(log)
         return level is not None and logger.isEnabledFor(level)
 
-    def attach(self, handler: Handler, *, name: str | None = None) -> str:
-        """Call ``handler(event)`` for every query from now on; returns the name to detach it by.
+    def attach(self, handler: Callable[[Any], Any], *, name: str | None = None, event: str = "query") -> str:
+        """Call ``handler(event)`` for every query from now on (``event="failover"``: for every
+        :class:`FailoverEvent` instead); returns the name to detach it by.
 
         An async handler is awaited. A handler that raises is logged and detached.
         """
+        if event not in _EVENT_KINDS:
+            raise ArgumentError(f"cannot attach telemetry handler: unknown event {event!r}; use 'query' or 'failover'")
         key = name or f"{getattr(handler, '__qualname__', 'handler')}-{id(handler)}"
-        self._handlers[key] = handler
+        (self._failover_handlers if event == "failover" else self._handlers)[key] = handler
         return key
 
     def detach(self, name: str) -> bool:
         """Stop calling the handler attached as ``name``; whether it was attached."""
-        return self._handlers.pop(name, None) is not None
+        found = self._failover_handlers.pop(name, None) is not None
+        return self._handlers.pop(name, None) is not None or found
+
+    def emit_failover(self, event: FailoverEvent) -> None:
+        """Queue ``event`` for the handlers attached with ``event="failover"``."""
+        if self._failover_handlers:
+            self._pending.append((event, True))
+            if self._wake is not None:
+                self._wake.set()
 
     def emit(self, event: QueryEvent, handlers: bool = True) -> None:
         """Queue ``event`` for the log line and, unless ``handlers`` is False, the handlers."""
@@ -202,6 +237,9 @@ class Telemetry:
         pending = self._pending
         while pending:
             event, to_handlers = pending.popleft()
+            if isinstance(event, FailoverEvent):
+                await self._deliver_to(self._failover_handlers, event)
+                continue
             level = self.level if event.log is None else self.level_for(event.log)
             if level is not None and logger.isEnabledFor(level):
                 logger.log(level, "%s", format_event(event))
@@ -215,3 +253,13 @@ class Telemetry:
                 except (Exception, Rollback):  # a handler rolling back a transaction is as wrong as a failing one
                     logger.exception("telemetry handler %r failed and was detached", name)
                     self._handlers.pop(name, None)
+
+    async def _deliver_to(self, handlers: dict[str, Callable[[FailoverEvent], Any]], event: FailoverEvent) -> None:
+        for name, handler in list(handlers.items()):
+            try:
+                result = handler(event)
+                if inspect.isawaitable(result):
+                    await result
+            except (Exception, Rollback):
+                logger.exception("telemetry handler %r failed and was detached", name)
+                handlers.pop(name, None)

@@ -546,7 +546,9 @@ def test_unknown_keyword_option() -> None:
         "shutdown_timeout, ssl, stacktrace, "
         "statement_cache_size, timeout, user"
     )
-    assert fields in message
+    listed = message.rpartition("use one of ")[2].split(", ")  # new options join the sorted list
+    assert listed == sorted(listed)
+    assert set(fields.split(", ")) <= set(listed)
 
 
 def test_unknown_keyword_option_is_checked_even_with_url() -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import decimal
 import json
+import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -46,6 +48,11 @@ def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
         "password": settings.password,
         "database": settings.database,
     }
+    if settings.endpoints:  # libpq multi-host: asyncpg tries them in order
+        kwargs["host"] = [host for host, _ in settings.endpoints]
+        kwargs["port"] = [port for _, port in settings.endpoints]
+    if settings.target_session_attrs is not None:
+        kwargs["target_session_attrs"] = settings.target_session_attrs
     if settings.ssl is not None:
         kwargs["ssl"] = settings.ssl
     kwargs["timeout"] = settings.connect_timeout
@@ -104,6 +111,31 @@ async def _close(raw: asyncpg.Connection) -> None:
             raw.terminate()
 
 
+#: connects whose caller was cancelled, left to end on their own (their connection is then closed)
+_orphans: set[asyncio.Task[asyncpg.Connection]] = set()
+
+
+async def _connect_raw(kwargs: dict[str, Any]) -> asyncpg.Connection:
+    """``asyncpg.connect(**kwargs)``, never interrupted midway: asyncpg cancelled during its SSL
+    negotiation (``sslmode=prefer``, the default) or between the hosts of a list leaves a future whose
+    error nobody retrieves ("Future exception was never retrieved … unexpected connection_lost() call").
+    A cancelled caller is cancelled at once; the connect ends on its own, within ``connect_timeout``,
+    and its connection is closed."""
+    task = asyncio.ensure_future(asyncpg.connect(**kwargs))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        _orphans.add(task)
+        task.add_done_callback(_close_orphan)
+        raise
+
+
+def _close_orphan(task: asyncio.Task[asyncpg.Connection]) -> None:
+    _orphans.discard(task)
+    if not task.cancelled() and task.exception() is None:
+        task.result().terminate()
+
+
 class PostgresAdapter(RepoAdapter):
     """PostgreSQL through asyncpg, with asyncecto's own pool."""
 
@@ -120,6 +152,8 @@ class PostgresAdapter(RepoAdapter):
             max_idle_time=config.max_idle_time,
             reset_timeout=config.cleanup_timeout,
             busy_limit=self._busy_limit(),
+            # asyncpg reads PGTARGETSESSIONATTRS when the repo sets none, as libpq: so does the pool
+            target_session_attrs=config.target_session_attrs or os.environ.get("PGTARGETSESSIONATTRS"),
         )
 
     def _busy_limit(self) -> float | None:
@@ -148,8 +182,10 @@ class PostgresAdapter(RepoAdapter):
         # closed after max_idle_time anyway, which empties their cache)
         kwargs["max_cached_statement_lifetime"] = 0
         try:
-            raw = await asyncpg.connect(**kwargs)
+            raw = await _connect_raw(kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise connect_error(exc, self.config, kwargs["database"]) from exc
+        except asyncpg.exceptions.TargetServerAttributeNotMatched as exc:  # no host is the kind asked for
             raise connect_error(exc, self.config, kwargs["database"]) from exc
         try:
             # binary codecs: COPY (insert_all) has no text fallback
@@ -191,6 +227,9 @@ class PostgresAdapter(RepoAdapter):
 
     def disconnect_all(self, interval: float) -> None:
         self.pool.disconnect_all(interval)
+
+    def watch_failover(self, listener: Callable[[Any], Any]) -> None:
+        self.pool.failover.listener = listener
 
     def stats(self) -> dict[str, int]:
         return {

@@ -93,6 +93,10 @@ class PgConnection:
     :ivar lifted: the statement timeout was changed for this checkout (no half-open check)
     :ivar ended_by: why the pool closed the connection, said in the error its holder sees
     :ivar closing: asyncecto itself closed it (else its end is counted ``lost``)
+    :ivar server: the server it reached (``host:port`` or a socket path), for failover
+    :ivar failed_over: the pool moved to another primary while this connection was in use: it is
+        closed at its checkin, and a lost link then is a :class:`~asyncecto.errors.FailoverError`
+    :ivar classify: the pool's failover check of each translated error (``None``: no check)
     :ivar interrupted: a statement was cut short (cancelled, timed out): the server may still be in
         the implicit transaction of its unfinished exchange while asyncpg reports it idle, so the
         release sends a ``ROLLBACK`` before the connection is reused
@@ -101,14 +105,17 @@ class PgConnection:
     __slots__ = (
         "__weakref__",
         "busy_since",
+        "classify",
         "closing",
         "dirty",
         "ended_by",
+        "failed_over",
         "interrupted",
         "last_used",
         "lifted",
         "pid",
         "raw",
+        "server",
         "tap",
     )
 
@@ -123,6 +130,9 @@ class PgConnection:
         self.last_used = time.monotonic()
         self.pid: int = raw.get_server_pid()
         self.tap = Tap.install(raw)
+        self.server = "?"
+        self.failed_over = False
+        self.classify: Callable[[PgConnection, AsyncEctoError], AsyncEctoError] | None = None
         _live.add(self)
 
     def _error(
@@ -138,7 +148,9 @@ class PgConnection:
                 return ConnectionLostError(f"connection lost: {self.ended_by}", query=sql)
             said = self.tap.last_words if self.tap is not None and error.sqlstate is None else None
             if said is not None:
-                return server_ended(said[0], said[1], sql)
+                error = server_ended(said[0], said[1], sql)
+        if self.classify is not None:  # the pool watches for failovers (a writable target_session_attrs)
+            error = self.classify(self, error)
         return error
 
     def _sent(self, sql: str) -> None:

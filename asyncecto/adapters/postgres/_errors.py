@@ -24,6 +24,7 @@ __all__ = (
     "connect_error",
     "copy_encode_error",
     "server_ended",
+    "server_name",
     "translate",
     "translate_copy",
 )
@@ -356,6 +357,66 @@ def connect_error(exc: BaseException, config: ConnectionSettings, database: str)
     the password), why, and the fix (raise it ``from exc``)."""
     if isinstance(exc, errors.AsyncEctoError):
         return exc
+    if isinstance(exc, pgexc.TargetServerAttributeNotMatched) or len(config.all_endpoints()) > 1:
+        return _multi_host_error(exc, config, database)
+    return _one_host_error(exc, config, database)
+
+
+def server_name(host: str, port: int) -> str:
+    """How a server is named in messages and telemetry: ``host:port``, ``[v6]:port``, or a socket path."""
+    if host.startswith("/"):
+        return f"{host}/.s.PGSQL.{port}"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+#: what each ``target_session_attrs`` asks of a server, in words
+_TARGET_WANTS = {
+    "read-write": "a server that accepts writes (a primary with default_transaction_read_only off)",
+    "primary": "a primary (not in recovery)",
+    "read-only": "a read-only server (a standby, or default_transaction_read_only on)",
+    "standby": "a standby (in recovery)",
+    "prefer-standby": "a standby, else any server",
+    "any": "any server",
+}
+
+
+def _multi_host_error(exc: BaseException, config: ConnectionSettings, database: str) -> errors.DatabaseUnavailableError:
+    """No server of the host list could be used: each refused, failed, or was not of the kind
+    ``target_session_attrs`` asks for."""
+    target = config.target_session_attrs or "any"
+    tried = ", ".join(server_name(h, p) for h, p in config.all_endpoints())
+    whom = f'database "{database}"' + (f', user "{config.user}"' if config.user else "")
+    head = f"cannot connect to PostgreSQL at any of {tried} ({whom}, target_session_attrs={target})"
+    if isinstance(exc, pgexc.TargetServerAttributeNotMatched):
+        why = f"every server that answered is not {_TARGET_WANTS.get(target, target)}"
+        fix = (
+            "during a failover, wait for the standby's promotion and run the call again (repo.transaction(fn, "
+            "retry=3)); else check that the URL lists the primary (SELECT pg_is_in_recovery() is false on it), "
+            "or relax target_session_attrs"
+        )
+    else:
+        one = _one_host_error(exc, config, database)
+        why = f"the last one tried failed: {one.message.partition(': ')[2] or one.message}"
+        fix = (
+            f"check that at least one of the hosts is up and is {_TARGET_WANTS.get(target, target)} "
+            "(pg_isready -h HOST -p PORT for each); during a failover, wait for the standby's promotion"
+        )
+        if isinstance(exc, asyncpg.PostgresError) and one.fix:
+            fix = one.fix
+    first_host, first_port = config.all_endpoints()[0]
+    return errors.DatabaseUnavailableError(
+        f"{head}: {why}",
+        sqlstate=getattr(exc, "sqlstate", None) if isinstance(exc, asyncpg.PostgresError) else None,
+        fix=fix,
+        host=first_host,
+        port=first_port,
+        database=database,
+        user=config.user,
+    )
+
+
+def _one_host_error(exc: BaseException, config: ConnectionSettings, database: str) -> errors.DatabaseUnavailableError:
+    """:func:`connect_error` for one server (``config.host``/``config.port``)."""
     host, port = config.host, config.port
     socket_path = host.startswith("/")
     where = f"{host}/.s.PGSQL.{port}" if socket_path else (f"[{host}]:{port}" if ":" in host else f"{host}:{port}")

@@ -14,7 +14,9 @@ neither returned nor terminated, nor used while its cleanup still runs.
 Faults: a connection still cancelling a statement when it comes back is drained by a pool-owned
 task (counted in use until done, terminated after ``reset_timeout``). A server refusing new
 connections (53300 too many clients, 57P03 starting up) makes callers wait for a connection,
-within the pool timeout, instead of failing at once.
+within the pool timeout, instead of failing at once; so does a repo asking for the primary
+(``target_session_attrs=read-write``/``primary``) while no server of its host list is one (a failover
+under way: see ``_failover``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ logger = logging.getLogger("asyncecto.pool")
 _REFUSALS = frozenset({"53300", "57P03"})
 #: after a refusal, how long no new connection is tried while the pool holds some
 _CEILING_TIME = 1.0
+#: while no server of the host list is the primary (a failover under way): how long until the next try
+_PRIMARY_PAUSE = 0.2
 #: a caller whose statement is being cancelled waits this long for the cancellation to finish
 #: before the pool takes the connection over (it keeps counting it in use until then)
 _DRAIN_GRACE = 0.5
@@ -93,11 +97,12 @@ class Pool(PoolUpkeep):
                 try:
                     conn = await self._open()
                 except DatabaseUnavailableError as exc:
-                    if exc.sqlstate not in _REFUSALS:
+                    if exc.sqlstate not in _REFUSALS and not self._awaiting_primary(exc):
                         raise
                     refused = exc
                     self.stats.connect_failures += 1
-                    self._ceiling_until = time.monotonic() + _CEILING_TIME
+                    pause = _CEILING_TIME if exc.sqlstate in _REFUSALS else _PRIMARY_PAUSE
+                    self._ceiling_until = time.monotonic() + pause
                     if not self._all:  # nothing to wait for: try again, with backoff, until the deadline
                         remaining = deadline - time.monotonic()
                         if remaining <= 0:
@@ -119,6 +124,12 @@ class Pool(PoolUpkeep):
             conn = self.acquire_nowait()  # raises once the pool is closed
             if conn is not None:
                 return conn
+
+    def _awaiting_primary(self, exc: DatabaseUnavailableError) -> bool:
+        """Whether a failed connect may be a failover under way (the repo asks for a writable server,
+        and none answered, or the one that did is shutting down): then callers wait, within the pool
+        timeout, for a standby's promotion instead of failing at once."""
+        return self.failover.enabled and exc.sqlstate in (None, "57P01", "57P02")
 
     async def _wait(
         self, deadline: float, budget: float, refused: DatabaseUnavailableError | None
@@ -177,6 +188,9 @@ class Pool(PoolUpkeep):
         if raw.is_closed():
             self._discard(conn)
             return True
+        if conn.failed_over:
+            self.close_drained(conn)
+            return True
         if conn.dirty or conn.interrupted or raw.is_in_transaction() or conn.cancelling():
             return False
         self._put_back(conn)
@@ -191,6 +205,9 @@ class Pool(PoolUpkeep):
         """
         if conn.raw.is_closed():
             self._discard(conn)
+            return
+        if conn.failed_over:
+            self.close_drained(conn)
             return
         if conn.cancelling():
             task = asyncio.get_running_loop().create_task(self._drain_and_put_back(conn))

@@ -19,8 +19,12 @@ class PoolStats:
     :ivar lost: connections the server or the network closed (``pg_terminate_backend``, a restart,
         a broken link), dropped from the pool as soon as asyncpg noticed
     :ivar connect_failures: new connections the server refused for want of room (53300 too many
-        clients) or while starting up or recovering (57P03); callers waited instead
+        clients) or while starting up or recovering (57P03), or that found no primary in the host list
+        (a failover under way, for a repo asking for the primary); callers waited instead
     :ivar disconnected: connections closed by ``repo.disconnect_all()``
+    :ivar failovers: moves to a new primary (a repo with ``target_session_attrs=read-write``/``primary``)
+    :ivar drained: connections of a server that stopped being the primary, closed (idle) or marked to
+        be closed at their checkin (in use)
     """
 
     __slots__ = (
@@ -28,6 +32,8 @@ class PoolStats:
         "cleanup_timeouts",
         "connect_failures",
         "disconnected",
+        "drained",
+        "failovers",
         "lost",
         "opened",
         "resets",
@@ -47,6 +53,8 @@ class PoolStats:
         self.lost = 0
         self.connect_failures = 0
         self.disconnected = 0
+        self.failovers = 0
+        self.drained = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.__slots__}

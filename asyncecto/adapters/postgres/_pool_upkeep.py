@@ -27,6 +27,7 @@ from asyncecto._aio import finish
 from asyncecto.errors import DatabaseUnavailableError
 
 from ._connection import PgConnection
+from ._failover import FailoverState, PoolFailover, classify, note_ending, server_of
 from ._pool_stats import PoolStats
 
 __all__ = ("PoolUpkeep", "expire_statement_caches")
@@ -69,6 +70,7 @@ class PoolUpkeep:
         max_idle_time: float,
         reset_timeout: float = 5.0,
         busy_limit: float | None = None,
+        target_session_attrs: str | None = None,
     ) -> None:
         self._connect = connect
         self.size = size
@@ -91,6 +93,8 @@ class PoolUpkeep:
         self.stats = PoolStats()
         #: in use when ``disconnect_all`` came for them: closed at their checkin
         self._doomed: set[PgConnection] = set()
+        #: which server is the primary, for a repo that asks for a writable one (see ``_failover``)
+        self.failover = FailoverState(target_session_attrs)
         _live_pools.add(self)
 
     # -- counts ------------------------------------------------------------------
@@ -109,8 +113,14 @@ class PoolUpkeep:
     # -- the connections: opened, put back, dropped --------------------------------
     async def _open(self) -> PgConnection:
         self._opening += 1
+        fo = self.failover
         try:
-            raw = await self._connect()
+            while True:
+                moves = fo.moves
+                raw = await self._connect()
+                if not fo.enabled or fo.moves == moves or server_of(raw) == fo.current:
+                    break
+                raw.terminate()  # opened before the pool moved to a new primary, it reached the old one
         except BaseException:
             self._opening -= 1
             if self._waiters:
@@ -118,13 +128,19 @@ class PoolUpkeep:
             raise
         self._opening -= 1
         conn = PgConnection(raw)
+        conn.server = server_of(raw)
         raw.add_termination_listener(lambda _raw: self._ended(conn))
         self._all.add(conn)
         self.stats.opened += 1
+        if self.failover.enabled:
+            conn.classify = self._classify
+            self._landed(conn)
         return conn
 
     def _ended(self, conn: PgConnection) -> None:
         """asyncpg saw the connection close: an idle one leaves the pool now."""
+        if self.failover.enabled:
+            note_ending(self.failover, conn)
         if conn in self._idle:
             self._discard(conn)
         else:
@@ -144,6 +160,9 @@ class PoolUpkeep:
         conn.last_used = time.monotonic()
         conn.busy_since = 0.0
         if conn in self._doomed:
+            if conn.failed_over:  # drained for a failover, not by disconnect_all
+                self.close_drained(conn)
+                return
             self._disconnect_now(conn)
             return
         if self._closed:
@@ -227,6 +246,87 @@ class PoolUpkeep:
         self._doomed.discard(conn)
         self._all.discard(conn)
         conn.terminate()
+
+    # -- failover -------------------------------------------------------------------
+    def _classify(self, conn: PgConnection, error: Any) -> Any:
+        return classify(conn, error, self.failover, self._read_only_seen)
+
+    def _read_only_seen(self, conn: PgConnection) -> None:
+        """``conn``'s server answered read-only (25006): it is no longer the primary. Drain its
+        connections; new ones go through the host list to the server that is (the event is sent
+        when one gets there: :meth:`_landed`)."""
+        if conn.failed_over:
+            return  # drained already
+        fo = self.failover
+        server = conn.server
+        drained = self._drain(lambda c: c.server == server)
+        if fo.demoted != server:
+            fo.demoted, fo.drained_before = server, 0
+        fo.drained_before += drained
+        logger.warning(
+            "failover: server %s answered read-only (SQLSTATE 25006): it is no longer the primary; "
+            "%d connection(s) drained, new connections go through the host list to the primary",
+            server,
+            drained,
+        )
+
+    def _landed(self, conn: PgConnection) -> None:
+        """A new connection reached ``conn.server``: if that is not where the pool's connections went,
+        the primary moved there. Drain the rest and send the event."""
+        fo = self.failover
+        new = conn.server
+        if fo.current is None and fo.demoted is None:
+            fo.current = new
+            return
+        if new == fo.current and fo.demoted is None:
+            return
+        old = fo.demoted or fo.current or "?"
+        reason = "read_only" if fo.demoted is not None else "new_primary"
+        drained = fo.drained_before + self._drain(lambda c: c.server != new)
+        fo.current, fo.demoted, fo.drained_before = new, None, 0
+        fo.moves += 1
+        self.stats.failovers += 1
+        logger.warning(
+            "failover: the primary is now %s (was %s, %s); %d connection(s) of the old server drained",
+            new,
+            old,
+            "which answered read-only" if reason == "read_only" else "which went away",
+            drained,
+        )
+        if fo.listener is not None:
+            try:
+                fo.listener(PoolFailover(old_server=old, new_server=new, reason=reason, drained=drained))
+            except Exception:
+                logger.exception("the failover listener failed")
+
+    def close_drained(self, conn: PgConnection) -> None:
+        """Close a connection drained for a failover as it comes back (no reset: its server is no
+        longer the primary, or gone; closing the socket rolls back what it had open)."""
+        self._doomed.discard(conn)
+        self._close_one(conn)
+        self._released.set()
+        if self._waiters and not self._closed:
+            self._wake_one(None)  # a slot is free: a waiter opens a new connection
+
+    def _drain(self, which: Callable[[PgConnection], bool]) -> int:
+        """Close the idle connections ``which`` selects, and mark those in use to be closed at their
+        checkin (their holders' lost links then raise ``FailoverError``); how many."""
+        count = 0
+        for conn in list(self._all):
+            if conn.failed_over or not which(conn):
+                continue
+            conn.failed_over = True
+            count += 1
+            if conn in self._idle:
+                self._idle.remove(conn)
+                self._close_one(conn)
+                self._released.set()
+                if self._waiters and not self._closed:
+                    self._wake_one(None)  # a slot is free: a waiter opens a new connection
+            else:
+                self._doomed.add(conn)
+        self.stats.drained += count
+        return count
 
     # -- disconnect_all -------------------------------------------------------------
     def disconnect_all(self, interval: float) -> None:

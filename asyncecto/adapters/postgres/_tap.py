@@ -1,7 +1,8 @@
 """Keep the server's last words on a connection it closes between statements.
 
 A session the server ends while no statement runs (``idle_in_transaction_session_timeout``,
-``pg_terminate_backend``, a shutdown) sends a FATAL ``ErrorResponse`` and closes the socket.
+``pg_terminate_backend``, a shutdown) sends a FATAL ``ErrorResponse`` and closes the socket; it may
+come in the same read as the end of the statement before (a shutdown right after it).
 asyncpg, idle at that moment, drops the message: the next statement only learns that the
 connection is closed. :class:`Tap` sits between the transport and asyncpg's protocol, hands
 every byte on unchanged, and keeps that FATAL message so the error raised at the next
@@ -17,6 +18,26 @@ __all__ = ("Tap",)
 
 _ERROR = 0x45  # b"E": ErrorResponse
 _FATAL = frozenset({"FATAL", "PANIC"})
+#: the non-localized severity field of a FATAL ErrorResponse (PostgreSQL 9.6+)
+_FATAL_FIELD = b"VFATAL\x00"
+
+
+def _error_start(data: bytes) -> int:
+    """Where the ErrorResponse of a chunk that holds a FATAL begins, when it follows other messages
+    (a session ended just after a statement's ReadyForQuery: both in one read); -1 if not found.
+
+    Walks the message frames from the chunk's start (a read usually starts at a message); else backs
+    up from the severity fields (``S`` localized, then ``V``) to the ``E`` header.
+    """
+    pos, end = 0, len(data)
+    while pos + 5 <= end:
+        if data[pos] == _ERROR:
+            return pos
+        pos += 1 + int.from_bytes(data[pos + 1 : pos + 5], "big")
+    at = data.find(_FATAL_FIELD)
+    severity = data.rfind(b"S", 0, at)  # the fields start with S<severity>\0, just before V
+    start = severity - 5
+    return start if start >= 0 and data[start] == _ERROR else -1
 
 
 class Tap(asyncio.Protocol):
@@ -43,13 +64,18 @@ class Tap(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if data and data[0] == _ERROR:
-            self._keep_fatal(data)
+            self._keep_fatal(data, 0)
+        elif _FATAL_FIELD in data:  # rare (a C-speed search): the FATAL came after other messages
+            self._keep_fatal(data, _error_start(data))
         self.protocol.data_received(data)
 
-    def _keep_fatal(self, data: bytes) -> None:
-        # one ErrorResponse at the start of the chunk: 'E', int32 length, then (code byte, C string)
-        # fields ending with a NUL byte; only a FATAL one is kept
-        size = int.from_bytes(data[1:5], "big") + 1
+    def _keep_fatal(self, data: bytes, start: int) -> None:
+        # one ErrorResponse at ``start``: 'E', int32 length, then (code byte, C string) fields ending
+        # with a NUL byte; only a FATAL one is kept
+        if start < 0:
+            return
+        size = int.from_bytes(data[start + 1 : start + 5], "big") + 1
+        data = data[start:]
         if len(data) < size or size < 6:
             return
         fields: dict[bytes, str] = {}
