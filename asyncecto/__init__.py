@@ -69,6 +69,7 @@ __all__ = (
     "AsyncEctoError",
     "CastError",
     "ConstraintError",
+    "FailoverEvent",
     "InvalidChangesetError",
     "Meta",
     "Multi",
@@ -79,6 +80,7 @@ __all__ = (
     "Notification",
     "QueryEvent",
     "QueryResult",
+    "ReplicaEvent",
     "Repo",
     "StaleEntryError",
     "Timestamps",
@@ -111,12 +113,14 @@ __all__ = (
 __version__ = "0.1.0.dev0"
 
 if TYPE_CHECKING:
+    from .repo import FailoverEvent as FailoverEvent
     from .repo import Notification as Notification
     from .repo import QueryEvent as QueryEvent
     from .repo import QueryResult as QueryResult
+    from .repo import ReplicaEvent as ReplicaEvent
     from .repo import Repo as Repo
 
-_LAZY = {"Notification", "QueryEvent", "QueryResult", "Repo"}
+_LAZY = {"FailoverEvent", "Notification", "QueryEvent", "QueryResult", "ReplicaEvent", "Repo"}
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,7 @@ from ._notifications import Notification as Notification
 from ._notifications import Subscription as Subscription
 from ._repo import QueryResult as QueryResult
 from ._repo import Repo as Repo
+from ._routing import ReplicaEvent as ReplicaEvent
 from ._telemetry import FailoverEvent as FailoverEvent
 from ._telemetry import QueryEvent as QueryEvent
 from ._telemetry import Telemetry as Telemetry
@@ -18,6 +19,7 @@ __all__ = (
     "Notification",
     "QueryEvent",
     "QueryResult",
+    "ReplicaEvent",
     "Repo",
     "RepoConfig",
     "RepoState",
