@@ -45,3 +45,12 @@ class ConnectionSettings:
     server_settings: Mapping[str, str] = attrs.field(factory=dict, repr=_settings_repr, hash=False)
     #: run on each new connection with a handle that can execute SQL (``after_connect``)
     after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
+    # -- connection poolers (pooler=, prepared_statements=, direct_url=) ---------------------------
+    #: ``None`` (a session of its own per connection: direct, or a session-mode pooler) or
+    #: ``"transaction"`` (a transaction-mode pooler: no session state is relied on across transactions)
+    pooler: str | None = None
+    #: under ``pooler="transaction"``: the pooler keeps protocol-level prepared statements
+    #: (PgBouncer >= 1.21 ``max_prepared_statements``), so the driver's statement cache stays on
+    prepared_statements: bool = False
+    #: where what needs a real session goes (LISTEN, migrations): PostgreSQL itself, not the pooler
+    direct: ConnectionSettings | None = attrs.field(default=None, hash=False, eq=False)

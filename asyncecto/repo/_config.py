@@ -24,7 +24,9 @@ __all__ = ("RepoConfig", "build_config", "mask_url", "parse_url")
 
 _SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
-_INVALID: Final[Any] = object()  # marks a value an option does not accept
+_INVALID: Final[Any] = object()
+_POOLER_OPTIONS: Final = ("pooler", "prepared_statements", "direct_url")
+_POOLERS: Final = (None, "session", "transaction")  # marks a value an option does not accept
 _INT_RE: Final = re.compile(r"[0-9]{1,18}")  # bounded: int() refuses very long digit strings
 _FLOAT_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
@@ -62,6 +64,8 @@ _EXPECTED: Final[dict[str, str]] = {
     "read_only": "True or False",
     "stacktrace": "True or False",
     "after_connect": "a function of the new connection (sync or async), or None",
+    **{"pooler": "None, 'session' or 'transaction'", "prepared_statements": "True or False",
+       "direct_url": "a postgres:// URL reaching PostgreSQL itself (not the pooler), or None"},
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -85,6 +89,8 @@ _EXAMPLES: Final[dict[str, str]] = {
     "read_only": "read_only=True",
     "stacktrace": "stacktrace=True",
     "after_connect": "after_connect=lambda conn: conn.execute('SET search_path TO app')",
+    **{"pooler": "pooler='transaction'", "prepared_statements": "prepared_statements=True",
+       "direct_url": "direct_url='postgres://user:pass@db-host:5432/my_db'"},
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -97,6 +103,8 @@ _URL_EXPECTED: Final[dict[str, str]] = {
     "host": "a non-empty host name or unix-socket directory",
     "read_only": "true, false, 1 or 0",
     "stacktrace": "true, false, 1 or 0",
+    "prepared_statements": "true, false, 1 or 0",
+    "direct_url": "a percent-encoded postgres:// URL reaching PostgreSQL itself (not the pooler)",
 }
 _URL_OPTIONS: Final = frozenset(
     {
@@ -120,6 +128,7 @@ _URL_OPTIONS: Final = frozenset(
         "port",
         "user",
         "password",
+        *_POOLER_OPTIONS,
     }
 )
 
@@ -157,6 +166,46 @@ class RepoConfig:
     # run on each new connection (Ecto's after_connect): fn(conn), sync or async; conn.execute(sql)
     after_connect: Callable[[Any], Any] | None = attrs.field(default=None, hash=False, eq=False)
     scheme: str = "postgres"  # the URL's scheme (lower case): it chooses the adapter
+    # -- connection poolers --------------------------------------------------------------------------
+    # None / "session": every connection is a session of its own (direct, or a session-mode pooler);
+    # "transaction": a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy …) in front
+    pooler: str | None = None
+    # under pooler="transaction": the pooler keeps protocol-level prepared statements (PgBouncer >= 1.21
+    # max_prepared_statements), so asyncpg's statement cache stays on
+    prepared_statements: bool = False
+    # PostgreSQL itself, for what needs a session: LISTEN, migrations (the migrator and `asyncecto migrate`)
+    direct_url: str | None = attrs.field(default=None, repr=lambda u: "None" if u is None else repr(mask_url(u)))
+
+    @property
+    def transaction_pooled(self) -> bool:
+        """Whether a transaction-mode pooler stands between the repo and PostgreSQL."""
+        return self.pooler == "transaction"
+
+    def direct_config(self) -> RepoConfig | None:
+        """This config pointed at ``direct_url`` (a session of its own per connection), or ``None``."""
+        if self.direct_url is None:
+            return None
+        parsed = parse_url(self.direct_url)
+        settings = parsed.pop("server_settings", {})
+        return attrs.evolve(
+            self,
+            **parsed,
+            scheme=url_scheme(self.direct_url),
+            pooler=None,
+            prepared_statements=False,
+            direct_url=None,
+            server_settings=types.MappingProxyType({**self.server_settings, **settings}),
+        )
+
+    def direct_options(self) -> dict[str, Any]:
+        """Keyword options for a session-mode :class:`Repo` on ``direct_url`` with this config's
+        settings (a small pool: what it runs is sequential, a lock and the work)."""
+        skip = {"database", "host", "port", "user", "password", "scheme", *_POOLER_OPTIONS}
+        options = {f: getattr(self, f) for f in attrs.fields_dict(RepoConfig) if f not in skip}
+        options["pool_size"] = 2
+        options["min_size"] = 1
+        options["server_settings"] = dict(self.server_settings)
+        return options
 
     def connection_settings(self) -> ConnectionSettings:
         """What the adapter is given: where and how to connect, and how to size its pool."""
@@ -178,7 +227,16 @@ class RepoConfig:
             statement_cache_size=self.statement_cache_size,
             server_settings=self.server_settings,
             after_connect=self.after_connect,
+            **self._pooler_settings(),
         )
+
+    def _pooler_settings(self) -> dict[str, Any]:
+        direct = self.direct_config()
+        return {
+            "pooler": "transaction" if self.transaction_pooled else None,
+            "prepared_statements": self.prepared_statements,
+            "direct": None if direct is None else direct.connection_settings(),
+        }
 
     def dsn_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``asyncpg.connect`` (a PostgreSQL repo's own connection)."""
@@ -236,7 +294,7 @@ def _mask_query(query: str) -> str:
     pairs = query.split("&")
     for i, pair in enumerate(pairs):
         key, eq, _ = pair.partition("=")
-        if eq and unquote_plus(key) == "password":
+        if eq and unquote_plus(key) in ("password", "direct_url"):
             pairs[i] = key + "=***"
     return "&".join(pairs)
 
@@ -254,7 +312,7 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         if char not in "?&":
             continue
         key_end = url.find("=", i + 1)
-        if key_end < 0 or unquote_plus(url[i + 1 : key_end]) != "password":
+        if key_end < 0 or unquote_plus(url[i + 1 : key_end]) not in ("password", "direct_url"):
             continue
         end = len(url)  # a raw "&" may be part of the password: it ends before the next known option
         for j in range(key_end + 1, len(url)):
@@ -297,7 +355,7 @@ def _from_text(name: str, text: str) -> Any:
         if name == "timeout" and text.lower() == "infinity":
             return None
         return float(text) if _FLOAT_RE.fullmatch(text) else _INVALID
-    if name in ("ssl", "read_only", "stacktrace"):
+    if name in ("ssl", "read_only", "stacktrace", "prepared_statements"):
         return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), _INVALID)
     if name == "sslmode":
         return text.lower() if text.lower() in _SSL_MODES else _INVALID
@@ -348,7 +406,38 @@ def _normalize(name: str, value: Any) -> Any:
         return _INVALID
     if name == "after_connect":
         return value if value is None or callable(value) else _INVALID
+    if name in _POOLER_OPTIONS:
+        return _normalize_pooler(name, value)
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
+
+
+def _normalize_pooler(name: str, value: Any) -> Any:
+    """``pooler``, ``prepared_statements`` and ``direct_url`` checked, or ``_INVALID``."""
+    if name == "pooler":
+        if isinstance(value, str) and value.lower() == "statement":
+            raise ArgumentError(
+                "cannot configure repo: pooler='statement' is not supported: a statement-mode pooler "
+                "refuses transactions of more than one statement, which repo.transaction(), Multi, "
+                "insert_all of many rows and the migrator need\n\n"
+                "fix: run the pooler with pool_mode = transaction and pass pooler='transaction'"
+            )
+        if value is None or (isinstance(value, str) and value.lower() in _POOLERS):
+            return None if value is None else value.lower()
+        return _INVALID
+    if name == "prepared_statements":
+        return value if isinstance(value, bool) else _INVALID
+    if value is None:  # direct_url
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return _INVALID
+    try:
+        parse_url(value)
+    except InvalidURLError as exc:
+        raise ArgumentError(
+            f"cannot configure repo: direct_url cannot be parsed: {exc}\n\n"
+            f"fix: pass {_EXAMPLES['direct_url']}"
+        ) from None
+    return value.strip()
 
 
 def _parse_host_port(hostport: str, masked: str) -> tuple[str | None, int | None]:
