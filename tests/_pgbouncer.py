@@ -100,10 +100,11 @@ class Bouncer:
         *,
         pool_size: int = 20,
         max_client_conn: int = 500,
-        extra: str = "",
+        ignore: str = "extra_float_digits",
     ) -> Bouncer:
         """Start a bouncer in transaction mode in front of ``server_host:server_port`` (any database,
-        any user: ``* = host=… port=…``, ``auth_type = trust``); returns once it accepts connections."""
+        any user: ``* = host=… port=…``, ``auth_type = trust``); returns once it accepts connections.
+        ``ignore`` is ``ignore_startup_parameters``."""
         program = _program()
         if program is None:
             raise BouncerError(unavailable_reason() or "pgbouncer not found")
@@ -123,13 +124,12 @@ auth_file = {folder / "userlist.txt"}
 pool_mode = transaction
 default_pool_size = {pool_size}
 max_client_conn = {max_client_conn}
-ignore_startup_parameters = extra_float_digits
+ignore_startup_parameters = {ignore}
 server_reset_query =
 server_check_delay = 0
 logfile = {folder / "pgbouncer.log"}
 pidfile = {folder / "pgbouncer.pid"}
 admin_users = postgres
-{extra}
 """
         )
         command = [program, str(folder / "pgbouncer.ini")]

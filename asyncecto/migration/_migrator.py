@@ -276,6 +276,20 @@ async def _migration_lock(repo: Repo, ctx: _Ctx, enabled: bool) -> AsyncIterator
         await finish(adapter.checkin(conn))
 
 
+def _warn_table_lock(repo: Repo, ctx: _Ctx, outside: list[Migration]) -> None:
+    """Under the table lock, a migration outside a transaction (``CREATE INDEX CONCURRENTLY``) waits
+    for every transaction open when it starts, the lock's own too: it would wait forever."""
+    if outside and _lock_mode(repo, ctx) == "table":
+        names = ", ".join(f"{m.version}_{m.name}" for m in outside)
+        logger.warning(
+            "migration_lock='table' holds a transaction open while %s run(s) outside one: a statement that "
+            "waits for older transactions (CREATE INDEX CONCURRENTLY) would wait for it forever; run such a "
+            "migration on its own with disable_migration_lock = True (as with Ecto's table lock), or "
+            "use migration_lock='advisory' (through direct_url behind a transaction pooler)",
+            names,
+        )
+
+
 @contextlib.asynccontextmanager
 async def _table_lock(repo: Repo, ctx: _Ctx) -> AsyncIterator[Connection]:
     """Ecto's table lock: a transaction on a connection of its own locks the versions table in SHARE
@@ -581,6 +595,8 @@ async def run(
         _version_order(pending[0].version, applied, ctx)  # the oldest pending: nothing runs if refused
     loaded = {mf.version: mf.load() for mf in pending}  # every file loads before anything runs
     lock = any(not m.disable_migration_lock for m in loaded.values())
+    if lock:
+        _warn_table_lock(repo, ctx, [m for m in loaded.values() if m.disable_ddl_transaction])
     ran: list[int] = []
     async with _migration_lock(repo, ctx, lock) as conn:
         if conn is not None:  # another migrator may have run some meanwhile

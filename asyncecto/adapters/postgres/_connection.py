@@ -250,7 +250,8 @@ class PgConnection:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
 
         async def prepare_and_fetch(text: str, *args: Any, timeout: float | None) -> tuple[Any, list[Any]]:
-            self.dirty = not self.pooled  # raw SQL may change the session: the release resets it
+            if not self.pooled:  # raw SQL may change the session: the release resets it
+                self.dirty = True
             stmt = await self.raw.prepare(text, timeout=timeout)
             return stmt, await stmt.fetch(*args, timeout=timeout)
 
