@@ -20,6 +20,7 @@ PgBouncer refuses to run as root, so as root it runs as the ``postgres`` user (`
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import shutil
@@ -168,10 +169,8 @@ admin_users = postgres
         process = self.process
         if process.poll() is None:
             pid_file = self.folder / "pgbouncer.pid"
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)  # pgbouncer itself
-            except (OSError, ValueError):
-                pass
             process.terminate()
             try:
                 process.wait(5)

@@ -64,8 +64,11 @@ _EXPECTED: Final[dict[str, str]] = {
     "read_only": "True or False",
     "stacktrace": "True or False",
     "after_connect": "a function of the new connection (sync or async), or None",
-    **{"pooler": "None, 'session' or 'transaction'", "prepared_statements": "True or False",
-       "direct_url": "a postgres:// URL reaching PostgreSQL itself (not the pooler), or None"},
+    **{
+        "pooler": "None, 'session' or 'transaction'",
+        "prepared_statements": "True or False",
+        "direct_url": "a postgres:// URL reaching PostgreSQL itself (not the pooler), or None",
+    },
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -89,8 +92,11 @@ _EXAMPLES: Final[dict[str, str]] = {
     "read_only": "read_only=True",
     "stacktrace": "stacktrace=True",
     "after_connect": "after_connect=lambda conn: conn.execute('SET search_path TO app')",
-    **{"pooler": "pooler='transaction'", "prepared_statements": "prepared_statements=True",
-       "direct_url": "direct_url='postgres://user:pass@db-host:5432/my_db'"},
+    **{
+        "pooler": "pooler='transaction'",
+        "prepared_statements": "prepared_statements=True",
+        "direct_url": "direct_url='postgres://user:pass@db-host:5432/my_db'",
+    },
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -434,8 +440,7 @@ def _normalize_pooler(name: str, value: Any) -> Any:
         parse_url(value)
     except InvalidURLError as exc:
         raise ArgumentError(
-            f"cannot configure repo: direct_url cannot be parsed: {exc}\n\n"
-            f"fix: pass {_EXAMPLES['direct_url']}"
+            f"cannot configure repo: direct_url cannot be parsed: {exc}\n\nfix: pass {_EXAMPLES['direct_url']}"
         ) from None
     return value.strip()
 

@@ -132,6 +132,14 @@ async def _no_idle_in_transaction(direct: str | None = None) -> None:
         await conn.close()
 
 
+def above(n: int) -> Any:
+    return where(lambda a: a.id > n)
+
+
+def titled(title: str) -> Any:
+    return where(lambda b: b.title == title)
+
+
 def author_changeset(author: Author, params: dict[str, Any]) -> Any:
     return cast(author, params, ["name"]) | validate_required(["name"]) | unique_constraint("name")
 
@@ -160,7 +168,7 @@ async def test_named_statements_through_a_bouncer_fail_with_the_fix(direct_url: 
             async def load(i: int) -> None:
                 for j in range(20):
                     try:
-                        await r.all(from_(Author) | where(lambda a: a.id > i * j))
+                        await r.all(from_(Author) | above(i * j))
                         await r.query("SELECT $1::int + 1", [i])
                     except DatabaseError as exc:
                         errors.append(exc)
@@ -240,7 +248,7 @@ async def test_sixty_concurrent_tasks_without_error(repo: Repo) -> None:
                 a = await repo.insert(Author(name=f"w{i}-{j}"))
                 async with repo.transaction():
                     await repo.insert(Book(title=f"w{i}-{j}", pages=j, author_id=a.id))
-                    got = await repo.one(from_(Book) | where(lambda b: b.title == f"w{i}-{j}"))
+                    got = await repo.one(from_(Book) | titled(f"w{i}-{j}"))
                     assert got is not None and got.author_id == a.id
                 rows = (await repo.query("SELECT $1::int * 2", [i])).rows
                 assert rows == [(i * 2,)]
@@ -330,9 +338,12 @@ async def test_config_options() -> None:
     assert c.pooler == "transaction" and c.transaction_pooled
     assert "secret" not in repr(c)
     assert c.dsn_kwargs()["statement_cache_size"] == 0
-    assert build_config("postgres://h/db", pooler="transaction", prepared_statements=True).dsn_kwargs()[
-        "statement_cache_size"
-    ] == 100
+    assert (
+        build_config("postgres://h/db", pooler="transaction", prepared_statements=True).dsn_kwargs()[
+            "statement_cache_size"
+        ]
+        == 100
+    )
     assert not build_config("postgres://h/db", pooler="session").transaction_pooled
     with pytest.raises(ArgumentError, match="pool_mode = transaction"):
         build_config("postgres://h/db", pooler="statement")

@@ -134,7 +134,9 @@ class PostgresAdapter(RepoAdapter):
             return None
         return self.config.timeout + self.config.cleanup_timeout
 
-    async def _connect(self, database: str | None = None, config: ConnectionSettings | None = None) -> asyncpg.Connection:
+    async def _connect(
+        self, database: str | None = None, config: ConnectionSettings | None = None
+    ) -> asyncpg.Connection:
         config = self.config if config is None else config
         kwargs = connect_kwargs(config)
         settings = dict(kwargs.get("server_settings") or {})
