@@ -52,7 +52,7 @@ class Notifications(CallHooks):
         config = self._executor.config
         if config.transaction_pooled and config.direct_url is None:
             raise UnsupportedInTransactionPoolingError(
-                "LISTEN (repo.listen)",
+                "repo.listen(...)",
                 "notifications are delivered to a session, and a transaction pooler gives the server "
                 "connection to other clients after each transaction: the LISTEN would be lost",
                 "give the repo direct_url= (a URL reaching the database itself, not the pooler): "

@@ -317,6 +317,20 @@ async def test_transaction_scoped_forms_work(repo: Repo) -> None:
         assert (await repo.query("SELECT set_config('application_name', 'x', true)")).rows == [("x",)]
 
 
+async def test_after_connect_runs_but_refuses_session_settings(pooled_url: str, _tables: None) -> None:
+    seen: list[Any] = []
+
+    async def hook(conn: Any) -> None:
+        seen.append(await conn.fetch("SELECT 1"))
+        await conn.execute("SET search_path TO other")
+
+    r = Repo(pooled_url, pool_size=1, after_connect=hook)
+    with pytest.raises(UnsupportedInTransactionPoolingError, match="session-level SET"):
+        await r.start()
+    assert seen == [[(1,)]]
+    await r.stop()
+
+
 async def test_listen_without_direct_url_is_refused(repo: Repo) -> None:
     with pytest.raises(UnsupportedInTransactionPoolingError, match="direct_url"):
         repo.listen("pooler_events")

@@ -541,9 +541,9 @@ def test_unknown_keyword_option() -> None:
     assert "unknown option 'poolsize'" in message
     assert "did you mean 'pool_size'?" in message
     fields = (
-        "cleanup_timeout, connect_timeout, database, host, log, max_idle_time, min_size, password, pool_size, "
-        "pool_timeout, port, prefix, read_only, server_settings, shutdown_timeout, ssl, stacktrace, "
-        "statement_cache_size, timeout, user"
+        "cleanup_timeout, connect_timeout, database, direct_url, host, log, max_idle_time, min_size, password, "
+        "pool_size, pool_timeout, pooler, port, prefix, prepared_statements, read_only, server_settings, "
+        "shutdown_timeout, ssl, stacktrace, statement_cache_size, timeout, user"
     )
     assert fields in message
 

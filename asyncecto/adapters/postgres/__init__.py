@@ -173,7 +173,7 @@ class PostgresAdapter(RepoAdapter):
                 "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
             )
             if config.after_connect is not None and database is None:
-                await _connection.after_connect(raw, config.after_connect)
+                await _connection.after_connect(raw, config.after_connect, config.pooler == "transaction")
         except BaseException:
             raw.terminate()
             raise

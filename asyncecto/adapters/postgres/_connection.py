@@ -420,20 +420,30 @@ class AfterConnectConnection:
             await conn.execute("SET search_path TO app, public")
 
         repo = Repo(url, after_connect=after_connect)
+
+    Behind a transaction pooler (``pooler="transaction"``) it runs once per connection to the pooler,
+    on whichever server connection the pooler picks: a session-level ``SET`` there is refused
+    (:class:`~asyncecto.errors.UnsupportedInTransactionPoolingError`); set such things on the role or
+    database (``ALTER ROLE app SET search_path = app, public``).
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_pooled", "_raw")
 
-    def __init__(self, raw: asyncpg.Connection) -> None:
+    def __init__(self, raw: asyncpg.Connection, pooled: bool = False) -> None:
         self._raw = raw
+        self._pooled = pooled
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> str:
         """Run ``sql`` with ``$1``-style ``params``; the command status (``"SET"``)."""
+        if self._pooled:
+            refuse(sql)
         status: str = await self._raw.execute(sql, *params)
         return status
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` as tuples."""
+        if self._pooled:
+            refuse(sql)
         return [tuple(r) for r in await self._raw.fetch(sql, *params)]
 
 
@@ -443,9 +453,10 @@ AfterConnect = Callable[[AfterConnectConnection], Any]
 _HOOKS: weakref.WeakKeyDictionary[asyncpg.Connection, AfterConnect] = weakref.WeakKeyDictionary()
 
 
-async def after_connect(raw: asyncpg.Connection, fn: AfterConnect) -> None:
-    """Run ``fn`` (sync or async) on a new connection, and again after each session reset."""
-    result = fn(AfterConnectConnection(raw))
+async def after_connect(raw: asyncpg.Connection, fn: AfterConnect, pooled: bool = False) -> None:
+    """Run ``fn`` (sync or async) on a new connection, and again after each session reset (none
+    behind a transaction pooler: ``pooled``, where session statements are refused)."""
+    result = fn(AfterConnectConnection(raw, pooled))
     if inspect.isawaitable(result):
         await result
     _HOOKS[raw] = fn

@@ -28,7 +28,7 @@ __all__ = ("PgListenConnection", "listen_refused")
 def listen_refused() -> UnsupportedInTransactionPoolingError:
     """``repo.listen`` on a repo behind a transaction pooler without ``direct_url``."""
     return UnsupportedInTransactionPoolingError(
-        "LISTEN (repo.listen)",
+        "repo.listen(...) (LISTEN)",
         "notifications are delivered to a session, and a transaction pooler gives the server connection "
         "to other clients after each transaction: the LISTEN would be lost (or another client's)",
         "give the repo direct_url= (a URL reaching PostgreSQL itself, not the pooler): "
