@@ -527,10 +527,9 @@ def _outside_sandbox(
     async def unboxed(repo: Repo, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
         config = repo.config
         if config.transaction_pooled and config.direct_url is not None:
-            # behind a transaction pooler with a direct URL: migrations run on PostgreSQL itself
-            from asyncecto.repo import Repo
-
-            direct = Repo(config.direct_url, name=repo.name, **config.direct_options())
+            # behind a transaction pooler with a direct URL: migrations run on PostgreSQL itself, on a
+            # repo of the same class (the migrator does not import the repo package)
+            direct = type(repo)(config.direct_url, name=repo.name, **config.direct_options())
             async with direct:
                 return await fn(direct, *args, **kwargs)
         with executor_of(repo).ownership.outside():
