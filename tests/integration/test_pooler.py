@@ -8,6 +8,8 @@ parameter, as in production. Tables of their own (``pl_*``), created and dropped
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -456,18 +458,51 @@ async def test_migrations_through_the_bouncer_with_the_table_lock(
         await _drop(direct_url, "pl_mig_t", "pl_versions_t")
 
 
+def _session_migration(folder: Path) -> None:
+    """A migration only a session can run (refused through the pooler): proof that it ran on direct_url."""
+    (folder / "20240103000000_session.py").write_text(
+        "def up():\n    return ['SET statement_timeout = 0', 'SELECT pg_advisory_lock(77)', "
+        "'SELECT pg_advisory_unlock(77)']\n\ndef down():\n    return []\n"
+    )
+
+
+VERSIONS = [20240101000000, 20240102000000, 20240103000000]
+
+
+async def test_asyncecto_migrate_uses_direct_url(pooled_url: str, direct_url: str, tmp_path: Path) -> None:
+    folder = _migrations(tmp_path / "db", "pl_mig_cli")
+    _session_migration(folder)
+    url = f"{pooled_url}&direct_url={quote(direct_url, safe='')}"
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "demo"\n\n[tool.asyncecto]\nurl = "{url}"\nmigrations = "db/migrations"\n'
+        'migration_source = "pl_versions_cli"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    try:
+        result = await anyio.run_process(
+            [sys.executable, "-m", "asyncecto", "migrate"], cwd=tmp_path, env=env, check=False
+        )
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        async with Repo(pooled_url, pool_size=1) as r:
+            rows = (await r.query("SELECT version FROM pl_versions_cli ORDER BY version")).rows
+        assert [v for (v,) in rows] == VERSIONS
+    finally:
+        await _drop(direct_url, "pl_mig_cli", "pl_versions_cli")
+
+
 @pytest.mark.parametrize("lock", ["advisory", "table"])
 async def test_migrations_through_direct_url_in_both_lock_modes(
     pooled_url: str, direct_url: str, tmp_path: Path, lock: str
 ) -> None:
     folder = _migrations(tmp_path, f"pl_mig_{lock}")
+    _session_migration(folder)  # refused through the pooler: it runs on direct_url
     settings: dict[str, Any] = {"migration_source": f"pl_versions_{lock}", "migration_lock": lock}
     url = f"{pooled_url}&direct_url={quote(direct_url, safe='')}"
     try:
         repos = [Repo(url, pool_size=2) for _ in range(2)]
         async with repos[0], repos[1]:
             results = await asyncio.gather(*(run(r, folder, all=True, log=False, **settings) for r in repos))
-            assert sorted(v for ran in results for v in ran) == [20240101000000, 20240102000000]
-            assert await migrated_versions(repos[0], **settings) == [20240101000000, 20240102000000]
+            assert sorted(v for ran in results for v in ran) == VERSIONS
+            assert await migrated_versions(repos[0], **settings) == VERSIONS
     finally:
         await _drop(direct_url, f"pl_mig_{lock}", f"pl_versions_{lock}")
