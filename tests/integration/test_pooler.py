@@ -181,6 +181,7 @@ async def test_named_statements_through_a_bouncer_fail_with_the_fix(direct_url: 
                     tg.start_soon(load, i)
             assert errors, "a named prepared statement should have met another server connection"
             assert all(isinstance(e, DatabaseError) and "pooler='transaction'" in (e.fix or "") for e in errors)
+            assert all("pgbouncer" in (e.hint or "") for e in errors if isinstance(e, DatabaseError))  # asyncpg's note
     finally:
         b.stop()
 

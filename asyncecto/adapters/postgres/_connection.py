@@ -162,6 +162,8 @@ class PgConnection:
         """Behind a transaction pooler: refuse what needs a session; a ``BEGIN`` also sets the
         statement timeout for its transaction; outside a transaction the limit is the client's."""
         if is_begin(sql):
+            if self.session_timeout is None and not self.lifted:
+                return sql, timeout  # timeout=None: the role's or database's own statement_timeout applies
             return begin_with_timeout(sql, self.session_timeout), timeout
         refuse(sql)
         return sql, self._limit(timeout)

@@ -128,6 +128,7 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
         return errors.DatabaseError(
             getattr(exc, "message", None) or str(exc),
             sqlstate=getattr(exc, "sqlstate", None),
+            hint=getattr(exc, "hint", None),  # asyncpg's note on pgbouncer
             query=query,
             fix=POOLER_STATEMENT_FIX,
         )
