@@ -5,6 +5,10 @@ embedded server (pgserver) in ``.asyncecto/pgdata``; ``ASYNCECTO_EMBEDDED=1`` fo
 Each run, and each pytest-xdist worker, has a database of its own there, named after the URL's
 (``asyncecto_test_<run>_<worker>``), dropped at its end: see the root ``conftest.py`` and
 ``tests/_isolation.py``. Never a mock.
+
+``ASYNCECTO_TEST_POOLER=pgbouncer`` runs the integration tests through a PgBouncer in transaction mode
+(tests/_pgbouncer.py; one per process): ``database_url`` then carries ``pooler=transaction`` and a
+``direct_url``, and the tests that need a session of their own skip, saying why (``POOLER_SKIPS``).
 """
 
 from __future__ import annotations
