@@ -66,11 +66,24 @@ DDL = [
 
 
 @pytest.fixture(scope="module")
-def bouncer() -> Iterator[_pgbouncer.Bouncer]:
+def direct_url(run_database_url: str) -> str:
+    """This run's database, reached directly (a session per connection)."""
+    return run_database_url
+
+
+@pytest.fixture(scope="module")
+def bouncer(direct_url: str) -> Iterator[_pgbouncer.Bouncer]:
+    """A PgBouncer in transaction mode in front of this run's server."""
     reason = _pgbouncer.unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    b = _pgbouncer.Bouncer.launch("127.0.0.1", 5432)
+    config = build_config(direct_url)
+    if config.host.startswith("/"):
+        pytest.skip(
+            "the test server is reached through a unix socket of its own (the embedded server), which the "
+            "bouncer (run as another user) may not reach: run against a TCP server (the default 127.0.0.1:5432)"
+        )
+    b = _pgbouncer.Bouncer.launch(config.host, config.port)
     try:
         yield b
     finally:
@@ -78,16 +91,9 @@ def bouncer() -> Iterator[_pgbouncer.Bouncer]:
 
 
 @pytest.fixture(scope="module")
-def direct_url(run_database_url: str) -> str:
-    """This run's database, reached directly (a session per connection)."""
-    return run_database_url
-
-
-@pytest.fixture(scope="module")
 def pooled_url(bouncer: _pgbouncer.Bouncer, direct_url: str) -> str:
     """This run's database through the bouncer, with ``pooler=transaction`` (no direct_url)."""
     config = build_config(direct_url)
-    assert config.host in ("127.0.0.1", "localhost") and config.port == 5432, "the bouncer fronts 127.0.0.1:5432"
     return bouncer.url(config.database, config.user or "postgres") + "?pooler=transaction"
 
 
@@ -107,18 +113,18 @@ def _tables(direct_url: str) -> Iterator[None]:
 
 
 @pytest.fixture
-async def repo(pooled_url: str, _tables: None) -> AsyncIterator[Repo]:
+async def repo(pooled_url: str, direct_url: str, _tables: None) -> AsyncIterator[Repo]:
     r = Repo(pooled_url, pool_size=8, server_settings={"application_name": APP}, timeout=5.0)
     async with r:
         await r.query("TRUNCATE pl_books, pl_authors RESTART IDENTITY")
         yield r
         assert r.pool_stats()["in_use"] == 0
-    await _no_idle_in_transaction()
+    await _no_idle_in_transaction(direct_url)
 
 
-async def _no_idle_in_transaction(direct: str | None = None) -> None:
+async def _no_idle_in_transaction(direct: str) -> None:
     """No server connection (the bouncer's) left idle in a transaction by this module's repos."""
-    conn = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres", database="postgres")
+    conn = await asyncpg.connect(**build_config(direct).dsn_kwargs())
     try:
         for _ in range(50):  # the bouncer's rollback of a cut-short exchange may lag a little
             count = await conn.fetchval(
@@ -158,11 +164,13 @@ async def test_default_config_fails_with_a_fix_naming_pooler(pooled_url: str) ->
     assert "pooler='transaction'" in (info.value.fix or "")
 
 
-async def test_named_statements_through_a_bouncer_fail_with_the_fix(direct_url: str, _tables: None) -> None:
+async def test_named_statements_through_a_bouncer_fail_with_the_fix(
+    bouncer: _pgbouncer.Bouncer, direct_url: str, _tables: None
+) -> None:
     # a bouncer that lets the statement_timeout parameter through: the next failure is the prepared statements
-    b = _pgbouncer.Bouncer.launch("127.0.0.1", 5432, pool_size=4, ignore="extra_float_digits,statement_timeout")
+    config = build_config(direct_url)
+    b = _pgbouncer.Bouncer.launch(config.host, config.port, pool_size=4, ignore="extra_float_digits,statement_timeout")
     try:
-        config = build_config(direct_url)
         r = Repo(b.url(config.database), pool_size=10, server_settings={"application_name": APP})
         async with r:
             errors: list[BaseException] = []
@@ -371,7 +379,7 @@ async def test_config_options() -> None:
 # -- cancellation ---------------------------------------------------------------------------------------
 
 
-async def test_cancelled_calls_leave_nothing_idle_in_transaction(repo: Repo) -> None:
+async def test_cancelled_calls_leave_nothing_idle_in_transaction(repo: Repo, direct_url: str) -> None:
     async def in_transaction() -> None:
         async with repo.transaction():
             await repo.insert(Author(name="c"))
@@ -400,7 +408,7 @@ async def test_cancelled_calls_leave_nothing_idle_in_transaction(repo: Repo) -> 
         await waiter
     assert await repo.aggregate(Author, "count") == 0  # every transaction rolled back
     assert (await repo.query("SELECT 1")).rows == [(1,)]
-    await _no_idle_in_transaction()
+    await _no_idle_in_transaction(direct_url)
 
 
 # -- migrations ---------------------------------------------------------------------------------------
