@@ -13,6 +13,9 @@ interpreter exit, ``atexit``). The shared server's systemd service is never touc
     finally:
         bouncer.stop()
 
+A bouncer left behind by a killed run (its owner process gone) is killed and removed by the next
+:meth:`Bouncer.launch` (:func:`reap_orphans`).
+
 PgBouncer refuses to run as root, so as root it runs as the ``postgres`` user (``runuser -u postgres
 --``), who owns the folder. Where the program is missing, :func:`unavailable_reason` says what to install.
 """
@@ -31,11 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ("PGBOUNCER", "Bouncer", "BouncerError", "unavailable_reason")
+__all__ = ("PGBOUNCER", "Bouncer", "BouncerError", "reap_orphans", "unavailable_reason")
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 _RUN_AS = "postgres"
 _START_TIMEOUT = 15.0
+_PREFIX = "ae-pgbouncer-"
+_OWNER = "owner.pid"
 
 
 class BouncerError(RuntimeError):
@@ -65,6 +70,33 @@ def unavailable_reason() -> str | None:
         if shutil.which("runuser") is None:
             return "running as root and runuser (util-linux) is missing: install util-linux"
     return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans() -> list[Path]:
+    """Kill and remove the bouncers whose owning process is gone; the folders removed."""
+    reaped: list[Path] = []
+    for folder in Path(tempfile.gettempdir()).glob(_PREFIX + "*"):
+        try:
+            owner = int((folder / _OWNER).read_text())
+        except (OSError, ValueError):
+            continue  # being created, or not made by this module
+        if _alive(owner):
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((folder / "pgbouncer.pid").read_text().strip()), signal.SIGTERM)
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
 
 
 def _free_port() -> int:
@@ -109,7 +141,9 @@ class Bouncer:
         program = _program()
         if program is None:
             raise BouncerError(unavailable_reason() or "pgbouncer not found")
-        folder = Path(tempfile.mkdtemp(prefix="ae-pgbouncer-"))
+        reap_orphans()
+        folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
+        (folder / _OWNER).write_text(str(os.getpid()))
         port = _free_port()
         (folder / "userlist.txt").write_text('"postgres" ""\n')
         (folder / "pgbouncer.ini").write_text(
