@@ -24,6 +24,7 @@ The hierarchy::
     ├── MultiError                              a Multi operation failed; everything was rolled back
     ├── MigrationError                          a migration cannot be loaded, reversed or run
     ├── CommandError                            the ``asyncecto`` command cannot go on (its exit code)
+    ├── UnsupportedInTransactionPoolingError    needs a session, which a transaction pooler does not keep
     └── DatabaseError                           the database or the link to it failed
         ├── ConnectionLostError                 the connection broke during the call
         │   ├── CommitOutcomeUnknownError       ... during COMMIT: it may or may not have committed
@@ -88,6 +89,7 @@ __all__ = (
     "TransactionAbortedError",
     "TransactionConflictError",
     "UniqueViolationError",
+    "UnsupportedInTransactionPoolingError",
 )
 
 
@@ -664,3 +666,32 @@ class FailoverError(ConnectionLostError):
     def __init__(self, message: str, *, server: str | None = None, **fields: Any) -> None:
         self.server = server
         super().__init__(message, **fields)
+
+
+class UnsupportedInTransactionPoolingError(AsyncEctoError, RuntimeError):
+    """An operation needs a database session of its own, which a repo behind a transaction-mode
+    pooler (``pooler="transaction"``: PgBouncer, Supavisor, RDS Proxy …) does not have: each
+    transaction may run on another server connection, so session state (a session advisory lock,
+    a session-level ``SET``, ``LISTEN``) would leak to other clients or be lost.
+
+    Nothing was sent. The fix is to give the repo ``direct_url=`` (a URL that reaches PostgreSQL
+    itself, not the pooler) for what needs a session, or to use the transaction-scoped form.
+
+    :ivar operation: what was refused (``"LISTEN"``, ``"a session advisory lock"`` …)
+    :ivar reason: why it cannot work through the pooler
+    :ivar fix: what to do instead
+    :ivar query: the SQL refused, when it was SQL
+    """
+
+    def __init__(self, operation: str, reason: str, fix: str, query: str | None = None) -> None:
+        self.operation = operation
+        self.reason = reason
+        self.fix = fix
+        self.query = query
+        text = f"cannot run {operation} through a transaction-mode pooler (pooler='transaction'): {reason}"
+        if query:
+            text += f"\n\nquery: {query}"
+        super().__init__(f"{text}\n\nfix: {fix}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.operation, self.reason, self.fix, self.query))

@@ -5,13 +5,19 @@ embedded server (pgserver) in ``.asyncecto/pgdata``; ``ASYNCECTO_EMBEDDED=1`` fo
 Each run, and each pytest-xdist worker, has a database of its own there, named after the URL's
 (``asyncecto_test_<run>_<worker>``), dropped at its end: see the root ``conftest.py`` and
 ``tests/_isolation.py``. Never a mock.
+
+``ASYNCECTO_TEST_POOLER=pgbouncer`` runs the integration tests through a PgBouncer in transaction mode
+(tests/_pgbouncer.py; one per process): ``database_url`` then carries ``pooler=transaction`` and a
+``direct_url``, and the tests that need a session of their own skip, saying why (``POOLER_SKIPS``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import pytest
@@ -19,6 +25,7 @@ import pytest
 from asyncecto import Repo
 from asyncecto.testing import Sandbox
 
+from . import _pgbouncer
 from ._isolation import token
 from ._pg import empty_tables_sql
 from .schemas import DDL, TABLES
@@ -37,11 +44,71 @@ async def _prepare(url: str) -> None:
             await repo.query(statement)
 
 
+#: ``ASYNCECTO_TEST_POOLER=pgbouncer``: ``database_url`` goes through a PgBouncer in transaction mode
+#: (one per process, in front of the test server) with ``pooler=transaction`` and ``direct_url`` set;
+#: the tests that need a session of their own are skipped, saying why (POOLER_SKIPS)
+POOLER = os.environ.get("ASYNCECTO_TEST_POOLER") or None
+
+
 @pytest.fixture(scope="session")
 def database_url(run_database_url: str) -> Iterator[str]:
     """This process's database (see ``run_database_url``), with the suite's tables."""
     asyncio.run(_prepare(run_database_url))
-    yield run_database_url
+    if POOLER is None:
+        yield run_database_url
+        return
+    if POOLER != "pgbouncer":
+        raise pytest.UsageError(f"ASYNCECTO_TEST_POOLER={POOLER!r}: the only pooler the tests start is 'pgbouncer'")
+    reason = _pgbouncer.unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    from asyncecto.repo import build_config
+
+    config = build_config(run_database_url)
+    # search_path: the migrator tests give it as a startup parameter; it reaches the server through
+    # direct_url (where their migrations run), and PgBouncer drops it on the pooled connections
+    bouncer = _pgbouncer.Bouncer.launch(config.host, config.port, pool_size=10, ignore="extra_float_digits,search_path")
+    try:
+        pooled = bouncer.url(config.database, config.user or "postgres")
+        yield f"{pooled}?pooler=transaction&direct_url={quote(run_database_url, safe='')}"
+    finally:
+        bouncer.stop()
+
+
+#: under ASYNCECTO_TEST_POOLER: tests that need what a transaction pooler does not keep, by node id prefix
+POOLER_SKIPS: dict[str, str] = {
+    "tests/integration/test_migrator.py::test_the_lock_needs_two_connections": (
+        "behind the pooler the migrations run on a repo of their own on direct_url, whose pool has two"
+    ),
+    "tests/integration/test_migrator.py::test_the_lock_is_released": "it checks the advisory lock on the pooled repo",
+    "tests/integration/test_migrator.py::test_a_live_repos_cached_statements_survive_the_migration": (
+        "its repo's search_path is a startup parameter, which the pooled connections cannot carry"
+    ),
+    "tests/integration/test_migrator.py::test_a_waiting_migrator_is_not_cut_off_by_a_server_statement_timeout": (
+        "it sets statement_timeout as a startup parameter (server_settings), which PgBouncer refuses"
+    ),
+    "tests/integration/test_listen.py::test_a_notification_from_another_session_is_received": (
+        "the pid a notification carries is the server's, the notifier's through the bouncer another"
+    ),
+    "tests/integration/test_listen.py::test_notifications_resume_after_a_silent_network_drop": (
+        "it rewrites the URL to a proxy in front of the server, with a statement_timeout startup parameter"
+    ),
+    "tests/integration/test_listen.py::test_a_new_subscriber_fails_fast_when_the_listener_cannot_connect": (
+        "it points the repo at a closed port with a statement_timeout startup parameter"
+    ),
+    "tests/integration/test_listen.py::test_a_burst_of_notifications_does_not_fail_the_health_check": (
+        "it sets statement_timeout as a startup parameter (server_settings), which PgBouncer refuses"
+    ),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if POOLER is None:
+        return
+    for item in items:
+        for prefix, reason in POOLER_SKIPS.items():
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.skip(reason=f"needs a session of its own (pooler=transaction): {reason}"))
 
 
 #: ids start at 1 in every test (tests compare ids). The sandbox rolls rows back but not

@@ -337,6 +337,11 @@ class MigrationAdapter(ABC):
     def unlock_sql(self) -> str:
         """Release the session lock of the integer key of parameter 1."""
 
+    def lock_table_sql(self, prefix: str | None, table: str) -> str | None:
+        """Inside a transaction, lock the versions table against other migrators until its end (the
+        ``migration_lock="table"`` mode, Ecto's default lock); ``None``: the database has no such lock."""
+        return None
+
     @abstractmethod
     async def expire_statement_caches(self) -> int:
         """Forget prepared statements on every connection of the process (after DDL); how many were expired."""

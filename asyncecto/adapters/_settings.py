@@ -53,3 +53,13 @@ class ConnectionSettings:
     def all_endpoints(self) -> tuple[tuple[str, int], ...]:
         """Every (host, port) a connection may be opened to, in the order tried."""
         return self.endpoints or ((self.host, self.port),)
+
+    # -- connection poolers (pooler=, prepared_statements=, direct_url=) ---------------------------
+    #: ``None`` (a session of its own per connection: direct, or a session-mode pooler) or
+    #: ``"transaction"`` (a transaction-mode pooler: no session state is relied on across transactions)
+    pooler: str | None = None
+    #: under ``pooler="transaction"``: the pooler keeps protocol-level prepared statements
+    #: (PgBouncer >= 1.21 ``max_prepared_statements``), so the driver's statement cache stays on
+    prepared_statements: bool = False
+    #: where what needs a real session goes (LISTEN, migrations): PostgreSQL itself, not the pooler
+    direct: ConnectionSettings | None = attrs.field(default=None, hash=False, eq=False)

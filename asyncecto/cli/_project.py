@@ -37,6 +37,7 @@ MIGRATION_KEYS = frozenset(
         "migration_primary_key",
         "migration_foreign_key",
         "migration_timestamps",
+        "migration_lock",
     }
 )
 

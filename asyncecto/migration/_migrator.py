@@ -5,10 +5,19 @@ inserts (up) or deletes (down) its row in ``schema_migrations``: a migration tha
 leaves neither its DDL nor its row. ``disable_ddl_transaction = True`` runs the statements one by
 one outside a transaction (``CREATE INDEX CONCURRENTLY``) and records the row after the last.
 
-While migrations run, a PostgreSQL session advisory lock is held on a second connection of the
-pool (hence ``pool_size >= 2``); the key derives from the ``schema_migrations`` table's schema,
-so two migrators of one database and prefix never run at once. After taking the lock the
-migrator reads the applied versions again: what the other migrator applied is not run twice.
+While migrations run, a lock is held on a second connection of the pool (hence ``pool_size >= 2``),
+so two migrators of one database and prefix never run at once (``migration_lock``):
+
+- ``"advisory"`` (the default): a PostgreSQL session advisory lock whose key derives from the
+  ``schema_migrations`` table's schema and name;
+- ``"table"`` (Ecto's default lock): a transaction holding ``LOCK TABLE schema_migrations IN SHARE
+  UPDATE EXCLUSIVE MODE`` until the migrations are done. It needs no session, so it works behind a
+  transaction pooler: the default for a repo with ``pooler="transaction"`` and no ``direct_url``
+  (a session advisory lock through the pooler is refused).
+
+After taking the lock the migrator reads the applied versions again: what the other migrator
+applied is not run twice. A repo with ``pooler="transaction"`` and a ``direct_url`` runs its
+migrations on a repo of its own on ``direct_url`` (a session per connection, as DDL wants).
 
 After each migration, the prepared-statement caches of every live pool of the process are
 expired, so a statement prepared before an ``ALTER`` does not fail with "cached plan must not
@@ -35,7 +44,7 @@ from typing_extensions import Unpack
 from asyncecto._aio import finish
 from asyncecto._executor import DEFAULT, executor_of
 from asyncecto._names import check_optional_name
-from asyncecto.errors import ArgumentError, DatabaseError, MigrationError
+from asyncecto.errors import ArgumentError, DatabaseError, MigrationError, UnsupportedInTransactionPoolingError
 
 from ._dsl import CreateIndex, DropIndex, Execute, Flush, collect_result, running
 from ._files import FILE_NAME, Migration, MigrationFile, find_migrations, from_module, load_file
@@ -205,14 +214,36 @@ def _pool_size_error() -> MigrationError:
     )
 
 
+def _lock_mode(repo: Repo, ctx: _Ctx) -> str:
+    """``"advisory"`` or ``"table"``: the setting, else what works for the repo."""
+    pooled = repo.config.transaction_pooled
+    mode = ctx.settings.lock or ("table" if pooled else "advisory")
+    if mode == "advisory" and pooled:
+        raise UnsupportedInTransactionPoolingError(
+            "the migration lock (migration_lock='advisory', a session advisory lock)",
+            "the lock would stay on whichever server connection the pooler chose, and the unlock may run "
+            "on another one",
+            "use migration_lock='table' (Ecto's table lock; the default behind a transaction pooler), "
+            "or give the repo direct_url= so that migrations run on PostgreSQL itself",
+        )
+    if mode == "table" and executor_of(repo).adapter.lock_table_sql(ctx.prefix, ctx.source) is None:
+        raise ArgumentError("migration_lock='table' is not supported by this database's adapter; use 'advisory'")
+    return mode
+
+
 @contextlib.asynccontextmanager
 async def _migration_lock(repo: Repo, ctx: _Ctx, enabled: bool) -> AsyncIterator[Connection | None]:
-    """Hold the advisory lock on a connection of its own for the block; yield that connection."""
+    """Hold the migration lock on a connection of its own for the block; yield that connection."""
     if not enabled:
         yield None
         return
+    mode = _lock_mode(repo, ctx)
     if repo.config.pool_size < 2:
         raise _pool_size_error()
+    if mode == "table":
+        async with _table_lock(repo, ctx) as conn:
+            yield conn
+        return
     adapter = executor_of(repo).adapter
     conn = adapter.checkout_nowait() or await adapter.checkout()
     try:
@@ -241,6 +272,47 @@ async def _migration_lock(repo: Repo, ctx: _Ctx, enabled: bool) -> AsyncIterator
                     await _migrator_run(repo, ctx, "query", adapter.unlock_sql(), [key], conn)
 
             await finish(unlock())
+    finally:
+        await finish(adapter.checkin(conn))
+
+
+def _warn_table_lock(repo: Repo, ctx: _Ctx, outside: list[Migration]) -> None:
+    """Under the table lock, a migration outside a transaction (``CREATE INDEX CONCURRENTLY``) waits
+    for every transaction open when it starts, the lock's own too: it would wait forever."""
+    if outside and _lock_mode(repo, ctx) == "table":
+        names = ", ".join(f"{m.version}_{m.name}" for m in outside)
+        logger.warning(
+            "migration_lock='table' holds a transaction open while %s run(s) outside one: a statement that "
+            "waits for older transactions (CREATE INDEX CONCURRENTLY) would wait for it forever; run such a "
+            "migration on its own with disable_migration_lock = True (as with Ecto's table lock), or "
+            "use migration_lock='advisory' (through direct_url behind a transaction pooler)",
+            names,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _table_lock(repo: Repo, ctx: _Ctx) -> AsyncIterator[Connection]:
+    """Ecto's table lock: a transaction on a connection of its own locks the versions table in SHARE
+    UPDATE EXCLUSIVE mode (which only another such lock waits for) until the block ends."""
+    adapter = executor_of(repo).adapter
+    lock = adapter.lock_table_sql(ctx.prefix, ctx.source)
+    assert lock is not None  # checked by _lock_mode
+    conn = adapter.checkout_nowait() or await adapter.checkout()
+    try:
+        # wait as long as the other migrator runs: no statement_timeout may cancel the LOCK (behind a
+        # transaction pooler the BEGIN carries it as SET LOCAL); the release restores the repo's
+        await conn.set_statement_timeout(None)
+        await _migrator_run(repo, ctx, "command", adapter.begin_sql(None, False), [], conn)
+        await _migrator_run(repo, ctx, "command", lock, [], conn)
+        try:
+            yield conn
+        finally:
+
+            async def commit() -> None:
+                with contextlib.suppress(Exception):  # on failure the release rolls back
+                    await _migrator_run(repo, ctx, "command", adapter.commit_sql(), [], conn)
+
+            await finish(commit())
     finally:
         await finish(adapter.checkin(conn))
 
@@ -367,8 +439,12 @@ async def _run_one(repo: Repo, migration: Migration, direction: str, ctx: _Ctx) 
             try:
                 # DDL is not bound by the repo's statement timeout (Ecto runs it with timeout: :infinity);
                 # the "query" kind marks the connection, so its release resets the session
-                sql = executor_of(repo).adapter.no_statement_timeout_sql()
-                await _migrator_run(repo, ctx, "query", sql, [])
+                if bound is not None and repo.config.transaction_pooled:
+                    # no session to set behind a transaction pooler: the connection sets it per transaction
+                    await bound.conn.set_statement_timeout(None)
+                else:
+                    sql = executor_of(repo).adapter.no_statement_timeout_sql()
+                    await _migrator_run(repo, ctx, "query", sql, [])
                 with running(direction, repo, ctx.prefix), using(ctx.settings):  # type: ignore[arg-type]
                     if migration.disable_ddl_transaction:
                         await _run_callback(repo, fn, reverse_it, ctx, migration, op)
@@ -449,6 +525,13 @@ def _outside_sandbox(
 
     @functools.wraps(fn)
     async def unboxed(repo: Repo, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        config = repo.config
+        if config.transaction_pooled and config.direct_url is not None:
+            # behind a transaction pooler with a direct URL: migrations run on PostgreSQL itself, on a
+            # repo of the same class (the migrator does not import the repo package)
+            direct = type(repo)(config.direct_url, name=repo.name, **config.direct_options())
+            async with direct:
+                return await fn(direct, *args, **kwargs)
         with executor_of(repo).ownership.outside():
             return await fn(repo, *args, **kwargs)
 
@@ -511,6 +594,8 @@ async def run(
         _version_order(pending[0].version, applied, ctx)  # the oldest pending: nothing runs if refused
     loaded = {mf.version: mf.load() for mf in pending}  # every file loads before anything runs
     lock = any(not m.disable_migration_lock for m in loaded.values())
+    if lock:
+        _warn_table_lock(repo, ctx, [m for m in loaded.values() if m.disable_ddl_transaction])
     ran: list[int] = []
     async with _migration_lock(repo, ctx, lock) as conn:
         if conn is not None:  # another migrator may have run some meanwhile

@@ -41,6 +41,12 @@ class MigrationSettings(TypedDict, total=False):
     migration_foreign_key: Mapping[str, Any]
     #: defaults of :func:`timestamps`: ``{"type": ..., "inserted_at": ..., "updated_at": ..., <column options>}``
     migration_timestamps: Mapping[str, Any]
+    #: how migrators keep out of each other's way: ``"advisory"`` (a session advisory lock on a
+    #: connection of its own), ``"table"`` (Ecto's default: ``LOCK TABLE schema_migrations IN SHARE
+    #: UPDATE EXCLUSIVE MODE`` in a transaction held while the migrations run; works behind a
+    #: transaction pooler); default: ``"advisory"``, or ``"table"`` for a repo with
+    #: ``pooler="transaction"`` and no ``direct_url``
+    migration_lock: Literal["advisory", "table"] | None
 
 
 @attrs.frozen
@@ -52,6 +58,7 @@ class Settings:
     primary_key: Mapping[str, Any] | Literal[False] = attrs.field(factory=dict)
     foreign_key: Mapping[str, Any] = attrs.field(factory=dict)
     timestamps: Mapping[str, Any] = attrs.field(factory=dict)
+    lock: Literal["advisory", "table"] | None = None
 
 
 _KEYS = tuple(MigrationSettings.__annotations__)
@@ -118,7 +125,10 @@ def read_settings(settings: Mapping[str, Any]) -> Settings:
     if not isinstance(kind, str) or not kind:
         raise ArgumentError(f"migration_timestamps type must be a type name such as 'utc_datetime', got: {kind!r}")
     _options("inserted_at", rest)
-    return Settings(source, default_prefix, primary_key, foreign_key, timestamps)
+    lock = settings.get("migration_lock")
+    if lock not in (None, "advisory", "table"):
+        raise ArgumentError(f"migration_lock must be 'advisory', 'table' or None, got: {lock!r}")
+    return Settings(source, default_prefix, primary_key, foreign_key, timestamps, lock)
 
 
 _DEFAULT = Settings()

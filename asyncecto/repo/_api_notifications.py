@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from asyncecto.errors import (
     ArgumentError,
     RepoStateError,
+    UnsupportedInTransactionPoolingError,
 )
 from asyncecto.query import Query
 
@@ -44,8 +45,20 @@ class Notifications(CallHooks):
         :raises RepoStateError: the repo is not running
         :raises ArgumentError: a channel is not a non-empty str of at most 63 bytes
         :raises DatabaseUnavailableError: (on entry) the listener connection cannot be opened
+        :raises UnsupportedInTransactionPoolingError: the repo is behind a transaction pooler
+            (``pooler="transaction"``) and has no ``direct_url`` to listen on (with one, it listens there)
         """
         self._executor._check("listen")
+        config = self._executor.config
+        if config.transaction_pooled and config.direct_url is None:
+            raise UnsupportedInTransactionPoolingError(
+                "repo.listen(...)",
+                "notifications are delivered to a session, and a transaction pooler gives the server "
+                "connection to other clients after each transaction: the LISTEN would be lost",
+                "give the repo direct_url= (a URL reaching the database itself, not the pooler): "
+                "Repo(url, pooler='transaction', direct_url='postgres://user:pass@db-host:5432/my_db'); "
+                "repo.listen then uses a connection to it",
+            )
         names = tuple(dict.fromkeys(check_channel(c, self._executor.adapter) for c in (channel, *channels)))
         if isinstance(max_queue, bool) or not isinstance(max_queue, int) or max_queue < 1:
             raise ArgumentError(f"max_queue must be a positive integer, got {max_queue!r}")

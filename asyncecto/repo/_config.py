@@ -27,6 +27,8 @@ _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 #: libpq's target_session_attrs values (PostgreSQL 14+), the order its docs give
 _TARGET_SESSION_ATTRS: Final = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
 _INVALID: Final[Any] = object()  # marks a value an option does not accept
+_POOLER_OPTIONS: Final = ("pooler", "prepared_statements", "direct_url")
+_POOLERS: Final = (None, "session", "transaction")
 _INT_RE: Final = re.compile(r"[0-9]{1,18}")  # bounded: int() refuses very long digit strings
 _FLOAT_RE: Final = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 
@@ -70,6 +72,11 @@ _EXPECTED: Final[dict[str, str]] = {
     "read_your_writes": "a number of seconds >= 0, True (5.0) or False (off)",
     "endpoints": "a list of (host, port) pairs or 'host[:port]' strings",
     "target_session_attrs": f"None or one of {', '.join(_TARGET_SESSION_ATTRS)}",
+    **{
+        "pooler": "None, 'session' or 'transaction'",
+        "prepared_statements": "True or False",
+        "direct_url": "a postgres:// URL reaching PostgreSQL itself (not the pooler), or None",
+    },
 }
 _EXAMPLES: Final[dict[str, str]] = {
     "database": "database='my_db'",
@@ -98,6 +105,11 @@ _EXAMPLES: Final[dict[str, str]] = {
     "read_your_writes": "read_your_writes=5.0 or read_your_writes=False",
     "endpoints": "endpoints=[('db1.example', 5432), ('db2.example', 5433)]",
     "target_session_attrs": "target_session_attrs='read-write'",
+    **{
+        "pooler": "pooler='transaction'",
+        "prepared_statements": "prepared_statements=True",
+        "direct_url": "direct_url='postgres://user:pass@db-host:5432/my_db'",
+    },
 }
 # What each URL query option accepts, where it differs from the keyword option.
 _URL_EXPECTED: Final[dict[str, str]] = {
@@ -111,6 +123,8 @@ _URL_EXPECTED: Final[dict[str, str]] = {
     "read_only": "true, false, 1 or 0",
     "stacktrace": "true, false, 1 or 0",
     "target_session_attrs": f"one of {', '.join(_TARGET_SESSION_ATTRS)}",
+    "prepared_statements": "true, false, 1 or 0",
+    "direct_url": "a percent-encoded postgres:// URL reaching PostgreSQL itself (not the pooler)",
 }
 _URL_OPTIONS: Final = frozenset(
     {
@@ -135,6 +149,7 @@ _URL_OPTIONS: Final = frozenset(
         "user",
         "password",
         "target_session_attrs",
+        *_POOLER_OPTIONS,
     }
 )
 
@@ -186,6 +201,52 @@ class RepoConfig:
         """Every (host, port) a connection may be opened to, in the order tried."""
         return self.endpoints or ((self.host, self.port),)
 
+    # -- connection poolers --------------------------------------------------------------------------
+    # None / "session": every connection is a session of its own (direct, or a session-mode pooler);
+    # "transaction": a transaction-mode pooler (PgBouncer, Supavisor, RDS Proxy …) in front
+    pooler: str | None = None
+    # under pooler="transaction": the pooler keeps protocol-level prepared statements (PgBouncer >= 1.21
+    # max_prepared_statements), so asyncpg's statement cache stays on
+    prepared_statements: bool = False
+    # PostgreSQL itself, for what needs a session: LISTEN, migrations (the migrator and `asyncecto migrate`)
+    direct_url: str | None = attrs.field(default=None, repr=lambda u: "None" if u is None else repr(mask_url(u)))
+
+    @property
+    def transaction_pooled(self) -> bool:
+        """Whether a transaction-mode pooler stands between the repo and PostgreSQL."""
+        return self.pooler == "transaction"
+
+    def direct_config(self) -> RepoConfig | None:
+        """This config pointed at ``direct_url`` (a session of its own per connection), or ``None``."""
+        if self.direct_url is None:
+            return None
+        parsed = parse_url(self.direct_url)
+        settings = parsed.pop("server_settings", {})
+        _resolve_endpoints(parsed)  # the direct URL names its own servers: none of the pooler's
+        return attrs.evolve(
+            self,
+            **{"endpoints": (), "target_session_attrs": None, **parsed},
+            scheme=url_scheme(self.direct_url),
+            replicas=(),
+            pooler=None,
+            prepared_statements=False,
+            direct_url=None,
+            server_settings=types.MappingProxyType({**self.server_settings, **settings}),
+        )
+
+    def direct_options(self) -> dict[str, Any]:
+        """Keyword options for a session-mode :class:`Repo` on ``direct_url`` with this config's
+        settings (a small pool: what it runs is sequential, a lock and the work)."""
+        skip = {
+            *("database", "host", "port", "user", "password", "scheme", "endpoints", "target_session_attrs"),
+            *("replicas", "replica_pool_size", "read_your_writes", *_POOLER_OPTIONS),
+        }
+        options = {f: getattr(self, f) for f in attrs.fields_dict(RepoConfig) if f not in skip}
+        options["pool_size"] = 2
+        options["min_size"] = 1
+        options["server_settings"] = dict(self.server_settings)
+        return options
+
     def connection_settings(self) -> ConnectionSettings:
         """What the adapter is given: where and how to connect, and how to size its pool."""
         return ConnectionSettings(
@@ -208,7 +269,16 @@ class RepoConfig:
             after_connect=self.after_connect,
             endpoints=self.endpoints,
             target_session_attrs=self.target_session_attrs,
+            **self._pooler_settings(),
         )
+
+    def _pooler_settings(self) -> dict[str, Any]:
+        direct = self.direct_config()
+        return {
+            "pooler": "transaction" if self.transaction_pooled else None,
+            "prepared_statements": self.prepared_statements,
+            "direct": None if direct is None else direct.connection_settings(),
+        }
 
     def dsn_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``asyncpg.connect`` (a PostgreSQL repo's own connection)."""
@@ -263,7 +333,7 @@ def _mask_query(query: str) -> str:
     pairs = query.split("&")
     for i, pair in enumerate(pairs):
         key, eq, _ = pair.partition("=")
-        if eq and unquote_plus(key) == "password":
+        if eq and unquote_plus(key) in ("password", "direct_url"):
             pairs[i] = key + "=***"
     return "&".join(pairs)
 
@@ -281,7 +351,7 @@ def _secret_spans(url: str) -> list[tuple[int, int]]:
         if char not in "?&":
             continue
         key_end = url.find("=", i + 1)
-        if key_end < 0 or unquote_plus(url[i + 1 : key_end]) != "password":
+        if key_end < 0 or unquote_plus(url[i + 1 : key_end]) not in ("password", "direct_url"):
             continue
         end = len(url)  # a raw "&" may be part of the password: it ends before the next known option
         for j in range(key_end + 1, len(url)):
@@ -324,7 +394,7 @@ def _from_text(name: str, text: str) -> Any:
         if name == "timeout" and text.lower() == "infinity":
             return None
         return float(text) if _FLOAT_RE.fullmatch(text) else _INVALID
-    if name in ("ssl", "read_only", "stacktrace"):
+    if name in ("ssl", "read_only", "stacktrace", "prepared_statements"):
         return {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), _INVALID)
     if name == "sslmode":
         return text.lower() if text.lower() in _SSL_MODES else _INVALID
@@ -381,7 +451,37 @@ def _normalize(name: str, value: Any) -> Any:
         return _normalize_endpoints(value)
     if name == "target_session_attrs":
         return _normalize_target(value)
+    if name in _POOLER_OPTIONS:
+        return _normalize_pooler(name, value)
     raise AssertionError(f"no rule for option {name!r}")  # pragma: no cover
+
+
+def _normalize_pooler(name: str, value: Any) -> Any:
+    """``pooler``, ``prepared_statements`` and ``direct_url`` checked, or ``_INVALID``."""
+    if name == "pooler":
+        if isinstance(value, str) and value.lower() == "statement":
+            raise ArgumentError(
+                "cannot configure repo: pooler='statement' is not supported: a statement-mode pooler "
+                "refuses transactions of more than one statement, which repo.transaction(), Multi, "
+                "insert_all of many rows and the migrator need\n\n"
+                "fix: run the pooler with pool_mode = transaction and pass pooler='transaction'"
+            )
+        if value is None or (isinstance(value, str) and value.lower() in _POOLERS):
+            return None if value is None else value.lower()
+        return _INVALID
+    if name == "prepared_statements":
+        return value if isinstance(value, bool) else _INVALID
+    if value is None:  # direct_url
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return _INVALID
+    try:
+        parse_url(value)
+    except InvalidURLError as exc:
+        raise ArgumentError(
+            f"cannot configure repo: direct_url cannot be parsed: {exc}\n\nfix: pass {_EXAMPLES['direct_url']}"
+        ) from None
+    return value.strip()
 
 
 def _parse_host_port(hostport: str, masked: str) -> tuple[str | None, int | None]:

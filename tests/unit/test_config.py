@@ -541,10 +541,10 @@ def test_unknown_keyword_option() -> None:
     assert "unknown option 'poolsize'" in message
     assert "did you mean 'pool_size'?" in message
     fields = (
-        "cleanup_timeout, connect_timeout, database, host, log, max_idle_time, min_size, password, pool_size, "
-        "pool_timeout, port, prefix, read_only, read_your_writes, replica_pool_size, replicas, server_settings, "
-        "shutdown_timeout, ssl, stacktrace, "
-        "statement_cache_size, timeout, user"
+        "cleanup_timeout, connect_timeout, database, direct_url, endpoints, host, log, max_idle_time, min_size, "
+        "password, pool_size, pool_timeout, pooler, port, prefix, prepared_statements, read_only, "
+        "read_your_writes, replica_pool_size, replicas, server_settings, shutdown_timeout, ssl, stacktrace, "
+        "statement_cache_size, target_session_attrs, timeout, user"
     )
     listed = message.rpartition("use one of ")[2].split(", ")  # new options join the sorted list
     assert listed == sorted(listed)

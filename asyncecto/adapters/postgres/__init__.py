@@ -29,7 +29,7 @@ from . import _connection, _insert_sql, _migration, _raw, _sql, _transaction
 from ._connection import AfterConnectConnection
 from ._ddl import ddl_log, ddl_sql
 from ._errors import CONSTRAINT_KINDS, connect_error, translate
-from ._listen import PgListenConnection
+from ._listen import PgListenConnection, listen_refused
 from ._pool import PgConnection, Pool, expire_statement_caches
 from ._replicas import PgReplication
 
@@ -57,6 +57,11 @@ def connect_kwargs(settings: ConnectionSettings) -> dict[str, Any]:
         kwargs["ssl"] = settings.ssl
     kwargs["timeout"] = settings.connect_timeout
     kwargs["statement_cache_size"] = settings.statement_cache_size
+    if settings.pooler == "transaction" and not settings.prepared_statements:
+        # a transaction pooler hands each transaction to any server connection: a statement prepared
+        # by name on one is unknown on the next ("prepared statement __asyncpg_stmt_N__ does not exist");
+        # without the cache asyncpg parses every statement unnamed, in the same exchange as its execution
+        kwargs["statement_cache_size"] = 0
     if settings.server_settings:
         kwargs["server_settings"] = dict(settings.server_settings)
     return kwargs
@@ -155,6 +160,9 @@ class PostgresAdapter(RepoAdapter):
             # asyncpg reads PGTARGETSESSIONATTRS when the repo sets none, as libpq: so does the pool
             target_session_attrs=config.target_session_attrs or os.environ.get("PGTARGETSESSIONATTRS"),
         )
+        if config.pooler == "transaction":
+            self.pool.pooled = True
+            self.pool.default_timeout = config.timeout
 
     def _busy_limit(self) -> float | None:
         """How long a statement may go unanswered before its link is taken for half-open: the
@@ -164,18 +172,27 @@ class PostgresAdapter(RepoAdapter):
             return None
         return self.config.timeout + self.config.cleanup_timeout
 
-    async def _connect(self, database: str | None = None) -> asyncpg.Connection:
-        kwargs = connect_kwargs(self.config)
+    async def _connect(
+        self, database: str | None = None, config: ConnectionSettings | None = None
+    ) -> asyncpg.Connection:
+        config = self.config if config is None else config
+        kwargs = connect_kwargs(config)
         settings = dict(kwargs.get("server_settings") or {})
-        if database is not None:
+        if config.pooler == "transaction":
+            # no startup statement_timeout: PgBouncer refuses the parameter ("unsupported startup
+            # parameter"), and a session setting would not follow the transactions anyway; the
+            # connection sets it per transaction (SET LOCAL) and limits statements outside one itself
+            if database is not None:
+                kwargs["database"] = database
+        elif database is not None:
             # maintenance (CREATE/DROP DATABASE) has no statement timeout: it waits for a
             # checkpoint, which on a busy server outlasts any query's limit
             kwargs["database"] = database
             settings["statement_timeout"] = "0"
             kwargs["server_settings"] = settings
-        elif self.config.timeout is not None and "statement_timeout" not in settings:
+        elif config.timeout is not None and "statement_timeout" not in settings:
             # the default timeout is enforced by the server: no client timer per query
-            settings["statement_timeout"] = str(max(1, round(self.config.timeout * 1000)))
+            settings["statement_timeout"] = str(max(1, round(config.timeout * 1000)))
             kwargs["server_settings"] = settings
         # no per-statement expiry timers in asyncpg's statement cache: each timer kept a copy of the
         # task's context, and through it a dead connection, alive for 300 s (idle connections are
@@ -184,9 +201,9 @@ class PostgresAdapter(RepoAdapter):
         try:
             raw = await _connect_raw(kwargs)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise connect_error(exc, self.config, kwargs["database"]) from exc
+            raise connect_error(exc, config, kwargs["database"]) from exc
         except asyncpg.exceptions.TargetServerAttributeNotMatched as exc:  # no host is the kind asked for
-            raise connect_error(exc, self.config, kwargs["database"]) from exc
+            raise connect_error(exc, config, kwargs["database"]) from exc
         try:
             # binary codecs: COPY (insert_all) has no text fallback
             await raw.set_type_codec(
@@ -195,8 +212,8 @@ class PostgresAdapter(RepoAdapter):
             await raw.set_type_codec(
                 "json", encoder=_json_encode, decoder=json.loads, schema="pg_catalog", format="binary"
             )
-            if self.config.after_connect is not None and database is None:
-                await _connection.after_connect(raw, self.config.after_connect)
+            if config.after_connect is not None and database is None:
+                await _connection.after_connect(raw, config.after_connect, config.pooler == "transaction")
         except BaseException:
             raw.terminate()
             raise
@@ -374,6 +391,9 @@ class PostgresAdapter(RepoAdapter):
     def unlock_sql(self) -> str:
         return _migration.unlock_sql()
 
+    def lock_table_sql(self, prefix: str | None, table: str) -> str | None:
+        return _migration.lock_table_sql(prefix, table)
+
     async def expire_statement_caches(self) -> int:
         return await expire_statement_caches()  # every live pool of the process, not only this one
 
@@ -415,13 +435,23 @@ class PostgresAdapter(RepoAdapter):
     async def open_listener(
         self, on_notification: NotificationCallback, on_lost: Callable[[], None]
     ) -> ListenConnection:
-        raw = await self._connect()  # the pool's settings (server_settings, statement_timeout, codecs)
+        config = self.config
+        if config.pooler == "transaction":
+            if config.direct is None:
+                raise listen_refused()
+            config = config.direct  # LISTEN needs a session: PostgreSQL itself, not the pooler
+        raw = await self._connect(config=config)  # the pool's settings (server_settings, statement_timeout, codecs)
         return PgListenConnection(raw, on_notification, on_lost)
 
     # -- StorageAdapter ---------------------------------------------------------
+    def _maintenance_config(self) -> ConnectionSettings:
+        """Where CREATE/DROP DATABASE go: ``direct_url`` when the repo is behind a transaction pooler."""
+        direct = self.config.direct
+        return direct if self.config.pooler == "transaction" and direct is not None else self.config
+
     async def _maintenance(self, sql: str) -> bool:
         """Run ``sql`` on the ``postgres`` database; ``False`` if it was already done."""
-        raw = await self._connect(database="postgres")
+        raw = await self._connect(database="postgres", config=self._maintenance_config())
         try:
             await raw.execute(sql)
             return True
@@ -446,7 +476,7 @@ class PostgresAdapter(RepoAdapter):
         """Drop the database, ending the other sessions connected to it (PostgreSQL 13+: ``WITH (FORCE)``)."""
         database = self.config.database
         name = _sql.quote_name(database, "database name")
-        raw = await self._connect(database="postgres")
+        raw = await self._connect(database="postgres", config=self._maintenance_config())
         sql = "SELECT 1 FROM pg_database WHERE datname = $1"
         try:
             if await raw.fetchval(sql, database) is None:

@@ -27,6 +27,7 @@ from asyncecto.errors import AsyncEctoError, ConnectionLostError, StaleStatement
 
 from ._errors import COPY_ENCODE_ERRORS, DRIVER_ERRORS, copy_encode_error, server_ended, translate, translate_copy
 from ._insert_sql import inline_params
+from ._pooling import begin_with_timeout, is_begin, refuse, timeout_ms
 from ._sql import quote_name
 from ._tap import Tap
 from ._text import check_statement
@@ -100,6 +101,11 @@ class PgConnection:
     :ivar interrupted: a statement was cut short (cancelled, timed out): the server may still be in
         the implicit transaction of its unfinished exchange while asyncpg reports it idle, so the
         release sends a ``ROLLBACK`` before the connection is reused
+    :ivar pooled: behind a transaction-mode pooler: no session state is relied on; statements that
+        need a session are refused; the statement timeout is ``SET LOCAL`` after each ``BEGIN`` and a
+        client-side limit (a cancel request on expiry) outside transactions
+    :ivar default_timeout: the repo's statement timeout (used when ``pooled``)
+    :ivar session_timeout: the statement timeout in effect for this checkout (used when ``pooled``)
     """
 
     __slots__ = (
@@ -107,6 +113,7 @@ class PgConnection:
         "busy_since",
         "classify",
         "closing",
+        "default_timeout",
         "dirty",
         "ended_by",
         "failed_over",
@@ -114,13 +121,17 @@ class PgConnection:
         "last_used",
         "lifted",
         "pid",
+        "pooled",
         "raw",
         "server",
+        "session_timeout",
         "tap",
     )
 
-    def __init__(self, raw: asyncpg.Connection) -> None:
+    def __init__(self, raw: asyncpg.Connection, *, pooled: bool = False, default_timeout: float | None = None) -> None:
         self.raw = raw
+        self.pooled = pooled
+        self.default_timeout = self.session_timeout = default_timeout
         self.dirty = False
         self.interrupted = False
         self.busy_since = 0.0
@@ -155,9 +166,30 @@ class PgConnection:
 
     def _sent(self, sql: str) -> None:
         """Bookkeeping before a statement goes out: its start time, and whether it dirties the session."""
-        if not self.lifted and _touches_session(sql):
+        if not self.lifted and not self.pooled and _touches_session(sql):
             self.dirty = self.lifted = True
         self.busy_since = time.monotonic()
+
+    def _pooled_statement(self, sql: str, timeout: float | None) -> tuple[str, float | None]:
+        """Behind a transaction pooler: refuse what needs a session; a ``BEGIN`` also sets the
+        statement timeout for its transaction; outside a transaction the limit is the client's."""
+        if is_begin(sql):
+            if self.session_timeout is None and not self.lifted:
+                return sql, timeout  # timeout=None: the role's or database's own statement_timeout applies
+            return begin_with_timeout(sql, self.session_timeout), timeout
+        refuse(sql)
+        return sql, self._limit(timeout)
+
+    def _limit(self, timeout: float | None) -> float | None:
+        """The client-side limit of a statement: the caller's, else (behind a transaction pooler, outside
+        a transaction, where no ``SET LOCAL`` applies) the checkout's statement timeout."""
+        if timeout is not None or not self.pooled or self.raw.is_in_transaction():
+            return timeout
+        return self.session_timeout
+
+    def restore_session(self) -> None:
+        """The release: a pooled connection's statement timeout goes back to the repo's."""
+        self.session_timeout = self.default_timeout
 
     async def _call(
         self, method: Callable[..., Awaitable[Any]], sql: str, params: Sequence[Any], timeout: float | None
@@ -165,6 +197,8 @@ class PgConnection:
         """``method`` of the driver for one statement, with what every statement gets: the text
         check, the bookkeeping, driver errors translated, a cut-short exchange remembered."""
         check_statement(sql)
+        if self.pooled:
+            sql, timeout = self._pooled_statement(sql, timeout)
         self._sent(sql)
         try:
             try:
@@ -230,7 +264,8 @@ class PgConnection:
         """Raw SQL: column names, rows and the command status (``"SELECT 2"``)."""
 
         async def prepare_and_fetch(text: str, *args: Any, timeout: float | None) -> tuple[Any, list[Any]]:
-            self.dirty = True  # raw SQL may change the session: the release resets it
+            if not self.pooled:  # raw SQL may change the session: the release resets it
+                self.dirty = True
             stmt = await self.raw.prepare(text, timeout=timeout)
             return stmt, await stmt.fetch(*args, timeout=timeout)
 
@@ -243,6 +278,8 @@ class PgConnection:
     ) -> AsyncGenerator[list[Any], None]:
         """Rows of a server-side cursor, ``size`` at a time (the connection must be in a transaction)."""
         check_statement(sql)
+        if self.pooled:
+            refuse(sql)
         try:
             self._sent(sql)
             try:
@@ -281,7 +318,7 @@ class PgConnection:
                 records=seen.each() if seen is not None else records,
                 columns=rows.columns,
                 schema_name=rows.prefix,
-                timeout=timeout,
+                timeout=self._limit(timeout),
             )
         except DRIVER_ERRORS as exc:
             raise self._error(exc, sql, copy=True) from exc
@@ -299,6 +336,9 @@ class PgConnection:
         """Write a query's rows to a sink with ``COPY … TO STDOUT``; the number of rows."""
         out: CopyOut = params[0]
         check_statement(out.query)
+        if self.pooled:
+            refuse(out.query)
+        timeout = self._limit(timeout)
         try:
             query = await self._inline(out.query, out.params, timeout) if out.params else out.query
             status: str = await self.raw.copy_from_query(
@@ -331,9 +371,15 @@ class PgConnection:
         """Change the server's ``statement_timeout`` for this session (``None``: no limit) until release."""
         self.dirty = True  # the reset on release restores the connection's default
         self.lifted = True  # the half-open check does not know this call's limit
-        ms = "0" if seconds is None else str(max(1, round(seconds * 1000)))
+        ms = timeout_ms(seconds)
+        local = "false"
+        if self.pooled:  # no session to set: this checkout's transactions (SET LOCAL) and client limits
+            self.session_timeout = seconds
+            if not self.raw.is_in_transaction():
+                return
+            local = "true"
         try:
-            await self.raw.execute("SELECT set_config('statement_timeout', $1, false)", ms)
+            await self.raw.execute(f"SELECT set_config('statement_timeout', $1, {local})", ms)
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
@@ -388,20 +434,30 @@ class AfterConnectConnection:
             await conn.execute("SET search_path TO app, public")
 
         repo = Repo(url, after_connect=after_connect)
+
+    Behind a transaction pooler (``pooler="transaction"``) it runs once per connection to the pooler,
+    on whichever server connection the pooler picks: a session-level ``SET`` there is refused
+    (:class:`~asyncecto.errors.UnsupportedInTransactionPoolingError`); set such things on the role or
+    database (``ALTER ROLE app SET search_path = app, public``).
     """
 
-    __slots__ = ("_raw",)
+    __slots__ = ("_pooled", "_raw")
 
-    def __init__(self, raw: asyncpg.Connection) -> None:
+    def __init__(self, raw: asyncpg.Connection, pooled: bool = False) -> None:
         self._raw = raw
+        self._pooled = pooled
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> str:
         """Run ``sql`` with ``$1``-style ``params``; the command status (``"SET"``)."""
+        if self._pooled:
+            refuse(sql)
         status: str = await self._raw.execute(sql, *params)
         return status
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` as tuples."""
+        if self._pooled:
+            refuse(sql)
         return [tuple(r) for r in await self._raw.fetch(sql, *params)]
 
 
@@ -411,9 +467,10 @@ AfterConnect = Callable[[AfterConnectConnection], Any]
 _HOOKS: weakref.WeakKeyDictionary[asyncpg.Connection, AfterConnect] = weakref.WeakKeyDictionary()
 
 
-async def after_connect(raw: asyncpg.Connection, fn: AfterConnect) -> None:
-    """Run ``fn`` (sync or async) on a new connection, and again after each session reset."""
-    result = fn(AfterConnectConnection(raw))
+async def after_connect(raw: asyncpg.Connection, fn: AfterConnect, pooled: bool = False) -> None:
+    """Run ``fn`` (sync or async) on a new connection, and again after each session reset (none
+    behind a transaction pooler: ``pooled``, where session statements are refused)."""
+    result = fn(AfterConnectConnection(raw, pooled))
     if inspect.isawaitable(result):
         await result
     _HOOKS[raw] = fn

@@ -91,6 +91,28 @@ _NO_BINARY = "no binary format encoder for type"
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError)
 
 
+#: a named prepared statement the server connection does not know (or knows already): a
+#: transaction-mode pooler moved the session to another server connection between two statements
+POOLER_STATEMENT_FIX = (
+    "the repo seems to run behind a transaction-mode pooler (PgBouncer pool_mode = transaction, Supavisor, "
+    "RDS Proxy …), which hands each transaction to any server connection, so statements prepared by name "
+    "on one are unknown on the next: set pooler='transaction' (Repo(url, pooler='transaction') or "
+    "?pooler=transaction in the URL); if the pooler keeps prepared statements itself (PgBouncer >= 1.21 "
+    "with max_prepared_statements > 0), add prepared_statements=True"
+)
+_POOLER_STARTUP_FIX = (
+    "the repo seems to connect through a transaction-mode pooler (PgBouncer, Supavisor …), which refuses "
+    "this startup parameter: set pooler='transaction' (Repo(url, pooler='transaction') or ?pooler=transaction "
+    "in the URL); the repo then sends no statement_timeout at startup and sets it per transaction instead"
+)
+
+
+def _pooler_statement_error(exc: asyncpg.PostgresError) -> bool:
+    sqlstate = getattr(exc, "sqlstate", None)
+    text = getattr(exc, "message", None) or str(exc)
+    return sqlstate in ("26000", "42P05") and "prepared statement" in text and "__asyncpg_" in text
+
+
 def translate(exc: BaseException, query: str | None = None, params: Sequence[Any] = ()) -> errors.AsyncEctoError:
     """The asyncecto error for a driver or socket exception (raise it ``from exc``); ``params`` are the
     statement's arguments, to show the one the driver could not encode.
@@ -103,6 +125,14 @@ def translate(exc: BaseException, query: str | None = None, params: Sequence[Any
         return _aware_to_naive(exc, query, params)
     if isinstance(exc, asyncpg.DataError) and _ARGUMENT.match(str(exc)):
         return _argument_error(exc, query, params)
+    if isinstance(exc, asyncpg.PostgresError) and _pooler_statement_error(exc):
+        return errors.DatabaseError(
+            getattr(exc, "message", None) or str(exc),
+            sqlstate=getattr(exc, "sqlstate", None),
+            hint=getattr(exc, "hint", None),  # asyncpg's note on pgbouncer
+            query=query,
+            fix=POOLER_STATEMENT_FIX,
+        )
     if isinstance(exc, asyncpg.PostgresError):
         cls: type[errors.DatabaseError] = errors.DatabaseError
         for driver_cls, mapped in _SQLSTATE_CLASSES:
@@ -352,6 +382,17 @@ def _server_fix(exc: asyncpg.PostgresError, database: str, maintenance: bool) ->
     return "the server refused the connection; its log says why"
 
 
+def _startup_parameter_fix(message: str, config: ConnectionSettings) -> str:
+    """A pooler refused a startup parameter (PgBouncer: "unsupported startup parameter: NAME")."""
+    if config.pooler != "transaction":
+        return _POOLER_STARTUP_FIX
+    name = message.rpartition(":")[2].strip()
+    return (
+        f"the pooler refuses the startup parameter {name!r}: remove it from server_settings (set it on the "
+        "role or database instead: ALTER ROLE app SET ...), or list it in the pooler's ignore_startup_parameters"
+    )
+
+
 def connect_error(exc: BaseException, config: ConnectionSettings, database: str) -> errors.AsyncEctoError:
     """The error for a connection that could not be opened: where to (host:port, database, user; never
     the password), why, and the fix (raise it ``from exc``)."""
@@ -424,12 +465,16 @@ def _one_host_error(exc: BaseException, config: ConnectionSettings, database: st
     head = f"cannot connect to PostgreSQL at {where} ({whom})"
     check = _CHECK_SERVER.format(host=host, port=port)
     if isinstance(exc, asyncpg.PostgresError):
+        message = getattr(exc, "message", None) or str(exc)
+        fix = _server_fix(exc, database, maintenance=database != config.database)
+        if "unsupported startup parameter" in message:
+            fix = _startup_parameter_fix(message, config)
         return errors.DatabaseUnavailableError(
-            f"{head}: {getattr(exc, 'message', None) or exc}",
+            f"{head}: {message}",
             sqlstate=getattr(exc, "sqlstate", None),
             detail=getattr(exc, "detail", None),
             hint=getattr(exc, "hint", None),
-            fix=_server_fix(exc, database, maintenance=database != config.database),
+            fix=fix,
             host=host,
             port=port,
             database=database,

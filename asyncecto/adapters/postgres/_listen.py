@@ -17,11 +17,24 @@ from typing import Any
 import asyncpg
 
 from asyncecto.adapters import NotificationCallback
+from asyncecto.errors import UnsupportedInTransactionPoolingError
 
 from ._errors import DRIVER_ERRORS, translate
 from ._sql import quote_name
 
-__all__ = ("PgListenConnection",)
+__all__ = ("PgListenConnection", "listen_refused")
+
+
+def listen_refused() -> UnsupportedInTransactionPoolingError:
+    """``repo.listen`` on a repo behind a transaction pooler without ``direct_url``."""
+    return UnsupportedInTransactionPoolingError(
+        "repo.listen(...) (LISTEN)",
+        "notifications are delivered to a session, and a transaction pooler gives the server connection "
+        "to other clients after each transaction: the LISTEN would be lost (or another client's)",
+        "give the repo direct_url= (a URL reaching PostgreSQL itself, not the pooler): "
+        "Repo(url, pooler='transaction', direct_url='postgres://user:pass@db-host:5432/my_db'); "
+        "repo.listen then uses a connection to it",
+    )
 
 
 class PgListenConnection:

@@ -18,6 +18,7 @@ __all__ = (
     "insert_version_sql",
     "lost_create_race",
     "lock_sql",
+    "lock_table_sql",
     "no_statement_timeout_sql",
     "table_exists_sql",
     "try_lock_sql",
@@ -112,6 +113,16 @@ def unlock_sql() -> str:
     'SELECT pg_advisory_unlock($1)'
     """
     return "SELECT pg_advisory_unlock($1)"
+
+
+def lock_table_sql(prefix: str | None, table: str) -> str:
+    """Ecto's migration lock: held by the transaction until it ends; other migrators' ``LOCK``
+    waits, while reads and the version inserts of the migrations (on other connections) go on.
+
+    >>> lock_table_sql(None, "schema_migrations")
+    'LOCK TABLE "schema_migrations" IN SHARE UPDATE EXCLUSIVE MODE'
+    """
+    return f"LOCK TABLE {quote_table(prefix, table)} IN SHARE UPDATE EXCLUSIVE MODE"
 
 
 def table_exists_sql(prefix: str | None, table: str) -> str:

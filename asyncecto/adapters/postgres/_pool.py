@@ -266,7 +266,9 @@ class Pool(PoolUpkeep):
                     # a cut-short exchange can leave the server inside an implicit transaction that
                     # asyncpg does not see; a BEGIN there would join it (or fail with 25001)
                     await raw.execute("ROLLBACK")
-                if conn.dirty:
+                if conn.pooled:  # a transaction pooler's connection keeps no session state of ours
+                    conn.restore_session()
+                elif conn.dirty:
                     await raw.reset()
                     await raw.execute("DISCARD TEMP")
                     await run_after_connect_again(raw)  # the reset undid its SETs

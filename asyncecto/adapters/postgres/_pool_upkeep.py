@@ -79,6 +79,9 @@ class PoolUpkeep:
         self.max_idle_time = max_idle_time
         self.reset_timeout = reset_timeout
         self.busy_limit = busy_limit
+        #: behind a transaction-mode pooler (``pooler="transaction"``), with the repo's statement timeout
+        self.pooled = False
+        self.default_timeout: float | None = None
         self._idle: deque[PgConnection] = deque()
         self._all: set[PgConnection] = set()
         self._opening = 0
@@ -127,7 +130,7 @@ class PoolUpkeep:
                 self._wake_one(None)  # the slot is free again: let a waiter try it
             raise
         self._opening -= 1
-        conn = PgConnection(raw)
+        conn = PgConnection(raw, pooled=self.pooled, default_timeout=self.default_timeout)
         conn.server = server_of(raw)
         raw.add_termination_listener(lambda _raw: self._ended(conn))
         self._all.add(conn)
