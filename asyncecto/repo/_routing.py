@@ -209,6 +209,7 @@ def _replica_config(primary: RepoConfig, url: str) -> RepoConfig:
         "read_your_writes",
         "endpoints",
         "target_session_attrs",
+        "direct_url",  # the primary's session URL: a replica's own is in its URL, if it is pooled too
     }
     options = {f: getattr(primary, f) for f in attrs.fields_dict(RepoConfig) if f not in skip}
     size = primary.replica_pool_size or primary.pool_size
