@@ -32,6 +32,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ("PGBOUNCER", "Bouncer", "BouncerError", "reap_orphans", "unavailable_reason")
@@ -134,10 +135,15 @@ class Bouncer:
         pool_size: int = 20,
         max_client_conn: int = 500,
         ignore: str = "extra_float_digits",
+        users: Sequence[str] = ("postgres",),
+        databases: str | None = None,
+        settings: Mapping[str, str] | None = None,
     ) -> Bouncer:
         """Start a bouncer in transaction mode in front of ``server_host:server_port`` (any database,
         any user: ``* = host=… port=…``, ``auth_type = trust``); returns once it accepts connections.
-        ``ignore`` is ``ignore_startup_parameters``."""
+        ``ignore`` is ``ignore_startup_parameters``; ``users`` are the names it lets in (trust still
+        needs them listed); ``databases`` replaces the ``[databases]`` section's lines and
+        ``settings`` adds to (or overrides) the ``[pgbouncer]`` section."""
         program = _program()
         if program is None:
             raise BouncerError(unavailable_reason() or "pgbouncer not found")
@@ -145,28 +151,28 @@ class Bouncer:
         folder = Path(tempfile.mkdtemp(prefix=_PREFIX))
         (folder / _OWNER).write_text(str(os.getpid()))
         port = _free_port()
-        (folder / "userlist.txt").write_text('"postgres" ""\n')
-        (folder / "pgbouncer.ini").write_text(
-            f"""[databases]
-* = host={server_host} port={server_port}
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {folder / "userlist.txt"}
-pool_mode = transaction
-default_pool_size = {pool_size}
-max_client_conn = {max_client_conn}
-ignore_startup_parameters = {ignore}
-server_reset_query =
-server_check_delay = 0
-logfile = {folder / "pgbouncer.log"}
-pidfile = {folder / "pgbouncer.pid"}
-admin_users = postgres
-"""
-        )
+        (folder / "userlist.txt").write_text("".join(f'"{user}" ""\n' for user in users))
+        section = {
+            "pool_mode": "transaction",
+            "default_pool_size": str(pool_size),
+            "max_client_conn": str(max_client_conn),
+            "ignore_startup_parameters": ignore,
+            "server_reset_query": "",
+            "server_check_delay": "0",
+            "admin_users": "postgres",
+            **(settings or {}),
+            # where it listens and keeps its files is the test's
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(port),
+            "unix_socket_dir": "",
+            "auth_type": "trust",
+            "auth_file": str(folder / "userlist.txt"),
+            "logfile": str(folder / "pgbouncer.log"),
+            "pidfile": str(folder / "pgbouncer.pid"),
+        }
+        lines = databases if databases is not None else f"* = host={server_host} port={server_port}"
+        body = "".join(f"{key} = {value}\n" for key, value in section.items())
+        (folder / "pgbouncer.ini").write_text(f"[databases]\n{lines}\n\n[pgbouncer]\n{body}")
         command = [program, str(folder / "pgbouncer.ini")]
         user = _run_as()
         if user is not None:
