@@ -24,7 +24,8 @@ async def rep() -> AsyncIterator[Replication]:
         await r.close()
 
 
-async def test_standby_streams_pauses_and_promotes(rep: Replication) -> None:
+async def test_standbys_stream_pause_stop_start_and_promote(rep: Replication) -> None:
+    # one replication for every step (each costs an initdb and a base backup): the promotion comes last
     primary, standby = rep.primary, rep.standbys[0]
     assert await standby.in_recovery() is True
     assert (await primary.fetch("SELECT pg_is_in_recovery()"))[0][0] is False
@@ -45,13 +46,7 @@ async def test_standby_streams_pauses_and_promotes(rep: Replication) -> None:
     await standby.wait_replayed(timeout=30)
     assert [r[0] for r in await standby.fetch("SELECT id FROM support_rows ORDER BY id")] == [1, 2]
 
-    await standby.promote()
-    assert await standby.in_recovery() is False
-    await standby.execute("INSERT INTO support_rows VALUES (3, 'written on the promoted standby')")
-    assert [r[0] for r in await standby.fetch("SELECT id FROM support_rows ORDER BY id")] == [1, 2, 3]
-
-
-async def test_second_standby_and_stop_start(rep: Replication) -> None:
+    # a second standby, stopped while the primary writes, catches up when started again
     extra = await rep.add_standby()
     assert len(rep.standbys) == 2 and extra.port != rep.standbys[0].port
     await rep.primary.execute("CREATE TABLE support_two (id int)")
@@ -63,3 +58,8 @@ async def test_second_standby_and_stop_start(rep: Replication) -> None:
     await extra.wait_replayed(timeout=30)
     assert [r[0] for r in await extra.fetch("SELECT id FROM support_two")] == [7]
     assert await extra.in_recovery() is True
+
+    await standby.promote()
+    assert await standby.in_recovery() is False
+    await standby.execute("INSERT INTO support_rows VALUES (3, 'written on the promoted standby')")
+    assert [r[0] for r in await standby.fetch("SELECT id FROM support_rows ORDER BY id")] == [1, 2, 3]
