@@ -3,7 +3,7 @@ one fetch): one fetch of the union, and each result holding only its own list's 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -24,7 +24,7 @@ async def test_one_fetch_of_the_union_and_each_result_keeps_its_own_fields(blog:
     events: list[QueryEvent] = []
     blog.telemetry.attach(events.append)
     q = from_(Post) | select(lambda p: (struct(p, ["id"]), struct(p, ["title"]), map_(p, ["visits"]))) | order_by("id")
-    rows = cast(list[Any], await blog.all(q))  # tuples: typed selects are issue 22's
+    rows: list[Any] = await blog.all(q)  # tuples (typed selects are issue 22's)
     await blog.telemetry.flush()
     assert len(events) == 1
     sql = events[0].sql
