@@ -19,6 +19,7 @@ import attrs
 
 from asyncecto import types as t
 from asyncecto.changeset import Changeset
+from asyncecto.changeset._assoc_changes import surface_assocs
 from asyncecto.changeset._constraint_errors import match_constraint
 from asyncecto.errors import ConstraintError, DatabaseError, InvalidChangesetError
 from asyncecto.query._on_conflict import ConflictPlan
@@ -48,7 +49,9 @@ def batchable(cs: Changeset[Any]) -> bool:
     if cs.action != "insert" or cs.prepare or isinstance(cs.data, dict):
         return False
     info = schema_info(cs.data)
-    return plain_schema(info) and not any(name in info.associations for name in cs.changes)
+    if not plain_schema(info) or any(name in info.associations for name in cs.changes):
+        return False
+    return surface_assocs(cs) is cs  # associations loaded on a new struct are written with it
 
 
 def _where(struct: Any, prefix: str | None, core: RepoCore) -> tuple[str, str | None]:

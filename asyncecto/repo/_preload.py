@@ -480,8 +480,9 @@ def _group(a: Association, rows: list[Any]) -> dict[Any, list[Any]]:
 def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, list[Any]] | None:
     """SQL, loader, table and parameters of an association's own preload query for integer
     ``keys``, planned once per association and prefix (many_to_many ones too: their rows are
-    ``(owner key, struct)`` pairs); ``None`` for any other kind of key (planned each time). An integer type casts and dumps an int as
-    itself, and the association's other parameters (its ``where``) are constants."""
+    ``(owner key, struct)`` pairs); ``None`` for any other kind of key (planned each time). An
+    integer type casts and dumps an int as itself, and the association's other parameters (its
+    ``where``, a many_to_many's ``join_where``) are constants."""
     rkey = a.related_key
     if rkey is None:
         return None

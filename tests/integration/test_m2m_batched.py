@@ -62,7 +62,7 @@ def tag_cs(tag: Tag, params: Mapping[str, Any]) -> Changeset[Tag]:
     return cast(tag, params, ["name"]) | unique_constraint("name", name="bl_tags_name_key")
 
 
-async def loaded(repo: Repo, post_id: int) -> Post:
+async def loaded(repo: Repo, post_id: int | None) -> Post:
     return await repo.preload(await repo.get_or_raise(Post, post_id), "tags")
 
 
@@ -132,6 +132,18 @@ async def test_removing_every_tag_takes_three(repo: Repo, admin: Any, sent: Sent
     assert await rows(admin, "SELECT count(*) FROM bl_posts_tags") == [(0,)]
 
 
+async def test_a_new_tag_with_associations_of_its_own_is_written_with_them(repo: Repo, admin: Any) -> None:
+    other = await repo.insert(Post(title="other"))
+    post = await repo.insert(Post(title="p", tags=[Tag(name="x"), Tag(name="y", posts=[other])]))
+    assert [t.name for t in post.tags] == ["x", "y"]
+    got = await rows(
+        admin,
+        "SELECT p.title, t.name FROM bl_posts_tags j JOIN bl_posts p ON p.id = j.post_id "
+        "JOIN bl_tags t ON t.id = j.tag_id ORDER BY p.title, t.name",
+    )
+    assert got == [("other", "y"), ("p", "x"), ("p", "y")]
+
+
 # -- join schemas, join_defaults, on_join_through_conflict, unique, on_replace ----------------
 
 LINK_DDL = [
@@ -189,9 +201,7 @@ class StrictPost:
 class MarkingPost:
     id: int | None = None
     title: str | None = None
-    tags: list[Tag] = many_to_many(
-        Tag, join_through="bl_posts_tags", join_keys=JOIN_KEYS, on_replace="mark_as_invalid"
-    )
+    tags: list[Tag] = many_to_many(Tag, join_through="bl_posts_tags", join_keys=JOIN_KEYS, on_replace="mark_as_invalid")
 
 
 @pytest.fixture
@@ -208,7 +218,9 @@ async def test_join_schema_rows_get_defaults_and_timestamps_in_one_insert(repo: 
     sql = await sent.since(mark)
     inserts = [s for s in sql if s.startswith("INSERT")]
     assert len(inserts) == 3, sql  # the post, the two new tags, the three join rows
-    got = await rows(admin, "SELECT post_id, tag_id, origin, weight, inserted_at IS NOT NULL FROM m2b_links ORDER BY id")
+    got = await rows(
+        admin, "SELECT post_id, tag_id, origin, weight, inserted_at IS NOT NULL FROM m2b_links ORDER BY id"
+    )
     assert got == [(post.id, t.id, "db", 7, True) for t in post.tags]
     stamps = await rows(admin, "SELECT count(DISTINCT inserted_at), bool_and(inserted_at = updated_at) FROM m2b_links")
     assert stamps == [(1, True)]
