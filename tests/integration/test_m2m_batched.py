@@ -82,6 +82,25 @@ async def test_create_with_two_new_tags_takes_five_statements(repo: Repo, admin:
 
 
 @pytest.mark.no_sandbox
+@pytest.mark.parametrize("names", [["x", "y"], ["old", "y"], ["old", "older"]])
+async def test_a_realworld_create_article_with_tag_names_takes_at_most_six(
+    repo: Repo, admin: Any, sent: Sent, names: list[str]
+) -> None:
+    """The RealWorld API's create: the tags named that exist are read, the others inserted."""
+    await repo.insert(Tag(name="old"))
+    await repo.insert(Tag(name="older"))
+    mark = await sent.mark()
+    found = {t.name: t for t in await repo.all(from_(Tag) | where(lambda t: t.name.in_(names)))}
+    tags = [found.get(n) or Tag(name=n) for n in names]
+    post = await repo.insert(put_assoc(change(Post(title="article")), "tags", tags))
+    sql = await sent.since(mark)
+    assert len(sql) <= 6, sql  # SELECT tags, BEGIN, the article, the new tags, the join rows, COMMIT
+    assert [t.name for t in post.tags] == names
+    got = await rows(admin, "SELECT t.name FROM bl_posts_tags j JOIN bl_tags t ON t.id = j.tag_id ORDER BY j.id")
+    assert got == [(n,) for n in names]
+
+
+@pytest.mark.no_sandbox
 async def test_create_with_existing_tags_takes_four(repo: Repo, admin: Any, sent: Sent) -> None:
     x, y = await repo.insert(Tag(name="x")), await repo.insert(Tag(name="y"))
     mark = await sent.mark()
