@@ -202,38 +202,30 @@ async def _many_to_many(
     stale: Stale | None,
 ) -> list[Any]:
     """A many_to_many relation's writes, batched: one DELETE of every unlinked join row (entries
-    replaced, or children with action ``delete``: only their join rows go, as in Ecto), the new
-    related structs that need nothing of their own in one INSERT, the others one by one, then one
-    INSERT of every new join row (for children inserted, or not linked before). The result keeps
-    the children's order."""
+    replaced, or children with action ``delete``: only their join rows go, as in Ecto), the
+    children written in their order — each run of consecutive new structs that need nothing of
+    their own in one INSERT, the others one by one —, then one INSERT of every new join row (for
+    children inserted, or not linked before). The result keeps the children's order."""
     unlink = [c.data for c in children if c.action in ("replace", "delete")]
     if unlink:
         await _rows.delete_join_rows(core, a, owner_value, unlink, prefix, timeout)
     kept = [c for c in children if c.action not in ("replace", "delete", "ignore")]
-    written: dict[int, Any] = {}
-    groups: dict[tuple[Any, ...], list[int]] = {}
-    for i, child in enumerate(kept):
-        if _rows.batchable(child):
-            groups.setdefault((meta(child.data).source, _prefix(child, prefix)), []).append(i)
-    for (_, child_prefix), members in groups.items():
-        if len(members) < 2:
-            continue
-        batch = [kept[i] for i in members]
-        structs, bad, error = await _rows.insert_plain(core, batch, child_prefix, timeout)
-        if bad is not None:
-            assert isinstance(error, InvalidChangesetError)
-            raise _bubble(cs, action, a.name, batch[bad], error.changeset) from error
-        written.update(zip(members, structs, strict=True))
     linked = {_pk(s) for s in _original(cs.data, a.name) or ()}
-    out = []
-    for i, child in enumerate(kept):
-        got = (
-            written[i]
-            if i in written
-            else await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, stale)
-        )
-        if got is not None:
+    out: list[tuple[Changeset[Any], Any]] = []
+    run: list[Changeset[Any]] = []  # consecutive new plain structs of one table and prefix
+    run_key: tuple[Any, ...] | None = None
+    for child in kept:
+        key = (meta(child.data).source, _prefix(child, prefix)) if _rows.batchable(child) else None
+        if run and key != run_key:
+            out += await _insert_run(core, tree, cs, action, a, run, owner_value, prefix, run_key, timeout, stale)
+            run = []
+        if key is not None:
+            run.append(child)
+            run_key = key
+        elif (got := await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, stale)) is not None:
             out.append((child, got))
+    if run:
+        out += await _insert_run(core, tree, cs, action, a, run, owner_value, prefix, run_key, timeout, stale)
     link = [got for child, got in out if child.action == "insert" or _pk(got) not in linked]
     if link:
         if isinstance(a.join_through, type) and not _rows.plain_schema(schema_info(a.join_through)):
@@ -242,6 +234,32 @@ async def _many_to_many(
         else:
             await _rows.insert_join_rows(core, a, owner_value, link, prefix, timeout)
     return [got for _, got in out]
+
+
+async def _insert_run(
+    core: RepoCore,
+    tree: TreeWrites,
+    cs: Changeset[Any],
+    action: str,
+    a: Association,
+    run: list[Changeset[Any]],
+    owner_value: Any,
+    prefix: str | None,
+    run_key: tuple[Any, ...] | None,
+    timeout: Any,
+    stale: Stale | None,
+) -> list[tuple[Changeset[Any], Any]]:
+    """Insert a run of new plain related structs: in one statement (two or more), else as any child.
+    A constraint one of them broke is reported on that child."""
+    if len(run) == 1:
+        got = await _child(core, tree, cs, action, a, run[0], owner_value, prefix, timeout, stale)
+        return [] if got is None else [(run[0], got)]
+    assert run_key is not None
+    structs, bad, error = await _rows.insert_plain(core, run, run_key[1], timeout)
+    if bad is not None:
+        assert isinstance(error, InvalidChangesetError)
+        raise _bubble(cs, action, a.name, run[bad], error.changeset) from error
+    return list(zip(run, structs, strict=True))
 
 
 async def _child(

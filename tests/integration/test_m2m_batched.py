@@ -16,8 +16,16 @@ import anyio
 import asyncpg
 import pytest
 
-from asyncecto import InvalidChangesetError, Repo, many_to_many, schema
-from asyncecto.changeset import Changeset, cast, change, put_assoc, traverse_errors, unique_constraint
+from asyncecto import InvalidChangesetError, Repo, many_to_many, meta, schema
+from asyncecto.changeset import (
+    Changeset,
+    cast,
+    cast_assoc,
+    change,
+    put_assoc,
+    traverse_errors,
+    unique_constraint,
+)
 from asyncecto.errors import ConstraintError, UniqueViolationError
 from asyncecto.query import from_, where
 from asyncecto.repo._core import executor_of
@@ -161,6 +169,44 @@ async def test_a_new_tag_with_associations_of_its_own_is_written_with_them(repo:
         "JOIN bl_tags t ON t.id = j.tag_id ORDER BY p.title, t.name",
     )
     assert got == [("other", "y"), ("p", "x"), ("p", "y")]
+
+
+async def test_cast_assoc_update_insert_and_remove_in_one_write(repo: Repo, admin: Any, sent: Sent) -> None:
+    post = await loaded(repo, (await repo.insert(Post(title="p", tags=[Tag(name="x"), Tag(name="y")]))).id)
+    y = post.tags[1]
+    params = {"tags": [{"id": y.id, "name": "y2"}, {"name": "n1"}, {"name": "n2"}]}  # x left out
+    cs = cast_assoc(cast(post, params, []), "tags", with_=tag_cs)
+    mark = await sent.mark()
+    updated = await repo.update(cs)
+    sql = await sent.since(mark)
+    # BEGIN, DELETE x's join row, INSERT n1 and n2, UPDATE y, INSERT both join rows, COMMIT
+    assert len(sql) == 6, sql
+    assert [t.name for t in updated.tags] == ["y2", "n1", "n2"]
+    got = await rows(admin, "SELECT t.name FROM bl_posts_tags j JOIN bl_tags t ON t.id = j.tag_id ORDER BY t.name")
+    assert got == [("n1",), ("n2",), ("y2",)]
+    assert await rows(admin, "SELECT count(*) FROM bl_tags") == [(4,)]
+
+
+async def test_writes_keep_the_childrens_order(repo: Repo, admin: Any) -> None:
+    """A rename frees a name that a new tag after it takes: the new tags are inserted after it."""
+    post = await loaded(repo, (await repo.insert(Post(title="p", tags=[Tag(name="a")]))).id)
+    params = {"tags": [{"id": post.tags[0].id, "name": "z"}, {"name": "a"}, {"name": "b"}]}
+    updated = await repo.update(cast_assoc(cast(post, params, []), "tags", with_=tag_cs))
+    assert [t.name for t in updated.tags] == ["z", "a", "b"]
+    assert await rows(admin, "SELECT name FROM bl_tags ORDER BY id") == [("z",), ("a",), ("b",)]
+
+
+async def test_batched_rows_follow_the_prefix(repo: Repo, admin: Any) -> None:
+    post = await repo.insert(Post(title="p", tags=[Tag(name="a"), Tag(name="b")]), prefix="archive")
+    assert all(meta(t).prefix == "archive" for t in post.tags)
+    assert await rows(admin, "SELECT name FROM archive.bl_tags ORDER BY name") == [("a",), ("b",)]
+    assert await rows(admin, "SELECT count(*) FROM archive.bl_posts_tags") == [(2,)]
+    assert await rows(admin, "SELECT count(*) FROM bl_tags") == [(0,)]
+    again = await repo.preload(await repo.get_or_raise(Post, post.id, prefix="archive"), "tags")
+    assert [t.name for t in again.tags] == ["a", "b"]
+    trimmed = await repo.update(put_assoc(change(again), "tags", [again.tags[0]]))
+    assert [t.name for t in trimmed.tags] == ["a"]
+    assert await rows(admin, "SELECT count(*) FROM archive.bl_posts_tags") == [(1,)]
 
 
 # -- join schemas, join_defaults, on_join_through_conflict, unique, on_replace ----------------
