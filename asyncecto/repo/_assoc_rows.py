@@ -129,13 +129,39 @@ async def insert_plain(
     core: RepoCore, children: Sequence[Changeset[Any]], prefix: str | None, timeout: Any
 ) -> tuple[list[Any], int | None, InvalidChangesetError | ConstraintError | None]:
     """Insert ``children`` (all :func:`batchable`, of one schema, table and prefix) in one
-    statement. Returns the inserted structs, in order; or, when a constraint broke, the index of
-    the child it belongs to and the error to raise for it (the transaction is then lost)."""
+    statement (more when they carry more parameters than one statement may). Returns the inserted
+    structs, in order; or, when a constraint broke, the index of the child it belongs to and the
+    error to raise for it (the transaction is then lost)."""
     first = children[0].data
     info = schema_info(first)
-    source, eff_prefix = _where(first, prefix, core)
     now = info.timestamp(utc_now()) if (info.inserted_at or info.updated_at) else None
     rows = [_values(info, cs.data, cs.changes, now) for cs in children]
+    size = _chunk(core, len(set().union(*rows)))
+    out: list[Any] = []
+    for start in range(0, len(children), size):
+        got, bad, error = await _insert_chunk(
+            core, info, children[start : start + size], rows[start : start + size], prefix, timeout
+        )
+        if bad is not None:
+            return [], start + bad, error
+        out += got
+    return out, None, None
+
+
+def _chunk(core: RepoCore, width: int) -> int:
+    """How many rows of ``width`` parameters one statement may carry."""
+    return max(1, core.adapter.max_params // max(1, width))
+
+
+async def _insert_chunk(
+    core: RepoCore,
+    info: SchemaInfo,
+    children: Sequence[Changeset[Any]],
+    rows: Sequence[dict[str, Any]],
+    prefix: str | None,
+    timeout: Any,
+) -> tuple[list[Any], int | None, InvalidChangesetError | ConstraintError | None]:
+    source, eff_prefix = _where(children[0].data, prefix, core)
     names, cells, params = _layout(info, rows)
     auto = info.autogenerate_id
     ret = list(dict.fromkeys([*([auto] if auto else []), *info.read_after_writes]))
@@ -233,32 +259,38 @@ async def insert_join_rows(
         now = info.timestamp(utc_now()) if (info.inserted_at or info.updated_at) else None
         structs = [schema(**{**a.join_defaults, jo_name: owner_value, jr_name: getattr(r, rkey)}) for r in related]
         rows = [_values(info, s, {}, now) for s in structs]
-        names, cells, params = _layout(info, rows)
         source, eff_prefix = _where(structs[0], prefix, core)
-        sql = _sql(core, info, eff_prefix, source, names, cells, (), conflict)
-        try:
-            await core.run("execute", sql, params, timeout, source)
-        except DatabaseError as exc:
-            found = core.adapter.to_constraint(exc)
-            if found is None:
-                raise
-            raise ConstraintError(found[0], found[1], "insert", []) from exc
+        size = _chunk(core, len(set().union(*rows)))
+        for start in range(0, len(rows), size):
+            names, cells, params = _layout(info, rows[start : start + size])
+            sql = _sql(core, info, eff_prefix, source, names, cells, (), conflict)
+            try:
+                await core.run("execute", sql, params, timeout, source)
+            except DatabaseError as exc:
+                found = core.adapter.to_constraint(exc)
+                if found is None:
+                    raise
+                raise ConstraintError(found[0], found[1], "insert", []) from exc
         return
     jo, jr = join_columns(a)
     owner_type = schema_info(a.owner).fields[okey].type
     related_type = schema_info(a.related).fields[rkey].type
-    keys = [getattr(r, rkey) for r in related]
-    dumped = [t.dump_value(owner_type, owner_value, field=okey)] + [t.dump_value(related_type, k) for k in keys]
+    owner = t.dump_value(owner_type, owner_value, field=okey)
+    all_keys = [getattr(r, rkey) for r in related]
     table = a.join_table
-    n = len(keys)
     adapter = core.adapter
-    sql = core.cached(
-        ("join_insert_rows", table, prefix, jo, jr, n, conflict is not None),
-        lambda: adapter.insert_rows_sql(
-            prefix, table, (jo, jr), adapter.cells_body([(1, i) for i in range(2, n + 2)]), (), conflict, None
-        ),
-    )
-    await core.run("execute", sql, Params(dumped, [owner_value, *keys]), timeout, table)
+    size = _chunk(core, 1) - 1  # the owner's key is one parameter, shared by every row
+    for start in range(0, len(all_keys), size):
+        keys = all_keys[start : start + size]
+        n = len(keys)
+        sql = core.cached(
+            ("join_insert_rows", table, prefix, jo, jr, n, conflict is not None),
+            lambda n=n: adapter.insert_rows_sql(  # type: ignore[misc]
+                prefix, table, (jo, jr), adapter.cells_body([(1, i) for i in range(2, n + 2)]), (), conflict, None
+            ),
+        )
+        dumped = [owner] + [t.dump_value(related_type, k) for k in keys]
+        await core.run("execute", sql, Params(dumped, [owner_value, *keys]), timeout, table)
 
 
 async def delete_join_rows(

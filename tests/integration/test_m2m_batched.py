@@ -187,6 +187,28 @@ async def test_cast_assoc_update_insert_and_remove_in_one_write(repo: Repo, admi
     assert await rows(admin, "SELECT count(*) FROM bl_tags") == [(4,)]
 
 
+async def test_rows_beyond_the_parameter_limit_go_in_several_statements(repo: Repo, admin: Any, sent: Sent) -> None:
+    core = executor_of(repo)
+    core.adapter.max_params = 5  # this test's repo only: its adapter instance
+    try:
+        mark = await sent.mark()
+        post = await repo.insert(Post(title="p", tags=[Tag(name=f"t{i}") for i in range(7)]))
+        sql = await sent.since(mark)
+        assert len([s for s in sql if s.startswith('INSERT INTO "bl_tags"')]) == 2, sql  # 5 + 2 rows
+        assert len([s for s in sql if s.startswith('INSERT INTO "bl_posts_tags"')]) == 2, sql  # 4 + 3 rows
+        assert [t.name for t in post.tags] == [f"t{i}" for i in range(7)]
+        assert await rows(admin, "SELECT count(*) FROM bl_posts_tags") == [(7,)]
+        names = [f"u{i}" for i in range(7)]
+        names[6] = "t0"  # taken: the error lands on the seventh child, in the second statement
+        cs = put_assoc(change(Post(title="q")), "tags", [tag_cs(Tag(), {"name": n}) for n in names])
+        with pytest.raises(InvalidChangesetError) as info:
+            await repo.insert(cs)
+        errors = traverse_errors(info.value.changeset)["tags"]
+        assert [bool(e) for e in errors] == [False] * 6 + [True]
+    finally:
+        del core.adapter.max_params
+
+
 async def test_writes_keep_the_childrens_order(repo: Repo, admin: Any) -> None:
     """A rename frees a name that a new tag after it takes: the new tags are inserted after it."""
     post = await loaded(repo, (await repo.insert(Post(title="p", tags=[Tag(name="a")]))).id)
