@@ -32,7 +32,7 @@ from asyncecto.schema._struct import copy_struct
 
 from ._core import RepoCore
 
-__all__ = ("batchable", "delete_join_rows", "insert_join_rows", "insert_plain", "plain_schema")
+__all__ = ("batchable", "delete_join_rows", "insert_join_rows", "insert_plain", "join_columns", "plain_schema")
 
 _set = object.__setattr__
 _KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\)")
