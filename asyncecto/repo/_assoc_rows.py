@@ -35,7 +35,8 @@ from ._core import RepoCore
 __all__ = ("batchable", "delete_join_rows", "insert_join_rows", "insert_plain", "join_columns", "plain_schema")
 
 _set = object.__setattr__
-_KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\)")
+#: PostgreSQL's detail of a unique, foreign key or exclusion violation: the key of the row
+_KEY_DETAIL = re.compile(r"^Key \((?P<cols>.*?)\)=\((?P<vals>.*)\) (?:already exists|is not present|conflicts with)")
 
 
 def plain_schema(info: SchemaInfo) -> bool:
@@ -45,8 +46,11 @@ def plain_schema(info: SchemaInfo) -> bool:
 
 
 def batchable(cs: Changeset[Any]) -> bool:
-    """A new related struct that needs nothing beyond its own row."""
+    """A new related struct that needs nothing beyond its own row (and whose declared constraints,
+    if one breaks, can be told apart by the key in PostgreSQL's detail: no ``check_constraint``)."""
     if cs.action != "insert" or cs.prepare or isinstance(cs.data, dict):
+        return False
+    if any(getattr(c, "type", None) == "check" for c in cs.constraints):
         return False
     info = schema_info(cs.data)
     if not plain_schema(info) or any(name in info.associations for name in cs.changes):

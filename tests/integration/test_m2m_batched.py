@@ -22,6 +22,7 @@ from asyncecto.changeset import (
     cast,
     cast_assoc,
     change,
+    check_constraint,
     put_assoc,
     traverse_errors,
     unique_constraint,
@@ -385,6 +386,19 @@ async def test_a_taken_name_is_reported_on_the_child_that_broke_it(repo: Repo, a
     assert errors[taken_index] == {"name": ["has already been taken"]}
     assert await rows(admin, "SELECT count(*) FROM bl_posts") == [(0,)]
     assert await rows(admin, "SELECT name FROM bl_tags") == [("taken",)]
+
+
+async def test_a_check_constraint_is_reported_on_the_child_that_broke_it(repo: Repo, admin: Any) -> None:
+    await repo.query("ALTER TABLE bl_tags ADD CONSTRAINT m2b_short_name CHECK (length(name) < 5)")  # sandboxed
+
+    def checked(params: Mapping[str, Any]) -> Changeset[Tag]:
+        return cast(Tag(), params, ["name"]) | check_constraint("name", name="m2b_short_name")
+
+    cs = put_assoc(change(Post(title="p")), "tags", [checked({"name": "ok"}), checked({"name": "far too long"})])
+    with pytest.raises(InvalidChangesetError) as info:
+        await repo.insert(cs)
+    assert [bool(e) for e in traverse_errors(info.value.changeset)["tags"]] == [False, True]
+    assert await rows(admin, "SELECT count(*) FROM bl_tags") == [(0,)]
 
 
 async def test_an_undeclared_constraint_raises_constraint_error(repo: Repo, admin: Any) -> None:
