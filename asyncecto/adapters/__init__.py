@@ -225,6 +225,11 @@ class SchemaAdapter(ABC):
     @abstractmethod
     def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str: ...
 
+    def delete_any_sql(self, prefix: str | None, table: str, column: str, any_column: str) -> str:
+        """``DELETE`` of the rows whose ``column`` is ``$1`` and ``any_column`` one of the array ``$2``
+        (a many_to_many relation's unlinked join rows, in one statement)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete rows by a list of keys")
+
     max_params: int = 32767
     """The most parameters one statement may carry."""
 

@@ -19,11 +19,11 @@ from asyncecto.changeset import Changeset, change
 from asyncecto.changeset._assoc_changes import surface_assocs
 from asyncecto.errors import InvalidChangesetError
 from asyncecto.query._assoc_query import assoc
-from asyncecto.query._on_conflict import ConflictPlan
 from asyncecto.schema import meta, schema_info
 from asyncecto.schema._associations import Association, NotLoaded
 from asyncecto.schema._struct import copy_struct
 
+from . import _assoc_rows as _rows
 from ._core import RepoCore
 from ._read import delete_all, update_all
 from ._write_types import Forced, Stale, TreeWrites, Upsert
@@ -168,21 +168,98 @@ async def write_children(
             written = (
                 None
                 if value is None
-                else await _child(core, tree, cs, action, a, value, owner_value, prefix, timeout, stale=stale)
+                else await _child(core, tree, cs, action, a, value, owner_value, prefix, timeout, stale)
             )
             _set(result, name, written)
             continue
-        linked = {_pk(s) for s in _original(cs.data, name) or ()} if a.kind == "many_to_many" else set()
+        if a.kind == "many_to_many":
+            _set(
+                result, name, await _many_to_many(core, tree, cs, action, a, value, owner_value, prefix, timeout, stale)
+            )
+            continue
         out = []
         for child in value:
             if child.action == "replace":
                 await _replace(core, tree, a, child.data, owner_value, prefix, timeout, stale)
             elif child.action != "ignore":
-                written = await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, linked, stale)
+                written = await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, stale)
                 if written is not None:  # None: deleted
                     out.append(written)
         _set(result, name, out)
     return result
+
+
+async def _many_to_many(
+    core: RepoCore,
+    tree: TreeWrites,
+    cs: Changeset[Any],
+    action: str,
+    a: Association,
+    children: list[Changeset[Any]],
+    owner_value: Any,
+    prefix: str | None,
+    timeout: Any,
+    stale: Stale | None,
+) -> list[Any]:
+    """A many_to_many relation's writes, batched: one DELETE of every unlinked join row (entries
+    replaced, or children with action ``delete``: only their join rows go, as in Ecto), the
+    children written in their order — each run of consecutive new structs that need nothing of
+    their own in one INSERT, the others one by one —, then one INSERT of every new join row (for
+    children inserted, or not linked before). The result keeps the children's order."""
+    unlink = [c.data for c in children if c.action in ("replace", "delete")]
+    if unlink:
+        await _rows.delete_join_rows(core, a, owner_value, unlink, prefix, timeout)
+    kept = [c for c in children if c.action not in ("replace", "delete", "ignore")]
+    linked = {_pk(s) for s in _original(cs.data, a.name) or ()}
+    out: list[tuple[Changeset[Any], Any]] = []
+    run: list[Changeset[Any]] = []  # consecutive new plain structs of one table and prefix
+    run_key: tuple[Any, ...] | None = None
+    for child in kept:
+        key = (meta(child.data).source, _prefix(child, prefix)) if _rows.batchable(child) else None
+        if run and key != run_key:
+            out += await _insert_run(core, tree, cs, action, a, run, owner_value, prefix, run_key, timeout, stale)
+            run = []
+        if key is not None:
+            run.append(child)
+            run_key = key
+        elif (got := await _child(core, tree, cs, action, a, child, owner_value, prefix, timeout, stale)) is not None:
+            out.append((child, got))
+    if run:
+        out += await _insert_run(core, tree, cs, action, a, run, owner_value, prefix, run_key, timeout, stale)
+    link = [got for child, got in out if child.action == "insert" or _pk(got) not in linked]
+    if link:
+        if isinstance(a.join_through, type) and not _rows.plain_schema(schema_info(a.join_through)):
+            for got in link:
+                await _join_row(core, tree, a, owner_value, got, prefix, timeout)
+        else:
+            await _rows.insert_join_rows(core, a, owner_value, link, prefix, timeout)
+    return [got for _, got in out]
+
+
+async def _insert_run(
+    core: RepoCore,
+    tree: TreeWrites,
+    cs: Changeset[Any],
+    action: str,
+    a: Association,
+    run: list[Changeset[Any]],
+    owner_value: Any,
+    prefix: str | None,
+    run_key: tuple[Any, ...] | None,
+    timeout: Any,
+    stale: Stale | None,
+) -> list[tuple[Changeset[Any], Any]]:
+    """Insert a run of new plain related structs: in one statement (two or more), else as any child.
+    A constraint one of them broke is reported on that child."""
+    if len(run) == 1:
+        got = await _child(core, tree, cs, action, a, run[0], owner_value, prefix, timeout, stale)
+        return [] if got is None else [(run[0], got)]
+    assert run_key is not None
+    structs, bad, error = await _rows.insert_plain(core, run, run_key[1], timeout)
+    if bad is not None:
+        assert isinstance(error, InvalidChangesetError)
+        raise _bubble(cs, action, a.name, run[bad], error.changeset) from error
+    return list(zip(run, structs, strict=True))
 
 
 async def _child(
@@ -195,13 +272,9 @@ async def _child(
     owner_value: Any,
     prefix: str | None,
     timeout: Any,
-    linked: set[tuple[Any, ...]] | None = None,
     stale: Stale | None = None,
 ) -> Any:
     """Write one child of ``cs`` (linked to ``owner_value``); its failure fails the parent."""
-    if a.kind == "many_to_many" and child.action == "delete":  # as Ecto: only the join row goes
-        await _join_rows(core, tree, a, "delete", owner_value, child.data, prefix, timeout)
-        return None
     sent = child
     if a.kind in ("has_one", "has_many"):
         assert a.related_key is not None
@@ -212,10 +285,6 @@ async def _child(
         written = await _write(core, tree, sent, child_prefix, timeout, stale)
     except InvalidChangesetError as exc:
         raise _bubble(cs, action, a.name, child, exc.changeset) from exc
-    if written is None:
-        return None
-    if a.kind == "many_to_many" and (child.action == "insert" or _pk(written) not in (linked or set())):
-        await _join_rows(core, tree, a, "insert", owner_value, written, prefix, timeout)
     return written
 
 
@@ -230,9 +299,6 @@ async def _replace(
     stale: Stale | None = None,
 ) -> None:
     """Apply ``on_replace`` to an entry that is no longer associated."""
-    if a.kind == "many_to_many":  # only the join row goes
-        await _join_rows(core, tree, a, "delete", owner_value, struct, prefix, timeout)
-        return
     struct_prefix = _prefix(struct, prefix)
     if a.on_replace in ("nilify", "update"):  # "update" given None: the entry is detached, as in Ecto
         assert a.related_key is not None
@@ -243,54 +309,16 @@ async def _replace(
         await tree.delete(core, change(struct), struct_prefix, None, stale or Stale(), timeout)
 
 
-def _join_columns(a: Association) -> tuple[str, str]:
-    (jo, _), (jr, _) = a.join_keys
-    if isinstance(a.join_through, type):
-        fields = schema_info(a.join_through).fields
-        return fields[jo].source, fields[jr].source
-    return jo, jr
-
-
-async def _join_rows(
-    core: RepoCore,
-    tree: TreeWrites,
-    a: Association,
-    op: str,
-    owner_value: Any,
-    related: Any,
-    prefix: str | None,
-    timeout: Any,
+async def _join_row(
+    core: RepoCore, tree: TreeWrites, a: Association, owner_value: Any, related: Any, prefix: str | None, timeout: Any
 ) -> None:
-    """Insert or delete the join row linking ``owner_value`` and ``related``."""
-    (_, okey), (_, rkey) = a.join_keys
-    jo, jr = _join_columns(a)
-    nothing = a.on_join_through_conflict == "nothing"
-    if op == "insert" and isinstance(a.join_through, type):  # a join schema: a real insert (timestamps ...)
-        keys = {a.join_keys[0][0]: owner_value, a.join_keys[1][0]: getattr(related, rkey)}
-        row = a.join_through(**{**a.join_defaults, **keys})
-        upsert = Upsert(on_conflict="nothing") if nothing else None
-        await tree.insert(core, Changeset(data=row, action="insert"), prefix, None, timeout, upsert)
-        return
-    owner_type = schema_info(a.owner).fields[okey].type
-    related_type = schema_info(a.related).fields[rkey].type
-    params = [t.dump_value(owner_type, owner_value, field=okey), t.dump_value(related_type, getattr(related, rkey))]
-    table = a.join_table
-    if op == "insert" and nothing:
-        sql = core.cached(
-            ("join_insert_nothing", table, prefix, jo, jr),
-            lambda: core.adapter.insert_rows_sql(
-                prefix, table, (jo, jr), core.adapter.values_body(1, 2, 1), (), ConflictPlan("nothing"), None
-            ),
-        )
-    elif op == "insert":
-        sql = core.cached(
-            ("join_insert", table, prefix, jo, jr), lambda: core.adapter.insert_sql(prefix, table, (jo, jr), ())
-        )
-    else:
-        sql = core.cached(
-            ("join_delete", table, prefix, jo, jr), lambda: core.adapter.delete_sql(prefix, table, (jo, jr), ())
-        )
-    await core.run("execute", sql, params, timeout, table)
+    """Insert one join row through a join schema the batched insert leaves out (fields an insert
+    may not write, embeds): a real insert of the schema."""
+    assert isinstance(a.join_through, type)
+    (jo_name, _), (jr_name, rkey) = a.join_keys
+    row = a.join_through(**{**a.join_defaults, jo_name: owner_value, jr_name: getattr(related, rkey)})
+    upsert = Upsert(on_conflict="nothing") if a.on_join_through_conflict == "nothing" else None
+    await tree.insert(core, Changeset(data=row, action="insert"), prefix, None, timeout, upsert)
 
 
 async def delete_dependents(core: RepoCore, struct: Any, prefix: str | None, timeout: Any) -> None:
@@ -304,7 +332,7 @@ async def delete_dependents(core: RepoCore, struct: Any, prefix: str | None, tim
         if owner_value is None:
             continue
         if a.kind == "many_to_many":
-            jo, _ = _join_columns(a)
+            jo, _ = _rows.join_columns(a)
             okey = a.join_keys[0][1]
             dumped = t.dump_value(info.fields[okey].type, owner_value, field=okey)
             table = a.join_table

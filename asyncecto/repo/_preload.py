@@ -479,21 +479,23 @@ def _group(a: Association, rows: list[Any]) -> dict[Any, list[Any]]:
 
 def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, list[Any]] | None:
     """SQL, loader, table and parameters of an association's own preload query for integer
-    ``keys``, planned once per association and prefix (``None`` for any other kind of key or
-    association: those are planned each time). An integer type casts and dumps an int as
-    itself, and the association's other parameters (its ``where``) are constants."""
+    ``keys``, planned once per association and prefix (many_to_many ones too: their rows are
+    ``(owner key, struct)`` pairs); ``None`` for any other kind of key (planned each time). An
+    integer type casts and dumps an int as itself, and the association's other parameters (its
+    ``where``, a many_to_many's ``join_where``) are constants."""
     rkey = a.related_key
-    if a.kind == "many_to_many" or rkey is None:
+    if rkey is None:
         return None
     prefix = ctx.prefix if ctx.prefix is not None else ctx.core.config.prefix
     cache_key = ("preload", a, prefix)
     entry = ctx.core.cache_get(cache_key)
     if entry is None:
+        m2m = a.kind == "many_to_many"
 
         def build() -> tuple[Any, ...]:
-            if type(schema_info(a.related).fields[rkey].type) not in _INT_TYPES or callable(a.preload_order):
+            if not _int_keyed(a) or callable(a.preload_order):
                 return (None,)
-            q = related_query(a, keys, None)
+            q = related_query(a, keys, None, with_owner_key=m2m)
             if a.preload_order:
                 order = a.order_terms()
                 q = q | order_by(lambda *b: [_DIRECTIONS[d](getattr(b[0], f)) for d, f in order])
@@ -508,6 +510,19 @@ def _plain(ctx: _Ctx, a: Association, keys: list[Any]) -> tuple[str, Any, str, l
         return None
     sql, loader, table, rest, rest_cast = entry
     return sql, loader, table, Params([keys, *rest], [keys, *rest_cast])
+
+
+def _int_keyed(a: Association) -> bool:
+    """Whether the field the preload's keys are compared with is an integer (the related key; for a
+    many_to_many, the owner's key and, through a join schema, its owner column too)."""
+    if a.kind != "many_to_many":
+        assert a.related_key is not None
+        return type(schema_info(a.related).fields[a.related_key].type) in _INT_TYPES
+    (jo, okey), _ = a.join_keys
+    if type(schema_info(a.owner).fields[okey].type) not in _INT_TYPES:
+        return False
+    through = a.join_through
+    return not isinstance(through, type) or type(schema_info(through).fields[jo].type) in _INT_TYPES
 
 
 # -- preloads written on a query ------------------------------------------------------------

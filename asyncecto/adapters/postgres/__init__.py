@@ -297,6 +297,9 @@ class PostgresAdapter(RepoAdapter):
     def delete_sql(self, prefix: str | None, table: str, filters: Sequence[str], returning: Sequence[str]) -> str:
         return _sql.delete_sql(prefix, table, filters, returning)
 
+    def delete_any_sql(self, prefix: str | None, table: str, column: str, any_column: str) -> str:
+        return _sql.delete_any_sql(prefix, table, column, any_column)
+
     def insert_rows_sql(
         self,
         prefix: str | None,

@@ -58,6 +58,7 @@ __all__ = (
     "all_sql",
     "cast_type",
     "delete_all_sql",
+    "delete_any_sql",
     "delete_sql",
     "exists_sql",
     "insert_sql",
@@ -655,3 +656,13 @@ def delete_sql(prefix: str | None, table: str, filters: Sequence[str], returning
     'DELETE FROM "archive"."weather" WHERE "id" = $1'
     """
     return f"DELETE FROM {quote_table(prefix, table)} WHERE {_pk_filters(filters, 1)}{_returning(returning)}"
+
+
+def delete_any_sql(prefix: str | None, table: str, column: str, any_column: str) -> str:
+    """``DELETE`` of the rows whose ``column`` is ``$1`` and ``any_column`` is in the array ``$2``.
+
+    >>> delete_any_sql(None, "posts_tags", "post_id", "tag_id")
+    'DELETE FROM "posts_tags" WHERE "post_id" = $1 AND "tag_id" = ANY($2)'
+    """
+    where = f"{quote_name(column, 'column')} = $1 AND {quote_name(any_column, 'column')} = ANY($2)"
+    return f"DELETE FROM {quote_table(prefix, table)} WHERE {where}"
