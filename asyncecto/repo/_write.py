@@ -172,21 +172,21 @@ def _with_generated_embeds(info: SchemaInfo, values: dict[str, Any]) -> None:
             values[name] = None if value is None else typ.autogenerate(value, now)
 
 
-def _dump(info: SchemaInfo, values: dict[str, Any], *more: dict[str, Any]) -> Params:
+def _dump(plan: WritePlan, values: dict[str, Any], *more: dict[str, Any]) -> Params:
     """The dumped values of ``values`` (then of each of ``more``), with the values before dumping
     as the parameters' ``cast`` (telemetry's ``cast_params``)."""
     cast = list(values.values())
     for extra in more:
         cast += extra.values()
-    types = write_plan(info).types
+    types = plan.types
     try:
         dumped = [None if v is None else types[n].dump(v) for n, v in values.items()]
         for extra in more:
             dumped += [None if v is None else types[n].dump(v) for n, v in extra.items()]
     except _DUMP_ERRORS:  # again, value by value: the CastError names the field and the value
-        dumped = [t.dump_value(types[n], v, field=n, schema=info.name) for n, v in values.items()]
+        dumped = [t.dump_value(types[n], v, field=n, schema=plan.name) for n, v in values.items()]
         for extra in more:
-            dumped += [t.dump_value(types[n], v, field=n, schema=info.name) for n, v in extra.items()]
+            dumped += [t.dump_value(types[n], v, field=n, schema=plan.name) for n, v in extra.items()]
     return Params(dumped, cast)
 
 
@@ -265,8 +265,8 @@ async def _in_transaction_if_needed(
         return await write(await prepared_or_raise(core, cs, action) if cs.prepare else cs)
 
 
-def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
-    types = write_plan(info).types
+def _apply_returned(plan: WritePlan, struct: Any, names: Sequence[str], row: Any) -> None:
+    types = plan.types
     for i, name in enumerate(names):
         _set(struct, name, t.load_value(types[name], row[i]))
 
@@ -353,7 +353,7 @@ async def _insert(
                 values[n] = now
     if plan.embeds:
         _with_generated_embeds(info, values)
-    params = _dump(info, values)
+    params = _dump(plan, values)
     db_id = info.autogenerate_id if info.autogenerate_id not in values else None
     if upsert is not None and upsert.on_conflict not in (None, "raise"):
         return await _upsert(core, cs, info, values, params, source, eff_prefix, returning, timeout, upsert)
@@ -403,13 +403,14 @@ def _inserted(
     result = copy_struct(struct, info)
     for name, v in values.items():
         _set(result, name, v)
-    virtual = write_plan(info).virtual
+    plan = write_plan(info)
+    virtual = plan.virtual
     if virtual:
         for name, v in cs.changes.items():
             if name in virtual:
                 _set(result, name, v)
     if row is not None:
-        _apply_returned(info, result, ret, row)
+        _apply_returned(plan, result, ret, row)
     _set(result, "__meta__", _meta("loaded", source, prefix, inserted, struct.__meta__.context))
     return result
 
@@ -612,7 +613,7 @@ async def _update(
     source, eff_prefix = _where(struct, prefix, core)
     if plan.embeds:
         _with_generated_embeds(info, changes)
-    params = _dump(info, changes, filters)
+    params = _dump(plan, changes, filters)
     ret = _returning(info, returning, ())
     column = plan.column
     columns = tuple(map(column, changes))
@@ -631,7 +632,7 @@ async def _update(
     for name, v in virtual.items():
         _set(result, name, v)
     if row is not None:
-        _apply_returned(info, result, ret, row)
+        _apply_returned(plan, result, ret, row)
     _set(result, "__meta__", _meta("loaded", source, eff_prefix, None, struct.__meta__.context))
     return result
 
@@ -684,10 +685,11 @@ async def _delete(
     filters = _pk_filters(info, struct, "delete")
     if cs.filters:
         filters = {**filters, **cs.filters}
+    plan = write_plan(info)
     source, eff_prefix = _where(struct, prefix, core)
-    params = _dump(info, filters)
+    params = _dump(plan, filters)
     ret = _returning(info, returning, ())
-    column = write_plan(info).column
+    column = plan.column
     filter_cols = tuple(map(column, filters))
     ret_cols = tuple(map(column, ret))
     sql = core.cached(
@@ -698,7 +700,7 @@ async def _delete(
     _affected(count, "delete", cs, stale)
     result = copy_struct(struct, info)
     if row is not None:
-        _apply_returned(info, result, ret, row)
+        _apply_returned(plan, result, ret, row)
     _set(result, "__meta__", _meta("deleted", source, eff_prefix, None, struct.__meta__.context))
     return result
 

@@ -27,6 +27,8 @@ __all__ = ("WritePlan", "write_plan")
 class WritePlan:
     """The per-schema facts of the single-row write path (see the module's docs)."""
 
+    #: the schema's name (for error messages)
+    name: str
     #: ``(name, autogenerate)`` of each field an insert may send (persisted, ``writable`` not ``"never"``)
     insert_fields: tuple[tuple[str, Callable[[], Any] | None], ...]
     #: those fields' names, in declaration order
@@ -62,6 +64,7 @@ def _build(info: SchemaInfo) -> WritePlan:
     fields = [f for f in info.persisted if f.writable != "never"]
     names = tuple(f.name for f in fields)
     return WritePlan(
+        name=info.name,
         insert_fields=tuple((f.name, f.autogenerate) for f in fields),
         insert_names=names,
         insert_values=_values_of(names),
