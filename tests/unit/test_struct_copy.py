@@ -22,19 +22,25 @@ from ..props.settings import props
 
 
 @embedded_schema
-class Line:
+class CopyLine:
     text: str | None = None
     qty: int | None = None
 
 
 @schema("copy_owners")
-class Owner:
+class CopyOwner:
     id: int | None = None
     name: str | None = None
 
 
+@schema("copy_items")
+class CopyItem:
+    id: int | None = None
+    order_id: int | None = None
+
+
 @schema("copy_orders", timestamps=True)
-class Order:
+class CopyOrder:
     id: int | None = None
     title: str | None = None
     total: float | None = 0.0
@@ -42,17 +48,17 @@ class Order:
     note: str | None = field(virtual=True)
     code: str | None = field(source="order_code", writable="insert")
     secret: str | None = field(writable="never")
-    lines: list[Line] = embeds_many(Line)
-    owner: Owner | None = belongs_to(Owner)
-    children: list[Any] = has_many("Order", foreign_key="id")
+    lines: list[CopyLine] = embeds_many(CopyLine)
+    owner: CopyOwner | None = belongs_to(CopyOwner)
+    items: list[Any] = has_many("CopyItem", foreign_key="order_id")
     inserted_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
 
 
 values = st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=3))
-lines = st.lists(st.builds(Line, text=st.one_of(st.none(), st.text(max_size=3)), qty=st.integers()), max_size=2)
+lines = st.lists(st.builds(CopyLine, text=st.one_of(st.none(), st.text(max_size=3)), qty=st.integers()), max_size=2)
 orders = st.builds(
-    Order,
+    CopyOrder,
     id=st.one_of(st.none(), st.integers()),
     title=st.one_of(st.none(), st.text(max_size=8)),
     total=st.one_of(st.none(), st.floats(allow_nan=False)),
@@ -78,15 +84,15 @@ def _same_slots(copy: Any, original: Any, info: SchemaInfo) -> None:
 
 
 @props(60)
-@given(orders, metas, st.one_of(st.none(), st.builds(Owner, id=st.integers(), name=st.text(max_size=3))))
+@given(orders, metas, st.one_of(st.none(), st.builds(CopyOwner, id=st.integers(), name=st.text(max_size=3))))
 def test_a_copied_struct_holds_the_same_object_in_every_slot_and_keeps_its_meta(
-    order: Order, meta_changes: dict[str, Any], owner: Owner | None
+    order: CopyOrder, meta_changes: dict[str, Any], owner: CopyOwner | None
 ) -> None:
     if meta_changes:
         order = put_meta(order, **meta_changes)
     if owner is not None:
         order = replace(order, owner=owner)
-    info = schema_info(Order)
+    info = schema_info(CopyOrder)
     copy = copy_struct(order)
     _same_slots(copy, order, info)
     assert copy == order
@@ -96,37 +102,37 @@ def test_a_copied_struct_holds_the_same_object_in_every_slot_and_keeps_its_meta(
 
 @props(40)
 @given(orders, st.text(max_size=8), values)
-def test_replace_changes_only_the_given_fields(order: Order, title: str, note: Any) -> None:
+def test_replace_changes_only_the_given_fields(order: CopyOrder, title: str, note: Any) -> None:
     changed = replace(order, title=title, note=note)
     assert (changed.title, changed.note) == (title, note)
     assert meta(changed) is meta(order)
-    for name in schema_info(Order).slots:
+    for name in schema_info(CopyOrder).slots:
         if name not in ("title", "note"):
             assert getattr(changed, name) is getattr(order, name), name
 
 
 def test_an_embedded_struct_copies_without_a_meta() -> None:
-    line = Line(text="a", qty=2)
+    line = CopyLine(text="a", qty=2)
     copy = copy_struct(line)
     assert copy == line and copy is not line
-    assert schema_info(Line).slots == ("id", "text", "qty")
+    assert schema_info(CopyLine).slots == ("id", "text", "qty")
 
 
 def test_the_schema_tuples_are_worked_out_once_and_match_the_fields() -> None:
-    info = schema_info(Order)
+    info = schema_info(CopyOrder)
     assert info.persisted is info.persisted and info.slots is info.slots
     assert [f.name for f in info.persisted] == [n for n, f in info.fields.items() if not f.virtual]
     assert "note" not in [f.name for f in info.persisted]
     assert info.non_insertable == ("secret",)
     assert info.non_updatable == ("code", "secret")
-    assert info.slots[-1] == "__meta__" and {"owner", "children"} <= set(info.slots)
+    assert info.slots[-1] == "__meta__" and {"owner", "items"} <= set(info.slots)
     assert info.query_fields == tuple(f.name for f in info.persisted)
     assert info.read_after_writes == ()
     assert info == info and "_memo" not in repr(info)
 
 
 def test_the_write_plan_holds_what_each_write_needs() -> None:
-    info = schema_info(Order)
+    info = schema_info(CopyOrder)
     plan = write_plan(info)
     assert write_plan(info) is plan
     assert plan.insert_names == (
@@ -140,13 +146,13 @@ def test_the_write_plan_holds_what_each_write_needs() -> None:
         "inserted_at",
         "updated_at",
     )
-    order = Order(title="t", code="c", lines=[Line(text="x")])
+    order = CopyOrder(title="t", code="c", lines=[CopyLine(text="x")])
     assert plan.insert_values(order) == tuple(getattr(order, n) for n in plan.insert_names)
     assert plan.timestamps == ("inserted_at", "updated_at")
     assert plan.column("code") == "order_code" and plan.column("title") == "title"
     assert plan.virtual == {"note"} and "note" not in plan.persisted and "lines" in plan.persisted
     assert (plan.embeds, plan.associations, plan.autogenerates) == (True, True, False)
     assert not plan.dependents
-    owner_plan = write_plan(schema_info(Owner))
-    assert owner_plan.insert_values(Owner(id=1, name="n")) == (1, "n")
+    owner_plan = write_plan(schema_info(CopyOwner))
+    assert owner_plan.insert_values(CopyOwner(id=1, name="n")) == (1, "n")
     assert (owner_plan.embeds, owner_plan.associations, owner_plan.virtual) == (False, False, frozenset())
