@@ -27,6 +27,8 @@ from ._options import CallHooks, Resolved
 __all__ = ("Writes",)
 
 _T = TypeVar("_T")
+#: the stale options of a call that gives none (a ``Stale`` is immutable: one serves every such call)
+_NO_STALE = _write.Stale()
 
 
 class Writes(CallHooks):
@@ -54,6 +56,17 @@ class Writes(CallHooks):
         return self._resolve(
             operation, operation, None, prefix, timeout, log, telemetry_options, options, extra_ok=True
         )
+
+    def _plain_write(
+        self,
+        prefix: str | None,
+        log: LogOption,
+        telemetry_options: Mapping[str, Any] | None,
+        options: Mapping[str, Any],
+    ) -> bool:
+        """No option needs resolving (none given, no ``default_options`` hook): the write takes the
+        direct path, with what ``_write_options`` would resolve to (no prefix, the given timeout)."""
+        return prefix is None and log is None and telemetry_options is None and not options and not self._hooked()
 
     @overload
     async def insert(
@@ -125,6 +138,8 @@ class Writes(CallHooks):
             stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
             upsert = _write.Upsert(on_conflict, conflict_target, stale)
         core = self._executor
+        if self._plain_write(prefix, log, telemetry_options, options):
+            return await _write.insert(core, value, None, returning, timeout, upsert)
         r = self._write_options("insert", prefix, timeout, log, telemetry_options, options)
         with core.call_options(r.call):
             return await _write.insert(core, value, r.prefix, returning, r.timeout, upsert)
@@ -218,8 +233,10 @@ class Writes(CallHooks):
         :raises ArgumentError: given a struct instead of a changeset
         :raises StaleEntryError: no row has the struct's primary key (or the lock version moved on)
         """
-        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        stale = _stale(allow_stale, stale_error_field, stale_error_message)
         core = self._executor
+        if self._plain_write(prefix, log, telemetry_options, options):
+            return await _write.update(core, changeset, None, returning, force, stale, timeout)  # type: ignore[no-any-return]
         r = self._write_options("update", prefix, timeout, log, telemetry_options, options)
         with core.call_options(r.call):
             return await _write.update(core, changeset, r.prefix, returning, force, stale, r.timeout)  # type: ignore[no-any-return]
@@ -273,8 +290,10 @@ class Writes(CallHooks):
         :param stale_error_field: as for :meth:`update`
         :raises StaleEntryError: no row has the struct's primary key
         """
-        stale = _write.Stale(allow_stale, stale_error_field, stale_error_message)
+        stale = _stale(allow_stale, stale_error_field, stale_error_message)
         core = self._executor
+        if self._plain_write(prefix, log, telemetry_options, options):
+            return await _write.delete(core, value, None, returning, stale, timeout)
         r = self._write_options("delete", prefix, timeout, log, telemetry_options, options)
         with core.call_options(r.call):
             return await _write.delete(core, value, r.prefix, returning, stale, r.timeout)
@@ -389,3 +408,10 @@ class Writes(CallHooks):
         if found is None:
             raise NoResultsError(f"could not reload {struct!r}, maybe it doesn't exist or was deleted")
         return found
+
+
+def _stale(allow: bool, field: str | None, message: str) -> _write.Stale:
+    """The call's stale options; the shared default when it gives none."""
+    if not allow and field is None and message == "is stale":
+        return _NO_STALE
+    return _write.Stale(allow, field, message)

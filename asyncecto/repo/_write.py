@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -37,11 +37,13 @@ from asyncecto.schema import Meta, SchemaInfo, meta, schema_info
 from asyncecto.schema._define import utc_now
 from asyncecto.schema._embeds import embeds
 from asyncecto.schema._info import struct_info
+from asyncecto.schema._meta import State
 from asyncecto.schema._struct import copy_struct
 
-from ._assoc_write import delete_dependents, has_dependents, relation_changes, write_children, write_parents
+from ._assoc_write import delete_dependents, relation_changes, write_children, write_parents
 from ._core import RepoCore
 from ._transaction import Transaction
+from ._write_plan import WritePlan, write_plan
 from ._write_types import Forced, Stale, TreeWrites, Upsert
 
 __all__ = (
@@ -58,6 +60,8 @@ __all__ = (
 
 _set = object.__setattr__
 _log = logging.getLogger("asyncecto")
+#: what a type's ``dump`` raises for a value it refuses (``dump_value`` makes it a ``CastError``)
+_DUMP_ERRORS = (ValueError, TypeError, OverflowError)
 
 
 def _writable_violation(info: SchemaInfo, name: str, action: str) -> None:
@@ -101,14 +105,14 @@ def _drop_unwritable(cs: Changeset[Any], info: SchemaInfo, action: str) -> Chang
     return attrs.evolve(cs, changes={k: v for k, v in cs.changes.items() if k not in bad})
 
 
-def _changeset(value: Any, action: str) -> Changeset[Any]:
+def _changeset(value: Any, action: str) -> tuple[Changeset[Any], SchemaInfo]:
     cs = value if isinstance(value, Changeset) else Changeset(data=value)
     info = struct_info(cs.data, action)
     if info.embedded:
         raise ArgumentError(f"cannot {action} embedded schema {info.name}: embeds are stored inside their parent")
     if cs.action is not None and cs.action != action:
         raise ArgumentError(f"a changeset with action {cs.action!r} was given to Repo.{action}")
-    return cs
+    return cs, info
 
 
 def _check_valid(cs: Changeset[Any], action: str) -> None:
@@ -121,7 +125,7 @@ def _with_action(cs: Changeset[Any], action: str) -> Changeset[Any]:
 
 
 def _where(struct: Any, opt_prefix: str | None, core: RepoCore) -> tuple[str, str | None]:
-    m = meta(struct)
+    m: Meta = struct.__meta__  # a regular schema's struct (``_changeset`` refused embedded ones)
     if opt_prefix is not None:
         return m.source, str(opt_prefix)  # a plain str, even when it was handed down Forced
     return m.source, m.prefix or core.config.prefix
@@ -134,7 +138,15 @@ def _tree_prefix(struct: Any, opt_prefix: str | None, core: RepoCore) -> str | N
     return _where(struct, None, core)[1]
 
 
-def _returning(info: SchemaInfo, returning: bool | Sequence[str] | None, extra: Sequence[str]) -> list[str]:
+def _returning(info: SchemaInfo, returning: bool | Sequence[str] | None, extra: Sequence[str]) -> Sequence[str]:
+    """The fields a write reads back: ``extra`` (a generated id, an upsert's key), those asked for,
+    then the ``read_after_writes`` ones, each once."""
+    if not returning:
+        after = info.read_after_writes
+        if not extra:
+            return after
+        if not after:
+            return extra  # the generated id, or a primary key's fields: never twice the same
     names = list(extra)
     if returning is True:
         names += [f.name for f in info.persisted]
@@ -160,15 +172,21 @@ def _with_generated_embeds(info: SchemaInfo, values: dict[str, Any]) -> None:
             values[name] = None if value is None else typ.autogenerate(value, now)
 
 
-def _dump(info: SchemaInfo, values: dict[str, Any], *more: dict[str, Any]) -> Params:
+def _dump(plan: WritePlan, values: dict[str, Any], *more: dict[str, Any]) -> Params:
     """The dumped values of ``values`` (then of each of ``more``), with the values before dumping
     as the parameters' ``cast`` (telemetry's ``cast_params``)."""
     cast = list(values.values())
     for extra in more:
         cast += extra.values()
-    dumped = [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in values.items()]
-    for extra in more:
-        dumped += [t.dump_value(info.fields[n].type, v, field=n, schema=info.name) for n, v in extra.items()]
+    types = plan.types
+    try:
+        dumped = [None if v is None else types[n].dump(v) for n, v in values.items()]
+        for extra in more:
+            dumped += [None if v is None else types[n].dump(v) for n, v in extra.items()]
+    except _DUMP_ERRORS:  # again, value by value: the CastError names the field and the value
+        dumped = [t.dump_value(types[n], v, field=n, schema=plan.name) for n, v in values.items()]
+        for extra in more:
+            dumped += [t.dump_value(types[n], v, field=n, schema=plan.name) for n, v in extra.items()]
     return Params(dumped, cast)
 
 
@@ -247,9 +265,10 @@ async def _in_transaction_if_needed(
         return await write(await prepared_or_raise(core, cs, action) if cs.prepare else cs)
 
 
-def _apply_returned(info: SchemaInfo, struct: Any, names: Sequence[str], row: Any) -> None:
+def _apply_returned(plan: WritePlan, struct: Any, names: Sequence[str], row: Any) -> None:
+    types = plan.types
     for i, name in enumerate(names):
-        _set(struct, name, t.load_value(info.fields[name].type, row[i]))
+        _set(struct, name, t.load_value(types[name], row[i]))
 
 
 async def insert(
@@ -261,9 +280,13 @@ async def insert(
     upsert: Upsert | None = None,
 ) -> Any:
     check_optional_name(prefix, "prefix")
-    cs = surface_assocs(_changeset(value, "insert"))
+    cs, info = _changeset(value, "insert")
+    plan = write_plan(info)
+    if plan.associations:
+        cs = surface_assocs(cs)
     _check_valid(cs, "insert")
-    _refuse_early(cs, schema_info(cs.data))
+    if plan.non_insertable:
+        _refuse_early(cs, info)
     if upsert is not None:  # refuse bad options before any SQL (the clause is planned again per write)
         if upsert.on_conflict == "nothing" and relation_changes(cs):
             raise ArgumentError(
@@ -280,10 +303,14 @@ async def insert(
             params=[],
         )
 
+    relations = plan.associations and relation_changes(cs)
+    if not relations and not cs.prepare:  # the common case: one statement, no transaction
+        return await _insert(core, cs, prefix, returning, timeout, upsert)
+
     async def write(cs: Changeset[Any]) -> Any:
         return await insert_tree(core, cs, prefix, returning, timeout, upsert)
 
-    return await _in_transaction_if_needed(core, cs, "insert", write, relation_changes(cs))
+    return await _in_transaction_if_needed(core, cs, "insert", write, relations)
 
 
 async def insert_tree(
@@ -311,41 +338,54 @@ async def _insert(
     timeout: Any,
     upsert: Upsert | None = None,
 ) -> Any:
-    struct, info = cs.data, schema_info(cs.data)
+    struct = cs.data
+    info = schema_info(struct)
+    plan = write_plan(info)
     source, eff_prefix = _where(struct, prefix, core)
-    cs = _drop_unwritable(cs, info, "insert")
-
-    values: dict[str, Any] = {}
-    for f in info.persisted:
-        if f.writable == "never":
-            continue
-        if f.name in cs.changes:
-            values[f.name] = cs.changes[f.name]
-            continue
-        v = getattr(struct, f.name)
-        if v is None and f.autogenerate is not None:
-            v = f.autogenerate()
-        if v is not None:
-            values[f.name] = v
-    ts_names = [n for n in (info.inserted_at, info.updated_at) if n is not None and values.get(n) is None]
-    if ts_names:
-        now = info.timestamp(utc_now())
-        for n in ts_names:
-            values[n] = now
-    _with_generated_embeds(info, values)
-    params = _dump(info, values)
+    if plan.non_insertable:
+        cs = _drop_unwritable(cs, info, "insert")
+    values = _insert_values(plan, struct, cs.changes)
+    if plan.timestamps:
+        ts_names = [n for n in plan.timestamps if values.get(n) is None]
+        if ts_names:
+            now = info.timestamp(utc_now())
+            for n in ts_names:
+                values[n] = now
+    if plan.embeds:
+        _with_generated_embeds(info, values)
+    params = _dump(plan, values)
     db_id = info.autogenerate_id if info.autogenerate_id not in values else None
     if upsert is not None and upsert.on_conflict not in (None, "raise"):
         return await _upsert(core, cs, info, values, params, source, eff_prefix, returning, timeout, upsert)
-    ret = _returning(info, returning, [db_id] if db_id else [])
-    columns = tuple(info.fields[n].source for n in values)
-    ret_cols = tuple(info.fields[n].source for n in ret)
+    ret = _returning(info, returning, (db_id,) if db_id else ())
+    column = plan.column
+    columns = tuple(map(column, values))
+    ret_cols = tuple(map(column, ret))
     sql = core.cached(
         ("insert", source, eff_prefix, columns, ret_cols),
         lambda: core.adapter.insert_sql(eff_prefix, source, columns, ret_cols),
     )
     _, row = await _run_rows(core, cs, "insert", sql, params, bool(ret), timeout, source)
     return _inserted(cs, info, values, ret, row, source, eff_prefix, True)
+
+
+def _insert_values(plan: WritePlan, struct: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """What an insert sends, by field in declaration order: the change, else the struct's value
+    (``autogenerate``'s for ``None``); ``None`` is left out (the column's default), a change to
+    ``None`` is not."""
+    if not changes and not plan.autogenerates:
+        return {n: v for n, v in zip(plan.insert_names, plan.insert_values(struct), strict=True) if v is not None}
+    values: dict[str, Any] = {}
+    for name, autogenerate in plan.insert_fields:
+        if name in changes:
+            values[name] = changes[name]
+            continue
+        v = getattr(struct, name)
+        if v is None and autogenerate is not None:
+            v = autogenerate()
+        if v is not None:
+            values[name] = v
+    return values
 
 
 def _inserted(
@@ -363,13 +403,33 @@ def _inserted(
     result = copy_struct(struct, info)
     for name, v in values.items():
         _set(result, name, v)
-    for name, v in cs.changes.items():
-        if name in info.fields and info.fields[name].virtual:
-            _set(result, name, v)
+    plan = write_plan(info)
+    virtual = plan.virtual
+    if virtual:
+        for name, v in cs.changes.items():
+            if name in virtual:
+                _set(result, name, v)
     if row is not None:
-        _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("loaded", source, prefix, inserted, meta(result).context))
+        _apply_returned(plan, result, ret, row)
+    _set(result, "__meta__", _meta("loaded", source, prefix, inserted, struct.__meta__.context))
     return result
+
+
+def _meta(state: State, source: str, prefix: str | None, inserted: bool | None, context: Any) -> Meta:
+    """A written struct's meta: without a ``context``, one shared instance per state, table, prefix
+    and flag (a meta is immutable; loaded rows share theirs too)."""
+    if context is not None:
+        return Meta(state, source, prefix, inserted, context)
+    key = (state, source, prefix, inserted)
+    found = _METAS.get(key)
+    if found is None:
+        if len(_METAS) >= 4096:  # a bound for many tenants' prefixes: start over
+            _METAS.clear()
+        found = _METAS[key] = Meta(state, source, prefix, inserted)
+    return found
+
+
+_METAS: dict[tuple[str, str, str | None, bool | None], Meta] = {}
 
 
 async def _upsert(
@@ -468,20 +528,34 @@ async def update(
             "fix: update needs a changeset that says what changed, e.g. "
             "repo.update(change(struct, field=new_value)) or a cast(...) changeset"
         )
-    cs = _changeset(value, "update")
+    cs, info = _changeset(value, "update")
     _check_valid(cs, "update")
-    struct, info = cs.data, schema_info(cs.data)
-    cs = _drop_unwritable(cs, info, "update")
-    changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
-    virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
-    relations = relation_changes(cs)
-    if not changes and not force and not relations:
-        return _with(struct, info, virtual)
+    plan = write_plan(info)
+    if plan.non_updatable:
+        cs = _drop_unwritable(cs, info, "update")
+    relations = plan.associations and relation_changes(cs)
+    if not force and not relations and not _changes_columns(plan, cs):
+        return _with(cs.data, info, _virtual_changes(plan, cs))
+    if not relations and not cs.prepare:  # the common case: one statement, no transaction
+        return await _update(core, cs, prefix, returning, stale, timeout)
 
     async def write(cs: Changeset[Any]) -> Any:
         return await update_tree(core, cs, prefix, returning, stale, timeout, force=True)
 
     return await _in_transaction_if_needed(core, cs, "update", write, relations)
+
+
+def _changes_columns(plan: WritePlan, cs: Changeset[Any]) -> bool:
+    """Whether the changeset changes a field stored in the database."""
+    persisted = plan.persisted
+    return any(n in persisted for n in cs.changes)
+
+
+def _virtual_changes(plan: WritePlan, cs: Changeset[Any]) -> dict[str, Any]:
+    virtual = plan.virtual
+    if not virtual:
+        return {}
+    return {n: v for n, v in cs.changes.items() if n in virtual}
 
 
 async def update_tree(
@@ -499,11 +573,12 @@ async def update_tree(
     Association changes alone still update the parent (its ``updated_at``), as Ecto does.
     """
     info = schema_info(cs.data)
-    cs = _drop_unwritable(cs, info, "update")
-    relations = relation_changes(cs)
-    if not force and not relations and not any(n in info.fields and not info.fields[n].virtual for n in cs.changes):
-        virtual = {n: v for n, v in cs.changes.items() if n in info.fields}
-        return _with(cs.data, info, virtual)
+    plan = write_plan(info)
+    if plan.non_updatable:
+        cs = _drop_unwritable(cs, info, "update")
+    relations = plan.associations and relation_changes(cs)
+    if not force and not relations and not _changes_columns(plan, cs):
+        return _with(cs.data, info, _virtual_changes(plan, cs))
     if not relations:
         return await _update(core, cs, prefix, returning, stale, timeout)
     eff_prefix = _tree_prefix(cs.data, prefix, core)
@@ -520,22 +595,30 @@ async def _update(
     stale: Stale,
     timeout: Any,
 ) -> Any:
-    struct, info = cs.data, schema_info(cs.data)
-    cs = _drop_unwritable(cs, info, "update")
-    changes = {n: v for n, v in cs.changes.items() if n in info.fields and not info.fields[n].virtual}
-    virtual = {n: v for n, v in cs.changes.items() if n in info.fields and info.fields[n].virtual}
+    struct = cs.data
+    info = schema_info(struct)
+    plan = write_plan(info)
+    if plan.non_updatable:
+        cs = _drop_unwritable(cs, info, "update")
+    persisted = plan.persisted
+    changes = {n: v for n, v in cs.changes.items() if n in persisted}
+    virtual = _virtual_changes(plan, cs)
     if info.updated_at is not None and info.updated_at not in changes:
         changes[info.updated_at] = info.timestamp(utc_now())
     if not changes:
         return _with(struct, info, virtual)
-    filters = {**_pk_filters(info, struct, "update"), **cs.filters}
+    filters = _pk_filters(info, struct, "update")
+    if cs.filters:
+        filters = {**filters, **cs.filters}
     source, eff_prefix = _where(struct, prefix, core)
-    _with_generated_embeds(info, changes)
-    params = _dump(info, changes, filters)
-    ret = _returning(info, returning, [])
-    columns = tuple(info.fields[n].source for n in changes)
-    filter_cols = tuple(info.fields[n].source for n in filters)
-    ret_cols = tuple(info.fields[n].source for n in ret)
+    if plan.embeds:
+        _with_generated_embeds(info, changes)
+    params = _dump(plan, changes, filters)
+    ret = _returning(info, returning, ())
+    column = plan.column
+    columns = tuple(map(column, changes))
+    filter_cols = tuple(map(column, filters))
+    ret_cols = tuple(map(column, ret))
     sql = core.cached(
         ("update", source, eff_prefix, columns, filter_cols, ret_cols),
         lambda: core.adapter.update_sql(eff_prefix, source, columns, filter_cols, ret_cols),
@@ -544,11 +627,13 @@ async def _update(
     if not _affected(count, "update", cs, stale):
         return struct
     result = copy_struct(struct, info)
-    for name, v in {**changes, **virtual}.items():
+    for name, v in changes.items():
+        _set(result, name, v)
+    for name, v in virtual.items():
         _set(result, name, v)
     if row is not None:
-        _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("loaded", source, eff_prefix, context=meta(result).context))
+        _apply_returned(plan, result, ret, row)
+    _set(result, "__meta__", _meta("loaded", source, eff_prefix, None, struct.__meta__.context))
     return result
 
 
@@ -561,13 +646,16 @@ async def delete(
     timeout: Any,
 ) -> Any:
     check_optional_name(prefix, "prefix")
-    cs = _changeset(value, "delete")
+    cs, info = _changeset(value, "delete")
     _check_valid(cs, "delete")
+    dependents = write_plan(info).dependents
+    if not dependents and not cs.prepare:  # the common case: one statement, no transaction
+        return await _delete(core, cs, prefix, returning, stale, timeout)
 
     async def write(cs: Changeset[Any]) -> Any:
         return await delete_tree(core, cs, prefix, returning, stale, timeout)
 
-    return await _in_transaction_if_needed(core, cs, "delete", write, has_dependents(schema_info(cs.data)))
+    return await _in_transaction_if_needed(core, cs, "delete", write, dependents)
 
 
 async def delete_tree(
@@ -579,7 +667,7 @@ async def delete_tree(
     timeout: Any,
 ) -> Any:
     """Delete a valid changeset's row after applying its schema's ``on_delete`` to associated rows."""
-    if has_dependents(schema_info(cs.data)):
+    if write_plan(schema_info(cs.data)).dependents:
         await delete_dependents(core, cs.data, _tree_prefix(cs.data, prefix, core), timeout)
     return await _delete(core, cs, prefix, returning, stale, timeout)
 
@@ -592,13 +680,18 @@ async def _delete(
     stale: Stale,
     timeout: Any,
 ) -> Any:
-    struct, info = cs.data, schema_info(cs.data)
-    filters = {**_pk_filters(info, struct, "delete"), **cs.filters}
+    struct = cs.data
+    info = schema_info(struct)
+    filters = _pk_filters(info, struct, "delete")
+    if cs.filters:
+        filters = {**filters, **cs.filters}
+    plan = write_plan(info)
     source, eff_prefix = _where(struct, prefix, core)
-    params = _dump(info, filters)
-    ret = _returning(info, returning, [])
-    filter_cols = tuple(info.fields[n].source for n in filters)
-    ret_cols = tuple(info.fields[n].source for n in ret)
+    params = _dump(plan, filters)
+    ret = _returning(info, returning, ())
+    column = plan.column
+    filter_cols = tuple(map(column, filters))
+    ret_cols = tuple(map(column, ret))
     sql = core.cached(
         ("delete", source, eff_prefix, filter_cols, ret_cols),
         lambda: core.adapter.delete_sql(eff_prefix, source, filter_cols, ret_cols),
@@ -607,8 +700,8 @@ async def _delete(
     _affected(count, "delete", cs, stale)
     result = copy_struct(struct, info)
     if row is not None:
-        _apply_returned(info, result, ret, row)
-    _set(result, "__meta__", Meta("deleted", source, eff_prefix, context=meta(result).context))
+        _apply_returned(plan, result, ret, row)
+    _set(result, "__meta__", _meta("deleted", source, eff_prefix, None, struct.__meta__.context))
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from ._associations import Association
 
 __all__ = ("SchemaInfo", "is_schema", "schema_info", "struct_info")
+
+_M = TypeVar("_M")
 
 
 @attrs.frozen(kw_only=True)
@@ -52,35 +54,47 @@ class SchemaInfo:
         assert self.timestamp_type is not None
         return self.timestamp_type.cast(now)
 
+    #: what is fixed per schema, computed on first use (the struct tuples below, the copier, the
+    #: write path's plan): the info is frozen, so nothing here ever goes stale
+    _memo: dict[str, Any] = attrs.field(factory=dict, init=False, eq=False, repr=False)
+
+    def memo(self, key: str, build: Callable[[SchemaInfo], _M]) -> _M:
+        """``build(self)``, computed once per schema and kept (``key`` names it: one key, one builder)."""
+        try:
+            value: _M = self._memo[key]
+        except KeyError:
+            value = self._memo[key] = build(self)
+        return value
+
     @property
     def persisted(self) -> tuple[FieldInfo, ...]:
         """The fields stored in the database, in declaration order."""
-        return tuple(f for f in self.fields.values() if not f.virtual)
+        return self.memo("persisted", _persisted)
 
     @property
     def query_fields(self) -> tuple[str, ...]:
         """The fields selecting the whole struct reads (persisted, without ``load_in_query=False``)."""
-        return tuple(f.name for f in self.fields.values() if not f.virtual and f.load_in_query)
+        return self.memo("query_fields", _query_fields)
 
     @property
     def non_insertable(self) -> tuple[str, ...]:
         """The persisted fields an insert never writes (``writable="never"``)."""
-        return tuple(f.name for f in self.fields.values() if not f.virtual and f.writable == "never")
+        return self.memo("non_insertable", _non_insertable)
 
     @property
     def non_updatable(self) -> tuple[str, ...]:
         """The persisted fields an update (or an upsert's update) never writes (``writable`` not ``"always"``)."""
-        return tuple(f.name for f in self.fields.values() if not f.virtual and f.writable != "always")
+        return self.memo("non_updatable", _non_updatable)
 
     @property
     def read_after_writes(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.fields.values() if f.read_after_writes)
+        """The fields read back with ``RETURNING`` after every insert and update."""
+        return self.memo("read_after_writes", _read_after_writes)
 
     @property
     def slots(self) -> tuple[str, ...]:
         """Every slot of a struct: the fields, the associations, then the meta (regular schemas only)."""
-        names = (*self.fields, *self.associations)
-        return names if self.embedded else (*names, "__meta__")
+        return self.memo("slots", _slots)
 
     def association(self, name: str) -> Association:
         """The association called ``name``; an unknown name raises, listing the known ones."""
@@ -100,6 +114,31 @@ class SchemaInfo:
             raise ArgumentError(
                 f"unknown field {name!r} for schema {self.name}; known fields: {', '.join(self.fields)}"
             ) from None
+
+
+def _persisted(info: SchemaInfo) -> tuple[FieldInfo, ...]:
+    return tuple(f for f in info.fields.values() if not f.virtual)
+
+
+def _query_fields(info: SchemaInfo) -> tuple[str, ...]:
+    return tuple(f.name for f in info.fields.values() if not f.virtual and f.load_in_query)
+
+
+def _non_insertable(info: SchemaInfo) -> tuple[str, ...]:
+    return tuple(f.name for f in info.fields.values() if not f.virtual and f.writable == "never")
+
+
+def _non_updatable(info: SchemaInfo) -> tuple[str, ...]:
+    return tuple(f.name for f in info.fields.values() if not f.virtual and f.writable != "always")
+
+
+def _read_after_writes(info: SchemaInfo) -> tuple[str, ...]:
+    return tuple(f.name for f in info.fields.values() if f.read_after_writes)
+
+
+def _slots(info: SchemaInfo) -> tuple[str, ...]:
+    names = (*info.fields, *info.associations)
+    return names if info.embedded else (*names, "__meta__")
 
 
 def is_schema(obj: object) -> bool:
