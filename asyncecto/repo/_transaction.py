@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from asyncecto._aio import finish
+from asyncecto._aio import finish, finish_inline
 from asyncecto.errors import (
     ArgumentError,
     CommitOutcomeUnknownError,
@@ -267,7 +267,12 @@ class Transaction:
         assert bound is not None
         what = self.core.adapter.commit_sql() if exc is None and self._savepoint is None else "the transaction's end"
         if exc is None:
-            await self._finish(bound, work, what)
+            if self._savepoint is None:  # COMMIT and checkin: inline, a task only if a cancellation comes
+                await finish_inline(
+                    work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what)
+                )
+            else:
+                await self._finish(bound, work, what)
             return
         leaving = exc
 
@@ -354,7 +359,9 @@ class Transaction:
             bound.tenant = None  # transaction-local: gone with the transaction
             if owns_connection:
                 bound.active = False
-                await bound.lease.checkin()  # one still in a transaction is reset
+                lease = bound.lease
+                if not lease.checkin_nowait():  # one still in a transaction is reset: I/O, in a task of
+                    await finish(lease.checkin())  # its own (this may run inline: see finish_inline)
 
     def _note_commit(self) -> None:
         """Read replicas' read-your-writes: the caller's context reads from a replica that has replayed this
