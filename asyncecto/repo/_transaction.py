@@ -120,9 +120,15 @@ class Transaction:
         deadline = time.monotonic() + self.core.config.cleanup_timeout
         return lambda: deadline - time.monotonic()
 
-    async def _finish(self, bound: Bound, work: Coroutine[Any, Any, None], what: str) -> None:
-        """``finish`` cleanup ``work`` on ``bound``'s connection within cleanup_timeout once cancelled."""
-        await finish(work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what))
+    async def _finish(self, bound: Bound, work: Coroutine[Any, Any, None], what: str, inline: bool = False) -> None:
+        """``finish`` cleanup ``work`` on ``bound``'s connection within cleanup_timeout once cancelled.
+
+        ``inline``: ``finish_inline`` (no task unless a cancellation comes), for the work of the common
+        path only — COMMIT, SAVEPOINT, RELEASE: statements on the pinned connection, nothing bound to the
+        task across an ``await`` (see ``finish_inline``); a checkin that needs I/O goes through ``finish``.
+        """
+        run = finish_inline if inline else finish
+        await run(work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what))
 
     async def __aenter__(self) -> Transaction:
         core = self.core
@@ -214,7 +220,7 @@ class Transaction:
             made = True
 
         try:
-            await self._finish(bound, work(), savepoint)
+            await self._finish(bound, work(), savepoint, inline=True)
         except asyncio.CancelledError:
             if made:
                 release = adapter.release_sql(name)
@@ -267,12 +273,8 @@ class Transaction:
         assert bound is not None
         what = self.core.adapter.commit_sql() if exc is None and self._savepoint is None else "the transaction's end"
         if exc is None:
-            if self._savepoint is None:  # COMMIT and checkin: inline, a task only if a cancellation comes
-                await finish_inline(
-                    work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what)
-                )
-            else:
-                await self._finish(bound, work, what)
+            # COMMIT and checkin, or RELEASE SAVEPOINT: inline, a task only if a cancellation comes
+            await self._finish(bound, work, what, inline=True)
             return
         leaving = exc
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import asyncpg
@@ -17,7 +17,7 @@ from asyncecto import schema
 from asyncecto._aio import finish, finish_inline
 from asyncecto.errors import ConnectionLostError
 
-from .test_cancel_points import FLAVOURS, app_sessions, cancel_at, loop_errors, make_repo, pg, rows, settle, tables
+from .test_cancel_points import FLAVOURS, _commit_running, cancel_at, loop_errors, make_repo, pg, rows, settle, tables
 
 __all__ = ("loop_errors", "pg", "tables")  # fixtures shared with the cancel points (loop_errors: autouse)
 
@@ -180,16 +180,14 @@ async def test_a_commit_nobody_cancels_makes_no_task(tables: str, pg: asyncpg.Co
             async with repo.transaction():
                 await repo.query("SET LOCAL work_mem = '8MB'")
         assert len(made) == 2 and repo.pool_stats()["resets"] == resets + 1
-        assert await rows(pg) == 1
+        # a nested transaction (an insert with children inside a transaction): SAVEPOINT, RELEASE inline
+        with tasks_created() as made:
+            async with repo.transaction():
+                async with repo.transaction() as inner:
+                    await repo.insert(Note(id=2, note="y"))
+        assert made == [] and inner.committed
+        assert await rows(pg) == 2
         await settle(repo, pg)
-
-
-def _at_commit(pg: asyncpg.Connection) -> Callable[[], Coroutine[Any, Any, None]]:
-    async def reached() -> None:
-        while not any(r["query"] == "COMMIT" for r in await app_sessions(pg, "active")):
-            await asyncio.sleep(0.01)
-
-    return reached
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -209,7 +207,7 @@ async def test_a_commit_cancelled_with_a_reset_to_follow_ends_clean(
 
     async with repo:
         resets = repo.pool_stats()["resets"]
-        took = await cancel_at(flavour, body, _at_commit(pg))
+        took = await cancel_at(flavour, body, lambda: _commit_running(pg))
         assert took > 0.2 and txs[0].committed is True
         assert await rows(pg, "p17_slow") == 1
         await settle(repo, pg)  # returned, nothing idle in a transaction

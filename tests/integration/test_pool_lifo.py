@@ -49,16 +49,18 @@ async def test_the_connection_returned_last_is_checked_out_first(database_url: s
         await _fill(repo, 3)
         first, second = asyncio.Event(), asyncio.Event()
         pids: dict[str, int] = {}
+        holding = {"a": asyncio.Event(), "b": asyncio.Event()}
 
         async def hold(name: str, until: asyncio.Event) -> None:
             async with repo.checkout():
                 pids[name] = await _pid(repo)
+                holding[name].set()
                 await until.wait()
 
         a = asyncio.create_task(hold("a", first))
         b = asyncio.create_task(hold("b", second))
-        while len(pids) < 2:
-            await asyncio.sleep(0.01)
+        await holding["a"].wait()
+        await holding["b"].wait()
         second.set()
         await b  # b's connection returns after a's: it is the next one out
         first.set()
