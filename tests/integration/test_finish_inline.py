@@ -33,7 +33,7 @@ def tasks_created() -> Iterator[list[Coroutine[Any, Any, Any]]]:
         made.append(coro)
         return asyncio.Task(coro, loop=loop, **kwargs)
 
-    loop.set_task_factory(factory)  # type: ignore[arg-type]
+    loop.set_task_factory(factory)
     try:
         yield made
     finally:
@@ -182,9 +182,8 @@ async def test_a_commit_nobody_cancels_makes_no_task(tables: str, pg: asyncpg.Co
         assert len(made) == 2 and repo.pool_stats()["resets"] == resets + 1
         # a nested transaction (an insert with children inside a transaction): SAVEPOINT, RELEASE inline
         with tasks_created() as made:
-            async with repo.transaction():
-                async with repo.transaction() as inner:
-                    await repo.insert(Note(id=2, note="y"))
+            async with repo.transaction(), repo.transaction() as inner:
+                await repo.insert(Note(id=2, note="y"))
         assert made == [] and inner.committed
         assert await rows(pg) == 2
         await settle(repo, pg)

@@ -4,6 +4,7 @@ kept in a small bounded cache; a repeated shape gets the same text object back."
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -51,8 +52,8 @@ def test_the_same_shape_gets_the_same_text_object() -> None:
         {"conflict": ConflictPlan("replace", ("id",), None, ("post_id",)), "inserted_key": ("id",)},
     ],
 )
-def test_another_shape_gets_another_text(change: dict[str, object]) -> None:
-    base: dict[str, object] = {
+def test_another_shape_gets_another_text(change: dict[str, Any]) -> None:
+    base: dict[str, Any] = {
         "prefix": None,
         "table": "comments",
         "columns": ["post_id", "body"],
@@ -61,11 +62,11 @@ def test_another_shape_gets_another_text(change: dict[str, object]) -> None:
         "conflict": None,
         "inserted_key": None,
     }
-    plain = insert_sql(**base)  # type: ignore[arg-type]
-    other = insert_sql(**{**base, **change})  # type: ignore[arg-type]
+    plain = insert_sql(**base)
+    other = insert_sql(**{**base, **change})
     assert other != plain
-    assert insert_sql(**{**base, **change}) is other  # and is cached in turn  # type: ignore[arg-type]
-    assert insert_sql(**base) is plain  # type: ignore[arg-type]
+    assert insert_sql(**{**base, **change}) is other  # and is cached in turn
+    assert insert_sql(**base) is plain
 
 
 def test_unnest_bodies_differ_by_types_and_first_parameter() -> None:
