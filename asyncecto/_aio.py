@@ -3,6 +3,11 @@
 Rule for cleanup code: never two :func:`finish` calls in sequence in one ``except``/``finally``
 (the first re-raises the caller's cancellation and the second never runs); group the cleanup
 into one job and finish that.
+
+:func:`finish` runs the cleanup in a task of its own; :func:`finish_inline` (same guarantees) runs
+it in the caller's task and moves it to a task only when a cancellation arrives — for the hot
+path's cleanup (a transaction's COMMIT, SAVEPOINT, RELEASE), whose work holds nothing bound to its
+task across an ``await``.
 """
 
 from __future__ import annotations
