@@ -158,23 +158,29 @@ def _moved(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None], wai
 
 
 async def _rest(work: Coroutine[Any, Any, None], waited: Any) -> None:
-    if waited is not None and not waited.done():
-        await asyncio.wait((waited,))  # never cancels it
+    try:
+        if waited is not None and not waited.done():
+            await asyncio.wait((waited,))  # never cancels it
+    except BaseException as exc:  # this task cancelled meanwhile (a loop shutting down): the work's to see
+        await _Resumed(work, exc)
+        return
     await _Resumed(work)
 
 
 class _Resumed:
-    """Awaitable resuming a suspended ``work`` whose wait is over: ``yield from`` for a started coroutine."""
+    """Awaitable resuming a suspended ``work`` whose wait is over (or throwing ``thrown`` into it):
+    ``yield from`` for a started coroutine."""
 
-    __slots__ = ("work",)
+    __slots__ = ("thrown", "work")
 
-    def __init__(self, work: Coroutine[Any, Any, None]) -> None:
+    def __init__(self, work: Coroutine[Any, Any, None], thrown: BaseException | None = None) -> None:
         self.work = work
+        self.thrown = thrown
 
     def __await__(self) -> Generator[Any, Any, None]:
         work = self.work
         sent: Any = None
-        thrown: BaseException | None = None
+        thrown = self.thrown
         while True:
             try:
                 waited = work.send(sent) if thrown is None else work.throw(thrown)

@@ -212,3 +212,27 @@ async def test_a_commit_cancelled_with_a_reset_to_follow_ends_clean(
         await settle(repo, pg)  # returned, nothing idle in a transaction
         assert repo.pool_stats()["resets"] == resets + 1 and repo.pool_stats()["terminated"] == 0
         assert (await repo.query("SELECT to_regclass('pg_temp.p21_scratch') IS NULL")).rows[0][0] is True
+
+
+async def test_finish_inline_moved_work_sees_its_own_tasks_cancellation() -> None:
+    # once moved, the work's task may itself be cancelled (a loop shutting down): the work sees it
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+
+    async def work() -> None:
+        try:
+            await fut
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    caller = asyncio.create_task(finish_inline(work(), limit=5))
+    await asyncio.sleep(0.01)
+    caller.cancel()
+    await asyncio.sleep(0.01)
+    (rest,) = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "_rest"]  # type: ignore[union-attr]
+    rest.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert caller.cancelled() and rest.cancelled()
+    assert seen == ["cancelled"] and not fut.cancelled()
