@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from asyncecto._aio import finish
+from asyncecto._aio import finish, finish_inline
 from asyncecto.errors import (
     ArgumentError,
     CommitOutcomeUnknownError,
@@ -120,9 +120,15 @@ class Transaction:
         deadline = time.monotonic() + self.core.config.cleanup_timeout
         return lambda: deadline - time.monotonic()
 
-    async def _finish(self, bound: Bound, work: Coroutine[Any, Any, None], what: str) -> None:
-        """``finish`` cleanup ``work`` on ``bound``'s connection within cleanup_timeout once cancelled."""
-        await finish(work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what))
+    async def _finish(self, bound: Bound, work: Coroutine[Any, Any, None], what: str, inline: bool = False) -> None:
+        """``finish`` cleanup ``work`` on ``bound``'s connection within cleanup_timeout once cancelled.
+
+        ``inline``: ``finish_inline`` (no task unless a cancellation comes), for the work of the common
+        path only — COMMIT, SAVEPOINT, RELEASE: statements on the pinned connection, nothing bound to the
+        task across an ``await`` (see ``finish_inline``); a checkin that needs I/O goes through ``finish``.
+        """
+        run = finish_inline if inline else finish
+        await run(work, limit=self.core.config.cleanup_timeout, abandon=lambda: self._cut(bound, what))
 
     async def __aenter__(self) -> Transaction:
         core = self.core
@@ -214,7 +220,7 @@ class Transaction:
             made = True
 
         try:
-            await self._finish(bound, work(), savepoint)
+            await self._finish(bound, work(), savepoint, inline=True)
         except asyncio.CancelledError:
             if made:
                 release = adapter.release_sql(name)
@@ -267,7 +273,8 @@ class Transaction:
         assert bound is not None
         what = self.core.adapter.commit_sql() if exc is None and self._savepoint is None else "the transaction's end"
         if exc is None:
-            await self._finish(bound, work, what)
+            # COMMIT and checkin, or RELEASE SAVEPOINT: inline, a task only if a cancellation comes
+            await self._finish(bound, work, what, inline=True)
             return
         leaving = exc
 
@@ -354,7 +361,9 @@ class Transaction:
             bound.tenant = None  # transaction-local: gone with the transaction
             if owns_connection:
                 bound.active = False
-                await bound.lease.checkin()  # one still in a transaction is reset
+                lease = bound.lease
+                if not lease.checkin_nowait():  # one still in a transaction is reset: I/O, in a task of
+                    await finish(lease.checkin())  # its own (this may run inline: see finish_inline)
 
     def _note_commit(self) -> None:
         """Read replicas' read-your-writes: the caller's context reads from a replica that has replayed this

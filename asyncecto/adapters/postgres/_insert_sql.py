@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from asyncecto.query._on_conflict import ConflictPlan, UnsafeReturning
 
@@ -22,6 +22,25 @@ __all__ = (
 )
 
 Cell = int | str | None  # a parameter number, SQL text such as a subquery, or None: the column's DEFAULT
+
+#: how many statement shapes each SQL cache keeps (an application has a few dozen ``insert_all`` shapes)
+CACHE_SIZE = 256
+
+#: ``insert_all``'s ``unnest`` bodies and whole ``INSERT`` texts by shape (see :func:`_remember`)
+_unnest_cache: dict[tuple[int, tuple[str, ...]], str] = {}
+_insert_cache: dict[tuple[object, ...], str] = {}
+
+
+def _remember(cache: dict[Any, str], key: object, sql: str) -> str:
+    """Keep ``sql`` under ``key``; past :data:`CACHE_SIZE` entries the oldest goes (insertion order).
+    The text is a pure function of the key: a repeated shape costs one dict lookup, not a rebuild."""
+    if len(cache) >= CACHE_SIZE:
+        try:
+            del cache[next(iter(cache))]
+        except (KeyError, RuntimeError, StopIteration):  # another thread's loop changed it meanwhile
+            cache.clear()
+    cache[key] = sql
+    return sql
 
 
 def _cell(c: Cell) -> str:
@@ -62,8 +81,12 @@ def unnest_body(start: int, db_types: Sequence[str]) -> str:
     >>> unnest_body(1, ["integer", "varchar(255)", "numeric(5,2)"])
     'SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::numeric[])'
     """
+    key = (start, tuple(db_types))
+    sql = _unnest_cache.get(key)
+    if sql is not None:
+        return sql
     arrays = ", ".join(f"${i}::{cast_type(t)}[]" for i, t in enumerate(db_types, start))
-    return f"SELECT * FROM unnest({arrays})"
+    return _remember(_unnest_cache, key, f"SELECT * FROM unnest({arrays})")
 
 
 def _conflict(c: ConflictPlan, aliases: Sequence[str]) -> str:
@@ -102,7 +125,40 @@ def insert_sql(
     'INSERT INTO "weather" DEFAULT VALUES'
     >>> insert_sql(None, "weather", [], "VALUES (DEFAULT), (DEFAULT)", [])
     'INSERT INTO "weather" VALUES (DEFAULT), (DEFAULT)'
+
+    The text is cached by shape, except for an upsert that updates by a query (its ``SET`` and
+    ``WHERE`` are expressions, not names): the same arguments give the same ``str`` object.
     """
+    key: tuple[object, ...] | None = None
+    if conflict is None or conflict.update is None:
+        key = (
+            prefix,
+            table,
+            tuple(columns),
+            body,
+            # an UnsafeReturning equals the same name as a str: its kind is part of the key
+            tuple((isinstance(c, UnsafeReturning), c) for c in returning),
+            None if conflict is None else (conflict.action, conflict.target, conflict.fragment, conflict.replace),
+            None if inserted_key is None else tuple(inserted_key),
+        )
+        sql = _insert_cache.get(key)
+        if sql is not None:
+            return sql
+        return _remember(
+            _insert_cache, key, _build_insert(prefix, table, columns, body, returning, conflict, inserted_key)
+        )
+    return _build_insert(prefix, table, columns, body, returning, conflict, inserted_key)
+
+
+def _build_insert(
+    prefix: str | None,
+    table: str,
+    columns: Sequence[str],
+    body: str,
+    returning: Sequence[str],
+    conflict: ConflictPlan | None,
+    inserted_key: Sequence[str] | None,
+) -> str:
     target = quote_table(prefix, table)
     aliases: Sequence[str] = ()
     if conflict is not None and conflict.update is not None:

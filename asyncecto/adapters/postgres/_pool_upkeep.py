@@ -209,6 +209,8 @@ class PoolUpkeep:
         while True:
             await anyio.sleep(interval)
             now = time.monotonic()
+            # the idle queue is LIFO (checkouts take from the right): from the left, the longest idle come
+            # first, so while more than min_size are held the oldest are the ones closed
             for conn in list(self._idle):
                 if conn.raw.is_closed():
                     self._discard(conn)
