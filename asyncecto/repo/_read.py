@@ -17,6 +17,7 @@ from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param
 from asyncecto.query._clauses.exclude import used_clauses
 from asyncecto.query._clauses.update import update
 from asyncecto.query._clauses.where import where
+from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._plan import Col, Params, Planned, ReadValue
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
@@ -63,17 +64,37 @@ def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -
 async def all_(
     core: RepoCore, queryable: Any, prefix: str | None, timeout: Any, on_preloader_spawn: Any = DEFAULT
 ) -> list[Any]:
+    if type(queryable) is BoundQuery and not queryable.prepared.query.preloads:
+        return await _prepared_all(core, queryable, prefix, timeout)
     q = to_query(queryable)
     if q.preloads:
         return await run_with_preloads(core, q, prefix, timeout, on_preloader_spawn)
     return await fetch_all(core, q, prefix, timeout)
 
 
+async def _prepared_all(core: RepoCore, bound: BoundQuery, prefix: str | None, timeout: Any) -> list[Any]:
+    """A prepared query's rows: its plan (made once per prefix) with the call's values bound."""
+    prepared = bound.prepared
+    entry = prepared.plan("all", query_prefix(core, prefix, prepared.query), _same)
+    params = entry.bind(bound.args)
+    if params is None:  # values that make other SQL: as unprepared
+        return await fetch_all(core, bound.query(), prefix, timeout)
+    planned = entry.planned
+    sql, loader = compiled(core, planned)
+    _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
+    assert results is not None
+    return results
+
+
+def _same(q: Query[Any]) -> Query[Any]:
+    return q
+
+
 async def one(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> Any:
-    q = to_query(queryable)
+    q = queryable if type(queryable) is BoundQuery else to_query(queryable)
     rows = await all_(core, q, prefix, timeout)
     if len(rows) > 1:
-        raise MultipleResultsError(q, len(rows))
+        raise MultipleResultsError(to_query(q), len(rows))
     return rows[0] if rows else None
 
 
@@ -180,9 +201,26 @@ def with_updates(q: Query[Any], ops: Mapping[str, Mapping[str, Any]], timestamps
 
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
-    q = to_query(queryable)
+    if type(queryable) is BoundQuery:
+        prepared = queryable.prepared
+        entry = prepared.plan("exists", query_prefix(core, prefix, prepared.query), _exists_query)
+        params = entry.bind(queryable.args)
+        if params is not None:
+            planned = entry.planned
+            sql = core.cached(planned, lambda: core.adapter.compile(planned))
+            row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
+            return row is not None
+    q = _exists_query(to_query(queryable))
+    planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
+    sql = core.cached(planned, lambda: core.adapter.compile(planned))
+    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
+    return row is not None
+
+
+def _exists_query(q: Query[Any]) -> Query[Any]:
+    """``q`` as ``exists`` runs it: ``SELECT TRUE``, no order or limit."""
     true = Fragment(("TRUE",), ())
-    q = attrs.evolve(
+    return attrs.evolve(
         q,
         select=None,
         order_bys=(),
@@ -192,10 +230,6 @@ async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: An
         # every combined query selects TRUE too, as Ecto's exists? rewrites them
         combinations=tuple((k, attrs.evolve(o, select=true, order_bys=())) for k, o in q.combinations),
     )
-    planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
-    sql = core.cached(planned, lambda: core.adapter.compile(planned))
-    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
-    return row is not None
 
 
 async def aggregate(

@@ -1,0 +1,256 @@
+"""``prepare(builder)``: a query built once with placeholders and planned once per operation and
+prefix; each call only checks, casts and dumps its values, exactly as the planner would.
+
+>>> from asyncecto import schema
+>>> from asyncecto.query import from_, where, limit, prepare
+>>> @schema("weather")
+... class Weather:
+...     city: str | None = None
+...     temp_lo: int | None = None
+>>> by_city = prepare(lambda city, n: from_(Weather) | where(city=city) | limit(n))
+>>> by_city
+Prepared<from_(Weather) | where(city=<prepared parameter 'city'>) | limit(<prepared parameter 'n'>)>
+>>> by_city("Oslo", 5).query()
+Query<from_(Weather) | where(city='Oslo') | limit(5)>
+
+A call whose values would make other SQL than the plan's (``None``, an int beyond ``integer``
+beside an integer field, a float beside an integer field, a value of a type other than the
+built-in scalars, lists and dicts) is built and planned as an unprepared query would be, so its
+result and its errors are always those of ``builder(*args)``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import inspect
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from asyncecto import types as t
+from asyncecto.errors import QueryError
+
+from ._ast import Param, Values
+from ._param_types import INT4, literal_db_type, shift
+from ._placeholder import BoundQuery, Placeholder
+from ._plan import Params, Planned
+from ._planner import _Planner, dump_param
+from ._query import Query
+from ._sources import to_query
+
+__all__ = ("Prepared", "PreparedPlan", "prepare")
+
+_T = TypeVar("_T")
+
+#: types whose values the builder passes into the query as they are (a parameter), and with which a
+#: query expression's operators win (``5 < w.x`` is ``w.x > 5``); a value of any other type takes the
+#: unprepared path
+_PLAIN = frozenset(
+    {
+        str,
+        int,
+        float,
+        bool,
+        decimal.Decimal,
+        _dt.datetime,
+        _dt.date,
+        _dt.time,
+        _dt.timedelta,
+        uuid.UUID,
+        bytes,
+        list,
+        tuple,
+        dict,
+    }
+)
+_INTEGERS = (t.Integer, t.Id)
+
+
+class _RecordingParams(Params):
+    """The planner's parameter list while a prepared query is planned: it also records, per
+    placeholder, its position and how it is typed (``_Planner.param``)."""
+
+    __slots__ = ("recipes",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recipes: list[tuple[int, Any, int, t.Type[Any] | None, str | None]] = []
+
+
+@attrs.frozen
+class PreparedPlan:
+    """One operation's plan of a prepared query under one prefix: the plan, the parameters that are
+    constants (cast and dumped once), and where each call's values go."""
+
+    planned: Planned
+    sent: tuple[Any, ...]
+    cast: tuple[Any, ...]
+    recipes: tuple[tuple[int, Any, int, t.Type[Any] | None, str | None], ...]
+
+    def bind(self, args: tuple[Any, ...]) -> Params | None:
+        """The call's parameters, or ``None`` when a value would make other SQL than this plan's
+        (the caller then builds and plans the query as it would unprepared)."""
+        for _pos, kind, index, typ, _name in self.recipes:  # first every check, as the build comes first
+            if index < 0:
+                continue
+            v = args[index]
+            vt = type(v)
+            if kind == "value":
+                if vt not in _PLAIN:
+                    return None
+                if isinstance(typ, _INTEGERS) and (
+                    vt is float or vt is decimal.Decimal or (vt is int and not -INT4 <= v < INT4)
+                ):
+                    return None
+            elif kind == "count":
+                if vt is not int or v < 0:
+                    return None
+            elif kind[0] == "literal":
+                if vt not in _PLAIN or literal_db_type(v, kind[1]) is not None:
+                    return None
+            elif kind[0] == "in":
+                if vt is not list and vt is not tuple:
+                    return None
+                elem = kind[1]
+                if type(elem) in _INTEGERS and v and all(type(x) is int for x in v):
+                    if any(not -INT4 <= x < INT4 for x in v):
+                        return None
+        sent = list(self.sent)
+        cast = list(self.cast)
+        now: _dt.datetime | None = None
+        for pos, kind, index, typ, name in self.recipes:
+            if index < 0:  # ago/from_now: the time of this call
+                if now is None:
+                    now = _dt.datetime.now(_dt.UTC)
+                v = shift(now, kind[1], kind[2])
+            else:
+                v = args[index]
+                if type(kind) is tuple and kind[0] == "in":
+                    v = list(v)
+            sent[pos], cast[pos] = dump_param(v, typ, name)
+        return Params(sent, cast)
+
+
+class Prepared(Generic[_T]):
+    """A query built once from ``builder``'s parameters; ``prepared(*args)`` binds values (see :func:`prepare`)."""
+
+    __slots__ = ("_plans", "_signature", "builder", "names", "query")
+
+    def __init__(self, builder: Callable[..., Any]) -> None:
+        if not callable(builder):
+            raise QueryError(f"prepare expects a function of the query's parameters, got {builder!r}")
+        try:
+            signature = inspect.signature(builder)
+        except (TypeError, ValueError) as exc:
+            raise QueryError(f"prepare expects a function of the query's parameters, got {builder!r}") from exc
+        names = []
+        for p in signature.parameters.values():
+            if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) or p.default is not p.empty:
+                raise QueryError(
+                    f"prepare(): parameter {p.name!r} of {builder!r} must be a plain positional parameter "
+                    "(no default, *args, **kwargs or keyword-only): each one becomes a query parameter"
+                )
+            names.append(p.name)
+        self.builder = builder
+        self.names: tuple[str, ...] = tuple(names)
+        self._signature = signature
+        self._plans: dict[tuple[str, str | None], PreparedPlan] = {}
+        holders = [Placeholder(i, n) for i, n in enumerate(names)]
+        try:
+            built = builder(*holders)
+        except QueryError as exc:
+            raise QueryError(f"prepare(): {exc}" if not str(exc).startswith("prepare()") else str(exc)) from exc
+        except Exception as exc:
+            raise QueryError(
+                f"prepare(): building the query with its parameters as placeholders failed ({type(exc).__name__}: "
+                f"{exc}); the builder may only pass its parameters ({', '.join(names)}) into the query"
+            ) from exc
+        self.query: Query[_T] = to_query(built)
+        _check_placeholders(self.query, "the query")
+        self.plan("all", self.query.prefix, lambda q: q)  # planning errors surface now
+
+    def __repr__(self) -> str:
+        return f"Prepared<{repr(self.query)[6:-1]}>"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> BoundQuery:
+        if kwargs or len(args) != len(self.names):
+            args = tuple(self._signature.bind(*args, **kwargs).arguments.values())  # Python's TypeError if wrong
+        return BoundQuery(self, args)
+
+    def build(self, args: tuple[Any, ...]) -> Query[_T]:
+        """The unprepared query for ``args``: what a call stands for, and its slow path."""
+        built: Query[_T] = to_query(self.builder(*args))
+        return built
+
+    def plan(self, op: str, prefix: str | None, shape: Callable[[Query[Any]], Query[Any]]) -> PreparedPlan:
+        """The plan of ``shape(query)`` for ``op`` under ``prefix`` (planned once; ``shape`` is what the
+        read does to a query first, e.g. ``exists`` dropping the select)."""
+        key = (op, prefix)
+        found = self._plans.get(key)
+        if found is not None:
+            return found
+        params = _RecordingParams()
+        q = shape(self.query)
+        planner = _Planner(q, prefix if prefix is not None else q.prefix, params)
+        planned = planner.plan_query(op)
+        made = PreparedPlan(planned, tuple(params), tuple(params.cast), tuple(params.recipes))
+        self._plans[key] = made
+        return made
+
+
+def prepare(builder: Callable[..., Query[_T]], /) -> Prepared[_T]:
+    """A prepared query: ``builder`` runs once with placeholders for its parameters, and the query is
+    planned once per operation and prefix; ``prepared(*args)`` (accepted by ``repo.all``, ``one``,
+    ``exists``, ``aggregate`` and ``stream``) costs neither a build nor a plan.
+
+    .. code-block:: python
+
+        by_city = prepare(lambda city, t: from_(Weather)
+                          | where(lambda w: (w.city == city) & (w.temp_lo > t))
+                          | order_by("temp_lo") | limit(10))
+        rows = await repo.all(by_city("Oslo", 5))
+
+    The builder may only pass its parameters into the query (compared with, given to ``limit``,
+    ``offset``, ``in_``, ``like``, a fragment, a ``values`` row); using one as a Python value
+    (``if city:``, ``f"{x}%"``, ``len(ids)``) fails here, naming it, as does a parameter where its
+    value would be written into the SQL (``constant``, ``identifier``, ``contains``, ``has_key``,
+    ``ago``'s amount, a prefix). Every call's results and errors are those of ``builder(*args)``:
+    values that would make other SQL (``None``, a wide integer beside an integer field…) take
+    the unprepared path.
+    """
+    return Prepared(builder)
+
+
+def _check_placeholders(node: Any, where: str) -> None:
+    """Refuse a placeholder anywhere but as a parameter's value (or a ``values`` cell)."""
+    if isinstance(node, Placeholder):
+        raise QueryError(
+            f"prepare(): parameter {node.name!r} is used in {where}, where its value would be part of the SQL "
+            "rather than a parameter; pass a constant there, or build this query without prepare()"
+        )
+    if isinstance(node, Param):
+        if not isinstance(node.value, Placeholder):
+            _check_placeholders(node.value, "a list or dict value (pass the whole value as one parameter)")
+        return
+    if isinstance(node, Values):
+        for row in node.rows:
+            for cell in row:
+                if not isinstance(cell, Placeholder):
+                    _check_placeholders(cell, "a values() cell's contents")
+        return
+    if isinstance(node, str | bytes | int | float | type) or node is None:
+        return
+    cls = type(node)
+    if attrs.has(cls):
+        for f in attrs.fields(cls):
+            _check_placeholders(getattr(node, f.name), f"{cls.__name__}.{f.name}")
+    elif isinstance(node, list | tuple | frozenset | set):
+        for x in node:
+            _check_placeholders(x, where)
+    elif isinstance(node, Mapping):
+        for k, v in node.items():
+            _check_placeholders(k, where)
+            _check_placeholders(v, where)
