@@ -599,11 +599,11 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     orders = tuple((o.direction, p.expr(o.expr)) for o in q.order_bys)
     lim = off = None
     if q.with_ties:  # OFFSET … FETCH FIRST … WITH TIES: the offset comes first in the text
-        off = p.param(q.offset.value, None, None) if q.offset is not None else None
-        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
+        off = p.param(q.offset.value, None, None, "count") if q.offset is not None else None
+        lim = p.param(q.limit.value, None, None, "count") if q.limit is not None else None
     else:
-        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
-        off = p.param(q.offset.value, None, None) if q.offset is not None else None
+        lim = p.param(q.limit.value, None, None, "count") if q.limit is not None else None
+        off = p.param(q.offset.value, None, None, "count") if q.offset is not None else None
     if q.with_ties and not q.order_bys:
         raise QueryError(f"with_ties needs an order_by: {q!r}")
     sources = tuple(

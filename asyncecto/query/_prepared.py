@@ -66,6 +66,7 @@ _PLAIN = frozenset(
         dict,
     }
 )
+_SCALARS = _PLAIN - {list, tuple, dict}
 _INTEGERS = (t.Integer, t.Id)
 
 
@@ -109,7 +110,8 @@ class PreparedPlan:
                 if vt is not int or v < 0:
                     return None
             elif kind[0] == "literal":
-                if vt not in _PLAIN or literal_db_type(v, kind[1]) is not None:
+                # in a select a list, tuple or dict is a shape, not a value
+                if vt not in _SCALARS or literal_db_type(v, kind[1]) is not None:
                     return None
             elif kind[0] == "in":
                 if vt is not list and vt is not tuple:
@@ -162,7 +164,15 @@ class Prepared(Generic[_T]):
         try:
             built = builder(*holders)
         except QueryError as exc:
-            raise QueryError(f"prepare(): {exc}" if not str(exc).startswith("prepare()") else str(exc)) from exc
+            message = str(exc)
+            if not message.startswith("prepare()"):
+                message = f"prepare(): {message}"
+                if "<prepared parameter" in message:
+                    message += (
+                        "; a prepared query's parameter can only stand where a value is sent as a parameter: "
+                        "pass a constant there, or build this query without prepare()"
+                    )
+            raise QueryError(message) from exc
         except Exception as exc:
             raise QueryError(
                 f"prepare(): building the query with its parameters as placeholders failed ({type(exc).__name__}: "
