@@ -3,11 +3,13 @@ bound call ``prepared(*args)`` that the Repo's reads accept. The prepared query 
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, Generic, NoReturn, TypeVar
 
 from asyncecto.errors import QueryError
 
 __all__ = ("BoundQuery", "Placeholder")
+
+_T = TypeVar("_T")
 
 
 class Placeholder:
@@ -64,7 +66,7 @@ class Placeholder:
         self._refuse(f".{name}")
 
 
-class BoundQuery:
+class BoundQuery(Generic[_T]):
     """``prepared(*args)``: a prepared query with its parameter values, accepted by ``repo.all``,
     ``one``, ``exists``, ``aggregate`` and ``stream``. ``query()`` builds the plain :class:`Query`
     (what the call stands for), which is what every path without a fast path uses."""

@@ -57,6 +57,7 @@ from ._ast import (
 )
 from ._clauses.cte import fragment_cte
 from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
+from ._placeholder import Placeholder
 from ._plan import (
     Col,
     PAliasRef,
@@ -97,7 +98,6 @@ from ._plan import (
     PSubquery,
     PWindow,
 )
-from ._placeholder import Placeholder
 from ._plan_select import plan_select
 from ._query import Query
 

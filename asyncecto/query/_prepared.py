@@ -116,10 +116,9 @@ class PreparedPlan:
             elif kind[0] == "in":
                 if vt is not list and vt is not tuple:
                     return None
-                elem = kind[1]
-                if type(elem) in _INTEGERS and v and all(type(x) is int for x in v):
-                    if any(not -INT4 <= x < INT4 for x in v):
-                        return None
+                wide = v and type(kind[1]) in _INTEGERS and all(type(x) is int for x in v)
+                if wide and any(not -INT4 <= x < INT4 for x in v):
+                    return None
         sent = list(self.sent)
         cast = list(self.cast)
         now: _dt.datetime | None = None
@@ -185,7 +184,7 @@ class Prepared(Generic[_T]):
     def __repr__(self) -> str:
         return f"Prepared<{repr(self.query)[6:-1]}>"
 
-    def __call__(self, *args: Any, **kwargs: Any) -> BoundQuery:
+    def __call__(self, *args: Any, **kwargs: Any) -> BoundQuery[_T]:
         if kwargs or len(args) != len(self.names):
             args = tuple(self._signature.bind(*args, **kwargs).arguments.values())  # Python's TypeError if wrong
         return BoundQuery(self, args)

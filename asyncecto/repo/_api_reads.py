@@ -13,6 +13,7 @@ from asyncecto.errors import (
     Rollback,
 )
 from asyncecto.query import Query
+from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._sources import to_query
 from asyncecto.schema import Meta, schema_info
 
@@ -26,7 +27,7 @@ from ._routing import routed
 __all__ = ("LogOption", "Queryable", "Reads")
 
 _T = TypeVar("_T")
-Queryable = type[_T] | Query[_T] | tuple[str, type[_T]]
+Queryable = type[_T] | Query[_T] | tuple[str, type[_T]] | BoundQuery[_T]  # BoundQuery: prepare(...)(*args)
 #: ``log=``: ``False`` silences the call's query log, a level name (``"info"``) overrides the repo's
 LogOption = bool | str | None
 

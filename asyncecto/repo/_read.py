@@ -72,7 +72,7 @@ async def all_(
     return await fetch_all(core, q, prefix, timeout)
 
 
-async def _prepared_all(core: RepoCore, bound: BoundQuery, prefix: str | None, timeout: Any) -> list[Any]:
+async def _prepared_all(core: RepoCore, bound: BoundQuery[Any], prefix: str | None, timeout: Any) -> list[Any]:
     """A prepared query's rows: its plan (made once per prefix) with the call's values bound."""
     prepared = bound.prepared
     entry = prepared.plan("all", query_prefix(core, prefix, prepared.query), _same)

@@ -4,7 +4,7 @@ joins, subqueries, prefixes, a repo's ``prepare_query`` hook and replica routing
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -35,7 +35,9 @@ CITIES = ["Oslo", "Kraków", "Lima", "Ōsaka"]
 
 
 def filtered(city: Any, t: Any) -> Query[Weather]:
-    return from_(Weather) | where(lambda w: (w.city == city) & (w.temp_lo > t)) | order_by(["temp_lo", "id"]) | limit(10)
+    return (
+        from_(Weather) | where(lambda w: (w.city == city) & (w.temp_lo > t)) | order_by(["temp_lo", "id"]) | limit(10)
+    )
 
 
 FILTERED = prepare(filtered)
@@ -49,7 +51,7 @@ async def _seed(repo: Repo) -> None:
 async def _outcome(call: Any) -> Any:
     try:
         return ("ok", await call())
-    except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
+    except Exception as exc:
         return ("error", type(exc), str(exc))
 
 
@@ -108,13 +110,13 @@ async def test_the_prepared_plan_is_used_and_cached(repo: Repo) -> None:
 async def test_telemetry_sees_the_same_statement_and_parameters(repo: Repo) -> None:
     await _seed(repo)
     events: list[QueryEvent] = []
-    repo.telemetry.attach(events.append)
+    name = repo.telemetry.attach(events.append)
     try:
         await repo.all(filtered("Oslo", "7"))
         await repo.all(FILTERED("Oslo", "7"))
         await repo.telemetry.flush()
     finally:
-        repo.telemetry.detach(events.append)
+        repo.telemetry.detach(name)
     normal, prepared = events[-2], events[-1]
     assert (prepared.sql, prepared.params, prepared.cast_params) == (normal.sql, normal.params, normal.cast_params)
     assert prepared.cast_params == ("Oslo", 7, 10)
@@ -122,7 +124,7 @@ async def test_telemetry_sees_the_same_statement_and_parameters(repo: Repo) -> N
 
 async def test_preloads_joins_subqueries_and_selects(repo: Repo) -> None:
     posts = await repo.insert_all(BlogPost, [{"title": f"p{i}", "visits": i} for i in range(4)], returning=True)
-    ids = [p.id for p in posts[1]]
+    ids = [p.id for p in posts[1] or []]
     await repo.insert_all(Comment, [{"post_id": pid, "text": f"c{j}"} for pid in ids for j in range(2)])
 
     def with_comments(n: Any) -> Query[Any]:
@@ -145,7 +147,7 @@ async def test_preloads_joins_subqueries_and_selects(repo: Repo) -> None:
     def listed(wanted: Any) -> Query[Any]:
         return from_(BlogPost) | where(lambda p: p.id.in_(wanted)) | order_by("id")
 
-    for builder, args in [
+    cases: list[tuple[Callable[..., Query[Any]], tuple[Any, ...]]] = [
         (with_comments, (2,)),
         (joined, ("c1", 3)),
         (nested, ("c0",)),
@@ -153,7 +155,8 @@ async def test_preloads_joins_subqueries_and_selects(repo: Repo) -> None:
         (listed, ((ids[3],),)),
         (listed, ({ids[0]},)),  # a set: the unprepared path
         (listed, ("abc",)),
-    ]:
+    ]
+    for builder, args in cases:
         pq = prepare(builder)
         got = await _outcome(lambda: repo.all(pq(*args)))  # noqa: B023
         assert got == await _outcome(lambda: repo.all(builder(*args))), builder  # noqa: B023
@@ -185,10 +188,9 @@ async def test_a_repos_prepare_query_hook_sees_the_query(repo: Repo, database_ur
     scoped = Scoped(database_url, pool_size=2)
     scoped.seen = []
     pq = prepare(lambda t: from_(Weather) | where(lambda w: w.temp_lo > t) | order_by("id"))
-    async with scoped:
-        async with scoped.checkout():
-            # committed rows are not visible to the other repo inside the sandbox; read its answer shape
-            rows = await scoped.all(pq(10))
+    async with scoped, scoped.checkout():
+        # committed rows are not visible to the other repo inside the sandbox; read its answer shape
+        rows = await scoped.all(pq(10))
     assert isinstance(scoped.seen[0], Query)  # the hook is given the built query, values in place
     assert repr(scoped.seen[0]) == repr(from_(Weather) | where(lambda w: w.temp_lo > 10) | order_by("id"))
     assert all(w.city == "Oslo" for w in rows)

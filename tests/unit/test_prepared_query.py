@@ -46,7 +46,7 @@ def unprepared(builder: Callable[..., Any], args: tuple[Any, ...], op: str = "al
     try:
         q = builder(*args)
         planned, params = plan(q if isinstance(q, Query) else from_(q), op)
-    except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
+    except Exception as exc:
         return ("error", type(exc), str(exc))
     return ("plan", planned, list(params), list(params.cast))  # type: ignore[attr-defined]
 
@@ -56,7 +56,7 @@ def prepared_call(pq: Prepared[Any], args: tuple[Any, ...], op: str = "all") -> 
     entry = pq.plan(op, None, lambda q: q)
     try:
         params = entry.bind(args)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return ("error", type(exc), str(exc)), True
     if params is None:
         return unprepared(pq.builder, args, op), False
@@ -144,21 +144,26 @@ def test_fragments_likes_and_arithmetic(s: Any, v: Any) -> None:
 @given(c=scalars, n=scalars)
 def test_subqueries_joins_selects_and_values(c: Any, n: Any) -> None:
     same(
-        lambda c: from_(Weather)
-        | where(lambda w: w.id.in_(subquery(from_(Weather) | where(city=c) | select(lambda x: x.id)))),
+        lambda c: (
+            from_(Weather)
+            | where(lambda w: w.id.in_(subquery(from_(Weather) | where(city=c) | select(lambda x: x.id))))
+        ),
         c,
     )
     same(
-        lambda c, n: from_(BlogPost)
-        | join("inner", lambda p: p.comments, as_="c")
-        | where(lambda p, c_: (c_.text == c) & (p.visits >= n))
-        | select(lambda p, c_: {"title": p.title, "text": c_.text}),
+        lambda c, n: (
+            from_(BlogPost)
+            | join("inner", lambda p: p.comments, as_="c")
+            | where(lambda p, c_: (c_.text == c) & (p.visits >= n))
+            | select(lambda p, c_: {"title": p.title, "text": c_.text})
+        ),
         c,
         n,
     )
     same(
-        lambda c, n: from_(values([{"city": c, "n": n}], {"city": str, "n": int}))
-        | select(lambda v: {"city": v.city, "n": v.n}),
+        lambda c, n: (
+            from_(values([{"city": c, "n": n}], {"city": str, "n": int})) | select(lambda v: {"city": v.city, "n": v.n})
+        ),
         c,
         n,
     )
@@ -199,7 +204,10 @@ def test_a_call_binds_by_position_or_name_and_checks_arity() -> None:
         (lambda p: from_(Weather) | where(lambda w: w.city.like(f"{p}%")), "parameter 'p' was used as a Python value"),
         (lambda ids: from_(Weather) | limit(len(ids)), "parameter 'ids' was used as a Python value (len())"),
         (lambda c: from_(Weather) | where(city=c.lower()), "parameter 'c' was used as a Python value (.lower)"),
-        (lambda v: from_(Weather) | where(lambda w: w.temp_lo > constant(v)), "constant expects .* got <prepared parameter 'v'>; a prepared query's parameter can only stand"),
+        (
+            lambda v: from_(Weather) | where(lambda w: w.temp_lo > constant(v)),
+            "constant expects .* got <prepared parameter 'v'>; a prepared query's parameter can only",
+        ),
         (lambda v: from_(Weather) | where(lambda w: w.temp_lo.in_([v, 2])), "parameter 'v' is used in a list"),
         (lambda v: from_(Typed) | where(lambda r: r.ints.contains(v)), "parameter 'v' is used in contains"),
         (lambda v: from_(Typed) | where(lambda r: r.m.has_key(v)), "parameter 'v' is used in has_key"),
