@@ -13,6 +13,7 @@ from asyncecto import Repo
 from asyncecto.errors import CastError, QueryError
 from asyncecto.query import (
     Query,
+    fragment,
     from_,
     join,
     limit,
@@ -222,3 +223,20 @@ async def test_replica_routing(replica_repo: Repo) -> None:
     assert served[0] is not None and served[0].startswith("localhost")
     assert served[1:] == [None, None, None]
     assert executor_of(replica_repo).router is not None
+
+
+async def test_a_tenant_block_applies_to_prepared_reads(repo: Repo) -> None:
+    """``repo.tenant(...)`` sets the tenant on the connection's transaction, which a prepared read uses too."""
+    await _seed(repo)
+    mine = prepare(
+        lambda tenant, t: (
+            from_(Weather)
+            | where(lambda w: fragment("current_setting('app.tenant_id', true) = ?", tenant) & (w.temp_lo > t))
+        )
+    )
+    async with repo.transaction():
+        assert await repo.all(mine("7", 100)) == []
+        async with repo.tenant(7):
+            assert len(await repo.all(mine("7", 20))) == len(CITIES)
+            assert await repo.all(mine("8", 20)) == []
+            assert mine("7", 20).prepared.plan("all", None, lambda q: q).bind(("7", 20)) is not None  # prepared plan
