@@ -36,6 +36,33 @@ class Placeholder:
     def __bool__(self) -> bool:
         self._refuse("as a bool: `if`, `and`, `or`, `not`")
 
+    # comparing with a query expression builds SQL (the expression's reflected operator runs);
+    # comparing with anything else is Python on the value
+    def _compare(self, other: object, op: str) -> Any:
+        if _is_expression(other):
+            return NotImplemented
+        self._refuse(f"compared: {op} {other!r}")
+
+    def __eq__(self, other: object) -> Any:
+        return self._compare(other, "==")
+
+    def __ne__(self, other: object) -> Any:
+        return self._compare(other, "!=")
+
+    def __lt__(self, other: object) -> Any:
+        return self._compare(other, "<")
+
+    def __le__(self, other: object) -> Any:
+        return self._compare(other, "<=")
+
+    def __gt__(self, other: object) -> Any:
+        return self._compare(other, ">")
+
+    def __ge__(self, other: object) -> Any:
+        return self._compare(other, ">=")
+
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
         self._refuse("str()")
 
@@ -64,6 +91,12 @@ class Placeholder:
         if name.startswith("__"):
             raise AttributeError(name)
         self._refuse(f".{name}")
+
+
+def _is_expression(value: object) -> bool:
+    from ._expr import Binding, Dynamic, E
+
+    return isinstance(value, E | Binding | Dynamic)
 
 
 class BoundQuery(Generic[_T]):

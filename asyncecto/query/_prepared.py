@@ -90,10 +90,20 @@ class PreparedPlan:
     sent: tuple[Any, ...]
     cast: tuple[Any, ...]
     recipes: tuple[tuple[int, Any, int, t.Type[Any] | None, str | None], ...]
+    #: ``args -> (plan, params)`` as unprepared (the builder run with the values, then planned)
+    unprepared: Callable[[tuple[Any, ...]], tuple[Planned, Params]] = attrs.field(eq=False, repr=False)
+    #: per signature of the values (their exact types; a bool by value): whether the unprepared path
+    #: was seen to make this plan, with the parameters this plan binds
+    checked: dict[tuple[Any, ...], bool] = attrs.field(factory=dict, eq=False, repr=False)
 
     def bind(self, args: tuple[Any, ...]) -> Params | None:
         """The call's parameters, or ``None`` when a value would make other SQL than this plan's
-        (the caller then builds and plans the query as it would unprepared)."""
+        (the caller then builds and plans the query as it would unprepared).
+
+        The first call with each signature of values is also run unprepared and compared: a builder
+        that branches on its parameters' types or on a bool (which a placeholder cannot refuse, as
+        ``isinstance`` and ``is`` cannot be intercepted) then takes the unprepared path for that signature.
+        """
         for _pos, kind, index, typ, _name in self.recipes:  # first every check, as the build comes first
             if index < 0:
                 continue
@@ -119,6 +129,15 @@ class PreparedPlan:
                 wide = v and type(kind[1]) in _INTEGERS and all(type(x) is int for x in v)
                 if wide and any(not -INT4 <= x < INT4 for x in v):
                     return None
+        signature = tuple(v if type(v) is bool else type(v) for v in args)
+        checked = self.checked.get(signature)
+        if checked is None:
+            return self._check(signature, args)
+        if not checked:
+            return None
+        return self._dump(args)
+
+    def _dump(self, args: tuple[Any, ...]) -> Params:
         sent = list(self.sent)
         cast = list(self.cast)
         now: _dt.datetime | None = None
@@ -126,13 +145,45 @@ class PreparedPlan:
             if index < 0:  # ago/from_now: the time of this call
                 if now is None:
                     now = _dt.datetime.now(_dt.UTC)
-                v = shift(now, kind[1], kind[2])
+                v: Any = shift(now, kind[1], kind[2])
             else:
                 v = args[index]
                 if type(kind) is tuple and kind[0] == "in":
                     v = list(v)
             sent[pos], cast[pos] = dump_param(v, typ, name)
         return Params(sent, cast)
+
+    def _check(self, signature: tuple[Any, ...], args: tuple[Any, ...]) -> Params | None:
+        """The first call of a signature: bind only if the unprepared path makes the same plan and parameters."""
+        try:
+            planned, expected = self.unprepared(args)
+        except Exception:
+            return None
+        same = planned == self.planned
+        params: Params | None = None
+        if same:
+            try:
+                params = self._dump(args)
+            except Exception:
+                same = False
+        if same and params is not None:
+            timed = {pos for pos, _k, index, _t, _n in self.recipes if index < 0}  # ago(): taken at each call
+            same = len(params) == len(expected) and all(
+                i in timed or (_same_value(a, b) and _same_value(c, d))
+                for i, (a, b, c, d) in enumerate(zip(params, expected, params.cast, expected.cast, strict=True))
+            )
+        self.checked[signature] = same
+        return params if same else None
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal and of the same type (``1`` is not ``1.0`` or ``True``); NaN is the same as NaN."""
+    if type(a) is not type(b):
+        return False
+    try:
+        return bool(a == b) or (a != a and b != b)
+    except Exception:
+        return False
 
 
 class Prepared(Generic[_T]):
@@ -205,7 +256,13 @@ class Prepared(Generic[_T]):
         q = shape(self.query)
         planner = _Planner(q, prefix if prefix is not None else q.prefix, params)
         planned = planner.plan_query(op)
-        made = PreparedPlan(planned, tuple(params), tuple(params.cast), tuple(params.recipes))
+
+        def unprepared(args: tuple[Any, ...]) -> tuple[Planned, Params]:
+            built = shape(self.build(args))
+            plain = _Planner(built, prefix if prefix is not None else built.prefix)
+            return plain.plan_query(op), plain.params  # type: ignore[return-value]
+
+        made = PreparedPlan(planned, tuple(params), tuple(params.cast), tuple(params.recipes), unprepared)
         self._plans[key] = made
         return made
 

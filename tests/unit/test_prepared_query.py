@@ -106,6 +106,9 @@ def test_plain_values_take_the_prepared_plan() -> None:
 
 def test_a_cast_error_is_the_unprepared_one() -> None:
     pq = prepare(filtered)
+    got, fast = prepared_call(pq, ("Oslo", "warm"))  # the first (str, str) call is checked unprepared
+    assert not fast and got == unprepared(filtered, ("Oslo", "warm"))
+    assert prepared_call(pq, ("Oslo", "7"))[1]  # checked: the same plan
     got, fast = prepared_call(pq, ("Oslo", "warm"))
     assert fast and got[0] == "error"
     assert got == unprepared(filtered, ("Oslo", "warm"))
@@ -231,3 +234,38 @@ def test_a_plan_per_operation_and_prefix() -> None:
 
 def test_comment_schema_is_importable() -> None:
     assert Comment.__name__ == "Comment"
+
+
+def test_a_builder_that_branches_on_types_or_bools_takes_the_unprepared_path() -> None:
+    """``isinstance`` and ``is`` cannot be refused on a placeholder: the first call of each signature
+    of values is compared with the unprepared path, and a different plan keeps that signature unprepared."""
+
+    def by_type(v: Any) -> Query[Any]:
+        return from_(Weather) | (where(city=v) if isinstance(v, str) else where(temp_lo=v))
+
+    def by_flag(flag: Any, v: Any) -> Query[Any]:
+        return from_(Weather) | (where(city=v) if flag is True else where(lambda w: w.city != v))
+
+    def swapped(a: Any, b: Any) -> Query[Any]:  # same shape, the values in other places
+        return from_(Weather) | where(lambda w: (w.city == (a if isinstance(a, str) else b)) & (w.temp_hi > 0))
+
+    cases: list[tuple[Callable[..., Query[Any]], list[tuple[Any, ...]]]] = [
+        (by_type, [("Oslo",), (3,), ("Lima",), (4,)]),
+        (by_flag, [(True, "Oslo"), (False, "Oslo"), (True, "Lima"), (False, "Lima")]),
+        (swapped, [("Oslo", "Lima"), (1, "Lima"), (2, "Oslo")]),
+    ]
+    for builder, calls in cases:
+        pq = prepare(builder)
+        for args in calls:
+            got, _fast = prepared_call(pq, args)
+            assert got == unprepared(builder, args), (builder, args)
+
+
+def test_comparing_a_parameter_in_python_is_refused() -> None:
+    for builder in [
+        lambda c: from_(Weather) | (where(city=c) if c == "" else where(temp_lo=1)),
+        lambda c: from_(Weather) | where(temp_lo=1 if c > 3 else 2),
+        lambda c: from_(Weather) | where(city=c if c in ("a", "b") else "c"),
+    ]:
+        with pytest.raises(QueryError, match="parameter 'c' was used as a Python value \\(compared"):
+            prepare(builder)
