@@ -6,7 +6,7 @@ Also the bulk operations that are planned like queries: ``exists``, ``aggregate`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -74,16 +74,28 @@ async def all_(
 
 async def _prepared_all(core: RepoCore, bound: BoundQuery[Any], prefix: str | None, timeout: Any) -> list[Any]:
     """A prepared query's rows: its plan (made once per prefix) with the call's values bound."""
-    prepared = bound.prepared
-    entry = prepared.plan("all", query_prefix(core, prefix, prepared.query), _same)
-    params = entry.bind(bound.args)
-    if params is None:  # values that make other SQL: as unprepared
+    bound_plan = _bind_prepared(core, bound, prefix, "all", _same)
+    if bound_plan is None:  # values that make other SQL: as unprepared
         return await fetch_all(core, bound.query(), prefix, timeout)
-    planned = entry.planned
+    planned, params = bound_plan
     sql, loader = compiled(core, planned)
     _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
     assert results is not None
     return results
+
+
+def _bind_prepared(
+    core: RepoCore, bound: BoundQuery[Any], prefix: str | None, op: str, shape: Callable[[Query[Any]], Query[Any]]
+) -> tuple[Planned, Params] | None:
+    """The prepared plan of ``bound`` for ``op`` and its parameters, or ``None``: the call then runs as
+    unprepared, which also raises what it would (a bad prefix after a bad value, as the build comes first)."""
+    prepared = bound.prepared
+    try:
+        entry = prepared.plan(op, query_prefix(core, prefix, prepared.query), shape)
+    except Exception:  # raised again, in its place, by the unprepared path
+        return None
+    params = entry.bind(bound.args)
+    return None if params is None else (entry.planned, params)
 
 
 def _same(q: Query[Any]) -> Query[Any]:
@@ -202,14 +214,12 @@ def with_updates(q: Query[Any], ops: Mapping[str, Mapping[str, Any]], timestamps
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
     if type(queryable) is BoundQuery:
-        prepared = queryable.prepared
-        entry = prepared.plan("exists", query_prefix(core, prefix, prepared.query), _exists_query)
-        params = entry.bind(queryable.args)
-        if params is not None:
-            planned = entry.planned
-            sql = core.cached(planned, lambda: core.adapter.compile(planned))
-            row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
-            return row is not None
+        bound_plan = _bind_prepared(core, queryable, prefix, "exists", _exists_query)
+        if bound_plan is not None:
+            ready, bound_params = bound_plan
+            ready_sql = core.cached(ready, lambda: core.adapter.compile(ready))
+            found, _ = await core.run("fetchrow", ready_sql, bound_params, timeout, ready.table)
+            return found is not None
     q = _exists_query(to_query(queryable))
     planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
     sql = core.cached(planned, lambda: core.adapter.compile(planned))

@@ -240,3 +240,11 @@ async def test_a_tenant_block_applies_to_prepared_reads(repo: Repo) -> None:
             assert len(await repo.all(mine("7", 20))) == len(CITIES)
             assert await repo.all(mine("8", 20)) == []
             assert mine("7", 20).prepared.plan("all", None, lambda q: q).bind(("7", 20)) is not None  # prepared plan
+
+
+async def test_a_bad_prefix_and_a_bad_value_raise_as_unprepared(repo: Repo) -> None:
+    for city in (None, "Oslo"):
+        for read in (repo.all, repo.exists):
+            got = await _outcome(lambda: read(FILTERED(city, 1), prefix="no such"))  # noqa: B023
+            assert got == await _outcome(lambda: read(filtered(city, 1), prefix="no such"))  # noqa: B023
+            assert got[0] == "error"
