@@ -61,7 +61,8 @@ class Placeholder:
     def __ge__(self, other: object) -> Any:
         return self._compare(other, ">=")
 
-    __hash__ = object.__hash__
+    def __hash__(self) -> int:  # `x in {...}`, a dict lookup: Python on the value
+        self._refuse("hashed: a set or dict lookup")
 
     def __str__(self) -> str:
         self._refuse("str()")
