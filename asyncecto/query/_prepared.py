@@ -25,7 +25,7 @@ import datetime as _dt
 import decimal
 import inspect
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -209,7 +209,7 @@ class Prepared(Generic[_T]):
         self.builder = builder
         self.names: tuple[str, ...] = tuple(names)
         self._signature = signature
-        self._plans: dict[tuple[str, str | None], PreparedPlan] = {}
+        self._plans: dict[tuple[str, str | None, Hashable], PreparedPlan] = {}
         holders = [Placeholder(i, n) for i, n in enumerate(names)]
         try:
             built = builder(*holders)
@@ -245,11 +245,14 @@ class Prepared(Generic[_T]):
         built: Query[_T] = to_query(self.builder(*args))
         return built
 
-    def plan(self, op: str, prefix: str | None, shape: Callable[[Query[Any]], Query[Any]]) -> PreparedPlan:
-        """The plan of ``shape(query)`` for ``op`` under ``prefix`` (planned once; ``shape`` is what the
-        read does to a query first, e.g. ``exists`` dropping the select)."""
-        key = (op, prefix)
-        found = self._plans.get(key)
+    def plan(
+        self, op: str, prefix: str | None, shape: Callable[[Query[Any]], Query[Any]], key: Hashable = None
+    ) -> PreparedPlan:
+        """The plan of ``shape(query)`` for ``op`` under ``prefix``, planned once per ``(op, prefix, key)``:
+        ``shape`` is what the read does to a query first (``exists`` drops the select), ``key`` what else
+        that depends on (``aggregate``'s field)."""
+        plan_key = (op, prefix, key)
+        found = self._plans.get(plan_key)
         if found is not None:
             return found
         params = _RecordingParams()
@@ -263,7 +266,7 @@ class Prepared(Generic[_T]):
             return plain.plan_query(op), plain.params  # type: ignore[return-value]
 
         made = PreparedPlan(planned, tuple(params), tuple(params.cast), tuple(params.recipes), unprepared)
-        self._plans[key] = made
+        self._plans[plan_key] = made
         return made
 
 

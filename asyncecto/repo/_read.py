@@ -6,7 +6,7 @@ Also the bulk operations that are planned like queries: ``exists``, ``aggregate`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -85,13 +85,18 @@ async def _prepared_all(core: RepoCore, bound: BoundQuery[Any], prefix: str | No
 
 
 def _bind_prepared(
-    core: RepoCore, bound: BoundQuery[Any], prefix: str | None, op: str, shape: Callable[[Query[Any]], Query[Any]]
+    core: RepoCore,
+    bound: BoundQuery[Any],
+    prefix: str | None,
+    op: str,
+    shape: Callable[[Query[Any]], Query[Any]],
+    key: Hashable = None,
 ) -> tuple[Planned, Params] | None:
     """The prepared plan of ``bound`` for ``op`` and its parameters, or ``None``: the call then runs as
     unprepared, which also raises what it would (a bad prefix after a bad value, as the build comes first)."""
     prepared = bound.prepared
     try:
-        entry = prepared.plan(op, query_prefix(core, prefix, prepared.query), shape)
+        entry = prepared.plan(op, query_prefix(core, prefix, prepared.query), shape, key)
     except Exception:  # raised again, in its place, by the unprepared path
         return None
     params = entry.bind(bound.args)
@@ -250,29 +255,15 @@ async def aggregate(
         raise ArgumentError(f"unknown aggregate {func!r}; use one of {', '.join(_AGGREGATES)}")
     if field_name is None and func != "count":
         raise ArgumentError(f"aggregate {func!r} needs a field, e.g. aggregate(q, {func!r}, 'visits')")
-    q = to_query(queryable)
-    if q.group_bys:
-        raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
-    wrap = q.limit is not None or q.offset is not None or q.distinct is not False or bool(q.combinations)
-    column: int | None = None
-    typ: t.Type[Any] | None = None
-    if not wrap:
-        # aggregate in place: the field (or *) is the only column
-        if field_name is not None:
-            _check_field(q, field_name)
-            q = attrs.evolve(q, select=FieldRef(0, field_name), order_bys=())
-            column = 0
-        else:
-            q = attrs.evolve(q, select=None, order_bys=())
-        planned, params = plan(q, "aggregate", prefix=query_prefix(core, prefix, q))
-        if column is not None:
-            assert isinstance(planned.reader, ReadValue)
-            typ = planned.reader.type
+    found = _prepared_aggregate(core, queryable, field_name, prefix) if type(queryable) is BoundQuery else None
+    params: list[Any]
+    if found is not None:
+        planned, params, wrap, column, typ = found
     else:
-        # the query as it is (its select, distinct, limit) becomes a subquery; aggregate one of its columns
-        planned, params = plan(q, "all", prefix=query_prefix(core, prefix, q))
-        if field_name is not None:
-            column, typ = _subquery_column(q, planned, field_name)
+        q = to_query(queryable)
+        shaped, op, wrap = _aggregate_query(q, field_name)
+        planned, params = plan(shaped, op, prefix=query_prefix(core, prefix, shaped))
+        column, typ = _aggregate_column(q, planned, wrap, field_name)
     sql = core.cached(
         ("aggregate", func, column, wrap, planned),
         lambda: core.adapter.compile_aggregate(planned, func, column, wrap),
@@ -284,6 +275,54 @@ async def aggregate(
     if value is not None and func in ("min", "max") and typ is not None and not getattr(typ, "load_is_identity", False):
         return typ.load(value)
     return value
+
+
+def _aggregate_query(q: Query[Any], field_name: str | None) -> tuple[Query[Any], str, bool]:
+    """``(query, operation, wrap)`` as ``aggregate`` plans ``q``: in place (the field, or ``*``, the only
+    column), or, with limit, offset, distinct or a combination, the query as it is, wrapped in a subquery."""
+    if q.group_bys:
+        raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
+    wrap = q.limit is not None or q.offset is not None or q.distinct is not False or bool(q.combinations)
+    if wrap:
+        return q, "all", True
+    if field_name is not None:
+        _check_field(q, field_name)
+        return attrs.evolve(q, select=FieldRef(0, field_name), order_bys=()), "aggregate", False
+    return attrs.evolve(q, select=None, order_bys=()), "aggregate", False
+
+
+def _aggregate_column(
+    q: Query[Any], planned: Planned, wrap: bool, field_name: str | None
+) -> tuple[int | None, t.Type[Any] | None]:
+    """The aggregated column (``None``: ``*``) and its type, for loading ``min``/``max``."""
+    if field_name is None:
+        return None, None
+    if wrap:
+        return _subquery_column(q, planned, field_name)
+    assert isinstance(planned.reader, ReadValue)
+    return 0, planned.reader.type
+
+
+def _prepared_aggregate(
+    core: RepoCore, bound: BoundQuery[Any], field_name: str | None, prefix: str | None
+) -> tuple[Planned, Params, bool, int | None, t.Type[Any] | None] | None:
+    """A prepared call's aggregate plan and parameters, or ``None`` (then as unprepared)."""
+    template = bound.prepared.query
+    try:
+        _shaped, op, wrap = _aggregate_query(template, field_name)
+    except Exception:  # raised again, in its place, by the unprepared path
+        return None
+    bound_plan = _bind_prepared(
+        core, bound, prefix, op, lambda q: _aggregate_query(q, field_name)[0], ("aggregate", field_name)
+    )
+    if bound_plan is None:
+        return None
+    planned, params = bound_plan
+    try:
+        column, typ = _aggregate_column(template, planned, wrap, field_name)
+    except Exception:  # as above
+        return None
+    return planned, params, wrap, column, typ
 
 
 def _subquery_column(q: Query[Any], planned: Planned, field_name: str) -> tuple[int, t.Type[Any] | None]:

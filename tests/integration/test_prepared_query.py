@@ -15,6 +15,7 @@ from asyncecto.query import (
     Query,
     fragment,
     from_,
+    group_by,
     join,
     limit,
     lock,
@@ -248,3 +249,23 @@ async def test_a_bad_prefix_and_a_bad_value_raise_as_unprepared(repo: Repo) -> N
             got = await _outcome(lambda: read(FILTERED(city, 1), prefix="no such"))  # noqa: B023
             assert got == await _outcome(lambda: read(filtered(city, 1), prefix="no such"))  # noqa: B023
             assert got[0] == "error"
+
+
+async def test_aggregates_take_the_prepared_plan(repo: Repo) -> None:
+    await _seed(repo)
+    limited = prepare(lambda c, n: from_(Weather) | where(city=c) | order_by("temp_lo") | limit(n))
+    for func, field in [("count", None), ("count", "temp_lo"), ("max", "temp_lo"), ("avg", "temp_hi")]:
+        for city, t in VALUES:
+            got = await _outcome(lambda: repo.aggregate(FILTERED(city, t), func, field))  # noqa: B023
+            assert got == await _outcome(lambda: repo.aggregate(filtered(city, t), func, field)), (func, city, t)  # noqa: B023
+        for n in (0, 3, 2**40, -1):
+            got = await _outcome(lambda: repo.aggregate(limited("Oslo", n), func, field))  # noqa: B023
+            expected = await _outcome(lambda: repo.aggregate(limited.build(("Oslo", n)), func, field))  # noqa: B023
+            assert got == expected, (func, field, n)
+    before = repo.cache_stats()
+    assert await repo.aggregate(FILTERED("Oslo", 1), "max", "temp_lo") == 22
+    assert await repo.aggregate(limited("Lima", 2), "max", "temp_lo") == -2
+    after = repo.cache_stats()
+    assert after["misses"] == before["misses"]  # both plans were made before, by the loop
+    with pytest.raises(QueryError, match="group_by"):
+        await repo.aggregate(prepare(lambda c: from_(Weather) | where(city=c) | group_by("city"))("Oslo"), "count")
