@@ -57,7 +57,12 @@ class Reads(CallHooks):
         telemetry_options: Mapping[str, Any] | None,
         options: Mapping[str, Any],
     ) -> Resolved:
-        return self._resolve(operation, method, to_query(queryable), prefix, timeout, log, telemetry_options, options)
+        if type(queryable) is BoundQuery and type(self).prepare_query is CallHooks.prepare_query:
+            # no hook to show the query to: the prepared call goes on as it is, to its prepared plan
+            query: Any = queryable
+        else:
+            query = to_query(queryable)
+        return self._resolve(operation, method, query, prefix, timeout, log, telemetry_options, options)
 
     @routed
     async def all(

@@ -94,6 +94,9 @@ def _bind_prepared(
 ) -> tuple[Planned, Params] | None:
     """The prepared plan of ``bound`` for ``op`` and its parameters, or ``None``: the call then runs as
     unprepared, which also raises what it would (a bad prefix after a bad value, as the build comes first)."""
+    call = core.call_var.get()
+    if call is not None and not call.query_cache:  # query_cache=False: no cached plan of any kind
+        return None
     prepared = bound.prepared
     try:
         entry = prepared.plan(op, query_prefix(core, prefix, prepared.query), shape, key)

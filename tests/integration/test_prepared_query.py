@@ -269,3 +269,23 @@ async def test_aggregates_take_the_prepared_plan(repo: Repo) -> None:
     assert after["misses"] == before["misses"]  # both plans were made before, by the loop
     with pytest.raises(QueryError, match="group_by"):
         await repo.aggregate(prepare(lambda c: from_(Weather) | where(city=c) | group_by("city"))("Oslo"), "count")
+
+
+async def test_call_options_keep_the_prepared_plan_and_query_cache_false_drops_it(repo: Repo) -> None:
+    await _seed(repo)
+    events: list[QueryEvent] = []
+    name = repo.telemetry.attach(events.append)
+    try:
+        await repo.all(FILTERED("Oslo", 2))
+        before = repo.cache_stats()
+        rows = await repo.all(FILTERED("Oslo", 2), log=False, telemetry_options={"route": "x"})
+        assert repo.cache_stats()["hits"] == before["hits"] + 1
+        assert rows == await repo.all(filtered("Oslo", 2), log=False)
+        assert await repo.exists(FILTERED("Oslo", 2), telemetry_options={"route": "y"})
+        before = repo.cache_stats()
+        assert await repo.all(FILTERED("Oslo", 2), query_cache=False) == rows
+        assert repo.cache_stats() == before  # no plan cache touched
+        await repo.telemetry.flush()
+    finally:
+        repo.telemetry.detach(name)
+    assert [e.options for e in events if e.options] == [{"route": "x"}, {"route": "y"}]
