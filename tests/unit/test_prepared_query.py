@@ -34,7 +34,6 @@ from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._planner import plan
 from asyncecto.query._prepared import Prepared
 
-from ..assoc_schemas import Comment
 from ..assoc_schemas import Post as BlogPost
 from ..schemas import Post, Typed, Weather
 
@@ -230,10 +229,6 @@ def test_a_plan_per_operation_and_prefix() -> None:
     b = pq.plan("all", "archive", lambda q: q)
     assert b is not a and b.planned.sources[0].prefix == "archive"
     assert b.planned == plan(filtered("x", 1), prefix="archive")[0]
-
-
-def test_comment_schema_is_importable() -> None:
-    assert Comment.__name__ == "Comment"
 
 
 def test_a_builder_that_branches_on_types_or_bools_takes_the_unprepared_path() -> None:
