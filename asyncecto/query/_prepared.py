@@ -68,6 +68,9 @@ _PLAIN = frozenset(
 )
 _SCALARS = _PLAIN - {list, tuple, dict}
 _INTEGERS = (t.Integer, t.Id)
+#: plans kept per prepared query (one per operation and prefix), and value signatures remembered per plan
+_MAX_PLANS = 256
+_MAX_SIGNATURES = 1024
 
 
 class _RecordingParams(Params):
@@ -172,7 +175,8 @@ class PreparedPlan:
                 i in timed or (_same_value(a, b) and _same_value(c, d))
                 for i, (a, b, c, d) in enumerate(zip(params, expected, params.cast, expected.cast, strict=True))
             )
-        self.checked[signature] = same
+        if len(self.checked) < _MAX_SIGNATURES:
+            self.checked[signature] = same
         return params if same else None
 
 
@@ -266,6 +270,8 @@ class Prepared(Generic[_T]):
             return plain.plan_query(op), plain.params  # type: ignore[return-value]
 
         made = PreparedPlan(planned, tuple(params), tuple(params.cast), tuple(params.recipes), unprepared)
+        if len(self._plans) >= _MAX_PLANS:  # many prefixes (a schema per tenant): keep the most recent
+            self._plans.pop(next(iter(self._plans)))
         self._plans[plan_key] = made
         return made
 

@@ -266,3 +266,13 @@ def test_comparing_a_parameter_in_python_is_refused() -> None:
     ]:
         with pytest.raises(QueryError, match=r"parameter 'c' was used as a Python value \((compared|hashed)"):
             prepare(builder)
+
+
+def test_plans_per_prefix_are_bounded() -> None:
+    from asyncecto.query import _prepared
+
+    pq = prepare(filtered)
+    for i in range(_prepared._MAX_PLANS + 10):
+        pq.plan("all", f"tenant_{i}", lambda q: q)
+    assert len(pq._plans) == _prepared._MAX_PLANS
+    assert ("all", f"tenant_{_prepared._MAX_PLANS + 9}", None) in pq._plans
