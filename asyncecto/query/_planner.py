@@ -169,7 +169,12 @@ class _Planner:
         return Col(ref.binding, f.source), f.type, f"{info.name}.{ref.name}"
 
     def param(self, value: Any, typ: t.Type[Any] | None, name: str | None, kind: Any = "value") -> ParamRef:
-        if self.recipes is not None and isinstance(value, Placeholder):
+        if isinstance(value, Placeholder):
+            if self.recipes is None:
+                raise QueryError(
+                    f"{self.q!r} is a prepared query's template, with {value!r} in place of a value; "
+                    "run the prepared query with its values instead: repo.all(prepared(...))"
+                )
             # a prepared query's parameter: bound per call (``_prepared``), as dump_param does here
             self.recipes.append((len(self.params), kind, value.index, typ, name))
             value = cast = None

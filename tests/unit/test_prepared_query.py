@@ -276,3 +276,9 @@ def test_plans_per_prefix_are_bounded() -> None:
         pq.plan("all", f"tenant_{i}", lambda q: q)
     assert len(pq._plans) == _prepared._MAX_PLANS
     assert ("all", f"tenant_{_prepared._MAX_PLANS + 9}", None) in pq._plans
+
+
+def test_the_template_itself_cannot_be_planned() -> None:
+    pq = prepare(filtered)
+    with pytest.raises(QueryError, match=r"is a prepared query's template, with <prepared parameter 'city'>"):
+        plan(pq.query)
