@@ -104,6 +104,11 @@ from ._clauses.order_by import reverse_order as reverse_order
 from ._take import map_ as map_
 from ._take import struct as struct
 
+# isort: split
+# issue 21 (a repeated query costs no build and no plan)
+from ._prepared import Prepared as Prepared
+from ._prepared import prepare as prepare
+
 __all__ = (
     "Dynamic",
     "E",
@@ -168,6 +173,8 @@ __all__ = (
     "percent_rank",
     "placeholder",
     "preload",
+    "prepare",
+    "Prepared",
     "prepend_order_by",
     "put_query_prefix",
     "range_between",

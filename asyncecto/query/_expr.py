@@ -52,6 +52,7 @@ from ._ast import (
     Subquery,
 )
 from ._inspect import render_expr
+from ._placeholder import Placeholder
 from ._query import Query
 
 __all__ = (
@@ -213,6 +214,8 @@ class E:
             return E(In(self.node, values))
         if isinstance(values, E):
             return E(In(self.node, values.node))
+        if isinstance(values, Placeholder):  # a prepared query's parameter: the list is given per call
+            return E(In(self.node, Param(values)))
         if isinstance(values, str | bytes) or not isinstance(values, Iterable):
             raise QueryError(f"in_ expects a list of values or an array field, got {values!r}")
         return E(In(self.node, Param(list(values))))

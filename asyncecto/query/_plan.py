@@ -380,9 +380,12 @@ class PSource:
     hints: tuple[str, ...] = ()
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Planned:
     """A planned query: everything the adapter needs to write SQL, and no parameter values.
+
+    Its hash is computed once (``cache_hash``): the plan cache looks a plan up more than once
+    per query, and hashing walks the whole tree.
 
     ``columns`` are the selected expressions in order; ``reader`` says how a row of them
     becomes the result (a struct, a value, or tuples/lists/dicts of those).

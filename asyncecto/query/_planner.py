@@ -57,6 +57,7 @@ from ._ast import (
 )
 from ._clauses.cte import fragment_cte
 from ._param_types import INT4, INT8, INTEGER_ARGS, LiteralMode, beyond_int4, cast_type_of, fits, literal_db_type, shift
+from ._placeholder import Placeholder
 from ._plan import (
     Col,
     PAliasRef,
@@ -100,7 +101,7 @@ from ._plan import (
 from ._plan_select import plan_select
 from ._query import Query
 
-__all__ = ("plan",)
+__all__ = ("dump_param", "plan")
 
 
 class _Planner:
@@ -119,6 +120,8 @@ class _Planner:
         self.params: list[Any] = Params() if params is None else params
         #: the values before dumping, parallel to ``params`` (when it is a :class:`Params`)
         self.cast_params: list[Any] | None = getattr(self.params, "cast", None)
+        #: planning a prepared query: where each placeholder went (``_prepared``), else ``None``
+        self.recipes: list[Any] | None = getattr(self.params, "recipes", None)
         self.parent: _Planner | None = None
         self.selected_aliases: set[str] = set()
         #: for ``INSERT … SELECT``: the type (and name for errors) of the field each selected key fills
@@ -165,22 +168,18 @@ class _Planner:
             raise QueryError(f"field {ref.name!r} does not exist in schema {info.name}; fields are: {known}")
         return Col(ref.binding, f.source), f.type, f"{info.name}.{ref.name}"
 
-    def param(self, value: Any, typ: t.Type[Any] | None, name: str | None) -> ParamRef:
-        cast = value
-        if typ is not None:
-            schema, _, fname = name.rpartition(".") if name else (None, None, None)
-            try:
-                cast = t.cast_value(typ, value, field=fname, schema=schema or None)
-            except CastError as refused:
-                # an internal value the type dumps as it is (a float's inf or NaN, which cast keeps
-                # out of outside input) is a value the column holds: written and compared as insert does
-                try:
-                    cast = t.dump_value(typ, value, field=fname, schema=schema or None)
-                except CastError:
-                    raise refused from None
-            value = t.dump_value(typ, cast, field=fname, schema=schema or None)
-        elif type(value) is str and ("\x00" in value or not value.isascii()):
-            t.dump_value(t.String(), value, field=name)  # untyped text still cannot hold a NUL: CastError
+    def param(self, value: Any, typ: t.Type[Any] | None, name: str | None, kind: Any = "value") -> ParamRef:
+        if isinstance(value, Placeholder):
+            if self.recipes is None:
+                raise QueryError(
+                    f"{self.q!r} is a prepared query's template, with {value!r} in place of a value; "
+                    "run the prepared query with its values instead: repo.all(prepared(...))"
+                )
+            # a prepared query's parameter: bound per call (``_prepared``), as dump_param does here
+            self.recipes.append((len(self.params), kind, value.index, typ, name))
+            value = cast = None
+        else:
+            value, cast = dump_param(value, typ, name)
         self.params.append(value)
         if self.cast_params is not None:
             self.cast_params.append(cast)
@@ -188,6 +187,8 @@ class _Planner:
 
     def literal(self, value: Any, mode: LiteralMode) -> PExpr:
         """A parameter nothing in the query types: cast to its value's own SQL type (part of the plan)."""
+        if isinstance(value, Placeholder):
+            return self.param(value, None, None, ("literal", mode))  # bound only where it takes no cast
         db_type = literal_db_type(value, mode)
         ref = self.param(value, None, None)
         return PCast(ref, db_type, exact=True) if db_type else ref
@@ -249,10 +250,13 @@ class _Planner:
                 return self.param(e.value, *expected)
             return self.literal(e.value, literal)
         if isinstance(e, Now):
-            now = shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
+            now: Any = shift(_dt.datetime.now(_dt.UTC), e.amount, e.unit)
+            kind: Any = "value"
+            if self.recipes is not None:  # a prepared query takes the time at each call
+                now, kind = Placeholder(-1, "now"), ("now", e.amount, e.unit)
             if expected[0] is None:  # nothing typed to compare with: say what the value is
-                return PCast(self.param(now, t.UtcDatetimeUsec(), None), "timestamptz")
-            return self.param(now, expected[0], expected[1])
+                return PCast(self.param(now, t.UtcDatetimeUsec(), None, kind), "timestamptz")
+            return self.param(now, expected[0], expected[1], kind)
         if isinstance(e, JsonPath):
             if all(isinstance(k, str | int) for k in e.path):
                 return PJsonPath(self.expr(e.arg), self.param([str(k) for k in e.path], None, None))
@@ -267,6 +271,7 @@ class _Planner:
             arg = self.expr(e.arg)
             keys = e.keys
             if isinstance(keys, Param):
+                _no_placeholder(keys.value, "has_key/has_any_keys/has_all_keys")
                 if e.op == "?" and not isinstance(keys.value, str):
                     raise QueryError(f"has_key expects a key string, got {keys.value!r}")
                 ref = self.param(keys.value, None, None)
@@ -405,6 +410,7 @@ class _Planner:
         """``x.contains(v)`` by ``x``'s type: an array's element (``= ANY``) or elements (``@>``), or JSON (``@>``)."""
         typ, name = self.type_of(e.left)
         value = e.right.value if isinstance(e.right, Param) else None
+        _no_placeholder(value, "contains (a list and one element make different SQL)")
         if isinstance(typ, t.Array):
             if isinstance(e.right, Param) and isinstance(value, list | tuple):
                 left = self.expr(e.left)
@@ -485,6 +491,9 @@ class _Planner:
         if isinstance(e.right, Param):
             values = e.right.value
             typ, name = self.type_of(e.left)
+            if isinstance(values, Placeholder):  # a prepared query's list: checked and cast per call
+                right = self.param(values, t.Array(typ) if typ is not None else None, name, ("in", typ))
+                return PIn(self.expr(e.left), right)
             if not isinstance(values, list | tuple):
                 raise QueryError(f"in_ expects a list of values for {name or 'the expression'}, got {values!r}")
             if type(typ) in (t.Integer, t.Id) and values and all(type(v) is int for v in values):
@@ -498,6 +507,35 @@ class _Planner:
         arr, name = self.type_of(e.right)
         elem = arr.of if isinstance(arr, t.Array) else None
         return PIn(self.expr(e.left, (elem, name), "inferred"), self.expr(e.right))
+
+
+def _no_placeholder(value: Any, where: str) -> None:
+    if isinstance(value, Placeholder):
+        raise QueryError(
+            f"prepare(): parameter {value.name!r} is used in {where}, whose SQL depends on the value; "
+            "it cannot be a prepared parameter: build this query without prepare(), or pass a constant"
+        )
+
+
+def dump_param(value: Any, typ: t.Type[Any] | None, name: str | None) -> tuple[Any, Any]:
+    """``(sent, cast)``: a parameter's value cast to ``typ`` and dumped (``name``: ``Schema.field`` for
+    errors), or, untyped, sent as it is; a bad value raises :class:`CastError`."""
+    cast = value
+    if typ is not None:
+        schema, _, fname = name.rpartition(".") if name else (None, None, None)
+        try:
+            cast = t.cast_value(typ, value, field=fname, schema=schema or None)
+        except CastError as refused:
+            # an internal value the type dumps as it is (a float's inf or NaN, which cast keeps
+            # out of outside input) is a value the column holds: written and compared as insert does
+            try:
+                cast = t.dump_value(typ, value, field=fname, schema=schema or None)
+            except CastError:
+                raise refused from None
+        value = t.dump_value(typ, cast, field=fname, schema=schema or None)
+    elif type(value) is str and ("\x00" in value or not value.isascii()):
+        t.dump_value(t.String(), value, field=name)  # untyped text still cannot hold a NUL: CastError
+    return value, cast
 
 
 def plan(q: Query[Any], op: str = "all", *, prefix: str | None = None) -> tuple[Planned, list[Any]]:
@@ -566,11 +604,11 @@ def _plan_query(p: _Planner, op: str) -> Planned:
     orders = tuple((o.direction, p.expr(o.expr)) for o in q.order_bys)
     lim = off = None
     if q.with_ties:  # OFFSET … FETCH FIRST … WITH TIES: the offset comes first in the text
-        off = p.param(q.offset.value, None, None) if q.offset is not None else None
-        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
+        off = p.param(q.offset.value, None, None, "count") if q.offset is not None else None
+        lim = p.param(q.limit.value, None, None, "count") if q.limit is not None else None
     else:
-        lim = p.param(q.limit.value, None, None) if q.limit is not None else None
-        off = p.param(q.offset.value, None, None) if q.offset is not None else None
+        lim = p.param(q.limit.value, None, None, "count") if q.limit is not None else None
+        off = p.param(q.offset.value, None, None, "count") if q.offset is not None else None
     if q.with_ties and not q.order_bys:
         raise QueryError(f"with_ties needs an order_by: {q!r}")
     sources = tuple(

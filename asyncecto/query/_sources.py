@@ -15,6 +15,7 @@ from asyncecto.errors import QueryError
 from asyncecto.schema import is_schema, schema_info
 
 from ._ast import FieldRef, Fragment, SelectFields, Shape, Source, SourceRef, Subquery, UnsafeFragment, Values
+from ._placeholder import BoundQuery
 from ._query import Query
 
 __all__ = ("check_field", "name_binding", "source_of", "Step", "to_query", "values", "with_hints")
@@ -30,6 +31,9 @@ def to_query(queryable: Any) -> Query[Any]:
     """A :class:`Query` for any queryable (schema, ``(table, Schema)``, query)."""
     if isinstance(queryable, Query):
         return queryable
+    if isinstance(queryable, BoundQuery):  # prepared(*args): the query it stands for
+        built: Query[Any] = queryable.query()
+        return built
     return Query(source_of(queryable))
 
 

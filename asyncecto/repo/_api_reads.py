@@ -13,6 +13,7 @@ from asyncecto.errors import (
     Rollback,
 )
 from asyncecto.query import Query
+from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._sources import to_query
 from asyncecto.schema import Meta, schema_info
 
@@ -26,7 +27,7 @@ from ._routing import routed
 __all__ = ("LogOption", "Queryable", "Reads")
 
 _T = TypeVar("_T")
-Queryable = type[_T] | Query[_T] | tuple[str, type[_T]]
+Queryable = type[_T] | Query[_T] | tuple[str, type[_T]] | BoundQuery[_T]  # BoundQuery: prepare(...)(*args)
 #: ``log=``: ``False`` silences the call's query log, a level name (``"info"``) overrides the repo's
 LogOption = bool | str | None
 
@@ -56,7 +57,12 @@ class Reads(CallHooks):
         telemetry_options: Mapping[str, Any] | None,
         options: Mapping[str, Any],
     ) -> Resolved:
-        return self._resolve(operation, method, to_query(queryable), prefix, timeout, log, telemetry_options, options)
+        if type(queryable) is BoundQuery and type(self).prepare_query is CallHooks.prepare_query:
+            # no hook to show the query to: the prepared call goes on as it is, to its prepared plan
+            query: Any = queryable
+        else:
+            query = to_query(queryable)
+        return self._resolve(operation, method, query, prefix, timeout, log, telemetry_options, options)
 
     @routed
     async def all(

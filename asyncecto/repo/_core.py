@@ -351,16 +351,17 @@ class RepoCore(Executor):
         if call is not None and not call.query_cache:
             return build()
         cache = self._cache
-        try:
-            hash(key)
-        except TypeError as exc:
-            raise QueryError(
-                f"cannot cache this query's plan: {exc}; a custom type used in a query must be hashable "
-                "(an attrs or dataclass type with frozen=True, or define __hash__)"
-            ) from exc
+        # a hit costs one lookup (a plan caches its own hash); the pop and re-insert keep it most recent
         try:
             value: _R = cache.pop(key)
-        except KeyError:
+        except (KeyError, TypeError):
+            try:
+                hash(key)  # a pop from an empty dict does not hash
+            except TypeError as exc:
+                raise QueryError(
+                    f"cannot cache this query's plan: {exc}; a custom type used in a query must be hashable "
+                    "(an attrs or dataclass type with frozen=True, or define __hash__)"
+                ) from exc
             self._cache_misses += 1
             value = build()
             if len(cache) >= self.cache_size:

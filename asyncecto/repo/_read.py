@@ -6,7 +6,7 @@ Also the bulk operations that are planned like queries: ``exists``, ``aggregate`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -17,6 +17,7 @@ from asyncecto.query._ast import Compare, FieldRef, Filter, Fragment, Param
 from asyncecto.query._clauses.exclude import used_clauses
 from asyncecto.query._clauses.update import update
 from asyncecto.query._clauses.where import where
+from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._plan import Col, Params, Planned, ReadValue
 from asyncecto.query._planner import plan
 from asyncecto.query._query import Query
@@ -63,17 +64,57 @@ def to_sql(core: RepoCore, queryable: Any, op: str, prefix: str | None = None) -
 async def all_(
     core: RepoCore, queryable: Any, prefix: str | None, timeout: Any, on_preloader_spawn: Any = DEFAULT
 ) -> list[Any]:
+    if type(queryable) is BoundQuery and not queryable.prepared.query.preloads:
+        return await _prepared_all(core, queryable, prefix, timeout)
     q = to_query(queryable)
     if q.preloads:
         return await run_with_preloads(core, q, prefix, timeout, on_preloader_spawn)
     return await fetch_all(core, q, prefix, timeout)
 
 
+async def _prepared_all(core: RepoCore, bound: BoundQuery[Any], prefix: str | None, timeout: Any) -> list[Any]:
+    """A prepared query's rows: its plan (made once per prefix) with the call's values bound."""
+    bound_plan = _bind_prepared(core, bound, prefix, "all", _same)
+    if bound_plan is None:  # values that make other SQL: as unprepared
+        return await fetch_all(core, bound.query(), prefix, timeout)
+    planned, params = bound_plan
+    sql, loader = compiled(core, planned)
+    _, results = await core.run("fetch", sql, params, timeout, planned.table, loader)
+    assert results is not None
+    return results
+
+
+def _bind_prepared(
+    core: RepoCore,
+    bound: BoundQuery[Any],
+    prefix: str | None,
+    op: str,
+    shape: Callable[[Query[Any]], Query[Any]],
+    key: Hashable = None,
+) -> tuple[Planned, Params] | None:
+    """The prepared plan of ``bound`` for ``op`` and its parameters, or ``None``: the call then runs as
+    unprepared, which also raises what it would (a bad prefix after a bad value, as the build comes first)."""
+    call = core.call_var.get()
+    if call is not None and not call.query_cache:  # query_cache=False: no cached plan of any kind
+        return None
+    prepared = bound.prepared
+    try:
+        entry = prepared.plan(op, query_prefix(core, prefix, prepared.query), shape, key)
+    except Exception:  # raised again, in its place, by the unprepared path
+        return None
+    params = entry.bind(bound.args)
+    return None if params is None else (entry.planned, params)
+
+
+def _same(q: Query[Any]) -> Query[Any]:
+    return q
+
+
 async def one(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> Any:
-    q = to_query(queryable)
+    q = queryable if type(queryable) is BoundQuery else to_query(queryable)
     rows = await all_(core, q, prefix, timeout)
     if len(rows) > 1:
-        raise MultipleResultsError(q, len(rows))
+        raise MultipleResultsError(to_query(q), len(rows))
     return rows[0] if rows else None
 
 
@@ -180,9 +221,24 @@ def with_updates(q: Query[Any], ops: Mapping[str, Mapping[str, Any]], timestamps
 
 
 async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: Any) -> bool:
-    q = to_query(queryable)
+    if type(queryable) is BoundQuery:
+        bound_plan = _bind_prepared(core, queryable, prefix, "exists", _exists_query)
+        if bound_plan is not None:
+            ready, bound_params = bound_plan
+            ready_sql = core.cached(ready, lambda: core.adapter.compile(ready))
+            found, _ = await core.run("fetchrow", ready_sql, bound_params, timeout, ready.table)
+            return found is not None
+    q = _exists_query(to_query(queryable))
+    planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
+    sql = core.cached(planned, lambda: core.adapter.compile(planned))
+    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
+    return row is not None
+
+
+def _exists_query(q: Query[Any]) -> Query[Any]:
+    """``q`` as ``exists`` runs it: ``SELECT TRUE``, no order or limit."""
     true = Fragment(("TRUE",), ())
-    q = attrs.evolve(
+    return attrs.evolve(
         q,
         select=None,
         order_bys=(),
@@ -192,10 +248,6 @@ async def exists(core: RepoCore, queryable: Any, prefix: str | None, timeout: An
         # every combined query selects TRUE too, as Ecto's exists? rewrites them
         combinations=tuple((k, attrs.evolve(o, select=true, order_bys=())) for k, o in q.combinations),
     )
-    planned, params = plan(q, "exists", prefix=query_prefix(core, prefix, q))
-    sql = core.cached(planned, lambda: core.adapter.compile(planned))
-    row, _ = await core.run("fetchrow", sql, params, timeout, planned.table)
-    return row is not None
 
 
 async def aggregate(
@@ -206,29 +258,15 @@ async def aggregate(
         raise ArgumentError(f"unknown aggregate {func!r}; use one of {', '.join(_AGGREGATES)}")
     if field_name is None and func != "count":
         raise ArgumentError(f"aggregate {func!r} needs a field, e.g. aggregate(q, {func!r}, 'visits')")
-    q = to_query(queryable)
-    if q.group_bys:
-        raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
-    wrap = q.limit is not None or q.offset is not None or q.distinct is not False or bool(q.combinations)
-    column: int | None = None
-    typ: t.Type[Any] | None = None
-    if not wrap:
-        # aggregate in place: the field (or *) is the only column
-        if field_name is not None:
-            _check_field(q, field_name)
-            q = attrs.evolve(q, select=FieldRef(0, field_name), order_bys=())
-            column = 0
-        else:
-            q = attrs.evolve(q, select=None, order_bys=())
-        planned, params = plan(q, "aggregate", prefix=query_prefix(core, prefix, q))
-        if column is not None:
-            assert isinstance(planned.reader, ReadValue)
-            typ = planned.reader.type
+    found = _prepared_aggregate(core, queryable, field_name, prefix) if type(queryable) is BoundQuery else None
+    params: list[Any]
+    if found is not None:
+        planned, params, wrap, column, typ = found
     else:
-        # the query as it is (its select, distinct, limit) becomes a subquery; aggregate one of its columns
-        planned, params = plan(q, "all", prefix=query_prefix(core, prefix, q))
-        if field_name is not None:
-            column, typ = _subquery_column(q, planned, field_name)
+        q = to_query(queryable)
+        shaped, op, wrap = _aggregate_query(q, field_name)
+        planned, params = plan(shaped, op, prefix=query_prefix(core, prefix, shaped))
+        column, typ = _aggregate_column(q, planned, wrap, field_name)
     sql = core.cached(
         ("aggregate", func, column, wrap, planned),
         lambda: core.adapter.compile_aggregate(planned, func, column, wrap),
@@ -240,6 +278,54 @@ async def aggregate(
     if value is not None and func in ("min", "max") and typ is not None and not getattr(typ, "load_is_identity", False):
         return typ.load(value)
     return value
+
+
+def _aggregate_query(q: Query[Any], field_name: str | None) -> tuple[Query[Any], str, bool]:
+    """``(query, operation, wrap)`` as ``aggregate`` plans ``q``: in place (the field, or ``*``, the only
+    column), or, with limit, offset, distinct or a combination, the query as it is, wrapped in a subquery."""
+    if q.group_bys:
+        raise QueryError(f"cannot aggregate on query with group_by: {q!r}")
+    wrap = q.limit is not None or q.offset is not None or q.distinct is not False or bool(q.combinations)
+    if wrap:
+        return q, "all", True
+    if field_name is not None:
+        _check_field(q, field_name)
+        return attrs.evolve(q, select=FieldRef(0, field_name), order_bys=()), "aggregate", False
+    return attrs.evolve(q, select=None, order_bys=()), "aggregate", False
+
+
+def _aggregate_column(
+    q: Query[Any], planned: Planned, wrap: bool, field_name: str | None
+) -> tuple[int | None, t.Type[Any] | None]:
+    """The aggregated column (``None``: ``*``) and its type, for loading ``min``/``max``."""
+    if field_name is None:
+        return None, None
+    if wrap:
+        return _subquery_column(q, planned, field_name)
+    assert isinstance(planned.reader, ReadValue)
+    return 0, planned.reader.type
+
+
+def _prepared_aggregate(
+    core: RepoCore, bound: BoundQuery[Any], field_name: str | None, prefix: str | None
+) -> tuple[Planned, Params, bool, int | None, t.Type[Any] | None] | None:
+    """A prepared call's aggregate plan and parameters, or ``None`` (then as unprepared)."""
+    template = bound.prepared.query
+    try:
+        _shaped, op, wrap = _aggregate_query(template, field_name)
+    except Exception:  # raised again, in its place, by the unprepared path
+        return None
+    bound_plan = _bind_prepared(
+        core, bound, prefix, op, lambda q: _aggregate_query(q, field_name)[0], ("aggregate", field_name)
+    )
+    if bound_plan is None:
+        return None
+    planned, params = bound_plan
+    try:
+        column, typ = _aggregate_column(template, planned, wrap, field_name)
+    except Exception:  # as above
+        return None
+    return planned, params, wrap, column, typ
 
 
 def _subquery_column(q: Query[Any], planned: Planned, field_name: str) -> tuple[int, t.Type[Any] | None]:

@@ -57,6 +57,7 @@ from asyncecto.errors import (
     DatabaseUnavailableError,
     PoolTimeoutError,
 )
+from asyncecto.query._placeholder import BoundQuery
 from asyncecto.query._query import Query
 
 from ._config import RepoConfig, build_config
@@ -575,7 +576,9 @@ def routed(method: Callable[_P, Coroutine[Any, Any, _R]]) -> Callable[_P, Corout
         if router is None:
             return await method(*args, **kwargs)
         query = args[1] if len(args) > 1 else None
-        locked = isinstance(query, Query) and query.lock is not None  # FOR UPDATE and the like: the primary
+        locked = (
+            isinstance(query, Query | BoundQuery) and query.lock is not None
+        )  # FOR UPDATE and the like: the primary
         with router.reading(replica, locked):
             return await method(*args, **kwargs)
 

@@ -9,6 +9,7 @@ import attrs
 from asyncecto.errors import QueryError
 
 from .._ast import Param
+from .._placeholder import Placeholder
 from .._query import Query
 from .._sources import Step
 
@@ -18,6 +19,8 @@ __all__ = ("limit", "offset", "with_ties")
 
 
 def _count(name: str, n: Any) -> Param:
+    if isinstance(n, Placeholder):
+        return Param(n)  # a prepared query's parameter: checked as below at each call
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise QueryError(f"{name}() expects a non-negative integer, got {n!r}")
     return Param(n)
