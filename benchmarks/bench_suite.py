@@ -22,15 +22,19 @@ Workloads:
   tags=[…]))`` vs a transaction with an ``UPDATE``, one join-row delete and one insert)
 - ``preload``: a page of 20 articles with their comments (has_many) and tags (many_to_many)
 
-Each round runs every workload's two contenders back to back, in alternating order, and takes
-the round's ratio; the report gives the median ops/s, the per-round ratios, their median, and
-the geometric mean of the workloads' median ratios, so a machine whose speed drifts during the
-run does not skew them. Statements per operation are counted through telemetry for asyncecto
-(in a separate, untimed pass) and by construction for raw asyncpg. The numbers are wall-clock
-throughput on whatever machine runs them: compare ratios, not ops/s, and read them with the
-machine's load in mind.
+A third contender, for information, runs the same statements on one held asyncpg connection (no
+pool: the driver's floor; not for ``get_x50``). Each round runs every workload's contenders in
+alternating slices (A B, B A, …) and takes the round's ratio; the report gives the median ops/s,
+the per-round ratios, their median, and the geometric mean of the workloads' median ratios, so a
+machine whose speed drifts during the run does not skew them. Statements per operation are
+counted through telemetry for asyncecto (in a separate, untimed pass) and by construction for
+raw asyncpg. Both sides' sessions run with ``synchronous_commit=off`` (``--durable`` keeps it
+on): a commit's wait for the disk, shared with whatever else the machine runs, would otherwise
+drown the client's cost being compared. The numbers are wall-clock throughput on whatever
+machine runs them: compare ratios, not ops/s, and read them with the machine's load in mind.
 
     python benchmarks/bench_suite.py [--rounds 7] [--ops 1000] [--json PATH] [--chart PATH] [--url URL]
+        [--only WORKLOAD ...] [--durable]
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from _measure import POOL_SIZE, raw_pool
 
 from asyncecto import QueryEvent, Repo, has_many, many_to_many, schema
 from asyncecto.changeset import change
@@ -59,7 +64,6 @@ from asyncecto.embedded import database_url
 from asyncecto.query import from_, limit, order_by, preload, where
 from asyncecto.repo import build_config
 
-POOL_SIZE = 10
 CONCURRENCY = 50
 WEATHER_ROWS = 10_000
 CITIES = 100
@@ -67,6 +71,8 @@ ARTICLES = 200
 COMMENTS_PER_ARTICLE = 5
 TAGS = 20
 PAGE = 20
+#: each round's timed operations run in this many slices, alternating the sides
+SLICES = 6
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 # -- asyncecto's schemas ---------------------------------------------------------------------
@@ -189,10 +195,6 @@ Run = Callable[[int], Awaitable[None]]
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
-async def _no_reset(_conn: asyncpg.Connection) -> None:
-    """asyncpg's ``reset=``: send nothing on release (the default sends ``RESET ALL`` and friends)."""
-
-
 # -- data ------------------------------------------------------------------------------------
 
 
@@ -220,9 +222,7 @@ async def setup(repo: Repo) -> None:
         "tag_id bigint NOT NULL REFERENCES bench_s_tags(id), PRIMARY KEY (article_id, tag_id))"
     )
     await repo.query("CREATE INDEX ON bench_s_articles_tags (tag_id)")
-    await repo.query(
-        "INSERT INTO bench_s_tags (name) SELECT 'tag ' || g FROM generate_series(1, $1::int) g", [TAGS]
-    )
+    await repo.query("INSERT INTO bench_s_tags (name) SELECT 'tag ' || g FROM generate_series(1, $1::int) g", [TAGS])
     await repo.query(
         "INSERT INTO bench_s_articles (title) SELECT 'article ' || g FROM generate_series(1, $1::int) g", [ARTICLES]
     )
@@ -251,12 +251,7 @@ async def teardown(repo: Repo) -> None:
 
 
 def filtered_query(city: str, lo: int) -> Any:
-    return (
-        from_(Weather)
-        | where(lambda w: (w.city == city) & (w.temp_lo > lo))
-        | order_by("temp_lo")
-        | limit(10)
-    )
+    return from_(Weather) | where(lambda w: (w.city == city) & (w.temp_lo > lo)) | order_by("temp_lo") | limit(10)
 
 
 def page_query(after: int) -> Any:
@@ -288,7 +283,9 @@ class Inputs:
         return [values[(offset + i) % len(values)] for i in range(n)]
 
 
-def asyncecto_side(repo: Repo, inputs: Inputs, loaded: list[Weather], tags: list[Tag], article: Article) -> dict[str, Run]:
+def asyncecto_side(
+    repo: Repo, inputs: Inputs, loaded: list[Weather], tags: list[Tag], article: Article
+) -> dict[str, Run]:
     state: dict[str, Any] = {"article": article, "flip": 0, "n": 0}
 
     async def get(n: int) -> None:
@@ -357,11 +354,31 @@ def asyncecto_side(repo: Repo, inputs: Inputs, loaded: list[Weather], tags: list
     }
 
 
-def asyncpg_side(pool: asyncpg.Pool, inputs: Inputs, loaded: list[RawWeather], article_id: int) -> dict[str, Run]:
+class Held:
+    """``async with Held(conn)``: the same connection every time (the driver's floor: no pool)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    def __call__(self) -> Held:
+        return self
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        return self.conn
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def asyncpg_side(
+    acquire: Callable[[], Any], inputs: Inputs, loaded: list[RawWeather], article_id: int, *, concurrent: bool = True
+) -> dict[str, Run]:
+    """The raw side's workloads; ``acquire`` is ``pool.acquire`` or a :class:`Held` connection."""
     state: dict[str, Any] = {"flip": 0, "n": 0}
 
     async def get_one(i: int) -> RawWeather | None:
-        r = await pool.fetchrow(GET_SQL, i)
+        async with acquire() as conn:
+            r = await conn.fetchrow(GET_SQL, i)
         return None if r is None else RawWeather(r[0], r[1], r[2], r[3], r[4])
 
     async def get(n: int) -> None:
@@ -380,24 +397,28 @@ def asyncpg_side(pool: asyncpg.Pool, inputs: Inputs, loaded: list[RawWeather], a
 
     async def filtered(n: int) -> None:
         for city, lo in Inputs.cycle(inputs.filters, state["n"], n):
-            [RawWeather(r[0], r[1], r[2], r[3], r[4]) for r in await pool.fetch(FILTER_SQL, city, lo)]
+            async with acquire() as conn:
+                rows = await conn.fetch(FILTER_SQL, city, lo)
+            [RawWeather(r[0], r[1], r[2], r[3], r[4]) for r in rows]
         state["n"] += n
 
     async def insert(n: int) -> None:
         for i in range(n):
             row = RawWeather(0, "new city", i % 30, i % 40, 0.5)
-            row.id = await pool.fetchval(INSERT_SQL, row.city, row.temp_lo, row.temp_hi, row.prcp)
+            async with acquire() as conn:
+                row.id = await conn.fetchval(INSERT_SQL, row.city, row.temp_lo, row.temp_hi, row.prcp)
 
     async def update(n: int) -> None:
         for i in range(n):
             row = loaded[(state["n"] + i) % len(loaded)]
             row.temp_hi += 1
-            await pool.execute(UPDATE_SQL, row.temp_hi, row.id)
+            async with acquire() as conn:
+                await conn.execute(UPDATE_SQL, row.temp_hi, row.id)
         state["n"] += n
 
     async def tx_children(n: int) -> None:
         for _ in range(n):
-            async with pool.acquire() as conn, conn.transaction():
+            async with acquire() as conn, conn.transaction():
                 parent = RawArticle(await conn.fetchval(ARTICLE_SQL, "parent"), "parent")
                 bodies = [f"child {c}" for c in range(3)]
                 ids = await conn.fetch(CHILDREN_SQL, parent.id, bodies)
@@ -406,7 +427,7 @@ def asyncpg_side(pool: asyncpg.Pool, inputs: Inputs, loaded: list[RawWeather], a
     async def m2m_create(n: int) -> None:
         for i in range(n):
             tag_ids = [1 + i % TAGS, 1 + (i + 1) % TAGS]
-            async with pool.acquire() as conn, conn.transaction():
+            async with acquire() as conn, conn.transaction():
                 new_id = await conn.fetchval(ARTICLE_SQL, "tagged")
                 await conn.execute(LINK_SQL, new_id, tag_ids)
 
@@ -415,18 +436,18 @@ def asyncpg_side(pool: asyncpg.Pool, inputs: Inputs, loaded: list[RawWeather], a
         for _ in range(n):
             state["flip"] ^= 1
             old, new = ([2], [3]) if state["flip"] else ([3], [2])
-            async with pool.acquire() as conn, conn.transaction():
+            async with acquire() as conn, conn.transaction():
                 await conn.execute(TITLE_SQL, f"title {state['flip']}", article_id)
                 await conn.execute(UNLINK_SQL, article_id, old)
                 await conn.execute(LINK_SQL, article_id, new)
 
     async def preload_page(n: int) -> None:
         for after in Inputs.cycle(inputs.pages, state["n"], n):
-            async with pool.acquire() as conn:
+            async with acquire() as conn:
                 await raw_page(conn, after)
         state["n"] += n
 
-    return {
+    runs: dict[str, Run] = {
         "get": get,
         "get_x50": get_x50,
         "filtered": filtered,
@@ -437,6 +458,9 @@ def asyncpg_side(pool: asyncpg.Pool, inputs: Inputs, loaded: list[RawWeather], a
         "m2m_update": m2m_update,
         "preload": preload_page,
     }
+    if not concurrent:
+        del runs["get_x50"]
+    return runs
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -455,10 +479,19 @@ WEIGHTS = {
 }
 
 
-async def timed(run: Run, n: int) -> float:
-    start = time.perf_counter()
-    await run(n)
-    return n / (time.perf_counter() - start)
+async def timed_pair(sides: Sequence[tuple[str, Run]], n: int, slices: int) -> dict[str, float]:
+    """Ops/s of each side over ``n`` operations, run in ``slices`` alternating slices (A B, B A, …)
+    so that a burst of other work on the machine lands on both sides alike."""
+    spent = dict.fromkeys((name for name, _ in sides), 0.0)
+    done = dict.fromkeys(spent, 0)
+    per = max(n // slices, 1)
+    for k in range(slices):
+        for name, run in sides if k % 2 == 0 else reversed(sides):
+            start = time.perf_counter()
+            await run(per)
+            spent[name] += time.perf_counter() - start
+            done[name] += per
+    return {name: done[name] / spent[name] for name in spent}
 
 
 async def count_statements(repo: Repo, run: Run, n: int) -> float:
@@ -496,45 +529,63 @@ async def check_same_answers(repo: Repo, pool: asyncpg.Pool) -> None:
     assert len(page) == PAGE and all(len(a.tags) == 2 for a in page)
 
 
-async def run_suite(url: str, rounds: int, ops: int, only: Sequence[str] | None = None) -> dict[str, Any]:
-    repo = Repo(url, pool_size=POOL_SIZE)
-    await repo.storage_up()
+async def run_suite(
+    url: str, rounds: int, ops: int, only: Sequence[str] | None = None, *, durable: bool = False
+) -> dict[str, Any]:
+    # synchronous_commit=off on both sides (unless durable): a commit's wait for the disk, shared
+    # with whatever else the machine runs, would otherwise swamp the client's cost being compared
+    settings = {} if durable else {"synchronous_commit": "off"}
+    await Repo(url).storage_up()
+    repo = Repo(url, pool_size=POOL_SIZE, server_settings=settings)
     kwargs = build_config(url).dsn_kwargs()
+    kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **settings}
     inputs = Inputs()
     names = [w for w in RAW_STATEMENTS if only is None or w in only]
     async with repo:
         await setup(repo)
-        pool = await asyncpg.create_pool(min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
+        pool = await raw_pool(kwargs)
+        held = await asyncpg.connect(**kwargs)
         try:
             await check_same_answers(repo, pool)
             tags = sorted(await repo.all(Tag), key=lambda t: t.id or 0)
             ours_loaded = await repo.all(from_(Weather) | where(lambda w: w.id <= 100))
-            raw_loaded = [RawWeather(*r) for r in await pool.fetch(f"SELECT {COLUMNS} FROM bench_s_weather WHERE id <= 100")]
+            raw_loaded = [
+                RawWeather(*r) for r in await pool.fetch(f"SELECT {COLUMNS} FROM bench_s_weather WHERE id <= 100")
+            ]
             # one article each side for m2m_update, starting with tags 1 and 2
             ours_article = await repo.insert(Article(title="title 0", tags=[tags[0], tags[1]]))
             raw_article = await repo.insert(Article(title="title 0", tags=[tags[0], tags[1]]))
-            assert raw_article.id is not None
+            held_article = await repo.insert(Article(title="title 0", tags=[tags[0], tags[1]]))
+            assert raw_article.id is not None and held_article.id is not None
             contenders = {
                 "asyncecto": asyncecto_side(repo, inputs, ours_loaded, tags, ours_article),
-                "asyncpg": asyncpg_side(pool, inputs, raw_loaded, raw_article.id),
+                "asyncpg": asyncpg_side(pool.acquire, inputs, raw_loaded, raw_article.id),
+                "asyncpg_conn": asyncpg_side(
+                    Held(held), inputs, [RawWeather(*astuple(r)) for r in raw_loaded], held_article.id, concurrent=False
+                ),
             }
             counts = {w: max(int(ops * WEIGHTS[w]), CONCURRENCY if w == "get_x50" else 2) for w in names}
             # warm-up: caches, prepared statements, the pools' connections
             for w in names:
                 for side in contenders.values():
-                    await side[w](max(counts[w] // 4, 2))
+                    if w in side:
+                        await side[w](max(counts[w] // 4, 2))
             statements = {w: await count_statements(repo, contenders["asyncecto"][w], 4) for w in names}
-            results: dict[str, dict[str, list[float]]] = {w: {k: [] for k in contenders} for w in names}
+            results: dict[str, dict[str, list[float]]] = {
+                w: {k: [] for k, side in contenders.items() if w in side} for w in names
+            }
             for r in range(rounds):
                 for w in names:
-                    order = list(contenders.items())
-                    for side_name, side in order if r % 2 == 0 else reversed(order):
-                        results[w][side_name].append(await timed(side[w], counts[w]))
+                    order = [(name, side[w]) for name, side in contenders.items() if w in side]
+                    speeds = await timed_pair(order if r % 2 == 0 else order[::-1], counts[w], SLICES)
+                    for side_name, speed in speeds.items():
+                        results[w][side_name].append(speed)
             server = await pool.fetchval("SHOW server_version")
         finally:
+            await held.close()
             await pool.close()
             await teardown(repo)
-    return summarize(results, statements, counts, rounds, ops, str(server))
+    return summarize(results, statements, counts, rounds, ops, str(server), durable)
 
 
 def summarize(
@@ -544,6 +595,7 @@ def summarize(
     rounds: int,
     ops: int,
     server: str,
+    durable: bool,
 ) -> dict[str, Any]:
     workloads: dict[str, Any] = {}
     for w, by in results.items():
@@ -556,7 +608,10 @@ def summarize(
             "ratio": round(statistics.median(ratios), 4),
             "statements_per_op": {"asyncecto": round(statements[w], 2), "asyncpg": RAW_STATEMENTS[w]},
         }
-    geomean = math.exp(statistics.fmean(math.log(v["ratio"]) for v in workloads.values())) if workloads else 0.0
+        if "asyncpg_conn" in by:
+            floor = [o / c for o, c in zip(by["asyncecto"], by["asyncpg_conn"], strict=True)]
+            workloads[w]["ratios_conn"] = [round(x, 4) for x in floor]
+            workloads[w]["ratio_conn"] = round(statistics.median(floor), 4)
     import asyncecto  # the version measured
 
     return {
@@ -566,6 +621,8 @@ def summarize(
             "ops": ops,
             "pool_size": POOL_SIZE,
             "concurrency": CONCURRENCY,
+            "slices": SLICES,
+            "synchronous_commit": "on" if durable else "off",
             "asyncecto": getattr(asyncecto, "__version__", "dev"),
             "asyncpg": asyncpg.__version__,
             "postgresql": server,
@@ -574,8 +631,13 @@ def summarize(
             "caveat": CAVEAT,
         },
         "workloads": workloads,
-        "geomean": round(geomean, 4),
+        "geomean": round(geomean([v["ratio"] for v in workloads.values()]), 4),
+        "geomean_conn": round(geomean([v["ratio_conn"] for v in workloads.values() if "ratio_conn" in v]), 4),
     }
+
+
+def geomean(values: Sequence[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else 0.0
 
 
 # -- output ----------------------------------------------------------------------------------
@@ -586,16 +648,24 @@ def report(summary: dict[str, Any]) -> str:
     lines = [
         f"asyncecto vs raw asyncpg — {meta['rounds']} rounds, pools of {meta['pool_size']}: "
         "median ops/s and the median of per-round ratios",
-        f"{'workload':<12} {'asyncecto':>10} {'asyncpg':>10} {'ratio':>6}  {'per-round ratios':<28} {'statements':>10}",
+        "(ratio: asyncecto / asyncpg's pool; vs conn: / one held asyncpg connection, the driver's floor; "
+        "statements: asyncecto / asyncpg per operation)",
+        f"{'workload':<12} {'asyncecto':>9} {'asyncpg':>9} {'pg conn':>9} {'ratio':>6} {'vs conn':>7}  "
+        f"{'per-round ratios':<36} {'statements':>10}",
     ]
     for w, v in summary["workloads"].items():
         per = " ".join(f"{x:.2f}" for x in v["ratios"])
         st = v["statements_per_op"]
+        ops = v["ops_per_s"]
+        conn = f"{ops['asyncpg_conn']:>9.0f}" if "asyncpg_conn" in ops else f"{'-':>9}"
+        floor = f"{v['ratio_conn']:>7.2f}" if "ratio_conn" in v else f"{'-':>7}"
         lines.append(
-            f"{w:<12} {v['ops_per_s']['asyncecto']:>10.0f} {v['ops_per_s']['asyncpg']:>10.0f} {v['ratio']:>6.2f}  "
-            f"{per:<28} {st['asyncecto']:>5g} / {st['asyncpg']:<3}"
+            f"{w:<12} {ops['asyncecto']:>9.0f} {ops['asyncpg']:>9.0f} {conn} {v['ratio']:>6.2f} {floor}  "
+            f"{per:<36} {st['asyncecto']:>5g} / {st['asyncpg']:<3}"
         )
-    lines.append(f"geomean of the ratios: {summary['geomean']:.2f}")
+    lines.append(
+        f"geomean of the ratios: {summary['geomean']:.2f} (vs a held connection: {summary['geomean_conn']:.2f})"
+    )
     lines.append(f"note: {meta['caveat']}")
     return "\n".join(lines)
 
@@ -609,14 +679,19 @@ def chart(summary: dict[str, Any], path: Path) -> None:
 
     names = list(summary["workloads"])[::-1]
     ratios = [summary["workloads"][w]["ratio"] for w in names]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.6), dpi=110)
+    floors = [summary["workloads"][w].get("ratio_conn", 0.0) for w in names]
+    fig, ax = plt.subplots(figsize=(8, 0.55 * len(names) + 1.8), dpi=110)
+    y = list(range(len(names)))
     colors = ["#2a7ab0" if r >= 0.8 else "#d08a2c" for r in ratios]
-    bars = ax.barh(names, ratios, color=colors)
+    bars = ax.barh([i + 0.18 for i in y], ratios, height=0.36, color=colors, label="vs asyncpg's pool of 10")
+    ax.barh([i - 0.18 for i in y], floors, height=0.36, color="#c9c9c9", label="vs one held asyncpg connection")
     for bar, r in zip(bars, ratios, strict=True):
         ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{r:.2f}", va="center", fontsize=9)
+    ax.set_yticks(y, names)
+    ax.legend(loc="lower right", fontsize=8)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.axvline(0.8, color="grey", linewidth=1, linestyle="--")
-    ax.set_xlim(0, max([1.1, *[r + 0.12 for r in ratios]]))
+    ax.set_xlim(0, max([1.1, *[r + 0.12 for r in ratios + floors]]))
     meta = summary["meta"]
     ax.set_xlabel("throughput ratio, asyncecto / raw asyncpg (1.0 = as fast; dashed: 0.8)")
     ax.set_title(
@@ -637,10 +712,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--only", nargs="+", choices=list(RAW_STATEMENTS), help="run these workloads only")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
     parser.add_argument("--chart", type=Path, help="draw the ratios as a PNG bar chart here (needs matplotlib)")
+    parser.add_argument("--durable", action="store_true", help="keep synchronous_commit on (commits wait for the disk)")
     parser.add_argument("--url", help="database URL (default: $DATABASE_URL or the local server's asyncecto_bench)")
     args = parser.parse_args(argv)
     url = args.url or database_url("asyncecto_bench_suite")
-    summary = asyncio.run(run_suite(url, args.rounds, args.ops, args.only))
+    summary = asyncio.run(run_suite(url, args.rounds, args.ops, args.only, durable=args.durable))
     print(report(summary))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(summary, indent=2) + "\n")
