@@ -53,7 +53,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 from _measure import POOL_SIZE, raw_pool
@@ -192,7 +192,7 @@ CAVEAT = (
 )
 
 Run = Callable[[int], Awaitable[None]]
-Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Conn: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 
 # -- data ------------------------------------------------------------------------------------
