@@ -40,6 +40,9 @@ async def test_the_suite_writes_ratios_statements_and_a_chart(run_database_url: 
         assert set(w["ops_per_s"]) >= {"asyncecto", "asyncpg"} and all(v > 0 for v in w["ops_per_s"].values())
         assert len(w["ratios"]) == 2 and all(r > 0 for r in w["ratios"])
         assert min(w["ratios"]) <= w["ratio"] <= max(w["ratios"])
+        assert len(w["ratios_cpu"]) == 2 and min(w["ratios_cpu"]) <= w["ratio_cpu"] <= max(w["ratios_cpu"])
+        assert all(v > 0 for v in w["cpu_us_per_op"].values())
+        assert all(len(v) == 2 for v in w["ops_per_s_by_round"].values())
         assert ("ratio_conn" in w) == (name != "get_x50")  # 50 tasks cannot share one held connection
         statements = w["statements_per_op"]
         assert statements["asyncecto"] >= 1 and statements["asyncpg"] >= 1, (name, statements)
@@ -49,6 +52,7 @@ async def test_the_suite_writes_ratios_statements_and_a_chart(run_database_url: 
     assert by["tx_children"]["statements_per_op"] == {"asyncecto": 4, "asyncpg": 4}
     ratios = [w["ratio"] for w in by.values()]
     assert min(ratios) <= summary["geomean"] <= max(ratios)
+    assert summary["geomean_cpu"] > 0 and summary["geomean_conn"] > 0
 
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 10_000
 
