@@ -24,7 +24,7 @@ Workloads:
 
 A third contender, for information, runs the same statements on one held asyncpg connection (no
 pool: the driver's floor; not for ``get_x50``). Each round runs every workload's contenders in
-alternating slices (A B, B A, …) and takes the round's ratio; the report gives the median ops/s,
+slices whose order rotates (A B C, B C A, …) and takes the round's ratio; the report gives the median ops/s,
 the per-round ratios, their median, and the geometric mean of the workloads' median ratios, so a
 machine whose speed drifts during the run does not skew them. Beside the throughput (wall-clock)
 ratio it gives the client-CPU ratio: the raw side's CPU seconds per operation over asyncecto's,
@@ -484,14 +484,14 @@ WEIGHTS = {
 
 async def timed_pair(sides: Sequence[tuple[str, Run]], n: int, slices: int) -> dict[str, tuple[float, float]]:
     """Each side's ops/s (wall clock) and client CPU seconds per operation over ``n`` operations,
-    run in ``slices`` alternating slices (A B, B A, …) so that a burst of other work on the machine
+    run in ``slices`` slices whose order rotates (A B C, B C A, C A B, …) so that a burst of other work on the machine
     lands on both sides alike. The CPU is this process's (the client's: the server is another)."""
     wall = dict.fromkeys((name for name, _ in sides), 0.0)
     cpu = dict.fromkeys(wall, 0.0)
     done = dict.fromkeys(wall, 0)
     per = max(n // slices, 1)
     for k in range(slices):
-        for name, run in sides if k % 2 == 0 else reversed(sides):
+        for name, run in [*sides[k % len(sides) :], *sides[: k % len(sides)]]:
             start, start_cpu = time.perf_counter(), time.process_time()
             await run(per)
             wall[name] += time.perf_counter() - start
@@ -584,7 +584,7 @@ async def run_suite(
             for r in range(rounds):
                 for w in names:
                     order = [(name, side[w]) for name, side in contenders.items() if w in side]
-                    speeds = await timed_pair(order if r % 2 == 0 else order[::-1], counts[w], SLICES)
+                    speeds = await timed_pair(order[r % len(order) :] + order[: r % len(order)], counts[w], SLICES)
                     for side_name, (speed, cpu_per_op) in speeds.items():
                         results[w][side_name].append(speed)
                         cpu[w][side_name].append(cpu_per_op)
