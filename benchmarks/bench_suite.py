@@ -38,6 +38,7 @@ machine runs them: compare ratios, not ops/s, and read them with the machine's l
 
     python benchmarks/bench_suite.py [--rounds 7] [--ops 1000] [--json PATH] [--chart PATH] [--url URL]
         [--only WORKLOAD ...] [--durable]
+    python benchmarks/bench_suite.py --replot results.json --chart PATH
 """
 
 from __future__ import annotations
@@ -691,6 +692,7 @@ def chart(summary: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     names = list(summary["workloads"])[::-1]
     ratios = [summary["workloads"][w]["ratio"] for w in names]
@@ -704,7 +706,12 @@ def chart(summary: dict[str, Any], path: Path) -> None:
         for bar, r in zip(bars, values, strict=True):
             ax.text(bar.get_width() + 0.01, bar.get_y() + bar.get_height() / 2, f"{r:.2f}", va="center", fontsize=8)
     ax.set_yticks(y, names)
-    ax.legend(loc="lower right", fontsize=8)
+    handles = [
+        Patch(color="#2a7ab0", label="throughput (wall clock), at least 0.8"),
+        Patch(color="#d08a2c", label="throughput (wall clock), below 0.8"),
+        Patch(color="#b8b8b8", label="client CPU per operation"),
+    ]
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.axvline(1.0, color="black", linewidth=1)
     ax.axvline(0.8, color="grey", linewidth=1, linestyle="--")
     ax.set_xlim(0, max([1.1, *[r + 0.12 for r in ratios + by_cpu]]))
@@ -731,7 +738,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--chart", type=Path, help="draw the ratios as a PNG bar chart here (needs matplotlib)")
     parser.add_argument("--durable", action="store_true", help="keep synchronous_commit on (commits wait for the disk)")
     parser.add_argument("--url", help="database URL (default: $DATABASE_URL or the local server's asyncecto_bench)")
+    parser.add_argument("--replot", type=Path, metavar="JSON", help="only draw --chart from a results file")
     args = parser.parse_args(argv)
+    if args.replot is not None:
+        summary = json.loads(args.replot.read_text())
+        print(report(summary))
+        if args.chart is not None:
+            chart(summary, args.chart)
+            print(f"chart: {args.chart}")
+        return dict(summary)
     url = args.url or database_url("asyncecto_bench_suite")
     summary = asyncio.run(run_suite(url, args.rounds, args.ops, args.only, durable=args.durable))
     print(report(summary))
