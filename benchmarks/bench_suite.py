@@ -71,7 +71,7 @@ from asyncecto.repo import build_config
 CONCURRENCY = 50
 WEATHER_ROWS = 10_000
 CITIES = 100
-ARTICLES = 200
+ARTICLES = 5_000  # enough that the generic plan of a foreign-key check on it is an index scan
 COMMENTS_PER_ARTICLE = 5
 TAGS = 20
 PAGE = 20
