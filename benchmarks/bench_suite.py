@@ -24,17 +24,22 @@ Workloads:
 
 A third contender, for information, runs the same statements on one held asyncpg connection (no
 pool: the driver's floor; not for ``get_x50``). Each round runs every workload's contenders in
-slices whose order rotates (A B C, B C A, …) and takes the round's ratio; the report gives the median ops/s,
-the per-round ratios, their median, and the geometric mean of the workloads' median ratios, so a
-machine whose speed drifts during the run does not skew them. Beside the throughput (wall-clock)
-ratio it gives the client-CPU ratio: the raw side's CPU seconds per operation over asyncecto's,
-this process's ``time.process_time()`` (the server is another process), which a busy machine
-disturbs far less than the wall clock. Statements per operation are
-counted through telemetry for asyncecto (in a separate, untimed pass) and by construction for
-raw asyncpg. Both sides' sessions run with ``synchronous_commit=off`` (``--durable`` keeps it
-on): a commit's wait for the disk, shared with whatever else the machine runs, would otherwise
-drown the client's cost being compared. The numbers are wall-clock throughput on whatever
-machine runs them: compare ratios, not ops/s, and read them with the machine's load in mind.
+12 slices whose order rotates (A B C, B C A, …) and takes the round's ratio; the report gives the
+median ops/s, the per-round ratios, their median, and the geometric mean of the workloads'
+median ratios, so a machine whose speed drifts during the run does not skew them. Beside the
+throughput (wall-clock) ratio it gives the client-CPU ratio: the raw side's CPU seconds per
+operation over asyncecto's, this process's ``time.process_time()`` (the server is another
+process), which a busy machine disturbs far less than the wall clock. Statements per operation
+are counted through telemetry for asyncecto (in a separate, untimed pass) and by construction
+for raw asyncpg.
+
+Both sides' sessions run with ``synchronous_commit=off`` (``--durable`` keeps it on): a commit's
+wait for the disk, shared with whatever else the machine runs, would otherwise drown the
+client's cost being compared. The tables are seeded large enough that the plans PostgreSQL
+caches per connection stay right while the writes grow them (at 200 articles, the generic plan
+of the foreign-key check on them was a sequential scan, and the transaction workloads slowed
+down round after round). Compare ratios, not ops/s, and read them with the machine's load in
+mind.
 
     python benchmarks/bench_suite.py [--rounds 7] [--ops 1000] [--json PATH] [--chart PATH] [--url URL]
         [--only WORKLOAD ...] [--durable]
