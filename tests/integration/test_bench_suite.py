@@ -63,7 +63,7 @@ async def test_the_suite_writes_ratios_statements_and_a_chart(run_database_url: 
         await conn.close()
 
 
-async def test_only_runs_the_named_workloads_and_replot_redraws_the_chart(
+async def test_only_runs_the_named_workloads_and_replot_reads_the_results_again(
     run_database_url: str, tmp_path: Path
 ) -> None:
     results = tmp_path / "crud.json"
@@ -76,7 +76,7 @@ async def test_only_runs_the_named_workloads_and_replot_redraws_the_chart(
     assert list(summary["workloads"]) == ["get", "filtered"]
     assert summary["workloads"]["filtered"]["statements_per_op"] == {"asyncecto": 1, "asyncpg": 1}
 
-    chart = tmp_path / "replotted.png"  # --replot draws a results file again, without a database
-    redrawn = run_suite("postgres://nobody@127.0.0.1:1/none", tmp_path, "--replot", str(results), "--chart", str(chart))
-    assert redrawn.returncode == 0, redrawn.stderr
-    assert "geomean of the ratios" in redrawn.stdout and chart.read_bytes()[:4] == b"\x89PNG"
+    # --replot reads a results file again, without a database (with --chart it draws it, as above)
+    again = run_suite("postgres://nobody@127.0.0.1:1/none", tmp_path, "--replot", str(results))
+    assert again.returncode == 0, again.stderr
+    assert "geomean of the ratios" in again.stdout and "filtered" in again.stdout and "preload" not in again.stdout
