@@ -10,9 +10,24 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import asyncpg
 
 Contenders = Mapping[str, Mapping[str, Callable[[], Awaitable[object]]]]
 Results = dict[str, dict[str, list[float]]]
+
+#: both sides' pool size (asyncecto's ``pool_size``, asyncpg's ``max_size``)
+POOL_SIZE = 10
+
+
+async def _no_reset(_conn: asyncpg.Connection) -> None:
+    """asyncpg's ``reset=``: send nothing on release (the default sends ``RESET ALL`` and friends)."""
+
+
+async def raw_pool(kwargs: Mapping[str, Any]) -> asyncpg.Pool:
+    """The raw side's pool: asyncpg's own, of ``POOL_SIZE`` connections, sending no reset query on release."""
+    return await asyncpg.create_pool(min_size=POOL_SIZE, max_size=POOL_SIZE, reset=_no_reset, **kwargs)
 
 
 async def timed(fn: Callable[[], Awaitable[object]], n: int) -> float:
