@@ -52,7 +52,7 @@ from ._ast import (
     Subquery,
 )
 from ._inspect import render_expr
-from ._placeholder import Placeholder
+from ._placeholder import Placeholder, register_expression_types
 from ._query import Query
 
 __all__ = (
@@ -468,3 +468,6 @@ def order_term(value: Any) -> OrderBy:
     if direction is not None:
         return OrderBy(direction, node(value.value))
     return OrderBy("asc", node(value))
+
+
+register_expression_types(E, Binding, Dynamic)

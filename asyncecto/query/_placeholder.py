@@ -94,10 +94,19 @@ class Placeholder:
         self._refuse(f".{name}")
 
 
-def _is_expression(value: object) -> bool:
-    from ._expr import Binding, Dynamic, E
+#: the query expression classes (``E``, ``Binding``, ``Dynamic``); ``_expr``, which imports this
+#: module, registers them when it loads (no import of it here: that would be a cycle)
+_EXPRESSIONS: tuple[type, ...] = ()
 
-    return isinstance(value, E | Binding | Dynamic)
+
+def register_expression_types(*types: type) -> None:
+    """Called once by ``_expr``: what :func:`_is_expression` recognises."""
+    global _EXPRESSIONS
+    _EXPRESSIONS = types
+
+
+def _is_expression(value: object) -> bool:
+    return isinstance(value, _EXPRESSIONS)
 
 
 class BoundQuery(Generic[_T]):
