@@ -70,7 +70,7 @@ from _measure import POOL_SIZE, raw_pool
 from asyncecto import QueryEvent, Repo, has_many, many_to_many, schema
 from asyncecto.changeset import change
 from asyncecto.embedded import database_url
-from asyncecto.query import from_, limit, order_by, preload, where
+from asyncecto.query import from_, limit, order_by, preload, prepare, where
 from asyncecto.repo import build_config
 
 CONCURRENCY = 50
@@ -174,6 +174,7 @@ RAW_STATEMENTS = {
     "get": 1,
     "get_x50": 1,
     "filtered": 1,
+    "filtered_prepared": 1,
     "insert": 1,
     "update": 1,
     "tx_children": 4,
@@ -186,6 +187,7 @@ DESCRIPTIONS = {
     "get": "one row by primary key, sequentially",
     "get_x50": "one row by primary key, 50 concurrent tasks",
     "filtered": "city = $1 AND temp_lo > $2 ORDER BY temp_lo LIMIT 10 (indexed, parameters vary)",
+    "filtered_prepared": "the same filter through asyncecto.query.prepare (built and planned once)",
     "insert": "insert one row",
     "update": "update one field of a loaded row",
     "tx_children": "a transaction: a parent and three children",
@@ -263,6 +265,14 @@ def filtered_query(city: str, lo: int) -> Any:
     return from_(Weather) | where(lambda w: (w.city == city) & (w.temp_lo > lo)) | order_by("temp_lo") | limit(10)
 
 
+#: the filter built and planned once; each call binds its two values
+PREPARED_FILTER = prepare(
+    lambda city, lo: (
+        from_(Weather) | where(lambda w: (w.city == city) & (w.temp_lo > lo)) | order_by("temp_lo") | limit(10)
+    )
+)
+
+
 def page_query(after: int) -> Any:
     return from_(Article) | where(lambda a: a.id > after) | order_by("id") | limit(PAGE) | preload("comments", "tags")
 
@@ -316,6 +326,11 @@ def asyncecto_side(
             await repo.all(filtered_query(city, lo))
         state["n"] += n
 
+    async def filtered_prepared(n: int) -> None:
+        for city, lo in Inputs.cycle(inputs.filters, state["n"], n):
+            await repo.all(PREPARED_FILTER(city, lo))
+        state["n"] += n
+
     async def insert(n: int) -> None:
         for i in range(n):
             await repo.insert(Weather(city="new city", temp_lo=i % 30, temp_hi=i % 40, prcp=0.5))
@@ -354,6 +369,7 @@ def asyncecto_side(
         "get": get,
         "get_x50": get_x50,
         "filtered": filtered,
+        "filtered_prepared": filtered_prepared,
         "insert": insert,
         "update": update,
         "tx_children": tx_children,
@@ -460,6 +476,7 @@ def asyncpg_side(
         "get": get,
         "get_x50": get_x50,
         "filtered": filtered,
+        "filtered_prepared": filtered,
         "insert": insert,
         "update": update,
         "tx_children": tx_children,
@@ -479,6 +496,7 @@ WEIGHTS = {
     "get": 1.0,
     "get_x50": 2.0,
     "filtered": 1.0,
+    "filtered_prepared": 1.0,
     "insert": 0.5,
     "update": 0.5,
     "tx_children": 0.25,

@@ -14,7 +14,18 @@ import asyncpg
 from asyncecto.repo import build_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-WORKLOADS = ["get", "get_x50", "filtered", "insert", "update", "tx_children", "m2m_create", "m2m_update", "preload"]
+WORKLOADS = [
+    "get",
+    "get_x50",
+    "filtered",
+    "filtered_prepared",
+    "insert",
+    "update",
+    "tx_children",
+    "m2m_create",
+    "m2m_update",
+    "preload",
+]
 
 
 def run_suite(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
