@@ -112,6 +112,7 @@ from ._prepared import prepare as prepare
 __all__ = (
     "Dynamic",
     "E",
+    "Prepared",
     "Query",
     "ago",
     "all_",
@@ -174,7 +175,6 @@ __all__ = (
     "placeholder",
     "preload",
     "prepare",
-    "Prepared",
     "prepend_order_by",
     "put_query_prefix",
     "range_between",
