@@ -26,6 +26,7 @@ from asyncecto.query import (
     subquery,
     where,
 )
+from asyncecto.repo import build_config
 from asyncecto.repo._core import executor_of
 from asyncecto.repo._telemetry import QueryEvent
 
@@ -201,7 +202,11 @@ async def test_a_repos_prepare_query_hook_sees_the_query(repo: Repo, database_ur
 @pytest.fixture
 async def replica_repo(database_url: str) -> AsyncIterator[Repo]:
     """A repo whose one replica is the same server under another address (the events tell them apart)."""
-    replica_url = database_url.replace("127.0.0.1", "localhost")
+    if "127.0.0.1" in database_url:
+        replica_url = database_url.replace("127.0.0.1", "localhost")
+    else:  # the embedded server's unix socket: the same folder, spelled differently
+        host = build_config(database_url).host
+        replica_url = database_url.replace(f"host={host}", f"host={host}/.")
     assert replica_url != database_url
     r = Repo(database_url, replicas=[replica_url], pool_size=2)
     async with r:
@@ -221,7 +226,8 @@ async def test_replica_routing(replica_repo: Repo) -> None:
     await replica_repo.all(locked("Oslo"))  # a locking read: the primary
     await replica_repo.telemetry.flush()
     served = [e.replica for e in events if e.sql.startswith("SELECT")]
-    assert served[0] is not None and served[0].startswith("localhost")
+    replica_host = build_config(executor_of(replica_repo).config.replicas[0]).host
+    assert served[0] is not None and served[0].startswith(replica_host)
     assert served[1:] == [None, None, None]
     assert executor_of(replica_repo).router is not None
 
