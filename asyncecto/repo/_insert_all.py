@@ -40,7 +40,7 @@ from asyncecto.schema._define import utc_now
 from asyncecto.schema._info import is_schema
 
 from ._core import RepoCore
-from ._loader import build_loader
+from ._loader import Loader, build_loader, speedups_enabled
 from ._plan_sql import query_prefix
 from ._transaction import Transaction
 
@@ -542,14 +542,34 @@ class _Run:
         data = [tuple(r)[:-1] for r in rows] if self.flag else rows
         if self.schema is None:
             return [dict(zip(self.names, r, strict=True)) for r in data]
-        loaded = build_loader(
-            self.schema,
-            self.names,
-            Meta("loaded", self.table, self.prefix, True, self.info.context if self.info else None),
-        )(data)
+        load, kept = _loader(self.schema, self.names, self.table, self.prefix, self.info)
+        loaded = load(data)
         if flags is not None:
-            kept = Meta("loaded", self.table, self.prefix, False, self.info.context if self.info else None)
             for s, new in zip(loaded, flags, strict=True):
                 if not new:
                     object.__setattr__(s, "__meta__", kept)
         return loaded
+
+
+#: returning structs' loaders by (schema, fields, table, prefix, speedups): building one scans the
+#: schema's fields each time (an insert_all of 3 rows paid more for it than for its rows)
+_LOADERS: dict[tuple[Any, ...], tuple[Any, Loader, Meta]] = {}
+_LOADERS_MAX = 512
+
+
+def _loader(
+    schema: type, names: list[str], table: str, prefix: str | None, info: SchemaInfo | None
+) -> tuple[Loader, Meta]:
+    """The loader of ``names`` into ``schema`` structs (``Meta`` inserted=True), and the ``Meta`` of
+    rows an upsert kept (inserted=False); cached while the schema's context is the same object."""
+    context = info.context if info else None
+    key = (schema, tuple(names), table, prefix, speedups_enabled())
+    found = _LOADERS.get(key)
+    if found is not None and found[0] is context:
+        return found[1], found[2]
+    load = build_loader(schema, names, Meta("loaded", table, prefix, True, context))
+    kept = Meta("loaded", table, prefix, False, context)
+    if len(_LOADERS) >= _LOADERS_MAX:
+        _LOADERS.clear()  # many prefixes (per-tenant schemas): start over rather than grow without bound
+    _LOADERS[key] = (context, load, kept)
+    return load, kept
