@@ -128,7 +128,26 @@ def _union(info: SchemaInfo | None, rows: Sequence[Any]) -> tuple[list[str], boo
 
 
 def _columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
-    """The columns of the fields ``header`` names; a name that is not a stored field raises."""
+    """The columns of the fields ``header`` names; a name that is not a stored field raises.
+
+    A header already checked for this schema is answered from a cache (rows repeat their fields)."""
+    key = (id(info), tuple(header))
+    found = _COLUMNS.get(key)
+    if found is not None and found[0] is info:
+        return list(found[1])
+    cols = _check_columns(info, header)
+    if len(_COLUMNS) >= _CACHE_MAX:
+        _COLUMNS.clear()
+    _COLUMNS[key] = (info, tuple(cols))
+    return cols
+
+
+#: ``_columns``' answers by (id of the schema info, header); the info is kept to check the id's owner
+_COLUMNS: dict[tuple[int, tuple[Any, ...]], tuple[SchemaInfo | None, tuple[str, ...]]] = {}
+_CACHE_MAX = 512
+
+
+def _check_columns(info: SchemaInfo | None, header: list[Any]) -> list[str]:
     for name in header:
         if not isinstance(name, str):
             raise ArgumentError(f"insert_all field names must be strings, got {name!r}")
@@ -154,13 +173,19 @@ class _Default:
 
 _DEFAULT = _Default()
 
+#: ``t.dump_passes`` by the field type's class
+_PASSES: dict[type, frozenset[type]] = {}
+
 
 def _dump_column(info: SchemaInfo | None, name: str, values: list[Any], kinds: set[type]) -> list[Any]:
     """``values`` dumped by the field's type; ``kinds`` are the classes of the values."""
     if info is None:
         return values
     typ = info.fields[name].type
-    if kinds - {_NONE} <= t.dump_passes(typ):
+    passes = _PASSES.get(type(typ))
+    if passes is None:
+        passes = _PASSES[type(typ)] = t.dump_passes(typ)  # the type's class decides (its MRO): once per class
+    if kinds - {_NONE} <= passes:
         t.check_passed(typ, values, kinds, field=name, schema=info.name)  # no NUL in a str, no int beyond 64 bits
         return values  # already what the driver takes (str for a string field, ...)
     dump = typ.dump
@@ -554,7 +579,6 @@ class _Run:
 #: returning structs' loaders by (schema, fields, table, prefix, speedups): building one scans the
 #: schema's fields each time (an insert_all of 3 rows paid more for it than for its rows)
 _LOADERS: dict[tuple[Any, ...], tuple[Any, Loader, Meta]] = {}
-_LOADERS_MAX = 512
 
 
 def _loader(
@@ -569,7 +593,7 @@ def _loader(
         return found[1], found[2]
     load = build_loader(schema, names, Meta("loaded", table, prefix, True, context))
     kept = Meta("loaded", table, prefix, False, context)
-    if len(_LOADERS) >= _LOADERS_MAX:
+    if len(_LOADERS) >= _CACHE_MAX:
         _LOADERS.clear()  # many prefixes (per-tenant schemas): start over rather than grow without bound
     _LOADERS[key] = (context, load, kept)
     return load, kept
