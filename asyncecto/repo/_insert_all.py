@@ -83,12 +83,25 @@ def _returning(info: SchemaInfo | None, returning: Any) -> tuple[list[str], list
                 "returning=True needs a schema to know the columns; fix: name them, e.g. returning=['id']"
             )
         return [f.name for f in info.persisted], [f.source for f in info.persisted]
+    key = (id(info), tuple(returning)) if type(returning) in (list, tuple) else None
+    found = _RETURNING.get(key) if key is not None and all(type(n) is str for n in returning) else None
+    if found is not None and found[0] is info:
+        return list(found[1]), list(found[2])
     names = [returning] if isinstance(returning, str) else list(returning)
     if not names or not all(isinstance(n, str) for n in names):
         raise ArgumentError(
             f"returning= must be True, a list of field names or unsafe_fragment(sql), got {returning!r}"
         )
-    return names, list(columns_of(info, names, "returning="))
+    ret_cols = list(columns_of(info, names, "returning="))
+    if key is not None:
+        if len(_RETURNING) >= _CACHE_MAX:
+            _RETURNING.clear()
+        _RETURNING[key] = (info, tuple(names), tuple(ret_cols))
+    return names, ret_cols
+
+
+#: ``_returning``'s answers for a list of field names, by (id of the schema info, names)
+_RETURNING: dict[tuple[int, tuple[Any, ...]], tuple[SchemaInfo | None, tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def _header(info: SchemaInfo | None, rows: Sequence[Any]) -> list[str]:
