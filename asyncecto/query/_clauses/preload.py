@@ -30,6 +30,11 @@ _T = TypeVar("_T")
 __all__ = ("is_preload_function", "merge_preloads", "normalize_preloads", "Preload", "preload")
 
 
+#: the nodes of a ``preload`` of association names, by schema and names (nodes are immutable)
+_NAMED: dict[tuple[type, tuple[Any, ...]], tuple[Preload, ...]] = {}
+_NAMED_MAX = 1024
+
+
 def preload(*assocs: Any) -> Step[Any]:
     """Associations to load with the results.
 
@@ -43,8 +48,18 @@ def preload(*assocs: Any) -> Step[Any]:
     Ecto). Names are checked against the schema when the query is built.
     """
 
+    named = all(type(spec) is str for spec in assocs)
+
     def step(q: Query[_T]) -> Query[_T]:
         schema = q.source.schema
+        if named and not q.preloads and schema is not None:  # the common case: names, normalised once
+            key = (schema, assocs)
+            hit = _NAMED.get(key)
+            if hit is None:
+                if len(_NAMED) >= _NAMED_MAX:
+                    _NAMED.clear()
+                hit = _NAMED[key] = normalize_preloads(list(assocs), schema)
+            return attrs.evolve(q, preloads=hit)
         nodes: list[Any] = []
         for spec in assocs:
             if callable(spec) and not isinstance(spec, type | Query):
