@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import anyio
 
 from asyncecto.errors import ConnectionLostError
 
-__all__ = ("finish", "finish_inline", "run_all")
+__all__ = ("finish", "finish_inline")
 
 logger = logging.getLogger("asyncecto")
 
@@ -30,26 +30,6 @@ _AFTER_ABANDON = 1.0
 
 #: work given up on (still running after abandon): kept referenced until it ends
 _orphans: set[asyncio.Task[None]] = set()
-
-
-async def run_all(jobs: Sequence[Callable[[], Coroutine[Any, Any, None]]]) -> None:
-    """Run ``jobs`` as concurrent child tasks; the first failure cancels the rest and is raised
-    as itself (not wrapped in an exception group)."""
-    try:
-        async with anyio.create_task_group() as tg:
-            for job in jobs:
-                tg.start_soon(job)
-    except BaseExceptionGroup as group:
-        leaves = _leaves(group)
-        first = next((e for e in leaves if not isinstance(e, asyncio.CancelledError)), leaves[0])
-        raise first from None
-
-
-def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for e in group.exceptions:
-        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
-    return out
 
 
 async def finish(
