@@ -289,7 +289,8 @@ async def test_promote_and_stop_under_load(fresh_replication: Replication) -> No
             assert "stopped being the primary" in str(cause)
             assert cause.sqlstate == "57P01", cause  # admin_shutdown: pg_ctl stop -m fast
             assert "retry=3" in str(cause)
-        assert any(isinstance(exc, FailoverError) for exc in failures)
+        # (which kind a run gets depends on where each writer was when the server stopped: all may be COMMITs)
+        assert all(isinstance(exc, FailoverError | CommitOutcomeUnknownError) for exc in failures)
 
         # twenty calls in a row, no error; rows written after the failover are on the promoted server
         for _ in range(20):
