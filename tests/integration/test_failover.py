@@ -248,6 +248,17 @@ async def test_promote_and_stop_under_load(fresh_replication: Replication) -> No
 
             return await repo.transaction(body, retry=3)
 
+        sent = asyncio.Event()
+
+        async def in_flight() -> None:  # surely on the old primary when it stops, whatever the writers do
+            try:
+                sent.set()
+                await repo.query("SELECT pg_sleep(30)")
+            except (FailoverError, CommitOutcomeUnknownError) as exc:
+                failures.append(exc)
+
+        held = asyncio.create_task(in_flight())  # before the writers: a pooled connection is free for it
+        await _wait_for(lambda: _true(sent.is_set()), 5.0, "the in-flight call was sent")
         writers = [asyncio.create_task(writer(n)) for n in range(24)]
 
         async def writing() -> bool:
@@ -260,6 +271,7 @@ async def test_promote_and_stop_under_load(fresh_replication: Replication) -> No
         await standby.promote()
         await primary.stop("fast")
         stopped_at = time.monotonic()
+        await asyncio.wait_for(held, 20 * FACTOR)
 
         # the retried transaction lost its connection mid-statement and ran again on the new primary
         assert await asyncio.wait_for(retried, 20 * FACTOR) == standby.port
