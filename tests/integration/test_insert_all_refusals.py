@@ -31,6 +31,8 @@ async def test_the_caches_empty_at_their_bound_and_answers_stay_right(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_insert_all, "_CACHE_MAX", 1)
+    _insert_all._RETURNING.clear()  # earlier tests in this process filled them
+    _insert_all._COLUMNS.clear()
     for n in range(3):
         rows = [{"city": f"c{n}", "temp_lo": n}] if n % 2 else [{"city": f"c{n}"}]
         returning = ["id", "city"] if n % 2 else ["id"]
